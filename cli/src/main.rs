@@ -1,0 +1,52 @@
+//! The `airssys` command.
+//!
+//! Exit codes: 0 success (or `allow`), 1 a finding (problems in a contract,
+//! `deny`, a version bump that is too small), 2 invalid input.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// Capability-checked WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "airssys", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with WIT contracts.
+    #[command(subcommand)]
+    Wit(WitCommand),
+    /// Work with capabilities.
+    #[command(subcommand)]
+    Cap(CapCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WitCommand {
+    /// Lint a WIT contract: every host function must state its capability.
+    Check(commands::wit_check::Args),
+    /// Classify every change between two WIT versions.
+    Diff(commands::wit_diff::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum CapCommand {
+    /// Decide one capability request against grants and denies.
+    Check(commands::cap_check::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Wit(WitCommand::Check(args)) => commands::wit_check::run(args),
+        Command::Wit(WitCommand::Diff(args)) => commands::wit_diff::run(args),
+        Command::Cap(CapCommand::Check(args)) => commands::cap_check::run(args),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,14 @@
+//! `airssys-contract`: the pure logic shared by the airssys macros, runtime
+//! and CLI.
+//!
+//! - [`capability`]: the capability DSL (`domain:action[:resource]`), its
+//!   matching and subset rules, and compiled grant sets.
+//! - [`manifest`]: a component's typed permission manifest, from
+//!   `Component.toml` and to/from the `airssys:manifest` custom section.
+//! - [`contract`]: the WIT contract model (interfaces, host functions and
+//!   the capability template each one requires) and its lint.
+//!
+//! Nothing here depends on wasmtime or syn: data flows from `wit/` through
+//! this crate to the macros, the runtime and the CLI.
+
+pub mod capability;

@@ -1,0 +1,7 @@
+//! airssys: capability-checked WebAssembly components.
+//!
+//! One WIT contract defines the host services and the capability each host
+//! function requires. This facade re-exports the pieces a user needs:
+//! [`contract`] (capability DSL, manifests, the contract model).
+
+pub use airssys_contract as contract;
