@@ -1,8 +1,51 @@
-//! The airssys host runtime.
+//! The airssys host runtime: loads WebAssembly components, checks them
+//! against the contract and the host policy, and runs them with every host
+//! call guarded by capabilities.
 //!
-//! It loads components, validates their interface versions and permission
-//! manifests against the contract in [`airssys_contract`], grants the
-//! intersection of manifest and host policy, and enforces it deny-by-default
-//! on every host call. The wasmtime host is being built (see the project's
-//! issues); today this crate exposes the policy decisions that the host will
-//! apply.
+//! - [`Runtime`] / [`RuntimeBuilder`]: a wasmtime engine (pooling
+//!   allocator, epoch interruption, no component-model concurrency) with
+//!   the contract's host functions and deny-all WASI linked.
+//! - [`Policy`]: which capabilities each component may be granted, deny
+//!   rules, `init` configuration, environment and limits (TOML or builder).
+//! - [`LoadedComponent`]: a component that passed the load-time checks
+//!   (manifest, interface compatibility, required capabilities), linked
+//!   once through `InstancePre`; [`Instance`]: one running instance.
+//! - [`storage`]: the key-value backends (redb file, in memory).
+//! - [`AuditLog`]: every capability decision as a `tracing` event and,
+//!   optionally, a JSON line.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use airssys_runtime::{Policy, Runtime};
+//!
+//! let policy = Policy::from_toml_str(r#"
+//!     [components.counter]
+//!     grants = ["kv:read:counter/*", "kv:write:counter/*", "log:write"]
+//! "#)?;
+//! let runtime = Runtime::builder().policy(policy).storage_path("state.redb").build()?;
+//! let counter = runtime.load_file("counter.wasm".as_ref())?;
+//! let mut instance = counter.instantiate()?;
+//! let reply = instance.request("host", b"increment")?;
+//! # let _ = reply;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub use airssys_contract as contract;
+
+mod audit;
+mod error;
+mod grant;
+mod host;
+mod loader;
+pub mod policy;
+mod runtime;
+pub mod storage;
+
+pub use audit::{AuditLog, AuditRecord};
+pub use error::{BuildError, LimitExceeded, LoadError, RuntimeError};
+pub use policy::{Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits};
+pub use runtime::{
+    DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, HandlerError, Instance, LoadedComponent, Runtime,
+    RuntimeBuilder, UNANNOTATED_NAME,
+};

@@ -1,0 +1,200 @@
+//! Concrete requests: what a component asks for at run time.
+
+use std::fmt;
+
+use super::env;
+use super::error::{CapabilityError, Result};
+use super::glob::{self, Syntax};
+use super::level::LogLevel;
+use super::net::{self, Host};
+use super::{Action, Domain, parse_head};
+
+/// A concrete, validated request such as `fs:read:/data/app/config.toml`
+/// or `net:connect:api.example.com:443`.
+///
+/// It borrows its resource text and allocates nothing. Validation is strict
+/// (see the [module docs](super)): a path with `.`, `..`, empty components,
+/// NUL or a backslash, or a numeric-looking host such as `127.1`, is an
+/// error, so it can never be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    domain: Domain,
+    action: Action,
+    resource: &'a str,
+    pub(crate) target: Target<'a>,
+}
+
+/// The parsed form of a request's resource, by domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    /// `fs`: a normalized absolute path (segments are read from the text).
+    Path,
+    /// `kv`: `bucket[/key...]`.
+    Key,
+    /// `msg:publish`, `msg:subscribe`: a concrete topic.
+    Topic,
+    /// `msg:request`: a component name.
+    Component,
+    /// `proc`: an absolute program path.
+    Program,
+    /// `log:write`: the record's level.
+    Level(LogLevel),
+    /// `env:read`: a variable name.
+    Env,
+    /// `net`: a host and a port.
+    Net(Host<'a>, u16),
+}
+
+impl<'a> Request<'a> {
+    /// Validates `resource` as a request of `domain:action`.
+    ///
+    /// An empty resource is only valid for `log:write`, where it stands for
+    /// the lowest level (`trace`).
+    ///
+    /// # Errors
+    ///
+    /// When `action` does not belong to `domain` or the resource is not a
+    /// valid concrete resource of the domain; offsets are relative to
+    /// `resource`.
+    pub fn new(domain: Domain, action: Action, resource: &'a str) -> Result<Request<'a>> {
+        if domain.action(action.as_str()).is_none() {
+            return Err(CapabilityError::new(
+                0,
+                0,
+                format!(
+                    "action `{action}` does not belong to domain `{domain}`; expected one of {}",
+                    domain.action_list()
+                ),
+            ));
+        }
+        let target = match (domain, action) {
+            (Domain::Log, _) if resource.is_empty() => Target::Level(LogLevel::Trace),
+            (_, _) if resource.is_empty() => {
+                return Err(CapabilityError::new(
+                    0,
+                    0,
+                    format!(
+                        "a `{domain}:{action}` request needs a resource: {}",
+                        super::resource_help(domain, action)
+                    ),
+                ));
+            }
+            (Domain::Fs, _) => {
+                glob::check_request(resource, Syntax::Path)?;
+                Target::Path
+            }
+            (Domain::Kv, _) => {
+                glob::check_request(resource, Syntax::Key)?;
+                Target::Key
+            }
+            (Domain::Msg, Action::Request) => {
+                super::check_component(resource)?;
+                Target::Component
+            }
+            (Domain::Msg, _) => {
+                glob::check_request(resource, Syntax::Topic)?;
+                Target::Topic
+            }
+            (Domain::Proc, _) => {
+                glob::check_request(resource, Syntax::Path)?;
+                Target::Program
+            }
+            (Domain::Log, _) => Target::Level(LogLevel::parse(resource)?),
+            (Domain::Env, _) => {
+                env::check_name(resource)?;
+                Target::Env
+            }
+            (Domain::Net, _) => {
+                let (host, port) = net::parse_request(resource)?;
+                Target::Net(host, port)
+            }
+        };
+        Ok(Request {
+            domain,
+            action,
+            resource,
+            target,
+        })
+    }
+
+    /// Parses `domain:action[:resource]` as a concrete request.
+    ///
+    /// # Errors
+    ///
+    /// As [`Request::new`], with offsets relative to `text`.
+    pub fn parse(text: &'a str) -> Result<Request<'a>> {
+        let head = parse_head(text)?;
+        let (resource, at) = head.resource.unwrap_or(("", text.len()));
+        Request::new(head.domain, head.action, resource).map_err(|e| e.shifted(at))
+    }
+
+    /// The request's domain.
+    pub fn domain(&self) -> Domain {
+        self.domain
+    }
+
+    /// The request's action.
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The resource text as given (empty only for a `log:write` request
+    /// without a level).
+    pub fn resource(&self) -> &'a str {
+        self.resource
+    }
+}
+
+impl fmt::Display for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.domain, self.action)?;
+        if !self.resource.is_empty() {
+            write!(f, ":{}", self.resource)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_displays() {
+        for text in [
+            "fs:read:/data/x",
+            "net:connect:example.com:443",
+            "net:connect:[::1]:443",
+            "kv:read:counter/x",
+            "msg:publish:orders.new",
+            "msg:request:billing",
+            "log:write:warn",
+            "log:write",
+            "proc:spawn:/usr/bin/git",
+            "env:read:HOME",
+        ] {
+            let r = Request::parse(text).expect(text);
+            assert_eq!(r.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn rejects_with_offsets() {
+        for (text, offset) in [
+            ("fs:read", 7),
+            ("fs:read:data", 8),
+            ("fs:read:/a/../b", 11),
+            ("net:connect:127.1:80", 12),
+            ("net:connect:a.com:0", 18),
+            ("net:connect:a.com:*", 18),
+            ("msg:publish:a.*", 14),
+            ("log:write:loud", 10),
+            ("env:read:A-B", 10),
+            ("fs:publish:/x", 3),
+        ] {
+            let err = Request::parse(text).expect_err(text);
+            assert_eq!(err.offset, offset, "{text}: {err}");
+        }
+        assert!(Request::new(Domain::Fs, Action::Publish, "/x").is_err());
+    }
+}

@@ -1,0 +1,1459 @@
+//! The comparison engine: walks two resolved WIT package sets (or two
+//! interfaces) and records every change with its rule.
+//!
+//! Types are compared structurally: aliases are followed, anonymous types
+//! (lists, options, results, tuples, handles) are compared part by part,
+//! and named records, variants, enums, flags and resources are matched by
+//! their place (package, interface, name) and compared once where they are
+//! defined, so one edit is reported once.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use semver::Version;
+use wit_parser::{
+    Docs, Function, FunctionKind, InterfaceId, PackageId, Resolve, Span, Stability, Type,
+    TypeDefKind, TypeId, WorldId, WorldItem, WorldKey,
+};
+
+use super::report::{Change, Finding, Location};
+use super::rules::{HygieneRule, Rule};
+use super::types::{TypeKey, dealias, definition_text, is_nominal, kind_noun, type_key, type_text};
+
+/// How messages name the two sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wording {
+    /// `airssys wit diff`: OLD and NEW.
+    Diff,
+    /// Load time: the component (OLD) and the host (NEW).
+    Link,
+}
+
+impl Wording {
+    fn pair(self, what: &str, old: &str, new: &str) -> String {
+        match self {
+            Wording::Diff => format!("{what} was `{old}`, is now `{new}`"),
+            Wording::Link => {
+                format!("the component expects {what} `{old}`, the host has `{new}`")
+            }
+        }
+    }
+
+    fn removed(self, what: &str) -> String {
+        match self {
+            Wording::Diff => format!("{what} was removed"),
+            Wording::Link => format!("{what} is imported by the component but the host lacks it"),
+        }
+    }
+
+    fn added(self, what: &str) -> String {
+        match self {
+            Wording::Diff => format!("{what} was added"),
+            Wording::Link => format!("{what} exists only in the host"),
+        }
+    }
+}
+
+/// Which resolve a span belongs to.
+#[derive(Debug, Clone, Copy)]
+enum SideSpan {
+    Old(Span),
+    New(Span),
+}
+
+/// One difference found inside an item, before it gets its location.
+#[derive(Debug)]
+struct Found {
+    rule: Rule,
+    message: String,
+    span: Option<SideSpan>,
+}
+
+/// The context of the item being compared.
+#[derive(Debug, Clone)]
+struct Scope {
+    package: String,
+    interface: Option<String>,
+    world: Option<String>,
+    /// The new version of the package, for `@since` hygiene.
+    new_version: Option<Version>,
+    /// An enclosing item is `@unstable`.
+    unstable: bool,
+    /// Prefix of every message ("interface airssys:core/storage@1.0.0: ").
+    prefix: String,
+}
+
+/// Rules for one kind of member list (record fields, params, cases, ...).
+struct MemberRules {
+    noun: &'static str,
+    plural: &'static str,
+    added: Rule,
+    removed: Rule,
+    renamed: Rule,
+    reordered: Rule,
+    type_changed: Option<Rule>,
+}
+
+/// One named member of a list: field, case, flag or parameter.
+struct Member<'a> {
+    name: &'a str,
+    ty: Option<Type>,
+    span: Span,
+}
+
+pub(crate) struct Engine<'a> {
+    old: &'a Resolve,
+    new: &'a Resolve,
+    old_root: Option<&'a Path>,
+    new_root: Option<&'a Path>,
+    wording: Wording,
+    /// OLD type key → NEW type key for types detected as renamed.
+    renames: HashMap<TypeKey, TypeKey>,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) hygiene: Vec<Finding>,
+}
+
+fn package_key(resolve: &Resolve, id: PackageId) -> String {
+    let name = &resolve.packages[id].name;
+    format!("{}:{}", name.namespace, name.name)
+}
+
+fn stability_is_unstable(s: &Stability) -> bool {
+    matches!(s, Stability::Unstable { .. })
+}
+
+fn deprecated(s: &Stability) -> Option<&Version> {
+    match s {
+        Stability::Stable { deprecated, .. } | Stability::Unstable { deprecated, .. } => {
+            deprecated.as_ref()
+        }
+        Stability::Unknown => None,
+    }
+}
+
+fn since(s: &Stability) -> Option<&Version> {
+    match s {
+        Stability::Stable { since, .. } => Some(since),
+        _ => None,
+    }
+}
+
+fn params_of(f: &Function) -> Vec<Member<'_>> {
+    f.params
+        .iter()
+        .map(|p| Member {
+            name: &p.name,
+            ty: Some(p.ty),
+            span: p.span,
+        })
+        .collect()
+}
+
+/// A function's display noun and name: ("method", "bucket.get").
+fn func_label(f: &Function) -> (&'static str, String) {
+    let noun = match f.kind {
+        FunctionKind::Freestanding | FunctionKind::AsyncFreestanding => "function",
+        FunctionKind::Method(_) | FunctionKind::AsyncMethod(_) => "method",
+        FunctionKind::Static(_) | FunctionKind::AsyncStatic(_) => "static function",
+        FunctionKind::Constructor(_) => "constructor",
+    };
+    let name = f
+        .name
+        .rsplit(']')
+        .next()
+        .unwrap_or(f.name.as_str())
+        .to_string();
+    (noun, name)
+}
+
+fn func_added_removed(f: &Function) -> (Rule, Rule) {
+    match f.kind {
+        FunctionKind::Freestanding | FunctionKind::AsyncFreestanding => {
+            (Rule::FuncAdded, Rule::FuncRemoved)
+        }
+        FunctionKind::Method(_) | FunctionKind::AsyncMethod(_) => {
+            (Rule::MethodAdded, Rule::MethodRemoved)
+        }
+        FunctionKind::Static(_) | FunctionKind::AsyncStatic(_) => {
+            (Rule::StaticAdded, Rule::StaticRemoved)
+        }
+        FunctionKind::Constructor(_) => (Rule::ConstructorAdded, Rule::ConstructorRemoved),
+    }
+}
+
+fn func_shape(f: &Function) -> (bool, u8) {
+    let k = match f.kind {
+        FunctionKind::Freestanding | FunctionKind::AsyncFreestanding => 0,
+        FunctionKind::Method(_) | FunctionKind::AsyncMethod(_) => 1,
+        FunctionKind::Static(_) | FunctionKind::AsyncStatic(_) => 2,
+        FunctionKind::Constructor(_) => 3,
+    };
+    (f.kind.is_async(), k)
+}
+
+fn func_shape_text(f: &Function) -> String {
+    let (noun, _) = func_label(f);
+    if f.kind.is_async() {
+        format!("async {noun}")
+    } else {
+        noun.to_string()
+    }
+}
+
+fn type_noun(resolve: &Resolve, id: TypeId) -> &'static str {
+    match &resolve.types[id].kind {
+        TypeDefKind::Resource => "resource",
+        kind @ (TypeDefKind::Record(_)
+        | TypeDefKind::Variant(_)
+        | TypeDefKind::Enum(_)
+        | TypeDefKind::Flags(_)) => kind.as_str(),
+        _ => "type",
+    }
+}
+
+/// `owner.name` of a type reference after aliases (`types.entry`).
+fn qualified_text(resolve: &Resolve, ty: Type) -> String {
+    match dealias(resolve, ty) {
+        Type::Id(id) => match type_key(resolve, id) {
+            Some((_, owner, name)) if !owner.is_empty() => format!("{owner}.{name}"),
+            _ => type_text(resolve, Type::Id(id)),
+        },
+        other => type_text(resolve, other),
+    }
+}
+
+impl<'a> Engine<'a> {
+    pub(crate) fn new(
+        old: &'a Resolve,
+        new: &'a Resolve,
+        old_root: Option<&'a Path>,
+        new_root: Option<&'a Path>,
+        wording: Wording,
+    ) -> Self {
+        Engine {
+            old,
+            new,
+            old_root,
+            new_root,
+            wording,
+            renames: HashMap::new(),
+            changes: Vec::new(),
+            hygiene: Vec::new(),
+        }
+    }
+
+    // ----- locations and recording -------------------------------------
+
+    fn file_line(&self, span: Option<SideSpan>) -> (Option<String>, Option<u32>) {
+        let (resolve, root, span) = match span {
+            Some(SideSpan::Old(s)) => (self.old, self.old_root, s),
+            Some(SideSpan::New(s)) => (self.new, self.new_root, s),
+            None => return (None, None),
+        };
+        let Some(loc) = resolve.source_map.resolve_span(span) else {
+            return (None, None);
+        };
+        let rendered = resolve.source_map.render_location(span);
+        let line = rendered
+            .rsplit(':')
+            .nth(1)
+            .and_then(|l| l.parse::<u32>().ok());
+        let path = Path::new(loc.path);
+        let shown = root
+            .and_then(|r| {
+                let base = if r.is_file() { r.parent()? } else { r };
+                path.strip_prefix(base).ok()
+            })
+            .unwrap_or(path);
+        (Some(shown.display().to_string().replace('\\', "/")), line)
+    }
+
+    fn record(&mut self, scope: &Scope, item: Option<String>, found: Found, unstable: bool) {
+        let (file, line) = self.file_line(found.span);
+        let verdicts = found.rule.verdicts();
+        self.changes.push(Change {
+            rule: found.rule,
+            location: Location {
+                package: scope.package.clone(),
+                interface: scope.interface.clone(),
+                world: scope.world.clone(),
+                item,
+                file,
+                line,
+            },
+            message: format!("{}{}", scope.prefix, found.message),
+            importers: verdicts.importers,
+            exporters: verdicts.exporters,
+            bindings: verdicts.bindings,
+            bump: found.rule.bump(),
+            unstable: unstable
+                && !matches!(found.rule, Rule::ItemStabilized | Rule::ItemDestabilized),
+        });
+    }
+
+    fn finding(
+        &mut self,
+        scope: &Scope,
+        item: Option<String>,
+        rule: HygieneRule,
+        message: String,
+        span: SideSpan,
+    ) {
+        let (file, line) = self.file_line(Some(span));
+        self.hygiene.push(Finding {
+            rule,
+            location: Location {
+                package: scope.package.clone(),
+                interface: scope.interface.clone(),
+                world: scope.world.clone(),
+                item,
+                file,
+                line,
+            },
+            message: format!("{}{}", scope.prefix, message),
+        });
+    }
+
+    /// Records an added item and checks its `@since`.
+    fn added(
+        &mut self,
+        scope: &Scope,
+        item: String,
+        rule: Rule,
+        what: &str,
+        stability: &Stability,
+        span: Span,
+    ) {
+        let unstable = scope.unstable || stability_is_unstable(stability);
+        let found = Found {
+            rule,
+            message: self.wording.added(what),
+            span: Some(SideSpan::New(span)),
+        };
+        self.record(scope, Some(item.clone()), found, unstable);
+        if unstable || self.wording == Wording::Link {
+            return;
+        }
+        match (since(stability), &scope.new_version) {
+            (None, _) => self.finding(
+                scope,
+                Some(item),
+                HygieneRule::SinceMissing,
+                format!("{what} is new but has no `@since`"),
+                SideSpan::New(span),
+            ),
+            (Some(s), Some(v)) if s != v => self.finding(
+                scope,
+                Some(item),
+                HygieneRule::SinceMismatch,
+                format!("{what} is new in {v} but says `@since(version = {s})`"),
+                SideSpan::New(span),
+            ),
+            _ => {}
+        }
+    }
+
+    /// Records a removed item and checks it was deprecated first.
+    fn removed(
+        &mut self,
+        scope: &Scope,
+        item: String,
+        rule: Rule,
+        what: &str,
+        stability: &Stability,
+        span: Span,
+    ) {
+        let unstable = scope.unstable || stability_is_unstable(stability);
+        let found = Found {
+            rule,
+            message: self.wording.removed(what),
+            span: Some(SideSpan::Old(span)),
+        };
+        self.record(scope, Some(item.clone()), found, unstable);
+        if !unstable && self.wording == Wording::Diff && deprecated(stability).is_none() {
+            self.finding(
+                scope,
+                Some(item),
+                HygieneRule::RemovedWithoutDeprecation,
+                format!("{what} was removed without a prior `@deprecated`"),
+                SideSpan::Old(span),
+            );
+        }
+    }
+
+    /// Docs, `@since`, `@deprecated` and `@unstable` changes of one item.
+    #[allow(clippy::too_many_arguments)]
+    fn annotations(
+        &mut self,
+        scope: &Scope,
+        item: Option<String>,
+        what: &str,
+        (old_docs, new_docs): (&Docs, &Docs),
+        (old_s, new_s): (&Stability, &Stability),
+        span: Span,
+    ) {
+        if self.wording == Wording::Link {
+            return;
+        }
+        let unstable =
+            scope.unstable || stability_is_unstable(old_s) || stability_is_unstable(new_s);
+        let span = Some(SideSpan::New(span));
+        let push = |this: &mut Self, rule: Rule, message: String| {
+            this.record(
+                scope,
+                item.clone(),
+                Found {
+                    rule,
+                    message,
+                    span,
+                },
+                unstable,
+            );
+        };
+        if old_docs.contents.as_deref().map(str::trim)
+            != new_docs.contents.as_deref().map(str::trim)
+        {
+            push(
+                self,
+                Rule::DocsChanged,
+                format!("the documentation of {what} changed"),
+            );
+        }
+        match (stability_is_unstable(old_s), stability_is_unstable(new_s)) {
+            (true, false) => push(
+                self,
+                Rule::ItemStabilized,
+                format!("{what} is no longer `@unstable`"),
+            ),
+            (false, true) => push(
+                self,
+                Rule::ItemDestabilized,
+                format!("{what} became `@unstable`"),
+            ),
+            _ => {
+                if since(old_s) != since(new_s) {
+                    let show =
+                        |v: Option<&Version>| v.map_or("none".to_string(), Version::to_string);
+                    let msg = self.wording.pair(
+                        &format!("the `@since` of {what}"),
+                        &show(since(old_s)),
+                        &show(since(new_s)),
+                    );
+                    push(self, Rule::SinceChanged, msg);
+                }
+            }
+        }
+        if deprecated(old_s) != deprecated(new_s) {
+            let show = |v: Option<&Version>| v.map_or("none".to_string(), Version::to_string);
+            let msg = self.wording.pair(
+                &format!("the `@deprecated` of {what}"),
+                &show(deprecated(old_s)),
+                &show(deprecated(new_s)),
+            );
+            push(self, Rule::DeprecationChanged, msg);
+        }
+    }
+
+    // ----- types -------------------------------------------------------
+
+    fn corresponds(&self, old: &TypeKey, new: &TypeKey) -> bool {
+        self.renames.get(old).unwrap_or(old) == new
+    }
+
+    /// Whether two type references mean the same type. Named nominal types
+    /// are matched by place; their content is compared where defined.
+    fn same_type(&self, o: Type, n: Type) -> bool {
+        if let (Type::Id(a), Type::Id(b)) = (o, n)
+            && let (Some(ka), Some(kb)) = (type_key(self.old, a), type_key(self.new, b))
+            && self.corresponds(&ka, &kb)
+        {
+            return true;
+        }
+        let (o, n) = (dealias(self.old, o), dealias(self.new, n));
+        let (a, b) = match (o, n) {
+            (Type::Id(a), Type::Id(b)) => (a, b),
+            (Type::Id(_), _) | (_, Type::Id(_)) => return false,
+            (o, n) => return o == n,
+        };
+        match (is_nominal(self.old, a), is_nominal(self.new, b)) {
+            (true, true) => {
+                return match (type_key(self.old, a), type_key(self.new, b)) {
+                    (Some(ka), Some(kb)) => self.corresponds(&ka, &kb),
+                    _ => false,
+                };
+            }
+            (false, false) => {}
+            _ => return false,
+        }
+        self.same_structure(a, b)
+    }
+
+    /// Compares two non-nominal type definitions part by part.
+    fn same_structure(&self, a: TypeId, b: TypeId) -> bool {
+        let same_opt = |x: Option<Type>, y: Option<Type>| match (x, y) {
+            (None, None) => true,
+            (Some(x), Some(y)) => self.same_type(x, y),
+            _ => false,
+        };
+        use TypeDefKind as K;
+        match (&self.old.types[a].kind, &self.new.types[b].kind) {
+            (K::List(x), K::List(y)) | (K::Option(x), K::Option(y)) => self.same_type(*x, *y),
+            (K::FixedLengthList(x, m), K::FixedLengthList(y, n)) => {
+                m == n && self.same_type(*x, *y)
+            }
+            (K::Map(k1, v1), K::Map(k2, v2)) => {
+                self.same_type(*k1, *k2) && self.same_type(*v1, *v2)
+            }
+            (K::Result(x), K::Result(y)) => same_opt(x.ok, y.ok) && same_opt(x.err, y.err),
+            (K::Tuple(x), K::Tuple(y)) => {
+                x.types.len() == y.types.len()
+                    && x.types
+                        .iter()
+                        .zip(&y.types)
+                        .all(|(p, q)| self.same_type(*p, *q))
+            }
+            (K::Handle(wit_parser::Handle::Own(x)), K::Handle(wit_parser::Handle::Own(y)))
+            | (
+                K::Handle(wit_parser::Handle::Borrow(x)),
+                K::Handle(wit_parser::Handle::Borrow(y)),
+            ) => self.same_type(Type::Id(*x), Type::Id(*y)),
+            (K::Future(x), K::Future(y)) | (K::Stream(x), K::Stream(y)) => same_opt(*x, *y),
+            _ => false,
+        }
+    }
+
+    /// Differences between two member lists (fields, cases, flags, params).
+    fn members(&self, rules: &MemberRules, old: &[Member<'_>], new: &[Member<'_>]) -> Vec<Found> {
+        let mut out = Vec::new();
+        let old_names: HashSet<&str> = old.iter().map(|m| m.name).collect();
+        let new_names: HashSet<&str> = new.iter().map(|m| m.name).collect();
+        let shown = |m: &Member<'_>, resolve: &Resolve| match m.ty {
+            Some(ty) => format!("{}: {}", m.name, type_text(resolve, ty)),
+            None => m.name.to_string(),
+        };
+        let same_ty = |a: &Member<'_>, b: &Member<'_>| match (a.ty, b.ty) {
+            (None, None) => true,
+            (Some(x), Some(y)) => self.same_type(x, y),
+            _ => false,
+        };
+        let mut renamed_old = HashSet::new();
+        let mut renamed_new = HashSet::new();
+        if old_names == new_names {
+            let same_order = old.iter().zip(new).all(|(a, b)| a.name == b.name);
+            if !same_order {
+                let list =
+                    |ms: &[Member<'_>]| ms.iter().map(|m| m.name).collect::<Vec<_>>().join(", ");
+                out.push(Found {
+                    rule: rules.reordered,
+                    message: self.wording.pair(
+                        &format!("the order of the {}", rules.plural),
+                        &list(old),
+                        &list(new),
+                    ),
+                    span: new.first().map(|m| SideSpan::New(m.span)),
+                });
+            }
+        } else {
+            for (a, b) in old.iter().zip(new) {
+                if a.name != b.name
+                    && !new_names.contains(a.name)
+                    && !old_names.contains(b.name)
+                    && same_ty(a, b)
+                {
+                    renamed_old.insert(a.name);
+                    renamed_new.insert(b.name);
+                    out.push(Found {
+                        rule: rules.renamed,
+                        message: self.wording.pair(
+                            rules.noun,
+                            &shown(a, self.old),
+                            &shown(b, self.new),
+                        ),
+                        span: Some(SideSpan::New(b.span)),
+                    });
+                }
+            }
+            for m in old
+                .iter()
+                .filter(|m| !new_names.contains(m.name) && !renamed_old.contains(m.name))
+            {
+                out.push(Found {
+                    rule: rules.removed,
+                    message: self.wording.removed(&format!(
+                        "{} `{}`",
+                        rules.noun,
+                        shown(m, self.old)
+                    )),
+                    span: Some(SideSpan::Old(m.span)),
+                });
+            }
+            for m in new
+                .iter()
+                .filter(|m| !old_names.contains(m.name) && !renamed_new.contains(m.name))
+            {
+                out.push(Found {
+                    rule: rules.added,
+                    message: self.wording.added(&format!(
+                        "{} `{}`",
+                        rules.noun,
+                        shown(m, self.new)
+                    )),
+                    span: Some(SideSpan::New(m.span)),
+                });
+            }
+        }
+        for a in old {
+            let Some(b) = new.iter().find(|b| b.name == a.name) else {
+                continue;
+            };
+            if !same_ty(a, b) {
+                let rule = rules.type_changed.unwrap_or(rules.added);
+                out.push(Found {
+                    rule,
+                    message: self.wording.pair(
+                        rules.noun,
+                        &shown(a, self.old),
+                        &shown(b, self.new),
+                    ),
+                    span: Some(SideSpan::New(b.span)),
+                });
+            }
+        }
+        out
+    }
+
+    /// Differences in the content of two type definitions (after aliases).
+    fn content(&self, o: Type, n: Type) -> Vec<Found> {
+        use TypeDefKind as K;
+        let (o, n) = (dealias(self.old, o), dealias(self.new, n));
+        let changed = |rule: Rule| {
+            vec![Found {
+                rule,
+                message: self.wording.pair(
+                    "the type",
+                    &definition_text(self.old, o),
+                    &definition_text(self.new, n),
+                ),
+                span: None,
+            }]
+        };
+        let (a, b) = match (o, n) {
+            (Type::Id(a), Type::Id(b)) => (a, b),
+            _ if self.same_type(o, n) => return Vec::new(),
+            _ => return changed(Rule::TypeChanged),
+        };
+        let (od, nd) = (&self.old.types[a], &self.new.types[b]);
+        let fields = |r: &'a wit_parser::Record| -> Vec<Member<'a>> {
+            r.fields
+                .iter()
+                .map(|f| Member {
+                    name: &f.name,
+                    ty: Some(f.ty),
+                    span: f.span,
+                })
+                .collect()
+        };
+        match (&od.kind, &nd.kind) {
+            (K::Record(x), K::Record(y)) => self.members(
+                &MemberRules {
+                    noun: "field",
+                    plural: "fields",
+                    added: Rule::RecordFieldAdded,
+                    removed: Rule::RecordFieldRemoved,
+                    renamed: Rule::RecordFieldRenamed,
+                    reordered: Rule::RecordFieldsReordered,
+                    type_changed: Some(Rule::RecordFieldTypeChanged),
+                },
+                &fields(x),
+                &fields(y),
+            ),
+            (K::Variant(x), K::Variant(y)) => {
+                let cases = |v: &'a wit_parser::Variant| -> Vec<Member<'a>> {
+                    v.cases
+                        .iter()
+                        .map(|c| Member {
+                            name: &c.name,
+                            ty: c.ty,
+                            span: c.span,
+                        })
+                        .collect()
+                };
+                // Payload presence is part of the case's type.
+                let (oc, nc) = (cases(x), cases(y));
+                self.members(
+                    &MemberRules {
+                        noun: "case",
+                        plural: "cases",
+                        added: Rule::VariantCaseAdded,
+                        removed: Rule::VariantCaseRemoved,
+                        renamed: Rule::VariantCaseRenamed,
+                        reordered: Rule::VariantCasesReordered,
+                        type_changed: Some(Rule::VariantCaseTypeChanged),
+                    },
+                    &oc,
+                    &nc,
+                )
+            }
+            (K::Enum(x), K::Enum(y)) => {
+                let cases = |e: &'a wit_parser::Enum| -> Vec<Member<'a>> {
+                    e.cases
+                        .iter()
+                        .map(|c| Member {
+                            name: &c.name,
+                            ty: None,
+                            span: c.span,
+                        })
+                        .collect()
+                };
+                self.members(
+                    &MemberRules {
+                        noun: "case",
+                        plural: "cases",
+                        added: Rule::EnumCaseAdded,
+                        removed: Rule::EnumCaseRemoved,
+                        renamed: Rule::EnumCaseRenamed,
+                        reordered: Rule::EnumCasesReordered,
+                        type_changed: None,
+                    },
+                    &cases(x),
+                    &cases(y),
+                )
+            }
+            (K::Flags(x), K::Flags(y)) => {
+                let flags = |f: &'a wit_parser::Flags| -> Vec<Member<'a>> {
+                    f.flags
+                        .iter()
+                        .map(|c| Member {
+                            name: &c.name,
+                            ty: None,
+                            span: c.span,
+                        })
+                        .collect()
+                };
+                self.members(
+                    &MemberRules {
+                        noun: "flag",
+                        plural: "flags",
+                        added: Rule::FlagAdded,
+                        removed: Rule::FlagRemoved,
+                        renamed: Rule::FlagRenamed,
+                        reordered: Rule::FlagsReordered,
+                        type_changed: None,
+                    },
+                    &flags(x),
+                    &flags(y),
+                )
+            }
+            (K::Resource, K::Resource) => Vec::new(),
+            _ if is_nominal(self.old, a) || is_nominal(self.new, b) => vec![Found {
+                rule: Rule::TypeKindChanged,
+                message: self.wording.pair(
+                    "the kind",
+                    kind_noun(self.old, o),
+                    kind_noun(self.new, n),
+                ),
+                span: None,
+            }],
+            _ if self.same_structure(a, b) => Vec::new(),
+            _ => changed(Rule::TypeChanged),
+        }
+    }
+
+    /// Compares two named type definitions of the same name.
+    fn typedef(&mut self, scope: &Scope, old: TypeId, new: TypeId) {
+        let (od, nd) = (&self.old.types[old], &self.new.types[new]);
+        let name = nd.name.clone().unwrap_or_default();
+        let what = format!("{} `{name}`", type_noun(self.new, new));
+        let unstable = scope.unstable
+            || stability_is_unstable(&od.stability)
+            || stability_is_unstable(&nd.stability);
+        // `use x.{t}` on both sides, pointing at the same definition: the
+        // definition itself is compared where it lives.
+        let same_target = matches!(od.kind, TypeDefKind::Type(_))
+            && matches!(nd.kind, TypeDefKind::Type(_))
+            && match (
+                dealias(self.old, Type::Id(old)),
+                dealias(self.new, Type::Id(new)),
+            ) {
+                (Type::Id(a), Type::Id(b))
+                    if is_nominal(self.old, a) && is_nominal(self.new, b) =>
+                {
+                    match (type_key(self.old, a), type_key(self.new, b)) {
+                        (Some(ka), Some(kb)) => self.corresponds(&ka, &kb),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            };
+        let found = if same_target {
+            Vec::new()
+        } else {
+            self.content(Type::Id(old), Type::Id(new))
+        };
+        if found.is_empty() {
+            let o_alias = matches!(od.kind, TypeDefKind::Type(_));
+            let n_alias = matches!(nd.kind, TypeDefKind::Type(_));
+            let retargeted = match (&od.kind, &nd.kind) {
+                (TypeDefKind::Type(Type::Id(x)), TypeDefKind::Type(Type::Id(y))) => {
+                    match (type_key(self.old, *x), type_key(self.new, *y)) {
+                        (Some(kx), Some(ky)) => !self.corresponds(&kx, &ky),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            };
+            if (o_alias != n_alias || retargeted) && self.wording == Wording::Diff {
+                let message = format!(
+                    "{what} stands for `{}`, was `{}`: the same definition through an alias, not a change",
+                    qualified_text(self.new, Type::Id(new)),
+                    qualified_text(self.old, Type::Id(old)),
+                );
+                let f = Found {
+                    rule: Rule::TypeAliasEquivalent,
+                    message,
+                    span: Some(SideSpan::New(nd.span)),
+                };
+                self.record(scope, Some(name.clone()), f, unstable);
+            }
+        }
+        for mut f in found {
+            f.message = format!("{what}: {}", f.message);
+            f.span = f.span.or(Some(SideSpan::New(nd.span)));
+            self.record(scope, Some(name.clone()), f, unstable);
+        }
+        self.annotations(
+            scope,
+            Some(name),
+            &what,
+            (&od.docs, &nd.docs),
+            (&od.stability, &nd.stability),
+            nd.span,
+        );
+    }
+
+    /// Pairs removed and added types of one interface whose definitions are
+    /// identical: those are renames.
+    fn detect_renames(&mut self, old: InterfaceId, new: InterfaceId) {
+        let (old, new) = (
+            &self.old.interfaces[old].types,
+            &self.new.interfaces[new].types,
+        );
+        let removed: Vec<(&String, TypeId)> = old
+            .iter()
+            .filter(|(n, _)| !new.contains_key(*n))
+            .map(|(n, id)| (n, *id))
+            .collect();
+        let added: Vec<(&String, TypeId)> = new
+            .iter()
+            .filter(|(n, _)| !old.contains_key(*n))
+            .map(|(n, id)| (n, *id))
+            .collect();
+        let mut taken = HashSet::new();
+        for (_, o) in removed {
+            let ok = self.old.types[o].kind.as_str();
+            let candidate = added.iter().find(|(n, id)| {
+                !taken.contains(*n)
+                    && self.new.types[*id].kind.as_str() == ok
+                    && self.new.types[*id].kind != TypeDefKind::Resource
+                    && self.content(Type::Id(o), Type::Id(*id)).is_empty()
+            });
+            if let Some((n, id)) = candidate
+                && let (Some(ko), Some(kn)) = (type_key(self.old, o), type_key(self.new, *id))
+            {
+                taken.insert(*n);
+                self.renames.insert(ko, kn);
+            } else if self.old.types[o].kind == TypeDefKind::Resource
+                && let Some((n, id)) = added.iter().find(|(n, id)| {
+                    !taken.contains(*n)
+                        && self.new.types[*id].kind == TypeDefKind::Resource
+                        && self.same_methods(o, *id)
+                })
+                && let (Some(ko), Some(kn)) = (type_key(self.old, o), type_key(self.new, *id))
+            {
+                taken.insert(*n);
+                self.renames.insert(ko, kn);
+            }
+        }
+    }
+
+    /// A resource counts as renamed when it has the same method names.
+    fn same_methods(&self, old: TypeId, new: TypeId) -> bool {
+        let names = |resolve: &Resolve, id: TypeId| -> Vec<String> {
+            let TypeOwnerInterface(Some(i)) = owner_interface(resolve, id) else {
+                return Vec::new();
+            };
+            let mut v: Vec<String> = resolve.interfaces[i]
+                .functions
+                .values()
+                .filter(|f| f.kind.resource() == Some(id))
+                .map(|f| {
+                    func_label(f)
+                        .1
+                        .split('.')
+                        .next_back()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        names(self.old, old) == names(self.new, new)
+    }
+
+    // ----- functions ---------------------------------------------------
+
+    fn function(&mut self, scope: &Scope, old: &Function, new: &Function) {
+        let (noun, name) = func_label(new);
+        let what = format!("{noun} `{name}`");
+        let unstable = scope.unstable
+            || stability_is_unstable(&old.stability)
+            || stability_is_unstable(&new.stability);
+        let mut found = Vec::new();
+        if func_shape(old) != func_shape(new) {
+            found.push(Found {
+                rule: Rule::FuncKindChanged,
+                message: self.wording.pair(
+                    "the kind",
+                    &func_shape_text(old),
+                    &func_shape_text(new),
+                ),
+                span: None,
+            });
+        }
+        let (op, np) = (params_of(old), params_of(new));
+        found.extend(self.members(
+            &MemberRules {
+                noun: "parameter",
+                plural: "parameters",
+                added: Rule::FuncParamAdded,
+                removed: Rule::FuncParamRemoved,
+                renamed: Rule::FuncParamRenamed,
+                reordered: Rule::FuncParamsReordered,
+                type_changed: Some(Rule::FuncParamTypeChanged),
+            },
+            &op,
+            &np,
+        ));
+        let same_result = match (old.result, new.result) {
+            (None, None) => true,
+            (Some(a), Some(b)) => self.same_type(a, b),
+            _ => false,
+        };
+        if !same_result {
+            let show =
+                |r: &Resolve, t: Option<Type>| t.map_or("nothing".to_string(), |t| type_text(r, t));
+            found.push(Found {
+                rule: Rule::FuncResultChanged,
+                message: self.wording.pair(
+                    "the result",
+                    &show(self.old, old.result),
+                    &show(self.new, new.result),
+                ),
+                span: None,
+            });
+        }
+        for mut f in found {
+            f.message = format!("{what}: {}", f.message);
+            f.span = f.span.or(Some(SideSpan::New(new.span)));
+            self.record(scope, Some(name.clone()), f, unstable);
+        }
+        self.annotations(
+            scope,
+            Some(name),
+            &what,
+            (&old.docs, &new.docs),
+            (&old.stability, &new.stability),
+            new.span,
+        );
+    }
+
+    // ----- interfaces --------------------------------------------------
+
+    fn interface(&mut self, scope: &Scope, old: InterfaceId, new: InterfaceId) {
+        let (oi, ni) = (&self.old.interfaces[old], &self.new.interfaces[new]);
+        let mut scope = scope.clone();
+        scope.unstable |=
+            stability_is_unstable(&oi.stability) || stability_is_unstable(&ni.stability);
+        self.detect_renames(old, new);
+
+        // Types, in NEW order, then the removed ones.
+        for (name, &nid) in &ni.types {
+            if let Some(&oid) = oi.types.get(name) {
+                self.typedef(&scope, oid, nid);
+            } else if let Some((oname, oid)) = oi.types.iter().find(|(_, id)| {
+                type_key(self.old, **id).and_then(|k| self.renames.get(&k).cloned())
+                    == type_key(self.new, nid)
+            }) {
+                let nd = &self.new.types[nid];
+                let what = format!("the name of a {}", type_noun(self.old, *oid));
+                let f = Found {
+                    rule: Rule::TypeRenamed,
+                    message: self.wording.pair(&what, oname, name),
+                    span: Some(SideSpan::New(nd.span)),
+                };
+                let unstable = scope.unstable || stability_is_unstable(&nd.stability);
+                self.record(&scope, Some(name.clone()), f, unstable);
+                self.typedef(&scope, *oid, nid);
+            } else {
+                let nd = &self.new.types[nid];
+                let rule = if nd.kind == TypeDefKind::Resource {
+                    Rule::ResourceAdded
+                } else {
+                    Rule::TypeAdded
+                };
+                let what = format!("{} `{name}`", type_noun(self.new, nid));
+                self.added(&scope, name.clone(), rule, &what, &nd.stability, nd.span);
+            }
+        }
+        for (name, &oid) in &oi.types {
+            let renamed = type_key(self.old, oid).is_some_and(|k| self.renames.contains_key(&k));
+            if ni.types.contains_key(name) || renamed {
+                continue;
+            }
+            let od = &self.old.types[oid];
+            let rule = if od.kind == TypeDefKind::Resource {
+                Rule::ResourceRemoved
+            } else {
+                Rule::TypeRemoved
+            };
+            let what = format!("{} `{name}`", type_noun(self.old, oid));
+            self.removed(&scope, name.clone(), rule, &what, &od.stability, od.span);
+        }
+
+        // Functions: methods of a renamed resource keep their place.
+        let old_fns: HashMap<String, &Function> = oi
+            .functions
+            .values()
+            .map(|f| (self.function_key(self.old, f, true), f))
+            .collect();
+        let new_fns: HashMap<String, &Function> = ni
+            .functions
+            .values()
+            .map(|f| (self.function_key(self.new, f, false), f))
+            .collect();
+        for nf in ni.functions.values() {
+            let key = self.function_key(self.new, nf, false);
+            match old_fns.get(&key) {
+                Some(of) => self.function(&scope, of, nf),
+                None => {
+                    let (noun, name) = func_label(nf);
+                    let what = format!("{noun} `{name}`");
+                    self.added(
+                        &scope,
+                        name,
+                        func_added_removed(nf).0,
+                        &what,
+                        &nf.stability,
+                        nf.span,
+                    );
+                }
+            }
+        }
+        for of in oi.functions.values() {
+            if new_fns.contains_key(&self.function_key(self.old, of, true)) {
+                continue;
+            }
+            let (noun, name) = func_label(of);
+            let what = format!("{noun} `{name}`");
+            self.removed(
+                &scope,
+                name,
+                func_added_removed(of).1,
+                &what,
+                &of.stability,
+                of.span,
+            );
+        }
+        let iname = ni.name.clone().unwrap_or_default();
+        let what = format!("interface `{iname}`");
+        self.annotations(
+            &scope,
+            None,
+            &what,
+            (&oi.docs, &ni.docs),
+            (&oi.stability, &ni.stability),
+            ni.span,
+        );
+    }
+
+    /// The name a function is matched by; OLD methods of a renamed resource
+    /// use the resource's new name.
+    fn function_key(&self, resolve: &Resolve, f: &Function, is_old: bool) -> String {
+        let Some(res) = f.kind.resource() else {
+            return f.name.clone();
+        };
+        let Some(key) = type_key(resolve, res) else {
+            return f.name.clone();
+        };
+        let key = if is_old {
+            self.renames.get(&key).cloned().unwrap_or(key)
+        } else {
+            key
+        };
+        let item = func_label(f).1;
+        let method = item.split_once('.').map_or("", |(_, m)| m);
+        let tag = f.name.split(']').next().unwrap_or_default();
+        format!("{tag}]{}.{method}", key.2)
+    }
+
+    // ----- worlds ------------------------------------------------------
+
+    fn world_key(&self, resolve: &Resolve, key: &WorldKey) -> String {
+        match key {
+            WorldKey::Name(n) => n.clone(),
+            WorldKey::Interface(id) => {
+                let iface = &resolve.interfaces[*id];
+                let pkg = iface
+                    .package
+                    .map(|p| package_key(resolve, p))
+                    .unwrap_or_default();
+                format!("{pkg}/{}", iface.name.clone().unwrap_or_default())
+            }
+        }
+    }
+
+    fn world_item_identity(&self, resolve: &Resolve, item: &WorldItem) -> Option<String> {
+        match item {
+            WorldItem::Interface { id, .. } => {
+                let iface = &resolve.interfaces[*id];
+                let name = iface.name.as_ref()?;
+                let pkg = iface
+                    .package
+                    .map(|p| package_key(resolve, p))
+                    .unwrap_or_default();
+                Some(format!("{pkg}/{name}"))
+            }
+            _ => None,
+        }
+    }
+
+    fn world(&mut self, scope: &Scope, old: WorldId, new: WorldId) {
+        let (ow, nw) = (&self.old.worlds[old], &self.new.worlds[new]);
+        let mut scope = scope.clone();
+        scope.unstable |=
+            stability_is_unstable(&ow.stability) || stability_is_unstable(&nw.stability);
+        for (dir, added_rule, removed_rule) in [
+            ("import", Rule::WorldImportAdded, Rule::WorldImportRemoved),
+            ("export", Rule::WorldExportAdded, Rule::WorldExportRemoved),
+        ] {
+            let (om, nm) = if dir == "import" {
+                (&ow.imports, &nw.imports)
+            } else {
+                (&ow.exports, &nw.exports)
+            };
+            let olds: HashMap<String, &WorldItem> = om
+                .iter()
+                .map(|(k, v)| (self.world_key(self.old, k), v))
+                .collect();
+            let news: HashMap<String, &WorldItem> = nm
+                .iter()
+                .map(|(k, v)| (self.world_key(self.new, k), v))
+                .collect();
+            for (k, ni) in nm {
+                let key = self.world_key(self.new, k);
+                let what = format!("{dir} `{key}`");
+                match olds.get(&key) {
+                    Some(oi) if self.same_world_item_kind(oi, ni) => {
+                        self.world_item(&scope, &key, oi, ni)
+                    }
+                    Some(oi) => {
+                        self.removed(
+                            &scope,
+                            key.clone(),
+                            removed_rule,
+                            &what,
+                            oi.stability(self.old),
+                            oi.span(),
+                        );
+                        self.added(
+                            &scope,
+                            key,
+                            added_rule,
+                            &what,
+                            ni.stability(self.new),
+                            ni.span(),
+                        );
+                    }
+                    None => self.added(
+                        &scope,
+                        key,
+                        added_rule,
+                        &what,
+                        ni.stability(self.new),
+                        ni.span(),
+                    ),
+                }
+            }
+            for (k, oi) in om {
+                let key = self.world_key(self.old, k);
+                if !news.contains_key(&key) {
+                    let what = format!("{dir} `{key}`");
+                    self.removed(
+                        &scope,
+                        key,
+                        removed_rule,
+                        &what,
+                        oi.stability(self.old),
+                        oi.span(),
+                    );
+                }
+            }
+        }
+        let what = format!("world `{}`", nw.name);
+        self.annotations(
+            &scope,
+            None,
+            &what,
+            (&ow.docs, &nw.docs),
+            (&ow.stability, &nw.stability),
+            nw.span,
+        );
+    }
+
+    fn same_world_item_kind(&self, o: &WorldItem, n: &WorldItem) -> bool {
+        match (o, n) {
+            (WorldItem::Interface { .. }, WorldItem::Interface { .. }) => {
+                self.world_item_identity(self.old, o) == self.world_item_identity(self.new, n)
+            }
+            (WorldItem::Function(_), WorldItem::Function(_))
+            | (WorldItem::Type { .. }, WorldItem::Type { .. }) => true,
+            _ => false,
+        }
+    }
+
+    fn world_item(&mut self, scope: &Scope, key: &str, o: &WorldItem, n: &WorldItem) {
+        match (o, n) {
+            // Named interfaces are compared with their package; inline ones
+            // (`import x: interface { .. }`) here.
+            (WorldItem::Interface { id: oid, .. }, WorldItem::Interface { id: nid, .. })
+                if self.new.interfaces[*nid].name.is_none() =>
+            {
+                let mut s = scope.clone();
+                s.interface = Some(key.to_string());
+                s.prefix = format!("{}{key}: ", scope.prefix);
+                self.interface(&s, *oid, *nid);
+            }
+            (WorldItem::Function(of), WorldItem::Function(nf)) => self.function(scope, of, nf),
+            (WorldItem::Type { id: oid, .. }, WorldItem::Type { id: nid, .. }) => {
+                self.typedef(scope, *oid, *nid)
+            }
+            _ => {}
+        }
+        if let (
+            WorldItem::Interface {
+                stability: os,
+                docs: od,
+                ..
+            },
+            WorldItem::Interface {
+                stability: ns,
+                docs: nd,
+                span,
+                ..
+            },
+        ) = (o, n)
+        {
+            let what = format!("the world item `{key}`");
+            self.annotations(
+                scope,
+                Some(key.to_string()),
+                &what,
+                (od, nd),
+                (os, ns),
+                *span,
+            );
+        }
+    }
+
+    // ----- packages ----------------------------------------------------
+
+    /// Compares every package of OLD with the package of the same name in
+    /// NEW (versions aside).
+    pub(crate) fn packages(&mut self) {
+        let old_pkgs: HashMap<String, PackageId> = self
+            .old
+            .packages
+            .iter()
+            .map(|(id, _)| (package_key(self.old, id), id))
+            .collect();
+        let mut seen = HashSet::new();
+        for (nid, np) in self.new.packages.iter() {
+            let key = package_key(self.new, nid);
+            seen.insert(key.clone());
+            let scope = Scope {
+                package: key.clone(),
+                interface: None,
+                world: None,
+                new_version: np.name.version.clone(),
+                unstable: false,
+                prefix: String::new(),
+            };
+            let Some(&oid) = old_pkgs.get(&key) else {
+                let f = Found {
+                    rule: Rule::PackageAdded,
+                    message: format!("package `{}` was added", np.name),
+                    span: None,
+                };
+                self.record(&scope, None, f, false);
+                continue;
+            };
+            self.package(&scope, oid, nid);
+        }
+        for (oid, op) in self.old.packages.iter() {
+            let key = package_key(self.old, oid);
+            if seen.contains(&key) {
+                continue;
+            }
+            let scope = Scope {
+                package: key,
+                interface: None,
+                world: None,
+                new_version: None,
+                unstable: false,
+                prefix: String::new(),
+            };
+            let f = Found {
+                rule: Rule::PackageRemoved,
+                message: format!("package `{}` was removed", op.name),
+                span: None,
+            };
+            self.record(&scope, None, f, false);
+        }
+    }
+
+    fn package(&mut self, scope: &Scope, old: PackageId, new: PackageId) {
+        let (op, np) = (&self.old.packages[old], &self.new.packages[new]);
+        let (ov, nv) = (op.name.version.as_ref(), np.name.version.as_ref());
+        if super::version::Track::of(ov) != super::version::Track::of(nv) {
+            let show = |v: Option<&Version>| {
+                v.map_or("unversioned".to_string(), |v| {
+                    format!("{} (track {})", v, super::version::Track::of(Some(v)))
+                })
+            };
+            let f = Found {
+                rule: Rule::PackageTrackChanged,
+                message: format!(
+                    "package `{}`: {}",
+                    scope.package,
+                    self.wording.pair("the version", &show(ov), &show(nv))
+                ),
+                span: None,
+            };
+            self.record(scope, None, f, false);
+        }
+        let what = format!("package `{}`", scope.package);
+        if op.docs.contents.as_deref().map(str::trim) != np.docs.contents.as_deref().map(str::trim)
+            && self.wording == Wording::Diff
+        {
+            let f = Found {
+                rule: Rule::DocsChanged,
+                message: format!("the documentation of {what} changed"),
+                span: None,
+            };
+            self.record(scope, None, f, false);
+        }
+        for (name, &nid) in &np.interfaces {
+            let mut s = scope.clone();
+            s.interface = Some(name.clone());
+            match op.interfaces.get(name) {
+                Some(&oid) => self.interface(&s, oid, nid),
+                None => {
+                    let ni = &self.new.interfaces[nid];
+                    let what = format!("interface `{name}`");
+                    self.added(
+                        &s,
+                        name.clone(),
+                        Rule::InterfaceAdded,
+                        &what,
+                        &ni.stability,
+                        ni.span,
+                    );
+                }
+            }
+        }
+        for (name, &oid) in &op.interfaces {
+            if !np.interfaces.contains_key(name) {
+                let mut s = scope.clone();
+                s.interface = Some(name.clone());
+                let oi = &self.old.interfaces[oid];
+                let what = format!("interface `{name}`");
+                self.removed(
+                    &s,
+                    name.clone(),
+                    Rule::InterfaceRemoved,
+                    &what,
+                    &oi.stability,
+                    oi.span,
+                );
+            }
+        }
+        for (name, &nid) in &np.worlds {
+            let mut s = scope.clone();
+            s.world = Some(name.clone());
+            s.prefix = format!("world `{name}`: ");
+            match op.worlds.get(name) {
+                Some(&oid) => self.world(&s, oid, nid),
+                None => {
+                    s.prefix.clear();
+                    let nw = &self.new.worlds[nid];
+                    let what = format!("world `{name}`");
+                    self.added(
+                        &s,
+                        name.clone(),
+                        Rule::WorldAdded,
+                        &what,
+                        &nw.stability,
+                        nw.span,
+                    );
+                }
+            }
+        }
+        for (name, &oid) in &op.worlds {
+            if !np.worlds.contains_key(name) {
+                let mut s = scope.clone();
+                s.world = Some(name.clone());
+                let ow = &self.old.worlds[oid];
+                let what = format!("world `{name}`");
+                self.removed(
+                    &s,
+                    name.clone(),
+                    Rule::WorldRemoved,
+                    &what,
+                    &ow.stability,
+                    ow.span,
+                );
+            }
+        }
+    }
+
+    /// Compares one interface of OLD with one of NEW (link-time use).
+    pub(crate) fn one_interface(&mut self, old: InterfaceId, new: InterfaceId, prefix: String) {
+        let ni = &self.new.interfaces[new];
+        let package = ni
+            .package
+            .map(|p| package_key(self.new, p))
+            .unwrap_or_default();
+        let scope = Scope {
+            package,
+            interface: ni.name.clone(),
+            world: None,
+            new_version: ni
+                .package
+                .and_then(|p| self.new.packages[p].name.version.clone()),
+            unstable: false,
+            prefix,
+        };
+        self.interface(&scope, old, new);
+    }
+}
+
+/// The interface owning a type, if any.
+struct TypeOwnerInterface(Option<InterfaceId>);
+
+fn owner_interface(resolve: &Resolve, id: TypeId) -> TypeOwnerInterface {
+    match resolve.types[id].owner {
+        wit_parser::TypeOwner::Interface(i) => TypeOwnerInterface(Some(i)),
+        _ => TypeOwnerInterface(None),
+    }
+}

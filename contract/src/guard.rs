@@ -1,0 +1,628 @@
+//! Run-time support for the guards that `#[airssys::host_fn]` generates.
+//!
+//! A guarded host function builds the concrete request from its template
+//! (`kv:read:{self}/{key}` with the bound parameters and the handle's name),
+//! then checks it twice:
+//!
+//! 1. against the *declared scope*, the capability written in the
+//!    `host_fn` attribute: the host author's own limit on the function;
+//! 2. against the calling component's [`GrantSet`], through the host state's
+//!    [`GuardContext`].
+//!
+//! A refusal is a [`Denial`] whose message names the capability and says how
+//! to grant it; the generated code returns it as the WIT `denied(..)` error.
+//! The allow path does not allocate: the resource is assembled in a stack
+//! buffer (heap only beyond [`INLINE_REQUEST_LEN`] bytes) and the declared
+//! scope is parsed once per function ([`HostFnGuard`] lives in a `static`).
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::capability::{
+    Action, Capability, CapabilityError, Decision, Domain, GrantSet, Request, Rule, Verdict,
+};
+
+/// Resources up to this many bytes are assembled on the stack; longer ones
+/// use one heap buffer.
+pub const INLINE_REQUEST_LEN: usize = 256;
+
+/// What the host state must provide so that generated guards can check a
+/// call: the calling component, its compiled grants, the names of open
+/// handles (for `{self}` in a template), and optionally an audit hook.
+///
+/// The runtime implements it on the per-store host state; tests implement it
+/// on a plain struct.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot run `#[airssys::host_fn]` guards: it does not implement `GuardContext`",
+    label = "the host state of this impl",
+    note = "implement `airssys::contract::guard::GuardContext` for `{Self}`: it tells the guard which component is calling and what it was granted"
+)]
+pub trait GuardContext {
+    /// The name of the component making the current call.
+    fn component(&self) -> &str;
+
+    /// The calling component's effective grants.
+    fn grants(&self) -> &GrantSet;
+
+    /// The name a handle was opened with (the `{self}` part of a method's
+    /// template), looked up by the WIT resource name (`"bucket"`) and the
+    /// handle's representation (`Resource::rep()`). `None` denies the call:
+    /// an unknown handle never passes a guard.
+    fn handle_name(&self, resource: &str, rep: u32) -> Option<&str> {
+        let _ = (resource, rep);
+        None
+    }
+
+    /// Called once per guarded call, after the decision; the default does
+    /// nothing. The runtime writes its audit events here.
+    fn record(&self, event: &GuardEvent<'_>) {
+        let _ = event;
+    }
+}
+
+/// One guard decision, as passed to [`GuardContext::record`].
+#[derive(Debug, Clone, Copy)]
+pub struct GuardEvent<'a> {
+    /// The host function, e.g. `airssys:core/storage@1.0.0#get`.
+    pub function: &'a str,
+    /// The request's domain.
+    pub domain: Domain,
+    /// The request's action.
+    pub action: Action,
+    /// The request's resource as built from the call (possibly invalid,
+    /// see [`Outcome::Invalid`]); empty for none.
+    pub resource: &'a str,
+    /// How the guard decided.
+    pub outcome: Outcome<'a>,
+}
+
+/// How a guard decided.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// The declared scope and the grant set both allow the request; the
+    /// decision names the grant.
+    Allowed(&'a Decision),
+    /// The grant set refused: no grant covers the request, or a deny rule
+    /// matched.
+    Refused(&'a Decision),
+    /// The request lies outside the host function's declared scope (the
+    /// grant set was not consulted).
+    OutsideScope(&'a Capability),
+    /// The built request is not a valid resource for its domain (for
+    /// example a path with `..`), or a handle is unknown.
+    Invalid,
+}
+
+/// Why a guard refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialReason {
+    /// Outside the scope the host function declares.
+    OutsideScope,
+    /// No grant of the component covers the request.
+    NoGrant,
+    /// A deny rule of the host policy matched.
+    DenyRule,
+    /// The request is malformed, or a `{self}` handle is unknown.
+    InvalidRequest,
+}
+
+/// A refused call: the message to return in the WIT `denied(..)` error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    reason: DenialReason,
+    message: String,
+}
+
+impl Denial {
+    /// Why the call was refused.
+    pub fn reason(&self) -> DenialReason {
+        self.reason
+    }
+
+    /// The message, e.g. ``denied: component `counter` lacks
+    /// `kv:write:counter/x`; grant it in the host policy, e.g.
+    /// `kv:write:counter/*` ``.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The message, by value, for the WIT error's `denied(string)` case.
+    pub fn into_message(self) -> String {
+        self.message
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Denial {}
+
+/// The guard of one host function, built as a `static` by the generated
+/// code: the declared scope is parsed on first use and kept.
+#[derive(Debug)]
+pub struct HostFnGuard {
+    function: &'static str,
+    scope_text: &'static str,
+    domain: Domain,
+    action: Action,
+    scope: OnceLock<Result<Capability, CapabilityError>>,
+}
+
+impl HostFnGuard {
+    /// A guard for `function` (e.g. `airssys:core/storage#get`) whose
+    /// requests are `domain:action:..`, limited to `scope` (the capability
+    /// written in the attribute, already validated by the macro).
+    pub const fn new(
+        function: &'static str,
+        scope: &'static str,
+        domain: Domain,
+        action: Action,
+    ) -> Self {
+        Self {
+            function,
+            scope_text: scope,
+            domain,
+            action,
+            scope: OnceLock::new(),
+        }
+    }
+
+    /// The host function this guard protects.
+    pub fn function(&self) -> &'static str {
+        self.function
+    }
+
+    /// The declared scope, parsed once.
+    ///
+    /// # Errors
+    ///
+    /// The parse error when the scope text is not a capability (the macro
+    /// rejects such scopes at compile time, so this only happens when the
+    /// guard is built by hand); every call is then denied.
+    pub fn scope(&self) -> Result<&Capability, &CapabilityError> {
+        self.scope
+            .get_or_init(|| Capability::parse(self.scope_text))
+            .as_ref()
+    }
+
+    /// Looks up the name of the handle `rep` of WIT resource `resource`, for
+    /// a `{self}` part.
+    ///
+    /// # Errors
+    ///
+    /// A [`Denial`] when the context does not know the handle.
+    pub fn handle<'c, C: GuardContext + ?Sized>(
+        &self,
+        ctx: &'c C,
+        resource: &str,
+        rep: u32,
+    ) -> Result<&'c str, Denial> {
+        match ctx.handle_name(resource, rep) {
+            Some(name) => Ok(name),
+            None => {
+                ctx.record(&GuardEvent {
+                    function: self.function,
+                    domain: self.domain,
+                    action: self.action,
+                    resource: "",
+                    outcome: Outcome::Invalid,
+                });
+                Err(Denial {
+                    reason: DenialReason::InvalidRequest,
+                    message: format!(
+                        "denied: `{}` was called on an unknown `{resource}` handle ({rep})",
+                        self.function
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Checks a call whose resource is the concatenation of `parts`
+    /// (literals of the template, bound parameters, handle names).
+    ///
+    /// # Errors
+    ///
+    /// A [`Denial`] when the request is malformed, outside the declared
+    /// scope, or not granted to the calling component.
+    pub fn authorize<C: GuardContext + ?Sized>(
+        &self,
+        ctx: &C,
+        parts: &[&str],
+    ) -> Result<(), Denial> {
+        match self.scope() {
+            Ok(scope) => authorize_in(ctx, self.function, scope, self.domain, self.action, parts),
+            Err(error) => Err(Denial {
+                reason: DenialReason::OutsideScope,
+                message: format!(
+                    "denied: host function `{}` declares an invalid scope `{}`: {error}",
+                    self.function, self.scope_text
+                ),
+            }),
+        }
+    }
+}
+
+/// Checks the request `domain:action:<parts concatenated>` against the
+/// declared `scope`, then against the caller's grants; records the decision.
+///
+/// # Errors
+///
+/// A [`Denial`] when the request is malformed, outside `scope`, or not
+/// granted to the calling component.
+pub fn authorize<C: GuardContext + ?Sized>(
+    ctx: &C,
+    scope: &Capability,
+    domain: Domain,
+    action: Action,
+    parts: &[&str],
+) -> Result<(), Denial> {
+    authorize_in(ctx, "this host function", scope, domain, action, parts)
+}
+
+fn authorize_in<C: GuardContext + ?Sized>(
+    ctx: &C,
+    function: &str,
+    scope: &Capability,
+    domain: Domain,
+    action: Action,
+    parts: &[&str],
+) -> Result<(), Denial> {
+    let mut inline = [0u8; INLINE_REQUEST_LEN];
+    let heap: String;
+    let resource: &str = match concat_inline(&mut inline, parts) {
+        Some(resource) => resource,
+        None => {
+            heap = parts.concat();
+            &heap
+        }
+    };
+    let request = match Request::new(domain, action, resource) {
+        Ok(request) => request,
+        Err(error) => {
+            ctx.record(&GuardEvent {
+                function,
+                domain,
+                action,
+                resource,
+                outcome: Outcome::Invalid,
+            });
+            return Err(Denial {
+                reason: DenialReason::InvalidRequest,
+                message: format!(
+                    "denied: `{}` is not a valid request: {error}",
+                    request_text(domain, action, resource)
+                ),
+            });
+        }
+    };
+    let event = |outcome| GuardEvent {
+        function,
+        domain,
+        action,
+        resource,
+        outcome,
+    };
+    if !scope.covers(&request) {
+        ctx.record(&event(Outcome::OutsideScope(scope)));
+        return Err(Denial {
+            reason: DenialReason::OutsideScope,
+            message: format!(
+                "denied: `{request}` is outside the scope `{scope}` that the host declares for \
+                 `{function}`; the host author limits this function to that scope"
+            ),
+        });
+    }
+    let grants = ctx.grants();
+    let decision = grants.check(&request);
+    if decision.verdict == Verdict::Allow {
+        ctx.record(&event(Outcome::Allowed(&decision)));
+        return Ok(());
+    }
+    ctx.record(&event(Outcome::Refused(&decision)));
+    Err(refusal(ctx.component(), grants, &decision, &request))
+}
+
+/// The message for a refusal by the grant set.
+fn refusal(
+    component: &str,
+    grants: &GrantSet,
+    decision: &Decision,
+    request: &Request<'_>,
+) -> Denial {
+    let text = request.to_string();
+    if let Rule::Deny(index) = decision.rule
+        && let Some(rule) = grants.denies().get(index)
+    {
+        return Denial {
+            reason: DenialReason::DenyRule,
+            message: format!(
+                "denied: component `{component}` may not use `{text}`: the host policy denies \
+                 it with `{rule}`"
+            ),
+        };
+    }
+    Denial {
+        reason: DenialReason::NoGrant,
+        message: format!(
+            "denied: component `{component}` lacks `{text}`; grant it in the host policy, e.g. `{}`",
+            suggest_grant(&text, request.domain())
+        ),
+    }
+}
+
+/// A grant a policy author would likely write for `text`: the last segment
+/// of the resource widened to `*` where the domain has segments, otherwise
+/// the exact request. Always a valid capability.
+fn suggest_grant(text: &str, domain: Domain) -> String {
+    let separator = match domain {
+        Domain::Kv | Domain::Fs => '/',
+        Domain::Msg => '.',
+        Domain::Net | Domain::Log | Domain::Proc | Domain::Env => return text.to_owned(),
+    };
+    // Only the resource (after `domain:action:`) is widened.
+    let resource_start = text.match_indices(':').nth(1).map(|(i, _)| i + 1);
+    let Some(resource_start) = resource_start else {
+        return text.to_owned();
+    };
+    match text[resource_start..].rfind(separator) {
+        Some(at) => {
+            let candidate = format!("{}*", &text[..resource_start + at + 1]);
+            if Capability::parse(&candidate).is_ok() {
+                candidate
+            } else {
+                text.to_owned()
+            }
+        }
+        None => text.to_owned(),
+    }
+}
+
+/// Concatenates `parts` into `buffer`; `None` when they do not fit.
+fn concat_inline<'b>(buffer: &'b mut [u8; INLINE_REQUEST_LEN], parts: &[&str]) -> Option<&'b str> {
+    let mut len = 0;
+    for part in parts {
+        let end = len + part.len();
+        buffer.get_mut(len..end)?.copy_from_slice(part.as_bytes());
+        len = end;
+    }
+    // Concatenated `str`s are UTF-8; the check cannot fail.
+    std::str::from_utf8(&buffer[..len]).ok()
+}
+
+/// `domain:action[:resource]`, for messages about invalid requests.
+fn request_text(domain: Domain, action: Action, resource: &str) -> String {
+    if resource.is_empty() {
+        format!("{domain}:{action}")
+    } else {
+        format!("{domain}:{action}:{resource}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::cell::RefCell;
+
+    use super::*;
+
+    struct State {
+        component: &'static str,
+        grants: GrantSet,
+        handles: Vec<(&'static str, u32, &'static str)>,
+        events: RefCell<Vec<String>>,
+    }
+
+    impl State {
+        fn new(allow: &[&str], deny: &[&str]) -> State {
+            let parse = |list: &[&str]| -> Vec<Capability> {
+                list.iter().map(|c| Capability::parse(c).unwrap()).collect()
+            };
+            State {
+                component: "counter",
+                grants: GrantSet::new(parse(allow), parse(deny)),
+                handles: vec![("bucket", 7, "counter")],
+                events: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl GuardContext for State {
+        fn component(&self) -> &str {
+            self.component
+        }
+        fn grants(&self) -> &GrantSet {
+            &self.grants
+        }
+        fn handle_name(&self, resource: &str, rep: u32) -> Option<&str> {
+            self.handles
+                .iter()
+                .find(|(r, n, _)| *r == resource && *n == rep)
+                .map(|(_, _, name)| *name)
+        }
+        fn record(&self, event: &GuardEvent<'_>) {
+            let outcome = match event.outcome {
+                Outcome::Allowed(_) => "allowed",
+                Outcome::Refused(_) => "refused",
+                Outcome::OutsideScope(_) => "outside-scope",
+                Outcome::Invalid => "invalid",
+            };
+            self.events.borrow_mut().push(format!(
+                "{} {}:{}:{} {outcome}",
+                event.function, event.domain, event.action, event.resource
+            ));
+        }
+    }
+
+    static GET: HostFnGuard = HostFnGuard::new(
+        "storage#get",
+        "kv:read:counter/**",
+        Domain::Kv,
+        Action::Read,
+    );
+    static SET: HostFnGuard =
+        HostFnGuard::new("storage#set", "kv:write:**", Domain::Kv, Action::Write);
+
+    #[test]
+    fn allows_a_granted_request_inside_the_scope() {
+        let state = State::new(&["kv:read:counter/*"], &[]);
+        assert_eq!(GET.authorize(&state, &["counter/", "hits"]), Ok(()));
+        assert_eq!(
+            state.events.borrow().as_slice(),
+            ["storage#get kv:read:counter/hits allowed"]
+        );
+    }
+
+    #[test]
+    fn denies_outside_the_declared_scope_even_when_granted() {
+        let state = State::new(&["kv:read:**"], &[]);
+        let denial = GET.authorize(&state, &["other/hits"]).unwrap_err();
+        assert_eq!(denial.reason(), DenialReason::OutsideScope);
+        assert_eq!(
+            denial.message(),
+            "denied: `kv:read:other/hits` is outside the scope `kv:read:counter/**` that the \
+             host declares for `storage#get`; the host author limits this function to that scope"
+        );
+        assert_eq!(
+            state.events.borrow().as_slice(),
+            ["storage#get kv:read:other/hits outside-scope"]
+        );
+    }
+
+    #[test]
+    fn denies_without_grant_and_says_how_to_grant() {
+        let state = State::new(&["kv:read:counter/*"], &[]);
+        let denial = SET.authorize(&state, &["counter/x"]).unwrap_err();
+        assert_eq!(denial.reason(), DenialReason::NoGrant);
+        assert_eq!(
+            denial.to_string(),
+            "denied: component `counter` lacks `kv:write:counter/x`; grant it in the host \
+             policy, e.g. `kv:write:counter/*`"
+        );
+    }
+
+    #[test]
+    fn deny_rule_overrides_grant_and_is_named() {
+        let state = State::new(&["kv:write:counter/**"], &["kv:write:counter/secret/**"]);
+        assert_eq!(SET.authorize(&state, &["counter/open"]), Ok(()));
+        let denial = SET.authorize(&state, &["counter/secret/k"]).unwrap_err();
+        assert_eq!(denial.reason(), DenialReason::DenyRule);
+        assert!(
+            denial
+                .message()
+                .ends_with("the host policy denies it with `kv:write:counter/secret/**`"),
+            "{denial}"
+        );
+    }
+
+    #[test]
+    fn self_parts_use_the_handle_name() {
+        let state = State::new(&["kv:read:counter/*"], &[]);
+        let name = GET.handle(&state, "bucket", 7).unwrap();
+        assert_eq!(name, "counter");
+        assert_eq!(GET.authorize(&state, &[name, "/", "hits"]), Ok(()));
+        let unknown = GET.handle(&state, "bucket", 8).unwrap_err();
+        assert_eq!(unknown.reason(), DenialReason::InvalidRequest);
+        assert!(
+            unknown.message().contains("unknown `bucket` handle (8)"),
+            "{unknown}"
+        );
+        let wrong_type = GET.handle(&state, "file", 7);
+        assert!(wrong_type.is_err());
+    }
+
+    #[test]
+    fn long_resources_take_the_heap_path_with_the_same_result() {
+        let state = State::new(&["kv:read:counter/*"], &[]);
+        let long_key = "k".repeat(INLINE_REQUEST_LEN * 2);
+        assert_eq!(GET.authorize(&state, &["counter/", &long_key]), Ok(()));
+        let denial = GET
+            .authorize(&state, &["counter/", &long_key, "/deeper"])
+            .unwrap_err();
+        assert_eq!(denial.reason(), DenialReason::NoGrant);
+        assert!(denial.message().contains(&long_key));
+        // The boundary itself: exactly the inline length fits the buffer.
+        let edge = "e".repeat(INLINE_REQUEST_LEN - "counter/".len());
+        assert_eq!(GET.authorize(&state, &["counter/", &edge]), Ok(()));
+    }
+
+    #[test]
+    fn malformed_requests_are_denied_never_allowed() {
+        let state = State::new(&["fs:read:/data/**"], &[]);
+        static READ: HostFnGuard =
+            HostFnGuard::new("fs#read", "fs:read:/data/**", Domain::Fs, Action::Read);
+        assert_eq!(READ.authorize(&state, &["/data/a.txt"]), Ok(()));
+        let denial = READ
+            .authorize(&state, &["/data/../etc/passwd"])
+            .unwrap_err();
+        assert_eq!(denial.reason(), DenialReason::InvalidRequest);
+        assert!(
+            denial
+                .message()
+                .starts_with("denied: `fs:read:/data/../etc/passwd` is not a valid request"),
+            "{denial}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_declared_scope_denies_without_panicking() {
+        static BROKEN: HostFnGuard =
+            HostFnGuard::new("storage#get", "kv:raed:**", Domain::Kv, Action::Read);
+        let state = State::new(&["kv:read:**"], &[]);
+        assert!(BROKEN.scope().is_err());
+        let denial = BROKEN.authorize(&state, &["a/b"]).unwrap_err();
+        assert!(
+            denial.message().contains("invalid scope `kv:raed:**`"),
+            "{denial}"
+        );
+    }
+
+    #[test]
+    fn free_function_authorize_checks_the_same_way() {
+        let state = State::new(&["kv:read:counter/*"], &[]);
+        let scope = Capability::parse("kv:read:**").unwrap();
+        assert_eq!(
+            authorize(&state, &scope, Domain::Kv, Action::Read, &["counter/a"]),
+            Ok(())
+        );
+        let denial =
+            authorize(&state, &scope, Domain::Kv, Action::Read, &["elsewhere/a"]).unwrap_err();
+        assert_eq!(denial.reason(), DenialReason::NoGrant);
+    }
+
+    #[test]
+    fn suggestions_widen_the_last_segment_and_stay_valid() {
+        assert_eq!(
+            suggest_grant("fs:read:/data/a.txt", Domain::Fs),
+            "fs:read:/data/*"
+        );
+        assert_eq!(
+            suggest_grant("kv:write:counter/x", Domain::Kv),
+            "kv:write:counter/*"
+        );
+        assert_eq!(
+            suggest_grant("kv:write:counter", Domain::Kv),
+            "kv:write:counter"
+        );
+        assert_eq!(
+            suggest_grant("msg:publish:orders.new", Domain::Msg),
+            "msg:publish:orders.*"
+        );
+        assert_eq!(
+            suggest_grant("net:connect:api.example.com:443", Domain::Net),
+            "net:connect:api.example.com:443"
+        );
+        for text in [
+            "fs:read:/data/a.txt",
+            "kv:write:counter/x",
+            "msg:publish:orders.new",
+        ] {
+            let domain = Domain::from_name(text.split(':').next().unwrap()).unwrap();
+            assert!(Capability::parse(&suggest_grant(text, domain)).is_ok());
+        }
+    }
+}

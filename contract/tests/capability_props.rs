@@ -1,0 +1,267 @@
+//! Property tests of the capability DSL: display round-trips, subset is
+//! consistent with coverage, and compiled grant sets agree with a linear
+//! scan of the same patterns.
+
+#![allow(clippy::unwrap_used)]
+
+use airssys_contract::capability::{Capability, GrantSet, Request, Rule, Verdict};
+use proptest::prelude::*;
+
+fn pick(items: &'static [&'static str]) -> impl Strategy<Value = String> {
+    proptest::sample::select(items).prop_map(str::to_owned)
+}
+
+fn segments(
+    items: &'static [&'static str],
+    range: std::ops::Range<usize>,
+) -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(pick(items), range)
+}
+
+/// Pattern strings over small alphabets, so that subsets and matches occur.
+fn pattern() -> impl Strategy<Value = String> {
+    let fs = (
+        pick(&["read", "write"]),
+        segments(&["a", "b", "*"], 0..4),
+        any::<bool>(),
+    )
+        .prop_map(|(act, segs, rest)| {
+            let mut path = format!("/{}", segs.join("/"));
+            if rest {
+                path = if segs.is_empty() {
+                    "/**".into()
+                } else {
+                    format!("{path}/**")
+                };
+            }
+            format!("fs:{act}:{path}")
+        });
+    let kv = (segments(&["a", "b", "*"], 0..3), any::<bool>()).prop_filter_map(
+        "an empty key",
+        |(segs, rest)| {
+            let mut parts = segs;
+            if rest {
+                parts.push("**".into());
+            }
+            (!parts.is_empty()).then(|| format!("kv:read:{}", parts.join("/")))
+        },
+    );
+    let topic = (segments(&["a", "b", "*"], 0..3), any::<bool>()).prop_filter_map(
+        "an empty topic",
+        |(segs, rest)| {
+            let mut parts = segs;
+            if rest {
+                parts.push(">".into());
+            }
+            (!parts.is_empty()).then(|| format!("msg:publish:{}", parts.join(".")))
+        },
+    );
+    let net = (
+        pick(&[
+            "*",
+            "a.com",
+            "b.a.com",
+            "*.a.com",
+            "*.com",
+            "A.Com",
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "10.1.2.3",
+            "0.0.0.0/0",
+            "[fd00::/8]",
+            "[::1]",
+            "[::ffff:10.1.2.3]",
+        ]),
+        pick(&["*", "80", "80-90", "1-65535", "85", "443"]),
+    )
+        .prop_map(|(h, p)| format!("net:connect:{h}:{p}"));
+    let other = pick(&[
+        "log:write",
+        "log:write:trace",
+        "log:write:info",
+        "log:write:warn",
+        "env:read:A",
+        "env:read:A_*",
+        "env:read:A*",
+        "env:read:AB_C",
+        "proc:spawn:/bin/a",
+        "proc:spawn:/bin/b",
+        "msg:request:x",
+        "msg:request:y",
+        "fs:read",
+        "kv:read",
+        "net:connect",
+        "msg:publish",
+        "env:read",
+    ]);
+    prop_oneof![fs, kv, topic, net, other]
+}
+
+/// Valid concrete request strings over the same alphabets.
+fn request() -> impl Strategy<Value = String> {
+    let fs = (pick(&["read", "write"]), segments(&["a", "b", "c"], 0..5))
+        .prop_map(|(act, segs)| format!("fs:{act}:/{}", segs.join("/")));
+    let kv = segments(&["a", "b", "c"], 1..4).prop_map(|s| format!("kv:read:{}", s.join("/")));
+    let topic =
+        segments(&["a", "b", "c"], 1..4).prop_map(|s| format!("msg:publish:{}", s.join(".")));
+    let net = (
+        pick(&[
+            "a.com",
+            "b.a.com",
+            "c.b.a.com",
+            "com",
+            "B.A.COM",
+            "x.org",
+            "10.0.0.1",
+            "10.1.2.3",
+            "11.0.0.1",
+            "[fd00::1]",
+            "[::1]",
+            "[::ffff:10.1.2.3]",
+        ]),
+        pick(&["1", "80", "85", "90", "91", "443", "65535"]),
+    )
+        .prop_map(|(h, p)| format!("net:connect:{h}:{p}"));
+    let other = pick(&[
+        "log:write",
+        "log:write:debug",
+        "log:write:info",
+        "log:write:error",
+        "env:read:A",
+        "env:read:AB",
+        "env:read:A_X",
+        "env:read:A_",
+        "env:read:AB_C",
+        "proc:spawn:/bin/a",
+        "proc:spawn:/bin/c",
+        "msg:request:x",
+        "msg:request:z",
+    ]);
+    prop_oneof![fs, kv, topic, net, other]
+}
+
+fn cap(text: &str) -> Capability {
+    Capability::parse(text).unwrap_or_else(|e| panic!("pattern `{text}`: {e}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn display_round_trips(text in pattern()) {
+        let c = cap(&text);
+        let shown = c.to_string();
+        prop_assert_eq!(Capability::parse(&shown), Ok(c.clone()));
+        prop_assert_eq!(cap(&shown).to_string(), shown);
+    }
+
+    #[test]
+    fn request_display_round_trips(text in request()) {
+        let r = Request::parse(&text).unwrap();
+        prop_assert_eq!(r.to_string(), text);
+    }
+
+    #[test]
+    fn subset_is_consistent_with_coverage(
+        a in pattern(),
+        b in pattern(),
+        requests in proptest::collection::vec(request(), 1..16),
+    ) {
+        let (a, b) = (cap(&a), cap(&b));
+        prop_assert!(a.is_subset_of(&a), "reflexive: {}", a);
+        if a.is_subset_of(&b) {
+            for text in &requests {
+                let r = Request::parse(text).unwrap();
+                prop_assert!(!a.covers(&r) || b.covers(&r), "{} ⊆ {} but only the first covers {}", a, b, r);
+            }
+        }
+    }
+
+    #[test]
+    fn grant_set_agrees_with_linear_scan(
+        allows in proptest::collection::vec(pattern(), 0..10),
+        denies in proptest::collection::vec(pattern(), 0..3),
+        text in request(),
+    ) {
+        let allows: Vec<_> = allows.iter().map(|t| cap(t)).collect();
+        let denies: Vec<_> = denies.iter().map(|t| cap(t)).collect();
+        let set = GrantSet::new(allows.clone(), denies.clone());
+        let r = Request::parse(&text).unwrap();
+        let denied = denies.iter().any(|c| c.covers(&r));
+        let allowed = !denied && allows.iter().any(|c| c.covers(&r));
+        let decision = set.check(&r);
+        prop_assert_eq!(decision.verdict == Verdict::Allow, allowed, "{}", r);
+        match decision.rule {
+            Rule::Allow(i) => prop_assert!(allows[i].covers(&r)),
+            Rule::Deny(i) => prop_assert!(denies[i].covers(&r)),
+            Rule::NoGrant => prop_assert!(!denied && !allowed),
+        }
+    }
+}
+
+/// Subset checks over a fixed universe: soundness for every pair, and the
+/// relation is far from trivially false (the property above is not vacuous).
+#[test]
+fn subset_pairs_over_a_fixed_universe() {
+    let patterns = [
+        "fs:read",
+        "fs:read:/a/**",
+        "fs:read:/a/*",
+        "fs:read:/a/b",
+        "fs:read:/*/b",
+        "fs:read:/**",
+        "net:connect",
+        "net:connect:*:*",
+        "net:connect:*.a.com:80-90",
+        "net:connect:*.com:*",
+        "net:connect:b.a.com:85",
+        "net:connect:10.0.0.0/8:*",
+        "net:connect:10.1.2.3:80",
+        "kv:read:a/**",
+        "kv:read:a/*",
+        "kv:read:**",
+        "msg:publish:a.>",
+        "msg:publish:a.b",
+        "log:write:info",
+        "log:write",
+        "env:read:A_*",
+        "env:read:A_X",
+    ];
+    let requests = [
+        "fs:read:/a/b",
+        "fs:read:/a/b/c",
+        "fs:read:/a",
+        "fs:read:/c/b",
+        "fs:read:/",
+        "net:connect:b.a.com:85",
+        "net:connect:a.com:85",
+        "net:connect:10.1.2.3:80",
+        "net:connect:10.9.9.9:80",
+        "net:connect:x.com:1",
+        "kv:read:a/b",
+        "kv:read:a/b/c",
+        "kv:read:a",
+        "msg:publish:a.b",
+        "msg:publish:a.b.c",
+        "log:write:warn",
+        "log:write:debug",
+        "env:read:A_X",
+        "env:read:A_Y",
+    ];
+    let mut subset_pairs = 0;
+    for a in patterns.iter().map(|t| cap(t)) {
+        for b in patterns.iter().map(|t| cap(t)) {
+            if !a.is_subset_of(&b) {
+                continue;
+            }
+            subset_pairs += 1;
+            for r in requests.iter().map(|t| Request::parse(t).unwrap()) {
+                assert!(!a.covers(&r) || b.covers(&r), "{a} ⊆ {b}, {r}");
+            }
+        }
+    }
+    assert!(
+        subset_pairs > 2 * patterns.len(),
+        "{subset_pairs} subset pairs"
+    );
+}

@@ -1,0 +1,320 @@
+//! The checks of `#[airssys::component]`, one small function per rule.
+//!
+//! Each rule pushes its errors into the accumulator and carries on, so a
+//! user sees every mistake of an attribute in one compile.
+
+use std::collections::BTreeSet;
+
+use airssys_contract::capability::{Action, Capability, CapabilityError, Domain};
+use darling::Error;
+use proc_macro2::Span;
+use syn::LitStr;
+
+/// Which list a capability was declared in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum List {
+    /// `requires = [..]`.
+    Requires,
+    /// `optional = [..]`.
+    Optional,
+}
+
+impl List {
+    fn key(self) -> &'static str {
+        match self {
+            List::Requires => "requires",
+            List::Optional => "optional",
+        }
+    }
+}
+
+/// A parsed capability and where it was written.
+#[derive(Debug, Clone)]
+pub(crate) struct Declared {
+    /// The parsed capability.
+    pub(crate) capability: Capability,
+    /// The list it was declared in.
+    pub(crate) list: List,
+    /// The span to blame: the literal, or the `manifest = ".."` literal.
+    pub(crate) span: Span,
+    /// Where the capability came from when not from a literal of the
+    /// attribute (`Component.toml`), for messages.
+    pub(crate) origin: Option<String>,
+}
+
+/// Rule: every capability literal parses (`domain:action[:resource]` with
+/// a known domain and an action of that domain). The error points into the
+/// literal where the compiler allows it, and always names the byte offset.
+pub(crate) fn parse_literals(
+    lits: &[LitStr],
+    list: List,
+    errors: &mut darling::error::Accumulator,
+) -> Vec<Declared> {
+    let mut out = Vec::new();
+    for lit in lits {
+        match Capability::parse(&lit.value()) {
+            Ok(capability) => out.push(Declared {
+                capability,
+                list,
+                span: lit.span(),
+                origin: None,
+            }),
+            Err(e) => errors.push(capability_error(lit, &e)),
+        }
+    }
+    out
+}
+
+/// Builds the error for a capability literal that does not parse.
+fn capability_error(lit: &LitStr, e: &CapabilityError) -> Error {
+    let text = lit.value();
+    let mut message = format!("invalid capability `{text}`: {e}");
+    if let Some(hint) = hint(e) {
+        message.push_str("\n  = help: ");
+        message.push_str(&hint);
+    }
+    Error::custom(message).with_span(&inner_span(lit, e.offset, e.len.max(1)))
+}
+
+/// A short reminder of the pattern's shape, when the error is about it.
+fn hint(e: &CapabilityError) -> Option<String> {
+    if !e.expected().is_empty() {
+        return None;
+    }
+    Some(String::from(
+        "a capability is `domain:action[:resource]`, e.g. `kv:read:counter/*` or `log:write`",
+    ))
+}
+
+/// The span of bytes `offset..offset+len` of the literal's value, or the
+/// whole literal when the compiler cannot point inside it (stable Rust) or
+/// the literal holds escapes (source and value offsets differ).
+fn inner_span(lit: &LitStr, offset: usize, len: usize) -> Span {
+    let token = lit.token();
+    let source = token.to_string();
+    let Some(open) = source.find('"') else {
+        return lit.span();
+    };
+    let body = &source[open + 1..];
+    let value = lit.value();
+    if !body.starts_with(&value) {
+        return lit.span();
+    }
+    let start = open + 1 + offset.min(value.len());
+    let end = (start + len).min(open + 1 + value.len()).max(start);
+    token.subspan(start..end).unwrap_or_else(|| lit.span())
+}
+
+/// Rule: a capability is not listed twice in the same list.
+pub(crate) fn duplicates(declared: &[Declared], errors: &mut darling::error::Accumulator) {
+    for (i, d) in declared.iter().enumerate() {
+        let earlier = declared[..i]
+            .iter()
+            .find(|e| e.list == d.list && e.capability == d.capability);
+        if earlier.is_some() {
+            errors.push(
+                Error::custom(format!(
+                    "capability `{}` is listed twice in `{}`{}; remove one",
+                    d.capability,
+                    d.list.key(),
+                    origin(d)
+                ))
+                .with_span(&d.span),
+            );
+        }
+    }
+}
+
+/// Rule: a capability is either required or optional, not both.
+pub(crate) fn required_and_optional(
+    declared: &[Declared],
+    errors: &mut darling::error::Accumulator,
+) {
+    for d in declared.iter().filter(|d| d.list == List::Optional) {
+        let required = declared
+            .iter()
+            .any(|r| r.list == List::Requires && r.capability == d.capability);
+        if required {
+            errors.push(
+                Error::custom(format!(
+                    "capability `{}` is both required and optional{}; keep it in `requires` \
+                     if the component cannot run without it, otherwise in `optional`",
+                    d.capability,
+                    origin(d)
+                ))
+                .with_span(&d.span),
+            );
+        }
+    }
+}
+
+/// Rule: every capability can be used by some function the world imports:
+/// its domain and action match the `@capability` template of one of them.
+pub(crate) fn usable(
+    declared: &[Declared],
+    usable: &BTreeSet<(Domain, Action)>,
+    world: &str,
+    errors: &mut darling::error::Accumulator,
+) {
+    for d in declared {
+        let key = (d.capability.domain(), d.capability.action());
+        if usable.contains(&key) {
+            continue;
+        }
+        let list = usable
+            .iter()
+            .map(|(d, a)| format!("{d}:{a}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let list = if list.is_empty() {
+            String::from("none: the world imports no capability-checked function")
+        } else {
+            list
+        };
+        errors.push(
+            Error::custom(format!(
+                "capability `{}`{} is of no use in world `{world}`: no function it imports \
+                 requires `{}:{}`; remove it, or select a world that imports such a function \
+                 with `world = \"..\"`\n  = note: the functions of `{world}` require: {list}",
+                d.capability,
+                origin(d),
+                key.0,
+                key.1,
+            ))
+            .with_span(&d.span),
+        );
+    }
+}
+
+/// ` (from Component.toml)` when the capability came from a file.
+fn origin(d: &Declared) -> String {
+    d.origin
+        .as_ref()
+        .map(|o| format!(" (from {o})"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn run(
+        requires: &[LitStr],
+        optional: &[LitStr],
+        usable_pairs: &[(Domain, Action)],
+    ) -> Vec<String> {
+        let mut errors = Error::accumulator();
+        let mut declared = parse_literals(requires, List::Requires, &mut errors);
+        declared.extend(parse_literals(optional, List::Optional, &mut errors));
+        duplicates(&declared, &mut errors);
+        required_and_optional(&declared, &mut errors);
+        let set = usable_pairs.iter().copied().collect();
+        usable(&declared, &set, "airssys:core/component", &mut errors);
+        match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    const KV: &[(Domain, Action)] = &[
+        (Domain::Kv, Action::Read),
+        (Domain::Kv, Action::Write),
+        (Domain::Log, Action::Write),
+    ];
+
+    #[test]
+    fn valid_declarations_pass() {
+        let errors = run(
+            &[parse_quote!("kv:read:counter/*"), parse_quote!("log:write")],
+            &[parse_quote!("kv:write:counter/*")],
+            KV,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn malformed_capability_names_the_offset() {
+        let errors = run(&[parse_quote!("kv")], &[], KV);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("invalid capability `kv`"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].contains("at byte"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn unknown_domain_and_action_list_the_valid_names() {
+        let errors = run(&[parse_quote!("db:read:x")], &[], KV);
+        assert!(
+            errors[0].contains("fs, net, kv, msg, log, proc, env"),
+            "{}",
+            errors[0]
+        );
+        let errors = run(&[parse_quote!("kv:raed:x")], &[], KV);
+        assert!(
+            errors[0].contains("read, write, delete, list"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn duplicate_in_one_list() {
+        let errors = run(
+            &[parse_quote!("log:write"), parse_quote!("log:write")],
+            &[],
+            KV,
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("listed twice in `requires`"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn same_capability_required_and_optional() {
+        let errors = run(
+            &[parse_quote!("log:write")],
+            &[parse_quote!("log:write")],
+            KV,
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("both required and optional"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn capability_no_function_uses() {
+        let errors = run(&[parse_quote!("net:connect:example.com:443")], &[], KV);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("is of no use in world"), "{}", errors[0]);
+        assert!(
+            errors[0].contains("kv:read, kv:write, log:write"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn every_rule_reports_in_one_pass() {
+        let errors = run(
+            &[
+                parse_quote!("kv"),
+                parse_quote!("log:write"),
+                parse_quote!("log:write"),
+            ],
+            &[parse_quote!("log:write"), parse_quote!("env:read:HOME")],
+            KV,
+        );
+        // malformed, duplicate, required+optional, unusable.
+        assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+}

@@ -1,0 +1,245 @@
+//! `#[airssys::component(...)]`: options → checks → bindings → expansion.
+//!
+//! Every stage reports into one darling accumulator; the user's item is
+//! emitted even when there are errors, with as much of the expansion as
+//! the valid parts allow, so one mistake does not cascade.
+
+mod args;
+mod bindings;
+mod check;
+mod expand;
+mod wit;
+
+use std::path::{Path, PathBuf};
+
+use airssys_contract::manifest::{Manifest, ManifestError};
+use darling::Error;
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::LitStr;
+
+use args::Args;
+use check::{Declared, List};
+
+/// Expands the attribute; never panics on user input.
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed: syn::Item = match syn::parse2(item.clone()) {
+        Ok(item) => item,
+        Err(e) => {
+            let e = e.into_compile_error();
+            return quote!(#item #e);
+        }
+    };
+    let ident = match &parsed {
+        syn::Item::Struct(s) if s.generics.params.is_empty() => Some(s.ident.clone()),
+        syn::Item::Enum(e) if e.generics.params.is_empty() => Some(e.ident.clone()),
+        _ => None,
+    };
+    let Some(ident) = ident else {
+        let e = syn::Error::new_spanned(
+            &parsed,
+            "`#[airssys::component]` goes on a struct or enum without generic parameters \
+             (the component type, e.g. `struct Counter;`)",
+        )
+        .into_compile_error();
+        return quote!(#parsed #e);
+    };
+
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let mut errors = Error::accumulator();
+    let component = analyse(args, &manifest_dir, &mut errors);
+    let errors = errors.into_inner();
+    // With errors the export glue is left out: the build fails anyway, and
+    // its trait bounds would add noise ("does not implement the export").
+    let with_exports = errors.is_empty();
+    let expansion = component
+        .map(|c| expand::expand(&ident, &c, with_exports))
+        .unwrap_or_default();
+    let errors = if errors.is_empty() {
+        TokenStream::new()
+    } else {
+        Error::multiple(errors).write_errors()
+    };
+    quote!(#parsed #expansion #errors)
+}
+
+/// Everything the expansion needs, after the checks.
+pub(crate) struct Component {
+    /// The manifest, as encoded into the custom section.
+    pub(crate) manifest: Manifest,
+    /// Declared capabilities (valid ones only).
+    pub(crate) declared: Vec<Declared>,
+    /// The world's bindings.
+    pub(crate) bindings: bindings::Bindings,
+    /// Qualified world name.
+    pub(crate) world: String,
+    /// Files read at compile time (WIT, Component.toml).
+    pub(crate) tracked: Vec<PathBuf>,
+}
+
+/// Runs every check; `None` when no expansion is possible (the WIT or
+/// world could not be loaded).
+fn analyse(
+    tokens: TokenStream,
+    manifest_dir: &Path,
+    errors: &mut darling::error::Accumulator,
+) -> Option<Component> {
+    let args = Args::parse(tokens, errors);
+    let mut tracked = Vec::new();
+
+    let (declared, from_file) = declared(&args, manifest_dir, &mut tracked, errors);
+    check::duplicates(&declared, errors);
+    check::required_and_optional(&declared, errors);
+
+    let (contract, wit_files) = wit::load(args.wit.as_ref().map(|t| &t.0), manifest_dir, errors)?;
+    tracked.extend(wit_files);
+    let (id, name) = wit::select(&contract, args.world.as_ref().map(|t| &t.0), errors)?;
+    let world = wit::World { contract, id, name };
+    check::usable(&declared, &world.usable(), &world.name, errors);
+
+    let manifest = manifest(&args, from_file, &declared, errors);
+    let bindings = match bindings::generate(&world) {
+        Ok(b) => b,
+        Err(message) => {
+            errors.push(Error::custom(message).with_span(&Span::call_site()));
+            return None;
+        }
+    };
+    Some(Component {
+        manifest,
+        declared,
+        bindings,
+        world: world.name,
+        tracked,
+    })
+}
+
+/// The declared capabilities: from `requires`/`optional`, or from the
+/// `manifest = ".."` file (then also its name and version).
+fn declared(
+    args: &Args,
+    manifest_dir: &Path,
+    tracked: &mut Vec<PathBuf>,
+    errors: &mut darling::error::Accumulator,
+) -> (Vec<Declared>, Option<Manifest>) {
+    let lits = |l: &Option<args::CapList>| l.as_ref().map(|l| l.0.clone()).unwrap_or_default();
+    let Some(file) = &args.manifest else {
+        let mut declared = check::parse_literals(&lits(&args.requires), List::Requires, errors);
+        declared.extend(check::parse_literals(
+            &lits(&args.optional),
+            List::Optional,
+            errors,
+        ));
+        return (declared, None);
+    };
+    if let Some(span) = args.capability_lists_span() {
+        errors.push(
+            Error::custom(format!(
+                "capabilities come from `manifest = \"{}\"`; remove `requires`/`optional` \
+                 from the attribute or the `manifest` key",
+                file.0.value()
+            ))
+            .with_span(&span),
+        );
+    }
+    let path = manifest_dir.join(file.0.value());
+    // Canonical paths keep messages free of `..` (and stable in tests).
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    match Manifest::from_toml_file(&path) {
+        Ok(m) => {
+            tracked.push(path.clone());
+            let at = |capability: &airssys_contract::capability::Capability, list| Declared {
+                capability: capability.clone(),
+                list,
+                span: file.0.span(),
+                origin: Some(file.0.value()),
+            };
+            let mut declared: Vec<Declared> =
+                m.requires.iter().map(|c| at(c, List::Requires)).collect();
+            declared.extend(m.optional.iter().map(|c| at(c, List::Optional)));
+            (declared, Some(m))
+        }
+        Err(e) => {
+            errors.push(Error::custom(manifest_message(&file.0, &path, &e)).with_span(&file.0));
+            (Vec::new(), None)
+        }
+    }
+}
+
+fn manifest_message(lit: &LitStr, path: &Path, e: &ManifestError) -> String {
+    match e {
+        ManifestError::Io { .. } => format!(
+            "cannot read manifest `{}` (resolved to `{}`); `manifest = \"..\"` is relative \
+             to the crate's Cargo.toml",
+            lit.value(),
+            path.display()
+        ),
+        other => format!("invalid manifest: {other}"),
+    }
+}
+
+/// The manifest to embed; name and version checked like `Component.toml`'s.
+fn manifest(
+    args: &Args,
+    from_file: Option<Manifest>,
+    declared: &[Declared],
+    errors: &mut darling::error::Accumulator,
+) -> Manifest {
+    let pick = |list| {
+        declared
+            .iter()
+            .filter(|d| d.list == list)
+            .map(|d| d.capability.clone())
+            .collect::<Vec<_>>()
+    };
+    let env = |key: &str| std::env::var(key).unwrap_or_default();
+    let (default_name, default_version) = match &from_file {
+        Some(m) => (m.name.clone(), m.version.clone()),
+        None => (env("CARGO_PKG_NAME"), env("CARGO_PKG_VERSION")),
+    };
+    let name = args.name.as_ref().map_or(default_name, |t| t.0.value());
+    let version = args
+        .version
+        .as_ref()
+        .map_or(default_version, |t| t.0.value());
+    let mut manifest = Manifest {
+        name,
+        version,
+        requires: Vec::new(),
+        optional: Vec::new(),
+    };
+    // Name and version alone: duplicates were reported by the checks.
+    if let Err(e) = manifest.validate() {
+        let span = if e.to_string().contains("version") {
+            args.version.as_ref().map(|t| t.0.span())
+        } else {
+            args.name.as_ref().map(|t| t.0.span())
+        };
+        let hint = if span.is_none() {
+            " (taken from Cargo.toml; set `name = \"..\"` / `version = \"..\"` in the attribute)"
+        } else {
+            ""
+        };
+        errors.push(
+            Error::custom(format!("{e}{hint}")).with_span(&span.unwrap_or_else(Span::call_site)),
+        );
+    }
+    manifest.requires = dedup(pick(List::Requires));
+    manifest.optional = dedup(pick(List::Optional))
+        .into_iter()
+        .filter(|c| !manifest.requires.contains(c))
+        .collect();
+    manifest
+}
+
+fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}

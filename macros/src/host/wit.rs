@@ -1,0 +1,369 @@
+//! The contract as the host macros see it: interfaces and host functions
+//! with their Rust names and parsed WIT types, loaded from the contract
+//! crate (the embedded contract, or a `wit = ".."` directory).
+
+use std::fmt;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+use airssys_contract::capability::{Action, Domain};
+use airssys_contract::contract::{
+    Contract, ContractError, HostFunction, Requirement, TemplatePart,
+};
+use syn::LitStr;
+
+/// The embedded contract, or one loaded from `wit = ".."`.
+pub(crate) enum Loaded {
+    /// `Contract::embedded()`: nothing to track.
+    Embedded(&'static Contract),
+    /// A user's directory, with every file read.
+    Dir(Box<Contract>, Vec<PathBuf>),
+}
+
+impl Deref for Loaded {
+    type Target = Contract;
+    fn deref(&self) -> &Contract {
+        match self {
+            Loaded::Embedded(c) => c,
+            Loaded::Dir(c, _) => c,
+        }
+    }
+}
+
+impl Loaded {
+    /// The files to track with `include_bytes!`.
+    pub(crate) fn tracked(&self) -> &[PathBuf] {
+        match self {
+            Loaded::Embedded(_) => &[],
+            Loaded::Dir(_, files) => files,
+        }
+    }
+}
+
+/// Loads the contract: the embedded one, or the directory `wit` (relative
+/// to the crate's manifest directory).
+///
+/// # Errors
+///
+/// On the `wit` literal, keeping wit-parser's file and line.
+pub(crate) fn load(wit: Option<&LitStr>, manifest_dir: &Path) -> Result<Loaded, syn::Error> {
+    let Some(lit) = wit else {
+        return Ok(Loaded::Embedded(Contract::embedded()));
+    };
+    let dir = manifest_dir.join(lit.value());
+    match Contract::load_dir(&dir) {
+        Ok(contract) => {
+            let files = contract
+                .resolve()
+                .source_map
+                .source_files()
+                .map(|p| {
+                    if p.is_absolute() {
+                        p.to_owned()
+                    } else {
+                        manifest_dir.join(p)
+                    }
+                })
+                .collect();
+            Ok(Loaded::Dir(Box::new(contract), files))
+        }
+        Err(ContractError::NotADirectory { .. }) => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "WIT directory `{}` not found (resolved to `{}`); `wit = \"..\"` is relative to \
+                 the crate's Cargo.toml, or leave it out to use the contract shipped with airssys",
+                lit.value(),
+                dir.display()
+            ),
+        )),
+        Err(error) => Err(syn::Error::new(
+            lit.span(),
+            format!("cannot load the WIT in `{}`:\n{error}", lit.value()),
+        )),
+    }
+}
+
+/// One interface of the contract.
+#[derive(Debug, Clone)]
+pub(crate) struct WitInterface {
+    /// `airssys:core/storage@1.0.0`.
+    pub(crate) qualified: String,
+    /// Its host functions.
+    pub(crate) functions: Vec<WitFunction>,
+}
+
+/// A host function, with the names wasmtime `bindgen!` gives it.
+#[derive(Debug, Clone)]
+pub(crate) struct WitFunction {
+    /// WIT name, e.g. `get` or `[method]bucket.get`.
+    pub(crate) wit_name: String,
+    /// The resource of a method, static function or constructor.
+    pub(crate) resource: Option<String>,
+    /// The Rust method name in the host trait (`get`, `new`, `open_bucket`).
+    pub(crate) rust_name: String,
+    /// Parameters, `self` included for methods.
+    pub(crate) params: Vec<WitParam>,
+    /// The result type, if any.
+    pub(crate) result: Option<WitType>,
+    /// What the function requires.
+    pub(crate) requirement: WitRequirement,
+}
+
+/// A parameter of a host function.
+#[derive(Debug, Clone)]
+pub(crate) struct WitParam {
+    /// WIT name (`key`, `self`).
+    pub(crate) name: String,
+    /// Its type.
+    pub(crate) ty: WitType,
+}
+
+/// What a host function requires, from its `@capability` line.
+#[derive(Debug, Clone)]
+pub(crate) enum WitRequirement {
+    /// `@capability none`.
+    None,
+    /// `@capability handle`.
+    Handle,
+    /// A template such as `kv:read:{self}/{key}`.
+    Capability {
+        /// The template's domain.
+        domain: Domain,
+        /// The template's action.
+        action: Action,
+        /// Its resource parts.
+        parts: Vec<TemplatePart>,
+        /// The template as written, for messages.
+        text: String,
+    },
+    /// The annotation is broken (the contract's lint says why).
+    Invalid,
+}
+
+/// A WIT type, parsed from its text (`result<option<list<u8>>, error>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WitType {
+    /// A primitive or a named type (`string`, `error`, `bucket`).
+    Named(String),
+    /// A generic form: `list<u8>`, `option<T>`, `result<T, E>`,
+    /// `borrow<r>`, `own<r>`, `tuple<..>`.
+    Generic(String, Vec<WitType>),
+    /// `_` inside `result<_, E>`.
+    Absent,
+}
+
+impl WitType {
+    /// Parses the text form; `None` when it is not a type.
+    pub(crate) fn parse(text: &str) -> Option<WitType> {
+        let mut rest = text.trim();
+        let ty = parse_type(&mut rest)?;
+        rest.trim().is_empty().then_some(ty)
+    }
+}
+
+fn parse_type(rest: &mut &str) -> Option<WitType> {
+    *rest = rest.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '%'))
+        .unwrap_or(rest.len());
+    if end == 0 {
+        return None;
+    }
+    let name = rest[..end].trim_start_matches('%').to_owned();
+    *rest = rest[end..].trim_start();
+    if name == "_" {
+        return Some(WitType::Absent);
+    }
+    let Some(after) = rest.strip_prefix('<') else {
+        return Some(WitType::Named(name));
+    };
+    *rest = after;
+    let mut args = Vec::new();
+    loop {
+        args.push(parse_type(rest)?);
+        *rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix(',') {
+            *rest = after;
+        } else if let Some(after) = rest.strip_prefix('>') {
+            *rest = after;
+            return Some(WitType::Generic(name, args));
+        } else {
+            return None;
+        }
+    }
+}
+
+impl fmt::Display for WitType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WitType::Named(name) => f.write_str(name),
+            WitType::Absent => f.write_str("_"),
+            WitType::Generic(name, args) => {
+                write!(f, "{name}<")?;
+                for (i, arg) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    arg.fmt(f)?;
+                }
+                f.write_str(">")
+            }
+        }
+    }
+}
+
+/// `key-name` → `key_name`, with Rust keywords escaped as wasmtime
+/// `bindgen!` does (`self` → `self_`, `type` → `type_`).
+pub(crate) fn rust_ident(wit: &str) -> String {
+    let snake = wit
+        .trim_start_matches('%')
+        .to_ascii_lowercase()
+        .replace('-', "_");
+    if syn::parse_str::<syn::Ident>(&snake).is_err() || snake == "gen" || snake == "try" {
+        format!("{snake}_")
+    } else {
+        snake
+    }
+}
+
+/// `bucket-entry` → `BucketEntry`, as wasmtime `bindgen!` names types
+/// (`host` → `Host_`).
+pub(crate) fn rust_type_name(wit: &str) -> String {
+    let wit = wit.trim_start_matches('%');
+    if wit == "host" {
+        return "Host_".to_owned();
+    }
+    wit.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => {
+                    first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+                }
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// The Rust method name of a WIT function in its host trait.
+pub(crate) fn rust_function_name(wit_name: &str) -> String {
+    if wit_name.starts_with("[constructor]") {
+        return "new".to_owned();
+    }
+    let plain = wit_name
+        .strip_prefix("[method]")
+        .or_else(|| wit_name.strip_prefix("[static]"))
+        .and_then(|rest| rest.split_once('.').map(|(_, f)| f))
+        .unwrap_or(wit_name);
+    rust_ident(plain)
+}
+
+/// The functions of `interface` (`airssys:core/storage`, with or without
+/// `@version`), or the list of known interfaces.
+///
+/// # Errors
+///
+/// The qualified names of every interface, when none matches.
+pub(crate) fn find_interface(
+    contract: &Contract,
+    wanted: &str,
+) -> Result<WitInterface, Vec<String>> {
+    let wanted_plain = wanted.split('@').next().unwrap_or(wanted);
+    for interface in contract.interfaces() {
+        let qualified = interface.qualified_name();
+        let plain = qualified.split('@').next().unwrap_or(&qualified);
+        if qualified == wanted || plain == wanted_plain && !wanted.contains('@') {
+            return Ok(WitInterface {
+                functions: interface.functions.iter().map(view_function).collect(),
+                qualified,
+            });
+        }
+    }
+    Err(contract
+        .interfaces()
+        .iter()
+        .map(|i| {
+            let q = i.qualified_name();
+            q.split('@').next().unwrap_or(&q).to_owned()
+        })
+        .collect())
+}
+
+fn view_function(function: &HostFunction) -> WitFunction {
+    let requirement = match &function.requirement {
+        Requirement::None => WitRequirement::None,
+        Requirement::Handle => WitRequirement::Handle,
+        Requirement::Capability(t) => WitRequirement::Capability {
+            domain: t.domain,
+            action: t.action,
+            parts: t.resource.clone(),
+            text: t.to_string(),
+        },
+        Requirement::Invalid => WitRequirement::Invalid,
+    };
+    // The model leaves a method's implicit `self` out; the host trait
+    // takes it as `self_: Resource<R>`.
+    let receiver = function
+        .resource
+        .as_ref()
+        .filter(|_| function.name.starts_with("[method]"))
+        .map(|resource| WitParam {
+            name: "self".to_owned(),
+            ty: WitType::Generic("borrow".to_owned(), vec![WitType::Named(resource.clone())]),
+        });
+    let params = function.params.iter().map(|p| WitParam {
+        name: p.name.clone(),
+        ty: WitType::parse(&p.ty).unwrap_or_else(|| WitType::Named(p.ty.clone())),
+    });
+    WitFunction {
+        wit_name: function.name.clone(),
+        resource: function.resource.clone(),
+        rust_name: rust_function_name(&function.name),
+        params: receiver.into_iter().chain(params).collect(),
+        result: function
+            .result
+            .as_deref()
+            .map(|r| WitType::parse(r).unwrap_or_else(|| WitType::Named(r.to_owned()))),
+        requirement,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_type_text() {
+        let ty = WitType::parse("result<option<list<u8>>, error>").expect("a type");
+        assert_eq!(ty.to_string(), "result<option<list<u8>>, error>");
+        assert_eq!(
+            WitType::parse("result<_, error>"),
+            Some(WitType::Generic(
+                "result".into(),
+                vec![WitType::Absent, WitType::Named("error".into())]
+            ))
+        );
+        assert_eq!(
+            WitType::parse("borrow<bucket>")
+                .map(|t| t.to_string())
+                .as_deref(),
+            Some("borrow<bucket>")
+        );
+        assert_eq!(WitType::parse("list<u8"), None);
+        assert_eq!(WitType::parse("a b"), None);
+    }
+
+    #[test]
+    fn names_as_bindgen_does() {
+        assert_eq!(rust_ident("open-bucket"), "open_bucket");
+        assert_eq!(rust_ident("self"), "self_");
+        assert_eq!(rust_ident("type"), "type_");
+        assert_eq!(rust_type_name("bucket-entry"), "BucketEntry");
+        assert_eq!(rust_type_name("HTTP-error"), "HttpError");
+        assert_eq!(rust_function_name("[method]bucket.get-many"), "get_many");
+        assert_eq!(rust_function_name("[static]bucket.open"), "open");
+        assert_eq!(rust_function_name("[constructor]bucket"), "new");
+        assert_eq!(rust_function_name("open"), "open");
+    }
+}

@@ -1,0 +1,165 @@
+//! The runtime's error types: one per stage (build, load, run).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use airssys_contract::compat::Mismatch;
+use airssys_contract::manifest::ManifestError;
+
+use crate::storage::StorageError;
+
+/// The runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// wasmtime rejected the engine configuration.
+    #[error("cannot configure the wasmtime engine: {0}")]
+    Engine(String),
+    /// The storage backend could not be opened.
+    #[error("cannot open storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The audit log file could not be opened.
+    #[error("cannot open the audit log {}: {source}", path.display())]
+    Audit {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The host functions could not be linked (a bug in this crate).
+    #[error("cannot link the host functions: {0}")]
+    Link(String),
+}
+
+/// A component was refused at load time. Every variant's message says what
+/// to change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read component {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component.
+    #[error("not a valid WebAssembly component: {0}")]
+    Invalid(String),
+    /// The `airssys:manifest` section is present but unreadable.
+    #[error("the component's manifest is invalid: {0}")]
+    Manifest(#[from] ManifestError),
+    /// The component carries no manifest and the policy does not allow
+    /// unannotated components.
+    #[error(
+        "the component has no `airssys:manifest` section, so the host cannot tell which \
+         capabilities it needs; build it with `#[airssys::component(requires = [..])]` (or a \
+         `Component.toml` beside the crate), or set `allow_unannotated = true` in the host \
+         policy to run it with no capabilities"
+    )]
+    NoManifest,
+    /// The component's imports do not match the host's contract.
+    #[error("{message}")]
+    Incompatible {
+        /// The component's name (from its manifest) or `<unnamed>`.
+        component: String,
+        /// Every mismatch, each in words a person can act on.
+        mismatches: Vec<Mismatch>,
+        /// The whole report.
+        message: String,
+    },
+    /// A required capability is not granted by the policy.
+    #[error("{message}")]
+    MissingCapabilities {
+        /// The component's name.
+        component: String,
+        /// Each missing capability and how to grant it.
+        message: String,
+    },
+    /// The component imports something outside the contract that this host
+    /// does not provide.
+    #[error("{message}")]
+    Unlinkable {
+        /// The component's name.
+        component: String,
+        /// What is missing.
+        message: String,
+    },
+}
+
+/// A limit a component ran into.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitExceeded {
+    /// The instance tried to grow its linear memory beyond the cap.
+    #[error(
+        "memory limit exceeded: component `{component}` tried to grow its memory to {wanted} \
+         bytes; the limit is {limit} bytes (raise `limits.memory_bytes` in the policy)"
+    )]
+    Memory {
+        /// The component.
+        component: String,
+        /// The cap in bytes.
+        limit: u64,
+        /// The size it asked for.
+        wanted: u64,
+    },
+    /// A call ran longer than the time limit and was interrupted.
+    #[error(
+        "time limit exceeded: component `{component}` ran longer than {limit:?} in one call and \
+         was interrupted (raise `limits.cpu_time_ms` in the policy)"
+    )]
+    CpuTime {
+        /// The component.
+        component: String,
+        /// The limit.
+        limit: Duration,
+    },
+}
+
+/// A call into a component failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The component hit one of its limits; the instance must be dropped.
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
+    /// The component trapped (a panic in the guest, an invalid handle, ...).
+    #[error("component `{component}` trapped: {message}")]
+    Trap {
+        /// The component.
+        component: String,
+        /// wasmtime's description, with the backtrace when available.
+        message: String,
+    },
+    /// The component's `init` returned an error.
+    #[error("component `{component}` refused to start: {message}")]
+    Init {
+        /// The component.
+        component: String,
+        /// The text of its error.
+        message: String,
+    },
+    /// The instance could not be created (e.g. the instance pool is full).
+    #[error("cannot instantiate component `{component}`: {message}")]
+    Instantiate {
+        /// The component.
+        component: String,
+        /// wasmtime's description.
+        message: String,
+    },
+    /// The export asked for does not exist or has another type.
+    #[error("component `{component}` has no export `{export}` of the expected type: {message}")]
+    NoSuchExport {
+        /// The component.
+        component: String,
+        /// The export name.
+        export: String,
+        /// wasmtime's description.
+        message: String,
+    },
+    /// A storage operation of the host failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

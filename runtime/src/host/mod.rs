@@ -1,0 +1,27 @@
+//! The host side of the contract: one file per interface, wired into the
+//! linker in [`link`].
+
+pub(crate) mod bindings;
+mod capabilities;
+mod environment;
+mod filesystem;
+mod logging;
+mod messaging;
+mod network;
+mod poll;
+mod process;
+pub(crate) mod state;
+pub(crate) mod storage;
+mod types;
+mod unsupported;
+pub(crate) mod wasi;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use self::state::HostState;
+
+/// Adds WASI (deny-all) and every interface of the contract to `linker`.
+pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    bindings::Component::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)
+}

@@ -1,0 +1,214 @@
+//! The per-store host state: who is calling, what it was granted, its
+//! handles, its WASI context, and the memory limiter.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use airssys_contract::capability::{Action, Capability, Domain, GrantSet, Request};
+use airssys_contract::contract::{Contract, Requirement};
+use airssys_contract::guard::{self, GuardContext, GuardEvent, Outcome};
+use airssys_contract::manifest::Manifest;
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::audit::AuditLog;
+use crate::error::LimitExceeded;
+use crate::host::storage::Bucket;
+use crate::policy::ResolvedLimits;
+use crate::storage::StorageBackend;
+
+/// What every instance of one loaded component shares: computed once at
+/// load time.
+#[derive(Debug)]
+pub(crate) struct ComponentInfo {
+    /// The name the component runs under (its manifest name).
+    pub(crate) name: String,
+    /// The manifest, when the component carries one.
+    pub(crate) manifest: Option<Manifest>,
+    /// The effective grant, compiled once.
+    pub(crate) grants: GrantSet,
+    /// Configuration for `init`, from the policy.
+    pub(crate) config: BTreeMap<String, String>,
+    /// Environment offered by the policy (filtered by `env:read` per call).
+    pub(crate) env: BTreeMap<String, String>,
+    /// Limits.
+    pub(crate) limits: ResolvedLimits,
+}
+
+/// Services shared by every component of one runtime.
+pub(crate) struct Services {
+    pub(crate) storage: Arc<dyn StorageBackend>,
+    pub(crate) audit: AuditLog,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("audit", &self.audit).finish_non_exhaustive()
+    }
+}
+
+/// The data of one `Store`: one running instance.
+pub(crate) struct HostState {
+    pub(crate) info: Arc<ComponentInfo>,
+    pub(crate) services: Arc<Services>,
+    pub(crate) table: ResourceTable,
+    pub(crate) wasi: WasiCtx,
+    /// Bytes of linear memory in use across the instance's memories.
+    memory_in_use: u64,
+}
+
+impl HostState {
+    pub(crate) fn new(info: Arc<ComponentInfo>, services: Arc<Services>) -> HostState {
+        let wasi = crate::host::wasi::deny_all(&info.name);
+        HostState {
+            info,
+            services,
+            table: ResourceTable::new(),
+            wasi,
+            memory_in_use: 0,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Checks a request silently (no audit): for `@capability none`
+    /// functions that only filter by grants.
+    pub(crate) fn is_granted(&self, domain: Domain, action: Action, resource: &str) -> bool {
+        Request::new(domain, action, resource)
+            .is_ok_and(|r| self.info.grants.check(&r).is_allowed())
+    }
+
+    /// Guards a function served by no implementation yet: the capability
+    /// check runs (and is audited) exactly as for an implemented one, then
+    /// an allowed call is answered with "not supported yet".
+    pub(crate) fn unsupported(&self, interface: &str, function: &str, values: &[(&str, &str)]) -> Refusal {
+        let qualified = format!("{interface}#{function}");
+        let not_yet = || {
+            Refusal::Unsupported(format!(
+                "`{qualified}` is not supported by this host yet; the component may not rely on it"
+            ))
+        };
+        let template = match Contract::embedded().function(interface, function).map(|f| &f.requirement) {
+            Some(Requirement::Capability(template)) => template,
+            _ => return not_yet(),
+        };
+        let Some(resource) = resource_of(template, values) else {
+            return not_yet();
+        };
+        let Some(scope) = Capability::any(template.domain, template.action) else {
+            return not_yet();
+        };
+        match guard::authorize(self, &scope, template.domain, template.action, &[resource.as_str()]) {
+            Ok(()) => not_yet(),
+            Err(denial) => Refusal::Denied(denial.into_message()),
+        }
+    }
+}
+
+/// The rendered resource of a template (without `domain:action:`).
+fn resource_of(
+    template: &airssys_contract::contract::CapabilityTemplate,
+    values: &[(&str, &str)],
+) -> Option<String> {
+    let text = template.render(values)?;
+    let head = format!("{}:{}", template.domain, template.action);
+    Some(text.strip_prefix(&head)?.trim_start_matches(':').to_owned())
+}
+
+/// Why a call of a not-yet-implemented function was refused.
+pub(crate) enum Refusal {
+    /// The capability check failed: the WIT `denied` case.
+    Denied(String),
+    /// Allowed, but not implemented: the WIT `other` case.
+    Unsupported(String),
+}
+
+impl GuardContext for HostState {
+    fn component(&self) -> &str {
+        &self.info.name
+    }
+
+    fn grants(&self) -> &GrantSet {
+        &self.info.grants
+    }
+
+    fn handle_name(&self, resource: &str, rep: u32) -> Option<&str> {
+        match resource {
+            "bucket" => self
+                .table
+                .get(&Resource::<Bucket>::new_borrow(rep))
+                .ok()
+                .map(|b| b.name.as_str()),
+            _ => None,
+        }
+    }
+
+    fn record(&self, event: &GuardEvent<'_>) {
+        let audit = &self.services.audit;
+        let allowed = matches!(event.outcome, Outcome::Allowed(_));
+        // Building the rule text costs an allocation: skip it on the allow
+        // path unless someone listens.
+        if allowed
+            && !audit.has_sink()
+            && !tracing::enabled!(target: "airssys::audit", tracing::Level::TRACE)
+        {
+            return;
+        }
+        let rule = match event.outcome {
+            Outcome::Allowed(d) | Outcome::Refused(d) => self.info.grants.describe(d),
+            Outcome::OutsideScope(scope) => {
+                format!("outside the host function's declared scope `{scope}`")
+            }
+            Outcome::Invalid => "invalid request or unknown handle".to_owned(),
+        };
+        audit.record(&self.info.name, event, &rule);
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Largest table a component may grow to, in elements.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+impl ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grow = desired.saturating_sub(current) as u64;
+        let wanted = self.memory_in_use.saturating_add(grow);
+        let limit = self.info.limits.memory_bytes;
+        if wanted > limit {
+            // Trap at once with a typed error, so the caller learns which
+            // limit was hit instead of a guest "out of memory" abort.
+            return Err(wasmtime::Error::new(LimitExceeded::Memory {
+                component: self.info.name.clone(),
+                limit,
+                wanted,
+            }));
+        }
+        self.memory_in_use = wanted;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}

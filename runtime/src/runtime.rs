@@ -1,0 +1,698 @@
+//! [`Runtime`], its single-use [`RuntimeBuilder`], loaded components and
+//! running instances.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use airssys_contract::capability::GrantSet;
+use airssys_contract::manifest::Manifest;
+use wasmtime::component::{ComponentNamedList, InstancePre, Lift, Linker, Lower};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::audit::AuditLog;
+use crate::error::{BuildError, LimitExceeded, LoadError, RuntimeError};
+use crate::grant::effective_grants;
+use crate::host::bindings::exports::airssys::core::{handler, lifecycle};
+use crate::host::bindings::airssys::core::types::KeyValue;
+use crate::host::state::{ComponentInfo, HostState, Services};
+use crate::policy::{Policy, ResolvedLimits};
+use crate::storage::{MemoryStorage, RedbStorage, StorageBackend};
+use crate::loader;
+
+/// How often the epoch advances; the CPU time limit is enforced at this
+/// granularity.
+pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Default number of instances that may exist at once (pooling allocator).
+pub const DEFAULT_MAX_INSTANCES: u32 = 128;
+
+/// The name given to components without a manifest.
+pub const UNANNOTATED_NAME: &str = "unannotated";
+
+/// The airssys host: a wasmtime engine with the contract's host functions
+/// and deny-all WASI linked, a host [`Policy`], storage and an audit log.
+///
+/// # Examples
+///
+/// ```no_run
+/// use airssys_runtime::{Policy, Runtime};
+///
+/// let policy = Policy::from_toml_file("policy.toml".as_ref())?;
+/// let runtime = Runtime::builder()
+///     .policy(policy)
+///     .storage_path("state.redb")
+///     .build()?;
+/// let counter = runtime.load_file("counter.wasm".as_ref())?;
+/// let mut instance = counter.instantiate()?;
+/// let reply = instance.request("cli", b"increment")?;
+/// instance.shutdown()?;
+/// # let _ = reply;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    engine: Engine,
+    linker: Linker<HostState>,
+    policy: Policy,
+    services: Arc<Services>,
+    base_limits: ResolvedLimits,
+    tick: Duration,
+    _ticker: Ticker,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("policy", &self.shared.policy)
+            .field("limits", &self.shared.base_limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where storage lives.
+enum StorageChoice {
+    Memory,
+    Path(PathBuf),
+    Backend(Arc<dyn StorageBackend>),
+}
+
+/// Builds a [`Runtime`]; used once. Everything is denied until the policy
+/// grants it.
+#[must_use]
+pub struct RuntimeBuilder {
+    policy: Policy,
+    storage: StorageChoice,
+    durable: bool,
+    audit: AuditLog,
+    limits: ResolvedLimits,
+    tick: Duration,
+    max_instances: u32,
+    pooling: bool,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("policy", &self.policy)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A builder with an empty (deny-all) policy, in-memory storage and
+    /// the default limits.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            policy: Policy::default(),
+            storage: StorageChoice::Memory,
+            durable: true,
+            audit: AuditLog::tracing_only(),
+            limits: ResolvedLimits::default(),
+            tick: DEFAULT_EPOCH_TICK,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            pooling: true,
+        }
+    }
+
+    /// The host policy.
+    pub fn policy(&self) -> &Policy {
+        &self.shared.policy
+    }
+
+    /// The storage backend shared by every component.
+    pub fn storage(&self) -> &Arc<dyn StorageBackend> {
+        &self.shared.services.storage
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+
+    /// Loads a component from a file. See [`Runtime::load`].
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Io`] when the file cannot be read, otherwise as
+    /// [`Runtime::load`].
+    pub fn load_file(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.load(&bytes)
+    }
+
+    /// Loads a component: reads its manifest, checks its imports against
+    /// the host's contract, computes its effective grant under the policy,
+    /// compiles it and links it (once; instances are then cheap).
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] saying what to change: no manifest, incompatible
+    /// imports (every mismatch listed), required capabilities the policy
+    /// does not grant (each named, with the policy line to add), invalid
+    /// wasm, or imports this host does not provide.
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
+        let shared = &self.shared;
+        let manifest = loader::manifest(bytes, &shared.policy)?;
+        let name = manifest
+            .as_ref()
+            .map_or(UNANNOTATED_NAME, |m| m.name.as_str())
+            .to_owned();
+        loader::check_imports(bytes, &name)?;
+        let (grants, config, env) = match &manifest {
+            Some(m) => (
+                effective_grants(m, &shared.policy)?,
+                shared.policy.config_for(&name),
+                shared.policy.env_for(&name),
+            ),
+            None => (GrantSet::default(), Default::default(), Default::default()),
+        };
+        let limits = shared.policy.limits_for(&name, shared.base_limits);
+        let component = wasmtime::component::Component::new(&shared.engine, bytes)
+            .map_err(|e| LoadError::Invalid(format!("{e:?}")))?;
+        let pre = shared.linker.instantiate_pre(&component).map_err(|e| LoadError::Unlinkable {
+            component: name.clone(),
+            message: format!(
+                "component `{name}` imports something this host does not provide: {e}; this host \
+                 provides the airssys contract ({}) and WASI 0.2 (deny-all)",
+                contract_packages()
+            ),
+        })?;
+        let lifecycle = lifecycle::GuestIndices::new(&pre).ok();
+        let handler = handler::GuestIndices::new(&pre).ok();
+        tracing::info!(
+            target: "airssys::load",
+            component = name.as_str(),
+            grants = %grants.allows().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            denies = grants.denies().len(),
+            "component loaded"
+        );
+        let info = Arc::new(ComponentInfo {
+            name,
+            manifest,
+            grants,
+            config,
+            env,
+            limits,
+        });
+        Ok(LoadedComponent {
+            inner: Arc::new(Loaded {
+                shared: Arc::clone(shared),
+                info,
+                pre,
+                lifecycle,
+                handler,
+            }),
+        })
+    }
+}
+
+fn contract_packages() -> String {
+    let resolve = airssys_contract::contract::Contract::embedded().resolve();
+    resolve
+        .packages
+        .iter()
+        .map(|(_, p)| p.name.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl RuntimeBuilder {
+    /// The host policy (default: empty, so nothing is granted).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Stores data in a redb file at `path` (created if missing).
+    pub fn storage_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.storage = StorageChoice::Path(path.into());
+        self
+    }
+
+    /// Keeps data in memory only (the default; lost when the runtime
+    /// drops).
+    pub fn in_memory_storage(mut self) -> Self {
+        self.storage = StorageChoice::Memory;
+        self
+    }
+
+    /// Uses a custom storage backend.
+    pub fn storage_backend(mut self, backend: Arc<dyn StorageBackend>) -> Self {
+        self.storage = StorageChoice::Backend(backend);
+        self
+    }
+
+    /// Whether redb commits wait for the disk (default `true`). See
+    /// [`RedbStorage::durable`].
+    pub fn durable_storage(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    /// Where audit records go besides `tracing`.
+    pub fn audit(mut self, audit: AuditLog) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Limits for components the policy sets none for.
+    pub fn default_limits(mut self, limits: ResolvedLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How often the epoch ticks (default 10 ms): the granularity of the
+    /// time limit.
+    pub fn epoch_tick(mut self, tick: Duration) -> Self {
+        self.tick = tick.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Instances that may exist at once with the pooling allocator
+    /// (default 128).
+    pub fn max_instances(mut self, count: u32) -> Self {
+        self.max_instances = count.max(1);
+        self
+    }
+
+    /// Whether to use wasmtime's pooling allocator (default `true`).
+    pub fn pooling(mut self, pooling: bool) -> Self {
+        self.pooling = pooling;
+        self
+    }
+
+    /// Builds the runtime: configures the engine, links the host and
+    /// starts the epoch ticker thread.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] when the engine, storage or audit file cannot be set
+    /// up.
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        let engine = Engine::new(&self.engine_config()).map_err(|e| BuildError::Engine(format!("{e:?}")))?;
+        let mut linker = Linker::new(&engine);
+        crate::host::link(&mut linker).map_err(|e| BuildError::Link(format!("{e:?}")))?;
+        let storage: Arc<dyn StorageBackend> = match self.storage {
+            StorageChoice::Memory => Arc::new(MemoryStorage::new()),
+            StorageChoice::Path(path) => Arc::new(RedbStorage::open(&path)?.durable(self.durable)),
+            StorageChoice::Backend(backend) => backend,
+        };
+        let ticker = Ticker::start(engine.clone(), self.tick);
+        Ok(Runtime {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                policy: self.policy,
+                services: Arc::new(Services {
+                    storage,
+                    audit: self.audit,
+                }),
+                base_limits: self.limits,
+                tick: self.tick,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    fn engine_config(&self) -> Config {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        // On by default when compiled in, and it makes every component call
+        // 2-3x slower; nothing here needs it.
+        config.concurrency_support(false);
+        if self.pooling {
+            let n = self.max_instances;
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_component_instances(n);
+            // A Rust wasm32-wasip2 component holds a few core instances,
+            // memories and tables.
+            pool.total_core_instances(n.saturating_mul(8));
+            pool.total_memories(n.saturating_mul(2));
+            pool.total_tables(n.saturating_mul(4));
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        config
+    }
+}
+
+/// Advances the engine's epoch every tick until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine, tick: Duration) -> Ticker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("airssys-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        if thread.is_none() {
+            tracing::error!("cannot start the epoch thread: time limits will not be enforced");
+        }
+        Ticker { stop, thread }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A component that passed every load-time check, compiled and linked:
+/// instantiate it as often as needed. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedComponent {
+    inner: Arc<Loaded>,
+}
+
+struct Loaded {
+    shared: Arc<Shared>,
+    info: Arc<ComponentInfo>,
+    pre: InstancePre<HostState>,
+    lifecycle: Option<lifecycle::GuestIndices>,
+    handler: Option<handler::GuestIndices>,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("name", &self.inner.info.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedComponent {
+    /// The name the component runs under: its manifest name, or
+    /// [`UNANNOTATED_NAME`].
+    pub fn name(&self) -> &str {
+        &self.inner.info.name
+    }
+
+    /// The component's manifest (`None` for an unannotated component).
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.inner.info.manifest.as_ref()
+    }
+
+    /// The effective grant: manifest ∩ policy, minus policy denies.
+    pub fn grants(&self) -> &GrantSet {
+        &self.inner.info.grants
+    }
+
+    /// The limits that apply to each instance.
+    pub fn limits(&self) -> ResolvedLimits {
+        self.inner.info.limits
+    }
+
+    /// Creates an instance and calls its `init` export (when it has one)
+    /// with the configuration from the policy.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Instantiate`] when the instance cannot be created,
+    /// [`RuntimeError::Init`] when `init` returns an error, or a limit or
+    /// trap error raised during start-up.
+    pub fn instantiate(&self) -> Result<Instance, RuntimeError> {
+        let loaded = &self.inner;
+        let state = HostState::new(Arc::clone(&loaded.info), Arc::clone(&loaded.shared.services));
+        let mut store = Store::new(&loaded.shared.engine, state);
+        store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
+        store.epoch_deadline_trap();
+        let mut instance = Instance {
+            store,
+            instance: None,
+            lifecycle: None,
+            handler: None,
+            loaded: Arc::clone(loaded),
+            poisoned: false,
+            stopped: false,
+        };
+        instance.arm();
+        let created = loaded.pre.instantiate(&mut instance.store).map_err(|e| {
+            instance.classify(e, |component, message| RuntimeError::Instantiate { component, message })
+        })?;
+        instance.lifecycle = match &loaded.lifecycle {
+            Some(indices) => Some(indices.load(&mut instance.store, &created).map_err(|e| instance.trap(e))?),
+            None => None,
+        };
+        instance.handler = match &loaded.handler {
+            Some(indices) => Some(indices.load(&mut instance.store, &created).map_err(|e| instance.trap(e))?),
+            None => None,
+        };
+        instance.instance = Some(created);
+        instance.init()?;
+        Ok(instance)
+    }
+}
+
+/// What a component's handler returned as its error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// The component refused the message or caller.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The payload was not acceptable.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<handler::Error> for HandlerError {
+    fn from(error: handler::Error) -> HandlerError {
+        match error {
+            handler::Error::Denied(m) => HandlerError::Denied(m),
+            handler::Error::InvalidInput(m) => HandlerError::InvalidInput(m),
+            handler::Error::Other(m) => HandlerError::Other(m),
+        }
+    }
+}
+
+/// A running instance of a [`LoadedComponent`], with its own store,
+/// handles and limits. Dropping it calls the component's `shutdown`
+/// (unless it trapped); [`Instance::shutdown`] does so explicitly.
+pub struct Instance {
+    store: Store<HostState>,
+    instance: Option<wasmtime::component::Instance>,
+    lifecycle: Option<lifecycle::Guest>,
+    handler: Option<handler::Guest>,
+    loaded: Arc<Loaded>,
+    /// The instance trapped; wasmtime refuses further calls.
+    poisoned: bool,
+    stopped: bool,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("component", &self.loaded.info.name)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    /// The component's name.
+    pub fn name(&self) -> &str {
+        &self.loaded.info.name
+    }
+
+    /// Sends a request to the component's `handler.handle-request` export,
+    /// as if from the component `source`.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NoSuchExport`] when the component has no handler;
+    /// a limit or trap error when the call fails. The component's own
+    /// error is the inner `Err`.
+    pub fn request(&mut self, source: &str, payload: &[u8]) -> Result<Result<Vec<u8>, HandlerError>, RuntimeError> {
+        let Some(handler) = self.handler.clone() else {
+            return Err(self.no_export("airssys:core/handler@1.0.0#handle-request"));
+        };
+        self.enter()?;
+        let result = handler.call_handle_request(&mut self.store, &source.to_owned(), payload);
+        self.finish(result).map(|r| r.map_err(HandlerError::from))
+    }
+
+    /// Calls the exported function `name` (inside the exported interface
+    /// `interface`, e.g. `my:pkg/api@1.0.0`, or at the top level when
+    /// `None`) with typed parameters and results.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NoSuchExport`] when there is no such export of
+    /// that type; a limit or trap error when the call fails.
+    pub fn call<P, R>(&mut self, interface: Option<&str>, name: &str, params: P) -> Result<R, RuntimeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync,
+    {
+        let export = match interface {
+            Some(i) => format!("{i}#{name}"),
+            None => name.to_owned(),
+        };
+        let Some(instance) = self.instance else {
+            return Err(self.no_export(&export));
+        };
+        let index = match interface {
+            Some(i) => instance
+                .get_export_index(&mut self.store, None, i)
+                .and_then(|parent| instance.get_export_index(&mut self.store, Some(&parent), name)),
+            None => instance.get_export_index(&mut self.store, None, name),
+        };
+        let Some(index) = index else {
+            return Err(self.no_export(&export));
+        };
+        let func = instance
+            .get_typed_func::<P, R>(&mut self.store, &index)
+            .map_err(|e| RuntimeError::NoSuchExport {
+                component: self.name().to_owned(),
+                export: export.clone(),
+                message: format!("{e}"),
+            })?;
+        self.enter()?;
+        let result = func.call(&mut self.store, params);
+        self.finish(result)
+    }
+
+    /// Calls the component's `shutdown` export (when it has one) and drops
+    /// the instance.
+    ///
+    /// # Errors
+    ///
+    /// A limit or trap error raised by `shutdown`.
+    pub fn shutdown(mut self) -> Result<(), RuntimeError> {
+        self.stop()
+    }
+
+    fn init(&mut self) -> Result<(), RuntimeError> {
+        let Some(lifecycle) = self.lifecycle.clone() else {
+            return Ok(());
+        };
+        let config: Vec<KeyValue> = self
+            .loaded
+            .info
+            .config
+            .iter()
+            .map(|(key, value)| KeyValue {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        self.enter()?;
+        let result = lifecycle.call_init(&mut self.store, &config);
+        match self.finish(result)? {
+            Ok(()) => Ok(()),
+            Err(error) => Err(RuntimeError::Init {
+                component: self.name().to_owned(),
+                message: match error {
+                    lifecycle::Error::Denied(m) => format!("denied: {m}"),
+                    lifecycle::Error::InvalidConfig(m) => format!("invalid configuration: {m}"),
+                    lifecycle::Error::Other(m) => m,
+                },
+            }),
+        }
+    }
+
+    fn stop(&mut self) -> Result<(), RuntimeError> {
+        if self.stopped || self.poisoned {
+            return Ok(());
+        }
+        self.stopped = true;
+        let Some(lifecycle) = self.lifecycle.clone() else {
+            return Ok(());
+        };
+        self.enter()?;
+        let result = lifecycle.call_shutdown(&mut self.store);
+        self.finish(result)
+    }
+
+    /// Sets the time limit for the next call into the guest.
+    fn arm(&mut self) {
+        let tick = self.loaded.shared.tick.as_nanos().max(1);
+        let limit = self.loaded.info.limits.cpu_time.as_nanos();
+        // One extra tick: the current one may be about to end.
+        let ticks = u64::try_from(limit.div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1);
+        self.store.set_epoch_deadline(ticks);
+    }
+
+    fn enter(&mut self) -> Result<(), RuntimeError> {
+        if self.poisoned {
+            return Err(RuntimeError::Trap {
+                component: self.name().to_owned(),
+                message: "the instance trapped earlier and cannot be called again; instantiate \
+                          the component anew"
+                    .to_owned(),
+            });
+        }
+        self.arm();
+        Ok(())
+    }
+
+    fn finish<T>(&mut self, result: wasmtime::Result<T>) -> Result<T, RuntimeError> {
+        result.map_err(|e| self.trap(e))
+    }
+
+    fn trap(&mut self, error: wasmtime::Error) -> RuntimeError {
+        self.classify(error, |component, message| RuntimeError::Trap { component, message })
+    }
+
+    /// Turns a wasmtime error into the limit it reports, or `other`.
+    fn classify(
+        &mut self,
+        error: wasmtime::Error,
+        other: impl FnOnce(String, String) -> RuntimeError,
+    ) -> RuntimeError {
+        self.poisoned = true;
+        if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
+            return RuntimeError::Limit(limit.clone());
+        }
+        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return RuntimeError::Limit(LimitExceeded::CpuTime {
+                component: self.name().to_owned(),
+                limit: self.loaded.info.limits.cpu_time,
+            });
+        }
+        other(self.name().to_owned(), format!("{error:?}"))
+    }
+
+    fn no_export(&self, export: &str) -> RuntimeError {
+        RuntimeError::NoSuchExport {
+            component: self.name().to_owned(),
+            export: export.to_owned(),
+            message: "the component does not export it".to_owned(),
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop() {
+            tracing::warn!(component = self.name(), %error, "shutdown failed");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Key-value storage behind the `airssys:core/storage` interface.
+//!
+//! Every component gets its own namespace (its manifest name), so two
+//! components opening a bucket of the same name never see each other's
+//! keys. Backends implement [`StorageBackend`]; [`RedbStorage`] (an embedded
+//! redb file, durable commits) is the default and [`MemoryStorage`] serves
+//! tests.
+
+mod memory;
+mod redb;
+
+pub use self::memory::MemoryStorage;
+pub use self::redb::RedbStorage;
+
+/// The largest key or bucket name accepted, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// A storage backend. Implementations must be safe to share between threads;
+/// a successful [`set`](StorageBackend::set) or
+/// [`delete`](StorageBackend::delete) is committed (for persistent backends,
+/// it survives a crash of the host).
+pub trait StorageBackend: Send + Sync + 'static {
+    /// The value under `key` of `bucket` in `namespace`.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Backend`] when the backend fails.
+    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Stores `value`, failing with [`StorageError::QuotaExceeded`] when the
+    /// namespace would then use more than `quota` bytes (keys plus values).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::QuotaExceeded`], or [`StorageError::Backend`].
+    fn set(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        value: &[u8],
+        quota: Option<u64>,
+    ) -> Result<(), StorageError>;
+
+    /// Removes `key`; whether it was present.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Backend`] when the backend fails.
+    fn delete(&self, namespace: &str, bucket: &str, key: &str) -> Result<bool, StorageError>;
+
+    /// Up to `limit` keys of `bucket` greater than `after`, in ascending
+    /// byte order.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Backend`] when the backend fails.
+    fn list_keys(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError>;
+
+    /// Bytes (keys plus values) used by `namespace`.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Backend`] when the backend fails.
+    fn usage(&self, namespace: &str) -> Result<u64, StorageError>;
+}
+
+/// A storage operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The write would take the namespace over its quota.
+    #[error(
+        "storage quota exceeded: component `{namespace}` uses {used} bytes and this write needs \
+         {needed} more; the limit is {limit} bytes (raise `limits.storage_bytes` in the policy)"
+    )]
+    QuotaExceeded {
+        /// The component.
+        namespace: String,
+        /// The quota.
+        limit: u64,
+        /// Bytes in use before the write.
+        used: u64,
+        /// Additional bytes the write needs.
+        needed: u64,
+    },
+    /// A bucket name or key is not acceptable.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The backend failed (I/O, corruption, ...).
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+/// Bytes a stored entry is charged for.
+pub(crate) fn entry_cost(key: &str, value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64
+}
+
+/// Checks that the namespace stays within `quota` when an entry of
+/// `old_cost` bytes is replaced by one of `new_cost` bytes.
+pub(crate) fn check_quota(
+    namespace: &str,
+    used: u64,
+    old_cost: u64,
+    new_cost: u64,
+    quota: Option<u64>,
+) -> Result<u64, StorageError> {
+    let after = used.saturating_sub(old_cost).saturating_add(new_cost);
+    match quota {
+        Some(limit) if new_cost > old_cost && after > limit => Err(StorageError::QuotaExceeded {
+            namespace: namespace.to_owned(),
+            limit,
+            used,
+            needed: new_cost - old_cost,
+        }),
+        _ => Ok(after),
+    }
+}
+
+/// Validates a bucket name or key: non-empty, at most [`MAX_KEY_LEN`]
+/// bytes, no empty `/` segment, no NUL.
+///
+/// # Errors
+///
+/// [`StorageError::InvalidInput`] saying what is wrong.
+pub fn validate_name(what: &str, name: &str) -> Result<(), StorageError> {
+    let problem = if name.is_empty() {
+        Some("is empty".to_owned())
+    } else if name.len() > MAX_KEY_LEN {
+        Some(format!("is {} bytes long; the limit is {MAX_KEY_LEN}", name.len()))
+    } else if name.split('/').any(str::is_empty) {
+        Some("has an empty `/` segment".to_owned())
+    } else if name.contains('\0') {
+        Some("contains NUL".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(StorageError::InvalidInput(format!("the {what} `{}` {p}", name.escape_debug()))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The behaviour every backend shares.
+    pub(crate) fn conformance(backend: &dyn StorageBackend) {
+        assert_eq!(backend.get("a", "b", "k").expect("get"), None);
+        backend.set("a", "b", "k", b"v1", None).expect("set");
+        backend.set("a", "b", "k2", b"v2", None).expect("set");
+        backend.set("a", "c", "k", b"other bucket", None).expect("set");
+        backend.set("z", "b", "k", b"other namespace", None).expect("set");
+        assert_eq!(backend.get("a", "b", "k").expect("get").as_deref(), Some(&b"v1"[..]));
+        assert_eq!(backend.list_keys("a", "b", None, 10).expect("list"), ["k", "k2"]);
+        assert_eq!(backend.list_keys("a", "b", Some("k"), 10).expect("list"), ["k2"]);
+        assert_eq!(backend.list_keys("a", "b", None, 1).expect("list"), ["k"]);
+        assert_eq!(backend.usage("a").expect("usage"), (1 + 2) + (2 + 2) + (1 + 12));
+        assert!(backend.delete("a", "b", "k").expect("delete"));
+        assert!(!backend.delete("a", "b", "k").expect("delete"));
+        assert_eq!(backend.usage("a").expect("usage"), (2 + 2) + (1 + 12));
+        // Quota: replacing with a smaller value always works; growing past
+        // the limit fails and changes nothing.
+        let err = backend.set("q", "b", "k", &[0; 10], Some(8)).expect_err("quota");
+        assert!(matches!(err, StorageError::QuotaExceeded { limit: 8, needed: 11, .. }), "{err}");
+        backend.set("q", "b", "k", &[0; 7], Some(8)).expect("fits");
+        assert!(backend.set("q", "b", "k2", &[0; 1], Some(8)).is_err());
+        backend.set("q", "b", "k", &[0; 1], Some(8)).expect("shrinks");
+        assert_eq!(backend.usage("q").expect("usage"), 2);
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("key", "a/b").is_ok());
+        for bad in ["", "a//b", "/a", "a/", "a\0"] {
+            assert!(validate_name("key", bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_name("key", &"x".repeat(MAX_KEY_LEN + 1)).is_err());
+    }
+}

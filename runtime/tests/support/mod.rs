@@ -1,0 +1,95 @@
+//! Builds the test components in `tests/fixtures/<name>/` for
+//! `wasm32-wasip2`, once per test binary, into `<workspace>/target/fixtures`.
+//!
+//! A fixture with a `Component.toml` gets its manifest through the
+//! `AIRSSYS_FIXTURE_MANIFEST` environment variable: the encoded bytes are
+//! written next to the build output and the fixture embeds them as its
+//! `airssys:manifest` section.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use airssys_runtime::contract::manifest::Manifest;
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the runtime crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// The built component of fixture `name`.
+pub fn fixture(name: &str) -> &'static [u8] {
+    static BUILT: OnceLock<Mutex<HashMap<String, &'static [u8]>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(bytes) = built.get(name) {
+        return bytes;
+    }
+    let bytes: &'static [u8] = Box::leak(build(name).into_boxed_slice());
+    built.insert(name.to_owned(), bytes);
+    bytes
+}
+
+fn ensure_target() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let list = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .current_dir(workspace())
+            .output()
+            .expect("run rustup");
+        if !String::from_utf8_lossy(&list.stdout).lines().any(|l| l.trim() == TARGET) {
+            let status = Command::new("rustup")
+                .args(["target", "add", TARGET])
+                .current_dir(workspace())
+                .status()
+                .expect("run rustup target add");
+            assert!(status.success(), "cannot install the {TARGET} target");
+        }
+    });
+}
+
+fn build(name: &str) -> Vec<u8> {
+    ensure_target();
+    let dir = workspace().join("runtime/tests/fixtures").join(name);
+    let target_dir = workspace().join("target/fixtures");
+    std::fs::create_dir_all(&target_dir).expect("create target/fixtures");
+    let manifest_path = target_dir.join(format!("{name}.manifest"));
+    let toml = dir.join("Component.toml");
+    let encoded = if toml.exists() {
+        Manifest::from_toml_file(&toml)
+            .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+            .encode()
+    } else {
+        Vec::new()
+    };
+    // Rewrite only on change, so cargo does not rebuild needlessly.
+    if std::fs::read(&manifest_path).ok().as_deref() != Some(&encoded[..]) {
+        std::fs::write(&manifest_path, &encoded).expect("write manifest");
+    }
+    let output = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--target", TARGET, "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("AIRSSYS_FIXTURE_MANIFEST", &manifest_path)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("run cargo");
+    assert!(
+        output.status.success(),
+        "building fixture {name} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let wasm = target_dir
+        .join(TARGET)
+        .join("debug")
+        .join(format!("airssys_fixture_{}.wasm", name.replace('-', "_")));
+    std::fs::read(&wasm).unwrap_or_else(|e| panic!("read {}: {e}", wasm.display()))
+}

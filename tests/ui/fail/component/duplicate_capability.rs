@@ -1,0 +1,5 @@
+//! The same capability twice.
+#[airssys::component(requires = ["kv:read:counter/*", "log:write", "kv:read:counter/*"])]
+struct Counter;
+
+fn main() {}

@@ -1,0 +1,5 @@
+//! The manifest file holds a misspelt action.
+#[airssys::component(manifest = "../../../../tests/fixtures/manifests/bad_capability.toml")]
+struct Counter;
+
+fn main() {}

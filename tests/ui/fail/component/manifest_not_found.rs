@@ -1,0 +1,5 @@
+//! The manifest file does not exist.
+#[airssys::component(manifest = "Missing.toml")]
+struct Counter;
+
+fn main() {}

@@ -1,0 +1,7 @@
+//! The handler export is not implemented.
+#[airssys::component(requires = ["log:write"])]
+struct Counter;
+
+impl guest::Lifecycle for Counter {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+//! The attribute goes on a type.
+#[airssys::component(requires = ["log:write"])]
+fn counter() {}
+
+fn main() {}

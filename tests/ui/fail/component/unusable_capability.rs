@@ -1,0 +1,5 @@
+//! The core world imports no filesystem function.
+#[airssys::component(world = "airssys:core/component", requires = ["fs:read:/data/**"])]
+struct Reader;
+
+fn main() {}

@@ -1,0 +1,5 @@
+//! No such world.
+#[airssys::component(world = "server")]
+struct Counter;
+
+fn main() {}
