@@ -7,6 +7,11 @@
 
 pub use airssys_contract as contract;
 
+/// The wasmtime host: load, check, grant and run components
+/// (`airssys-runtime`, behind the `host` feature).
+#[cfg(feature = "host")]
+pub use airssys_runtime as runtime;
+
 #[doc(hidden)]
 pub mod __private;
 

@@ -25,6 +25,9 @@ enum Command {
     /// Work with capabilities.
     #[command(subcommand)]
     Cap(CapCommand),
+    /// Show a component's manifest, imports and exports, and whether this
+    /// host can load it.
+    Inspect(commands::inspect::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,6 +36,8 @@ enum WitCommand {
     Check(commands::wit_check::Args),
     /// Classify every change between two WIT versions.
     Diff(commands::wit_diff::Args),
+    /// Generate the Markdown reference of a WIT contract.
+    Doc(commands::wit_doc::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,7 +51,9 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Wit(WitCommand::Check(args)) => commands::wit_check::run(args),
         Command::Wit(WitCommand::Diff(args)) => commands::wit_diff::run(args),
+        Command::Wit(WitCommand::Doc(args)) => commands::wit_doc::run(args),
         Command::Cap(CapCommand::Check(args)) => commands::cap_check::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
     };
     ExitCode::from(code)
 }

@@ -12,8 +12,8 @@
 //! this crate to the macros, the runtime and the CLI.
 
 pub mod capability;
+pub mod compat;
 #[path = "model/mod.rs"]
 pub mod contract;
 pub mod guard;
 pub mod manifest;
-pub mod compat;

@@ -21,7 +21,10 @@ use crate::policy::Policy;
 ///
 /// [`LoadError::MissingCapabilities`] naming every required capability the
 /// policy does not grant, and how to grant it.
-pub(crate) fn effective_grants(manifest: &Manifest, policy: &Policy) -> Result<GrantSet, LoadError> {
+pub(crate) fn effective_grants(
+    manifest: &Manifest,
+    policy: &Policy,
+) -> Result<GrantSet, LoadError> {
     let name = manifest.name.as_str();
     let grants: Vec<_> = policy.grants_for(name).collect();
     let denies: Vec<_> = policy.denies_for(name).collect();
@@ -29,10 +32,7 @@ pub(crate) fn effective_grants(manifest: &Manifest, policy: &Policy) -> Result<G
     let mut missing = Vec::new();
     let mut reasons = Vec::new();
     for required in &manifest.requires {
-        if let Some(deny) = denies
-            .iter()
-            .find(|d| required.is_subset_of(&d.capability))
-        {
+        if let Some(deny) = denies.iter().find(|d| required.is_subset_of(&d.capability)) {
             reasons.push(format!(
                 "`{required}`: denied by the policy's deny rule `{deny}`{}",
                 policy.rule_origin(deny)
@@ -44,8 +44,7 @@ pub(crate) fn effective_grants(manifest: &Manifest, policy: &Policy) -> Result<G
     }
     if !reasons.is_empty() {
         let how = if missing.is_empty() {
-            "remove the deny rule, or drop the capability from the component's manifest"
-                .to_owned()
+            "remove the deny rule, or drop the capability from the component's manifest".to_owned()
         } else {
             policy.how_to_grant(name, &missing)
         };
@@ -109,14 +108,23 @@ mod tests {
             .grant("counter", cap("kv:write:counter/a"))
             .grant("counter", cap("net:connect:*.example.com:443"))
             .build();
-        let m = manifest(&["kv:read:counter/*"], &["kv:write:counter/*", "env:read:HOME"]);
+        let m = manifest(
+            &["kv:read:counter/*"],
+            &["kv:write:counter/*", "env:read:HOME"],
+        );
         let set = effective_grants(&m, &policy).expect("grants");
         assert!(allowed(&set, "kv:read:counter/x"));
         assert!(!allowed(&set, "kv:read:other/x"), "manifest narrows policy");
         assert!(allowed(&set, "kv:write:counter/a"));
-        assert!(!allowed(&set, "kv:write:counter/b"), "policy narrows manifest");
+        assert!(
+            !allowed(&set, "kv:write:counter/b"),
+            "policy narrows manifest"
+        );
         assert!(!allowed(&set, "env:read:HOME"), "optional, not in policy");
-        assert!(!allowed(&set, "net:connect:a.example.com:443"), "policy only");
+        assert!(
+            !allowed(&set, "net:connect:a.example.com:443"),
+            "policy only"
+        );
     }
 
     #[test]
@@ -125,12 +133,24 @@ mod tests {
             .grant("counter", cap("kv:read:counter/*"))
             .deny("counter", cap("env:read"))
             .build();
-        let m = manifest(&["kv:read:counter/*", "kv:write:counter/*", "env:read:HOME"], &[]);
+        let m = manifest(
+            &["kv:read:counter/*", "kv:write:counter/*", "env:read:HOME"],
+            &[],
+        );
         let err = effective_grants(&m, &policy).expect_err("missing");
         let text = err.to_string();
-        assert!(text.contains("`kv:write:counter/*`: no policy grant covers it"), "{text}");
-        assert!(text.contains("`env:read:HOME`: denied by the policy's deny rule `env:read`"), "{text}");
-        assert!(text.contains(".grant(\"counter\", \"kv:write:counter/*\""), "{text}");
+        assert!(
+            text.contains("`kv:write:counter/*`: no policy grant covers it"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`env:read:HOME`: denied by the policy's deny rule `env:read`"),
+            "{text}"
+        );
+        assert!(
+            text.contains(".grant(\"counter\", \"kv:write:counter/*\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -46,6 +46,6 @@ pub use audit::{AuditLog, AuditRecord};
 pub use error::{BuildError, LimitExceeded, LoadError, RuntimeError};
 pub use policy::{Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits};
 pub use runtime::{
-    DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, HandlerError, Instance, LoadedComponent, Runtime,
-    RuntimeBuilder, UNANNOTATED_NAME,
+    DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, Export, HandlerError, Instance, LoadedComponent,
+    Runtime, RuntimeBuilder, UNANNOTATED_NAME,
 };

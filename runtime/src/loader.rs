@@ -50,7 +50,11 @@ pub(crate) fn check_imports(bytes: &[u8], component: &str) -> Result<(), LoadErr
     if mismatches.is_empty() {
         return Ok(());
     }
-    let provided: Vec<String> = host.packages.iter().map(|(_, p)| p.name.to_string()).collect();
+    let provided: Vec<String> = host
+        .packages
+        .iter()
+        .map(|(_, p)| p.name.to_string())
+        .collect();
     let list: Vec<String> = mismatches.iter().map(|m| format!("  - {m}")).collect();
     let message = format!(
         "component `{component}` cannot run on this host: its imports do not match the host's \

@@ -237,7 +237,11 @@ impl Policy {
 
     /// The limits of `name`: its own, then `[defaults]`, then `base`.
     pub fn limits_for(&self, name: &str, base: ResolvedLimits) -> ResolvedLimits {
-        let own = self.components.get(name).map(|c| c.limits).unwrap_or_default();
+        let own = self
+            .components
+            .get(name)
+            .map(|c| c.limits)
+            .unwrap_or_default();
         own.or(self.defaults.limits).resolve(base)
     }
 
@@ -361,14 +365,18 @@ impl PolicyBuilder {
 
     /// A configuration entry passed to the component's `init`.
     pub fn config(mut self, name: &str, key: &str, value: &str) -> Self {
-        self.entry(name).config.insert(key.to_owned(), value.to_owned());
+        self.entry(name)
+            .config
+            .insert(key.to_owned(), value.to_owned());
         self
     }
 
     /// An environment variable offered to the component (visible only
     /// through a matching `env:read` grant).
     pub fn env(mut self, name: &str, key: &str, value: &str) -> Self {
-        self.entry(name).env.insert(key.to_owned(), value.to_owned());
+        self.entry(name)
+            .env
+            .insert(key.to_owned(), value.to_owned());
         self
     }
 
@@ -569,7 +577,10 @@ limits = { storage_bytes = 99 }
         );
         assert_eq!(policy.denies_for("other").count(), 1);
         assert_eq!(policy.component("counter").and_then(|c| c.line), Some(9));
-        assert_eq!(policy.grants_for("counter").nth(1).and_then(|r| r.line), Some(10));
+        assert_eq!(
+            policy.grants_for("counter").nth(1).and_then(|r| r.line),
+            Some(10)
+        );
         let config = policy.config_for("counter");
         assert_eq!(config.get("start").map(String::as_str), Some("10"));
         assert_eq!(config.get("on").map(String::as_str), Some("true"));

@@ -9,18 +9,18 @@ use std::time::Duration;
 
 use airssys_contract::capability::GrantSet;
 use airssys_contract::manifest::Manifest;
-use wasmtime::component::{ComponentNamedList, InstancePre, Lift, Linker, Lower};
+use wasmtime::component::{ComponentNamedList, InstancePre, Lift, Linker, Lower, TypedFunc};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::audit::AuditLog;
 use crate::error::{BuildError, LimitExceeded, LoadError, RuntimeError};
 use crate::grant::effective_grants;
-use crate::host::bindings::exports::airssys::core::{handler, lifecycle};
 use crate::host::bindings::airssys::core::types::KeyValue;
+use crate::host::bindings::exports::airssys::core::{handler, lifecycle};
 use crate::host::state::{ComponentInfo, HostState, Services};
+use crate::loader;
 use crate::policy::{Policy, ResolvedLimits};
 use crate::storage::{MemoryStorage, RedbStorage, StorageBackend};
-use crate::loader;
 
 /// How often the epoch advances; the CPU time limit is enforced at this
 /// granularity.
@@ -299,7 +299,8 @@ impl RuntimeBuilder {
     /// [`BuildError`] when the engine, storage or audit file cannot be set
     /// up.
     pub fn build(self) -> Result<Runtime, BuildError> {
-        let engine = Engine::new(&self.engine_config()).map_err(|e| BuildError::Engine(format!("{e:?}")))?;
+        let engine =
+            Engine::new(&self.engine_config()).map_err(|e| BuildError::Engine(format!("{e:?}")))?;
         let mut linker = Linker::new(&engine);
         crate::host::link(&mut linker).map_err(|e| BuildError::Link(format!("{e:?}")))?;
         let storage: Arc<dyn StorageBackend> = match self.storage {
@@ -436,7 +437,10 @@ impl LoadedComponent {
     /// trap error raised during start-up.
     pub fn instantiate(&self) -> Result<Instance, RuntimeError> {
         let loaded = &self.inner;
-        let state = HostState::new(Arc::clone(&loaded.info), Arc::clone(&loaded.shared.services));
+        let state = HostState::new(
+            Arc::clone(&loaded.info),
+            Arc::clone(&loaded.shared.services),
+        );
         let mut store = Store::new(&loaded.shared.engine, state);
         store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
         store.epoch_deadline_trap();
@@ -451,19 +455,42 @@ impl LoadedComponent {
         };
         instance.arm();
         let created = loaded.pre.instantiate(&mut instance.store).map_err(|e| {
-            instance.classify(e, |component, message| RuntimeError::Instantiate { component, message })
+            instance.classify(e, |component, message| RuntimeError::Instantiate {
+                component,
+                message,
+            })
         })?;
         instance.lifecycle = match &loaded.lifecycle {
-            Some(indices) => Some(indices.load(&mut instance.store, &created).map_err(|e| instance.trap(e))?),
+            Some(indices) => Some(
+                indices
+                    .load(&mut instance.store, &created)
+                    .map_err(|e| instance.trap(e))?,
+            ),
             None => None,
         };
         instance.handler = match &loaded.handler {
-            Some(indices) => Some(indices.load(&mut instance.store, &created).map_err(|e| instance.trap(e))?),
+            Some(indices) => Some(
+                indices
+                    .load(&mut instance.store, &created)
+                    .map_err(|e| instance.trap(e))?,
+            ),
             None => None,
         };
         instance.instance = Some(created);
         instance.init()?;
         Ok(instance)
+    }
+}
+
+/// A typed export of one [`Instance`], found once with
+/// [`Instance::export`].
+pub struct Export<P, R> {
+    func: TypedFunc<P, R>,
+}
+
+impl<P, R> std::fmt::Debug for Export<P, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Export").finish_non_exhaustive()
     }
 }
 
@@ -529,7 +556,11 @@ impl Instance {
     /// [`RuntimeError::NoSuchExport`] when the component has no handler;
     /// a limit or trap error when the call fails. The component's own
     /// error is the inner `Err`.
-    pub fn request(&mut self, source: &str, payload: &[u8]) -> Result<Result<Vec<u8>, HandlerError>, RuntimeError> {
+    pub fn request(
+        &mut self,
+        source: &str,
+        payload: &[u8],
+    ) -> Result<Result<Vec<u8>, HandlerError>, RuntimeError> {
         let Some(handler) = self.handler.clone() else {
             return Err(self.no_export("airssys:core/handler@1.0.0#handle-request"));
         };
@@ -538,15 +569,20 @@ impl Instance {
         self.finish(result).map(|r| r.map_err(HandlerError::from))
     }
 
-    /// Calls the exported function `name` (inside the exported interface
-    /// `interface`, e.g. `my:pkg/api@1.0.0`, or at the top level when
-    /// `None`) with typed parameters and results.
+    /// Looks up the exported function `name` (inside the exported
+    /// interface `interface`, e.g. `my:pkg/api@1.0.0`, or at the top level
+    /// when `None`) and checks its type, once; call it with
+    /// [`Instance::invoke`].
     ///
     /// # Errors
     ///
-    /// [`RuntimeError::NoSuchExport`] when there is no such export of
-    /// that type; a limit or trap error when the call fails.
-    pub fn call<P, R>(&mut self, interface: Option<&str>, name: &str, params: P) -> Result<R, RuntimeError>
+    /// [`RuntimeError::NoSuchExport`] when there is no such export of that
+    /// type.
+    pub fn export<P, R>(
+        &mut self,
+        interface: Option<&str>,
+        name: &str,
+    ) -> Result<Export<P, R>, RuntimeError>
     where
         P: ComponentNamedList + Lower + Send + Sync,
         R: ComponentNamedList + Lift + Send + Sync,
@@ -571,12 +607,45 @@ impl Instance {
             .get_typed_func::<P, R>(&mut self.store, &index)
             .map_err(|e| RuntimeError::NoSuchExport {
                 component: self.name().to_owned(),
-                export: export.clone(),
+                export,
                 message: format!("{e}"),
             })?;
+        Ok(Export { func })
+    }
+
+    /// Calls an export found with [`Instance::export`] on this instance.
+    ///
+    /// # Errors
+    ///
+    /// A limit or trap error when the call fails.
+    pub fn invoke<P, R>(&mut self, export: &Export<P, R>, params: P) -> Result<R, RuntimeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync,
+    {
         self.enter()?;
-        let result = func.call(&mut self.store, params);
+        let result = export.func.call(&mut self.store, params);
         self.finish(result)
+    }
+
+    /// Looks up and calls an export in one step: [`Instance::export`]
+    /// then [`Instance::invoke`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Instance::export`] and [`Instance::invoke`].
+    pub fn call<P, R>(
+        &mut self,
+        interface: Option<&str>,
+        name: &str,
+        params: P,
+    ) -> Result<R, RuntimeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync,
+    {
+        let export = self.export(interface, name)?;
+        self.invoke(&export, params)
     }
 
     /// Calls the component's `shutdown` export (when it has one) and drops
@@ -636,7 +705,9 @@ impl Instance {
         let tick = self.loaded.shared.tick.as_nanos().max(1);
         let limit = self.loaded.info.limits.cpu_time.as_nanos();
         // One extra tick: the current one may be about to end.
-        let ticks = u64::try_from(limit.div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1);
+        let ticks = u64::try_from(limit.div_ceil(tick))
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
         self.store.set_epoch_deadline(ticks);
     }
 
@@ -658,7 +729,10 @@ impl Instance {
     }
 
     fn trap(&mut self, error: wasmtime::Error) -> RuntimeError {
-        self.classify(error, |component, message| RuntimeError::Trap { component, message })
+        self.classify(error, |component, message| RuntimeError::Trap {
+            component,
+            message,
+        })
     }
 
     /// Turns a wasmtime error into the limit it reports, or `other`.

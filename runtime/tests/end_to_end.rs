@@ -99,7 +99,10 @@ fn storage_denials_name_the_capability_and_how_to_grant() {
     assert!(reply.contains("grant it in the host policy"), "{reply}");
 
     let reply = ask(&mut p, "get:data/secret");
-    assert!(reply.contains("denies it with `kv:read:data/secret`"), "{reply}");
+    assert!(
+        reply.contains("denies it with `kv:read:data/secret`"),
+        "{reply}"
+    );
 
     // Optional capability the policy does not grant.
     let reply = ask(&mut p, "list:other");
@@ -122,7 +125,10 @@ fn environment_is_filtered_by_env_read() {
     assert_eq!(ask(&mut p, "env:APP_MODE"), "value: test");
     assert_eq!(ask(&mut p, "env:APP_MISSING"), "none");
     let reply = ask(&mut p, "env:HOME_DIR");
-    assert!(reply.starts_with("denied: ") && reply.contains("env:read:HOME_DIR"), "{reply}");
+    assert!(
+        reply.starts_with("denied: ") && reply.contains("env:read:HOME_DIR"),
+        "{reply}"
+    );
     assert_eq!(ask(&mut p, "env-list"), "APP_MODE=test");
 }
 
@@ -147,9 +153,15 @@ fn capabilities_lists_and_checks_the_effective_grant() {
     );
     assert_eq!(ask(&mut p, "check:kv:read:data/x"), "true");
     assert_eq!(ask(&mut p, "check:kv:read:data/secret"), "false");
-    assert_eq!(ask(&mut p, "check:net:connect:api.example.com:443"), "false");
+    assert_eq!(
+        ask(&mut p, "check:net:connect:api.example.com:443"),
+        "false"
+    );
     let reply = ask(&mut p, "check:kv:raed:x");
-    assert!(reply.contains("InvalidInput") && reply.contains("unknown action `raed`"), "{reply}");
+    assert!(
+        reply.contains("InvalidInput") && reply.contains("unknown action `raed`"),
+        "{reply}"
+    );
 }
 
 #[test]
@@ -159,9 +171,15 @@ fn part_two_services_deny_or_answer_not_supported() {
     ));
     let mut p = probe(&rt);
     let reply = ask(&mut p, "publish:events.created");
-    assert!(reply.starts_with("other: ") && reply.contains("not supported"), "{reply}");
+    assert!(
+        reply.starts_with("other: ") && reply.contains("not supported"),
+        "{reply}"
+    );
     let reply = ask(&mut p, "publish:private.x");
-    assert!(reply.starts_with("denied: ") && reply.contains("msg:publish:private.x"), "{reply}");
+    assert!(
+        reply.starts_with("denied: ") && reply.contains("msg:publish:private.x"),
+        "{reply}"
+    );
     assert_eq!(ask(&mut p, "self-name"), "probe");
 }
 
@@ -219,7 +237,9 @@ fn lifecycle_init_gets_policy_config_and_shutdown_runs_on_unload() {
     assert_eq!(ask(&mut p, "config"), "answer=42,greeting=hello");
     p.shutdown().expect("shutdown");
     assert_eq!(
-        rt.storage().get("probe", "lifecycle", "shutdown").expect("get"),
+        rt.storage()
+            .get("probe", "lifecycle", "shutdown")
+            .expect("get"),
         Some(b"called".to_vec())
     );
 }
@@ -243,11 +263,19 @@ fn missing_required_capabilities_refuse_the_load() {
     let LoadError::MissingCapabilities { message, .. } = &err else {
         panic!("expected MissingCapabilities, got {err}");
     };
-    assert!(message.contains("`kv:write:data/*`: no policy grant covers it"), "{message}");
-    assert!(message.contains("`log:write:info`: no policy grant covers it"), "{message}");
+    assert!(
+        message.contains("`kv:write:data/*`: no policy grant covers it"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`log:write:info`: no policy grant covers it"),
+        "{message}"
+    );
     assert!(!message.contains("`kv:read:data/*`"), "{message}");
     assert!(
-        message.contains("add \"kv:write:data/*\", \"log:write:info\" to `grants` of [components.probe]"),
+        message.contains(
+            "add \"kv:write:data/*\", \"log:write:info\" to `grants` of [components.probe]"
+        ),
         "{message}"
     );
 }
@@ -261,7 +289,10 @@ fn component_without_manifest_is_refused_unless_allowed() {
 
     let rt = runtime("allow_unannotated = true\n[defaults]\ngrants = [\"log:write\"]\n");
     let loaded = rt.load(fixture("bare")).expect("allowed");
-    assert!(loaded.grants().is_empty(), "unannotated components get nothing");
+    assert!(
+        loaded.grants().is_empty(),
+        "unannotated components get nothing"
+    );
     let mut instance = loaded.instantiate().expect("instantiates");
     let reply: (String,) = instance.call(None, "run", ()).expect("run");
     assert!(reply.0.starts_with("denied: "), "{}", reply.0);
@@ -270,7 +301,11 @@ fn component_without_manifest_is_refused_unless_allowed() {
 fn incompatible(name: &str) -> String {
     let rt = runtime("[defaults]\ngrants = [\"log:write\"]\n");
     match rt.load(fixture(name)) {
-        Err(LoadError::Incompatible { message, mismatches, .. }) => {
+        Err(LoadError::Incompatible {
+            message,
+            mismatches,
+            ..
+        }) => {
             assert!(!mismatches.is_empty());
             assert!(!message.contains("implementation is missing"), "{message}");
             eprintln!("{name}: {message}");
@@ -316,7 +351,10 @@ fn infinite_loop_is_interrupted_and_others_keep_running() {
     );
     assert!(err.to_string().contains("time limit exceeded"), "{err}");
     assert_eq!(ask(&mut other, "echo:still here"), "still here");
-    assert!(looping.request("test", b"echo:x").is_err(), "a trapped instance stays stopped");
+    assert!(
+        looping.request("test", b"echo:x").is_err(),
+        "a trapped instance stays stopped"
+    );
 }
 
 #[test]
@@ -328,7 +366,13 @@ fn memory_cap_is_enforced() {
     assert!(ask(&mut p, "alloc:1").starts_with("allocated"));
     let err = p.request("test", b"alloc:64").expect_err("over the cap");
     assert!(
-        matches!(&err, RuntimeError::Limit(LimitExceeded::Memory { limit: 16777216, .. })),
+        matches!(
+            &err,
+            RuntimeError::Limit(LimitExceeded::Memory {
+                limit: 16777216,
+                ..
+            })
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("memory limit exceeded"), "{err}");
@@ -336,9 +380,14 @@ fn memory_cap_is_enforced() {
 
 #[test]
 fn storage_quota_is_enforced() {
-    let rt = runtime(&format!("{PROBE_POLICY}limits = {{ storage_bytes = 100 }}\n"));
+    let rt = runtime(&format!(
+        "{PROBE_POLICY}limits = {{ storage_bytes = 100 }}\n"
+    ));
     let mut p = probe(&rt);
     let reply = ask(&mut p, "fill:data/10x20");
-    assert!(reply.starts_with("after 4: quota-exceeded: storage quota exceeded"), "{reply}");
+    assert!(
+        reply.starts_with("after 4: quota-exceeded: storage quota exceeded"),
+        "{reply}"
+    );
     assert!(reply.contains("the limit is 100 bytes"), "{reply}");
 }

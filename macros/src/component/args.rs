@@ -5,18 +5,9 @@
 //! read with darling's `FromMeta`.
 
 use darling::ast::NestedMeta;
-// darling 0.24 is built on syn 3; the rest of the crate (and wit-bindgen)
-// on syn 2. Literals cross over through their tokens, keeping their spans.
-use darling::export::syn::{Expr, Lit};
 use darling::{Error, FromMeta};
 use proc_macro2::{Span, TokenStream};
-use syn::LitStr;
-
-/// Re-reads a syn 3 string literal as a syn 2 one (same token, same span).
-fn lit2(lit: &darling::export::syn::LitStr) -> LitStr {
-    let token = lit.token();
-    syn::parse2(quote::quote!(#token)).unwrap_or_else(|_| LitStr::new(&lit.value(), lit.span()))
-}
+use syn::{Expr, Lit, LitStr};
 
 /// Every option the attribute accepts, in documentation order.
 pub(crate) const KEYS: &[&str] = &[
@@ -53,9 +44,9 @@ pub(crate) struct CapList(pub(crate) Vec<LitStr>);
 impl FromMeta for Text {
     fn from_expr(expr: &Expr) -> darling::Result<Self> {
         match expr {
-            Expr::Lit(darling::export::syn::ExprLit {
+            Expr::Lit(syn::ExprLit {
                 lit: Lit::Str(s), ..
-            }) => Ok(Text(lit2(s))),
+            }) => Ok(Text(s.clone())),
             Expr::Group(g) => Self::from_expr(g.expr.as_ref()),
             _ => Err(Error::custom("expected a string literal, e.g. `\"...\"`").with_span(expr)),
         }
@@ -70,9 +61,9 @@ impl FromMeta for CapList {
                 let mut items = Vec::new();
                 for elem in &array.elems {
                     match elem {
-                        Expr::Lit(darling::export::syn::ExprLit {
+                        Expr::Lit(syn::ExprLit {
                             lit: Lit::Str(s), ..
-                        }) => items.push(lit2(s)),
+                        }) => items.push(s.clone()),
                         _ => errors.push(
                             Error::custom(
                                 "expected a capability string such as `\"kv:read:counter/*\"`",
@@ -148,16 +139,6 @@ fn screen_keys(
     for item in items {
         let meta = match &item {
             NestedMeta::Meta(meta) => meta,
-            NestedMeta::NameValueInvalidExpr(nv) => {
-                errors.push(
-                    Error::custom(format!(
-                        "expected a value after `=`: a string or a list of strings; valid keys of \
-                         `#[airssys::component]` are: {valid}"
-                    ))
-                    .with_span(nv),
-                );
-                continue;
-            }
             NestedMeta::Lit(lit) => {
                 errors.push(
                     Error::custom(format!(

@@ -126,7 +126,7 @@ pub(crate) fn upper_camel(kebab: &str) -> String {
         .collect()
 }
 
-fn find_module<'a>(items: &'a mut Vec<Item>, path: &[Ident]) -> Option<&'a mut Vec<Item>> {
+fn find_module<'a>(items: &'a mut [Item], path: &[Ident]) -> Option<&'a mut Vec<Item>> {
     let (first, rest) = path.split_first()?;
     let module = items.iter_mut().find_map(|item| match item {
         Item::Mod(m) if m.ident == *first => m.content.as_mut().map(|(_, items)| items),
@@ -580,11 +580,11 @@ fn wrapper(
     if sig.asyncness.is_some() {
         call = quote!(#call.await);
     }
-    if let syn::ReturnType::Type(_, ret) = &mut new.output {
-        if let Some((ty, conv)) = convert(ret, wrapped, wrapper_of, self_res).ok()? {
-            **ret = ty;
-            call = apply(&conv, call, 0);
-        }
+    if let syn::ReturnType::Type(_, ret) = &mut new.output
+        && let Some((ty, conv)) = convert(ret, wrapped, wrapper_of, self_res).ok()?
+    {
+        **ret = ty;
+        call = apply(&conv, call, 0);
     }
     // Free functions of the interface handle take `&self`.
     if self_res.is_none() {
@@ -611,7 +611,7 @@ fn export_defaults(
     resolve: &Resolve,
     id: InterfaceId,
     path: Vec<Ident>,
-    items: &mut Vec<Item>,
+    items: &mut [Item],
 ) -> Module {
     let (name, camel, qualified) = interface_names(resolve, id);
     let iface = &resolve.interfaces[id];

@@ -7,7 +7,13 @@ use super::state::HostState;
 
 impl Host for HostState {
     fn granted(&mut self) -> wasmtime::Result<Vec<String>> {
-        Ok(self.info.grants.allows().iter().map(ToString::to_string).collect())
+        Ok(self
+            .info
+            .grants
+            .allows()
+            .iter()
+            .map(ToString::to_string)
+            .collect())
     }
 
     fn check(&mut self, request: String) -> wasmtime::Result<Result<bool, Error>> {

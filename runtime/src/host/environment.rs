@@ -3,25 +3,15 @@
 //! `env:read` grants.
 
 use airssys_contract::capability::{Action, Domain};
-use airssys_contract::guard::HostFnGuard;
+use airssys_macros::host_impl;
 
 use super::bindings::airssys::core::environment::{Error, Host, KeyValue};
 use super::state::HostState;
 
-static GET_VAR: HostFnGuard =
-    HostFnGuard::new("airssys:core/environment#get-var", "env:read", Domain::Env, Action::Read);
-
+#[host_impl(interface = "airssys:core/environment", crate = "::airssys_contract")]
 impl Host for HostState {
+    #[host_fn(capability = "env:read")]
     fn get_var(&mut self, name: String) -> wasmtime::Result<Result<Option<String>, Error>> {
-        if name.is_empty() || name.contains(['=', '\0']) {
-            return Ok(Err(Error::InvalidInput(format!(
-                "`{}` is not a variable name (empty, or contains `=` or NUL)",
-                name.escape_debug()
-            ))));
-        }
-        if let Err(denial) = GET_VAR.authorize(self, &[&name]) {
-            return Ok(Err(Error::Denied(denial.into_message())));
-        }
         Ok(Ok(self.info.env.get(&name).cloned()))
     }
 

@@ -1,93 +1,127 @@
 //! `airssys:ext/filesystem`: checked, not served yet (run time part 2).
-//! Each factory runs its `fs` capability check, then answers
+//! Each function runs its `fs` capability check, then answers
 //! `other("not supported yet")`; no file handle is ever created.
 
+use airssys_macros::host_impl;
 use wasmtime::component::Resource;
 
 use super::bindings::airssys::ext::filesystem::{
-    DirEntry, Error, File, Host, HostFile, HostPendingRead, HostPendingWrite, Metadata, PendingRead,
-    PendingWrite, Pollable,
+    DirEntry, Error, File, Host, HostFile, HostPendingRead, HostPendingWrite, Metadata,
+    PendingRead, PendingWrite, Pollable,
 };
 use super::state::HostState;
-use super::unsupported::{no_such_handle, not_supported, refusal_into};
+use super::unsupported::{no_such_handle, not_supported};
 
-const INTERFACE: &str = "airssys:ext/filesystem";
-
-refusal_into!(Error);
-
-type Outcome<T> = wasmtime::Result<Result<T, Error>>;
-
-impl HostState {
-    fn fs(&self, function: &str, path: &str) -> Error {
-        self.unsupported(INTERFACE, function, &[("path", path)]).into()
-    }
+fn unsupported<T>(function: &str) -> wasmtime::Result<Result<T, Error>> {
+    Ok(Err(Error::Other(not_supported(function))))
 }
 
 impl HostPendingRead for HostState {
-    fn subscribe(&mut self, _: Resource<PendingRead>) -> wasmtime::Result<Resource<Pollable>> {
+    fn subscribe(&mut self, _self_: Resource<PendingRead>) -> wasmtime::Result<Resource<Pollable>> {
         no_such_handle("pending-read")
     }
-    fn get(&mut self, _: Resource<PendingRead>) -> Outcome<Option<Vec<u8>>> {
-        Ok(Err(Error::Other(not_supported("pending-read"))))
+    fn get(
+        &mut self,
+        _self_: Resource<PendingRead>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        unsupported("pending-read.get")
     }
-    fn drop(&mut self, _: Resource<PendingRead>) -> wasmtime::Result<()> {
+    fn drop(&mut self, _rep: Resource<PendingRead>) -> wasmtime::Result<()> {
         Ok(())
     }
 }
 
 impl HostPendingWrite for HostState {
-    fn subscribe(&mut self, _: Resource<PendingWrite>) -> wasmtime::Result<Resource<Pollable>> {
+    fn subscribe(
+        &mut self,
+        _self_: Resource<PendingWrite>,
+    ) -> wasmtime::Result<Resource<Pollable>> {
         no_such_handle("pending-write")
     }
-    fn get(&mut self, _: Resource<PendingWrite>) -> Outcome<Option<u64>> {
-        Ok(Err(Error::Other(not_supported("pending-write"))))
+    fn get(
+        &mut self,
+        _self_: Resource<PendingWrite>,
+    ) -> wasmtime::Result<Result<Option<u64>, Error>> {
+        unsupported("pending-write.get")
     }
-    fn drop(&mut self, _: Resource<PendingWrite>) -> wasmtime::Result<()> {
+    fn drop(&mut self, _rep: Resource<PendingWrite>) -> wasmtime::Result<()> {
         Ok(())
     }
 }
 
+#[host_impl(interface = "airssys:ext/filesystem", crate = "::airssys_contract")]
 impl HostFile for HostState {
-    fn read(&mut self, _: Resource<File>, _offset: u64, _len: u32) -> Outcome<Resource<PendingRead>> {
-        Ok(Err(Error::Other(not_supported("file"))))
+    fn read(
+        &mut self,
+        _self_: Resource<File>,
+        _offset: u64,
+        _len: u32,
+    ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
+        unsupported("file.read")
     }
-    fn write(&mut self, _: Resource<File>, _offset: u64, _data: Vec<u8>) -> Outcome<Resource<PendingWrite>> {
-        Ok(Err(Error::Other(not_supported("file"))))
+    fn write(
+        &mut self,
+        _self_: Resource<File>,
+        _offset: u64,
+        _data: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<PendingWrite>, Error>> {
+        unsupported("file.write")
     }
-    fn set_size(&mut self, _: Resource<File>, _size: u64) -> Outcome<()> {
-        Ok(Err(Error::Other(not_supported("file"))))
+    fn set_size(
+        &mut self,
+        _self_: Resource<File>,
+        _size: u64,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        unsupported("file.set-size")
     }
-    fn stat(&mut self, _: Resource<File>) -> Outcome<Metadata> {
-        Ok(Err(Error::Other(not_supported("file"))))
+    fn stat(&mut self, _self_: Resource<File>) -> wasmtime::Result<Result<Metadata, Error>> {
+        unsupported("file.stat")
     }
-    fn rename(&mut self, _: Resource<File>, _to: String) -> Outcome<()> {
-        Ok(Err(Error::Other(not_supported("file"))))
+    #[host_fn(capability = "fs:create")]
+    fn rename(&mut self, self_: Resource<File>, to: String) -> wasmtime::Result<Result<(), Error>> {
+        let _ = (self_, to);
+        unsupported("file.rename")
     }
-    fn drop(&mut self, _: Resource<File>) -> wasmtime::Result<()> {
+    fn drop(&mut self, _rep: Resource<File>) -> wasmtime::Result<()> {
         Ok(())
     }
 }
 
+#[host_impl(interface = "airssys:ext/filesystem", crate = "::airssys_contract")]
 impl Host for HostState {
-    fn open_read(&mut self, path: String) -> Outcome<Resource<File>> {
-        Ok(Err(self.fs("open-read", &path)))
+    #[host_fn(capability = "fs:read")]
+    fn open_read(&mut self, path: String) -> wasmtime::Result<Result<Resource<File>, Error>> {
+        let _ = path;
+        unsupported("filesystem.open-read")
     }
-    fn open_write(&mut self, path: String) -> Outcome<Resource<File>> {
-        Ok(Err(self.fs("open-write", &path)))
+    #[host_fn(capability = "fs:write")]
+    fn open_write(&mut self, path: String) -> wasmtime::Result<Result<Resource<File>, Error>> {
+        let _ = path;
+        unsupported("filesystem.open-write")
     }
-    fn create(&mut self, path: String) -> Outcome<Resource<File>> {
-        Ok(Err(self.fs("create", &path)))
+    #[host_fn(capability = "fs:create")]
+    fn create(&mut self, path: String) -> wasmtime::Result<Result<Resource<File>, Error>> {
+        let _ = path;
+        unsupported("filesystem.create")
     }
-    fn stat(&mut self, path: String) -> Outcome<Metadata> {
-        Ok(Err(self.fs("stat", &path)))
+    #[host_fn(capability = "fs:stat")]
+    fn stat(&mut self, path: String) -> wasmtime::Result<Result<Metadata, Error>> {
+        let _ = path;
+        unsupported("filesystem.stat")
     }
-    fn list_dir(&mut self, path: String) -> Outcome<Vec<DirEntry>> {
-        Ok(Err(self.fs("list-dir", &path)))
+    #[host_fn(capability = "fs:list")]
+    fn list_dir(&mut self, path: String) -> wasmtime::Result<Result<Vec<DirEntry>, Error>> {
+        let _ = path;
+        unsupported("filesystem.list-dir")
     }
-    fn create_dir(&mut self, path: String) -> Outcome<()> {
-        Ok(Err(self.fs("create-dir", &path)))
+    #[host_fn(capability = "fs:create")]
+    fn create_dir(&mut self, path: String) -> wasmtime::Result<Result<(), Error>> {
+        let _ = path;
+        unsupported("filesystem.create-dir")
     }
-    fn remove(&mut self, path: String) -> Outcome<()> {
-        Ok(Err(self.fs("remove", &path)))
+    #[host_fn(capability = "fs:delete")]
+    fn remove(&mut self, path: String) -> wasmtime::Result<Result<(), Error>> {
+        let _ = path;
+        unsupported("filesystem.remove")
     }
 }

@@ -13,8 +13,12 @@ use super::state::HostState;
 /// Longest message accepted, in bytes.
 const MAX_MESSAGE: usize = 64 * 1024;
 
-static LOG: HostFnGuard =
-    HostFnGuard::new("airssys:core/logging#log", "log:write", Domain::Log, Action::Write);
+static LOG: HostFnGuard = HostFnGuard::new(
+    "airssys:core/logging#log",
+    "log:write",
+    Domain::Log,
+    Action::Write,
+);
 
 fn level_name(level: Level) -> &'static str {
     match level {
@@ -41,7 +45,12 @@ impl Host for HostState {
         Ok(host_enabled(level) && self.is_granted(Domain::Log, Action::Write, level_name(level)))
     }
 
-    fn log(&mut self, level: Level, target: String, message: String) -> wasmtime::Result<Result<(), Error>> {
+    fn log(
+        &mut self,
+        level: Level,
+        target: String,
+        message: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         if let Err(denial) = LOG.authorize(self, &[level_name(level)]) {
             return Ok(Err(Error::Denied(denial.into_message())));
         }
@@ -53,11 +62,21 @@ impl Host for HostState {
         let component = self.name();
         let target = target.as_str();
         match level {
-            Level::Trace => tracing::trace!(target: "airssys::component", component, target, "{message}"),
-            Level::Debug => tracing::debug!(target: "airssys::component", component, target, "{message}"),
-            Level::Info => tracing::info!(target: "airssys::component", component, target, "{message}"),
-            Level::Warn => tracing::warn!(target: "airssys::component", component, target, "{message}"),
-            Level::Error => tracing::error!(target: "airssys::component", component, target, "{message}"),
+            Level::Trace => {
+                tracing::trace!(target: "airssys::component", component, target, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "airssys::component", component, target, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "airssys::component", component, target, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "airssys::component", component, target, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "airssys::component", component, target, "{message}")
+            }
         }
         Ok(Ok(()))
     }

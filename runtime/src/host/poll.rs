@@ -24,7 +24,9 @@ impl Host for HostState {
         _timeout_ms: Option<u64>,
     ) -> wasmtime::Result<Result<Vec<u32>, Error>> {
         if targets.is_empty() {
-            return Ok(Err(Error::InvalidInput("`poll` needs at least one pollable".into())));
+            return Ok(Err(Error::InvalidInput(
+                "`poll` needs at least one pollable".into(),
+            )));
         }
         no_such_handle("pollable")
     }

@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use airssys_contract::capability::{Action, Capability, Domain, GrantSet, Request};
-use airssys_contract::contract::{Contract, Requirement};
-use airssys_contract::guard::{self, GuardContext, GuardEvent, Outcome};
+use airssys_contract::capability::{Action, Domain, GrantSet, Request};
+use airssys_contract::guard::{GuardContext, GuardEvent, Outcome};
 use airssys_contract::manifest::Manifest;
-use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::ResourceLimiter;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::audit::AuditLog;
@@ -44,7 +43,9 @@ pub(crate) struct Services {
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("audit", &self.audit).finish_non_exhaustive()
+        f.debug_struct("Services")
+            .field("audit", &self.audit)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,50 +81,6 @@ impl HostState {
         Request::new(domain, action, resource)
             .is_ok_and(|r| self.info.grants.check(&r).is_allowed())
     }
-
-    /// Guards a function served by no implementation yet: the capability
-    /// check runs (and is audited) exactly as for an implemented one, then
-    /// an allowed call is answered with "not supported yet".
-    pub(crate) fn unsupported(&self, interface: &str, function: &str, values: &[(&str, &str)]) -> Refusal {
-        let qualified = format!("{interface}#{function}");
-        let not_yet = || {
-            Refusal::Unsupported(format!(
-                "`{qualified}` is not supported by this host yet; the component may not rely on it"
-            ))
-        };
-        let template = match Contract::embedded().function(interface, function).map(|f| &f.requirement) {
-            Some(Requirement::Capability(template)) => template,
-            _ => return not_yet(),
-        };
-        let Some(resource) = resource_of(template, values) else {
-            return not_yet();
-        };
-        let Some(scope) = Capability::any(template.domain, template.action) else {
-            return not_yet();
-        };
-        match guard::authorize(self, &scope, template.domain, template.action, &[resource.as_str()]) {
-            Ok(()) => not_yet(),
-            Err(denial) => Refusal::Denied(denial.into_message()),
-        }
-    }
-}
-
-/// The rendered resource of a template (without `domain:action:`).
-fn resource_of(
-    template: &airssys_contract::contract::CapabilityTemplate,
-    values: &[(&str, &str)],
-) -> Option<String> {
-    let text = template.render(values)?;
-    let head = format!("{}:{}", template.domain, template.action);
-    Some(text.strip_prefix(&head)?.trim_start_matches(':').to_owned())
-}
-
-/// Why a call of a not-yet-implemented function was refused.
-pub(crate) enum Refusal {
-    /// The capability check failed: the WIT `denied` case.
-    Denied(String),
-    /// Allowed, but not implemented: the WIT `other` case.
-    Unsupported(String),
 }
 
 impl GuardContext for HostState {

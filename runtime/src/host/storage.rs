@@ -2,11 +2,11 @@
 //! runtime's [`StorageBackend`](crate::storage::StorageBackend).
 //!
 //! Every method checks `kv:<action>:<bucket>/<key>` (`kv:list:<bucket>` for
-//! `list-keys`) against the caller's grants before touching the backend;
-//! writes are charged against the component's storage quota.
+//! `list-keys`) against the caller's grants before touching the backend
+//! (the guards come from `#[airssys::host_fn]`); writes are charged
+//! against the component's storage quota.
 
-use airssys_contract::capability::{Action, Domain};
-use airssys_contract::guard::HostFnGuard;
+use airssys_macros::host_impl;
 use wasmtime::component::Resource;
 
 use super::bindings::airssys::core::storage::{Error, Host, HostBucket, KeyPage};
@@ -25,29 +25,6 @@ pub struct Bucket {
     pub name: String,
 }
 
-static GET: HostFnGuard =
-    HostFnGuard::new("airssys:core/storage#[method]bucket.get", "kv:read", Domain::Kv, Action::Read);
-static SET: HostFnGuard =
-    HostFnGuard::new("airssys:core/storage#[method]bucket.set", "kv:write", Domain::Kv, Action::Write);
-static DELETE: HostFnGuard = HostFnGuard::new(
-    "airssys:core/storage#[method]bucket.delete",
-    "kv:delete",
-    Domain::Kv,
-    Action::Delete,
-);
-static EXISTS: HostFnGuard = HostFnGuard::new(
-    "airssys:core/storage#[method]bucket.exists",
-    "kv:read",
-    Domain::Kv,
-    Action::Read,
-);
-static LIST_KEYS: HostFnGuard = HostFnGuard::new(
-    "airssys:core/storage#[method]bucket.list-keys",
-    "kv:list",
-    Domain::Kv,
-    Action::List,
-);
-
 impl From<StorageError> for Error {
     fn from(error: StorageError) -> Error {
         match error {
@@ -59,83 +36,103 @@ impl From<StorageError> for Error {
 }
 
 impl HostState {
-    /// Guards a keyed bucket method and returns the bucket's name.
-    fn authorize_key(
-        &self,
-        guard: &HostFnGuard,
-        bucket: &Resource<Bucket>,
-        key: &str,
-    ) -> Result<String, Error> {
-        let name = guard
-            .handle(self, "bucket", bucket.rep())
-            .map_err(|d| Error::Denied(d.into_message()))?;
-        validate_name("key", key)?;
-        guard
-            .authorize(self, &[name, "/", key])
-            .map_err(|d| Error::Denied(d.into_message()))?;
-        Ok(name.to_owned())
+    /// The name of an open bucket (the guard has already resolved it, so
+    /// this only fails for a handle dropped in between, which cannot
+    /// happen within one call).
+    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<String> {
+        Ok(self.table.get(bucket)?.name.clone())
     }
 }
 
-type Outcome<T> = wasmtime::Result<Result<T, Error>>;
-
+#[host_impl(interface = "airssys:core/storage", crate = "::airssys_contract")]
 impl HostBucket for HostState {
-    fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<Vec<u8>>> {
-        Ok(self.authorize_key(&GET, &bucket, &key).and_then(|name| {
-            Ok(self.services.storage.get(self.name(), &name, &key)?)
-        }))
+    #[host_fn(capability = "kv:read")]
+    fn get(
+        &mut self,
+        self_: Resource<Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let bucket = self.bucket(&self_)?;
+        Ok(validate_name("key", &key)
+            .and_then(|()| self.services.storage.get(self.name(), &bucket, &key))
+            .map_err(Error::from))
     }
 
-    fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Outcome<()> {
-        Ok(self.authorize_key(&SET, &bucket, &key).and_then(|name| {
-            let quota = Some(self.info.limits.storage_bytes);
-            Ok(self.services.storage.set(self.name(), &name, &key, &value, quota)?)
-        }))
+    #[host_fn(capability = "kv:write")]
+    fn set(
+        &mut self,
+        self_: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let bucket = self.bucket(&self_)?;
+        let quota = Some(self.info.limits.storage_bytes);
+        Ok(validate_name("key", &key)
+            .and_then(|()| {
+                self.services
+                    .storage
+                    .set(self.name(), &bucket, &key, &value, quota)
+            })
+            .map_err(Error::from))
     }
 
-    fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<bool> {
-        Ok(self.authorize_key(&DELETE, &bucket, &key).and_then(|name| {
-            Ok(self.services.storage.delete(self.name(), &name, &key)?)
-        }))
+    #[host_fn(capability = "kv:delete")]
+    fn delete(
+        &mut self,
+        self_: Resource<Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        let bucket = self.bucket(&self_)?;
+        Ok(validate_name("key", &key)
+            .and_then(|()| self.services.storage.delete(self.name(), &bucket, &key))
+            .map_err(Error::from))
     }
 
-    fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<bool> {
-        Ok(self.authorize_key(&EXISTS, &bucket, &key).and_then(|name| {
-            Ok(self.services.storage.get(self.name(), &name, &key)?.is_some())
-        }))
+    #[host_fn(capability = "kv:read")]
+    fn exists(
+        &mut self,
+        self_: Resource<Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        let bucket = self.bucket(&self_)?;
+        Ok(validate_name("key", &key)
+            .and_then(|()| self.services.storage.get(self.name(), &bucket, &key))
+            .map(|value| value.is_some())
+            .map_err(Error::from))
     }
 
-    fn list_keys(&mut self, bucket: Resource<Bucket>, cursor: Option<String>) -> Outcome<KeyPage> {
-        let authorized = LIST_KEYS
-            .handle(self, "bucket", bucket.rep())
-            .and_then(|name| LIST_KEYS.authorize(self, &[name]).map(|()| name.to_owned()))
-            .map_err(|d| Error::Denied(d.into_message()));
-        Ok(authorized.and_then(|name| {
-            // One key more than a page tells whether another page follows.
-            let mut keys = self.services.storage.list_keys(
-                self.name(),
-                &name,
-                cursor.as_deref(),
-                PAGE_SIZE + 1,
-            )?;
+    #[host_fn(capability = "kv:list")]
+    fn list_keys(
+        &mut self,
+        self_: Resource<Bucket>,
+        cursor: Option<String>,
+    ) -> wasmtime::Result<Result<KeyPage, Error>> {
+        let bucket = self.bucket(&self_)?;
+        // One key more than a page tells whether another page follows.
+        let keys =
+            self.services
+                .storage
+                .list_keys(self.name(), &bucket, cursor.as_deref(), PAGE_SIZE + 1);
+        Ok(keys.map_err(Error::from).map(|mut keys| {
             let next = if keys.len() > PAGE_SIZE {
                 keys.truncate(PAGE_SIZE);
                 keys.last().cloned()
             } else {
                 None
             };
-            Ok(KeyPage { keys, next })
+            KeyPage { keys, next }
         }))
     }
 
-    fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
-        self.table.delete(bucket)?;
+    fn drop(&mut self, rep: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
         Ok(())
     }
 }
 
+#[host_impl(interface = "airssys:core/storage", crate = "::airssys_contract")]
 impl Host for HostState {
-    fn open(&mut self, name: String) -> Outcome<Resource<Bucket>> {
+    fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<Bucket>, Error>> {
         if let Err(error) = validate_name("bucket name", &name) {
             return Ok(Err(error.into()));
         }

@@ -25,7 +25,12 @@ pub trait StorageBackend: Send + Sync + 'static {
     /// # Errors
     ///
     /// [`StorageError::Backend`] when the backend fails.
-    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    fn get(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// Stores `value`, failing with [`StorageError::QuotaExceeded`] when the
     /// namespace would then use more than `quota` bytes (keys plus values).
@@ -134,7 +139,10 @@ pub fn validate_name(what: &str, name: &str) -> Result<(), StorageError> {
     let problem = if name.is_empty() {
         Some("is empty".to_owned())
     } else if name.len() > MAX_KEY_LEN {
-        Some(format!("is {} bytes long; the limit is {MAX_KEY_LEN}", name.len()))
+        Some(format!(
+            "is {} bytes long; the limit is {MAX_KEY_LEN}",
+            name.len()
+        ))
     } else if name.split('/').any(str::is_empty) {
         Some("has an empty `/` segment".to_owned())
     } else if name.contains('\0') {
@@ -143,7 +151,10 @@ pub fn validate_name(what: &str, name: &str) -> Result<(), StorageError> {
         None
     };
     match problem {
-        Some(p) => Err(StorageError::InvalidInput(format!("the {what} `{}` {p}", name.escape_debug()))),
+        Some(p) => Err(StorageError::InvalidInput(format!(
+            "the {what} `{}` {p}",
+            name.escape_debug()
+        ))),
         None => Ok(()),
     }
 }
@@ -157,23 +168,53 @@ pub(crate) mod tests {
         assert_eq!(backend.get("a", "b", "k").expect("get"), None);
         backend.set("a", "b", "k", b"v1", None).expect("set");
         backend.set("a", "b", "k2", b"v2", None).expect("set");
-        backend.set("a", "c", "k", b"other bucket", None).expect("set");
-        backend.set("z", "b", "k", b"other namespace", None).expect("set");
-        assert_eq!(backend.get("a", "b", "k").expect("get").as_deref(), Some(&b"v1"[..]));
-        assert_eq!(backend.list_keys("a", "b", None, 10).expect("list"), ["k", "k2"]);
-        assert_eq!(backend.list_keys("a", "b", Some("k"), 10).expect("list"), ["k2"]);
+        backend
+            .set("a", "c", "k", b"other bucket", None)
+            .expect("set");
+        backend
+            .set("z", "b", "k", b"other namespace", None)
+            .expect("set");
+        assert_eq!(
+            backend.get("a", "b", "k").expect("get").as_deref(),
+            Some(&b"v1"[..])
+        );
+        assert_eq!(
+            backend.list_keys("a", "b", None, 10).expect("list"),
+            ["k", "k2"]
+        );
+        assert_eq!(
+            backend.list_keys("a", "b", Some("k"), 10).expect("list"),
+            ["k2"]
+        );
         assert_eq!(backend.list_keys("a", "b", None, 1).expect("list"), ["k"]);
-        assert_eq!(backend.usage("a").expect("usage"), (1 + 2) + (2 + 2) + (1 + 12));
+        assert_eq!(
+            backend.usage("a").expect("usage"),
+            (1 + 2) + (2 + 2) + (1 + 12)
+        );
         assert!(backend.delete("a", "b", "k").expect("delete"));
         assert!(!backend.delete("a", "b", "k").expect("delete"));
         assert_eq!(backend.usage("a").expect("usage"), (2 + 2) + (1 + 12));
         // Quota: replacing with a smaller value always works; growing past
         // the limit fails and changes nothing.
-        let err = backend.set("q", "b", "k", &[0; 10], Some(8)).expect_err("quota");
-        assert!(matches!(err, StorageError::QuotaExceeded { limit: 8, needed: 11, .. }), "{err}");
+        let err = backend
+            .set("q", "b", "k", &[0; 10], Some(8))
+            .expect_err("quota");
+        assert!(
+            matches!(
+                err,
+                StorageError::QuotaExceeded {
+                    limit: 8,
+                    needed: 11,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         backend.set("q", "b", "k", &[0; 7], Some(8)).expect("fits");
         assert!(backend.set("q", "b", "k2", &[0; 1], Some(8)).is_err());
-        backend.set("q", "b", "k", &[0; 1], Some(8)).expect("shrinks");
+        backend
+            .set("q", "b", "k", &[0; 1], Some(8))
+            .expect("shrinks");
         assert_eq!(backend.usage("q").expect("usage"), 2);
     }
 

@@ -40,9 +40,8 @@ impl RedbStorage {
     /// [`StorageError::Backend`] when the file cannot be opened or created
     /// (for example, another process holds it).
     pub fn open(path: &Path) -> Result<RedbStorage, StorageError> {
-        let db = Database::create(path).map_err(|e| {
-            StorageError::Backend(format!("cannot open {}: {e}", path.display()))
-        })?;
+        let db = Database::create(path)
+            .map_err(|e| StorageError::Backend(format!("cannot open {}: {e}", path.display())))?;
         let storage = RedbStorage {
             db,
             durability: Durability::Immediate,
@@ -81,7 +80,12 @@ impl RedbStorage {
 }
 
 impl StorageBackend for RedbStorage {
-    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+    fn get(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
         let txn = self.db.begin_read().map_err(backend)?;
         let table = txn.open_table(ENTRIES).map_err(backend)?;
         let value = table.get((namespace, bucket, key)).map_err(backend)?;
@@ -103,9 +107,14 @@ impl StorageBackend for RedbStorage {
                 .get((namespace, bucket, key))
                 .map_err(backend)?
                 .map_or(0, |v| entry_cost(key, v.value()));
-            let used = usage.get(namespace).map_err(backend)?.map_or(0, |v| v.value());
+            let used = usage
+                .get(namespace)
+                .map_err(backend)?
+                .map_or(0, |v| v.value());
             let after = check_quota(namespace, used, old, entry_cost(key, value), quota)?;
-            entries.insert((namespace, bucket, key), value).map_err(backend)?;
+            entries
+                .insert((namespace, bucket, key), value)
+                .map_err(backend)?;
             usage.insert(namespace, after).map_err(backend)?;
             Ok(())
         })
@@ -122,7 +131,10 @@ impl StorageBackend for RedbStorage {
                 return Ok(false);
             };
             let mut usage = txn.open_table(USAGE).map_err(backend)?;
-            let used = usage.get(namespace).map_err(backend)?.map_or(0, |v| v.value());
+            let used = usage
+                .get(namespace)
+                .map_err(backend)?
+                .map_or(0, |v| v.value());
             usage
                 .insert(namespace, used.saturating_sub(cost))
                 .map_err(backend)?;
@@ -161,7 +173,10 @@ impl StorageBackend for RedbStorage {
     fn usage(&self, namespace: &str) -> Result<u64, StorageError> {
         let txn = self.db.begin_read().map_err(backend)?;
         let table = txn.open_table(USAGE).map_err(backend)?;
-        let used = table.get(namespace).map_err(backend)?.map_or(0, |v| v.value());
+        let used = table
+            .get(namespace)
+            .map_err(backend)?
+            .map_or(0, |v| v.value());
         Ok(used)
     }
 }
@@ -184,5 +199,46 @@ mod tests {
             Some(&b"v2"[..])
         );
         assert_eq!(storage.usage("q").expect("usage"), 2);
+    }
+
+    /// Set by [`committed_writes_survive_a_kill`] in the child process it
+    /// starts: the database file to write before aborting.
+    const KILL_ENV: &str = "AIRSSYS_REDB_KILL_TEST";
+
+    /// In the child: write, then abort without dropping anything (no
+    /// destructor, no flush); in a normal test run it does nothing.
+    #[test]
+    fn child_writes_then_aborts() {
+        if let Some(path) = std::env::var_os(KILL_ENV) {
+            let storage = RedbStorage::open(Path::new(&path)).expect("open");
+            storage
+                .set("ns", "b", "k", b"committed", None)
+                .expect("set");
+            std::process::abort();
+        }
+    }
+
+    #[test]
+    fn committed_writes_survive_a_kill() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("killed.redb");
+        let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "storage::redb::tests::child_writes_then_aborts",
+                "--test-threads=1",
+            ])
+            .env(KILL_ENV, &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run child");
+        assert!(!status.success(), "the child aborts after its write");
+        let storage = RedbStorage::open(&path).expect("reopen after the kill");
+        assert_eq!(
+            storage.get("ns", "b", "k").expect("get").as_deref(),
+            Some(&b"committed"[..])
+        );
+        assert_eq!(storage.usage("ns").expect("usage"), 1 + 9);
     }
 }

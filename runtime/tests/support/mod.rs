@@ -25,9 +25,12 @@ fn workspace() -> PathBuf {
 }
 
 /// The built component of fixture `name`.
-pub fn fixture(name: &str) -> &'static [u8] {
+pub(crate) fn fixture(name: &str) -> &'static [u8] {
     static BUILT: OnceLock<Mutex<HashMap<String, &'static [u8]>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     if let Some(bytes) = built.get(name) {
         return bytes;
     }
@@ -44,7 +47,10 @@ fn ensure_target() {
             .current_dir(workspace())
             .output()
             .expect("run rustup");
-        if !String::from_utf8_lossy(&list.stdout).lines().any(|l| l.trim() == TARGET) {
+        if !String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .any(|l| l.trim() == TARGET)
+        {
             let status = Command::new("rustup")
                 .args(["target", "add", TARGET])
                 .current_dir(workspace())

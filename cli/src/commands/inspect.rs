@@ -1,0 +1,328 @@
+//! `airssys inspect <component.wasm> [--format text|json]`: a component's
+//! manifest, its imports and exports with versions, and whether this host
+//! can load it.
+//!
+//! The verdict compares every imported interface of an airssys package with
+//! the contract embedded in this build (the load-time check of the runtime,
+//! [`compat::check_world_imports`]). Exit codes: 0 compatible; 1
+//! incompatible (each mismatch is listed) or an invalid `airssys:manifest`
+//! section; 2 when the file cannot be read or is not a component. The JSON
+//! format is documented in `docs/cli.md`.
+
+use std::path::{Path, PathBuf};
+
+use airssys_contract::compat::{self, Mismatch};
+use airssys_contract::contract::Contract;
+use airssys_contract::manifest::{MANIFEST_SECTION, Manifest};
+use serde::Serialize;
+use wit_component::DecodedWasm;
+use wit_parser::{Resolve, WorldId, WorldItem, WorldKey};
+
+/// The version of the JSON report; bumped when a field changes meaning or
+/// disappears (new fields may be added without a bump).
+pub(crate) const REPORT_FORMAT: u32 = 1;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Human-readable lines.
+    Text,
+    /// The stable JSON report (see `docs/cli.md`).
+    Json,
+}
+
+/// Arguments of `airssys inspect`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The component (`.wasm`) to inspect.
+    component: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// The report, as printed with `--format json`.
+#[derive(Debug, Serialize)]
+struct Report {
+    format: u32,
+    path: String,
+    /// The decoded manifest; `null` when absent or invalid.
+    manifest: Option<ManifestReport>,
+    /// Why the manifest section could not be read; `null` otherwise.
+    manifest_error: Option<String>,
+    imports: Vec<Item>,
+    exports: Vec<Item>,
+    /// The packages of this host's contract, e.g. `airssys:core@1.0.0`.
+    host_packages: Vec<String>,
+    compatible: bool,
+    mismatches: Vec<MismatchReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct ManifestReport {
+    name: String,
+    version: String,
+    requires: Vec<String>,
+    optional: Vec<String>,
+}
+
+/// One import or export of the component's world.
+#[derive(Debug, Serialize)]
+struct Item {
+    /// `interface`, `function` or `type`.
+    kind: &'static str,
+    /// `airssys:core/storage@1.0.0`, or the bare name of a function/type.
+    name: String,
+    /// `airssys:core` for an interface of a package; `null` otherwise.
+    package: Option<String>,
+    /// The package version; `null` when unversioned or not an interface.
+    version: Option<String>,
+    /// Functions in the interface (1 for a function, 0 for a type).
+    functions: usize,
+    /// Whether the compatibility check covers it (an interface of a
+    /// package this host's contract defines).
+    checked: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct MismatchReport {
+    rule: String,
+    interface: String,
+    message: String,
+}
+
+/// Runs the command and returns the exit code.
+pub(crate) fn run(args: Args) -> u8 {
+    let report = match inspect(&args.component, Contract::embedded().resolve()) {
+        Ok(report) => report,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return 2;
+        }
+    };
+    match args.format {
+        Format::Text => print!("{}", report.to_text()),
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: cannot write the JSON report: {e}");
+                return 2;
+            }
+        },
+    }
+    if report.compatible {
+        0
+    } else {
+        let n = report.mismatches.len();
+        if n > 0 {
+            let s = if n == 1 { "" } else { "es" };
+            eprintln!(
+                "error: {} cannot be loaded by this host: {n} mismatch{s} with its contract",
+                args.component.display()
+            );
+        } else {
+            eprintln!(
+                "error: {} cannot be loaded by this host: its manifest is invalid",
+                args.component.display()
+            );
+        }
+        1
+    }
+}
+
+/// Reads, decodes and checks the component at `path` against `host`.
+///
+/// # Errors
+///
+/// One sentence naming `path`: unreadable, not a component, undecodable.
+fn inspect(path: &Path, host: &Resolve) -> Result<Report, String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !wasmparser::Parser::is_component(&bytes) {
+        return Err(if wasmparser::Parser::is_core_wasm(&bytes) {
+            format!(
+                "{shown} is a core WebAssembly module, not a component; build it for \
+                 `wasm32-wasip2` or wrap it with `wasm-tools component new`"
+            )
+        } else {
+            format!(
+                "{shown} is not a WebAssembly component (it does not start with the wasm header)"
+            )
+        });
+    }
+    let (resolve, world) = match wit_component::decode(&bytes) {
+        Ok(DecodedWasm::Component(resolve, world)) => (resolve, world),
+        Ok(DecodedWasm::WitPackage(..)) => {
+            return Err(format!(
+                "{shown} is a WIT package encoded as wasm, not a component"
+            ));
+        }
+        Err(e) => return Err(format!("{shown} is not a valid component: {e:#}")),
+    };
+    let (manifest, manifest_error) = match Manifest::from_wasm(&bytes) {
+        Ok(manifest) => (manifest.map(|m| ManifestReport::new(&m)), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mismatches: Vec<MismatchReport> = compat::check_world_imports(&resolve, world, host)
+        .into_iter()
+        .map(MismatchReport::from)
+        .collect();
+    let mut host_packages: Vec<String> = host
+        .packages
+        .iter()
+        .map(|(_, p)| p.name.to_string())
+        .collect();
+    host_packages.sort();
+    Ok(Report {
+        format: REPORT_FORMAT,
+        path: path.display().to_string(),
+        compatible: mismatches.is_empty() && manifest_error.is_none(),
+        manifest,
+        manifest_error,
+        imports: items(&resolve, world, host, true),
+        exports: items(&resolve, world, host, false),
+        host_packages,
+        mismatches,
+    })
+}
+
+/// The world's imports (or exports), in the component's order.
+fn items(resolve: &Resolve, world: WorldId, host: &Resolve, imports: bool) -> Vec<Item> {
+    let world = &resolve.worlds[world];
+    let list = if imports {
+        &world.imports
+    } else {
+        &world.exports
+    };
+    list.iter()
+        .map(|(key, item)| match item {
+            WorldItem::Interface { id, .. } => {
+                let iface = &resolve.interfaces[*id];
+                let package = iface.package.map(|p| &resolve.packages[p].name);
+                let known = package.is_some_and(|n| {
+                    host.packages
+                        .iter()
+                        .any(|(_, hp)| hp.name.namespace == n.namespace && hp.name.name == n.name)
+                });
+                Item {
+                    kind: "interface",
+                    name: resolve.name_world_key(key),
+                    package: package.map(|n| format!("{}:{}", n.namespace, n.name)),
+                    version: package.and_then(|n| n.version.as_ref().map(ToString::to_string)),
+                    functions: iface.functions.len(),
+                    // Only imports are checked: the host calls exports.
+                    checked: imports && known && iface.name.is_some(),
+                }
+            }
+            WorldItem::Function(f) => Item {
+                kind: "function",
+                name: f.name.clone(),
+                package: None,
+                version: None,
+                functions: 1,
+                checked: false,
+            },
+            WorldItem::Type { .. } => Item {
+                kind: "type",
+                name: match key {
+                    WorldKey::Name(name) => name.clone(),
+                    WorldKey::Interface(_) => resolve.name_world_key(key),
+                },
+                package: None,
+                version: None,
+                functions: 0,
+                checked: false,
+            },
+        })
+        .collect()
+}
+
+impl ManifestReport {
+    fn new(m: &Manifest) -> ManifestReport {
+        let texts = |caps: &[airssys_contract::capability::Capability]| {
+            caps.iter().map(ToString::to_string).collect()
+        };
+        ManifestReport {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            requires: texts(&m.requires),
+            optional: texts(&m.optional),
+        }
+    }
+}
+
+impl From<Mismatch> for MismatchReport {
+    fn from(m: Mismatch) -> MismatchReport {
+        MismatchReport {
+            rule: m.rule.to_string(),
+            interface: m.interface,
+            message: m.message,
+        }
+    }
+}
+
+impl Report {
+    fn to_text(&self) -> String {
+        let mut out = format!("component: {}\n", self.path);
+        match (&self.manifest, &self.manifest_error) {
+            (Some(m), _) => {
+                out += &format!("manifest: {} {}\n", m.name, m.version);
+                out += &format!("  requires: {}\n", list_or_none(&m.requires));
+                out += &format!("  optional: {}\n", list_or_none(&m.optional));
+            }
+            (None, Some(e)) => out += &format!("manifest: invalid: {e}\n"),
+            (None, None) => {
+                out += &format!(
+                    "manifest: no airssys manifest (no `{MANIFEST_SECTION}` section): the host \
+                     grants it no capabilities; declare them with \
+                     `#[airssys::component(requires = [...])]` or a `Component.toml` beside the crate\n"
+                );
+            }
+        }
+        for (label, items) in [("imports", &self.imports), ("exports", &self.exports)] {
+            out += &format!("{label} ({}):\n", items.len());
+            let width = items.iter().map(|i| i.name.len()).max().unwrap_or(0);
+            for item in items {
+                let what = match item.kind {
+                    "interface" => {
+                        let s = if item.functions == 1 { "" } else { "s" };
+                        format!("{} function{s}", item.functions)
+                    }
+                    other => other.to_owned(),
+                };
+                let note = if label == "imports" && !item.checked {
+                    " (not an airssys interface; not checked)"
+                } else {
+                    ""
+                };
+                out += &format!("  {:width$}  {what}{note}\n", item.name);
+            }
+        }
+        let host = self.host_packages.join(", ");
+        if self.mismatches.is_empty() {
+            if self.compatible {
+                out += &format!("verdict: compatible with this host ({host})\n");
+            } else {
+                out += &format!(
+                    "verdict: imports compatible with this host ({host}), but the manifest is invalid\n"
+                );
+            }
+        } else {
+            let n = self.mismatches.len();
+            let s = if n == 1 { "" } else { "es" };
+            out += &format!("verdict: incompatible with this host ({host}): {n} mismatch{s}\n");
+            for m in &self.mismatches {
+                out += &format!("  - {} [{}]\n", m.message, m.rule);
+            }
+        }
+        out
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "(none)".to_owned()
+    } else {
+        items.join(", ")
+    }
+}

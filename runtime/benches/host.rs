@@ -1,0 +1,277 @@
+//! Costs of the airssys host against plain wasmtime, each as a ratio
+//! measured in one run on the same component (`tests/fixtures/bench`):
+//!
+//! 1. `host_call`: 100 guarded `environment.get-var` calls from the guest,
+//!    with 1, 100 and 1,000 grants, against the same calls served by a
+//!    plain wasmtime `bindgen!` host without any check.
+//! 2. `instantiate`: instantiate + first call, airssys `LoadedComponent`
+//!    against a bare wasmtime `InstancePre`.
+//! 3. `storage`: 100 `bucket.set` / `bucket.get` calls through the host
+//!    (redb, non-durable commits) against the same operations on redb
+//!    directly.
+//!
+//! Run with `cargo bench -p airssys-runtime --bench host`.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use airssys_runtime::{Policy, Runtime};
+use criterion::{Criterion, criterion_group, criterion_main};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Host calls per measured iteration.
+const CALLS: u32 = 100;
+
+mod plain {
+    wasmtime::component::bindgen!({ world: "bench", path: "tests/fixtures/bench/wit" });
+}
+
+use plain::airssys::core::{environment, storage};
+
+/// A plain wasmtime host: the same environment lookup, no guard.
+struct PlainState {
+    env: BTreeMap<String, String>,
+    table: ResourceTable,
+    wasi: WasiCtx,
+}
+
+impl PlainState {
+    fn new() -> PlainState {
+        PlainState {
+            env: BTreeMap::from([("APP_MODE".to_owned(), "bench".to_owned())]),
+            table: ResourceTable::new(),
+            wasi: WasiCtx::builder().build(),
+        }
+    }
+}
+
+impl WasiView for PlainState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl plain::airssys::core::types::Host for PlainState {}
+
+impl environment::Host for PlainState {
+    fn get_var(&mut self, name: String) -> Result<Option<String>, environment::Error> {
+        Ok(self.env.get(&name).cloned())
+    }
+
+    fn list_vars(&mut self) -> Result<Vec<environment::KeyValue>, environment::Error> {
+        Ok(Vec::new())
+    }
+}
+
+impl storage::HostBucket for PlainState {
+    fn get(
+        &mut self,
+        _: wasmtime::component::Resource<storage::Bucket>,
+        _: String,
+    ) -> Result<Option<Vec<u8>>, storage::Error> {
+        Err(storage::Error::Other("unused".into()))
+    }
+    fn set(
+        &mut self,
+        _: wasmtime::component::Resource<storage::Bucket>,
+        _: String,
+        _: Vec<u8>,
+    ) -> Result<(), storage::Error> {
+        Err(storage::Error::Other("unused".into()))
+    }
+    fn delete(
+        &mut self,
+        _: wasmtime::component::Resource<storage::Bucket>,
+        _: String,
+    ) -> Result<bool, storage::Error> {
+        Err(storage::Error::Other("unused".into()))
+    }
+    fn exists(
+        &mut self,
+        _: wasmtime::component::Resource<storage::Bucket>,
+        _: String,
+    ) -> Result<bool, storage::Error> {
+        Err(storage::Error::Other("unused".into()))
+    }
+    fn list_keys(
+        &mut self,
+        _: wasmtime::component::Resource<storage::Bucket>,
+        _: Option<String>,
+    ) -> Result<storage::KeyPage, storage::Error> {
+        Err(storage::Error::Other("unused".into()))
+    }
+    fn drop(&mut self, _: wasmtime::component::Resource<storage::Bucket>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl storage::Host for PlainState {
+    fn open(
+        &mut self,
+        _: String,
+    ) -> Result<wasmtime::component::Resource<storage::Bucket>, storage::Error> {
+        Err(storage::Error::Other("unused".into()))
+    }
+}
+
+fn plain_pre() -> plain::BenchPre<PlainState> {
+    let mut config = Config::new();
+    config.concurrency_support(false);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(
+        PoolingAllocationConfig::default(),
+    ));
+    let engine = Engine::new(&config).expect("engine");
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi");
+    plain::Bench::add_to_linker::<PlainState, HasSelf<PlainState>>(&mut linker, |s| s)
+        .expect("link");
+    let component =
+        wasmtime::component::Component::new(&engine, support::fixture("bench")).expect("compile");
+    plain::BenchPre::new(linker.instantiate_pre(&component).expect("pre")).expect("pre")
+}
+
+/// A runtime whose policy holds `grants` `env:read` grants (one of them
+/// covering `APP_MODE`) plus the storage grants.
+fn airssys_runtime(grants: usize, storage: Option<&std::path::Path>) -> Runtime {
+    let mut policy = Policy::builder()
+        .grant("bench", "kv:read:data/*".parse().unwrap())
+        .grant("bench", "kv:write:data/*".parse().unwrap())
+        .grant("bench", "env:read:APP_MODE".parse().unwrap())
+        .env("bench", "APP_MODE", "bench");
+    for i in 1..grants {
+        policy = policy.grant("bench", format!("env:read:VAR_{i}").parse().unwrap());
+    }
+    let builder = Runtime::builder().policy(policy.build()).max_instances(64);
+    let builder = match storage {
+        Some(path) => builder.storage_path(path).durable_storage(false),
+        None => builder,
+    };
+    builder.build().expect("runtime")
+}
+
+fn host_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("host_call");
+    let pre = plain_pre();
+    let mut store = Store::new(pre.engine(), PlainState::new());
+    let bench = pre.instantiate(&mut store).expect("instantiate");
+    assert_eq!(bench.call_env_loop(&mut store, CALLS).expect("call"), CALLS);
+    group.bench_function("plain_wasmtime", |b| {
+        b.iter(|| bench.call_env_loop(&mut store, CALLS).expect("call"))
+    });
+    for grants in [1, 100, 1000] {
+        let runtime = airssys_runtime(grants, None);
+        let loaded = runtime.load(support::fixture("bench")).expect("load");
+        assert_eq!(
+            loaded.grants().allows().len(),
+            grants + 2,
+            "env grants plus the two kv grants"
+        );
+        let mut instance = loaded.instantiate().expect("instantiate");
+        let export = instance
+            .export::<(u32,), (u32,)>(None, "env-loop")
+            .expect("export");
+        assert_eq!(instance.invoke(&export, (CALLS,)).expect("call").0, CALLS);
+        group.bench_function(format!("airssys_{grants}_grants"), |b| {
+            b.iter(|| instance.invoke(&export, (CALLS,)).expect("call"))
+        });
+    }
+    group.finish();
+}
+
+fn instantiate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("instantiate_and_first_call");
+    let pre = plain_pre();
+    group.bench_function("plain_wasmtime", |b| {
+        b.iter(|| {
+            let mut store = Store::new(pre.engine(), PlainState::new());
+            let bench = pre.instantiate(&mut store).expect("instantiate");
+            bench.call_env_loop(&mut store, 1).expect("call")
+        })
+    });
+    let runtime = airssys_runtime(1, None);
+    let loaded = runtime.load(support::fixture("bench")).expect("load");
+    group.bench_function("airssys", |b| {
+        b.iter(|| {
+            let mut instance = loaded.instantiate().expect("instantiate");
+            instance
+                .call::<(u32,), (u32,)>(None, "env-loop", (1,))
+                .expect("call")
+        })
+    });
+    group.finish();
+}
+
+fn storage(c: &mut Criterion) {
+    let mut group = c.benchmark_group("storage");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = airssys_runtime(1, Some(&dir.path().join("host.redb")));
+    let loaded = runtime.load(support::fixture("bench")).expect("load");
+    let mut instance = loaded.instantiate().expect("instantiate");
+    let kv = instance
+        .export::<(u32, bool), (u32,)>(None, "kv-loop")
+        .expect("export");
+    assert_eq!(instance.invoke(&kv, (CALLS, true)).expect("set").0, CALLS);
+
+    const TABLE: redb::TableDefinition<'_, &str, &[u8]> = redb::TableDefinition::new("kv");
+    let db = redb::Database::create(dir.path().join("direct.redb")).expect("redb");
+    let keys: Vec<String> = (0..16).map(|i| format!("k{i}")).collect();
+    let value = [7u8; 64];
+    let set_direct = |n: u32| {
+        for i in 0..n {
+            let mut txn = db.begin_write().expect("txn");
+            txn.set_durability(redb::Durability::None)
+                .expect("durability");
+            txn.open_table(TABLE)
+                .expect("table")
+                .insert(keys[(i % 16) as usize].as_str(), &value[..])
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+    };
+    set_direct(16);
+    group.bench_function("set_redb_direct", |b| b.iter(|| set_direct(CALLS)));
+    group.bench_function("set_airssys", |b| {
+        b.iter(|| instance.invoke(&kv, (CALLS, true)).expect("set"))
+    });
+    group.bench_function("get_redb_direct", |b| {
+        b.iter(|| {
+            use redb::ReadableDatabase;
+            let mut found = 0;
+            for i in 0..CALLS {
+                let txn = db.begin_read().expect("txn");
+                let table = txn.open_table(TABLE).expect("table");
+                let value = table.get(keys[(i % 16) as usize].as_str()).expect("get");
+                found += u32::from(value.map(|v| v.value().to_vec()).is_some());
+            }
+            found
+        })
+    });
+    group.bench_function("get_airssys", |b| {
+        b.iter(|| instance.invoke(&kv, (CALLS, false)).expect("get"))
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = host_call, instantiate, storage
+}
+criterion_main!(benches);
