@@ -7,13 +7,18 @@
 //!   `Component.toml` and to/from the `airssys:manifest` custom section.
 //! - [`contract`]: the WIT contract model (interfaces, host functions and
 //!   the capability template each one requires) and its lint.
+//! - [`compat`]: the structural WIT comparison behind `airssys wit diff`
+//!   and the runtime's load-time interface check.
+//! - [`guard`]: the run-time guard that `#[airssys::host_fn]` generates
+//!   calls into.
+//! - [`wit_text`]: WIT source text of resolved types.
 //!
 //! Nothing here depends on wasmtime or syn: data flows from `wit/` through
 //! this crate to the macros, the runtime and the CLI.
 
 pub mod capability;
 pub mod compat;
-#[path = "model/mod.rs"]
 pub mod contract;
 pub mod guard;
 pub mod manifest;
+pub mod wit_text;

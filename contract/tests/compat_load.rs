@@ -291,6 +291,31 @@ fn the_host_version_on_the_component_track_serves_it() {
 }
 
 #[test]
+fn the_highest_host_version_on_the_track_serves_it() {
+    // The host carries 1.2.0 and 1.4.0, which adds `watch`. Both serve a
+    // 1.1.0 component; the check must pick 1.4.0, as wasmtime does, or
+    // `watch` would be missing.
+    let v14 = host_svc("1.4.0").replace("extra: func()", "watch: func(key: string); extra: func()");
+    assert_ne!(v14, host_svc("1.4.0"), "the fixture edit applies");
+    let body = format!("{SAME_BODY} watch: func(key: string);");
+    for hosts in [
+        [host_svc("1.2.0"), v14.clone()],
+        [v14.clone(), host_svc("1.2.0")],
+    ] {
+        let h = resolve(&hosts);
+        for version in ["1.1.0", "1.3.0"] {
+            let (c, world) = component(version, &body);
+            assert_eq!(check_world_imports(&c, world, &h), [], "{version}");
+        }
+    }
+    // Against 1.2.0 alone, `watch` is missing.
+    let (c, world) = component("1.1.0", &body);
+    let m = single(check_world_imports(&c, world, &host(&["1.2.0"])));
+    assert_eq!(m.rule, Rule::FuncRemoved);
+    assert!(m.message.contains("function `watch`"), "{}", m.message);
+}
+
+#[test]
 fn an_unversioned_host_package_does_not_serve_a_versioned_import() {
     let h = resolve(&[host_svc("1.2.0").replace("package test:svc@1.2.0;", "package test:svc;")]);
     let (c, world) = component("1.2.0", SAME_BODY);
@@ -345,6 +370,19 @@ fn imports_of_packages_the_host_does_not_know_are_left_alone() {
         "the fixture imports four items"
     );
     assert_eq!(check_world_imports(&c, world, &h), []);
+
+    // An inline interface belongs to the component: nothing to check.
+    let inline = c.worlds[world]
+        .imports
+        .values()
+        .find_map(|item| match item {
+            wit_parser::WorldItem::Interface { id, .. } if c.interfaces[*id].name.is_none() => {
+                Some(*id)
+            }
+            _ => None,
+        })
+        .expect("the inline import");
+    assert_eq!(check_import(&c, inline, &h), []);
 
     // Asked about directly, the WASI import is one the host cannot serve.
     let streams = interface(&c, "wasi", "io", "streams");

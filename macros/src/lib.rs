@@ -6,7 +6,9 @@
 //! being built (see the project's issues); this crate currently carries the
 //! shared plumbing only.
 
+mod capability_literal;
 mod component;
+mod contract_source;
 mod host;
 
 /// Declares a WebAssembly component and the capabilities it needs.

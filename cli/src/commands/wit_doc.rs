@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use airssys_contract::contract::{ANNOTATION, Contract, Requirement, TemplatePart};
+use airssys_contract::wit_text::{definition_text, type_text};
 use wit_parser::{
     Function, FunctionKind, Handle, InterfaceId, PackageId, Resolve, Stability, Type, TypeDefKind,
     TypeId, WorldItem, WorldKey,
@@ -476,7 +477,7 @@ impl<'a> Doc<'a> {
             .params
             .iter()
             .skip(skip)
-            .map(|p| format!("{}: {}", p.name, self.type_text(&p.ty)))
+            .map(|p| format!("{}: {}", p.name, type_text(self.resolve, p.ty)))
             .collect();
         let keyword = match f.kind {
             FunctionKind::Constructor(_) => "constructor",
@@ -494,7 +495,7 @@ impl<'a> Doc<'a> {
             (_, result) => result.as_ref(),
         };
         if let Some(result) = result {
-            let _ = write!(text, " -> {}", self.type_text(result));
+            let _ = write!(text, " -> {}", type_text(self.resolve, *result));
         }
         text
     }
@@ -577,7 +578,7 @@ impl<'a> Doc<'a> {
                         md,
                         "| `{}` | `{}` | {} |",
                         field.name,
-                        self.type_text(&field.ty),
+                        type_text(self.resolve, field.ty),
                         cell(field.docs.contents.as_deref().unwrap_or(""))
                     );
                 }
@@ -586,10 +587,10 @@ impl<'a> Doc<'a> {
             TypeDefKind::Variant(variant) => {
                 md.push_str("| Case | Payload | Description |\n|---|---|---|\n");
                 for case in &variant.cases {
-                    let payload = case
-                        .ty
-                        .as_ref()
-                        .map_or_else(|| "—".to_owned(), |t| format!("`{}`", self.type_text(t)));
+                    let payload = case.ty.as_ref().map_or_else(
+                        || "—".to_owned(),
+                        |t| format!("`{}`", type_text(self.resolve, *t)),
+                    );
                     let _ = writeln!(
                         md,
                         "| `{}` | {payload} | {} |",
@@ -635,11 +636,11 @@ impl<'a> Doc<'a> {
                     md.push_str(&self.function_table(iface, &methods, host, false));
                 }
             }
-            kind => {
+            _ => {
                 let _ = write!(
                     md,
                     "```wit\ntype {name} = {};\n```\n\n",
-                    self.kind_text(kind)
+                    definition_text(self.resolve, Type::Id(id))
                 );
             }
         }
@@ -653,70 +654,6 @@ impl<'a> Doc<'a> {
             TypeDefKind::Flags(_) => "flags",
             TypeDefKind::Resource => "resource",
             _ => "type",
-        }
-    }
-
-    /// The WIT text of a type as written in a signature.
-    fn type_text(&self, ty: &Type) -> String {
-        match ty {
-            Type::Bool => "bool".into(),
-            Type::U8 => "u8".into(),
-            Type::U16 => "u16".into(),
-            Type::U32 => "u32".into(),
-            Type::U64 => "u64".into(),
-            Type::S8 => "s8".into(),
-            Type::S16 => "s16".into(),
-            Type::S32 => "s32".into(),
-            Type::S64 => "s64".into(),
-            Type::F32 => "f32".into(),
-            Type::F64 => "f64".into(),
-            Type::Char => "char".into(),
-            Type::String => "string".into(),
-            Type::ErrorContext => "error-context".into(),
-            Type::Id(id) => {
-                let def = &self.resolve.types[*id];
-                match &def.name {
-                    Some(name) => name.clone(),
-                    None => self.kind_text(&def.kind),
-                }
-            }
-        }
-    }
-
-    /// The WIT text of an anonymous type's structure.
-    fn kind_text(&self, kind: &TypeDefKind) -> String {
-        let text = |ty: &Type| self.type_text(ty);
-        let resource = |id: TypeId| {
-            self.resolve.types[id]
-                .name
-                .clone()
-                .unwrap_or_else(|| "resource".into())
-        };
-        match kind {
-            TypeDefKind::Handle(Handle::Own(r)) => resource(*r),
-            TypeDefKind::Handle(Handle::Borrow(r)) => format!("borrow<{}>", resource(*r)),
-            TypeDefKind::Option(t) => format!("option<{}>", text(t)),
-            TypeDefKind::List(t) => format!("list<{}>", text(t)),
-            TypeDefKind::FixedLengthList(t, n) => format!("list<{}, {n}>", text(t)),
-            TypeDefKind::Map(k, v) => format!("map<{}, {}>", text(k), text(v)),
-            TypeDefKind::Tuple(t) => {
-                let items: Vec<String> = t.types.iter().map(text).collect();
-                format!("tuple<{}>", items.join(", "))
-            }
-            TypeDefKind::Result(r) => match (&r.ok, &r.err) {
-                (None, None) => "result".into(),
-                (Some(ok), None) => format!("result<{}>", text(ok)),
-                (None, Some(err)) => format!("result<_, {}>", text(err)),
-                (Some(ok), Some(err)) => format!("result<{}, {}>", text(ok), text(err)),
-            },
-            TypeDefKind::Future(t) => t
-                .as_ref()
-                .map_or_else(|| "future".into(), |t| format!("future<{}>", text(t))),
-            TypeDefKind::Stream(t) => t
-                .as_ref()
-                .map_or_else(|| "stream".into(), |t| format!("stream<{}>", text(t))),
-            TypeDefKind::Type(t) => text(t),
-            other => other.as_str().to_owned(),
         }
     }
 }

@@ -5,10 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use airssys_contract::capability::{Action, Capability, CapabilityError, Domain};
+use airssys_contract::capability::{Action, Capability, Domain};
 use darling::Error;
 use proc_macro2::Span;
 use syn::LitStr;
+
+use crate::capability_literal;
 
 /// Which list a capability was declared in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +45,8 @@ pub(crate) struct Declared {
 }
 
 /// Rule: every capability literal parses (`domain:action[:resource]` with
-/// a known domain and an action of that domain). The error points into the
-/// literal where the compiler allows it, and always names the byte offset.
+/// a known domain and an action of that domain); see
+/// [`capability_literal::parse`] for the message.
 pub(crate) fn parse_literals(
     lits: &[LitStr],
     list: List,
@@ -52,57 +54,17 @@ pub(crate) fn parse_literals(
 ) -> Vec<Declared> {
     let mut out = Vec::new();
     for lit in lits {
-        match Capability::parse(&lit.value()) {
+        match capability_literal::parse(lit) {
             Ok(capability) => out.push(Declared {
                 capability,
                 list,
                 span: lit.span(),
                 origin: None,
             }),
-            Err(e) => errors.push(capability_error(lit, &e)),
+            Err(e) => errors.push(e.into()),
         }
     }
     out
-}
-
-/// Builds the error for a capability literal that does not parse.
-fn capability_error(lit: &LitStr, e: &CapabilityError) -> Error {
-    let text = lit.value();
-    let mut message = format!("invalid capability `{text}`: {e}");
-    if let Some(hint) = hint(e) {
-        message.push_str("\n  = help: ");
-        message.push_str(&hint);
-    }
-    Error::custom(message).with_span(&inner_span(lit, e.offset, e.len.max(1)))
-}
-
-/// A short reminder of the pattern's shape, when the error is about it.
-fn hint(e: &CapabilityError) -> Option<String> {
-    if !e.expected().is_empty() {
-        return None;
-    }
-    Some(String::from(
-        "a capability is `domain:action[:resource]`, e.g. `kv:read:counter/*` or `log:write`",
-    ))
-}
-
-/// The span of bytes `offset..offset+len` of the literal's value, or the
-/// whole literal when the compiler cannot point inside it (stable Rust) or
-/// the literal holds escapes (source and value offsets differ).
-fn inner_span(lit: &LitStr, offset: usize, len: usize) -> Span {
-    let token = lit.token();
-    let source = token.to_string();
-    let Some(open) = source.find('"') else {
-        return lit.span();
-    };
-    let body = &source[open + 1..];
-    let value = lit.value();
-    if !body.starts_with(&value) {
-        return lit.span();
-    }
-    let start = open + 1 + offset.min(value.len());
-    let end = (start + len).min(open + 1 + value.len()).max(start);
-    token.subspan(start..end).unwrap_or_else(|| lit.span())
 }
 
 /// Rule: a capability is not listed twice in the same list.

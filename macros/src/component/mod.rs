@@ -18,6 +18,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::LitStr;
 
+use crate::contract_source;
+
 use args::Args;
 use check::{Declared, List};
 
@@ -93,8 +95,14 @@ fn analyse(
     check::duplicates(&declared, errors);
     check::required_and_optional(&declared, errors);
 
-    let (contract, wit_files) = wit::load(args.wit.as_ref().map(|t| &t.0), manifest_dir, errors)?;
-    tracked.extend(wit_files);
+    let contract = match contract_source::load(args.wit.as_ref().map(|t| &t.0), manifest_dir) {
+        Ok(contract) => contract,
+        Err(e) => {
+            errors.push(e.into());
+            return None;
+        }
+    };
+    tracked.extend_from_slice(contract.tracked());
     let (id, name) = wit::select(&contract, args.world.as_ref().map(|t| &t.0), errors)?;
     let world = wit::World { contract, id, name };
     check::usable(&declared, &world.usable(), &world.name, errors);

@@ -1,96 +1,22 @@
-//! Loading the WIT contract and selecting the world.
-//!
-//! The default is the contract embedded in `airssys-contract` (nothing to
-//! track: it changes only with the crate). `wit = "dir"` loads a directory
-//! beside the crate; each file read is returned so the expansion can track
-//! it with `include_bytes!`.
+//! Selecting the world of the contract (loaded by
+//! [`crate::contract_source`]) and what the component side needs of it.
 
 use std::collections::BTreeSet;
-use std::ops::Deref;
-use std::path::{Path, PathBuf};
 
 use airssys_contract::capability::{Action, Domain};
-use airssys_contract::contract::{Contract, ContractError, HostFunction, Requirement};
+use airssys_contract::contract::{Contract, HostFunction, Requirement};
 use darling::Error;
 use proc_macro2::Span;
 use wit_parser::{InterfaceId, WorldId, WorldItem};
 
-/// The embedded contract or one loaded from the user's directory.
-pub(crate) enum Source {
-    Embedded(&'static Contract),
-    Loaded(Box<Contract>),
-}
-
-impl Deref for Source {
-    type Target = Contract;
-    fn deref(&self) -> &Contract {
-        match self {
-            Source::Embedded(c) => c,
-            Source::Loaded(c) => c,
-        }
-    }
-}
+use crate::contract_source::ContractSource;
 
 /// The contract and the world the component targets.
 pub(crate) struct World {
-    pub(crate) contract: Source,
+    pub(crate) contract: ContractSource,
     pub(crate) id: WorldId,
     /// Qualified name, e.g. `airssys:core/component@1.0.0`.
     pub(crate) name: String,
-}
-
-/// Loads the contract: `wit` is the `wit = ".."` literal, if given.
-/// Errors point at that literal (or at the macro call for the embedded
-/// contract) and keep wit-parser's file and line.
-pub(crate) fn load(
-    wit: Option<&syn::LitStr>,
-    manifest_dir: &Path,
-    errors: &mut darling::error::Accumulator,
-) -> Option<(Source, Vec<PathBuf>)> {
-    let Some(lit) = wit else {
-        return Some((Source::Embedded(Contract::embedded()), Vec::new()));
-    };
-    let dir = manifest_dir.join(lit.value());
-    // Canonical paths keep messages free of `..` (and stable in tests).
-    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-    match Contract::load_dir(&dir) {
-        Ok(contract) => {
-            let tracked = contract
-                .resolve()
-                .source_map
-                .source_files()
-                .map(|p| absolute(manifest_dir, p))
-                .collect();
-            Some((Source::Loaded(Box::new(contract)), tracked))
-        }
-        Err(e) => {
-            errors.push(Error::custom(load_message(lit, &dir, &e)).with_span(lit));
-            None
-        }
-    }
-}
-
-fn load_message(lit: &syn::LitStr, dir: &Path, e: &ContractError) -> String {
-    match e {
-        ContractError::NotADirectory { .. } => format!(
-            "WIT directory `{}` not found (resolved to `{}`); `wit = \"..\"` is relative to \
-             the crate's Cargo.toml, or leave it out to use the contract shipped with airssys",
-            lit.value(),
-            dir.display()
-        ),
-        ContractError::Wit { message, .. } => {
-            format!("invalid WIT in `{}`:\n{message}", lit.value())
-        }
-        other => format!("cannot load WIT `{}`: {other}", lit.value()),
-    }
-}
-
-fn absolute(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_owned()
-    } else {
-        base.join(p)
-    }
 }
 
 /// Selects the world: the one named, or by default the world that exports

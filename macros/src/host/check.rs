@@ -2,7 +2,7 @@
 //! rule reports into [`Errors`] and returns what expansion needs, so all
 //! mistakes of an impl come out in one pass.
 
-use airssys_contract::capability::{Capability, CapabilityError};
+use airssys_contract::capability::Capability;
 use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 use syn::{
@@ -11,6 +11,7 @@ use syn::{
 
 use super::Errors;
 use super::wit::{WitFunction, WitInterface, WitRequirement, WitType, rust_ident, rust_type_name};
+use crate::capability_literal;
 
 /// What the guard of one checked method needs.
 #[derive(Debug, Clone)]
@@ -364,10 +365,10 @@ pub(crate) fn check_scope(
     else {
         return None;
     };
-    let scope = match Capability::parse(&lit.value()) {
+    let scope = match capability_literal::parse(lit) {
         Ok(scope) => scope,
         Err(error) => {
-            errors.push(capability_error(lit, &error));
+            errors.push(error);
             return None;
         }
     };
@@ -397,24 +398,6 @@ pub(crate) fn check_scope(
         return None;
     }
     Some(scope)
-}
-
-/// A parse error of a capability literal, pointing into the literal: the
-/// span is the literal (stable Rust cannot point inside one), the message
-/// shows the text with a caret under the offending bytes.
-pub(crate) fn capability_error(lit: &LitStr, error: &CapabilityError) -> syn::Error {
-    let text = lit.value();
-    let start = error.offset.min(text.len());
-    let width = error.len.max(1);
-    let caret = format!(
-        "{}{}",
-        " ".repeat(text[..start].chars().count()),
-        "^".repeat(width)
-    );
-    syn::Error::new(
-        lit.span(),
-        format!("invalid capability `{text}`: {error}\n  {text}\n  {caret}"),
-    )
 }
 
 /// `kv:read:{self}/{key}` → `kv:read:**`: the widest scope of the template's

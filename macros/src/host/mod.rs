@@ -10,8 +10,8 @@
 //! `host_fn` attributes are consumed by `host_impl`; one left on its own is
 //! an error saying where `host_impl` goes.
 //!
-//! Stages: [`args`] → [`wit`] (the contract, loaded through the component
-//! macro's loader) → [`check`] → [`expand`].
+//! Stages: [`args`] → [`wit`] (the contract from
+//! [`crate::contract_source`]) → [`check`] → [`expand`].
 
 pub(crate) mod args;
 pub(crate) mod check;
@@ -24,6 +24,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
 use syn::{ImplItem, ImplItemFn, ItemImpl};
+
+use crate::contract_source;
 
 use self::args::FnArgs;
 use self::wit::{WitFunction, WitInterface};
@@ -177,7 +179,7 @@ fn load_interface(
     tracked: &mut Vec<std::path::PathBuf>,
     errors: &mut Errors,
 ) -> Option<WitInterface> {
-    let contract = match wit::load(args.wit.as_ref(), manifest_dir) {
+    let contract = match contract_source::load(args.wit.as_ref(), manifest_dir) {
         Ok(contract) => contract,
         Err(error) => {
             errors.push(error);

@@ -1,87 +1,11 @@
 //! The contract as the host macros see it: interfaces and host functions
-//! with their Rust names and parsed WIT types, loaded from the contract
-//! crate (the embedded contract, or a `wit = ".."` directory).
+//! with their Rust names and parsed WIT types (the contract itself comes
+//! from [`crate::contract_source`]).
 
 use std::fmt;
-use std::ops::Deref;
-use std::path::{Path, PathBuf};
 
 use airssys_contract::capability::{Action, Domain};
-use airssys_contract::contract::{
-    Contract, ContractError, HostFunction, Requirement, TemplatePart,
-};
-use syn::LitStr;
-
-/// The embedded contract, or one loaded from `wit = ".."`.
-pub(crate) enum Loaded {
-    /// `Contract::embedded()`: nothing to track.
-    Embedded(&'static Contract),
-    /// A user's directory, with every file read.
-    Dir(Box<Contract>, Vec<PathBuf>),
-}
-
-impl Deref for Loaded {
-    type Target = Contract;
-    fn deref(&self) -> &Contract {
-        match self {
-            Loaded::Embedded(c) => c,
-            Loaded::Dir(c, _) => c,
-        }
-    }
-}
-
-impl Loaded {
-    /// The files to track with `include_bytes!`.
-    pub(crate) fn tracked(&self) -> &[PathBuf] {
-        match self {
-            Loaded::Embedded(_) => &[],
-            Loaded::Dir(_, files) => files,
-        }
-    }
-}
-
-/// Loads the contract: the embedded one, or the directory `wit` (relative
-/// to the crate's manifest directory).
-///
-/// # Errors
-///
-/// On the `wit` literal, keeping wit-parser's file and line.
-pub(crate) fn load(wit: Option<&LitStr>, manifest_dir: &Path) -> Result<Loaded, syn::Error> {
-    let Some(lit) = wit else {
-        return Ok(Loaded::Embedded(Contract::embedded()));
-    };
-    let dir = manifest_dir.join(lit.value());
-    match Contract::load_dir(&dir) {
-        Ok(contract) => {
-            let files = contract
-                .resolve()
-                .source_map
-                .source_files()
-                .map(|p| {
-                    if p.is_absolute() {
-                        p.to_owned()
-                    } else {
-                        manifest_dir.join(p)
-                    }
-                })
-                .collect();
-            Ok(Loaded::Dir(Box::new(contract), files))
-        }
-        Err(ContractError::NotADirectory { .. }) => Err(syn::Error::new(
-            lit.span(),
-            format!(
-                "WIT directory `{}` not found (resolved to `{}`); `wit = \"..\"` is relative to \
-                 the crate's Cargo.toml, or leave it out to use the contract shipped with airssys",
-                lit.value(),
-                dir.display()
-            ),
-        )),
-        Err(error) => Err(syn::Error::new(
-            lit.span(),
-            format!("cannot load the WIT in `{}`:\n{error}", lit.value()),
-        )),
-    }
-}
+use airssys_contract::contract::{Contract, HostFunction, Requirement, TemplatePart};
 
 /// One interface of the contract.
 #[derive(Debug, Clone)]

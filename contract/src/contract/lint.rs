@@ -6,8 +6,8 @@ use std::fmt;
 use wit_parser::{Resolve, Type, TypeDefKind, TypeId};
 
 use super::requirement::{annotation_lines, parse_requirement};
-use super::wit_text::{dealias, type_text};
 use super::{Contract, HostFunction, Interface, Location, Requirement, TemplatePart};
+use crate::wit_text::{dealias, type_text};
 
 /// A contract problem found by [`Contract::lint`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -191,7 +191,7 @@ impl FunctionCx<'_> {
                     "{}: template `{template}` names `{{{name}}}`, whose type is `{}`; \
                      only `string` parameters can complete a capability",
                     self.who(),
-                    type_text(self.resolve(), &p.ty)
+                    type_text(self.resolve(), p.ty)
                 ),
                 Some(_) => continue,
             };
@@ -262,7 +262,7 @@ fn denial_variant(resolve: &Resolve, result: Option<Type>) -> Result<TypeId, Str
     let Some(err) = r.err else {
         return Err("the `result` has no error type".to_owned());
     };
-    let err_text = type_text(resolve, &err);
+    let err_text = type_text(resolve, err);
     let Type::Id(err_id) = dealias(resolve, err) else {
         return Err(format!("its error type `{err_text}` is not a variant"));
     };

@@ -19,7 +19,6 @@ mod embedded;
 mod lint;
 mod requirement;
 mod source;
-mod wit_text;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -435,7 +434,7 @@ fn build_function(resolve: &Resolve, sources: &Sources, f: &wit_parser::Function
         .skip(usize::from(is_method))
         .map(|p| Param {
             name: p.name.clone(),
-            ty: wit_text::type_text(resolve, &p.ty),
+            ty: crate::wit_text::type_text(resolve, p.ty),
         })
         .collect();
     let docs = f.docs.contents.clone().unwrap_or_default();
@@ -447,7 +446,10 @@ fn build_function(resolve: &Resolve, sources: &Sources, f: &wit_parser::Function
             .and_then(|r| resolve.types[r].name.clone()),
         kind: f.kind.clone(),
         params,
-        result: f.result.as_ref().map(|t| wit_text::type_text(resolve, t)),
+        result: f
+            .result
+            .as_ref()
+            .map(|t| crate::wit_text::type_text(resolve, *t)),
         requirement: requirement::requirement_of(&docs),
         docs,
         location: sources.location(&resolve.source_map, f.span),

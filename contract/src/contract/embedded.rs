@@ -91,7 +91,7 @@ mod tests {
         }
         assert!(
             missing.is_empty(),
-            "add these files to EMBEDDED_FILES in contract/src/model/embedded.rs: {missing:?}"
+            "add these files to EMBEDDED_FILES in contract/src/contract/embedded.rs: {missing:?}"
         );
         assert_eq!(on_disk.len(), EMBEDDED_FILES.len());
     }
