@@ -28,6 +28,8 @@ enum Command {
     /// Show a component's manifest, imports and exports, and whether this
     /// host can load it.
     Inspect(commands::inspect::Args),
+    /// Create a component crate from a template.
+    New(commands::new::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Wit(WitCommand::Doc(args)) => commands::wit_doc::run(args),
         Command::Cap(CapCommand::Check(args)) => commands::cap_check::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::New(args) => commands::new::run(args),
     };
     ExitCode::from(code)
 }

@@ -5,13 +5,15 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use airssys_contract::contract::Contract;
 use airssys_contract::manifest::{MANIFEST_SECTION, Manifest};
 use wasm_encoder::{CustomSection, Encode, Section};
 use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
 use wit_parser::{ManglingAndAbi, Resolve};
+
+mod common;
+use common::{airssys, stderr, stdout};
 
 /// A component world that imports core storage and logging and exports
 /// the lifecycle, as a user's component would.
@@ -21,21 +23,6 @@ world app {
   import airssys:core/logging@1.0.0;
   export airssys:core/lifecycle@1.0.0;
 }";
-
-fn airssys(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
 
 fn manifest() -> Manifest {
     Manifest::from_toml_str(

@@ -3,25 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn airssys(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{airssys, stderr, stdout};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../contract/tests/fixtures")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
 }
 
 #[test]

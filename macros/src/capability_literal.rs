@@ -98,7 +98,9 @@ mod tests {
     #[test]
     fn shape_mistakes_recall_the_shape() {
         let text = message(parse_quote!("kv:read:counter//x"));
-        assert!(text.contains("\n                 ^"), "{text}");
+        // Byte 16 is the second `/` of `//`.
+        let caret = format!("\n  {}^\n", " ".repeat(16));
+        assert!(text.contains(&caret), "{text}");
         assert!(text.contains("= help: a capability is"), "{text}");
     }
 

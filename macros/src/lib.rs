@@ -10,6 +10,7 @@ mod capability_literal;
 mod component;
 mod contract_source;
 mod host;
+mod timing;
 
 /// Declares a WebAssembly component and the capabilities it needs.
 ///
@@ -23,7 +24,8 @@ pub fn component(
     args: proc_macro::TokenStream,
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
-    component::expand(args.into(), item.into()).into()
+    let out = component::expand(args.into(), item.into());
+    timing::stage("component: to proc_macro", || out.into())
 }
 
 /// Marks an impl of a host trait generated from the contract

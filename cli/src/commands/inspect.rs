@@ -22,14 +22,7 @@ use wit_parser::{Resolve, WorldId, WorldItem, WorldKey};
 /// disappears (new fields may be added without a bump).
 pub(crate) const REPORT_FORMAT: u32 = 1;
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Format {
-    /// Human-readable lines.
-    Text,
-    /// The stable JSON report (see `docs/cli.md`).
-    Json,
-}
+use super::Format;
 
 /// Arguments of `airssys inspect`.
 #[derive(Debug, clap::Args)]

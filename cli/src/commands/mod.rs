@@ -3,6 +3,55 @@
 
 pub(crate) mod cap_check;
 pub(crate) mod inspect;
+pub(crate) mod new;
 pub(crate) mod wit_check;
 pub(crate) mod wit_diff;
 pub(crate) mod wit_doc;
+
+use std::ops::Deref;
+use std::path::Path;
+
+use airssys_contract::contract::Contract;
+
+/// Output formats shared by the commands that offer `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Human-readable lines.
+    Text,
+    /// A stable JSON report (fields documented in `docs/cli.md`).
+    Json,
+}
+
+/// The contract in `dir`, or the one embedded in airssys when `dir` is
+/// `None`. A directory that does not load is reported on stderr (with the
+/// file and line wit-parser gives) and yields exit code 2.
+pub(crate) fn load_contract(dir: Option<&Path>) -> Result<LoadedContract, u8> {
+    match dir {
+        None => Ok(LoadedContract::Embedded(Contract::embedded())),
+        Some(dir) => Contract::load_dir(dir)
+            .map(|c| LoadedContract::Loaded(Box::new(c)))
+            .map_err(|e| {
+                eprintln!("error: {e}");
+                2
+            }),
+    }
+}
+
+/// The embedded contract, or one loaded from a directory.
+pub(crate) enum LoadedContract {
+    /// The contract shipped inside airssys.
+    Embedded(&'static Contract),
+    /// A contract read from disk.
+    Loaded(Box<Contract>),
+}
+
+impl Deref for LoadedContract {
+    type Target = Contract;
+
+    fn deref(&self) -> &Contract {
+        match self {
+            LoadedContract::Embedded(contract) => contract,
+            LoadedContract::Loaded(contract) => contract,
+        }
+    }
+}

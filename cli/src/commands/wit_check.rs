@@ -7,8 +7,6 @@
 
 use std::path::PathBuf;
 
-use airssys_contract::contract::Contract;
-
 /// Arguments of `airssys wit check`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -19,20 +17,11 @@ pub(crate) struct Args {
 
 /// Runs the command and returns the exit code.
 pub(crate) fn run(args: Args) -> u8 {
-    let loaded;
-    let contract = match &args.dir {
-        None => Contract::embedded(),
-        Some(dir) => match Contract::load_dir(dir) {
-            Ok(contract) => {
-                loaded = contract;
-                &loaded
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 2;
-            }
-        },
+    let contract = match super::load_contract(args.dir.as_deref()) {
+        Ok(contract) => contract,
+        Err(code) => return code,
     };
+    let contract = &*contract;
     let problems = contract.lint();
     if problems.is_empty() {
         println!("ok: {}", contract.summary());

@@ -12,14 +12,7 @@ use std::path::PathBuf;
 
 use airssys_contract::compat::diff_paths;
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Format {
-    /// Human-readable lines.
-    Text,
-    /// The stable JSON report.
-    Json,
-}
+use super::Format;
 
 /// Arguments of `airssys wit diff`.
 #[derive(Debug, clap::Args)]

@@ -60,15 +60,20 @@ pub(crate) fn generate(world: &World) -> Result<Bindings, String> {
     opts.format = false;
     let mut generator = opts.build();
     let mut files = wit_bindgen_core::Files::default();
-    generator
-        .generate(&mut resolve, world.id, &mut files)
-        .map_err(|e| format!("wit-bindgen failed: {e:#}"))?;
+    crate::timing::stage("  wit-bindgen-rust", || {
+        generator.generate(&mut resolve, world.id, &mut files)
+    })
+    .map_err(|e| format!("wit-bindgen failed: {e:#}"))?;
     let (_, text) = files
         .iter()
         .next()
         .ok_or_else(|| String::from("wit-bindgen produced no output"))?;
     let text = std::str::from_utf8(text).map_err(|e| e.to_string())?;
-    let mut file = syn::parse_file(text).map_err(|e| format!("wit-bindgen output: {e}"))?;
+    let mut file = crate::timing::stage("  syn::parse_file", || syn::parse_file(text))
+        .map_err(|e| format!("wit-bindgen output: {e}"))?;
+    if std::env::var_os("AIRSSYS_MACRO_TIMING").is_some() {
+        eprintln!("airssys-macros:   wit-bindgen output: {} bytes", text.len());
+    }
 
     let mut imports = Vec::new();
     for id in world.imported_interfaces() {

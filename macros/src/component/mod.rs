@@ -18,7 +18,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::LitStr;
 
-use crate::contract_source;
+use crate::{contract_source, timing};
 
 use args::Args;
 use check::{Declared, List};
@@ -57,7 +57,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     // its trait bounds would add noise ("does not implement the export").
     let with_exports = errors.is_empty();
     let expansion = component
-        .map(|c| expand::expand(&ident, &c, with_exports))
+        .map(|c| {
+            timing::stage("component: expand", || {
+                expand::expand(&ident, &c, with_exports)
+            })
+        })
         .unwrap_or_default();
     let errors = if errors.is_empty() {
         TokenStream::new()
@@ -95,7 +99,10 @@ fn analyse(
     check::duplicates(&declared, errors);
     check::required_and_optional(&declared, errors);
 
-    let contract = match contract_source::load(args.wit.as_ref().map(|t| &t.0), manifest_dir) {
+    let contract = timing::stage("component: load contract", || {
+        contract_source::load(args.wit.as_ref().map(|t| &t.0), manifest_dir)
+    });
+    let contract = match contract {
         Ok(contract) => contract,
         Err(e) => {
             errors.push(e.into());
@@ -108,7 +115,7 @@ fn analyse(
     check::usable(&declared, &world.usable(), &world.name, errors);
 
     let manifest = manifest(&args, from_file, &declared, errors);
-    let bindings = match bindings::generate(&world) {
+    let bindings = match timing::stage("component: bindings", || bindings::generate(&world)) {
         Ok(b) => b,
         Err(message) => {
             errors.push(Error::custom(message).with_span(&Span::call_site()));

@@ -1,0 +1,535 @@
+//! `airssys new <name> [--template T] [--path DIR] [--airssys-path PATH]`:
+//! a component crate from a template.
+//!
+//! The crate is written to `DIR/<name>` (default `./<name>`): `Cargo.toml`
+//! (a `cdylib` in its own workspace), `src/lib.rs` (an
+//! `#[airssys::component]` whose capabilities are declared in the
+//! attribute), `policy.toml` (the host policy that grants them),
+//! `README.md` and `.gitignore`. The templates are embedded in the binary.
+//!
+//! Exit codes: 0 created; 2 invalid input (a name that is not a valid
+//! crate name, a target directory that exists and is not empty, an
+//! `--airssys-path` that is not the airssys repository, a write error).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `airssys new`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The crate name, also the component's manifest name (ASCII letter
+    /// first, then letters, digits, `-` and `_`).
+    name: String,
+    /// What the component does.
+    #[arg(long, short, value_enum, default_value_t = Template::Storage)]
+    template: Template,
+    /// The directory to create the crate in (default: the current one).
+    #[arg(long, value_name = "DIR")]
+    path: Option<PathBuf>,
+    /// Depend on airssys through a path (its repository root) instead of
+    /// the crates.io version.
+    #[arg(long, value_name = "PATH", env = "AIRSSYS_PATH")]
+    airssys_path: Option<PathBuf>,
+}
+
+/// The templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Template {
+    /// A counter in a key-value bucket (`kv`).
+    Storage,
+    /// Publishes on a topic and handles incoming messages (`msg`).
+    Messaging,
+    /// An HTTP GET to a host named in the init configuration (`net`).
+    Network,
+    /// Lists and reads the files under `/data` (`fs`).
+    Filesystem,
+}
+
+impl Template {
+    fn name(self) -> &'static str {
+        match self {
+            Template::Storage => "storage",
+            Template::Messaging => "messaging",
+            Template::Network => "network",
+            Template::Filesystem => "filesystem",
+        }
+    }
+
+    /// `(src/lib.rs, policy.toml, README.md)` of the template.
+    fn files(self) -> (&'static str, &'static str, &'static str) {
+        macro_rules! template {
+            ($dir:literal) => {
+                (
+                    include_str!(concat!("../../templates/", $dir, "/lib.rs")),
+                    include_str!(concat!("../../templates/", $dir, "/policy.toml")),
+                    include_str!(concat!("../../templates/", $dir, "/README.md")),
+                )
+            };
+        }
+        match self {
+            Template::Storage => template!("storage"),
+            Template::Messaging => template!("messaging"),
+            Template::Network => template!("network"),
+            Template::Filesystem => template!("filesystem"),
+        }
+    }
+}
+
+const CARGO_TOML: &str = include_str!("../../templates/Cargo.toml.in");
+const GITIGNORE: &str = include_str!("../../templates/gitignore.in");
+
+/// Why `airssys new` refused.
+#[derive(Debug, thiserror::Error)]
+enum NewError {
+    #[error("invalid name `{name}`: {reason}")]
+    Name { name: String, reason: String },
+    #[error(
+        "{} already exists and is not empty; choose another name or `--path`, or remove it",
+        .0.display()
+    )]
+    NotEmpty(PathBuf),
+    #[error("{} exists and is not a directory; choose another name or `--path`", .0.display())]
+    NotADirectory(PathBuf),
+    #[error(
+        "--airssys-path {}: {reason}; pass the root of the airssys repository (the directory whose Cargo.toml has `name = \"airssys\"`)",
+        path.display()
+    )]
+    AirssysPath { path: PathBuf, reason: String },
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the command and returns the exit code.
+pub(crate) fn run(args: Args) -> u8 {
+    match create(&args) {
+        Ok(created) => {
+            print!("{created}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+/// What was created, for the summary.
+struct Created {
+    name: String,
+    template: Template,
+    dir: PathBuf,
+    files: Vec<&'static str>,
+}
+
+impl fmt::Display for Created {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "created component `{}` (template `{}`) in {}",
+            self.name,
+            self.template.name(),
+            self.dir.display()
+        )?;
+        for file in &self.files {
+            writeln!(f, "  {file}")?;
+        }
+        writeln!(f, "next:")?;
+        writeln!(f, "  cd {}", self.dir.display())?;
+        writeln!(
+            f,
+            "  cargo build --target wasm32-wasip2 --release   # build the component"
+        )?;
+        writeln!(
+            f,
+            "  airssys run . --policy policy.toml              # build it and run it under its policy"
+        )
+    }
+}
+
+fn create(args: &Args) -> Result<Created, NewError> {
+    check_name(&args.name)?;
+    let dependency = match &args.airssys_path {
+        Some(path) => path_dependency(path)?,
+        None => version_dependency(),
+    };
+    let dir = args
+        .path
+        .as_deref()
+        .unwrap_or(Path::new("."))
+        .join(&args.name);
+    check_target(&dir)?;
+
+    let values = Values {
+        name: &args.name,
+        type_name: &type_name(&args.name),
+        template: args.template.name(),
+        airssys: &dependency,
+    };
+    let (lib, policy, readme) = args.template.files();
+    let files: [(&'static str, &str); 5] = [
+        ("Cargo.toml", CARGO_TOML),
+        ("src/lib.rs", lib),
+        ("policy.toml", policy),
+        ("README.md", readme),
+        (".gitignore", GITIGNORE),
+    ];
+    let mut written = Vec::new();
+    for (file, template) in files {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| NewError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(&path, values.render(template))
+            .map_err(|source| NewError::Io { path, source })?;
+        written.push(file);
+    }
+    Ok(Created {
+        name: args.name.clone(),
+        template: args.template,
+        dir,
+        files: written,
+    })
+}
+
+/// The values substituted into a template.
+struct Values<'a> {
+    /// `{{name}}`: the crate and component name.
+    name: &'a str,
+    /// `{{type}}`: the component struct (`my-counter` → `MyCounter`).
+    type_name: &'a str,
+    /// `{{template}}`: the template's name.
+    template: &'a str,
+    /// `{{airssys}}`: the dependency's TOML value.
+    airssys: &'a str,
+}
+
+impl Values<'_> {
+    fn render(&self, template: &str) -> String {
+        template
+            .replace("{{name}}", self.name)
+            .replace("{{type}}", self.type_name)
+            .replace("{{template}}", self.template)
+            .replace("{{airssys}}", self.airssys)
+    }
+}
+
+/// Names cargo refuses, or that clash with what the crate uses.
+const RESERVED: &[&str] = &[
+    "airssys",
+    "alloc",
+    "core",
+    "proc_macro",
+    "proc-macro",
+    "std",
+    "test",
+    // Rust keywords (cargo refuses them as package names).
+    "abstract",
+    "as",
+    "async",
+    "await",
+    "become",
+    "box",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "do",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "final",
+    "fn",
+    "for",
+    "gen",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "macro",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "override",
+    "priv",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "try",
+    "type",
+    "typeof",
+    "unsafe",
+    "unsized",
+    "use",
+    "virtual",
+    "where",
+    "while",
+    "yield",
+];
+
+/// The longest name accepted (crates.io's limit).
+const MAX_NAME: usize = 64;
+
+/// A valid crate name, which is also a valid component name: an ASCII
+/// letter first, then ASCII letters, digits, `-` and `_`; not a keyword or
+/// a reserved crate name.
+fn check_name(name: &str) -> Result<(), NewError> {
+    let fail = |reason: String| NewError::Name {
+        name: name.to_owned(),
+        reason,
+    };
+    let Some(first) = name.chars().next() else {
+        return Err(fail("the name is empty".to_owned()));
+    };
+    if !first.is_ascii_alphabetic() {
+        return Err(fail(format!(
+            "it starts with {first:?}; a crate name starts with an ASCII letter"
+        )));
+    }
+    if let Some((at, bad)) = name
+        .char_indices()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(fail(format!(
+            "{bad:?} at byte {at} is not allowed; use ASCII letters, digits, `-` and `_`"
+        )));
+    }
+    if name.len() > MAX_NAME {
+        return Err(fail(format!(
+            "it is {} characters long; the limit is {MAX_NAME}",
+            name.len()
+        )));
+    }
+    if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(fail(
+            "it is a Rust keyword or a reserved crate name; choose another".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// `my-counter_v2` → `MyCounterV2`: the component struct's name.
+fn type_name(name: &str) -> String {
+    name.split(['-', '_'])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or(String::new(), |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
+}
+
+/// Refuses a target that exists and is not an empty directory.
+fn check_target(dir: &Path) -> Result<(), NewError> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => match entries.next() {
+            None => Ok(()),
+            Some(_) => Err(NewError::NotEmpty(dir.to_path_buf())),
+        },
+        Err(_) if dir.is_file() || dir.is_symlink() => {
+            Err(NewError::NotADirectory(dir.to_path_buf()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(NewError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// `{ version = "MAJOR.MINOR" }` of this airssys.
+fn version_dependency() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let major_minor: Vec<&str> = version.split('.').take(2).collect();
+    format!("{{ version = \"{}\" }}", major_minor.join("."))
+}
+
+/// `{ path = "<absolute root>" }`, after checking that PATH is the
+/// airssys repository.
+fn path_dependency(path: &Path) -> Result<String, NewError> {
+    let fail = |reason: String| NewError::AirssysPath {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let root = std::fs::canonicalize(path).map_err(|e| fail(e.to_string()))?;
+    let manifest = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|e| fail(format!("cannot read {}: {e}", manifest.display())))?;
+    let is_airssys = text
+        .lines()
+        .any(|line| line.split_whitespace().collect::<String>() == "name=\"airssys\"");
+    if !is_airssys {
+        return Err(fail(format!(
+            "{} is not the manifest of the `airssys` crate",
+            manifest.display()
+        )));
+    }
+    let root = root
+        .to_str()
+        .ok_or_else(|| fail("the path is not valid UTF-8".to_owned()))?;
+    Ok(format!("{{ path = \"{}\" }}", toml_escape(root)))
+}
+
+/// Escapes a TOML basic string's content.
+fn toml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(name: &str) -> String {
+        match check_name(name) {
+            Err(e) => e.to_string(),
+            Ok(()) => format!("`{name}` was accepted"),
+        }
+    }
+
+    #[test]
+    fn valid_names_are_accepted() {
+        for name in ["counter", "my-counter", "my_counter2", "A1"] {
+            assert!(check_name(name).is_ok(), "{name}: {}", reason(name));
+        }
+    }
+
+    #[test]
+    fn a_bad_character_is_named() {
+        assert_eq!(
+            reason("my.counter"),
+            "invalid name `my.counter`: '.' at byte 2 is not allowed; use ASCII letters, digits, `-` and `_`"
+        );
+        assert!(
+            reason("zähler").contains("'ä' at byte 1"),
+            "{}",
+            reason("zähler")
+        );
+        assert!(reason("a b").contains("' ' at byte 1"), "{}", reason("a b"));
+    }
+
+    #[test]
+    fn a_bad_first_character_is_named() {
+        assert!(
+            reason("1st").contains("starts with '1'"),
+            "{}",
+            reason("1st")
+        );
+        assert!(reason("-x").contains("starts with '-'"), "{}", reason("-x"));
+        assert!(reason("").contains("empty"), "{}", reason(""));
+    }
+
+    #[test]
+    fn keywords_reserved_and_long_names_are_refused() {
+        for name in ["fn", "test", "std", "airssys", "Self"] {
+            assert!(
+                reason(name).contains("reserved"),
+                "{name}: {}",
+                reason(name)
+            );
+        }
+        let long = "a".repeat(MAX_NAME + 1);
+        assert!(
+            reason(&long).contains("the limit is 64"),
+            "{}",
+            reason(&long)
+        );
+        assert!(check_name(&"a".repeat(MAX_NAME)).is_ok());
+    }
+
+    #[test]
+    fn type_names_are_upper_camel() {
+        assert_eq!(type_name("counter"), "Counter");
+        assert_eq!(type_name("my-counter_v2"), "MyCounterV2");
+        assert_eq!(type_name("a--b"), "AB");
+        assert_eq!(type_name("httpFetch"), "HttpFetch");
+    }
+
+    #[test]
+    fn an_existing_non_empty_directory_is_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        assert!(check_target(&tmp.path().join("absent")).is_ok());
+        assert!(
+            check_target(tmp.path()).is_ok(),
+            "an empty directory is fine"
+        );
+        std::fs::write(tmp.path().join("keep.txt"), "x").expect("write");
+        let err = check_target(tmp.path()).expect_err("not empty");
+        assert!(matches!(err, NewError::NotEmpty(_)), "{err}");
+        assert!(err.to_string().contains("already exists and is not empty"));
+        let err = check_target(&tmp.path().join("keep.txt")).expect_err("a file");
+        assert!(matches!(err, NewError::NotADirectory(_)), "{err}");
+    }
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        let values = Values {
+            name: "my-app",
+            type_name: "MyApp",
+            template: "x",
+            airssys: "{ version = \"0.1\" }",
+        };
+        for template in [
+            Template::Storage,
+            Template::Messaging,
+            Template::Network,
+            Template::Filesystem,
+        ] {
+            let (lib, policy, readme) = template.files();
+            for text in [CARGO_TOML, GITIGNORE, lib, policy, readme] {
+                let out = values.render(text);
+                assert!(!out.contains("{{"), "{}: {out}", template.name());
+            }
+            assert!(values.render(lib).contains("struct MyApp;"));
+            assert!(values.render(policy).contains("[components.my-app]"));
+        }
+    }
+
+    #[test]
+    fn dependencies() {
+        assert_eq!(version_dependency(), "{ version = \"0.1\" }");
+        assert_eq!(toml_escape(r#"C:\a "b""#), r#"C:\\a \"b\""#);
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let err = path_dependency(tmp.path()).expect_err("no Cargo.toml");
+        assert!(err.to_string().contains("cannot read"), "{err}");
+        std::fs::write(
+            tmp.path().join("Cargo.toml"),
+            "[package]\nname = \"other\"\n",
+        )
+        .expect("write");
+        let err = path_dependency(tmp.path()).expect_err("not airssys");
+        assert!(err.to_string().contains("is not the manifest"), "{err}");
+        std::fs::write(
+            tmp.path().join("Cargo.toml"),
+            "[package]\nname = \"airssys\"\n",
+        )
+        .expect("write");
+        let dep = path_dependency(tmp.path()).expect("airssys");
+        assert!(dep.starts_with("{ path = \""), "{dep}");
+    }
+}
