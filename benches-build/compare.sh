@@ -7,6 +7,7 @@
 # fixture crate itself is compiled) and the median wall time is compared.
 #
 # Usage: benches-build/compare.sh [RUNS]   (default 3)
+# Per-stage times of the macro: AIRSSYS_MACRO_TIMING=1 cargo build ... (stderr).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -13,16 +13,17 @@
 use airssys_contract::contract::HostFunction;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
-use syn::{FnArg, Item, Pat, Signature, Type, Visibility};
+use syn::{FnArg, Pat, Signature, Type};
 use wit_bindgen_core::WorldGenerator;
 use wit_parser::{FunctionKind, InterfaceId, Resolve, TypeDefKind, TypeOwner};
 
+use super::raw_items::{self, RawItem};
 use super::wit::{World, gate};
 
 /// The generated bindings and what the expansion re-exports from them.
 pub(crate) struct Bindings {
     /// The reshaped wit-bindgen output.
-    pub(crate) file: syn::File,
+    pub(crate) file: TokenStream,
     /// Imported interfaces: where they are and what to re-export.
     pub(crate) imports: Vec<Module>,
     /// Exported interfaces: where they are and what to re-export.
@@ -69,31 +70,46 @@ pub(crate) fn generate(world: &World) -> Result<Bindings, String> {
         .next()
         .ok_or_else(|| String::from("wit-bindgen produced no output"))?;
     let text = std::str::from_utf8(text).map_err(|e| e.to_string())?;
-    let mut file = crate::timing::stage("  syn::parse_file", || syn::parse_file(text))
-        .map_err(|e| format!("wit-bindgen output: {e}"))?;
-    if std::env::var_os("AIRSSYS_MACRO_TIMING").is_some() {
-        eprintln!("airssys-macros:   wit-bindgen output: {} bytes", text.len());
-    }
+    let tokens = crate::timing::stage("  lex", || lex(text))?;
+    let mut items = raw_items::split(tokens);
 
     let mut imports = Vec::new();
     for id in world.imported_interfaces() {
         let path = module_path(&resolve, id, false);
-        if let Some(items) = find_module(&mut file.items, &path) {
-            imports.push(gate_interface(world, &resolve, id, path, items));
-        }
+        let module = raw_items::with_module(&mut items, &path.clone(), |items| {
+            gate_interface(world, &resolve, id, path, items)
+        });
+        imports.extend(module);
     }
     let mut exports = Vec::new();
     for id in world.exported_interfaces() {
         let path = module_path(&resolve, id, true);
-        if let Some(items) = find_module(&mut file.items, &path) {
-            exports.push(export_defaults(&resolve, id, path, items));
-        }
+        let module = raw_items::with_module(&mut items, &path.clone(), |items| {
+            export_defaults(&resolve, id, path, items)
+        });
+        exports.extend(module);
     }
+    let file = raw_items::join(&items);
     Ok(Bindings {
         file,
         imports,
         exports,
     })
+}
+
+/// Lexes wit-bindgen's output. Inside the compiler this goes straight to
+/// its lexer: `proc_macro2` would first re-lex the text with its own
+/// (unoptimized) lexer to validate it, which costs more than the rest of
+/// the expansion; generated code needs no such check.
+fn lex(text: &str) -> Result<TokenStream, String> {
+    if proc_macro::is_available() {
+        let tokens: proc_macro::TokenStream = text
+            .parse()
+            .map_err(|e| format!("wit-bindgen output: {e}"))?;
+        return Ok(tokens.into());
+    }
+    text.parse()
+        .map_err(|e: proc_macro2::LexError| format!("wit-bindgen output: {e}"))
 }
 
 /// The module path wit-bindgen gives an interface.
@@ -131,19 +147,6 @@ pub(crate) fn upper_camel(kebab: &str) -> String {
         .collect()
 }
 
-fn find_module<'a>(items: &'a mut [Item], path: &[Ident]) -> Option<&'a mut Vec<Item>> {
-    let (first, rest) = path.split_first()?;
-    let module = items.iter_mut().find_map(|item| match item {
-        Item::Mod(m) if m.ident == *first => m.content.as_mut().map(|(_, items)| items),
-        _ => None,
-    })?;
-    if rest.is_empty() {
-        Some(module)
-    } else {
-        find_module(module, rest)
-    }
-}
-
 fn interface_names(resolve: &Resolve, id: InterfaceId) -> (Ident, Ident, String) {
     let iface = &resolve.interfaces[id];
     let name = iface.name.clone().unwrap_or_default();
@@ -156,43 +159,29 @@ fn interface_names(resolve: &Resolve, id: InterfaceId) -> (Ident, Ident, String)
 }
 
 /// Public, documented items of a module: what users may name.
-fn public_items(items: &[Item]) -> Vec<Ident> {
-    let hidden = |attrs: &[syn::Attribute]| {
-        attrs
-            .iter()
-            .any(|a| a.path().is_ident("doc") && quote!(#a).to_string().contains("hidden"))
-    };
+fn public_items(items: &[RawItem]) -> Vec<Ident> {
+    const NAMED: &[&str] = &["struct", "enum", "type", "trait", "const"];
     items
         .iter()
-        .filter_map(|item| match item {
-            Item::Struct(s) if is_pub(&s.vis) && !hidden(&s.attrs) => Some(s.ident.clone()),
-            Item::Enum(e) if is_pub(&e.vis) && !hidden(&e.attrs) => Some(e.ident.clone()),
-            Item::Type(t) if is_pub(&t.vis) && !hidden(&t.attrs) => Some(t.ident.clone()),
-            Item::Trait(t) if is_pub(&t.vis) && !hidden(&t.attrs) => Some(t.ident.clone()),
-            Item::Const(c) if is_pub(&c.vis) && !hidden(&c.attrs) => Some(c.ident.clone()),
-            // `bitflags!` types.
-            Item::Macro(m)
-                if m.mac
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|s| s.ident == "bitflags") =>
-            {
-                m.mac
-                    .tokens
-                    .clone()
-                    .into_iter()
-                    .skip_while(|t| t.to_string() != "struct")
-                    .nth(1)
-                    .and_then(|t| syn::parse2::<Ident>(t.into()).ok())
+        .filter_map(|item| {
+            if let Some((name, body)) = item.macro_call() {
+                // `bitflags!` types.
+                return (name == "bitflags")
+                    .then(|| {
+                        body.into_iter()
+                            .skip_while(|t| t.to_string() != "struct")
+                            .nth(1)
+                    })
+                    .flatten()
+                    .and_then(|t| syn::parse2::<Ident>(t.into()).ok());
             }
-            _ => None,
+            let (kind, name) = item.kind()?;
+            let named = NAMED.iter().any(|k| kind == k);
+            (named && item.is_pub() && !item.is_hidden())
+                .then(|| name.cloned())
+                .flatten()
         })
         .collect()
-}
-
-fn is_pub(vis: &Visibility) -> bool {
-    matches!(vis, Visibility::Public(_))
 }
 
 /// The rust name wit-bindgen gives function `f` (`[method]bucket.list-keys`
@@ -222,7 +211,7 @@ fn gate_interface(
     resolve: &Resolve,
     id: InterfaceId,
     path: Vec<Ident>,
-    items: &mut Vec<Item>,
+    items: &mut Vec<RawItem>,
 ) -> Module {
     let (name, camel, qualified) = interface_names(resolve, id);
     let iface = &resolve.interfaces[id];
@@ -289,11 +278,11 @@ fn gate_interface(
             "The functions of `{qualified}` a component `C` may call: each call needs \
              the capability of its `@capability` line declared for `C`."
         );
-        items.push(syn::parse_quote! {
+        items.push(RawItem::new(quote! {
             #[doc = #doc]
             pub struct #gate<C>(::core::marker::PhantomData<fn() -> C>);
-        });
-        items.push(syn::parse_quote! {
+        }));
+        items.push(RawItem::new(quote! {
             impl<C> #gate<C> {
                 #[doc(hidden)]
                 pub const fn new() -> Self {
@@ -301,7 +290,7 @@ fn gate_interface(
                 }
                 #(#free)*
             }
-        });
+        }));
     }
     for res in &wrapped_names {
         let handle = wrapper_of(res);
@@ -310,22 +299,22 @@ fn gate_interface(
              `@capability` line declared for `C`."
         );
         let bodies = methods.iter().filter(|(r, _)| r == res).map(|(_, b)| b);
-        items.push(syn::parse_quote! {
+        items.push(RawItem::new(quote! {
             #[doc = #doc]
             #[derive(Debug)]
             pub struct #handle<C> {
                 raw: #res,
                 _component: ::core::marker::PhantomData<fn() -> C>,
             }
-        });
-        items.push(syn::parse_quote! {
+        }));
+        items.push(RawItem::new(quote! {
             impl<C> #handle<C> {
                 fn from_raw(raw: #res) -> Self {
                     Self { raw, _component: ::core::marker::PhantomData }
                 }
                 #(#bodies)*
             }
-        });
+        }));
         exposed.push((handle, res.clone()));
     }
     Module {
@@ -340,35 +329,35 @@ fn gate_interface(
 
 /// Removes `pub` from the free function `name` and returns its signature
 /// and doc attributes.
-fn take_free_fn(items: &mut [Item], name: &str) -> Option<(Signature, Vec<syn::Attribute>)> {
-    items.iter_mut().find_map(|item| match item {
-        Item::Fn(f) if f.sig.ident == name && is_pub(&f.vis) => {
-            f.vis = Visibility::Inherited;
-            Some((f.sig.clone(), docs(&f.attrs)))
-        }
-        _ => None,
-    })
+fn take_free_fn(items: &mut [RawItem], name: &str) -> Option<(Signature, Vec<syn::Attribute>)> {
+    let item = items
+        .iter_mut()
+        .find(|i| i.is_pub() && i.named("fn").is_some_and(|n| n == name))?;
+    item.make_private();
+    let f = item.signature()?;
+    Some((f.sig, docs(&f.attrs)))
 }
 
 /// Removes `pub` from method `name` of `impl Res` and returns it.
 fn take_method(
-    items: &mut [Item],
+    items: &mut [RawItem],
     res: &Ident,
     name: &str,
 ) -> Option<(Signature, Vec<syn::Attribute>)> {
-    items.iter_mut().find_map(|item| {
-        let Item::Impl(imp) = item else { return None };
-        if imp.trait_.is_some() || !matches!(&*imp.self_ty, Type::Path(p) if p.path.is_ident(res)) {
-            return None;
-        }
-        imp.items.iter_mut().find_map(|it| match it {
-            syn::ImplItem::Fn(f) if f.sig.ident == name && is_pub(&f.vis) => {
-                f.vis = Visibility::Inherited;
-                Some((f.sig.clone(), docs(&f.attrs)))
-            }
-            _ => None,
+    // wit-bindgen writes one `impl Res { .. }` block per method.
+    items
+        .iter_mut()
+        .filter(|i| i.named("impl") == Some(res))
+        .find_map(|imp| {
+            let mut inner = imp.inner_items()?;
+            let method = inner
+                .iter_mut()
+                .find(|i| i.is_pub() && i.named("fn").is_some_and(|n| n == name))?;
+            method.make_private();
+            let f = method.signature()?;
+            imp.set_inner_items(&inner);
+            Some((f.sig, docs(&f.attrs)))
         })
-    })
 }
 
 fn docs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
@@ -616,7 +605,7 @@ fn export_defaults(
     resolve: &Resolve,
     id: InterfaceId,
     path: Vec<Ident>,
-    items: &mut [Item],
+    items: &mut [RawItem],
 ) -> Module {
     let (name, camel, qualified) = interface_names(resolve, id);
     let iface = &resolve.interfaces[id];
@@ -631,10 +620,12 @@ fn export_defaults(
         })
         .collect();
     for item in items.iter_mut() {
-        let Item::Trait(t) = item else { continue };
-        if t.ident != "Guest" {
+        if item.named("trait").is_none_or(|n| n != "Guest") {
             continue;
         }
+        let Ok(mut t) = item.parse::<syn::ItemTrait>() else {
+            continue;
+        };
         let message = format!("component `{{Self}}` does not implement the `{qualified}` export");
         let note = format!(
             "add `impl guest::{camel} for {{Self}} {{}}` next to the component; methods \
@@ -657,6 +648,7 @@ fn export_defaults(
                 f.attrs.push(syn::parse_quote!(#[allow(unused_variables)]));
             }
         }
+        *item = RawItem::new(quote!(#t));
     }
     Module {
         path,

@@ -8,6 +8,7 @@ mod args;
 mod bindings;
 mod check;
 mod expand;
+mod raw_items;
 mod wit;
 
 use std::path::{Path, PathBuf};
