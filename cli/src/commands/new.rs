@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 /// Arguments of `airssys new`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The crate name, also the component's manifest name (ASCII letter
-    /// first, then letters, digits, `-` and `_`).
+    /// The crate name, also the component's manifest name (an ASCII letter
+    /// first, then lower-case letters, digits, `-` and `_`).
     name: String,
     /// What the component does.
     #[arg(long, short, value_enum, default_value_t = Template::Storage)]
@@ -165,6 +165,7 @@ fn create(args: &Args) -> Result<Created, NewError> {
     let values = Values {
         name: &args.name,
         type_name: &type_name(&args.name),
+        lib_name: &args.name.replace('-', "_"),
         template: args.template.name(),
         airssys: &dependency,
     };
@@ -203,6 +204,8 @@ struct Values<'a> {
     name: &'a str,
     /// `{{type}}`: the component struct (`my-counter` → `MyCounter`).
     type_name: &'a str,
+    /// `{{lib}}`: the library (and `.wasm` file) name (`my_counter`).
+    lib_name: &'a str,
     /// `{{template}}`: the template's name.
     template: &'a str,
     /// `{{airssys}}`: the dependency's TOML value.
@@ -214,6 +217,7 @@ impl Values<'_> {
         template
             .replace("{{name}}", self.name)
             .replace("{{type}}", self.type_name)
+            .replace("{{lib}}", self.lib_name)
             .replace("{{template}}", self.template)
             .replace("{{airssys}}", self.airssys)
     }
@@ -286,8 +290,8 @@ const RESERVED: &[&str] = &[
 const MAX_NAME: usize = 64;
 
 /// A valid crate name, which is also a valid component name: an ASCII
-/// letter first, then ASCII letters, digits, `-` and `_`; not a keyword or
-/// a reserved crate name.
+/// letter first, then lower-case ASCII letters, digits, `-` and `_`; not a
+/// keyword or a reserved crate name.
 fn check_name(name: &str) -> Result<(), NewError> {
     let fail = |reason: String| NewError::Name {
         name: name.to_owned(),
@@ -309,13 +313,19 @@ fn check_name(name: &str) -> Result<(), NewError> {
             "{bad:?} at byte {at} is not allowed; use ASCII letters, digits, `-` and `_`"
         )));
     }
+    // rustc warns (`non_snake_case`) on a crate name with capitals.
+    if let Some((at, bad)) = name.char_indices().find(|(_, c)| c.is_ascii_uppercase()) {
+        return Err(fail(format!(
+            "{bad:?} at byte {at} is upper case; use lower case (rustc warns on a crate name with capitals)"
+        )));
+    }
     if name.len() > MAX_NAME {
         return Err(fail(format!(
             "it is {} characters long; the limit is {MAX_NAME}",
             name.len()
         )));
     }
-    if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+    if RESERVED.contains(&name) {
         return Err(fail(
             "it is a Rust keyword or a reserved crate name; choose another".to_owned(),
         ));
@@ -414,7 +424,7 @@ mod tests {
 
     #[test]
     fn valid_names_are_accepted() {
-        for name in ["counter", "my-counter", "my_counter2", "A1"] {
+        for name in ["counter", "my-counter", "my_counter2", "a1"] {
             assert!(check_name(name).is_ok(), "{name}: {}", reason(name));
         }
     }
@@ -431,6 +441,11 @@ mod tests {
             reason("zähler")
         );
         assert!(reason("a b").contains("' ' at byte 1"), "{}", reason("a b"));
+        assert!(
+            reason("myApp").contains("'A' at byte 2 is upper case"),
+            "{}",
+            reason("myApp")
+        );
     }
 
     #[test]
@@ -446,7 +461,7 @@ mod tests {
 
     #[test]
     fn keywords_reserved_and_long_names_are_refused() {
-        for name in ["fn", "test", "std", "airssys", "Self"] {
+        for name in ["fn", "test", "std", "airssys", "self"] {
             assert!(
                 reason(name).contains("reserved"),
                 "{name}: {}",
@@ -491,6 +506,7 @@ mod tests {
         let values = Values {
             name: "my-app",
             type_name: "MyApp",
+            lib_name: "my_app",
             template: "x",
             airssys: "{ version = \"0.1\" }",
         };

@@ -1,51 +1,62 @@
-//! `{{name}}`: counts its starts in a key-value bucket and answers
-//! requests with the current count.
+//! `{{name}}`: when it starts, lists the files directly under `/data`,
+//! reads each one and logs its size and number of lines.
 
 #[airssys::component(
     requires = [
-        "kv:read:counter/*",
-        "kv:write:counter/*",
+        "fs:list:/data",
+        "fs:read:/data/*",
         "log:write",
     ],
 )]
 struct {{type}};
 
-/// The bucket and the key holding the count.
-const BUCKET: &str = "counter";
-const KEY: &str = "starts";
+/// The directory the component reads; the host maps it to one of its own.
+const DIR: &str = "/data";
+/// Bytes asked for per read.
+const CHUNK: u32 = 64 * 1024;
 
 impl guest::Lifecycle for {{type}} {
     fn init(_config: Vec<guest::lifecycle::KeyValue>) -> Result<(), guest::lifecycle::Error> {
-        let other = |e: host::storage::Error| guest::lifecycle::Error::Other(e.to_string());
+        let other = |e: host::filesystem::Error| guest::lifecycle::Error::Other(e.to_string());
         let host = {{type}}::host();
-        let bucket = host.storage().open(BUCKET).map_err(other)?;
-        let starts = read_count(&bucket).map_err(other)? + 1;
-        bucket.set(KEY, &starts.to_le_bytes()).map_err(other)?;
-        let message = format!("started {starts} time(s)");
-        let _ = host
-            .logging()
-            .log(host::logging::Level::Info, "{{name}}", &message);
+        let entries = host.filesystem().list_dir(DIR).map_err(other)?;
+        for entry in entries {
+            if entry.kind != host::filesystem::EntryKind::File {
+                continue;
+            }
+            let path = format!("{DIR}/{}", entry.name);
+            let bytes = read_file(&path).map_err(other)?;
+            let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+            let text = format!("{path}: {} bytes, {lines} lines", bytes.len());
+            let _ = host
+                .logging()
+                .log(host::logging::Level::Info, "{{name}}", &text);
+        }
         Ok(())
     }
 }
 
-impl guest::Handler for {{type}} {
-    /// Any request is answered with the count, as decimal text.
-    fn handle_request(
-        _source: String,
-        _payload: Vec<u8>,
-    ) -> Result<Vec<u8>, guest::handler::Error> {
-        let other = |e: host::storage::Error| guest::handler::Error::Other(e.to_string());
-        let bucket = {{type}}::host().storage().open(BUCKET).map_err(other)?;
-        let starts = read_count(&bucket).map_err(other)?;
-        Ok(starts.to_string().into_bytes())
-    }
-}
+impl guest::Handler for {{type}} {}
 
-/// The stored count; 0 before the first write.
-fn read_count(bucket: &host::storage::Bucket<{{type}}>) -> Result<u64, host::storage::Error> {
-    let value = bucket.get(KEY)?;
-    Ok(value
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-        .map_or(0, u64::from_le_bytes))
+/// The whole content of the file at `path`.
+fn read_file(path: &str) -> Result<Vec<u8>, host::filesystem::Error> {
+    let host = {{type}}::host();
+    let file = host.filesystem().open_read(path)?;
+    let mut content = Vec::new();
+    loop {
+        let pending = file.read(content.len() as u64, CHUNK)?;
+        let chunk = loop {
+            if let Some(chunk) = pending.get()? {
+                break chunk;
+            }
+            let ready = pending.subscribe();
+            host.poll()
+                .poll(&[&ready], None)
+                .map_err(|e| host::filesystem::Error::Other(e.to_string()))?;
+        };
+        if chunk.is_empty() {
+            return Ok(content);
+        }
+        content.extend_from_slice(&chunk);
+    }
 }

@@ -1,51 +1,45 @@
-//! `{{name}}`: counts its starts in a key-value bucket and answers
-//! requests with the current count.
+//! `{{name}}`: announces itself on a topic when it starts, and answers
+//! every message it receives with an acknowledgement on another topic.
 
 #[airssys::component(
     requires = [
-        "kv:read:counter/*",
-        "kv:write:counter/*",
+        "msg:publish:{{name}}.>",
         "log:write",
     ],
 )]
 struct {{type}};
 
-/// The bucket and the key holding the count.
-const BUCKET: &str = "counter";
-const KEY: &str = "starts";
+/// Published once, when the component starts.
+const STARTED: &str = "{{name}}.started";
+/// Published for every message handled.
+const ACKS: &str = "{{name}}.acks";
 
 impl guest::Lifecycle for {{type}} {
     fn init(_config: Vec<guest::lifecycle::KeyValue>) -> Result<(), guest::lifecycle::Error> {
-        let other = |e: host::storage::Error| guest::lifecycle::Error::Other(e.to_string());
         let host = {{type}}::host();
-        let bucket = host.storage().open(BUCKET).map_err(other)?;
-        let starts = read_count(&bucket).map_err(other)? + 1;
-        bucket.set(KEY, &starts.to_le_bytes()).map_err(other)?;
-        let message = format!("started {starts} time(s)");
-        let _ = host
-            .logging()
-            .log(host::logging::Level::Info, "{{name}}", &message);
-        Ok(())
+        let me = host.messaging().self_name();
+        host.messaging()
+            .publish(STARTED, me.as_bytes())
+            .map_err(|e| guest::lifecycle::Error::Other(e.to_string()))
     }
 }
 
 impl guest::Handler for {{type}} {
-    /// Any request is answered with the count, as decimal text.
-    fn handle_request(
-        _source: String,
-        _payload: Vec<u8>,
-    ) -> Result<Vec<u8>, guest::handler::Error> {
-        let other = |e: host::storage::Error| guest::handler::Error::Other(e.to_string());
-        let bucket = {{type}}::host().storage().open(BUCKET).map_err(other)?;
-        let starts = read_count(&bucket).map_err(other)?;
-        Ok(starts.to_string().into_bytes())
+    /// Logs the message, then publishes `ack <topic> <bytes>` on the
+    /// acknowledgement topic.
+    fn handle_message(message: guest::handler::Message) -> Result<(), guest::handler::Error> {
+        let host = {{type}}::host();
+        let size = message.payload.len();
+        let text = format!(
+            "{size} bytes on `{}` from `{}`",
+            message.topic, message.source
+        );
+        let _ = host
+            .logging()
+            .log(host::logging::Level::Info, "{{name}}", &text);
+        let ack = format!("ack {} {}", message.topic, size);
+        host.messaging()
+            .publish(ACKS, ack.as_bytes())
+            .map_err(|e| guest::handler::Error::Other(e.to_string()))
     }
-}
-
-/// The stored count; 0 before the first write.
-fn read_count(bucket: &host::storage::Bucket<{{type}}>) -> Result<u64, host::storage::Error> {
-    let value = bucket.get(KEY)?;
-    Ok(value
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-        .map_or(0, u64::from_le_bytes))
 }

@@ -1,51 +1,71 @@
-//! `{{name}}`: counts its starts in a key-value bucket and answers
-//! requests with the current count.
+//! `{{name}}`: when it starts, sends an HTTP GET to the host named in its
+//! configuration (`authority`, e.g. `example.com:443`, and `path`) and logs
+//! the response's status and size.
 
 #[airssys::component(
     requires = [
-        "kv:read:counter/*",
-        "kv:write:counter/*",
+        "net:http:example.com:443",
         "log:write",
     ],
 )]
 struct {{type}};
 
-/// The bucket and the key holding the count.
-const BUCKET: &str = "counter";
-const KEY: &str = "starts";
+/// How long the whole exchange may take.
+const TIMEOUT_MS: u64 = 10_000;
 
 impl guest::Lifecycle for {{type}} {
-    fn init(_config: Vec<guest::lifecycle::KeyValue>) -> Result<(), guest::lifecycle::Error> {
-        let other = |e: host::storage::Error| guest::lifecycle::Error::Other(e.to_string());
-        let host = {{type}}::host();
-        let bucket = host.storage().open(BUCKET).map_err(other)?;
-        let starts = read_count(&bucket).map_err(other)? + 1;
-        bucket.set(KEY, &starts.to_le_bytes()).map_err(other)?;
-        let message = format!("started {starts} time(s)");
-        let _ = host
+    fn init(config: Vec<guest::lifecycle::KeyValue>) -> Result<(), guest::lifecycle::Error> {
+        let setting = |key: &str| {
+            config
+                .iter()
+                .find(|kv| kv.key == key)
+                .map(|kv| kv.value.as_str())
+        };
+        let authority = setting("authority").ok_or_else(|| {
+            guest::lifecycle::Error::InvalidConfig(
+                "`authority` is missing; set it to `host:port` in the policy's `config`".into(),
+            )
+        })?;
+        let path = setting("path").unwrap_or("/");
+        let response =
+            get(authority, path).map_err(|e| guest::lifecycle::Error::Other(e.to_string()))?;
+        let text = format!(
+            "GET {authority}{path}: status {}, {} bytes",
+            response.status,
+            response.body.len()
+        );
+        let _ = {{type}}::host()
             .logging()
-            .log(host::logging::Level::Info, "{{name}}", &message);
+            .log(host::logging::Level::Info, "{{name}}", &text);
         Ok(())
     }
 }
 
-impl guest::Handler for {{type}} {
-    /// Any request is answered with the count, as decimal text.
-    fn handle_request(
-        _source: String,
-        _payload: Vec<u8>,
-    ) -> Result<Vec<u8>, guest::handler::Error> {
-        let other = |e: host::storage::Error| guest::handler::Error::Other(e.to_string());
-        let bucket = {{type}}::host().storage().open(BUCKET).map_err(other)?;
-        let starts = read_count(&bucket).map_err(other)?;
-        Ok(starts.to_string().into_bytes())
-    }
-}
+impl guest::Handler for {{type}} {}
 
-/// The stored count; 0 before the first write.
-fn read_count(bucket: &host::storage::Bucket<{{type}}>) -> Result<u64, host::storage::Error> {
-    let value = bucket.get(KEY)?;
-    Ok(value
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-        .map_or(0, u64::from_le_bytes))
+/// Sends `GET path` to `authority` (HTTPS on port 443, HTTP otherwise) and
+/// waits for the response.
+fn get(authority: &str, path: &str) -> Result<host::network::HttpResponse, host::network::Error> {
+    let host = {{type}}::host();
+    let request = host::network::HttpRequest {
+        method: host::network::HttpMethod::Get,
+        tls: authority.ends_with(":443"),
+        path_and_query: path.to_owned(),
+        headers: vec![host::network::KeyValue {
+            key: "user-agent".to_owned(),
+            value: "{{name}}".to_owned(),
+        }],
+        body: Vec::new(),
+        timeout_ms: Some(TIMEOUT_MS),
+    };
+    let pending = host.network().send_http(authority, &request)?;
+    loop {
+        if let Some(response) = pending.get()? {
+            return Ok(response);
+        }
+        let ready = pending.subscribe();
+        host.poll()
+            .poll(&[&ready], Some(TIMEOUT_MS))
+            .map_err(|e| host::network::Error::Other(e.to_string()))?;
+    }
 }
