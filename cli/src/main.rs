@@ -30,6 +30,9 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Create a component crate from a template.
     New(commands::new::Args),
+    /// Build (if a crate), load and run a component under a policy,
+    /// printing every capability decision.
+    Run(commands::run::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Cap(CapCommand::Check(args)) => commands::cap_check::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::New(args) => commands::new::run(args),
+        Command::Run(args) => commands::run::run(args),
     };
     ExitCode::from(code)
 }

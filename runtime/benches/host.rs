@@ -166,7 +166,10 @@ fn airssys_runtime(grants: usize, storage: Option<&std::path::Path>) -> Runtime 
 fn ratio(label: &str, batch: u32, mut base: impl FnMut(), mut ours: impl FnMut()) {
     let mut best = [Duration::MAX; 2];
     for _ in 0..30 {
-        for (i, f) in [&mut base as &mut dyn FnMut(), &mut ours].into_iter().enumerate() {
+        for (i, f) in [&mut base as &mut dyn FnMut(), &mut ours]
+            .into_iter()
+            .enumerate()
+        {
             let start = std::time::Instant::now();
             for _ in 0..batch {
                 f();
@@ -193,7 +196,11 @@ fn host_call(c: &mut Criterion) {
         store.set_epoch_deadline(u64::MAX / 2);
         let bench = pre.instantiate(&mut store).expect("instantiate");
         assert_eq!(bench.call_env_loop(&mut store, CALLS).expect("call"), CALLS);
-        let name = if epoch { "plain_wasmtime_with_epoch" } else { "plain_wasmtime" };
+        let name = if epoch {
+            "plain_wasmtime_with_epoch"
+        } else {
+            "plain_wasmtime"
+        };
         group.bench_function(name, |b| {
             b.iter(|| bench.call_env_loop(&mut store, CALLS).expect("call"))
         });
@@ -224,6 +231,37 @@ fn host_call(c: &mut Criterion) {
                 instance.invoke(&export, (CALLS,)).expect("call");
             },
         );
+    }
+    group.finish();
+}
+
+/// The guard alone (no wasm): what `#[airssys::host_fn]` adds per call.
+fn guard_only(c: &mut Criterion) {
+    use airssys_runtime::contract::capability::{Action, Domain, GrantSet};
+    use airssys_runtime::contract::guard::{GuardContext, HostFnGuard};
+
+    struct Ctx(GrantSet);
+    impl GuardContext for Ctx {
+        fn component(&self) -> &str {
+            "bench"
+        }
+        fn grants(&self) -> &GrantSet {
+            &self.0
+        }
+    }
+    static GUARD: HostFnGuard =
+        HostFnGuard::new("bench#get-var", "env:read", Domain::Env, Action::Read);
+    let mut group = c.benchmark_group("guard_only");
+    for grants in [1, 100, 1000] {
+        let mut builder = GrantSet::builder().allow("env:read:APP_MODE".parse().unwrap());
+        for i in 1..grants {
+            builder = builder.allow(format!("env:read:VAR_{i}").parse().unwrap());
+        }
+        let ctx = Ctx(builder.build());
+        assert!(GUARD.authorize(&ctx, &["APP_MODE"]).is_ok());
+        group.bench_function(format!("{grants}_grants"), |b| {
+            b.iter(|| GUARD.authorize(&ctx, &[std::hint::black_box("APP_MODE")]))
+        });
     }
     group.finish();
 }
@@ -343,6 +381,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = host_call, instantiate, storage
+    targets = guard_only, host_call, instantiate, storage
 }
 criterion_main!(benches);

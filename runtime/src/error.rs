@@ -77,6 +77,16 @@ pub enum LoadError {
         /// Each missing capability and how to grant it.
         message: String,
     },
+    /// A subscription the policy configures for the component is not
+    /// covered by its effective `msg:subscribe` grant, or the component
+    /// exports no `handler` to receive messages.
+    #[error("{message}")]
+    Subscription {
+        /// The component's name.
+        component: String,
+        /// Which subscription and how to fix it.
+        message: String,
+    },
     /// The component imports something outside the contract that this host
     /// does not provide.
     #[error("{message}")]

@@ -10,6 +10,9 @@
 //! - [`LoadedComponent`]: a component that passed the load-time checks
 //!   (manifest, interface compatibility, required capabilities), linked
 //!   once through `InstancePre`; [`Instance`]: one running instance.
+//! - [`broker`]: messaging between components ([`Broker`], in process by
+//!   default); delivered by [`Instance::deliver_pending`] and
+//!   [`Runtime::run_until_idle`].
 //! - [`storage`]: the key-value backends (redb file, in memory).
 //! - [`AuditLog`]: every capability decision as a `tracing` event and,
 //!   optionally, a JSON line.
@@ -34,7 +37,9 @@
 pub use airssys_contract as contract;
 
 mod audit;
+pub mod broker;
 mod error;
+mod fs;
 mod grant;
 mod host;
 mod loader;
@@ -43,9 +48,10 @@ mod runtime;
 pub mod storage;
 
 pub use audit::{AuditLog, AuditRecord};
+pub use broker::{Broker, BrokerConfig, InProcessBroker};
 pub use error::{BuildError, LimitExceeded, LoadError, RuntimeError};
 pub use policy::{Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits};
 pub use runtime::{
-    DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, Export, HandlerError, Instance, LoadedComponent,
-    Runtime, RuntimeBuilder, UNANNOTATED_NAME,
+    DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DeliveryReport, Export, HandlerError, Instance,
+    LoadedComponent, Runtime, RuntimeBuilder, UNANNOTATED_NAME,
 };

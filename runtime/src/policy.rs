@@ -20,6 +20,7 @@
 //! grants = ["kv:read:counter/*", "kv:write:counter/*"]
 //! config = { start = "10" }
 //! env = { APP_MODE = "test" }
+//! mounts = { "/data" = "/srv/counter-data" }
 //! ```
 //!
 //! See `docs/policy.md` for every key.
@@ -67,6 +68,14 @@ pub struct ComponentPolicy {
     /// Resource limits; unset fields fall back to `[defaults]`, then to
     /// the built-in defaults.
     pub limits: Limits,
+    /// Virtual filesystem roots: each key (an absolute, normalized path
+    /// such as `/data`) maps to a host directory. `fs` grants name virtual
+    /// paths; the runtime serves them beneath these directories only.
+    pub mounts: BTreeMap<String, PathBuf>,
+    /// Topic patterns the component subscribes to, each as a
+    /// `msg:subscribe:<pattern>` rule; each must be covered by the
+    /// component's effective `msg:subscribe` grant or the load is refused.
+    pub subscribe: Vec<PolicyRule>,
     /// The 1-based line of the table header, when read from a file.
     pub line: Option<u32>,
 }
@@ -157,6 +166,9 @@ pub enum PolicyError {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// A mount given to [`PolicyBuilder::mount`] is malformed.
+    #[error("{0}")]
+    Mount(String),
 }
 
 fn at(path: Option<&Path>, line: u32, column: u32, message: &str) -> String {
@@ -233,6 +245,29 @@ impl Policy {
     /// The environment offered to `name`: defaults overridden by its own.
     pub fn env_for(&self, name: &str) -> BTreeMap<String, String> {
         self.merged(name, |c| &c.env)
+    }
+
+    /// The virtual roots of `name` and the host directories they map to:
+    /// `[defaults]` mounts overridden by its own.
+    pub fn mounts_for(&self, name: &str) -> BTreeMap<String, PathBuf> {
+        let mut out = self.defaults.mounts.clone();
+        if let Some(own) = self.components.get(name) {
+            out.extend(own.mounts.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+
+    /// The subscriptions of `name` (`msg:subscribe:<pattern>` rules):
+    /// `[defaults]` first.
+    pub fn subscriptions_for<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Iterator<Item = &'a PolicyRule> + 'a {
+        let own = self.components.get(name).map(|c| c.subscribe.iter());
+        self.defaults
+            .subscribe
+            .iter()
+            .chain(own.into_iter().flatten())
     }
 
     /// The limits of `name`: its own, then `[defaults]`, then `base`.
@@ -380,6 +415,46 @@ impl PolicyBuilder {
         self
     }
 
+    /// Maps the virtual root `virtual_root` (an absolute, normalized path
+    /// such as `/data`) to the host directory `host_dir` for the component
+    /// `name`. The directory is opened once, when the component loads; the
+    /// component reaches it only through its `fs` grants.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Mount`] when `virtual_root` is not absolute and
+    /// normalized or `host_dir` is not absolute.
+    pub fn mount(
+        mut self,
+        name: &str,
+        virtual_root: &str,
+        host_dir: impl Into<PathBuf>,
+    ) -> Result<Self, PolicyError> {
+        let host_dir = host_dir.into();
+        check_mount(virtual_root, &host_dir).map_err(PolicyError::Mount)?;
+        self.entry(name)
+            .mounts
+            .insert(virtual_root.to_owned(), host_dir);
+        Ok(self)
+    }
+
+    /// Subscribes the component `name` to the topic pattern `pattern`
+    /// (e.g. `orders.*`); its manifest must ask for, and the policy grant,
+    /// a `msg:subscribe` capability covering it.
+    ///
+    /// # Errors
+    ///
+    /// When `pattern` is not a valid topic pattern.
+    pub fn subscribe(
+        mut self,
+        name: &str,
+        pattern: &str,
+    ) -> Result<Self, airssys_contract::capability::CapabilityError> {
+        let capability = crate::broker::subscription(pattern)?;
+        self.entry(name).subscribe.push(rule(capability));
+        Ok(self)
+    }
+
     /// Limits of the component `name`.
     pub fn limits(mut self, name: &str, limits: Limits) -> Self {
         self.entry(name).limits = limits;
@@ -394,6 +469,29 @@ impl PolicyBuilder {
     fn entry(&mut self, name: &str) -> &mut ComponentPolicy {
         self.policy.components.entry(name.to_owned()).or_default()
     }
+}
+
+/// Checks one mount: the virtual root is absolute and normalized (the
+/// form of `fs` grants), the host directory absolute.
+fn check_mount(virtual_root: &str, host_dir: &Path) -> Result<(), String> {
+    let normalized = virtual_root == "/"
+        || (virtual_root.starts_with('/')
+            && virtual_root[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."));
+    if !normalized {
+        return Err(format!(
+            "mount `{virtual_root}`: a virtual root must be an absolute, normalized path such as \
+             `/data` (no `.`, `..` or empty components, no trailing `/`)"
+        ));
+    }
+    if !host_dir.is_absolute() {
+        return Err(format!(
+            "mount `{virtual_root}`: the host directory `{}` must be an absolute path",
+            host_dir.display()
+        ));
+    }
+    Ok(())
 }
 
 fn rule(capability: Capability) -> PolicyRule {
@@ -435,6 +533,10 @@ struct TableFile {
     env: BTreeMap<String, String>,
     #[serde(default)]
     limits: LimitsFile,
+    #[serde(default)]
+    mounts: BTreeMap<Spanned<String>, String>,
+    #[serde(default)]
+    subscribe: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -495,6 +597,12 @@ fn parse_toml(text: &str, path: Option<&Path>) -> Result<Policy, PolicyError> {
                 })
                 .collect()
         };
+        let mut mounts = BTreeMap::new();
+        for (root, host_dir) in t.mounts {
+            let host_dir = PathBuf::from(host_dir);
+            check_mount(root.get_ref(), &host_dir).map_err(|m| invalid(root.span().start, m))?;
+            mounts.insert(root.into_inner(), host_dir);
+        }
         Ok(ComponentPolicy {
             grants: rules(t.grants)?,
             denies: rules(t.denies)?,
@@ -509,6 +617,24 @@ fn parse_toml(text: &str, path: Option<&Path>) -> Result<Policy, PolicyError> {
                 cpu_time: t.limits.cpu_time_ms.map(Duration::from_millis),
                 storage_bytes: t.limits.storage_bytes,
             },
+            mounts,
+            subscribe: t
+                .subscribe
+                .into_iter()
+                .map(|s| {
+                    let span = s.span();
+                    crate::broker::subscription(s.get_ref())
+                        .map(|capability| PolicyRule {
+                            capability,
+                            line: Some(line_column(text, span.start).0),
+                        })
+                        // The error offset counts the `msg:subscribe:` prefix.
+                        .map_err(|e| {
+                            let offset = e.offset.saturating_sub("msg:subscribe:".len());
+                            invalid(span.start + 1 + offset, e.to_string())
+                        })
+                })
+                .collect::<Result<_, _>>()?,
             line,
         })
     };

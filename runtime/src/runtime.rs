@@ -13,6 +13,7 @@ use wasmtime::component::{ComponentNamedList, InstancePre, Lift, Linker, Lower, 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::audit::AuditLog;
+use crate::broker::{Broker, BrokerConfig, Delivery, InProcessBroker, ReplyOutcome};
 use crate::error::{BuildError, LimitExceeded, LoadError, RuntimeError};
 use crate::grant::effective_grants;
 use crate::host::bindings::airssys::core::types::KeyValue;
@@ -94,6 +95,7 @@ pub struct RuntimeBuilder {
     tick: Duration,
     max_instances: u32,
     pooling: bool,
+    broker: Option<Arc<dyn Broker>>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -118,7 +120,13 @@ impl Runtime {
             tick: DEFAULT_EPOCH_TICK,
             max_instances: DEFAULT_MAX_INSTANCES,
             pooling: true,
+            broker: None,
         }
+    }
+
+    /// The broker that carries messages between this runtime's components.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.shared.services.broker
     }
 
     /// The host policy.
@@ -176,7 +184,12 @@ impl Runtime {
             ),
             None => (GrantSet::default(), Default::default(), Default::default()),
         };
+        let subscriptions = crate::broker::subscriptions(&name, &shared.policy, &grants)?;
         let limits = shared.policy.limits_for(&name, shared.base_limits);
+        let mounts = match &manifest {
+            Some(_) => crate::fs::Mounts::open(&name, &shared.policy.mounts_for(&name)),
+            None => crate::fs::Mounts::default(),
+        };
         let component = wasmtime::component::Component::new(&shared.engine, bytes)
             .map_err(|e| LoadError::Invalid(format!("{e:?}")))?;
         let pre = shared.linker.instantiate_pre(&component).map_err(|e| LoadError::Unlinkable {
@@ -189,6 +202,20 @@ impl Runtime {
         })?;
         let lifecycle = lifecycle::GuestIndices::new(&pre).ok();
         let handler = handler::GuestIndices::new(&pre).ok();
+        if handler.is_none() && !subscriptions.is_empty() {
+            return Err(LoadError::Subscription {
+                component: name.clone(),
+                message: format!(
+                    "component `{name}` is subscribed to topics by the policy but does not \
+                     export `airssys:core/handler`, so it cannot receive messages; remove its \
+                     `subscribe` entries or export the handler"
+                ),
+            });
+        }
+        shared
+            .services
+            .broker
+            .register(&name, subscriptions, grants.clone());
         tracing::info!(
             target: "airssys::load",
             component = name.as_str(),
@@ -203,6 +230,7 @@ impl Runtime {
             config,
             env,
             limits,
+            mounts,
         });
         Ok(LoadedComponent {
             inner: Arc::new(Loaded {
@@ -285,6 +313,19 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Uses a custom message broker (default: an [`InProcessBroker`] with
+    /// [`BrokerConfig::default`]).
+    pub fn broker(mut self, broker: Arc<dyn Broker>) -> Self {
+        self.broker = Some(broker);
+        self
+    }
+
+    /// Uses an [`InProcessBroker`] with these bounds.
+    pub fn broker_config(mut self, config: BrokerConfig) -> Self {
+        self.broker = Some(Arc::new(InProcessBroker::new(config)));
+        self
+    }
+
     /// Whether to use wasmtime's pooling allocator (default `true`).
     pub fn pooling(mut self, pooling: bool) -> Self {
         self.pooling = pooling;
@@ -317,6 +358,9 @@ impl RuntimeBuilder {
                 services: Arc::new(Services {
                     storage,
                     audit: self.audit,
+                    broker: self
+                        .broker
+                        .unwrap_or_else(|| Arc::new(InProcessBroker::new(BrokerConfig::default()))),
                 }),
                 base_limits: self.limits,
                 tick: self.tick,
@@ -444,6 +488,12 @@ impl LoadedComponent {
         let mut store = Store::new(&loaded.shared.engine, state);
         store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
         store.epoch_deadline_trap();
+        // Undone in `Drop for Instance`.
+        loaded
+            .shared
+            .services
+            .broker
+            .set_running(&loaded.info.name, true);
         let mut instance = Instance {
             store,
             instance: None,
@@ -768,5 +818,216 @@ impl Drop for Instance {
         if let Err(error) = self.stop() {
             tracing::warn!(component = self.name(), %error, "shutdown failed");
         }
+        let broker = &self.loaded.shared.services.broker;
+        broker.set_running(&self.loaded.info.name, false);
+    }
+}
+
+// ---- Message delivery (see docs/messaging.md) -------------------------------
+
+/// What one delivery pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Messages the handler accepted.
+    pub delivered: usize,
+    /// Failed deliveries (handler error or trap), each retried later.
+    pub failed: usize,
+    /// Messages sent to the dead-letter topic after the last attempt.
+    pub dead_lettered: usize,
+    /// Requests answered (with a reply or the handler's error).
+    pub answered: usize,
+    /// Requests dropped because the requester gave up or timed out.
+    pub expired: usize,
+}
+
+impl DeliveryReport {
+    /// Whether the pass found any work.
+    pub fn is_empty(&self) -> bool {
+        *self == DeliveryReport::default()
+    }
+
+    fn add(&mut self, other: DeliveryReport) {
+        self.delivered += other.delivered;
+        self.failed += other.failed;
+        self.dead_lettered += other.dead_lettered;
+        self.answered += other.answered;
+        self.expired += other.expired;
+    }
+}
+
+impl Runtime {
+    /// Delivers queued messages and requests to `instances`, round-robin,
+    /// at most `batch` entries per instance per turn, until no instance has
+    /// anything left (a message that keeps failing ends in its dead-letter
+    /// topic, so this terminates).
+    ///
+    /// # Errors
+    ///
+    /// The first trap or limit error of a handler; the message that caused
+    /// it stays queued (its attempt counted) for a new instance.
+    pub fn run_until_idle(
+        &self,
+        instances: &mut [Instance],
+        batch: usize,
+    ) -> Result<DeliveryReport, RuntimeError> {
+        let mut total = DeliveryReport::default();
+        loop {
+            let mut round = DeliveryReport::default();
+            for instance in instances.iter_mut() {
+                round.add(instance.deliver_pending(batch)?);
+            }
+            if round.is_empty() {
+                return Ok(total);
+            }
+            total.add(round);
+        }
+    }
+}
+
+impl Instance {
+    /// Delivers up to `max` queued entries of this component's mailbox:
+    /// messages to `handler.handle-message` (a failure is retried up to
+    /// [`BrokerConfig::max_attempts`] times, then the message goes to
+    /// `airssys.dead-letter.<component>`), requests to
+    /// `handler.handle-request` (the answer fills the requester's
+    /// pending reply).
+    ///
+    /// # Errors
+    ///
+    /// A trap or limit error of a handler. The instance is then unusable;
+    /// the failed message stays at the head of the mailbox for the next
+    /// instance of the component.
+    pub fn deliver_pending(&mut self, max: usize) -> Result<DeliveryReport, RuntimeError> {
+        let mut report = DeliveryReport::default();
+        let broker = Arc::clone(&self.loaded.shared.services.broker);
+        let name = self.loaded.info.name.clone();
+        for _ in 0..max {
+            if self.poisoned {
+                break;
+            }
+            let Some(delivery) = broker.take(&name) else {
+                break;
+            };
+            match delivery {
+                Delivery::Message { envelope, attempts } => {
+                    let outcome = self.call_handle_message(&envelope);
+                    let error = match outcome {
+                        Ok(()) => {
+                            report.delivered += 1;
+                            continue;
+                        }
+                        Err(e) => e,
+                    };
+                    report.failed += 1;
+                    let attempts = attempts.saturating_add(1);
+                    if attempts < broker.config().max_attempts {
+                        broker.requeue_front(&name, Delivery::Message { envelope, attempts });
+                    } else {
+                        report.dead_lettered += 1;
+                        dead_letter(broker.as_ref(), &name, envelope, &error);
+                    }
+                    if let DeliveryFailure::Trap(error) = error {
+                        return Err(error);
+                    }
+                }
+                Delivery::Request {
+                    source,
+                    payload,
+                    reply,
+                } => {
+                    if !reply.is_wanted() {
+                        report.expired += 1;
+                        continue;
+                    }
+                    report.answered += 1;
+                    match self.request(&source, &payload) {
+                        Ok(Ok(bytes)) => reply.fill(ReplyOutcome::Reply(bytes)),
+                        Ok(Err(error)) => reply.fill(ReplyOutcome::Remote(error.to_string())),
+                        Err(error) => {
+                            reply.fill(ReplyOutcome::Remote(format!(
+                                "component `{name}` failed while handling the request"
+                            )));
+                            return Err(error);
+                        }
+                    };
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn call_handle_message(
+        &mut self,
+        envelope: &crate::broker::Envelope,
+    ) -> Result<(), DeliveryFailure> {
+        let Some(handler) = self.handler.clone() else {
+            return Err(DeliveryFailure::Trap(
+                self.no_export("airssys:core/handler@1.0.0#handle-message"),
+            ));
+        };
+        let message = crate::host::bindings::airssys::core::types::Message {
+            topic: envelope.topic.clone(),
+            source: envelope.source.clone(),
+            payload: envelope.payload.clone(),
+        };
+        self.enter().map_err(DeliveryFailure::Trap)?;
+        let result = handler.call_handle_message(&mut self.store, &message);
+        match self.finish(result) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(DeliveryFailure::Handler(HandlerError::from(error))),
+            Err(error) => Err(DeliveryFailure::Trap(error)),
+        }
+    }
+}
+
+/// Why a message was not delivered.
+enum DeliveryFailure {
+    /// The handler returned an error; the instance is fine.
+    Handler(HandlerError),
+    /// The call trapped or hit a limit; the instance is unusable.
+    Trap(RuntimeError),
+}
+
+impl std::fmt::Display for DeliveryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryFailure::Handler(e) => write!(f, "handler error: {e}"),
+            DeliveryFailure::Trap(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Publishes a message whose handler kept failing on the component's
+/// dead-letter topic (source and payload kept). Without a subscriber the
+/// message is dropped with a warning; a full dead-letter queue likewise.
+fn dead_letter(
+    broker: &dyn Broker,
+    component: &str,
+    envelope: crate::broker::Envelope,
+    error: &DeliveryFailure,
+) {
+    let topic = crate::broker::dead_letter_topic(component);
+    tracing::warn!(
+        target: "airssys::messaging",
+        component,
+        topic = envelope.topic.as_str(),
+        source = envelope.source.as_str(),
+        %error,
+        "message dead-lettered after its last delivery attempt"
+    );
+    match broker.publish(&envelope.source, &topic, envelope.payload) {
+        Ok(0) => tracing::warn!(
+            target: "airssys::messaging",
+            component,
+            dead_letter_topic = topic.as_str(),
+            "no component subscribes to the dead-letter topic; the message is dropped"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            target: "airssys::messaging",
+            component,
+            error = %e,
+            "the dead-letter topic refused the message; it is dropped"
+        ),
     }
 }

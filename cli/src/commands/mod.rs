@@ -4,6 +4,7 @@
 pub(crate) mod cap_check;
 pub(crate) mod inspect;
 pub(crate) mod new;
+pub(crate) mod run;
 pub(crate) mod wit_check;
 pub(crate) mod wit_diff;
 pub(crate) mod wit_doc;

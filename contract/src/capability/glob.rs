@@ -238,6 +238,13 @@ pub(crate) struct Segments<'a> {
     sep: u8,
 }
 
+impl Segments<'_> {
+    /// Whether no segment is left (without splitting the next one off).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rest.is_none()
+    }
+}
+
 impl<'a> Iterator for Segments<'a> {
     type Item = &'a str;
 

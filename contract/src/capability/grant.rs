@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::glob::{self, Glob, Segment, Syntax};
+use super::glob::{self, Glob, Segment, Segments, Syntax};
 use super::level::LogLevel;
 use super::net::{self, Block, Host, HostPattern, NetPattern, PortPattern};
 use super::request::Target;
@@ -130,7 +130,7 @@ impl GrantSet {
             .chain(denies.iter().enumerate().map(|(i, c)| (Side::Deny, i, c)));
         for (side, i, cap) in rules {
             if let Some(m) = slot(cap.domain(), cap.action()).and_then(|s| slots.get_mut(s)) {
-                m.insert(cap.resource(), side, i);
+                m.insert(cap.resource(), side, rule_number(i));
             }
         }
         GrantSet {
@@ -147,19 +147,21 @@ impl GrantSet {
             .and_then(|s| self.slots.get(s))
             .map(|m| m.find(request))
             .unwrap_or_default();
-        match hit {
-            Hit { deny: Some(i), .. } => Decision {
+        if hit.deny != NONE {
+            Decision {
                 verdict: Verdict::Deny,
-                rule: Rule::Deny(i),
-            },
-            Hit { allow: Some(i), .. } => Decision {
+                rule: Rule::Deny(hit.deny as usize),
+            }
+        } else if hit.allow != NONE {
+            Decision {
                 verdict: Verdict::Allow,
-                rule: Rule::Allow(i),
-            },
-            Hit { .. } => Decision {
+                rule: Rule::Allow(hit.allow as usize),
+            }
+        } else {
+            Decision {
                 verdict: Verdict::Deny,
                 rule: Rule::NoGrant,
-            },
+            }
         }
     }
 
@@ -211,21 +213,38 @@ impl GrantSet {
 /// The slot of a `(domain, action)` pair: 20 in all.
 const SLOTS: usize = 20;
 
+/// Marks a `(domain, action)` pair that has no slot in [`SLOT_TABLE`].
+const NO_SLOT: u8 = u8::MAX;
+
+/// Slots by `[domain][action]`, numbered in the order of [`Domain::ALL`]
+/// and [`Domain::actions`]: a check finds its slot with one load instead of
+/// searching the domain's action list.
+const SLOT_TABLE: [[u8; ACTIONS]; Domain::ALL.len()] = slot_table();
+
+/// The number of [`Action`] variants.
+const ACTIONS: usize = Action::Signal as usize + 1;
+
+const fn slot_table() -> [[u8; ACTIONS]; Domain::ALL.len()] {
+    let mut table = [[NO_SLOT; ACTIONS]; Domain::ALL.len()];
+    let mut next = 0;
+    let mut d = 0;
+    while d < Domain::ALL.len() {
+        let domain = Domain::ALL[d];
+        let actions = domain.actions();
+        let mut a = 0;
+        while a < actions.len() {
+            table[domain as usize][actions[a] as usize] = next;
+            next += 1;
+            a += 1;
+        }
+        d += 1;
+    }
+    table
+}
+
 fn slot(domain: Domain, action: Action) -> Option<usize> {
-    let base = match domain {
-        Domain::Fs => 0,
-        Domain::Net => 6,
-        Domain::Kv => 9,
-        Domain::Msg => 13,
-        Domain::Log => 16,
-        Domain::Proc => 17,
-        Domain::Env => 19,
-    };
-    domain
-        .actions()
-        .iter()
-        .position(|a| *a == action)
-        .map(|p| base + p)
+    let s = SLOT_TABLE[domain as usize][action as usize];
+    (s != NO_SLOT).then_some(usize::from(s))
 }
 
 /// Which list a rule came from.
@@ -235,34 +254,63 @@ enum Side {
     Deny,
 }
 
-/// The first allow and the first deny rule found for a request. Also used
-/// as the payload of index entries: allow and deny rules share one index,
-/// so a check walks each structure once.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// "No rule" in a [`Hit`] field.
+const NONE: u32 = u32::MAX;
+
+/// The rule number stored in the indexes: `u32` keeps [`Hit`] at 8 bytes.
+fn rule_number(i: usize) -> u32 {
+    // A `Vec<Capability>` of 2^32 - 1 rules would need hundreds of GiB,
+    // so this cannot fail for a set that was built.
+    u32::try_from(i)
+        .ok()
+        .filter(|n| *n != NONE)
+        .expect("a grant set holds fewer than 2^32 - 1 rules")
+}
+
+/// The first allow and the first deny rule found for a request ([`NONE`]
+/// when absent). Also the payload of index entries: allow and deny rules
+/// share one index, so a check walks each structure once. Two packed
+/// `u32`s, because a hit is merged at every node a check visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Hit {
-    allow: Option<usize>,
-    deny: Option<usize>,
+    allow: u32,
+    deny: u32,
+}
+
+impl Default for Hit {
+    fn default() -> Self {
+        Hit {
+            allow: NONE,
+            deny: NONE,
+        }
+    }
 }
 
 impl Hit {
-    fn set(&mut self, side: Side, i: usize) {
+    fn set(&mut self, side: Side, i: u32) {
         let slot = match side {
             Side::Allow => &mut self.allow,
             Side::Deny => &mut self.deny,
         };
-        slot.get_or_insert(i);
+        if *slot == NONE {
+            *slot = i;
+        }
     }
 
     fn merge(&mut self, other: Hit) {
-        self.allow = self.allow.or(other.allow);
-        self.deny = self.deny.or(other.deny);
+        if self.allow == NONE {
+            self.allow = other.allow;
+        }
+        if self.deny == NONE {
+            self.deny = other.deny;
+        }
     }
 
     /// Whether more searching cannot change the decision: a deny was
     /// found, or an allow was found and `denies_left` says no deny rule
     /// remains to be looked at.
     fn settled(self, denies_left: bool) -> bool {
-        self.deny.is_some() || (self.allow.is_some() && !denies_left)
+        self.deny != NONE || (self.allow != NONE && !denies_left)
     }
 }
 
@@ -273,16 +321,16 @@ struct Matcher {
     any: Hit,
     /// Whether any deny rule has a resource.
     denies: bool,
-    segments: SegNode,
+    segments: Trie,
     exact: FxMap<Box<str>, Hit>,
     /// The lowest floor of each side.
-    floor: [Option<(LogLevel, usize)>; 2],
+    floor: [Option<(LogLevel, u32)>; 2],
     env: EnvIndex,
     net: NetIndex,
 }
 
 impl Matcher {
-    fn insert(&mut self, resource: Option<&ResourcePattern>, side: Side, i: usize) {
+    fn insert(&mut self, resource: Option<&ResourcePattern>, side: Side, i: u32) {
         let Some(resource) = resource else {
             self.any.set(side, i);
             return;
@@ -315,22 +363,18 @@ impl Matcher {
             return hit;
         }
         let text = request.resource();
+        let segments = |syntax| self.segments.find(glob::request_segments(text, syntax));
         let found = match request.target {
-            Target::Path => self
-                .segments
-                .find(glob::request_segments(text, Syntax::Path)),
-            Target::Key => self
-                .segments
-                .find(glob::request_segments(text, Syntax::Key)),
-            Target::Topic => self
-                .segments
-                .find(glob::request_segments(text, Syntax::Topic)),
+            Target::Path => segments(Syntax::Path),
+            Target::Key => segments(Syntax::Key),
+            Target::Topic => segments(Syntax::Topic),
             Target::Component | Target::Program => {
                 self.exact.get(text).copied().unwrap_or_default()
             }
             Target::Level(level) => {
-                let pick = |f: Option<(LogLevel, usize)>| {
-                    f.and_then(|(floor, i)| (level >= floor).then_some(i))
+                let pick = |f: Option<(LogLevel, u32)>| match f {
+                    Some((floor, i)) if level >= floor => i,
+                    _ => NONE,
                 };
                 Hit {
                     allow: pick(self.floor[Side::Allow as usize]),
@@ -345,38 +389,49 @@ impl Matcher {
     }
 }
 
-/// A trie over path, key or topic segments.
-///
-/// Children are keyed by a 64-bit hash of their literal computed here (no
-/// `Hash` machinery on the hot path) and verified by comparing the text;
-/// the rare child whose hash collides with a sibling's sits in `overflow`.
+/// A trie over path, key or topic segments, its nodes in one vector.
+#[derive(Debug, Clone)]
+struct Trie {
+    /// Node 0 is the root; no node points back to it, so 0 doubles as
+    /// "no node" in [`TrieNode::any`] and [`Children::find`].
+    nodes: Vec<TrieNode>,
+}
+
+impl Default for Trie {
+    fn default() -> Self {
+        Trie {
+            nodes: vec![TrieNode::default()],
+        }
+    }
+}
+
+/// One trie node: the rules ending at it and its children.
 #[derive(Debug, Clone, Default)]
-struct SegNode {
-    /// This node's literal segment (empty for the root and `*` nodes).
-    name: Box<str>,
-    literal: HashMap<u64, SegNode, BuildHasherDefault<IdentityHasher>>,
-    overflow: Vec<SegNode>,
-    any: Option<Box<SegNode>>,
+struct TrieNode {
     /// Patterns that end exactly here.
     end: Hit,
     /// Patterns that end here with `**` / `>`: one or more more segments.
     rest: Hit,
     /// Whether a deny pattern ends at or below this node.
     denies: bool,
+    /// The `*` child, or 0.
+    any: u32,
+    literal: Children,
 }
 
-impl SegNode {
-    fn insert(&mut self, glob: &Glob, side: Side, i: usize) {
+impl Trie {
+    fn insert(&mut self, glob: &Glob, side: Side, i: u32) {
         let deny = side == Side::Deny;
-        let mut node = self;
-        node.denies |= deny;
+        let mut at = 0;
+        self.nodes[at].denies |= deny;
         for seg in glob.segments() {
-            node = match seg {
-                Segment::Literal(l) => node.child_mut(l),
-                Segment::Any => node.any.get_or_insert_with(Box::default),
+            at = match seg {
+                Segment::Literal(l) => self.literal_child(at, l),
+                Segment::Any => self.any_child(at),
             };
-            node.denies |= deny;
+            self.nodes[at].denies |= deny;
         }
+        let node = &mut self.nodes[at];
         if glob.has_rest() {
             node.rest.set(side, i);
         } else {
@@ -384,93 +439,202 @@ impl SegNode {
         }
     }
 
-    fn child_mut(&mut self, name: &str) -> &mut SegNode {
-        let new = || SegNode {
-            name: name.into(),
-            ..SegNode::default()
-        };
-        let hash = hash_str(name);
-        let taken_by_other = self.literal.get(&hash).is_some_and(|c| &*c.name != name);
-        if !taken_by_other {
-            return self.literal.entry(hash).or_insert_with(new);
-        }
-        match self.overflow.iter().position(|c| &*c.name == name) {
-            Some(at) => &mut self.overflow[at],
-            None => {
-                self.overflow.push(new());
-                let last = self.overflow.len() - 1;
-                &mut self.overflow[last]
-            }
-        }
+    /// A fresh node's number.
+    fn push(&mut self) -> u32 {
+        self.nodes.push(TrieNode::default());
+        u32::try_from(self.nodes.len() - 1).expect("fewer than 2^32 trie nodes")
     }
 
-    fn child(&self, seg: &str) -> Option<&SegNode> {
-        if self.literal.is_empty() {
-            return None;
+    fn any_child(&mut self, at: usize) -> usize {
+        if self.nodes[at].any == 0 {
+            let child = self.push();
+            self.nodes[at].any = child;
         }
-        match self.literal.get(&hash_str(seg)) {
-            Some(c) if *c.name == *seg => Some(c),
-            _ => self.overflow.iter().find(|c| *c.name == *seg),
-        }
+        self.nodes[at].any as usize
     }
 
-    fn find<'s>(&self, segs: impl Iterator<Item = &'s str> + Clone) -> Hit {
+    fn literal_child(&mut self, at: usize, name: &str) -> usize {
+        let found = self.nodes[at].literal.find(name);
+        if found != 0 {
+            return found as usize;
+        }
+        let child = self.push();
+        self.nodes[at].literal.insert(name, child);
+        child as usize
+    }
+
+    fn find(&self, segs: Segments<'_>) -> Hit {
         let mut hit = Hit::default();
-        self.walk(segs, &mut hit);
+        self.walk(0, segs, &mut hit);
         hit
     }
 
-    /// Visits every node the remaining segments can reach, stopping once
-    /// the decision is settled.
-    fn walk<'s>(&self, mut segs: impl Iterator<Item = &'s str> + Clone, hit: &mut Hit) {
-        let Some(seg) = segs.next() else {
-            hit.merge(self.end);
-            return;
-        };
-        hit.merge(self.rest);
-        if hit.settled(self.denies) {
-            return;
-        }
-        if let Some(child) = self.child(seg) {
-            child.walk(segs.clone(), hit);
-            if hit.settled(self.denies) {
+    /// Visits every node the remaining segments can reach, literal child
+    /// before `*` child, stopping once the decision is settled. A loop that
+    /// recurses only where a node has both a matching literal child and a
+    /// `*` child, so the common path costs one iteration per segment.
+    fn walk(&self, mut at: usize, mut segs: Segments<'_>, hit: &mut Hit) {
+        while let Some(node) = self.nodes.get(at) {
+            if segs.is_empty() {
+                hit.merge(node.end);
                 return;
             }
-        }
-        if let Some(child) = &self.any {
-            child.walk(segs, hit);
+            hit.merge(node.rest);
+            // Checked before the next segment is split off: a deny (or an
+            // allow with no deny below) ends the walk at once.
+            if hit.settled(node.denies) {
+                return;
+            }
+            let Some(seg) = segs.next() else { return };
+            let literal = node.literal.find(seg);
+            at = match (literal, node.any) {
+                (0, 0) => return,
+                (0, any) => any as usize,
+                (literal, 0) => literal as usize,
+                (literal, any) => {
+                    self.walk(literal as usize, segs, hit);
+                    if hit.settled(node.denies) {
+                        return;
+                    }
+                    any as usize
+                }
+            };
         }
     }
 }
 
-/// The FxHash of a string's bytes, finished so that both the low bits
-/// (bucket index) and the top bits (tag) are mixed.
-fn hash_str(s: &str) -> u64 {
+/// Up to this many children are found by a scan; more get a hash index.
+const SCAN_MAX: usize = 8;
+
+/// The literal children of a trie node.
+#[derive(Debug, Clone, Default)]
+struct Children {
+    /// (segment, node), in insertion order.
+    list: Vec<(Box<str>, u32)>,
+    /// Empty until the node has more than [`SCAN_MAX`] children.
+    index: HashIndex,
+}
+
+impl Children {
+    /// The child named `seg`, or 0. Few children are compared by length
+    /// and then bytes, which is cheaper than hashing `seg`.
+    fn find(&self, seg: &str) -> u32 {
+        let found = if self.index.is_empty() {
+            self.list
+                .iter()
+                .find(|(name, _)| name.len() == seg.len() && name.as_bytes() == seg.as_bytes())
+        } else {
+            let hash = hash_bytes(seg.as_bytes(), 0);
+            self.index
+                .find(hash, |e| self.list.get(e).is_some_and(|(n, _)| **n == *seg))
+                .and_then(|e| self.list.get(e))
+        };
+        found.map_or(0, |(_, node)| *node)
+    }
+
+    fn insert(&mut self, name: &str, node: u32) {
+        self.list.push((name.into(), node));
+        if self.list.len() > SCAN_MAX {
+            if self.index.is_empty() {
+                for (n, _) in &self.list {
+                    self.index.push(hash_bytes(n.as_bytes(), 0));
+                }
+            } else {
+                self.index.push(hash_bytes(name.as_bytes(), 0));
+            }
+        }
+    }
+}
+
+/// An open-addressing table from a string's hash to its entry number in a
+/// list kept by the owner, which verifies the text. Linear probing, at
+/// most half full: a lookup costs a hash and about one probe however many
+/// entries there are.
+#[derive(Debug, Clone, Default)]
+struct HashIndex {
+    /// Entry number + 1 per slot, 0 when empty; a power of two long.
+    slots: Vec<u32>,
+    /// The hash of each entry, by entry number.
+    hashes: Vec<u64>,
+}
+
+impl HashIndex {
+    fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Adds the next entry (numbered `hashes.len()`).
+    fn push(&mut self, hash: u64) {
+        self.hashes.push(hash);
+        if self.hashes.len() * 2 > self.slots.len() {
+            let size = (self.hashes.len() * 2).next_power_of_two().max(16);
+            self.slots = vec![0; size];
+            for e in 0..self.hashes.len() {
+                self.place(e);
+            }
+        } else {
+            self.place(self.hashes.len() - 1);
+        }
+    }
+
+    fn place(&mut self, entry: usize) {
+        let mask = self.slots.len() - 1;
+        let mut at = bucket(self.hashes[entry]) & mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = u32::try_from(entry + 1).expect("fewer than 2^32 entries");
+    }
+
+    /// The first entry with `hash` that `is` accepts.
+    fn find(&self, hash: u64, mut is: impl FnMut(usize) -> bool) -> Option<usize> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let mut at = bucket(hash) & mask;
+        loop {
+            let entry = (*self.slots.get(at)? as usize).checked_sub(1)?;
+            if self.hashes.get(entry) == Some(&hash) && is(entry) {
+                return Some(entry);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+}
+
+/// The bucket bits of a hash: FxHash mixes upwards, so its high bits are
+/// the well-mixed ones.
+fn bucket(hash: u64) -> usize {
+    hash.rotate_left(20) as usize
+}
+
+/// Folds ASCII letters to lower case in every byte of a word (and maps
+/// `_` to DEL, harmless in a hash whose matches are verified).
+const FOLD_CASE: u64 = 0x2020_2020_2020_2020;
+
+/// FxHash of `bytes` seeded with its length, over 8-byte words OR-ed with
+/// `fold` (0, or [`FOLD_CASE`] for case-insensitive host names). The last
+/// partial word is read as the final 8 bytes when the text is that long,
+/// avoiding a byte loop.
+fn hash_bytes(bytes: &[u8], fold: u64) -> u64 {
     let mut h = FxHasher::default();
-    h.write(s.as_bytes());
-    let x = h.hash;
-    x ^ (x >> 29) ^ (x >> 47)
+    h.add(bytes.len() as u64);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        h.add(word(chunk) | fold);
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let last = match bytes.len().checked_sub(8) {
+            Some(at) => word(bytes.get(at..).unwrap_or_default()),
+            None => tail.iter().fold(0u64, |w, b| (w << 8) | u64::from(*b)),
+        };
+        h.add(last | fold);
+    }
+    h.hash
 }
 
-/// Passes a precomputed `u64` hash through unchanged.
-#[derive(Debug, Clone, Copy, Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys are hashed with this hasher; fold anything else.
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// The little-endian word of exactly 8 bytes (0 for any other length).
+fn word(bytes: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(bytes).map_or(0, u64::from_le_bytes)
 }
 
 /// Exact variable names and `PREFIX*` patterns.
@@ -484,7 +648,7 @@ struct EnvIndex {
 }
 
 impl EnvIndex {
-    fn insert(&mut self, pattern: &EnvPattern, side: Side, i: usize) {
+    fn insert(&mut self, pattern: &EnvPattern, side: Side, i: u32) {
         match pattern {
             EnvPattern::Name(n) => self
                 .names
@@ -518,12 +682,12 @@ impl EnvIndex {
     }
 }
 
-/// Port ranges for one host key, with their side and rule index.
+/// Port ranges for one host key, with their side and rule number.
 #[derive(Debug, Clone, Default)]
-struct Ports(Vec<(u16, u16, Side, usize)>);
+struct Ports(Vec<(u16, u16, Side, u32)>);
 
 impl Ports {
-    fn insert(&mut self, port: PortPattern, side: Side, i: usize) {
+    fn insert(&mut self, port: PortPattern, side: Side, i: u32) {
         let (lo, hi) = port.bounds();
         self.0.push((lo, hi, side, i));
     }
@@ -537,13 +701,51 @@ impl Ports {
     }
 }
 
+/// Host names (stored lower-case) to their ports, looked up
+/// case-insensitively, so a request name is never copied to lower case.
+#[derive(Debug, Clone, Default)]
+struct NameTable {
+    entries: Vec<(Box<str>, Ports)>,
+    index: HashIndex,
+}
+
+impl NameTable {
+    fn entry(&mut self, name: &str) -> &mut Ports {
+        let at = match self.position(name) {
+            Some(at) => at,
+            None => {
+                self.entries.push((name.into(), Ports::default()));
+                self.index.push(hash_bytes(name.as_bytes(), FOLD_CASE));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[at].1
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        let hash = hash_bytes(name.as_bytes(), FOLD_CASE);
+        self.index.find(hash, |e| {
+            self.entries
+                .get(e)
+                .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+        })
+    }
+
+    fn get(&self, name: &str) -> Option<&Ports> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.entries.get(self.position(name)?).map(|(_, p)| p)
+    }
+}
+
 /// Host patterns of one net slot.
 #[derive(Debug, Clone, Default)]
 struct NetIndex {
     any_host: Ports,
-    names: FxMap<Box<str>, Ports>,
+    names: NameTable,
     /// `*.suffix` keyed by the suffix.
-    suffixes: FxMap<Box<str>, Ports>,
+    suffixes: NameTable,
     /// Address blocks by prefix length, only lengths present.
     v4: Vec<(u8, FxMap<u128, Ports>)>,
     v6: Vec<(u8, FxMap<u128, Ports>)>,
@@ -553,13 +755,13 @@ struct NetIndex {
 }
 
 impl NetIndex {
-    fn insert(&mut self, pattern: &NetPattern, side: Side, i: usize) {
+    fn insert(&mut self, pattern: &NetPattern, side: Side, i: u32) {
         let ports = match &pattern.host {
             HostPattern::Any => &mut self.any_host,
-            HostPattern::Name(n) => self.names.entry(n.as_str().into()).or_default(),
+            HostPattern::Name(n) => self.names.entry(n),
             HostPattern::Suffix(s) => {
                 self.denies |= side == Side::Deny;
-                self.suffixes.entry(s.as_str().into()).or_default()
+                self.suffixes.entry(s)
             }
             HostPattern::Ip(ip) => {
                 let width = if ip.is_ipv4() { 32 } else { 128 };
@@ -590,7 +792,7 @@ impl NetIndex {
         let mut hit = Hit::default();
         self.any_host.find(port, &mut hit);
         match host {
-            Host::Name(name) => with_lowercase(name, |name| self.find_name(name, port, &mut hit)),
+            Host::Name(name) => self.find_name(name, port, &mut hit),
             Host::V4(a) => self.find_block(&self.v4, u128::from(u32::from(a)), 32, port, &mut hit),
             Host::V6(a) => self.find_block(&self.v6, u128::from(a), 128, port, &mut hit),
         }
@@ -601,15 +803,18 @@ impl NetIndex {
         if let Some(p) = self.names.get(name) {
             p.find(port, hit);
         }
-        if self.suffixes.is_empty() {
+        if self.suffixes.entries.is_empty() {
             return;
         }
-        // Every strict suffix after a dot; the apex itself is never looked up.
-        for (at, _) in name.bytes().enumerate().filter(|(_, b)| *b == b'.') {
+        // Every strict suffix after a dot, longest first; the apex itself
+        // is never looked up.
+        let mut rest = name;
+        while let Some(dot) = rest.bytes().position(|b| b == b'.') {
             if hit.settled(self.denies) {
                 return;
             }
-            if let Some(p) = name.get(at + 1..).and_then(|s| self.suffixes.get(s)) {
+            rest = rest.get(dot + 1..).unwrap_or_default();
+            if let Some(p) = self.suffixes.get(rest) {
                 p.find(port, hit);
             }
         }
@@ -631,23 +836,6 @@ impl NetIndex {
                 p.find(port, hit);
             }
         }
-    }
-}
-
-/// Runs `f` on `name` lower-cased, in a stack buffer when needed.
-fn with_lowercase(name: &str, f: impl FnOnce(&str)) {
-    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
-        return f(name);
-    }
-    let mut buf = [0u8; net::MAX_NAME];
-    let Some(dst) = buf.get_mut(..name.len()) else {
-        return;
-    };
-    for (d, s) in dst.iter_mut().zip(name.bytes()) {
-        *d = s.to_ascii_lowercase();
-    }
-    if let Ok(lower) = std::str::from_utf8(dst) {
-        f(lower);
     }
 }
 

@@ -10,5 +10,9 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
     with: {
         "airssys:core/storage.bucket": crate::host::storage::Bucket,
+        "airssys:ext/filesystem.file": crate::host::filesystem::File,
+        "airssys:ext/filesystem.pending-read": crate::host::filesystem::PendingRead,
+        "airssys:ext/filesystem.pending-write": crate::host::filesystem::PendingWrite,
+        "airssys:core/messaging.pending-reply": crate::host::messaging::PendingReplyState,
     },
 });

@@ -1,32 +1,235 @@
-//! `airssys:ext/filesystem`: checked, not served yet (run time part 2).
-//! Each function runs its `fs` capability check, then answers
-//! `other("not supported yet")`; no file handle is ever created.
+//! `airssys:ext/filesystem`: files and directories beneath the host
+//! directories the policy mounts (see [`crate::fs`]).
+//!
+//! Every path function is guarded by `#[airssys::host_fn]` with its
+//! `fs:<action>:{path}` capability (a path with `.`, `..` or empty
+//! components is an invalid request and so denied), then resolved beneath
+//! the component's mounted directory handles without following symlinks.
+//! A `file` handle remembers how it was opened: `open-read` handles cannot
+//! write, resize or rename. Reads and writes complete when they are
+//! started, so `get` on a `pending-read` / `pending-write` never answers
+//! `none`; `subscribe` is not served yet (see the module's `subscribe`).
+//! Open files are resources of the instance: they close when the
+//! component drops them or its instance is dropped.
+
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use airssys_macros::host_impl;
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_std::fs::{Dir, OpenOptions};
 use wasmtime::component::Resource;
 
 use super::bindings::airssys::ext::filesystem::{
-    DirEntry, Error, File, Host, HostFile, HostPendingRead, HostPendingWrite, Metadata,
-    PendingRead, PendingWrite, Pollable,
+    DirEntry, EntryKind, Error, Host, HostFile, HostPendingRead, HostPendingWrite, Metadata,
+    Pollable,
 };
 use super::state::HostState;
-use super::unsupported::{no_such_handle, not_supported};
+use super::unsupported::no_such_handle;
+use crate::fs::{FsError, io_error, is_symlink, open_dir, symlink_denied};
 
-fn unsupported<T>(function: &str) -> wasmtime::Result<Result<T, Error>> {
-    Ok(Err(Error::Other(not_supported(function))))
+/// Largest read served by one `file.read` (a shorter read is normal; the
+/// component asks again).
+const MAX_READ: u32 = 1024 * 1024;
+/// Most entries one `list-dir` returns.
+const MAX_LIST: usize = 100_000;
+
+/// How a file was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// `open-read`: read and stat only.
+    Read,
+    /// `open-write` or `create`: read, write, resize, rename.
+    Write,
+}
+
+/// An open file: the handle and the virtual path it was opened at.
+#[derive(Debug)]
+#[allow(unreachable_pub)] // re-exported by the generated bindings
+pub struct File {
+    path: String,
+    file: cap_std::fs::File,
+    access: Access,
+}
+
+/// A finished read, waiting for `get`.
+#[derive(Debug)]
+#[allow(unreachable_pub)] // re-exported by the generated bindings
+pub struct PendingRead {
+    result: Option<Result<Vec<u8>, FsError>>,
+}
+
+/// A finished write, waiting for `get`.
+#[derive(Debug)]
+#[allow(unreachable_pub)] // re-exported by the generated bindings
+pub struct PendingWrite {
+    result: Option<Result<u64, FsError>>,
+}
+
+impl From<FsError> for Error {
+    fn from(error: FsError) -> Error {
+        match error {
+            FsError::Denied(m) => Error::Denied(m),
+            FsError::NotFound(m) => Error::NotFound(m),
+            FsError::AlreadyExists(m) => Error::AlreadyExists(m),
+            FsError::InvalidInput(m) => Error::InvalidInput(m),
+            FsError::Other(m) => Error::Other(m),
+        }
+    }
+}
+
+fn answer<T>(result: Result<T, FsError>) -> wasmtime::Result<Result<T, Error>> {
+    Ok(result.map_err(Error::from))
+}
+
+fn taken(what: &str) -> FsError {
+    FsError::InvalidInput(format!("the result of this {what} was already taken"))
+}
+
+fn kind(file_type: cap_std::fs::FileType) -> EntryKind {
+    if file_type.is_file() {
+        EntryKind::File
+    } else if file_type.is_dir() {
+        EntryKind::Directory
+    } else {
+        EntryKind::Other
+    }
+}
+
+fn metadata(m: &cap_std::fs::Metadata) -> Metadata {
+    let kind = kind(m.file_type());
+    let modified_ms = m.modified().ok().and_then(|t| {
+        t.into_std()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_millis()).ok())
+    });
+    Metadata {
+        kind,
+        size: if kind == EntryKind::Directory {
+            0
+        } else {
+            m.len()
+        },
+        modified_ms,
+    }
+}
+
+impl HostState {
+    /// Resolves `path` to its parent directory and final name; a mount
+    /// root itself (no final name) is refused with `on_root`.
+    fn resolve_leaf(
+        &self,
+        path: &str,
+        on_root: fn(&str) -> FsError,
+    ) -> Result<(Dir, String), FsError> {
+        let resolved = self.info.mounts.resolve(path)?;
+        match resolved.leaf {
+            Some(leaf) => Ok((resolved.parent, leaf)),
+            None => Err(on_root(path)),
+        }
+    }
+
+    /// Opens the file at `path` with `options` (never following a
+    /// symlink), refusing anything but a regular file.
+    fn open_file(
+        &mut self,
+        path: String,
+        options: &mut OpenOptions,
+        access: Access,
+    ) -> wasmtime::Result<Result<Resource<File>, Error>> {
+        let opened = self
+            .resolve_leaf(&path, |p| {
+                FsError::InvalidInput(format!("`{p}` is a directory"))
+            })
+            .and_then(|(parent, leaf)| {
+                // A quick refusal of non-files before opening (a FIFO
+                // would block the open); re-checked on the handle below.
+                if let Ok(m) = parent.symlink_metadata(&leaf) {
+                    if m.file_type().is_symlink() {
+                        return Err(symlink_denied(&path));
+                    }
+                    if !m.is_file() {
+                        return Err(FsError::InvalidInput(format!(
+                            "`{path}` is not a regular file"
+                        )));
+                    }
+                }
+                let file = parent
+                    .open_with(&leaf, options.follow(FollowSymlinks::No))
+                    .map_err(|e| io_error(&parent, &leaf, &path, &e))?;
+                match file.metadata() {
+                    Ok(m) if m.is_file() => Ok(file),
+                    Ok(_) => Err(FsError::InvalidInput(format!(
+                        "`{path}` is not a regular file"
+                    ))),
+                    Err(e) => Err(FsError::Other(format!("`{path}`: {e}"))),
+                }
+            });
+        match opened {
+            Ok(file) => Ok(Ok(self.table.push(File { path, file, access })?)),
+            Err(e) => answer(Err(e)),
+        }
+    }
+
+    /// The open file behind `handle`, refused unless it was opened for
+    /// writing when `write` is asked.
+    fn file_for(
+        &mut self,
+        handle: &Resource<File>,
+        write: bool,
+        what: &str,
+    ) -> wasmtime::Result<Result<&mut File, FsError>> {
+        let file = self.table.get_mut(handle)?;
+        if write && file.access != Access::Write {
+            return Ok(Err(FsError::Denied(format!(
+                "`{}` was opened with `open-read`, which does not allow {what}; open it with \
+                 `open-write` (capability `fs:write:{}`)",
+                file.path, file.path
+            ))));
+        }
+        Ok(Ok(file))
+    }
+}
+
+fn read_at(file: &mut File, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+    let io = |e: std::io::Error| FsError::Other(format!("reading `{}`: {e}", file.path));
+    let mut f = &file.file;
+    f.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let mut bytes = Vec::new();
+    f.take(u64::from(len.min(MAX_READ)))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    Ok(bytes)
+}
+
+fn write_at(file: &mut File, offset: u64, data: &[u8]) -> Result<u64, FsError> {
+    let io = |e: std::io::Error| FsError::Other(format!("writing `{}`: {e}", file.path));
+    let mut f = &file.file;
+    f.seek(SeekFrom::Start(offset)).map_err(io)?;
+    f.write_all(data).map_err(io)?;
+    Ok(data.len() as u64)
 }
 
 impl HostPendingRead for HostState {
     fn subscribe(&mut self, _self_: Resource<PendingRead>) -> wasmtime::Result<Resource<Pollable>> {
-        no_such_handle("pending-read")
+        // Reads complete when started: `get` never answers `none`.
+        no_such_handle("pollable")
     }
     fn get(
         &mut self,
-        _self_: Resource<PendingRead>,
+        self_: Resource<PendingRead>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        unsupported("pending-read.get")
+        let pending = self.table.get_mut(&self_)?;
+        answer(
+            pending
+                .result
+                .take()
+                .unwrap_or_else(|| Err(taken("read")))
+                .map(Some),
+        )
     }
-    fn drop(&mut self, _rep: Resource<PendingRead>) -> wasmtime::Result<()> {
+    fn drop(&mut self, rep: Resource<PendingRead>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
         Ok(())
     }
 }
@@ -36,15 +239,24 @@ impl HostPendingWrite for HostState {
         &mut self,
         _self_: Resource<PendingWrite>,
     ) -> wasmtime::Result<Resource<Pollable>> {
-        no_such_handle("pending-write")
+        // Writes complete when started: `get` never answers `none`.
+        no_such_handle("pollable")
     }
     fn get(
         &mut self,
-        _self_: Resource<PendingWrite>,
+        self_: Resource<PendingWrite>,
     ) -> wasmtime::Result<Result<Option<u64>, Error>> {
-        unsupported("pending-write.get")
+        let pending = self.table.get_mut(&self_)?;
+        answer(
+            pending
+                .result
+                .take()
+                .unwrap_or_else(|| Err(taken("write")))
+                .map(Some),
+        )
     }
-    fn drop(&mut self, _rep: Resource<PendingWrite>) -> wasmtime::Result<()> {
+    fn drop(&mut self, rep: Resource<PendingWrite>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
         Ok(())
     }
 }
@@ -53,36 +265,94 @@ impl HostPendingWrite for HostState {
 impl HostFile for HostState {
     fn read(
         &mut self,
-        _self_: Resource<File>,
-        _offset: u64,
-        _len: u32,
+        self_: Resource<File>,
+        offset: u64,
+        len: u32,
     ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
-        unsupported("file.read")
+        let result = match self.file_for(&self_, false, "reading")? {
+            Ok(file) => read_at(file, offset, len),
+            Err(e) => Err(e),
+        };
+        Ok(Ok(self.table.push(PendingRead {
+            result: Some(result),
+        })?))
     }
+
     fn write(
         &mut self,
-        _self_: Resource<File>,
-        _offset: u64,
-        _data: Vec<u8>,
+        self_: Resource<File>,
+        offset: u64,
+        data: Vec<u8>,
     ) -> wasmtime::Result<Result<Resource<PendingWrite>, Error>> {
-        unsupported("file.write")
+        let file = match self.file_for(&self_, true, "writing")? {
+            Ok(file) => file,
+            Err(e) => return answer(Err(e)),
+        };
+        let result = write_at(file, offset, &data);
+        Ok(Ok(self.table.push(PendingWrite {
+            result: Some(result),
+        })?))
     }
+
     fn set_size(
         &mut self,
-        _self_: Resource<File>,
-        _size: u64,
+        self_: Resource<File>,
+        size: u64,
     ) -> wasmtime::Result<Result<(), Error>> {
-        unsupported("file.set-size")
+        answer(self.file_for(&self_, true, "resizing")?.and_then(|file| {
+            file.file
+                .set_len(size)
+                .map_err(|e| FsError::Other(format!("resizing `{}`: {e}", file.path)))
+        }))
     }
-    fn stat(&mut self, _self_: Resource<File>) -> wasmtime::Result<Result<Metadata, Error>> {
-        unsupported("file.stat")
+
+    fn stat(&mut self, self_: Resource<File>) -> wasmtime::Result<Result<Metadata, Error>> {
+        answer(self.file_for(&self_, false, "stat")?.and_then(|file| {
+            file.file
+                .metadata()
+                .map(|m| metadata(&m))
+                .map_err(|e| FsError::Other(format!("`{}`: {e}", file.path)))
+        }))
     }
+
     #[host_fn(capability = "fs:create")]
     fn rename(&mut self, self_: Resource<File>, to: String) -> wasmtime::Result<Result<(), Error>> {
-        let _ = (self_, to);
-        unsupported("file.rename")
+        let from = match self.file_for(&self_, true, "renaming")? {
+            Ok(file) => file.path.clone(),
+            Err(e) => return answer(Err(e)),
+        };
+        let on_root = |p: &str| FsError::InvalidInput(format!("`{p}` is a mounted root"));
+        let moved = self
+            .resolve_leaf(&from, on_root)
+            .and_then(|(from_dir, from_leaf)| {
+                let (to_dir, to_leaf) = self.resolve_leaf(&to, on_root)?;
+                if is_symlink(&from_dir, &from_leaf) {
+                    return Err(symlink_denied(&from));
+                }
+                // `fs:create` covers making a new entry, not replacing one.
+                if to_dir.symlink_metadata(&to_leaf).is_ok() {
+                    return Err(FsError::AlreadyExists(format!(
+                        "something already exists at `{to}`; remove it first (capability \
+                     `fs:delete:{to}`)"
+                    )));
+                }
+                from_dir.rename(&from_leaf, &to_dir, &to_leaf).map_err(|e| {
+                    match io_error(&from_dir, &from_leaf, &from, &e) {
+                        FsError::Other(_) => {
+                            FsError::Other(format!("renaming `{from}` to `{to}`: {e}"))
+                        }
+                        other => other,
+                    }
+                })
+            });
+        if moved.is_ok() {
+            self.table.get_mut(&self_)?.path = to;
+        }
+        answer(moved)
     }
-    fn drop(&mut self, _rep: Resource<File>) -> wasmtime::Result<()> {
+
+    fn drop(&mut self, rep: Resource<File>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
         Ok(())
     }
 }
@@ -91,37 +361,123 @@ impl HostFile for HostState {
 impl Host for HostState {
     #[host_fn(capability = "fs:read")]
     fn open_read(&mut self, path: String) -> wasmtime::Result<Result<Resource<File>, Error>> {
-        let _ = path;
-        unsupported("filesystem.open-read")
+        self.open_file(path, OpenOptions::new().read(true), Access::Read)
     }
+
     #[host_fn(capability = "fs:write")]
     fn open_write(&mut self, path: String) -> wasmtime::Result<Result<Resource<File>, Error>> {
-        let _ = path;
-        unsupported("filesystem.open-write")
+        self.open_file(
+            path,
+            OpenOptions::new().read(true).write(true),
+            Access::Write,
+        )
     }
+
     #[host_fn(capability = "fs:create")]
     fn create(&mut self, path: String) -> wasmtime::Result<Result<Resource<File>, Error>> {
-        let _ = path;
-        unsupported("filesystem.create")
+        let created = self
+            .resolve_leaf(&path, |p| {
+                FsError::AlreadyExists(format!("`{p}` is a mounted root"))
+            })
+            .and_then(|(parent, leaf)| {
+                parent
+                    .open_with(
+                        &leaf,
+                        OpenOptions::new()
+                            .read(true)
+                            .write(true)
+                            .create_new(true)
+                            .follow(FollowSymlinks::No),
+                    )
+                    .map_err(|e| io_error(&parent, &leaf, &path, &e))
+            });
+        match created {
+            Ok(file) => Ok(Ok(self.table.push(File {
+                path,
+                file,
+                access: Access::Write,
+            })?)),
+            Err(e) => answer(Err(e)),
+        }
     }
+
     #[host_fn(capability = "fs:stat")]
     fn stat(&mut self, path: String) -> wasmtime::Result<Result<Metadata, Error>> {
-        let _ = path;
-        unsupported("filesystem.stat")
+        answer(self.info.mounts.resolve(&path).and_then(|r| {
+            match &r.leaf {
+                Some(leaf) => r
+                    .parent
+                    .symlink_metadata(leaf)
+                    .map(|m| metadata(&m))
+                    .map_err(|e| io_error(&r.parent, leaf, &path, &e)),
+                None => r
+                    .parent
+                    .dir_metadata()
+                    .map(|m| metadata(&m))
+                    .map_err(|e| FsError::Other(format!("`{path}`: {e}"))),
+            }
+        }))
     }
+
     #[host_fn(capability = "fs:list")]
     fn list_dir(&mut self, path: String) -> wasmtime::Result<Result<Vec<DirEntry>, Error>> {
-        let _ = path;
-        unsupported("filesystem.list-dir")
+        answer(self.info.mounts.resolve(&path).and_then(|r| {
+            let dir = match &r.leaf {
+                Some(leaf) => open_dir(&r.parent, leaf, &path)?,
+                None => r.parent,
+            };
+            let io = |e: std::io::Error| FsError::Other(format!("listing `{path}`: {e}"));
+            let mut entries = Vec::new();
+            for entry in dir.entries().map_err(io)? {
+                let entry = entry.map_err(io)?;
+                // Names that are not UTF-8 cannot be named in a request.
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let kind = entry.file_type().map_or(EntryKind::Other, kind);
+                if entries.len() == MAX_LIST {
+                    return Err(FsError::Other(format!(
+                        "`{path}` holds more than {MAX_LIST} entries"
+                    )));
+                }
+                entries.push(DirEntry { name, kind });
+            }
+            Ok(entries)
+        }))
     }
+
     #[host_fn(capability = "fs:create")]
     fn create_dir(&mut self, path: String) -> wasmtime::Result<Result<(), Error>> {
-        let _ = path;
-        unsupported("filesystem.create-dir")
+        answer(
+            self.resolve_leaf(&path, |p| {
+                FsError::AlreadyExists(format!("`{p}` is a mounted root"))
+            })
+            .and_then(|(parent, leaf)| {
+                parent
+                    .create_dir(&leaf)
+                    .map_err(|e| io_error(&parent, &leaf, &path, &e))
+            }),
+        )
     }
+
     #[host_fn(capability = "fs:delete")]
     fn remove(&mut self, path: String) -> wasmtime::Result<Result<(), Error>> {
-        let _ = path;
-        unsupported("filesystem.remove")
+        answer(
+            self.resolve_leaf(&path, |p| {
+                FsError::Denied(format!("`{p}` is a mounted root and cannot be removed"))
+            })
+            .and_then(|(parent, leaf)| {
+                let m = parent
+                    .symlink_metadata(&leaf)
+                    .map_err(|e| io_error(&parent, &leaf, &path, &e))?;
+                let removed = if m.is_dir() {
+                    parent.remove_dir(&leaf)
+                } else {
+                    // Removes a symlink itself, never its target.
+                    parent.remove_file_or_symlink(&leaf)
+                };
+                removed.map_err(|e| io_error(&parent, &leaf, &path, &e))
+            }),
+        )
     }
 }

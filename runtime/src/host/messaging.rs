@@ -1,6 +1,9 @@
-//! `airssys:core/messaging`: checked, not served yet (run time part 2).
-//! `publish` and `request` run their `msg` capability check, then answer
-//! `other("not supported yet")`.
+//! `airssys:core/messaging`: publish to topics and requests to named
+//! components, queued by the runtime's [`Broker`](crate::broker::Broker)
+//! and delivered by its dispatcher (see `docs/messaging.md`).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use airssys_macros::host_impl;
 use wasmtime::component::Resource;
@@ -9,24 +12,83 @@ use super::bindings::airssys::core::messaging::{
     ComponentName, Error, Host, HostPendingReply, PendingReply, Pollable,
 };
 use super::state::HostState;
-use super::unsupported::{no_such_handle, not_supported};
+use super::unsupported::no_such_handle;
+use crate::broker::{BrokerError, RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot};
+
+/// The host side of a `pending-reply` handle.
+#[derive(Debug)]
+#[allow(unreachable_pub)] // re-exported by the generated bindings
+pub struct PendingReplyState {
+    slot: Arc<ReplySlot>,
+    target: String,
+}
+
+impl Drop for PendingReplyState {
+    fn drop(&mut self) {
+        self.slot.abandon();
+    }
+}
+
+impl From<BrokerError> for Error {
+    fn from(error: BrokerError) -> Error {
+        match error {
+            BrokerError::QueueFull(m) => Error::QuotaExceeded(m),
+            BrokerError::NotFound(m) => Error::NotFound(m),
+            BrokerError::InvalidInput(m) => Error::InvalidInput(m),
+        }
+    }
+}
+
+/// Refuses wildcard and reserved topics: a component publishes on one
+/// concrete topic, never on the host's `airssys.` topics (dead letters).
+fn check_topic(topic: &str) -> Result<(), Error> {
+    if topic
+        .split('.')
+        .any(|s| s.is_empty() || s == "*" || s == ">")
+    {
+        return Err(Error::InvalidInput(format!(
+            "`{topic}` is not a concrete topic: use `.`-separated, non-empty segments without \
+             `*` or `>`"
+        )));
+    }
+    if topic.starts_with(RESERVED_TOPIC_PREFIX) {
+        return Err(Error::InvalidInput(format!(
+            "topic `{topic}` is reserved for the host (`{RESERVED_TOPIC_PREFIX}*`)"
+        )));
+    }
+    Ok(())
+}
 
 impl HostPendingReply for HostState {
     fn subscribe(
         &mut self,
         _self_: Resource<PendingReply>,
     ) -> wasmtime::Result<Resource<Pollable>> {
-        no_such_handle("pending-reply")
+        // No pollable exists in this host yet; poll with `get`.
+        no_such_handle("pollable")
     }
 
     fn get(
         &mut self,
-        _self_: Resource<PendingReply>,
+        self_: Resource<PendingReply>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        Ok(Err(Error::Other(not_supported("pending-reply.get"))))
+        let pending = self.table.get(&self_)?;
+        Ok(match pending.slot.poll() {
+            ReplyPoll::Pending => Ok(None),
+            ReplyPoll::Ready(ReplyOutcome::Reply(bytes)) => Ok(Some(bytes)),
+            ReplyPoll::Ready(ReplyOutcome::Remote(message)) => Err(Error::Remote(message)),
+            ReplyPoll::TimedOut => Err(Error::Timeout(format!(
+                "component `{}` did not answer in time",
+                pending.target
+            ))),
+            ReplyPoll::Gone => Err(Error::Other(
+                "the reply was already taken or has timed out".to_owned(),
+            )),
+        })
     }
 
-    fn drop(&mut self, _rep: Resource<PendingReply>) -> wasmtime::Result<()> {
+    fn drop(&mut self, rep: Resource<PendingReply>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
         Ok(())
     }
 }
@@ -35,8 +97,14 @@ impl HostPendingReply for HostState {
 impl Host for HostState {
     #[host_fn(capability = "msg:publish")]
     fn publish(&mut self, topic: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        let _ = (topic, payload);
-        Ok(Err(Error::Other(not_supported("messaging.publish"))))
+        if let Err(e) = check_topic(&topic) {
+            return Ok(Err(e));
+        }
+        let broker = &self.services.broker;
+        Ok(broker
+            .publish(self.name(), &topic, payload)
+            .map(|_| ())
+            .map_err(Error::from))
     }
 
     #[host_fn(capability = "msg:request")]
@@ -46,8 +114,17 @@ impl Host for HostState {
         payload: Vec<u8>,
         timeout_ms: u64,
     ) -> wasmtime::Result<Result<Resource<PendingReply>, Error>> {
-        let _ = (component, payload, timeout_ms);
-        Ok(Err(Error::Other(not_supported("messaging.request"))))
+        let broker = &self.services.broker;
+        let timeout = Duration::from_millis(timeout_ms);
+        let slot = match broker.request(self.name(), &component, payload, timeout) {
+            Ok(slot) => slot,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let handle = self.table.push(PendingReplyState {
+            slot,
+            target: component,
+        })?;
+        Ok(Ok(handle))
     }
 
     fn self_name(&mut self) -> wasmtime::Result<ComponentName> {

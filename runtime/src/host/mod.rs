@@ -4,9 +4,9 @@
 pub(crate) mod bindings;
 mod capabilities;
 mod environment;
-mod filesystem;
+pub(crate) mod filesystem;
 mod logging;
-mod messaging;
+pub(crate) mod messaging;
 mod network;
 mod poll;
 mod process;

@@ -33,12 +33,16 @@ pub(crate) struct ComponentInfo {
     pub(crate) env: BTreeMap<String, String>,
     /// Limits.
     pub(crate) limits: ResolvedLimits,
+    /// The filesystem roots the policy mounts, opened once at load time.
+    pub(crate) mounts: crate::fs::Mounts,
 }
 
 /// Services shared by every component of one runtime.
 pub(crate) struct Services {
     pub(crate) storage: Arc<dyn StorageBackend>,
     pub(crate) audit: AuditLog,
+    /// Queues messages and requests between components.
+    pub(crate) broker: Arc<dyn crate::broker::Broker>,
 }
 
 impl std::fmt::Debug for Services {

@@ -37,10 +37,10 @@ impl From<StorageError> for Error {
 
 impl HostState {
     /// The name of an open bucket (the guard has already resolved it, so
-    /// this only fails for a handle dropped in between, which cannot
-    /// happen within one call).
-    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<String> {
-        Ok(self.table.get(bucket)?.name.clone())
+    /// this fails only for a handle the component does not own, which
+    /// wasmtime rules out).
+    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<&str> {
+        Ok(self.table.get(bucket)?.name.as_str())
     }
 }
 
@@ -54,7 +54,7 @@ impl HostBucket for HostState {
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let bucket = self.bucket(&self_)?;
         Ok(validate_name("key", &key)
-            .and_then(|()| self.services.storage.get(self.name(), &bucket, &key))
+            .and_then(|()| self.services.storage.get(self.name(), bucket, &key))
             .map_err(Error::from))
     }
 
@@ -71,7 +71,7 @@ impl HostBucket for HostState {
             .and_then(|()| {
                 self.services
                     .storage
-                    .set(self.name(), &bucket, &key, &value, quota)
+                    .set(self.name(), bucket, &key, &value, quota)
             })
             .map_err(Error::from))
     }
@@ -84,7 +84,7 @@ impl HostBucket for HostState {
     ) -> wasmtime::Result<Result<bool, Error>> {
         let bucket = self.bucket(&self_)?;
         Ok(validate_name("key", &key)
-            .and_then(|()| self.services.storage.delete(self.name(), &bucket, &key))
+            .and_then(|()| self.services.storage.delete(self.name(), bucket, &key))
             .map_err(Error::from))
     }
 
@@ -96,7 +96,7 @@ impl HostBucket for HostState {
     ) -> wasmtime::Result<Result<bool, Error>> {
         let bucket = self.bucket(&self_)?;
         Ok(validate_name("key", &key)
-            .and_then(|()| self.services.storage.get(self.name(), &bucket, &key))
+            .and_then(|()| self.services.storage.get(self.name(), bucket, &key))
             .map(|value| value.is_some())
             .map_err(Error::from))
     }
@@ -112,7 +112,7 @@ impl HostBucket for HostState {
         let keys =
             self.services
                 .storage
-                .list_keys(self.name(), &bucket, cursor.as_deref(), PAGE_SIZE + 1);
+                .list_keys(self.name(), bucket, cursor.as_deref(), PAGE_SIZE + 1);
         Ok(keys.map_err(Error::from).map(|mut keys| {
             let next = if keys.len() > PAGE_SIZE {
                 keys.truncate(PAGE_SIZE);
