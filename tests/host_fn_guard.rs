@@ -212,7 +212,7 @@ fn denied_call_returns_denied_naming_the_capability_and_skips_the_body() {
     assert_eq!(
         error,
         Error::Denied(
-            "denied: component `counter` lacks `kv:write:counter/x`; grant it in the host \
+            "component `counter` lacks `kv:write:counter/x`; grant it in the host \
              policy, e.g. `kv:write:counter/*`"
                 .into()
         )

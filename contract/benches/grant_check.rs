@@ -1,7 +1,8 @@
 //! `GrantSet::check` on allowed requests at 1, 10, 100 and 1,000 grants,
 //! with one small `String` allocation measured in the same run as the
 //! yardstick. Targets: a check costs at most 2x the allocation, and 1,000
-//! grants at most 1.2x one grant.
+//! grants at most 1.2x one grant. `parse/*` measures validating the
+//! request (`Request::parse`), which a host call does before each check.
 
 use std::hint::black_box;
 
@@ -53,6 +54,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function("yardstick/string_from", |b| {
         b.iter(|| String::from(black_box("kv:read:counter/x")))
     });
+    let mut group = c.benchmark_group("parse");
+    for (name, _, request) in TARGETS {
+        group.bench_function(name, |b| b.iter(|| Request::parse(black_box(request))));
+    }
+    group.finish();
     for (name, grant, request) in TARGETS {
         let request = Request::parse(request).expect("benchmark request is valid");
         let mut group = c.benchmark_group(format!("check/{name}"));

@@ -213,7 +213,7 @@ impl HostFnGuard {
                 Err(Denial {
                     reason: DenialReason::InvalidRequest,
                     message: format!(
-                        "denied: `{}` was called on an unknown `{resource}` handle ({rep})",
+                        "`{}` was called on an unknown `{resource}` handle ({rep})",
                         self.function
                     ),
                 })
@@ -238,7 +238,7 @@ impl HostFnGuard {
             Err(error) => Err(Denial {
                 reason: DenialReason::OutsideScope,
                 message: format!(
-                    "denied: host function `{}` declares an invalid scope `{}`: {error}",
+                    "host function `{}` declares an invalid scope `{}`: {error}",
                     self.function, self.scope_text
                 ),
             }),
@@ -293,7 +293,7 @@ fn authorize_in<C: GuardContext + ?Sized>(
             return Err(Denial {
                 reason: DenialReason::InvalidRequest,
                 message: format!(
-                    "denied: `{}` is not a valid request: {error}",
+                    "`{}` is not a valid request: {error}",
                     request_text(domain, action, resource)
                 ),
             });
@@ -311,7 +311,7 @@ fn authorize_in<C: GuardContext + ?Sized>(
         return Err(Denial {
             reason: DenialReason::OutsideScope,
             message: format!(
-                "denied: `{request}` is outside the scope `{scope}` that the host declares for \
+                "`{request}` is outside the scope `{scope}` that the host declares for \
                  `{function}`; the host author limits this function to that scope"
             ),
         });
@@ -340,7 +340,7 @@ fn refusal(
         return Denial {
             reason: DenialReason::DenyRule,
             message: format!(
-                "denied: component `{component}` may not use `{text}`: the host policy denies \
+                "component `{component}` may not use `{text}`: the host policy denies \
                  it with `{rule}`"
             ),
         };
@@ -348,7 +348,7 @@ fn refusal(
     Denial {
         reason: DenialReason::NoGrant,
         message: format!(
-            "denied: component `{component}` lacks `{text}`; grant it in the host policy, e.g. `{}`",
+            "component `{component}` lacks `{text}`; grant it in the host policy, e.g. `{}`",
             suggest_grant(&text, request.domain())
         ),
     }
@@ -484,7 +484,7 @@ mod tests {
         assert_eq!(denial.reason(), DenialReason::OutsideScope);
         assert_eq!(
             denial.message(),
-            "denied: `kv:read:other/hits` is outside the scope `kv:read:counter/**` that the \
+            "`kv:read:other/hits` is outside the scope `kv:read:counter/**` that the \
              host declares for `storage#get`; the host author limits this function to that scope"
         );
         assert_eq!(
@@ -500,7 +500,7 @@ mod tests {
         assert_eq!(denial.reason(), DenialReason::NoGrant);
         assert_eq!(
             denial.to_string(),
-            "denied: component `counter` lacks `kv:write:counter/x`; grant it in the host \
+            "component `counter` lacks `kv:write:counter/x`; grant it in the host \
              policy, e.g. `kv:write:counter/*`"
         );
     }
@@ -563,7 +563,7 @@ mod tests {
         assert!(
             denial
                 .message()
-                .starts_with("denied: `fs:read:/data/../etc/passwd` is not a valid request"),
+                .starts_with("`fs:read:/data/../etc/passwd` is not a valid request"),
             "{denial}"
         );
     }

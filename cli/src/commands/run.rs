@@ -123,7 +123,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let runtime = builder
         .build()
         .map_err(|e| fail(2, format_args!("cannot start the runtime: {e}")))?;
-    let _logs = component_logs::install();
+    let _logs = component_logs::install(sink.clone());
 
     let loaded = match runtime.load(&bytes) {
         Ok(loaded) => loaded,
@@ -163,34 +163,38 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         denials: 0,
         name: name.clone(),
         policy: args.policy.clone(),
+        declared: loaded
+            .manifest()
+            .map(|m| m.requires.iter().chain(&m.optional).cloned().collect())
+            .unwrap_or_default(),
     };
+    println!("init");
     let instance = loaded.instantiate();
     report.flush();
     let mut instance = match instance {
         Ok(instance) => {
-            println!("init: ok");
+            println!("  -> ok");
             instance
         }
         Err(error) => return Err(runtime_failed("init", &error)),
     };
     for payload in &args.requests {
+        println!("request {payload:?}");
         let reply = instance.request(&args.source, payload.as_bytes());
         report.flush();
         match reply {
-            Ok(Ok(bytes)) => println!(
-                "request {payload:?}: reply {:?}",
-                String::from_utf8_lossy(&bytes)
-            ),
-            Ok(Err(error)) => println!("request {payload:?}: the component answered: {error}"),
+            Ok(Ok(bytes)) => println!("  -> reply {:?}", String::from_utf8_lossy(&bytes)),
+            Ok(Err(error)) => println!("  -> the component answered with an error: {error}"),
             Err(error) => return Err(runtime_failed("request", &error)),
         }
     }
+    println!("shutdown");
     let stopped = instance.shutdown();
     report.flush();
     if let Err(error) = stopped {
         return Err(runtime_failed("shutdown", &error));
     }
-    println!("shutdown: ok");
+    println!("  -> ok");
     if report.denials > 0 {
         println!(
             "{} host call(s) denied; see the `fix:` lines above",
@@ -237,26 +241,23 @@ fn build_policy(
     grants: &[Capability],
     denies: &[Capability],
 ) -> Result<Policy, Exit> {
-    let Some(path) = &args.policy else {
-        let mut builder = Policy::builder();
-        for grant in grants {
-            builder = builder.grant(name, grant.clone());
+    let (mut table, path) = match &args.policy {
+        Some(path) => {
+            // Parsed as is first, so mistakes in the file are reported with
+            // its path, line and column.
+            let policy = Policy::from_toml_file(path).map_err(|e| fail(2, e))?;
+            if grants.is_empty() && denies.is_empty() {
+                return Ok(policy);
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| fail(2, format_args!("cannot read {}: {e}", path.display())))?;
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| fail(2, format_args!("{}: {e}", path.display())))?;
+            (table, path.display().to_string())
         }
-        for deny in denies {
-            builder = builder.deny(name, deny.clone());
-        }
-        return Ok(builder.build());
+        // TOML rather than the builder, so load errors quote a policy file.
+        None => (toml::Table::new(), "the command line".to_owned()),
     };
-    // Parsed as is first, so mistakes in the file are reported with its
-    // path, line and column.
-    let policy = Policy::from_toml_file(path).map_err(|e| fail(2, e))?;
-    if grants.is_empty() && denies.is_empty() {
-        return Ok(policy);
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| fail(2, format_args!("cannot read {}: {e}", path.display())))?;
-    let mut table: toml::Table = toml::from_str(&text)
-        .map_err(|e| fail(2, format_args!("{}: {e}", path.display())))?;
     let component = table
         .entry("components")
         .or_insert_with(|| toml::Value::Table(toml::Table::new()))
@@ -271,8 +272,7 @@ fn build_policy(
         return Err(fail(
             2,
             format_args!(
-                "{}: `components.{name}` is not a table; write it as `[components.{name}]`",
-                path.display()
+                "{path}: `components.{name}` is not a table; write it as `[components.{name}]`"
             ),
         ));
     };
@@ -283,27 +283,21 @@ fn build_policy(
         let Some(array) = entry.as_array_mut() else {
             return Err(fail(
                 2,
-                format_args!(
-                    "{}: `{key}` of [components.{name}] is not a list",
-                    path.display()
-                ),
+                format_args!("{path}: `{key}` of [components.{name}] is not a list"),
             ));
         };
         array.extend(rules.iter().map(|c| toml::Value::String(c.to_string())));
     }
     let merged = toml::to_string(&table)
         .map_err(|e| fail(2, format_args!("cannot merge the policy: {e}")))?;
-    Policy::from_toml_str(&merged).map_err(|e| {
-        fail(
-            2,
-            format_args!("{} with --grant/--deny: {e}", path.display()),
-        )
-    })
+    Policy::from_toml_str(&merged)
+        .map_err(|e| fail(2, format_args!("{path} with --grant/--deny: {e}")))
 }
 
 /// Builds the crate in `dir` for `wasm32-wasip2` and returns its `.wasm`.
 fn build_crate(dir: &Path) -> Result<PathBuf, Exit> {
     let manifest = dir.join("Cargo.toml");
+    let manifest = std::fs::canonicalize(&manifest).unwrap_or(manifest);
     if !manifest.is_file() {
         return Err(fail(
             2,
@@ -442,10 +436,18 @@ fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
                 "error: the host refused to load {}: {error}",
                 wasm.display()
             );
-            if args.policy.is_none() {
-                eprintln!("hint: pass `--policy FILE`, or `--grant PATTERN` for each capability");
-            } else {
-                eprintln!("hint: or pass `--grant PATTERN` for each capability, for this run only");
+            let text = error.to_string();
+            if text.contains("no policy grant covers") {
+                eprintln!(
+                    "hint: or pass `--grant PATTERN` for each missing capability, for this run \
+                     only"
+                );
+            }
+            if args.policy.is_some() && !(args.grants.is_empty() && args.denies.is_empty()) {
+                eprintln!(
+                    "note: line numbers refer to the policy file with the --grant/--deny rules \
+                     merged in"
+                );
             }
             1
         }
@@ -490,6 +492,8 @@ struct Reporter {
     denials: usize,
     name: String,
     policy: Option<PathBuf>,
+    /// The manifest's `requires` and `optional`.
+    declared: Vec<Capability>,
 }
 
 impl Reporter {
@@ -501,6 +505,10 @@ impl Reporter {
                 continue;
             };
             let field = |k: &str| record[k].as_str().unwrap_or_default().to_owned();
+            if let Some(message) = record["log"].as_str() {
+                println!("  log {} {}: {message}", field("level"), field("target"));
+                continue;
+            }
             let (verdict, capability, resource) =
                 (field("verdict"), field("capability"), field("resource"));
             let request = if resource.is_empty() {
@@ -509,6 +517,10 @@ impl Reporter {
                 format!("{capability}:{resource}")
             };
             let function = field("function");
+            let function = function
+                .rsplit_once('#')
+                .map_or(function.as_str(), |(_, f)| f)
+                .replace("[method]", "");
             let rule = field("rule");
             if verdict == "allow" {
                 println!("  allow {request} ({function})");
@@ -516,58 +528,80 @@ impl Reporter {
             }
             self.denials += 1;
             println!("  DENY  {request} ({function}): {rule}");
-            println!("  fix: {}", self.fix(&capability, &resource));
+            println!("  fix: {}", self.fix(&capability, &resource, &rule));
         }
     }
 
-    /// One sentence on how to grant `capability:resource`.
-    fn fix(&self, capability: &str, resource: &str) -> String {
-        let pattern = if resource.is_empty() {
-            capability.to_owned()
-        } else {
-            format!("{capability}:{resource}")
+    /// One sentence on how to allow `capability:resource`, denied by `rule`.
+    fn fix(&self, capability: &str, resource: &str, rule: &str) -> String {
+        if let Some(deny) = rule.strip_prefix("denied by deny rule ") {
+            return format!(
+                "a deny rule refuses it: remove {deny} from `denies` (or the `--deny` flag) if \
+                 this call should succeed"
+            );
+        }
+        let prefix = format!("{capability}:");
+        let declared = self
+            .declared
+            .iter()
+            .map(ToString::to_string)
+            .find(|c| c.starts_with(&prefix) || c == capability);
+        let Some(pattern) = declared else {
+            return format!(
+                "the component's manifest does not declare `{capability}`, so no policy can \
+                 grant it: add a `{capability}` pattern covering `{resource}` to `optional` in \
+                 `#[airssys::component(..)]` and rebuild"
+            );
         };
-        let place = match &self.policy {
+        match &self.policy {
             Some(path) => format!(
-                "add \"{pattern}\" (or a pattern covering it) to `grants` of [components.{}] in {}",
+                "add \"{pattern}\" to `grants` of [components.{}] in {}, or pass `--grant \
+                 {pattern}` for this run",
                 self.name,
                 path.display()
             ),
             None => format!(
-                "pass `--policy FILE` with \"{pattern}\" in `grants` of [components.{}]",
+                "pass `--grant {pattern}`, or a `--policy FILE` granting it in \
+                 [components.{}]",
                 self.name
             ),
-        };
-        format!(
-            "{place}, or pass `--grant {pattern}` for this run; the component must also list it \
-             in `requires` or `optional`, and no deny rule may cover it"
-        )
+        }
     }
 }
 
-/// Prints the component's `logging` records (target `airssys::component`)
-/// on stdout, as they happen.
+/// Passes the component's `logging` records (target `airssys::component`)
+/// to the audit sink as `{"log": ..}` lines, so they print in order with
+/// the capability decisions.
 mod component_logs {
     use std::fmt::Write as _;
+    use std::io::Write as _;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Event, Metadata, Subscriber};
 
+    use super::AuditSink;
+
     /// The subscriber; only component records are enabled.
     struct Logs {
         next_span: AtomicU64,
+        sink: AuditSink,
     }
 
     /// Keeps the subscriber installed while alive.
-    pub(super) struct Guard(#[allow(dead_code)] tracing::subscriber::DefaultGuard);
+    pub(super) struct Guard {
+        _guard: tracing::subscriber::DefaultGuard,
+    }
 
     /// Installs the subscriber for this thread.
-    pub(super) fn install() -> Guard {
-        Guard(tracing::subscriber::set_default(Logs {
-            next_span: AtomicU64::new(1),
-        }))
+    pub(super) fn install(sink: AuditSink) -> Guard {
+        Guard {
+            _guard: tracing::subscriber::set_default(Logs {
+                next_span: AtomicU64::new(1),
+                sink,
+            }),
+        }
     }
 
     #[derive(Default)]
@@ -610,16 +644,18 @@ mod component_logs {
         fn event(&self, event: &Event<'_>) {
             let mut fields = Fields::default();
             event.record(&mut fields);
-            let level = event.metadata().level().as_str().to_ascii_lowercase();
-            println!(
-                "  log {level} {}: {}",
-                if fields.target.is_empty() {
-                    &fields.component
-                } else {
-                    &fields.target
-                },
-                fields.message
-            );
+            let target = if fields.target.is_empty() {
+                fields.component
+            } else {
+                fields.target
+            };
+            let line = serde_json::json!({
+                "log": fields.message,
+                "level": event.metadata().level().as_str().to_ascii_lowercase(),
+                "target": target,
+            });
+            let mut sink = self.sink.clone();
+            let _ = writeln!(sink, "{line}");
         }
 
         fn enter(&self, _span: &Id) {}

@@ -101,12 +101,13 @@ impl Glob {
         Ok(Glob { segments, rest })
     }
 
-    /// Whether the concrete segments match this glob.
-    pub(crate) fn matches<'s>(&self, mut segs: impl Iterator<Item = &'s str>) -> bool {
+    /// Whether the concrete segments (bytes, as [`request_segments`]
+    /// yields them) match this glob.
+    pub(crate) fn matches<'s>(&self, mut segs: impl Iterator<Item = &'s [u8]>) -> bool {
         for pattern in &self.segments {
             match (pattern, segs.next()) {
                 (_, None) => return false,
-                (Segment::Literal(lit), Some(seg)) if lit != seg => return false,
+                (Segment::Literal(lit), Some(seg)) if lit.as_bytes() != seg => return false,
                 _ => {}
             }
         }
@@ -218,60 +219,174 @@ fn segments_with_offsets(body: &str, sep: char) -> impl Iterator<Item = (usize, 
         .take(count)
 }
 
-/// The concrete segments of a validated request resource.
+/// The concrete segments of a validated request resource, as bytes.
 pub(crate) fn request_segments(resource: &str, syntax: Syntax) -> Segments<'_> {
     let body = match syntax {
-        Syntax::Path => resource.get(1..).unwrap_or(""),
-        Syntax::Key | Syntax::Topic => resource,
+        Syntax::Path => resource.as_bytes().get(1..).unwrap_or_default(),
+        Syntax::Key | Syntax::Topic => resource.as_bytes(),
     };
     Segments {
-        rest: (!body.is_empty()).then_some(body),
+        rest: body,
+        done: body.is_empty(),
         sep: syntax.separator() as u8,
     }
 }
 
-/// Splits on an ASCII separator byte; cheaper than `str::split` for the
-/// short segments of paths, keys and topics, and `Copy` for backtracking.
+/// Splits on an ASCII separator byte. Works on bytes rather than `str`:
+/// the trie compares bytes, and slicing a `str` would check char
+/// boundaries at every split. `Copy`, for backtracking.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Segments<'a> {
-    rest: Option<&'a str>,
+    rest: &'a [u8],
+    done: bool,
     sep: u8,
 }
 
 impl Segments<'_> {
     /// Whether no segment is left (without splitting the next one off).
     pub(crate) fn is_empty(&self) -> bool {
-        self.rest.is_none()
+        self.done
     }
 }
 
-impl<'a> Iterator for Segments<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let rest = self.rest?;
-        match rest.bytes().position(|b| b == self.sep) {
-            Some(i) => {
-                // `sep` is ASCII, so both sides are on char boundaries.
-                self.rest = rest.get(i + 1..);
-                rest.get(..i)
+impl<'a> Segments<'a> {
+    /// The next segment and its [`prefix_word`], found 8 bytes at a time:
+    /// most segments are at most 8 bytes, so one word load finds both the
+    /// separator and the key the trie compares first.
+    #[inline]
+    pub(crate) fn next_keyed(&mut self) -> Option<(&'a [u8], u64)> {
+        if self.done {
+            return None;
+        }
+        let rest = self.rest;
+        let (at, key) = match rest.first_chunk::<8>() {
+            Some(chunk) => {
+                let word = u64::from_le_bytes(*chunk);
+                match first_byte(word, self.sep) {
+                    Some(i) => (Some(i), word & low_bytes(i)),
+                    None => (find_byte(rest, self.sep, 8), word),
+                }
             }
             None => {
-                self.rest = None;
-                Some(rest)
+                let at = find_byte(rest, self.sep, 0);
+                let seg = at.and_then(|i| rest.get(..i)).unwrap_or(rest);
+                (at, prefix_word(seg))
+            }
+        };
+        match at {
+            Some(i) => {
+                let (seg, tail) = rest.split_at(i);
+                self.rest = tail.get(1..).unwrap_or_default();
+                Some((seg, key))
+            }
+            None => {
+                self.done = true;
+                Some((rest, key))
             }
         }
     }
 }
 
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        self.next_keyed().map(|(seg, _)| seg)
+    }
+}
+
+/// The first (up to) 8 bytes of `bytes` as a little-endian word,
+/// zero-padded: a segment's key (segments never contain NUL).
+pub(crate) fn prefix_word(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .take(8)
+        .rev()
+        .fold(0u64, |w, b| (w << 8) | u64::from(*b))
+}
+
+/// A word with the low `n` (< 8) bytes set.
+fn low_bytes(n: usize) -> u64 {
+    (1u64 << (8 * n)) - 1
+}
+
+/// The index of the first byte of `word` (little-endian) equal to `byte`.
+/// The zero-byte test: a borrow only runs upwards from a real match, so
+/// the lowest flagged byte is exact.
+#[inline]
+fn first_byte(word: u64, byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = word ^ (ONES * u64::from(byte));
+    let found = x.wrapping_sub(ONES) & !x & (ONES << 7);
+    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
+}
+
+/// The index of the first `byte` in `bytes` at or after `from`.
+fn find_byte(bytes: &[u8], byte: u8, from: usize) -> Option<usize> {
+    let tail = bytes.get(from..)?;
+    tail.iter().position(|b| *b == byte).map(|i| i + from)
+}
+
 /// Validates a concrete resource (a request): the same rules as a pattern's
 /// literals, with no wildcards.
 pub(crate) fn check_request(text: &str, syntax: Syntax) -> Result<()> {
+    // Requests are validated on every host call: one pass over the bytes
+    // accepts the usual case; the segment-by-segment check below finds
+    // and describes the error otherwise (and decides non-ASCII text).
+    if is_plain_request(text.as_bytes(), syntax) {
+        return Ok(());
+    }
     let (body, base) = split_root(text, syntax)?;
     for (offset, seg) in segments_with_offsets(body, syntax.separator()) {
         check_segment(seg, syntax, false).map_err(|e| e.shifted(offset + base))?;
     }
     Ok(())
+}
+
+/// Whether `text` is a request [`check_request`] accepts, judged in one
+/// pass over printable ASCII; `false` means "check fully", not "invalid".
+fn is_plain_request(text: &[u8], syntax: Syntax) -> bool {
+    let body = match (syntax, text.split_first()) {
+        (Syntax::Path, Some((b'/', body))) => body,
+        (Syntax::Path, _) | (_, None) => return false,
+        (Syntax::Key | Syntax::Topic, Some(_)) => text,
+    };
+    if body.is_empty() {
+        // The root path `/`.
+        return true;
+    }
+    let sep = syntax.separator() as u8;
+    // Printable ASCII that no rule of `check_segment` refuses in a request
+    // (topics refuse whitespace, so start after the space), decided
+    // before the loop so each byte costs two comparisons.
+    let lowest = if syntax == Syntax::Topic { b'!' } else { b' ' };
+    let refused = if syntax == Syntax::Path {
+        b'\\'
+    } else {
+        b'~' + 1
+    };
+    let mut start = 0;
+    for (i, b) in body.iter().enumerate() {
+        if *b == sep {
+            if !is_plain_segment(body.get(start..i).unwrap_or_default(), syntax) {
+                return false;
+            }
+            start = i + 1;
+        } else if b.wrapping_sub(lowest) > b'~' - lowest || *b == refused {
+            return false;
+        }
+    }
+    is_plain_segment(body.get(start..).unwrap_or_default(), syntax)
+}
+
+/// A segment of plain bytes that [`check_segment`] accepts in a request.
+fn is_plain_segment(seg: &[u8], syntax: Syntax) -> bool {
+    !seg.is_empty()
+        && match syntax {
+            Syntax::Path => seg != b"." && seg != b"..",
+            Syntax::Key => true,
+            Syntax::Topic => seg != b"*" && seg != b">",
+        }
 }
 
 /// Validates one segment; `pattern` says whether wildcards are reserved.
@@ -400,10 +515,72 @@ mod tests {
         assert!(check_request("/a/*", Syntax::Path).is_ok());
         assert!(check_request("/a/./b", Syntax::Path).is_err());
         assert!(check_request("orders.*", Syntax::Topic).is_err());
+        assert!(is_plain_request(
+            b"/srv/app/config/settings.toml",
+            Syntax::Path
+        ));
+        assert!(is_plain_request(b"counter/x", Syntax::Key));
+        // The one-pass check agrees with the full one, both ways.
+        for (text, syntax) in [
+            ("/", Syntax::Path),
+            ("/a b/c~", Syntax::Path),
+            ("/a/.", Syntax::Path),
+            ("/a/..", Syntax::Path),
+            ("/a/...", Syntax::Path),
+            ("/a//b", Syntax::Path),
+            ("/a/", Syntax::Path),
+            ("a", Syntax::Path),
+            ("/a\\b", Syntax::Path),
+            ("/a\0b", Syntax::Path),
+            ("/caf\u{e9}", Syntax::Path),
+            ("b/k\\x", Syntax::Key),
+            ("b/ k", Syntax::Key),
+            ("/b", Syntax::Key),
+            ("b/", Syntax::Key),
+            ("b\tk", Syntax::Key),
+            ("", Syntax::Key),
+            ("a.b", Syntax::Topic),
+            ("a. b", Syntax::Topic),
+            ("a.>", Syntax::Topic),
+            ("a.*", Syntax::Topic),
+            ("a.*x", Syntax::Topic),
+            ("a\u{a0}b", Syntax::Topic),
+        ] {
+            let full = check_request(text, syntax).is_ok();
+            if is_plain_request(text.as_bytes(), syntax) {
+                assert!(full, "{text:?} passed the one-pass check only");
+            }
+            let (body, base) = split_root(text, syntax).unwrap_or(("", 0));
+            let slow = split_root(text, syntax).is_ok()
+                && segments_with_offsets(body, syntax.separator()).all(|(at, seg)| {
+                    check_segment(seg, syntax, false)
+                        .map_err(|e| e.shifted(at + base))
+                        .is_ok()
+                });
+            assert_eq!(full, slow, "{text:?}");
+        }
         assert_eq!(request_segments("/", Syntax::Path).count(), 0);
+        // Separators within, at and beyond the first 8 bytes.
+        for text in [
+            "/a/bcdefghij/k",
+            "/abcdefg/h",
+            "/abcdefgh/i",
+            "/abcdefghijk",
+            "/a",
+            "/ab/c",
+            "/a/b/c/d",
+        ] {
+            let mut segs = request_segments(text, Syntax::Path);
+            let mut expected = text[1..].split('/');
+            while let Some((seg, key)) = segs.next_keyed() {
+                assert_eq!(Some(seg), expected.next().map(str::as_bytes), "{text}");
+                assert_eq!(key, prefix_word(seg), "{text}");
+            }
+            assert_eq!(expected.next(), None, "{text}");
+        }
         assert_eq!(
             request_segments("/a/b", Syntax::Path).collect::<Vec<_>>(),
-            ["a", "b"]
+            [b"a", b"b"]
         );
     }
 }

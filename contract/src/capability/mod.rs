@@ -267,7 +267,7 @@ struct Head<'a> {
 }
 
 fn parse_head(text: &str) -> Result<Head<'_>> {
-    let (domain_text, rest) = match text.split_once(':') {
+    let (domain_text, rest) = match text.split_once(b':' as char) {
         Some((d, rest)) => (d, Some(rest)),
         None => (text, None),
     };
@@ -283,7 +283,8 @@ fn parse_head(text: &str) -> Result<Head<'_>> {
         )
         .with_expected(&names)
     })?;
-    let action_names: Vec<_> = domain.actions().iter().map(|a| a.as_str()).collect();
+    // Built only on the error paths: parsing a valid request allocates nothing.
+    let action_names = || -> Vec<&str> { domain.actions().iter().map(|a| a.as_str()).collect() };
     let Some(rest) = rest else {
         return Err(CapabilityError::new(
             text.len(),
@@ -293,7 +294,7 @@ fn parse_head(text: &str) -> Result<Head<'_>> {
                 domain.action_list()
             ),
         )
-        .with_expected(&action_names));
+        .with_expected(&action_names()));
     };
     let action_at = domain_text.len() + 1;
     let (action_text, resource) = match rest.split_once(':') {
@@ -309,7 +310,7 @@ fn parse_head(text: &str) -> Result<Head<'_>> {
                 domain.action_list()
             ),
         )
-        .with_expected(&action_names)
+        .with_expected(&action_names())
     })?;
     if let Some(("", at)) = resource {
         return Err(CapabilityError::new(

@@ -406,6 +406,12 @@ pub(crate) fn parse_port(text: &str) -> Result<u16> {
 
 /// Parses a concrete request `host:port`.
 pub(crate) fn parse_request(text: &str) -> Result<(Host<'_>, u16)> {
+    // Requests are parsed on every host call: one pass accepts the usual
+    // `name:port`; the general parser below handles addresses and finds
+    // and describes any error.
+    if let Some(parsed) = parse_plain_request(text) {
+        return Ok(parsed);
+    }
     let parts = split_host_port(text)?;
     let host = if parts.bracketed {
         let ip = parse_v6(parts.host).map_err(|e| e.shifted(parts.host_at))?;
@@ -429,6 +435,41 @@ pub(crate) fn parse_request(text: &str) -> Result<(Host<'_>, u16)> {
         }
     })?;
     Ok((host, port))
+}
+
+/// `name:port` in one pass over the name, when the name is certainly valid
+/// and not numeric-looking; `None` means "parse fully", not "invalid".
+fn parse_plain_request(text: &str) -> Option<(Host<'_>, u16)> {
+    let (host, port) = text.split_once(':')?;
+    if host.len() > MAX_NAME {
+        return None;
+    }
+    let mut label = 0..0;
+    for (i, b) in host.bytes().enumerate() {
+        match b {
+            b'.' => {
+                if !is_plain_label(host.get(label.clone())?) {
+                    return None;
+                }
+                label = i + 1..i + 1;
+            }
+            b if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' => label.end = i + 1,
+            _ => return None,
+        }
+    }
+    let last = host.get(label)?;
+    let hex = last.len() >= 2 && last.as_bytes()[..2].eq_ignore_ascii_case(b"0x");
+    if !is_plain_label(last) || hex || last.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // A second `:` makes the port invalid: the full parser reports it.
+    Some((Host::Name(host), parse_port(port).ok()?))
+}
+
+/// A label [`check_label`] accepts, given that its bytes are letters,
+/// digits, `-` and `_`.
+fn is_plain_label(label: &str) -> bool {
+    !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-')
 }
 
 /// Parses an unbracketed concrete host: a canonical dotted quad or a name.
@@ -614,6 +655,48 @@ mod tests {
             "[::1%1]:1",
         ] {
             assert!(parse_request(bad).is_err(), "{bad}");
+        }
+        // The one-pass parse never accepts what the full parse refuses,
+        // and agrees with it on what it accepts.
+        let long_label = format!("{}.com:1", "a".repeat(64));
+        let long_name = format!("{}a:1", "a.".repeat(127));
+        for text in [
+            "a.com:443",
+            "A-b_c.Example.COM:1",
+            "a:65535",
+            "a.com:0",
+            "a.com:65536",
+            "a.com:01",
+            "a.com:",
+            "a.com:1:2",
+            ":1",
+            "a..com:1",
+            ".a.com:1",
+            "a.com.:1",
+            "-a.com:1",
+            "a-.com:1",
+            "a.b-:1",
+            "a.123:1",
+            "a.0x1f:1",
+            "a.0X:1",
+            "a.0xg:1",
+            "1.2.3.4:1",
+            "a b:1",
+            "caf\u{e9}.com:1",
+            long_label.as_str(),
+            long_name.as_str(),
+        ] {
+            let full = {
+                let parts = split_host_port(text);
+                parts.and_then(|p| {
+                    let host = parse_host(p.host)?;
+                    Ok((host, parse_port(p.port)?))
+                })
+            };
+            if let Some(fast) = parse_plain_request(text) {
+                assert_eq!(full.as_ref().ok(), Some(&fast), "{text}");
+            }
+            assert_eq!(parse_request(text).is_ok(), full.is_ok(), "{text}");
         }
     }
 

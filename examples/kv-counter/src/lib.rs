@@ -59,7 +59,10 @@ impl guest::Handler for KvCounter {
             }
         };
         answer.map(String::into_bytes).map_err(|e| match e {
-            host::storage::Error::Denied(m) => Error::Denied(m),
+            // The host's text already starts with "denied: ".
+            host::storage::Error::Denied(m) => {
+                Error::Denied(m.trim_start_matches("denied: ").to_owned())
+            }
             e => Error::Other(e.to_string()),
         })
     }

@@ -123,6 +123,20 @@ pub(crate) fn usable(
         if usable.contains(&key) {
             continue;
         }
+        if key == (Domain::Msg, Action::Subscribe) {
+            errors.push(
+                Error::custom(format!(
+                    "capability `{}`{} is of no use in world `{world}`: the host delivers \
+                     subscribed messages to the exported `{HANDLER_INTERFACE}` interface, which \
+                     this world does not export; remove it, or select a world that exports the \
+                     handler with `world = \"..\"`",
+                    d.capability,
+                    origin(d),
+                ))
+                .with_span(&d.span),
+            );
+            continue;
+        }
         let list = usable
             .iter()
             .map(|(d, a)| format!("{d}:{a}"))
@@ -148,6 +162,34 @@ pub(crate) fn usable(
     }
 }
 
+/// The interface whose export receives messages: a world exporting it
+/// can use `msg:subscribe`.
+const HANDLER_INTERFACE: &str = "airssys:core/handler";
+
+/// Rule (feeds [`usable`]): `msg:subscribe` is used by no imported function
+/// but by the host, which delivers a subscription's messages to the
+/// exported `airssys:core/handler`; so it is of use exactly when `world`
+/// exports that interface (any version).
+pub(crate) fn with_subscriptions(
+    mut usable: BTreeSet<(Domain, Action)>,
+    resolve: &wit_parser::Resolve,
+    world: wit_parser::WorldId,
+) -> BTreeSet<(Domain, Action)> {
+    let exports_handler = resolve.worlds[world]
+        .exports
+        .values()
+        .any(|item| match item {
+            wit_parser::WorldItem::Interface { id, .. } => resolve
+                .id_of(*id)
+                .is_some_and(|name| name.split('@').next() == Some(HANDLER_INTERFACE)),
+            _ => false,
+        });
+    if exports_handler {
+        usable.insert((Domain::Msg, Action::Subscribe));
+    }
+    usable
+}
+
 /// ` (from Component.toml)` when the capability came from a file.
 fn origin(d: &Declared) -> String {
     d.origin
@@ -160,6 +202,34 @@ fn origin(d: &Declared) -> String {
 mod tests {
     use super::*;
     use syn::parse_quote;
+
+    #[test]
+    fn subscribe_is_usable_only_where_the_handler_is_exported() {
+        let mut resolve = wit_parser::Resolve::default();
+        resolve
+            .push_str(
+                "x.wit",
+                "package airssys:core@1.0.0;\n\
+                 interface handler { f: func(); }\n\
+                 interface other { g: func(); }\n\
+                 world receiver { export handler; }\n\
+                 world sender { export other; }\n",
+            )
+            .expect("valid WIT");
+        let world = |name: &str| {
+            resolve
+                .worlds
+                .iter()
+                .find(|(_, w)| w.name == name)
+                .map(|(id, _)| id)
+                .expect("world exists")
+        };
+        let key = (Domain::Msg, Action::Subscribe);
+        let with = with_subscriptions(BTreeSet::new(), &resolve, world("receiver"));
+        assert!(with.contains(&key));
+        let without = with_subscriptions(BTreeSet::new(), &resolve, world("sender"));
+        assert!(!without.contains(&key));
+    }
 
     fn run(
         requires: &[LitStr],

@@ -13,6 +13,9 @@ wasmtime::component::bindgen!({
         "airssys:ext/filesystem.file": crate::host::filesystem::File,
         "airssys:ext/filesystem.pending-read": crate::host::filesystem::PendingRead,
         "airssys:ext/filesystem.pending-write": crate::host::filesystem::PendingWrite,
+        "airssys:ext/process.child": crate::host::process::Child,
+        "airssys:ext/process.pending-exit": crate::host::process::PendingExit,
+        "airssys:ext/process.pending-read": crate::host::process::PendingRead,
         "airssys:core/messaging.pending-reply": crate::host::messaging::PendingReplyState,
     },
 });

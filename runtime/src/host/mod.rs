@@ -9,7 +9,7 @@ mod logging;
 pub(crate) mod messaging;
 mod network;
 mod poll;
-mod process;
+pub(crate) mod process;
 pub(crate) mod state;
 pub(crate) mod storage;
 mod types;

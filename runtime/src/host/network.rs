@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use airssys_contract::capability::{Action, Domain, GrantSet, Request};
+use airssys_contract::capability::{Action, Decision, Domain, GrantSet, Request, Rule, Verdict};
+use airssys_contract::guard::{GuardEvent, Outcome};
 use airssys_macros::host_impl;
 use wasmtime::component::{Resource, ResourceTable};
 
@@ -40,8 +41,8 @@ use super::bindings::airssys::ext::network::{
     HttpResponse, PendingConnect, PendingDatagram, PendingRead, PendingResponse, PendingWrite,
     Pollable, TcpStream, UdpSocket,
 };
-use super::state::HostState;
-use super::unsupported::no_such_handle;
+use super::state::{ComponentInfo, HostState, Services};
+use super::unsupported::{no_such_handle, not_supported};
 
 /// How long a TCP connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -214,18 +215,73 @@ fn io_error(what: &str, target: &str, e: &std::io::Error) -> Error {
     }
 }
 
+/// What a helper thread needs to check addresses and write refusals to
+/// the runtime's audit log.
+#[derive(Clone)]
+struct Checker {
+    info: Arc<ComponentInfo>,
+    services: Arc<Services>,
+    /// The host function, for audit records.
+    function: &'static str,
+}
+
+impl Checker {
+    fn new(state: &HostState, function: &'static str) -> Checker {
+        Checker {
+            info: Arc::clone(&state.info),
+            services: Arc::clone(&state.services),
+            function,
+        }
+    }
+
+    fn grants(&self) -> &GrantSet {
+        &self.info.grants
+    }
+
+    /// Writes the refusal of a concrete address to the audit log.
+    fn refused(&self, action: Action, sa: SocketAddr, why: &str) {
+        let resource = addr::resource(sa);
+        let decision = Decision {
+            verdict: Verdict::Deny,
+            rule: Rule::NoGrant,
+        };
+        let event = GuardEvent {
+            function: self.function,
+            domain: Domain::Net,
+            action,
+            resource: &resource,
+            outcome: Outcome::Refused(&decision),
+        };
+        self.services.audit.record(&self.info.name, &event, why);
+    }
+
+    /// Checks one concrete address, auditing a refusal.
+    fn check(&self, action: Action, sa: SocketAddr) -> Result<(), String> {
+        addr::check(self.grants(), action, sa).inspect_err(|why| self.refused(action, sa, why))
+    }
+}
+
 /// Resolves `address` and keeps the addresses the grants allow for
 /// `action`; `denied` (naming the first refused address) when none is.
 fn checked_addresses(
-    grants: &GrantSet,
+    checker: &Checker,
     action: Action,
     address: &str,
 ) -> Result<Vec<SocketAddr>, Error> {
     let addrs = addr::resolve(address).map_err(Error::Unresolved)?;
-    let (ok, denial) = addr::allowed(grants, action, &addrs);
+    let mut ok = Vec::new();
+    let mut denial = None;
+    for sa in addrs {
+        let sa = SocketAddr::new(addr::canonical(sa.ip()), sa.port());
+        match checker.check(action, sa) {
+            Ok(()) => ok.push(sa),
+            Err(why) => {
+                denial.get_or_insert(why);
+            }
+        }
+    }
     if ok.is_empty() {
         let why = denial.unwrap_or_else(|| format!("`{address}` resolved to no usable address"));
-        tracing::debug!(target: "airssys::audit", %address, %why, "resolved address refused");
         return Err(Error::Denied(format!(
             "`{address}` resolved to a refused address: {why}"
         )));
@@ -235,22 +291,22 @@ fn checked_addresses(
 
 /// An IP-literal address is checked at once, so its denial comes from
 /// the call itself rather than from `get`.
-fn precheck(grants: &GrantSet, action: Action, address: &str) -> Result<(), Error> {
+fn precheck(checker: &Checker, action: Action, address: &str) -> Result<(), Error> {
     match address.parse::<SocketAddr>() {
-        Ok(sa) => addr::check(grants, action, sa).map_err(Error::Denied),
+        Ok(sa) => checker.check(action, sa).map_err(Error::Denied),
         Err(_) => Ok(()),
     }
 }
 
 /// Connects to the first reachable checked address of `address`.
 fn connect(
-    grants: &GrantSet,
+    checker: &Checker,
     action: Action,
     address: &str,
     deadline: Instant,
 ) -> Result<StdTcpStream, Error> {
     let mut last = None;
-    for sa in checked_addresses(grants, action, address)? {
+    for sa in checked_addresses(checker, action, address)? {
         let Some(left) = deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
@@ -303,7 +359,7 @@ macro_rules! pending_resource {
 pending_resource!(
     HostPendingConnect,
     PendingConnect,
-    StdTcpStream,
+    StdTcpStream => Resource<TcpStream>,
     "pending-connect",
     |state, stream| {
         let stream = NetStream {
@@ -317,28 +373,28 @@ pending_resource!(
 pending_resource!(
     HostPendingRead,
     PendingRead,
-    Vec<u8>,
+    Vec<u8> => Vec<u8>,
     "pending-read",
     |_s, v| v
 );
 pending_resource!(
     HostPendingWrite,
     PendingWrite,
-    u64,
+    u64 => u64,
     "pending-write",
     |_s, v| v
 );
 pending_resource!(
     HostPendingDatagram,
     PendingDatagram,
-    Datagram,
+    Datagram => Datagram,
     "pending-datagram",
     |_s, v| v
 );
 pending_resource!(
     HostPendingResponse,
     PendingResponse,
-    HttpResponse,
+    HttpResponse => HttpResponse,
     "pending-response",
     |_s, v| v
 );
@@ -450,13 +506,13 @@ impl HostUdpSocket for HostState {
                 data.len()
             ))));
         }
-        if let Err(e) = precheck(&self.info.grants, Action::Connect, &peer) {
+        let checker = Checker::new(self, "airssys:ext/network@1.0.0#[method]udp-socket.send-to");
+        if let Err(e) = precheck(&checker, Action::Connect, &peer) {
             return Ok(Err(e));
         }
         let socket = Arc::clone(&self.table.get(&entry::<NetUdp, _>(&self_))?.socket);
-        let info = Arc::clone(&self.info);
         let pending = Pending::spawn("send", move |_| {
-            let addrs = checked_addresses(&info.grants, Action::Connect, &peer)?;
+            let addrs = checked_addresses(&checker, Action::Connect, &peer)?;
             let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
             // An IPv6 socket reaches IPv4 peers through mapped addresses;
             // an IPv4 socket cannot reach IPv6 peers.
@@ -499,7 +555,7 @@ impl HostUdpSocket for HostState {
         };
         let socket = Arc::clone(&s.socket);
         let closed = Arc::clone(&s.closed);
-        let info = Arc::clone(&self.info);
+        let checker = Checker::new(self, "airssys:ext/network@1.0.0#[method]udp-socket.receive");
         let max = (max as usize).min(MAX_DATAGRAM);
         let pending = Pending::spawn("receive", move |cancel| {
             let _busy = busy;
@@ -525,11 +581,8 @@ impl HostUdpSocket for HostState {
                     Err(e) => return Err(io_error("receiving on", "socket", &e)),
                 };
                 let from = SocketAddr::new(addr::canonical(from.ip()), from.port());
-                if let Err(why) = addr::check(&info.grants, Action::Connect, from) {
-                    tracing::debug!(
-                        target: "airssys::audit",
-                        component = %info.name, %why, "datagram dropped"
-                    );
+                if checker.check(Action::Connect, from).is_err() {
+                    // Dropped; the refusal is in the audit log.
                     continue;
                 }
                 return Ok(Datagram {
@@ -578,14 +631,14 @@ fn method_name(method: HttpMethod) -> &'static str {
 
 /// Runs one HTTP request, following redirects that stay within the grants.
 fn http_exchange(
-    grants: &GrantSet,
+    checker: &Checker,
     mut request: http::Outgoing,
     deadline: Instant,
 ) -> Result<HttpResponse, Error> {
     let mut hops = 0;
     loop {
         let target = request.authority.clone();
-        let stream = connect(grants, Action::Http, &target, deadline)?;
+        let stream = connect(checker, Action::Http, &target, deadline)?;
         let response = http::exchange(stream, &request, deadline).map_err(|e| match e {
             http::HttpError::Timeout(m) => Error::Timeout(m),
             http::HttpError::Protocol(m) => Error::Other(format!("from `{target}`: {m}")),
@@ -617,7 +670,7 @@ fn http_exchange(
         }
         let capability = format!("net:http:{authority}");
         let allowed = Request::new(Domain::Net, Action::Http, &authority)
-            .map(|r| grants.check(&r).is_allowed());
+            .map(|r| checker.grants().check(&r).is_allowed());
         match allowed {
             Ok(true) => {}
             Ok(false) => {
@@ -666,13 +719,13 @@ impl Host for HostState {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<PendingConnect>, Error>> {
-        if let Err(e) = precheck(&self.info.grants, Action::Connect, &address) {
+        let checker = Checker::new(self, "airssys:ext/network@1.0.0#connect-tcp");
+        if let Err(e) = precheck(&checker, Action::Connect, &address) {
             return Ok(Err(e));
         }
-        let info = Arc::clone(&self.info);
         let pending = Pending::spawn("connect", move |_| {
             connect(
-                &info.grants,
+                &checker,
                 Action::Connect,
                 &address,
                 Instant::now() + CONNECT_TIMEOUT,
@@ -716,9 +769,10 @@ impl Host for HostState {
         request: HttpRequest,
     ) -> wasmtime::Result<Result<Resource<PendingResponse>, Error>> {
         if request.tls {
-            return Ok(Err(Error::Other(
-                "https is not supported by this host yet (plain http only)".into(),
-            )));
+            // No TLS stack in this host yet: plain http only.
+            return Ok(Err(Error::Other(not_supported(
+                "network.send-http with `tls: true` (https)",
+            ))));
         }
         let headers: Vec<(String, String)> = request
             .headers
@@ -735,7 +789,8 @@ impl Host for HostState {
                 http::MAX_BODY_BYTES
             ))));
         }
-        if let Err(e) = precheck(&self.info.grants, Action::Http, &authority) {
+        let checker = Checker::new(self, "airssys:ext/network@1.0.0#send-http");
+        if let Err(e) = precheck(&checker, Action::Http, &authority) {
             return Ok(Err(e));
         }
         let timeout = request
@@ -749,9 +804,8 @@ impl Host for HostState {
             headers,
             body: request.body,
         };
-        let info = Arc::clone(&self.info);
         let pending = Pending::spawn("http", move |_| {
-            http_exchange(&info.grants, outgoing, Instant::now() + timeout)
+            http_exchange(&checker, outgoing, Instant::now() + timeout)
         });
         Ok(match pending {
             Ok(p) => Ok(push(&mut self.table, p)?),

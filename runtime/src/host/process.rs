@@ -1,48 +1,363 @@
-//! `airssys:ext/process`: checked, not served yet (run time part 2).
-//! `spawn` runs its `proc:spawn` capability check, then answers
-//! `other("not supported yet")`; no child is ever created.
+//! `airssys:ext/process`: child processes of a component.
+//!
+//! - `spawn` is guarded by `proc:spawn:{program}` (an absolute path). The
+//!   child gets exactly the arguments given, an empty standard input, `/`
+//!   as its working directory, and exactly the environment given, which is
+//!   checked entry by entry: a variable the component may not read
+//!   (`env:read:<name>`) is denied, and loader variables (`LD_*`, `DYLD_*`)
+//!   are refused whatever the grants say. Nothing of the host's own
+//!   environment is inherited.
+//! - The child is a resource of the instance: dropping it (or the
+//!   instance) kills the child if it still runs and reaps it.
+//! - Standard output and error are drained by one thread each into a
+//!   bounded buffer ([`PIPE_BUFFER`] bytes); when the buffer is full the
+//!   thread stops reading, so a chatty child blocks instead of growing
+//!   host memory.
+//! - `send-signal` is guarded by `proc:signal:{self}` (the program path
+//!   the child was spawned from). A component can only name its own
+//!   children: it has no other handle to a process.
+//! - `get` never waits; `subscribe` is not served yet (no pollable exists
+//!   in this host), so components poll `get`.
 
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use airssys_contract::capability::{Action, Domain};
 use airssys_macros::host_impl;
 use wasmtime::component::Resource;
 
 use super::bindings::airssys::ext::process::{
-    Child, Error, ExitStatus, Host, HostChild, HostPendingExit, HostPendingRead, KeyValue,
-    PendingExit, PendingRead, Pollable, Signal,
+    Error, ExitStatus, Host, HostChild, HostPendingExit, HostPendingRead, KeyValue, Pollable,
+    Signal,
 };
 use super::state::HostState;
-use super::unsupported::{no_such_handle, not_supported};
+use super::unsupported::no_such_handle;
 
-fn unsupported<T>(function: &str) -> wasmtime::Result<Result<T, Error>> {
-    Ok(Err(Error::Other(not_supported(function))))
+/// Bytes of output buffered per stream before the child is made to wait.
+pub(crate) const PIPE_BUFFER: usize = 64 * 1024;
+
+/// One captured output stream, filled by its reader thread.
+#[derive(Debug, Default)]
+struct Pipe {
+    state: Mutex<PipeState>,
+    /// Signalled when the component takes bytes (room for the reader).
+    drained: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct PipeState {
+    bytes: Vec<u8>,
+    /// The stream ended (or failed).
+    closed: bool,
+    /// The child handle is gone: the reader stops waiting for room.
+    abandoned: bool,
+}
+
+impl Pipe {
+    fn lock(&self) -> MutexGuard<'_, PipeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the thread that drains `source` into this pipe.
+    fn start(self: &Arc<Self>, mut source: impl Read + Send + 'static, name: &str) {
+        let pipe = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name(format!("airssys-child-{name}"))
+            .spawn(move || {
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let n = match source.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let mut state = pipe.lock();
+                    while state.bytes.len() + n > PIPE_BUFFER
+                        && !state.bytes.is_empty()
+                        && !state.abandoned
+                    {
+                        state = pipe.drained.wait(state).unwrap_or_else(|p| p.into_inner());
+                    }
+                    if state.abandoned {
+                        break;
+                    }
+                    state.bytes.extend_from_slice(&chunk[..n]);
+                }
+                pipe.lock().closed = true;
+            });
+        if spawned.is_err() {
+            self.lock().closed = true;
+        }
+    }
+
+    /// Lets the reader thread end: nobody will take more bytes.
+    fn abandon(&self) {
+        self.lock().abandoned = true;
+        self.drained.notify_all();
+    }
+
+    /// Up to `max` buffered bytes; `Some(empty)` at the end of the
+    /// stream; `None` while nothing has arrived yet.
+    fn take(&self, max: usize) -> Option<Vec<u8>> {
+        let mut state = self.lock();
+        if state.bytes.is_empty() {
+            return state.closed.then(Vec::new);
+        }
+        let n = max.min(state.bytes.len());
+        let out: Vec<u8> = state.bytes.drain(..n).collect();
+        drop(state);
+        self.drained.notify_all();
+        Some(out)
+    }
+}
+
+/// The process itself, shared by the `child` handle and its waits.
+#[derive(Debug)]
+struct Process {
+    child: std::process::Child,
+    status: Option<std::process::ExitStatus>,
+}
+
+impl Process {
+    /// The exit status, once the child has ended (reaps it).
+    fn poll(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait()?;
+        }
+        Ok(self.status)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.poll(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn lock(process: &Mutex<Process>) -> MutexGuard<'_, Process> {
+    process.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A child process of the component.
+#[derive(Debug)]
+#[allow(unreachable_pub)] // re-exported by the generated bindings
+pub struct Child {
+    /// The program path it was spawned from (the `{self}` of
+    /// `proc:signal`).
+    pub(crate) program: String,
+    process: Arc<Mutex<Process>>,
+    stdout: Arc<Pipe>,
+    stderr: Arc<Pipe>,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // The WIT promises: dropping the handle kills a running child,
+        // even while a `pending-exit` still refers to it.
+        let mut process = lock(&self.process);
+        if matches!(process.poll(), Ok(None)) {
+            let _ = process.child.kill();
+            let _ = process.child.wait();
+        }
+        drop(process);
+        self.stdout.abandon();
+        self.stderr.abandon();
+    }
+}
+
+/// A wait for a child to end.
+#[derive(Debug)]
+#[allow(unreachable_pub)] // re-exported by the generated bindings
+pub struct PendingExit {
+    program: String,
+    process: Arc<Mutex<Process>>,
+}
+
+/// A read of a child's output.
+#[derive(Debug)]
+#[allow(unreachable_pub)] // re-exported by the generated bindings
+pub struct PendingRead {
+    pipe: Arc<Pipe>,
+    max: usize,
+    done: bool,
+}
+
+/// Whether `name` is a dynamic loader variable (never passed to a child).
+fn is_loader_variable(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.starts_with("LD_") || upper.starts_with("DYLD_")
+}
+
+impl HostState {
+    /// Checks the environment a component asks for, entry by entry.
+    fn check_child_env(&self, env: &[KeyValue]) -> Result<(), Error> {
+        for KeyValue { key, value } in env {
+            if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+                return Err(Error::InvalidInput(format!(
+                    "environment variable `{key}`: a name must be non-empty without `=` or NUL, \
+                     a value without NUL"
+                )));
+            }
+            if is_loader_variable(key) {
+                return Err(Error::InvalidInput(format!(
+                    "environment variable `{key}` is refused: dynamic loader variables \
+                     (`LD_*`, `DYLD_*`) are never passed to a child"
+                )));
+            }
+            if !self.is_granted(Domain::Env, Action::Read, key) {
+                return Err(Error::Denied(format!(
+                    "component `{}` may not pass `{key}` to a child: that needs `env:read:{key}`; \
+                     grant it in the host policy",
+                    self.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn spawn_child(program: &str, args: &[String], env: &[KeyValue]) -> Result<Child, Error> {
+    if args.iter().any(|a| a.contains('\0')) {
+        return Err(Error::InvalidInput(
+            "an argument contains a NUL byte".into(),
+        ));
+    }
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|kv| (&kv.key, &kv.value)))
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => Error::NotFound(
+            format!("cannot run `{program}`: no executable program at that path ({e})"),
+        ),
+        _ => Error::Other(format!("cannot run `{program}`: {e}")),
+    })?;
+    let stdout = Arc::new(Pipe::default());
+    let stderr = Arc::new(Pipe::default());
+    match child.stdout.take() {
+        Some(out) => stdout.start(out, "stdout"),
+        None => stdout.lock().closed = true,
+    }
+    match child.stderr.take() {
+        Some(err) => stderr.start(err, "stderr"),
+        None => stderr.lock().closed = true,
+    }
+    Ok(Child {
+        program: program.to_owned(),
+        process: Arc::new(Mutex::new(Process {
+            child,
+            status: None,
+        })),
+        stdout,
+        stderr,
+    })
+}
+
+fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return ExitStatus::Signaled(signal.unsigned_abs());
+        }
+    }
+    ExitStatus::Code(status.code().unwrap_or(-1))
+}
+
+#[cfg(unix)]
+fn send(child: &std::process::Child, signal: Signal) -> std::io::Result<()> {
+    use rustix::process::{Pid, Signal as Sig, kill_process};
+    let signal = match signal {
+        Signal::Terminate => Sig::TERM,
+        Signal::Kill => Sig::KILL,
+        Signal::Interrupt => Sig::INT,
+    };
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| std::io::Error::other("child id out of range"))?;
+    kill_process(pid, signal).map_err(std::io::Error::from)
+}
+
+#[cfg(not(unix))]
+fn send(_child: &std::process::Child, _signal: Signal) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "signals other than kill are not supported on this platform",
+    ))
 }
 
 impl HostPendingExit for HostState {
     fn subscribe(&mut self, _self_: Resource<PendingExit>) -> wasmtime::Result<Resource<Pollable>> {
-        no_such_handle("pending-exit")
+        // No pollable exists in this host yet; poll with `get`.
+        no_such_handle("pollable")
     }
     fn get(
         &mut self,
-        _self_: Resource<PendingExit>,
+        self_: Resource<PendingExit>,
     ) -> wasmtime::Result<Result<Option<ExitStatus>, Error>> {
-        unsupported("pending-exit.get")
+        let pending = self.table.get(&self_)?;
+        Ok(lock(&pending.process)
+            .poll()
+            .map(|s| s.map(exit_status))
+            .map_err(|e| Error::Other(format!("waiting for `{}`: {e}", pending.program))))
     }
-    fn drop(&mut self, _rep: Resource<PendingExit>) -> wasmtime::Result<()> {
+    fn drop(&mut self, rep: Resource<PendingExit>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
         Ok(())
     }
 }
 
 impl HostPendingRead for HostState {
     fn subscribe(&mut self, _self_: Resource<PendingRead>) -> wasmtime::Result<Resource<Pollable>> {
-        no_such_handle("pending-read")
+        // No pollable exists in this host yet; poll with `get`.
+        no_such_handle("pollable")
     }
     fn get(
         &mut self,
-        _self_: Resource<PendingRead>,
+        self_: Resource<PendingRead>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        unsupported("pending-read.get")
+        let pending = self.table.get_mut(&self_)?;
+        if pending.done {
+            return Ok(Err(Error::InvalidInput(
+                "the result of this read was already taken".into(),
+            )));
+        }
+        let bytes = pending.pipe.take(pending.max);
+        pending.done = bytes.is_some();
+        Ok(Ok(bytes))
     }
-    fn drop(&mut self, _rep: Resource<PendingRead>) -> wasmtime::Result<()> {
+    fn drop(&mut self, rep: Resource<PendingRead>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
         Ok(())
+    }
+}
+
+impl HostState {
+    fn start_read(
+        &mut self,
+        child: &Resource<Child>,
+        max: u32,
+        stderr: bool,
+    ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
+        let child = self.table.get(child)?;
+        let pipe = Arc::clone(if stderr { &child.stderr } else { &child.stdout });
+        let max = usize::try_from(max).unwrap_or(usize::MAX).min(PIPE_BUFFER);
+        if max == 0 {
+            return Ok(Err(Error::InvalidInput("`max` must be at least 1".into())));
+        }
+        Ok(Ok(self.table.push(PendingRead {
+            pipe,
+            max,
+            done: false,
+        })?))
     }
 }
 
@@ -50,34 +365,54 @@ impl HostPendingRead for HostState {
 impl HostChild for HostState {
     fn wait(
         &mut self,
-        _self_: Resource<Child>,
+        self_: Resource<Child>,
     ) -> wasmtime::Result<Result<Resource<PendingExit>, Error>> {
-        unsupported("child.wait")
+        let child = self.table.get(&self_)?;
+        let pending = PendingExit {
+            program: child.program.clone(),
+            process: Arc::clone(&child.process),
+        };
+        Ok(Ok(self.table.push(pending)?))
     }
+
     #[host_fn(capability = "proc:signal")]
     fn send_signal(
         &mut self,
         self_: Resource<Child>,
         signal: Signal,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let _ = (self_, signal);
-        unsupported("child.send-signal")
+        let child = self.table.get(&self_)?;
+        let mut process = lock(&child.process);
+        // Only a child not yet reaped is signalled: its id cannot have
+        // been reused by another process.
+        match process.poll() {
+            Ok(None) => {}
+            Ok(Some(_)) => return Ok(Ok(())),
+            Err(e) => return Ok(Err(Error::Other(format!("`{}`: {e}", child.program)))),
+        }
+        Ok(send(&process.child, signal)
+            .map_err(|e| Error::Other(format!("signalling `{}`: {e}", child.program))))
     }
+
     fn read_stdout(
         &mut self,
-        _self_: Resource<Child>,
-        _max: u32,
+        self_: Resource<Child>,
+        max: u32,
     ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
-        unsupported("child.read-stdout")
+        self.start_read(&self_, max, false)
     }
+
     fn read_stderr(
         &mut self,
-        _self_: Resource<Child>,
-        _max: u32,
+        self_: Resource<Child>,
+        max: u32,
     ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
-        unsupported("child.read-stderr")
+        self.start_read(&self_, max, true)
     }
-    fn drop(&mut self, _rep: Resource<Child>) -> wasmtime::Result<()> {
+
+    fn drop(&mut self, rep: Resource<Child>) -> wasmtime::Result<()> {
+        // Dropping the last reference kills and reaps a running child.
+        self.table.delete(rep)?;
         Ok(())
     }
 }
@@ -91,7 +426,12 @@ impl Host for HostState {
         args: Vec<String>,
         env: Vec<KeyValue>,
     ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
-        let _ = (program, args, env);
-        unsupported("process.spawn")
+        if let Err(e) = self.check_child_env(&env) {
+            return Ok(Err(e));
+        }
+        match spawn_child(&program, &args, &env) {
+            Ok(child) => Ok(Ok(self.table.push(child)?)),
+            Err(e) => Ok(Err(e)),
+        }
     }
 }

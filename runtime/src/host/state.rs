@@ -103,6 +103,11 @@ impl GuardContext for HostState {
                 .get(&Resource::<Bucket>::new_borrow(rep))
                 .ok()
                 .map(|b| b.name.as_str()),
+            "child" => self
+                .table
+                .get(&Resource::<crate::host::process::Child>::new_borrow(rep))
+                .ok()
+                .map(|c| c.program.as_str()),
             _ => None,
         }
     }

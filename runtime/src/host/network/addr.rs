@@ -143,27 +143,6 @@ pub(crate) fn resolve(address: &str) -> Result<Vec<SocketAddr>, String> {
     Ok(addrs)
 }
 
-/// Splits the resolved addresses of `address` into those the grants allow
-/// (in resolver order) and the denial text of the first refused one.
-pub(crate) fn allowed(
-    grants: &GrantSet,
-    action: Action,
-    addrs: &[SocketAddr],
-) -> (Vec<SocketAddr>, Option<String>) {
-    let mut ok = Vec::new();
-    let mut first_denial = None;
-    for &addr in addrs {
-        let addr = SocketAddr::new(canonical(addr.ip()), addr.port());
-        match check(grants, action, addr) {
-            Ok(()) => ok.push(addr),
-            Err(e) => {
-                first_denial.get_or_insert(e);
-            }
-        }
-    }
-    (ok, first_denial)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -233,17 +212,5 @@ mod tests {
         assert!(check(&link, Action::Http, sa("169.254.169.254:80")).is_err());
         let v6 = set(&["net:http:[fd00::/8]:*"]);
         assert!(check(&v6, Action::Http, sa("[fd00:ec2::254]:80")).is_err());
-    }
-
-    #[test]
-    fn allowed_filters_and_reports() {
-        let grants = set(&["net:connect:127.0.0.1:80"]);
-        let (ok, denial) = allowed(
-            &grants,
-            Action::Connect,
-            &[sa("[::1]:80"), sa("127.0.0.1:80")],
-        );
-        assert_eq!(ok, vec![sa("127.0.0.1:80")]);
-        assert!(denial.unwrap().contains("net:connect:[::1]:80"));
     }
 }

@@ -1,0 +1,285 @@
+//! `airssys run`: builds `examples/kv-counter` from its crate directory,
+//! runs it under its policy and checks the printed capability decisions
+//! (one allowed call, one denied call with its fix), the effect of
+//! `--grant` / `--deny`, persistent `--storage`, load refusals and exit
+//! codes.
+//!
+//! The example builds into `<repo>/target/new-templates`, the target
+//! directory `cli/tests/new.rs` shares, so airssys and its dependencies
+//! compile for `wasm32-wasip2` once.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_path_buf()
+}
+
+fn shared_target() -> PathBuf {
+    repo_root().join("target").join("new-templates")
+}
+
+fn airssys(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("CARGO_TARGET_DIR", shared_target())
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("runs airssys")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn policy() -> String {
+    repo_root()
+        .join("examples/kv-counter/policy.toml")
+        .display()
+        .to_string()
+}
+
+/// The demo run, from the crate directory (built once for all tests).
+fn demo() -> &'static Output {
+    static DEMO: OnceLock<Output> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let dir = repo_root().join("examples/kv-counter");
+        airssys(&[
+            "run",
+            dir.to_str().unwrap(),
+            "--policy",
+            &policy(),
+            "--request",
+            "increment",
+            "--request",
+            "reset",
+        ])
+    })
+}
+
+/// The `.wasm` the demo built.
+fn wasm() -> String {
+    let out = demo();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let path = shared_target().join("wasm32-wasip2/release/kv_counter.wasm");
+    assert!(path.is_file(), "{} was built", path.display());
+    path.display().to_string()
+}
+
+#[test]
+fn the_demo_shows_an_allowed_and_a_denied_call() {
+    let out = demo();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // The build's progress goes to stderr.
+    assert!(
+        stderr.contains("airssys: building") && stderr.contains("Finished"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("loaded `kv-counter` 0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("optional, not granted: kv:delete:counter/*"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("log info kv-counter: started 1 time(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  allow kv:write:counter/starts (bucket.set)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  -> reply \"2\""), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  DENY  kv:delete:counter/starts (bucket.delete): denied: no grant covers the \
+             request (deny by default)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("  fix: add \"kv:delete:counter/*\" to `grants` of [components.kv-counter]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the component answered with an error: denied: component `kv-counter` lacks `kv:delete:counter/starts`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 host call(s) denied"), "{stdout}");
+    // Decisions print in call order: init, the increment, then the denial.
+    let allow = stdout.find("reply \"2\"").unwrap();
+    let deny = stdout.find("DENY").unwrap();
+    assert!(allow < deny, "{stdout}");
+}
+
+#[test]
+fn a_grant_on_the_command_line_allows_the_call() {
+    let out = airssys(&[
+        "run",
+        &wasm(),
+        "--policy",
+        &policy(),
+        "--grant",
+        "kv:delete:counter/*",
+        "--request",
+        "reset",
+        "--fail-on-deny",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("  allow kv:delete:counter/starts (bucket.delete)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  -> reply \"reset\""), "{stdout}");
+    assert!(!stdout.contains("DENY"), "{stdout}");
+}
+
+#[test]
+fn a_deny_rule_wins_and_fail_on_deny_exits_1() {
+    let out = airssys(&[
+        "run",
+        &wasm(),
+        "--policy",
+        &policy(),
+        "--grant",
+        "kv:delete:counter/*",
+        "--deny",
+        "kv:delete:counter/*",
+        "--request",
+        "reset",
+        "--fail-on-deny",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("DENY  kv:delete:counter/starts (bucket.delete): denied by deny rule `kv:delete:counter/*`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fix: a deny rule refuses it"), "{stdout}");
+}
+
+#[test]
+fn storage_persists_across_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.redb");
+    let wasm = wasm();
+    let run = || {
+        airssys(&[
+            "run",
+            &wasm,
+            "--policy",
+            &policy(),
+            "--storage",
+            state.to_str().unwrap(),
+            "--request",
+            "get",
+        ])
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("-> reply \"1\""));
+    let second = run();
+    let stdout = text(&second.stdout);
+    assert!(stdout.contains("started 2 time(s)"), "{stdout}");
+    assert!(stdout.contains("-> reply \"2\""), "{stdout}");
+}
+
+#[test]
+fn without_a_policy_the_load_is_refused_with_the_fix() {
+    let out = airssys(&["run", &wasm(), "--grant", "kv:read:counter/*"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: the host refused to load")
+            && stderr.contains("`log:write`: no policy grant covers it")
+            && stderr.contains("hint: or pass `--grant PATTERN`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("kv:read:counter/*`: no policy"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn invalid_input_exits_2() {
+    let bad = airssys(&["run", &wasm(), "--grant", "kv"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("error: --grant `kv` is not a capability pattern"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let missing = airssys(&["run", "no/such/component.wasm"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("is neither a component file nor a crate directory"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_wasm = dir.path().join("x.wasm");
+    std::fs::write(&not_wasm, b"not wasm").expect("writes");
+    let out = airssys(&["run", not_wasm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    let no_crate = airssys(&["run", dir.path().to_str().unwrap()]);
+    assert_eq!(no_crate.status.code(), Some(2));
+    assert!(text(&no_crate.stderr).contains("has no Cargo.toml"));
+}
+
+/// `examples/host-embed` embeds the runtime with a policy built in code and
+/// prints the audit trail; run it on the component the demo built.
+#[test]
+fn the_host_embed_example_prints_the_audit_trail() {
+    let wasm = wasm();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let manifest = repo_root().join("examples/host-embed/Cargo.toml");
+    let out = Command::new(cargo)
+        .args(["run", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--")
+        .arg(&wasm)
+        .env("CARGO_TARGET_DIR", shared_target())
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("runs cargo");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "loaded `kv-counter`, granted: kv:read:counter/*, kv:write:counter/*, log:write"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("increment: 2\n"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "reset: refused: denied: component `kv-counter` lacks `kv:delete:counter/starts`"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  allow kv:write:counter/starts  allowed by grant `kv:write:counter/*`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  deny  kv:delete:counter/starts  denied: no grant covers the request (deny by default)"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,535 @@
+//! End-to-end tests of `airssys:ext/network` with a real component
+//! (`tests/fixtures/netprobe`): TCP, UDP and HTTP against servers this test
+//! starts on 127.0.0.1 and [::1] only. Every server loop is bounded by a
+//! deadline, so a failing test cannot hang.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use airssys_runtime::{AuditLog, Instance, Policy, Runtime};
+use support::fixture;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn netprobe(grants: &[String]) -> (Runtime, Instance) {
+    let list = grants
+        .iter()
+        .map(|g| format!("\"{g}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let policy = format!("[components.netprobe]\ngrants = [{list}]\n");
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(&policy).expect("valid policy"))
+        .max_instances(4)
+        .build()
+        .expect("runtime");
+    let instance = rt
+        .load(fixture("netprobe"))
+        .expect("netprobe loads")
+        .instantiate()
+        .expect("netprobe instantiates");
+    (rt, instance)
+}
+
+fn ask(instance: &mut Instance, command: &str) -> String {
+    let reply = instance
+        .request("test", command.as_bytes())
+        .expect("call succeeds")
+        .expect("handler succeeds");
+    String::from_utf8(reply).expect("UTF-8 reply")
+}
+
+/// Accepts connections until `count` were served or the deadline passed;
+/// echoes each connection's bytes back. Returns how many it served.
+fn tcp_echo_server(listener: TcpListener, count: usize) -> JoinHandle<usize> {
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + LIMIT;
+        let mut served = 0;
+        while served < count && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(LIMIT)).unwrap();
+                    let mut buf = Vec::new();
+                    let _ = s.read_to_end(&mut buf);
+                    let _ = s.write_all(&buf);
+                    served += 1;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        served
+    })
+}
+
+/// Whether a connection is waiting on `listener` (it must be
+/// non-blocking).
+fn has_pending_connection(listener: &TcpListener) -> bool {
+    listener.set_nonblocking(true).unwrap();
+    listener.accept().is_ok()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn tcp_echo_round_trip_when_granted() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Servers start after the component is built, so their deadlines do
+    // not run while the fixture compiles.
+    let (_rt, mut p) = netprobe(&[format!("net:connect:127.0.0.1:{port}")]);
+    let server = tcp_echo_server(listener, 1);
+    assert_eq!(
+        ask(&mut p, &format!("tcp-echo 127.0.0.1:{port} hello")),
+        "wrote 5, echo: hello"
+    );
+    assert_eq!(server.join().unwrap(), 1);
+}
+
+#[test]
+fn tcp_connect_without_grant_is_denied_naming_the_capability() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe(&[]);
+    let reply = ask(&mut p, &format!("tcp-connect 127.0.0.1:{port}"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(
+        reply.contains(&format!("net:connect:127.0.0.1:{port}")),
+        "{reply}"
+    );
+    assert!(!has_pending_connection(&listener), "no connection was made");
+}
+
+#[test]
+fn tcp_to_another_port_of_a_granted_address_is_denied() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe(&[format!("net:connect:127.0.0.1:{port}")]);
+    let reply = ask(&mut p, &format!("tcp-connect 127.0.0.1:{other_port}"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(
+        reply.contains(&format!("net:connect:127.0.0.1:{other_port}")),
+        "{reply}"
+    );
+    assert!(!has_pending_connection(&other));
+    // The granted port still works from the same instance.
+    assert_eq!(
+        ask(&mut p, &format!("tcp-connect 127.0.0.1:{port}")),
+        "connected"
+    );
+    assert!(has_pending_connection(&listener));
+}
+
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_name_grant_does_not_reach_loopback_addresses() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sink = Sink::default();
+    let policy = format!("[components.netprobe]\ngrants = [\"net:connect:localhost:{port}\"]\n");
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(&policy).expect("valid policy"))
+        .audit(AuditLog::to_writer(sink.clone()))
+        .build()
+        .expect("runtime");
+    let mut p = rt
+        .load(fixture("netprobe"))
+        .expect("loads")
+        .instantiate()
+        .expect("instantiates");
+    let reply = ask(&mut p, &format!("tcp-connect localhost:{port}"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(reply.contains("`localhost:"), "names the request: {reply}");
+    assert!(
+        reply.contains(&format!("net:connect:127.0.0.1:{port}"))
+            || reply.contains(&format!("net:connect:[::1]:{port}")),
+        "names the resolved address: {reply}"
+    );
+    assert!(!has_pending_connection(&listener));
+    // The guard allowed the name; the refused address is in the audit log.
+    let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"allow\"") && l.contains(&format!("localhost:{port}"))),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("\"deny\"")
+            && (l.contains(&format!("127.0.0.1:{port}")) || l.contains(&format!("[::1]:{port}")))),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_wildcard_grant_does_not_reach_loopback_but_an_address_grant_does() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe(&["net:connect:*:*".to_owned()]);
+    let reply = ask(&mut p, &format!("tcp-connect 127.0.0.1:{port}"));
+    assert!(reply.contains("loopback"), "{reply}");
+    // The mapped IPv6 form is the same address.
+    let reply = ask(&mut p, &format!("tcp-connect [::ffff:127.0.0.1]:{port}"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(!has_pending_connection(&listener));
+
+    // A CIDR inside 127.0.0.0/8 names loopback explicitly.
+    let (_rt, mut p) = netprobe(&["net:connect:127.0.0.0/8:*".to_owned()]);
+    assert_eq!(
+        ask(&mut p, &format!("tcp-connect 127.0.0.1:{port}")),
+        "connected"
+    );
+    // Both a name and an address grant: the name resolves, and only the
+    // granted address is used.
+    let (_rt, mut p) = netprobe(&[
+        format!("net:connect:localhost:{port}"),
+        format!("net:connect:127.0.0.1:{port}"),
+    ]);
+    assert_eq!(
+        ask(&mut p, &format!("tcp-connect localhost:{port}")),
+        "connected"
+    );
+}
+
+#[test]
+fn tcp_over_ipv6_loopback() {
+    let Ok(listener) = TcpListener::bind("[::1]:0") else {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe(&[format!("net:connect:[::1]:{port}")]);
+    let server = tcp_echo_server(listener, 1);
+    let reply = ask(&mut p, &format!("tcp-echo [::1]:{port} six"));
+    assert_eq!(reply, "wrote 3, echo: six");
+    let reply = ask(&mut p, &format!("tcp-connect 127.0.0.1:{port}"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert_eq!(server.join().unwrap(), 1);
+}
+
+/// A tiny HTTP/1.1 server: serves `count` requests (or stops at the
+/// deadline) and records each request line.
+fn http_server(listener: TcpListener, count: usize) -> (JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let deadline = Instant::now() + LIMIT;
+        let mut served = 0;
+        while served < count && Instant::now() < deadline {
+            let Ok((s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            serve_one(s, &log);
+            served += 1;
+        }
+    });
+    (handle, seen)
+}
+
+fn serve_one(s: TcpStream, log: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(&s);
+    let mut line = String::new();
+    let _ = reader.read_line(&mut line);
+    let request_line = line.trim_end().to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim_end().is_empty() {
+            break;
+        }
+        headers.push(h.trim_end().to_owned());
+    }
+    let length: usize = headers
+        .iter()
+        .find_map(|h| {
+            h.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    log.lock().unwrap().push(request_line.clone());
+    let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+    let port = s.local_addr().unwrap().port();
+    let probe = headers
+        .iter()
+        .find_map(|h| h.strip_prefix("X-Probe: "))
+        .unwrap_or("-")
+        .to_owned();
+    let response = match path.as_str() {
+        "/hello" => "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nhi there".to_owned(),
+        "/chunked" => {
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
+                .to_owned()
+        }
+        "/header" => format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{probe}",
+            probe.len()
+        ),
+        "/post" => format!(
+            "HTTP/1.1 201 Created\r\nContent-Length: {}\r\n\r\n{}",
+            body.len(),
+            String::from_utf8_lossy(&body)
+        ),
+        "/redirect-here" => {
+            "HTTP/1.1 302 Found\r\nLocation: /hello\r\nContent-Length: 0\r\n\r\n".to_owned()
+        }
+        "/redirect-away" => format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2:{port}/hello\r\nContent-Length: 0\r\n\r\n"
+        ),
+        "/redirect-name" => format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://ungranted.example:{port}/hello\r\nContent-Length: 0\r\n\r\n"
+        ),
+        "/loop" => "HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n".to_owned(),
+        _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned(),
+    };
+    let mut w = &s;
+    let _ = w.write_all(response.as_bytes());
+}
+
+#[test]
+fn http_requests_to_a_granted_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe(&[format!("net:http:127.0.0.1:{port}")]);
+    let (server, seen) = http_server(listener, 7);
+    let at = format!("127.0.0.1:{port}");
+    assert_eq!(
+        ask(&mut p, &format!("http GET {at} /hello")),
+        "status: 200 body: hi there"
+    );
+    assert_eq!(
+        ask(&mut p, &format!("http GET {at} /chunked")),
+        "status: 200 body: hello"
+    );
+    assert_eq!(
+        ask(&mut p, &format!("http GET {at} /header")),
+        "status: 200 body: netprobe"
+    );
+    assert_eq!(
+        ask(&mut p, &format!("http POST {at} /post")),
+        "status: 201 body: posted"
+    );
+    assert_eq!(
+        ask(&mut p, &format!("http GET {at} /nothing")),
+        "status: 404 body: "
+    );
+    // A redirect on the same authority is followed.
+    let reply = ask(&mut p, &format!("http GET {at} /redirect-here"));
+    server.join().unwrap();
+    assert_eq!(reply, "status: 200 body: hi there");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "GET /hello HTTP/1.1",
+            "GET /chunked HTTP/1.1",
+            "GET /header HTTP/1.1",
+            "POST /post HTTP/1.1",
+            "GET /nothing HTTP/1.1",
+            "GET /redirect-here HTTP/1.1",
+            "GET /hello HTTP/1.1",
+        ]
+    );
+}
+
+#[test]
+fn http_redirects_to_ungranted_authorities_are_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe(&[format!("net:http:127.0.0.1:{port}")]);
+    let (server, seen) = http_server(listener, 8);
+    let at = format!("127.0.0.1:{port}");
+    let reply = ask(&mut p, &format!("http GET {at} /redirect-away"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(
+        reply.contains(&format!("net:http:127.0.0.2:{port}")),
+        "{reply}"
+    );
+    let reply = ask(&mut p, &format!("http GET {at} /redirect-name"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(
+        reply.contains(&format!("net:http:ungranted.example:{port}")),
+        "{reply}"
+    );
+    // A redirect loop stops after the bound.
+    let reply = ask(&mut p, &format!("http GET {at} /loop"));
+    assert!(reply.contains("more than 5 redirects"), "{reply}");
+    // Two denied hops plus 6 requests of the loop (1 + 5 followed).
+    server.join().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen[..2],
+        ["GET /redirect-away HTTP/1.1", "GET /redirect-name HTTP/1.1"]
+    );
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert!(seen.iter().all(|l| !l.contains("/hello")), "{seen:?}");
+}
+
+#[test]
+fn http_denials_name_the_capability() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // No grant at all.
+    let (_rt, mut p) = netprobe(&[]);
+    let reply = ask(&mut p, &format!("http GET 127.0.0.1:{port} /hello"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(
+        reply.contains(&format!("net:http:127.0.0.1:{port}")),
+        "{reply}"
+    );
+    // `net:connect` does not grant `net:http`.
+    let (_rt, mut p) = netprobe(&[format!("net:connect:127.0.0.1:{port}")]);
+    let reply = ask(&mut p, &format!("http GET 127.0.0.1:{port} /hello"));
+    assert!(
+        reply.contains(&format!("net:http:127.0.0.1:{port}")),
+        "{reply}"
+    );
+    // A name grant that resolves to loopback.
+    let (_rt, mut p) = netprobe(&[format!("net:http:localhost:{port}")]);
+    let reply = ask(&mut p, &format!("http GET localhost:{port} /hello"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(!has_pending_connection(&listener));
+}
+
+#[test]
+fn udp_exchange_drops_datagrams_from_ungranted_peers() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let intruder = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    server.set_read_timeout(Some(LIMIT)).unwrap();
+    let (_rt, mut p) = netprobe(&[format!("net:connect:127.0.0.1:{port}")]);
+    let answer = std::thread::spawn(move || {
+        let mut buf = [0; 64];
+        let (n, from) = server.recv_from(&mut buf).expect("a datagram arrives");
+        // The ungranted peer speaks first; the guest must not see it.
+        intruder.send_to(b"intruder", from).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let mut reply = b"reply:".to_vec();
+        reply.extend_from_slice(&buf[..n]);
+        server.send_to(&reply, from).unwrap();
+    });
+    let reply = ask(&mut p, &format!("udp-exchange 127.0.0.1:{port} ping"));
+    answer.join().unwrap();
+    assert_eq!(reply, format!("from 127.0.0.1:{port}: reply:ping"));
+}
+
+#[test]
+fn udp_bind_receives_only_from_granted_peers() {
+    let local = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = local.local_addr().unwrap().port();
+    drop(local);
+    let friend = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let friend_port = friend.local_addr().unwrap().port();
+    let intruder = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (_rt, mut p) = netprobe(&[
+        format!("net:bind:127.0.0.1:{port}"),
+        format!("net:connect:127.0.0.1:{friend_port}"),
+    ]);
+    assert_eq!(
+        ask(&mut p, &format!("udp-bind-only 127.0.0.1:{port}")),
+        format!("127.0.0.1:{port}")
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Both keep sending (the guest binds after this starts), intruder
+    // first, until the guest has answered or the deadline passed.
+    let sender = std::thread::spawn(move || {
+        let deadline = Instant::now() + LIMIT;
+        while !flag.load(std::sync::atomic::Ordering::Acquire) && Instant::now() < deadline {
+            let _ = intruder.send_to(b"intruder", target);
+            std::thread::sleep(Duration::from_millis(5));
+            let _ = friend.send_to(b"friend", target);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let reply = ask(&mut p, &format!("udp-bind 127.0.0.1:{port}"));
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    sender.join().unwrap();
+    assert_eq!(reply, format!("from 127.0.0.1:{friend_port}: friend"));
+}
+
+#[test]
+fn udp_denials_name_the_capability() {
+    let port = free_port();
+    let (_rt, mut p) = netprobe(&[]);
+    let reply = ask(&mut p, &format!("udp-bind-only 127.0.0.1:{port}"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(
+        reply.contains(&format!("net:bind:127.0.0.1:{port}")),
+        "{reply}"
+    );
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer_port = peer.local_addr().unwrap().port();
+    let reply = ask(&mut p, &format!("udp-send 127.0.0.1:{peer_port} x"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(
+        reply.contains(&format!("net:connect:127.0.0.1:{peer_port}")),
+        "{reply}"
+    );
+    peer.set_nonblocking(true).unwrap();
+    assert!(peer.recv_from(&mut [0; 8]).is_err(), "nothing was sent");
+    // A wildcard grant does not reach loopback.
+    let (_rt, mut p) = netprobe(&["net:connect:*:*".to_owned()]);
+    let reply = ask(&mut p, &format!("udp-send 127.0.0.1:{peer_port} x"));
+    assert!(reply.contains("loopback"), "{reply}");
+}
+
+#[test]
+fn streams_are_closed_when_the_instance_is_dropped() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (rt, mut p) = netprobe(&[format!("net:connect:127.0.0.1:{port}")]);
+    assert_eq!(ask(&mut p, &format!("tcp-leak 127.0.0.1:{port}")), "leaked");
+    let (mut conn, _) = listener.accept().expect("the guest connected");
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut first = [0; 4];
+    conn.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"held");
+    // Still open while the instance lives.
+    conn.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    assert!(conn.read(&mut [0; 1]).is_err(), "no end of stream yet");
+    drop(p);
+    drop(rt);
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest)
+        .expect("end of stream, not a timeout");
+    assert!(rest.is_empty());
+}
