@@ -15,7 +15,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use airssys_runtime::{Instance, Policy, PolicyError, Runtime};
-use support::fixture;
+use support::ask;
 
 /// A temporary tree:
 ///
@@ -76,28 +76,11 @@ mounts = {{ "/data" = "{}" }}
 }
 
 fn runtime(policy: &str) -> Runtime {
-    Runtime::builder()
-        .policy(Policy::from_toml_str(policy).expect("valid policy"))
-        .in_memory_storage()
-        .max_instances(8)
-        .build()
-        .expect("runtime")
+    support::runtime_with(policy)
 }
 
 fn fsprobe(runtime: &Runtime) -> Instance {
-    runtime
-        .load(fixture("fsprobe"))
-        .expect("fsprobe loads")
-        .instantiate()
-        .expect("fsprobe instantiates")
-}
-
-fn ask(instance: &mut Instance, command: &str) -> String {
-    let reply = instance
-        .request("test", command.as_bytes())
-        .expect("call succeeds")
-        .expect("handler succeeds");
-    String::from_utf8(reply).expect("UTF-8 reply")
+    support::instance(runtime, "fsprobe")
 }
 
 /// Asserts a denial that leaks none of the secret contents.

@@ -12,7 +12,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use airssys_runtime::{Instance, Policy, Runtime};
-use support::fixture;
+use support::ask;
 
 const POLICY: &str = r#"
 [components.procprobe]
@@ -35,19 +35,7 @@ fn runtime() -> Runtime {
 }
 
 fn procprobe(runtime: &Runtime) -> Instance {
-    runtime
-        .load(fixture("procprobe"))
-        .expect("procprobe loads")
-        .instantiate()
-        .expect("procprobe instantiates")
-}
-
-fn ask(instance: &mut Instance, command: &str) -> String {
-    let reply = instance
-        .request("test", command.as_bytes())
-        .expect("call succeeds")
-        .expect("handler succeeds");
-    String::from_utf8(reply).expect("UTF-8 reply")
+    support::instance(runtime, "procprobe")
 }
 
 #[test]

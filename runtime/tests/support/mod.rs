@@ -99,3 +99,34 @@ fn build(name: &str) -> Vec<u8> {
         .join(format!("airssys_fixture_{}.wasm", name.replace('-', "_")));
     std::fs::read(&wasm).unwrap_or_else(|e| panic!("read {}: {e}", wasm.display()))
 }
+
+/// A runtime with in-memory storage under the policy `policy` (TOML).
+pub(crate) fn runtime_with(policy: &str) -> airssys_runtime::Runtime {
+    airssys_runtime::Runtime::builder()
+        .policy(airssys_runtime::Policy::from_toml_str(policy).expect("valid policy"))
+        .in_memory_storage()
+        .max_instances(16)
+        .build()
+        .expect("runtime")
+}
+
+/// Loads fixture `name` into `runtime` and instantiates it.
+pub(crate) fn instance(
+    runtime: &airssys_runtime::Runtime,
+    name: &str,
+) -> airssys_runtime::Instance {
+    runtime
+        .load(fixture(name))
+        .unwrap_or_else(|e| panic!("{name} loads: {e}"))
+        .instantiate()
+        .unwrap_or_else(|e| panic!("{name} instantiates: {e}"))
+}
+
+/// Sends `command` to the fixture's request handler and returns its reply.
+pub(crate) fn ask(instance: &mut airssys_runtime::Instance, command: &str) -> String {
+    let reply = instance
+        .request("test", command.as_bytes())
+        .expect("call succeeds")
+        .expect("handler succeeds");
+    String::from_utf8(reply).expect("UTF-8 reply")
+}
