@@ -30,8 +30,8 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Create a component crate from a template.
     New(commands::new::Args),
-    /// Build (if a crate), load and run a component under a policy,
-    /// printing every capability decision.
+    /// Build (if crates), load and run components under a policy, deliver
+    /// their messages, printing every capability decision.
     Run(commands::run::Args),
 }
 

@@ -12,9 +12,14 @@
 //! A refusal is a [`Denial`] whose message names the capability and says how
 //! to grant it; the generated code returns it as the WIT `denied(..)` error.
 //! The allow path does not allocate: the resource is assembled in a stack
-//! buffer (heap only beyond [`INLINE_REQUEST_LEN`] bytes) and the declared
-//! scope is parsed once per function ([`HostFnGuard`] lives in a `static`).
+//! buffer (heap only beyond [`INLINE_REQUEST_LEN`] bytes; a one-part
+//! template uses its parameter as is) and the declared scope is parsed once
+//! per function ([`HostFnGuard`] lives in a `static`). A context may offer a
+//! [`DecisionCache`]: a repeated allowed call then skips validation and
+//! matching (it allocates only while the cache fills), and is recorded
+//! like any other.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -58,7 +63,121 @@ pub trait GuardContext {
     fn record(&self, event: &GuardEvent<'_>) {
         let _ = event;
     }
+
+    /// A cache of this caller's allow decisions, or `None` (the default)
+    /// to check every call in full.
+    ///
+    /// A context that returns a cache must return the same
+    /// [`grants`](GuardContext::grants) for as long as the cache lives (the
+    /// runtime's grant sets are fixed per loaded component). A cached allow
+    /// still passes through [`record`](GuardContext::record), exactly as a
+    /// computed one.
+    fn decisions(&self) -> Option<&DecisionCache> {
+        None
+    }
 }
+
+/// Allow decisions of one caller, remembered by guard and resource so a
+/// repeated call skips validating and matching the request again.
+///
+/// Only allows are kept, and only for guards built by [`HostFnGuard`]:
+/// the decision for a request depends on the guard's declared scope, its
+/// domain and action, the resource text and the caller's grants, and the
+/// cache is keyed by all of them but the grants, which must not change
+/// while it lives (see [`GuardContext::decisions`]). Refusals are always
+/// computed. The cache holds at most [`DecisionCache::SLOTS`] entries of
+/// up to [`INLINE_REQUEST_LEN`] bytes each (direct-mapped: a new entry
+/// replaces the one in its slot), allocated at the second allowed call, so
+/// an instance that makes a single call pays nothing for it.
+#[derive(Debug, Default)]
+pub struct DecisionCache {
+    slots: RefCell<Vec<CachedAllow>>,
+    /// Whether an allow was seen while the slots were not allocated yet.
+    seen: Cell<bool>,
+}
+
+/// One cached allow.
+#[derive(Debug, Clone, Default)]
+struct CachedAllow {
+    /// The guard's identity; `None` for an empty slot.
+    key: Option<GuardKey>,
+    resource: String,
+    rule: usize,
+}
+
+/// What decides a request besides its resource and the grants: the
+/// declared scope (by the address and length of its `'static` text, so
+/// equal keys mean the same text), the domain and the action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GuardKey {
+    scope: (usize, usize),
+    domain: Domain,
+    action: Action,
+}
+
+impl DecisionCache {
+    /// The number of entries kept.
+    pub const SLOTS: usize = 64;
+
+    /// An empty cache.
+    pub fn new() -> DecisionCache {
+        DecisionCache::default()
+    }
+
+    fn slot(key: GuardKey, resource: &str) -> usize {
+        // Any spread will do: a slot's entry is compared in full.
+        let mut hash = (key.scope.0 as u64) ^ ((key.domain as u64) << 8) ^ (key.action as u64);
+        let bytes = resource.as_bytes();
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            hash = (hash.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+        let tail = chunks
+            .remainder()
+            .iter()
+            .fold(bytes.len() as u64, |w, b| (w << 8) | u64::from(*b));
+        hash = (hash.rotate_left(5) ^ tail).wrapping_mul(SEED);
+        (hash >> 58) as usize % Self::SLOTS
+    }
+
+    /// The cached allow for `resource` under `key`, as a decision.
+    fn get(&self, key: GuardKey, resource: &str) -> Option<Decision> {
+        let slots = self.slots.try_borrow().ok()?;
+        let entry = slots.get(Self::slot(key, resource))?;
+        (entry.key == Some(key) && entry.resource == resource).then_some(Decision {
+            verdict: Verdict::Allow,
+            rule: Rule::Allow(entry.rule),
+        })
+    }
+
+    /// Remembers an allow by grant `rule`.
+    fn insert(&self, key: GuardKey, resource: &str, rule: usize) {
+        if resource.len() > INLINE_REQUEST_LEN {
+            return;
+        }
+        let Ok(mut slots) = self.slots.try_borrow_mut() else {
+            return;
+        };
+        if slots.is_empty() {
+            if !self.seen.replace(true) {
+                return;
+            }
+            slots.resize(Self::SLOTS, CachedAllow::default());
+        }
+        if let Some(entry) = slots.get_mut(Self::slot(key, resource)) {
+            // Reuses the slot's buffer: no allocation once it is large enough.
+            entry.resource.clear();
+            entry.resource.push_str(resource);
+            entry.key = Some(key);
+            entry.rule = rule;
+        }
+    }
+}
+
+/// The multiplier of rustc's `FxHasher`.
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
 /// One guard decision, as passed to [`GuardContext::record`].
 #[derive(Debug, Clone, Copy)]
@@ -234,7 +353,22 @@ impl HostFnGuard {
         parts: &[&str],
     ) -> Result<(), Denial> {
         match self.scope() {
-            Ok(scope) => authorize_in(ctx, self.function, scope, self.domain, self.action, parts),
+            Ok(scope) => {
+                let key = GuardKey {
+                    scope: (self.scope_text.as_ptr() as usize, self.scope_text.len()),
+                    domain: self.domain,
+                    action: self.action,
+                };
+                authorize_in(
+                    ctx,
+                    self.function,
+                    scope,
+                    Some(key),
+                    self.domain,
+                    self.action,
+                    parts,
+                )
+            }
             Err(error) => Err(Denial {
                 reason: DenialReason::OutsideScope,
                 message: format!(
@@ -260,26 +394,60 @@ pub fn authorize<C: GuardContext + ?Sized>(
     action: Action,
     parts: &[&str],
 ) -> Result<(), Denial> {
-    authorize_in(ctx, "this host function", scope, domain, action, parts)
+    authorize_in(
+        ctx,
+        "this host function",
+        scope,
+        None,
+        domain,
+        action,
+        parts,
+    )
 }
 
+/// `key` is `None` when the scope is not a guard's `'static` text: such
+/// calls are never cached.
 fn authorize_in<C: GuardContext + ?Sized>(
     ctx: &C,
     function: &str,
     scope: &Capability,
+    key: Option<GuardKey>,
     domain: Domain,
     action: Action,
     parts: &[&str],
 ) -> Result<(), Denial> {
-    let mut inline = [0u8; INLINE_REQUEST_LEN];
+    // Initialised only when several parts must be joined.
+    let mut inline: [u8; INLINE_REQUEST_LEN];
     let heap: String;
-    let resource: &str = match concat_inline(&mut inline, parts) {
-        Some(resource) => resource,
-        None => {
-            heap = parts.concat();
-            &heap
+    let resource: &str = match parts {
+        // One part (`env:read:{name}`, `fs:read:{path}`, ...): the resource
+        // is that part; nothing to copy.
+        [] => "",
+        [only] => only,
+        _ => {
+            inline = [0u8; INLINE_REQUEST_LEN];
+            match concat_inline(&mut inline, parts) {
+                Some(resource) => resource,
+                None => {
+                    heap = parts.concat();
+                    &heap
+                }
+            }
         }
     };
+    let cache = key.zip(ctx.decisions());
+    if let Some((key, cache)) = cache
+        && let Some(decision) = cache.get(key, resource)
+    {
+        ctx.record(&GuardEvent {
+            function,
+            domain,
+            action,
+            resource,
+            outcome: Outcome::Allowed(&decision),
+        });
+        return Ok(());
+    }
     let request = match Request::new(domain, action, resource) {
         Ok(request) => request,
         Err(error) => {
@@ -319,6 +487,9 @@ fn authorize_in<C: GuardContext + ?Sized>(
     let grants = ctx.grants();
     let decision = grants.check(&request);
     if decision.verdict == Verdict::Allow {
+        if let (Some((key, cache)), Rule::Allow(rule)) = (cache, decision.rule) {
+            cache.insert(key, resource, rule);
+        }
         ctx.record(&event(Outcome::Allowed(&decision)));
         return Ok(());
     }
@@ -415,6 +586,7 @@ mod tests {
         grants: GrantSet,
         handles: Vec<(&'static str, u32, &'static str)>,
         events: RefCell<Vec<String>>,
+        cache: Option<DecisionCache>,
     }
 
     impl State {
@@ -427,6 +599,14 @@ mod tests {
                 grants: GrantSet::new(parse(allow), parse(deny)),
                 handles: vec![("bucket", 7, "counter")],
                 events: RefCell::new(Vec::new()),
+                cache: None,
+            }
+        }
+
+        fn cached(allow: &[&str], deny: &[&str]) -> State {
+            State {
+                cache: Some(DecisionCache::new()),
+                ..State::new(allow, deny)
             }
         }
     }
@@ -455,6 +635,9 @@ mod tests {
                 "{} {}:{}:{} {outcome}",
                 event.function, event.domain, event.action, event.resource
             ));
+        }
+        fn decisions(&self) -> Option<&DecisionCache> {
+            self.cache.as_ref()
         }
     }
 
@@ -592,6 +775,109 @@ mod tests {
         let denial =
             authorize(&state, &scope, Domain::Kv, Action::Read, &["elsewhere/a"]).unwrap_err();
         assert_eq!(denial.reason(), DenialReason::NoGrant);
+    }
+
+    #[test]
+    fn cached_allows_are_recorded_like_computed_ones() {
+        let state = State::cached(&["kv:read:counter/*"], &[]);
+        assert_eq!(GET.authorize(&state, &["counter/", "hits"]), Ok(()));
+        // The first allow allocates nothing; the second fills the cache.
+        assert!(state.cache.as_ref().unwrap().slots.borrow().is_empty());
+        for _ in 0..2 {
+            assert_eq!(GET.authorize(&state, &["counter/", "hits"]), Ok(()));
+        }
+        assert_eq!(
+            state.events.borrow().as_slice(),
+            ["storage#get kv:read:counter/hits allowed"; 3]
+        );
+        let cache = state.cache.as_ref().unwrap();
+        let key = GuardKey {
+            scope: (GET.scope_text.as_ptr() as usize, GET.scope_text.len()),
+            domain: Domain::Kv,
+            action: Action::Read,
+        };
+        assert_eq!(
+            cache.get(key, "counter/hits"),
+            Some(Decision {
+                verdict: Verdict::Allow,
+                rule: Rule::Allow(0)
+            })
+        );
+    }
+
+    #[test]
+    fn refusals_are_never_cached() {
+        let state = State::cached(&["kv:write:counter/**"], &["kv:write:counter/secret/**"]);
+        for _ in 0..2 {
+            let denial = SET.authorize(&state, &["counter/secret/k"]).unwrap_err();
+            assert_eq!(denial.reason(), DenialReason::DenyRule);
+            let denial = SET.authorize(&state, &["other/k"]).unwrap_err();
+            assert_eq!(denial.reason(), DenialReason::NoGrant);
+        }
+        assert_eq!(state.events.borrow().len(), 4);
+        let slots = state.cache.as_ref().unwrap().slots.borrow();
+        assert!(slots.iter().all(|entry| entry.key.is_none()));
+    }
+
+    #[test]
+    fn a_cached_allow_does_not_leak_to_a_narrower_guard() {
+        static NARROW: HostFnGuard = HostFnGuard::new(
+            "storage#get-narrow",
+            "kv:read:counter/a/**",
+            Domain::Kv,
+            Action::Read,
+        );
+        static WRITE: HostFnGuard =
+            HostFnGuard::new("storage#set", "kv:write:**", Domain::Kv, Action::Write);
+        let state = State::cached(&["kv:read:**"], &[]);
+        assert_eq!(GET.authorize(&state, &["counter/b"]), Ok(()));
+        assert_eq!(GET.authorize(&state, &["counter/b"]), Ok(()));
+        let denial = NARROW.authorize(&state, &["counter/b"]).unwrap_err();
+        assert_eq!(denial.reason(), DenialReason::OutsideScope);
+        // Same resource, other action: not granted.
+        let denial = WRITE.authorize(&state, &["counter/b"]).unwrap_err();
+        assert_eq!(denial.reason(), DenialReason::NoGrant);
+    }
+
+    /// With and without a cache, every call decides the same, over more
+    /// distinct requests than the cache has slots, in repeated rounds.
+    #[test]
+    fn the_cache_never_changes_a_decision() {
+        static ENV: HostFnGuard =
+            HostFnGuard::new("env#get", "env:read", Domain::Env, Action::Read);
+        let allow = ["kv:read:counter/*", "kv:read:shared/**", "env:read:APP_*"];
+        let deny = ["kv:read:shared/secret/*", "env:read:APP_KEY"];
+        let plain = State::new(&allow, &deny);
+        let cached = State::cached(&allow, &deny);
+        let mut requests: Vec<(&HostFnGuard, String)> = Vec::new();
+        for i in 0..150 {
+            requests.push((&GET, format!("counter/k{i}")));
+            requests.push((&GET, format!("shared/secret/s{i}")));
+            requests.push((&GET, format!("counter/x/{i}")));
+            requests.push((&ENV, format!("APP_{i}")));
+            requests.push((&ENV, format!("OTHER_{i}")));
+        }
+        requests.push((&ENV, "APP_KEY".to_owned()));
+        requests.push((&GET, "counter/../x".to_owned()));
+        for round in 0..3 {
+            for (guard, resource) in &requests {
+                let parts = [resource.as_str()];
+                let expected = guard.authorize(&plain, &parts);
+                assert_eq!(
+                    guard.authorize(&cached, &parts),
+                    expected,
+                    "round {round}: {resource}"
+                );
+            }
+        }
+        assert_eq!(*plain.events.borrow(), *cached.events.borrow());
+        let allowed = plain
+            .events
+            .borrow()
+            .iter()
+            .filter(|e| e.ends_with(" allowed"))
+            .count();
+        assert_eq!(allowed, 3 * (150 + 150), "counter/k*, APP_* allowed");
     }
 
     #[test]

@@ -8,7 +8,12 @@
 //!    against a bare wasmtime `InstancePre`.
 //! 3. `storage`: 100 `bucket.set` / `bucket.get` calls through the host
 //!    (redb, non-durable commits) against the same operations on redb
-//!    directly.
+//!    directly (a transaction per operation; for reads also one read
+//!    transaction reused), and `storage_backend`: the same operations on
+//!    the backend alone, without wasm or guard.
+//!
+//! The host-call ratio is printed against plain wasmtime with and without
+//! epoch interruption (airssys needs it for the CPU limit).
 //!
 //! Run with `cargo bench -p airssys-runtime --bench host`.
 
@@ -187,9 +192,18 @@ fn ratio(label: &str, batch: u32, mut base: impl FnMut(), mut ours: impl FnMut()
 
 fn host_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("host_call");
+    // Two baselines: plain wasmtime as configured by default (no epoch
+    // interruption), and with epoch interruption on, as airssys needs it
+    // for the CPU limit (the like-for-like engine configuration).
     let base_pre = plain_pre(false);
     let mut base_store = Store::new(base_pre.engine(), PlainState::new());
     let base = base_pre.instantiate(&mut base_store).expect("instantiate");
+    let epoch_pre = plain_pre(true);
+    let mut epoch_store = Store::new(epoch_pre.engine(), PlainState::new());
+    epoch_store.set_epoch_deadline(u64::MAX / 2);
+    let epoch_base = epoch_pre
+        .instantiate(&mut epoch_store)
+        .expect("instantiate");
     for epoch in [false, true] {
         let pre = plain_pre(epoch);
         let mut store = Store::new(pre.engine(), PlainState::new());
@@ -222,10 +236,22 @@ fn host_call(c: &mut Criterion) {
             b.iter(|| instance.invoke(&export, (CALLS,)).expect("call"))
         });
         ratio(
-            &format!("host_call ({CALLS} calls, {grants} grants)"),
+            &format!("host_call ({CALLS} calls, {grants} grants) vs plain wasmtime"),
             50,
             || {
                 base.call_env_loop(&mut base_store, CALLS).expect("call");
+            },
+            || {
+                instance.invoke(&export, (CALLS,)).expect("call");
+            },
+        );
+        ratio(
+            &format!("host_call ({CALLS} calls, {grants} grants) vs plain wasmtime with epoch"),
+            50,
+            || {
+                epoch_base
+                    .call_env_loop(&mut epoch_store, CALLS)
+                    .expect("call");
             },
             || {
                 instance.invoke(&export, (CALLS,)).expect("call");
@@ -238,15 +264,19 @@ fn host_call(c: &mut Criterion) {
 /// The guard alone (no wasm): what `#[airssys::host_fn]` adds per call.
 fn guard_only(c: &mut Criterion) {
     use airssys_runtime::contract::capability::{Action, Domain, GrantSet};
-    use airssys_runtime::contract::guard::{GuardContext, HostFnGuard};
+    use airssys_runtime::contract::guard::{DecisionCache, GuardContext, HostFnGuard};
 
-    struct Ctx(GrantSet);
+    /// The grants, and a decision cache as the runtime's host state has.
+    struct Ctx(GrantSet, Option<DecisionCache>);
     impl GuardContext for Ctx {
         fn component(&self) -> &str {
             "bench"
         }
         fn grants(&self) -> &GrantSet {
             &self.0
+        }
+        fn decisions(&self) -> Option<&DecisionCache> {
+            self.1.as_ref()
         }
     }
     static GUARD: HostFnGuard =
@@ -257,10 +287,16 @@ fn guard_only(c: &mut Criterion) {
         for i in 1..grants {
             builder = builder.allow(format!("env:read:VAR_{i}").parse().unwrap());
         }
-        let ctx = Ctx(builder.build());
+        let grants_set = builder.build();
+        let ctx = Ctx(grants_set.clone(), None);
         assert!(GUARD.authorize(&ctx, &["APP_MODE"]).is_ok());
         group.bench_function(format!("{grants}_grants"), |b| {
             b.iter(|| GUARD.authorize(&ctx, &[std::hint::black_box("APP_MODE")]))
+        });
+        let cached = Ctx(grants_set, Some(DecisionCache::new()));
+        assert!(GUARD.authorize(&cached, &["APP_MODE"]).is_ok());
+        group.bench_function(format!("{grants}_grants_cached"), |b| {
+            b.iter(|| GUARD.authorize(&cached, &[std::hint::black_box("APP_MODE")]))
         });
     }
     group.finish();
@@ -346,7 +382,23 @@ fn storage(c: &mut Criterion) {
         }
         found
     };
+    // redb with one read transaction reused for every read, as the airssys
+    // backend shares one snapshot between writes.
+    let get_direct_reused = |n: u32| {
+        use redb::ReadableDatabase;
+        let txn = db.begin_read().expect("txn");
+        let table = txn.open_table(TABLE).expect("table");
+        let mut found = 0;
+        for i in 0..n {
+            let value = table.get(keys[(i % 16) as usize].as_str()).expect("get");
+            found += u32::from(value.map(|v| v.value().to_vec()).is_some());
+        }
+        found
+    };
     group.bench_function("get_redb_direct", |b| b.iter(|| get_direct(CALLS)));
+    group.bench_function("get_redb_direct_reused_txn", |b| {
+        b.iter(|| get_direct_reused(CALLS))
+    });
     group.bench_function("get_airssys", |b| {
         b.iter(|| instance.invoke(&kv, (CALLS, false)).expect("get"))
     });
@@ -369,6 +421,102 @@ fn storage(c: &mut Criterion) {
             instance.invoke(&kv, (CALLS, false)).expect("get");
         },
     );
+    ratio(
+        &format!("storage get ({CALLS} reads) vs redb with one reused read transaction"),
+        10,
+        || {
+            get_direct_reused(CALLS);
+        },
+        || {
+            instance.invoke(&kv, (CALLS, false)).expect("get");
+        },
+    );
+}
+
+/// The storage backend alone (no wasm, no guard): where a `get`/`set`
+/// through the host spends its time beyond redb itself.
+fn storage_backend(c: &mut Criterion) {
+    use airssys_runtime::storage::{RedbStorage, StorageBackend};
+
+    let mut group = c.benchmark_group("storage_backend");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = RedbStorage::open(&dir.path().join("backend.redb"))
+        .expect("open")
+        .durable(false);
+    const TABLE: redb::TableDefinition<'_, &str, &[u8]> = redb::TableDefinition::new("kv");
+    let db = redb::Database::create(dir.path().join("direct.redb")).expect("redb");
+    let keys: Vec<String> = (0..16).map(|i| format!("k{i}")).collect();
+    let value = [7u8; 64];
+    let set_direct = |n: u32| {
+        for i in 0..n {
+            let mut txn = db.begin_write().expect("txn");
+            txn.set_durability(redb::Durability::None)
+                .expect("durability");
+            txn.open_table(TABLE)
+                .expect("table")
+                .insert(keys[(i % 16) as usize].as_str(), &value[..])
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+    };
+    let set_backend = |n: u32| {
+        for i in 0..n {
+            backend
+                .set(
+                    "bench",
+                    "data",
+                    &keys[(i % 16) as usize],
+                    &value,
+                    Some(1 << 30),
+                )
+                .expect("set");
+        }
+    };
+    set_direct(16);
+    set_backend(16);
+    let get_direct = |n: u32| {
+        use redb::ReadableDatabase;
+        let mut found = 0;
+        for i in 0..n {
+            let txn = db.begin_read().expect("txn");
+            let table = txn.open_table(TABLE).expect("table");
+            let value = table.get(keys[(i % 16) as usize].as_str()).expect("get");
+            found += u32::from(value.map(|v| v.value().to_vec()).is_some());
+        }
+        found
+    };
+    let get_backend = |n: u32| {
+        let mut found = 0;
+        for i in 0..n {
+            let value = backend
+                .get("bench", "data", &keys[(i % 16) as usize])
+                .expect("get");
+            found += u32::from(value.is_some());
+        }
+        found
+    };
+    assert_eq!(get_backend(CALLS), CALLS);
+    group.bench_function("set_redb_direct", |b| b.iter(|| set_direct(CALLS)));
+    group.bench_function("set_backend", |b| b.iter(|| set_backend(CALLS)));
+    group.bench_function("get_redb_direct", |b| b.iter(|| get_direct(CALLS)));
+    group.bench_function("get_backend", |b| b.iter(|| get_backend(CALLS)));
+    group.finish();
+    ratio(
+        &format!("backend set ({CALLS} non-durable commits)"),
+        3,
+        || set_direct(CALLS),
+        || set_backend(CALLS),
+    );
+    ratio(
+        &format!("backend get ({CALLS} reads)"),
+        10,
+        || {
+            get_direct(CALLS);
+        },
+        || {
+            get_backend(CALLS);
+        },
+    );
 }
 
 fn config() -> Criterion {
@@ -381,6 +529,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = guard_only, host_call, instantiate, storage
+    targets = guard_only, host_call, instantiate, storage, storage_backend
 }
 criterion_main!(benches);

@@ -7,11 +7,11 @@
 //! [`crate::Runtime::run_until_idle`]), because only the owner of an
 //! instance's `Store` may call into it. A broker therefore never calls
 //! wasm, and a backend that carries messages between machines (NATS, say)
-//! implements the same five operations: `publish` maps to a subject publish,
-//! `take` to a pull from the subscriber's durable consumer, `requeue_front`
-//! to a negative acknowledgement, `request` to a request on the target's
-//! inbox subject with the reply filled from its answer. See
-//! `docs/messaging.md`.
+//! implements the same operations: `publish` maps to a subject publish,
+//! `take` / `take_batch` to a pull (fetch) from the subscriber's durable
+//! consumer, `requeue_front` / `requeue_front_all` to a negative
+//! acknowledgement, `request` to a request on the target's inbox subject
+//! with the reply filled from its answer. See `docs/messaging.md`.
 //!
 //! Semantics of [`InProcessBroker`]:
 //!
@@ -22,9 +22,14 @@
 //!   entries of any one mailbox, so a flooding component gets
 //!   `quota-exceeded` while others can still reach the same subscriber;
 //! - a publish is all-or-nothing: when any matching mailbox is full, no
-//!   subscriber gets the message and the publisher gets the error.
+//!   subscriber gets the message and the publisher gets the error;
+//! - a message is stored once however many subscribers get it: topic,
+//!   source and payload are shared (`Arc`) by every mailbox holding it, and
+//!   the subscribers of a topic are computed once and cached until the next
+//!   [`Broker::register`].
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -78,15 +83,17 @@ pub enum BrokerError {
     InvalidInput(String),
 }
 
-/// A message as delivered to `handler.handle-message`.
+/// A message as delivered to `handler.handle-message`. Its parts are
+/// shared, not copied, between the mailboxes that hold it and the retries
+/// of its delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// The topic it was published on.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// The publishing component.
-    pub source: String,
+    pub source: Arc<str>,
     /// The body.
-    pub payload: Vec<u8>,
+    pub payload: Arc<[u8]>,
 }
 
 /// One entry of a mailbox.
@@ -103,7 +110,7 @@ pub enum Delivery {
     /// A request waiting for the target's `handle-request`.
     Request {
         /// The requesting component.
-        source: String,
+        source: Arc<str>,
         /// The body.
         payload: Vec<u8>,
         /// Where the answer goes.
@@ -112,7 +119,7 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    fn source(&self) -> &str {
+    fn source(&self) -> &Arc<str> {
         match self {
             Delivery::Message { envelope, .. } => &envelope.source,
             Delivery::Request { source, .. } => source,
@@ -249,10 +256,38 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// Takes the oldest entry of `component`'s mailbox.
     fn take(&self, component: &str) -> Option<Delivery>;
 
+    /// Takes up to `max` of the oldest entries of `component`'s mailbox, in
+    /// order, appending them to `into`; returns how many. The dispatcher
+    /// takes a whole batch at once so that a backend pays its per-fetch
+    /// cost (a lock, a network round trip) once per batch. The default
+    /// calls [`Broker::take`] `max` times.
+    fn take_batch(&self, component: &str, max: usize, into: &mut VecDeque<Delivery>) -> usize {
+        let mut taken = 0;
+        while taken < max {
+            let Some(delivery) = self.take(component) else {
+                break;
+            };
+            into.push_back(delivery);
+            taken += 1;
+        }
+        taken
+    }
+
     /// Puts an entry back at the head of `component`'s mailbox (a failed
     /// delivery to retry), ahead of everything queued since, so per-topic
     /// order holds. Never refused for capacity: the entry held its place.
     fn requeue_front(&self, component: &str, delivery: Delivery);
+
+    /// Puts `entries` back at the head of `component`'s mailbox, keeping
+    /// their order (the front of `entries` becomes the head), and leaves
+    /// `entries` empty: the unprocessed rest of a batch taken with
+    /// [`Broker::take_batch`]. The default calls [`Broker::requeue_front`]
+    /// from the back.
+    fn requeue_front_all(&self, component: &str, entries: &mut VecDeque<Delivery>) {
+        while let Some(delivery) = entries.pop_back() {
+            self.requeue_front(component, delivery);
+        }
+    }
 
     /// Entries queued for `component`.
     fn pending(&self, component: &str) -> usize;
@@ -266,7 +301,143 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default)]
 pub struct InProcessBroker {
     config: BrokerConfig,
-    mailboxes: Mutex<HashMap<String, Mailbox>>,
+    inner: Mutex<Inner>,
+}
+
+/// Distinct topics whose subscribers are cached; the cache is emptied when
+/// it reaches this size, so a component publishing on ever new topics
+/// cannot grow it without bound.
+const ROUTE_CACHE_LIMIT: usize = 4096;
+
+/// A map keyed by component names. Names come from the host's
+/// configuration and manifests the host chose to load, so these maps use a
+/// fast multiplicative hash (FxHash, as in rustc); topics, which running
+/// components choose freely, keep the standard DoS-resistant hasher.
+type Names<V> = HashMap<Arc<str>, V, BuildHasherDefault<NameHasher>>;
+
+/// FxHash: one rotate, xor and multiply per 8 bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct NameHasher(u64);
+
+impl NameHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    mailboxes: Names<Mailbox>,
+    /// The subscribers of each topic published on since the last
+    /// `register`.
+    routes: HashMap<Box<str>, Arc<Route>>,
+    /// The route used last: a publisher usually repeats its topic.
+    last_route: Option<Arc<Route>>,
+    /// The source named last, likewise.
+    last_source: Option<Arc<str>>,
+}
+
+#[derive(Debug)]
+struct Route {
+    /// The topic, shared by every envelope published on it.
+    topic: Arc<str>,
+    /// The mailboxes that receive it.
+    targets: Vec<Arc<str>>,
+}
+
+impl Inner {
+    /// The route of `topic`, computed on first use.
+    fn route(&mut self, topic: &str) -> Arc<Route> {
+        if let Some(route) = self.last_route.as_ref().filter(|r| &*r.topic == topic) {
+            return Arc::clone(route);
+        }
+        let route = match self.routes.get(topic) {
+            Some(route) => Arc::clone(route),
+            None => self.new_route(topic),
+        };
+        self.last_route = Some(Arc::clone(&route));
+        route
+    }
+
+    fn new_route(&mut self, topic: &str) -> Arc<Route> {
+        if self.routes.len() >= ROUTE_CACHE_LIMIT {
+            self.routes.clear();
+        }
+        let mut targets: Vec<Arc<str>> = self
+            .mailboxes
+            .iter()
+            .filter(|(_, mailbox)| mailbox.wants(topic))
+            .map(|(name, _)| Arc::clone(name))
+            .collect();
+        // A stable order, whatever the map's.
+        targets.sort_unstable();
+        let route = Arc::new(Route {
+            topic: Arc::from(topic),
+            targets,
+        });
+        self.routes.insert(topic.into(), Arc::clone(&route));
+        route
+    }
+
+    /// Forgets every route: who receives which topic may have changed.
+    fn forget_routes(&mut self) {
+        self.routes.clear();
+        self.last_route = None;
+    }
+
+    /// The shared name of `component` (its mailbox key) when it has one.
+    fn name(&mut self, component: &str) -> Arc<str> {
+        if let Some(name) = self.last_source.as_ref().filter(|n| &***n == component) {
+            return Arc::clone(name);
+        }
+        let name = self
+            .mailboxes
+            .get_key_value(component)
+            .map_or_else(|| Arc::from(component), |(name, _)| Arc::clone(name));
+        self.last_source = Some(Arc::clone(&name));
+        name
+    }
+
+    fn mailbox(&mut self, component: &str) -> &mut Mailbox {
+        if !self.mailboxes.contains_key(component) {
+            self.mailboxes
+                .insert(Arc::from(component), Mailbox::default());
+        }
+        self.mailboxes
+            .get_mut(component)
+            .expect("the mailbox was just inserted")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -275,8 +446,8 @@ struct Mailbox {
     grants: GrantSet,
     running: usize,
     queue: VecDeque<Delivery>,
-    /// Entries queued per source.
-    per_source: HashMap<String, usize>,
+    /// Entries queued per source (few sources: a list beats a map).
+    per_source: Vec<(Arc<str>, usize)>,
 }
 
 impl Mailbox {
@@ -296,7 +467,11 @@ impl Mailbox {
                 config.queue_capacity
             )));
         }
-        let held = self.per_source.get(source).copied().unwrap_or(0);
+        let held = self
+            .per_source
+            .iter()
+            .find(|(s, _)| &**s == source)
+            .map_or(0, |(_, held)| *held);
         if held >= config.per_publisher_share {
             return Err(BrokerError::QueueFull(format!(
                 "component `{source}` already has {held} entries queued for `{name}` (its share \
@@ -306,20 +481,39 @@ impl Mailbox {
         Ok(())
     }
 
-    fn push(&mut self, delivery: Delivery) {
-        *self
+    fn count_in(&mut self, source: &Arc<str>) {
+        match self
             .per_source
-            .entry(delivery.source().to_owned())
-            .or_insert(0) += 1;
+            .iter_mut()
+            .find(|(s, _)| Arc::ptr_eq(s, source) || **s == **source)
+        {
+            Some((_, held)) => *held += 1,
+            None => self.per_source.push((Arc::clone(source), 1)),
+        }
+    }
+
+    fn push(&mut self, delivery: Delivery) {
+        self.count_in(delivery.source());
         self.queue.push_back(delivery);
+    }
+
+    fn push_front(&mut self, delivery: Delivery) {
+        self.count_in(delivery.source());
+        self.queue.push_front(delivery);
     }
 
     fn pop(&mut self) -> Option<Delivery> {
         let delivery = self.queue.pop_front()?;
-        if let Some(held) = self.per_source.get_mut(delivery.source()) {
+        let source = delivery.source();
+        if let Some(at) = self
+            .per_source
+            .iter()
+            .position(|(s, _)| Arc::ptr_eq(s, source) || **s == **source)
+        {
+            let held = &mut self.per_source[at].1;
             *held = held.saturating_sub(1);
             if *held == 0 {
-                self.per_source.remove(delivery.source());
+                self.per_source.swap_remove(at);
             }
         }
         Some(delivery)
@@ -336,12 +530,12 @@ impl InProcessBroker {
                 max_attempts: config.max_attempts.max(1),
                 max_payload_bytes: config.max_payload_bytes,
             },
-            mailboxes: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner::default()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Mailbox>> {
-        self.mailboxes.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn check_payload(&self, payload: &[u8]) -> Result<(), BrokerError> {
@@ -358,15 +552,16 @@ impl InProcessBroker {
 
 impl Broker for InProcessBroker {
     fn register(&self, component: &str, subscriptions: Vec<Capability>, grants: GrantSet) {
-        let mut mailboxes = self.lock();
-        let mailbox = mailboxes.entry(component.to_owned()).or_default();
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(component);
         mailbox.subscriptions = subscriptions;
         mailbox.grants = grants;
+        inner.forget_routes();
     }
 
     fn set_running(&self, component: &str, running: bool) {
-        let mut mailboxes = self.lock();
-        let mailbox = mailboxes.entry(component.to_owned()).or_default();
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(component);
         mailbox.running = if running {
             mailbox.running.saturating_add(1)
         } else {
@@ -376,28 +571,41 @@ impl Broker for InProcessBroker {
 
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
         self.check_payload(&payload)?;
-        let mut mailboxes = self.lock();
-        let mut targets: Vec<&str> = Vec::new();
-        for (name, mailbox) in mailboxes.iter() {
-            if mailbox.wants(topic) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let route = inner.route(topic);
+        let source_name = inner.name(source);
+        let envelope = |payload: &Arc<[u8]>| Delivery::Message {
+            envelope: Envelope {
+                topic: Arc::clone(&route.topic),
+                source: Arc::clone(&source_name),
+                payload: Arc::clone(payload),
+            },
+            attempts: 0,
+        };
+        if let [name] = route.targets.as_slice() {
+            // The common case, one subscriber: one lookup.
+            if let Some(mailbox) = inner.mailboxes.get_mut(name) {
                 mailbox.room_for(name, source, &self.config)?;
-                targets.push(name);
+                mailbox.push(envelope(&Arc::from(payload)));
+            }
+            return Ok(1);
+        }
+        for name in &route.targets {
+            if let Some(mailbox) = inner.mailboxes.get(name) {
+                mailbox.room_for(name, source, &self.config)?;
             }
         }
-        let targets: Vec<String> = targets.into_iter().map(str::to_owned).collect();
-        for name in &targets {
-            if let Some(mailbox) = mailboxes.get_mut(name) {
-                mailbox.push(Delivery::Message {
-                    envelope: Envelope {
-                        topic: topic.to_owned(),
-                        source: source.to_owned(),
-                        payload: payload.clone(),
-                    },
-                    attempts: 0,
-                });
+        if route.targets.is_empty() {
+            return Ok(0);
+        }
+        let payload: Arc<[u8]> = Arc::from(payload);
+        for name in &route.targets {
+            if let Some(mailbox) = inner.mailboxes.get_mut(name) {
+                mailbox.push(envelope(&payload));
             }
         }
-        Ok(targets.len())
+        Ok(route.targets.len())
     }
 
     fn request(
@@ -408,16 +616,17 @@ impl Broker for InProcessBroker {
         timeout: Duration,
     ) -> Result<Arc<ReplySlot>, BrokerError> {
         self.check_payload(&payload)?;
-        let mut mailboxes = self.lock();
-        let Some(mailbox) = mailboxes.get_mut(target).filter(|m| m.running > 0) else {
+        let mut inner = self.lock();
+        let source = inner.name(source);
+        let Some(mailbox) = inner.mailboxes.get_mut(target).filter(|m| m.running > 0) else {
             return Err(BrokerError::NotFound(format!(
                 "no instance of component `{target}` is running in this runtime"
             )));
         };
-        mailbox.room_for(target, source, &self.config)?;
+        mailbox.room_for(target, &source, &self.config)?;
         let reply = Arc::new(ReplySlot::new(timeout));
         mailbox.push(Delivery::Request {
-            source: source.to_owned(),
+            source,
             payload,
             reply: Arc::clone(&reply),
         });
@@ -425,21 +634,42 @@ impl Broker for InProcessBroker {
     }
 
     fn take(&self, component: &str) -> Option<Delivery> {
-        self.lock().get_mut(component)?.pop()
+        self.lock().mailboxes.get_mut(component)?.pop()
+    }
+
+    fn take_batch(&self, component: &str, max: usize, into: &mut VecDeque<Delivery>) -> usize {
+        let mut inner = self.lock();
+        let Some(mailbox) = inner.mailboxes.get_mut(component) else {
+            return 0;
+        };
+        let mut taken = 0;
+        while taken < max {
+            let Some(delivery) = mailbox.pop() else {
+                break;
+            };
+            into.push_back(delivery);
+            taken += 1;
+        }
+        taken
     }
 
     fn requeue_front(&self, component: &str, delivery: Delivery) {
-        let mut mailboxes = self.lock();
-        let mailbox = mailboxes.entry(component.to_owned()).or_default();
-        *mailbox
-            .per_source
-            .entry(delivery.source().to_owned())
-            .or_insert(0) += 1;
-        mailbox.queue.push_front(delivery);
+        self.lock().mailbox(component).push_front(delivery);
+    }
+
+    fn requeue_front_all(&self, component: &str, entries: &mut VecDeque<Delivery>) {
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(component);
+        while let Some(delivery) = entries.pop_back() {
+            mailbox.push_front(delivery);
+        }
     }
 
     fn pending(&self, component: &str) -> usize {
-        self.lock().get(component).map_or(0, |m| m.queue.len())
+        self.lock()
+            .mailboxes
+            .get(component)
+            .map_or(0, |m| m.queue.len())
     }
 
     fn config(&self) -> BrokerConfig {
@@ -562,6 +792,77 @@ mod tests {
             "b still full"
         );
         assert_eq!((b.pending("a"), b.pending("b")), (2, 3));
+    }
+
+    fn payloads(entries: &VecDeque<Delivery>) -> Vec<u8> {
+        entries
+            .iter()
+            .map(|d| match d {
+                Delivery::Message { envelope, .. } => envelope.payload[0],
+                Delivery::Request { payload, .. } => payload[0],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_come_out_in_order_and_go_back_in_order() {
+        let b = broker(8, 4);
+        b.register(
+            "a",
+            vec![subscription("t").expect("pattern")],
+            grants(&["msg:subscribe:t"]),
+        );
+        for i in 0..4 {
+            assert_eq!(b.publish("p", "t", vec![i]), Ok(1));
+        }
+        let mut batch = VecDeque::new();
+        assert_eq!(b.take_batch("a", 3, &mut batch), 3);
+        assert_eq!(payloads(&batch), [0, 1, 2]);
+        // The share counts queued entries only: one left, so three more fit.
+        for i in 4..7 {
+            assert_eq!(b.publish("p", "t", vec![i]), Ok(1));
+        }
+        assert!(b.publish("p", "t", vec![9]).is_err(), "share of 4 used up");
+        batch.pop_front();
+        b.requeue_front_all("a", &mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(b.take_batch("a", 100, &mut batch), 6);
+        assert_eq!(payloads(&batch), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(b.take_batch("a", 100, &mut batch), 0);
+        assert_eq!(b.take_batch("nobody", 100, &mut batch), 0);
+    }
+
+    #[test]
+    fn fan_out_shares_one_copy_and_routes_follow_register() {
+        let b = broker(8, 8);
+        let sub = vec![subscription("t.*").expect("pattern")];
+        b.register("a", sub.clone(), grants(&["msg:subscribe:t.*"]));
+        assert_eq!(b.publish("p", "t.x", vec![1, 2, 3]), Ok(1));
+        // A new subscriber is seen by the next publish on a cached topic.
+        b.register("b", sub, grants(&["msg:subscribe:t.*"]));
+        assert_eq!(b.publish("p", "t.x", vec![4]), Ok(2));
+        let (mut from_a, mut from_b) = (VecDeque::new(), VecDeque::new());
+        b.take_batch("a", 8, &mut from_a);
+        b.take_batch("b", 8, &mut from_b);
+        assert_eq!(payloads(&from_a), [1, 4]);
+        assert_eq!(payloads(&from_b), [4]);
+        let (
+            Some(Delivery::Message { envelope: x, .. }),
+            Some(Delivery::Message { envelope: y, .. }),
+        ) = (from_a.back(), from_b.back())
+        else {
+            panic!("messages expected");
+        };
+        assert!(Arc::ptr_eq(&x.payload, &y.payload), "one payload, shared");
+        assert!(Arc::ptr_eq(&x.topic, &y.topic), "one topic, shared");
+        assert_eq!((&*x.source, &*x.topic), ("p", "t.x"));
+        // A narrowed grant stops delivery at once.
+        b.register(
+            "b",
+            vec![subscription("t.*").expect("pattern")],
+            grants(&["msg:subscribe:t.y"]),
+        );
+        assert_eq!(b.publish("p", "t.x", vec![5]), Ok(1));
     }
 
     #[test]

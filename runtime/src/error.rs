@@ -29,6 +29,21 @@ pub enum BuildError {
     /// The host functions could not be linked (a bug in this crate).
     #[error("cannot link the host functions: {0}")]
     Link(String),
+    /// A bundle given to
+    /// [`RuntimeBuilder::tls_root_certificates`](crate::RuntimeBuilder::tls_root_certificates)
+    /// holds no usable certificate.
+    #[error("cannot use the extra TLS roots: {0}")]
+    TlsRoots(String),
+    /// A [`HostExtension`](crate::HostExtension) could not be set up: its
+    /// WIT does not resolve, it serves a package that is already served,
+    /// or its link function failed.
+    #[error("host extension `{package}`: {message}")]
+    Extension {
+        /// The package it serves (or the WIT path when it does not parse).
+        package: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// A component was refused at load time. Every variant's message says what

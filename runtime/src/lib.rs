@@ -16,6 +16,9 @@
 //! - [`storage`]: the key-value backends (redb file, in memory).
 //! - [`AuditLog`]: every capability decision as a `tracing` event and,
 //!   optionally, a JSON line.
+//! - [`HostExtension`]: a host service of the embedder's own (its WIT,
+//!   `bindgen!` host traits implemented on [`HostState`], guarded with
+//!   `#[airssys::host_fn]`), linked and checked next to the contract.
 //!
 //! # Examples
 //!
@@ -39,6 +42,7 @@ pub use airssys_contract as contract;
 mod audit;
 pub mod broker;
 mod error;
+mod extension;
 mod fs;
 mod grant;
 mod host;
@@ -50,8 +54,13 @@ pub mod storage;
 pub use audit::{AuditLog, AuditRecord};
 pub use broker::{Broker, BrokerConfig, InProcessBroker};
 pub use error::{BuildError, LimitExceeded, LoadError, RuntimeError};
+pub use extension::HostExtension;
+pub use host::state::HostState;
 pub use policy::{Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits};
 pub use runtime::{
     DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DeliveryReport, Export, HandlerError, Instance,
     LoadedComponent, Runtime, RuntimeBuilder, UNANNOTATED_NAME,
 };
+/// The wasmtime this runtime is built on, for an embedder's `bindgen!`
+/// and [`HostExtension::link`] (same version, no second copy).
+pub use wasmtime;

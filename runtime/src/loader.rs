@@ -1,12 +1,14 @@
 //! Load-time checks, before wasmtime sees the component: its manifest, and
-//! whether its `airssys:*` imports are served by the host's contract.
+//! whether its `airssys:*` imports are served by the host's contract and
+//! its imports of extension packages by the extensions' WIT.
 
-use airssys_contract::compat::check_world_imports;
+use airssys_contract::compat::{check_import, check_world_imports};
 use airssys_contract::contract::Contract;
 use airssys_contract::manifest::Manifest;
 use wit_component::DecodedWasm;
 
 use crate::error::LoadError;
+use crate::extension::Served;
 use crate::policy::Policy;
 
 /// Reads the manifest; `None` for an unannotated component the policy
@@ -26,14 +28,19 @@ pub(crate) fn manifest(bytes: &[u8], policy: &Policy) -> Result<Option<Manifest>
 }
 
 /// Compares every `airssys:*` interface the component imports with the
-/// host's contract: same semver track, host version not older, every
+/// host's contract, and every import of a package an extension serves with
+/// that extension's WIT: same semver track, host version not older, every
 /// function present with the same type.
 ///
 /// # Errors
 ///
 /// [`LoadError::Invalid`] when the bytes do not decode as a component;
 /// [`LoadError::Incompatible`] listing every mismatch.
-pub(crate) fn check_imports(bytes: &[u8], component: &str) -> Result<(), LoadError> {
+pub(crate) fn check_imports(
+    bytes: &[u8],
+    component: &str,
+    extensions: &[Served],
+) -> Result<(), LoadError> {
     let decoded = wit_component::decode(bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
     let (resolve, world) = match decoded {
         DecodedWasm::Component(resolve, world) => (resolve, world),
@@ -46,7 +53,22 @@ pub(crate) fn check_imports(bytes: &[u8], component: &str) -> Result<(), LoadErr
         }
     };
     let host = Contract::embedded().resolve();
-    let mismatches = check_world_imports(&resolve, world, host);
+    let mut mismatches = check_world_imports(&resolve, world, host);
+    for item in resolve.worlds[world].imports.values() {
+        let wit_parser::WorldItem::Interface { id, .. } = item else {
+            continue;
+        };
+        let Some(package) = resolve.interfaces[*id].package else {
+            continue;
+        };
+        let name = &resolve.packages[package].name;
+        if let Some(served) = extensions
+            .iter()
+            .find(|s| s.serves(&name.namespace, &name.name))
+        {
+            mismatches.extend(check_import(&resolve, *id, served.resolve()));
+        }
+    }
     if mismatches.is_empty() {
         return Ok(());
     }
@@ -54,6 +76,7 @@ pub(crate) fn check_imports(bytes: &[u8], component: &str) -> Result<(), LoadErr
         .packages
         .iter()
         .map(|(_, p)| p.name.to_string())
+        .chain(extensions.iter().map(Served::name))
         .collect();
     let list: Vec<String> = mismatches.iter().map(|m| format!("  - {m}")).collect();
     let message = format!(

@@ -40,6 +40,9 @@ pub const DEFAULT_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_CPU_TIME: Duration = Duration::from_secs(10);
 /// Default storage quota per component: 16 MiB.
 pub const DEFAULT_STORAGE_BYTES: u64 = 16 * 1024 * 1024;
+/// Default number of child processes a component may have running at
+/// once (across its instances).
+pub const DEFAULT_MAX_CHILDREN: u32 = 16;
 
 /// The host policy. See the [module documentation](self).
 #[derive(Debug, Clone, Default)]
@@ -99,6 +102,9 @@ pub struct Limits {
     pub cpu_time: Option<Duration>,
     /// Bytes of keys and values the component may keep in storage.
     pub storage_bytes: Option<u64>,
+    /// Child processes the component may have running at once, across
+    /// its instances (`max_children`).
+    pub max_children: Option<u32>,
 }
 
 /// Limits with every field decided.
@@ -110,6 +116,8 @@ pub struct ResolvedLimits {
     pub cpu_time: Duration,
     /// Storage quota in bytes.
     pub storage_bytes: u64,
+    /// Child processes running at once, across the component's instances.
+    pub max_children: u32,
 }
 
 impl Default for ResolvedLimits {
@@ -118,6 +126,7 @@ impl Default for ResolvedLimits {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             cpu_time: DEFAULT_CPU_TIME,
             storage_bytes: DEFAULT_STORAGE_BYTES,
+            max_children: DEFAULT_MAX_CHILDREN,
         }
     }
 }
@@ -129,6 +138,7 @@ impl Limits {
             memory_bytes: self.memory_bytes.or(fallback.memory_bytes),
             cpu_time: self.cpu_time.or(fallback.cpu_time),
             storage_bytes: self.storage_bytes.or(fallback.storage_bytes),
+            max_children: self.max_children.or(fallback.max_children),
         }
     }
 
@@ -138,6 +148,7 @@ impl Limits {
             memory_bytes: self.memory_bytes.unwrap_or(base.memory_bytes),
             cpu_time: self.cpu_time.unwrap_or(base.cpu_time),
             storage_bytes: self.storage_bytes.unwrap_or(base.storage_bytes),
+            max_children: self.max_children.unwrap_or(base.max_children),
         }
     }
 }
@@ -545,6 +556,7 @@ struct LimitsFile {
     memory_bytes: Option<u64>,
     cpu_time_ms: Option<u64>,
     storage_bytes: Option<u64>,
+    max_children: Option<u32>,
 }
 
 /// A configuration value: strings as written, other scalars as TOML text.
@@ -616,6 +628,7 @@ fn parse_toml(text: &str, path: Option<&Path>) -> Result<Policy, PolicyError> {
                 memory_bytes: t.limits.memory_bytes,
                 cpu_time: t.limits.cpu_time_ms.map(Duration::from_millis),
                 storage_bytes: t.limits.storage_bytes,
+                max_children: t.limits.max_children,
             },
             mounts,
             subscribe: t
@@ -716,6 +729,27 @@ limits = { storage_bytes = 99 }
         assert_eq!(limits.storage_bytes, 99);
         let other = policy.limits_for("other", ResolvedLimits::default());
         assert_eq!(other.storage_bytes, DEFAULT_STORAGE_BYTES);
+    }
+
+    #[test]
+    fn max_children_is_parsed_and_checked() {
+        let policy = Policy::from_toml_str(
+            "[defaults]\nlimits = { max_children = 3 }\n\n[components.a]\nlimits = { max_children = 1 }\n",
+        )
+        .expect("valid policy");
+        let base = ResolvedLimits::default();
+        assert_eq!(policy.limits_for("a", base).max_children, 1);
+        assert_eq!(policy.limits_for("b", base).max_children, 3);
+        assert_eq!(
+            Policy::default().limits_for("b", base).max_children,
+            DEFAULT_MAX_CHILDREN
+        );
+        let err = Policy::from_toml_str("[components.a]\nlimits = { max_children = -1 }\n")
+            .expect_err("negative count");
+        let PolicyError::Invalid { line, column, .. } = err else {
+            panic!("expected Invalid, got {err:?}");
+        };
+        assert_eq!((line, column), (2, 27));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::audit::AuditLog;
 use crate::broker::{Broker, BrokerConfig, Delivery, InProcessBroker, ReplyOutcome};
 use crate::error::{BuildError, LimitExceeded, LoadError, RuntimeError};
+use crate::extension::{Extensions, HostExtension};
 use crate::grant::effective_grants;
 use crate::host::bindings::airssys::core::types::KeyValue;
 use crate::host::bindings::exports::airssys::core::{handler, lifecycle};
@@ -64,6 +65,8 @@ struct Shared {
     services: Arc<Services>,
     base_limits: ResolvedLimits,
     tick: Duration,
+    /// The embedder's own host services.
+    extensions: Extensions,
     _ticker: Ticker,
 }
 
@@ -96,6 +99,9 @@ pub struct RuntimeBuilder {
     max_instances: u32,
     pooling: bool,
     broker: Option<Arc<dyn Broker>>,
+    extensions: Vec<HostExtension>,
+    /// PEM bundles of extra TLS roots.
+    tls_roots: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -103,6 +109,7 @@ impl std::fmt::Debug for RuntimeBuilder {
         f.debug_struct("RuntimeBuilder")
             .field("policy", &self.policy)
             .field("limits", &self.limits)
+            .field("extensions", &self.extensions)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +128,8 @@ impl Runtime {
             max_instances: DEFAULT_MAX_INSTANCES,
             pooling: true,
             broker: None,
+            extensions: Vec::new(),
+            tls_roots: Vec::new(),
         }
     }
 
@@ -175,7 +184,7 @@ impl Runtime {
             .as_ref()
             .map_or(UNANNOTATED_NAME, |m| m.name.as_str())
             .to_owned();
-        loader::check_imports(bytes, &name)?;
+        loader::check_imports(bytes, &name, shared.extensions.served())?;
         let (grants, config, env) = match &manifest {
             Some(m) => (
                 effective_grants(m, &shared.policy)?,
@@ -195,9 +204,11 @@ impl Runtime {
         let pre = shared.linker.instantiate_pre(&component).map_err(|e| LoadError::Unlinkable {
             component: name.clone(),
             message: format!(
-                "component `{name}` imports something this host does not provide: {e}; this host \
-                 provides the airssys contract ({}) and WASI 0.2 (deny-all)",
-                contract_packages()
+                "component `{name}` imports something this host does not provide: {}; this host \
+                 provides the airssys contract ({}){} and WASI 0.2 (deny-all)",
+                link_failure(&e),
+                contract_packages(),
+                extension_packages(&shared.extensions),
             ),
         })?;
         let lifecycle = lifecycle::GuestIndices::new(&pre).ok();
@@ -231,6 +242,7 @@ impl Runtime {
             env,
             limits,
             mounts,
+            children: Default::default(),
         });
         Ok(LoadedComponent {
             inner: Arc::new(Loaded {
@@ -242,6 +254,39 @@ impl Runtime {
             }),
         })
     }
+}
+
+/// `, and its own extensions (example:greeter@0.1.0)`, or nothing.
+fn extension_packages(extensions: &Extensions) -> String {
+    let names: Vec<String> = extensions.served().iter().map(|s| s.name()).collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(", its own extensions ({})", names.join(", "))
+    }
+}
+
+/// wasmtime's link error in words a person can act on: the interface it
+/// names and, when a function or type of it is what fails, that one
+/// (never wasmtime's bare "function implementation is missing").
+fn link_failure(error: &wasmtime::Error) -> String {
+    let causes: Vec<String> = error.chain().map(|c| c.to_string()).collect();
+    let mut text = causes.first().cloned().unwrap_or_default();
+    let export = causes.iter().find_map(|c| {
+        let (name, _) = c.strip_prefix("instance export `")?.split_once('`')?;
+        Some(name.to_owned())
+    });
+    if let Some(export) = export {
+        if causes
+            .iter()
+            .any(|c| c.ends_with("implementation is missing"))
+        {
+            text.push_str(&format!(" (this host does not provide `{export}` in it)"));
+        } else {
+            text.push_str(&format!(" (this host's `{export}` has a different type)"));
+        }
+    }
+    text
 }
 
 fn contract_packages() -> String {
@@ -326,9 +371,30 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Adds a host service of the embedder's own: its host functions are
+    /// linked next to the contract's, its WIT joins the load-time
+    /// compatibility check, and its per-instance state is created with
+    /// each instance. See [`HostExtension`].
+    pub fn extension(mut self, extension: HostExtension) -> Self {
+        self.extensions.push(extension);
+        self
+    }
+
     /// Whether to use wasmtime's pooling allocator (default `true`).
     pub fn pooling(mut self, pooling: bool) -> Self {
         self.pooling = pooling;
+        self
+    }
+
+    /// Trusts the certificates of a PEM bundle as extra roots for
+    /// `net:http` over TLS (https), beside the Mozilla roots built in
+    /// (`webpki-roots`); for hosts behind a private CA. May be called
+    /// more than once. Certificate verification itself is never turned
+    /// off. A bundle without a `CERTIFICATE` section, or a certificate
+    /// that cannot be a trust anchor, fails [`build`](Self::build) with
+    /// [`BuildError::TlsRoots`].
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots.push(pem.into());
         self
     }
 
@@ -338,12 +404,14 @@ impl RuntimeBuilder {
     /// # Errors
     ///
     /// [`BuildError`] when the engine, storage or audit file cannot be set
-    /// up.
+    /// up, or a [`HostExtension`] cannot be linked.
     pub fn build(self) -> Result<Runtime, BuildError> {
         let engine =
             Engine::new(&self.engine_config()).map_err(|e| BuildError::Engine(format!("{e:?}")))?;
+        let tls = crate::host::TlsRoots::from_pem(&self.tls_roots).map_err(BuildError::TlsRoots)?;
         let mut linker = Linker::new(&engine);
         crate::host::link(&mut linker).map_err(|e| BuildError::Link(format!("{e:?}")))?;
+        let extensions = Extensions::install(self.extensions, &mut linker)?;
         let storage: Arc<dyn StorageBackend> = match self.storage {
             StorageChoice::Memory => Arc::new(MemoryStorage::new()),
             StorageChoice::Path(path) => Arc::new(RedbStorage::open(&path)?.durable(self.durable)),
@@ -361,9 +429,11 @@ impl RuntimeBuilder {
                     broker: self
                         .broker
                         .unwrap_or_else(|| Arc::new(InProcessBroker::new(BrokerConfig::default()))),
+                    tls,
                 }),
                 base_limits: self.limits,
                 tick: self.tick,
+                extensions,
                 _ticker: ticker,
             }),
         })
@@ -481,10 +551,11 @@ impl LoadedComponent {
     /// trap error raised during start-up.
     pub fn instantiate(&self) -> Result<Instance, RuntimeError> {
         let loaded = &self.inner;
-        let state = HostState::new(
+        let mut state = HostState::new(
             Arc::clone(&loaded.info),
             Arc::clone(&loaded.shared.services),
         );
+        state.extensions = loaded.shared.extensions.instance_states(&loaded.info.name);
         let mut store = Store::new(&loaded.shared.engine, state);
         store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
         store.epoch_deadline_trap();
@@ -499,6 +570,7 @@ impl LoadedComponent {
             instance: None,
             lifecycle: None,
             handler: None,
+            delivery: Dispatch::default(),
             loaded: Arc::clone(loaded),
             poisoned: false,
             stopped: false,
@@ -577,6 +649,8 @@ pub struct Instance {
     instance: Option<wasmtime::component::Instance>,
     lifecycle: Option<lifecycle::Guest>,
     handler: Option<handler::Guest>,
+    /// Delivery state reused between passes (see `deliver_pending`).
+    delivery: Dispatch,
     loaded: Arc<Loaded>,
     /// The instance trapped; wasmtime refuses further calls.
     poisoned: bool,
@@ -759,6 +833,9 @@ impl Instance {
             .unwrap_or(u64::MAX)
             .saturating_add(1);
         self.store.set_epoch_deadline(ticks);
+        // `poll` waits no longer than the same limit (see host/poll.rs).
+        let now = std::time::Instant::now();
+        self.store.data_mut().call_deadline = now.checked_add(self.loaded.info.limits.cpu_time);
     }
 
     fn enter(&mut self) -> Result<(), RuntimeError> {
@@ -892,6 +969,14 @@ impl Instance {
     /// `handler.handle-request` (the answer fills the requester's
     /// pending reply).
     ///
+    /// The entries are taken from the broker as one batch
+    /// ([`Broker::take_batch`]) and handed to the handler one call each, in
+    /// order, through a handle to the export looked up once per instance;
+    /// topic, source and payload are shared with the broker, not copied,
+    /// until they are written into the guest's memory. Every handler call
+    /// (retries included) counts against `max`; whatever the pass does not
+    /// reach goes back to the head of the mailbox in its order.
+    ///
     /// # Errors
     ///
     /// A trap or limit error of a handler. The instance is then unusable;
@@ -899,19 +984,26 @@ impl Instance {
     /// instance of the component.
     pub fn deliver_pending(&mut self, max: usize) -> Result<DeliveryReport, RuntimeError> {
         let mut report = DeliveryReport::default();
-        let broker = Arc::clone(&self.loaded.shared.services.broker);
-        let name = self.loaded.info.name.clone();
-        for _ in 0..max {
-            if self.poisoned {
+        if self.poisoned || max == 0 {
+            return Ok(report);
+        }
+        let loaded = Arc::clone(&self.loaded);
+        let broker = loaded.shared.services.broker.as_ref();
+        let name = loaded.info.name.as_str();
+        let mut batch = std::mem::take(&mut self.delivery.batch);
+        broker.take_batch(name, max, &mut batch);
+        let max_attempts = broker.config().max_attempts;
+        let mut calls = 0;
+        let mut failure = None;
+        while let Some(delivery) = batch.pop_front() {
+            if calls == max {
+                batch.push_front(delivery);
                 break;
             }
-            let Some(delivery) = broker.take(&name) else {
-                break;
-            };
+            calls += 1;
             match delivery {
                 Delivery::Message { envelope, attempts } => {
-                    let outcome = self.call_handle_message(&envelope);
-                    let error = match outcome {
+                    let error = match self.call_handle_message(&envelope) {
                         Ok(()) => {
                             report.delivered += 1;
                             continue;
@@ -920,14 +1012,16 @@ impl Instance {
                     };
                     report.failed += 1;
                     let attempts = attempts.saturating_add(1);
-                    if attempts < broker.config().max_attempts {
-                        broker.requeue_front(&name, Delivery::Message { envelope, attempts });
+                    if attempts < max_attempts {
+                        // Retried next, ahead of the rest of the batch.
+                        batch.push_front(Delivery::Message { envelope, attempts });
                     } else {
                         report.dead_lettered += 1;
-                        dead_letter(broker.as_ref(), &name, envelope, &error);
+                        dead_letter(broker, name, envelope, &error);
                     }
                     if let DeliveryFailure::Trap(error) = error {
-                        return Err(error);
+                        failure = Some(error);
+                        break;
                     }
                 }
                 Delivery::Request {
@@ -947,37 +1041,94 @@ impl Instance {
                             reply.fill(ReplyOutcome::Remote(format!(
                                 "component `{name}` failed while handling the request"
                             )));
-                            return Err(error);
+                            failure = Some(error);
+                            break;
                         }
                     };
                 }
             }
         }
-        Ok(report)
+        if !batch.is_empty() {
+            broker.requeue_front_all(name, &mut batch);
+        }
+        self.delivery.batch = batch;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
     }
 
     fn call_handle_message(
         &mut self,
         envelope: &crate::broker::Envelope,
     ) -> Result<(), DeliveryFailure> {
-        let Some(handler) = self.handler.clone() else {
-            return Err(DeliveryFailure::Trap(
-                self.no_export("airssys:core/handler@1.0.0#handle-message"),
-            ));
+        let func = match self.delivery.handle_message {
+            Some(func) => func,
+            None => {
+                let func = self.find_handle_message().map_err(DeliveryFailure::Trap)?;
+                self.delivery.handle_message = Some(func);
+                func
+            }
         };
-        let message = crate::host::bindings::airssys::core::types::Message {
-            topic: envelope.topic.clone(),
-            source: envelope.source.clone(),
-            payload: envelope.payload.clone(),
+        let message = WireMessage {
+            topic: Arc::clone(&envelope.topic),
+            source: Arc::clone(&envelope.source),
+            payload: Arc::clone(&envelope.payload),
         };
         self.enter().map_err(DeliveryFailure::Trap)?;
-        let result = handler.call_handle_message(&mut self.store, &message);
+        let result = func.call(&mut self.store, (message,));
         match self.finish(result) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(DeliveryFailure::Handler(HandlerError::from(error))),
+            Ok((Ok(()),)) => Ok(()),
+            Ok((Err(error),)) => Err(DeliveryFailure::Handler(HandlerError::from(error))),
             Err(error) => Err(DeliveryFailure::Trap(error)),
         }
     }
+
+    /// The typed `handle-message` export, looked up once per instance.
+    fn find_handle_message(&mut self) -> Result<HandleMessage, RuntimeError> {
+        const EXPORT: &str = "airssys:core/handler@1.0.0#handle-message";
+        let (Some(instance), Some(_)) = (self.instance, &self.handler) else {
+            return Err(self.no_export(EXPORT));
+        };
+        let index = instance
+            .get_export_index(&mut self.store, None, "airssys:core/handler@1.0.0")
+            .and_then(|parent| {
+                instance.get_export_index(&mut self.store, Some(&parent), "handle-message")
+            });
+        let Some(index) = index else {
+            return Err(self.no_export(EXPORT));
+        };
+        instance
+            .get_typed_func(&mut self.store, index)
+            .map_err(|e| RuntimeError::NoSuchExport {
+                component: self.name().to_owned(),
+                export: EXPORT.to_owned(),
+                message: format!("{e}"),
+            })
+    }
+}
+
+/// `handler.handle-message` with the message lowered straight from the
+/// broker's shared buffers.
+type HandleMessage = TypedFunc<(WireMessage,), (Result<(), handler::Error>,)>;
+
+/// The WIT `message` record, lowered from shared parts: passing it clones
+/// three `Arc`s, never the bytes.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(record)]
+struct WireMessage {
+    topic: Arc<str>,
+    source: Arc<str>,
+    payload: Arc<[u8]>,
+}
+
+/// What an instance keeps between delivery passes.
+#[derive(Default)]
+struct Dispatch {
+    /// The typed `handle-message` export, once looked up.
+    handle_message: Option<HandleMessage>,
+    /// The batch being delivered; kept to reuse its allocation.
+    batch: std::collections::VecDeque<Delivery>,
 }
 
 /// Why a message was not delivered.
@@ -1010,12 +1161,12 @@ fn dead_letter(
     tracing::warn!(
         target: "airssys::messaging",
         component,
-        topic = envelope.topic.as_str(),
-        source = envelope.source.as_str(),
+        topic = &*envelope.topic,
+        source = &*envelope.source,
         %error,
         "message dead-lettered after its last delivery attempt"
     );
-    match broker.publish(&envelope.source, &topic, envelope.payload) {
+    match broker.publish(&envelope.source, &topic, envelope.payload.to_vec()) {
         Ok(0) => tracing::warn!(
             target: "airssys::messaging",
             component,

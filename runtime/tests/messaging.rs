@@ -234,6 +234,102 @@ fn failing_handler_is_retried_then_dead_lettered() {
     );
 }
 
+/// Publishes each payload on `orders.x` from `alice`.
+fn publish_all(alice: &mut Instance, payloads: &[&str]) {
+    for payload in payloads {
+        assert_eq!(cmd(alice, &format!("publish:orders.x:{payload}")), "ok");
+    }
+}
+
+/// A batch in which one message fails: that message alone is retried (in
+/// place, ahead of the rest) or dead-lettered; the others arrive once, in
+/// publish order.
+#[test]
+fn a_failing_message_inside_a_batch_is_retried_alone_in_order() {
+    let rt = runtime(WITH_DLQ);
+    let mut alice = start(&rt, "alice", &["msg:publish:orders.*"]);
+    let mut subs = [
+        start(&rt, "bob", &["msg:subscribe:orders.*"]),
+        start(&rt, "dlq", &["msg:subscribe:airssys.dead-letter.bob"]),
+    ];
+    // `flaky:2:a` fails twice then succeeds; `flaky:3:b` fails all three
+    // attempts and is dead-lettered.
+    publish_all(
+        &mut alice,
+        &["seq:0", "flaky:2:a", "seq:1", "flaky:3:b", "seq:2"],
+    );
+    let report = rt.run_until_idle(&mut subs, 64).expect("delivery");
+    // bob: 4 accepted; dlq: 1 accepted.
+    assert_eq!(
+        (report.delivered, report.failed, report.dead_lettered),
+        (5, 5, 1)
+    );
+    assert_eq!(
+        cmd(&mut subs[0], "log"),
+        "orders.x|alice|seq:0\norders.x|alice|flaky:2:a\norders.x|alice|seq:1\n\
+         orders.x|alice|seq:2"
+    );
+    assert_eq!(cmd(&mut subs[0], "stats"), "count=4 anomalies=0 refused=5");
+    assert_eq!(
+        cmd(&mut subs[1], "log"),
+        "airssys.dead-letter.bob|alice|flaky:3:b"
+    );
+    assert_eq!(rt.broker().pending("bob"), 0);
+    assert_eq!(rt.broker().pending("dlq"), 0);
+}
+
+/// The same with passes smaller than the retries: every attempt counts
+/// against the pass, the unreached rest of a batch goes back to the head of
+/// the mailbox, and messages published between passes queue behind it.
+#[test]
+fn retries_across_small_passes_keep_order_and_lose_nothing() {
+    let rt = runtime(WITH_DLQ);
+    let mut alice = start(&rt, "alice", &["msg:publish:orders.*"]);
+    let mut bob = start(&rt, "bob", &["msg:subscribe:orders.*"]);
+    let mut dlq = [start(
+        &rt,
+        "dlq",
+        &["msg:subscribe:airssys.dead-letter.bob"],
+    )];
+    publish_all(
+        &mut alice,
+        &["seq:0", "flaky:2:a", "seq:1", "flaky:3:b", "seq:2"],
+    );
+    // seq:0 delivered, flaky:2:a fails once; four entries stay queued.
+    let first = bob.deliver_pending(2).expect("pass");
+    assert_eq!((first.delivered, first.failed), (1, 1));
+    assert_eq!(rt.broker().pending("bob"), 4);
+    publish_all(&mut alice, &["seq:3"]);
+    let mut total = first;
+    for _ in 0..20 {
+        let pass = bob.deliver_pending(2).expect("pass");
+        if pass.is_empty() {
+            break;
+        }
+        total.delivered += pass.delivered;
+        total.failed += pass.failed;
+        total.dead_lettered += pass.dead_lettered;
+    }
+    assert_eq!(
+        (total.delivered, total.failed, total.dead_lettered),
+        (5, 5, 1)
+    );
+    assert_eq!(
+        cmd(&mut bob, "log"),
+        "orders.x|alice|seq:0\norders.x|alice|flaky:2:a\norders.x|alice|seq:1\n\
+         orders.x|alice|seq:2\norders.x|alice|seq:3"
+    );
+    assert_eq!(cmd(&mut bob, "stats"), "count=5 anomalies=0 refused=5");
+    rt.run_until_idle(&mut dlq, 1).expect("dead letter");
+    assert_eq!(
+        cmd(&mut dlq[0], "log"),
+        "airssys.dead-letter.bob|alice|flaky:3:b"
+    );
+    // The share of a publisher is counted back as entries leave.
+    assert_eq!(rt.broker().pending("bob"), 0);
+    assert_eq!(cmd(&mut alice, "flood:orders.y:0:512"), "sent 512");
+}
+
 #[test]
 fn trapping_handler_keeps_the_message_for_the_next_instance() {
     let rt = runtime(WITH_DLQ);

@@ -533,3 +533,344 @@ fn streams_are_closed_when_the_instance_is_dropped() {
         .expect("end of stream, not a timeout");
     assert!(rest.is_empty());
 }
+
+// ---- https (`tls: true`) against a rustls server with an rcgen certificate
+
+/// A private CA and a server certificate it signed for `names`.
+struct TestPki {
+    ca_pem: String,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key_der: Vec<u8>,
+}
+
+fn test_pki(names: &[&str]) -> TestPki {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "airssys test CA");
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let server = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    TestPki {
+        ca_pem: ca.pem(),
+        chain: vec![server.der().clone()],
+        key_der: key.serialize_der(),
+    }
+}
+
+/// Serves `count` connections over TLS (or until the deadline) and
+/// records each request line, or `tls error: ..` when the handshake or
+/// the read failed (the client refused the certificate, or spoke plain
+/// http).
+fn https_server(
+    listener: TcpListener,
+    pki: &TestPki,
+    count: usize,
+) -> (JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
+    let key = rustls::pki_types::PrivateKeyDer::try_from(pki.key_der.clone()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(pki.chain.clone(), key)
+    .unwrap();
+    let config = Arc::new(config);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let deadline = Instant::now() + LIMIT;
+        let mut served = 0;
+        while served < count && Instant::now() < deadline {
+            let Ok((s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            served += 1;
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let port = s.local_addr().unwrap().port();
+            let conn = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, s);
+            let mut reader = BufReader::new(&mut tls);
+            let mut line = String::new();
+            if let Err(e) = reader.read_line(&mut line) {
+                log.lock().unwrap().push(format!("tls error: {e}"));
+                continue;
+            }
+            // The rest of the header block.
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim_end().is_empty() {
+                    break;
+                }
+            }
+            let request_line = line.trim_end().to_owned();
+            log.lock().unwrap().push(request_line.clone());
+            let path = request_line.split(' ').nth(1).unwrap_or("/");
+            let response = match path {
+                "/hello" => "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nsecure hi".to_owned(),
+                "/redirect-here" => {
+                    "HTTP/1.1 302 Found\r\nLocation: /hello\r\nContent-Length: 0\r\n\r\n".to_owned()
+                }
+                "/redirect-absolute" => format!(
+                    "HTTP/1.1 301 Moved\r\nLocation: https://localhost:{port}/hello\r\nContent-Length: 0\r\n\r\n"
+                ),
+                "/to-plain" => format!(
+                    "HTTP/1.1 302 Found\r\nLocation: http://localhost:{port}/hello\r\nContent-Length: 0\r\n\r\n"
+                ),
+                _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned(),
+            };
+            let _ = tls.write_all(response.as_bytes());
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    (handle, seen)
+}
+
+/// netprobe under a policy granting `net:http` to `localhost:<port>` and,
+/// by address, `127.0.0.1:<port>`; trusting `root` (PEM) when given.
+fn https_netprobe(port: u16, root: Option<&str>) -> (Runtime, Instance) {
+    let policy = format!(
+        "[components.netprobe]\ngrants = [\"net:http:localhost:{port}\", \"net:http:127.0.0.1:{port}\"]\n"
+    );
+    let mut builder = Runtime::builder().policy(Policy::from_toml_str(&policy).expect("policy"));
+    if let Some(root) = root {
+        builder = builder.tls_root_certificates(root);
+    }
+    let rt = builder.build().expect("runtime");
+    let instance = rt
+        .load(fixture("netprobe"))
+        .expect("netprobe loads")
+        .instantiate()
+        .expect("netprobe instantiates");
+    (rt, instance)
+}
+
+#[test]
+fn https_to_a_server_under_a_trusted_private_root() {
+    let pki = test_pki(&["localhost"]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = https_netprobe(port, Some(&pki.ca_pem));
+    let (server, seen) = https_server(listener, &pki, 6);
+    let at = format!("localhost:{port}");
+    assert_eq!(
+        ask(&mut p, &format!("https GET {at} /hello")),
+        "status: 200 body: secure hi"
+    );
+    // Redirects on the same scheme are followed over TLS again.
+    assert_eq!(
+        ask(&mut p, &format!("https GET {at} /redirect-here")),
+        "status: 200 body: secure hi"
+    );
+    assert_eq!(
+        ask(&mut p, &format!("https GET {at} /redirect-absolute")),
+        "status: 200 body: secure hi"
+    );
+    // https -> http is refused, without a plain request.
+    let reply = ask(&mut p, &format!("https GET {at} /to-plain"));
+    assert!(reply.starts_with("error: other:"), "{reply}");
+    assert!(reply.contains("does not downgrade https"), "{reply}");
+    assert!(
+        reply.contains(&format!("http `localhost:{port}/hello`")),
+        "{reply}"
+    );
+    server.join().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        *seen,
+        [
+            "GET /hello HTTP/1.1",
+            "GET /redirect-here HTTP/1.1",
+            "GET /hello HTTP/1.1",
+            "GET /redirect-absolute HTTP/1.1",
+            "GET /hello HTTP/1.1",
+            "GET /to-plain HTTP/1.1",
+        ]
+    );
+}
+
+#[test]
+fn https_with_an_untrusted_root_fails_naming_the_certificate_problem() {
+    let pki = test_pki(&["localhost"]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // The built-in roots do not hold the private CA.
+    let (_rt, mut p) = https_netprobe(port, None);
+    let (server, seen) = https_server(listener, &pki, 1);
+    let reply = ask(&mut p, &format!("https GET localhost:{port} /hello"));
+    assert!(reply.starts_with("error: other:"), "{reply}");
+    assert!(reply.contains("TLS handshake"), "{reply}");
+    assert!(reply.contains("invalid peer certificate"), "{reply}");
+    assert!(reply.contains("UnknownIssuer"), "{reply}");
+    server.join().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].starts_with("tls error:"),
+        "no request was sent: {seen:?}"
+    );
+}
+
+#[test]
+fn https_to_a_certificate_for_another_name_is_refused() {
+    let pki = test_pki(&["other.example"]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = https_netprobe(port, Some(&pki.ca_pem));
+    let (server, seen) = https_server(listener, &pki, 2);
+    let reply = ask(&mut p, &format!("https GET localhost:{port} /hello"));
+    assert!(reply.starts_with("error: other:"), "{reply}");
+    assert!(
+        reply.contains("certificate not valid for name \"localhost\""),
+        "{reply}"
+    );
+    // By address: the certificate names no IP either.
+    let reply = ask(&mut p, &format!("https GET 127.0.0.1:{port} /hello"));
+    assert!(reply.starts_with("error: other:"), "{reply}");
+    assert!(
+        reply.contains("certificate not valid for name \"127.0.0.1\""),
+        "{reply}"
+    );
+    server.join().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|l| l.starts_with("tls error:")), "{seen:?}");
+}
+
+#[test]
+fn https_is_checked_like_http_before_any_handshake() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A name grant alone does not reach the loopback address it resolves to.
+    let policy = format!("[components.netprobe]\ngrants = [\"net:http:localhost:{port}\"]\n");
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(&policy).expect("policy"))
+        .build()
+        .expect("runtime");
+    let mut p = rt
+        .load(fixture("netprobe"))
+        .expect("loads")
+        .instantiate()
+        .expect("instantiates");
+    let reply = ask(&mut p, &format!("https GET localhost:{port} /hello"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(!has_pending_connection(&listener), "no connection was made");
+}
+
+#[test]
+fn a_bundle_without_certificates_fails_the_build() {
+    let err = Runtime::builder()
+        .tls_root_certificates("not a PEM bundle")
+        .build()
+        .expect_err("no certificate in the bundle");
+    assert!(
+        matches!(err, airssys_runtime::BuildError::TlsRoots(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("bundle 1"), "{err}");
+    let pki = test_pki(&["localhost"]);
+    assert!(
+        Runtime::builder()
+            .tls_root_certificates(pki.ca_pem.as_bytes())
+            .build()
+            .is_ok()
+    );
+}
+
+/// Answers `count` plain connections (or until the deadline) with a 302
+/// to `location`.
+fn plain_redirect_server(
+    listener: TcpListener,
+    location: String,
+    count: usize,
+) -> JoinHandle<usize> {
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + LIMIT;
+        let mut served = 0;
+        while served < count && Instant::now() < deadline {
+            let Ok((s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut reader = BufReader::new(&s);
+            let mut h = String::new();
+            while reader.read_line(&mut h).unwrap_or(0) > 0 && h.trim_end() != "" {
+                h.clear();
+            }
+            let mut w = &s;
+            let _ = write!(
+                w,
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+            );
+            served += 1;
+        }
+        served
+    })
+}
+
+#[test]
+fn http_to_https_redirects_are_checked_and_followed_over_tls() {
+    let pki = test_pki(&["localhost"]);
+    let secure = TcpListener::bind("127.0.0.1:0").unwrap();
+    let secure_port = secure.local_addr().unwrap().port();
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_port = plain.local_addr().unwrap().port();
+    let policy = format!(
+        "[components.netprobe]\ngrants = [\"net:http:127.0.0.1:{plain_port}\", \"net:http:localhost:{secure_port}\", \"net:http:127.0.0.1:{secure_port}\"]\n"
+    );
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(&policy).expect("policy"))
+        .tls_root_certificates(pki.ca_pem.as_bytes())
+        .build()
+        .expect("runtime");
+    let mut p = rt
+        .load(fixture("netprobe"))
+        .expect("loads")
+        .instantiate()
+        .expect("instantiates");
+    let (server, seen) = https_server(secure, &pki, 1);
+    let redirector =
+        plain_redirect_server(plain, format!("https://localhost:{secure_port}/hello"), 2);
+    assert_eq!(
+        ask(&mut p, &format!("http GET 127.0.0.1:{plain_port} /up")),
+        "status: 200 body: secure hi"
+    );
+    server.join().unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["GET /hello HTTP/1.1"]);
+
+    // Without the grant for the https authority the hop is refused.
+    let policy = format!("[components.netprobe]\ngrants = [\"net:http:127.0.0.1:{plain_port}\"]\n");
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(&policy).expect("policy"))
+        .tls_root_certificates(pki.ca_pem.as_bytes())
+        .build()
+        .expect("runtime");
+    let mut p = rt
+        .load(fixture("netprobe"))
+        .expect("loads")
+        .instantiate()
+        .expect("instantiates");
+    let reply = ask(&mut p, &format!("http GET 127.0.0.1:{plain_port} /up"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(
+        reply.contains(&format!("net:http:localhost:{secure_port}")),
+        "{reply}"
+    );
+    assert_eq!(redirector.join().unwrap(), 2);
+}

@@ -188,3 +188,35 @@ fn children_are_killed_when_dropped_or_on_unload() {
         "dropping the instance kills and reaps"
     );
 }
+
+#[test]
+fn running_children_are_capped_by_max_children() {
+    let policy = POLICY.replace(
+        "env = { X = \"from-policy\" }",
+        "env = { X = \"from-policy\" }\nlimits = { max_children = 2 }",
+    );
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(&policy).expect("valid policy"))
+        .in_memory_storage()
+        .max_instances(8)
+        .build()
+        .expect("runtime");
+    let loaded = rt
+        .load(support::fixture("procprobe"))
+        .expect("procprobe loads");
+    let mut p = loaded.instantiate().expect("instance");
+    let mut other = loaded.instantiate().expect("instance");
+    assert_eq!(ask(&mut p, "start:/bin/sleep|30"), "started 1");
+    // The limit counts the component's children across its instances.
+    assert_eq!(ask(&mut other, "start:/bin/sleep|30"), "started 1");
+    let reply = ask(&mut p, "start:/bin/sleep|30");
+    assert!(reply.starts_with("quota-exceeded: "), "{reply}");
+    assert!(reply.contains("`limits.max_children` = 2"), "{reply}");
+    assert!(reply.contains("[components.procprobe.limits]"), "{reply}");
+    // A dropped child (killed) and a child that has ended no longer count.
+    assert_eq!(ask(&mut other, "drop"), "dropped");
+    assert_eq!(ask(&mut p, "run:/bin/echo|hi"), "code 0; out: hi\n; err: ");
+    assert_eq!(ask(&mut p, "start:/bin/sleep|30"), "started 2");
+    let reply = ask(&mut p, "start:/bin/sleep|30");
+    assert!(reply.starts_with("quota-exceeded: "), "{reply}");
+}

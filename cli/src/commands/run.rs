@@ -1,59 +1,79 @@
-//! `airssys run <component.wasm | crate dir> [--policy FILE] [--grant P]...
-//! [--deny P]... [--storage PATH] [--request PAYLOAD]... [--fail-on-deny]`.
+//! `airssys run <COMPONENT>... [--policy FILE] [--grant P]... [--deny P]...
+//! [--mount V=DIR]... [--storage PATH] [--request PAYLOAD]...
+//! [--message TOPIC=PAYLOAD]... [--fail-on-deny]`.
 //!
-//! A crate directory is built first (`cargo build --target wasm32-wasip2
-//! --release`, cargo's progress on stderr; the target is installed with
-//! rustup when missing) and its `.wasm` found through `cargo metadata`.
-//! The component is then loaded with `airssys_runtime` under the policy
-//! (the file, plus `--grant` / `--deny` rules for this component),
-//! instantiated (which calls its `init` with the policy's configuration),
-//! sent each `--request` in order (replies printed), and shut down. Every
-//! capability decision is printed as it happens; a denial is followed by
-//! the fix.
+//! Each `COMPONENT` is a `.wasm` or a crate directory. A crate directory is
+//! built first (`cargo build --target wasm32-wasip2 --release`, cargo's
+//! progress on stderr; the target is installed with rustup when missing)
+//! and its `.wasm` found through `cargo metadata`. The components are then
+//! loaded into one `airssys_runtime` runtime under the policy (the file,
+//! plus the `--grant` / `--deny` / `--mount` rules for every component),
+//! instantiated in order (which calls each `init` with the policy's
+//! configuration); the first component is sent each `--request` in order
+//! (replies printed); each `--message` is published from the host; queued
+//! messages and requests are delivered until every mailbox is empty; then
+//! every component is shut down. Every capability decision is printed as
+//! it happens; a denial is followed by the fix.
 //!
-//! Exit codes: 0 the component ran to the end (denied calls are reported,
-//! and the component decides what to do with them; `--fail-on-deny` turns
-//! them into exit 1); 1 the component was refused at load time, its `init`
-//! failed, or it trapped or hit a limit; 2 invalid input (arguments, the
-//! policy file, a crate that does not build, a file that is not a
-//! component).
+//! Exit codes: 0 the components ran to the end (denied calls are reported,
+//! and each component decides what to do with them; `--fail-on-deny` turns
+//! them into exit 1); 1 a component was refused at load time, an `init`
+//! failed, a component trapped or hit a limit, or delivery did not settle;
+//! 2 invalid input (arguments, the policy file, a crate that does not
+//! build, a file that is not a component, two components with one name).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use airssys_contract::capability::Capability;
+use airssys_contract::capability::{Action, Capability, Domain, GrantSet, Request};
 use airssys_contract::manifest::Manifest;
-use airssys_runtime::{AuditLog, LoadError, Policy, Runtime, RuntimeError, UNANNOTATED_NAME};
+use airssys_runtime::broker::{Delivery, ReplySlot};
+use airssys_runtime::{
+    AuditLog, Broker, BrokerConfig, InProcessBroker, Instance, LoadError, LoadedComponent, Policy,
+    Runtime, RuntimeError, UNANNOTATED_NAME,
+};
 
 /// Arguments of `airssys run`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// A built component (`.wasm`) or the directory of a component crate
-    /// (built for `wasm32-wasip2` first).
-    component: PathBuf,
+    /// Built components (`.wasm`) or directories of component crates
+    /// (built for `wasm32-wasip2` first), all run in one runtime.
+    #[arg(required = true, value_name = "COMPONENT")]
+    components: Vec<PathBuf>,
     /// The host policy (TOML, see docs/policy.md). Without it nothing is
     /// granted except `--grant` rules.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Also grant this capability pattern to the component (repeatable).
+    /// Also grant this capability pattern to every component (repeatable).
     #[arg(long = "grant", value_name = "PATTERN")]
     grants: Vec<String>,
-    /// Deny this capability pattern to the component, even when granted
+    /// Deny this capability pattern to every component, even when granted
     /// (repeatable).
     #[arg(long = "deny", value_name = "PATTERN")]
     denies: Vec<String>,
+    /// Mount the host directory DIR at the virtual path VIRTUAL for every
+    /// component, e.g. `/data=./docs` (repeatable).
+    #[arg(long = "mount", value_name = "VIRTUAL=DIR")]
+    mounts: Vec<String>,
     /// Keep storage in this redb file (default: in memory, gone at exit).
     #[arg(long, value_name = "PATH")]
     storage: Option<PathBuf>,
-    /// Send this payload (UTF-8 text) to the component's
+    /// Send this payload (UTF-8 text) to the first component's
     /// `handler.handle-request` after `init`, and print the reply
     /// (repeatable, sent in order).
     #[arg(long = "request", value_name = "PAYLOAD")]
     requests: Vec<String>,
-    /// The caller name the component sees in `handle-request`.
+    /// Publish this message (a concrete topic, `=`, UTF-8 text) from the
+    /// host after the requests, then deliver until idle (repeatable, in
+    /// order).
+    #[arg(long = "message", value_name = "TOPIC=PAYLOAD")]
+    messages: Vec<String>,
+    /// The sender name components see for `--request` and `--message`.
     #[arg(long, value_name = "NAME", default_value = "cli")]
     source: String,
     /// Exit 1 when any host call was denied.
@@ -63,6 +83,10 @@ pub(crate) struct Args {
 
 /// An exit code with its message already printed.
 type Exit = u8;
+
+/// Deliveries after which `airssys run` stops, assuming components that
+/// keep messaging each other forever.
+const MAX_DELIVERIES: usize = 10_000;
 
 /// Runs `airssys run`; returns the exit code.
 pub(crate) fn run(args: Args) -> u8 {
@@ -76,18 +100,176 @@ fn fail(code: Exit, message: impl std::fmt::Display) -> Exit {
     code
 }
 
+/// The command-line rules added to the policy of every component.
+struct ExtraRules {
+    grants: Vec<Capability>,
+    denies: Vec<Capability>,
+    /// `(virtual root, absolute host directory)`.
+    mounts: Vec<(String, PathBuf)>,
+}
+
+impl ExtraRules {
+    fn is_empty(&self) -> bool {
+        self.grants.is_empty() && self.denies.is_empty() && self.mounts.is_empty()
+    }
+}
+
+/// A component given on the command line, read but not loaded yet.
+struct Input {
+    wasm: PathBuf,
+    bytes: Vec<u8>,
+    name: String,
+}
+
 fn run_inner(args: &Args) -> Result<Exit, Exit> {
-    let wasm = if args.component.is_dir() {
-        build_crate(&args.component)?
-    } else if args.component.is_file() {
-        args.component.clone()
+    // Arguments first, so a typo fails before a slow build.
+    let rules = ExtraRules {
+        grants: parse_patterns("--grant", &args.grants)?,
+        denies: parse_patterns("--deny", &args.denies)?,
+        mounts: parse_mounts(&args.mounts)?,
+    };
+    let messages = parse_messages(&args.messages)?;
+
+    let mut inputs: Vec<Input> = Vec::new();
+    for path in &args.components {
+        let input = read_component(path)?;
+        if let Some(first) = inputs.iter().find(|i| i.name == input.name) {
+            return Err(fail(
+                2,
+                format_args!(
+                    "{} and {} are both named `{}`; components run together need different \
+                     names (the crate name, or `name` in `#[airssys::component(..)]`)",
+                    first.wasm.display(),
+                    input.wasm.display(),
+                    input.name
+                ),
+            ));
+        }
+        inputs.push(input);
+    }
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    let policy = build_policy(args, &names, &rules)?;
+
+    let sink = AuditSink::default();
+    let broker = Arc::new(RecordingBroker::default());
+    let mut builder = Runtime::builder()
+        .policy(policy)
+        .broker(broker.clone())
+        .audit(AuditLog::to_writer(sink.clone()));
+    builder = match &args.storage {
+        Some(path) => builder.storage_path(path),
+        None => builder.in_memory_storage(),
+    };
+    let runtime = builder
+        .build()
+        .map_err(|e| fail(2, format_args!("cannot start the runtime: {e}")))?;
+    let _logs = component_logs::install(sink.clone());
+
+    let mut loaded = Vec::new();
+    for input in &inputs {
+        match runtime.load(&input.bytes) {
+            Ok(component) => loaded.push(component),
+            Err(error) => return Err(load_refused(&input.wasm, &error, args)),
+        }
+    }
+    let mut out = String::new();
+    for (component, input) in loaded.iter().zip(&inputs) {
+        describe(&mut out, component, &input.wasm, runtime.policy());
+    }
+    print!("{out}");
+
+    let mut report = Reporter {
+        sink,
+        denials: 0,
+        policy: args.policy.clone(),
+        declared: loaded
+            .iter()
+            .map(|c| {
+                let declared = c
+                    .manifest()
+                    .map(|m| m.requires.iter().chain(&m.optional).cloned().collect())
+                    .unwrap_or_default();
+                (c.name().to_owned(), declared)
+            })
+            .collect(),
+    };
+    let several = loaded.len() > 1;
+    let mut instances = Vec::new();
+    for component in &loaded {
+        if several {
+            println!("init `{}`", component.name());
+        } else {
+            println!("init");
+        }
+        let instance = component.instantiate();
+        report.flush();
+        match instance {
+            Ok(instance) => {
+                println!("  -> ok");
+                instances.push(instance);
+            }
+            Err(error) => return Err(runtime_failed("init", &error)),
+        }
+    }
+    if let Some(first) = instances.first_mut() {
+        for payload in &args.requests {
+            if several {
+                println!("request {payload:?} to `{}`", first.name());
+            } else {
+                println!("request {payload:?}");
+            }
+            let reply = first.request(&args.source, payload.as_bytes());
+            report.flush();
+            match reply {
+                Ok(Ok(bytes)) => println!("  -> reply {:?}", String::from_utf8_lossy(&bytes)),
+                Ok(Err(error)) => println!("  -> the component answered with an error: {error}"),
+                Err(error) => return Err(runtime_failed("request", &error)),
+            }
+        }
+    }
+    for (topic, payload) in &messages {
+        publish(broker.as_ref(), &args.source, topic, payload)?;
+    }
+    deliver(&broker, &mut instances, &mut report)?;
+
+    for instance in instances {
+        if several {
+            println!("shutdown `{}`", instance.name());
+        } else {
+            println!("shutdown");
+        }
+        let stopped = instance.shutdown();
+        report.flush();
+        if let Err(error) = stopped {
+            return Err(runtime_failed("shutdown", &error));
+        }
+        println!("  -> ok");
+    }
+    if report.denials > 0 {
+        println!(
+            "{} host call(s) denied; see the `fix:` lines above",
+            report.denials
+        );
+        if args.fail_on_deny {
+            return Ok(1);
+        }
+    }
+    Ok(0)
+}
+
+/// Builds (a crate directory) and reads the component at `path`.
+fn read_component(path: &Path) -> Result<Input, Exit> {
+    let wasm = if path.is_dir() {
+        build_crate(path)?
+    } else if path.is_file() {
+        path.to_path_buf()
     } else {
         return Err(fail(
             2,
             format_args!(
                 "{} is neither a component file nor a crate directory; pass the `.wasm` \
                  or the directory holding the crate's Cargo.toml",
-                args.component.display()
+                path.display()
             ),
         ));
     };
@@ -107,104 +289,49 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         .as_ref()
         .map_or(UNANNOTATED_NAME, |m| m.name.as_str())
         .to_owned();
+    Ok(Input { wasm, bytes, name })
+}
 
-    let extra_grants = parse_patterns("--grant", &args.grants)?;
-    let extra_denies = parse_patterns("--deny", &args.denies)?;
-    let policy = build_policy(args, &name, &extra_grants, &extra_denies)?;
-
-    let sink = AuditSink::default();
-    let mut builder = Runtime::builder()
-        .policy(policy)
-        .audit(AuditLog::to_writer(sink.clone()));
-    builder = match &args.storage {
-        Some(path) => builder.storage_path(path),
-        None => builder.in_memory_storage(),
-    };
-    let runtime = builder
-        .build()
-        .map_err(|e| fail(2, format_args!("cannot start the runtime: {e}")))?;
-    let _logs = component_logs::install(sink.clone());
-
-    let loaded = match runtime.load(&bytes) {
-        Ok(loaded) => loaded,
-        Err(error) => return Err(load_refused(&wasm, &error, args)),
-    };
-    let mut out = String::new();
+/// What was loaded, granted, left out and subscribed.
+fn describe(out: &mut String, component: &LoadedComponent, wasm: &Path, policy: &Policy) {
     let _ = writeln!(
         out,
         "loaded `{}`{} from {}",
-        loaded.name(),
-        loaded
+        component.name(),
+        component
             .manifest()
             .map(|m| format!(" {}", m.version))
             .unwrap_or_default(),
         wasm.display()
     );
-    let granted = loaded.grants().allows();
+    let granted = component.grants().allows();
     let _ = writeln!(out, "  granted: {}", list(granted));
-    if let Some(manifest) = loaded.manifest() {
+    if let Some(manifest) = component.manifest() {
         let missing: Vec<Capability> = manifest
             .optional
             .iter()
-            .filter(|c| !granted.contains(c))
+            // Granted whole or in part (the policy may narrow it).
+            .filter(|c| !granted.iter().any(|g| g.is_subset_of(c)))
             .cloned()
             .collect();
         if !missing.is_empty() {
             let _ = writeln!(out, "  optional, not granted: {}", list(&missing));
         }
     }
-    if !loaded.grants().denies().is_empty() {
-        let _ = writeln!(out, "  denied: {}", list(loaded.grants().denies()));
+    if !component.grants().denies().is_empty() {
+        let _ = writeln!(out, "  denied: {}", list(component.grants().denies()));
     }
-    print!("{out}");
-
-    let mut report = Reporter {
-        sink,
-        denials: 0,
-        name: name.clone(),
-        policy: args.policy.clone(),
-        declared: loaded
-            .manifest()
-            .map(|m| m.requires.iter().chain(&m.optional).cloned().collect())
-            .unwrap_or_default(),
-    };
-    println!("init");
-    let instance = loaded.instantiate();
-    report.flush();
-    let mut instance = match instance {
-        Ok(instance) => {
-            println!("  -> ok");
-            instance
-        }
-        Err(error) => return Err(runtime_failed("init", &error)),
-    };
-    for payload in &args.requests {
-        println!("request {payload:?}");
-        let reply = instance.request(&args.source, payload.as_bytes());
-        report.flush();
-        match reply {
-            Ok(Ok(bytes)) => println!("  -> reply {:?}", String::from_utf8_lossy(&bytes)),
-            Ok(Err(error)) => println!("  -> the component answered with an error: {error}"),
-            Err(error) => return Err(runtime_failed("request", &error)),
-        }
+    let topics: Vec<String> = policy
+        .subscriptions_for(component.name())
+        .map(|rule| {
+            let text = rule.capability.to_string();
+            text.strip_prefix("msg:subscribe:")
+                .map_or(text.clone(), str::to_owned)
+        })
+        .collect();
+    if !topics.is_empty() {
+        let _ = writeln!(out, "  subscribed: {}", topics.join(", "));
     }
-    println!("shutdown");
-    let stopped = instance.shutdown();
-    report.flush();
-    if let Err(error) = stopped {
-        return Err(runtime_failed("shutdown", &error));
-    }
-    println!("  -> ok");
-    if report.denials > 0 {
-        println!(
-            "{} host call(s) denied; see the `fix:` lines above",
-            report.denials
-        );
-        if args.fail_on_deny {
-            return Ok(1);
-        }
-    }
-    Ok(0)
 }
 
 fn list(caps: &[Capability]) -> String {
@@ -234,19 +361,92 @@ fn parse_patterns(flag: &str, patterns: &[String]) -> Result<Vec<Capability>, Ex
         .collect()
 }
 
-/// The policy file (if any) with the command-line rules for `name` added.
-fn build_policy(
-    args: &Args,
-    name: &str,
-    grants: &[Capability],
-    denies: &[Capability],
-) -> Result<Policy, Exit> {
+/// `--mount VIRTUAL=DIR` arguments, with DIR made absolute.
+fn parse_mounts(mounts: &[String]) -> Result<Vec<(String, PathBuf)>, Exit> {
+    mounts
+        .iter()
+        .map(|arg| {
+            let Some((root, dir)) = arg.split_once('=') else {
+                return Err(fail(
+                    2,
+                    format_args!(
+                        "--mount `{arg}` has no `=`; write VIRTUAL=DIR, e.g. `/data=./docs`"
+                    ),
+                ));
+            };
+            let dir = Path::new(dir);
+            if !dir.is_dir() {
+                return Err(fail(
+                    2,
+                    format_args!(
+                        "--mount `{arg}`: `{}` is not a directory; create it or mount another",
+                        dir.display()
+                    ),
+                ));
+            }
+            let dir = std::path::absolute(dir)
+                .map_err(|e| fail(2, format_args!("--mount `{arg}`: {e}")))?;
+            Ok((root.to_owned(), dir))
+        })
+        .collect()
+}
+
+/// `--message TOPIC=PAYLOAD` arguments: a concrete topic and the payload.
+fn parse_messages(messages: &[String]) -> Result<Vec<(String, String)>, Exit> {
+    messages
+        .iter()
+        .map(|arg| {
+            let Some((topic, payload)) = arg.split_once('=') else {
+                return Err(fail(
+                    2,
+                    format_args!(
+                        "--message `{arg}` has no `=`; write TOPIC=PAYLOAD, e.g. \
+                         `orders.new=42`"
+                    ),
+                ));
+            };
+            check_topic(topic).map_err(|why| {
+                fail(
+                    2,
+                    format_args!(
+                        "--message `{arg}`: `{topic}` is not a topic to publish on: {why}"
+                    ),
+                )
+            })?;
+            Ok((topic.to_owned(), payload.to_owned()))
+        })
+        .collect()
+}
+
+/// Why `topic` is not one concrete topic, if it is not.
+fn check_topic(topic: &str) -> Result<(), String> {
+    if topic.is_empty() {
+        return Err("it is empty; name the topic before `=`".to_owned());
+    }
+    if topic
+        .split('.')
+        .any(|s| s.is_empty() || s == "*" || s == ">")
+    {
+        return Err(
+            "a message goes to one concrete topic: `.`-separated, non-empty segments without \
+             the wildcards `*` or `>` (those are for `subscribe`)"
+                .to_owned(),
+        );
+    }
+    Request::new(Domain::Msg, Action::Publish, topic)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The policy file (if any) with the command-line rules added to the
+/// table of each of `names`.
+fn build_policy(args: &Args, names: &[&str], rules: &ExtraRules) -> Result<Policy, Exit> {
     let (mut table, path) = match &args.policy {
         Some(path) => {
             // Parsed as is first, so mistakes in the file are reported with
             // its path, line and column.
             let policy = Policy::from_toml_file(path).map_err(|e| fail(2, e))?;
-            if grants.is_empty() && denies.is_empty() {
+            if rules.is_empty() {
                 return Ok(policy);
             }
             let text = std::fs::read_to_string(path)
@@ -258,6 +458,21 @@ fn build_policy(
         // TOML rather than the builder, so load errors quote a policy file.
         None => (toml::Table::new(), "the command line".to_owned()),
     };
+    for name in names {
+        add_rules(&mut table, name, rules).map_err(|why| fail(2, format_args!("{path}: {why}")))?;
+    }
+    let merged = toml::to_string(&table)
+        .map_err(|e| fail(2, format_args!("cannot merge the policy: {e}")))?;
+    Policy::from_toml_str(&merged).map_err(|e| {
+        fail(
+            2,
+            format_args!("{path} with the --grant/--deny/--mount rules: {e}"),
+        )
+    })
+}
+
+/// Adds `rules` to `[components.<name>]` of `table`.
+fn add_rules(table: &mut toml::Table, name: &str, rules: &ExtraRules) -> Result<(), String> {
     let component = table
         .entry("components")
         .or_insert_with(|| toml::Value::Table(toml::Table::new()))
@@ -267,31 +482,219 @@ fn build_policy(
                 .entry(name)
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()))
                 .as_table_mut()
-        });
-    let Some(component) = component else {
-        return Err(fail(
-            2,
-            format_args!(
-                "{path}: `components.{name}` is not a table; write it as `[components.{name}]`"
-            ),
-        ));
-    };
-    for (key, rules) in [("grants", grants), ("denies", denies)] {
-        let entry = component
+        })
+        .ok_or_else(|| {
+            format!("`components.{name}` is not a table; write it as `[components.{name}]`")
+        })?;
+    for (key, patterns) in [("grants", &rules.grants), ("denies", &rules.denies)] {
+        let array = component
             .entry(key)
-            .or_insert_with(|| toml::Value::Array(Vec::new()));
-        let Some(array) = entry.as_array_mut() else {
-            return Err(fail(
-                2,
-                format_args!("{path}: `{key}` of [components.{name}] is not a list"),
-            ));
-        };
-        array.extend(rules.iter().map(|c| toml::Value::String(c.to_string())));
+            .or_insert_with(|| toml::Value::Array(Vec::new()))
+            .as_array_mut()
+            .ok_or_else(|| format!("`{key}` of [components.{name}] is not a list"))?;
+        array.extend(patterns.iter().map(|c| toml::Value::String(c.to_string())));
     }
-    let merged = toml::to_string(&table)
-        .map_err(|e| fail(2, format_args!("cannot merge the policy: {e}")))?;
-    Policy::from_toml_str(&merged)
-        .map_err(|e| fail(2, format_args!("{path} with --grant/--deny: {e}")))
+    if !rules.mounts.is_empty() {
+        let mounts = component
+            .entry("mounts")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("`mounts` of [components.{name}] is not a table"))?;
+        for (root, dir) in &rules.mounts {
+            mounts.insert(
+                root.clone(),
+                toml::Value::String(dir.to_string_lossy().into_owned()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Publishes one `--message` from the host.
+fn publish(broker: &dyn Broker, source: &str, topic: &str, payload: &str) -> Result<(), Exit> {
+    let count = broker
+        .publish(source, topic, payload.as_bytes().to_vec())
+        .map_err(|e| fail(2, format_args!("--message `{topic}={payload}`: {e}")))?;
+    match count {
+        0 => println!(
+            "publish {topic} {payload:?} from `{source}`: no component subscribes to `{topic}`; \
+             add it to `subscribe` of a component in the policy"
+        ),
+        1 => println!("publish {topic} {payload:?} from `{source}` -> 1 subscriber"),
+        n => println!("publish {topic} {payload:?} from `{source}` -> {n} subscribers"),
+    }
+    Ok(())
+}
+
+/// Delivers queued messages and requests one at a time, round-robin over
+/// `instances`, until every mailbox is empty, printing each delivery and
+/// the decisions its handler caused.
+fn deliver(
+    broker: &RecordingBroker,
+    instances: &mut [Instance],
+    report: &mut Reporter,
+) -> Result<(), Exit> {
+    let max_attempts = broker.config().max_attempts;
+    let mut count = 0;
+    loop {
+        let mut progressed = false;
+        for instance in instances.iter_mut() {
+            let result = instance.deliver_pending(1);
+            let taken = broker.last_taken();
+            let worked = taken.is_some() || result.as_ref().is_ok_and(|d| !d.is_empty());
+            if !worked {
+                report.flush();
+                result.map_err(|e| runtime_failed("delivery", &e))?;
+                continue;
+            }
+            progressed = true;
+            count += 1;
+            let to = instance.name();
+            match &taken {
+                // A broker that bypassed `take` (not the in-process one).
+                None => println!("delivery to `{to}`"),
+                Some(Taken::Message {
+                    topic,
+                    source,
+                    payload,
+                    attempts,
+                }) => {
+                    let attempt = if *attempts > 0 {
+                        format!(" (attempt {} of {max_attempts})", attempts + 1)
+                    } else {
+                        String::new()
+                    };
+                    println!("message {topic} {payload:?} from `{source}` to `{to}`{attempt}");
+                }
+                Some(Taken::Request { source, payload }) => {
+                    println!("request {payload:?} from `{source}` to `{to}`");
+                }
+            }
+            report.flush();
+            let done = match result {
+                Ok(done) => done,
+                Err(error) => return Err(runtime_failed("delivery", &error)),
+            };
+            if done.delivered > 0 {
+                println!("  -> handled");
+            } else if done.dead_lettered > 0 {
+                println!(
+                    "  -> the handler failed on the last attempt; the message is dead-lettered \
+                     (to `airssys.dead-letter.{to}`, see the notes)"
+                );
+            } else if done.failed > 0 {
+                println!("  -> the handler failed; the message will be delivered again");
+            } else if done.answered > 0 {
+                println!("  -> answered");
+            } else if done.expired > 0 {
+                println!("  -> dropped: the requester stopped waiting");
+            }
+        }
+        if !progressed {
+            return Ok(());
+        }
+        if count >= MAX_DELIVERIES {
+            return Err(fail(
+                1,
+                format_args!(
+                    "stopped after {MAX_DELIVERIES} deliveries with messages still queued; do \
+                     the components keep messaging each other?"
+                ),
+            ));
+        }
+    }
+}
+
+/// A delivery as taken from a mailbox, for printing.
+#[derive(Debug)]
+enum Taken {
+    Message {
+        topic: String,
+        source: String,
+        payload: String,
+        attempts: u32,
+    },
+    Request {
+        source: String,
+        payload: String,
+    },
+}
+
+/// The in-process broker, remembering what the dispatcher took last so
+/// each delivery can be printed with what its handler did.
+#[derive(Debug, Default)]
+struct RecordingBroker {
+    inner: InProcessBroker,
+    last: Mutex<Option<Taken>>,
+}
+
+impl RecordingBroker {
+    fn last_taken(&self) -> Option<Taken> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl Broker for RecordingBroker {
+    fn register(&self, component: &str, subscriptions: Vec<Capability>, grants: GrantSet) {
+        self.inner.register(component, subscriptions, grants);
+    }
+
+    fn set_running(&self, component: &str, running: bool) {
+        self.inner.set_running(component, running);
+    }
+
+    fn publish(
+        &self,
+        source: &str,
+        topic: &str,
+        payload: Vec<u8>,
+    ) -> Result<usize, airssys_runtime::broker::BrokerError> {
+        self.inner.publish(source, topic, payload)
+    }
+
+    fn request(
+        &self,
+        source: &str,
+        target: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Arc<ReplySlot>, airssys_runtime::broker::BrokerError> {
+        self.inner.request(source, target, payload, timeout)
+    }
+
+    fn take(&self, component: &str) -> Option<Delivery> {
+        let delivery = self.inner.take(component)?;
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let taken = match &delivery {
+            Delivery::Message { envelope, attempts } => Some(Taken::Message {
+                topic: envelope.topic.to_string(),
+                source: envelope.source.to_string(),
+                payload: text(&envelope.payload),
+                attempts: *attempts,
+            }),
+            Delivery::Request {
+                source, payload, ..
+            } => Some(Taken::Request {
+                source: source.to_string(),
+                payload: text(payload),
+            }),
+            _ => None,
+        };
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = taken;
+        Some(delivery)
+    }
+
+    fn requeue_front(&self, component: &str, delivery: Delivery) {
+        self.inner.requeue_front(component, delivery);
+    }
+
+    fn pending(&self, component: &str) -> usize {
+        self.inner.pending(component)
+    }
+
+    fn config(&self) -> BrokerConfig {
+        self.inner.config()
+    }
 }
 
 /// Builds the crate in `dir` for `wasm32-wasip2` and returns its `.wasm`.
@@ -443,10 +846,12 @@ fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
                      only"
                 );
             }
-            if args.policy.is_some() && !(args.grants.is_empty() && args.denies.is_empty()) {
+            let extra =
+                !(args.grants.is_empty() && args.denies.is_empty() && args.mounts.is_empty());
+            if args.policy.is_some() && extra {
                 eprintln!(
-                    "note: line numbers refer to the policy file with the --grant/--deny rules \
-                     merged in"
+                    "note: line numbers refer to the policy file with the --grant/--deny/--mount \
+                     rules merged in"
                 );
             }
             1
@@ -490,10 +895,9 @@ impl AuditSink {
 struct Reporter {
     sink: AuditSink,
     denials: usize,
-    name: String,
     policy: Option<PathBuf>,
-    /// The manifest's `requires` and `optional`.
-    declared: Vec<Capability>,
+    /// Each component's manifest `requires` and `optional`.
+    declared: BTreeMap<String, Vec<Capability>>,
 }
 
 impl Reporter {
@@ -507,6 +911,10 @@ impl Reporter {
             let field = |k: &str| record[k].as_str().unwrap_or_default().to_owned();
             if let Some(message) = record["log"].as_str() {
                 println!("  log {} {}: {message}", field("level"), field("target"));
+                continue;
+            }
+            if let Some(message) = record["note"].as_str() {
+                println!("  note: {message}");
                 continue;
             }
             let (verdict, capability, resource) =
@@ -528,50 +936,65 @@ impl Reporter {
             }
             self.denials += 1;
             println!("  DENY  {request} ({function}): {rule}");
-            println!("  fix: {}", self.fix(&capability, &resource, &rule));
+            let component = field("component");
+            println!(
+                "  fix: {}",
+                self.fix(&component, &capability, &resource, &rule)
+            );
         }
     }
 
-    /// One sentence on how to allow `capability:resource`, denied by `rule`.
-    fn fix(&self, capability: &str, resource: &str, rule: &str) -> String {
+    /// One sentence on how to let `component` have `capability:resource`,
+    /// denied by `rule`.
+    fn fix(&self, component: &str, capability: &str, resource: &str, rule: &str) -> String {
         if let Some(deny) = rule.strip_prefix("denied by deny rule ") {
             return format!(
                 "a deny rule refuses it: remove {deny} from `denies` (or the `--deny` flag) if \
                  this call should succeed"
             );
         }
-        let prefix = format!("{capability}:");
-        let declared = self
-            .declared
-            .iter()
-            .map(ToString::to_string)
-            .find(|c| c.starts_with(&prefix) || c == capability);
-        let Some(pattern) = declared else {
+        // The declared pattern that covers the request: the one to grant.
+        let request = if resource.is_empty() {
+            capability.to_owned()
+        } else {
+            format!("{capability}:{resource}")
+        };
+        let mut declared = self.declared.get(component).into_iter().flatten();
+        let pattern = match Request::parse(&request) {
+            Ok(request) => declared.find(|c| c.covers(&request)),
+            Err(_) => {
+                let prefix = format!("{capability}:");
+                declared.find(|c| {
+                    let text = c.to_string();
+                    text.starts_with(&prefix) || text == capability
+                })
+            }
+        };
+        let Some(pattern) = pattern else {
             return format!(
-                "the component's manifest does not declare `{capability}`, so no policy can \
-                 grant it: add a `{capability}` pattern covering `{resource}` to `optional` in \
+                "the component's manifest does not declare a `{capability}` pattern covering \
+                 `{resource}`, so no policy can grant it: add one to `optional` in \
                  `#[airssys::component(..)]` and rebuild"
             );
         };
         match &self.policy {
             Some(path) => format!(
-                "add \"{pattern}\" to `grants` of [components.{}] in {}, or pass `--grant \
-                 {pattern}` for this run",
-                self.name,
+                "add \"{pattern}\" to `grants` of [components.{component}] in {}, or pass \
+                 `--grant {pattern}` for this run",
                 path.display()
             ),
             None => format!(
                 "pass `--grant {pattern}`, or a `--policy FILE` granting it in \
-                 [components.{}]",
-                self.name
+                 [components.{component}]"
             ),
         }
     }
 }
 
 /// Passes the component's `logging` records (target `airssys::component`)
-/// to the audit sink as `{"log": ..}` lines, so they print in order with
-/// the capability decisions.
+/// to the audit sink as `{"log": ..}` lines, and the runtime's messaging
+/// warnings (a dead-lettered message and why) as `{"note": ..}` lines, so
+/// they print in order with the capability decisions.
 mod component_logs {
     use std::fmt::Write as _;
     use std::io::Write as _;
@@ -582,6 +1005,9 @@ mod component_logs {
     use tracing::{Event, Metadata, Subscriber};
 
     use super::AuditSink;
+
+    /// The runtime's target for messaging warnings.
+    const MESSAGING: &str = "airssys::messaging";
 
     /// The subscriber; only component records are enabled.
     struct Logs {
@@ -609,6 +1035,7 @@ mod component_logs {
         message: String,
         component: String,
         target: String,
+        error: String,
     }
 
     impl Visit for Fields {
@@ -617,6 +1044,7 @@ mod component_logs {
                 "component" => value.clone_into(&mut self.component),
                 "target" => value.clone_into(&mut self.target),
                 "message" => value.clone_into(&mut self.message),
+                "error" => value.clone_into(&mut self.error),
                 _ => {}
             }
         }
@@ -631,6 +1059,7 @@ mod component_logs {
     impl Subscriber for Logs {
         fn enabled(&self, metadata: &Metadata<'_>) -> bool {
             metadata.target() == "airssys::component"
+                || (metadata.target() == MESSAGING && *metadata.level() <= tracing::Level::WARN)
         }
 
         fn new_span(&self, _span: &Attributes<'_>) -> Id {
@@ -644,6 +1073,15 @@ mod component_logs {
         fn event(&self, event: &Event<'_>) {
             let mut fields = Fields::default();
             event.record(&mut fields);
+            if event.metadata().target() == MESSAGING {
+                let mut note = fields.message;
+                if !fields.error.is_empty() {
+                    let _ = write!(note, ": {}", fields.error);
+                }
+                let mut sink = self.sink.clone();
+                let _ = writeln!(sink, "{}", serde_json::json!({ "note": note }));
+                return;
+            }
             let target = if fields.target.is_empty() {
                 fields.component
             } else {

@@ -104,6 +104,12 @@ impl Domain {
         }
     }
 
+    /// Whether this domain admits `action` (`fs:read` yes, `fs:publish`
+    /// no): a few enum comparisons, no string work.
+    pub(crate) fn admits(self, action: Action) -> bool {
+        self.actions().contains(&action)
+    }
+
     /// Looks an action of this domain up by name; `None` when the domain
     /// does not admit it (`fs:publish`) or the name is unknown.
     pub fn action(self, name: &str) -> Option<Action> {

@@ -69,7 +69,37 @@ pub(crate) fn check_name(text: &str) -> Result<()> {
             "expected an environment variable name",
         ));
     }
+    // Checked on every guarded `env` call: one table lookup per byte
+    // accepts the usual name; the char loop below describes the error.
+    if is_plain_name(text.as_bytes()) {
+        return Ok(());
+    }
     check_chars(text, false)
+}
+
+/// Bytes allowed in a variable name: ASCII letters, digits and `_`.
+const NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
+
+/// Whether `name` is a valid variable name (`[A-Za-z_][A-Za-z0-9_]*`);
+/// `false` also for the empty name.
+fn is_plain_name(name: &[u8]) -> bool {
+    match name.split_first() {
+        Some((first, rest)) => {
+            !first.is_ascii_digit()
+                && NAME_BYTES[usize::from(*first)]
+                && rest.iter().all(|b| NAME_BYTES[usize::from(*b)])
+        }
+        None => false,
+    }
 }
 
 fn check_chars(text: &str, prefix: bool) -> Result<()> {
@@ -111,5 +141,23 @@ mod tests {
         assert!(EnvPattern::parse("*").is_err());
         assert!(EnvPattern::parse("A*B").is_err());
         assert!(EnvPattern::parse("1A").is_err());
+    }
+
+    #[test]
+    fn the_fast_name_check_agrees_with_the_full_one() {
+        for name in [
+            "", "A", "_", "a1", "APP_MODE", "1A", "A-B", "A B", "É", "AÉ", "A\0", "A*", "_9",
+        ] {
+            assert_eq!(
+                is_plain_name(name.as_bytes()),
+                check_chars(name, false).is_ok() && !name.is_empty(),
+                "{name:?}"
+            );
+            assert_eq!(
+                check_name(name).is_ok(),
+                is_plain_name(name.as_bytes()),
+                "{name:?}"
+            );
+        }
     }
 }

@@ -57,7 +57,7 @@ impl<'a> Request<'a> {
     /// valid concrete resource of the domain; offsets are relative to
     /// `resource`.
     pub fn new(domain: Domain, action: Action, resource: &'a str) -> Result<Request<'a>> {
-        if domain.action(action.as_str()).is_none() {
+        if !domain.admits(action) {
             return Err(CapabilityError::new(
                 0,
                 0,

@@ -16,6 +16,7 @@ use wit_parser::{
     TypeDefKind, TypeId, WorldId, WorldItem, WorldKey,
 };
 
+use super::keyed::{Keyed, diff_keyed, entries};
 use super::report::{Change, Finding, Location};
 use super::rules::{HygieneRule, Rule};
 use super::types::{TypeKey, dealias, definition_text, is_nominal, kind_noun, type_key, type_text};
@@ -838,16 +839,14 @@ impl<'a> Engine<'a> {
             &self.old.interfaces[old].types,
             &self.new.interfaces[new].types,
         );
-        let removed: Vec<(&String, TypeId)> = old
-            .iter()
-            .filter(|(n, _)| !new.contains_key(*n))
-            .map(|(n, id)| (n, *id))
-            .collect();
-        let added: Vec<(&String, TypeId)> = new
-            .iter()
-            .filter(|(n, _)| !old.contains_key(*n))
-            .map(|(n, id)| (n, *id))
-            .collect();
+        let (mut removed, mut added) = (Vec::new(), Vec::new());
+        for entry in diff_keyed(entries(old), entries(new)) {
+            match entry {
+                Keyed::Both(..) => {}
+                Keyed::Added(key, new) => added.push((key, new)),
+                Keyed::Removed(key, old) => removed.push((key, old)),
+            }
+        }
         let mut taken = HashSet::new();
         for (_, o) in removed {
             let ok = self.old.types[o].kind.as_str();
@@ -978,92 +977,80 @@ impl<'a> Engine<'a> {
         self.detect_renames(old, new);
 
         // Types, in NEW order, then the removed ones.
-        for (name, &nid) in &ni.types {
-            if let Some(&oid) = oi.types.get(name) {
-                self.typedef(&scope, oid, nid);
-            } else if let Some((oname, oid)) = oi.types.iter().find(|(_, id)| {
-                type_key(self.old, **id).and_then(|k| self.renames.get(&k).cloned())
-                    == type_key(self.new, nid)
-            }) {
-                let nd = &self.new.types[nid];
-                let what = format!("the name of a {}", type_noun(self.old, *oid));
-                let f = Found {
-                    rule: Rule::TypeRenamed,
-                    message: self.wording.pair(&what, oname, name),
-                    span: Some(SideSpan::New(nd.span)),
-                };
-                let unstable = scope.unstable || stability_is_unstable(&nd.stability);
-                self.record(&scope, Some(name.clone()), f, unstable);
-                self.typedef(&scope, *oid, nid);
-            } else {
-                let nd = &self.new.types[nid];
-                let rule = if nd.kind == TypeDefKind::Resource {
-                    Rule::ResourceAdded
-                } else {
-                    Rule::TypeAdded
-                };
-                let what = format!("{} `{name}`", type_noun(self.new, nid));
-                self.added(&scope, name.clone(), rule, &what, &nd.stability, nd.span);
+        for entry in diff_keyed(entries(&oi.types), entries(&ni.types)) {
+            match entry {
+                Keyed::Both(_, oid, nid) => self.typedef(&scope, oid, nid),
+                Keyed::Added(name, nid) => {
+                    if let Some((oname, oid)) = oi.types.iter().find(|(_, id)| {
+                        type_key(self.old, **id).and_then(|k| self.renames.get(&k).cloned())
+                            == type_key(self.new, nid)
+                    }) {
+                        let nd = &self.new.types[nid];
+                        let what = format!("the name of a {}", type_noun(self.old, *oid));
+                        let f = Found {
+                            rule: Rule::TypeRenamed,
+                            message: self.wording.pair(&what, oname, name),
+                            span: Some(SideSpan::New(nd.span)),
+                        };
+                        let unstable = scope.unstable || stability_is_unstable(&nd.stability);
+                        self.record(&scope, Some(name.clone()), f, unstable);
+                        self.typedef(&scope, *oid, nid);
+                    } else {
+                        let nd = &self.new.types[nid];
+                        let rule = if nd.kind == TypeDefKind::Resource {
+                            Rule::ResourceAdded
+                        } else {
+                            Rule::TypeAdded
+                        };
+                        let what = format!("{} `{name}`", type_noun(self.new, nid));
+                        self.added(&scope, name.clone(), rule, &what, &nd.stability, nd.span);
+                    }
+                }
+                Keyed::Removed(name, oid) => {
+                    let renamed =
+                        type_key(self.old, oid).is_some_and(|k| self.renames.contains_key(&k));
+                    if renamed {
+                        continue;
+                    }
+                    let od = &self.old.types[oid];
+                    let rule = if od.kind == TypeDefKind::Resource {
+                        Rule::ResourceRemoved
+                    } else {
+                        Rule::TypeRemoved
+                    };
+                    let what = format!("{} `{name}`", type_noun(self.old, oid));
+                    self.removed(&scope, name.clone(), rule, &what, &od.stability, od.span);
+                }
             }
-        }
-        for (name, &oid) in &oi.types {
-            let renamed = type_key(self.old, oid).is_some_and(|k| self.renames.contains_key(&k));
-            if ni.types.contains_key(name) || renamed {
-                continue;
-            }
-            let od = &self.old.types[oid];
-            let rule = if od.kind == TypeDefKind::Resource {
-                Rule::ResourceRemoved
-            } else {
-                Rule::TypeRemoved
-            };
-            let what = format!("{} `{name}`", type_noun(self.old, oid));
-            self.removed(&scope, name.clone(), rule, &what, &od.stability, od.span);
         }
 
         // Functions: methods of a renamed resource keep their place.
-        let old_fns: HashMap<String, &Function> = oi
+        let old_fns: Vec<(String, &Function)> = oi
             .functions
             .values()
             .map(|f| (self.function_key(self.old, f, true), f))
             .collect();
-        let new_fns: HashMap<String, &Function> = ni
+        let new_fns: Vec<(String, &Function)> = ni
             .functions
             .values()
             .map(|f| (self.function_key(self.new, f, false), f))
             .collect();
-        for nf in ni.functions.values() {
-            let key = self.function_key(self.new, nf, false);
-            match old_fns.get(&key) {
-                Some(of) => self.function(&scope, of, nf),
-                None => {
+        for entry in diff_keyed(old_fns, new_fns) {
+            match entry {
+                Keyed::Both(_, of, nf) => self.function(&scope, of, nf),
+                Keyed::Added(_, nf) => {
                     let (noun, name) = func_label(nf);
                     let what = format!("{noun} `{name}`");
-                    self.added(
-                        &scope,
-                        name,
-                        func_added_removed(nf).0,
-                        &what,
-                        &nf.stability,
-                        nf.span,
-                    );
+                    let rule = func_added_removed(nf).0;
+                    self.added(&scope, name, rule, &what, &nf.stability, nf.span);
+                }
+                Keyed::Removed(_, of) => {
+                    let (noun, name) = func_label(of);
+                    let what = format!("{noun} `{name}`");
+                    let rule = func_added_removed(of).1;
+                    self.removed(&scope, name, rule, &what, &of.stability, of.span);
                 }
             }
-        }
-        for of in oi.functions.values() {
-            if new_fns.contains_key(&self.function_key(self.old, of, true)) {
-                continue;
-            }
-            let (noun, name) = func_label(of);
-            let what = format!("{noun} `{name}`");
-            self.removed(
-                &scope,
-                name,
-                func_added_removed(of).1,
-                &what,
-                &of.stability,
-                of.span,
-            );
         }
         let iname = ni.name.clone().unwrap_or_default();
         let what = format!("interface `{iname}`");
@@ -1142,61 +1129,33 @@ impl<'a> Engine<'a> {
             } else {
                 (&ow.exports, &nw.exports)
             };
-            let olds: HashMap<String, &WorldItem> = om
+            let olds: Vec<(String, &WorldItem)> = om
                 .iter()
                 .map(|(k, v)| (self.world_key(self.old, k), v))
                 .collect();
-            let news: HashMap<String, &WorldItem> = nm
+            let news: Vec<(String, &WorldItem)> = nm
                 .iter()
                 .map(|(k, v)| (self.world_key(self.new, k), v))
                 .collect();
-            for (k, ni) in nm {
-                let key = self.world_key(self.new, k);
-                let what = format!("{dir} `{key}`");
-                match olds.get(&key) {
-                    Some(oi) if self.same_world_item_kind(oi, ni) => {
-                        self.world_item(&scope, &key, oi, ni)
+            for entry in diff_keyed(olds, news) {
+                let what = format!("{dir} `{}`", entry.key());
+                match entry {
+                    Keyed::Both(key, old, new) if self.same_world_item_kind(old, new) => {
+                        self.world_item(&scope, &key, old, new)
                     }
-                    Some(oi) => {
-                        self.removed(
-                            &scope,
-                            key.clone(),
-                            removed_rule,
-                            &what,
-                            oi.stability(self.old),
-                            oi.span(),
-                        );
-                        self.added(
-                            &scope,
-                            key,
-                            added_rule,
-                            &what,
-                            ni.stability(self.new),
-                            ni.span(),
-                        );
+                    Keyed::Both(key, old, new) => {
+                        let (os, ns) = (old.stability(self.old), new.stability(self.new));
+                        self.removed(&scope, key.clone(), removed_rule, &what, os, old.span());
+                        self.added(&scope, key, added_rule, &what, ns, new.span());
                     }
-                    None => self.added(
-                        &scope,
-                        key,
-                        added_rule,
-                        &what,
-                        ni.stability(self.new),
-                        ni.span(),
-                    ),
-                }
-            }
-            for (k, oi) in om {
-                let key = self.world_key(self.old, k);
-                if !news.contains_key(&key) {
-                    let what = format!("{dir} `{key}`");
-                    self.removed(
-                        &scope,
-                        key,
-                        removed_rule,
-                        &what,
-                        oi.stability(self.old),
-                        oi.span(),
-                    );
+                    Keyed::Added(key, new) => {
+                        let ns = new.stability(self.new);
+                        self.added(&scope, key, added_rule, &what, ns, new.span());
+                    }
+                    Keyed::Removed(key, old) => {
+                        let os = old.stability(self.old);
+                        self.removed(&scope, key, removed_rule, &what, os, old.span());
+                    }
                 }
             }
         }
@@ -1271,54 +1230,46 @@ impl<'a> Engine<'a> {
     /// Compares every package of OLD with the package of the same name in
     /// NEW (versions aside).
     pub(crate) fn packages(&mut self) {
-        let old_pkgs: HashMap<String, PackageId> = self
-            .old
-            .packages
-            .iter()
-            .map(|(id, _)| (package_key(self.old, id), id))
-            .collect();
-        let mut seen = HashSet::new();
-        for (nid, np) in self.new.packages.iter() {
-            let key = package_key(self.new, nid);
-            seen.insert(key.clone());
-            let scope = Scope {
-                package: key.clone(),
-                interface: None,
-                world: None,
-                new_version: np.name.version.clone(),
-                unstable: false,
-                prefix: String::new(),
-            };
-            let Some(&oid) = old_pkgs.get(&key) else {
-                let f = Found {
-                    rule: Rule::PackageAdded,
-                    message: format!("package `{}` was added", np.name),
-                    span: None,
-                };
-                self.record(&scope, None, f, false);
-                continue;
-            };
-            self.package(&scope, oid, nid);
-        }
-        for (oid, op) in self.old.packages.iter() {
-            let key = package_key(self.old, oid);
-            if seen.contains(&key) {
-                continue;
+        let (old, new) = (self.old, self.new);
+        let keys = |resolve: &'a Resolve| -> Vec<(String, PackageId)> {
+            resolve
+                .packages
+                .iter()
+                .map(|(id, _)| (package_key(resolve, id), id))
+                .collect()
+        };
+        let scope = |package: String, new_version: Option<Version>| Scope {
+            package,
+            interface: None,
+            world: None,
+            new_version,
+            unstable: false,
+            prefix: String::new(),
+        };
+        for entry in diff_keyed(keys(old), keys(new)) {
+            match entry {
+                Keyed::Both(key, oid, nid) => {
+                    let scope = scope(key, new.packages[nid].name.version.clone());
+                    self.package(&scope, oid, nid);
+                }
+                Keyed::Added(key, nid) => {
+                    let np = &new.packages[nid];
+                    let f = Found {
+                        rule: Rule::PackageAdded,
+                        message: format!("package `{}` was added", np.name),
+                        span: None,
+                    };
+                    self.record(&scope(key, np.name.version.clone()), None, f, false);
+                }
+                Keyed::Removed(key, oid) => {
+                    let f = Found {
+                        rule: Rule::PackageRemoved,
+                        message: format!("package `{}` was removed", old.packages[oid].name),
+                        span: None,
+                    };
+                    self.record(&scope(key, None), None, f, false);
+                }
             }
-            let scope = Scope {
-                package: key,
-                interface: None,
-                world: None,
-                new_version: None,
-                unstable: false,
-                prefix: String::new(),
-            };
-            let f = Found {
-                rule: Rule::PackageRemoved,
-                message: format!("package `{}` was removed", op.name),
-                span: None,
-            };
-            self.record(&scope, None, f, false);
         }
     }
 
@@ -1353,76 +1304,46 @@ impl<'a> Engine<'a> {
             };
             self.record(scope, None, f, false);
         }
-        for (name, &nid) in &np.interfaces {
+        for entry in diff_keyed(entries(&op.interfaces), entries(&np.interfaces)) {
+            let name = *entry.key();
             let mut s = scope.clone();
             s.interface = Some(name.clone());
-            match op.interfaces.get(name) {
-                Some(&oid) => self.interface(&s, oid, nid),
-                None => {
+            let what = format!("interface `{name}`");
+            match entry {
+                Keyed::Both(_, oid, nid) => self.interface(&s, oid, nid),
+                Keyed::Added(_, nid) => {
                     let ni = &self.new.interfaces[nid];
-                    let what = format!("interface `{name}`");
-                    self.added(
-                        &s,
-                        name.clone(),
-                        Rule::InterfaceAdded,
-                        &what,
-                        &ni.stability,
-                        ni.span,
-                    );
+                    let rule = Rule::InterfaceAdded;
+                    self.added(&s, name.clone(), rule, &what, &ni.stability, ni.span);
+                }
+                Keyed::Removed(_, oid) => {
+                    let oi = &self.old.interfaces[oid];
+                    let rule = Rule::InterfaceRemoved;
+                    self.removed(&s, name.clone(), rule, &what, &oi.stability, oi.span);
                 }
             }
         }
-        for (name, &oid) in &op.interfaces {
-            if !np.interfaces.contains_key(name) {
-                let mut s = scope.clone();
-                s.interface = Some(name.clone());
-                let oi = &self.old.interfaces[oid];
-                let what = format!("interface `{name}`");
-                self.removed(
-                    &s,
-                    name.clone(),
-                    Rule::InterfaceRemoved,
-                    &what,
-                    &oi.stability,
-                    oi.span,
-                );
-            }
-        }
-        for (name, &nid) in &np.worlds {
+        for entry in diff_keyed(entries(&op.worlds), entries(&np.worlds)) {
+            let name = *entry.key();
             let mut s = scope.clone();
             s.world = Some(name.clone());
-            s.prefix = format!("world `{name}`: ");
-            match op.worlds.get(name) {
-                Some(&oid) => self.world(&s, oid, nid),
-                None => {
+            let what = format!("world `{name}`");
+            match entry {
+                Keyed::Both(_, oid, nid) => {
+                    s.prefix = format!("world `{name}`: ");
+                    self.world(&s, oid, nid);
+                }
+                Keyed::Added(_, nid) => {
                     s.prefix.clear();
                     let nw = &self.new.worlds[nid];
-                    let what = format!("world `{name}`");
-                    self.added(
-                        &s,
-                        name.clone(),
-                        Rule::WorldAdded,
-                        &what,
-                        &nw.stability,
-                        nw.span,
-                    );
+                    let rule = Rule::WorldAdded;
+                    self.added(&s, name.clone(), rule, &what, &nw.stability, nw.span);
                 }
-            }
-        }
-        for (name, &oid) in &op.worlds {
-            if !np.worlds.contains_key(name) {
-                let mut s = scope.clone();
-                s.world = Some(name.clone());
-                let ow = &self.old.worlds[oid];
-                let what = format!("world `{name}`");
-                self.removed(
-                    &s,
-                    name.clone(),
-                    Rule::WorldRemoved,
-                    &what,
-                    &ow.stability,
-                    ow.span,
-                );
+                Keyed::Removed(_, oid) => {
+                    let ow = &self.old.worlds[oid];
+                    let rule = Rule::WorldRemoved;
+                    self.removed(&s, name.clone(), rule, &what, &ow.stability, ow.span);
+                }
             }
         }
     }

@@ -27,6 +27,7 @@
 //! ```
 
 mod engine;
+mod keyed;
 mod link;
 mod report;
 mod rules;

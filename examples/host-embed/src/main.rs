@@ -1,9 +1,15 @@
-//! Embeds the airssys runtime: builds a policy in code, loads the
-//! `kv-counter` component, calls it, and prints the audit trail the runtime
-//! wrote for every guarded host call.
+//! Embeds the airssys runtime with a host service of its own: the
+//! `example:greeter/greet` interface (`wit/greeter.wit`), implemented in
+//! `src/service.rs` with `#[airssys::host_impl]` / `#[airssys::host_fn]` and
+//! added with `Runtime::builder().extension(..)`. It loads the
+//! `greeter-guest` component (`component/`), grants it the English
+//! phrasebook entry but not the French one, asks it for both greetings and
+//! prints the audit trail the runtime wrote for every guarded host call.
 //!
-//! Usage: `cargo run -- <kv_counter.wasm>` (build the component first:
-//! `airssys run ../kv-counter --policy ../kv-counter/policy.toml`).
+//! Usage: `cargo run -p host-embed -- <greeter_guest.wasm>` (see README.md
+//! for building the component).
+
+mod service;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -38,38 +44,37 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let Some(component) = std::env::args().nth(1) else {
-        return Err("usage: host-embed <kv_counter.wasm>".into());
+        return Err("usage: host-embed <greeter_guest.wasm>".into());
     };
 
-    // The host's side of the deal, in code: what `kv-counter` may do. Its
-    // manifest also asks for `kv:delete:counter/*` (optional): not granted
-    // here, so `reset` is refused at call time.
+    // The component declares `kv:read:phrasebook/fr` as optional; the
+    // policy leaves it out, so the French greeting is refused at call time.
     let policy = Policy::builder()
-        .grant("kv-counter", "kv:read:counter/*".parse()?)
-        .grant("kv-counter", "kv:write:counter/*".parse()?)
-        .grant("kv-counter", "log:write".parse()?)
+        .grant("greeter-guest", "log:write".parse()?)
+        .grant("greeter-guest", "kv:read:phrasebook/en".parse()?)
         .build();
 
     let trail = Trail::default();
     let runtime = Runtime::builder()
         .policy(policy)
-        .in_memory_storage()
         .audit(AuditLog::to_writer(trail.clone()))
+        .extension(service::extension()?)
         .build()?;
 
-    // Load-time checks: manifest, contract compatibility, required grants.
-    let counter = runtime.load_file(component.as_ref())?;
-    let granted: Vec<String> = counter
+    // Load-time checks: manifest, the imports of `airssys:core` against the
+    // contract and of `example:greeter` against the extension's WIT,
+    // required grants.
+    let guest = runtime.load_file(component.as_ref())?;
+    let granted: Vec<String> = guest
         .grants()
         .allows()
         .iter()
         .map(ToString::to_string)
         .collect();
-    println!("loaded `{}`, granted: {}", counter.name(), granted.join(", "));
+    println!("loaded `{}`, granted: {}", guest.name(), granted.join(", "));
 
-    // `instantiate` calls the component's `init`.
-    let mut instance = counter.instantiate()?;
-    for request in ["increment", "reset"] {
+    let mut instance = guest.instantiate()?;
+    for request in ["en Ada", "fr Ada"] {
         match instance.request("host-embed", request.as_bytes())? {
             Ok(reply) => println!("{request}: {}", String::from_utf8_lossy(&reply)),
             Err(error) => println!("{request}: refused: {error}"),

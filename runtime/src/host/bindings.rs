@@ -17,5 +17,6 @@ wasmtime::component::bindgen!({
         "airssys:ext/process.pending-exit": crate::host::process::PendingExit,
         "airssys:ext/process.pending-read": crate::host::process::PendingRead,
         "airssys:core/messaging.pending-reply": crate::host::messaging::PendingReplyState,
+        "airssys:core/poll.pollable": crate::host::poll::Pollable,
     },
 });

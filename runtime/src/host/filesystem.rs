@@ -8,7 +8,7 @@
 //! A `file` handle remembers how it was opened: `open-read` handles cannot
 //! write, resize or rename. Reads and writes complete when they are
 //! started, so `get` on a `pending-read` / `pending-write` never answers
-//! `none`; `subscribe` is not served yet (see the module's `subscribe`).
+//! `none`, and `subscribe` gives a pollable that is always ready.
 //! Open files are resources of the instance: they close when the
 //! component drops them or its instance is dropped.
 
@@ -24,7 +24,6 @@ use super::bindings::airssys::ext::filesystem::{
     Pollable,
 };
 use super::state::HostState;
-use super::unsupported::no_such_handle;
 use crate::fs::{FsError, io_error, is_symlink, open_dir, symlink_denied};
 
 /// Largest read served by one `file.read` (a shorter read is normal; the
@@ -211,9 +210,10 @@ fn write_at(file: &mut File, offset: u64, data: &[u8]) -> Result<u64, FsError> {
 }
 
 impl HostPendingRead for HostState {
-    fn subscribe(&mut self, _self_: Resource<PendingRead>) -> wasmtime::Result<Resource<Pollable>> {
+    fn subscribe(&mut self, self_: Resource<PendingRead>) -> wasmtime::Result<Resource<Pollable>> {
         // Reads complete when started: `get` never answers `none`.
-        no_such_handle("pollable")
+        self.table.get(&self_)?;
+        Ok(self.table.push(Pollable::ready_now())?)
     }
     fn get(
         &mut self,
@@ -235,12 +235,10 @@ impl HostPendingRead for HostState {
 }
 
 impl HostPendingWrite for HostState {
-    fn subscribe(
-        &mut self,
-        _self_: Resource<PendingWrite>,
-    ) -> wasmtime::Result<Resource<Pollable>> {
+    fn subscribe(&mut self, self_: Resource<PendingWrite>) -> wasmtime::Result<Resource<Pollable>> {
         // Writes complete when started: `get` never answers `none`.
-        no_such_handle("pollable")
+        self.table.get(&self_)?;
+        Ok(self.table.push(Pollable::ready_now())?)
     }
     fn get(
         &mut self,

@@ -11,8 +11,8 @@ use wasmtime::component::Resource;
 use super::bindings::airssys::core::messaging::{
     ComponentName, Error, Host, HostPendingReply, PendingReply, Pollable,
 };
+use super::poll::Readiness;
 use super::state::HostState;
-use super::unsupported::no_such_handle;
 use crate::broker::{BrokerError, RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot};
 
 /// The host side of a `pending-reply` handle.
@@ -21,6 +21,19 @@ use crate::broker::{BrokerError, RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll,
 pub struct PendingReplyState {
     slot: Arc<ReplySlot>,
     target: String,
+    /// Held only here, so a pollable notices when this handle is dropped.
+    probe: Arc<ReplyProbe>,
+}
+
+/// Readiness of a reply: answered, timed out, taken or abandoned.
+#[derive(Debug)]
+struct ReplyProbe(Arc<ReplySlot>);
+
+impl Readiness for ReplyProbe {
+    fn is_ready(&self) -> bool {
+        // `is_wanted` is true exactly while `get` would answer `ok(none)`.
+        !self.0.is_wanted()
+    }
 }
 
 impl Drop for PendingReplyState {
@@ -60,12 +73,9 @@ fn check_topic(topic: &str) -> Result<(), Error> {
 }
 
 impl HostPendingReply for HostState {
-    fn subscribe(
-        &mut self,
-        _self_: Resource<PendingReply>,
-    ) -> wasmtime::Result<Resource<Pollable>> {
-        // No pollable exists in this host yet; poll with `get`.
-        no_such_handle("pollable")
+    fn subscribe(&mut self, self_: Resource<PendingReply>) -> wasmtime::Result<Resource<Pollable>> {
+        let pollable = Pollable::watching(&self.table.get(&self_)?.probe);
+        Ok(self.table.push(pollable)?)
     }
 
     fn get(
@@ -121,6 +131,7 @@ impl Host for HostState {
             Err(e) => return Ok(Err(e.into())),
         };
         let handle = self.table.push(PendingReplyState {
+            probe: Arc::new(ReplyProbe(Arc::clone(&slot))),
             slot,
             target: component,
         })?;

@@ -13,8 +13,9 @@ pub(crate) mod process;
 pub(crate) mod state;
 pub(crate) mod storage;
 mod types;
-mod unsupported;
 pub(crate) mod wasi;
+
+pub(crate) use network::TlsRoots;
 
 use wasmtime::component::{HasSelf, Linker};
 

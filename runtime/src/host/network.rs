@@ -13,7 +13,9 @@
 //!   [`addr::check`]): a name grant such as `net:connect:localhost:8080`
 //!   never reaches `127.0.0.1`.
 //! - Operations that wait run on a helper thread and complete through a
-//!   `pending-*` resource whose `get` never blocks. At most
+//!   `pending-*` resource whose `get` never blocks; its `subscribe` gives
+//!   a pollable that turns ready when the thread has finished (and wakes
+//!   waiting `poll` calls, see [`super::poll`]). At most
 //!   [`MAX_IN_FLIGHT`] operations run at once in the process; each is
 //!   bounded by a timeout.
 //! - UDP datagrams from senders no `net:connect` grant covers (by the same
@@ -22,6 +24,9 @@
 
 mod addr;
 mod http;
+mod tls;
+
+pub(crate) use tls::TlsRoots;
 
 use std::net::{SocketAddr, TcpStream as StdTcpStream, UdpSocket as StdUdpSocket};
 use std::sync::Arc;
@@ -41,8 +46,8 @@ use super::bindings::airssys::ext::network::{
     HttpResponse, PendingConnect, PendingDatagram, PendingRead, PendingResponse, PendingWrite,
     Pollable, TcpStream, UdpSocket,
 };
+use super::poll::{Readiness, wake};
 use super::state::{ComponentInfo, HostState, Services};
-use super::unsupported::{no_such_handle, not_supported};
 
 /// How long a TCP connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,6 +86,32 @@ struct Pending<T> {
     /// Set when the resource is dropped: the thread stops at its next
     /// check.
     cancel: Arc<AtomicBool>,
+    /// Held only here, so a pollable notices when this handle is dropped.
+    probe: Arc<NetProbe>,
+}
+
+/// Readiness of a network operation: its thread has finished (the result,
+/// or the disconnect of a failed thread, is waiting in the channel).
+#[derive(Debug)]
+struct NetProbe {
+    finished: Arc<AtomicBool>,
+}
+
+impl Readiness for NetProbe {
+    fn is_ready(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+}
+
+/// Marks the operation finished and wakes `poll` when the helper thread
+/// ends, normally or not.
+struct Finished(Arc<AtomicBool>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+        wake();
+    }
 }
 
 impl<T> Drop for Pending<T> {
@@ -104,10 +135,17 @@ impl<T: Send + 'static> Pending<T> {
         let (tx, rx) = mpsc::sync_channel(1);
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&cancel);
+        let finished = Arc::new(AtomicBool::new(false));
+        let done = Finished(Arc::clone(&finished));
         std::thread::Builder::new()
             .name(format!("airssys-net-{what}"))
             .spawn(move || {
+                // Dropped last: the sender is gone (result sent, or the
+                // channel disconnected) before the operation reads as
+                // finished.
+                let _done = done;
                 let _guard = guard;
+                let tx = tx;
                 let _ = tx.send(work(&flag));
             })
             .map_err(|e| Error::Other(format!("cannot start the {what} operation: {e}")))?;
@@ -115,6 +153,7 @@ impl<T: Send + 'static> Pending<T> {
             rx,
             taken: false,
             cancel,
+            probe: Arc::new(NetProbe { finished }),
         })
     }
 
@@ -326,11 +365,11 @@ macro_rules! pending_resource {
         impl $trait for HostState {
             fn subscribe(
                 &mut self,
-                _self_: Resource<$resource>,
+                self_: Resource<$resource>,
             ) -> wasmtime::Result<Resource<Pollable>> {
-                // `airssys:core/poll` serves no pollable yet: call `get`
-                // until it answers `some`.
-                no_such_handle(concat!("pollable (from ", $name, ".subscribe)"))
+                let pending = self.table.get(&entry::<Pending<$host>, _>(&self_))?;
+                let pollable = Pollable::watching(&pending.probe);
+                Ok(self.table.push(pollable)?)
             }
             fn get(
                 &mut self,
@@ -629,17 +668,32 @@ fn method_name(method: HttpMethod) -> &'static str {
     }
 }
 
-/// Runs one HTTP request, following redirects that stay within the grants.
+/// Runs one HTTP request (over TLS when `tls`), following redirects that
+/// stay within the grants; an https → http redirect is refused.
 fn http_exchange(
     checker: &Checker,
     mut request: http::Outgoing,
+    mut tls: bool,
     deadline: Instant,
 ) -> Result<HttpResponse, Error> {
     let mut hops = 0;
     loop {
         let target = request.authority.clone();
+        // The address is checked (in `connect`) before any TLS byte.
         let stream = connect(checker, Action::Http, &target, deadline)?;
-        let response = http::exchange(stream, &request, deadline).map_err(|e| match e {
+        let exchanged = if tls {
+            let mut conn = tls::handshake(&checker.services.tls, &target, &stream, deadline)
+                .map_err(|e| match e {
+                    tls::HandshakeError::Timeout(m) => Error::Timeout(m),
+                    tls::HandshakeError::Failed(m) => Error::Other(m),
+                })?;
+            let mut socket = &stream;
+            let secured = rustls::Stream::new(&mut conn, &mut socket);
+            http::exchange(secured, &stream, &request, deadline)
+        } else {
+            http::exchange(&stream, &stream, &request, deadline)
+        };
+        let response = exchanged.map_err(|e| match e {
             http::HttpError::Timeout(m) => Error::Timeout(m),
             http::HttpError::Protocol(m) => Error::Other(format!("from `{target}`: {m}")),
             http::HttpError::Io(e) => io_error("exchanging with", &target, &e),
@@ -648,10 +702,27 @@ fn http_exchange(
         let next = response
             .header("location")
             .filter(|_| redirect)
-            .map(|l| http::location(l, &target));
-        let Some(http::Location::Http { authority, path }) = next else {
-            // Not a redirect, or one to https or another scheme: the 3xx
-            // is returned as is.
+            .map(|l| http::location(l, &target, tls));
+        if let Some(http::Location::Http {
+            tls: false,
+            authority,
+            path,
+        }) = &next
+            && tls
+        {
+            return Err(Error::Other(format!(
+                "redirect from https `{target}` to plain http `{authority}{}` refused: the host does not downgrade https",
+                path.escape_debug()
+            )));
+        }
+        let Some(http::Location::Http {
+            tls: next_tls,
+            authority,
+            path,
+        }) = next
+        else {
+            // Not a redirect, or one to another scheme: the 3xx is
+            // returned as is.
             return Ok(HttpResponse {
                 status: response.status,
                 headers: response
@@ -709,6 +780,7 @@ fn http_exchange(
         }
         request.authority = authority;
         request.path = path;
+        tls = next_tls;
     }
 }
 
@@ -768,12 +840,6 @@ impl Host for HostState {
         authority: String,
         request: HttpRequest,
     ) -> wasmtime::Result<Result<Resource<PendingResponse>, Error>> {
-        if request.tls {
-            // No TLS stack in this host yet: plain http only.
-            return Ok(Err(Error::Other(not_supported(
-                "network.send-http with `tls: true` (https)",
-            ))));
-        }
         let headers: Vec<(String, String)> = request
             .headers
             .into_iter()
@@ -797,6 +863,7 @@ impl Host for HostState {
             .timeout_ms
             .map_or(HTTP_DEFAULT_TIMEOUT, Duration::from_millis)
             .min(HTTP_MAX_TIMEOUT);
+        let tls = request.tls;
         let outgoing = http::Outgoing {
             method: method_name(request.method),
             authority,
@@ -805,7 +872,7 @@ impl Host for HostState {
             body: request.body,
         };
         let pending = Pending::spawn("http", move |_| {
-            http_exchange(&checker, outgoing, Instant::now() + timeout)
+            http_exchange(&checker, outgoing, tls, Instant::now() + timeout)
         });
         Ok(match pending {
             Ok(p) => Ok(push(&mut self.table, p)?),

@@ -16,12 +16,18 @@
 //! - `send-signal` is guarded by `proc:signal:{self}` (the program path
 //!   the child was spawned from). A component can only name its own
 //!   children: it has no other handle to a process.
-//! - `get` never waits; `subscribe` is not served yet (no pollable exists
-//!   in this host), so components poll `get`.
+//! - At most `limits.max_children` children (default
+//!   [`DEFAULT_MAX_CHILDREN`](crate::policy::DEFAULT_MAX_CHILDREN)) of one
+//!   component run at once, across its instances; `spawn` beyond that
+//!   answers `quota-exceeded` naming the limit. A child counts until it has
+//!   ended (dropping its handle kills it).
+//! - `get` never waits; `subscribe` gives a pollable that is ready when
+//!   `get` would answer (see [`super::poll`]).
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use airssys_contract::capability::{Action, Domain};
 use airssys_macros::host_impl;
@@ -31,8 +37,8 @@ use super::bindings::airssys::ext::process::{
     Error, ExitStatus, Host, HostChild, HostPendingExit, HostPendingRead, KeyValue, Pollable,
     Signal,
 };
+use super::poll::{Readiness, wake};
 use super::state::HostState;
-use super::unsupported::no_such_handle;
 
 /// Bytes of output buffered per stream before the child is made to wait.
 pub(crate) const PIPE_BUFFER: usize = 64 * 1024;
@@ -82,8 +88,11 @@ impl Pipe {
                         break;
                     }
                     state.bytes.extend_from_slice(&chunk[..n]);
+                    drop(state);
+                    wake();
                 }
                 pipe.lock().closed = true;
+                wake();
             });
         if spawned.is_err() {
             self.lock().closed = true;
@@ -94,6 +103,12 @@ impl Pipe {
     fn abandon(&self) {
         self.lock().abandoned = true;
         self.drained.notify_all();
+    }
+
+    /// Whether [`Pipe::take`] would answer `Some`.
+    fn has_data(&self) -> bool {
+        let state = self.lock();
+        !state.bytes.is_empty() || state.closed
     }
 
     /// Up to `max` buffered bytes; `Some(empty)` at the end of the
@@ -168,21 +183,60 @@ impl Drop for Child {
     }
 }
 
+/// The running children of one component (all its instances), for
+/// `limits.max_children`.
+#[derive(Debug, Default)]
+pub(crate) struct Children {
+    running: Mutex<Vec<Weak<Mutex<Process>>>>,
+}
+
+impl Children {
+    fn lock(&self) -> MutexGuard<'_, Vec<Weak<Mutex<Process>>>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// A wait for a child to end.
 #[derive(Debug)]
 #[allow(unreachable_pub)] // re-exported by the generated bindings
 pub struct PendingExit {
     program: String,
+    /// Held only here, so a pollable notices when this handle is dropped.
+    exit: Arc<ExitProbe>,
+}
+
+#[derive(Debug)]
+struct ExitProbe {
     process: Arc<Mutex<Process>>,
+}
+
+impl Readiness for ExitProbe {
+    fn is_ready(&self) -> bool {
+        // An error is ready too: `get` reports it.
+        !matches!(lock(&self.process).poll(), Ok(None))
+    }
 }
 
 /// A read of a child's output.
 #[derive(Debug)]
 #[allow(unreachable_pub)] // re-exported by the generated bindings
 pub struct PendingRead {
-    pipe: Arc<Pipe>,
+    /// Held only here, so a pollable notices when this handle is dropped.
+    read: Arc<ReadProbe>,
     max: usize,
-    done: bool,
+}
+
+#[derive(Debug)]
+struct ReadProbe {
+    pipe: Arc<Pipe>,
+    /// The result was taken (`get` then answers an error at once).
+    done: AtomicBool,
+}
+
+impl Readiness for ReadProbe {
+    fn is_ready(&self) -> bool {
+        self.done.load(Ordering::Acquire) || self.pipe.has_data()
+    }
 }
 
 /// Whether `name` is a dynamic loader variable (never passed to a child).
@@ -295,16 +349,16 @@ fn send(_child: &std::process::Child, _signal: Signal) -> std::io::Result<()> {
 }
 
 impl HostPendingExit for HostState {
-    fn subscribe(&mut self, _self_: Resource<PendingExit>) -> wasmtime::Result<Resource<Pollable>> {
-        // No pollable exists in this host yet; poll with `get`.
-        no_such_handle("pollable")
+    fn subscribe(&mut self, self_: Resource<PendingExit>) -> wasmtime::Result<Resource<Pollable>> {
+        let pollable = super::poll::Pollable::watching(&self.table.get(&self_)?.exit);
+        Ok(self.table.push(pollable)?)
     }
     fn get(
         &mut self,
         self_: Resource<PendingExit>,
     ) -> wasmtime::Result<Result<Option<ExitStatus>, Error>> {
         let pending = self.table.get(&self_)?;
-        Ok(lock(&pending.process)
+        Ok(lock(&pending.exit.process)
             .poll()
             .map(|s| s.map(exit_status))
             .map_err(|e| Error::Other(format!("waiting for `{}`: {e}", pending.program))))
@@ -316,22 +370,25 @@ impl HostPendingExit for HostState {
 }
 
 impl HostPendingRead for HostState {
-    fn subscribe(&mut self, _self_: Resource<PendingRead>) -> wasmtime::Result<Resource<Pollable>> {
-        // No pollable exists in this host yet; poll with `get`.
-        no_such_handle("pollable")
+    fn subscribe(&mut self, self_: Resource<PendingRead>) -> wasmtime::Result<Resource<Pollable>> {
+        let pollable = super::poll::Pollable::watching(&self.table.get(&self_)?.read);
+        Ok(self.table.push(pollable)?)
     }
     fn get(
         &mut self,
         self_: Resource<PendingRead>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let pending = self.table.get_mut(&self_)?;
-        if pending.done {
+        let pending = self.table.get(&self_)?;
+        let read = &pending.read;
+        if read.done.load(Ordering::Acquire) {
             return Ok(Err(Error::InvalidInput(
                 "the result of this read was already taken".into(),
             )));
         }
-        let bytes = pending.pipe.take(pending.max);
-        pending.done = bytes.is_some();
+        let bytes = read.pipe.take(pending.max);
+        if bytes.is_some() {
+            read.done.store(true, Ordering::Release);
+        }
         Ok(Ok(bytes))
     }
     fn drop(&mut self, rep: Resource<PendingRead>) -> wasmtime::Result<()> {
@@ -354,9 +411,11 @@ impl HostState {
             return Ok(Err(Error::InvalidInput("`max` must be at least 1".into())));
         }
         Ok(Ok(self.table.push(PendingRead {
-            pipe,
+            read: Arc::new(ReadProbe {
+                pipe,
+                done: AtomicBool::new(false),
+            }),
             max,
-            done: false,
         })?))
     }
 }
@@ -370,7 +429,9 @@ impl HostChild for HostState {
         let child = self.table.get(&self_)?;
         let pending = PendingExit {
             program: child.program.clone(),
-            process: Arc::clone(&child.process),
+            exit: Arc::new(ExitProbe {
+                process: Arc::clone(&child.process),
+            }),
         };
         Ok(Ok(self.table.push(pending)?))
     }
@@ -429,8 +490,30 @@ impl Host for HostState {
         if let Err(e) = self.check_child_env(&env) {
             return Ok(Err(e));
         }
+        let info = std::sync::Arc::clone(&self.info);
+        // Held across the spawn, so instances spawning at once cannot
+        // both pass the check.
+        let mut running = info.children.lock();
+        running.retain(|p| {
+            p.upgrade()
+                .is_some_and(|p| matches!(lock(&p).poll(), Ok(None)))
+        });
+        let max = info.limits.max_children;
+        if running.len() >= usize::try_from(max).unwrap_or(usize::MAX) {
+            return Ok(Err(Error::QuotaExceeded(format!(
+                "component `{name}` already has {count} child processes running, its limit \
+                 `limits.max_children` = {max}; wait for or drop a child, or raise \
+                 `max_children` under `[components.{name}.limits]` in the host policy",
+                name = info.name,
+                count = running.len(),
+            ))));
+        }
         match spawn_child(&program, &args, &env) {
-            Ok(child) => Ok(Ok(self.table.push(child)?)),
+            Ok(child) => {
+                running.push(Arc::downgrade(&child.process));
+                drop(running);
+                Ok(Ok(self.table.push(child)?))
+            }
             Err(e) => Ok(Err(e)),
         }
     }

@@ -1,11 +1,12 @@
 //! The per-store host state: who is calling, what it was granted, its
 //! handles, its WASI context, and the memory limiter.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use airssys_contract::capability::{Action, Domain, GrantSet, Request};
-use airssys_contract::guard::{GuardContext, GuardEvent, Outcome};
+use airssys_contract::guard::{DecisionCache, GuardContext, GuardEvent, Outcome};
 use airssys_contract::manifest::Manifest;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::{Resource, ResourceTable};
@@ -35,6 +36,9 @@ pub(crate) struct ComponentInfo {
     pub(crate) limits: ResolvedLimits,
     /// The filesystem roots the policy mounts, opened once at load time.
     pub(crate) mounts: crate::fs::Mounts,
+    /// The running child processes of every instance, for
+    /// `limits.max_children`.
+    pub(crate) children: crate::host::process::Children,
 }
 
 /// Services shared by every component of one runtime.
@@ -43,6 +47,8 @@ pub(crate) struct Services {
     pub(crate) audit: AuditLog,
     /// Queues messages and requests between components.
     pub(crate) broker: Arc<dyn crate::broker::Broker>,
+    /// The roots `net:http` over TLS trusts.
+    pub(crate) tls: crate::host::TlsRoots,
 }
 
 impl std::fmt::Debug for Services {
@@ -53,14 +59,30 @@ impl std::fmt::Debug for Services {
     }
 }
 
-/// The data of one `Store`: one running instance.
-pub(crate) struct HostState {
+/// The data of one `Store`: one running instance — who is calling, what
+/// it was granted, its handles and WASI context, and the state of each
+/// [`HostExtension`](crate::HostExtension).
+///
+/// An embedder implements the `Host` traits `bindgen!` generates for its
+/// own WIT on this type (see [`HostExtension`](crate::HostExtension)); it
+/// implements [`GuardContext`], so `#[airssys::host_fn]` guards check the
+/// calling component's grants and write to the runtime's audit log.
+pub struct HostState {
     pub(crate) info: Arc<ComponentInfo>,
     pub(crate) services: Arc<Services>,
     pub(crate) table: ResourceTable,
     pub(crate) wasi: WasiCtx,
     /// Bytes of linear memory in use across the instance's memories.
     memory_in_use: u64,
+    /// When the current call into the guest reaches its time limit (set
+    /// with the epoch deadline); `poll` never waits past it.
+    pub(crate) call_deadline: Option<std::time::Instant>,
+    /// Per-instance state of the host extensions, one value per type
+    /// (empty, and never allocated, without extensions).
+    pub(crate) extensions: Vec<Box<dyn Any + Send>>,
+    /// Allow decisions of the guards, cached for this instance (the grants
+    /// in `info` never change for its life).
+    decisions: DecisionCache,
 }
 
 impl HostState {
@@ -72,7 +94,41 @@ impl HostState {
             table: ResourceTable::new(),
             wasi,
             memory_in_use: 0,
+            call_deadline: None,
+            extensions: Vec::new(),
+            decisions: DecisionCache::new(),
         }
+    }
+
+    /// The calling component's name (its manifest name).
+    pub fn component_name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The calling component's effective grant.
+    pub fn component_grants(&self) -> &GrantSet {
+        &self.info.grants
+    }
+
+    /// The instance's state of type `T`, made by a
+    /// [`HostExtension::instance_state`](crate::HostExtension::instance_state);
+    /// `None` when no extension provides a `T`.
+    pub fn extension<T: 'static>(&self) -> Option<&T> {
+        self.extensions.iter().find_map(|s| s.downcast_ref::<T>())
+    }
+
+    /// The instance's state of type `T`, mutably. See
+    /// [`HostState::extension`].
+    pub fn extension_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.extensions
+            .iter_mut()
+            .find_map(|s| s.downcast_mut::<T>())
+    }
+
+    /// The instance's resource table, for the resources of an extension's
+    /// interfaces (`bindgen!`'s `with: { .. }` types).
+    pub fn resource_table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -131,6 +187,10 @@ impl GuardContext for HostState {
             Outcome::Invalid => "invalid request or unknown handle".to_owned(),
         };
         audit.record(&self.info.name, event, &rule);
+    }
+
+    fn decisions(&self) -> Option<&DecisionCache> {
+        Some(&self.decisions)
     }
 }
 

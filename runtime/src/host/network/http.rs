@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 client over a [`TcpStream`] the caller has already
-//! connected to a checked address: one request per connection
+//! connected to a checked address (plain, or wrapped in TLS by the
+//! caller): one request per connection
 //! (`Connection: close`), responses framed by `Content-Length`, chunked
 //! transfer coding or end of stream, with bounded header and body sizes.
 
@@ -116,9 +117,11 @@ pub(crate) fn validate(path: &str, headers: &[(String, String)]) -> Result<(), S
 }
 
 /// Sends `request` on `stream` and reads the response, with every socket
-/// operation bounded by `deadline`.
-pub(crate) fn exchange(
-    stream: TcpStream,
+/// operation bounded by `deadline`. `stream` is `socket` itself or a TLS
+/// stream over it; the timeouts are set on `socket`.
+pub(crate) fn exchange<S: Read + Write>(
+    mut stream: S,
+    socket: &TcpStream,
     request: &Outgoing,
     deadline: Instant,
 ) -> Result<Incoming, HttpError> {
@@ -128,7 +131,9 @@ pub(crate) fn exchange(
             .filter(|d| !d.is_zero())
             .ok_or_else(|| HttpError::Timeout(format!("the HTTP exchange timed out {what}")))
     };
-    stream.set_write_timeout(Some(remaining("before sending")?))?;
+    socket.set_write_timeout(Some(remaining("before sending")?))?;
+    // A TLS stream may read while writing.
+    socket.set_read_timeout(Some(remaining("before sending")?))?;
     let mut head = format!(
         "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
         request.method, request.path, request.authority
@@ -143,15 +148,14 @@ pub(crate) fn exchange(
         head.push_str(&format!("Content-Length: {}\r\n", request.body.len()));
     }
     head.push_str("\r\n");
-    let mut writer = &stream;
-    writer.write_all(head.as_bytes())?;
-    writer.write_all(&request.body)?;
-    writer.flush()?;
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&request.body)?;
+    stream.flush()?;
 
-    let mut reader = BufReader::new(&stream);
+    let mut reader = BufReader::new(&mut stream);
     let mut budget = MAX_HEADER_BYTES;
-    let mut line = |reader: &mut BufReader<&TcpStream>| -> Result<String, HttpError> {
-        stream.set_read_timeout(Some(remaining("waiting for the response")?))?;
+    let mut line = |reader: &mut BufReader<&mut S>| -> Result<String, HttpError> {
+        socket.set_read_timeout(Some(remaining("waiting for the response")?))?;
         let mut buf = Vec::new();
         let n = reader
             .by_ref()
@@ -236,7 +240,7 @@ pub(crate) fn exchange(
                 break;
             }
             read_body(
-                &stream,
+                socket,
                 &mut reader,
                 &mut response.body,
                 Some(size),
@@ -254,23 +258,23 @@ pub(crate) fn exchange(
             .parse()
             .map_err(|_| HttpError::Protocol(format!("bad Content-Length `{len}`")))?;
         read_body(
-            &stream,
+            socket,
             &mut reader,
             &mut response.body,
             Some(len),
             &remaining,
         )?;
     } else {
-        read_body(&stream, &mut reader, &mut response.body, None, &remaining)?;
+        read_body(socket, &mut reader, &mut response.body, None, &remaining)?;
     }
     Ok(response)
 }
 
 /// Appends `len` bytes (or everything up to end of stream) to `body`,
 /// refusing to grow it past [`MAX_BODY_BYTES`].
-fn read_body(
-    stream: &TcpStream,
-    reader: &mut BufReader<&TcpStream>,
+fn read_body<R: Read>(
+    socket: &TcpStream,
+    reader: &mut BufReader<R>,
     body: &mut Vec<u8>,
     len: Option<usize>,
     remaining: &dyn Fn(&str) -> Result<std::time::Duration, HttpError>,
@@ -289,7 +293,7 @@ fn read_body(
         if want == Some(0) {
             return Ok(());
         }
-        stream.set_read_timeout(Some(remaining("reading the body")?))?;
+        socket.set_read_timeout(Some(remaining("reading the body")?))?;
         let cap = want.map_or(buf.len(), |w| w.min(buf.len()));
         let n = reader.read(&mut buf[..cap])?;
         if n == 0 {
@@ -313,31 +317,37 @@ fn read_body(
 /// Where a redirect points.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Location {
-    /// `http://authority/path` (the port filled in) or a path on the same
-    /// authority.
-    Http { authority: String, path: String },
-    /// `https://...`: not served by this host.
-    Https(String),
+    /// `http://authority/path` or `https://authority/path` (`tls`), the
+    /// port filled in (80 or 443), or a path on the same authority and
+    /// scheme.
+    Http {
+        tls: bool,
+        authority: String,
+        path: String,
+    },
     /// Anything else.
     Unsupported(String),
 }
 
-/// Reads a `Location` value relative to `authority`.
-pub(crate) fn location(value: &str, authority: &str) -> Location {
+/// Reads a `Location` value relative to `authority`, reached with TLS
+/// when `tls`.
+pub(crate) fn location(value: &str, authority: &str, tls: bool) -> Location {
     if value.starts_with('/') && !value.starts_with("//") {
         return Location::Http {
+            tls,
             authority: authority.to_owned(),
             path: value.to_owned(),
         };
     }
     let lower = value.to_ascii_lowercase();
-    if lower.starts_with("https://") {
-        return Location::Https(value.to_owned());
-    }
-    let Some(rest) = value
-        .get("http://".len()..)
-        .filter(|_| lower.starts_with("http://"))
-    else {
+    let (tls, scheme) = if lower.starts_with("https://") {
+        (true, "https://")
+    } else if lower.starts_with("http://") {
+        (false, "http://")
+    } else {
+        return Location::Unsupported(value.to_owned());
+    };
+    let Some(rest) = value.get(scheme.len()..) else {
         return Location::Unsupported(value.to_owned());
     };
     let (auth, path) = match rest.find(['/', '?', '#']) {
@@ -361,9 +371,17 @@ pub(crate) fn location(value: &str, authority: &str) -> Location {
     let authority = if has_port {
         auth.to_ascii_lowercase()
     } else {
-        format!("{}:80", auth.to_ascii_lowercase())
+        format!(
+            "{}:{}",
+            auth.to_ascii_lowercase(),
+            if tls { 443 } else { 80 }
+        )
     };
-    Location::Http { authority, path }
+    Location::Http {
+        tls,
+        authority,
+        path,
+    }
 }
 
 #[cfg(test)]
@@ -372,25 +390,44 @@ mod tests {
 
     #[test]
     fn locations() {
-        let http = |a: &str, p: &str| Location::Http {
+        let at = |tls: bool, a: &str, p: &str| Location::Http {
+            tls,
             authority: a.into(),
             path: p.into(),
         };
-        assert_eq!(location("/next", "h:8"), http("h:8", "/next"));
+        assert_eq!(location("/next", "h:8", false), at(false, "h:8", "/next"));
+        assert_eq!(location("/next", "h:8", true), at(true, "h:8", "/next"));
         assert_eq!(
-            location("http://Other/x?y", "h:8"),
-            http("other:80", "/x?y")
+            location("http://Other/x?y", "h:8", true),
+            at(false, "other:80", "/x?y")
         );
-        assert_eq!(location("http://o:9", "h:8"), http("o:9", "/"));
-        assert_eq!(location("http://[::1]:9/a#f", "h:8"), http("[::1]:9", "/a"));
-        assert!(matches!(location("https://o/", "h:8"), Location::Https(_)));
-        assert!(matches!(location("//o/", "h:8"), Location::Unsupported(_)));
+        assert_eq!(location("http://o:9", "h:8", false), at(false, "o:9", "/"));
+        assert_eq!(
+            location("http://[::1]:9/a#f", "h:8", false),
+            at(false, "[::1]:9", "/a")
+        );
+        assert_eq!(
+            location("HTTPS://O/p", "h:8", false),
+            at(true, "o:443", "/p")
+        );
+        assert_eq!(
+            location("https://o:8443?q", "h:8", false),
+            at(true, "o:8443", "/?q")
+        );
         assert!(matches!(
-            location("http://u@o/", "h:8"),
+            location("//o/", "h:8", false),
             Location::Unsupported(_)
         ));
         assert!(matches!(
-            location("ftp://o/", "h:8"),
+            location("http://u@o/", "h:8", false),
+            Location::Unsupported(_)
+        ));
+        assert!(matches!(
+            location("https://u@o/", "h:8", false),
+            Location::Unsupported(_)
+        ));
+        assert!(matches!(
+            location("ftp://o/", "h:8", false),
             Location::Unsupported(_)
         ));
     }

@@ -1,0 +1,461 @@
+//! The examples `ping-pong`, `http-fetch` and `file-indexer`, each built
+//! from its crate directory and run with the `airssys` binary exactly as
+//! its README says, checking the allowed and denied calls it prints and
+//! the results; plus the checks of `--message` and `--mount` arguments.
+//!
+//! The crates build into `<repo>/target/new-templates`, the target
+//! directory `cli/tests/new.rs` and `cli/tests/run.rs` share, so airssys and
+//! its dependencies compile for `wasm32-wasip2` once.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_path_buf()
+}
+
+fn example(path: &str) -> String {
+    repo_root()
+        .join("examples")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+fn airssys(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(args)
+        .current_dir(repo_root())
+        .env(
+            "CARGO_TARGET_DIR",
+            repo_root().join("target").join("new-templates"),
+        )
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("runs airssys")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts that `needles` occur in `haystack` in this order.
+fn assert_in_order(haystack: &str, needles: &[&str]) {
+    let mut from = 0;
+    for needle in needles {
+        let Some(at) = haystack[from..].find(needle) else {
+            panic!("`{needle}` not found (in order) in:\n{haystack}");
+        };
+        from += at + needle.len();
+    }
+}
+
+#[test]
+fn ping_pong_passes_the_ball_and_the_optional_announcement_is_denied() {
+    let policy = example("ping-pong/policy.toml");
+    let out = airssys(&[
+        "run",
+        &example("ping-pong/ping"),
+        &example("ping-pong/pong"),
+        "--policy",
+        &policy,
+        "--message",
+        "game.serve=3",
+        "--message",
+        "nobody.listens=hello",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("airssys: built"), "{stderr}");
+    assert_in_order(
+        &stdout,
+        &[
+            "loaded `ping` 0.1.0",
+            "  subscribed: game.serve, ball.to-ping",
+            "loaded `pong` 0.1.0",
+            "  optional, not granted: msg:publish:game.over",
+            "  subscribed: ball.to-pong",
+            "init `ping`",
+            "init `pong`",
+            "publish game.serve \"3\" from `cli` -> 1 subscriber",
+            "publish nobody.listens \"hello\" from `cli`: no component subscribes to \
+             `nobody.listens`",
+            "message game.serve \"3\" from `cli` to `ping`",
+            "  log info ping: ping (3 left) from `cli`",
+            "  allow msg:publish:ball.to-pong (publish)",
+            "  -> handled",
+            "message ball.to-pong \"2\" from `ping` to `pong`",
+            "  log info pong: pong (2 left) from `ping`",
+            "  allow msg:publish:ball.to-ping (publish)",
+            "message ball.to-ping \"1\" from `pong` to `ping`",
+            "message ball.to-pong \"0\" from `ping` to `pong`",
+            "  DENY  msg:publish:game.over (publish): denied: no grant covers the request \
+             (deny by default)",
+            &format!(
+                "  fix: add \"msg:publish:game.over\" to `grants` of [components.pong] in \
+                 {policy}, or pass `--grant msg:publish:game.over` for this run"
+            ),
+            "  log warn pong: cannot announce the end: component `pong` lacks \
+             `msg:publish:game.over`",
+            "  -> handled",
+            "shutdown `ping`",
+            "shutdown `pong`",
+            "1 host call(s) denied",
+        ],
+    );
+    // The ball stops at zero: four deliveries in all.
+    assert_eq!(stdout.matches("\nmessage ").count(), 4, "{stdout}");
+
+    // The README's fix: grant the announcement. Nobody subscribes to it.
+    let out = airssys(&[
+        "run",
+        &example("ping-pong/ping"),
+        &example("ping-pong/pong"),
+        "--policy",
+        &policy,
+        "--grant",
+        "msg:publish:game.over",
+        "--message",
+        "game.serve=1",
+        "--fail-on-deny",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("  allow msg:publish:game.over (publish)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("DENY"), "{stdout}");
+}
+
+/// A message the handler refuses is retried, then dead-lettered with the
+/// handler's error.
+#[test]
+fn a_failing_handler_is_retried_then_dead_lettered() {
+    let out = airssys(&[
+        "run",
+        &example("ping-pong/ping"),
+        "--policy",
+        &example("ping-pong/policy.toml"),
+        "--message",
+        "game.serve=many",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert_in_order(
+        &stdout,
+        &[
+            "message game.serve \"many\" from `cli` to `ping`\n",
+            "  -> the handler failed; the message will be delivered again",
+            "message game.serve \"many\" from `cli` to `ping` (attempt 2 of 3)",
+            "  -> the handler failed; the message will be delivered again",
+            "message game.serve \"many\" from `cli` to `ping` (attempt 3 of 3)",
+            "  note: message dead-lettered after its last delivery attempt: handler error: \
+             invalid input: expected a number of hits, got \"many\"",
+            "  -> the handler failed on the last attempt; the message is dead-lettered",
+            "shutdown",
+        ],
+    );
+    assert_eq!(stdout.matches("\nmessage ").count(), 3, "{stdout}");
+}
+
+/// Serves `GET` requests on 127.0.0.1 with a fixed body, recording each
+/// request line, until the test ends.
+fn start_server(body: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binds a loopback port");
+    let port = listener.local_addr().expect("has an address").port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            serve(stream, body, &record);
+        }
+    });
+    (port, seen)
+}
+
+fn serve(stream: TcpStream, body: &str, seen: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    seen.lock().unwrap().push(line.trim_end().to_owned());
+    // Skip the headers.
+    loop {
+        let mut header = String::new();
+        match reader.read_line(&mut header) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if header == "\r\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = reader.get_mut().write_all(response.as_bytes());
+}
+
+#[test]
+fn http_fetch_reaches_the_granted_loopback_port_only() {
+    let (port, seen) = start_server("hello from the test server\nsecond line\n");
+    // A second server that the policy does not grant: it must never be
+    // contacted.
+    let (other, other_seen) = start_server("must not be read\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[components.http-fetch]\ngrants = [\"net:http:127.0.0.1:{port}\", \"log:write\"]\n"
+        ),
+    )
+    .expect("writes the policy");
+    let policy = policy.display().to_string();
+    let allowed = format!("127.0.0.1:{port}/hello?x=1");
+    let denied = format!("http://127.0.0.1:{other}/");
+    let out = airssys(&[
+        "run",
+        &example("http-fetch"),
+        "--policy",
+        &policy,
+        "--request",
+        &allowed,
+        "--request",
+        &denied,
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let body_len = "hello from the test server\nsecond line\n".len();
+    assert_in_order(
+        &stdout,
+        &[
+            "loaded `http-fetch` 0.1.0",
+            &format!("  granted: log:write, net:http:127.0.0.1:{port}"),
+            &format!("request \"{allowed}\""),
+            &format!("  allow net:http:127.0.0.1:{port} (send-http)"),
+            &format!(
+                "  log info http-fetch: GET 127.0.0.1:{port}/hello?x=1 -> 200 {body_len} bytes: \
+                 hello from the test server"
+            ),
+            &format!("  -> reply \"200 {body_len} bytes: hello from the test server\""),
+            &format!("request \"{denied}\""),
+            &format!(
+                "  DENY  net:http:127.0.0.1:{other} (send-http): denied: no grant covers the \
+                 request (deny by default)"
+            ),
+            &format!(
+                "  fix: add \"net:http:127.0.0.1:*\" to `grants` of [components.http-fetch] in \
+                 {policy}"
+            ),
+            &format!(
+                "  -> the component answered with an error: denied: component `http-fetch` lacks \
+                 `net:http:127.0.0.1:{other}`"
+            ),
+            "1 host call(s) denied",
+        ],
+    );
+    // The optional capability is granted in part, so it is not listed as
+    // missing.
+    assert!(!stdout.contains("optional, not granted"), "{stdout}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec!["GET /hello?x=1 HTTP/1.1".to_owned()]
+    );
+    assert!(other_seen.lock().unwrap().is_empty());
+}
+
+#[test]
+fn file_indexer_indexes_a_mounted_tree_except_what_a_deny_rule_refuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = dir.path().join("tree");
+    let out_dir = dir.path().join("out");
+    let files = [
+        ("a.txt", "one\ntwo\n"),
+        ("private/secret.txt", "do not index\n"),
+        ("sub/deeper/b.md", "# title\n\nbody\n"),
+        ("z.bin", "\u{1}\u{2}"),
+    ];
+    for (path, content) in files {
+        let path = tree.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // The example's policy with the tree and the output mounted.
+    let example_policy =
+        std::fs::read_to_string(repo_root().join("examples/file-indexer/policy.toml")).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "{example_policy}mounts = {{ \"/data\" = {:?}, \"/out\" = {:?} }}\n",
+            tree.display().to_string(),
+            out_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+
+    let out = airssys(&[
+        "run",
+        &example("file-indexer"),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_in_order(
+        &stdout,
+        &[
+            "loaded `file-indexer` 0.1.0",
+            "  denied: fs:read:/data/private/**",
+            "init",
+            "  allow fs:list:/data (list-dir)",
+            "  allow fs:read:/data/a.txt (open-read)",
+            "  DENY  fs:read:/data/private/secret.txt (open-read): denied by deny rule \
+             `fs:read:/data/private/**`",
+            "  fix: a deny rule refuses it: remove `fs:read:/data/private/**` from `denies`",
+            "  log warn file-indexer: skipping /data/private/secret.txt",
+            "  allow fs:read:/data/sub/deeper/b.md (open-read)",
+            "  allow fs:read:/data/z.bin (open-read)",
+            "  allow fs:create:/out/index.txt (create)",
+            "  log info file-indexer: indexed 3 file(s) under /data, 1 not readable; wrote \
+             /out/index.txt",
+            "  -> ok",
+            "1 host call(s) denied",
+        ],
+    );
+    let index = std::fs::read_to_string(out_dir.join("index.txt")).expect("the index exists");
+    let lines: Vec<&str> = index.lines().collect();
+    assert_eq!(lines.len(), files.len(), "{index}");
+    // In name order, depth first; the private file is listed, not read.
+    for (line, (path, content)) in lines.iter().zip(files) {
+        if path.starts_with("private/") {
+            assert!(
+                line.starts_with(&format!("/data/{path}\tnot readable: "))
+                    && line.contains("fs:read:/data/private/**"),
+                "{index}"
+            );
+        } else {
+            let newlines = content.matches('\n').count();
+            assert_eq!(
+                *line,
+                format!("/data/{path}\t{} bytes\t{newlines} lines", content.len())
+            );
+        }
+    }
+    // Nothing but the index was written.
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
+}
+
+/// The README's command: the repository's sample tree and policy, with
+/// `--mount`; run twice, the second run replaces the index.
+#[test]
+fn file_indexer_runs_on_the_sample_with_mount_flags() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out_mount = format!("/out={}", out_dir.path().display());
+    let run = || {
+        airssys(&[
+            "run",
+            "examples/file-indexer",
+            "--policy",
+            "examples/file-indexer/policy.toml",
+            "--mount",
+            "/data=examples/file-indexer/sample",
+            "--mount",
+            &out_mount,
+        ])
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let index = out_dir.path().join("index.txt");
+    let before = std::fs::read_to_string(&index).expect("the index exists");
+    assert!(
+        before.contains("/data/notes/todo.txt\t")
+            && before.contains("/data/private/keys.txt\tnot readable: "),
+        "{before}"
+    );
+    let second = run();
+    let stdout = text(&second.stdout);
+    assert_eq!(second.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("  allow fs:write:/out/index.txt (open-write)"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&index).unwrap(), before);
+}
+
+#[test]
+fn bad_message_and_mount_arguments_exit_2_before_building() {
+    let ping = example("ping-pong/ping");
+    for (arg, expected) in [
+        (
+            "game.serve",
+            "error: --message `game.serve` has no `=`; write TOPIC=PAYLOAD",
+        ),
+        (
+            "game.*=3",
+            "error: --message `game.*=3`: `game.*` is not a topic to publish on: a message goes \
+             to one concrete topic",
+        ),
+        (
+            "game.>=3",
+            "error: --message `game.>=3`: `game.>` is not a topic to publish on",
+        ),
+        (
+            "game..serve=3",
+            "error: --message `game..serve=3`: `game..serve` is not a topic to publish on",
+        ),
+        (
+            "=3",
+            "error: --message `=3`: `` is not a topic to publish on: it is empty",
+        ),
+    ] {
+        let out = airssys(&["run", &ping, "--message", arg]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{arg}: {stderr}");
+        assert!(stderr.contains(expected), "{arg}: {stderr}");
+        // Checked before the crate is built.
+        assert!(!stderr.contains("airssys: building"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+
+    let out = airssys(&["run", &ping, "--mount", "/data"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("error: --mount `/data` has no `=`; write VIRTUAL=DIR"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = airssys(&["run", &ping, "--mount", "/data=no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`no/such/dir` is not a directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn two_components_with_one_name_are_refused() {
+    let ping = example("ping-pong/ping");
+    let out = airssys(&["run", &ping, &ping]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("are both named `ping`; components run together need different names"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -1,0 +1,84 @@
+//! Builds the `greeter-guest` component (`component/`) for wasm32-wasip2,
+//! runs the `host-embed` binary on it and checks what it prints: the
+//! grant, one allowed and one denied call of the host's own greeter
+//! service, and the audit trail with the contract's `log:write` too.
+//!
+//! The component builds into `<repo>/target/new-templates`, the target
+//! directory the CLI tests share, so airssys compiles for wasm32-wasip2
+//! once.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("examples/host-embed is two levels below the root")
+        .to_path_buf()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `cargo build --target wasm32-wasip2 --release` in `component/`.
+fn build_guest() -> PathBuf {
+    let target = repo_root().join("target").join("new-templates");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "--target", "wasm32-wasip2", "--release"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("component"))
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("runs cargo");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let wasm = target.join("wasm32-wasip2/release/greeter_guest.wasm");
+    assert!(wasm.is_file(), "{} was built", wasm.display());
+    wasm
+}
+
+#[test]
+fn the_host_serves_its_own_interface_and_guards_it() {
+    let wasm = build_guest();
+    let out = Command::new(env!("CARGO_BIN_EXE_host-embed"))
+        .arg(&wasm)
+        .output()
+        .expect("runs host-embed");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let expected = [
+        "loaded `greeter-guest`, granted: log:write, kv:read:phrasebook/en\n",
+        "en Ada: Hello, Ada!\n",
+        "fr Ada: refused: denied: component `greeter-guest` lacks `kv:read:phrasebook/fr`; \
+         grant it in the host policy, e.g. `kv:read:phrasebook/*`\n",
+        "  allow kv:read:phrasebook/en  allowed by grant `kv:read:phrasebook/en`\n",
+        "  allow log:write:info  allowed by grant `log:write`\n",
+        "  deny  kv:read:phrasebook/fr  denied: no grant covers the request (deny by default)\n",
+    ];
+    for line in expected {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn without_a_component_it_prints_its_usage() {
+    let out = Command::new(env!("CARGO_BIN_EXE_host-embed"))
+        .output()
+        .expect("runs host-embed");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("usage: host-embed <greeter_guest.wasm>"),
+        "{}",
+        text(&out.stderr)
+    );
+}
