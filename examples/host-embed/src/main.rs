@@ -14,7 +14,7 @@ mod service;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use airssys::runtime::{AuditLog, Policy, Runtime};
+use airssys_runtime::{AuditLog, Policy, Runtime};
 
 /// Collects the audit trail (one JSON object per line) in memory.
 #[derive(Clone, Default)]

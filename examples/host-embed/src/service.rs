@@ -5,18 +5,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use airssys::runtime::wasmtime::component::HasSelf;
-use airssys::runtime::{BuildError, HostExtension, HostState};
+use airssys_runtime::wasmtime::component::HasSelf;
+use airssys_runtime::{BuildError, HostExtension, HostState};
 
 use self::bindings::example::greeter::greet::{Error, Host};
 
 /// Host bindings for the `service` world (only `example:greeter/greet`).
 #[allow(missing_docs, unreachable_pub)]
 mod bindings {
-    airssys::runtime::wasmtime::component::bindgen!({
+    airssys_runtime::wasmtime::component::bindgen!({
         world: "example:greeter/service",
         path: "wit",
-        wasmtime_crate: airssys::runtime::wasmtime,
+        wasmtime_crate: airssys_runtime::wasmtime,
     });
 }
 
