@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use airssys_runtime::broker::{Broker, BrokerConfig, BrokerError, Delivery, ReplySlot};
 use airssys_runtime::contract::capability::{Capability, GrantSet};
-use airssys_runtime::contract::manifest::Manifest;
 use airssys_runtime::{Instance, Policy, Runtime};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wasmtime::component::{ComponentType, Lift, Lower};
@@ -117,36 +116,9 @@ enum HandlerError {
 
 type HandleMessage = (Result<(), HandlerError>,);
 
-fn leb128(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// The msgbench component under `name`, with a manifest asking `requires`.
 fn component(name: &str, requires: &str) -> Vec<u8> {
-    let manifest = Manifest::from_toml_str(&format!(
-        "[component]\nname = \"{name}\"\nversion = \"0.1.0\"\n\n[capabilities]\nrequires = \
-         [\"{requires}\"]\n"
-    ))
-    .expect("valid manifest");
-    let data = manifest.encode();
-    let section = "airssys:manifest";
-    let mut body = Vec::new();
-    leb128(section.len(), &mut body);
-    body.extend_from_slice(section.as_bytes());
-    body.extend_from_slice(&data);
-    let mut bytes = support::fixture("msgbench").to_vec();
-    bytes.push(0);
-    leb128(body.len(), &mut bytes);
-    bytes.extend_from_slice(&body);
-    bytes
+    support::fixture_as("msgbench", name, &[requires])
 }
 
 /// `pub` and `sub` running in `runtime`.

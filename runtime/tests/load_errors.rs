@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use airssys_runtime::contract::contract::Contract;
 use airssys_runtime::contract::manifest::{MANIFEST_SECTION, Manifest};
 use airssys_runtime::{LoadError, Policy, Runtime};
@@ -69,29 +71,6 @@ name = "unlinkable"
 version = "0.1.0"
 "#;
 
-/// Appends a custom section `name` holding `data` to a wasm binary (valid
-/// at the end of a component as of a module).
-fn append_custom_section(bytes: &mut Vec<u8>, name: &str, data: &[u8]) {
-    fn leb(out: &mut Vec<u8>, mut n: usize) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let mut body = Vec::new();
-    leb(&mut body, name.len());
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(data);
-    bytes.push(0);
-    leb(bytes, body.len());
-    bytes.extend_from_slice(&body);
-}
-
 /// A component with the imports of world `w` in `wit` and an airssys
 /// manifest; `airssys:*` references resolve to the host's embedded
 /// contract.
@@ -108,7 +87,7 @@ fn component(wit: &str) -> Vec<u8> {
         .encode()
         .expect("encode component");
     let manifest = Manifest::from_toml_str(MANIFEST).expect("manifest");
-    append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());
+    support::append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());
     bytes
 }
 

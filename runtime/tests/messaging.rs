@@ -8,47 +8,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use airssys_runtime::contract::manifest::Manifest;
 use airssys_runtime::{BrokerConfig, Instance, LoadError, Policy, Runtime, RuntimeError};
 
 /// The messenger component under `name`, asking for `requires`.
 fn messenger(name: &str, requires: &[&str]) -> Vec<u8> {
-    let list = requires
-        .iter()
-        .map(|c| format!("\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let manifest = Manifest::from_toml_str(&format!(
-        "[component]\nname = \"{name}\"\nversion = \"0.1.0\"\n\n[capabilities]\nrequires = \
-         [{list}]\n"
-    ))
-    .expect("valid manifest");
-    let mut bytes = support::fixture("messenger").to_vec();
-    append_custom_section(&mut bytes, "airssys:manifest", &manifest.encode());
-    bytes
-}
-
-fn leb128(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// Appends a custom section (id 0) at the component's top level.
-fn append_custom_section(wasm: &mut Vec<u8>, name: &str, data: &[u8]) {
-    let mut body = Vec::new();
-    leb128(name.len(), &mut body);
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(data);
-    wasm.push(0);
-    leb128(body.len(), wasm);
-    wasm.extend_from_slice(&body);
+    support::fixture_as("messenger", name, requires)
 }
 
 fn runtime(policy: &str) -> Runtime {

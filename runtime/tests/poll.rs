@@ -15,7 +15,6 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use airssys_runtime::contract::manifest::Manifest;
 use airssys_runtime::{Instance, LimitExceeded, Policy, Runtime, RuntimeError};
 use support::ask;
 
@@ -64,39 +63,10 @@ fn setup() -> Setup {
 /// The `messenger` fixture as component `echo`: it answers requests from
 /// other components with "echo got `<payload>` from <source>".
 fn echo(rt: &Runtime) -> Instance {
-    let manifest = Manifest::from_toml_str(
-        "[component]\nname = \"echo\"\nversion = \"0.1.0\"\n\n[capabilities]\nrequires = []\n",
-    )
-    .expect("valid manifest");
-    let mut bytes = support::fixture("messenger").to_vec();
-    append_custom_section(&mut bytes, "airssys:manifest", &manifest.encode());
-    rt.load(&bytes)
+    rt.load(&support::fixture_as("messenger", "echo", &[]))
         .expect("echo loads")
         .instantiate()
         .expect("echo instantiates")
-}
-
-fn leb128(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// Appends a custom section (id 0) at the component's top level.
-fn append_custom_section(wasm: &mut Vec<u8>, name: &str, data: &[u8]) {
-    let mut body = Vec::new();
-    leb128(name.len(), &mut body);
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(data);
-    wasm.push(0);
-    leb128(body.len(), wasm);
-    wasm.extend_from_slice(&body);
 }
 
 #[test]

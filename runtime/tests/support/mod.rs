@@ -130,3 +130,44 @@ pub(crate) fn ask(instance: &mut airssys_runtime::Instance, command: &str) -> St
         .expect("handler succeeds");
     String::from_utf8(reply).expect("UTF-8 reply")
 }
+
+/// Fixture `fixture_name` as component `name`: a manifest requiring
+/// `requires` is appended as a top-level `airssys:manifest` section (the
+/// loader reads a top-level section before a nested one).
+pub(crate) fn fixture_as(fixture_name: &str, name: &str, requires: &[&str]) -> Vec<u8> {
+    let list = requires
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let manifest = Manifest::from_toml_str(&format!(
+        "[component]\nname = \"{name}\"\nversion = \"0.1.0\"\n\n[capabilities]\nrequires = \
+         [{list}]\n"
+    ))
+    .expect("valid manifest");
+    let mut bytes = fixture(fixture_name).to_vec();
+    append_custom_section(&mut bytes, "airssys:manifest", &manifest.encode());
+    bytes
+}
+
+/// Appends custom section `name` holding `data` to a component or module.
+pub(crate) fn append_custom_section(wasm: &mut Vec<u8>, name: &str, data: &[u8]) {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = Vec::new();
+    leb128(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    wasm.push(0);
+    leb128(body.len(), wasm);
+    wasm.extend_from_slice(&body);
+}
