@@ -60,6 +60,9 @@ impl QueueOnly {
 
 impl Broker for QueueOnly {
     fn register(&self, _: &str, _: Vec<Capability>, _: GrantSet) {}
+    fn unregister(&self, _: &str) -> usize {
+        0
+    }
     fn set_running(&self, _: &str, _: bool) {}
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
         self.queue

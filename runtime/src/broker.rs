@@ -226,6 +226,13 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// `grants` also allows `msg:subscribe:<topic>` for the concrete topic.
     fn register(&self, component: &str, subscriptions: Vec<Capability>, grants: GrantSet);
 
+    /// `component` was unloaded (the last of its loaded copies dropped):
+    /// forget its subscriptions and drop its mailbox, so nothing more
+    /// queues for it. Requests still queued for it are answered with
+    /// [`ReplyOutcome::Remote`] saying so. Returns how many entries were
+    /// dropped.
+    fn unregister(&self, component: &str) -> usize;
+
     /// An instance of `component` started (`running = true`) or ended.
     /// Requests reach only components with a running instance.
     fn set_running(&self, component: &str, running: bool);
@@ -559,6 +566,24 @@ impl Broker for InProcessBroker {
         inner.forget_routes();
     }
 
+    fn unregister(&self, component: &str) -> usize {
+        let mut inner = self.lock();
+        let Some(mailbox) = inner.mailboxes.remove(component) else {
+            return 0;
+        };
+        inner.forget_routes();
+        inner.last_source = None;
+        let dropped = mailbox.queue.len();
+        for delivery in mailbox.queue {
+            if let Delivery::Request { reply, .. } = delivery {
+                reply.fill(ReplyOutcome::Remote(format!(
+                    "component `{component}` was unloaded before it answered"
+                )));
+            }
+        }
+        dropped
+    }
+
     fn set_running(&self, component: &str, running: bool) {
         let mut inner = self.lock();
         let mailbox = inner.mailbox(component);
@@ -884,5 +909,32 @@ mod tests {
         let narrow = grants(&["msg:subscribe:orders.*"]);
         assert!(!is_covered(&subscription("orders.>").expect("p"), &narrow));
         assert!(!is_covered(&subscription("billing.*").expect("p"), &g));
+    }
+
+    #[test]
+    fn unregister_drops_the_mailbox_and_answers_queued_requests() {
+        let b = broker(8, 8);
+        let sub = vec![subscription("t").expect("valid pattern")];
+        b.register("a", sub, grants(&["msg:subscribe:t"]));
+        b.set_running("a", true);
+        assert_eq!(b.publish("p", "t", b"x".to_vec()).expect("queued"), 1);
+        let reply = b
+            .request("p", "a", b"q".to_vec(), Duration::from_secs(60))
+            .expect("request queued");
+        assert_eq!(b.unregister("a"), 2);
+        assert_eq!(b.pending("a"), 0);
+        // Nothing routes to `a` any more, even for a topic routed before.
+        assert_eq!(b.publish("p", "t", b"y".to_vec()).expect("no receiver"), 0);
+        match reply.poll() {
+            ReplyPoll::Ready(ReplyOutcome::Remote(text)) => {
+                assert!(text.contains("`a` was unloaded"), "{text}");
+            }
+            other => panic!("expected a remote failure, got {other:?}"),
+        }
+        assert!(matches!(
+            b.request("p", "a", b"q".to_vec(), Duration::from_secs(1)),
+            Err(BrokerError::NotFound(_))
+        ));
+        assert_eq!(b.unregister("a"), 0);
     }
 }

@@ -1,9 +1,10 @@
 //! [`Runtime`], its single-use [`RuntimeBuilder`], loaded components and
 //! running instances.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ struct Shared {
     tick: Duration,
     /// The embedder's own host services.
     extensions: Extensions,
+    /// How many `LoadedComponent`s are alive per component name: the
+    /// broker forgets a name when its last one is dropped.
+    loaded: Mutex<HashMap<String, usize>>,
     _ticker: Ticker,
 }
 
@@ -227,6 +231,12 @@ impl Runtime {
             .services
             .broker
             .register(&name, subscriptions, grants.clone());
+        *shared
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.clone())
+            .or_default() += 1;
         tracing::info!(
             target: "airssys::load",
             component = name.as_str(),
@@ -434,6 +444,7 @@ impl RuntimeBuilder {
                 base_limits: self.limits,
                 tick: self.tick,
                 extensions,
+                loaded: Mutex::default(),
                 _ticker: ticker,
             }),
         })
@@ -509,6 +520,40 @@ struct Loaded {
     pre: InstancePre<HostState>,
     lifecycle: Option<lifecycle::GuestIndices>,
     handler: Option<handler::GuestIndices>,
+}
+
+impl Drop for Loaded {
+    /// Unloading: once the last `LoadedComponent` of a name is gone, the
+    /// broker forgets its subscriptions and mailbox (see
+    /// docs/messaging.md, "Unloading").
+    fn drop(&mut self) {
+        let name = &self.info.name;
+        let last = {
+            let mut loaded = self.shared.loaded.lock().unwrap_or_else(|p| p.into_inner());
+            match loaded.get_mut(name.as_str()) {
+                Some(count) if *count > 1 => {
+                    *count -= 1;
+                    false
+                }
+                _ => {
+                    loaded.remove(name.as_str());
+                    true
+                }
+            }
+        };
+        if last {
+            let dropped = self.shared.services.broker.unregister(name);
+            if dropped > 0 {
+                tracing::warn!(
+                    target: "airssys::load",
+                    component = name.as_str(),
+                    dropped,
+                    "component unloaded with undelivered entries in its mailbox; they are dropped \
+                     and queued requests answered with an error"
+                );
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for LoadedComponent {

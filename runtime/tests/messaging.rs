@@ -112,6 +112,41 @@ fn subscription_not_covered_by_the_grant_refuses_the_load() {
 }
 
 #[test]
+fn unloading_a_subscriber_releases_its_mailbox_and_subscriptions() {
+    let rt = runtime(PAIR);
+    let mut alice = start(&rt, "alice", &["msg:publish:orders.*"]);
+    let bob = rt
+        .load(&messenger("bob", &["msg:subscribe:orders.*"]))
+        .expect("bob loads");
+    let copy = bob.clone();
+    let instance = bob.instantiate().expect("bob instantiates");
+    assert_eq!(cmd(&mut alice, "publish:orders.created:early"), "ok");
+    assert_eq!(rt.broker().pending("bob"), 1);
+    drop(instance);
+    drop(bob);
+    // A clone of the loaded component still holds it: nothing released.
+    assert_eq!(rt.broker().pending("bob"), 1);
+    drop(copy);
+    assert_eq!(rt.broker().pending("bob"), 0);
+    // No mailbox fills up for the unloaded subscriber: more messages than
+    // a queue holds are published without push-back.
+    let capacity = BrokerConfig::default().queue_capacity;
+    for i in 0..=capacity {
+        assert_eq!(
+            cmd(&mut alice, &format!("publish:orders.created:{i}")),
+            "ok"
+        );
+    }
+    assert_eq!(rt.broker().pending("bob"), 0);
+    // Loaded again, it receives what is published from then on.
+    let mut bob = [start(&rt, "bob", &["msg:subscribe:orders.*"])];
+    assert_eq!(cmd(&mut alice, "publish:orders.created:fresh"), "ok");
+    let report = rt.run_until_idle(&mut bob, 16).expect("delivery");
+    assert_eq!(report.delivered, 1);
+    assert_eq!(cmd(&mut bob[0], "log"), "orders.created|alice|fresh");
+}
+
+#[test]
 fn delivery_is_fifo_per_topic_per_subscriber() {
     let policy = r#"
 [components.alice]

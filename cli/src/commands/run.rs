@@ -639,6 +639,10 @@ impl Broker for RecordingBroker {
         self.inner.register(component, subscriptions, grants);
     }
 
+    fn unregister(&self, component: &str) -> usize {
+        self.inner.unregister(component)
+    }
+
     fn set_running(&self, component: &str, running: bool) {
         self.inner.set_running(component, running);
     }
