@@ -29,7 +29,6 @@
 //!   [`Broker::register`].
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -317,51 +316,10 @@ pub struct InProcessBroker {
 const ROUTE_CACHE_LIMIT: usize = 4096;
 
 /// A map keyed by component names. Names come from the host's
-/// configuration and manifests the host chose to load, so these maps use a
-/// fast multiplicative hash (FxHash, as in rustc); topics, which running
+/// configuration and manifests the host chose to load, so these maps use
+/// rustc's fast multiplicative hash (`rustc-hash`); topics, which running
 /// components choose freely, keep the standard DoS-resistant hasher.
-type Names<V> = HashMap<Arc<str>, V, BuildHasherDefault<NameHasher>>;
-
-/// FxHash: one rotate, xor and multiply per 8 bytes.
-#[derive(Debug, Default, Clone, Copy)]
-struct NameHasher(u64);
-
-impl NameHasher {
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
-    }
-}
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+type Names<V> = HashMap<Arc<str>, V, rustc_hash::FxBuildHasher>;
 
 #[derive(Debug, Default)]
 struct Inner {
