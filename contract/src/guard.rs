@@ -22,6 +22,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::capability::{
     Action, Capability, CapabilityError, Decision, Domain, GrantSet, Request, Rule, Verdict,
@@ -81,14 +82,15 @@ pub trait GuardContext {
 /// repeated call skips validating and matching the request again.
 ///
 /// Only allows are kept, and only for guards built by [`HostFnGuard`]:
-/// the decision for a request depends on the guard's declared scope, its
-/// domain and action, the resource text and the caller's grants, and the
-/// cache is keyed by all of them but the grants, which must not change
-/// while it lives (see [`GuardContext::decisions`]). Refusals are always
-/// computed. The cache holds at most [`DecisionCache::SLOTS`] entries of
-/// up to [`INLINE_REQUEST_LEN`] bytes each (direct-mapped: a new entry
-/// replaces the one in its slot), allocated at the second allowed call, so
-/// an instance that makes a single call pays nothing for it.
+/// the decision for a request depends on the guard (its declared scope,
+/// domain and action, all fixed), the resource text and the caller's
+/// grants, and the cache is keyed by the guard's identity and the resource,
+/// while the grants must not change for as long as it lives (see
+/// [`GuardContext::decisions`]). Refusals are always computed. The cache
+/// holds at most [`DecisionCache::SLOTS`] entries of up to
+/// [`INLINE_REQUEST_LEN`] bytes each (direct-mapped: a new entry replaces
+/// the one in its slot), allocated at the second allowed call, so an
+/// instance that makes a single call pays nothing for it.
 #[derive(Debug, Default)]
 pub struct DecisionCache {
     slots: RefCell<Vec<CachedAllow>>,
@@ -99,20 +101,48 @@ pub struct DecisionCache {
 /// One cached allow.
 #[derive(Debug, Clone, Default)]
 struct CachedAllow {
-    /// The guard's identity; `None` for an empty slot.
-    key: Option<GuardKey>,
+    /// The guard's [identity](HostFnGuard::id); 0 for an empty slot.
+    guard: u32,
+    print: Fingerprint,
+    /// The whole resource; compared only beyond what `print` covers.
     resource: String,
     rule: usize,
 }
 
-/// What decides a request besides its resource and the grants: the
-/// declared scope (by the address and length of its `'static` text, so
-/// equal keys mean the same text), the domain and the action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct GuardKey {
-    scope: (usize, usize),
-    domain: Domain,
-    action: Action,
+/// A resource's length with its first and last eight bytes (all of it,
+/// packed into `head`, when shorter than eight): for resources up to
+/// sixteen bytes, equal fingerprints mean equal resources.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Fingerprint {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl Fingerprint {
+    #[inline]
+    fn of(bytes: &[u8]) -> Fingerprint {
+        let (head, tail) = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+            (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_le_bytes(*tail)),
+            _ => (
+                bytes
+                    .iter()
+                    .fold(0u64, |word, b| (word << 8) | u64::from(*b)),
+                0,
+            ),
+        };
+        Fingerprint {
+            len: bytes.len(),
+            head,
+            tail,
+        }
+    }
+
+    /// Whether the fingerprint alone decides equality.
+    #[inline]
+    fn is_whole(&self) -> bool {
+        self.len <= 16
+    }
 }
 
 impl DecisionCache {
@@ -124,37 +154,33 @@ impl DecisionCache {
         DecisionCache::default()
     }
 
-    fn slot(key: GuardKey, resource: &str) -> usize {
-        // Any spread will do: a slot's entry is compared in full.
-        let mut hash = (key.scope.0 as u64) ^ ((key.domain as u64) << 8) ^ (key.action as u64);
-        let bytes = resource.as_bytes();
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            hash = (hash.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
-        }
-        let tail = chunks
-            .remainder()
-            .iter()
-            .fold(bytes.len() as u64, |w, b| (w << 8) | u64::from(*b));
-        hash = (hash.rotate_left(5) ^ tail).wrapping_mul(SEED);
-        (hash >> 58) as usize % Self::SLOTS
+    /// The slot of a resource under `guard`. Any spread will do (a slot's
+    /// entry is compared in full), so only the fingerprint is mixed: a few
+    /// instructions for any resource.
+    #[inline]
+    fn slot(guard: u32, print: &Fingerprint) -> usize {
+        let mixed = ((u64::from(guard) << 32) ^ (print.len as u64) ^ print.head).wrapping_mul(SEED)
+            ^ print.tail;
+        // The top six bits: 0..64.
+        (mixed.wrapping_mul(SEED) >> 58) as usize % Self::SLOTS
     }
 
-    /// The cached allow for `resource` under `key`, as a decision.
-    fn get(&self, key: GuardKey, resource: &str) -> Option<Decision> {
+    /// The grant rule of the cached allow for `resource` under `guard`.
+    #[inline]
+    fn get(&self, guard: u32, resource: &str) -> Option<usize> {
+        let bytes = resource.as_bytes();
+        let print = Fingerprint::of(bytes);
         let slots = self.slots.try_borrow().ok()?;
-        let entry = slots.get(Self::slot(key, resource))?;
-        (entry.key == Some(key) && entry.resource == resource).then_some(Decision {
-            verdict: Verdict::Allow,
-            rule: Rule::Allow(entry.rule),
-        })
+        let entry = slots.get(Self::slot(guard, &print))?;
+        let same = entry.guard == guard
+            && entry.print == print
+            && (print.is_whole() || entry.resource.as_bytes() == bytes);
+        same.then_some(entry.rule)
     }
 
     /// Remembers an allow by grant `rule`.
-    fn insert(&self, key: GuardKey, resource: &str, rule: usize) {
-        if resource.len() > INLINE_REQUEST_LEN {
+    fn insert(&self, guard: u32, resource: &str, rule: usize) {
+        if guard == 0 || resource.len() > INLINE_REQUEST_LEN {
             return;
         }
         let Ok(mut slots) = self.slots.try_borrow_mut() else {
@@ -166,11 +192,13 @@ impl DecisionCache {
             }
             slots.resize(Self::SLOTS, CachedAllow::default());
         }
-        if let Some(entry) = slots.get_mut(Self::slot(key, resource)) {
+        let print = Fingerprint::of(resource.as_bytes());
+        if let Some(entry) = slots.get_mut(Self::slot(guard, &print)) {
             // Reuses the slot's buffer: no allocation once it is large enough.
             entry.resource.clear();
             entry.resource.push_str(resource);
-            entry.key = Some(key);
+            entry.guard = guard;
+            entry.print = print;
             entry.rule = rule;
         }
     }
@@ -268,7 +296,13 @@ pub struct HostFnGuard {
     domain: Domain,
     action: Action,
     scope: OnceLock<Result<Capability, CapabilityError>>,
+    /// This guard's key in a [`DecisionCache`], given on first use; 0 until
+    /// then.
+    id: AtomicU32,
 }
+
+/// The next guard identity to give out (0 means "none yet").
+static NEXT_GUARD_ID: AtomicU32 = AtomicU32::new(1);
 
 impl HostFnGuard {
     /// A guard for `function` (e.g. `airssys:core/storage#get`) whose
@@ -286,6 +320,7 @@ impl HostFnGuard {
             domain,
             action,
             scope: OnceLock::new(),
+            id: AtomicU32::new(0),
         }
     }
 
@@ -305,6 +340,36 @@ impl HostFnGuard {
         self.scope
             .get_or_init(|| Capability::parse(self.scope_text))
             .as_ref()
+    }
+
+    /// This guard's identity in a [`DecisionCache`]: unique among the
+    /// guards of the process (everything that decides a request besides
+    /// its resource and the grants is fixed per guard). 0 only if more
+    /// than four billion guards were ever built; such a guard is not
+    /// cached.
+    #[inline]
+    fn id(&self) -> u32 {
+        match self.id.load(Ordering::Relaxed) {
+            0 => self.assign_id(),
+            id => id,
+        }
+    }
+
+    #[cold]
+    fn assign_id(&self) -> u32 {
+        let fresh = NEXT_GUARD_ID
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
+                next.checked_add(1)
+            })
+            .unwrap_or(0);
+        match self
+            .id
+            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => fresh,
+            // Another thread gave this guard its identity first.
+            Err(existing) => existing,
+        }
     }
 
     /// Looks up the name of the handle `rep` of WIT resource `resource`, for
@@ -347,36 +412,71 @@ impl HostFnGuard {
     ///
     /// A [`Denial`] when the request is malformed, outside the declared
     /// scope, or not granted to the calling component.
+    #[inline]
     pub fn authorize<C: GuardContext + ?Sized>(
         &self,
         ctx: &C,
         parts: &[&str],
     ) -> Result<(), Denial> {
-        match self.scope() {
-            Ok(scope) => {
-                let key = GuardKey {
-                    scope: (self.scope_text.as_ptr() as usize, self.scope_text.len()),
+        with_resource(parts, |resource| self.authorize_resource(ctx, resource))
+    }
+
+    #[inline]
+    fn authorize_resource<C: GuardContext + ?Sized>(
+        &self,
+        ctx: &C,
+        resource: &str,
+    ) -> Result<(), Denial> {
+        // The fast path: an allow this guard computed before for this
+        // resource (the scope was checked then and cannot have changed).
+        let cache = ctx.decisions();
+        if let Some(cache) = cache
+            && let Some(rule) = cache.get(self.id(), resource)
+        {
+            let decision = Decision {
+                verdict: Verdict::Allow,
+                rule: Rule::Allow(rule),
+            };
+            ctx.record(&GuardEvent {
+                function: self.function,
+                domain: self.domain,
+                action: self.action,
+                resource,
+                outcome: Outcome::Allowed(&decision),
+            });
+            return Ok(());
+        }
+        let scope = match self.scope() {
+            Ok(scope) => scope,
+            Err(error) => {
+                ctx.record(&GuardEvent {
+                    function: self.function,
                     domain: self.domain,
                     action: self.action,
-                };
-                authorize_in(
-                    ctx,
-                    self.function,
-                    scope,
-                    Some(key),
-                    self.domain,
-                    self.action,
-                    parts,
-                )
+                    resource,
+                    outcome: Outcome::Invalid,
+                });
+                return Err(Denial {
+                    reason: DenialReason::OutsideScope,
+                    message: format!(
+                        "host function `{}` declares an invalid scope `{}`: {error}",
+                        self.function, self.scope_text
+                    ),
+                });
             }
-            Err(error) => Err(Denial {
-                reason: DenialReason::OutsideScope,
-                message: format!(
-                    "host function `{}` declares an invalid scope `{}`: {error}",
-                    self.function, self.scope_text
-                ),
-            }),
+        };
+        let check = Check {
+            function: self.function,
+            scope,
+            domain: self.domain,
+            action: self.action,
+            resource,
+        };
+        let rule = check.run(ctx)?;
+        if let (Some(cache), Some(rule)) = (cache, rule) {
+            cache.insert(self.id(), resource, rule);
         }
+        Ok(())
     }
 }
 
@@ -394,107 +494,101 @@ pub fn authorize<C: GuardContext + ?Sized>(
     action: Action,
     parts: &[&str],
 ) -> Result<(), Denial> {
-    authorize_in(
-        ctx,
-        "this host function",
-        scope,
-        None,
-        domain,
-        action,
-        parts,
-    )
+    with_resource(parts, |resource| {
+        let check = Check {
+            function: "this host function",
+            scope,
+            domain,
+            action,
+            resource,
+        };
+        check.run(ctx).map(|_| ())
+    })
 }
 
-/// `key` is `None` when the scope is not a guard's `'static` text: such
-/// calls are never cached.
-fn authorize_in<C: GuardContext + ?Sized>(
-    ctx: &C,
-    function: &str,
-    scope: &Capability,
-    key: Option<GuardKey>,
-    domain: Domain,
-    action: Action,
-    parts: &[&str],
-) -> Result<(), Denial> {
-    // Initialised only when several parts must be joined.
-    let mut inline: [u8; INLINE_REQUEST_LEN];
-    let heap: String;
-    let resource: &str = match parts {
-        // One part (`env:read:{name}`, `fs:read:{path}`, ...): the resource
-        // is that part; nothing to copy.
-        [] => "",
-        [only] => only,
+/// Calls `f` with the concatenation of `parts`: the part itself when there
+/// is one, a stack buffer up to [`INLINE_REQUEST_LEN`] bytes, the heap
+/// beyond.
+#[inline]
+fn with_resource<R>(parts: &[&str], f: impl FnOnce(&str) -> R) -> R {
+    match parts {
+        // One part (`env:read:{name}`, `fs:read:{path}`, ...): the
+        // resource is that part; nothing to copy.
+        [] => f(""),
+        [only] => f(only),
         _ => {
-            inline = [0u8; INLINE_REQUEST_LEN];
+            let mut inline = [0u8; INLINE_REQUEST_LEN];
             match concat_inline(&mut inline, parts) {
-                Some(resource) => resource,
-                None => {
-                    heap = parts.concat();
-                    &heap
-                }
+                Some(resource) => f(resource),
+                None => f(&parts.concat()),
             }
         }
-    };
-    let cache = key.zip(ctx.decisions());
-    if let Some((key, cache)) = cache
-        && let Some(decision) = cache.get(key, resource)
-    {
-        ctx.record(&GuardEvent {
+    }
+}
+
+/// One request, checked in full (no cache).
+struct Check<'a> {
+    function: &'a str,
+    scope: &'a Capability,
+    domain: Domain,
+    action: Action,
+    resource: &'a str,
+}
+
+impl Check<'_> {
+    /// Validates the request, checks it against the scope and the grants,
+    /// and records the decision; on an allow, the index of the deciding
+    /// allow rule, if any.
+    fn run<C: GuardContext + ?Sized>(&self, ctx: &C) -> Result<Option<usize>, Denial> {
+        let Check {
+            function,
+            scope,
+            domain,
+            action,
+            resource,
+        } = *self;
+        let event = |outcome| GuardEvent {
             function,
             domain,
             action,
             resource,
-            outcome: Outcome::Allowed(&decision),
-        });
-        return Ok(());
-    }
-    let request = match Request::new(domain, action, resource) {
-        Ok(request) => request,
-        Err(error) => {
-            ctx.record(&GuardEvent {
-                function,
-                domain,
-                action,
-                resource,
-                outcome: Outcome::Invalid,
-            });
+            outcome,
+        };
+        let request = match Request::new(domain, action, resource) {
+            Ok(request) => request,
+            Err(error) => {
+                ctx.record(&event(Outcome::Invalid));
+                return Err(Denial {
+                    reason: DenialReason::InvalidRequest,
+                    message: format!(
+                        "`{}` is not a valid request: {error}",
+                        request_text(domain, action, resource)
+                    ),
+                });
+            }
+        };
+        if !scope.covers(&request) {
+            ctx.record(&event(Outcome::OutsideScope(scope)));
             return Err(Denial {
-                reason: DenialReason::InvalidRequest,
+                reason: DenialReason::OutsideScope,
                 message: format!(
-                    "`{}` is not a valid request: {error}",
-                    request_text(domain, action, resource)
+                    "`{request}` is outside the scope `{scope}` that the host declares for \
+                     `{function}`; the host author limits this function to that scope"
                 ),
             });
         }
-    };
-    let event = |outcome| GuardEvent {
-        function,
-        domain,
-        action,
-        resource,
-        outcome,
-    };
-    if !scope.covers(&request) {
-        ctx.record(&event(Outcome::OutsideScope(scope)));
-        return Err(Denial {
-            reason: DenialReason::OutsideScope,
-            message: format!(
-                "`{request}` is outside the scope `{scope}` that the host declares for \
-                 `{function}`; the host author limits this function to that scope"
-            ),
-        });
-    }
-    let grants = ctx.grants();
-    let decision = grants.check(&request);
-    if decision.verdict == Verdict::Allow {
-        if let (Some((key, cache)), Rule::Allow(rule)) = (cache, decision.rule) {
-            cache.insert(key, resource, rule);
+        let grants = ctx.grants();
+        let decision = grants.check(&request);
+        if decision.verdict == Verdict::Allow {
+            ctx.record(&event(Outcome::Allowed(&decision)));
+            return Ok(match decision.rule {
+                Rule::Allow(rule) => Some(rule),
+                _ => None,
+            });
         }
-        ctx.record(&event(Outcome::Allowed(&decision)));
-        return Ok(());
+        ctx.record(&event(Outcome::Refused(&decision)));
+        Err(refusal(ctx.component(), grants, &decision, &request))
     }
-    ctx.record(&event(Outcome::Refused(&decision)));
-    Err(refusal(ctx.component(), grants, &decision, &request))
 }
 
 /// The message for a refusal by the grant set.
@@ -791,18 +885,8 @@ mod tests {
             ["storage#get kv:read:counter/hits allowed"; 3]
         );
         let cache = state.cache.as_ref().unwrap();
-        let key = GuardKey {
-            scope: (GET.scope_text.as_ptr() as usize, GET.scope_text.len()),
-            domain: Domain::Kv,
-            action: Action::Read,
-        };
-        assert_eq!(
-            cache.get(key, "counter/hits"),
-            Some(Decision {
-                verdict: Verdict::Allow,
-                rule: Rule::Allow(0)
-            })
-        );
+        assert_eq!(cache.get(GET.id(), "counter/hits"), Some(0));
+        assert_eq!(cache.get(SET.id(), "counter/hits"), None);
     }
 
     #[test]
@@ -816,7 +900,7 @@ mod tests {
         }
         assert_eq!(state.events.borrow().len(), 4);
         let slots = state.cache.as_ref().unwrap().slots.borrow();
-        assert!(slots.iter().all(|entry| entry.key.is_none()));
+        assert!(slots.iter().all(|entry| entry.guard == 0));
     }
 
     #[test]
@@ -878,6 +962,37 @@ mod tests {
             .filter(|e| e.ends_with(" allowed"))
             .count();
         assert_eq!(allowed, 3 * (150 + 150), "counter/k*, APP_* allowed");
+    }
+
+    /// The cache compares short resources by fingerprint and long ones in
+    /// full: a resource differing from a cached one in any single byte, at
+    /// any length, or only in length, is never a hit.
+    #[test]
+    fn the_cache_tells_apart_resources_differing_in_one_byte() {
+        for len in 0..=40usize {
+            let cache = DecisionCache::new();
+            let resource: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            // The first allow only marks the cache as used; the second fills it.
+            cache.insert(1, &resource, 3);
+            cache.insert(1, &resource, 3);
+            assert_eq!(cache.get(1, &resource), Some(3), "len {len}");
+            assert_eq!(cache.get(2, &resource), None, "other guard, len {len}");
+            for at in 0..len {
+                let mut bytes = resource.clone().into_bytes();
+                bytes[at] = b'Z';
+                let changed = String::from_utf8(bytes).unwrap();
+                assert_eq!(cache.get(1, &changed), None, "len {len}, byte {at}");
+            }
+            let longer = format!("{resource}\0");
+            assert_eq!(cache.get(1, &longer), None, "len {len} + NUL");
+            let nul_first = format!("\0{resource}");
+            assert_eq!(cache.get(1, &nul_first), None, "NUL + len {len}");
+            if let Some(shorter) = resource.get(..len.saturating_sub(1))
+                && len > 0
+            {
+                assert_eq!(cache.get(1, shorter), None, "len {len} - 1");
+            }
+        }
     }
 
     #[test]
