@@ -22,6 +22,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "support/ratio.rs"]
+mod ratio;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -165,28 +168,13 @@ fn airssys_runtime(grants: usize, storage: Option<&std::path::Path>) -> Runtime 
     builder.build().expect("runtime")
 }
 
-/// Times `base` and `ours` interleaved (rounds of `batch` runs each) and
-/// prints the best per-run time of each and their ratio: the minimum is
-/// the estimate least disturbed by other work on a shared machine.
-fn ratio(label: &str, batch: u32, mut base: impl FnMut(), mut ours: impl FnMut()) {
-    let mut best = [Duration::MAX; 2];
-    for _ in 0..30 {
-        for (i, f) in [&mut base as &mut dyn FnMut(), &mut ours]
-            .into_iter()
-            .enumerate()
-        {
-            let start = std::time::Instant::now();
-            for _ in 0..batch {
-                f();
-            }
-            best[i] = best[i].min(start.elapsed() / batch);
-        }
-    }
+/// Measures `base` against `ours` (see [`ratio::measure`]) and prints
+/// the result as a `RATIO` line.
+fn ratio(label: &str, batch: u32, base: impl FnMut(), ours: impl FnMut()) {
+    let r = ratio::measure(batch, base, ours);
     println!(
-        "RATIO {label}: base {:?}, airssys {:?}, ratio {:.2}x",
-        best[0],
-        best[1],
-        best[1].as_secs_f64() / best[0].as_secs_f64()
+        "RATIO {label}: base {:?}, airssys {:?}, ratio {:.2}x (median of {} paired rounds {:.2}x)",
+        r.base, r.ours, r.best, r.rounds, r.paired_median
     );
 }
 
@@ -237,7 +225,7 @@ fn host_call(c: &mut Criterion) {
         });
         ratio(
             &format!("host_call ({CALLS} calls, {grants} grants) vs plain wasmtime"),
-            50,
+            10,
             || {
                 base.call_env_loop(&mut base_store, CALLS).expect("call");
             },
@@ -247,7 +235,7 @@ fn host_call(c: &mut Criterion) {
         );
         ratio(
             &format!("host_call ({CALLS} calls, {grants} grants) vs plain wasmtime with epoch"),
-            50,
+            10,
             || {
                 epoch_base
                     .call_env_loop(&mut epoch_store, CALLS)

@@ -21,6 +21,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "support/ratio.rs"]
+mod ratio;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -161,33 +164,21 @@ fn policy() -> Policy {
     Policy::from_toml_str(POLICY).expect("policy")
 }
 
-/// Times `floor` and `ours` interleaved (rounds of `runs` each) and prints
-/// the best per-run time of each, per message, and their ratio: the
-/// minimum is the estimate least disturbed by other work on a shared
-/// machine.
-fn ratio(messages: usize, runs: u32, mut floor: impl FnMut(), mut ours: impl FnMut()) {
-    let mut best = [Duration::MAX; 2];
-    for _ in 0..30 {
-        for (i, f) in [&mut floor as &mut dyn FnMut(), &mut ours]
-            .into_iter()
-            .enumerate()
-        {
-            let start = std::time::Instant::now();
-            for _ in 0..runs {
-                f();
-            }
-            best[i] = best[i].min(start.elapsed() / runs);
-        }
-    }
+/// Measures `floor` against `ours` (see [`ratio::measure`]) and prints the
+/// result, per round and per message, as a `RATIO` line.
+fn ratio(messages: usize, runs: u32, floor: impl FnMut(), ours: impl FnMut()) {
+    let r = ratio::measure(runs, floor, ours);
     let per = |d: Duration| d / u32::try_from(messages).expect("small round");
     println!(
         "RATIO delivery ({messages} per round): floor {:?} ({:?}/msg), airssys {:?} ({:?}/msg), \
-         ratio {:.2}x",
-        best[0],
-        per(best[0]),
-        best[1],
-        per(best[1]),
-        best[1].as_secs_f64() / best[0].as_secs_f64()
+         ratio {:.2}x (median of {} paired rounds {:.2}x)",
+        r.base,
+        per(r.base),
+        r.ours,
+        per(r.ours),
+        r.best,
+        r.rounds,
+        r.paired_median
     );
 }
 
