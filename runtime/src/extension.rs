@@ -6,19 +6,24 @@
 //! the contract), a function that links the package's host functions
 //! (wasmtime `bindgen!` output implemented for [`HostState`]), and
 //! optionally per-instance state the host functions reach with
-//! [`HostState::extension`].
+//! [`HostState::extension`]. An extension with resources also says how a
+//! handle of each is named ([`HostExtension::handle_name`]), so `{self}`
+//! in a method's capability template resolves.
 
 use std::any::Any;
 use std::path::Path;
 
-use wasmtime::component::Linker;
-use wit_parser::{PackageId, Resolve};
+use wasmtime::component::{Linker, Resource, ResourceTable};
+use wit_parser::{PackageId, Resolve, TypeDefKind};
 
 use crate::error::BuildError;
 use crate::host::state::HostState;
 
 type LinkFn = dyn Fn(&mut Linker<HostState>) -> wasmtime::Result<()> + Send + Sync;
 type StateFn = dyn Fn(&str) -> Box<dyn Any + Send> + Send + Sync;
+/// The name of handle `rep` in a resource table, type-erased: `None` when
+/// the table holds no value of the resource's Rust type at `rep`.
+type HandleNameFn = dyn for<'a> Fn(&'a ResourceTable, u32) -> Option<&'a str> + Send + Sync;
 
 /// A host service of the embedder's own: the WIT package it serves, how
 /// its host functions are linked, and the state each instance gets.
@@ -53,6 +58,7 @@ pub struct HostExtension {
     served: Served,
     link: Option<Box<LinkFn>>,
     states: Vec<Box<StateFn>>,
+    handle_names: HandleNames,
 }
 
 impl std::fmt::Debug for HostExtension {
@@ -61,6 +67,7 @@ impl std::fmt::Debug for HostExtension {
             .field("package", &self.served.name())
             .field("linked", &self.link.is_some())
             .field("states", &self.states.len())
+            .field("handle_names", &self.handle_names)
             .finish()
     }
 }
@@ -80,6 +87,18 @@ impl Served {
     /// `example:greeter@0.1.0`.
     pub(crate) fn name(&self) -> String {
         self.resolve.packages[self.package].name.to_string()
+    }
+
+    /// The WIT names of the resources the package's interfaces define.
+    fn resources(&self) -> Vec<&str> {
+        self.resolve
+            .interfaces
+            .iter()
+            .filter(|(_, interface)| interface.package == Some(self.package))
+            .flat_map(|(_, interface)| interface.types.iter())
+            .filter(|(_, ty)| matches!(self.resolve.types[**ty].kind, TypeDefKind::Resource))
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 
     /// Whether this extension serves packages named `namespace:name` (any
@@ -133,6 +152,7 @@ impl HostExtension {
             served: Served { resolve, package },
             link: None,
             states: Vec::new(),
+            handle_names: HandleNames::default(),
         }
     }
 
@@ -166,6 +186,146 @@ impl HostExtension {
             .push(Box::new(move |component| Box::new(make(component))));
         self
     }
+
+    /// How a handle of the WIT resource `resource` (one of this
+    /// extension's resources, by its WIT name: `"file"`) is named, for a
+    /// `{self}` part of its methods' `@capability` templates: `name` reads
+    /// the name from the value the handle stands for, the `T` that
+    /// `bindgen!`'s `with: { "..file": T }` maps the resource to and that
+    /// the host functions push into [`HostState::resource_table`].
+    ///
+    /// A guard on a method of `resource` then builds its request from
+    /// `name(value)`, as the runtime does for the contract's `bucket` (a
+    /// bucket's name) and `child` (the program). A handle that is not a
+    /// `T` in the calling instance's table has no name, and the call is
+    /// denied. Without this, every `{self}` call on `resource` is denied as
+    /// made on an unknown handle.
+    ///
+    /// # Errors
+    ///
+    /// Checked by [`RuntimeBuilder::build`](crate::RuntimeBuilder::build),
+    /// which returns [`BuildError::Extension`] when `resource` is not a
+    /// resource of the package this extension serves, is named twice
+    /// (here or by another extension: the guard knows a resource by its
+    /// WIT name only), or is a contract resource whose handles the runtime
+    /// names itself (`bucket`, `child`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use airssys_runtime::{HostExtension, HostState, Runtime};
+    ///
+    /// /// What a `file` handle stands for (`with: { "example:files/files/file": OpenFile }`).
+    /// struct OpenFile {
+    ///     path: String,
+    /// }
+    ///
+    /// # fn add_to_linker(_: &mut airssys_runtime::wasmtime::component::Linker<HostState>)
+    /// #     -> airssys_runtime::wasmtime::Result<()> { Ok(()) }
+    /// let files = HostExtension::from_wit_str(
+    ///     "files.wit",
+    ///     "package example:files@0.1.0;
+    ///      interface files {
+    ///        resource file {
+    ///          /// @capability fs:read:{self}
+    ///          read: func() -> list<u8>;
+    ///        }
+    ///        /// @capability none
+    ///        open: func(path: string) -> file;
+    ///      }",
+    /// )?
+    /// .link(add_to_linker)
+    /// // `read` on a file opened as `/data/a.txt` asks for `fs:read:/data/a.txt`.
+    /// .handle_name("file", |file: &OpenFile| file.path.as_str());
+    /// let runtime = Runtime::builder().extension(files).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handle_name<T: 'static>(
+        mut self,
+        resource: &str,
+        name: impl Fn(&T) -> &str + Send + Sync + 'static,
+    ) -> HostExtension {
+        let package = self.served.name();
+        self.handle_names
+            .push(resource, package, table_lookup(name));
+        self
+    }
+}
+
+/// `name` of the `T` at a rep of the table, as the type-erased
+/// [`HandleNameFn`] (the `impl` return gives the closure its
+/// higher-ranked signature).
+fn table_lookup<T: 'static>(
+    name: impl Fn(&T) -> &str + Send + Sync + 'static,
+) -> impl for<'a> Fn(&'a ResourceTable, u32) -> Option<&'a str> + Send + Sync + 'static {
+    move |table, rep| {
+        // A wrong type or a rep with nothing in it is an error of `get`:
+        // no name, so the guard denies.
+        table.get(&Resource::<T>::new_borrow(rep)).ok().map(&name)
+    }
+}
+
+/// The extensions' handle namers, by WIT resource name: what
+/// [`HostState`]'s `GuardContext::handle_name` falls back to for resources
+/// other than the contract's.
+#[derive(Default)]
+pub(crate) struct HandleNames {
+    /// Few entries (one per resource with `{self}` methods): a scan beats
+    /// hashing.
+    names: Vec<HandleNamer>,
+}
+
+/// How handles of one resource are named.
+struct HandleNamer {
+    /// The WIT resource name, as the guard passes it.
+    resource: String,
+    /// The package of the extension that registered it, for messages.
+    package: String,
+    name: Box<HandleNameFn>,
+}
+
+impl std::fmt::Debug for HandleNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.names.iter().map(|n| &n.resource))
+            .finish()
+    }
+}
+
+impl HandleNames {
+    fn push(
+        &mut self,
+        resource: &str,
+        package: String,
+        name: impl for<'a> Fn(&'a ResourceTable, u32) -> Option<&'a str> + Send + Sync + 'static,
+    ) {
+        self.names.push(HandleNamer {
+            resource: resource.to_owned(),
+            package,
+            name: Box::new(name),
+        });
+    }
+
+    /// The package of the extension naming `resource`'s handles.
+    fn named_by(&self, resource: &str) -> Option<&str> {
+        self.names
+            .iter()
+            .find(|n| n.resource == resource)
+            .map(|n| n.package.as_str())
+    }
+
+    /// The name of handle `rep` of the extension resource `resource` in
+    /// `table`; `None` when no extension names `resource`'s handles or
+    /// `rep` is not one of them.
+    pub(crate) fn name<'a>(
+        &self,
+        table: &'a ResourceTable,
+        resource: &str,
+        rep: u32,
+    ) -> Option<&'a str> {
+        let namer = self.names.iter().find(|n| n.resource == resource)?;
+        (namer.name)(table, rep)
+    }
 }
 
 /// Every extension of one runtime.
@@ -173,6 +333,9 @@ impl HostExtension {
 pub(crate) struct Extensions {
     served: Vec<Served>,
     states: Vec<Box<StateFn>>,
+    /// Moved into the runtime's shared services by `build()`, where every
+    /// instance's guards reach it.
+    pub(crate) handle_names: HandleNames,
 }
 
 impl Extensions {
@@ -183,7 +346,9 @@ impl Extensions {
     ///
     /// [`BuildError::Extension`] when an extension has no link function,
     /// serves a package of the airssys contract or one another extension
-    /// serves, or its link function fails.
+    /// serves, names handles of a resource it does not serve, of a
+    /// resource already named or of a contract resource the runtime names
+    /// itself, or its link function fails.
     pub(crate) fn install(
         extensions: Vec<HostExtension>,
         linker: &mut Linker<HostState>,
@@ -222,7 +387,18 @@ impl Extensions {
                         .to_owned(),
                 ));
             };
+            let names = &extension.handle_names.names;
+            for (i, namer) in names.iter().enumerate() {
+                let resource = namer.resource.as_str();
+                let twice = names[..i].iter().any(|n| n.resource == resource);
+                check_handle_name(&extension.served, resource, twice, &installed.handle_names)
+                    .map_err(&fail)?;
+            }
             link(linker).map_err(|e| fail(format!("linking failed: {e:?}")))?;
+            installed
+                .handle_names
+                .names
+                .extend(extension.handle_names.names);
             installed.served.push(extension.served);
             installed.states.extend(extension.states);
         }
@@ -238,4 +414,55 @@ impl Extensions {
     pub(crate) fn instance_states(&self, component: &str) -> Vec<Box<dyn Any + Send>> {
         self.states.iter().map(|make| make(component)).collect()
     }
+}
+
+/// Whether `.handle_name(resource, ..)` of the extension serving `served`
+/// may be installed: `resource` is one of its WIT resources, not named
+/// twice (`twice`: earlier in the same extension), not named by an
+/// extension installed before (`installed`), and not a contract resource
+/// whose handles the runtime names itself.
+///
+/// # Errors
+///
+/// The message of the [`BuildError::Extension`], naming the resource and
+/// what it clashes with.
+fn check_handle_name(
+    served: &Served,
+    resource: &str,
+    twice: bool,
+    installed: &HandleNames,
+) -> Result<(), String> {
+    let call = format!("`.handle_name(\"{resource}\", ..)`");
+    let resources = served.resources();
+    if !resources.contains(&resource) {
+        let known = if resources.is_empty() {
+            "it has none".to_owned()
+        } else {
+            format!("its resources: {}", resources.join(", "))
+        };
+        return Err(format!(
+            "{call}: `{}` has no resource `{resource}` ({known})",
+            served.name()
+        ));
+    }
+    if crate::host::state::names_contract_handles(resource) {
+        return Err(format!(
+            "{call}: `{resource}` is also a resource of the airssys contract, whose handles \
+             the runtime names itself, and a guard knows a resource by its WIT name only; \
+             rename the extension's resource"
+        ));
+    }
+    if twice {
+        return Err(format!(
+            "{call} is given twice; name each resource's handles once"
+        ));
+    }
+    if let Some(other) = installed.named_by(resource) {
+        return Err(format!(
+            "{call}: the extension serving `{other}` already names the handles of a resource \
+             `{resource}`, and a guard knows a resource by its WIT name only; rename one of \
+             the two resources"
+        ));
+    }
+    Ok(())
 }

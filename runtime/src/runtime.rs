@@ -421,7 +421,10 @@ impl RuntimeBuilder {
         let tls = crate::host::TlsRoots::from_pem(&self.tls_roots).map_err(BuildError::TlsRoots)?;
         let mut linker = Linker::new(&engine);
         crate::host::link(&mut linker).map_err(|e| BuildError::Link(format!("{e:?}")))?;
-        let extensions = Extensions::install(self.extensions, &mut linker)?;
+        let mut extensions = Extensions::install(self.extensions, &mut linker)?;
+        // Every instance's guards reach the handle namers through the
+        // shared services.
+        let handle_names = std::mem::take(&mut extensions.handle_names);
         let storage: Arc<dyn StorageBackend> = match self.storage {
             StorageChoice::Memory => Arc::new(MemoryStorage::new()),
             StorageChoice::Path(path) => Arc::new(RedbStorage::open(&path)?.durable(self.durable)),
@@ -440,6 +443,7 @@ impl RuntimeBuilder {
                         .broker
                         .unwrap_or_else(|| Arc::new(InProcessBroker::new(BrokerConfig::default()))),
                     tls,
+                    handle_names,
                 }),
                 base_limits: self.limits,
                 tick: self.tick,

@@ -4,16 +4,27 @@
 //! link when the extension's functions are linked, and get the extension's
 //! per-instance state; a misconfigured extension stops `build()`.
 //!
+//! `{self}` in a guard on a method of an extension's resource resolves
+//! through the extension's `handle_name`.
+//!
 //! The components are dummy core modules with embedded WIT metadata,
-//! encoded by wit-component (no wasm build needed).
+//! encoded by wit-component (no wasm build needed); the one that calls a
+//! resource method is a small hand-written core module.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod support;
 
-use airssys_runtime::wasmtime::component::Linker;
-use airssys_runtime::{BuildError, HostExtension, HostState, LoadError, Policy, Runtime};
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use airssys_runtime::contract::capability::{Action, Capability, Domain};
+use airssys_runtime::contract::guard::HostFnGuard;
+use airssys_runtime::contract::manifest::{MANIFEST_SECTION, Manifest};
+use airssys_runtime::wasmtime::StoreContextMut;
+use airssys_runtime::wasmtime::component::{Linker, Resource, ResourceType};
+use airssys_runtime::{AuditLog, BuildError, HostExtension, HostState, LoadError, Policy, Runtime};
 use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
 use wit_parser::{LiftLowerAbi, ManglingAndAbi, Resolve};
 
@@ -208,4 +219,376 @@ fn invalid_extension_wit_names_file_and_line() {
         .expect_err("does not parse");
     let text = error.to_string();
     assert!(text.contains("greeter.wit:2"), "{text}");
+}
+
+// ---------------------------------------------------------------------
+// `{self}` on an extension's resource.
+
+/// An extension with a resource whose method is guarded by `{self}`.
+const FILES_WIT: &str = "package example:files@0.1.0;
+interface files {
+  resource file {
+    /// @capability kv:read:{self}
+    check: func() -> bool;
+  }
+  /// @capability none
+  open: func(index: u32) -> file;
+  /// @capability none
+  open-note: func() -> u32;
+  /// @capability none
+  check-rep: func(rep: u32) -> bool;
+}
+world w {
+  import files;
+  export run: func(index: u32) -> bool;
+  export run-rep: func(rep: u32) -> bool;
+  export wrong-type: func() -> bool;
+}";
+
+const FILES: &str = "example:files/files@0.1.0";
+
+/// The guest: `run(i)` opens file `i`, calls `check` on it and drops it;
+/// `run-rep(rep)` asks the host to check the raw rep `rep` as a `file`;
+/// `wrong-type()` does so with the rep of a value of another type.
+const GUEST_WAT: &str = r#"(module
+  (import "example:files/files@0.1.0" "open" (func $open (param i32) (result i32)))
+  (import "example:files/files@0.1.0" "[method]file.check" (func $check (param i32) (result i32)))
+  (import "example:files/files@0.1.0" "[resource-drop]file" (func $drop (param i32)))
+  (import "example:files/files@0.1.0" "open-note" (func $open_note (result i32)))
+  (import "example:files/files@0.1.0" "check-rep" (func $check_rep (param i32) (result i32)))
+  (memory (export "memory") 0)
+  (func (export "run") (param i32) (result i32)
+    (local $file i32) (local $allowed i32)
+    (local.set $file (call $open (local.get 0)))
+    (local.set $allowed (call $check (local.get $file)))
+    (call $drop (local.get $file))
+    (local.get $allowed))
+  (func (export "run-rep") (param i32) (result i32)
+    (call $check_rep (local.get 0)))
+  (func (export "wrong-type") (result i32)
+    (call $check_rep (call $open_note))))"#;
+
+/// What a `file` handle stands for; its name is what `{self}` becomes.
+struct File {
+    name: String,
+}
+
+/// A host value of another type, in the same resource table.
+struct Note;
+
+/// The names `open(index)` gives its files.
+const NAMES: [&str; 2] = ["docs/readme", "secret/key"];
+
+/// The guard `#[airssys::host_fn]` generates for `[method]file.check`
+/// (`kv:read:{self}`), written out: the handle's name, then the request.
+static CHECK: HostFnGuard = HostFnGuard::new(
+    "example:files/files@0.1.0#[method]file.check",
+    "kv:read:**",
+    Domain::Kv,
+    Action::Read,
+);
+
+/// Runs the guard of `check` on the `file` handle `rep`; a denial's
+/// message is kept in `denials`.
+fn check(state: &HostState, rep: u32, denials: &Mutex<Vec<String>>) -> bool {
+    let result = CHECK
+        .handle(state, "file", rep)
+        .and_then(|name| CHECK.authorize(state, &[name]));
+    match result {
+        Ok(()) => true,
+        Err(denial) => {
+            denials.lock().unwrap().push(denial.into_message());
+            false
+        }
+    }
+}
+
+/// Links the `files` interface (what `bindgen!`'s `add_to_linker` would
+/// do for `FILES_WIT` with `with: { "example:files/files/file": File }`).
+fn link_files(
+    linker: &mut Linker<HostState>,
+    denials: &Arc<Mutex<Vec<String>>>,
+) -> airssys_runtime::wasmtime::Result<()> {
+    let mut files = linker.instance(FILES)?;
+    files.resource(
+        "file",
+        ResourceType::host::<File>(),
+        |mut store: StoreContextMut<'_, HostState>, rep| {
+            store
+                .data_mut()
+                .resource_table()
+                .delete(Resource::<File>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
+    files.func_wrap(
+        "open",
+        |mut store: StoreContextMut<'_, HostState>, (index,): (u32,)| {
+            let name = NAMES[index as usize].to_owned();
+            let file = store.data_mut().resource_table().push(File { name })?;
+            Ok((file,))
+        },
+    )?;
+    files.func_wrap(
+        "open-note",
+        |mut store: StoreContextMut<'_, HostState>, (): ()| {
+            let note = store.data_mut().resource_table().push(Note)?;
+            Ok((note.rep(),))
+        },
+    )?;
+    let seen = Arc::clone(denials);
+    files.func_wrap(
+        "[method]file.check",
+        move |store: StoreContextMut<'_, HostState>, (file,): (Resource<File>,)| {
+            Ok((check(store.data(), file.rep(), &seen),))
+        },
+    )?;
+    let seen = Arc::clone(denials);
+    files.func_wrap(
+        "check-rep",
+        move |store: StoreContextMut<'_, HostState>, (rep,): (u32,)| {
+            Ok((check(store.data(), rep, &seen),))
+        },
+    )?;
+    Ok(())
+}
+
+/// The `files` extension, naming a `file` handle by its `File::name`.
+fn files(denials: &Arc<Mutex<Vec<String>>>) -> HostExtension {
+    let denials = Arc::clone(denials);
+    HostExtension::from_wit_str("files.wit", FILES_WIT)
+        .expect("host WIT parses")
+        .link(move |linker| link_files(linker, &denials))
+        .handle_name("file", |file: &File| file.name.as_str())
+}
+
+/// The guest of `GUEST_WAT` as component `reader`, which asks for
+/// `kv:read:docs/*`.
+fn reader() -> Vec<u8> {
+    let mut resolve = Resolve::new();
+    let pkg = resolve
+        .push_str("files.wit", FILES_WIT)
+        .expect("guest WIT parses");
+    let world = resolve.select_world(&[pkg], Some("w")).expect("world w");
+    let mut module = wat::parse_str(GUEST_WAT).expect("guest WAT parses");
+    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).expect("embed");
+    let mut bytes = ComponentEncoder::default()
+        .module(&module)
+        .expect("module")
+        .validate(true)
+        .encode()
+        .expect("encode component");
+    let manifest = Manifest::from_toml_str(
+        "[component]\nname = \"reader\"\nversion = \"0.1.0\"\n\n[capabilities]\nrequires = \
+         [\"kv:read:docs/*\"]\n",
+    )
+    .expect("manifest");
+    support::append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());
+    bytes
+}
+
+/// A `Write` whose bytes the test reads back.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The audit records written so far.
+    fn records(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().unwrap();
+        std::str::from_utf8(&bytes)
+            .expect("UTF-8")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON record per line"))
+            .collect()
+    }
+}
+
+/// A runtime with the `files` extension that grants `reader`
+/// `kv:read:docs/*`, its audit log, and the denial messages.
+fn files_runtime() -> (Runtime, Captured, Arc<Mutex<Vec<String>>>) {
+    let denials = Arc::default();
+    let audit = Captured::default();
+    let grant = Capability::parse("kv:read:docs/*").expect("capability");
+    let runtime = Runtime::builder()
+        .pooling(false)
+        .policy(Policy::builder().grant("reader", grant).build())
+        .audit(AuditLog::to_writer(audit.clone()))
+        .extension(files(&denials))
+        .build()
+        .expect("runtime builds");
+    (runtime, audit, denials)
+}
+
+#[test]
+fn self_names_a_granted_extension_handle() {
+    let (runtime, audit, denials) = files_runtime();
+    let mut instance = runtime
+        .load(&reader())
+        .expect("loads")
+        .instantiate()
+        .expect("instantiates");
+    let (allowed,): (bool,) = instance.call(None, "run", (0_u32,)).expect("run");
+    assert!(allowed, "denied: {:?}", denials.lock().unwrap());
+    let records = audit.records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["verdict"], "allow");
+    assert_eq!(records[0]["resource"], "docs/readme", "the handle's name");
+    assert_eq!(records[0]["component"], "reader");
+}
+
+#[test]
+fn self_outside_the_grant_is_denied_and_named() {
+    let (runtime, audit, denials) = files_runtime();
+    let mut instance = runtime
+        .load(&reader())
+        .expect("loads")
+        .instantiate()
+        .expect("instantiates");
+    let (allowed,): (bool,) = instance.call(None, "run", (1_u32,)).expect("run");
+    assert!(!allowed, "`secret/key` is not granted");
+    let denials = denials.lock().unwrap();
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert!(
+        denials[0].contains("`kv:read:secret/key`"),
+        "the denial names the handle: {}",
+        denials[0]
+    );
+    let records = audit.records();
+    assert_eq!(records[0]["verdict"], "deny");
+    assert_eq!(records[0]["resource"], "secret/key");
+}
+
+#[test]
+fn an_unknown_or_foreign_rep_has_no_name() {
+    let (runtime, audit, denials) = files_runtime();
+    let mut instance = runtime
+        .load(&reader())
+        .expect("loads")
+        .instantiate()
+        .expect("instantiates");
+    let (allowed,): (bool,) = instance
+        .call(None, "run-rep", (9_999_u32,))
+        .expect("run-rep");
+    assert!(!allowed, "no handle 9999");
+    let (allowed,): (bool,) = instance.call(None, "wrong-type", ()).expect("wrong-type");
+    assert!(!allowed, "a `Note` is not a `File`");
+    let denials = denials.lock().unwrap();
+    assert_eq!(denials.len(), 2, "{denials:?}");
+    for denial in denials.iter() {
+        assert!(denial.contains("unknown `file` handle"), "{denial}");
+    }
+    let records = audit.records();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        records.iter().all(|r| r["verdict"] == "deny"),
+        "{records:?}"
+    );
+}
+
+#[test]
+fn without_handle_name_self_is_denied() {
+    let denials = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&denials);
+    let extension = HostExtension::from_wit_str("files.wit", FILES_WIT)
+        .expect("host WIT parses")
+        .link(move |linker| link_files(linker, &seen));
+    let grant = Capability::parse("kv:read:docs/*").expect("capability");
+    let runtime = Runtime::builder()
+        .pooling(false)
+        .policy(Policy::builder().grant("reader", grant).build())
+        .extension(extension)
+        .build()
+        .expect("runtime builds");
+    let mut instance = runtime
+        .load(&reader())
+        .expect("loads")
+        .instantiate()
+        .expect("instantiates");
+    let (allowed,): (bool,) = instance.call(None, "run", (0_u32,)).expect("run");
+    assert!(!allowed, "nobody names a `file` handle");
+    let denials = denials.lock().unwrap();
+    assert!(denials[0].contains("unknown `file` handle"), "{denials:?}");
+}
+
+/// `build()`'s refusal of a runtime with `extensions`: the package
+/// named and the message.
+fn build_error(extensions: Vec<HostExtension>) -> (String, String) {
+    let mut builder = Runtime::builder().pooling(false);
+    for extension in extensions {
+        builder = builder.extension(extension);
+    }
+    let error = builder.build().expect_err("refused");
+    let BuildError::Extension { package, message } = error else {
+        panic!("expected Extension, got {error:?}");
+    };
+    (package, message)
+}
+
+/// An extension serving `example:<package>`, whose one resource
+/// `resource` has its handles named.
+fn named(package: &str, resource: &str) -> HostExtension {
+    let wit = format!(
+        "package example:{package}@0.1.0; interface i {{ resource {resource} {{ f: func(); }} }}"
+    );
+    HostExtension::from_wit_str("x.wit", &wit)
+        .expect("parses")
+        .link(|_| Ok(()))
+        .handle_name(resource, |file: &File| file.name.as_str())
+}
+
+#[test]
+fn a_resource_named_by_two_extensions_is_refused() {
+    let (package, message) = build_error(vec![named("one", "file"), named("two", "file")]);
+    assert_eq!(package, "example:two@0.1.0");
+    assert!(
+        message.contains(r#"`.handle_name("file", ..)`"#),
+        "{message}"
+    );
+    assert!(
+        message.contains("the extension serving `example:one@0.1.0` already names"),
+        "names the other extension: {message}"
+    );
+}
+
+#[test]
+fn a_resource_named_twice_is_refused() {
+    let twice = named("one", "file").handle_name("file", |file: &File| file.name.as_str());
+    let (package, message) = build_error(vec![twice]);
+    assert_eq!(package, "example:one@0.1.0");
+    assert!(message.contains("is given twice"), "{message}");
+}
+
+#[test]
+fn a_contract_resource_name_is_refused() {
+    for resource in ["bucket", "child"] {
+        let (package, message) = build_error(vec![named("one", resource)]);
+        assert_eq!(package, "example:one@0.1.0");
+        assert!(
+            message.contains(&format!(
+                "`{resource}` is also a resource of the airssys contract"
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_resource_the_extension_does_not_serve_is_refused() {
+    let extension = named("one", "file").handle_name("folder", |file: &File| file.name.as_str());
+    let (_, message) = build_error(vec![extension]);
+    assert!(
+        message.contains("`example:one@0.1.0` has no resource `folder` (its resources: file)"),
+        "{message}"
+    );
 }

@@ -49,6 +49,8 @@ pub(crate) struct Services {
     pub(crate) broker: Arc<dyn crate::broker::Broker>,
     /// The roots `net:http` over TLS trusts.
     pub(crate) tls: crate::host::TlsRoots,
+    /// How handles of the extensions' resources are named, for `{self}`.
+    pub(crate) handle_names: crate::extension::HandleNames,
 }
 
 impl std::fmt::Debug for Services {
@@ -143,6 +145,39 @@ impl HostState {
     }
 }
 
+/// The name of handle `rep` of the contract's resource `resource`, for
+/// `{self}`: `Some(..)` when the runtime names `resource`'s handles itself
+/// (the inner `None`: `rep` is not such a handle), `None` for any other
+/// resource.
+fn contract_handle_name<'a>(
+    table: &'a ResourceTable,
+    resource: &str,
+    rep: u32,
+) -> Option<Option<&'a str>> {
+    match resource {
+        "bucket" => Some(
+            table
+                .get(&Resource::<Bucket>::new_borrow(rep))
+                .ok()
+                .map(|b| b.name.as_str()),
+        ),
+        "child" => Some(
+            table
+                .get(&Resource::<crate::host::process::Child>::new_borrow(rep))
+                .ok()
+                .map(|c| c.program.as_str()),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether the runtime names the handles of the contract resource
+/// `resource` itself (so an extension may not name a resource of its own
+/// so).
+pub(crate) fn names_contract_handles(resource: &str) -> bool {
+    contract_handle_name(&ResourceTable::new(), resource, 0).is_some()
+}
+
 impl GuardContext for HostState {
     fn component(&self) -> &str {
         &self.info.name
@@ -153,18 +188,9 @@ impl GuardContext for HostState {
     }
 
     fn handle_name(&self, resource: &str, rep: u32) -> Option<&str> {
-        match resource {
-            "bucket" => self
-                .table
-                .get(&Resource::<Bucket>::new_borrow(rep))
-                .ok()
-                .map(|b| b.name.as_str()),
-            "child" => self
-                .table
-                .get(&Resource::<crate::host::process::Child>::new_borrow(rep))
-                .ok()
-                .map(|c| c.program.as_str()),
-            _ => None,
+        match contract_handle_name(&self.table, resource, rep) {
+            Some(name) => name,
+            None => self.services.handle_names.name(&self.table, resource, rep),
         }
     }
 
