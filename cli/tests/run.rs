@@ -2,13 +2,16 @@
 //! runs it under its policy and checks the printed capability decisions
 //! (one allowed call, one denied call with its fix), the effect of
 //! `--grant` / `--deny`, persistent `--storage`, load refusals and exit
-//! codes.
+//! codes; and, with a second component (a fixture crate from
+//! `common::echo_crate`), requests addressed by name with `--request-to`.
 //!
 //! The example builds into `<repo>/target/new-templates`, the target
 //! directory `cli/tests/new.rs` shares, so airssys and its dependencies
 //! compile for `wasm32-wasip2` once.
 
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -235,4 +238,154 @@ fn invalid_input_exits_2() {
     let no_crate = airssys(&["run", dir.path().to_str().unwrap()]);
     assert_eq!(no_crate.status.code(), Some(2));
     assert!(text(&no_crate.stderr).contains("has no Cargo.toml"));
+}
+
+/// The name of the echo fixture run next to `kv-counter`.
+const ECHO: &str = "run-echo";
+
+/// The echo fixture's `.wasm`, built once from its crate directory by
+/// `airssys run` (alone, so `--request` goes to it).
+fn echo_wasm() -> String {
+    static BUILT: OnceLock<Output> = OnceLock::new();
+    let out = BUILT.get_or_init(|| {
+        let dir = common::echo_crate(ECHO);
+        airssys(&["run", dir.to_str().unwrap(), "--request", "hi"])
+    });
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("-> reply \"run-echo got hi\""), "{stdout}");
+    let path = shared_target().join("wasm32-wasip2/release/run_echo.wasm");
+    assert!(path.is_file(), "{} was built", path.display());
+    path.display().to_string()
+}
+
+/// Asserts that `needles` occur in `haystack` in this order.
+fn assert_in_order(haystack: &str, needles: &[&str]) {
+    let mut from = 0;
+    for needle in needles {
+        let Some(at) = haystack[from..].find(needle) else {
+            panic!("`{needle}` not found (in order) in:\n{haystack}");
+        };
+        from += at + needle.len();
+    }
+}
+
+#[test]
+fn request_to_reaches_the_second_component() {
+    let out = airssys(&[
+        "run",
+        &wasm(),
+        &echo_wasm(),
+        "--policy",
+        &policy(),
+        "--request-to",
+        "run-echo=hello=world",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    // Split at the first `=`: the payload keeps the others.
+    assert!(
+        stdout.contains(
+            "request \"hello=world\" to `run-echo`\n  -> reply \"run-echo got hello=world\"\n"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("to `kv-counter`"), "{stdout}");
+}
+
+#[test]
+fn requests_are_sent_in_command_line_order() {
+    let out = airssys(&[
+        "run",
+        &wasm(),
+        &echo_wasm(),
+        "--policy",
+        &policy(),
+        "--request",
+        "get",
+        "--request-to",
+        "run-echo=one",
+        "--request",
+        "increment",
+        "--request-to",
+        "kv-counter=get",
+        "--request-to",
+        "run-echo=two",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert_in_order(
+        &stdout,
+        &[
+            "init `kv-counter`",
+            "init `run-echo`",
+            "request \"get\" to `kv-counter`",
+            "  -> reply \"1\"\n",
+            "request \"one\" to `run-echo`\n  -> reply \"run-echo got one\"\n",
+            "request \"increment\" to `kv-counter`",
+            "  -> reply \"2\"\n",
+            "request \"get\" to `kv-counter`",
+            "  -> reply \"2\"\n",
+            "request \"two\" to `run-echo`\n  -> reply \"run-echo got two\"\n",
+            "shutdown `kv-counter`",
+        ],
+    );
+    assert_eq!(stdout.matches("request \"").count(), 5, "{stdout}");
+}
+
+#[test]
+fn request_to_an_unknown_component_exits_2_before_running() {
+    let out = airssys(&[
+        "run",
+        &wasm(),
+        &echo_wasm(),
+        "--policy",
+        &policy(),
+        "--request",
+        "get",
+        "--request-to",
+        "run-ehco=hi",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: --request-to `run-ehco=hi`: no component named `run-ehco` is loaded; the \
+             components are `kv-counter`, `run-echo`"
+        ),
+        "{stderr}"
+    );
+    // Nothing was loaded, so nothing ran.
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+
+    let no_eq = airssys(&["run", &wasm(), "--request-to", "kv-counter"]);
+    assert_eq!(no_eq.status.code(), Some(2));
+    assert!(
+        text(&no_eq.stderr)
+            .contains("error: --request-to `kv-counter` has no `=`; write NAME=PAYLOAD"),
+        "{}",
+        text(&no_eq.stderr)
+    );
+    let no_name = airssys(&["run", &wasm(), "--request-to", "=get"]);
+    assert_eq!(no_name.status.code(), Some(2));
+    assert!(
+        text(&no_name.stderr).contains("error: --request-to `=get` names no component"),
+        "{}",
+        text(&no_name.stderr)
+    );
 }

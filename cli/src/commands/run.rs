@@ -1,6 +1,7 @@
 //! `airssys run <COMPONENT>... [--policy FILE] [--grant P]... [--deny P]...
 //! [--mount V=DIR]... [--storage PATH] [--request PAYLOAD]...
-//! [--message TOPIC=PAYLOAD]... [--fail-on-deny]`.
+//! [--request-to NAME=PAYLOAD]... [--message TOPIC=PAYLOAD]...
+//! [--fail-on-deny]`.
 //!
 //! Each `COMPONENT` is a `.wasm` or a crate directory. A crate directory is
 //! built first (`cargo build --target wasm32-wasip2 --release`, cargo's
@@ -9,18 +10,24 @@
 //! loaded into one `airssys_runtime` runtime under the policy (the file,
 //! plus the `--grant` / `--deny` / `--mount` rules for every component),
 //! instantiated in order (which calls each `init` with the policy's
-//! configuration); the first component is sent each `--request` in order
-//! (replies printed); each `--message` is published from the host; queued
-//! messages and requests are delivered until every mailbox is empty; then
-//! every component is shut down. Every capability decision is printed as
-//! it happens; a denial is followed by the fix.
+//! configuration); the requests are sent in command-line order, each
+//! `--request` to the first component and each `--request-to` to the
+//! component it names (replies printed); each `--message` is published
+//! from the host; queued messages and requests are delivered until every
+//! mailbox is empty; then every component is shut down. Every capability
+//! decision is printed as it happens; a denial is followed by the fix.
+//!
+//! `--request` and `--request-to` are two arguments of one list: clap
+//! keeps the values of each argument apart, so `Requests` merges them
+//! back into command-line order with [`clap::ArgMatches::indices_of`].
 //!
 //! Exit codes: 0 the components ran to the end (denied calls are reported,
 //! and each component decides what to do with them; `--fail-on-deny` turns
 //! them into exit 1); 1 a component was refused at load time, an `init`
 //! failed, a component trapped or hit a limit, or delivery did not settle;
 //! 2 invalid input (arguments, the policy file, a crate that does not
-//! build, a file that is not a component, two components with one name).
+//! build, a file that is not a component, two components with one name,
+//! a `--request-to` naming no loaded component).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -63,22 +70,176 @@ pub(crate) struct Args {
     /// Keep storage in this redb file (default: in memory, gone at exit).
     #[arg(long, value_name = "PATH")]
     storage: Option<PathBuf>,
-    /// Send this payload (UTF-8 text) to the first component's
-    /// `handler.handle-request` after `init`, and print the reply
-    /// (repeatable, sent in order).
-    #[arg(long = "request", value_name = "PAYLOAD")]
-    requests: Vec<String>,
+    // `--request PAYLOAD` and `--request-to NAME=PAYLOAD`, in command-line
+    // order; their `--help` text is in `Requests::augment_args`.
+    #[command(flatten)]
+    requests: Requests,
     /// Publish this message (a concrete topic, `=`, UTF-8 text) from the
     /// host after the requests, then deliver until idle (repeatable, in
     /// order).
     #[arg(long = "message", value_name = "TOPIC=PAYLOAD")]
     messages: Vec<String>,
-    /// The sender name components see for `--request` and `--message`.
+    /// The sender name components see for `--request`, `--request-to` and
+    /// `--message`.
     #[arg(long, value_name = "NAME", default_value = "cli")]
     source: String,
     /// Exit 1 when any host call was denied.
     #[arg(long)]
     fail_on_deny: bool,
+}
+
+/// The id of `--request PAYLOAD`.
+const REQUEST: &str = "request";
+/// The id of `--request-to NAME=PAYLOAD`.
+const REQUEST_TO: &str = "request_to";
+
+/// The `--request` and `--request-to` arguments, in command-line order.
+///
+/// Implemented by hand rather than derived: a derived struct gets one
+/// `Vec` per argument and loses how the two interleave, which decides the
+/// order the requests are sent in.
+#[derive(Debug, Default)]
+struct Requests(Vec<RequestArg>);
+
+/// One request argument, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RequestArg {
+    /// `--request PAYLOAD`: to the first component.
+    First(String),
+    /// `--request-to NAME=PAYLOAD`, not split yet.
+    To(String),
+}
+
+impl clap::Args for Requests {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        use clap::{Arg, ArgAction};
+        cmd.arg(
+            Arg::new(REQUEST)
+                .long("request")
+                .value_name("PAYLOAD")
+                .action(ArgAction::Append)
+                .value_parser(clap::value_parser!(String))
+                .help(
+                    "Send this payload (UTF-8 text) to the first component's \
+                     `handler.handle-request` after `init`, and print the reply (repeatable; \
+                     sent in command-line order with `--request-to`)",
+                ),
+        )
+        .arg(
+            Arg::new(REQUEST_TO)
+                .long("request-to")
+                .value_name("NAME=PAYLOAD")
+                .action(ArgAction::Append)
+                .value_parser(clap::value_parser!(String))
+                .help(
+                    "Send PAYLOAD (UTF-8 text) to the `handler.handle-request` of the component \
+                     named NAME (its manifest name, as in the `loaded` line), and print the \
+                     reply (repeatable; sent in command-line order with `--request`)",
+                ),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for Requests {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut requests = Self::default();
+        requests.update_from_arg_matches(matches)?;
+        Ok(requests)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        let mut ordered: Vec<(usize, RequestArg)> = Vec::new();
+        /// Wraps the value of one argument.
+        type Kind = fn(String) -> RequestArg;
+        let kinds: [(&str, Kind); 2] = [(REQUEST, RequestArg::First), (REQUEST_TO, RequestArg::To)];
+        for (id, kind) in kinds {
+            let values = matches.try_get_many::<String>(id).ok().flatten();
+            let (Some(values), Some(indices)) = (values, matches.indices_of(id)) else {
+                continue;
+            };
+            // One value per occurrence, so value and index pair up.
+            ordered.extend(indices.zip(values.cloned().map(kind)));
+        }
+        if !ordered.is_empty() {
+            ordered.sort_by_key(|(index, _)| *index);
+            self.0 = ordered.into_iter().map(|(_, arg)| arg).collect();
+        }
+        Ok(())
+    }
+}
+
+/// A request resolved to its target.
+struct Outgoing {
+    /// The index of the target among the components given.
+    target: usize,
+    payload: String,
+}
+
+/// Splits each `--request-to NAME=PAYLOAD` (before anything is built);
+/// the names are checked by [`resolve_requests`] once they are known.
+fn parse_requests(requests: &[RequestArg]) -> Result<Vec<(Option<String>, String)>, Exit> {
+    requests
+        .iter()
+        .map(|request| match request {
+            RequestArg::First(payload) => Ok((None, payload.clone())),
+            RequestArg::To(arg) => {
+                let Some((name, payload)) = arg.split_once('=') else {
+                    return Err(fail(
+                        2,
+                        format_args!(
+                            "--request-to `{arg}` has no `=`; write NAME=PAYLOAD, e.g. \
+                             `kv-counter=get`"
+                        ),
+                    ));
+                };
+                if name.is_empty() {
+                    return Err(fail(
+                        2,
+                        format_args!(
+                            "--request-to `{arg}` names no component; write NAME=PAYLOAD, \
+                             e.g. `kv-counter=get`"
+                        ),
+                    ));
+                }
+                Ok((Some(name.to_owned()), payload.to_owned()))
+            }
+        })
+        .collect()
+}
+
+/// Finds the component each request goes to: the first for `--request`,
+/// the one named for `--request-to`.
+fn resolve_requests(
+    requests: Vec<(Option<String>, String)>,
+    names: &[&str],
+) -> Result<Vec<Outgoing>, Exit> {
+    requests
+        .into_iter()
+        .map(|(name, payload)| {
+            let Some(name) = name else {
+                return Ok(Outgoing { target: 0, payload });
+            };
+            match names.iter().position(|n| *n == name) {
+                Some(target) => Ok(Outgoing { target, payload }),
+                None => Err(fail(
+                    2,
+                    format_args!(
+                        "--request-to `{name}={payload}`: no component named `{name}` is \
+                         loaded; the components are {}",
+                        names
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )),
+            }
+        })
+        .collect()
 }
 
 /// An exit code with its message already printed.
@@ -129,6 +290,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         mounts: parse_mounts(&args.mounts)?,
     };
     let messages = parse_messages(&args.messages)?;
+    let requests = parse_requests(&args.requests.0)?;
 
     let mut inputs: Vec<Input> = Vec::new();
     for path in &args.components {
@@ -148,6 +310,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         inputs.push(input);
     }
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    let requests = resolve_requests(requests, &names)?;
     let policy = build_policy(args, &names, &rules)?;
 
     let sink = AuditSink::default();
@@ -211,20 +374,22 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             Err(error) => return Err(runtime_failed("init", &error)),
         }
     }
-    if let Some(first) = instances.first_mut() {
-        for payload in &args.requests {
-            if several {
-                println!("request {payload:?} to `{}`", first.name());
-            } else {
-                println!("request {payload:?}");
-            }
-            let reply = first.request(&args.source, payload.as_bytes());
-            report.flush();
-            match reply {
-                Ok(Ok(bytes)) => println!("  -> reply {:?}", String::from_utf8_lossy(&bytes)),
-                Ok(Err(error)) => println!("  -> the component answered with an error: {error}"),
-                Err(error) => return Err(runtime_failed("request", &error)),
-            }
+    for Outgoing { target, payload } in &requests {
+        // Every component was instantiated, so every target is there.
+        let Some(instance) = instances.get_mut(*target) else {
+            continue;
+        };
+        if several {
+            println!("request {payload:?} to `{}`", instance.name());
+        } else {
+            println!("request {payload:?}");
+        }
+        let reply = instance.request(&args.source, payload.as_bytes());
+        report.flush();
+        match reply {
+            Ok(Ok(bytes)) => println!("  -> reply {:?}", String::from_utf8_lossy(&bytes)),
+            Ok(Err(error)) => println!("  -> the component answered with an error: {error}"),
+            Err(error) => return Err(runtime_failed("request", &error)),
         }
     }
     for (topic, payload) in &messages {

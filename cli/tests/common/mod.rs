@@ -28,3 +28,51 @@ pub(crate) fn stderr(out: &Output) -> String {
 pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// Writes a component crate named `name` whose every request is answered
+/// with `<name> got <payload>`, and returns its directory (under
+/// `<repo>/target/new-templates/fixtures`, inside the airssys workspace so
+/// the pinned toolchain applies). It declares no capability, so it loads
+/// under any policy. Files already holding the same text are not
+/// rewritten, so the crate is not rebuilt for nothing.
+pub(crate) fn echo_crate(name: &str) -> PathBuf {
+    let repo = std::fs::canonicalize(repo()).unwrap();
+    let dir = repo
+        .join("target")
+        .join("new-templates")
+        .join("fixtures")
+        .join(name);
+    let cargo_toml = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+         publish = false\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
+         airssys = {{ path = {:?} }}\n\n[workspace]\n",
+        repo.display().to_string()
+    );
+    let lib_rs = "//! Answers each request with its name and the payload.\n\
+        \n\
+        #[airssys::component]\n\
+        struct Echo;\n\
+        \n\
+        impl guest::Lifecycle for Echo {}\n\
+        \n\
+        impl guest::Handler for Echo {\n\
+        \x20   fn handle_request(\n\
+        \x20       _source: String,\n\
+        \x20       payload: Vec<u8>,\n\
+        \x20   ) -> Result<Vec<u8>, guest::handler::Error> {\n\
+        \x20       let payload = String::from_utf8_lossy(&payload);\n\
+        \x20       Ok(format!(\"{} got {payload}\", env!(\"CARGO_PKG_NAME\")).into_bytes())\n\
+        \x20   }\n\
+        }\n";
+    for (path, text) in [
+        (dir.join("Cargo.toml"), cargo_toml.as_str()),
+        (dir.join("src").join("lib.rs"), lib_rs),
+    ] {
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            continue;
+        }
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    dir
+}
