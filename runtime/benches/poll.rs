@@ -10,6 +10,12 @@
 //! - `poll`: a guest loop of `poll([p], 0)` on one pollable kept across
 //!   iterations.
 //!
+//! - `reply_round_trip`: a guest loop of `request` to the `echo`
+//!   component + `subscribe` + `poll([p], none)` + `get`, while another
+//!   thread serves `echo` (`deliver_pending` in a loop, yielding when its
+//!   mailbox is empty): the latency from a reply being stored to the
+//!   waiting `poll` returning is part of every iteration.
+//!
 //! Each request runs [`CALLS`] iterations; the fixed cost of the request
 //! itself (the same request with 0 iterations) is subtracted before the
 //! per-iteration figures and their ratios are printed (`RATIO` lines).
@@ -20,6 +26,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use airssys_runtime::{Instance, Policy, Runtime};
@@ -101,6 +108,58 @@ fn per_call(c: &mut Criterion) {
     group.finish();
 }
 
+/// Round trips per request in `reply_round_trip`.
+const ROUND_TRIPS: u32 = 200;
+
+const REPLY_POLICY: &str = r#"
+[components.pollprobe]
+grants = ["msg:request:echo"]
+"#;
+
+fn reply_round_trip(c: &mut Criterion) {
+    let runtime = Runtime::builder()
+        .policy(Policy::from_toml_str(REPLY_POLICY).expect("valid policy"))
+        .in_memory_storage()
+        .max_instances(4)
+        .build()
+        .expect("runtime");
+    let mut probe = support::instance(&runtime, "pollprobe");
+    let mut echo = runtime
+        .load(&support::fixture_as("messenger", "echo", &[]))
+        .expect("echo loads")
+        .instantiate()
+        .expect("echo instantiates");
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // Stops the responder even when the measurement panics.
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let report = echo.deliver_pending(16).expect("echo answers");
+                if report.answered == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        let best = best_times(&mut probe, &["bench-request"], ROUND_TRIPS)[0];
+        println!(
+            "RATIO reply round trip through poll: {:.1} us (best of 40 runs of {ROUND_TRIPS})",
+            best.as_nanos() as f64 / f64::from(ROUND_TRIPS) / 1000.0
+        );
+        let mut group = c.benchmark_group("poll_reply");
+        group.bench_function(format!("reply_round_trip_x{ROUND_TRIPS}"), |b| {
+            b.iter(|| run(&mut probe, "bench-request", ROUND_TRIPS))
+        });
+        group.finish();
+    });
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -111,6 +170,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = per_call
+    targets = per_call, reply_round_trip
 }
 criterion_main!(benches);

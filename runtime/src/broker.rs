@@ -186,14 +186,19 @@ impl ReplySlot {
     }
 
     /// Stores the answer unless the requester gave up or the deadline
-    /// passed; returns whether it was stored.
+    /// passed; returns whether it was stored. A stored answer wakes the
+    /// requester's `poll` at once. Every completion of a request — an
+    /// answer, a remote error, a responder unloaded or failing — goes
+    /// through here.
     pub fn fill(&self, outcome: ReplyOutcome) -> bool {
         let mut state = self.lock();
-        if matches!(*state, ReplyState::Pending) && Instant::now() < self.deadline {
-            *state = ReplyState::Ready(outcome);
-            return true;
+        if !(matches!(*state, ReplyState::Pending) && Instant::now() < self.deadline) {
+            return false;
         }
-        false
+        *state = ReplyState::Ready(outcome);
+        drop(state);
+        crate::host::messaging::wake_pollers();
+        true
     }
 
     /// Takes the answer once; never waits.

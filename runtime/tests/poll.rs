@@ -3,7 +3,8 @@
 //! operation (a child's exit, a TCP read, a reply, file reads and writes);
 //! `poll` returns the ready subset, honours its timeout, survives a
 //! pollable whose parent was dropped, and never outlasts the component's
-//! time limit.
+//! time limit. A reply and a child's exit wake a waiting `poll` at once,
+//! not through its backoff timer (seen through `poll`'s `trace` events).
 
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,10 +14,26 @@ mod support;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
 use std::time::{Duration, Instant};
 
 use airssys_runtime::{Instance, LimitExceeded, Policy, Runtime, RuntimeError};
 use support::ask;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+
+/// `wake` is process-wide: a child or socket of another test could wake a
+/// `poll` by chance. The tests that tell a wake from a timer therefore
+/// run alone ([`alone`]); every other test holds [`shared`].
+static TURN: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    TURN.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    TURN.write().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The policy: `/bin/sleep`, TCP to `127.0.0.1:{port}`, requests to
 /// `echo`, files under `/data` (mounted at `dir`), and a time limit.
@@ -25,7 +42,7 @@ fn policy(port: u16, dir: &Path, cpu_time_ms: u64) -> String {
         r#"
 [components.pollprobe]
 grants = [
-    "proc:spawn:/bin/sleep", "net:connect:127.0.0.1:{port}", "msg:request:echo",
+    "proc:spawn:/bin/sleep", "proc:spawn:/bin/sh", "net:connect:127.0.0.1:{port}", "msg:request:echo",
     "fs:read:/data/**", "fs:write:/data/**", "fs:create:/data/**",
 ]
 mounts = {{ "/data" = "{}" }}
@@ -71,6 +88,7 @@ fn echo(rt: &Runtime) -> Instance {
 
 #[test]
 fn a_child_exit_is_polled_until_it_happens() {
+    let _turn = shared();
     let Setup { mut probe, .. } = setup();
     assert_eq!(ask(&mut probe, "exit:0.3"), "slot 0 ready=false");
     assert_eq!(ask(&mut probe, "get:0"), "none");
@@ -82,6 +100,7 @@ fn a_child_exit_is_polled_until_it_happens() {
 
 #[test]
 fn a_timeout_with_nothing_ready_returns_an_empty_list() {
+    let _turn = shared();
     let Setup { mut probe, .. } = setup();
     assert_eq!(ask(&mut probe, "exit:30"), "slot 0 ready=false");
     assert_eq!(ask(&mut probe, "poll:0:0"), "[]");
@@ -97,6 +116,7 @@ fn a_timeout_with_nothing_ready_returns_an_empty_list() {
 
 #[test]
 fn poll_returns_the_ready_subset_with_duplicates() {
+    let _turn = shared();
     let Setup { mut probe, .. } = setup();
     assert_eq!(ask(&mut probe, "exit:30"), "slot 0 ready=false");
     assert!(ask(&mut probe, "exit:0").starts_with("slot 1 ready="));
@@ -108,6 +128,7 @@ fn poll_returns_the_ready_subset_with_duplicates() {
 
 #[test]
 fn poll_refuses_an_empty_list() {
+    let _turn = shared();
     let Setup { mut probe, .. } = setup();
     let reply = ask(&mut probe, "poll:none:");
     assert!(reply.starts_with("error: "), "{reply}");
@@ -117,6 +138,7 @@ fn poll_refuses_an_empty_list() {
 
 #[test]
 fn a_tcp_read_turns_ready_when_the_peer_writes() {
+    let _turn = shared();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
     let Setup { mut probe, .. } = setup_with(port, 10_000);
@@ -138,6 +160,7 @@ fn a_tcp_read_turns_ready_when_the_peer_writes() {
 
 #[test]
 fn a_reply_turns_ready_when_the_target_answers() {
+    let _turn = shared();
     let Setup { rt, mut probe, .. } = setup();
     let mut target = [echo(&rt)];
     assert_eq!(ask(&mut probe, "request:echo"), "slot 0 ready=false");
@@ -154,6 +177,7 @@ fn a_reply_turns_ready_when_the_target_answers() {
 
 #[test]
 fn file_reads_and_writes_are_ready_at_once() {
+    let _turn = shared();
     let Setup { mut probe, dir, .. } = setup();
     assert_eq!(ask(&mut probe, "fsread:/data/a.txt"), "slot 0 ready=true");
     assert_eq!(ask(&mut probe, "fswrite:/data/b.txt"), "slot 1 ready=true");
@@ -168,6 +192,7 @@ fn file_reads_and_writes_are_ready_at_once() {
 
 #[test]
 fn a_pollable_outliving_its_parent_is_ready_and_harmless() {
+    let _turn = shared();
     let Setup { rt, mut probe, .. } = setup();
     let _target = echo(&rt);
     // The pending resource itself dropped: the pollable reports ready so
@@ -193,6 +218,7 @@ fn a_pollable_outliving_its_parent_is_ready_and_harmless() {
 
 #[test]
 fn poll_without_timeout_is_stopped_by_the_time_limit() {
+    let _turn = shared();
     let Setup { mut probe, .. } = setup_with(1, 300);
     assert_eq!(ask(&mut probe, "exit:30"), "slot 0 ready=false");
     let error = probe
@@ -205,4 +231,177 @@ fn poll_without_timeout_is_stopped_by_the_time_limit() {
         }
         other => panic!("expected the time limit, got {other:?}"),
     }
+}
+
+/// Follows `poll`'s `trace` events on the thread it is installed on: each
+/// sleep is sent to `sleeping`; how each wait ended (`woken_by` of the
+/// `ready` event: `wake`, `timer` or `start`) is collected in `ends`.
+struct PollEvents {
+    sleeping: mpsc::Sender<()>,
+    ends: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Default)]
+struct Fields {
+    phase: Option<String>,
+    woken_by: Option<String>,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "phase" => self.phase = Some(value.to_owned()),
+            "woken_by" => self.woken_by = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn std::fmt::Debug) {}
+}
+
+impl tracing::Subscriber for PollEvents {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "airssys_runtime::host::poll"
+    }
+
+    fn new_span(&self, _span: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        match fields.phase.as_deref() {
+            Some("sleep") => {
+                // The receiver is gone once it acted on the first sleep.
+                let _ = self.sleeping.send(());
+            }
+            Some("ready") => self
+                .ends
+                .lock()
+                .unwrap()
+                .push(fields.woken_by.unwrap_or_default()),
+            _ => {}
+        }
+    }
+
+    fn enter(&self, _span: &Id) {}
+
+    fn exit(&self, _span: &Id) {}
+}
+
+/// Runs `wait` (a request that makes the component wait in `poll`) on
+/// this thread and, on another, `complete` once that `poll` sleeps; returns
+/// `wait`'s result and how each of its waits ended.
+fn wait_while_completing(
+    wait: impl FnOnce() -> String,
+    complete: impl FnOnce() + Send,
+) -> (String, Vec<String>) {
+    let (sleeping, asleep) = mpsc::channel();
+    let ends = Arc::new(Mutex::new(Vec::new()));
+    let events = PollEvents {
+        sleeping,
+        ends: Arc::clone(&ends),
+    };
+    let answer = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if asleep.recv().is_ok() {
+                complete();
+            }
+        });
+        tracing::subscriber::with_default(events, wait)
+    });
+    let ends = ends.lock().unwrap().clone();
+    (answer, ends)
+}
+
+/// Trials of a completion while `poll` sleeps. With the wake, a trial
+/// ends by `timer` only if the backoff timer fires between the completion
+/// and its wake (a scheduling accident); without it, every trial does.
+const TRIALS: usize = 8;
+
+#[test]
+fn a_reply_wakes_a_waiting_poll_without_its_timer() {
+    let _turn = alone();
+    let Setup { rt, mut probe, .. } = setup();
+    let mut target = [echo(&rt)];
+    let mut ends = Vec::new();
+    for _ in 0..TRIALS {
+        assert_eq!(ask(&mut probe, "clear"), "cleared");
+        assert_eq!(ask(&mut probe, "request:echo"), "slot 0 ready=false");
+        let (answer, how) = wait_while_completing(
+            || ask(&mut probe, "wait:0"),
+            || {
+                let report = rt.run_until_idle(&mut target, 4).expect("delivery");
+                assert_eq!(report.answered, 1);
+            },
+        );
+        assert_eq!(answer, "reply: echo got `ping` from pollprobe");
+        assert_eq!(how.len(), 1, "one poll per trial: {how:?}");
+        ends.extend(how);
+        if ends.last().is_some_and(|e| e == "wake") {
+            break;
+        }
+    }
+    assert!(
+        ends.iter().any(|e| e == "wake"),
+        "no wait for a reply was ended by the reply's wake: {ends:?}"
+    );
+}
+
+/// Reads the id the child wrote to `path` (a whole line).
+fn child_id(path: &Path) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(line) = text.strip_suffix('\n') {
+            return line.parse().expect("a process id");
+        }
+        assert!(Instant::now() < deadline, "the child never wrote its id");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_child_exit_wakes_a_waiting_poll_without_its_timer() {
+    use rustix::process::{Pid, Signal, kill_process};
+    let _turn = alone();
+    let Setup { mut probe, dir, .. } = setup();
+    let id_file = dir.path().join("child.pid");
+    // The child leaves its output pipes first, so the end of its output
+    // (which wakes `poll` too) comes long before its exit; then it sleeps
+    // until the test ends it.
+    let script = format!(
+        "exec >/dev/null 2>&1; echo $$ > '{}'; exec /bin/sleep 30",
+        id_file.display()
+    );
+    let mut ends = Vec::new();
+    for _ in 0..TRIALS {
+        let _ = std::fs::remove_file(&id_file);
+        assert_eq!(ask(&mut probe, "clear"), "cleared");
+        assert_eq!(
+            ask(&mut probe, &format!("exitsh:{script}")),
+            "slot 0 ready=false"
+        );
+        let pid = Pid::from_raw(child_id(&id_file)).expect("a positive id");
+        let (answer, how) = wait_while_completing(
+            || ask(&mut probe, "wait:0"),
+            // Not reaped until `poll` sees the exit: the id is the child's.
+            || kill_process(pid, Signal::TERM).expect("signal the child"),
+        );
+        assert_eq!(answer, "signaled 15");
+        assert_eq!(how.len(), 1, "one poll per trial: {how:?}");
+        ends.extend(how);
+        if ends.last().is_some_and(|e| e == "wake") {
+            break;
+        }
+    }
+    assert!(
+        ends.iter().any(|e| e == "wake"),
+        "no wait for a child's exit was ended by the exit's wake: {ends:?}"
+    );
 }

@@ -11,7 +11,7 @@ use wasmtime::component::Resource;
 use super::bindings::airssys::core::messaging::{
     ComponentName, Error, Host, HostPendingReply, PendingReply, Pollable,
 };
-use super::poll::Readiness;
+use super::poll::{Readiness, wake};
 use super::state::HostState;
 use crate::broker::{BrokerError, RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot};
 
@@ -34,6 +34,12 @@ impl Readiness for ReplyProbe {
         // `is_wanted` is true exactly while `get` would answer `ok(none)`.
         !self.0.is_wanted()
     }
+}
+
+/// Wakes `poll` calls waiting on a reply; [`ReplySlot::fill`] calls it
+/// once the answer is stored.
+pub(crate) fn wake_pollers() {
+    wake();
 }
 
 impl Drop for PendingReplyState {

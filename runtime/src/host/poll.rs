@@ -8,10 +8,26 @@
 //!   a waiting component is released instead of stuck). A pollable never
 //!   refers to a handle number, so a handle number reused after the parent
 //!   was dropped cannot be confused with it.
-//! - `poll` checks every target; when none is ready it waits, woken early
-//!   by [`wake`] (helper threads call it when an operation completes) and
-//!   otherwise re-checking with a backoff from [`FIRST_BACKOFF`] doubling to
-//!   [`MAX_BACKOFF`] (a child's exit and a reply are only noticed this way).
+//! - `poll` checks every target; when none is ready it sleeps until
+//!   [`wake`] is called, which happens right after a completion is stored:
+//!   - network operations: their helper thread, when it finishes;
+//!   - child output: the reader thread, on new bytes and at the end of
+//!     the stream;
+//!   - a child's exit: on Linux a waiter thread per child blocked on the
+//!     child's pidfd (`waitid(P_PIDFD, WEXITED | WNOWAIT)`: it does not
+//!     reap, so the host's own `try_wait` still collects the status);
+//!   - a reply: [`ReplySlot::fill`](crate::broker::ReplySlot::fill), the
+//!     one place where every answer, remote error, dead end of an
+//!     unloaded responder ... is stored.
+//!
+//!   A [`wake`] with nobody waiting costs one atomic increment and one
+//!   load. As a safety net for anything else (a reply's deadline passing,
+//!   a child's exit where no pidfd is available) `poll` also re-checks
+//!   with a backoff from [`FIRST_BACKOFF`] doubling to [`MAX_BACKOFF`].
+//!   Each sleep and the end of each wait is a `trace` event of this
+//!   module (`phase = "sleep"`, then `phase = "ready"` with `woken_by =
+//!   "wake" | "timer" | "start"`), which tests use to tell a wake from a
+//!   timer.
 //! - Time: a wait never outlasts the component's time limit for the
 //!   current call (`limits.cpu_time_ms`, counted from the start of the
 //!   call into the component, as the epoch deadline is): when it passes
@@ -22,6 +38,7 @@
 //! - The waiting component's thread sleeps while it waits; other
 //!   components run on their own threads.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -92,37 +109,58 @@ impl Pollable {
     }
 }
 
-/// Counts completions, so a waiting `poll` wakes up without delay.
-static WAKE: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+/// Counts completions: a `poll` that read the count before checking its
+/// targets sleeps only while the count is unchanged.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// `poll` calls sleeping (or about to) in [`sleep`]; [`wake`] skips the
+/// lock and the notification when there are none.
+static SLEEPERS: AtomicUsize = AtomicUsize::new(0);
+/// Where `poll` calls sleep. The lock guards no data: a sleeper holds it
+/// from its last look at [`GENERATION`] until the condvar releases it, so a
+/// [`wake`] that takes it cannot slip in between.
+static SLEEP: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
 
 fn generation() -> u64 {
-    *WAKE.0.lock().unwrap_or_else(|p| p.into_inner())
+    GENERATION.load(Ordering::SeqCst)
 }
 
 /// Tells waiting `poll` calls that some operation may have completed.
+/// Call it after the completion is stored, so a woken `poll` sees it.
 pub(crate) fn wake() {
-    let mut generation = WAKE.0.lock().unwrap_or_else(|p| p.into_inner());
-    *generation = generation.wrapping_add(1);
-    drop(generation);
-    WAKE.1.notify_all();
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+    // Sequentially consistent with `sleep`'s increment of `SLEEPERS`
+    // before its load of `GENERATION`: either this sees the sleeper, or
+    // the sleeper sees the new generation and does not sleep.
+    if SLEEPERS.load(Ordering::SeqCst) != 0 {
+        drop(SLEEP.0.lock().unwrap_or_else(|p| p.into_inner()));
+        SLEEP.1.notify_all();
+    }
 }
 
-/// Sleeps until `until` or until [`wake`] is called after `seen` was read.
-fn wait(seen: u64, until: Instant) {
-    let mut generation = WAKE.0.lock().unwrap_or_else(|p| p.into_inner());
-    while *generation == seen {
+/// Sleeps until `until` or until [`wake`] is called after `seen` was read;
+/// `true` when woken by [`wake`].
+fn sleep(seen: u64, until: Instant) -> bool {
+    SLEEPERS.fetch_add(1, Ordering::SeqCst);
+    let mut guard = SLEEP.0.lock().unwrap_or_else(|p| p.into_inner());
+    let woken = loop {
+        if generation() != seen {
+            break true;
+        }
         let Some(left) = until
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
         else {
-            return;
+            break false;
         };
-        generation = WAKE
+        guard = SLEEP
             .1
-            .wait_timeout(generation, left)
+            .wait_timeout(guard, left)
             .unwrap_or_else(|p| p.into_inner())
             .0;
-    }
+    };
+    drop(guard);
+    SLEEPERS.fetch_sub(1, Ordering::SeqCst);
+    woken
 }
 
 impl HostPollable for HostState {
@@ -186,12 +224,15 @@ impl Host for HostState {
         let timeout = timeout_ms.and_then(|ms| start.checked_add(Duration::from_millis(ms)));
         let limit = self.call_deadline();
         let mut backoff = FIRST_BACKOFF;
+        // How the last sleep ended (for the trace event).
+        let mut woken_by = "start";
         loop {
             // Read before checking, so a completion between the check and
-            // the wait is not missed.
+            // the sleep is not missed.
             let seen = generation();
             let ready = self.ready_targets(&targets)?;
             if !ready.is_empty() {
+                tracing::trace!(phase = "ready", woken_by, "poll found a target ready");
                 return Ok(Ok(ready));
             }
             let now = Instant::now();
@@ -208,8 +249,42 @@ impl Host for HostState {
             if let Some(t) = timeout {
                 until = until.min(t);
             }
-            wait(seen, until);
+            tracing::trace!(
+                phase = "sleep",
+                backoff_us = u64::try_from(backoff.as_micros()).unwrap_or(u64::MAX),
+                "poll sleeps"
+            );
+            woken_by = if sleep(seen, until) { "wake" } else { "timer" };
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wake_before_the_sleep_is_not_lost() {
+        let seen = generation();
+        wake();
+        let start = Instant::now();
+        assert!(sleep(seen, start + Duration::from_secs(60)));
+        assert!(start.elapsed() < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_wake_from_another_thread_ends_a_sleep() {
+        let seen = generation();
+        let waker = std::thread::spawn(|| {
+            // Until the sleeper is counted, so the notification is needed.
+            while SLEEPERS.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            wake();
+        });
+        assert!(sleep(seen, Instant::now() + Duration::from_secs(60)));
+        waker.join().expect("waker thread");
+        assert_ne!(generation(), seen);
     }
 }

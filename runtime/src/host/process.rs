@@ -22,7 +22,13 @@
 //!   answers `quota-exceeded` naming the limit. A child counts until it has
 //!   ended (dropping its handle kills it).
 //! - `get` never waits; `subscribe` gives a pollable that is ready when
-//!   `get` would answer (see [`super::poll`]).
+//!   `get` would answer (see [`super::poll`]). Output readers wake a
+//!   waiting `poll` on new bytes and at the end of a stream; a child's exit
+//!   wakes it through a waiter thread per child (Linux: blocked on the
+//!   child's pidfd without reaping it, see [`watch_exit`]; elsewhere the
+//!   `poll` backoff notices the exit). The end of the output streams is
+//!   not taken for an exit: a grandchild may hold them open, a child may
+//!   close them and run on.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -294,6 +300,7 @@ fn spawn_child(program: &str, args: &[String], env: &[KeyValue]) -> Result<Child
         ),
         _ => Error::Other(format!("cannot run `{program}`: {e}")),
     })?;
+    watch_exit(&child);
     let stdout = Arc::new(Pipe::default());
     let stderr = Arc::new(Pipe::default());
     match child.stdout.take() {
@@ -314,6 +321,47 @@ fn spawn_child(program: &str, args: &[String], env: &[KeyValue]) -> Result<Child
         stderr,
     })
 }
+
+/// Starts a thread that calls [`wake`] once `child` has ended, so a
+/// `poll` on its `pending-exit` returns at once.
+///
+/// The thread waits on a pidfd, opened here while the child cannot have
+/// been reaped yet (the caller holds it unwaited), so it names this child
+/// and no process that reuses its id later. It waits with `WNOWAIT`: the
+/// exit status stays with the child for the host's own `try_wait`, so the
+/// two never race over it. It ends when the child ends — which dropping
+/// the handle forces (kill and reap) — or at once when the kernel lacks
+/// pidfds (Linux < 5.4), leaving the exit to the `poll` backoff.
+#[cfg(target_os = "linux")]
+fn watch_exit(child: &std::process::Child) {
+    use rustix::fd::AsFd;
+    use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, pidfd_open, waitid};
+
+    let Some(pid) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) else {
+        return;
+    };
+    let Ok(pidfd) = pidfd_open(pid, PidfdFlags::empty()) else {
+        return;
+    };
+    // A failed spawn leaves the exit to the backoff too.
+    let _ = std::thread::Builder::new()
+        .name("airssys-child-exit".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+            while let Err(rustix::io::Errno::INTR) = waitid(WaitId::PidFd(pidfd.as_fd()), options) {
+            }
+            // Ended (or reaped by the host first, or no `P_PIDFD`): either
+            // way `try_wait` now answers, or the backoff takes over.
+            wake();
+        });
+}
+
+/// Without pidfds a waiter could only name the child by its id, which
+/// the host's own reaping may free for reuse: the `poll` backoff notices
+/// the exit instead.
+#[cfg(not(target_os = "linux"))]
+fn watch_exit(_child: &std::process::Child) {}
 
 fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
     #[cfg(unix)]
@@ -516,5 +564,58 @@ impl Host for HostState {
             }
             Err(e) => Ok(Err(e)),
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Threads of this process started for children (`airssys-child-*`;
+    /// the kernel keeps 15 bytes of a thread's name). No other test of
+    /// this crate spawns children.
+    fn child_threads(kind: &str) -> usize {
+        let prefix = format!("airssys-child-{kind}");
+        let prefix = &prefix[..prefix.len().min(15)];
+        std::fs::read_dir("/proc/self/task")
+            .expect("/proc/self/task")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim_end().starts_with(prefix))
+            .count()
+    }
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn the_exit_waiter_leaves_the_status_to_the_host_and_ends_with_the_child() {
+        // Exits on its own while the handle is kept: the host's `try_wait`
+        // still gets the status (a waiter that reaped would leave it an
+        // error, "no child process").
+        let child = spawn_child("/bin/sh", &["-c".into(), "exit 3".into()], &[]).expect("spawn");
+        let mut status = Ok(None);
+        wait_for("the child never ended", || {
+            status = lock(&child.process).poll();
+            !matches!(status, Ok(None))
+        });
+        let code = status
+            .expect("the host reaps the child")
+            .and_then(|s| s.code());
+        assert_eq!(code, Some(3));
+        drop(child);
+        // Killed by dropping the handle: every thread of the child ends.
+        let child = spawn_child("/bin/sleep", &["30".into()], &[]).expect("spawn");
+        wait_for("one exit waiter per child", || child_threads("exit") == 1);
+        drop(child);
+        wait_for("a thread outlived its dropped child", || {
+            child_threads("") == 0
+        });
     }
 }
