@@ -3,7 +3,9 @@
 //!
 //! 1. `host_call`: 100 guarded `environment.get-var` calls from the guest,
 //!    with 1, 100 and 1,000 grants, against the same calls served by a
-//!    plain wasmtime `bindgen!` host without any check.
+//!    plain wasmtime `bindgen!` host without any check; and at 1,000
+//!    grants the same over 128 names in turn, more than the decision cache
+//!    holds (the guard's full check on most calls).
 //! 2. `instantiate`: instantiate + first call, airssys `LoadedComponent`
 //!    against a bare wasmtime `InstancePre`.
 //! 3. `storage`: 100 `bucket.set` / `bucket.get` calls through the host
@@ -245,6 +247,33 @@ fn host_call(c: &mut Criterion) {
                 instance.invoke(&export, (CALLS,)).expect("call");
             },
         );
+        if grants == 1000 {
+            // The worst case for the decision cache: 128 names in turn
+            // (all granted, `VAR_1`..`VAR_128`), more than its 64 slots.
+            let names = instance
+                .export::<(u32, u32), (u32,)>(None, "env-loop-names")
+                .expect("export");
+            assert_eq!(
+                instance.invoke(&names, (CALLS, 128)).expect("call").0,
+                CALLS,
+                "every name is granted"
+            );
+            ratio(
+                &format!(
+                    "host_call ({CALLS} calls over 128 names, {grants} grants, mostly uncached) \
+                     vs plain wasmtime with epoch"
+                ),
+                10,
+                || {
+                    epoch_base
+                        .call_env_loop_names(&mut epoch_store, CALLS, 128)
+                        .expect("call");
+                },
+                || {
+                    instance.invoke(&names, (CALLS, 128)).expect("call");
+                },
+            );
+        }
     }
     group.finish();
 }
