@@ -251,13 +251,7 @@ fn echo_wasm() -> String {
         let dir = common::echo_crate(ECHO);
         airssys(&["run", dir.to_str().unwrap(), "--request", "hi"])
     });
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = common::succeeded(out);
     assert!(stdout.contains("-> reply \"run-echo got hi\""), "{stdout}");
     let path = shared_target().join("wasm32-wasip2/release/run_echo.wasm");
     assert!(path.is_file(), "{} was built", path.display());
@@ -286,13 +280,7 @@ fn request_to_reaches_the_second_component() {
         "--request-to",
         "run-echo=hello=world",
     ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = common::succeeded(&out);
     // Split at the first `=`: the payload keeps the others.
     assert!(
         stdout.contains(
@@ -322,13 +310,7 @@ fn requests_are_sent_in_command_line_order() {
         "--request-to",
         "run-echo=two",
     ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = common::succeeded(&out);
     assert_in_order(
         &stdout,
         &[

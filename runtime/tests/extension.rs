@@ -430,14 +430,19 @@ fn files_runtime() -> (Runtime, Captured, Arc<Mutex<Vec<String>>>) {
     (runtime, audit, denials)
 }
 
-#[test]
-fn self_names_a_granted_extension_handle() {
-    let (runtime, audit, denials) = files_runtime();
-    let mut instance = runtime
+/// The `reader` component, loaded and instantiated in `runtime`.
+fn reader_instance(runtime: &Runtime) -> airssys_runtime::Instance {
+    runtime
         .load(&reader())
         .expect("loads")
         .instantiate()
-        .expect("instantiates");
+        .expect("instantiates")
+}
+
+#[test]
+fn self_names_a_granted_extension_handle() {
+    let (runtime, audit, denials) = files_runtime();
+    let mut instance = reader_instance(&runtime);
     let (allowed,): (bool,) = instance.call(None, "run", (0_u32,)).expect("run");
     assert!(allowed, "denied: {:?}", denials.lock().unwrap());
     let records = audit.records();
@@ -450,11 +455,7 @@ fn self_names_a_granted_extension_handle() {
 #[test]
 fn self_outside_the_grant_is_denied_and_named() {
     let (runtime, audit, denials) = files_runtime();
-    let mut instance = runtime
-        .load(&reader())
-        .expect("loads")
-        .instantiate()
-        .expect("instantiates");
+    let mut instance = reader_instance(&runtime);
     let (allowed,): (bool,) = instance.call(None, "run", (1_u32,)).expect("run");
     assert!(!allowed, "`secret/key` is not granted");
     let denials = denials.lock().unwrap();
@@ -472,11 +473,7 @@ fn self_outside_the_grant_is_denied_and_named() {
 #[test]
 fn an_unknown_or_foreign_rep_has_no_name() {
     let (runtime, audit, denials) = files_runtime();
-    let mut instance = runtime
-        .load(&reader())
-        .expect("loads")
-        .instantiate()
-        .expect("instantiates");
+    let mut instance = reader_instance(&runtime);
     let (allowed,): (bool,) = instance
         .call(None, "run-rep", (9_999_u32,))
         .expect("run-rep");
@@ -510,11 +507,7 @@ fn without_handle_name_self_is_denied() {
         .extension(extension)
         .build()
         .expect("runtime builds");
-    let mut instance = runtime
-        .load(&reader())
-        .expect("loads")
-        .instantiate()
-        .expect("instantiates");
+    let mut instance = reader_instance(&runtime);
     let (allowed,): (bool,) = instance.call(None, "run", (0_u32,)).expect("run");
     assert!(!allowed, "nobody names a `file` handle");
     let denials = denials.lock().unwrap();
