@@ -3,7 +3,9 @@
 //! `src/service.rs` with `#[airssys::host_impl]` / `#[airssys::host_fn]` and
 //! added with `Runtime::builder().extension(..)`. It loads the
 //! `greeter-guest` component (`component/`), grants it the English
-//! phrasebook entry but not the French one, asks it for both greetings and
+//! phrasebook entry but not the French one, asks it for both greetings,
+//! once through the function `greet` and once through a `phrasebook`
+//! handle (whose method's capability names the handle, `{self}`), and
 //! prints the audit trail the runtime wrote for every guarded host call.
 //!
 //! Usage: `cargo run -p host-embed -- <greeter_guest.wasm>` (see README.md
@@ -48,7 +50,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // The component declares `kv:read:phrasebook/fr` as optional; the
-    // policy leaves it out, so the French greeting is refused at call time.
+    // policy leaves it out, so the French greeting is refused at call time,
+    // by the function and by the method of a French phrasebook handle.
     let policy = Policy::builder()
         .grant("greeter-guest", "log:write".parse()?)
         .grant("greeter-guest", "kv:read:phrasebook/en".parse()?)
@@ -74,7 +77,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("loaded `{}`, granted: {}", guest.name(), granted.join(", "));
 
     let mut instance = guest.instantiate()?;
-    for request in ["en Ada", "fr Ada"] {
+    // `<language> <name>` calls the function `greet`; `book <language>
+    // <name>` opens a `phrasebook` handle and calls its method `greet`.
+    for request in ["en Ada", "fr Ada", "book en Ada", "book fr Ada"] {
         match instance.request("host-embed", request.as_bytes())? {
             Ok(reply) => println!("{request}: {}", String::from_utf8_lossy(&reply)),
             Err(error) => println!("{request}: refused: {error}"),
@@ -86,12 +91,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let lines = trail.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
     for line in String::from_utf8_lossy(&lines).lines() {
         let record: serde_json::Value = serde_json::from_str(line)?;
+        let field = |name: &str| record[name].as_str().unwrap_or_default().to_owned();
         println!(
-            "  {:5} {}:{}  {}",
-            record["verdict"].as_str().unwrap_or_default(),
-            record["capability"].as_str().unwrap_or_default(),
-            record["resource"].as_str().unwrap_or_default(),
-            record["rule"].as_str().unwrap_or_default(),
+            "  {:5} {}:{}  {}  (in {})",
+            field("verdict"),
+            field("capability"),
+            field("resource"),
+            field("rule"),
+            field("function"),
         );
     }
     Ok(())

@@ -1,14 +1,18 @@
 //! The greeter service: `example:greeter/greet` (from `wit/greeter.wit`)
-//! implemented on the runtime's [`HostState`], its capability checked by
-//! `#[airssys::host_fn]` against the WIT's `@capability` line.
+//! implemented on the runtime's [`HostState`], its capabilities checked by
+//! `#[airssys::host_fn]` against the WIT's `@capability` lines: on a
+//! function (`{language}`, an argument) and on a method of the
+//! `phrasebook` resource (`{self}`, the language the handle was opened
+//! for, named by [`HostExtension::handle_name`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use airssys_runtime::wasmtime::component::HasSelf;
+use airssys_runtime::wasmtime;
+use airssys_runtime::wasmtime::component::{HasSelf, Resource};
 use airssys_runtime::{BuildError, HostExtension, HostState};
 
-use self::bindings::example::greeter::greet::{Error, Host};
+use self::bindings::example::greeter::greet::{self, Error, Host, HostPhrasebook};
 
 /// Host bindings for the `service` world (only `example:greeter/greet`).
 #[allow(missing_docs, unreachable_pub)]
@@ -17,10 +21,23 @@ mod bindings {
         world: "example:greeter/service",
         path: "wit",
         wasmtime_crate: airssys_runtime::wasmtime,
+        // A `phrasebook` handle stands for an `OpenBook` in the instance's
+        // resource table (`greet::Phrasebook` is this type).
+        with: { "example:greeter/greet.phrasebook": crate::service::OpenBook },
     });
 }
 
-/// Phrases per language, shared by every instance.
+/// What a `phrasebook` handle stands for: the language it was opened for.
+/// `open` pushes one into [`HostState::resource_table`].
+// `pub`: `bindgen!` re-exports it as `greet::Phrasebook`.
+#[allow(unreachable_pub)]
+#[derive(Debug)]
+pub struct OpenBook {
+    language: String,
+}
+
+/// Phrases per language, shared by every instance (the data; a handle of
+/// the WIT resource `phrasebook` is an [`OpenBook`]).
 #[derive(Debug)]
 pub(crate) struct Phrasebook(BTreeMap<&'static str, &'static str>);
 
@@ -33,6 +50,17 @@ impl Phrasebook {
     }
 }
 
+/// The greeting for `name` in `language`, from the shared phrasebook.
+fn greeting(state: &HostState, language: String, name: &str) -> Result<String, Error> {
+    let Some(book) = state.extension::<Arc<Phrasebook>>() else {
+        return Err(Error::Other("the phrasebook is not installed".to_owned()));
+    };
+    match book.0.get(language.as_str()) {
+        Some(phrase) => Ok(phrase.replace("{name}", name)),
+        None => Err(Error::UnknownLanguage(language)),
+    }
+}
+
 // The WIT says `@capability kv:read:phrasebook/{language}`: the guard
 // builds `kv:read:phrasebook/<language>` from the argument and checks it
 // against the scope below, then against the calling component's grants.
@@ -40,13 +68,20 @@ impl Phrasebook {
 impl Host for HostState {
     #[airssys::host_fn(capability = "kv:read:phrasebook/*")]
     fn greet(&mut self, language: String, name: String) -> Result<String, Error> {
-        let Some(book) = self.extension::<Arc<Phrasebook>>() else {
-            return Err(Error::Other("the phrasebook is not installed".to_owned()));
-        };
-        match book.0.get(language.as_str()) {
-            Some(phrase) => Ok(phrase.replace("{name}", &name)),
-            None => Err(Error::UnknownLanguage(language)),
+        greeting(self, language, &name)
+    }
+
+    // `@capability none`: no guard. The check is on the handle's methods.
+    fn open(&mut self, language: String) -> Result<Resource<greet::Phrasebook>, Error> {
+        let known = self
+            .extension::<Arc<Phrasebook>>()
+            .is_some_and(|book| book.0.contains_key(language.as_str()));
+        if !known {
+            return Err(Error::UnknownLanguage(language));
         }
+        self.resource_table()
+            .push(OpenBook { language })
+            .map_err(|e| Error::Other(format!("cannot open the phrasebook: {e}")))
     }
 
     // `@capability none`: no guard.
@@ -57,8 +92,30 @@ impl Host for HostState {
     }
 }
 
+// The WIT says `@capability kv:read:phrasebook/{self}`: the guard asks the
+// runtime for the handle's name (the `OpenBook`'s language, see
+// `handle_name` below) and builds `kv:read:phrasebook/<language>` from it.
+#[airssys::host_impl(interface = "example:greeter/greet", wit = "wit")]
+impl HostPhrasebook for HostState {
+    #[airssys::host_fn(capability = "kv:read:phrasebook/*")]
+    fn greet(&mut self, self_: Resource<greet::Phrasebook>, name: String) -> Result<String, Error> {
+        let language = match self.resource_table().get(&self_) {
+            Ok(open) => open.language.clone(),
+            Err(e) => return Err(Error::Other(format!("not a phrasebook: {e}"))),
+        };
+        greeting(self, language, &name)
+    }
+
+    // The destructor: unchecked.
+    fn drop(&mut self, rep: Resource<greet::Phrasebook>) -> wasmtime::Result<()> {
+        self.resource_table().delete(rep)?;
+        Ok(())
+    }
+}
+
 /// The greeter as a runtime extension: its WIT (embedded, for the load-time
-/// check), its linker entries, and the phrasebook every instance shares.
+/// check), its linker entries, how a `phrasebook` handle is named (for
+/// `{self}`), and the phrasebook every instance shares.
 pub(crate) fn extension() -> Result<HostExtension, BuildError> {
     let phrasebook = Arc::new(Phrasebook::new());
     Ok(
@@ -68,6 +125,7 @@ pub(crate) fn extension() -> Result<HostExtension, BuildError> {
                     state
                 })
             })
+            .handle_name("phrasebook", |open: &OpenBook| open.language.as_str())
             .instance_state(move |_component| Arc::clone(&phrasebook)),
     )
 }

@@ -1,7 +1,9 @@
 //! Builds the `greeter-guest` component (`component/`) for wasm32-wasip2,
 //! runs the `host-embed` binary on it and checks what it prints: the
 //! grant, one allowed and one denied call of the host's own greeter
-//! service, and the audit trail with the contract's `log:write` too.
+//! service through its function and the same through a method of its
+//! `phrasebook` resource (`{self}`), and the audit trail with the
+//! contract's `log:write` too.
 //!
 //! The component builds into `<repo>/target/new-templates`, the target
 //! directory the CLI tests share, so airssys compiles for wasm32-wasip2
@@ -56,18 +58,48 @@ fn the_host_serves_its_own_interface_and_guards_it() {
         "{stdout}\n{}",
         text(&out.stderr)
     );
+    let denied_fr = "refused: denied: component `greeter-guest` lacks `kv:read:phrasebook/fr`; \
+                     grant it in the host policy, e.g. `kv:read:phrasebook/*`";
+    let function = "example:greeter/greet@0.1.0#greet";
+    // The resource's method: its `{self}` is the language the handle was
+    // opened for, which only `.handle_name("phrasebook", ..)` tells the
+    // guard (without it both calls are denied on an unknown handle).
+    let method = "example:greeter/greet@0.1.0#[method]phrasebook.greet";
     let expected = [
-        "loaded `greeter-guest`, granted: log:write, kv:read:phrasebook/en\n",
-        "en Ada: Hello, Ada!\n",
-        "fr Ada: refused: denied: component `greeter-guest` lacks `kv:read:phrasebook/fr`; \
-         grant it in the host policy, e.g. `kv:read:phrasebook/*`\n",
-        "  allow kv:read:phrasebook/en  allowed by grant `kv:read:phrasebook/en`\n",
-        "  allow log:write:info  allowed by grant `log:write`\n",
-        "  deny  kv:read:phrasebook/fr  denied: no grant covers the request (deny by default)\n",
+        "loaded `greeter-guest`, granted: log:write, kv:read:phrasebook/en\n".to_owned(),
+        "en Ada: Hello, Ada!\n".to_owned(),
+        format!("fr Ada: {denied_fr}\n"),
+        "book en Ada: Hello, Ada!\n".to_owned(),
+        format!("book fr Ada: {denied_fr}\n"),
+        format!(
+            "  allow kv:read:phrasebook/en  allowed by grant `kv:read:phrasebook/en`  (in {function})\n"
+        ),
+        "  allow log:write:info  allowed by grant `log:write`  (in airssys:core/logging#log)\n"
+            .to_owned(),
+        format!(
+            "  deny  kv:read:phrasebook/fr  denied: no grant covers the request (deny by default)  \
+             (in {function})\n"
+        ),
+        format!(
+            "  allow kv:read:phrasebook/en  allowed by grant `kv:read:phrasebook/en`  (in {method})\n"
+        ),
+        format!(
+            "  deny  kv:read:phrasebook/fr  denied: no grant covers the request (deny by default)  \
+             (in {method})\n"
+        ),
     ];
-    for line in expected {
-        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    for line in &expected {
+        assert!(
+            stdout.contains(line.as_str()),
+            "missing {line:?} in:\n{stdout}"
+        );
     }
+    // Each allowed greeting is logged: once per request form.
+    assert_eq!(
+        stdout.matches("  allow log:write:info ").count(),
+        2,
+        "{stdout}"
+    );
 }
 
 #[test]
