@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -48,17 +50,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Asserts that `needles` occur in `haystack` in this order.
-fn assert_in_order(haystack: &str, needles: &[&str]) {
-    let mut from = 0;
-    for needle in needles {
-        let Some(at) = haystack[from..].find(needle) else {
-            panic!("`{needle}` not found (in order) in:\n{haystack}");
-        };
-        from += at + needle.len();
-    }
-}
-
 #[test]
 fn ping_pong_passes_the_ball_and_the_optional_announcement_is_denied() {
     let policy = example("ping-pong/policy.toml");
@@ -76,7 +67,7 @@ fn ping_pong_passes_the_ball_and_the_optional_announcement_is_denied() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stderr.contains("airssys: built"), "{stderr}");
-    assert_in_order(
+    common::assert_in_order(
         &stdout,
         &[
             "loaded `ping` 0.1.0",
@@ -151,7 +142,7 @@ fn a_failing_handler_is_retried_then_dead_lettered() {
     ]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert_in_order(
+    common::assert_in_order(
         &stdout,
         &[
             "message game.serve \"many\" from `cli` to `ping`\n",
@@ -238,7 +229,7 @@ fn http_fetch_reaches_the_granted_loopback_port_only() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let body_len = "hello from the test server\nsecond line\n".len();
-    assert_in_order(
+    common::assert_in_order(
         &stdout,
         &[
             "loaded `http-fetch` 0.1.0",
@@ -315,7 +306,7 @@ fn file_indexer_indexes_a_mounted_tree_except_what_a_deny_rule_refuses() {
     ]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert_in_order(
+    common::assert_in_order(
         &stdout,
         &[
             "loaded `file-indexer` 0.1.0",

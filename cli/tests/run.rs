@@ -258,17 +258,6 @@ fn echo_wasm() -> String {
     path.display().to_string()
 }
 
-/// Asserts that `needles` occur in `haystack` in this order.
-fn assert_in_order(haystack: &str, needles: &[&str]) {
-    let mut from = 0;
-    for needle in needles {
-        let Some(at) = haystack[from..].find(needle) else {
-            panic!("`{needle}` not found (in order) in:\n{haystack}");
-        };
-        from += at + needle.len();
-    }
-}
-
 #[test]
 fn request_to_reaches_the_second_component() {
     let out = airssys(&[
@@ -311,7 +300,7 @@ fn requests_are_sent_in_command_line_order() {
         "run-echo=two",
     ]);
     let stdout = common::succeeded(&out);
-    assert_in_order(
+    common::assert_in_order(
         &stdout,
         &[
             "init `kv-counter`",

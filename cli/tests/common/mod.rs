@@ -37,6 +37,17 @@ pub(crate) fn succeeded(out: &Output) -> String {
     stdout
 }
 
+/// Asserts that `needles` occur in `haystack` in this order.
+pub(crate) fn assert_in_order(haystack: &str, needles: &[&str]) {
+    let mut from = 0;
+    for needle in needles {
+        let Some(at) = haystack[from..].find(needle) else {
+            panic!("`{needle}` not found (in order) in:\n{haystack}");
+        };
+        from += at + needle.len();
+    }
+}
+
 /// The repository root.
 pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
