@@ -336,8 +336,8 @@ fn request_to_an_unknown_component_exits_2_before_running() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
-            "error: --request-to `run-ehco=hi`: no component named `run-ehco` is loaded; the \
-             components are `kv-counter`, `run-echo`"
+            "error: --request-to `run-ehco=hi`: no component named `run-ehco` is loaded (did \
+             you mean `run-echo`?); the components are `kv-counter`, `run-echo`"
         ),
         "{stderr}"
     );

@@ -211,6 +211,19 @@ fn parse_requests(requests: &[RequestArg]) -> Result<Vec<(Option<String>, String
         .collect()
 }
 
+/// ` (did you mean `x`?)` when one of `names` is within a third of
+/// `name`'s length in edits (at least one), else nothing.
+fn did_you_mean(name: &str, names: &[&str]) -> String {
+    let limit = (name.chars().count() / 3).max(1);
+    names
+        .iter()
+        .map(|n| (strsim::levenshtein(name, n), n))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default()
+}
+
 /// Finds the component each request goes to: the first for `--request`,
 /// the one named for `--request-to`.
 fn resolve_requests(
@@ -229,7 +242,8 @@ fn resolve_requests(
                     2,
                     format_args!(
                         "--request-to `{name}={payload}`: no component named `{name}` is \
-                         loaded; the components are {}",
+                         loaded{}; the components are {}",
+                        did_you_mean(&name, names),
                         names
                             .iter()
                             .map(|n| format!("`{n}`"))

@@ -28,7 +28,9 @@ pub(crate) struct Guarded {
     pub(crate) params: Vec<(String, Ident)>,
 }
 
-/// The closest candidate to `word` within a small edit distance.
+/// The closest candidate to `word` within a small edit distance
+/// (Levenshtein over chars, at most a third of `word`'s length, at least
+/// one).
 pub(crate) fn closest<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -36,26 +38,10 @@ pub(crate) fn closest<'a>(
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
+        .map(|c| (strsim::levenshtein(word, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-/// Levenshtein distance over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitute.min(previous + 1).min(row[j] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// Rule: the impl's trait is `Host` (free functions) or `Host<Resource>`
@@ -835,6 +821,9 @@ mod tests {
             Some("interface")
         );
         assert_eq!(closest("zzzzzz", ["get", "set"]), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        // Within a third of the word's length: 3 edits for 7 letters is too
+        // many, 2 is not.
+        assert_eq!(closest("sittign", ["kitten"]), None);
+        assert_eq!(closest("kittne", ["kitten"]), Some("kitten"));
     }
 }
