@@ -21,4 +21,5 @@ pub mod compat;
 pub mod contract;
 pub mod guard;
 pub mod manifest;
+pub mod suggest;
 pub mod wit_text;

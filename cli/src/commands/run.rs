@@ -211,16 +211,11 @@ fn parse_requests(requests: &[RequestArg]) -> Result<Vec<(Option<String>, String
         .collect()
 }
 
-/// ` (did you mean `x`?)` when one of `names` is within a third of
-/// `name`'s length in edits (at least one), else nothing.
+/// ` (did you mean `x`?)` when one of `names` is close to `name`, else
+/// nothing.
 fn did_you_mean(name: &str, names: &[&str]) -> String {
-    let limit = (name.chars().count() / 3).max(1);
-    names
-        .iter()
-        .map(|n| (strsim::levenshtein(name, n), n))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, n)| format!(" (did you mean `{n}`?)"))
+    airssys_contract::suggest::closest(name, names.iter().copied())
+        .map(|n| format!(" (did you mean `{n}`?)"))
         .unwrap_or_default()
 }
 

@@ -28,21 +28,7 @@ pub(crate) struct Guarded {
     pub(crate) params: Vec<(String, Ident)>,
 }
 
-/// The closest candidate to `word` within a small edit distance
-/// (Levenshtein over chars, at most a third of `word`'s length, at least
-/// one).
-pub(crate) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (strsim::levenshtein(word, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
+pub(crate) use airssys_contract::suggest::closest;
 
 /// Rule: the impl's trait is `Host` (free functions) or `Host<Resource>`
 /// (one resource's functions) of the interface. Returns the resource's
@@ -811,19 +797,5 @@ mod tests {
             errors[0].contains("remove `#[airssys::host_fn]`"),
             "{errors:?}"
         );
-    }
-
-    #[test]
-    fn suggests_close_names() {
-        assert_eq!(closest("gett", ["get", "set", "delete"]), Some("get"));
-        assert_eq!(
-            closest("interfce", ["interface", "wit", "crate"]),
-            Some("interface")
-        );
-        assert_eq!(closest("zzzzzz", ["get", "set"]), None);
-        // Within a third of the word's length: 3 edits for 7 letters is too
-        // many, 2 is not.
-        assert_eq!(closest("sittign", ["kitten"]), None);
-        assert_eq!(closest("kittne", ["kitten"]), Some("kitten"));
     }
 }
