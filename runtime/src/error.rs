@@ -141,6 +141,46 @@ pub enum LimitExceeded {
         /// The limit.
         limit: Duration,
     },
+    /// The results the host holds for one instance (pending reads,
+    /// responses, replies, child output not yet collected) would exceed
+    /// the byte budget.
+    #[error(
+        "held-bytes limit exceeded: component `{component}` would make the host hold {wanted} \
+         bytes of results it has not collected; the limit is {limit} bytes per instance (collect \
+         or drop pending results, or raise `limits.held_bytes` in the policy)"
+    )]
+    HeldBytes {
+        /// The component.
+        component: String,
+        /// The budget in bytes.
+        limit: u64,
+        /// What holding the new result would have made the total.
+        wanted: u64,
+    },
+    /// The instance has as many operations pending as it may.
+    #[error(
+        "pending-operations limit exceeded: component `{component}` already has {limit} \
+         operations pending, the most one instance may have (collect or drop some, or raise \
+         `limits.max_pending` in the policy)"
+    )]
+    Pending {
+        /// The component.
+        component: String,
+        /// The limit.
+        limit: u32,
+    },
+    /// The instance holds as many host handles as it may.
+    #[error(
+        "handle limit exceeded: component `{component}` already holds {limit} host handles, \
+         the most one instance may hold (drop some, or raise `limits.max_handles` in the \
+         policy)"
+    )]
+    Handles {
+        /// The component.
+        component: String,
+        /// The limit.
+        limit: u32,
+    },
 }
 
 /// A call into a component failed.

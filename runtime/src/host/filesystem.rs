@@ -23,7 +23,9 @@ use super::bindings::airssys::ext::filesystem::{
     DirEntry, EntryKind, Error, Host, HostFile, HostPendingRead, HostPendingWrite, Metadata,
     Pollable,
 };
+use super::budget::Hold;
 use super::state::HostState;
+use crate::error::LimitExceeded;
 use crate::fs::{FsError, io_error, is_symlink, open_dir, symlink_denied};
 
 /// Largest read served by one `file.read` (a shorter read is normal; the
@@ -50,18 +52,23 @@ pub struct File {
     access: Access,
 }
 
-/// A finished read, waiting for `get`.
+/// A finished read, waiting for `get`. Its bytes count against the
+/// instance's `limits.held_bytes` until taken; the resource itself against
+/// `limits.max_pending` until dropped.
 #[derive(Debug)]
 #[allow(unreachable_pub)] // re-exported by the generated bindings
 pub struct PendingRead {
     result: Option<Result<Vec<u8>, FsError>>,
+    hold: Hold,
 }
 
-/// A finished write, waiting for `get`.
+/// A finished write, waiting for `get`; counts against
+/// `limits.max_pending` until dropped.
 #[derive(Debug)]
 #[allow(unreachable_pub)] // re-exported by the generated bindings
 pub struct PendingWrite {
     result: Option<Result<u64, FsError>>,
+    _hold: Hold,
 }
 
 impl From<FsError> for Error {
@@ -73,6 +80,12 @@ impl From<FsError> for Error {
             FsError::InvalidInput(m) => Error::InvalidInput(m),
             FsError::Other(m) => Error::Other(m),
         }
+    }
+}
+
+impl From<LimitExceeded> for Error {
+    fn from(error: LimitExceeded) -> Error {
+        Error::QuotaExceeded(error.to_string())
     }
 }
 
@@ -195,9 +208,7 @@ fn read_at(file: &mut File, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
     let mut f = &file.file;
     f.seek(SeekFrom::Start(offset)).map_err(io)?;
     let mut bytes = Vec::new();
-    f.take(u64::from(len.min(MAX_READ)))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    f.take(u64::from(len)).read_to_end(&mut bytes).map_err(io)?;
     Ok(bytes)
 }
 
@@ -220,13 +231,10 @@ impl HostPendingRead for HostState {
         self_: Resource<PendingRead>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let pending = self.table.get_mut(&self_)?;
-        answer(
-            pending
-                .result
-                .take()
-                .unwrap_or_else(|| Err(taken("read")))
-                .map(Some),
-        )
+        let result = pending.result.take();
+        // Handed to the guest: its memory limit counts the bytes now.
+        pending.hold.release_bytes();
+        answer(result.unwrap_or_else(|| Err(taken("read"))).map(Some))
     }
     fn drop(&mut self, rep: Resource<PendingRead>) -> wasmtime::Result<()> {
         self.table.delete(rep)?;
@@ -267,13 +275,22 @@ impl HostFile for HostState {
         offset: u64,
         len: u32,
     ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
+        let len = len.min(MAX_READ);
+        let mut hold = match self.budget.reserve(u64::from(len)) {
+            Ok(hold) => hold,
+            Err(limit) => return Ok(Err(limit.into())),
+        };
         let result = match self.file_for(&self_, false, "reading")? {
             Ok(file) => read_at(file, offset, len),
             Err(e) => Err(e),
         };
-        Ok(Ok(self.table.push(PendingRead {
-            result: Some(result),
-        })?))
+        hold.shrink_to(result.as_ref().map_or(0, |b| b.len() as u64));
+        Ok(self
+            .push(PendingRead {
+                result: Some(result),
+                hold,
+            })?
+            .map_err(Error::from))
     }
 
     fn write(
@@ -282,14 +299,21 @@ impl HostFile for HostState {
         offset: u64,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<Resource<PendingWrite>, Error>> {
+        let hold = match self.budget.reserve(0) {
+            Ok(hold) => hold,
+            Err(limit) => return Ok(Err(limit.into())),
+        };
         let file = match self.file_for(&self_, true, "writing")? {
             Ok(file) => file,
             Err(e) => return answer(Err(e)),
         };
         let result = write_at(file, offset, &data);
-        Ok(Ok(self.table.push(PendingWrite {
-            result: Some(result),
-        })?))
+        Ok(self
+            .push(PendingWrite {
+                result: Some(result),
+                _hold: hold,
+            })?
+            .map_err(Error::from))
     }
 
     fn set_size(

@@ -2,6 +2,7 @@
 //! linker in [`link`].
 
 pub(crate) mod bindings;
+pub(crate) mod budget;
 mod capabilities;
 mod environment;
 pub(crate) mod filesystem;

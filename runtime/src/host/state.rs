@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::audit::AuditLog;
 use crate::error::LimitExceeded;
+use crate::host::budget::Budget;
 use crate::host::storage::Bucket;
 use crate::policy::ResolvedLimits;
 use crate::storage::StorageBackend;
@@ -85,15 +86,22 @@ pub struct HostState {
     /// Allow decisions of the guards, cached for this instance (the grants
     /// in `info` never change for its life).
     decisions: DecisionCache,
+    /// Results the host holds for this instance and operations pending
+    /// (`limits.held_bytes`, `limits.max_pending`).
+    pub(crate) budget: Budget,
 }
 
 impl HostState {
     pub(crate) fn new(info: Arc<ComponentInfo>, services: Arc<Services>) -> HostState {
         let wasi = crate::host::wasi::deny_all(&info.name);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(info.limits.max_handles as usize);
+        let budget = Budget::new(&info.name, &info.limits);
         HostState {
             info,
             services,
-            table: ResourceTable::new(),
+            table,
+            budget,
             wasi,
             memory_in_use: 0,
             call_deadline: None,
@@ -135,6 +143,29 @@ impl HostState {
 
     pub(crate) fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// Adds a host handle to the instance's table; a full table
+    /// (`limits.max_handles`) is a [`LimitExceeded::Handles`], which each
+    /// interface turns into its own limit error. Any other table failure
+    /// traps.
+    pub(crate) fn push<T: Send + 'static>(
+        &mut self,
+        value: T,
+    ) -> wasmtime::Result<Result<Resource<T>, LimitExceeded>> {
+        match self.table.push(value) {
+            Ok(handle) => Ok(Ok(handle)),
+            Err(wasmtime::component::ResourceTableError::Full) => Ok(Err(self.handle_limit())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The error of a full handle table.
+    pub(crate) fn handle_limit(&self) -> LimitExceeded {
+        LimitExceeded::Handles {
+            component: self.info.name.clone(),
+            limit: self.info.limits.max_handles,
+        }
     }
 
     /// Checks a request silently (no audit): for `@capability none`

@@ -25,24 +25,18 @@
 //!
 //! See `docs/policy.md` for every key.
 
+mod builder;
+mod limits;
+mod toml_file;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use airssys_contract::capability::Capability;
-use serde::Deserialize;
-use toml::Spanned;
 
-/// Default memory cap per component instance: 64 MiB.
-pub const DEFAULT_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
-/// Default time limit of one call into a component: 10 s.
-pub const DEFAULT_CPU_TIME: Duration = Duration::from_secs(10);
-/// Default storage quota per component: 16 MiB.
-pub const DEFAULT_STORAGE_BYTES: u64 = 16 * 1024 * 1024;
-/// Default number of child processes a component may have running at
-/// once (across its instances).
-pub const DEFAULT_MAX_CHILDREN: u32 = 16;
+pub use builder::PolicyBuilder;
+pub use limits::*;
 
 /// The host policy. See the [module documentation](self).
 #[derive(Debug, Clone, Default)]
@@ -92,67 +86,6 @@ pub struct PolicyRule {
     pub line: Option<u32>,
 }
 
-/// Resource limits of a component. `None` means "inherit".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// Linear memory cap of one instance, in bytes.
-    pub memory_bytes: Option<u64>,
-    /// Wall-clock time one call into the component may run (measured with
-    /// epoch interruption, so it is enforced at the next tick).
-    pub cpu_time: Option<Duration>,
-    /// Bytes of keys and values the component may keep in storage.
-    pub storage_bytes: Option<u64>,
-    /// Child processes the component may have running at once, across
-    /// its instances (`max_children`).
-    pub max_children: Option<u32>,
-}
-
-/// Limits with every field decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResolvedLimits {
-    /// Linear memory cap of one instance, in bytes.
-    pub memory_bytes: u64,
-    /// Time one call into the component may run.
-    pub cpu_time: Duration,
-    /// Storage quota in bytes.
-    pub storage_bytes: u64,
-    /// Child processes running at once, across the component's instances.
-    pub max_children: u32,
-}
-
-impl Default for ResolvedLimits {
-    fn default() -> Self {
-        ResolvedLimits {
-            memory_bytes: DEFAULT_MEMORY_BYTES,
-            cpu_time: DEFAULT_CPU_TIME,
-            storage_bytes: DEFAULT_STORAGE_BYTES,
-            max_children: DEFAULT_MAX_CHILDREN,
-        }
-    }
-}
-
-impl Limits {
-    /// `self`, with unset fields taken from `fallback`.
-    pub fn or(self, fallback: Limits) -> Limits {
-        Limits {
-            memory_bytes: self.memory_bytes.or(fallback.memory_bytes),
-            cpu_time: self.cpu_time.or(fallback.cpu_time),
-            storage_bytes: self.storage_bytes.or(fallback.storage_bytes),
-            max_children: self.max_children.or(fallback.max_children),
-        }
-    }
-
-    /// Every field decided, unset ones from `base`.
-    pub fn resolve(self, base: ResolvedLimits) -> ResolvedLimits {
-        ResolvedLimits {
-            memory_bytes: self.memory_bytes.unwrap_or(base.memory_bytes),
-            cpu_time: self.cpu_time.unwrap_or(base.cpu_time),
-            storage_bytes: self.storage_bytes.unwrap_or(base.storage_bytes),
-            max_children: self.max_children.unwrap_or(base.max_children),
-        }
-    }
-}
-
 /// A policy file that could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -182,7 +115,7 @@ pub enum PolicyError {
     Mount(String),
 }
 
-fn at(path: Option<&Path>, line: u32, column: u32, message: &str) -> String {
+pub(crate) fn at(path: Option<&Path>, line: u32, column: u32, message: &str) -> String {
     match path {
         Some(path) => format!("{}:{line}:{column}: {message}", path.display()),
         None => format!("policy line {line}, column {column}: {message}"),
@@ -203,7 +136,7 @@ impl Policy {
     /// mistake: bad TOML, an unknown key, or a capability that does not
     /// parse (the column points into the string).
     pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
-        parse_toml(text, None)
+        toml_file::parse(text, None)
     }
 
     /// Reads and parses a policy file.
@@ -217,7 +150,7 @@ impl Policy {
             path: path.to_path_buf(),
             source,
         })?;
-        parse_toml(&text, Some(path))
+        toml_file::parse(&text, Some(path))
     }
 
     /// Whether components without an `airssys:manifest` section may load
@@ -347,144 +280,9 @@ impl Policy {
     }
 }
 
-/// Builds a [`Policy`] in code. Every method widens authority explicitly;
-/// nothing is granted by default.
-///
-/// # Examples
-///
-/// ```
-/// use airssys_runtime::Policy;
-///
-/// let policy = Policy::builder()
-///     .grant("counter", "kv:read:counter/*".parse()?)
-///     .grant("counter", "kv:write:counter/*".parse()?)
-///     .default_grant("log:write:info".parse()?)
-///     .config("counter", "start", "10")
-///     .build();
-/// assert_eq!(policy.grants_for("counter").count(), 3);
-/// # Ok::<(), airssys_runtime::contract::capability::CapabilityError>(())
-/// ```
-#[derive(Debug, Default)]
-#[must_use]
-pub struct PolicyBuilder {
-    policy: Policy,
-}
-
-impl PolicyBuilder {
-    /// Lets components without a manifest load, with no capabilities (only
-    /// `@capability none` functions work for them).
-    pub fn allow_unannotated(mut self, allow: bool) -> Self {
-        self.policy.allow_unannotated = allow;
-        self
-    }
-
-    /// Grants `capability` to every component whose manifest asks for it.
-    pub fn default_grant(mut self, capability: Capability) -> Self {
-        self.policy.defaults.grants.push(rule(capability));
-        self
-    }
-
-    /// Denies `capability` to every component.
-    pub fn default_deny(mut self, capability: Capability) -> Self {
-        self.policy.defaults.denies.push(rule(capability));
-        self
-    }
-
-    /// Limits for every component without its own.
-    pub fn default_limits(mut self, limits: Limits) -> Self {
-        self.policy.defaults.limits = limits;
-        self
-    }
-
-    /// Grants `capability` to the component `name` if its manifest asks
-    /// for it.
-    pub fn grant(mut self, name: &str, capability: Capability) -> Self {
-        self.entry(name).grants.push(rule(capability));
-        self
-    }
-
-    /// Denies `capability` to the component `name`.
-    pub fn deny(mut self, name: &str, capability: Capability) -> Self {
-        self.entry(name).denies.push(rule(capability));
-        self
-    }
-
-    /// A configuration entry passed to the component's `init`.
-    pub fn config(mut self, name: &str, key: &str, value: &str) -> Self {
-        self.entry(name)
-            .config
-            .insert(key.to_owned(), value.to_owned());
-        self
-    }
-
-    /// An environment variable offered to the component (visible only
-    /// through a matching `env:read` grant).
-    pub fn env(mut self, name: &str, key: &str, value: &str) -> Self {
-        self.entry(name)
-            .env
-            .insert(key.to_owned(), value.to_owned());
-        self
-    }
-
-    /// Maps the virtual root `virtual_root` (an absolute, normalized path
-    /// such as `/data`) to the host directory `host_dir` for the component
-    /// `name`. The directory is opened once, when the component loads; the
-    /// component reaches it only through its `fs` grants.
-    ///
-    /// # Errors
-    ///
-    /// [`PolicyError::Mount`] when `virtual_root` is not absolute and
-    /// normalized or `host_dir` is not absolute.
-    pub fn mount(
-        mut self,
-        name: &str,
-        virtual_root: &str,
-        host_dir: impl Into<PathBuf>,
-    ) -> Result<Self, PolicyError> {
-        let host_dir = host_dir.into();
-        check_mount(virtual_root, &host_dir).map_err(PolicyError::Mount)?;
-        self.entry(name)
-            .mounts
-            .insert(virtual_root.to_owned(), host_dir);
-        Ok(self)
-    }
-
-    /// Subscribes the component `name` to the topic pattern `pattern`
-    /// (e.g. `orders.*`); its manifest must ask for, and the policy grant,
-    /// a `msg:subscribe` capability covering it.
-    ///
-    /// # Errors
-    ///
-    /// When `pattern` is not a valid topic pattern.
-    pub fn subscribe(
-        mut self,
-        name: &str,
-        pattern: &str,
-    ) -> Result<Self, airssys_contract::capability::CapabilityError> {
-        let capability = crate::broker::subscription(pattern)?;
-        self.entry(name).subscribe.push(rule(capability));
-        Ok(self)
-    }
-
-    /// Limits of the component `name`.
-    pub fn limits(mut self, name: &str, limits: Limits) -> Self {
-        self.entry(name).limits = limits;
-        self
-    }
-
-    /// The policy.
-    pub fn build(self) -> Policy {
-        self.policy
-    }
-
-    fn entry(&mut self, name: &str) -> &mut ComponentPolicy {
-        self.policy.components.entry(name.to_owned()).or_default()
-    }
-}
-
 /// Checks one mount: the virtual root is absolute and normalized (the
 /// form of `fs` grants), the host directory absolute.
-fn check_mount(virtual_root: &str, host_dir: &Path) -> Result<(), String> {
+pub(crate) fn check_mount(virtual_root: &str, host_dir: &Path) -> Result<(), String> {
     let normalized = virtual_root == "/"
         || (virtual_root.starts_with('/')
             && virtual_root[1..]
@@ -505,7 +303,7 @@ fn check_mount(virtual_root: &str, host_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn rule(capability: Capability) -> PolicyRule {
+pub(crate) fn rule(capability: Capability) -> PolicyRule {
     PolicyRule {
         capability,
         line: None,
@@ -518,173 +316,10 @@ impl fmt::Display for PolicyRule {
     }
 }
 
-// ---- TOML ------------------------------------------------------------------
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    #[serde(default)]
-    allow_unannotated: bool,
-    #[serde(default)]
-    defaults: Option<TableFile>,
-    #[serde(default)]
-    components: BTreeMap<Spanned<String>, TableFile>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct TableFile {
-    #[serde(default)]
-    grants: Vec<Spanned<String>>,
-    #[serde(default)]
-    denies: Vec<Spanned<String>>,
-    #[serde(default)]
-    config: BTreeMap<String, ScalarFile>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    limits: LimitsFile,
-    #[serde(default)]
-    mounts: BTreeMap<Spanned<String>, String>,
-    #[serde(default)]
-    subscribe: Vec<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct LimitsFile {
-    memory_bytes: Option<u64>,
-    cpu_time_ms: Option<u64>,
-    storage_bytes: Option<u64>,
-    max_children: Option<u32>,
-}
-
-/// A configuration value: strings as written, other scalars as TOML text.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ScalarFile {
-    String(String),
-    Integer(i64),
-    Float(f64),
-    Bool(bool),
-}
-
-impl ScalarFile {
-    fn into_string(self) -> String {
-        match self {
-            ScalarFile::String(s) => s,
-            ScalarFile::Integer(i) => i.to_string(),
-            ScalarFile::Float(f) => f.to_string(),
-            ScalarFile::Bool(b) => b.to_string(),
-        }
-    }
-}
-
-fn parse_toml(text: &str, path: Option<&Path>) -> Result<Policy, PolicyError> {
-    let invalid = |offset: usize, message: String| {
-        let (line, column) = line_column(text, offset);
-        PolicyError::Invalid {
-            path: path.map(Path::to_path_buf),
-            line,
-            column,
-            message,
-        }
-    };
-    let file: PolicyFile = toml::from_str(text).map_err(|e| {
-        let offset = e.span().map_or(0, |s| s.start);
-        invalid(offset, e.message().trim().to_owned())
-    })?;
-    let table = |t: TableFile, line: Option<u32>| -> Result<ComponentPolicy, PolicyError> {
-        let rules = |list: Vec<Spanned<String>>| -> Result<Vec<PolicyRule>, PolicyError> {
-            list.into_iter()
-                .map(|s| {
-                    let span = s.span();
-                    Capability::parse(s.get_ref())
-                        .map(|capability| PolicyRule {
-                            capability,
-                            line: Some(line_column(text, span.start).0),
-                        })
-                        // +1: the span starts at the opening quote.
-                        .map_err(|e| invalid(span.start + 1 + e.offset, e.to_string()))
-                })
-                .collect()
-        };
-        let mut mounts = BTreeMap::new();
-        for (root, host_dir) in t.mounts {
-            let host_dir = PathBuf::from(host_dir);
-            check_mount(root.get_ref(), &host_dir).map_err(|m| invalid(root.span().start, m))?;
-            mounts.insert(root.into_inner(), host_dir);
-        }
-        Ok(ComponentPolicy {
-            grants: rules(t.grants)?,
-            denies: rules(t.denies)?,
-            config: t
-                .config
-                .into_iter()
-                .map(|(k, v)| (k, v.into_string()))
-                .collect(),
-            env: t.env,
-            limits: Limits {
-                memory_bytes: t.limits.memory_bytes,
-                cpu_time: t.limits.cpu_time_ms.map(Duration::from_millis),
-                storage_bytes: t.limits.storage_bytes,
-                max_children: t.limits.max_children,
-            },
-            mounts,
-            subscribe: t
-                .subscribe
-                .into_iter()
-                .map(|s| {
-                    let span = s.span();
-                    crate::broker::subscription(s.get_ref())
-                        .map(|capability| PolicyRule {
-                            capability,
-                            line: Some(line_column(text, span.start).0),
-                        })
-                        // The error offset counts the `msg:subscribe:` prefix.
-                        .map_err(|e| {
-                            let offset = e.offset.saturating_sub("msg:subscribe:".len());
-                            invalid(span.start + 1 + offset, e.to_string())
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-            line,
-        })
-    };
-    let defaults = match file.defaults {
-        Some(t) => table(t, None)?,
-        None => ComponentPolicy::default(),
-    };
-    let mut components = BTreeMap::new();
-    for (name, t) in file.components {
-        let line = line_column(text, name.span().start).0;
-        components.insert(name.into_inner(), table(t, Some(line))?);
-    }
-    Ok(Policy {
-        allow_unannotated: file.allow_unannotated,
-        defaults,
-        components,
-        source: path.map(Path::to_path_buf),
-        from_toml: true,
-    })
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(text: &str, offset: usize) -> (u32, u32) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (
-        u32::try_from(line).unwrap_or(u32::MAX),
-        u32::try_from(column).unwrap_or(u32::MAX),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn parses_every_key() {

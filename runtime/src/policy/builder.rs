@@ -1,0 +1,142 @@
+//! [`PolicyBuilder`]: a policy built in code.
+
+use std::path::PathBuf;
+
+use airssys_contract::capability::Capability;
+
+use super::{ComponentPolicy, Limits, Policy, PolicyError, check_mount, rule};
+
+/// Builds a [`Policy`] in code. Every method widens authority explicitly;
+/// nothing is granted by default.
+///
+/// # Examples
+///
+/// ```
+/// use airssys_runtime::Policy;
+///
+/// let policy = Policy::builder()
+///     .grant("counter", "kv:read:counter/*".parse()?)
+///     .grant("counter", "kv:write:counter/*".parse()?)
+///     .default_grant("log:write:info".parse()?)
+///     .config("counter", "start", "10")
+///     .build();
+/// assert_eq!(policy.grants_for("counter").count(), 3);
+/// # Ok::<(), airssys_runtime::contract::capability::CapabilityError>(())
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct PolicyBuilder {
+    pub(super) policy: Policy,
+}
+
+impl PolicyBuilder {
+    /// Lets components without a manifest load, with no capabilities (only
+    /// `@capability none` functions work for them).
+    pub fn allow_unannotated(mut self, allow: bool) -> Self {
+        self.policy.allow_unannotated = allow;
+        self
+    }
+
+    /// Grants `capability` to every component whose manifest asks for it.
+    pub fn default_grant(mut self, capability: Capability) -> Self {
+        self.policy.defaults.grants.push(rule(capability));
+        self
+    }
+
+    /// Denies `capability` to every component.
+    pub fn default_deny(mut self, capability: Capability) -> Self {
+        self.policy.defaults.denies.push(rule(capability));
+        self
+    }
+
+    /// Limits for every component without its own.
+    pub fn default_limits(mut self, limits: Limits) -> Self {
+        self.policy.defaults.limits = limits;
+        self
+    }
+
+    /// Grants `capability` to the component `name` if its manifest asks
+    /// for it.
+    pub fn grant(mut self, name: &str, capability: Capability) -> Self {
+        self.entry(name).grants.push(rule(capability));
+        self
+    }
+
+    /// Denies `capability` to the component `name`.
+    pub fn deny(mut self, name: &str, capability: Capability) -> Self {
+        self.entry(name).denies.push(rule(capability));
+        self
+    }
+
+    /// A configuration entry passed to the component's `init`.
+    pub fn config(mut self, name: &str, key: &str, value: &str) -> Self {
+        self.entry(name)
+            .config
+            .insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// An environment variable offered to the component (visible only
+    /// through a matching `env:read` grant).
+    pub fn env(mut self, name: &str, key: &str, value: &str) -> Self {
+        self.entry(name)
+            .env
+            .insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Maps the virtual root `virtual_root` (an absolute, normalized path
+    /// such as `/data`) to the host directory `host_dir` for the component
+    /// `name`. The directory is opened once, when the component loads; the
+    /// component reaches it only through its `fs` grants.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Mount`] when `virtual_root` is not absolute and
+    /// normalized or `host_dir` is not absolute.
+    pub fn mount(
+        mut self,
+        name: &str,
+        virtual_root: &str,
+        host_dir: impl Into<PathBuf>,
+    ) -> Result<Self, PolicyError> {
+        let host_dir = host_dir.into();
+        check_mount(virtual_root, &host_dir).map_err(PolicyError::Mount)?;
+        self.entry(name)
+            .mounts
+            .insert(virtual_root.to_owned(), host_dir);
+        Ok(self)
+    }
+
+    /// Subscribes the component `name` to the topic pattern `pattern`
+    /// (e.g. `orders.*`); its manifest must ask for, and the policy grant,
+    /// a `msg:subscribe` capability covering it.
+    ///
+    /// # Errors
+    ///
+    /// When `pattern` is not a valid topic pattern.
+    pub fn subscribe(
+        mut self,
+        name: &str,
+        pattern: &str,
+    ) -> Result<Self, airssys_contract::capability::CapabilityError> {
+        let capability = crate::broker::subscription(pattern)?;
+        self.entry(name).subscribe.push(rule(capability));
+        Ok(self)
+    }
+
+    /// Limits of the component `name`.
+    pub fn limits(mut self, name: &str, limits: Limits) -> Self {
+        self.entry(name).limits = limits;
+        self
+    }
+
+    /// The policy.
+    pub fn build(self) -> Policy {
+        self.policy
+    }
+
+    fn entry(&mut self, name: &str) -> &mut ComponentPolicy {
+        self.policy.components.entry(name.to_owned()).or_default()
+    }
+}

@@ -1,0 +1,187 @@
+//! Reading a policy from TOML text: every error with its line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airssys_contract::capability::Capability;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ComponentPolicy, Limits, Policy, PolicyError, PolicyRule, check_mount};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    allow_unannotated: bool,
+    #[serde(default)]
+    defaults: Option<TableFile>,
+    #[serde(default)]
+    components: BTreeMap<Spanned<String>, TableFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TableFile {
+    #[serde(default)]
+    grants: Vec<Spanned<String>>,
+    #[serde(default)]
+    denies: Vec<Spanned<String>>,
+    #[serde(default)]
+    config: BTreeMap<String, ScalarFile>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
+    mounts: BTreeMap<Spanned<String>, String>,
+    #[serde(default)]
+    subscribe: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    memory_bytes: Option<u64>,
+    cpu_time_ms: Option<u64>,
+    storage_bytes: Option<u64>,
+    max_children: Option<u32>,
+    held_bytes: Option<u64>,
+    max_pending: Option<u32>,
+    max_handles: Option<u32>,
+    max_net_in_flight: Option<u32>,
+}
+
+impl LimitsFile {
+    fn into_limits(self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_bytes,
+            cpu_time: self.cpu_time_ms.map(Duration::from_millis),
+            storage_bytes: self.storage_bytes,
+            max_children: self.max_children,
+            held_bytes: self.held_bytes,
+            max_pending: self.max_pending,
+            max_handles: self.max_handles,
+            max_net_in_flight: self.max_net_in_flight,
+        }
+    }
+}
+
+/// A configuration value: strings as written, other scalars as TOML text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScalarFile {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl ScalarFile {
+    fn into_string(self) -> String {
+        match self {
+            ScalarFile::String(s) => s,
+            ScalarFile::Integer(i) => i.to_string(),
+            ScalarFile::Float(f) => f.to_string(),
+            ScalarFile::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyError> {
+    let invalid = |offset: usize, message: String| {
+        let (line, column) = line_column(text, offset);
+        PolicyError::Invalid {
+            path: path.map(Path::to_path_buf),
+            line,
+            column,
+            message,
+        }
+    };
+    let file: PolicyFile = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        invalid(offset, e.message().trim().to_owned())
+    })?;
+    let table = |t: TableFile, line: Option<u32>| -> Result<ComponentPolicy, PolicyError> {
+        let rules = |list: Vec<Spanned<String>>| -> Result<Vec<PolicyRule>, PolicyError> {
+            list.into_iter()
+                .map(|s| {
+                    let span = s.span();
+                    Capability::parse(s.get_ref())
+                        .map(|capability| PolicyRule {
+                            capability,
+                            line: Some(line_column(text, span.start).0),
+                        })
+                        // +1: the span starts at the opening quote.
+                        .map_err(|e| invalid(span.start + 1 + e.offset, e.to_string()))
+                })
+                .collect()
+        };
+        let mut mounts = BTreeMap::new();
+        for (root, host_dir) in t.mounts {
+            let host_dir = PathBuf::from(host_dir);
+            check_mount(root.get_ref(), &host_dir).map_err(|m| invalid(root.span().start, m))?;
+            mounts.insert(root.into_inner(), host_dir);
+        }
+        Ok(ComponentPolicy {
+            grants: rules(t.grants)?,
+            denies: rules(t.denies)?,
+            config: t
+                .config
+                .into_iter()
+                .map(|(k, v)| (k, v.into_string()))
+                .collect(),
+            env: t.env,
+            limits: t.limits.into_limits(),
+            mounts,
+            subscribe: t
+                .subscribe
+                .into_iter()
+                .map(|s| {
+                    let span = s.span();
+                    crate::broker::subscription(s.get_ref())
+                        .map(|capability| PolicyRule {
+                            capability,
+                            line: Some(line_column(text, span.start).0),
+                        })
+                        // The error offset counts the `msg:subscribe:` prefix.
+                        .map_err(|e| {
+                            let offset = e.offset.saturating_sub("msg:subscribe:".len());
+                            invalid(span.start + 1 + offset, e.to_string())
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            line,
+        })
+    };
+    let defaults = match file.defaults {
+        Some(t) => table(t, None)?,
+        None => ComponentPolicy::default(),
+    };
+    let mut components = BTreeMap::new();
+    for (name, t) in file.components {
+        let line = line_column(text, name.span().start).0;
+        components.insert(name.into_inner(), table(t, Some(line))?);
+    }
+    Ok(Policy {
+        allow_unannotated: file.allow_unannotated,
+        defaults,
+        components,
+        source: path.map(Path::to_path_buf),
+        from_toml: true,
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (u32, u32) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
+}

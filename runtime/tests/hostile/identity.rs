@@ -1,0 +1,1 @@
+//! Hostile probes: identity.
