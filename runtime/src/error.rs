@@ -181,6 +181,19 @@ pub enum LimitExceeded {
         /// The limit.
         limit: u32,
     },
+    /// The component has as many network operations running as it may,
+    /// counted across its instances.
+    #[error(
+        "network in-flight limit exceeded: component `{component}` already has {limit} network \
+         operations running across its instances, the most it may have (wait for some to finish \
+         or drop them, or raise `limits.max_net_in_flight` in the policy)"
+    )]
+    NetInFlight {
+        /// The component.
+        component: String,
+        /// The limit.
+        limit: u32,
+    },
 }
 
 /// A call into a component failed.

@@ -73,6 +73,19 @@ pub(crate) fn effective_grants(
     Ok(GrantSet::new(allows, denies))
 }
 
+/// The host policy's own allow rules for component `name` (`[defaults]`
+/// first), as the operator wrote them. The effective grant keeps the
+/// manifest's narrower pattern where the manifest asks for less than the
+/// policy allows; where only a rule of the policy itself may grant
+/// something (a special network address must be named by one), the check
+/// reads these instead.
+pub(crate) fn policy_allows<'a>(
+    name: &str,
+    policy: &'a Policy,
+) -> impl Iterator<Item = &'a Capability> + 'a {
+    policy.grants_for(name).map(|rule| &rule.capability)
+}
+
 fn push_unique(list: &mut Vec<Capability>, capability: Capability) {
     if !list.contains(&capability) {
         list.push(capability);

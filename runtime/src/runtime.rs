@@ -244,6 +244,15 @@ impl Runtime {
             denies = grants.denies().len(),
             "component loaded"
         );
+        let net =
+            crate::host::NetComponent::new(&name, &shared.policy, manifest.is_some(), &limits);
+        for note in net.load_notes(&grants) {
+            if note.narrows {
+                tracing::warn!(target: "airssys::load", component = name.as_str(), "{}", note.text);
+            } else {
+                tracing::info!(target: "airssys::load", component = name.as_str(), "{}", note.text);
+            }
+        }
         let info = Arc::new(ComponentInfo {
             name,
             manifest,
@@ -253,6 +262,7 @@ impl Runtime {
             limits,
             mounts,
             children: Default::default(),
+            net,
         });
         Ok(LoadedComponent {
             inner: Arc::new(Loaded {

@@ -16,7 +16,7 @@ pub(crate) mod storage;
 mod types;
 pub(crate) mod wasi;
 
-pub(crate) use network::TlsRoots;
+pub(crate) use network::{NetComponent, TlsRoots};
 
 use wasmtime::component::{HasSelf, Linker};
 

@@ -1,43 +1,53 @@
-//! `airssys:ext/network`: TCP streams, UDP sockets and an HTTP/1.1 client
-//! over the standard library, with every address checked.
+//! `airssys:ext/network`: TCP streams, UDP sockets and an HTTP client
+//! (HTTP/1.1 and HTTP/2 through hyper), with every address checked.
 //!
 //! - The capability guard (from `#[airssys::host_fn]`) checks the request
 //!   as written (`net:connect:{address}`, `net:bind:{local-address}`,
-//!   `net:http:{authority}`).
-//! - The host then resolves names itself and checks every resolved address
-//!   again as an IP request (`net:connect:10.0.0.5:443`); only addresses
-//!   that pass are used, and the connection goes to that checked address
-//!   (no second resolution). Loopback, link-local, unspecified, broadcast
-//!   and cloud-metadata addresses pass only through a grant that names them
-//!   by address or by a CIDR inside their special range (see
-//!   [`addr::check`]): a name grant such as `net:connect:localhost:8080`
-//!   never reaches `127.0.0.1`.
-//! - Operations that wait run on a helper thread and complete through a
-//!   `pending-*` resource whose `get` never blocks; its `subscribe` gives
-//!   a pollable that turns ready when the thread has finished (and wakes
-//!   waiting `poll` calls, see [`super::poll`]). At most
-//!   [`MAX_IN_FLIGHT`] operations run at once in the process; each is
-//!   bounded by a timeout.
+//!   `net:http:{authority}`); a name no grant allows is never resolved.
+//! - The host then resolves names itself and checks every address it would
+//!   use again as an IP request (`net:connect:10.0.0.5:443`, see
+//!   [`addr::check`]); only addresses that pass are used, and the
+//!   connection goes to that checked address (no second resolution). A name
+//!   grant reaches the public addresses of its name; private addresses need
+//!   a rule of the policy naming them, and special addresses (loopback,
+//!   this host's own addresses, link-local, metadata, multicast, ...) always
+//!   need a rule of the policy itself that names them by address, whatever
+//!   the manifest says.
+//! - Operations that wait are tasks on one small shared runtime (see
+//!   [`task`]) and complete through a `pending-*` resource whose `get`
+//!   never blocks; its `subscribe` gives a pollable that turns ready when
+//!   the task has finished (and wakes waiting `poll` calls, see
+//!   [`super::poll`]). Each holds one of the component's
+//!   `limits.max_net_in_flight` slots while it runs and one of the
+//!   instance's `limits.max_pending` slots, plus the bytes of its result
+//!   (`limits.held_bytes`), until collected or dropped; each runs under one
+//!   deadline, capped by `limits.net_timeout_ms`. Dropping the pending
+//!   resource, or the instance, cancels the operation.
 //! - UDP datagrams from senders no `net:connect` grant covers (by the same
-//!   address rule) are dropped; HTTP redirects are followed up to
+//!   address rules) are dropped; HTTP redirects are followed up to
 //!   [`MAX_REDIRECTS`] times, each hop checked again against `net:http`.
 
 mod addr;
+mod component;
 mod http;
+mod interfaces;
+mod task;
 mod tls;
 
+pub(crate) use component::NetComponent;
 pub(crate) use tls::TlsRoots;
 
-use std::net::{SocketAddr, TcpStream as StdTcpStream, UdpSocket as StdUdpSocket};
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use airssys_contract::capability::{Action, Decision, Domain, GrantSet, Request, Rule, Verdict};
+use airssys_contract::capability::{Action, Decision, Domain, Request, Rule, Verdict};
 use airssys_contract::guard::{GuardEvent, Outcome};
 use airssys_macros::host_impl;
-use wasmtime::component::{Resource, ResourceTable};
+use tokio::net::{TcpStream as TokioTcp, UdpSocket as TokioUdp};
+use wasmtime::component::Resource;
 
 use super::bindings::airssys::core::types::KeyValue;
 use super::bindings::airssys::ext::network::{
@@ -46,12 +56,15 @@ use super::bindings::airssys::ext::network::{
     HttpResponse, PendingConnect, PendingDatagram, PendingRead, PendingResponse, PendingWrite,
     Pollable, TcpStream, UdpSocket,
 };
-use super::poll::{Readiness, wake};
 use super::state::{ComponentInfo, HostState, Services};
+use crate::error::LimitExceeded;
+use addr::Via;
+use task::{Charge, Deadline, Pending};
 
-/// How long a TCP connect may take.
+/// How long a TCP connect may take (each address tried).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one TCP read or write, or one UDP receive, may wait.
+/// How long one TCP read or write, one datagram send or one UDP receive
+/// may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest read per `tcp-stream.read`.
 const MAX_READ: usize = 64 * 1024;
@@ -59,150 +72,43 @@ const MAX_READ: usize = 64 * 1024;
 const MAX_WRITE: usize = 1024 * 1024;
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_507;
-/// Default and largest HTTP exchange time.
+/// Default HTTP exchange time (the request's `timeout-ms` may ask for
+/// another, up to `limits.net_timeout_ms`).
 const HTTP_DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-const HTTP_MAX_TIMEOUT: Duration = Duration::from_secs(300);
 /// Redirects followed per request.
 pub(crate) const MAX_REDIRECTS: usize = 5;
-/// Network operations running at once, across the process.
-pub(crate) const MAX_IN_FLIGHT: usize = 256;
 
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
-
-/// Decrements [`IN_FLIGHT`] when the helper thread ends.
-struct InFlight;
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// The result of an operation running on a helper thread.
-#[derive(Debug)]
-struct Pending<T> {
-    rx: Receiver<Result<T, Error>>,
-    taken: bool,
-    /// Set when the resource is dropped: the thread stops at its next
-    /// check.
-    cancel: Arc<AtomicBool>,
-    /// Held only here, so a pollable notices when this handle is dropped.
-    probe: Arc<NetProbe>,
-}
-
-/// Readiness of a network operation: its thread has finished (the result,
-/// or the disconnect of a failed thread, is waiting in the channel).
-#[derive(Debug)]
-struct NetProbe {
-    finished: Arc<AtomicBool>,
-}
-
-impl Readiness for NetProbe {
-    fn is_ready(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
-    }
-}
-
-/// Marks the operation finished and wakes `poll` when the helper thread
-/// ends, normally or not.
-struct Finished(Arc<AtomicBool>);
-
-impl Drop for Finished {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
-        wake();
-    }
-}
-
-impl<T> Drop for Pending<T> {
-    fn drop(&mut self) {
-        self.cancel.store(true, Ordering::Release);
-    }
-}
-
-impl<T: Send + 'static> Pending<T> {
-    fn spawn(
-        what: &str,
-        work: impl FnOnce(&AtomicBool) -> Result<T, Error> + Send + 'static,
-    ) -> Result<Pending<T>, Error> {
-        if IN_FLIGHT.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
-            IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::Other(format!(
-                "too many network operations in flight (limit {MAX_IN_FLIGHT}); retry later"
-            )));
-        }
-        let guard = InFlight;
-        let (tx, rx) = mpsc::sync_channel(1);
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&cancel);
-        let finished = Arc::new(AtomicBool::new(false));
-        let done = Finished(Arc::clone(&finished));
-        std::thread::Builder::new()
-            .name(format!("airssys-net-{what}"))
-            .spawn(move || {
-                // Dropped last: the sender is gone (result sent, or the
-                // channel disconnected) before the operation reads as
-                // finished.
-                let _done = done;
-                let _guard = guard;
-                let tx = tx;
-                let _ = tx.send(work(&flag));
-            })
-            .map_err(|e| Error::Other(format!("cannot start the {what} operation: {e}")))?;
-        Ok(Pending {
-            rx,
-            taken: false,
-            cancel,
-            probe: Arc::new(NetProbe { finished }),
-        })
-    }
-
-    /// `ok(none)` while running, the result once, `closed` after.
-    fn take(&mut self) -> Result<Option<T>, Error> {
-        if self.taken {
-            return Err(Error::Closed("the result was already taken".into()));
-        }
-        match self.rx.try_recv() {
-            Ok(result) => {
-                self.taken = true;
-                result.map(Some)
-            }
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Disconnected) => {
-                self.taken = true;
-                Err(Error::Other("the operation ended without a result".into()))
-            }
-        }
-    }
+/// A limit error as the interface's `other` error (it has no
+/// `quota-exceeded` case); the text names the limit and its policy key.
+fn limit_error(limit: &LimitExceeded) -> Error {
+    Error::Other(limit.to_string())
 }
 
 /// A connected TCP stream (the `tcp-stream` resource).
 #[derive(Debug)]
 struct NetStream {
-    stream: Arc<StdTcpStream>,
+    stream: Arc<TokioTcp>,
+    /// `ip:port` of the peer, for messages.
+    peer: String,
     reading: Arc<AtomicBool>,
     writing: Arc<AtomicBool>,
 }
 
 impl Drop for NetStream {
     fn drop(&mut self) {
-        // Wakes any helper thread still blocked on the socket.
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        // Ends any read or write still running on the socket; the socket
+        // itself closes when the last of them lets go of it.
+        let _ = socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Both);
     }
 }
 
 /// A UDP socket (the `udp-socket` resource).
 #[derive(Debug)]
 struct NetUdp {
-    socket: Arc<StdUdpSocket>,
+    socket: Arc<TokioUdp>,
     receiving: Arc<AtomicBool>,
-    closed: Arc<AtomicBool>,
-}
-
-impl Drop for NetUdp {
-    fn drop(&mut self) {
-        self.closed.store(true, Ordering::Release);
-    }
+    /// Dropped with the socket: a receive still running ends.
+    closed: tokio::sync::watch::Sender<()>,
 }
 
 /// Clears a busy flag when dropped.
@@ -222,24 +128,16 @@ fn claim(flag: &Arc<AtomicBool>, what: &str) -> Result<Busy, Error> {
     }
 }
 
-/// Stores `value` in the table as the guest-visible resource `U`.
-fn push<T: Send + 'static, U: 'static>(
-    table: &mut ResourceTable,
-    value: T,
-) -> wasmtime::Result<Resource<U>> {
-    Ok(Resource::new_own(table.push(value)?.rep()))
-}
-
 /// The host entry behind a guest handle.
 fn entry<T: 'static, U: 'static>(handle: &Resource<U>) -> Resource<T> {
     Resource::new_borrow(handle.rep())
 }
 
 fn delete<T: 'static, U: 'static>(
-    table: &mut ResourceTable,
+    state: &mut HostState,
     handle: Resource<U>,
 ) -> wasmtime::Result<()> {
-    table.delete(Resource::<T>::new_own(handle.rep()))?;
+    state.table.delete(Resource::<T>::new_own(handle.rep()))?;
     Ok(())
 }
 
@@ -254,8 +152,8 @@ fn io_error(what: &str, target: &str, e: &std::io::Error) -> Error {
     }
 }
 
-/// What a helper thread needs to check addresses and write refusals to
-/// the runtime's audit log.
+/// What a task needs to check addresses and write refusals to the
+/// runtime's audit log.
 #[derive(Clone)]
 struct Checker {
     info: Arc<ComponentInfo>,
@@ -271,10 +169,6 @@ impl Checker {
             services: Arc::clone(&state.services),
             function,
         }
-    }
-
-    fn grants(&self) -> &GrantSet {
-        &self.info.grants
     }
 
     /// Writes the refusal of a concrete address to the audit log.
@@ -295,24 +189,50 @@ impl Checker {
     }
 
     /// Checks one concrete address, auditing a refusal.
-    fn check(&self, action: Action, sa: SocketAddr) -> Result<(), String> {
-        addr::check(self.grants(), action, sa).inspect_err(|why| self.refused(action, sa, why))
+    fn check(&self, action: Action, sa: SocketAddr, via: Via<'_>) -> Result<(), String> {
+        addr::check(self.info.net.rules(&self.info.grants), action, sa, via)
+            .inspect_err(|why| self.refused(action, sa, why))
+    }
+
+    /// Whether the effective grant allows the request as written (a
+    /// redirect's authority).
+    fn allows(&self, action: Action, address: &str) -> Result<bool, String> {
+        Request::new(Domain::Net, action, address)
+            .map(|r| self.info.grants.check(&r).is_allowed())
+            .map_err(|e| e.to_string())
     }
 }
 
-/// Resolves `address` and keeps the addresses the grants allow for
-/// `action`; `denied` (naming the first refused address) when none is.
-fn checked_addresses(
+/// The addresses of `address` that may be used for `action`: the literal
+/// itself, or those of its resolved addresses that pass; `denied` (naming
+/// the first refused address) when none does.
+async fn checked_addresses(
     checker: &Checker,
     action: Action,
     address: &str,
 ) -> Result<Vec<SocketAddr>, Error> {
-    let addrs = addr::resolve(address).map_err(Error::Unresolved)?;
+    if let Ok(sa) = address.parse::<SocketAddr>() {
+        let sa = SocketAddr::new(addr::canonical(sa.ip()), sa.port());
+        checker
+            .check(action, sa, Via::Literal)
+            .map_err(Error::Denied)?;
+        return Ok(vec![sa]);
+    }
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    let slot = checker
+        .info
+        .net
+        .in_flight
+        .lookup()
+        .map_err(|l| limit_error(&l))?;
+    let target = address.to_owned();
+    let addrs = task::blocking_lookup(slot, move || addr::resolve(&target))
+        .await?
+        .map_err(Error::Unresolved)?;
     let mut ok = Vec::new();
     let mut denial = None;
     for sa in addrs {
-        let sa = SocketAddr::new(addr::canonical(sa.ip()), sa.port());
-        match checker.check(action, sa) {
+        match checker.check(action, sa, Via::Name(host)) {
             Ok(()) => ok.push(sa),
             Err(why) => {
                 denial.get_or_insert(why);
@@ -332,44 +252,105 @@ fn checked_addresses(
 /// the call itself rather than from `get`.
 fn precheck(checker: &Checker, action: Action, address: &str) -> Result<(), Error> {
     match address.parse::<SocketAddr>() {
-        Ok(sa) => checker.check(action, sa).map_err(Error::Denied),
+        Ok(sa) => checker
+            .check(
+                action,
+                SocketAddr::new(addr::canonical(sa.ip()), sa.port()),
+                Via::Literal,
+            )
+            .map_err(Error::Denied),
         Err(_) => Ok(()),
     }
 }
 
 /// Connects to the first reachable checked address of `address`.
-fn connect(
+async fn connect(
     checker: &Checker,
     action: Action,
     address: &str,
-    deadline: Instant,
-) -> Result<StdTcpStream, Error> {
+    deadline: &Deadline,
+) -> Result<TokioTcp, Error> {
     let mut last = None;
-    for sa in checked_addresses(checker, action, address)? {
-        let Some(left) = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-        else {
+    for sa in checked_addresses(checker, action, address).await? {
+        let Some(left) = deadline.left() else {
             break;
         };
-        match StdTcpStream::connect_timeout(&sa, left.min(CONNECT_TIMEOUT)) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = Some(io_error("connecting to", &addr::resource(sa), &e)),
+        let target = addr::resource(sa);
+        match tokio::time::timeout(left.min(CONNECT_TIMEOUT), TokioTcp::connect(sa)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = Some(io_error("connecting to", &target, &e)),
+            Err(_) => {
+                last = Some(Error::Timeout(format!(
+                    "connecting to `{target}` timed out"
+                )));
+            }
         }
     }
-    Err(last.unwrap_or_else(|| Error::Timeout(format!("connecting to `{address}` timed out"))))
+    Err(last.unwrap_or_else(|| deadline.expired(&format!("connecting to `{address}`"))))
+}
+
+impl HostState {
+    /// Starts a network operation: takes one of the component's in-flight
+    /// slots and one of the instance's pending slots with `bytes` of its
+    /// budget, adds the pending resource `U` to the table, then runs `work`
+    /// under `deadline`. A limit reached answers `other` naming it.
+    fn start_net<T, U, F>(
+        &mut self,
+        what: String,
+        bytes: u64,
+        deadline: Deadline,
+        work: impl FnOnce(Charge) -> F,
+    ) -> wasmtime::Result<Result<Resource<U>, Error>>
+    where
+        T: Send + 'static,
+        U: 'static,
+        F: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        let slot = match self.info.net.in_flight.acquire() {
+            Ok(slot) => slot,
+            Err(limit) => return Ok(Err(limit_error(&limit))),
+        };
+        let hold = match self.budget.reserve(bytes) {
+            Ok(hold) => hold,
+            Err(limit) => return Ok(Err(limit_error(&limit))),
+        };
+        let (pending, runner) = Pending::<T>::new(hold, slot);
+        let handle = match self.push(pending)? {
+            Ok(handle) => handle,
+            Err(limit) => return Ok(Err(limit_error(&limit))),
+        };
+        let started = self
+            .table
+            .get_mut(&handle)?
+            .start(runner, what, deadline, work);
+        if let Err(e) = started {
+            self.table.delete(handle)?;
+            return Ok(Err(e));
+        }
+        Ok(Ok(Resource::new_own(handle.rep())))
+    }
+
+    /// The deadline of an operation that the host bounds by `wanted`
+    /// (`wanted_by` says so), capped by `limits.net_timeout_ms`.
+    fn net_deadline(&self, wanted: Duration, wanted_by: &str) -> Deadline {
+        Deadline::new(wanted, wanted_by, self.info.limits.net_timeout)
+    }
 }
 
 macro_rules! pending_resource {
-    ($trait:ident, $resource:ty, $host:ty => $output:ty, $name:literal, |$state:ident, $value:ident| $convert:expr) => {
+    ($trait:ident, $resource:ty, $host:ty => $output:ty, |$state:ident, $value:ident| $convert:expr) => {
         impl $trait for HostState {
             fn subscribe(
                 &mut self,
                 self_: Resource<$resource>,
             ) -> wasmtime::Result<Resource<Pollable>> {
-                let pending = self.table.get(&entry::<Pending<$host>, _>(&self_))?;
-                let pollable = Pollable::watching(&pending.probe);
-                Ok(self.table.push(pollable)?)
+                let pollable = self
+                    .table
+                    .get(&entry::<Pending<$host>, _>(&self_))?
+                    .pollable();
+                // `subscribe` has no error case: a full handle table traps
+                // with the limit's error.
+                self.push(pollable)?.map_err(wasmtime::Error::new)
             }
             fn get(
                 &mut self,
@@ -382,14 +363,15 @@ macro_rules! pending_resource {
                 Ok(match taken {
                     Ok(Some($value)) => {
                         let $state = &mut *self;
-                        Ok(Some($convert))
+                        let converted: wasmtime::Result<Result<$output, Error>> = $convert;
+                        converted?.map(Some)
                     }
                     Ok(None) => Ok(None),
                     Err(e) => Err(e),
                 })
             }
             fn drop(&mut self, rep: Resource<$resource>) -> wasmtime::Result<()> {
-                delete::<Pending<$host>, _>(&mut self.table, rep)
+                delete::<Pending<$host>, _>(self, rep)
             }
         }
     };
@@ -398,44 +380,45 @@ macro_rules! pending_resource {
 pending_resource!(
     HostPendingConnect,
     PendingConnect,
-    StdTcpStream => Resource<TcpStream>,
-    "pending-connect",
+    TokioTcp => Resource<TcpStream>,
     |state, stream| {
+        let peer = stream.peer_addr().map(addr::resource).unwrap_or_default();
         let stream = NetStream {
             stream: Arc::new(stream),
+            peer,
             reading: Arc::default(),
             writing: Arc::default(),
         };
-        push::<_, TcpStream>(&mut state.table, stream)?
+        state.push(stream).map(|pushed| {
+            pushed
+                .map(|h| Resource::new_own(h.rep()))
+                .map_err(|limit| limit_error(&limit))
+        })
     }
 );
 pending_resource!(
     HostPendingRead,
     PendingRead,
     Vec<u8> => Vec<u8>,
-    "pending-read",
-    |_s, v| v
+    |_s, v| wasmtime::Result::Ok(Ok(v))
 );
 pending_resource!(
     HostPendingWrite,
     PendingWrite,
     u64 => u64,
-    "pending-write",
-    |_s, v| v
+    |_s, v| wasmtime::Result::Ok(Ok(v))
 );
 pending_resource!(
     HostPendingDatagram,
     PendingDatagram,
     Datagram => Datagram,
-    "pending-datagram",
-    |_s, v| v
+    |_s, v| wasmtime::Result::Ok(Ok(v))
 );
 pending_resource!(
     HostPendingResponse,
     PendingResponse,
     HttpResponse => HttpResponse,
-    "pending-response",
-    |_s, v| v
+    |_s, v| wasmtime::Result::Ok(Ok(v))
 );
 
 impl HostTcpStream for HostState {
@@ -444,31 +427,37 @@ impl HostTcpStream for HostState {
         self_: Resource<TcpStream>,
         max: u32,
     ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
-        let s = self.table.get(&entry::<NetStream, _>(&self_))?;
         if max == 0 {
             return Ok(Err(Error::InvalidInput("`max` must be at least 1".into())));
         }
+        let s = self.table.get(&entry::<NetStream, _>(&self_))?;
         let busy = match claim(&s.reading, "read") {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
         let stream = Arc::clone(&s.stream);
+        let what = format!("the read from `{}`", s.peer);
+        let peer = s.peer.clone();
         let len = (max as usize).min(MAX_READ);
-        let pending = Pending::spawn("read", move |_| {
+        let deadline = self.net_deadline(IO_TIMEOUT, "the host's 60 s limit per read");
+        self.start_net::<Vec<u8>, _, _>(what, len as u64, deadline, move |charge| async move {
             let _busy = busy;
             let mut buf = vec![0u8; len];
-            let peer = stream.peer_addr().map(addr::resource).unwrap_or_default();
-            stream
-                .set_read_timeout(Some(IO_TIMEOUT))
-                .map_err(|e| io_error("reading from", &peer, &e))?;
-            let n = std::io::Read::read(&mut &*stream, &mut buf)
-                .map_err(|e| io_error("reading from", &peer, &e))?;
-            buf.truncate(n);
-            Ok(buf)
-        });
-        Ok(match pending {
-            Ok(p) => Ok(push(&mut self.table, p)?),
-            Err(e) => Err(e),
+            loop {
+                stream
+                    .readable()
+                    .await
+                    .map_err(|e| io_error("reading from", &peer, &e))?;
+                match stream.try_read(&mut buf) {
+                    Ok(n) => {
+                        buf.truncate(n);
+                        charge.shrink_to(n as u64);
+                        return Ok(buf);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(io_error("reading from", &peer, &e)),
+                }
+            }
         })
     }
 
@@ -477,57 +466,100 @@ impl HostTcpStream for HostState {
         self_: Resource<TcpStream>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<Resource<PendingWrite>, Error>> {
-        let s = self.table.get(&entry::<NetStream, _>(&self_))?;
         if data.len() > MAX_WRITE {
             return Ok(Err(Error::InvalidInput(format!(
                 "a write of {} bytes exceeds the limit of {MAX_WRITE}",
                 data.len()
             ))));
         }
+        let s = self.table.get(&entry::<NetStream, _>(&self_))?;
         let busy = match claim(&s.writing, "write") {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
         let stream = Arc::clone(&s.stream);
-        let pending = Pending::spawn("write", move |_| {
-            let _busy = busy;
-            let peer = stream.peer_addr().map(addr::resource).unwrap_or_default();
-            stream
-                .set_write_timeout(Some(IO_TIMEOUT))
-                .map_err(|e| io_error("writing to", &peer, &e))?;
-            std::io::Write::write_all(&mut &*stream, &data)
-                .map_err(|e| io_error("writing to", &peer, &e))?;
-            Ok(data.len() as u64)
-        });
-        Ok(match pending {
-            Ok(p) => Ok(push(&mut self.table, p)?),
-            Err(e) => Err(e),
-        })
+        let what = format!("the write to `{}`", s.peer);
+        let peer = s.peer.clone();
+        let deadline = self.net_deadline(IO_TIMEOUT, "the host's 60 s limit per write");
+        // The data is held until written.
+        self.start_net::<u64, _, _>(
+            what,
+            data.len() as u64,
+            deadline,
+            move |charge| async move {
+                let _busy = busy;
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    stream
+                        .writable()
+                        .await
+                        .map_err(|e| io_error("writing to", &peer, &e))?;
+                    match stream.try_write(rest) {
+                        Ok(n) => rest = &rest[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(io_error("writing to", &peer, &e)),
+                    }
+                }
+                charge.shrink_to(0);
+                Ok(data.len() as u64)
+            },
+        )
     }
 
     fn shutdown(&mut self, self_: Resource<TcpStream>) -> wasmtime::Result<Result<(), Error>> {
         let s = self.table.get(&entry::<NetStream, _>(&self_))?;
-        Ok(s.stream
+        Ok(socket2::SockRef::from(&*s.stream)
             .shutdown(std::net::Shutdown::Write)
-            .map_err(|e| io_error("shutting down", "stream", &e)))
+            .map_err(|e| io_error("shutting down", &s.peer, &e)))
     }
 
     fn drop(&mut self, rep: Resource<TcpStream>) -> wasmtime::Result<()> {
-        delete::<NetStream, _>(&mut self.table, rep)
+        delete::<NetStream, _>(self, rep)
     }
 }
 
 impl HostState {
-    fn new_udp(&mut self, socket: StdUdpSocket) -> wasmtime::Result<Resource<UdpSocket>> {
-        push(
-            &mut self.table,
-            NetUdp {
-                socket: Arc::new(socket),
-                receiving: Arc::default(),
-                closed: Arc::default(),
-            },
-        )
+    fn new_udp(
+        &mut self,
+        socket: std::io::Result<StdUdpSocket>,
+        what: &str,
+    ) -> wasmtime::Result<Result<Resource<UdpSocket>, Error>> {
+        let socket = socket
+            .and_then(|s| s.set_nonblocking(true).map(|()| s))
+            .map_err(|e| io_error("binding", what, &e))
+            .and_then(|s| {
+                let _runtime = task::handle()?.enter();
+                TokioUdp::from_std(s).map_err(|e| io_error("binding", what, &e))
+            });
+        let socket = match socket {
+            Ok(socket) => socket,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (closed, _) = tokio::sync::watch::channel(());
+        let udp = NetUdp {
+            socket: Arc::new(socket),
+            receiving: Arc::default(),
+            closed,
+        };
+        Ok(self
+            .push(udp)?
+            .map(|h| Resource::new_own(h.rep()))
+            .map_err(|limit| limit_error(&limit)))
     }
+}
+
+/// `addrs`' first address reachable from a socket of family `v6`: an IPv6
+/// socket reaches IPv4 peers through mapped addresses, an IPv4 socket no
+/// IPv6 peer.
+fn reachable(addrs: &[SocketAddr], v6: bool) -> Option<SocketAddr> {
+    addrs.iter().find_map(|sa| match (sa, v6) {
+        (SocketAddr::V4(a), true) => Some(SocketAddr::new(
+            std::net::IpAddr::V6(a.ip().to_ipv6_mapped()),
+            a.port(),
+        )),
+        (SocketAddr::V6(_), false) => None,
+        _ => Some(*sa),
+    })
 }
 
 #[host_impl(interface = "airssys:ext/network", crate = "::airssys_contract")]
@@ -550,33 +582,26 @@ impl HostUdpSocket for HostState {
             return Ok(Err(e));
         }
         let socket = Arc::clone(&self.table.get(&entry::<NetUdp, _>(&self_))?.socket);
-        let pending = Pending::spawn("send", move |_| {
-            let addrs = checked_addresses(&checker, Action::Connect, &peer)?;
-            let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
-            // An IPv6 socket reaches IPv4 peers through mapped addresses;
-            // an IPv4 socket cannot reach IPv6 peers.
-            let target = addrs
-                .iter()
-                .find_map(|sa| match (sa, v6) {
-                    (SocketAddr::V4(a), true) => Some(SocketAddr::new(
-                        std::net::IpAddr::V6(a.ip().to_ipv6_mapped()),
-                        a.port(),
-                    )),
-                    (SocketAddr::V6(_), false) => None,
-                    _ => Some(*sa),
-                })
-                .ok_or_else(|| {
+        let what = format!("the datagram to `{peer}`");
+        let deadline = self.net_deadline(IO_TIMEOUT, "the host's 60 s limit per datagram");
+        self.start_net::<u64, _, _>(
+            what,
+            data.len() as u64,
+            deadline,
+            move |charge| async move {
+                let addrs = checked_addresses(&checker, Action::Connect, &peer).await?;
+                let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
+                let target = reachable(&addrs, v6).ok_or_else(|| {
                     Error::InvalidInput(format!("`{peer}` has no address of this socket's family"))
                 })?;
-            let n = socket
-                .send_to(&data, target)
-                .map_err(|e| io_error("sending to", &peer, &e))?;
-            Ok(n as u64)
-        });
-        Ok(match pending {
-            Ok(p) => Ok(push(&mut self.table, p)?),
-            Err(e) => Err(e),
-        })
+                let n = socket
+                    .send_to(&data, target)
+                    .await
+                    .map_err(|e| io_error("sending to", &peer, &e))?;
+                charge.shrink_to(0);
+                Ok(n as u64)
+            },
+        )
     }
 
     fn receive(
@@ -584,59 +609,45 @@ impl HostUdpSocket for HostState {
         self_: Resource<UdpSocket>,
         max: u32,
     ) -> wasmtime::Result<Result<Resource<PendingDatagram>, Error>> {
-        let s = self.table.get(&entry::<NetUdp, _>(&self_))?;
         if max == 0 {
             return Ok(Err(Error::InvalidInput("`max` must be at least 1".into())));
         }
+        let s = self.table.get(&entry::<NetUdp, _>(&self_))?;
         let busy = match claim(&s.receiving, "receive") {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
         let socket = Arc::clone(&s.socket);
-        let closed = Arc::clone(&s.closed);
+        let mut closed = s.closed.subscribe();
         let checker = Checker::new(self, "airssys:ext/network@1.0.0#[method]udp-socket.receive");
         let max = (max as usize).min(MAX_DATAGRAM);
-        let pending = Pending::spawn("receive", move |cancel| {
+        let deadline = self.net_deadline(IO_TIMEOUT, "the host's 60 s limit per receive");
+        let what = "the receive".to_owned();
+        self.start_net::<Datagram, _, _>(what, max as u64, deadline, move |charge| async move {
             let _busy = busy;
-            let deadline = Instant::now() + IO_TIMEOUT;
-            let mut buf = vec![0u8; 65_536];
-            while Instant::now() < deadline {
-                if cancel.load(Ordering::Acquire) || closed.load(Ordering::Acquire) {
-                    return Err(Error::Closed("the receive was abandoned".into()));
-                }
-                socket
-                    .set_read_timeout(Some(Duration::from_millis(100)))
-                    .map_err(|e| io_error("receiving on", "socket", &e))?;
-                let (n, from) = match socket.recv_from(&mut buf) {
-                    Ok(got) => got,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
+            let mut buf = vec![0u8; max];
+            let receive = async {
+                loop {
+                    let (n, from) = socket
+                        .recv_from(&mut buf)
+                        .await
+                        .map_err(|e| io_error("receiving on", "socket", &e))?;
+                    let from = SocketAddr::new(addr::canonical(from.ip()), from.port());
+                    if checker.check(Action::Connect, from, Via::Literal).is_err() {
+                        // Dropped; the refusal is in the audit log.
                         continue;
                     }
-                    Err(e) => return Err(io_error("receiving on", "socket", &e)),
-                };
-                let from = SocketAddr::new(addr::canonical(from.ip()), from.port());
-                if checker.check(Action::Connect, from).is_err() {
-                    // Dropped; the refusal is in the audit log.
-                    continue;
+                    charge.shrink_to(n as u64);
+                    return Ok(Datagram {
+                        peer: addr::resource(from),
+                        data: buf[..n].to_vec(),
+                    });
                 }
-                return Ok(Datagram {
-                    peer: addr::resource(from),
-                    data: buf[..n.min(max)].to_vec(),
-                });
+            };
+            tokio::select! {
+                received = receive => received,
+                _ = closed.changed() => Err(Error::Closed("the socket was dropped".into())),
             }
-            Err(Error::Timeout(format!(
-                "no datagram from a granted peer within {} s",
-                IO_TIMEOUT.as_secs()
-            )))
-        });
-        Ok(match pending {
-            Ok(p) => Ok(push(&mut self.table, p)?),
-            Err(e) => Err(e),
         })
     }
 
@@ -652,7 +663,7 @@ impl HostUdpSocket for HostState {
     }
 
     fn drop(&mut self, rep: Resource<UdpSocket>) -> wasmtime::Result<()> {
-        delete::<NetUdp, _>(&mut self.table, rep)
+        delete::<NetUdp, _>(self, rep)
     }
 }
 
@@ -669,35 +680,39 @@ fn method_name(method: HttpMethod) -> &'static str {
 }
 
 /// Runs one HTTP request (over TLS when `tls`), following redirects that
-/// stay within the grants; an https → http redirect is refused.
-fn http_exchange(
-    checker: &Checker,
+/// stay within the grants; an https → http redirect is refused. The
+/// request body (`sent` bytes) stays charged until the exchange ends; each
+/// hop's response is charged as it arrives.
+async fn http_exchange(
+    checker: Checker,
     mut request: http::Outgoing,
     mut tls: bool,
-    deadline: Instant,
+    deadline: Deadline,
+    charge: Charge,
 ) -> Result<HttpResponse, Error> {
+    let sent = request.body.len() as u64;
     let mut hops = 0;
     loop {
+        // A redirect's response is not kept.
+        charge.shrink_to(sent);
         let target = request.authority.clone();
         // The address is checked (in `connect`) before any TLS byte.
-        let stream = connect(checker, Action::Http, &target, deadline)?;
-        let exchanged = if tls {
-            let mut conn = tls::handshake(&checker.services.tls, &target, &stream, deadline)
-                .map_err(|e| match e {
-                    tls::HandshakeError::Timeout(m) => Error::Timeout(m),
-                    tls::HandshakeError::Failed(m) => Error::Other(m),
-                })?;
-            let mut socket = &stream;
-            let secured = rustls::Stream::new(&mut conn, &mut socket);
-            http::exchange(secured, &stream, &request, deadline)
+        let stream = connect(&checker, Action::Http, &target, &deadline).await?;
+        let connection = if tls {
+            http::Connection::Tls(
+                tls::handshake(&checker.services.tls, &target, stream)
+                    .await
+                    .map_err(Error::Other)?,
+            )
         } else {
-            http::exchange(&stream, &stream, &request, deadline)
+            http::Connection::Plain(stream)
         };
-        let response = exchanged.map_err(|e| match e {
-            http::HttpError::Timeout(m) => Error::Timeout(m),
-            http::HttpError::Protocol(m) => Error::Other(format!("from `{target}`: {m}")),
-            http::HttpError::Io(e) => io_error("exchanging with", &target, &e),
-        })?;
+        let response = http::exchange(connection, &request, &charge)
+            .await
+            .map_err(|e| match e {
+                http::HttpError::Protocol(m) => Error::Other(format!("from `{target}`: {m}")),
+                http::HttpError::Limit(limit) => limit_error(&limit),
+            })?;
         let redirect = matches!(response.status, 301 | 302 | 303 | 307 | 308);
         let next = response
             .header("location")
@@ -722,7 +737,14 @@ fn http_exchange(
         }) = next
         else {
             // Not a redirect, or one to another scheme: the 3xx is
-            // returned as is.
+            // returned as is. Only the response stays charged.
+            let held: usize = response.body.len()
+                + response
+                    .headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 4)
+                    .sum::<usize>();
+            charge.shrink_to(held as u64);
             return Ok(HttpResponse {
                 status: response.status,
                 headers: response
@@ -740,9 +762,7 @@ fn http_exchange(
             )));
         }
         let capability = format!("net:http:{authority}");
-        let allowed = Request::new(Domain::Net, Action::Http, &authority)
-            .map(|r| checker.grants().check(&r).is_allowed());
-        match allowed {
+        match checker.allows(Action::Http, &authority) {
             Ok(true) => {}
             Ok(false) => {
                 return Err(Error::Denied(format!(
@@ -795,17 +815,10 @@ impl Host for HostState {
         if let Err(e) = precheck(&checker, Action::Connect, &address) {
             return Ok(Err(e));
         }
-        let pending = Pending::spawn("connect", move |_| {
-            connect(
-                &checker,
-                Action::Connect,
-                &address,
-                Instant::now() + CONNECT_TIMEOUT,
-            )
-        });
-        Ok(match pending {
-            Ok(p) => Ok(push(&mut self.table, p)?),
-            Err(e) => Err(e),
+        let what = format!("connecting to `{address}`");
+        let deadline = self.net_deadline(CONNECT_TIMEOUT, "the host's 10 s connect timeout");
+        self.start_net::<TokioTcp, _, _>(what, 0, deadline.clone(), move |_| async move {
+            connect(&checker, Action::Connect, &address, &deadline).await
         })
     }
 
@@ -819,19 +832,13 @@ impl Host for HostState {
                 "`{local_address}` is not an `ip:port` address (names are not bound)"
             ))));
         };
-        match StdUdpSocket::bind(sa) {
-            Ok(socket) => Ok(Ok(self.new_udp(socket)?)),
-            Err(e) => Ok(Err(io_error("binding", &local_address, &e))),
-        }
+        self.new_udp(StdUdpSocket::bind(sa), &local_address)
     }
 
     fn open_udp(&mut self) -> wasmtime::Result<Result<Resource<UdpSocket>, Error>> {
         // Dual-stack where the system allows it, else IPv4 only.
         let socket = StdUdpSocket::bind("[::]:0").or_else(|_| StdUdpSocket::bind("0.0.0.0:0"));
-        match socket {
-            Ok(socket) => Ok(Ok(self.new_udp(socket)?)),
-            Err(e) => Ok(Err(io_error("opening", "a UDP socket", &e))),
-        }
+        self.new_udp(socket, "a UDP socket")
     }
 
     #[host_fn(capability = "net:http")]
@@ -859,11 +866,11 @@ impl Host for HostState {
         if let Err(e) = precheck(&checker, Action::Http, &authority) {
             return Ok(Err(e));
         }
-        let timeout = request
-            .timeout_ms
-            .map_or(HTTP_DEFAULT_TIMEOUT, Duration::from_millis)
-            .min(HTTP_MAX_TIMEOUT);
-        let tls = request.tls;
+        let deadline = match request.timeout_ms {
+            Some(ms) => self.net_deadline(Duration::from_millis(ms), "the request's `timeout-ms`"),
+            None => self.net_deadline(HTTP_DEFAULT_TIMEOUT, "the host's default of 30 s"),
+        };
+        let what = format!("the HTTP request to `{authority}`");
         let outgoing = http::Outgoing {
             method: method_name(request.method),
             authority,
@@ -871,12 +878,10 @@ impl Host for HostState {
             headers,
             body: request.body,
         };
-        let pending = Pending::spawn("http", move |_| {
-            http_exchange(&checker, outgoing, tls, Instant::now() + timeout)
-        });
-        Ok(match pending {
-            Ok(p) => Ok(push(&mut self.table, p)?),
-            Err(e) => Err(e),
+        let sent = outgoing.body.len() as u64;
+        let tls = request.tls;
+        self.start_net::<HttpResponse, _, _>(what, sent, deadline.clone(), move |charge| {
+            http_exchange(checker, outgoing, tls, deadline, charge)
         })
     }
 }

@@ -40,6 +40,10 @@ pub(crate) struct ComponentInfo {
     /// The running child processes of every instance, for
     /// `limits.max_children`.
     pub(crate) children: crate::host::process::Children,
+    /// The network service's state: the policy's own address rules and
+    /// the running operations of every instance
+    /// (`limits.max_net_in_flight`).
+    pub(crate) net: crate::host::NetComponent,
 }
 
 /// Services shared by every component of one runtime.

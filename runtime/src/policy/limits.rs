@@ -24,6 +24,9 @@ pub const DEFAULT_MAX_HANDLES: u32 = 1024;
 /// Default number of network operations one component may have running
 /// at once (across its instances).
 pub const DEFAULT_MAX_NET_IN_FLIGHT: u32 = 32;
+/// Default longest time one network operation may take (a connect, a
+/// read, a write, a datagram, an HTTP exchange with its redirects): 300 s.
+pub const DEFAULT_NET_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Resource limits of a component. `None` means "inherit".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,6 +57,9 @@ pub struct Limits {
     /// Network operations the component may have running at once, across
     /// its instances (`max_net_in_flight`).
     pub max_net_in_flight: Option<u32>,
+    /// Longest time one network operation may take, from its start to its
+    /// result, whatever the component asked for (`net_timeout_ms`).
+    pub net_timeout: Option<Duration>,
 }
 
 impl Limits {
@@ -110,6 +116,12 @@ impl Limits {
         self
     }
 
+    /// Sets the longest time of one network operation.
+    pub fn net_timeout(mut self, time: Duration) -> Limits {
+        self.net_timeout = Some(time);
+        self
+    }
+
     /// `self`, with unset fields taken from `fallback`.
     pub fn or(self, fallback: Limits) -> Limits {
         Limits {
@@ -121,6 +133,7 @@ impl Limits {
             max_pending: self.max_pending.or(fallback.max_pending),
             max_handles: self.max_handles.or(fallback.max_handles),
             max_net_in_flight: self.max_net_in_flight.or(fallback.max_net_in_flight),
+            net_timeout: self.net_timeout.or(fallback.net_timeout),
         }
     }
 
@@ -135,6 +148,7 @@ impl Limits {
             max_pending: self.max_pending.unwrap_or(base.max_pending),
             max_handles: self.max_handles.unwrap_or(base.max_handles),
             max_net_in_flight: self.max_net_in_flight.unwrap_or(base.max_net_in_flight),
+            net_timeout: self.net_timeout.unwrap_or(base.net_timeout),
         }
     }
 }
@@ -160,6 +174,8 @@ pub struct ResolvedLimits {
     /// Network operations running at once, across the component's
     /// instances.
     pub max_net_in_flight: u32,
+    /// Longest time of one network operation.
+    pub net_timeout: Duration,
 }
 
 impl Default for ResolvedLimits {
@@ -173,6 +189,7 @@ impl Default for ResolvedLimits {
             max_pending: DEFAULT_MAX_PENDING,
             max_handles: DEFAULT_MAX_HANDLES,
             max_net_in_flight: DEFAULT_MAX_NET_IN_FLIGHT,
+            net_timeout: DEFAULT_NET_TIMEOUT,
         }
     }
 }

@@ -51,6 +51,7 @@ struct LimitsFile {
     max_pending: Option<u32>,
     max_handles: Option<u32>,
     max_net_in_flight: Option<u32>,
+    net_timeout_ms: Option<u64>,
 }
 
 impl LimitsFile {
@@ -64,6 +65,7 @@ impl LimitsFile {
             max_pending: self.max_pending,
             max_handles: self.max_handles,
             max_net_in_flight: self.max_net_in_flight,
+            net_timeout: self.net_timeout_ms.map(Duration::from_millis),
         }
     }
 }

@@ -1,12 +1,21 @@
-//! A minimal HTTP/1.1 client over a [`TcpStream`] the caller has already
-//! connected to a checked address (plain, or wrapped in TLS by the
-//! caller): one request per connection
-//! (`Connection: close`), responses framed by `Content-Length`, chunked
-//! transfer coding or end of stream, with bounded header and body sizes.
+//! The HTTP exchange over a stream the host has already connected to a
+//! checked address (plain, or wrapped in TLS by the caller): hyper 1.x's
+//! client connection API, HTTP/1.1 (`http1::handshake`) or HTTP/2 when
+//! the server chose `h2` through ALPN (`http2::handshake`). One request per
+//! connection (`Connection: close` on HTTP/1.1); framing, chunked coding,
+//! interim 1xx responses and HTTP/2 flow control are hyper's. The host
+//! keeps its own limits on top: header block and field count, body size,
+//! and every byte of the response charged to the instance's held-result
+//! budget as it arrives. The caller bounds the time.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::time::Instant;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+use super::task::Charge;
+use super::tls::Secured;
+use crate::error::LimitExceeded;
 
 /// Largest response header block.
 pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -18,23 +27,36 @@ pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// Why an exchange failed.
 #[derive(Debug)]
 pub(crate) enum HttpError {
-    /// The deadline passed.
-    Timeout(String),
-    /// The peer sent something that is not HTTP/1.x or broke a limit.
+    /// The peer sent something that is not HTTP, broke a limit, or the
+    /// connection failed; the text says which.
     Protocol(String),
-    /// An I/O error.
-    Io(std::io::Error),
+    /// The response would pass the instance's held-result budget.
+    Limit(LimitExceeded),
 }
 
-impl From<std::io::Error> for HttpError {
-    fn from(e: std::io::Error) -> HttpError {
-        match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                HttpError::Timeout(format!("the HTTP exchange timed out ({e})"))
-            }
-            _ => HttpError::Io(e),
-        }
+impl From<LimitExceeded> for HttpError {
+    fn from(e: LimitExceeded) -> HttpError {
+        HttpError::Limit(e)
     }
+}
+
+/// hyper's error with its causes, in one line.
+fn failed(e: &hyper::Error) -> HttpError {
+    let mut text = if e.is_parse() {
+        format!(
+            "the response is not valid HTTP or passes the host's header limits ({MAX_HEADER_BYTES} \
+             bytes, {MAX_HEADERS} fields): {e}"
+        )
+    } else {
+        e.to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    HttpError::Protocol(text)
 }
 
 /// A request ready to send.
@@ -47,10 +69,11 @@ pub(crate) struct Outgoing {
     pub(crate) body: Vec<u8>,
 }
 
-/// A parsed response.
+/// A response, its body read completely.
 #[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) status: u16,
+    /// Header fields in order, names lower-case.
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
 }
@@ -116,202 +139,171 @@ pub(crate) fn validate(path: &str, headers: &[(String, String)]) -> Result<(), S
     Ok(())
 }
 
-/// Sends `request` on `stream` and reads the response, with every socket
-/// operation bounded by `deadline`. `stream` is `socket` itself or a TLS
-/// stream over it; the timeouts are set on `socket`.
-pub(crate) fn exchange<S: Read + Write>(
-    mut stream: S,
-    socket: &TcpStream,
-    request: &Outgoing,
-    deadline: Instant,
-) -> Result<Incoming, HttpError> {
-    let remaining = |what: &str| {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| HttpError::Timeout(format!("the HTTP exchange timed out {what}")))
-    };
-    socket.set_write_timeout(Some(remaining("before sending")?))?;
-    // A TLS stream may read while writing.
-    socket.set_read_timeout(Some(remaining("before sending")?))?;
-    let mut head = format!(
-        "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-        request.method, request.path, request.authority
-    );
-    for (k, v) in &request.headers {
-        head.push_str(k);
-        head.push_str(": ");
-        head.push_str(v);
-        head.push_str("\r\n");
-    }
-    if !request.body.is_empty() || matches!(request.method, "POST" | "PUT" | "PATCH") {
-        head.push_str(&format!("Content-Length: {}\r\n", request.body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(&request.body)?;
-    stream.flush()?;
-
-    let mut reader = BufReader::new(&mut stream);
-    let mut budget = MAX_HEADER_BYTES;
-    let mut line = |reader: &mut BufReader<&mut S>| -> Result<String, HttpError> {
-        socket.set_read_timeout(Some(remaining("waiting for the response")?))?;
-        let mut buf = Vec::new();
-        let n = reader
-            .by_ref()
-            .take(budget as u64 + 1)
-            .read_until(b'\n', &mut buf)?;
-        if n > budget {
-            return Err(HttpError::Protocol(format!(
-                "the response header block exceeds {MAX_HEADER_BYTES} bytes"
-            )));
-        }
-        budget -= n;
-        if !buf.ends_with(b"\n") {
-            return Err(HttpError::Protocol(
-                "the response ended inside its header".into(),
-            ));
-        }
-        buf.pop();
-        if buf.ends_with(b"\r") {
-            buf.pop();
-        }
-        String::from_utf8(buf)
-            .map_err(|_| HttpError::Protocol("a response header is not UTF-8".into()))
-    };
-
-    // Skip interim 1xx responses (bounded by the header budget).
-    let (status, headers) = loop {
-        let status_line = line(&mut reader)?;
-        let mut parts = status_line.splitn(3, ' ');
-        let version = parts.next().unwrap_or_default();
-        let code = parts.next().unwrap_or_default();
-        if !version.starts_with("HTTP/1.") || code.len() != 3 {
-            return Err(HttpError::Protocol(format!(
-                "not an HTTP/1.x status line: `{}`",
-                status_line.escape_debug()
-            )));
-        }
-        let status: u16 = code
-            .parse()
-            .map_err(|_| HttpError::Protocol(format!("bad status code `{code}`")))?;
-        let mut headers = Vec::new();
-        loop {
-            let h = line(&mut reader)?;
-            if h.is_empty() {
-                break;
-            }
-            if headers.len() == MAX_HEADERS {
-                return Err(HttpError::Protocol(format!(
-                    "the response has more than {MAX_HEADERS} header fields"
-                )));
-            }
-            let (k, v) = h.split_once(':').ok_or_else(|| {
-                HttpError::Protocol(format!("malformed header line `{}`", h.escape_debug()))
-            })?;
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-        if (100..200).contains(&status) && status != 101 {
-            continue;
-        }
-        break (status, headers);
-    };
-    let mut response = Incoming {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    if request.method == "HEAD" || status == 204 || status == 304 || status == 101 {
-        return Ok(response);
-    }
-    let chunked = response
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        loop {
-            let size_line = line(&mut reader)?;
-            let size_text = size_line.split(';').next().unwrap_or_default().trim();
-            let size = usize::from_str_radix(size_text, 16).map_err(|_| {
-                HttpError::Protocol(format!("bad chunk size `{}`", size_text.escape_debug()))
-            })?;
-            if size == 0 {
-                // Trailers, up to the blank line.
-                while !line(&mut reader)?.is_empty() {}
-                break;
-            }
-            read_body(
-                socket,
-                &mut reader,
-                &mut response.body,
-                Some(size),
-                &remaining,
-            )?;
-            let end = line(&mut reader)?;
-            if !end.is_empty() {
-                return Err(HttpError::Protocol(
-                    "a chunk is not followed by CRLF".into(),
-                ));
-            }
-        }
-    } else if let Some(len) = response.header("content-length") {
-        let len: usize = len
-            .parse()
-            .map_err(|_| HttpError::Protocol(format!("bad Content-Length `{len}`")))?;
-        read_body(
-            socket,
-            &mut reader,
-            &mut response.body,
-            Some(len),
-            &remaining,
-        )?;
-    } else {
-        read_body(socket, &mut reader, &mut response.body, None, &remaining)?;
-    }
-    Ok(response)
+/// A connected stream, ready for the exchange.
+pub(crate) enum Connection {
+    /// Plain HTTP/1.1.
+    Plain(TcpStream),
+    /// TLS; HTTP/2 when the server chose it.
+    Tls(Secured),
 }
 
-/// Appends `len` bytes (or everything up to end of stream) to `body`,
-/// refusing to grow it past [`MAX_BODY_BYTES`].
-fn read_body<R: Read>(
-    socket: &TcpStream,
-    reader: &mut BufReader<R>,
-    body: &mut Vec<u8>,
-    len: Option<usize>,
-    remaining: &dyn Fn(&str) -> Result<std::time::Duration, HttpError>,
-) -> Result<(), HttpError> {
-    let too_big = || {
-        HttpError::Protocol(format!(
-            "the response body exceeds the host's limit of {MAX_BODY_BYTES} bytes"
-        ))
+/// Aborts the connection's driver task when dropped (the exchange ended,
+/// or its operation was cancelled), which closes the socket.
+struct Driver(tokio::task::JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends `request` on `connection` and reads the response, charging its
+/// bytes to `charge`.
+pub(crate) async fn exchange(
+    connection: Connection,
+    request: &Outgoing,
+    charge: &Charge,
+) -> Result<Incoming, HttpError> {
+    match connection {
+        Connection::Plain(tcp) => http1(TokioIo::new(tcp), request, charge).await,
+        Connection::Tls(Secured { stream, h2: false }) => {
+            http1(TokioIo::new(stream), request, charge).await
+        }
+        Connection::Tls(Secured { stream, h2: true }) => {
+            http2(TokioIo::new(stream), request, charge).await
+        }
+    }
+}
+
+async fn http1<IO>(io: IO, request: &Outgoing, charge: &Charge) -> Result<Incoming, HttpError>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .max_headers(MAX_HEADERS)
+        .max_header_size(MAX_HEADER_BYTES)
+        .handshake::<_, Full<Bytes>>(io)
+        .await
+        .map_err(|e| failed(&e))?;
+    let _driver = Driver(tokio::spawn(async move {
+        let _ = connection.await;
+    }));
+    let response = sender
+        .send_request(build(request, false)?)
+        .await
+        .map_err(|e| failed(&e))?;
+    collect(response, charge).await
+}
+
+async fn http2<IO>(io: IO, request: &Outgoing, charge: &Charge) -> Result<Incoming, HttpError>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .handshake::<_, Full<Bytes>>(io)
+        .await
+        .map_err(|e| failed(&e))?;
+    let _driver = Driver(tokio::spawn(async move {
+        let _ = connection.await;
+    }));
+    let response = sender
+        .send_request(build(request, true)?)
+        .await
+        .map_err(|e| failed(&e))?;
+    collect(response, charge).await
+}
+
+/// The hyper request: origin-form with `Host` and `Connection: close` for
+/// HTTP/1.1, the absolute `https` URI (hyper writes `:authority`) for
+/// HTTP/2.
+fn build(request: &Outgoing, h2: bool) -> Result<http::Request<Full<Bytes>>, HttpError> {
+    let invalid = |e: &dyn std::fmt::Display| HttpError::Protocol(format!("invalid request: {e}"));
+    let uri = if h2 {
+        format!("https://{}{}", request.authority, request.path)
+    } else {
+        request.path.clone()
     };
-    if len.is_some_and(|n| body.len().saturating_add(n) > MAX_BODY_BYTES) {
+    let mut builder = http::Request::builder()
+        .method(request.method)
+        .uri(uri)
+        .version(if h2 {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        });
+    if !h2 {
+        builder = builder
+            .header(http::header::HOST, request.authority.as_str())
+            .header(http::header::CONNECTION, "close");
+    }
+    for (name, value) in &request.headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(&e))?;
+        let value = http::HeaderValue::from_bytes(value.as_bytes()).map_err(|e| invalid(&e))?;
+        builder = builder.header(name, value);
+    }
+    if !request.body.is_empty() || matches!(request.method, "POST" | "PUT" | "PATCH") {
+        builder = builder.header(http::header::CONTENT_LENGTH, request.body.len());
+    }
+    builder
+        .body(Full::new(Bytes::from(request.body.clone())))
+        .map_err(|e| invalid(&e))
+}
+
+fn too_big() -> HttpError {
+    HttpError::Protocol(format!(
+        "the response body exceeds the host's limit of {MAX_BODY_BYTES} bytes"
+    ))
+}
+
+/// Reads the head and the whole body of `response` within the host's
+/// limits, charging every byte as it arrives.
+async fn collect(
+    response: http::Response<hyper::body::Incoming>,
+    charge: &Charge,
+) -> Result<Incoming, HttpError> {
+    let status = response.status().as_u16();
+    if response.headers().len() > MAX_HEADERS {
+        return Err(HttpError::Protocol(format!(
+            "the response has more than {MAX_HEADERS} header fields"
+        )));
+    }
+    let mut headers = Vec::with_capacity(response.headers().len());
+    let mut head_bytes = 0;
+    for (name, value) in response.headers() {
+        let value = std::str::from_utf8(value.as_bytes()).map_err(|_| {
+            HttpError::Protocol(format!("the response header `{name}` is not UTF-8"))
+        })?;
+        head_bytes += name.as_str().len() + value.len() + 4;
+        headers.push((name.as_str().to_owned(), value.to_owned()));
+    }
+    if head_bytes > MAX_HEADER_BYTES {
+        return Err(HttpError::Protocol(format!(
+            "the response header block exceeds the host's limit of {MAX_HEADER_BYTES} bytes"
+        )));
+    }
+    charge.grow(head_bytes as u64)?;
+    let mut body = response.into_body();
+    if hyper::body::Body::size_hint(&body).lower() > MAX_BODY_BYTES as u64 {
         return Err(too_big());
     }
-    let mut want = len;
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        if want == Some(0) {
-            return Ok(());
-        }
-        socket.set_read_timeout(Some(remaining("reading the body")?))?;
-        let cap = want.map_or(buf.len(), |w| w.min(buf.len()));
-        let n = reader.read(&mut buf[..cap])?;
-        if n == 0 {
-            return match want {
-                Some(_) => Err(HttpError::Protocol(
-                    "the response body was cut short".into(),
-                )),
-                None => Ok(()),
-            };
-        }
-        if body.len() + n > MAX_BODY_BYTES {
-            return Err(too_big());
-        }
-        body.extend_from_slice(&buf[..n]);
-        if let Some(w) = want.as_mut() {
-            *w -= n;
+    let mut data = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| failed(&e))?;
+        if let Ok(chunk) = frame.into_data() {
+            if data.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_big());
+            }
+            charge.grow(chunk.len() as u64)?;
+            data.extend_from_slice(&chunk);
         }
     }
+    Ok(Incoming {
+        status,
+        headers,
+        body: data,
+    })
 }
 
 /// Where a redirect points.

@@ -1,17 +1,18 @@
-//! TLS for the HTTP client: rustls with the *ring* provider, trusting the
-//! Mozilla roots shipped in `webpki-roots` plus the roots the embedder
-//! added with
+//! TLS for the HTTP client: rustls with the *ring* provider (through
+//! tokio-rustls), trusting the Mozilla roots shipped in `webpki-roots` plus
+//! the roots the embedder added with
 //! [`RuntimeBuilder::tls_root_certificates`](crate::RuntimeBuilder::tls_root_certificates).
 //! Certificate verification is always on; there is no switch to turn it
-//! off.
+//! off. The client offers HTTP/2 and HTTP/1.1 through ALPN (`h2`,
+//! `http/1.1`); the server's choice decides the protocol of the exchange.
 
-use std::net::TcpStream;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 /// The roots one runtime trusts. The client configuration is built on
 /// first use, so a runtime that never makes an https request pays
@@ -78,20 +79,12 @@ impl TlsRoots {
                     .map_err(|e| format!("cannot configure TLS: {e}"))?
                     .with_root_certificates(roots)
                     .with_no_client_auth();
+                let mut config = config;
+                config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
                 Ok(Arc::new(config))
             })
             .clone()
     }
-}
-
-/// Why a handshake failed.
-#[derive(Debug)]
-pub(crate) enum HandshakeError {
-    /// The deadline passed.
-    Timeout(String),
-    /// The name, the configuration, the certificate or the peer was
-    /// refused; the text says which.
-    Failed(String),
 }
 
 /// The host part of `authority` (`name:port`, `ip:port` or `[v6]:port`),
@@ -110,51 +103,43 @@ fn server_name(authority: &str) -> Result<ServerName<'static>, String> {
         .map_err(|e| format!("`{host}` is not a usable TLS server name: {e}"))
 }
 
+/// A TLS stream and whether the server chose HTTP/2.
+pub(crate) struct Secured {
+    /// The stream.
+    pub(crate) stream: TlsStream<TcpStream>,
+    /// The server chose `h2` through ALPN.
+    pub(crate) h2: bool,
+}
+
 /// Runs the TLS handshake on `stream` (already connected to a checked
-/// address) for the host of `authority`, bounded by `deadline`. The
-/// certificate chain must lead to a trusted root and name that host.
-pub(crate) fn handshake(
+/// address) for the host of `authority`. The certificate chain must lead
+/// to a trusted root and name that host. The caller bounds the time.
+///
+/// # Errors
+///
+/// The name, the configuration, the certificate or the peer was refused;
+/// the text says which.
+pub(crate) async fn handshake(
     roots: &TlsRoots,
     authority: &str,
-    mut stream: &TcpStream,
-    deadline: Instant,
-) -> Result<ClientConnection, HandshakeError> {
-    let name = server_name(authority).map_err(HandshakeError::Failed)?;
-    let config = roots.config().map_err(HandshakeError::Failed)?;
-    let mut conn = ClientConnection::new(config, name)
-        .map_err(|e| HandshakeError::Failed(format!("cannot start TLS with `{authority}`: {e}")))?;
-    while conn.is_handshaking() {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                HandshakeError::Timeout(format!("the TLS handshake with `{authority}` timed out"))
-            })?;
-        let timeouts = stream
-            .set_read_timeout(Some(left))
-            .and_then(|()| stream.set_write_timeout(Some(left)));
-        let step = timeouts.and_then(|()| conn.complete_io(&mut stream));
-        match step {
-            Ok((0, 0)) if conn.is_handshaking() => {
-                return Err(HandshakeError::Failed(format!(
+    stream: TcpStream,
+) -> Result<Secured, String> {
+    let name = server_name(authority)?;
+    let config = roots.config()?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                format!(
                     "the TLS handshake with `{authority}` failed: the peer closed the connection"
-                )));
+                )
+            } else {
+                format!("the TLS handshake with `{authority}` failed: {e}")
             }
-            Ok(_) => {}
-            Err(e) => {
-                use std::io::ErrorKind as K;
-                return Err(match e.kind() {
-                    K::WouldBlock | K::TimedOut => HandshakeError::Timeout(format!(
-                        "the TLS handshake with `{authority}` timed out ({e})"
-                    )),
-                    _ => HandshakeError::Failed(format!(
-                        "the TLS handshake with `{authority}` failed: {e}"
-                    )),
-                });
-            }
-        }
-    }
-    Ok(conn)
+        })?;
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    Ok(Secured { stream, h2 })
 }
 
 #[cfg(test)]
