@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/netprobe.rs"]
+mod netprobe_support;
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -873,4 +875,439 @@ fn http_to_https_redirects_are_checked_and_followed_over_tls() {
         "{reply}"
     );
     assert_eq!(redirector.join().unwrap(), 2);
+}
+
+// ---- special addresses are judged on the operator's rule (issue #11)
+
+/// netprobe asking for `optional` only (its manifest replaced), under
+/// `policy` (TOML).
+fn netprobe_with_manifest(optional: &[&str], policy: &str) -> (Runtime, Instance) {
+    let bytes = netprobe_support::netprobe_as("netprobe", optional);
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(policy).expect("valid policy"))
+        .max_instances(4)
+        .build()
+        .expect("runtime");
+    let instance = rt
+        .load(&bytes)
+        .expect("netprobe loads")
+        .instantiate()
+        .expect("netprobe instantiates");
+    (rt, instance)
+}
+
+/// The bypass verified on main: the manifest names loopback, the policy
+/// grants only a wildcard; the manifest's pattern used to count as the
+/// explicit address grant.
+#[test]
+fn a_manifest_cannot_name_loopback_under_a_policy_wildcard() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe_with_manifest(
+        &["net:http:127.0.0.1:*"],
+        "[components.netprobe]\ngrants = [\"net:http:*:*\"]\n",
+    );
+    let reply = ask(&mut p, &format!("http GET 127.0.0.1:{port} /hello"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(
+        reply.contains(&format!("net:http:127.0.0.1:{port}")),
+        "{reply}"
+    );
+    assert!(reply.contains("rule of the host policy itself"), "{reply}");
+    assert!(!has_pending_connection(&listener), "no connection was made");
+
+    // The same manifest under a policy rule naming the address reaches it.
+    let (_rt, mut p) = netprobe_with_manifest(
+        &["net:http:127.0.0.1:*"],
+        &format!("[components.netprobe]\ngrants = [\"net:http:127.0.0.1:{port}\"]\n"),
+    );
+    let (server, _) = http_server(listener, 1);
+    assert_eq!(
+        ask(&mut p, &format!("http GET 127.0.0.1:{port} /hello")),
+        "status: 200 body: hi there"
+    );
+    server.join().unwrap();
+}
+
+/// A non-loopback address of one of this machine's interfaces, if any.
+fn interface_address() -> Option<std::net::IpAddr> {
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .map(|i| i.ip())
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback() && !ip.to_string().starts_with("169.254."))
+}
+
+#[test]
+fn a_wildcard_does_not_reach_this_hosts_own_addresses() {
+    let Some(own) = interface_address() else {
+        eprintln!("skipped: this machine has no non-loopback IPv4 interface address");
+        return;
+    };
+    // A service bound to every interface.
+    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe(&["net:connect:*:*".to_owned()]);
+    let reply = ask(&mut p, &format!("tcp-connect {own}:{port}"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(reply.contains("this host's own"), "{reply}");
+    assert!(!has_pending_connection(&listener), "no connection was made");
+    // Named by the policy, it is reachable.
+    let (_rt, mut p) = netprobe(&[format!("net:connect:{own}:{port}")]);
+    assert_eq!(
+        ask(&mut p, &format!("tcp-connect {own}:{port}")),
+        "connected"
+    );
+    assert!(has_pending_connection(&listener));
+}
+
+#[test]
+fn a_name_grant_alone_does_not_reach_a_special_address() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe(&[format!("net:http:localhost:{port}")]);
+    let reply = ask(&mut p, &format!("http GET localhost:{port} /hello"));
+    assert!(reply.starts_with("error: denied:"), "{reply}");
+    assert!(reply.contains("`localhost:"), "{reply}");
+    assert!(reply.contains("loopback"), "{reply}");
+    assert!(!has_pending_connection(&listener));
+    // A policy rule naming the resolved address lets the name through,
+    // without the component asking for the address.
+    let (_rt, mut p) = netprobe_with_manifest(
+        &[&format!("net:http:localhost:{port}")],
+        &format!(
+            "[components.netprobe]\ngrants = [\"net:http:localhost:{port}\", \"net:http:127.0.0.1:{port}\"]\n"
+        ),
+    );
+    let (server, _) = http_server(listener, 1);
+    assert_eq!(
+        ask(&mut p, &format!("http GET localhost:{port} /hello")),
+        "status: 200 body: hi there"
+    );
+    server.join().unwrap();
+}
+
+// ---- the HTTP client on hyper: limits, HTTP/2
+
+/// Serves `count` connections with `respond(path, stream)` after reading
+/// the request head.
+fn raw_http_server(
+    listener: TcpListener,
+    count: usize,
+    respond: impl Fn(&str, &mut TcpStream) + Send + 'static,
+) -> JoinHandle<usize> {
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + LIMIT;
+        let mut served = 0;
+        while served < count && Instant::now() < deadline {
+            let Ok((mut s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+            let mut h = String::new();
+            while reader.read_line(&mut h).unwrap_or(0) > 0 && h.trim_end() != "" {
+                h.clear();
+            }
+            respond(&path, &mut s);
+            served += 1;
+        }
+        served
+    })
+}
+
+#[test]
+fn http_limits_are_enforced() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe(&[format!("net:http:127.0.0.1:{port}")]);
+    let server = raw_http_server(listener, 4, |path, s| {
+        let _ = match path {
+            "/long-body" => s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 9437184\r\n\r\n"),
+            "/chunked-huge" => {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut result = Ok(());
+                for _ in 0..140 {
+                    result = write!(s, "{:x}\r\n", chunk.len())
+                        .and_then(|()| s.write_all(&chunk))
+                        .and_then(|()| s.write_all(b"\r\n"));
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                result
+            }
+            "/many-headers" => {
+                let mut head = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n".to_owned();
+                for i in 0..200 {
+                    head.push_str(&format!("X-H{i}: v\r\n"));
+                }
+                head.push_str("\r\n");
+                s.write_all(head.as_bytes())
+            }
+            _ => {
+                let big = "v".repeat(70 * 1024);
+                s.write_all(
+                    format!("HTTP/1.1 200 OK\r\nX-Big: {big}\r\nContent-Length: 0\r\n\r\n")
+                        .as_bytes(),
+                )
+            }
+        };
+    });
+    let at = format!("127.0.0.1:{port}");
+    let reply = ask(&mut p, &format!("http GET {at} /long-body"));
+    assert!(
+        reply.contains("exceeds the host's limit of 8388608 bytes"),
+        "{reply}"
+    );
+    let reply = ask(&mut p, &format!("http GET {at} /chunked-huge"));
+    assert!(
+        reply.contains("exceeds the host's limit of 8388608 bytes"),
+        "{reply}"
+    );
+    let reply = ask(&mut p, &format!("http GET {at} /many-headers"));
+    assert!(reply.starts_with("error: other:"), "{reply}");
+    assert!(reply.contains("header limits"), "{reply}");
+    let reply = ask(&mut p, &format!("http GET {at} /big-header"));
+    assert!(reply.starts_with("error: other:"), "{reply}");
+    assert!(reply.contains("header limits"), "{reply}");
+    assert_eq!(server.join().unwrap(), 4);
+}
+
+/// A TLS server offering `h2` and `http/1.1` through ALPN, answering with
+/// hyper's own server; records each request's version and path.
+fn alpn_https_server(
+    listener: TcpListener,
+    pki: &TestPki,
+    count: usize,
+) -> (JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let key = rustls::pki_types::PrivateKeyDer::try_from(pki.key_der.clone()).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(pki.chain.clone(), key)
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            for _ in 0..count {
+                let Ok(Ok((tcp, _))) = tokio::time::timeout(LIMIT, listener.accept()).await else {
+                    return;
+                };
+                let tls = match acceptor.accept(tcp).await {
+                    Ok(tls) => tls,
+                    Err(e) => {
+                        log.lock().unwrap().push(format!("tls error: {e}"));
+                        continue;
+                    }
+                };
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let log = Arc::clone(&log);
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        log.lock().unwrap().push(format!(
+                            "{:?} {}",
+                            req.version(),
+                            req.uri().path()
+                        ));
+                        let body = if req.uri().path() == "/redirect" {
+                            return std::future::ready(Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(302)
+                                    .header("location", "/hello")
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap(),
+                            ));
+                        } else {
+                            "over h2"
+                        };
+                        std::future::ready(Ok(hyper::Response::new(Full::new(Bytes::from(body)))))
+                    },
+                );
+                let io = TokioIo::new(tls);
+                let _ = if h2 {
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(io, service)
+                        .await
+                } else {
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await
+                };
+            }
+        });
+    });
+    (handle, seen)
+}
+
+#[test]
+fn https_speaks_http2_when_the_server_offers_it() {
+    let pki = test_pki(&["localhost"]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = https_netprobe(port, Some(&pki.ca_pem));
+    let (server, seen) = alpn_https_server(listener, &pki, 3);
+    let reply = ask(&mut p, &format!("https GET localhost:{port} /hello"));
+    assert_eq!(
+        reply,
+        "status: 200 body: over h2",
+        "server: {:?}",
+        seen.lock().unwrap()
+    );
+    // A redirect over HTTP/2 is followed (and checked) like any other.
+    assert_eq!(
+        ask(&mut p, &format!("https GET localhost:{port} /redirect")),
+        "status: 200 body: over h2"
+    );
+    server.join().unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["HTTP/2.0 /hello", "HTTP/2.0 /redirect", "HTTP/2.0 /hello"]
+    );
+}
+
+/// A server that accepts TCP connections and never says a word: a TLS
+/// handshake with it cannot finish.
+#[test]
+fn the_tls_handshake_honours_the_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let policy = format!(
+        "[components.netprobe]\ngrants = [\"net:http:127.0.0.1:{port}\"]\nlimits = {{ net_timeout_ms = 500 }}\n"
+    );
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(&policy).expect("policy"))
+        .build()
+        .expect("runtime");
+    let mut p = rt
+        .load(fixture("netprobe"))
+        .expect("loads")
+        .instantiate()
+        .expect("instantiates");
+    let reply = ask(&mut p, &format!("https GET 127.0.0.1:{port} /hello"));
+    assert!(reply.starts_with("error: timeout:"), "{reply}");
+    assert!(reply.contains("within 500 ms"), "{reply}");
+    assert!(reply.contains("limits.net_timeout_ms"), "{reply}");
+    drop(listener);
+}
+
+// ---- held results, pending operations and in-flight slots
+
+fn netprobe_under(policy: &str) -> (Runtime, Instance) {
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(policy).expect("valid policy"))
+        .max_instances(4)
+        .build()
+        .expect("runtime");
+    let instance = rt
+        .load(fixture("netprobe"))
+        .expect("netprobe loads")
+        .instantiate()
+        .expect("netprobe instantiates");
+    (rt, instance)
+}
+
+#[test]
+fn uncollected_responses_are_charged_to_held_bytes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe_under(&format!(
+        "[components.netprobe]\ngrants = [\"net:http:127.0.0.1:{port}\"]\nlimits = {{ held_bytes = 3000000 }}\n"
+    ));
+    let server = raw_http_server(listener, 4, |_, s| {
+        let body = vec![b'x'; 1 << 20];
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n");
+        let _ = s.write_all(&body);
+    });
+    assert_eq!(
+        ask(&mut p, &format!("http-hold 127.0.0.1:{port} /big 4")),
+        "started 4"
+    );
+    let reply = ask(&mut p, "collect-held");
+    assert!(
+        reply.starts_with("ok 2, failed 2: error: other: held-bytes limit exceeded"),
+        "{reply}"
+    );
+    assert!(reply.contains("limits.held_bytes"), "{reply}");
+    assert_eq!(server.join().unwrap(), 4);
+}
+
+#[test]
+fn pending_network_operations_count_against_max_pending() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_rt, mut p) = netprobe_under(&format!(
+        "[components.netprobe]\ngrants = [\"net:http:127.0.0.1:{port}\"]\nlimits = {{ max_pending = 3 }}\n"
+    ));
+    let reply = ask(&mut p, &format!("http-hold 127.0.0.1:{port} /x 10"));
+    assert!(
+        reply.starts_with("refused after 3: error: other: pending-operations limit exceeded"),
+        "{reply}"
+    );
+    assert!(reply.contains("limits.max_pending"), "{reply}");
+    assert_eq!(ask(&mut p, "release"), "released");
+    assert_eq!(
+        ask(&mut p, &format!("http-hold 127.0.0.1:{port} /x 3")),
+        "started 3"
+    );
+    drop(listener);
+}
+
+/// The in-flight limit counts across the instances of one component, and
+/// dropping an instance cancels its operations and frees their slots.
+#[test]
+fn in_flight_slots_are_shared_by_instances_and_freed_by_dropping_one() {
+    // Accepts nothing: requests wait for a response until cancelled.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let policy = format!(
+        "[components.netprobe]\ngrants = [\"net:http:127.0.0.1:{port}\"]\nlimits = {{ max_net_in_flight = 2 }}\n"
+    );
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(&policy).expect("valid policy"))
+        .max_instances(4)
+        .build()
+        .expect("runtime");
+    let loaded = rt.load(fixture("netprobe")).expect("loads");
+    let mut a = loaded.instantiate().expect("a");
+    let mut b = loaded.instantiate().expect("b");
+    assert_eq!(
+        ask(&mut a, &format!("http-hold 127.0.0.1:{port} /x 2")),
+        "started 2"
+    );
+    let reply = ask(&mut b, &format!("http-hold 127.0.0.1:{port} /x 1"));
+    assert!(
+        reply.starts_with("refused after 0: error: other: network in-flight limit exceeded"),
+        "{reply}"
+    );
+    assert!(reply.contains("limits.max_net_in_flight"), "{reply}");
+    drop(a);
+    assert_eq!(
+        ask(&mut b, &format!("http-hold 127.0.0.1:{port} /x 2")),
+        "started 2"
+    );
+    drop(listener);
 }
