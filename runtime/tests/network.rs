@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use airssys_runtime::{AuditLog, Instance, Policy, Runtime};
 use support::fixture;
 
-const LIMIT: Duration = Duration::from_secs(10);
+/// How long a test server waits for its clients: generous, since loading a
+/// component in a debug build on a busy machine can take seconds.
+const LIMIT: Duration = Duration::from_secs(30);
 
 fn netprobe(grants: &[String]) -> (Runtime, Instance) {
     let list = grants

@@ -699,11 +699,11 @@ async fn http_exchange(
         // The address is checked (in `connect`) before any TLS byte.
         let stream = connect(&checker, Action::Http, &target, &deadline).await?;
         let connection = if tls {
-            http::Connection::Tls(
+            http::Connection::Tls(Box::new(
                 tls::handshake(&checker.services.tls, &target, stream)
                     .await
                     .map_err(Error::Other)?,
-            )
+            ))
         } else {
             http::Connection::Plain(stream)
         };

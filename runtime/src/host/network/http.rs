@@ -144,7 +144,7 @@ pub(crate) enum Connection {
     /// Plain HTTP/1.1.
     Plain(TcpStream),
     /// TLS; HTTP/2 when the server chose it.
-    Tls(Secured),
+    Tls(Box<Secured>),
 }
 
 /// Aborts the connection's driver task when dropped (the exchange ended,
@@ -166,11 +166,13 @@ pub(crate) async fn exchange(
 ) -> Result<Incoming, HttpError> {
     match connection {
         Connection::Plain(tcp) => http1(TokioIo::new(tcp), request, charge).await,
-        Connection::Tls(Secured { stream, h2: false }) => {
-            http1(TokioIo::new(stream), request, charge).await
-        }
-        Connection::Tls(Secured { stream, h2: true }) => {
-            http2(TokioIo::new(stream), request, charge).await
+        Connection::Tls(secured) => {
+            let Secured { stream, h2 } = *secured;
+            if h2 {
+                http2(TokioIo::new(stream), request, charge).await
+            } else {
+                http1(TokioIo::new(stream), request, charge).await
+            }
         }
     }
 }
