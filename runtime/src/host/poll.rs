@@ -10,7 +10,7 @@
 //!   was dropped cannot be confused with it.
 //! - `poll` checks every target; when none is ready it sleeps until
 //!   [`wake`] is called, which happens right after a completion is stored:
-//!   - network operations: their helper thread, when it finishes;
+//!   - network operations: their task, when it finishes;
 //!   - child output: the reader thread, on new bytes and at the end of
 //!     the stream;
 //!   - a child's exit: on Linux a waiter thread per child blocked on the
