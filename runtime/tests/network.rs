@@ -1313,3 +1313,90 @@ fn in_flight_slots_are_shared_by_instances_and_freed_by_dropping_one() {
     );
     drop(listener);
 }
+
+// ---- load-time notes about grants whose meaning changed
+
+/// Collects the `airssys::load` events (level and message).
+#[derive(Clone, Default)]
+struct LoadNotes(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for LoadNotes {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "airssys::load"
+    }
+
+    fn new_span(&self, _span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _span: &tracing::span::Id, _values: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &tracing::span::Id, _follows: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        self.0
+            .lock()
+            .unwrap()
+            .push((*event.metadata().level(), message.0));
+    }
+
+    fn enter(&self, _span: &tracing::span::Id) {}
+
+    fn exit(&self, _span: &tracing::span::Id) {}
+}
+
+#[test]
+fn the_load_message_says_which_grants_changed_meaning() {
+    let bytes = netprobe_support::netprobe_as(
+        "netprobe",
+        &[
+            "net:http:127.0.0.1:*",
+            "net:connect:*:*",
+            "net:http:api.example.com:443",
+        ],
+    );
+    let rt = Runtime::builder()
+        .policy(
+            Policy::from_toml_str(
+                "[components.netprobe]\ngrants = [\"net:http:*:*\", \"net:connect:*:*\"]\n",
+            )
+            .expect("valid policy"),
+        )
+        .build()
+        .expect("runtime");
+    let notes = LoadNotes::default();
+    tracing::subscriber::with_default(notes.clone(), || {
+        rt.load(&bytes).expect("netprobe loads");
+    });
+    let notes = notes.0.lock().unwrap().clone();
+    let find = |text: &str| {
+        notes
+            .iter()
+            .find(|(_, m)| m.contains(text))
+            .unwrap_or_else(|| panic!("no note with {text:?} in {notes:?}"))
+            .clone()
+    };
+    let (level, text) = find("grant `net:http:127.0.0.1:*` does not reach 127.0.0.1");
+    assert_eq!(level, tracing::Level::WARN);
+    assert!(
+        text.contains("add `net:http:127.0.0.1:*` to the policy's grants"),
+        "{text}"
+    );
+    let (level, text) = find("grant `net:connect:*:*` no longer reaches");
+    assert_eq!(level, tracing::Level::WARN);
+    assert!(text.contains("multicast 224.0.0.0/4"), "{text}");
+    let (level, _) = find("grant `net:http:api.example.com:443` now reaches");
+    assert_eq!(level, tracing::Level::INFO);
+}
