@@ -717,10 +717,10 @@ impl Mailbox {
             tracing::warn!(
                 target: "airssys::messaging",
                 component = name,
-                reason,
+                error = reason,
                 dead_lettered,
-                "the mailbox refuses a message (further refusals are counted until it takes one \
-                 again)"
+                "the mailbox of `{name}` refuses a message (further refusals are counted, not \
+                 logged, until it takes one again)"
             );
         }
         self.refused = self.refused.saturating_add(1);

@@ -1265,13 +1265,17 @@ fn dead_letter(
     envelope: crate::broker::Envelope,
     error: &DeliveryFailure,
 ) {
+    let why = match error {
+        DeliveryFailure::TooLarge { .. } => "message dead-lettered without a delivery attempt",
+        _ => "message dead-lettered after its last delivery attempt",
+    };
     tracing::warn!(
         target: "airssys::messaging",
         component,
         topic = &*envelope.topic,
         source = &*envelope.source,
         %error,
-        "message dead-lettered"
+        "{why}"
     );
     if broker.dead_letter(component, envelope) == 0 {
         tracing::warn!(
