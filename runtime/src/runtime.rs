@@ -1250,7 +1250,8 @@ impl std::fmt::Display for DeliveryFailure {
             DeliveryFailure::Trap(e) => write!(f, "{e}"),
             DeliveryFailure::TooLarge { size, limit } => write!(
                 f,
-                "a message of {size} bytes (topic and payload) is larger than the component can                  take: {limit} bytes, half its `limits.memory_bytes`"
+                "a message of {size} bytes (topic and payload) is larger than the component can \
+                 take: {limit} bytes, half its `limits.memory_bytes`"
             ),
         }
     }
