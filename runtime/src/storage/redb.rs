@@ -116,7 +116,8 @@ fn malformed_key(bytes: &[u8]) -> StorageError {
 
 /// Storage in a redb file. Writes are committed durably by default (a
 /// write that returned survives a kill of the host); concurrent writes
-/// share a commit (see the [module documentation](self)).
+/// share a commit, chosen round-robin per namespace, so one component
+/// writing in a loop cannot starve another's commit.
 pub struct RedbStorage {
     db: Database,
     durability: Durability,
