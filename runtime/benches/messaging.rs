@@ -28,8 +28,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airssys_runtime::broker::{Broker, BrokerConfig, BrokerError, Delivery, ReplySlot};
-use airssys_runtime::contract::capability::{Capability, GrantSet};
+use airssys_runtime::broker::{Broker, BrokerConfig, BrokerError, Delivery, ReplySlot, Subscriber};
 use airssys_runtime::{Instance, Policy, Runtime};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wasmtime::component::{ComponentType, Lift, Lower};
@@ -62,7 +61,7 @@ impl QueueOnly {
 }
 
 impl Broker for QueueOnly {
-    fn register(&self, _: &str, _: Vec<Capability>, _: GrantSet) {}
+    fn register(&self, _: &str, _: Subscriber) {}
     fn unregister(&self, _: &str) -> usize {
         0
     }

@@ -15,14 +15,24 @@
 //!
 //! Semantics of [`InProcessBroker`]:
 //!
-//! - one bounded FIFO mailbox per subscribing component (capacity
-//!   [`BrokerConfig::queue_capacity`]); messages and requests share it, so
-//!   delivery order per topic per subscriber is publish order;
+//! - one bounded FIFO mailbox per subscribing component (at most
+//!   [`BrokerConfig::queue_capacity`] entries and
+//!   [`BrokerConfig::mailbox_bytes`] bytes); messages and requests share
+//!   it, so delivery order per topic per subscriber is publish order;
 //! - a publisher may hold at most [`BrokerConfig::per_publisher_share`]
-//!   entries of any one mailbox, so a flooding component gets
-//!   `quota-exceeded` while others can still reach the same subscriber;
-//! - a publish is all-or-nothing: when any matching mailbox is full, no
-//!   subscriber gets the message and the publisher gets the error;
+//!   entries and [`BrokerConfig::per_publisher_bytes`] bytes of any one
+//!   mailbox, so a flooding component is refused while others can still
+//!   reach the same subscriber;
+//! - delivery is per subscriber: each matching mailbox takes the message
+//!   or refuses it under its own bounds, and one that refuses it while
+//!   another takes it gets it as a dead letter
+//!   (`airssys.dead-letter.<subscriber>`) instead. The publisher gets an
+//!   error only when no subscriber took the message (see
+//!   [`Broker::publish`]);
+//! - a message larger than a subscriber can ever take
+//!   ([`Subscriber::max_message_bytes`], or a publisher's or mailbox's
+//!   whole byte bound) is dead-lettered for that subscriber at once,
+//!   never queued;
 //! - a message is stored once however many subscribers get it: topic,
 //!   source and payload are shared (`Arc`) by every mailbox holding it, and
 //!   the subscribers of a topic are computed once and cached until the next
@@ -37,19 +47,40 @@ use airssys_contract::capability::{Action, Capability, Domain, GrantSet, Request
 /// The topic prefix reserved for the host; components cannot publish on it.
 pub const RESERVED_TOPIC_PREFIX: &str = "airssys.";
 
-/// The dead-letter topic of `component`: where a message goes once its
-/// handler failed [`BrokerConfig::max_attempts`] times.
+/// The dead-letter topic of `component`: where a message for it goes once
+/// its handler failed [`BrokerConfig::max_attempts`] times, or when its
+/// mailbox refused a message that other subscribers took, or the message
+/// is larger than it can take.
 pub fn dead_letter_topic(component: &str) -> String {
     format!("{RESERVED_TOPIC_PREFIX}dead-letter.{component}")
 }
 
-/// Sizes and bounds of the in-process broker.
+/// The largest message (topic and payload bytes) a component whose
+/// instances may use `memory_bytes` of linear memory is given: half of it.
+/// Lowering a message copies it into the guest's memory, which also holds
+/// the guest's stack, data and heap, and a handler that does anything with
+/// the payload needs room for at least one more copy; a larger message
+/// would make every fresh instance run into its memory limit, so it is
+/// dead-lettered at once instead of being retried.
+pub fn message_bound(memory_bytes: u64) -> usize {
+    usize::try_from(memory_bytes / 2).unwrap_or(usize::MAX)
+}
+
+/// Sizes and bounds of the in-process broker. Every bound, when hit, is
+/// named in the refusal (`quota-exceeded` to a publisher, the dead-letter
+/// warning for a subscriber).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BrokerConfig {
     /// Entries (messages and requests) one component's mailbox holds.
     pub queue_capacity: usize,
     /// Entries one publisher may hold in any one mailbox.
     pub per_publisher_share: usize,
+    /// Bytes (topic and payload of messages, payload of requests) one
+    /// component's mailbox holds.
+    pub mailbox_bytes: usize,
+    /// Bytes one publisher may hold in any one mailbox, so that one
+    /// publisher of large payloads cannot take a mailbox's memory.
+    pub per_publisher_bytes: usize,
     /// Deliveries of one message before it is dead-lettered (at least 1).
     pub max_attempts: u32,
     /// Largest payload accepted, in bytes.
@@ -61,9 +92,47 @@ impl Default for BrokerConfig {
         BrokerConfig {
             queue_capacity: 1024,
             per_publisher_share: 512,
+            mailbox_bytes: 16 * 1024 * 1024,
+            per_publisher_bytes: 8 * 1024 * 1024,
             max_attempts: 3,
             max_payload_bytes: 1024 * 1024,
         }
+    }
+}
+
+/// What the broker knows of a subscribing component: what it receives and
+/// its own bounds. Built with [`Subscriber::new`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Subscriber {
+    /// Topic patterns (`msg:subscribe:<pattern>`).
+    pub subscriptions: Vec<Capability>,
+    /// The component's effective grant: a concrete topic is delivered
+    /// only where it also allows `msg:subscribe:<topic>`.
+    pub grants: GrantSet,
+    /// The largest message (topic and payload bytes) the component can
+    /// take; a larger one is dead-lettered at once, and a larger request
+    /// refused. The runtime sets [`message_bound`] of its
+    /// `limits.memory_bytes`.
+    pub max_message_bytes: usize,
+}
+
+impl Subscriber {
+    /// A subscriber of `subscriptions` under `grants`, taking messages of
+    /// any size the broker accepts.
+    pub fn new(subscriptions: Vec<Capability>, grants: GrantSet) -> Subscriber {
+        Subscriber {
+            subscriptions,
+            grants,
+            max_message_bytes: usize::MAX,
+        }
+    }
+
+    /// Sets [`Subscriber::max_message_bytes`].
+    #[must_use]
+    pub fn max_message_bytes(mut self, bytes: usize) -> Subscriber {
+        self.max_message_bytes = bytes;
+        self
     }
 }
 
@@ -123,6 +192,23 @@ impl Delivery {
             Delivery::Message { envelope, .. } => &envelope.source,
             Delivery::Request { source, .. } => source,
         }
+    }
+
+    /// The bytes it is charged in a mailbox.
+    pub fn size(&self) -> usize {
+        match self {
+            Delivery::Message { envelope, .. } => envelope.size(),
+            Delivery::Request { payload, .. } => payload.len(),
+        }
+    }
+}
+
+impl Envelope {
+    /// The bytes it is charged in a mailbox and measured against a
+    /// subscriber's [`Subscriber::max_message_bytes`]: topic and payload
+    /// (the source is a name the host chose).
+    pub fn size(&self) -> usize {
+        self.topic.len().saturating_add(self.payload.len())
     }
 }
 
@@ -225,10 +311,9 @@ impl ReplySlot {
 /// [`InProcessBroker`] is the default; see the [module
 /// documentation](self) for the seam a networked backend implements.
 pub trait Broker: Send + Sync + std::fmt::Debug {
-    /// Declares (or replaces) the subscriptions of `component`: topic
-    /// patterns (`msg:subscribe:<pattern>`), each delivered only where
-    /// `grants` also allows `msg:subscribe:<topic>` for the concrete topic.
-    fn register(&self, component: &str, subscriptions: Vec<Capability>, grants: GrantSet);
+    /// Declares (or replaces) the subscriptions and bounds of
+    /// `component` (see [`Subscriber`]).
+    fn register(&self, component: &str, subscriber: Subscriber);
 
     /// `component` was unloaded (the last of its loaded copies dropped):
     /// forget its subscriptions and drop its mailbox, so nothing more
@@ -241,13 +326,35 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// Requests reach only components with a running instance.
     fn set_running(&self, component: &str, running: bool);
 
-    /// Queues `payload` for every subscriber of `topic`; returns how many.
+    /// Queues `payload` for every subscriber of `topic`, each under its own
+    /// bounds, and returns how many queued it. A subscriber whose mailbox
+    /// refuses the message (full, or the publisher's share of it used up)
+    /// while another subscriber takes it gets it as a dead letter
+    /// ([`dead_letter_topic`]); so does a subscriber the message is too
+    /// large for ([`Subscriber::max_message_bytes`]), always. With no
+    /// subscriber, nothing happens and 0 is returned.
     ///
     /// # Errors
     ///
-    /// [`BrokerError::QueueFull`] when a subscriber's mailbox (or the
-    /// publisher's share of it) is full; nothing is queued then.
+    /// Only when no subscriber queued the message:
+    /// [`BrokerError::QueueFull`] when at least one refused it for now
+    /// (nothing was queued for anyone, so the publisher may try again
+    /// later), naming each refusing subscriber and the bound it hit;
+    /// [`BrokerError::InvalidInput`] when it is too large for every
+    /// subscriber (it was dead-lettered for each) or for the broker
+    /// ([`BrokerConfig::max_payload_bytes`]).
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError>;
+
+    /// Sends `envelope`, a message `component` did not handle, to
+    /// `component`'s dead-letter topic with its source and payload;
+    /// returns how many subscribers of that topic queued it (a dead letter
+    /// that cannot be queued is dropped: dead letters are never
+    /// dead-lettered again). The default publishes it there.
+    fn dead_letter(&self, component: &str, envelope: Envelope) -> usize {
+        let topic = dead_letter_topic(component);
+        self.publish(&envelope.source, &topic, envelope.payload.to_vec())
+            .unwrap_or(0)
+    }
 
     /// Queues a request for `target`; the answer comes through the
     /// returned slot.
@@ -255,7 +362,10 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// # Errors
     ///
     /// [`BrokerError::NotFound`] when no instance of `target` runs,
-    /// [`BrokerError::QueueFull`] as for `publish`.
+    /// [`BrokerError::QueueFull`] when `target`'s mailbox refuses it for
+    /// now, [`BrokerError::InvalidInput`] when it is larger than `target`
+    /// can take ([`Subscriber::max_message_bytes`]) or than the broker
+    /// accepts.
     fn request(
         &self,
         source: &str,
@@ -410,14 +520,54 @@ impl Inner {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Mailbox {
     subscriptions: Vec<Capability>,
     grants: GrantSet,
+    /// See [`Subscriber::max_message_bytes`].
+    max_message_bytes: usize,
     running: usize,
     queue: VecDeque<Delivery>,
-    /// Entries queued per source (few sources: a list beats a map).
-    per_source: Vec<(Arc<str>, usize)>,
+    /// Bytes of the entries queued ([`Delivery::size`]).
+    bytes: usize,
+    /// What each source has queued (few sources: a list beats a map).
+    per_source: Vec<Share>,
+    /// Messages refused since the mailbox last took one: the first
+    /// refusal of a run is logged, the rest only counted.
+    refused: u64,
+}
+
+impl Default for Mailbox {
+    fn default() -> Self {
+        Mailbox {
+            subscriptions: Vec::new(),
+            grants: GrantSet::default(),
+            max_message_bytes: usize::MAX,
+            running: 0,
+            queue: VecDeque::new(),
+            bytes: 0,
+            per_source: Vec::new(),
+            refused: 0,
+        }
+    }
+}
+
+/// One source's part of a mailbox.
+#[derive(Debug)]
+struct Share {
+    source: Arc<str>,
+    entries: usize,
+    bytes: usize,
+}
+
+/// Whether a mailbox takes an entry.
+enum Admission {
+    /// It fits.
+    Fits,
+    /// Not now: a bound is reached; the text names it.
+    Full(String),
+    /// Never: the entry is larger than a whole bound; the text names it.
+    TooLarge(String),
 }
 
 impl Mailbox {
@@ -429,65 +579,161 @@ impl Mailbox {
             && self.grants.check(&request).is_allowed()
     }
 
-    fn room_for(&self, name: &str, source: &str, config: &BrokerConfig) -> Result<(), BrokerError> {
-        if self.queue.len() >= config.queue_capacity {
-            return Err(BrokerError::QueueFull(format!(
-                "the queue of component `{name}` is full ({} entries); it has not consumed its \
-                 messages yet, try again later",
-                config.queue_capacity
-            )));
-        }
-        let held = self
-            .per_source
-            .iter()
-            .find(|(s, _)| &**s == source)
-            .map_or(0, |(_, held)| *held);
-        if held >= config.per_publisher_share {
-            return Err(BrokerError::QueueFull(format!(
-                "component `{source}` already has {held} entries queued for `{name}` (its share \
-                 of that queue); try again once `{name}` has consumed them"
-            )));
-        }
-        Ok(())
+    fn share(&self, source: &str) -> Option<&Share> {
+        self.per_source.iter().find(|s| &*s.source == source)
     }
 
-    fn count_in(&mut self, source: &Arc<str>) {
+    /// Whether this mailbox (of component `name`) takes an entry of `size`
+    /// bytes from `source` now.
+    fn admit(&self, name: &str, source: &str, size: usize, config: &BrokerConfig) -> Admission {
+        if let Some(bound) = self.too_large(name, size, config) {
+            return Admission::TooLarge(bound);
+        }
+        if self.queue.len() >= config.queue_capacity {
+            return Admission::Full(format!(
+                "the queue of component `{name}` is full ({} entries, the broker's \
+                 `queue_capacity`); it has not consumed its messages yet, try again later",
+                config.queue_capacity
+            ));
+        }
+        if self.bytes.saturating_add(size) > config.mailbox_bytes {
+            return Admission::Full(format!(
+                "the queue of component `{name}` holds {} bytes; {size} more would pass its \
+                 limit of {} bytes (the broker's `mailbox_bytes`); try again once `{name}` has \
+                 consumed its messages",
+                self.bytes, config.mailbox_bytes
+            ));
+        }
+        let (entries, bytes) = self.share(source).map_or((0, 0), |s| (s.entries, s.bytes));
+        if entries >= config.per_publisher_share {
+            return Admission::Full(format!(
+                "component `{source}` already has {entries} entries queued for `{name}`, its \
+                 share of that queue (the broker's `per_publisher_share`); try again once \
+                 `{name}` has consumed them"
+            ));
+        }
+        if bytes.saturating_add(size) > config.per_publisher_bytes {
+            return Admission::Full(format!(
+                "component `{source}` already has {bytes} bytes queued for `{name}`; {size} more \
+                 would pass its share of that queue, {} bytes (the broker's \
+                 `per_publisher_bytes`); try again once `{name}` has consumed them",
+                config.per_publisher_bytes
+            ));
+        }
+        Admission::Fits
+    }
+
+    /// The bound an entry of `size` bytes can never fit under, if any.
+    fn too_large(&self, name: &str, size: usize, config: &BrokerConfig) -> Option<String> {
+        let bounds = [
+            (
+                self.max_message_bytes,
+                "the largest message it can take (half its `limits.memory_bytes`)",
+            ),
+            (
+                config.per_publisher_bytes,
+                "a publisher's whole share of its queue (the broker's `per_publisher_bytes`)",
+            ),
+            (
+                config.mailbox_bytes,
+                "its whole queue (the broker's `mailbox_bytes`)",
+            ),
+        ];
+        let (limit, what) = bounds.into_iter().min_by_key(|(limit, _)| *limit)?;
+        (size > limit).then(|| {
+            format!(
+                "a message of {size} bytes (topic and payload) is larger than component `{name}` \
+                 can take: {limit} bytes, {what}"
+            )
+        })
+    }
+
+    fn count_in(&mut self, source: &Arc<str>, size: usize) {
+        self.bytes = self.bytes.saturating_add(size);
         match self
             .per_source
             .iter_mut()
-            .find(|(s, _)| Arc::ptr_eq(s, source) || **s == **source)
+            .find(|s| Arc::ptr_eq(&s.source, source) || *s.source == **source)
         {
-            Some((_, held)) => *held += 1,
-            None => self.per_source.push((Arc::clone(source), 1)),
+            Some(share) => {
+                share.entries += 1;
+                share.bytes = share.bytes.saturating_add(size);
+            }
+            None => self.per_source.push(Share {
+                source: Arc::clone(source),
+                entries: 1,
+                bytes: size,
+            }),
         }
     }
 
     fn push(&mut self, delivery: Delivery) {
-        self.count_in(delivery.source());
+        self.count_in(delivery.source(), delivery.size());
         self.queue.push_back(delivery);
     }
 
     fn push_front(&mut self, delivery: Delivery) {
-        self.count_in(delivery.source());
+        self.count_in(delivery.source(), delivery.size());
         self.queue.push_front(delivery);
     }
 
     fn pop(&mut self) -> Option<Delivery> {
         let delivery = self.queue.pop_front()?;
+        let size = delivery.size();
+        self.bytes = self.bytes.saturating_sub(size);
         let source = delivery.source();
         if let Some(at) = self
             .per_source
             .iter()
-            .position(|(s, _)| Arc::ptr_eq(s, source) || **s == **source)
+            .position(|s| Arc::ptr_eq(&s.source, source) || *s.source == **source)
         {
-            let held = &mut self.per_source[at].1;
-            *held = held.saturating_sub(1);
-            if *held == 0 {
+            let share = &mut self.per_source[at];
+            share.entries = share.entries.saturating_sub(1);
+            share.bytes = share.bytes.saturating_sub(size);
+            if share.entries == 0 {
                 self.per_source.swap_remove(at);
             }
         }
         Some(delivery)
     }
+
+    /// Takes a published message: a run of refusals ends.
+    fn accept(&mut self, name: &str, delivery: Delivery) {
+        if self.refused > 0 {
+            tracing::info!(
+                target: "airssys::messaging",
+                component = name,
+                refused = self.refused,
+                "the mailbox takes messages again"
+            );
+            self.refused = 0;
+        }
+        self.push(delivery);
+    }
+
+    /// Counts a message refused for `reason`; logs the first of a run.
+    fn refuse(&mut self, name: &str, reason: &str, dead_lettered: bool) {
+        if self.refused == 0 {
+            tracing::warn!(
+                target: "airssys::messaging",
+                component = name,
+                error = reason,
+                dead_lettered,
+                "the mailbox of `{name}` refuses a message (further refusals are counted, not \
+                 logged, until it takes one again)"
+            );
+        }
+        self.refused = self.refused.saturating_add(1);
+    }
+}
+
+/// What happened to a published message at one subscriber.
+enum Outcome {
+    Queued,
+    /// Refused for now (the text names the bound).
+    Refused(String),
+    /// Too large for it, ever (the text names the bound).
+    TooLarge(String),
 }
 
 impl InProcessBroker {
@@ -497,6 +743,8 @@ impl InProcessBroker {
             config: BrokerConfig {
                 queue_capacity: config.queue_capacity.max(1),
                 per_publisher_share: config.per_publisher_share.max(1),
+                mailbox_bytes: config.mailbox_bytes.max(1),
+                per_publisher_bytes: config.per_publisher_bytes.max(1),
                 max_attempts: config.max_attempts.max(1),
                 max_payload_bytes: config.max_payload_bytes,
             },
@@ -511,7 +759,8 @@ impl InProcessBroker {
     fn check_payload(&self, payload: &[u8]) -> Result<(), BrokerError> {
         if payload.len() > self.config.max_payload_bytes {
             return Err(BrokerError::InvalidInput(format!(
-                "the payload has {} bytes; the limit is {} bytes",
+                "the payload has {} bytes; the limit is {} bytes (the broker's \
+                 `max_payload_bytes`)",
                 payload.len(),
                 self.config.max_payload_bytes
             )));
@@ -520,12 +769,83 @@ impl InProcessBroker {
     }
 }
 
+impl Inner {
+    /// Offers `envelope` to the mailbox of `name`: queued when it fits,
+    /// otherwise refused (nothing changes).
+    fn offer(&mut self, name: &str, envelope: &Envelope, config: &BrokerConfig) -> Outcome {
+        let Some(mailbox) = self.mailboxes.get_mut(name) else {
+            // Unregistered since the route was computed: nobody to take it.
+            return Outcome::Queued;
+        };
+        match mailbox.admit(name, &envelope.source, envelope.size(), config) {
+            Admission::Fits => {
+                mailbox.accept(
+                    name,
+                    Delivery::Message {
+                        envelope: envelope.clone(),
+                        attempts: 0,
+                    },
+                );
+                Outcome::Queued
+            }
+            Admission::Full(reason) => Outcome::Refused(reason),
+            Admission::TooLarge(reason) => Outcome::TooLarge(reason),
+        }
+    }
+
+    /// Records that `name` refused a message for `reason` and, when
+    /// `dead_letter`, queues it on `name`'s dead-letter topic.
+    fn refused(
+        &mut self,
+        name: &str,
+        envelope: &Envelope,
+        reason: &str,
+        dead_letter: bool,
+        config: &BrokerConfig,
+    ) {
+        if let Some(mailbox) = self.mailboxes.get_mut(name) {
+            mailbox.refuse(name, reason, dead_letter);
+        }
+        if dead_letter {
+            self.dead_letter(name, envelope, config);
+        }
+    }
+
+    /// Queues `envelope` (source and payload kept) for every subscriber of
+    /// `component`'s dead-letter topic that takes it; returns how many.
+    /// Refused dead letters are dropped, never dead-lettered again.
+    fn dead_letter(
+        &mut self,
+        component: &str,
+        envelope: &Envelope,
+        config: &BrokerConfig,
+    ) -> usize {
+        let route = self.route(&dead_letter_topic(component));
+        let letter = Envelope {
+            topic: Arc::clone(&route.topic),
+            source: Arc::clone(&envelope.source),
+            payload: Arc::clone(&envelope.payload),
+        };
+        let mut queued = 0;
+        for name in &route.targets {
+            match self.offer(name, &letter, config) {
+                Outcome::Queued => queued += 1,
+                Outcome::Refused(reason) | Outcome::TooLarge(reason) => {
+                    self.refused(name, &letter, &reason, false, config);
+                }
+            }
+        }
+        queued
+    }
+}
+
 impl Broker for InProcessBroker {
-    fn register(&self, component: &str, subscriptions: Vec<Capability>, grants: GrantSet) {
+    fn register(&self, component: &str, subscriber: Subscriber) {
         let mut inner = self.lock();
         let mailbox = inner.mailbox(component);
-        mailbox.subscriptions = subscriptions;
-        mailbox.grants = grants;
+        mailbox.subscriptions = subscriber.subscriptions;
+        mailbox.grants = subscriber.grants;
+        mailbox.max_message_bytes = subscriber.max_message_bytes;
         inner.forget_routes();
     }
 
@@ -559,41 +879,77 @@ impl Broker for InProcessBroker {
 
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
         self.check_payload(&payload)?;
+        let config = &self.config;
         let mut guard = self.lock();
         let inner = &mut *guard;
         let route = inner.route(topic);
-        let source_name = inner.name(source);
-        let envelope = |payload: &Arc<[u8]>| Delivery::Message {
-            envelope: Envelope {
-                topic: Arc::clone(&route.topic),
-                source: Arc::clone(&source_name),
-                payload: Arc::clone(payload),
-            },
-            attempts: 0,
-        };
-        if let [name] = route.targets.as_slice() {
-            // The common case, one subscriber: one lookup.
-            if let Some(mailbox) = inner.mailboxes.get_mut(name) {
-                mailbox.room_for(name, source, &self.config)?;
-                mailbox.push(envelope(&Arc::from(payload)));
-            }
-            return Ok(1);
-        }
-        for name in &route.targets {
-            if let Some(mailbox) = inner.mailboxes.get(name) {
-                mailbox.room_for(name, source, &self.config)?;
-            }
-        }
         if route.targets.is_empty() {
             return Ok(0);
         }
-        let payload: Arc<[u8]> = Arc::from(payload);
-        for name in &route.targets {
-            if let Some(mailbox) = inner.mailboxes.get_mut(name) {
-                mailbox.push(envelope(&payload));
+        let envelope = Envelope {
+            topic: Arc::clone(&route.topic),
+            source: inner.name(source),
+            payload: Arc::from(payload),
+        };
+        // Dead letters of dead letters are dropped, not chained.
+        let reserved = topic.starts_with(RESERVED_TOPIC_PREFIX);
+        if let [name] = route.targets.as_slice() {
+            // The common case, one subscriber: no bookkeeping.
+            return match inner.offer(name, &envelope, config) {
+                Outcome::Queued => Ok(1),
+                Outcome::Refused(reason) => {
+                    inner.refused(name, &envelope, &reason, false, config);
+                    Err(BrokerError::QueueFull(reason))
+                }
+                Outcome::TooLarge(reason) => {
+                    inner.refused(name, &envelope, &reason, !reserved, config);
+                    Err(BrokerError::InvalidInput(dead_lettered(&reason, reserved)))
+                }
+            };
+        }
+        let outcomes: Vec<(&Arc<str>, Outcome)> = route
+            .targets
+            .iter()
+            .map(|name| (name, inner.offer(name, &envelope, config)))
+            .collect();
+        let queued = outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Queued))
+            .count();
+        let any_refused = outcomes
+            .iter()
+            .any(|(_, o)| matches!(o, Outcome::Refused(_)));
+        let mut reasons = Vec::new();
+        for (name, outcome) in &outcomes {
+            match outcome {
+                Outcome::Queued => {}
+                // Taken by another subscriber: this one gets a dead letter.
+                // Taken by none: nothing is queued, the publisher may retry.
+                Outcome::Refused(reason) => {
+                    inner.refused(name, &envelope, reason, queued > 0 && !reserved, config);
+                    reasons.push(reason.clone());
+                }
+                Outcome::TooLarge(reason) => {
+                    inner.refused(name, &envelope, reason, !reserved, config);
+                    reasons.push(dead_lettered(reason, reserved));
+                }
             }
         }
-        Ok(route.targets.len())
+        match (queued, any_refused) {
+            (0, true) => Err(BrokerError::QueueFull(format!(
+                "no subscriber of `{topic}` took the message: {}",
+                reasons.join("; ")
+            ))),
+            (0, false) => Err(BrokerError::InvalidInput(format!(
+                "no subscriber of `{topic}` can take the message: {}",
+                reasons.join("; ")
+            ))),
+            _ => Ok(queued),
+        }
+    }
+
+    fn dead_letter(&self, component: &str, envelope: Envelope) -> usize {
+        self.lock().dead_letter(component, &envelope, &self.config)
     }
 
     fn request(
@@ -611,7 +967,11 @@ impl Broker for InProcessBroker {
                 "no instance of component `{target}` is running in this runtime"
             )));
         };
-        mailbox.room_for(target, &source, &self.config)?;
+        match mailbox.admit(target, &source, payload.len(), &self.config) {
+            Admission::Fits => {}
+            Admission::Full(reason) => return Err(BrokerError::QueueFull(reason)),
+            Admission::TooLarge(reason) => return Err(BrokerError::InvalidInput(reason)),
+        }
         let reply = Arc::new(ReplySlot::new(timeout));
         mailbox.push(Delivery::Request {
             source,
@@ -662,6 +1022,15 @@ impl Broker for InProcessBroker {
 
     fn config(&self) -> BrokerConfig {
         self.config
+    }
+}
+
+/// `reason`, saying where the message went.
+fn dead_lettered(reason: &str, reserved: bool) -> String {
+    if reserved {
+        format!("{reason}; a dead letter is not dead-lettered again: it is dropped")
+    } else {
+        format!("{reason}; it went to that component's dead-letter topic")
     }
 }
 
@@ -747,39 +1116,192 @@ mod tests {
             .build()
     }
 
+    /// Registers `component` for `pattern` under a grant of `grant`.
+    fn subscribe(b: &InProcessBroker, component: &str, pattern: &str, grant: &str) {
+        b.register(
+            component,
+            Subscriber::new(
+                vec![subscription(pattern).expect("pattern")],
+                grants(&[&format!("msg:subscribe:{grant}")]),
+            ),
+        );
+    }
+
     #[test]
     fn delivers_only_where_subscription_and_grant_agree() {
         let b = broker(8, 8);
-        let sub = vec![subscription("orders.*").expect("pattern")];
-        b.register("a", sub.clone(), grants(&["msg:subscribe:orders.*"]));
-        b.register("b", sub, grants(&["msg:subscribe:orders.created"]));
+        subscribe(&b, "a", "orders.*", "orders.*");
+        subscribe(&b, "b", "orders.*", "orders.created");
         assert_eq!(b.publish("p", "orders.created", vec![1]), Ok(2));
         assert_eq!(b.publish("p", "orders.deleted", vec![2]), Ok(1));
         assert_eq!(b.publish("p", "other.x", vec![3]), Ok(0));
         assert_eq!((b.pending("a"), b.pending("b")), (2, 1));
     }
 
+    /// The payloads of the messages queued for `component`, taken.
+    fn drain(b: &InProcessBroker, component: &str) -> Vec<Vec<u8>> {
+        let mut taken = VecDeque::new();
+        b.take_batch(component, usize::MAX, &mut taken);
+        taken
+            .into_iter()
+            .map(|d| match d {
+                Delivery::Message { envelope, .. } => envelope.payload.to_vec(),
+                Delivery::Request { payload, .. } => payload,
+            })
+            .collect()
+    }
+
     #[test]
-    fn full_queue_refuses_all_or_nothing_and_share_limits_one_publisher() {
+    fn a_full_mailbox_gets_dead_letters_while_the_others_still_receive() {
         let b = broker(3, 2);
-        let sub = vec![subscription("t").expect("pattern")];
-        b.register("a", sub.clone(), grants(&["msg:subscribe:t"]));
-        b.register("b", sub, grants(&["msg:subscribe:t"]));
-        assert_eq!(b.publish("p", "t", vec![]), Ok(2));
-        assert_eq!(b.publish("p", "t", vec![]), Ok(2));
-        let err = b.publish("p", "t", vec![]).expect_err("share used up");
-        assert!(err.to_string().contains("share"), "{err}");
-        assert_eq!(b.publish("q", "t", vec![]), Ok(2));
-        let err = b.publish("q", "t", vec![]).expect_err("queue full");
-        assert!(err.to_string().contains("full"), "{err}");
-        assert_eq!((b.pending("a"), b.pending("b")), (3, 3));
-        assert!(b.take("a").is_some());
-        assert_eq!(
-            b.publish("q", "t", vec![]).map_err(|_| ()),
-            Err(()),
-            "b still full"
+        for name in ["slow", "fast"] {
+            subscribe(&b, name, "t", "t");
+        }
+        subscribe(
+            &b,
+            "dlq",
+            "airssys.dead-letter.slow",
+            "airssys.dead-letter.slow",
         );
-        assert_eq!((b.pending("a"), b.pending("b")), (2, 3));
+        assert_eq!(b.publish("p", "t", vec![0]), Ok(2));
+        assert_eq!(b.publish("p", "t", vec![1]), Ok(2));
+        // p's share of both mailboxes is used up: nobody took it, nothing
+        // was queued or dead-lettered, p is told which bound.
+        let err = b.publish("p", "t", vec![2]).expect_err("share used up");
+        assert!(matches!(err, BrokerError::QueueFull(_)), "{err:?}");
+        assert!(err.to_string().contains("`per_publisher_share`"), "{err}");
+        assert!(err.to_string().contains("`slow`"), "{err}");
+        assert!(err.to_string().contains("`fast`"), "{err}");
+        assert_eq!(b.pending("dlq"), 0);
+        // `fast` consumes; `slow` does not. Publishing goes on: `fast`
+        // receives, `slow`'s copy becomes a dead letter.
+        assert_eq!(drain(&b, "fast"), [[0], [1]]);
+        assert_eq!(b.publish("p", "t", vec![3]), Ok(1));
+        assert_eq!(b.publish("p", "t", vec![4]), Ok(1));
+        assert_eq!(drain(&b, "fast"), [[3], [4]]);
+        assert_eq!(drain(&b, "slow"), [[0], [1]]);
+        assert_eq!(drain(&b, "dlq"), [[3], [4]]);
+        // Another publisher still reaches `slow` with its own share; a full
+        // queue (capacity 3) refuses even within a share.
+        assert_eq!(b.publish("q", "t", vec![5]), Ok(2));
+        assert_eq!(b.publish("p", "t", vec![6]), Ok(2));
+        assert_eq!(b.publish("q", "t", vec![7]), Ok(2));
+        drain(&b, "fast");
+        assert_eq!(b.publish("r", "t", vec![8]), Ok(1));
+        assert_eq!(drain(&b, "slow"), [[5], [6], [7]]);
+        assert_eq!(drain(&b, "dlq"), [[8]]);
+    }
+
+    #[test]
+    fn the_byte_bounds_refuse_naming_themselves() {
+        let b = InProcessBroker::new(BrokerConfig {
+            mailbox_bytes: 100,
+            per_publisher_bytes: 60,
+            ..BrokerConfig::default()
+        });
+        subscribe(&b, "a", "t", "t");
+        // Topic `t` (1 byte) + 29 bytes: 30 bytes each.
+        assert_eq!(b.publish("p", "t", vec![0; 29]), Ok(1));
+        assert_eq!(b.publish("p", "t", vec![0; 29]), Ok(1));
+        let err = b.publish("p", "t", vec![0; 29]).expect_err("p's bytes");
+        assert!(err.to_string().contains("`per_publisher_bytes`"), "{err}");
+        assert!(err.to_string().contains("60 bytes"), "{err}");
+        assert_eq!(b.publish("q", "t", vec![0; 29]), Ok(1));
+        let err = b.publish("r", "t", vec![0; 29]).expect_err("mailbox bytes");
+        assert!(err.to_string().contains("`mailbox_bytes`"), "{err}");
+        // Counted back as entries leave.
+        assert_eq!(drain(&b, "a").len(), 3);
+        assert_eq!(b.publish("p", "t", vec![0; 29]), Ok(1));
+        assert_eq!(b.publish("p", "t", vec![0; 29]), Ok(1));
+        // Requests count too.
+        b.set_running("a", true);
+        let err = b
+            .request("p", "a", vec![0; 10], Duration::from_secs(60))
+            .expect_err("p's bytes");
+        assert!(err.to_string().contains("`per_publisher_bytes`"), "{err}");
+    }
+
+    #[test]
+    fn a_message_too_large_for_a_subscriber_is_dead_lettered_at_once() {
+        let b = broker(8, 8);
+        b.register(
+            "small",
+            Subscriber::new(
+                vec![subscription("t").expect("pattern")],
+                grants(&["msg:subscribe:t"]),
+            )
+            .max_message_bytes(message_bound(64)),
+        );
+        subscribe(&b, "big", "t", "t");
+        subscribe(
+            &b,
+            "dlq",
+            "airssys.dead-letter.small",
+            "airssys.dead-letter.small",
+        );
+        // 1 + 31 bytes fit in half of 64; 1 + 32 do not.
+        assert_eq!(b.publish("p", "t", vec![1; 31]), Ok(2));
+        assert_eq!(b.publish("p", "t", vec![2; 32]), Ok(1));
+        assert_eq!(drain(&b, "small"), [vec![1; 31]]);
+        assert_eq!(drain(&b, "big").len(), 2);
+        assert_eq!(drain(&b, "dlq"), [vec![2; 32]]);
+        // Alone, the publisher is told, and it is dead-lettered all the same.
+        b.unregister("big");
+        let err = b.publish("p", "t", vec![3; 40]).expect_err("too large");
+        assert!(matches!(err, BrokerError::InvalidInput(_)), "{err:?}");
+        assert!(err.to_string().contains("`limits.memory_bytes`"), "{err}");
+        assert!(err.to_string().contains("dead-letter"), "{err}");
+        assert_eq!(drain(&b, "dlq"), [vec![3; 40]]);
+        assert_eq!(b.pending("small"), 0);
+        // A request that large is refused.
+        b.set_running("small", true);
+        let err = b
+            .request("p", "small", vec![0; 33], Duration::from_secs(60))
+            .expect_err("too large");
+        assert!(matches!(err, BrokerError::InvalidInput(_)), "{err:?}");
+        // Larger than a publisher's whole byte share: never fits either.
+        let b = InProcessBroker::new(BrokerConfig {
+            per_publisher_bytes: 10,
+            ..BrokerConfig::default()
+        });
+        subscribe(&b, "a", "t", "t");
+        let err = b.publish("p", "t", vec![0; 10]).expect_err("too large");
+        assert!(err.to_string().contains("`per_publisher_bytes`"), "{err}");
+        assert!(matches!(err, BrokerError::InvalidInput(_)), "{err:?}");
+    }
+
+    #[test]
+    fn dead_letters_are_not_dead_lettered_again() {
+        let b = broker(1, 1);
+        subscribe(&b, "a", "t", "t");
+        subscribe(&b, "other", "t", "t");
+        subscribe(&b, "dlq", "airssys.dead-letter.a", "airssys.dead-letter.a");
+        subscribe(
+            &b,
+            "dlq2",
+            "airssys.dead-letter.dlq",
+            "airssys.dead-letter.dlq",
+        );
+        assert_eq!(b.publish("p", "t", vec![0]), Ok(2));
+        drain(&b, "other");
+        assert_eq!(
+            b.publish("p", "t", vec![1]),
+            Ok(1),
+            "a's copy dead-lettered"
+        );
+        drain(&b, "other");
+        // `dlq` is full too: the second dead letter is dropped, not sent on.
+        assert_eq!(b.publish("p", "t", vec![2]), Ok(1));
+        assert_eq!(drain(&b, "dlq"), [[1]]);
+        assert_eq!(b.pending("dlq2"), 0);
+        let envelope = Envelope {
+            topic: Arc::from("t"),
+            source: Arc::from("p"),
+            payload: Arc::from(&[9u8][..]),
+        };
+        assert_eq!(b.dead_letter("a", envelope.clone()), 1);
+        assert_eq!(b.dead_letter("a", envelope), 0, "dlq full: dropped");
+        assert_eq!(b.pending("dlq2"), 0);
     }
 
     fn payloads(entries: &VecDeque<Delivery>) -> Vec<u8> {
@@ -795,11 +1317,7 @@ mod tests {
     #[test]
     fn batches_come_out_in_order_and_go_back_in_order() {
         let b = broker(8, 4);
-        b.register(
-            "a",
-            vec![subscription("t").expect("pattern")],
-            grants(&["msg:subscribe:t"]),
-        );
+        subscribe(&b, "a", "t", "t");
         for i in 0..4 {
             assert_eq!(b.publish("p", "t", vec![i]), Ok(1));
         }
@@ -823,11 +1341,10 @@ mod tests {
     #[test]
     fn fan_out_shares_one_copy_and_routes_follow_register() {
         let b = broker(8, 8);
-        let sub = vec![subscription("t.*").expect("pattern")];
-        b.register("a", sub.clone(), grants(&["msg:subscribe:t.*"]));
+        subscribe(&b, "a", "t.*", "t.*");
         assert_eq!(b.publish("p", "t.x", vec![1, 2, 3]), Ok(1));
         // A new subscriber is seen by the next publish on a cached topic.
-        b.register("b", sub, grants(&["msg:subscribe:t.*"]));
+        subscribe(&b, "b", "t.*", "t.*");
         assert_eq!(b.publish("p", "t.x", vec![4]), Ok(2));
         let (mut from_a, mut from_b) = (VecDeque::new(), VecDeque::new());
         b.take_batch("a", 8, &mut from_a);
@@ -845,11 +1362,7 @@ mod tests {
         assert!(Arc::ptr_eq(&x.topic, &y.topic), "one topic, shared");
         assert_eq!((&*x.source, &*x.topic), ("p", "t.x"));
         // A narrowed grant stops delivery at once.
-        b.register(
-            "b",
-            vec![subscription("t.*").expect("pattern")],
-            grants(&["msg:subscribe:t.y"]),
-        );
+        subscribe(&b, "b", "t.*", "t.y");
         assert_eq!(b.publish("p", "t.x", vec![5]), Ok(1));
     }
 
@@ -877,8 +1390,7 @@ mod tests {
     #[test]
     fn unregister_drops_the_mailbox_and_answers_queued_requests() {
         let b = broker(8, 8);
-        let sub = vec![subscription("t").expect("valid pattern")];
-        b.register("a", sub, grants(&["msg:subscribe:t"]));
+        subscribe(&b, "a", "t", "t");
         b.set_running("a", true);
         assert_eq!(b.publish("p", "t", b"x".to_vec()).expect("queued"), 1);
         let reply = b

@@ -199,6 +199,7 @@ impl Runtime {
         };
         let subscriptions = crate::broker::subscriptions(&name, &shared.policy, &grants)?;
         let limits = shared.policy.limits_for(&name, shared.base_limits);
+        warn_if_over_storage_quota(shared.services.storage.as_ref(), &name, &limits);
         let mounts = match &manifest {
             Some(_) => crate::fs::Mounts::open(&name, &shared.policy.mounts_for(&name)),
             None => crate::fs::Mounts::default(),
@@ -227,10 +228,11 @@ impl Runtime {
                 ),
             });
         }
-        shared
-            .services
-            .broker
-            .register(&name, subscriptions, grants.clone());
+        shared.services.broker.register(
+            &name,
+            crate::broker::Subscriber::new(subscriptions, grants.clone())
+                .max_message_bytes(crate::broker::message_bound(limits.memory_bytes)),
+        );
         *shared
             .loaded
             .lock()
@@ -273,6 +275,36 @@ impl Runtime {
                 handler,
             }),
         })
+    }
+}
+
+/// Warns when `component` already stores more than its quota: data
+/// written under a larger quota, or before each entry was charged its
+/// names and overhead (see `docs/decisions/containment-storage.md`). It
+/// keeps its data and may read, delete and shrink it; writes that grow it
+/// are refused until it is back under the limit.
+fn warn_if_over_storage_quota(
+    storage: &dyn StorageBackend,
+    component: &str,
+    limits: &ResolvedLimits,
+) {
+    let Ok(used) = storage.usage(component) else {
+        return;
+    };
+    if used > limits.storage_bytes {
+        tracing::warn!(
+            target: "airssys::load",
+            component,
+            used,
+            limit = limits.storage_bytes,
+            "component `{component}` stores {used} bytes, more than its storage quota of {} \
+             bytes (`limits.storage_bytes`; each entry is charged its component name, bucket, \
+             key and value bytes plus {} bytes): it can read, delete and shrink its entries, \
+             but writes that grow them are refused until it is under the limit; raise \
+             `limits.storage_bytes` in the policy to keep writing",
+            limits.storage_bytes,
+            crate::storage::ENTRY_OVERHEAD,
+        );
     }
 }
 
@@ -1026,14 +1058,17 @@ impl Instance {
     /// [`BrokerConfig::max_attempts`] times, then the message goes to
     /// `airssys.dead-letter.<component>`), requests to
     /// `handler.handle-request` (the answer fills the requester's
-    /// pending reply).
+    /// pending reply). A message larger than the component can take
+    /// ([`crate::broker::message_bound`] of its `limits.memory_bytes`) is
+    /// dead-lettered without a call: a fresh instance would fail on it too.
     ///
     /// The entries are taken from the broker as one batch
     /// ([`Broker::take_batch`]) and handed to the handler one call each, in
     /// order, through a handle to the export looked up once per instance;
     /// topic, source and payload are shared with the broker, not copied,
     /// until they are written into the guest's memory. Every handler call
-    /// (retries included) counts against `max`; whatever the pass does not
+    /// (retries included) and every message dead-lettered for its size
+    /// counts against `max`; whatever the pass does not
     /// reach goes back to the head of the mailbox in its order.
     ///
     /// # Errors
@@ -1052,6 +1087,7 @@ impl Instance {
         let mut batch = std::mem::take(&mut self.delivery.batch);
         broker.take_batch(name, max, &mut batch);
         let max_attempts = broker.config().max_attempts;
+        let max_message_bytes = crate::broker::message_bound(loaded.info.limits.memory_bytes);
         let mut calls = 0;
         let mut failure = None;
         while let Some(delivery) = batch.pop_front() {
@@ -1061,6 +1097,18 @@ impl Instance {
             }
             calls += 1;
             match delivery {
+                Delivery::Message { envelope, .. } if envelope.size() > max_message_bytes => {
+                    // Every fresh instance would hit its memory limit too:
+                    // no attempt, straight to the dead letters (a broker
+                    // that checks `Subscriber::max_message_bytes` never
+                    // queues it). Counted against `max` as a call.
+                    report.dead_lettered += 1;
+                    let error = DeliveryFailure::TooLarge {
+                        size: envelope.size(),
+                        limit: max_message_bytes,
+                    };
+                    dead_letter(broker, name, envelope, &error);
+                }
                 Delivery::Message { envelope, attempts } => {
                     let error = match self.call_handle_message(&envelope) {
                         Ok(()) => {
@@ -1196,6 +1244,13 @@ enum DeliveryFailure {
     Handler(HandlerError),
     /// The call trapped or hit a limit; the instance is unusable.
     Trap(RuntimeError),
+    /// The message is larger than the component can take; not tried.
+    TooLarge {
+        /// Its topic and payload bytes.
+        size: usize,
+        /// Half the component's `limits.memory_bytes`.
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for DeliveryFailure {
@@ -1203,41 +1258,42 @@ impl std::fmt::Display for DeliveryFailure {
         match self {
             DeliveryFailure::Handler(e) => write!(f, "handler error: {e}"),
             DeliveryFailure::Trap(e) => write!(f, "{e}"),
+            DeliveryFailure::TooLarge { size, limit } => write!(
+                f,
+                "a message of {size} bytes (topic and payload) is larger than the component can \
+                 take: {limit} bytes, half its `limits.memory_bytes`"
+            ),
         }
     }
 }
 
-/// Publishes a message whose handler kept failing on the component's
-/// dead-letter topic (source and payload kept). Without a subscriber the
-/// message is dropped with a warning; a full dead-letter queue likewise.
+/// Sends a message the component did not handle to its dead-letter topic
+/// (source and payload kept; [`Broker::dead_letter`]). Without a
+/// subscriber that takes it, the message is dropped with a warning.
 fn dead_letter(
     broker: &dyn Broker,
     component: &str,
     envelope: crate::broker::Envelope,
     error: &DeliveryFailure,
 ) {
-    let topic = crate::broker::dead_letter_topic(component);
+    let why = match error {
+        DeliveryFailure::TooLarge { .. } => "message dead-lettered without a delivery attempt",
+        _ => "message dead-lettered after its last delivery attempt",
+    };
     tracing::warn!(
         target: "airssys::messaging",
         component,
         topic = &*envelope.topic,
         source = &*envelope.source,
         %error,
-        "message dead-lettered after its last delivery attempt"
+        "{why}"
     );
-    match broker.publish(&envelope.source, &topic, envelope.payload.to_vec()) {
-        Ok(0) => tracing::warn!(
+    if broker.dead_letter(component, envelope) == 0 {
+        tracing::warn!(
             target: "airssys::messaging",
             component,
-            dead_letter_topic = topic.as_str(),
-            "no component subscribes to the dead-letter topic; the message is dropped"
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(
-            target: "airssys::messaging",
-            component,
-            error = %e,
-            "the dead-letter topic refused the message; it is dropped"
-        ),
+            dead_letter_topic = crate::broker::dead_letter_topic(component).as_str(),
+            "no subscriber of the dead-letter topic took the message; it is dropped"
+        );
     }
 }

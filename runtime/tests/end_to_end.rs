@@ -360,8 +360,10 @@ fn memory_cap_is_enforced() {
 
 #[test]
 fn storage_quota_is_enforced() {
+    // Each entry `probe`/`data`/`kN` with 20 bytes costs 5 + 4 + 2 + 20 +
+    // 64 (the per-entry overhead) = 95 bytes: four fit in 400.
     let rt = runtime(&format!(
-        "{PROBE_POLICY}limits = {{ storage_bytes = 100 }}\n"
+        "{PROBE_POLICY}limits = {{ storage_bytes = 400 }}\n"
     ));
     let mut p = probe(&rt);
     let reply = ask(&mut p, "fill:data/10x20");
@@ -369,5 +371,5 @@ fn storage_quota_is_enforced() {
         reply.starts_with("after 4: quota-exceeded: storage quota exceeded"),
         "{reply}"
     );
-    assert!(reply.contains("the limit is 100 bytes"), "{reply}");
+    assert!(reply.contains("the limit is 400 bytes"), "{reply}");
 }

@@ -6,9 +6,13 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airssys_runtime::{BrokerConfig, Instance, LoadError, Policy, Runtime, RuntimeError};
+use airssys_runtime::broker::{BrokerError, Delivery, ReplySlot, Subscriber};
+use airssys_runtime::{
+    Broker, BrokerConfig, InProcessBroker, Instance, LoadError, Policy, Runtime, RuntimeError,
+};
 
 /// The messenger component under `name`, asking for `requires`.
 fn messenger(name: &str, requires: &[&str]) -> Vec<u8> {
@@ -527,4 +531,185 @@ fn load_ten_components_exchange_100_000_messages() {
     assert_eq!(total, 100_000);
     assert_eq!(delivered, 100_000);
     eprintln!("100,000 messages published and delivered in {elapsed:?}");
+}
+
+const FAN_OUT: &str = r#"
+[components.alice]
+grants = ["msg:publish:orders.*"]
+[components.slow]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
+[components.fast]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
+[components.dlq]
+grants = ["msg:subscribe:airssys.dead-letter.slow"]
+subscribe = ["airssys.dead-letter.slow"]
+"#;
+
+/// Delivery is per subscriber: once `slow`'s mailbox is full, what `fast`
+/// still takes is published (and `slow`'s copy dead-lettered) instead of
+/// being refused for everyone. Only when no subscriber takes a message is
+/// the publisher refused, naming each subscriber's bound.
+#[test]
+fn a_full_mailbox_does_not_fail_the_publish_for_other_subscribers() {
+    let config = BrokerConfig {
+        queue_capacity: 10,
+        per_publisher_share: 10,
+        ..BrokerConfig::default()
+    };
+    let rt = runtime_with(FAN_OUT, config);
+    let mut alice = start(&rt, "alice", &["msg:publish:orders.*"]);
+    let mut slow = [start(&rt, "slow", &["msg:subscribe:orders.*"])];
+    let mut fast = [start(&rt, "fast", &["msg:subscribe:orders.*"])];
+    let mut dlq = [start(
+        &rt,
+        "dlq",
+        &["msg:subscribe:airssys.dead-letter.slow"],
+    )];
+    // Neither consumes yet: the 11th message is taken by nobody.
+    let reply = cmd(&mut alice, "flood:orders.a:0:15");
+    assert!(reply.starts_with("sent 10; quota-exceeded:"), "{reply}");
+    for bound in ["`slow` is full", "`fast` is full", "`queue_capacity`"] {
+        assert!(reply.contains(bound), "{reply}");
+    }
+    // `fast` and `dlq` consume, `slow` does not: publishing goes on, and
+    // `slow` keeps what fitted while the rest goes to its dead letters.
+    let mut dead = 0;
+    for round in 1..3 {
+        let delivered = rt.run_until_idle(&mut fast, 64).expect("fast").delivered;
+        assert_eq!(delivered, 10);
+        let command = format!("flood:orders.a:{}:10", round * 10);
+        assert_eq!(cmd(&mut alice, &command), "sent 10");
+        dead += rt.run_until_idle(&mut dlq, 64).expect("dlq").delivered;
+    }
+    rt.run_until_idle(&mut fast, 64).expect("fast");
+    assert_eq!(cmd(&mut fast[0], "stats"), "count=30 anomalies=0 refused=0");
+    assert_eq!(rt.broker().pending("slow"), 10);
+    rt.run_until_idle(&mut slow, 64).expect("slow");
+    assert_eq!(cmd(&mut slow[0], "stats"), "count=10 anomalies=0 refused=0");
+    assert_eq!(dead, 20);
+    let log = cmd(&mut dlq[0], "log");
+    assert!(
+        log.starts_with("airssys.dead-letter.slow|alice|seq:10\n"),
+        "{log}"
+    );
+}
+
+const BIG: &str = r#"
+[components.alice]
+grants = ["msg:publish:big.*"]
+[components.bob]
+grants = ["msg:subscribe:big.*"]
+subscribe = ["big.*"]
+limits = { memory_bytes = 4194304 }
+[components.dlq]
+grants = ["msg:subscribe:airssys.dead-letter.bob"]
+subscribe = ["airssys.dead-letter.bob"]
+"#;
+
+/// 3 MiB for a subscriber with 4 MiB of memory: every instance would hit
+/// its memory limit lowering it. It is dead-lettered when published, so
+/// no instance is tried (before: three fresh instances trapped on it).
+#[test]
+fn a_message_larger_than_the_subscribers_memory_allows_is_dead_lettered_at_once() {
+    let config = BrokerConfig {
+        max_payload_bytes: 8 << 20,
+        ..BrokerConfig::default()
+    };
+    let rt = runtime_with(BIG, config);
+    let mut alice = start(&rt, "alice", &["msg:publish:big.*"]);
+    let mut bob = [start(&rt, "bob", &["msg:subscribe:big.*"])];
+    let mut dlq = [start(
+        &rt,
+        "dlq",
+        &["msg:subscribe:airssys.dead-letter.bob"],
+    )];
+    let reply = cmd(&mut alice, "publish-big:big.x:3145728");
+    assert!(reply.starts_with("invalid-input:"), "{reply}");
+    assert!(reply.contains("`limits.memory_bytes`"), "{reply}");
+    assert!(reply.contains("dead-letter"), "{reply}");
+    assert_eq!(rt.broker().pending("bob"), 0);
+    let report = rt.run_until_idle(&mut bob, 16).expect("no trap");
+    assert!(report.is_empty(), "{report:?}");
+    assert_eq!(rt.run_until_idle(&mut dlq, 16).expect("dlq").delivered, 1);
+    let log = cmd(&mut dlq[0], "log");
+    assert!(
+        log.starts_with("airssys.dead-letter.bob|alice|xxxx"),
+        "{log}"
+    );
+    // A message that fits still arrives, on the same instance.
+    assert_eq!(cmd(&mut alice, "publish-big:big.x:1000"), "ok");
+    assert_eq!(rt.run_until_idle(&mut bob, 16).expect("bob").delivered, 1);
+}
+
+/// A broker that does not know the subscriber's bound (a custom backend):
+/// the dispatcher dead-letters the message without calling the handler.
+#[derive(Debug)]
+struct Unbounded(InProcessBroker);
+
+impl Broker for Unbounded {
+    fn register(&self, component: &str, subscriber: Subscriber) {
+        let unbounded = Subscriber::new(subscriber.subscriptions, subscriber.grants);
+        self.0.register(component, unbounded);
+    }
+    fn unregister(&self, component: &str) -> usize {
+        self.0.unregister(component)
+    }
+    fn set_running(&self, component: &str, running: bool) {
+        self.0.set_running(component, running);
+    }
+    fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
+        self.0.publish(source, topic, payload)
+    }
+    fn request(
+        &self,
+        source: &str,
+        target: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Arc<ReplySlot>, BrokerError> {
+        self.0.request(source, target, payload, timeout)
+    }
+    fn take(&self, component: &str) -> Option<Delivery> {
+        self.0.take(component)
+    }
+    fn requeue_front(&self, component: &str, delivery: Delivery) {
+        self.0.requeue_front(component, delivery);
+    }
+    fn pending(&self, component: &str) -> usize {
+        self.0.pending(component)
+    }
+    fn config(&self) -> BrokerConfig {
+        self.0.config()
+    }
+}
+
+#[test]
+fn the_dispatcher_dead_letters_a_message_too_large_without_calling_the_handler() {
+    let broker = Unbounded(InProcessBroker::new(BrokerConfig {
+        max_payload_bytes: 8 << 20,
+        ..BrokerConfig::default()
+    }));
+    let rt = Runtime::builder()
+        .policy(Policy::from_toml_str(BIG).expect("valid policy"))
+        .broker(Arc::new(broker))
+        .build()
+        .expect("runtime builds");
+    let mut alice = start(&rt, "alice", &["msg:publish:big.*"]);
+    let mut bob = [start(&rt, "bob", &["msg:subscribe:big.*"])];
+    let mut dlq = [start(
+        &rt,
+        "dlq",
+        &["msg:subscribe:airssys.dead-letter.bob"],
+    )];
+    assert_eq!(cmd(&mut alice, "publish-big:big.x:3145728"), "ok");
+    assert_eq!(rt.broker().pending("bob"), 1);
+    let report = rt.run_until_idle(&mut bob, 16).expect("no trap");
+    assert_eq!(
+        (report.delivered, report.failed, report.dead_lettered),
+        (0, 0, 1)
+    );
+    assert_eq!(cmd(&mut bob[0], "stats"), "count=0 anomalies=0 refused=0");
+    assert_eq!(rt.run_until_idle(&mut dlq, 16).expect("dlq").delivered, 1);
 }

@@ -37,9 +37,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airssys_contract::capability::{Action, Capability, Domain, GrantSet, Request};
+use airssys_contract::capability::{Action, Capability, Domain, Request};
 use airssys_contract::manifest::Manifest;
-use airssys_runtime::broker::{Delivery, ReplySlot};
+use airssys_runtime::broker::{Delivery, Envelope, ReplySlot, Subscriber};
 use airssys_runtime::{
     AuditLog, Broker, BrokerConfig, InProcessBroker, Instance, LoadError, LoadedComponent, Policy,
     Runtime, RuntimeError, UNANNOTATED_NAME,
@@ -809,8 +809,8 @@ impl RecordingBroker {
 }
 
 impl Broker for RecordingBroker {
-    fn register(&self, component: &str, subscriptions: Vec<Capability>, grants: GrantSet) {
-        self.inner.register(component, subscriptions, grants);
+    fn register(&self, component: &str, subscriber: Subscriber) {
+        self.inner.register(component, subscriber);
     }
 
     fn unregister(&self, component: &str) -> usize {
@@ -828,6 +828,10 @@ impl Broker for RecordingBroker {
         payload: Vec<u8>,
     ) -> Result<usize, airssys_runtime::broker::BrokerError> {
         self.inner.publish(source, topic, payload)
+    }
+
+    fn dead_letter(&self, component: &str, envelope: Envelope) -> usize {
+        self.inner.dead_letter(component, envelope)
     }
 
     fn request(

@@ -49,9 +49,10 @@ impl StorageBackend for MemoryStorage {
     ) -> Result<(), StorageError> {
         let mut inner = self.lock();
         let id = key(namespace, bucket, k);
-        let old = inner.entries.get(&id).map_or(0, |v| entry_cost(k, v));
+        let cost = |len| entry_cost(namespace, bucket, k, len);
+        let old = inner.entries.get(&id).map_or(0, |v| cost(v.len()));
         let used = inner.usage.get(namespace).copied().unwrap_or(0);
-        let after = check_quota(namespace, used, old, entry_cost(k, value), quota)?;
+        let after = check_quota(namespace, used, old, cost(value.len()), quota)?;
         inner.entries.insert(id, value.to_vec());
         inner.usage.insert(namespace.to_owned(), after);
         Ok(())
@@ -63,7 +64,7 @@ impl StorageBackend for MemoryStorage {
             return Ok(false);
         };
         if let Some(used) = inner.usage.get_mut(namespace) {
-            *used = used.saturating_sub(entry_cost(k, &old));
+            *used = used.saturating_sub(entry_cost(namespace, bucket, k, old.len()));
         }
         Ok(true)
     }

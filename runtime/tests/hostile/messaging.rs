@@ -1,1 +1,153 @@
-//! Hostile probes: messaging.
+//! Hostile probes: messaging. A publisher flooding a mailbox is held to
+//! its share of it, in entries and in bytes (`BrokerConfig::
+//! per_publisher_share`, `per_publisher_bytes`), while another subscriber
+//! of the same topic keeps receiving and the neighbour keeps serving; a
+//! payload larger than a subscriber's memory allows (half its
+//! `limits.memory_bytes`) is dead-lettered at once, never retried through
+//! fresh instances.
+
+use airssys_runtime::{BrokerConfig, Instance, Policy, Runtime};
+
+use crate::neighbour::{NEIGHBOUR_POLICY, while_serving};
+use crate::support::fixture_as;
+
+fn runtime(policy: &str, config: BrokerConfig) -> Runtime {
+    Runtime::builder()
+        .policy(Policy::from_toml_str(&format!("{policy}{NEIGHBOUR_POLICY}")).expect("policy"))
+        .in_memory_storage()
+        .max_instances(16)
+        .broker_config(config)
+        .build()
+        .expect("runtime")
+}
+
+/// The `messenger` fixture as component `name`.
+fn start(runtime: &Runtime, name: &str, requires: &[&str]) -> Instance {
+    runtime
+        .load(&fixture_as("messenger", name, requires))
+        .unwrap_or_else(|e| panic!("{name} loads: {e}"))
+        .instantiate()
+        .unwrap_or_else(|e| panic!("{name} starts: {e}"))
+}
+
+/// A command from the host to a messenger (its handler takes commands
+/// from the source `host`).
+fn cmd(instance: &mut Instance, command: &str) -> String {
+    let reply = instance
+        .request("host", command.as_bytes())
+        .expect("call succeeds")
+        .expect("handler succeeds");
+    String::from_utf8(reply).expect("UTF-8")
+}
+
+const FLOOD: &str = r#"
+[components.flooder]
+grants = ["msg:publish:feed.*"]
+[components.carol]
+grants = ["msg:publish:feed.*"]
+[components.slow]
+grants = ["msg:subscribe:feed.*"]
+subscribe = ["feed.*"]
+[components.fast]
+grants = ["msg:subscribe:feed.*"]
+subscribe = ["feed.*"]
+[components.dlq]
+grants = ["msg:subscribe:airssys.dead-letter.slow"]
+subscribe = ["airssys.dead-letter.slow"]
+"#;
+
+/// 16 KiB messages against a 64 KiB share per publisher: three fit in a
+/// mailbox. The flooder is refused, naming `per_publisher_bytes`, only
+/// while no subscriber takes its messages; once `fast` consumes, the
+/// flood reaches `fast` while `slow` (which never consumes) holds no more
+/// than the flooder's share and gets the rest as dead letters, another
+/// publisher still reaches `slow`, and the neighbour answers throughout.
+#[test]
+fn a_message_flood_is_held_to_its_share_while_others_receive() {
+    const PAD: usize = 16 * 1024;
+    let config = BrokerConfig {
+        per_publisher_bytes: 64 * 1024,
+        mailbox_bytes: 256 * 1024,
+        ..BrokerConfig::default()
+    };
+    let rt = runtime(FLOOD, config);
+    let mut flooder = start(&rt, "flooder", &["msg:publish:feed.*"]);
+    let mut carol = start(&rt, "carol", &["msg:publish:feed.*"]);
+    let mut slow = [start(&rt, "slow", &["msg:subscribe:feed.*"])];
+    let mut fast = [start(&rt, "fast", &["msg:subscribe:feed.*"])];
+    let mut dlq = [start(
+        &rt,
+        "dlq",
+        &["msg:subscribe:airssys.dead-letter.slow"],
+    )];
+    while_serving(&rt, || {
+        let reply = cmd(&mut flooder, &format!("flood:feed.x:0:1000:{PAD}"));
+        assert!(reply.starts_with("sent 3; quota-exceeded:"), "{reply}");
+        assert!(reply.contains("`per_publisher_bytes`"), "{reply}");
+        for round in 1..=5 {
+            assert_eq!(rt.run_until_idle(&mut fast, 64).expect("fast").delivered, 3);
+            let reply = cmd(&mut flooder, &format!("flood:feed.x:{}:3:{PAD}", round * 3));
+            assert_eq!(reply, "sent 3", "round {round}");
+            assert_eq!(rt.broker().pending("slow"), 3, "never more than the share");
+            let dead = rt.run_until_idle(&mut dlq, 64).expect("dlq").delivered;
+            assert_eq!(dead, 3, "round {round}");
+        }
+        // Another publisher has its own share of `slow`.
+        assert_eq!(
+            cmd(&mut carol, &format!("flood:feed.y:0:3:{PAD}")),
+            "sent 3"
+        );
+        assert_eq!(rt.broker().pending("slow"), 6);
+    });
+    rt.run_until_idle(&mut fast, 64).expect("fast");
+    assert_eq!(cmd(&mut fast[0], "stats"), "count=21 anomalies=0 refused=0");
+    rt.run_until_idle(&mut slow, 64).expect("slow");
+    assert_eq!(cmd(&mut slow[0], "stats"), "count=6 anomalies=0 refused=0");
+}
+
+const OVERSIZE: &str = r#"
+[components.big]
+grants = ["msg:publish:big.*"]
+[components.small]
+grants = ["msg:subscribe:big.*"]
+subscribe = ["big.*"]
+limits = { memory_bytes = 4194304 }
+[components.dlq]
+grants = ["msg:subscribe:airssys.dead-letter.small"]
+subscribe = ["airssys.dead-letter.small"]
+"#;
+
+/// 3 MiB for a subscriber with 4 MiB of memory: dead-lettered when
+/// published, naming `limits.memory_bytes`; delivery calls no handler, so
+/// no instance traps and none is started anew.
+#[test]
+fn an_oversize_payload_is_dead_lettered_without_fresh_instances() {
+    let config = BrokerConfig {
+        max_payload_bytes: 8 << 20,
+        ..BrokerConfig::default()
+    };
+    let rt = runtime(OVERSIZE, config);
+    let mut big = start(&rt, "big", &["msg:publish:big.*"]);
+    let mut small = [start(&rt, "small", &["msg:subscribe:big.*"])];
+    let mut dlq = [start(
+        &rt,
+        "dlq",
+        &["msg:subscribe:airssys.dead-letter.small"],
+    )];
+    let reply = while_serving(&rt, || {
+        let reply = cmd(&mut big, "publish-big:big.x:3145728");
+        let report = rt.run_until_idle(&mut small, 16).expect("no handler traps");
+        assert!(report.is_empty(), "nothing reaches `small`: {report:?}");
+        reply
+    });
+    assert!(reply.starts_with("invalid-input:"), "{reply}");
+    assert!(reply.contains("half its `limits.memory_bytes`"), "{reply}");
+    assert_eq!(rt.run_until_idle(&mut dlq, 16).expect("dlq").delivered, 1);
+    // The same instance of `small` still takes what fits.
+    assert_eq!(cmd(&mut big, "publish-big:big.x:1024"), "ok");
+    assert_eq!(
+        rt.run_until_idle(&mut small, 16).expect("small").delivered,
+        1
+    );
+    assert_eq!(cmd(&mut small[0], "stats"), "count=1 anomalies=0 refused=0");
+}
