@@ -97,6 +97,7 @@ fn analyse(
     let mut tracked = Vec::new();
 
     let (declared, from_file) = declared(&args, manifest_dir, &mut tracked, errors);
+    check::manifest_limits(&declared, errors);
     check::duplicates(&declared, errors);
     check::required_and_optional(&declared, errors);
 
