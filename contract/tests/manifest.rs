@@ -420,8 +420,14 @@ fn refused_everywhere(m: &Manifest, needle: &str) {
     let text = toml_with(
         &m.name,
         &m.version,
-        &m.requires.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        &m.optional.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        &m.requires
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        &m.optional
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
     );
     let (_, _, message) = toml_err(&text);
     assert!(message.contains(needle), "Component.toml: {message}");
@@ -455,7 +461,14 @@ fn names_the_host_uses_are_reserved_in_every_form() {
         assert!(is_reserved_name(name), "{name}");
     }
     // Only the names themselves and the `airssys` prefix.
-    for name in ["client", "hostel", "my-host", "unannotated2x", "airsys", "billing"] {
+    for name in [
+        "client",
+        "hostel",
+        "my-host",
+        "unannotated2x",
+        "airsys",
+        "billing",
+    ] {
         assert!(!is_reserved_name(name), "{name}");
         unchecked(name, "0.1.0", &[], &[]).validate().unwrap();
     }
@@ -488,7 +501,11 @@ fn a_manifest_over_the_capability_cap_is_refused_naming_the_cap() {
     // Component.toml points at the first capability over the cap.
     let text = toml_with("big", "0.1.0", &all, &[]);
     let (line, column, message) = toml_err(&text);
-    assert_eq!((line, column), (7 + MAX_CAPABILITIES as u32, 3), "{message}");
+    assert_eq!(
+        (line, column),
+        (7 + MAX_CAPABILITIES as u32, 3),
+        "{message}"
+    );
     assert!(message.contains("lists 1025 capabilities"), "{message}");
     // The binary form refuses at the count, before reading any capability.
     let mut bytes = unchecked("big", "0.1.0", &all, &[]).encode();

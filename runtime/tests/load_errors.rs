@@ -241,14 +241,15 @@ fn runtime_under(policy: Policy) -> Runtime {
 fn a_stranger_claiming_a_pinned_name_is_refused_naming_both_digests_and_the_pin() {
     let billing = named("billing", "the real one", &[]);
     let stranger = named("billing", "a stranger", &[]);
-    let (pinned, other) = (ComponentDigest::of(&billing), ComponentDigest::of(&stranger));
+    let (pinned, other) = (
+        ComponentDigest::of(&billing),
+        ComponentDigest::of(&stranger),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("policy.toml");
     std::fs::write(
         &path,
-        format!(
-            "[components.billing]\ngrants = [\"kv:read:billing/*\"]\nsha256 = \"{pinned}\"\n"
-        ),
+        format!("[components.billing]\ngrants = [\"kv:read:billing/*\"]\nsha256 = \"{pinned}\"\n"),
     )
     .expect("write policy");
     let runtime = runtime_under(Policy::from_toml_file(&path).expect("policy"));
@@ -270,14 +271,20 @@ fn a_stranger_claiming_a_pinned_name_is_refused_naming_both_digests_and_the_pin(
         }
         other => panic!("expected DigestMismatch, got {other:?}"),
     }
-    assert!(text.starts_with("component `billing` is not the one the policy pins"), "{text}");
+    assert!(
+        text.starts_with("component `billing` is not the one the policy pins"),
+        "{text}"
+    );
     assert!(text.contains(&pinned.to_string()), "{text}");
     assert!(text.contains(&other.to_string()), "{text}");
     assert!(
         text.contains(&format!("[components.billing] ({} line 3)", path.display())),
         "{text}"
     );
-    assert!(text.contains(&format!("set `sha256 = \"{other}\"`")), "{text}");
+    assert!(
+        text.contains(&format!("set `sha256 = \"{other}\"`")),
+        "{text}"
+    );
 
     // The pinned file loads; a pin on one name leaves others alone.
     let loaded = runtime.load(&billing).expect("the pinned file loads");
@@ -328,16 +335,28 @@ fn a_second_component_under_a_loaded_name_is_refused_until_the_first_is_unloaded
         }
         other => panic!("expected DuplicateName, got {other:?}"),
     }
-    assert!(text.contains(&ComponentDigest::of(&first).to_string()), "{text}");
-    assert!(text.contains(&ComponentDigest::of(&second).to_string()), "{text}");
+    assert!(
+        text.contains(&ComponentDigest::of(&first).to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains(&ComponentDigest::of(&second).to_string()),
+        "{text}"
+    );
     assert!(text.contains("Give this component its own name"), "{text}");
 
     // Still refused while one LoadedComponent of the first is alive.
     drop(a);
-    runtime.load(&second).expect_err("the first is still loaded");
+    runtime
+        .load(&second)
+        .expect_err("the first is still loaded");
     drop(again);
-    let b = runtime.load(&second).expect("the name is free once unloaded");
-    runtime.load(&first).expect_err("now the first is the stranger");
+    let b = runtime
+        .load(&second)
+        .expect("the name is free once unloaded");
+    runtime
+        .load(&first)
+        .expect_err("now the first is the stranger");
     drop(b);
 }
 
@@ -347,7 +366,9 @@ fn unannotated_components_share_one_name_so_one_file_at_a_time() {
     let one = runtime.load(&plain("one")).expect("first unannotated");
     assert_eq!(one.name(), UNANNOTATED_NAME);
     runtime.load(&plain("one")).expect("the same file again");
-    let err = runtime.load(&plain("two")).expect_err("another unannotated file");
+    let err = runtime
+        .load(&plain("two"))
+        .expect_err("another unannotated file");
     assert!(
         matches!(&err, LoadError::DuplicateName { component, .. } if component == UNANNOTATED_NAME),
         "{err:?}"
@@ -364,21 +385,32 @@ fn unannotated_components_share_one_name_so_one_file_at_a_time() {
             .pin_sha256(UNANNOTATED_NAME, ComponentDigest::of(&plain("one")))
             .build(),
     );
-    let err = runtime.load(&plain("two")).expect_err("not the pinned file");
+    let err = runtime
+        .load(&plain("two"))
+        .expect_err("not the pinned file");
     assert!(matches!(err, LoadError::DigestMismatch { .. }), "{err:?}");
 }
 
 #[test]
 fn names_the_host_uses_are_refused_at_load() {
     let runtime = runtime_under(Policy::builder().allow_unannotated(true).build());
-    for name in ["cli", "host", "unannotated", "airssys", "airssys-scheduler", "HOST"] {
+    for name in [
+        "cli",
+        "host",
+        "unannotated",
+        "airssys",
+        "airssys-scheduler",
+        "HOST",
+    ] {
         let err = runtime
             .load(&named(name, "x", &[]))
             .expect_err("a reserved name");
         assert!(matches!(err, LoadError::Manifest(_)), "{name}: {err:?}");
         let text = err.to_string();
         assert!(
-            text.contains(&format!("the component name `{name}` is reserved for the host")),
+            text.contains(&format!(
+                "the component name `{name}` is reserved for the host"
+            )),
             "{text}"
         );
     }
@@ -451,7 +483,10 @@ fn manifest_load_time() {
         ("1,024 distinct", distinct(1024)),
         ("1,024 duplicates", vec!["kv:read:data/k".to_owned(); 1024]),
         ("1,025 distinct", distinct(1025)),
-        ("1 MiB of distinct (the largest section decode reads)", distinct(fits)),
+        (
+            "1 MiB of distinct (the largest section decode reads)",
+            distinct(fits),
+        ),
     ];
     // Warm up wasmtime's compiler once.
     let _ = runtime.load(&named("big", "warm", &distinct(1)));

@@ -56,7 +56,7 @@ impl Manifest {
     /// [`ManifestError::Decode`] with the byte offset of the problem: wrong
     /// magic or format version, truncated or oversized input, invalid
     /// UTF-8, an invalid, over-long or reserved name, an invalid version,
-    /// more than [`MAX_CAPABILITIES`](super::MAX_CAPABILITIES)
+    /// more than [`MAX_CAPABILITIES`]
     /// capabilities (refused before any of them is read), an invalid or
     /// over-long capability, a duplicate, or trailing bytes. Never panics,
     /// whatever the input; takes time linear in its length.

@@ -230,14 +230,12 @@ fn check_version(version: &str) -> Result<(), String> {
             version.len()
         ));
     }
-    semver::Version::parse(version)
-        .map(|_| ())
-        .map_err(|e| {
-            format!(
-                "the version `{}` is not semver ({e}); e.g. `0.1.0`",
-                shown(version)
-            )
-        })
+    semver::Version::parse(version).map(|_| ()).map_err(|e| {
+        format!(
+            "the version `{}` is not semver ({e}); e.g. `0.1.0`",
+            shown(version)
+        )
+    })
 }
 
 /// Checks the number of capabilities against [`MAX_CAPABILITIES`].

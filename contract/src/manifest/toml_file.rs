@@ -47,7 +47,7 @@ impl Manifest {
     /// problem: invalid TOML, a missing or unknown key (the message lists
     /// the valid keys), an invalid, over-long or reserved name, an invalid
     /// or over-long version, more than
-    /// [`MAX_CAPABILITIES`](super::MAX_CAPABILITIES) capabilities (at the
+    /// [`MAX_CAPABILITIES`] capabilities (at the
     /// first one over), an invalid or over-long capability (pointing at
     /// the offending character inside the string), or a capability listed
     /// twice or both required and optional.
@@ -76,7 +76,12 @@ impl Manifest {
         check_version(version.get_ref()).map_err(|m| at(version.span(), m))?;
 
         let caps = &raw.capabilities;
-        if let Some(over) = caps.requires.iter().chain(&caps.optional).nth(MAX_CAPABILITIES) {
+        if let Some(over) = caps
+            .requires
+            .iter()
+            .chain(&caps.optional)
+            .nth(MAX_CAPABILITIES)
+        {
             let count = caps.requires.len() + caps.optional.len();
             return Err(at(over.span(), too_many_capabilities(count)));
         }

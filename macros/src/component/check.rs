@@ -305,7 +305,10 @@ mod tests {
             errors[0].contains("declares 1025 capabilities; a manifest may list at most 1024"),
             "{errors:?}"
         );
-        let long = LitStr::new(&format!("kv:read:b/{}", "k".repeat(1100)), Span::call_site());
+        let long = LitStr::new(
+            &format!("kv:read:b/{}", "k".repeat(1100)),
+            Span::call_site(),
+        );
         let errors = run(&[long], &[], KV);
         assert!(
             errors[0].contains("the host refuses capabilities longer than 1024 bytes"),

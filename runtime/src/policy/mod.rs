@@ -453,8 +453,8 @@ limits = { storage_bytes = 99 }
         let built = Policy::builder().pin_sha256("billing", digest).build();
         assert_eq!(built.pin_for("billing").map(|p| p.digest), Some(digest));
 
-        let err = Policy::from_toml_str("[components.a]\nsha256 = \"abc\"\n")
-            .expect_err("short digest");
+        let err =
+            Policy::from_toml_str("[components.a]\nsha256 = \"abc\"\n").expect_err("short digest");
         let text = err.to_string();
         assert!(text.starts_with("policy line 2, column 10:"), "{text}");
         assert!(text.contains("64 hexadecimal digits"), "{text}");

@@ -36,7 +36,10 @@ fn messenger_claiming(name: &str, requires: &[String]) -> Vec<u8> {
 fn a_stranger_claiming_a_pinned_name_is_refused() {
     let billing = fixture_as("messenger", "billing", &[]);
     let stranger = fixture_as("messenger", "billing", &["kv:read:billing/*"]);
-    let (pinned, actual) = (ComponentDigest::of(&billing), ComponentDigest::of(&stranger));
+    let (pinned, actual) = (
+        ComponentDigest::of(&billing),
+        ComponentDigest::of(&stranger),
+    );
     let runtime = runtime_with(&format!(
         "[components.billing]\ngrants = [\"kv:read:billing/*\"]\nsha256 = \"{pinned}\"\n{NEIGHBOUR_POLICY}"
     ));
@@ -49,8 +52,14 @@ fn a_stranger_claiming_a_pinned_name_is_refused() {
             if component == "billing" && *expected == pinned && *got == actual && *line == Some(3)),
         "{err:?}"
     );
-    assert!(text.contains("`sha256` of [components.billing] (policy line 3)"), "{text}");
-    assert!(text.contains(&pinned.to_string()) && text.contains(&actual.to_string()), "{text}");
+    assert!(
+        text.contains("`sha256` of [components.billing] (policy line 3)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&pinned.to_string()) && text.contains(&actual.to_string()),
+        "{text}"
+    );
     runtime.load(&billing).expect("the pinned build loads");
 }
 
@@ -63,15 +72,24 @@ fn a_second_component_under_a_loaded_name_is_refused() {
     let impostor = fixture_as("messenger", "probe", &["kv:read:data/*", "kv:write:data/*"]);
     let outcome = while_serving(&runtime, || runtime.load(&impostor));
     let err = outcome.expect_err("the name `probe` is in use");
-    let (loaded, offered) = (ComponentDigest::of(fixture("probe")), ComponentDigest::of(&impostor));
+    let (loaded, offered) = (
+        ComponentDigest::of(fixture("probe")),
+        ComponentDigest::of(&impostor),
+    );
     assert!(
         matches!(&err, LoadError::DuplicateName { component, loaded: l, offered: o }
             if component == "probe" && *l == loaded && *o == offered),
         "{err:?}"
     );
     let text = err.to_string();
-    assert!(text.contains("component `probe` is already loaded from another file"), "{text}");
-    assert!(text.contains(&loaded.to_string()) && text.contains(&offered.to_string()), "{text}");
+    assert!(
+        text.contains("component `probe` is already loaded from another file"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&loaded.to_string()) && text.contains(&offered.to_string()),
+        "{text}"
+    );
 }
 
 /// Names the host uses itself (`host` is the sender the `messenger`
@@ -80,7 +98,14 @@ fn a_second_component_under_a_loaded_name_is_refused() {
 #[test]
 fn names_the_host_uses_are_refused() {
     let runtime = runtime_with(&format!("allow_unannotated = true\n{NEIGHBOUR_POLICY}"));
-    let names = ["host", "cli", "unannotated", "airssys", "airssys-broker", "Host"];
+    let names = [
+        "host",
+        "cli",
+        "unannotated",
+        "airssys",
+        "airssys-broker",
+        "Host",
+    ];
     let outcomes = while_serving(&runtime, || {
         names.map(|name| runtime.load(&messenger_claiming(name, &[])))
     });
@@ -89,7 +114,9 @@ fn names_the_host_uses_are_refused() {
         let text = err.to_string();
         assert!(matches!(err, LoadError::Manifest(_)), "{name}: {err:?}");
         assert!(
-            text.contains(&format!("the component name `{name}` is reserved for the host")),
+            text.contains(&format!(
+                "the component name `{name}` is reserved for the host"
+            )),
             "{text}"
         );
     }
