@@ -332,8 +332,8 @@ fn check_name(name: &str) -> Result<(), NewError> {
     }
     if airssys_contract::manifest::is_reserved_name(name) {
         return Err(fail(
-            "the host reserves it as a component name (`cli`, `host`, `unannotated` and names \
-             starting with `airssys`); choose another"
+            "it is reserved by the host as a component name (`cli`, `host`, `unannotated` and \
+             names starting with `airssys`); choose another"
                 .to_owned(),
         ));
     }
