@@ -375,3 +375,220 @@ fn corrupt_sections_and_binaries_are_errors() {
     let err = Manifest::from_wasm(b"not wasm").unwrap_err();
     assert!(matches!(err, ManifestError::Wasm(_)), "{err}");
 }
+
+// ---- identity and size limits -----------------------------------------------
+
+use airssys_contract::manifest::{
+    MAX_CAPABILITIES, MAX_CAPABILITY_LEN, MAX_NAME_LEN, MAX_VERSION_LEN, is_reserved_name,
+};
+
+/// A `Component.toml` named `name` requiring `requires`.
+fn toml_with(name: &str, version: &str, requires: &[String], optional: &[String]) -> String {
+    let list = |caps: &[String]| {
+        caps.iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(",\n  ")
+    };
+    format!(
+        "[component]\nname = \"{name}\"\nversion = \"{version}\"\n\n[capabilities]\nrequires = \
+         [\n  {}\n]\noptional = [\n  {}\n]\n",
+        list(requires),
+        list(optional)
+    )
+}
+
+/// `n` distinct capabilities, `kv:read:data/k0` ...
+fn distinct(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("kv:read:data/k{i}")).collect()
+}
+
+/// A manifest built in code, checked by nothing.
+fn unchecked(name: &str, version: &str, requires: &[String], optional: &[String]) -> Manifest {
+    Manifest {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        requires: requires.iter().map(|c| cap(c)).collect(),
+        optional: optional.iter().map(|c| cap(c)).collect(),
+    }
+}
+
+/// The three ways a manifest is checked: `Component.toml`, the binary
+/// section (what the host reads) and a manifest built in code (what the
+/// macro embeds). Each must refuse, with a message containing `needle`.
+fn refused_everywhere(m: &Manifest, needle: &str) {
+    let text = toml_with(
+        &m.name,
+        &m.version,
+        &m.requires
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        &m.optional
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    );
+    let (_, _, message) = toml_err(&text);
+    assert!(message.contains(needle), "Component.toml: {message}");
+    let err = Manifest::decode(&m.encode()).unwrap_err();
+    assert!(
+        matches!(err, ManifestError::Decode { .. }),
+        "binary: {err:?}"
+    );
+    assert!(err.to_string().contains(needle), "binary: {err}");
+    let err = m.validate().unwrap_err();
+    assert!(err.to_string().contains(needle), "validate: {err}");
+}
+
+#[test]
+fn names_the_host_uses_are_reserved_in_every_form() {
+    for name in [
+        "cli",
+        "host",
+        "unannotated",
+        "airssys",
+        "airssys-monitor",
+        "airssys_x",
+        "AIRSSYS",
+        "Host",
+        "CLI",
+    ] {
+        refused_everywhere(
+            &unchecked(name, "0.1.0", &[], &[]),
+            &format!("the component name `{name}` is reserved for the host"),
+        );
+        assert!(is_reserved_name(name), "{name}");
+    }
+    // Only the names themselves and the `airssys` prefix.
+    for name in [
+        "client",
+        "hostel",
+        "my-host",
+        "unannotated2x",
+        "airsys",
+        "billing",
+    ] {
+        assert!(!is_reserved_name(name), "{name}");
+        unchecked(name, "0.1.0", &[], &[]).validate().unwrap();
+    }
+    // Component.toml points at the name.
+    let (line, column, message) = toml_err(&COUNTER.replace("\"counter\"", "\"host\""));
+    assert_eq!((line, column), (2, 8));
+    assert!(message.contains("choose another name"), "{message}");
+    // The binary form points at the name's length prefix.
+    match Manifest::decode(&unchecked("cli", "0.1.0", &[], &[]).encode()).unwrap_err() {
+        ManifestError::Decode { offset, .. } => assert_eq!(offset, 5),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_manifest_over_the_capability_cap_is_refused_naming_the_cap() {
+    let needle = "the limit is 1024 per manifest, `requires` and `optional` together \
+                  (MAX_CAPABILITIES)";
+    assert_eq!(MAX_CAPABILITIES, 1024);
+    refused_everywhere(
+        &unchecked("big", "0.1.0", &distinct(MAX_CAPABILITIES + 1), &[]),
+        needle,
+    );
+    // Both lists count.
+    let all = distinct(MAX_CAPABILITIES + 1);
+    refused_everywhere(
+        &unchecked("big", "0.1.0", &all[..1000], &all[1000..]),
+        needle,
+    );
+    // Component.toml points at the first capability over the cap.
+    let text = toml_with("big", "0.1.0", &all, &[]);
+    let (line, column, message) = toml_err(&text);
+    assert_eq!(
+        (line, column),
+        (7 + MAX_CAPABILITIES as u32, 3),
+        "{message}"
+    );
+    assert!(message.contains("lists 1025 capabilities"), "{message}");
+    // The binary form refuses at the count, before reading any capability.
+    let mut bytes = unchecked("big", "0.1.0", &all, &[]).encode();
+    let count_at = 5 + 4 + 3 + 4 + 5;
+    assert_eq!(
+        &bytes[count_at..count_at + 4],
+        &1025u32.to_le_bytes(),
+        "layout"
+    );
+    // Corrupt the last capability: the cap is still what is reported.
+    let last = bytes.len() - 5;
+    bytes[last] = b'!';
+    match Manifest::decode(&bytes).unwrap_err() {
+        ManifestError::Decode { offset, message } => {
+            assert_eq!(offset, count_at, "{message}");
+            assert!(message.contains(needle), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_manifest_at_the_cap_loads_and_one_of_duplicates_is_refused_as_duplicates() {
+    let all = distinct(MAX_CAPABILITIES);
+    let m = Manifest::from_toml_str(&toml_with("big", "0.1.0", &all, &[])).unwrap();
+    assert_eq!(m.requires.len(), MAX_CAPABILITIES);
+    assert_eq!(Manifest::decode(&m.encode()).unwrap(), m);
+    m.validate().unwrap();
+    let split = unchecked("big", "0.1.0", &all[..24], &all[24..]);
+    assert_eq!(Manifest::decode(&split.encode()).unwrap(), split);
+
+    let same = vec!["kv:read:data/k".to_owned(); MAX_CAPABILITIES];
+    refused_everywhere(
+        &unchecked("big", "0.1.0", &same, &[]),
+        "capability `kv:read:data/k` is listed twice in `requires`",
+    );
+    // The duplicate is found wherever it sits, in one pass.
+    let mut late = all.clone();
+    late[MAX_CAPABILITIES - 1] = all[0].clone();
+    let (line, _, message) = toml_err(&toml_with("big", "0.1.0", &late, &[]));
+    assert_eq!(line, 7 + MAX_CAPABILITIES as u32 - 1);
+    assert!(message.contains("(first on line 7)"), "{message}");
+    let across = unchecked("big", "0.1.0", &all[..512], &all[511..1023]);
+    refused_everywhere(&across, "is both required");
+    let optional_twice = unchecked("big", "0.1.0", &[], &[all[3].clone(), all[3].clone()]);
+    refused_everywhere(&optional_twice, "listed twice in `optional`");
+}
+
+#[test]
+fn over_long_names_versions_and_capabilities_are_refused_naming_the_limit() {
+    let name = format!("a{}", "b".repeat(MAX_NAME_LEN));
+    refused_everywhere(
+        &unchecked(&name, "0.1.0", &[], &[]),
+        "bytes long; the limit is 64 bytes (MAX_NAME_LEN)",
+    );
+    unchecked(&name[..MAX_NAME_LEN], "0.1.0", &[], &[])
+        .validate()
+        .unwrap();
+    let version = format!("0.1.0-{}", "a".repeat(MAX_VERSION_LEN));
+    refused_everywhere(
+        &unchecked("v", &version, &[], &[]),
+        "bytes long; the limit is 128 bytes (MAX_VERSION_LEN)",
+    );
+    let long = format!("kv:read:data/{}", "k".repeat(MAX_CAPABILITY_LEN));
+    refused_everywhere(
+        &unchecked("c", "0.1.0", &[long], &[]),
+        "bytes long; the limit is 1024 bytes (MAX_CAPABILITY_LEN)",
+    );
+    let fits = format!("kv:read:data/{}", "k".repeat(MAX_CAPABILITY_LEN - 13));
+    assert_eq!(fits.len(), MAX_CAPABILITY_LEN);
+    unchecked("c", "0.1.0", &[fits], &[]).validate().unwrap();
+}
+
+#[test]
+fn manifest_text_in_messages_is_escaped_and_clipped() {
+    // A name that would drive the operator's terminal.
+    let mut m = unchecked("x", "0.1.0", &[], &[]);
+    m.name = "\u{1b}]0;owned\u{7}".to_owned();
+    let err = Manifest::decode(&m.encode()).unwrap_err().to_string();
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(err.contains("\\u{1b}]0;owned\\u{7}"), "{err}");
+    m.name = format!("a\u{1b}{}", "b".repeat(10_000));
+    let err = Manifest::decode(&m.encode()).unwrap_err().to_string();
+    assert!(err.len() < 400, "{} bytes: {err}", err.len());
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use airssys_contract::compat::Mismatch;
 use airssys_contract::manifest::ManifestError;
 
+use crate::identity::ComponentDigest;
 use crate::storage::StorageError;
 
 /// The runtime could not be built.
@@ -111,6 +112,67 @@ pub enum LoadError {
         /// What is missing.
         message: String,
     },
+    /// The policy pins the component's name (`sha256` in
+    /// `[components.<name>]`) to other bytes than this component's.
+    #[error(
+        "component `{component}` is not the one the policy pins under that name: `sha256` of \
+         [components.{component}] ({}) is {expected}, but this component file hashes to \
+         {actual}; it is refused, because grants, storage and requests follow the name a \
+         component gives itself. If this is a build of `{component}` you trust, set `sha256 = \
+         \"{actual}\"` there; otherwise give the component its own name",
+        pin_origin(policy_file.as_deref(), *line)
+    )]
+    DigestMismatch {
+        /// The name the component claims (its manifest name, or
+        /// `unannotated`).
+        component: String,
+        /// The digest the policy pins the name to.
+        expected: ComponentDigest,
+        /// The digest of the refused component file.
+        actual: ComponentDigest,
+        /// The policy file that holds the pin, when read from one.
+        policy_file: Option<PathBuf>,
+        /// The 1-based line of the pin in it.
+        line: Option<u32>,
+    },
+    /// A different component with the same name is loaded: two components
+    /// never share a name at once.
+    #[error(
+        "component `{component}` is already loaded from another file (sha256 {loaded}); this \
+         one (sha256 {offered}) claims the same name and is refused while the first stays \
+         loaded, because grants, storage and requests follow the name. {}",
+        duplicate_fix(component)
+    )]
+    DuplicateName {
+        /// The name both claim.
+        component: String,
+        /// The digest of the component loaded under the name.
+        loaded: ComponentDigest,
+        /// The digest of the refused component.
+        offered: ComponentDigest,
+    },
+}
+
+/// Where a `sha256` pin was written, for [`LoadError::DigestMismatch`].
+fn pin_origin(file: Option<&std::path::Path>, line: Option<u32>) -> String {
+    match (file, line) {
+        (Some(file), Some(line)) => format!("{} line {line}", file.display()),
+        (None, Some(line)) => format!("policy line {line}"),
+        (Some(file), None) => file.display().to_string(),
+        (None, None) => "set with `PolicyBuilder::pin_sha256`".to_owned(),
+    }
+}
+
+/// How to resolve a [`LoadError::DuplicateName`].
+fn duplicate_fix(component: &str) -> &'static str {
+    if component == crate::UNANNOTATED_NAME {
+        "Components without a manifest all run as `unannotated`, so only one of them (in any \
+         number of copies) may be loaded at a time: build this one with a manifest that gives \
+         it its own name, or drop every `LoadedComponent` of the first before loading it"
+    } else {
+        "Give this component its own name in its manifest, or drop every `LoadedComponent` of \
+         the first (a new version replaces the old one only once the old one is unloaded)"
+    }
 }
 
 /// A limit a component ran into.

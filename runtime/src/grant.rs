@@ -8,6 +8,8 @@
 //! nothing (deny by default when unsure). A required capability that no
 //! policy grant contains, or that a deny rule contains, refuses the load.
 
+use std::collections::HashSet;
+
 use airssys_contract::capability::{Capability, GrantSet};
 use airssys_contract::manifest::Manifest;
 
@@ -58,14 +60,15 @@ pub(crate) fn effective_grants(
     }
 
     let mut allows: Vec<Capability> = Vec::new();
+    let mut seen = HashSet::new();
     for wanted in manifest.capabilities() {
         if grants.iter().any(|g| wanted.is_subset_of(&g.capability)) {
-            push_unique(&mut allows, wanted.clone());
+            push_unique(&mut allows, &mut seen, wanted);
             continue;
         }
         for grant in &grants {
             if grant.capability.is_subset_of(wanted) {
-                push_unique(&mut allows, grant.capability.clone());
+                push_unique(&mut allows, &mut seen, &grant.capability);
             }
         }
     }
@@ -86,9 +89,18 @@ pub(crate) fn policy_allows<'a>(
     policy.grants_for(name).map(|rule| &rule.capability)
 }
 
-fn push_unique(list: &mut Vec<Capability>, capability: Capability) {
-    if !list.contains(&capability) {
-        list.push(capability);
+/// Appends `capability` unless `seen` holds it: a hash-set lookup, so the
+/// whole intersection stays linear in what it pushes (a `Vec::contains`
+/// per item was quadratic in a hostile manifest's size). `std`'s
+/// randomly keyed hasher, not Fx: the capabilities come from the
+/// manifest, which could otherwise be built to collide.
+fn push_unique<'a>(
+    list: &mut Vec<Capability>,
+    seen: &mut HashSet<&'a Capability>,
+    capability: &'a Capability,
+) {
+    if seen.insert(capability) {
+        list.push(capability.clone());
     }
 }
 

@@ -46,6 +46,7 @@ mod extension;
 mod fs;
 mod grant;
 mod host;
+mod identity;
 mod loader;
 pub mod policy;
 mod runtime;
@@ -56,7 +57,8 @@ pub use broker::{Broker, BrokerConfig, InProcessBroker};
 pub use error::{BuildError, LimitExceeded, LoadError, RuntimeError};
 pub use extension::HostExtension;
 pub use host::state::HostState;
-pub use policy::{Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits};
+pub use identity::{ComponentDigest, InvalidDigest};
+pub use policy::{DigestPin, Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits};
 pub use runtime::{
     DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DeliveryReport, Export, HandlerError, Instance,
     LoadedComponent, Runtime, RuntimeBuilder, UNANNOTATED_NAME,

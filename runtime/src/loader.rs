@@ -1,6 +1,9 @@
-//! Load-time checks, before wasmtime sees the component: its manifest, and
-//! whether its `airssys:*` imports are served by the host's contract and
-//! its imports of extension packages by the extensions' WIT.
+//! Load-time checks, before wasmtime sees the component: its manifest, its
+//! identity (a `sha256` pin, one component per name), and whether its
+//! `airssys:*` imports are served by the host's contract and its imports
+//! of extension packages by the extensions' WIT.
+
+use std::collections::HashMap;
 
 use airssys_contract::compat::{check_import, check_world_imports};
 use airssys_contract::contract::Contract;
@@ -9,6 +12,7 @@ use wit_component::DecodedWasm;
 
 use crate::error::LoadError;
 use crate::extension::Served;
+use crate::identity::ComponentDigest;
 use crate::policy::Policy;
 
 /// Reads the manifest; `None` for an unannotated component the policy
@@ -24,6 +28,75 @@ pub(crate) fn manifest(bytes: &[u8], policy: &Policy) -> Result<Option<Manifest>
         Some(manifest) => Ok(Some(manifest)),
         None if policy.allows_unannotated() => Ok(None),
         None => Err(LoadError::NoManifest),
+    }
+}
+
+/// The `sha256` pin: a component claiming a name the policy pins must be
+/// the pinned file.
+///
+/// # Errors
+///
+/// [`LoadError::DigestMismatch`] naming the name, both digests and where
+/// the pin is written.
+pub(crate) fn check_pin(
+    name: &str,
+    digest: &ComponentDigest,
+    policy: &Policy,
+) -> Result<(), LoadError> {
+    match policy.pin_for(name) {
+        Some(pin) if pin.digest != *digest => Err(LoadError::DigestMismatch {
+            component: name.to_owned(),
+            expected: pin.digest,
+            actual: *digest,
+            policy_file: policy.source().map(ToOwned::to_owned),
+            line: pin.line,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The names in use: how many `LoadedComponent`s of each are alive (the
+/// runtime's count, kept by loading and unloading) and the digest the
+/// name was last claimed with. A digest is meaningful only while its
+/// name's count is above zero; a stale one is overwritten by the next
+/// claim.
+pub(crate) struct Names<'a> {
+    /// Alive `LoadedComponent`s per name.
+    pub(crate) counts: &'a mut HashMap<String, usize>,
+    /// The digest each name was last claimed with.
+    pub(crate) digests: &'a mut HashMap<String, ComponentDigest>,
+}
+
+impl Names<'_> {
+    /// One component per name: `name` is free, or held by the same file.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::DuplicateName`] naming both digests.
+    pub(crate) fn check(&self, name: &str, digest: &ComponentDigest) -> Result<(), LoadError> {
+        let alive = self.counts.get(name).is_some_and(|n| *n > 0);
+        match self.digests.get(name) {
+            Some(loaded) if alive && loaded != digest => Err(LoadError::DuplicateName {
+                component: name.to_owned(),
+                loaded: *loaded,
+                offered: *digest,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks as [`Names::check`] and, when free, counts one more
+    /// `LoadedComponent` of `name` under `digest`; both maps are held
+    /// locked by the caller, so two loads cannot both claim a free name.
+    ///
+    /// # Errors
+    ///
+    /// As [`Names::check`].
+    pub(crate) fn claim(&mut self, name: &str, digest: ComponentDigest) -> Result<(), LoadError> {
+        self.check(name, &digest)?;
+        self.digests.insert(name.to_owned(), digest);
+        *self.counts.entry(name.to_owned()).or_default() += 1;
+        Ok(())
     }
 }
 
@@ -93,4 +166,35 @@ pub(crate) fn check_imports(
         mismatches,
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_per_name_while_loaded() {
+        let (mut counts, mut digests) = (HashMap::new(), HashMap::new());
+        let (a, b) = (ComponentDigest::of(b"a"), ComponentDigest::of(b"b"));
+        let mut names = Names {
+            counts: &mut counts,
+            digests: &mut digests,
+        };
+        names.claim("billing", a).expect("free");
+        names.claim("billing", a).expect("the same file again");
+        let err = names.claim("billing", b).expect_err("another file");
+        assert!(
+            matches!(
+                &err,
+                LoadError::DuplicateName { component, loaded, offered }
+                    if component == "billing" && *loaded == a && *offered == b
+            ),
+            "{err:?}"
+        );
+        names.claim("other", b).expect("another name");
+        // Unloaded (the runtime removes the count): the name is free again.
+        names.counts.remove("billing");
+        names.claim("billing", b).expect("free after unloading");
+        assert_eq!(names.counts.get("billing"), Some(&1));
+    }
 }

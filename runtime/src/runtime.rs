@@ -21,6 +21,7 @@ use crate::grant::effective_grants;
 use crate::host::bindings::airssys::core::types::KeyValue;
 use crate::host::bindings::exports::airssys::core::{handler, lifecycle};
 use crate::host::state::{ComponentInfo, HostState, Services};
+use crate::identity::ComponentDigest;
 use crate::loader;
 use crate::policy::{Policy, ResolvedLimits};
 use crate::storage::{MemoryStorage, RedbStorage, StorageBackend};
@@ -71,6 +72,9 @@ struct Shared {
     /// How many `LoadedComponent`s are alive per component name: the
     /// broker forgets a name when its last one is dropped.
     loaded: Mutex<HashMap<String, usize>>,
+    /// The digest each name was last loaded with (see `loader::Names`);
+    /// locked only while `loaded` is.
+    identities: Mutex<HashMap<String, ComponentDigest>>,
     _ticker: Ticker,
 }
 
@@ -171,16 +175,25 @@ impl Runtime {
         self.load(&bytes)
     }
 
-    /// Loads a component: reads its manifest, checks its imports against
-    /// the host's contract, computes its effective grant under the policy,
-    /// compiles it and links it (once; instances are then cheap).
+    /// Loads a component: reads its manifest, checks its identity (the
+    /// policy's `sha256` pin of its name; no other component loaded under
+    /// the same name), checks its imports against the host's contract,
+    /// computes its effective grant under the policy, compiles it and
+    /// links it (once; instances are then cheap).
+    ///
+    /// The same file may be loaded any number of times; a different file
+    /// under a name in use is refused until every [`LoadedComponent`] of
+    /// that name is dropped. Components without a manifest all run as
+    /// [`UNANNOTATED_NAME`], so the same holds for them.
     ///
     /// # Errors
     ///
-    /// A [`LoadError`] saying what to change: no manifest, incompatible
-    /// imports (every mismatch listed), required capabilities the policy
-    /// does not grant (each named, with the policy line to add), invalid
-    /// wasm, or imports this host does not provide.
+    /// A [`LoadError`] saying what to change: no manifest, an invalid
+    /// manifest (a reserved name or one over a size limit included), a
+    /// name pinned to another digest, a name another component holds,
+    /// incompatible imports (every mismatch listed), required capabilities
+    /// the policy does not grant (each named, with the policy line to
+    /// add), invalid wasm, or imports this host does not provide.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
         let shared = &self.shared;
         let manifest = loader::manifest(bytes, &shared.policy)?;
@@ -188,6 +201,10 @@ impl Runtime {
             .as_ref()
             .map_or(UNANNOTATED_NAME, |m| m.name.as_str())
             .to_owned();
+        let digest = ComponentDigest::of(bytes);
+        loader::check_pin(&name, &digest, &shared.policy)?;
+        // Refused before compiling; claimed for good below.
+        self.names(|names| names.check(&name, &digest))?;
         loader::check_imports(bytes, &name, shared.extensions.served())?;
         let (grants, config, env) = match &manifest {
             Some(m) => (
@@ -228,20 +245,18 @@ impl Runtime {
                 ),
             });
         }
+        // Claimed before the broker hears of the name, so a refused
+        // component never touches the registration of the one it imitates.
+        self.names(|names| names.claim(&name, digest))?;
         shared.services.broker.register(
             &name,
             crate::broker::Subscriber::new(subscriptions, grants.clone())
                 .max_message_bytes(crate::broker::message_bound(limits.memory_bytes)),
         );
-        *shared
-            .loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(name.clone())
-            .or_default() += 1;
         tracing::info!(
             target: "airssys::load",
             component = name.as_str(),
+            sha256 = %digest,
             grants = %grants.allows().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
             denies = grants.denies().len(),
             "component loaded"
@@ -305,6 +320,22 @@ fn warn_if_over_storage_quota(
             limits.storage_bytes,
             crate::storage::ENTRY_OVERHEAD,
         );
+    }
+}
+
+impl Runtime {
+    /// Runs `f` on the names in use, both maps locked (in this order).
+    fn names<T>(&self, f: impl FnOnce(&mut loader::Names<'_>) -> T) -> T {
+        let mut counts = self.shared.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let mut digests = self
+            .shared
+            .identities
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(&mut loader::Names {
+            counts: &mut counts,
+            digests: &mut digests,
+        })
     }
 }
 
@@ -491,6 +522,7 @@ impl RuntimeBuilder {
                 tick: self.tick,
                 extensions,
                 loaded: Mutex::default(),
+                identities: Mutex::default(),
                 _ticker: ticker,
             }),
         })

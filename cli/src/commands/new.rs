@@ -330,6 +330,13 @@ fn check_name(name: &str) -> Result<(), NewError> {
             "it is a Rust keyword or a reserved crate name; choose another".to_owned(),
         ));
     }
+    if airssys_contract::manifest::is_reserved_name(name) {
+        return Err(fail(
+            "it is reserved by the host as a component name (`cli`, `host`, `unannotated` and \
+             names starting with `airssys`); choose another"
+                .to_owned(),
+        ));
+    }
     Ok(())
 }
 
@@ -461,7 +468,16 @@ mod tests {
 
     #[test]
     fn keywords_reserved_and_long_names_are_refused() {
-        for name in ["fn", "test", "std", "airssys", "self"] {
+        for name in [
+            "fn",
+            "test",
+            "std",
+            "airssys",
+            "self",
+            "airssys-demo",
+            "host",
+            "cli",
+        ] {
             assert!(
                 reason(name).contains("reserved"),
                 "{name}: {}",

@@ -15,7 +15,10 @@
 //! text and parsed again on decode, so a decoded manifest obeys every rule
 //! a parsed one does. Nothing may follow the last field.
 
-use super::{Manifest, ManifestError};
+use super::{
+    MAX_CAPABILITIES, Manifest, ManifestError, check_capability_len, check_name, check_version,
+    shown, too_many_capabilities,
+};
 use crate::capability::Capability;
 
 /// The first bytes of an encoded manifest.
@@ -52,8 +55,11 @@ impl Manifest {
     ///
     /// [`ManifestError::Decode`] with the byte offset of the problem: wrong
     /// magic or format version, truncated or oversized input, invalid
-    /// UTF-8, an invalid capability, name or version, a duplicate, or
-    /// trailing bytes. Never panics, whatever the input.
+    /// UTF-8, an invalid, over-long or reserved name, an invalid version,
+    /// more than [`MAX_CAPABILITIES`]
+    /// capabilities (refused before any of them is read), an invalid or
+    /// over-long capability, a duplicate, or trailing bytes. Never panics,
+    /// whatever the input; takes time linear in its length.
     pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         if bytes.len() > MAX_ENCODED_LEN {
             return Err(decode_error(
@@ -75,10 +81,14 @@ impl Manifest {
                 format!("format version {version} is not supported (expected {FORMAT_VERSION})"),
             ));
         }
+        let at = r.pos;
         let name = r.string()?.to_owned();
+        check_name(&name).map_err(|m| decode_error(at, m))?;
+        let at = r.pos;
         let version = r.string()?.to_owned();
-        let requires = r.capabilities()?;
-        let optional = r.capabilities()?;
+        check_version(&version).map_err(|m| decode_error(at, m))?;
+        let requires = r.capabilities(MAX_CAPABILITIES)?;
+        let optional = r.capabilities(MAX_CAPABILITIES - requires.len())?;
         if r.pos != bytes.len() {
             return Err(decode_error(
                 r.pos,
@@ -151,7 +161,9 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn capabilities(&mut self) -> Result<Vec<Capability>, ManifestError> {
+    /// A list of at most `room` capabilities (what is left of
+    /// [`MAX_CAPABILITIES`]).
+    fn capabilities(&mut self, room: usize) -> Result<Vec<Capability>, ManifestError> {
         let count_at = self.pos;
         let count = self.u32()?;
         // Each capability takes at least 4 bytes, so a larger count is
@@ -162,12 +174,20 @@ impl<'a> Reader<'a> {
                 format!("capability count {count} exceeds the remaining bytes"),
             ));
         }
+        if count > room {
+            return Err(decode_error(
+                count_at,
+                too_many_capabilities((MAX_CAPABILITIES - room).saturating_add(count)),
+            ));
+        }
         let mut caps = Vec::with_capacity(count);
         for _ in 0..count {
             let at = self.pos;
             let text = self.string()?;
-            let cap = Capability::parse(text)
-                .map_err(|e| decode_error(at, format!("invalid capability `{text}`: {e}")))?;
+            check_capability_len(text).map_err(|m| decode_error(at, m))?;
+            let cap = Capability::parse(text).map_err(|e| {
+                decode_error(at, format!("invalid capability `{}`: {e}", shown(text)))
+            })?;
             caps.push(cap);
         }
         Ok(caps)

@@ -1,13 +1,17 @@
 //! Reading a manifest from `Component.toml`, with line and column on every
 //! error.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Manifest, ManifestError, check_name, check_version};
+use super::{
+    MAX_CAPABILITIES, Manifest, ManifestError, check_capability_len, check_name, check_version,
+    too_many_capabilities,
+};
 use crate::capability::Capability;
 
 #[derive(Deserialize)]
@@ -41,9 +45,12 @@ impl Manifest {
     ///
     /// [`ManifestError::Toml`] with the line and column of the first
     /// problem: invalid TOML, a missing or unknown key (the message lists
-    /// the valid keys), an invalid name or version, an invalid capability
-    /// (pointing at the offending character inside the string), or a
-    /// capability listed twice or both required and optional.
+    /// the valid keys), an invalid, over-long or reserved name, an invalid
+    /// or over-long version, more than
+    /// [`MAX_CAPABILITIES`] capabilities (at the
+    /// first one over), an invalid or over-long capability (pointing at
+    /// the offending character inside the string), or a capability listed
+    /// twice or both required and optional.
     ///
     /// # Examples
     ///
@@ -68,6 +75,16 @@ impl Manifest {
         let version = &raw.component.version;
         check_version(version.get_ref()).map_err(|m| at(version.span(), m))?;
 
+        let caps = &raw.capabilities;
+        if let Some(over) = caps
+            .requires
+            .iter()
+            .chain(&caps.optional)
+            .nth(MAX_CAPABILITIES)
+        {
+            let count = caps.requires.len() + caps.optional.len();
+            return Err(at(over.span(), too_many_capabilities(count)));
+        }
         let requires = parse_list(text, &raw.capabilities.requires)?;
         let optional = parse_list(text, &raw.capabilities.optional)?;
         check_duplicates(text, &raw.capabilities, &requires, &optional)?;
@@ -114,6 +131,8 @@ fn parse_list(text: &str, items: &[Spanned<String>]) -> Result<Vec<Capability>, 
     items
         .iter()
         .map(|item| {
+            check_capability_len(item.get_ref())
+                .map_err(|m| toml_error(text, item.span().start, m))?;
             Capability::parse(item.get_ref()).map_err(|e| {
                 let offset = offset_in_literal(text, item.span(), item.get_ref(), e.offset);
                 toml_error(
@@ -127,7 +146,8 @@ fn parse_list(text: &str, items: &[Spanned<String>]) -> Result<Vec<Capability>, 
 }
 
 /// Rejects a capability listed twice in one list or in both lists, at the
-/// second occurrence.
+/// second occurrence. One pass with a hash map per list: linear in the
+/// number of capabilities.
 fn check_duplicates(
     text: &str,
     raw: &RawCapabilities,
@@ -138,9 +158,11 @@ fn check_duplicates(
         ("requires", &raw.requires, requires),
         ("optional", &raw.optional, optional),
     ];
+    let mut required: HashMap<&Capability, usize> = HashMap::new();
     for (key, spans, caps) in lists {
+        let mut seen: HashMap<&Capability, usize> = HashMap::with_capacity(caps.len());
         for (i, cap) in caps.iter().enumerate() {
-            if let Some(first) = caps[..i].iter().position(|c| c == cap) {
+            if let Some(&first) = seen.get(cap) {
                 let (line, _) = line_column(text, spans[first].span().start);
                 return Err(toml_error(
                     text,
@@ -148,10 +170,14 @@ fn check_duplicates(
                     format!("capability `{cap}` is listed twice in `{key}` (first on line {line})"),
                 ));
             }
+            seen.insert(cap, i);
+        }
+        if key == "requires" {
+            required = seen;
         }
     }
     for (i, cap) in optional.iter().enumerate() {
-        if let Some(first) = requires.iter().position(|c| c == cap) {
+        if let Some(&first) = required.get(cap) {
             let (line, _) = line_column(text, raw.requires[first].span().start);
             return Err(toml_error(
                 text,

@@ -31,6 +31,9 @@ pub(crate) struct Args {
     pub(crate) name: Option<Text>,
     /// The component version (default: the crate version).
     pub(crate) version: Option<Text>,
+    /// A `name` key was written but its value was refused (already
+    /// reported): the crate name must not stand in for it.
+    pub(crate) name_refused: bool,
 }
 
 /// A string literal option value (`world = "component"`).
@@ -111,7 +114,10 @@ impl Args {
                 "world" => args.world = errors.handle(Text::from_meta(meta).map_err(at)),
                 "wit" => args.wit = errors.handle(Text::from_meta(meta).map_err(at)),
                 "manifest" => args.manifest = errors.handle(Text::from_meta(meta).map_err(at)),
-                "name" => args.name = errors.handle(Text::from_meta(meta).map_err(at)),
+                "name" => {
+                    args.name = errors.handle(Text::from_meta(meta).map_err(at));
+                    args.name_refused = args.name.is_none();
+                }
                 "version" => args.version = errors.handle(Text::from_meta(meta).map_err(at)),
                 _ => {}
             }

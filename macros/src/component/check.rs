@@ -67,6 +67,39 @@ pub(crate) fn parse_literals(
     out
 }
 
+/// Rule: a manifest lists at most `MAX_CAPABILITIES` capabilities of at
+/// most `MAX_CAPABILITY_LEN` bytes each, as the host reads them (the
+/// limits of `airssys_contract::manifest`).
+pub(crate) fn manifest_limits(declared: &[Declared], errors: &mut darling::error::Accumulator) {
+    use airssys_contract::manifest::{MAX_CAPABILITIES, MAX_CAPABILITY_LEN};
+    if let Some(over) = declared.get(MAX_CAPABILITIES) {
+        errors.push(
+            Error::custom(format!(
+                "this component declares {} capabilities{}; a manifest may list at most \
+                 {MAX_CAPABILITIES}, `requires` and `optional` together (the host refuses a \
+                 larger one); use wildcard patterns (`*`, `**`) to cover many resources with one \
+                 capability",
+                declared.len(),
+                origin(over)
+            ))
+            .with_span(&over.span),
+        );
+    }
+    for d in declared {
+        let len = d.capability.to_string().len();
+        if len > MAX_CAPABILITY_LEN {
+            errors.push(
+                Error::custom(format!(
+                    "this capability is {len} bytes long{}; the host refuses capabilities longer \
+                     than {MAX_CAPABILITY_LEN} bytes",
+                    origin(d)
+                ))
+                .with_span(&d.span),
+            );
+        }
+    }
+}
+
 /// Rule: a capability is not listed twice in the same list.
 pub(crate) fn duplicates(declared: &[Declared], errors: &mut darling::error::Accumulator) {
     for (i, d) in declared.iter().enumerate() {
@@ -239,6 +272,7 @@ mod tests {
         let mut errors = Error::accumulator();
         let mut declared = parse_literals(requires, List::Requires, &mut errors);
         declared.extend(parse_literals(optional, List::Optional, &mut errors));
+        manifest_limits(&declared, &mut errors);
         duplicates(&declared, &mut errors);
         required_and_optional(&declared, &mut errors);
         let set = usable_pairs.iter().copied().collect();
@@ -254,6 +288,33 @@ mod tests {
         (Domain::Kv, Action::Write),
         (Domain::Log, Action::Write),
     ];
+
+    #[test]
+    fn more_capabilities_than_a_manifest_holds_are_refused_at_the_first_over() {
+        let max = airssys_contract::manifest::MAX_CAPABILITIES;
+        let lits = |n: usize| -> Vec<LitStr> {
+            (0..n)
+                .map(|i| LitStr::new(&format!("kv:read:b/k{i}"), Span::call_site()))
+                .collect()
+        };
+        assert!(run(&lits(max), &[], KV).is_empty());
+        let extra = [parse_quote!("kv:write:b/x")];
+        let errors = run(&lits(max), &extra, KV);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("declares 1025 capabilities; a manifest may list at most 1024"),
+            "{errors:?}"
+        );
+        let long = LitStr::new(
+            &format!("kv:read:b/{}", "k".repeat(1100)),
+            Span::call_site(),
+        );
+        let errors = run(&[long], &[], KV);
+        assert!(
+            errors[0].contains("the host refuses capabilities longer than 1024 bytes"),
+            "{errors:?}"
+        );
+    }
 
     #[test]
     fn valid_declarations_pass() {

@@ -97,6 +97,7 @@ fn analyse(
     let mut tracked = Vec::new();
 
     let (declared, from_file) = declared(&args, manifest_dir, &mut tracked, errors);
+    check::manifest_limits(&declared, errors);
     check::duplicates(&declared, errors);
     check::required_and_optional(&declared, errors);
 
@@ -216,7 +217,14 @@ fn manifest(
         Some(m) => (m.name.clone(), m.version.clone()),
         None => (env("CARGO_PKG_NAME"), env("CARGO_PKG_VERSION")),
     };
-    let name = args.name.as_ref().map_or(default_name, |t| t.0.value());
+    let name = match &args.name {
+        Some(t) => t.0.value(),
+        // The bad value is reported; checking the crate name instead
+        // would add a second error for the same mistake. Nothing is
+        // emitted with errors present, so the stand-in never ships.
+        None if args.name_refused => "refused".to_owned(),
+        None => default_name,
+    };
     let version = args
         .version
         .as_ref()

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use airssys_contract::capability::Capability;
 
-use super::{ComponentPolicy, Limits, Policy, PolicyError, check_mount, rule};
+use super::{ComponentPolicy, DigestPin, Limits, Policy, PolicyError, check_mount, rule};
+use crate::identity::ComponentDigest;
 
 /// Builds a [`Policy`] in code. Every method widens authority explicitly;
 /// nothing is granted by default.
@@ -123,6 +124,14 @@ impl PolicyBuilder {
         let capability = crate::broker::subscription(pattern)?;
         self.entry(name).subscribe.push(rule(capability));
         Ok(self)
+    }
+
+    /// Pins the name `name` to one component file: a component claiming
+    /// the name loads only when the SHA-256 of its file is `digest`
+    /// (`sha256 = ".."` in a policy file). Narrows, never widens.
+    pub fn pin_sha256(mut self, name: &str, digest: ComponentDigest) -> Self {
+        self.entry(name).sha256 = Some(DigestPin { digest, line: None });
+        self
     }
 
     /// Limits of the component `name`.

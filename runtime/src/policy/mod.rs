@@ -17,6 +17,7 @@
 //! limits = { memory_bytes = 67108864, cpu_time_ms = 5000, storage_bytes = 16777216 }
 //!
 //! [components.counter]
+//! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 //! grants = ["kv:read:counter/*", "kv:write:counter/*"]
 //! config = { start = "10" }
 //! env = { APP_MODE = "test" }
@@ -34,6 +35,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use airssys_contract::capability::Capability;
+
+use crate::identity::ComponentDigest;
 
 pub use builder::PolicyBuilder;
 pub use limits::*;
@@ -74,6 +77,19 @@ pub struct ComponentPolicy {
     /// component's effective `msg:subscribe` grant or the load is refused.
     pub subscribe: Vec<PolicyRule>,
     /// The 1-based line of the table header, when read from a file.
+    pub line: Option<u32>,
+    /// The digest a component claiming this name must have (`sha256`);
+    /// only in `[components.<name>]`.
+    pub sha256: Option<DigestPin>,
+}
+
+/// A `sha256` pin: a component loads under the pinned name only when the
+/// SHA-256 of its file is this digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestPin {
+    /// The digest of the one component file the name belongs to.
+    pub digest: ComponentDigest,
+    /// The 1-based line in the policy file, when read from one.
     pub line: Option<u32>,
 }
 
@@ -167,6 +183,16 @@ impl Policy {
     /// The rules for the component `name`, if the policy names it.
     pub fn component(&self, name: &str) -> Option<&ComponentPolicy> {
         self.components.get(name)
+    }
+
+    /// The `sha256` pin of `name`, if the policy pins it.
+    pub fn pin_for(&self, name: &str) -> Option<&DigestPin> {
+        self.components.get(name)?.sha256.as_ref()
+    }
+
+    /// The file the policy was read from, if any.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
     }
 
     /// Every grant that applies to `name`: defaults first.
@@ -411,6 +437,31 @@ limits = { storage_bytes = 99 }
         let text = err.to_string();
         assert!(text.starts_with("policy line 2, column 1:"), "{text}");
         assert!(text.contains("grant"), "{text}");
+    }
+
+    #[test]
+    fn sha256_pins_one_component_with_its_line() {
+        let digest = crate::ComponentDigest::of(b"billing");
+        let policy = Policy::from_toml_str(&format!(
+            "[components.billing]\ngrants = []\nsha256 = \"{}\"\n",
+            digest.to_string().to_uppercase()
+        ))
+        .expect("valid policy");
+        let pin = policy.pin_for("billing").expect("pinned");
+        assert_eq!((pin.digest, pin.line), (digest, Some(3)));
+        assert!(policy.pin_for("other").is_none());
+        let built = Policy::builder().pin_sha256("billing", digest).build();
+        assert_eq!(built.pin_for("billing").map(|p| p.digest), Some(digest));
+
+        let err =
+            Policy::from_toml_str("[components.a]\nsha256 = \"abc\"\n").expect_err("short digest");
+        let text = err.to_string();
+        assert!(text.starts_with("policy line 2, column 10:"), "{text}");
+        assert!(text.contains("64 hexadecimal digits"), "{text}");
+        assert!(text.contains("this one has 3 digits"), "{text}");
+        let err = Policy::from_toml_str(&format!("[defaults]\nsha256 = \"{digest}\"\n"))
+            .expect_err("a pin in [defaults]");
+        assert!(err.to_string().contains("not in [defaults]"), "{err}");
     }
 
     #[test]

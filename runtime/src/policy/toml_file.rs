@@ -8,7 +8,7 @@ use airssys_contract::capability::Capability;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ComponentPolicy, Limits, Policy, PolicyError, PolicyRule, check_mount};
+use super::{ComponentPolicy, DigestPin, Limits, Policy, PolicyError, PolicyRule, check_mount};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +38,8 @@ struct TableFile {
     mounts: BTreeMap<Spanned<String>, String>,
     #[serde(default)]
     subscribe: Vec<Spanned<String>>,
+    #[serde(default)]
+    sha256: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -120,6 +122,28 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
                 })
                 .collect()
         };
+        // `line` is `None` for `[defaults]`, where a pin makes no sense.
+        let sha256 = match (t.sha256, line) {
+            (None, _) => None,
+            (Some(pin), None) => {
+                return Err(invalid(
+                    pin.span().start,
+                    "`sha256` pins the file of one component; write it in that component's \
+                     [components.<name>] table, not in [defaults]"
+                        .to_owned(),
+                ));
+            }
+            (Some(pin), Some(_)) => {
+                let span = pin.span();
+                let digest = pin.get_ref().parse().map_err(|e| {
+                    invalid(span.start, format!("`sha256 = {:?}`: {e}", pin.get_ref()))
+                })?;
+                Some(DigestPin {
+                    digest,
+                    line: Some(line_column(text, span.start).0),
+                })
+            }
+        };
         let mut mounts = BTreeMap::new();
         for (root, host_dir) in t.mounts {
             let host_dir = PathBuf::from(host_dir);
@@ -155,6 +179,7 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
                 })
                 .collect::<Result<_, _>>()?,
             line,
+            sha256,
         })
     };
     let defaults = match file.defaults {

@@ -4,6 +4,7 @@
 use airssys::Component as _;
 
 #[airssys::component(
+    name = "counter",
     requires = ["kv:read:counter/*", "kv:write:counter/*", "log:write"],
     optional = ["env:read:COUNTER_*"],
 )]

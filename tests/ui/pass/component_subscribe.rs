@@ -5,6 +5,7 @@
 use airssys::Component as _;
 
 #[airssys::component(
+    name = "orders",
     requires = ["msg:subscribe:orders.*"],
     optional = ["msg:subscribe:billing.>"],
 )]

@@ -1,5 +1,5 @@
 //! A capability without its key.
-#[airssys::component("log:write")]
+#[airssys::component("log:write", name = "counter")]
 struct Counter;
 
 fn main() {}

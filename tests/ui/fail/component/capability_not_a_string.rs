@@ -1,5 +1,5 @@
 //! List elements must be string literals.
-#[airssys::component(requires = [log_write])]
+#[airssys::component(requires = [log_write], name = "counter")]
 struct Counter;
 
 fn main() {}

@@ -1,5 +1,5 @@
 //! A capability without an action.
-#[airssys::component(requires = ["kv"])]
+#[airssys::component(requires = ["kv"], name = "counter")]
 struct Counter;
 
 fn main() {}

@@ -1,5 +1,5 @@
 //! `world` given twice.
-#[airssys::component(world = "airssys:core/component", world = "airssys:ext/component")]
+#[airssys::component(world = "airssys:core/component", world = "airssys:ext/component", name = "counter")]
 struct Counter;
 
 fn main() {}

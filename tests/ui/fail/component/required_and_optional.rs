@@ -1,5 +1,5 @@
 //! One capability in both lists.
-#[airssys::component(requires = ["log:write"], optional = ["log:write"])]
+#[airssys::component(requires = ["log:write"], optional = ["log:write"], name = "counter")]
 struct Counter;
 
 fn main() {}

@@ -1,5 +1,5 @@
 //! `requires` takes a list.
-#[airssys::component(requires = "log:write")]
+#[airssys::component(requires = "log:write", name = "counter")]
 struct Counter;
 
 fn main() {}

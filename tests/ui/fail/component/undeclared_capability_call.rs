@@ -1,5 +1,5 @@
 //! Writes to a bucket without declaring `kv:write`.
-#[airssys::component(requires = ["kv:read:counter/*"])]
+#[airssys::component(requires = ["kv:read:counter/*"], name = "counter")]
 struct Counter;
 
 impl guest::Lifecycle for Counter {

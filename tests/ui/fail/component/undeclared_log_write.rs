@@ -1,5 +1,5 @@
 //! Logs without declaring `log:write`.
-#[airssys::component(requires = ["kv:read:counter/*"])]
+#[airssys::component(requires = ["kv:read:counter/*"], name = "counter")]
 struct Counter;
 
 impl guest::Lifecycle for Counter {

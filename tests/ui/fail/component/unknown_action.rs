@@ -1,5 +1,5 @@
 //! `raed` is not an action of `kv`.
-#[airssys::component(requires = ["kv:raed:counter/*"])]
+#[airssys::component(requires = ["kv:raed:counter/*"], name = "counter")]
 struct Counter;
 
 fn main() {}

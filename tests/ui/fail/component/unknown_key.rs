@@ -1,5 +1,5 @@
 //! `require` is not an option (`requires` is).
-#[airssys::component(require = ["log:write"])]
+#[airssys::component(require = ["log:write"], name = "counter")]
 struct Counter;
 
 fn main() {}
