@@ -55,6 +55,7 @@ pub use audit::{AuditLog, AuditRecord};
 pub use broker::{Broker, BrokerConfig, InProcessBroker};
 pub use error::{BuildError, LimitExceeded, LoadError, RuntimeError};
 pub use extension::HostExtension;
+pub use fs::{MountProbe, NameMatching, SystemMountProbe};
 pub use host::state::HostState;
 pub use policy::{Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits};
 pub use runtime::{

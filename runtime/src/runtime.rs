@@ -68,6 +68,8 @@ struct Shared {
     tick: Duration,
     /// The embedder's own host services.
     extensions: Extensions,
+    /// How mounted directories compare names (see `crate::fs::probe`).
+    mount_probe: Arc<dyn crate::fs::MountProbe>,
     /// How many `LoadedComponent`s are alive per component name: the
     /// broker forgets a name when its last one is dropped.
     loaded: Mutex<HashMap<String, usize>>,
@@ -106,6 +108,7 @@ pub struct RuntimeBuilder {
     extensions: Vec<HostExtension>,
     /// PEM bundles of extra TLS roots.
     tls_roots: Vec<Vec<u8>>,
+    mount_probe: Arc<dyn crate::fs::MountProbe>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -134,6 +137,7 @@ impl Runtime {
             broker: None,
             extensions: Vec::new(),
             tls_roots: Vec::new(),
+            mount_probe: Arc::new(crate::fs::SystemMountProbe),
         }
     }
 
@@ -200,7 +204,12 @@ impl Runtime {
         let subscriptions = crate::broker::subscriptions(&name, &shared.policy, &grants)?;
         let limits = shared.policy.limits_for(&name, shared.base_limits);
         let mounts = match &manifest {
-            Some(_) => crate::fs::Mounts::open(&name, &shared.policy.mounts_for(&name)),
+            Some(_) => crate::fs::Mounts::open(
+                &name,
+                &shared.policy.mounts_for(&name),
+                &grants,
+                &*shared.mount_probe,
+            )?,
             None => crate::fs::Mounts::default(),
         };
         let component = wasmtime::component::Component::new(&shared.engine, bytes)
@@ -408,6 +417,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How mounted directories are probed for the way they compare names
+    /// (default: [`SystemMountProbe`](crate::SystemMountProbe)). A mount
+    /// into which one of a component's `fs` deny rules reaches must match
+    /// names byte for byte, or the component is refused at load time; a
+    /// test or an embedder that knows its filesystems can decide here.
+    pub fn mount_probe(mut self, probe: Arc<dyn crate::fs::MountProbe>) -> Self {
+        self.mount_probe = probe;
+        self
+    }
+
     /// Builds the runtime: configures the engine, links the host and
     /// starts the epoch ticker thread.
     ///
@@ -448,6 +467,7 @@ impl RuntimeBuilder {
                 base_limits: self.limits,
                 tick: self.tick,
                 extensions,
+                mount_probe: self.mount_probe,
                 loaded: Mutex::default(),
                 _ticker: ticker,
             }),
