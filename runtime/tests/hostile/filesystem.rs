@@ -1,5 +1,8 @@
 //! Hostile probes: filesystem. Each attack runs while the neighbour is
-//! checked to keep serving, and ends in a refusal naming the rule.
+//! checked to keep serving, and ends in a refusal naming the rule. The
+//! attacker is started before and nothing inside `while_serving` asserts
+//! (a panic there would leave the neighbour's checker running): the
+//! attack returns what it saw and the test checks it afterwards.
 
 use std::path::Path;
 
@@ -36,8 +39,8 @@ const SECRET_DENIED: &str = r#""fs:read:/data/secret/**""#;
 fn a_write_handle_does_not_read_what_fs_read_denies() {
     let dir = data_dir();
     let runtime = runtime_with(&policy(dir.path(), SECRET_DENIED));
+    let mut attacker = instance(&runtime, "fsprobe");
     let reply = while_serving(&runtime, || {
-        let mut attacker = instance(&runtime, "fsprobe");
         ask(&mut attacker, "write-read:/data/secret/key=")
     });
     assert!(
@@ -54,8 +57,8 @@ fn a_write_handle_does_not_read_what_fs_read_denies() {
 fn rename_needs_delete_and_moves_only_the_opened_file() {
     let dir = data_dir();
     let runtime = runtime_with(&policy(dir.path(), ""));
+    let mut attacker = instance(&runtime, "fsprobe");
     let reply = while_serving(&runtime, || {
-        let mut attacker = instance(&runtime, "fsprobe");
         ask(&mut attacker, "mv:/data/public/a.txt>/data/public/b.txt")
     });
     assert!(reply.starts_with("denied: "), "{reply}");
@@ -68,17 +71,17 @@ fn rename_needs_delete_and_moves_only_the_opened_file() {
         "\"fs:stat:/data/**\", \"fs:delete:/data/**\"]",
     );
     let runtime = runtime_with(&text);
-    let reply = while_serving(&runtime, || {
-        let mut attacker = instance(&runtime, "fsprobe");
-        assert_eq!(
-            ask(&mut attacker, "hold-write:/data/public/a.txt"),
-            "holding 1"
-        );
+    let mut attacker = instance(&runtime, "fsprobe");
+    let (held, reply) = while_serving(&runtime, || {
+        let held = ask(&mut attacker, "hold-write:/data/public/a.txt");
         let a = dir.path().join("public/a.txt");
-        std::fs::rename(&a, dir.path().join("public/gone.txt")).expect("move away");
-        std::fs::write(&a, "someone else's").expect("swap in");
-        ask(&mut attacker, "mv-held:/data/public/taken.txt")
+        let swapped = std::fs::rename(&a, dir.path().join("public/gone.txt"))
+            .and_then(|()| std::fs::write(&a, "someone else's"));
+        let reply = swapped.map(|()| ask(&mut attacker, "mv-held:/data/public/taken.txt"));
+        (held, reply)
     });
+    assert_eq!(held, "holding 1");
+    let reply = reply.expect("the host swapped the file");
     assert!(reply.starts_with("denied: "), "{reply}");
     assert!(
         reply.contains("no longer names the file this handle opened"),
@@ -92,8 +95,8 @@ fn rename_needs_delete_and_moves_only_the_opened_file() {
 fn listings_do_not_reveal_names_under_a_denied_subtree() {
     let dir = data_dir();
     let runtime = runtime_with(&policy(dir.path(), SECRET_DENIED));
+    let mut attacker = instance(&runtime, "fsprobe");
     let (secret, top) = while_serving(&runtime, || {
-        let mut attacker = instance(&runtime, "fsprobe");
         (
             ask(&mut attacker, "ls:/data/secret"),
             ask(&mut attacker, "read:/data/secret/key"),
@@ -125,11 +128,8 @@ fn a_case_insensitive_mount_cannot_evade_a_deny_rule() {
         .mount_probe(std::sync::Arc::new(Folding))
         .build()
         .expect("runtime");
-    let refused = while_serving(&runtime, || {
-        runtime
-            .load(fixture("fsprobe"))
-            .expect_err("a folding mount under a deny rule must not load")
-    });
+    let loaded = while_serving(&runtime, || runtime.load(fixture("fsprobe")).map(|_| ()));
+    let refused = loaded.expect_err("a folding mount under a deny rule must not load");
     assert!(matches!(refused, LoadError::Mount { .. }), "{refused:?}");
     let message = refused.to_string();
     assert!(message.contains("`fs:read:/data/secret/**`"), "{message}");

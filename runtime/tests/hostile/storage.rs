@@ -15,8 +15,8 @@ mod names {
             "[components.fsprobe]\ngrants = [\"kv:write:counter/**\", \"kv:read:counter/**\"]\n\
              denies = [\"kv:write:counter/secret/**\"]\n{NEIGHBOUR_POLICY}"
         ));
+        let mut attacker = instance(&runtime, "fsprobe");
         let reply = while_serving(&runtime, || {
-            let mut attacker = instance(&runtime, "fsprobe");
             ask(&mut attacker, "kv-set:counter/secret|x=pwned")
         });
         assert!(reply.starts_with("invalid-input: "), "{reply}");
@@ -37,8 +37,8 @@ mod names {
                 .set("fsprobe", "counter", key, b"v", None)
                 .expect("set");
         }
+        let mut attacker = instance(&runtime, "fsprobe");
         let (keys, read) = while_serving(&runtime, || {
-            let mut attacker = instance(&runtime, "fsprobe");
             (
                 ask(&mut attacker, "kv-keys:counter"),
                 ask(&mut attacker, "kv-get:counter|secret/api-key"),
