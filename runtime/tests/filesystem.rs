@@ -702,3 +702,57 @@ fn the_system_probe_accepts_this_machine_s_directories_and_leaves_nothing() {
         .collect();
     assert_eq!(before.len(), after.len(), "{after:?}");
 }
+
+/// The default probe on a real case-insensitive directory, which this
+/// test cannot make itself (it needs a mount). For example, as root with
+/// `fusefat` and `dosfstools` installed:
+///
+/// ```text
+/// truncate -s 16M /tmp/fat.img && mkfs.fat /tmp/fat.img
+/// mkdir -p /tmp/fat && fusefat -o rw+ /tmp/fat.img /tmp/fat
+/// AIRSSYS_CASE_INSENSITIVE_DIR=/tmp/fat cargo test -p airssys-runtime \
+///     --test filesystem -- --ignored a_real_case_insensitive
+/// ```
+#[test]
+#[ignore = "needs a case-insensitive directory in AIRSSYS_CASE_INSENSITIVE_DIR"]
+fn a_real_case_insensitive_directory_is_refused_under_a_deny_rule() {
+    use airssys_runtime::{LoadError, MountProbe, NameMatching, SystemMountProbe};
+    let dir = PathBuf::from(
+        std::env::var_os("AIRSSYS_CASE_INSENSITIVE_DIR")
+            .expect("set AIRSSYS_CASE_INSENSITIVE_DIR to a case-insensitive directory"),
+    );
+    let opened = cap_std::fs::Dir::open_ambient_dir(&dir, cap_std::ambient_authority())
+        .expect("open the directory");
+    let found = SystemMountProbe.probe(&dir, &opened);
+    assert!(matches!(found, NameMatching::Folding(_)), "{found:?}");
+    let rt = runtime(&policy_with(
+        &dir,
+        ALL_OF_DATA,
+        r#""fs:read:/data/secret/**""#,
+    ));
+    let err = rt
+        .load(support::fixture("fsprobe"))
+        .expect_err("a folding mount under a deny rule must not load");
+    assert!(matches!(err, LoadError::Mount { .. }), "{err:?}");
+    eprintln!("{err}");
+    // What the refusal prevents: loaded anyway (a probe that says
+    // "exact", as the runtime behaved before), another spelling evades
+    // the deny rule.
+    std::fs::create_dir_all(dir.join("secret")).expect("mkdir");
+    std::fs::write(dir.join("secret/key"), "s3cret").expect("write");
+    let (rt, _) = runtime_probed(
+        &policy_with(&dir, ALL_OF_DATA, r#""fs:read:/data/secret/**""#),
+        NameMatching::Exact,
+    );
+    let mut p = fsprobe(&rt);
+    assert_denied(
+        &ask(&mut p, "read:/data/secret/key"),
+        "fs:read:/data/secret/**",
+    );
+    let evaded = ask(&mut p, "read:/data/Secret/KEY");
+    assert!(evaded.starts_with("data: s3cret"), "{evaded}");
+    // Without deny rules it loads: allow patterns match the text asked for.
+    let rt = runtime(&policy_with(&dir, r#""fs:list:/data""#, ""));
+    let mut p = fsprobe(&rt);
+    assert!(!ask(&mut p, "ls:/data").starts_with("denied"));
+}

@@ -80,7 +80,8 @@ pub trait MountProbe: Send + Sync + std::fmt::Debug + 'static {
 ///    ASCII and a precomposed `é` (`.airssys-name-probe-…-é`), looks the
 ///    name up in upper case and in decomposed form (`e` + U+0301), and
 ///    removes the file: either lookup finding it means folding, neither
-///    means exact;
+///    means exact (a directory that refuses the `é` gets the name without
+///    it, and only case is probed);
 /// 3. when it may not create a file (a read-only mount), it looks up
 ///    existing names of the directory with their ASCII case swapped: one
 ///    found means folding, one not found means exact (normalisation is
@@ -144,17 +145,16 @@ fn probe_by_creating(dir: &Dir) -> io::Result<NameMatching> {
         .write(true)
         .create_new(true)
         .follow(FollowSymlinks::No);
-    // A precomposed `é` probes normalisation; a directory that refuses
-    // non-ASCII names gets an ASCII-only probe (nothing to normalise).
+    // A precomposed `é` probes normalisation. A directory that refuses
+    // that name (EILSEQ, EINVAL, or EPERM as fusefat answers) gets an
+    // ASCII-only probe: names it refuses cannot alias each other.
     let unicode = format!("{stem}-\u{e9}");
     let (name, decomposed) = match dir.open_with(&unicode, &options) {
         Ok(_) => (unicode, Some(format!("{stem}-e\u{301}"))),
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput || e.raw_os_error() == Some(84) => {
-            // EILSEQ (84 on Linux) or EINVAL: no such names here.
+        Err(_) => {
             dir.open_with(&stem, &options)?;
             (stem, None)
         }
-        Err(e) => return Err(e),
     };
     let upper = name.to_ascii_uppercase();
     let case_folds = exists(dir, &upper);
