@@ -32,7 +32,9 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use airssys_contract::capability::{Capability, Domain, GrantSet, ResourcePattern, Segment};
+use airssys_contract::capability::{
+    Action, Capability, Domain, GrantSet, ResourcePattern, Segment,
+};
 use cap_fs_ext::DirExt;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
@@ -130,6 +132,9 @@ impl Mounts {
             });
         }
         roots.sort_by_key(|r| std::cmp::Reverse(r.virtual_root.len()));
+        if !roots.is_empty() {
+            note_changed_meanings(component, grants);
+        }
         Ok(Mounts { roots })
     }
 
@@ -232,6 +237,45 @@ fn check_name_matching(
             reaching.join(", "),
         ),
     })
+}
+
+/// Warns at load time where a grant of `grants` means less than it did
+/// before docs/decisions/containment-filesystem.md: a write handle no
+/// longer reads without `fs:read`, and a rename needs `fs:delete` on the
+/// source.
+fn note_changed_meanings(component: &str, grants: &GrantSet) {
+    let fs_allows = || grants.allows().iter().filter(|c| c.domain() == Domain::Fs);
+    let has = |action| fs_allows().any(|c| c.action() == action);
+    for writing in fs_allows().filter(|c| matches!(c.action(), Action::Write | Action::Create)) {
+        // The same pattern for `fs:read`, covered by a read grant?
+        let as_read = writing
+            .to_string()
+            .replacen(writing.action().as_str(), "read", 1);
+        let readable = Capability::parse(&as_read).is_ok_and(|read| {
+            fs_allows()
+                .filter(|c| c.action() == Action::Read)
+                .any(|grant| read.is_subset_of(grant))
+        });
+        if !readable {
+            tracing::warn!(
+                target: "airssys::load",
+                component,
+                grant = %writing,
+                "`{writing}` no longer implies read: files opened through it are write-only \
+                 where `fs:read` does not allow the path (grant `{as_read}` to read them back); \
+                 see docs/decisions/containment-filesystem.md"
+            );
+        }
+    }
+    if (has(Action::Write) || has(Action::Create)) && !has(Action::Delete) {
+        tracing::warn!(
+            target: "airssys::load",
+            component,
+            "`file.rename` now needs `fs:delete` on the file's path besides `fs:create` on the \
+             destination, and this component holds no `fs:delete` grant; see \
+             docs/decisions/containment-filesystem.md"
+        );
+    }
 }
 
 /// Whether the `fs` deny rule `deny` can match a path at or beneath the

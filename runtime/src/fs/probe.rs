@@ -100,12 +100,12 @@ const MAX_NAMES_LOOKED_AT: usize = 1_000;
 impl MountProbe for SystemMountProbe {
     fn probe(&self, _host_dir: &Path, dir: &Dir) -> NameMatching {
         #[cfg(target_os = "linux")]
-        if let Ok(flags) = rustix::fs::ioctl_getflags(dir) {
-            if flags.bits() & FS_CASEFOLD_FL != 0 {
-                return NameMatching::Folding(
-                    "the directory has the casefold attribute (`chattr +F`)".to_owned(),
-                );
-            }
+        if let Ok(flags) = rustix::fs::ioctl_getflags(dir)
+            && flags.bits() & FS_CASEFOLD_FL != 0
+        {
+            return NameMatching::Folding(
+                "the directory has the casefold attribute (`chattr +F`)".to_owned(),
+            );
         }
         match probe_by_creating(dir) {
             Ok(matching) => matching,
@@ -172,10 +172,11 @@ fn probe_by_creating(dir: &Dir) -> io::Result<NameMatching> {
         (true, false) => NameMatching::Folding(format!(
             "a file created as `{name}` is also found as `{upper}` (case-insensitive)"
         )),
-        (false, true) => NameMatching::Folding(format!(
+        (false, true) => NameMatching::Folding(
             "a file created with a precomposed `\u{e9}` is also found under its decomposed \
              form (Unicode-normalising)"
-        )),
+                .to_owned(),
+        ),
         (true, true) => NameMatching::Folding(
             "a probe file is also found in upper case and under its decomposed Unicode form \
              (case-insensitive and normalising)"
