@@ -11,9 +11,10 @@
 //! and then cannot read, nor stat without `fs:stat`. A rename also needs
 //! `fs:delete` on the source and acts on the opened file only (see
 //! [`crate::fs::rename_opened`]). `list-dir` leaves out entries that a deny
-//! rule hides (see [`HostState::hidden_by_deny`]). Reads and writes complete when they are
-//! started, so `get` on a `pending-read` / `pending-write` never answers
-//! `none`, and `subscribe` gives a pollable that is always ready.
+//! rule hides (see [`HostState::hidden_by_deny`]). Reads and writes
+//! complete when they are started, so `get` on a `pending-read` /
+//! `pending-write` never answers `none`, and `subscribe` gives a pollable
+//! that is always ready.
 //! Open files are resources of the instance: they close when the
 //! component drops them or its instance is dropped.
 
