@@ -103,6 +103,22 @@ pub enum LoadError {
         /// Which subscription and how to fix it.
         message: String,
     },
+    /// A mounted directory compares names without regard to case or
+    /// Unicode normalisation (or could not be probed), and one of the
+    /// component's `fs` deny rules reaches into it: another spelling of a
+    /// denied name would evade the rule (see
+    /// [`MountProbe`](crate::MountProbe)).
+    #[error("{message}")]
+    Mount {
+        /// The component's name.
+        component: String,
+        /// The virtual root of the mount, such as `/data`.
+        virtual_root: String,
+        /// The host directory mapped there.
+        host_dir: PathBuf,
+        /// What the probe found and how to fix it.
+        message: String,
+    },
     /// The component imports something outside the contract that this host
     /// does not provide.
     #[error("{message}")]

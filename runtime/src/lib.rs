@@ -56,6 +56,7 @@ pub use audit::{AuditLog, AuditRecord};
 pub use broker::{Broker, BrokerConfig, InProcessBroker};
 pub use error::{BuildError, LimitExceeded, LoadError, RuntimeError};
 pub use extension::HostExtension;
+pub use fs::{MountProbe, NameMatching, SystemMountProbe};
 pub use host::state::HostState;
 pub use identity::{ComponentDigest, InvalidDigest};
 pub use policy::{DigestPin, Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits};

@@ -69,6 +69,8 @@ struct Shared {
     tick: Duration,
     /// The embedder's own host services.
     extensions: Extensions,
+    /// How mounted directories compare names (see `crate::fs::probe`).
+    mount_probe: Arc<dyn crate::fs::MountProbe>,
     /// How many `LoadedComponent`s are alive per component name: the
     /// broker forgets a name when its last one is dropped.
     loaded: Mutex<HashMap<String, usize>>,
@@ -110,6 +112,7 @@ pub struct RuntimeBuilder {
     extensions: Vec<HostExtension>,
     /// PEM bundles of extra TLS roots.
     tls_roots: Vec<Vec<u8>>,
+    mount_probe: Arc<dyn crate::fs::MountProbe>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -138,6 +141,7 @@ impl Runtime {
             broker: None,
             extensions: Vec::new(),
             tls_roots: Vec::new(),
+            mount_probe: Arc::new(crate::fs::SystemMountProbe),
         }
     }
 
@@ -218,7 +222,12 @@ impl Runtime {
         let limits = shared.policy.limits_for(&name, shared.base_limits);
         warn_if_over_storage_quota(shared.services.storage.as_ref(), &name, &limits);
         let mounts = match &manifest {
-            Some(_) => crate::fs::Mounts::open(&name, &shared.policy.mounts_for(&name)),
+            Some(_) => crate::fs::Mounts::open(
+                &name,
+                &shared.policy.mounts_for(&name),
+                &grants,
+                &*shared.mount_probe,
+            )?,
             None => crate::fs::Mounts::default(),
         };
         let component = wasmtime::component::Component::new(&shared.engine, bytes)
@@ -481,6 +490,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How mounted directories are probed for the way they compare names
+    /// (default: [`SystemMountProbe`](crate::SystemMountProbe)). A mount
+    /// into which one of a component's `fs` deny rules reaches must match
+    /// names byte for byte, or the component is refused at load time; a
+    /// test or an embedder that knows its filesystems can decide here.
+    pub fn mount_probe(mut self, probe: Arc<dyn crate::fs::MountProbe>) -> Self {
+        self.mount_probe = probe;
+        self
+    }
+
     /// Builds the runtime: configures the engine, links the host and
     /// starts the epoch ticker thread.
     ///
@@ -521,6 +540,7 @@ impl RuntimeBuilder {
                 base_limits: self.limits,
                 tick: self.tick,
                 extensions,
+                mount_probe: self.mount_probe,
                 loaded: Mutex::default(),
                 identities: Mutex::default(),
                 _ticker: ticker,

@@ -6,14 +6,22 @@
 //! components is an invalid request and so denied), then resolved beneath
 //! the component's mounted directory handles without following symlinks.
 //! A `file` handle remembers how it was opened: `open-read` handles cannot
-//! write, resize or rename. Reads and writes complete when they are
-//! started, so `get` on a `pending-read` / `pending-write` never answers
-//! `none`, and `subscribe` gives a pollable that is always ready.
+//! write, resize or rename; `open-write` and `create` handles are opened
+//! write-only unless `fs:read` allows their path (deny rules included),
+//! and then cannot read, nor stat without `fs:stat`. A rename also needs
+//! `fs:delete` on the source and acts on the opened file only (see
+//! [`crate::fs::rename_opened`]). `list-dir` leaves out entries that a deny
+//! rule hides (see [`HostState::hidden_by_deny`]). Reads and writes
+//! complete when they are started, so `get` on a `pending-read` /
+//! `pending-write` never answers `none`, and `subscribe` gives a pollable
+//! that is always ready.
 //! Open files are resources of the instance: they close when the
 //! component drops them or its instance is dropped.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
+use airssys_contract::capability::{Action, Domain};
+use airssys_contract::guard::{Denial, HostFnGuard};
 use airssys_macros::host_impl;
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::fs::{Dir, OpenOptions};
@@ -26,7 +34,7 @@ use super::bindings::airssys::ext::filesystem::{
 use super::budget::Hold;
 use super::state::HostState;
 use crate::error::LimitExceeded;
-use crate::fs::{FsError, io_error, is_symlink, open_dir, symlink_denied};
+use crate::fs::{FsError, Place, io_error, open_dir, rename_opened, symlink_denied};
 
 /// Largest read served by one `file.read` (a shorter read is normal; the
 /// component asks again).
@@ -39,9 +47,46 @@ const MAX_LIST: usize = 100_000;
 enum Access {
     /// `open-read`: read and stat only.
     Read,
-    /// `open-write` or `create`: read, write, resize, rename.
-    Write,
+    /// `open-write` or `create` on a path `fs:read` also allows: read,
+    /// write, resize, rename, stat.
+    ReadWrite,
+    /// `open-write` or `create` on a path `fs:read` does not allow (no
+    /// grant, or a deny rule): opened write-only; write, resize, rename,
+    /// and stat when `fs:stat` allows the path.
+    WriteOnly,
 }
+
+/// What a handle method needs of the handle.
+#[derive(Debug, Clone, Copy)]
+enum Need {
+    /// Reading the contents.
+    Read,
+    /// Reading the metadata.
+    Stat,
+    /// Changing the file; the text names the operation for messages.
+    Write(&'static str),
+}
+
+/// The checks a write handle's methods make beyond the one made when it
+/// was opened, named after the method for the audit log.
+static READ_THROUGH_WRITE: HostFnGuard = HostFnGuard::new(
+    "airssys:ext/filesystem#[method]file.read",
+    "fs:read",
+    Domain::Fs,
+    Action::Read,
+);
+static STAT_THROUGH_WRITE: HostFnGuard = HostFnGuard::new(
+    "airssys:ext/filesystem#[method]file.stat",
+    "fs:stat",
+    Domain::Fs,
+    Action::Stat,
+);
+static DELETE_RENAMED: HostFnGuard = HostFnGuard::new(
+    "airssys:ext/filesystem#[method]file.rename",
+    "fs:delete",
+    Domain::Fs,
+    Action::Delete,
+);
 
 /// An open file: the handle and the virtual path it was opened at.
 #[derive(Debug)]
@@ -141,6 +186,17 @@ impl HostState {
         }
     }
 
+    /// How a write handle to `path` is opened: readable only when
+    /// `fs:read` allows `path` (deny rules included). The grants of a
+    /// loaded component never change, so this holds for the handle's life.
+    fn write_access(&self, path: &str) -> Access {
+        if self.is_granted(Domain::Fs, Action::Read, path) {
+            Access::ReadWrite
+        } else {
+            Access::WriteOnly
+        }
+    }
+
     /// Opens the file at `path` with `options` (never following a
     /// symlink), refusing anything but a regular file.
     fn open_file(
@@ -183,23 +239,65 @@ impl HostState {
         }
     }
 
-    /// The open file behind `handle`, refused unless it was opened for
-    /// writing when `write` is asked.
+    /// The open file behind `handle`, refused when the way it was opened
+    /// does not allow `need`.
     fn file_for(
         &mut self,
         handle: &Resource<File>,
-        write: bool,
-        what: &str,
+        need: Need,
     ) -> wasmtime::Result<Result<&mut File, FsError>> {
-        let file = self.table.get_mut(handle)?;
-        if write && file.access != Access::Write {
-            return Ok(Err(FsError::Denied(format!(
-                "`{}` was opened with `open-read`, which does not allow {what}; open it with \
-                 `open-write` (capability `fs:write:{}`)",
-                file.path, file.path
-            ))));
+        let file = self.table.get(handle)?;
+        if let Some(refusal) = self.refusal(file, need) {
+            return Ok(Err(refusal));
         }
-        Ok(Ok(file))
+        Ok(Ok(self.table.get_mut(handle)?))
+    }
+
+    /// Why `file` may not serve `need`, or `None` when it may.
+    fn refusal(&self, file: &File, need: Need) -> Option<FsError> {
+        let path = file.path.as_str();
+        match (need, file.access) {
+            (Need::Write(what), Access::Read) => Some(FsError::Denied(format!(
+                "`{path}` was opened with `open-read`, which does not allow {what}; open it \
+                 with `open-write` (capability `fs:write:{path}`)"
+            ))),
+            // The file is open write-only: reading is refused whatever
+            // the guard says, and its denial names the deciding rule.
+            (Need::Read, Access::WriteOnly) => {
+                let why = READ_THROUGH_WRITE
+                    .authorize(self, &[path])
+                    .err()
+                    .map_or_else(
+                        || "`fs:read` did not allow it".to_owned(),
+                        Denial::into_message,
+                    );
+                Some(FsError::Denied(format!(
+                    "`{path}` was opened for writing only, because reading it is not allowed: \
+                     {why}"
+                )))
+            }
+            (Need::Stat, Access::WriteOnly) => STAT_THROUGH_WRITE
+                .authorize(self, &[path])
+                .err()
+                .map(|denial| {
+                    FsError::Denied(format!(
+                        "`{path}` was opened for writing only, and its metadata needs `fs:read` \
+                         or `fs:stat` on it: {}",
+                        denial.into_message()
+                    ))
+                }),
+            _ => None,
+        }
+    }
+
+    /// Whether `list-dir` leaves out the entry at `path`: a deny rule
+    /// covers reading, stat'ing or listing it.
+    fn entry_hidden(&self, path: &str) -> bool {
+        self.hidden_by_deny(
+            Domain::Fs,
+            &[Action::Read, Action::Stat, Action::List],
+            path,
+        )
     }
 }
 
@@ -280,7 +378,7 @@ impl HostFile for HostState {
             Ok(hold) => hold,
             Err(limit) => return Ok(Err(limit.into())),
         };
-        let result = match self.file_for(&self_, false, "reading")? {
+        let result = match self.file_for(&self_, Need::Read)? {
             Ok(file) => read_at(file, offset, len),
             Err(e) => Err(e),
         };
@@ -303,7 +401,7 @@ impl HostFile for HostState {
             Ok(hold) => hold,
             Err(limit) => return Ok(Err(limit.into())),
         };
-        let file = match self.file_for(&self_, true, "writing")? {
+        let file = match self.file_for(&self_, Need::Write("writing"))? {
             Ok(file) => file,
             Err(e) => return answer(Err(e)),
         };
@@ -321,15 +419,18 @@ impl HostFile for HostState {
         self_: Resource<File>,
         size: u64,
     ) -> wasmtime::Result<Result<(), Error>> {
-        answer(self.file_for(&self_, true, "resizing")?.and_then(|file| {
-            file.file
-                .set_len(size)
-                .map_err(|e| FsError::Other(format!("resizing `{}`: {e}", file.path)))
-        }))
+        answer(
+            self.file_for(&self_, Need::Write("resizing"))?
+                .and_then(|file| {
+                    file.file
+                        .set_len(size)
+                        .map_err(|e| FsError::Other(format!("resizing `{}`: {e}", file.path)))
+                }),
+        )
     }
 
     fn stat(&mut self, self_: Resource<File>) -> wasmtime::Result<Result<Metadata, Error>> {
-        answer(self.file_for(&self_, false, "stat")?.and_then(|file| {
+        answer(self.file_for(&self_, Need::Stat)?.and_then(|file| {
             file.file
                 .metadata()
                 .map(|m| metadata(&m))
@@ -339,33 +440,40 @@ impl HostFile for HostState {
 
     #[host_fn(capability = "fs:create")]
     fn rename(&mut self, self_: Resource<File>, to: String) -> wasmtime::Result<Result<(), Error>> {
-        let from = match self.file_for(&self_, true, "renaming")? {
+        let from = match self.file_for(&self_, Need::Write("renaming"))? {
             Ok(file) => file.path.clone(),
             Err(e) => return answer(Err(e)),
         };
+        // The source loses its name: that is a delete of `from`.
+        if let Err(denial) = DELETE_RENAMED.authorize(self, &[&from]) {
+            return answer(Err(FsError::Denied(format!(
+                "renaming `{from}` removes it from there, which needs `fs:delete` on it: {}",
+                denial.into_message()
+            ))));
+        }
         let on_root = |p: &str| FsError::InvalidInput(format!("`{p}` is a mounted root"));
         let moved = self
             .resolve_leaf(&from, on_root)
             .and_then(|(from_dir, from_leaf)| {
                 let (to_dir, to_leaf) = self.resolve_leaf(&to, on_root)?;
-                if is_symlink(&from_dir, &from_leaf) {
-                    return Err(symlink_denied(&from));
-                }
-                // `fs:create` covers making a new entry, not replacing one.
-                if to_dir.symlink_metadata(&to_leaf).is_ok() {
-                    return Err(FsError::AlreadyExists(format!(
-                        "something already exists at `{to}`; remove it first (capability \
-                     `fs:delete:{to}`)"
-                    )));
-                }
-                from_dir.rename(&from_leaf, &to_dir, &to_leaf).map_err(|e| {
-                    match io_error(&from_dir, &from_leaf, &from, &e) {
-                        FsError::Other(_) => {
-                            FsError::Other(format!("renaming `{from}` to `{to}`: {e}"))
-                        }
-                        other => other,
-                    }
-                })
+                let opened = &self
+                    .table
+                    .get(&self_)
+                    .map_err(|e| FsError::Other(e.to_string()))?
+                    .file;
+                rename_opened(
+                    opened,
+                    Place {
+                        dir: &from_dir,
+                        name: &from_leaf,
+                        path: &from,
+                    },
+                    Place {
+                        dir: &to_dir,
+                        name: &to_leaf,
+                        path: &to,
+                    },
+                )
             });
         if moved.is_ok() {
             self.table.get_mut(&self_)?.path = to;
@@ -388,15 +496,19 @@ impl Host for HostState {
 
     #[host_fn(capability = "fs:write")]
     fn open_write(&mut self, path: String) -> wasmtime::Result<Result<Resource<File>, Error>> {
+        let access = self.write_access(&path);
         self.open_file(
             path,
-            OpenOptions::new().read(true).write(true),
-            Access::Write,
+            OpenOptions::new()
+                .read(access == Access::ReadWrite)
+                .write(true),
+            access,
         )
     }
 
     #[host_fn(capability = "fs:create")]
     fn create(&mut self, path: String) -> wasmtime::Result<Result<Resource<File>, Error>> {
+        let access = self.write_access(&path);
         let created = self
             .resolve_leaf(&path, |p| {
                 FsError::AlreadyExists(format!("`{p}` is a mounted root"))
@@ -406,7 +518,7 @@ impl Host for HostState {
                     .open_with(
                         &leaf,
                         OpenOptions::new()
-                            .read(true)
+                            .read(access == Access::ReadWrite)
                             .write(true)
                             .create_new(true)
                             .follow(FollowSymlinks::No),
@@ -414,11 +526,7 @@ impl Host for HostState {
                     .map_err(|e| io_error(&parent, &leaf, &path, &e))
             });
         match created {
-            Ok(file) => Ok(Ok(self.table.push(File {
-                path,
-                file,
-                access: Access::Write,
-            })?)),
+            Ok(file) => Ok(Ok(self.table.push(File { path, file, access })?)),
             Err(e) => answer(Err(e)),
         }
     }
@@ -450,12 +558,21 @@ impl Host for HostState {
             };
             let io = |e: std::io::Error| FsError::Other(format!("listing `{path}`: {e}"));
             let mut entries = Vec::new();
+            // The virtual path of each entry, built in one buffer.
+            let mut entry_path = path.trim_end_matches('/').to_owned();
+            entry_path.push('/');
+            let base = entry_path.len();
             for entry in dir.entries().map_err(io)? {
                 let entry = entry.map_err(io)?;
                 // Names that are not UTF-8 cannot be named in a request.
                 let Ok(name) = entry.file_name().into_string() else {
                     continue;
                 };
+                entry_path.truncate(base);
+                entry_path.push_str(&name);
+                if self.entry_hidden(&entry_path) {
+                    continue;
+                }
                 let kind = entry.file_type().map_or(EntryKind::Other, kind);
                 if entries.len() == MAX_LIST {
                     return Err(FsError::Other(format!(

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use airssys_contract::capability::{Action, Domain, GrantSet, Request};
+use airssys_contract::capability::{Action, Domain, GrantSet, Request, Rule};
 use airssys_contract::guard::{DecisionCache, GuardContext, GuardEvent, Outcome};
 use airssys_contract::manifest::Manifest;
 use wasmtime::ResourceLimiter;
@@ -177,6 +177,25 @@ impl HostState {
     pub(crate) fn is_granted(&self, domain: Domain, action: Action, resource: &str) -> bool {
         Request::new(domain, action, resource)
             .is_ok_and(|r| self.info.grants.check(&r).is_allowed())
+    }
+
+    /// Whether a listing (`list-dir`, `list-keys`) leaves out `resource`:
+    /// a deny rule covers it for one of `actions`, or it is no valid
+    /// request (then no rule can be checked, so it is hidden). Silent, like
+    /// [`HostState::is_granted`]; a resource merely not granted is not
+    /// hidden.
+    pub(crate) fn hidden_by_deny(
+        &self,
+        domain: Domain,
+        actions: &[Action],
+        resource: &str,
+    ) -> bool {
+        actions
+            .iter()
+            .any(|&action| match Request::new(domain, action, resource) {
+                Ok(r) => matches!(self.info.grants.check(&r).rule, Rule::Deny(_)),
+                Err(_) => true,
+            })
     }
 }
 

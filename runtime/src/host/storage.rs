@@ -5,7 +5,13 @@
 //! `list-keys`) against the caller's grants before touching the backend
 //! (the guards come from `#[airssys::host_fn]`); writes are charged
 //! against the component's storage quota.
+//!
+//! A bucket name is one segment (no `/`), so `kv:<action>:<bucket>/<key>`
+//! names exactly one entry. `list-keys` leaves out keys that a deny rule
+//! hides (`kv:read` or `kv:list` on `<bucket>/<key>`, see
+//! [`HostState::hidden_by_deny`]).
 
+use airssys_contract::capability::{Action, Domain};
 use airssys_macros::host_impl;
 use wasmtime::component::Resource;
 
@@ -42,6 +48,57 @@ impl HostState {
     fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<&str> {
         Ok(self.table.get(bucket)?.name.as_str())
     }
+
+    /// Up to `PAGE_SIZE + 1` keys of `bucket` after `after` that no deny
+    /// rule hides, reading on past hidden keys (the extra key tells
+    /// whether another page follows). Each call reads the backend from the
+    /// caller's cursor, so hidden keys between two pages are skipped again
+    /// and never returned, nor given as a cursor.
+    fn visible_keys(
+        &self,
+        bucket: &str,
+        mut after: Option<String>,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        // `bucket/key`, built in one buffer.
+        let mut resource = format!("{bucket}/");
+        let base = resource.len();
+        loop {
+            let batch = self.services.storage.list_keys(
+                self.name(),
+                bucket,
+                after.as_deref(),
+                PAGE_SIZE + 1,
+            )?;
+            let last_batch = batch.len() <= PAGE_SIZE;
+            after = batch.last().cloned();
+            for key in batch {
+                resource.truncate(base);
+                resource.push_str(&key);
+                if !self.hidden_by_deny(Domain::Kv, &[Action::Read, Action::List], &resource) {
+                    keys.push(key);
+                }
+            }
+            if keys.len() > PAGE_SIZE || last_batch {
+                return Ok(keys);
+            }
+        }
+    }
+}
+
+/// Refuses a bucket name holding `/`: `kv:read:a/b/c` must name one entry,
+/// not both key `b/c` of bucket `a` and key `c` of bucket `a/b`.
+fn check_bucket_name(name: &str) -> Result<(), StorageError> {
+    validate_name("bucket name", name)?;
+    if name.contains('/') {
+        return Err(StorageError::InvalidInput(format!(
+            "the bucket name `{}` contains `/`; a bucket name is one segment, so that \
+             `kv:<action>:<bucket>/<key>` names exactly one entry: use another character (such \
+             as `.` or `-`), or move the rest of the name into the keys",
+            name.escape_debug()
+        )));
+    }
+    Ok(())
 }
 
 #[host_impl(interface = "airssys:core/storage", crate = "::airssys_contract")]
@@ -109,10 +166,7 @@ impl HostBucket for HostState {
     ) -> wasmtime::Result<Result<KeyPage, Error>> {
         let bucket = self.bucket(&self_)?;
         // One key more than a page tells whether another page follows.
-        let keys =
-            self.services
-                .storage
-                .list_keys(self.name(), bucket, cursor.as_deref(), PAGE_SIZE + 1);
+        let keys = self.visible_keys(bucket, cursor);
         Ok(keys.map_err(Error::from).map(|mut keys| {
             let next = if keys.len() > PAGE_SIZE {
                 keys.truncate(PAGE_SIZE);
@@ -133,7 +187,7 @@ impl HostBucket for HostState {
 #[host_impl(interface = "airssys:core/storage", crate = "::airssys_contract")]
 impl Host for HostState {
     fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<Bucket>, Error>> {
-        if let Err(error) = validate_name("bucket name", &name) {
+        if let Err(error) = check_bucket_name(&name) {
             return Ok(Err(error.into()));
         }
         Ok(Ok(self.table.push(Bucket { name })?))
