@@ -237,11 +237,22 @@ impl Runtime {
             .unwrap_or_else(|p| p.into_inner())
             .entry(name.clone())
             .or_default() += 1;
+        let (programs, process_notices) = match &manifest {
+            Some(_) => (
+                shared.policy.programs_for(&name),
+                shared.policy.process_notices(&name, &grants),
+            ),
+            None => Default::default(),
+        };
+        for notice in &process_notices {
+            tracing::warn!(target: "airssys::load", component = name.as_str(), "{notice}");
+        }
         tracing::info!(
             target: "airssys::load",
             component = name.as_str(),
             grants = %grants.allows().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
             denies = grants.denies().len(),
+            process_notices = %process_notices.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
             "component loaded"
         );
         let info = Arc::new(ComponentInfo {
@@ -253,6 +264,7 @@ impl Runtime {
             limits,
             mounts,
             children: Default::default(),
+            programs,
         });
         Ok(LoadedComponent {
             inner: Arc::new(Loaded {
@@ -261,6 +273,7 @@ impl Runtime {
                 pre,
                 lifecycle,
                 handler,
+                process_notices,
             }),
         })
     }
@@ -524,6 +537,8 @@ struct Loaded {
     pre: InstancePre<HostState>,
     lifecycle: Option<lifecycle::GuestIndices>,
     handler: Option<handler::GuestIndices>,
+    /// What the operator should know about its process rights.
+    process_notices: Vec<crate::policy::ProcessNotice>,
 }
 
 impl Drop for Loaded {
@@ -588,6 +603,15 @@ impl LoadedComponent {
     /// The limits that apply to each instance.
     pub fn limits(&self) -> ResolvedLimits {
         self.inner.info.limits
+    }
+
+    /// What the operator should know about the component's process rights
+    /// (each also logged as a warning when it loaded): programs it may run
+    /// with any arguments — full code execution as the host user — and
+    /// `env:read` grants that no longer pass variables to children. See
+    /// docs/policy.md, "Programs".
+    pub fn process_notices(&self) -> &[crate::policy::ProcessNotice] {
+        &self.inner.process_notices
     }
 
     /// Creates an instance and calls its `init` export (when it has one)

@@ -40,6 +40,9 @@ pub(crate) struct ComponentInfo {
     /// The running child processes of every instance, for
     /// `limits.max_children`.
     pub(crate) children: crate::host::process::Children,
+    /// The policy's program rules for the component (argument lists,
+    /// variables it may pass, rlimits), by program path.
+    pub(crate) programs: BTreeMap<String, crate::policy::ProgramRule>,
 }
 
 /// Services shared by every component of one runtime.

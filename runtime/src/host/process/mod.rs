@@ -1,18 +1,30 @@
 //! `airssys:ext/process`: child processes of a component.
 //!
-//! - `spawn` is guarded by `proc:spawn:{program}` (an absolute path). The
-//!   child gets exactly the arguments given, an empty standard input, `/`
-//!   as its working directory, and exactly the environment given, which is
-//!   checked entry by entry: a variable the component may not read
-//!   (`env:read:<name>`) is denied, and loader variables (`LD_*`, `DYLD_*`)
-//!   are refused whatever the grants say. Nothing of the host's own
-//!   environment is inherited.
+//! - `spawn` is guarded by `proc:spawn:{program}`, the absolute path as
+//!   the component wrote it and as the policy grants it. Then
+//!   ([`check`]): a path under `/proc/` is refused; the path is resolved
+//!   (every symlink, `/bin` → `/usr/bin` aliases, magic links such as
+//!   `/proc/self/root/...`) and the resolved file is refused when a
+//!   `proc:spawn` deny rule names it by any path that resolves to it; the
+//!   arguments must fit the `args` of the policy's program rules for it,
+//!   and every environment variable must be passed by their `env` (an
+//!   `env:read` grant never does); loader variables (`LD_*`, `DYLD_*`) are
+//!   refused whatever the policy says.
+//! - The child ([`child`]) runs the resolved file (no second lookup), with
+//!   `argv[0]` the path asked for, exactly the checked arguments and
+//!   environment (nothing of the host's is inherited), `/` as its working
+//!   directory, an empty standard input, in a session and process group of
+//!   its own with the rules' rlimits.
 //! - The child is a resource of the instance: dropping it (or the
-//!   instance) kills the child if it still runs and reaps it.
-//! - Standard output and error are drained by one thread each into a
-//!   bounded buffer ([`PIPE_BUFFER`] bytes); when the buffer is full the
-//!   thread stops reading, so a chatty child blocks instead of growing
-//!   host memory.
+//!   instance, or the runtime with its instances) kills its whole group —
+//!   grandchildren included — and reaps it. When the child ends on its
+//!   own, what it left running in its group is killed at once.
+//! - Standard output and error ([`output`]) are buffered by one I/O thread
+//!   per child, at most [`PIPE_BUFFER`] bytes per stream, charged to the
+//!   instance's `limits.held_bytes`; a full buffer or budget stops the
+//!   reading, so the child blocks, and a read of a stream refused room
+//!   answers `quota-exceeded` naming the limit. The thread ends with the
+//!   handle at the latest.
 //! - `send-signal` is guarded by `proc:signal:{self}` (the program path
 //!   the child was spawned from). A component can only name its own
 //!   children: it has no other handle to a process.
@@ -22,141 +34,32 @@
 //!   answers `quota-exceeded` naming the limit. A child counts until it has
 //!   ended (dropping its handle kills it).
 //! - `get` never waits; `subscribe` gives a pollable that is ready when
-//!   `get` would answer (see [`super::poll`]). Output readers wake a
-//!   waiting `poll` on new bytes and at the end of a stream; a child's exit
-//!   wakes it through a waiter thread per child (Linux: blocked on the
-//!   child's pidfd without reaping it, see [`watch_exit`]; elsewhere the
-//!   `poll` backoff notices the exit). The end of the output streams is
-//!   not taken for an exit: a grandchild may hold them open, a child may
-//!   close them and run on.
+//!   `get` would answer (see [`super::poll`]). The I/O thread wakes a
+//!   waiting `poll` on new bytes, at the end of a stream, and (Linux) when
+//!   the child's pidfd reports its exit; elsewhere the `poll` backoff
+//!   notices the exit. The end of the output streams is not taken for an
+//!   exit: a child may close them and run on.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+mod check;
+mod child;
+mod output;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use airssys_contract::capability::{Action, Domain};
 use airssys_macros::host_impl;
 use wasmtime::component::Resource;
 
+use self::child::{Ended, Process};
+pub(crate) use self::output::PIPE_BUFFER;
+use self::output::{ExitWatch, Output, Stream, Taken};
 use super::bindings::airssys::ext::process::{
     Error, ExitStatus, Host, HostChild, HostPendingExit, HostPendingRead, KeyValue, Pollable,
     Signal,
 };
-use super::poll::{Readiness, wake};
+use super::poll::Readiness;
 use super::state::HostState;
-
-/// Bytes of output buffered per stream before the child is made to wait.
-pub(crate) const PIPE_BUFFER: usize = 64 * 1024;
-
-/// One captured output stream, filled by its reader thread.
-#[derive(Debug, Default)]
-struct Pipe {
-    state: Mutex<PipeState>,
-    /// Signalled when the component takes bytes (room for the reader).
-    drained: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct PipeState {
-    bytes: Vec<u8>,
-    /// The stream ended (or failed).
-    closed: bool,
-    /// The child handle is gone: the reader stops waiting for room.
-    abandoned: bool,
-}
-
-impl Pipe {
-    fn lock(&self) -> MutexGuard<'_, PipeState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Starts the thread that drains `source` into this pipe.
-    fn start(self: &Arc<Self>, mut source: impl Read + Send + 'static, name: &str) {
-        let pipe = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name(format!("airssys-child-{name}"))
-            .spawn(move || {
-                let mut chunk = [0u8; 8192];
-                loop {
-                    let n = match source.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    let mut state = pipe.lock();
-                    while state.bytes.len() + n > PIPE_BUFFER
-                        && !state.bytes.is_empty()
-                        && !state.abandoned
-                    {
-                        state = pipe.drained.wait(state).unwrap_or_else(|p| p.into_inner());
-                    }
-                    if state.abandoned {
-                        break;
-                    }
-                    state.bytes.extend_from_slice(&chunk[..n]);
-                    drop(state);
-                    wake();
-                }
-                pipe.lock().closed = true;
-                wake();
-            });
-        if spawned.is_err() {
-            self.lock().closed = true;
-        }
-    }
-
-    /// Lets the reader thread end: nobody will take more bytes.
-    fn abandon(&self) {
-        self.lock().abandoned = true;
-        self.drained.notify_all();
-    }
-
-    /// Whether [`Pipe::take`] would answer `Some`.
-    fn has_data(&self) -> bool {
-        let state = self.lock();
-        !state.bytes.is_empty() || state.closed
-    }
-
-    /// Up to `max` buffered bytes; `Some(empty)` at the end of the
-    /// stream; `None` while nothing has arrived yet.
-    fn take(&self, max: usize) -> Option<Vec<u8>> {
-        let mut state = self.lock();
-        if state.bytes.is_empty() {
-            return state.closed.then(Vec::new);
-        }
-        let n = max.min(state.bytes.len());
-        let out: Vec<u8> = state.bytes.drain(..n).collect();
-        drop(state);
-        self.drained.notify_all();
-        Some(out)
-    }
-}
-
-/// The process itself, shared by the `child` handle and its waits.
-#[derive(Debug)]
-struct Process {
-    child: std::process::Child,
-    status: Option<std::process::ExitStatus>,
-}
-
-impl Process {
-    /// The exit status, once the child has ended (reaps it).
-    fn poll(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait()?;
-        }
-        Ok(self.status)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if matches!(self.poll(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use crate::error::LimitExceeded;
 
 fn lock(process: &Mutex<Process>) -> MutexGuard<'_, Process> {
     process.lock().unwrap_or_else(|p| p.into_inner())
@@ -166,26 +69,19 @@ fn lock(process: &Mutex<Process>) -> MutexGuard<'_, Process> {
 #[derive(Debug)]
 #[allow(unreachable_pub)] // re-exported by the generated bindings
 pub struct Child {
-    /// The program path it was spawned from (the `{self}` of
+    /// The program path it was spawned from, as asked (the `{self}` of
     /// `proc:signal`).
     pub(crate) program: String,
     process: Arc<Mutex<Process>>,
-    stdout: Arc<Pipe>,
-    stderr: Arc<Pipe>,
+    output: Arc<Output>,
 }
 
 impl Drop for Child {
     fn drop(&mut self) {
-        // The WIT promises: dropping the handle kills a running child,
-        // even while a `pending-exit` still refers to it.
-        let mut process = lock(&self.process);
-        if matches!(process.poll(), Ok(None)) {
-            let _ = process.child.kill();
-            let _ = process.child.wait();
-        }
-        drop(process);
-        self.stdout.abandon();
-        self.stderr.abandon();
+        // The WIT promises: dropping the handle kills the child (its whole
+        // group), even while a `pending-exit` still refers to it.
+        lock(&self.process).end();
+        self.output.abandon();
     }
 }
 
@@ -227,6 +123,7 @@ impl Readiness for ExitProbe {
 #[derive(Debug)]
 #[allow(unreachable_pub)] // re-exported by the generated bindings
 pub struct PendingRead {
+    program: String,
     /// Held only here, so a pollable notices when this handle is dropped.
     read: Arc<ReadProbe>,
     max: usize,
@@ -234,166 +131,75 @@ pub struct PendingRead {
 
 #[derive(Debug)]
 struct ReadProbe {
-    pipe: Arc<Pipe>,
+    output: Arc<Output>,
+    stream: Stream,
     /// The result was taken (`get` then answers an error at once).
     done: AtomicBool,
 }
 
 impl Readiness for ReadProbe {
     fn is_ready(&self) -> bool {
-        self.done.load(Ordering::Acquire) || self.pipe.has_data()
+        self.done.load(Ordering::Acquire) || self.output.is_ready(self.stream)
     }
 }
 
-/// Whether `name` is a dynamic loader variable (never passed to a child).
-fn is_loader_variable(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    upper.starts_with("LD_") || upper.starts_with("DYLD_")
-}
-
-impl HostState {
-    /// Checks the environment a component asks for, entry by entry.
-    fn check_child_env(&self, env: &[KeyValue]) -> Result<(), Error> {
-        for KeyValue { key, value } in env {
-            if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
-                return Err(Error::InvalidInput(format!(
-                    "environment variable `{key}`: a name must be non-empty without `=` or NUL, \
-                     a value without NUL"
-                )));
-            }
-            if is_loader_variable(key) {
-                return Err(Error::InvalidInput(format!(
-                    "environment variable `{key}` is refused: dynamic loader variables \
-                     (`LD_*`, `DYLD_*`) are never passed to a child"
-                )));
-            }
-            if !self.is_granted(Domain::Env, Action::Read, key) {
-                return Err(Error::Denied(format!(
-                    "component `{}` may not pass `{key}` to a child: that needs `env:read:{key}`; \
-                     grant it in the host policy",
-                    self.name()
-                )));
-            }
-        }
-        Ok(())
+impl From<LimitExceeded> for Error {
+    fn from(error: LimitExceeded) -> Error {
+        Error::QuotaExceeded(error.to_string())
     }
 }
 
-fn spawn_child(program: &str, args: &[String], env: &[KeyValue]) -> Result<Child, Error> {
-    if args.iter().any(|a| a.contains('\0')) {
-        return Err(Error::InvalidInput(
-            "an argument contains a NUL byte".into(),
-        ));
-    }
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .env_clear()
-        .envs(env.iter().map(|kv| (&kv.key, &kv.value)))
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| match e.kind() {
+/// Starts the checked `launch`, its output charged to `budget`.
+fn spawn_child(launch: &check::Launch, budget: &super::budget::Budget) -> Result<Child, Error> {
+    let program = &launch.program;
+    let started = Process::start(launch).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => Error::NotFound(
             format!("cannot run `{program}`: no executable program at that path ({e})"),
         ),
         _ => Error::Other(format!("cannot run `{program}`: {e}")),
     })?;
-    watch_exit(&child);
-    let stdout = Arc::new(Pipe::default());
-    let stderr = Arc::new(Pipe::default());
-    match child.stdout.take() {
-        Some(out) => stdout.start(out, "stdout"),
-        None => stdout.lock().closed = true,
-    }
-    match child.stderr.take() {
-        Some(err) => stderr.start(err, "stderr"),
-        None => stderr.lock().closed = true,
-    }
+    let process = Arc::new(Mutex::new(started.process));
+    let exit = exit_watch(&process);
+    // On failure `process` is dropped: the child is killed and reaped.
+    let output = Output::start(started.stdout, started.stderr, exit, budget)
+        .map_err(|e| Error::Other(format!("cannot read the output of `{program}`: {e}")))?;
     Ok(Child {
-        program: program.to_owned(),
-        process: Arc::new(Mutex::new(Process {
-            child,
-            status: None,
-        })),
-        stdout,
-        stderr,
+        program: program.clone(),
+        process,
+        output,
     })
 }
 
-/// Starts a thread that calls [`wake`] once `child` has ended, so a
-/// `poll` on its `pending-exit` returns at once.
+/// The child's pidfd, for its I/O thread to wake a waiting `poll` (and
+/// kill what the child left in its group) as soon as it ends.
 ///
-/// The thread waits on a pidfd, opened here while the child cannot have
-/// been reaped yet (the caller holds it unwaited), so it names this child
-/// and no process that reuses its id later. It waits with `WNOWAIT`: the
-/// exit status stays with the child for the host's own `try_wait`, so the
-/// two never race over it. It ends when the child ends — which dropping
-/// the handle forces (kill and reap) — or at once when the kernel lacks
-/// pidfds (Linux < 5.4), leaving the exit to the `poll` backoff.
+/// Opened while the caller holds the child unreaped, so it names this
+/// child and no process that reuses its id later. `None` when the kernel
+/// lacks pidfds (Linux < 5.3): the `poll` backoff notices the exit.
 #[cfg(target_os = "linux")]
-fn watch_exit(child: &std::process::Child) {
-    use rustix::fd::AsFd;
-    use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, pidfd_open, waitid};
-
-    let Some(pid) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) else {
-        return;
-    };
-    let Ok(pidfd) = pidfd_open(pid, PidfdFlags::empty()) else {
-        return;
-    };
-    // A failed spawn leaves the exit to the backoff too.
-    let _ = std::thread::Builder::new()
-        .name("airssys-child-exit".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
-            while let Err(rustix::io::Errno::INTR) = waitid(WaitId::PidFd(pidfd.as_fd()), options) {
-            }
-            // Ended (or reaped by the host first, or no `P_PIDFD`): either
-            // way `try_wait` now answers, or the backoff takes over.
-            wake();
-        });
+fn exit_watch(process: &Arc<Mutex<Process>>) -> Option<ExitWatch> {
+    use rustix::process::{PidfdFlags, pidfd_open};
+    let pidfd = pidfd_open(lock(process).pid(), PidfdFlags::empty()).ok()?;
+    let process = Arc::clone(process);
+    Some(ExitWatch {
+        pidfd,
+        on_exit: Box::new(move || {
+            let _ = lock(&process).poll();
+        }),
+    })
 }
 
-/// Without pidfds a waiter could only name the child by its id, which
-/// the host's own reaping may free for reuse: the `poll` backoff notices
-/// the exit instead.
+/// Without pidfds the `poll` backoff notices the exit.
 #[cfg(not(target_os = "linux"))]
-fn watch_exit(_child: &std::process::Child) {}
+fn exit_watch(_process: &Arc<Mutex<Process>>) -> Option<ExitWatch> {
+    None
+}
 
-fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return ExitStatus::Signaled(signal.unsigned_abs());
-        }
+fn exit_status(ended: Ended) -> ExitStatus {
+    match ended {
+        Ended::Code(code) => ExitStatus::Code(code),
+        Ended::Signaled(signal) => ExitStatus::Signaled(signal),
     }
-    ExitStatus::Code(status.code().unwrap_or(-1))
-}
-
-#[cfg(unix)]
-fn send(child: &std::process::Child, signal: Signal) -> std::io::Result<()> {
-    use rustix::process::{Pid, Signal as Sig, kill_process};
-    let signal = match signal {
-        Signal::Terminate => Sig::TERM,
-        Signal::Kill => Sig::KILL,
-        Signal::Interrupt => Sig::INT,
-    };
-    let pid = i32::try_from(child.id())
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| std::io::Error::other("child id out of range"))?;
-    kill_process(pid, signal).map_err(std::io::Error::from)
-}
-
-#[cfg(not(unix))]
-fn send(_child: &std::process::Child, _signal: Signal) -> std::io::Result<()> {
-    Err(std::io::Error::other(
-        "signals other than kill are not supported on this platform",
-    ))
 }
 
 impl HostPendingExit for HostState {
@@ -433,11 +239,19 @@ impl HostPendingRead for HostState {
                 "the result of this read was already taken".into(),
             )));
         }
-        let bytes = read.pipe.take(pending.max);
-        if bytes.is_some() {
-            read.done.store(true, Ordering::Release);
-        }
-        Ok(Ok(bytes))
+        let answer = match read.output.take(read.stream, pending.max) {
+            Taken::Nothing => return Ok(Ok(None)),
+            Taken::Bytes(bytes) => Ok(Some(bytes)),
+            Taken::End => Ok(Some(Vec::new())),
+            Taken::Starved(limit) => Err(Error::QuotaExceeded(format!(
+                "the {} of `{}` is not read any further for now: {limit}; the child waits until \
+                 then, and a later read tries again",
+                read.stream.name(),
+                pending.program,
+            ))),
+        };
+        read.done.store(true, Ordering::Release);
+        Ok(answer)
     }
     fn drop(&mut self, rep: Resource<PendingRead>) -> wasmtime::Result<()> {
         self.table.delete(rep)?;
@@ -450,21 +264,23 @@ impl HostState {
         &mut self,
         child: &Resource<Child>,
         max: u32,
-        stderr: bool,
+        stream: Stream,
     ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
-        let child = self.table.get(child)?;
-        let pipe = Arc::clone(if stderr { &child.stderr } else { &child.stdout });
         let max = usize::try_from(max).unwrap_or(usize::MAX).min(PIPE_BUFFER);
         if max == 0 {
             return Ok(Err(Error::InvalidInput("`max` must be at least 1".into())));
         }
-        Ok(Ok(self.table.push(PendingRead {
+        let child = self.table.get(child)?;
+        let pending = PendingRead {
+            program: child.program.clone(),
             read: Arc::new(ReadProbe {
-                pipe,
+                output: Arc::clone(&child.output),
+                stream,
                 done: AtomicBool::new(false),
             }),
             max,
-        })?))
+        };
+        Ok(self.push(pending)?.map_err(Error::from))
     }
 }
 
@@ -481,7 +297,7 @@ impl HostChild for HostState {
                 process: Arc::clone(&child.process),
             }),
         };
-        Ok(Ok(self.table.push(pending)?))
+        Ok(self.push(pending)?.map_err(Error::from))
     }
 
     #[host_fn(capability = "proc:signal")]
@@ -490,16 +306,15 @@ impl HostChild for HostState {
         self_: Resource<Child>,
         signal: Signal,
     ) -> wasmtime::Result<Result<(), Error>> {
+        use rustix::process::Signal as Sig;
         let child = self.table.get(&self_)?;
-        let mut process = lock(&child.process);
-        // Only a child not yet reaped is signalled: its id cannot have
-        // been reused by another process.
-        match process.poll() {
-            Ok(None) => {}
-            Ok(Some(_)) => return Ok(Ok(())),
-            Err(e) => return Ok(Err(Error::Other(format!("`{}`: {e}", child.program)))),
-        }
-        Ok(send(&process.child, signal)
+        let signal = match signal {
+            Signal::Terminate => Sig::TERM,
+            Signal::Kill => Sig::KILL,
+            Signal::Interrupt => Sig::INT,
+        };
+        Ok(lock(&child.process)
+            .signal(signal)
             .map_err(|e| Error::Other(format!("signalling `{}`: {e}", child.program))))
     }
 
@@ -508,7 +323,7 @@ impl HostChild for HostState {
         self_: Resource<Child>,
         max: u32,
     ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
-        self.start_read(&self_, max, false)
+        self.start_read(&self_, max, Stream::Stdout)
     }
 
     fn read_stderr(
@@ -516,11 +331,11 @@ impl HostChild for HostState {
         self_: Resource<Child>,
         max: u32,
     ) -> wasmtime::Result<Result<Resource<PendingRead>, Error>> {
-        self.start_read(&self_, max, true)
+        self.start_read(&self_, max, Stream::Stderr)
     }
 
     fn drop(&mut self, rep: Resource<Child>) -> wasmtime::Result<()> {
-        // Dropping the last reference kills and reaps a running child.
+        // Dropping the last reference kills the child's group and reaps it.
         self.table.delete(rep)?;
         Ok(())
     }
@@ -535,10 +350,11 @@ impl Host for HostState {
         args: Vec<String>,
         env: Vec<KeyValue>,
     ) -> wasmtime::Result<Result<Resource<Child>, Error>> {
-        if let Err(e) = self.check_child_env(&env) {
-            return Ok(Err(e));
-        }
-        let info = std::sync::Arc::clone(&self.info);
+        let launch = match self.check_launch(program, args, env) {
+            Ok(launch) => launch,
+            Err(e) => return Ok(Err(e)),
+        };
+        let info = Arc::clone(&self.info);
         // Held across the spawn, so instances spawning at once cannot
         // both pass the check.
         let mut running = info.children.lock();
@@ -556,11 +372,12 @@ impl Host for HostState {
                 count = running.len(),
             ))));
         }
-        match spawn_child(&program, &args, &env) {
+        match spawn_child(&launch, &self.budget) {
             Ok(child) => {
                 running.push(Arc::downgrade(&child.process));
                 drop(running);
-                Ok(Ok(self.table.push(child)?))
+                // A full handle table drops `child`, which kills it.
+                Ok(self.push(child)?.map_err(Error::from))
             }
             Err(e) => Ok(Err(e)),
         }
@@ -568,54 +385,4 @@ impl Host for HostState {
 }
 
 #[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use super::*;
-
-    /// Threads of this process started for children (`airssys-child-*`;
-    /// the kernel keeps 15 bytes of a thread's name). No other test of
-    /// this crate spawns children.
-    fn child_threads(kind: &str) -> usize {
-        let prefix = format!("airssys-child-{kind}");
-        let prefix = &prefix[..prefix.len().min(15)];
-        std::fs::read_dir("/proc/self/task")
-            .expect("/proc/self/task")
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .filter(|name| name.trim_end().starts_with(prefix))
-            .count()
-    }
-
-    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !done() {
-            assert!(Instant::now() < deadline, "{what}");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    #[test]
-    fn the_exit_waiter_leaves_the_status_to_the_host_and_ends_with_the_child() {
-        // Exits on its own while the handle is kept: the host's `try_wait`
-        // still gets the status (a waiter that reaped would leave it an
-        // error, "no child process").
-        let child = spawn_child("/bin/sh", &["-c".into(), "exit 3".into()], &[]).expect("spawn");
-        let mut status = Ok(None);
-        wait_for("the child never ended", || {
-            status = lock(&child.process).poll();
-            !matches!(status, Ok(None))
-        });
-        let code = status
-            .expect("the host reaps the child")
-            .and_then(|s| s.code());
-        assert_eq!(code, Some(3));
-        drop(child);
-        // Killed by dropping the handle: every thread of the child ends.
-        let child = spawn_child("/bin/sleep", &["30".into()], &[]).expect("spawn");
-        wait_for("one exit waiter per child", || child_threads("exit") == 1);
-        drop(child);
-        wait_for("a thread outlived its dropped child", || {
-            child_threads("") == 0
-        });
-    }
-}
+mod tests;
