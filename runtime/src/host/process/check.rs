@@ -13,6 +13,7 @@ use crate::policy::{ChildLimits, ProgramRule, is_loader_variable, resolve, rules
 
 /// A spawn that passed every check: what will run, and how.
 #[derive(Debug)]
+#[cfg_attr(not(unix), allow(dead_code))] // nothing runs there
 pub(super) struct Launch {
     /// The path the component asked for (granted as written): the
     /// child's `argv[0]` and the `{self}` of `proc:signal`.

@@ -9,6 +9,7 @@ use std::process::{ChildStderr, ChildStdout, Command, Stdio};
 
 use rustix::process::{Pid, Signal as Sig, WaitId, WaitIdOptions};
 
+use super::super::bindings::airssys::ext::process::Signal;
 use super::check::Launch;
 use crate::policy::ChildLimits;
 
@@ -87,6 +88,7 @@ impl Process {
     }
 
     /// The child's process id.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // for the pidfd
     pub(super) fn pid(&self) -> Pid {
         self.pid
     }
@@ -110,10 +112,15 @@ impl Process {
     }
 
     /// Sends `signal` to the child (its group leader only).
-    pub(super) fn signal(&self, signal: Sig) -> io::Result<()> {
+    pub(super) fn signal(&self, signal: Signal) -> io::Result<()> {
         if self.reaped {
             return Ok(());
         }
+        let signal = match signal {
+            Signal::Terminate => Sig::TERM,
+            Signal::Kill => Sig::KILL,
+            Signal::Interrupt => Sig::INT,
+        };
         // Unreaped, so the id is still this child's.
         rustix::process::kill_process(self.pid, signal).map_err(io::Error::from)
     }

@@ -41,8 +41,14 @@
 //!   exit: a child may close them and run on.
 
 mod check;
+#[cfg(unix)]
 mod child;
+#[cfg(unix)]
 mod output;
+#[cfg(not(unix))]
+mod unsupported;
+#[cfg(not(unix))]
+use unsupported::{child, output};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -306,13 +312,7 @@ impl HostChild for HostState {
         self_: Resource<Child>,
         signal: Signal,
     ) -> wasmtime::Result<Result<(), Error>> {
-        use rustix::process::Signal as Sig;
         let child = self.table.get(&self_)?;
-        let signal = match signal {
-            Signal::Terminate => Sig::TERM,
-            Signal::Kill => Sig::KILL,
-            Signal::Interrupt => Sig::INT,
-        };
         Ok(lock(&child.process)
             .signal(signal)
             .map_err(|e| Error::Other(format!("signalling `{}`: {e}", child.program))))
