@@ -202,22 +202,30 @@ grants = ["proc:spawn:/bin/sh"]
             .and_then(|(_, pid)| pid.parse().ok())
             .unwrap_or_else(|| panic!("no pid in {reply:?}"))
     };
-    while_serving(&runtime, || {
+    // Asserted after `while_serving`: a panic inside would keep its
+    // neighbour check running.
+    let (grandchild, was_alive, dropped, was_gone) = while_serving(&runtime, || {
         let grandchild = pid(ask(
             &mut p,
             "start-line:/bin/sh|-c|sleep 4244.25 & echo $!; wait",
         ));
-        assert!(alive(grandchild));
-        assert_eq!(ask(&mut p, "drop"), "dropped");
-        assert!(gone(grandchild), "{grandchild} outlived the handle");
+        let was_alive = alive(grandchild);
+        let dropped = ask(&mut p, "drop");
+        (grandchild, was_alive, dropped, gone(grandchild))
     });
+    assert!(was_alive);
+    assert_eq!(dropped, "dropped");
+    assert!(was_gone, "{grandchild} outlived the handle");
     let grandchild = pid(ask(
         &mut p,
         "start-line:/bin/sh|-c|sleep 4244.5 & echo $!; wait",
     ));
     assert!(alive(grandchild));
-    while_serving(&runtime, || drop(p));
-    assert!(gone(grandchild), "{grandchild} outlived the instance");
+    let was_gone = while_serving(&runtime, || {
+        drop(p);
+        gone(grandchild)
+    });
+    assert!(was_gone, "{grandchild} outlived the instance");
 }
 
 /// Rule: `limits.held_bytes` counts a child's unread output. A child that
