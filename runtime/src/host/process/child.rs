@@ -24,9 +24,10 @@ pub(super) enum Ended {
 
 /// A started child and the group it leads.
 ///
-/// The leader is not reaped until [`Process::end`]: an ended leader stays
-/// a zombie, so its id cannot be reused and `kill(-id)` reaches its own
-/// group and nothing else.
+/// The child is reaped only once its group has been killed (when it is
+/// seen to have ended, or by [`Process::end`]): until then it is at worst
+/// a zombie holding its id, which is also its group's, so `kill(-id)`
+/// reaches its own group and nothing else.
 #[derive(Debug)]
 pub(super) struct Process {
     child: std::process::Child,
@@ -94,10 +95,13 @@ impl Process {
     }
 
     /// How the child ended, once it has (never waits). The first time the
-    /// end is seen, whatever the child left running in its group is killed:
-    /// a child's group lives no longer than the child.
+    /// end is seen, whatever the child left running in its group is killed
+    /// (a child's group lives no longer than the child), then the child is
+    /// reaped: an ended child holds no process slot.
     pub(super) fn poll(&mut self) -> io::Result<Option<Ended>> {
         if self.ended.is_none() && !self.reaped {
+            // `NOWAIT`: still unreaped, so the group id is still its own
+            // for the kill.
             let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
             if let Some(status) = rustix::process::waitid(WaitId::Pid(self.pid), options)? {
                 self.ended = Some(match (status.exit_status(), status.terminating_signal()) {
@@ -105,7 +109,7 @@ impl Process {
                     (None, Some(signal)) => Ended::Signaled(signal.unsigned_abs()),
                     (None, None) => Ended::Code(-1),
                 });
-                self.kill_group();
+                self.end();
             }
         }
         Ok(self.ended)

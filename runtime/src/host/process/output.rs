@@ -58,8 +58,6 @@ impl Stream {
 #[derive(Debug)]
 pub(super) struct Output {
     state: Mutex<State>,
-    /// The write end of the I/O thread's wake-up socket.
-    nudge: UnixStream,
 }
 
 #[derive(Debug)]
@@ -67,6 +65,9 @@ struct State {
     streams: [Buffer; 2],
     /// The handle is gone: nothing will be read any more.
     abandoned: bool,
+    /// The write end of the I/O thread's wake-up socket, while the thread
+    /// runs (an ended child's handle holds no descriptor).
+    nudge: Option<UnixStream>,
 }
 
 #[derive(Debug)]
@@ -124,8 +125,8 @@ impl Output {
             state: Mutex::new(State {
                 streams: [Buffer::new(hold()?), Buffer::new(hold()?)],
                 abandoned: false,
+                nudge: Some(nudge),
             }),
-            nudge,
         });
         let pipes = [
             Some(nonblocking(stdout.into())?),
@@ -135,8 +136,17 @@ impl Output {
         std::thread::Builder::new()
             .name("airssys-child-io".into())
             .stack_size(64 * 1024)
-            .spawn(move || thread.run(pipes, wakeup, exit))?;
+            .spawn(move || {
+                thread.run(pipes, wakeup, exit);
+                thread.lock().nudge = None;
+            })?;
         Ok(output)
+    }
+
+    /// Whether the I/O thread still runs.
+    #[cfg(test)]
+    pub(super) fn thread_running(&self) -> bool {
+        self.lock().nudge.is_some()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -162,13 +172,12 @@ impl Output {
         };
         // Room was made, or the component heard of the limit: let the
         // thread try paused streams again.
-        let paused = state
-            .streams
-            .iter_mut()
-            .any(|b| std::mem::take(&mut b.paused));
-        drop(state);
+        let mut paused = false;
+        for buffer in &mut state.streams {
+            paused |= std::mem::take(&mut buffer.paused);
+        }
         if paused {
-            self.wake_thread();
+            state.wake_thread();
         }
         taken
     }
@@ -192,14 +201,9 @@ impl Output {
             buffer.closed = true;
             buffer.starved = None;
         }
+        state.wake_thread();
         drop(state);
-        self.wake_thread();
         wake();
-    }
-
-    fn wake_thread(&self) {
-        // A full socket already holds a wake-up.
-        let _ = (&self.nudge).write(&[1]);
     }
 
     /// The I/O thread.
@@ -320,6 +324,15 @@ impl Output {
         drop(state);
         wake();
         None
+    }
+}
+
+impl State {
+    fn wake_thread(&self) {
+        if let Some(mut nudge) = self.nudge.as_ref() {
+            // A full socket already holds a wake-up.
+            let _ = nudge.write(&[1]);
+        }
     }
 }
 

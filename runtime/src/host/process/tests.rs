@@ -117,6 +117,17 @@ fn the_child_its_group_and_its_thread_end_together() {
         !matches!(status, Ok(None))
     });
     assert_eq!(status.unwrap(), Some(Ended::Code(3)));
+    // Ended, its handle still held: reaped (no zombie), and once its
+    // thread is done the handle holds no descriptor.
+    let pid = lock(&child.process).pid().as_raw_nonzero().get();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "an ended child stays a zombie"
+    );
+    wait_for("the I/O thread outlived the child", || {
+        !child.output.thread_running()
+    });
+    wait_for("the I/O thread never ended", || child_threads() == 0);
     drop(child);
     wait_for("a thread outlived its child", || child_threads() == 0);
 
