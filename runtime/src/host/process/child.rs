@@ -175,17 +175,21 @@ fn ended(status: std::process::ExitStatus) -> Ended {
 /// docs/decisions/containment-process.md.
 #[allow(unsafe_code)]
 fn confine(command: &mut Command, limits: ChildLimits) {
-    use rustix::process::{Resource, Rlimit, setrlimit, setsid};
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit, setsid};
 
+    // Never above the host's own hard limit, which the child inherits and
+    // could not raise: the policy can only lower it.
+    let within = |resource: Resource, soft: Option<u64>, hard: Option<u64>| {
+        let host = getrlimit(resource).maximum;
+        let clamp = |v: Option<u64>| v.map(|v| host.map_or(v, |h| v.min(h)));
+        (resource, clamp(soft), clamp(hard))
+    };
     let cpu_hard = limits.cpu_seconds.map(|s| s.saturating_add(1));
+    let address_space = limits.address_space_bytes;
     let limits = [
-        (Resource::Nproc, limits.processes, limits.processes),
-        (Resource::Cpu, limits.cpu_seconds, cpu_hard),
-        (
-            Resource::As,
-            limits.address_space_bytes,
-            limits.address_space_bytes,
-        ),
+        within(Resource::Nproc, limits.processes, limits.processes),
+        within(Resource::Cpu, limits.cpu_seconds, cpu_hard),
+        within(Resource::As, address_space, address_space),
     ];
     // SAFETY: the closure runs in the forked child before `exec`, where
     // only async-signal-safe work is allowed. It makes raw system calls

@@ -196,6 +196,34 @@ fn rlimits_are_set_before_the_program_starts() {
         "{text}"
     );
 
+    // Never above the host's own hard limit (where it has one).
+    if let Some(host) = rustix::process::getrlimit(rustix::process::Resource::Nproc).maximum {
+        let child = spawn_child(
+            &launch(
+                "exec cat /proc/self/limits",
+                ChildLimits::new().processes(u64::MAX / 2),
+            ),
+            &budget(1 << 20),
+        )
+        .expect("spawn");
+        let text = String::from_utf8(read_all(&child, Stream::Stdout)).unwrap();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("Max processes"))
+            .unwrap_or_default();
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            [
+                "Max",
+                "processes",
+                &host.to_string(),
+                &host.to_string(),
+                "processes"
+            ],
+            "{text}"
+        );
+    }
+
     // Enforced: a busy loop past one CPU second ends by `SIGXCPU`.
     let child = spawn_child(
         &launch("while :; do :; done", ChildLimits::new().cpu_seconds(1)),
