@@ -1,44 +1,5 @@
 //! Program rules: what a component may do with a program it is granted
-//! (`proc:spawn:<path>`), beyond starting it. Written per program under
-//! `[components.<name>.programs."<path>"]` (or `[defaults.programs."<path>"]`):
-//!
-//! ```toml
-//! [components.builder]
-//! grants = ["proc:spawn:/usr/bin/git"]
-//!
-//! [components.builder.programs."/usr/bin/git"]
-//! args = [
-//!     ["status", "--porcelain"],
-//!     ["log", "--oneline", "-n", "{[0-9]*}"],
-//!     ["show", "{}"],
-//!     ["diff", "--stat", "{...}"],
-//! ]
-//! env = ["LANG", "GIT_AUTHOR_NAME"]
-//! rlimits = { processes = 64, cpu_seconds = 30, address_space_bytes = 2147483648 }
-//! ```
-//!
-//! - `args`: the argument lists (after the program name) the component may
-//!   pass, one list of words per allowed shape; an argument list is
-//!   accepted when one shape matches it. A word is a literal argument,
-//!   `{}` (any one argument that is not an option, i.e. does not begin
-//!   with `-`), `{pattern}` (one argument matching a glob: `*` within one
-//!   `/`-separated part, `**` across parts, `?` one character, `[abc]` one
-//!   of; not an option unless the pattern itself begins with `-`; never an
-//!   argument with a `..` part), or `{...}` (any remaining arguments,
-//!   options included; last word only). `{{` and `}}` write literal braces.
-//!   Without `args` the program takes any arguments: full code execution
-//!   as the host user for any shell, interpreter, or program with an
-//!   "execute this" option, reported when the component loads
-//!   ([`ProcessNotice`]).
-//! - `env`: the variables the component may set in the child's
-//!   environment, by exact name. Nothing else is passed; `env:read` grants
-//!   only let the component read variables, never set them in a child.
-//! - `rlimits`: kernel resource limits applied to the child before it
-//!   starts (inherited by its own children).
-//!
-//! A rule applies to a spawn when its path is the program asked for or
-//! resolves to the same file (symlinks and `/bin` → `/usr/bin` aliases
-//! included); when several apply, each must accept the spawn.
+//! (`proc:spawn:<path>`), beyond starting it. See [`ProgramRule`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -61,8 +22,47 @@ const PATTERN_OPTIONS: glob::MatchOptions = glob::MatchOptions {
     require_literal_leading_dot: false,
 };
 
-/// What a component may do with one program it is granted. See the
-/// [module documentation](self).
+/// What a component may do with a program it is granted
+/// (`proc:spawn:<path>`), beyond starting it. Written per program under
+/// `[components.<name>.programs."<path>"]` (or `[defaults.programs."<path>"]`):
+///
+/// ```toml
+/// [components.builder]
+/// grants = ["proc:spawn:/usr/bin/git"]
+///
+/// [components.builder.programs."/usr/bin/git"]
+/// args = [
+///     ["status", "--porcelain"],
+///     ["log", "--oneline", "-n", "{[0-9]*}"],
+///     ["show", "{}"],
+///     ["diff", "--stat", "{...}"],
+/// ]
+/// env = ["LANG", "GIT_AUTHOR_NAME"]
+/// rlimits = { processes = 64, cpu_seconds = 30, address_space_bytes = 2147483648 }
+/// ```
+///
+/// - `args`: the argument lists (after the program name) the component may
+///   pass, one list of words per allowed shape; an argument list is
+///   accepted when one shape matches it. A word is a literal argument,
+///   `{}` (any one argument that is not an option, i.e. does not begin
+///   with `-`), `{pattern}` (one argument matching a glob: `*` within one
+///   `/`-separated part, `**` across parts, `?` one character, `[abc]` one
+///   of; not an option unless the pattern itself begins with `-`; never an
+///   argument with a `..` part), or `{...}` (any remaining arguments,
+///   options included; last word only). `{{` and `}}` write literal braces.
+///   Without `args` the program takes any arguments: full code execution
+///   as the host user for any shell, interpreter, or program with an
+///   "execute this" option, reported when the component loads
+///   ([`ProcessNotice`]).
+/// - `env`: the variables the component may set in the child's
+///   environment, by exact name. Nothing else is passed; `env:read` grants
+///   only let the component read variables, never set them in a child.
+/// - `rlimits`: kernel resource limits applied to the child before it
+///   starts (inherited by its own children).
+///
+/// A rule applies to a spawn when its path is the program asked for or
+/// resolves to the same file (symlinks and `/bin` → `/usr/bin` aliases
+/// included); when several apply, each must accept the spawn.
 ///
 /// # Examples
 ///
@@ -169,9 +169,8 @@ impl ProgramRule {
         ProgramRule::default()
     }
 
-    /// Allows one more argument list shape (see the
-    /// [module documentation](self) for the words); `&[]` allows running
-    /// the program without arguments.
+    /// Allows one more argument list shape (see [`ProgramRule`] for the
+    /// words); `&[]` allows running the program without arguments.
     ///
     /// # Errors
     ///
