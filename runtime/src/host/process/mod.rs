@@ -57,7 +57,7 @@ use airssys_macros::host_impl;
 use wasmtime::component::Resource;
 
 use self::child::{Ended, Process};
-pub(crate) use self::output::PIPE_BUFFER;
+use self::output::PIPE_BUFFER;
 use self::output::{ExitWatch, Output, Stream, Taken};
 use super::bindings::airssys::ext::process::{
     Error, ExitStatus, Host, HostChild, HostPendingExit, HostPendingRead, KeyValue, Pollable,
