@@ -274,3 +274,53 @@ fn missing_file_exits_2() {
         "{err}"
     );
 }
+
+#[test]
+fn policy_reports_programs_run_with_any_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = Manifest::from_toml_str(
+        r#"
+[component]
+name = "builder"
+version = "0.1.0"
+
+[capabilities]
+requires = ["proc:spawn:/bin/sh"]
+optional = ["proc:spawn:/usr/bin/git"]
+"#,
+    )
+    .unwrap();
+    let bytes = component(Contract::embedded().resolve().clone(), Some(&manifest));
+    let path = write(dir.path(), "builder.wasm", &bytes);
+    let policy = write(
+        dir.path(),
+        "policy.toml",
+        br#"
+[components.builder]
+grants = ["proc:spawn:/bin/sh", "proc:spawn:/usr/bin/git"]
+
+[components.builder.programs."/usr/bin/git"]
+args = [["status"]]
+"#,
+    );
+    let args = ["inspect", path.to_str().unwrap(), "--policy"];
+    let out = airssys(&[&args[..], &[policy.to_str().unwrap()]].concat());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        text.contains(
+            "process: warning: component `builder` may run `/bin/sh` with any arguments: full \
+             code execution as the host user"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("/usr/bin/git` with any"), "{text}");
+    let out = airssys(&[&args[..], &[policy.to_str().unwrap(), "--format", "json"]].concat());
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let notices = json["process_notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1, "{json}");
+    // Without `--policy` nothing is said about it.
+    let out = airssys(&["inspect", path.to_str().unwrap(), "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(json["process_notices"].is_null(), "{json}");
+}

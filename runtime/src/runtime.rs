@@ -262,12 +262,23 @@ impl Runtime {
             crate::broker::Subscriber::new(subscriptions, grants.clone())
                 .max_message_bytes(crate::broker::message_bound(limits.memory_bytes)),
         );
+        let (programs, process_notices) = match &manifest {
+            Some(_) => (
+                shared.policy.programs_for(&name),
+                shared.policy.process_notices(&name, &grants),
+            ),
+            None => Default::default(),
+        };
+        for notice in &process_notices {
+            tracing::warn!(target: "airssys::load", component = name.as_str(), "{notice}");
+        }
         tracing::info!(
             target: "airssys::load",
             component = name.as_str(),
             sha256 = %digest,
             grants = %grants.allows().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
             denies = grants.denies().len(),
+            process_notices = %process_notices.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
             "component loaded"
         );
         let net =
@@ -289,6 +300,7 @@ impl Runtime {
             mounts,
             children: Default::default(),
             net,
+            programs,
         });
         Ok(LoadedComponent {
             inner: Arc::new(Loaded {
@@ -297,6 +309,7 @@ impl Runtime {
                 pre,
                 lifecycle,
                 handler,
+                process_notices,
             }),
         })
     }
@@ -618,6 +631,8 @@ struct Loaded {
     pre: InstancePre<HostState>,
     lifecycle: Option<lifecycle::GuestIndices>,
     handler: Option<handler::GuestIndices>,
+    /// What the operator should know about its process rights.
+    process_notices: Vec<crate::policy::ProcessNotice>,
 }
 
 impl Drop for Loaded {
@@ -682,6 +697,15 @@ impl LoadedComponent {
     /// The limits that apply to each instance.
     pub fn limits(&self) -> ResolvedLimits {
         self.inner.info.limits
+    }
+
+    /// What the operator should know about the component's process rights
+    /// (each also logged as a warning when it loaded): programs it may run
+    /// with any arguments — full code execution as the host user — and
+    /// `env:read` grants that no longer pass variables to children. See
+    /// docs/policy.md, "Programs".
+    pub fn process_notices(&self) -> &[crate::policy::ProcessNotice] {
+        &self.inner.process_notices
     }
 
     /// Creates an instance and calls its `init` export (when it has one)

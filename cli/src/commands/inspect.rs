@@ -6,8 +6,10 @@
 //! the contract embedded in this build (the load-time check of the runtime,
 //! [`compat::check_world_imports`]). Exit codes: 0 compatible; 1
 //! incompatible (each mismatch is listed) or an invalid `airssys:manifest`
-//! section; 2 when the file cannot be read or is not a component. The JSON
-//! format is documented in `docs/cli.md`.
+//! section; 2 when the file (or the `--policy` file) cannot be read or is
+//! not a component. With `--policy`, programs the component may run with
+//! any arguments under that policy are reported. The JSON format is
+//! documented in `docs/cli.md`.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,10 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// A host policy (TOML): report what the component's process rights
+    /// under it amount to.
+    #[arg(long)]
+    policy: Option<PathBuf>,
 }
 
 /// The report, as printed with `--format json`.
@@ -49,6 +55,10 @@ struct Report {
     host_packages: Vec<String>,
     compatible: bool,
     mismatches: Vec<MismatchReport>,
+    /// With `--policy`: what the operator should know about the
+    /// component's process rights under it (programs it may run with any
+    /// arguments: full code execution); `null` without `--policy`.
+    process_notices: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,7 +96,23 @@ struct MismatchReport {
 
 /// Runs the command and returns the exit code.
 pub(crate) fn run(args: Args) -> u8 {
-    let report = match inspect(&args.component, Contract::embedded().resolve()) {
+    let policy = match args
+        .policy
+        .as_deref()
+        .map(airssys_runtime::Policy::from_toml_file)
+    {
+        None => None,
+        Some(Ok(policy)) => Some(policy),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let report = match inspect(
+        &args.component,
+        Contract::embedded().resolve(),
+        policy.as_ref(),
+    ) {
         Ok(report) => report,
         Err(message) => {
             eprintln!("error: {message}");
@@ -128,7 +154,11 @@ pub(crate) fn run(args: Args) -> u8 {
 /// # Errors
 ///
 /// One sentence naming `path`: unreadable, not a component, undecodable.
-fn inspect(path: &Path, host: &Resolve) -> Result<Report, String> {
+fn inspect(
+    path: &Path,
+    host: &Resolve,
+    policy: Option<&airssys_runtime::Policy>,
+) -> Result<Report, String> {
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !wasmparser::Parser::is_component(&bytes) {
@@ -153,9 +183,10 @@ fn inspect(path: &Path, host: &Resolve) -> Result<Report, String> {
         Err(e) => return Err(format!("{shown} is not a valid component: {e:#}")),
     };
     let (manifest, manifest_error) = match Manifest::from_wasm(&bytes) {
-        Ok(manifest) => (manifest.map(|m| ManifestReport::new(&m)), None),
+        Ok(manifest) => (manifest, None),
         Err(e) => (None, Some(e.to_string())),
     };
+    let process_notices = policy.map(|p| process_notices(p, manifest.as_ref()));
     let mismatches: Vec<MismatchReport> = compat::check_world_imports(&resolve, world, host)
         .into_iter()
         .map(MismatchReport::from)
@@ -170,13 +201,26 @@ fn inspect(path: &Path, host: &Resolve) -> Result<Report, String> {
         format: REPORT_FORMAT,
         path: path.display().to_string(),
         compatible: mismatches.is_empty() && manifest_error.is_none(),
-        manifest,
+        manifest: manifest.as_ref().map(ManifestReport::new),
         manifest_error,
         imports: items(&resolve, world, host, true),
         exports: items(&resolve, world, host, false),
         host_packages,
         mismatches,
+        process_notices,
     })
+}
+
+/// What `policy` gives the component of `manifest` to run, as warnings
+/// (none without a manifest: nothing is granted).
+fn process_notices(policy: &airssys_runtime::Policy, manifest: Option<&Manifest>) -> Vec<String> {
+    let Some(manifest) = manifest else {
+        return Vec::new();
+    };
+    match policy.process_notices_for(manifest) {
+        Ok(notices) => notices.iter().map(ToString::to_string).collect(),
+        Err(refused) => vec![format!("the policy refuses the component: {refused}")],
+    }
 }
 
 /// The world's imports (or exports), in the component's order.
@@ -289,6 +333,14 @@ impl Report {
                     ""
                 };
                 out += &format!("  {:width$}  {what}{note}\n", item.name);
+            }
+        }
+        if let Some(notices) = &self.process_notices {
+            if notices.is_empty() {
+                out += "process: under the policy, no program runs with arbitrary arguments\n";
+            }
+            for notice in notices {
+                out += &format!("process: warning: {notice}\n");
             }
         }
         let host = self.host_packages.join(", ");

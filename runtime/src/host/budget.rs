@@ -88,7 +88,6 @@ impl Budget {
     /// # Errors
     ///
     /// [`LimitExceeded::HeldBytes`] as [`Budget::reserve`].
-    #[allow(dead_code)] // TODO(containment II): child output
     pub(crate) fn reserve_bytes(&self, bytes: u64) -> Result<Hold, LimitExceeded> {
         Hold {
             inner: Arc::clone(&self.inner),

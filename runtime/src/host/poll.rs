@@ -11,11 +11,9 @@
 //! - `poll` checks every target; when none is ready it sleeps until
 //!   [`wake`] is called, which happens right after a completion is stored:
 //!   - network operations: their task, when it finishes;
-//!   - child output: the reader thread, on new bytes and at the end of
-//!     the stream;
-//!   - a child's exit: on Linux a waiter thread per child blocked on the
-//!     child's pidfd (`waitid(P_PIDFD, WEXITED | WNOWAIT)`: it does not
-//!     reap, so the host's own `try_wait` still collects the status);
+//!   - child output and exit: the child's I/O thread, on new bytes, at
+//!     the end of a stream, and (Linux) when the child's pidfd reports
+//!     its exit (read with `waitid(WNOWAIT)`: nothing is reaped);
 //!   - a reply: [`ReplySlot::fill`](crate::broker::ReplySlot::fill), the
 //!     one place where every answer, remote error, dead end of an
 //!     unloaded responder ... is stored.

@@ -44,6 +44,9 @@ pub(crate) struct ComponentInfo {
     /// the running operations of every instance
     /// (`limits.max_net_in_flight`).
     pub(crate) net: crate::host::NetComponent,
+    /// The policy's program rules for the component (argument lists,
+    /// variables it may pass, rlimits), by program path.
+    pub(crate) programs: BTreeMap<String, crate::policy::ProgramRule>,
 }
 
 /// Services shared by every component of one runtime.

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use airssys_contract::capability::Capability;
 
-use super::{ComponentPolicy, DigestPin, Limits, Policy, PolicyError, check_mount, rule};
+use super::programs::check_program_path;
+use super::{
+    ComponentPolicy, DigestPin, Limits, Policy, PolicyError, ProgramRule, check_mount, rule,
+};
 use crate::identity::ComponentDigest;
 
 /// Builds a [`Policy`] in code. Every method widens authority explicitly;
@@ -132,6 +135,44 @@ impl PolicyBuilder {
     pub fn pin_sha256(mut self, name: &str, digest: ComponentDigest) -> Self {
         self.entry(name).sha256 = Some(DigestPin { digest, line: None });
         self
+    }
+
+    /// What the component `name` may do with `program` (an absolute path,
+    /// as `proc:spawn` grants name it): its argument lists, the variables
+    /// it may pass, the child's rlimits. Grants nothing by itself.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Program`] when `program` is not an absolute,
+    /// normalized path.
+    pub fn program(
+        mut self,
+        name: &str,
+        program: &str,
+        rule: ProgramRule,
+    ) -> Result<Self, PolicyError> {
+        check_program_path(program).map_err(PolicyError::Program)?;
+        self.entry(name).programs.insert(program.to_owned(), rule);
+        Ok(self)
+    }
+
+    /// A program rule for every component without its own rule for
+    /// `program`. See [`PolicyBuilder::program`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PolicyBuilder::program`].
+    pub fn default_program(
+        mut self,
+        program: &str,
+        rule: ProgramRule,
+    ) -> Result<Self, PolicyError> {
+        check_program_path(program).map_err(PolicyError::Program)?;
+        self.policy
+            .defaults
+            .programs
+            .insert(program.to_owned(), rule);
+        Ok(self)
     }
 
     /// Limits of the component `name`.

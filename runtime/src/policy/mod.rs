@@ -28,6 +28,7 @@
 
 mod builder;
 mod limits;
+mod programs;
 mod toml_file;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,8 @@ use crate::identity::ComponentDigest;
 
 pub use builder::PolicyBuilder;
 pub use limits::*;
+pub use programs::{ArgShape, ChildLimits, ProcessNotice, ProgramRule};
+pub(crate) use programs::{is_loader_variable, resolve, rules_for, shown};
 
 /// The host policy. See the [module documentation](self).
 #[derive(Debug, Clone, Default)]
@@ -76,6 +79,10 @@ pub struct ComponentPolicy {
     /// `msg:subscribe:<pattern>` rule; each must be covered by the
     /// component's effective `msg:subscribe` grant or the load is refused.
     pub subscribe: Vec<PolicyRule>,
+    /// What the component may do with each program it is granted, by
+    /// program path: argument lists, variables it may pass, the child's
+    /// rlimits (see [`ProgramRule`]).
+    pub programs: BTreeMap<String, ProgramRule>,
     /// The 1-based line of the table header, when read from a file.
     pub line: Option<u32>,
     /// The digest a component claiming this name must have (`sha256`);
@@ -129,6 +136,9 @@ pub enum PolicyError {
     /// A mount given to [`PolicyBuilder::mount`] is malformed.
     #[error("{0}")]
     Mount(String),
+    /// A program rule given to the builder is malformed or ambiguous.
+    #[error("{0}")]
+    Program(String),
 }
 
 pub(crate) fn at(path: Option<&Path>, line: u32, column: u32, message: &str) -> String {

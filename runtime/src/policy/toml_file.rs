@@ -8,6 +8,7 @@ use airssys_contract::capability::Capability;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::programs::{ProgramFile, check_program_path};
 use super::{ComponentPolicy, DigestPin, Limits, Policy, PolicyError, PolicyRule, check_mount};
 
 #[derive(Deserialize)]
@@ -40,6 +41,7 @@ struct TableFile {
     subscribe: Vec<Spanned<String>>,
     #[serde(default)]
     sha256: Option<Spanned<String>>,
+    programs: BTreeMap<Spanned<String>, ProgramFile>,
 }
 
 #[derive(Deserialize, Default)]
@@ -150,6 +152,14 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
             check_mount(root.get_ref(), &host_dir).map_err(|m| invalid(root.span().start, m))?;
             mounts.insert(root.into_inner(), host_dir);
         }
+        let mut programs = BTreeMap::new();
+        for (program, rule) in t.programs {
+            let start = program.span().start;
+            check_program_path(program.get_ref()).map_err(|m| invalid(start, m))?;
+            let header = Some(line_column(text, start).0);
+            let rule = rule.into_rule(header, |at| line_column(text, at).0, invalid)?;
+            programs.insert(program.into_inner(), rule);
+        }
         Ok(ComponentPolicy {
             grants: rules(t.grants)?,
             denies: rules(t.denies)?,
@@ -178,6 +188,7 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
                         })
                 })
                 .collect::<Result<_, _>>()?,
+            programs,
             line,
             sha256,
         })

@@ -47,6 +47,8 @@ mod names {
         assert_eq!(keys, "pages 1: public");
         assert!(read.starts_with("denied: "), "{read}");
         assert!(read.contains("`kv:read:counter/secret/**`"), "{read}");
+    }
+}
 
 /// Storage flood: the quota and the fairness of commits.
 mod flood {
