@@ -48,6 +48,7 @@ mod grant;
 mod host;
 mod loader;
 pub mod policy;
+mod pool;
 mod runtime;
 pub mod storage;
 

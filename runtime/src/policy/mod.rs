@@ -224,6 +224,17 @@ impl Policy {
         own.or(self.defaults.limits).resolve(base)
     }
 
+    /// The limits of every component the policy names, and of any other
+    /// (`[defaults]` over `base`): what the engine must be able to hold.
+    pub(crate) fn every_limits(&self, base: ResolvedLimits) -> Vec<ResolvedLimits> {
+        let others = self.defaults.limits.resolve(base);
+        self.components
+            .keys()
+            .map(|name| self.limits_for(name, base))
+            .chain([others])
+            .collect()
+    }
+
     fn merged(
         &self,
         name: &str,

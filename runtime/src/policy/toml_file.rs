@@ -51,6 +51,13 @@ struct LimitsFile {
     max_pending: Option<u32>,
     max_handles: Option<u32>,
     max_net_in_flight: Option<u32>,
+    max_instances: Option<u32>,
+    max_core_instances: Option<u32>,
+    max_memories: Option<u32>,
+    max_tables: Option<u32>,
+    log_lines_per_second: Option<u64>,
+    log_bytes_per_second: Option<u64>,
+    audit_denials_per_second: Option<u64>,
 }
 
 impl LimitsFile {
@@ -64,6 +71,13 @@ impl LimitsFile {
             max_pending: self.max_pending,
             max_handles: self.max_handles,
             max_net_in_flight: self.max_net_in_flight,
+            max_instances: self.max_instances,
+            max_core_instances: self.max_core_instances,
+            max_memories: self.max_memories,
+            max_tables: self.max_tables,
+            log_lines_per_second: self.log_lines_per_second,
+            log_bytes_per_second: self.log_bytes_per_second,
+            audit_denials_per_second: self.audit_denials_per_second,
         }
     }
 }
