@@ -89,7 +89,7 @@ pub(crate) fn admit(
     component: &Component,
     core_instances: u32,
     limits: &ResolvedLimits,
-) -> Result<Needs, LoadError> {
+) -> Result<(), LoadError> {
     let (memories, tables) = component
         .resources_required()
         .map_or((0, 0), |r| (r.num_memories, r.num_tables));
@@ -129,8 +129,7 @@ pub(crate) fn admit(
             ),
             ("tables", "max_tables", tables, limits.max_tables),
         ],
-    )?;
-    Ok(needs)
+    )
 }
 
 /// Core `instantiate`s declared anywhere in the binary.
