@@ -167,6 +167,26 @@ pub enum LoadError {
         /// The digest of the refused component.
         offered: ComponentDigest,
     },
+    /// One instance of the component would take more of the runtime's
+    /// instance pool (core instances, memories, tables) than its policy
+    /// allows.
+    #[error(
+        "component `{component}` needs {needed} {what} per instance; `limits.{key}` allows \
+         {limit} (raise `limits.{key}` for it in the policy if the component is trusted to \
+         take that much of the shared instance pool)"
+    )]
+    PoolLimit {
+        /// The component's name.
+        component: String,
+        /// What it needs too many of, in words (`linear memories`).
+        what: &'static str,
+        /// The policy key under `limits`.
+        key: &'static str,
+        /// How many one instance needs.
+        needed: u32,
+        /// How many the policy allows.
+        limit: u32,
+    },
 }
 
 /// Where a `sha256` pin was written, for [`LoadError::DigestMismatch`].
@@ -208,10 +228,12 @@ pub enum LimitExceeded {
         /// The size it asked for.
         wanted: u64,
     },
-    /// A call ran longer than the time limit and was interrupted.
+    /// A call ran longer than the time limit (waits included) and was
+    /// interrupted.
     #[error(
-        "time limit exceeded: component `{component}` ran longer than {limit:?} in one call and \
-         was interrupted (raise `limits.cpu_time_ms` in the policy)"
+        "time limit exceeded: component `{component}` ran longer than {limit:?} in one call \
+         (time spent waiting counts) and was interrupted (raise `limits.cpu_time_ms` in the \
+         policy)"
     )]
     CpuTime {
         /// The component.
@@ -267,6 +289,17 @@ pub enum LimitExceeded {
          or drop them, or raise `limits.max_net_in_flight` in the policy)"
     )]
     NetInFlight {
+        /// The component.
+        component: String,
+        /// The limit.
+        limit: u32,
+    },
+    /// The component has as many instances alive as it may.
+    #[error(
+        "instance limit exceeded: component `{component}` already has {limit} instances alive, \
+         the most it may have at once (drop one, or raise `limits.max_instances` in the policy)"
+    )]
+    Instances {
         /// The component.
         component: String,
         /// The limit.

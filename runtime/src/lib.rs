@@ -49,6 +49,7 @@ mod host;
 mod identity;
 mod loader;
 pub mod policy;
+mod pool;
 mod runtime;
 pub mod storage;
 

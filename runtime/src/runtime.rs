@@ -11,7 +11,7 @@ use std::time::Duration;
 use airssys_contract::capability::GrantSet;
 use airssys_contract::manifest::Manifest;
 use wasmtime::component::{ComponentNamedList, InstancePre, Lift, Linker, Lower, TypedFunc};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store, Trap};
 
 use crate::audit::AuditLog;
 use crate::broker::{Broker, BrokerConfig, Delivery, InProcessBroker, ReplyOutcome};
@@ -20,6 +20,7 @@ use crate::extension::{Extensions, HostExtension};
 use crate::grant::effective_grants;
 use crate::host::bindings::airssys::core::types::KeyValue;
 use crate::host::bindings::exports::airssys::core::{handler, lifecycle};
+use crate::host::rate::ComponentMeters;
 use crate::host::state::{ComponentInfo, HostState, Services};
 use crate::identity::ComponentDigest;
 use crate::loader;
@@ -230,8 +231,10 @@ impl Runtime {
             )?,
             None => crate::fs::Mounts::default(),
         };
+        let core_instances = crate::pool::check_core_instances(&name, bytes, &limits)?;
         let component = wasmtime::component::Component::new(&shared.engine, bytes)
             .map_err(|e| LoadError::Invalid(format!("{e:?}")))?;
+        crate::pool::admit(&name, &component, core_instances, &limits)?;
         let pre = shared.linker.instantiate_pre(&component).map_err(|e| LoadError::Unlinkable {
             component: name.clone(),
             message: format!(
@@ -549,6 +552,7 @@ impl RuntimeBuilder {
                         .unwrap_or_else(|| Arc::new(InProcessBroker::new(BrokerConfig::default()))),
                     tls,
                     handle_names,
+                    meters: Default::default(),
                 }),
                 base_limits: self.limits,
                 tick: self.tick,
@@ -569,14 +573,11 @@ impl RuntimeBuilder {
         // 2-3x slower; nothing here needs it.
         config.concurrency_support(false);
         if self.pooling {
-            let n = self.max_instances;
-            let mut pool = PoolingAllocationConfig::default();
-            pool.total_component_instances(n);
-            // A Rust wasm32-wasip2 component holds a few core instances,
-            // memories and tables.
-            pool.total_core_instances(n.saturating_mul(8));
-            pool.total_memories(n.saturating_mul(2));
-            pool.total_tables(n.saturating_mul(4));
+            // No instance may hold more core instances than the largest
+            // share any component of the policy is allowed (see pool.rs).
+            let ceiling =
+                crate::pool::core_instance_ceiling(&self.policy.every_limits(self.limits));
+            let pool = crate::pool::configure(self.max_instances, ceiling);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         config
@@ -655,6 +656,8 @@ impl Drop for Loaded {
             }
         };
         if last {
+            self.shared.services.meters.forget(name);
+            self.shared.services.audit.forget(name);
             let dropped = self.shared.services.broker.unregister(name);
             if dropped > 0 {
                 tracing::warn!(
@@ -718,6 +721,12 @@ impl LoadedComponent {
     /// trap error raised during start-up.
     pub fn instantiate(&self) -> Result<Instance, RuntimeError> {
         let loaded = &self.inner;
+        let services = &loaded.shared.services;
+        let live = Live::enter(services.meters.of(&loaded.info.name), &loaded.info)?;
+        services.audit.limit_denials(
+            &loaded.info.name,
+            loaded.info.limits.audit_denials_per_second,
+        );
         let mut state = HostState::new(
             Arc::clone(&loaded.info),
             Arc::clone(&loaded.shared.services),
@@ -741,9 +750,12 @@ impl LoadedComponent {
             loaded: Arc::clone(loaded),
             poisoned: false,
             stopped: false,
+            _live: live,
         };
         instance.arm();
-        let created = loaded.pre.instantiate(&mut instance.store).map_err(|e| {
+        let created = loaded.pre.instantiate(&mut instance.store);
+        instance.report_drops();
+        let created = created.map_err(|e| {
             instance.classify(e, |component, message| RuntimeError::Instantiate {
                 component,
                 message,
@@ -822,6 +834,37 @@ pub struct Instance {
     /// The instance trapped; wasmtime refuses further calls.
     poisoned: bool,
     stopped: bool,
+    /// Counts the instance against `limits.max_instances` until dropped
+    /// (after `Drop for Instance` has run `shutdown`).
+    _live: Live,
+}
+
+/// One live instance of a component, counted against its
+/// `limits.max_instances` until dropped.
+struct Live(Arc<ComponentMeters>);
+
+impl Live {
+    fn enter(meters: Arc<ComponentMeters>, info: &ComponentInfo) -> Result<Live, RuntimeError> {
+        let limit = info.limits.max_instances;
+        meters
+            .live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .map_err(|_| {
+                RuntimeError::Limit(LimitExceeded::Instances {
+                    component: info.name.clone(),
+                    limit,
+                })
+            })?;
+        Ok(Live(meters))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Instance {
@@ -1019,7 +1062,18 @@ impl Instance {
     }
 
     fn finish<T>(&mut self, result: wasmtime::Result<T>) -> Result<T, RuntimeError> {
+        self.report_drops();
         result.map_err(|e| self.trap(e))
+    }
+
+    /// Ends the unfinished stdout and stderr lines of the call, and says
+    /// what the component's rate limits dropped (log records, output
+    /// lines, audit records of refusals) since the last time: at the end
+    /// of every call, so no drop goes unsaid.
+    fn report_drops(&self) {
+        let state = self.store.data();
+        state.log.end_of_call();
+        state.services.audit.report_dropped(&state.info.name);
     }
 
     fn trap(&mut self, error: wasmtime::Error) -> RuntimeError {

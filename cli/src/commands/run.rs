@@ -369,7 +369,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let mut instances = Vec::new();
     for component in &loaded {
         if several {
-            println!("init `{}`", component.name());
+            println!("init `{}`", printable(component.name()));
         } else {
             println!("init");
         }
@@ -389,7 +389,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             continue;
         };
         if several {
-            println!("request {payload:?} to `{}`", instance.name());
+            println!("request {payload:?} to `{}`", printable(instance.name()));
         } else {
             println!("request {payload:?}");
         }
@@ -397,7 +397,10 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         report.flush();
         match reply {
             Ok(Ok(bytes)) => println!("  -> reply {:?}", String::from_utf8_lossy(&bytes)),
-            Ok(Err(error)) => println!("  -> the component answered with an error: {error}"),
+            Ok(Err(error)) => println!(
+                "  -> the component answered with an error: {}",
+                printable(&error.to_string())
+            ),
             Err(error) => return Err(runtime_failed("request", &error)),
         }
     }
@@ -408,7 +411,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
 
     for instance in instances {
         if several {
-            println!("shutdown `{}`", instance.name());
+            println!("shutdown `{}`", printable(instance.name()));
         } else {
             println!("shutdown");
         }
@@ -471,15 +474,15 @@ fn describe(out: &mut String, component: &LoadedComponent, wasm: &Path, policy: 
     let _ = writeln!(
         out,
         "loaded `{}`{} from {}",
-        component.name(),
+        printable(component.name()),
         component
             .manifest()
-            .map(|m| format!(" {}", m.version))
+            .map(|m| format!(" {}", printable(&m.version.to_string())))
             .unwrap_or_default(),
         wasm.display()
     );
     let granted = component.grants().allows();
-    let _ = writeln!(out, "  granted: {}", list(granted));
+    let _ = writeln!(out, "  granted: {}", printable(&list(granted)));
     if let Some(manifest) = component.manifest() {
         let missing: Vec<Capability> = manifest
             .optional
@@ -506,6 +509,22 @@ fn describe(out: &mut String, component: &LoadedComponent, wasm: &Path, policy: 
     if !topics.is_empty() {
         let _ = writeln!(out, "  subscribed: {}", topics.join(", "));
     }
+    let limits = component.limits();
+    let _ = writeln!(
+        out,
+        "  limits: {:?} per call, {} bytes of memory, {} instances at once (each at most {} core \
+         instances, {} memories, {} tables); {} log records and {} bytes per second, {} audited \
+         refusals per second",
+        limits.cpu_time,
+        limits.memory_bytes,
+        limits.max_instances,
+        limits.max_core_instances,
+        limits.max_memories,
+        limits.max_tables,
+        limits.log_lines_per_second,
+        limits.log_bytes_per_second,
+        limits.audit_denials_per_second,
+    );
 }
 
 fn list(caps: &[Capability]) -> String {
@@ -726,7 +745,7 @@ fn deliver(
             let to = instance.name();
             match &taken {
                 // A broker that bypassed `take` (not the in-process one).
-                None => println!("delivery to `{to}`"),
+                None => println!("delivery to `{}`", printable(to)),
                 Some(Taken::Message {
                     topic,
                     source,
@@ -738,10 +757,19 @@ fn deliver(
                     } else {
                         String::new()
                     };
-                    println!("message {topic} {payload:?} from `{source}` to `{to}`{attempt}");
+                    println!(
+                        "message {} {payload:?} from `{}` to `{}`{attempt}",
+                        printable(topic),
+                        printable(source),
+                        printable(to)
+                    );
                 }
                 Some(Taken::Request { source, payload }) => {
-                    println!("request {payload:?} from `{source}` to `{to}`");
+                    println!(
+                        "request {payload:?} from `{}` to `{}`",
+                        printable(source),
+                        printable(to)
+                    );
                 }
             }
             report.flush();
@@ -1014,14 +1042,13 @@ fn locate_wasm(manifest: &Path) -> Result<PathBuf, Exit> {
 }
 
 fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
+    // The component's own strings (a name in a wasmtime message) are
+    // escaped; the runtime's line structure is kept.
+    let text = printable_lines(&error.to_string(), "");
     match error {
-        LoadError::Io { .. } | LoadError::Invalid(_) => fail(2, error),
+        LoadError::Io { .. } | LoadError::Invalid(_) => fail(2, text),
         LoadError::MissingCapabilities { .. } => {
-            eprintln!(
-                "error: the host refused to load {}: {error}",
-                wasm.display()
-            );
-            let text = error.to_string();
+            eprintln!("error: the host refused to load {}: {text}", wasm.display());
             if text.contains("no policy grant covers") {
                 eprintln!(
                     "hint: or pass `--grant PATTERN` for each missing capability, for this run \
@@ -1040,13 +1067,62 @@ fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
         }
         _ => fail(
             1,
-            format_args!("the host refused to load {}: {error}", wasm.display()),
+            format_args!("the host refused to load {}: {text}", wasm.display()),
         ),
     }
 }
 
 fn runtime_failed(stage: &str, error: &RuntimeError) -> Exit {
-    fail(1, format_args!("{stage} failed: {error}"))
+    fail(
+        1,
+        format_args!(
+            "{stage} failed: {}",
+            printable_lines(&error.to_string(), "  | ")
+        ),
+    )
+}
+
+/// `text` from a component, safe to print on one line: every control
+/// character (line breaks, carriage returns, escape sequences, C1) and
+/// every bidirectional override is escaped (`\n`, `\r`, `\u{1b}`), so the
+/// component cannot forge report lines or drive the terminal.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// Control characters and the Unicode bidirectional controls (which can
+/// reorder what a terminal shows).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A multi-line text carrying component strings: each line made
+/// [`printable`], every line after the first starting with `marker`. A
+/// trap's backtrace names the component's own functions, so its lines are
+/// marked `  | ` and none can pass for a line of the report; a load
+/// error's lines (the runtime's, around validated names) are kept as they
+/// are.
+fn printable_lines(text: &str, marker: &str) -> String {
+    text.split('\n')
+        .map(|line| printable(line).into_owned())
+        .collect::<Vec<_>>()
+        .join(&format!("\n{marker}"))
 }
 
 /// Collects the audit JSON lines written by the runtime.
@@ -1090,17 +1166,35 @@ impl Reporter {
             let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
                 continue;
             };
-            let field = |k: &str| record[k].as_str().unwrap_or_default().to_owned();
+            // What the component controls is printed escaped.
+            let raw = |k: &str| record[k].as_str().unwrap_or_default();
+            let field = |k: &str| printable(raw(k)).into_owned();
             if let Some(message) = record["log"].as_str() {
-                println!("  log {} {}: {message}", field("level"), field("target"));
+                let message = printable(message);
+                match raw("stream") {
+                    stream @ ("stdout" | "stderr") => println!("  {stream}: {message}"),
+                    _ => println!("  log {} {}: {message}", field("level"), field("target")),
+                }
                 continue;
             }
             if let Some(message) = record["note"].as_str() {
-                println!("  note: {message}");
+                println!("  note: {}", printable(message));
                 continue;
             }
-            let (verdict, capability, resource) =
-                (field("verdict"), field("capability"), field("resource"));
+            if let Some(dropped) = record["dropped"].as_u64() {
+                // Refusals the audit rate limit kept out of the log still
+                // count as denials.
+                self.denials += usize::try_from(dropped).unwrap_or(usize::MAX);
+                println!(
+                    "  note: {dropped} more refusal(s) of `{}` not shown: dropped from the audit \
+                     log by {}",
+                    field("component"),
+                    field("limit")
+                );
+                continue;
+            }
+            let resource = field("resource");
+            let capability = field("capability");
             let request = if resource.is_empty() {
                 capability.clone()
             } else {
@@ -1112,17 +1206,19 @@ impl Reporter {
                 .map_or(function.as_str(), |(_, f)| f)
                 .replace("[method]", "");
             let rule = field("rule");
-            if verdict == "allow" {
+            if raw("verdict") == "allow" {
                 println!("  allow {request} ({function})");
                 continue;
             }
             self.denials += 1;
             println!("  DENY  {request} ({function}): {rule}");
-            let component = field("component");
-            println!(
-                "  fix: {}",
-                self.fix(&component, &capability, &resource, &rule)
+            let fix = self.fix(
+                raw("component"),
+                raw("capability"),
+                raw("resource"),
+                raw("rule"),
             );
+            println!("  fix: {}", printable(&fix));
         }
     }
 
@@ -1190,6 +1286,9 @@ mod component_logs {
 
     /// The runtime's target for messaging warnings.
     const MESSAGING: &str = "airssys::messaging";
+    /// The runtime's target for notes about a component's output (records
+    /// dropped by a rate limit, output without a `log:write` grant).
+    const OUTPUT: &str = "airssys::output";
 
     /// The subscriber; only component records are enabled.
     struct Logs {
@@ -1217,6 +1316,7 @@ mod component_logs {
         message: String,
         component: String,
         target: String,
+        stream: String,
         error: String,
     }
 
@@ -1225,6 +1325,7 @@ mod component_logs {
             match field.name() {
                 "component" => value.clone_into(&mut self.component),
                 "target" => value.clone_into(&mut self.target),
+                "stream" => value.clone_into(&mut self.stream),
                 "message" => value.clone_into(&mut self.message),
                 "error" => value.clone_into(&mut self.error),
                 _ => {}
@@ -1241,6 +1342,7 @@ mod component_logs {
     impl Subscriber for Logs {
         fn enabled(&self, metadata: &Metadata<'_>) -> bool {
             metadata.target() == "airssys::component"
+                || metadata.target() == OUTPUT
                 || (metadata.target() == MESSAGING && *metadata.level() <= tracing::Level::WARN)
         }
 
@@ -1255,7 +1357,7 @@ mod component_logs {
         fn event(&self, event: &Event<'_>) {
             let mut fields = Fields::default();
             event.record(&mut fields);
-            if event.metadata().target() == MESSAGING {
+            if [MESSAGING, OUTPUT].contains(&event.metadata().target()) {
                 let mut note = fields.message;
                 if !fields.error.is_empty() {
                     let _ = write!(note, ": {}", fields.error);
@@ -1273,6 +1375,7 @@ mod component_logs {
                 "log": fields.message,
                 "level": event.metadata().level().as_str().to_ascii_lowercase(),
                 "target": target,
+                "stream": fields.stream,
             });
             let mut sink = self.sink.clone();
             let _ = writeln!(sink, "{line}");

@@ -1,17 +1,45 @@
-//! `airssys:core/logging`: records go into `tracing` (target
-//! `airssys::component`) with the component's name and its own target.
+//! `airssys:core/logging`, and the one path every record of a component
+//! takes into the host's log.
 //!
-//! `log` checks the request `log:write:<level>`, so a grant
-//! `log:write:warn` admits `warn` and `error` records only.
+//! - Records go into `tracing` with target `airssys::component` and the
+//!   fields `component` (its name), `target` and `stream`: `log` for the
+//!   component's own records (`target` is the one it gave), `stdout` and
+//!   `stderr` for its WASI output lines (see `host/wasi.rs`; `target` is
+//!   the stream's name).
+//! - `log` checks the request `log:write:<level>`, so a grant
+//!   `log:write:warn` admits `warn` and `error` records only. stdout lines
+//!   are `info` records and stderr lines `warn` records, shown under the
+//!   same grants.
+//! - Rate: a component may emit `limits.log_lines_per_second` records of
+//!   at most `limits.log_bytes_per_second` bytes in all per second,
+//!   counted across its instances and shared by `log`, stdout and stderr.
+//!   A record beyond either is dropped (`log` answers `quota-exceeded`
+//!   naming the key). Drops are never silent: a `warn` event of target
+//!   `airssys::output` ("N records dropped by limits.x") says how many,
+//!   when the next window starts and at the end of each call into the
+//!   component.
+//! - stdout and stderr become records line by line: a line ends at a line
+//!   break, after [`MAX_LINE`] bytes, or at the end of the call into the
+//!   component (a WASI `flush` does not end a line, so `eprintln!`'s
+//!   separate writes of text and line break make one record).
 
-use airssys_contract::capability::{Action, Domain};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use airssys_contract::capability::{Action, Domain, GrantSet, Request};
 use airssys_contract::guard::HostFnGuard;
 
 use super::bindings::airssys::core::logging::{Error, Host, Level};
+use super::rate::ComponentMeters;
 use super::state::HostState;
+use crate::policy::ResolvedLimits;
 
 /// Longest message accepted, in bytes.
 const MAX_MESSAGE: usize = 64 * 1024;
+
+/// The `tracing` target of the host's notes about a component's output
+/// (records dropped by a limit, output without a grant).
+pub(crate) const OUTPUT_TARGET: &str = "airssys::output";
 
 static LOG: HostFnGuard = HostFnGuard::new(
     "airssys:core/logging#log",
@@ -20,7 +48,7 @@ static LOG: HostFnGuard = HostFnGuard::new(
     Action::Write,
 );
 
-fn level_name(level: Level) -> &'static str {
+pub(crate) fn level_name(level: Level) -> &'static str {
     match level {
         Level::Trace => "trace",
         Level::Debug => "debug",
@@ -37,6 +65,227 @@ fn host_enabled(level: Level) -> bool {
         Level::Info => tracing::enabled!(target: "airssys::component", tracing::Level::INFO),
         Level::Warn => tracing::enabled!(target: "airssys::component", tracing::Level::WARN),
         Level::Error => tracing::enabled!(target: "airssys::component", tracing::Level::ERROR),
+    }
+}
+
+/// Where a record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stream {
+    /// `logging.log`.
+    Log,
+    /// A WASI stdout line (an `info` record).
+    Stdout,
+    /// A WASI stderr line (a `warn` record).
+    Stderr,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Log => "log",
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// Writes one record of `component` to `tracing`.
+pub(crate) fn emit(component: &str, level: Level, stream: Stream, target: &str, message: &str) {
+    let stream = stream.name();
+    match level {
+        Level::Trace => {
+            tracing::trace!(target: "airssys::component", component, target, stream, "{message}")
+        }
+        Level::Debug => {
+            tracing::debug!(target: "airssys::component", component, target, stream, "{message}")
+        }
+        Level::Info => {
+            tracing::info!(target: "airssys::component", component, target, stream, "{message}")
+        }
+        Level::Warn => {
+            tracing::warn!(target: "airssys::component", component, target, stream, "{message}")
+        }
+        Level::Error => {
+            tracing::error!(target: "airssys::component", component, target, stream, "{message}")
+        }
+    }
+}
+
+/// What one instance sends to the log: its component's shared window and
+/// per-second limits, and its stdout and stderr (whether they are shown,
+/// and the unfinished line of each).
+#[derive(Debug)]
+pub(crate) struct InstanceLog {
+    component: String,
+    meters: Arc<ComponentMeters>,
+    /// Records, bytes.
+    per_second: [u64; 2],
+    /// stdout, stderr.
+    outputs: [Output; 2],
+}
+
+/// One of the instance's WASI output streams.
+#[derive(Debug, Default)]
+struct Output {
+    /// Whether the component holds `log:write` for the stream's level.
+    shown: bool,
+    /// Bytes of an unfinished line.
+    partial: Mutex<Vec<u8>>,
+    /// Whether the host said that the stream is dropped for want of a
+    /// grant.
+    told: AtomicBool,
+}
+
+/// The policy keys of the two quotas, in [`InstanceLog::per_second`]
+/// order.
+const KEYS: [&str; 2] = ["log_lines_per_second", "log_bytes_per_second"];
+
+/// Longest line of stdout or stderr kept before it is emitted anyway.
+pub(crate) const MAX_LINE: usize = 64 * 1024;
+
+impl InstanceLog {
+    pub(crate) fn new(
+        component: &str,
+        grants: &GrantSet,
+        meters: Arc<ComponentMeters>,
+        limits: &ResolvedLimits,
+    ) -> InstanceLog {
+        let output = |level: Level| Output {
+            shown: Request::new(Domain::Log, Action::Write, level_name(level))
+                .is_ok_and(|r| grants.check(&r).is_allowed()),
+            ..Output::default()
+        };
+        InstanceLog {
+            component: component.to_owned(),
+            meters,
+            per_second: [limits.log_lines_per_second, limits.log_bytes_per_second],
+            outputs: [output(Level::Info), output(Level::Warn)],
+        }
+    }
+
+    /// Charges one record of `bytes` bytes: `true` when it may be emitted.
+    fn admit(&self, bytes: usize) -> bool {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        let charge = self.meters.log.charge(self.per_second, [1, bytes]);
+        if let Some(dropped) = charge.ended {
+            self.say_dropped(dropped);
+        }
+        charge.admitted
+    }
+
+    /// The end of a call into the component: emits the unfinished lines of
+    /// stdout and stderr and says how many records were dropped since the
+    /// last time.
+    pub(crate) fn end_of_call(&self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            self.flush(stream);
+        }
+        if let Some(dropped) = self.meters.log.take_dropped() {
+            self.say_dropped(dropped);
+        }
+    }
+
+    fn say_dropped(&self, dropped: [u64; 2]) {
+        let component = self.component.as_str();
+        for ((count, key), per_second) in dropped.into_iter().zip(KEYS).zip(self.per_second) {
+            if count == 0 {
+                continue;
+            }
+            let limit = format!("limits.{key}");
+            tracing::warn!(
+                target: OUTPUT_TARGET,
+                component,
+                dropped = count,
+                limit = limit.as_str(),
+                "{count} records of component `{component}` dropped by {limit} ({per_second} per \
+                 second)"
+            );
+        }
+    }
+
+    /// The `quota-exceeded` text of a dropped `log` record.
+    fn refusal(&self) -> String {
+        let [lines, bytes] = self.per_second;
+        format!(
+            "log rate limit reached: component `{}` may emit {lines} records and {bytes} bytes \
+             per second (stdout and stderr lines included); the record was dropped (raise \
+             `limits.log_lines_per_second` or `limits.log_bytes_per_second` in the policy)",
+            self.component
+        )
+    }
+
+    fn output(&self, stream: Stream) -> &Output {
+        match stream {
+            Stream::Stderr => &self.outputs[1],
+            Stream::Log | Stream::Stdout => &self.outputs[0],
+        }
+    }
+
+    /// Bytes the component wrote to `stream` (stdout or stderr): each
+    /// complete line, and each [`MAX_LINE`] bytes without a line break,
+    /// is a record.
+    pub(crate) fn write(&self, stream: Stream, bytes: &[u8]) {
+        let output = self.output(stream);
+        if !output.shown {
+            self.tell_not_shown(stream);
+            return;
+        }
+        let mut partial = output.partial.lock().unwrap_or_else(|p| p.into_inner());
+        // In pieces, so no line grows past `MAX_LINE` whatever one write
+        // carries.
+        for piece in bytes.chunks(MAX_LINE) {
+            partial.extend_from_slice(piece);
+            while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=end).collect();
+                self.line(stream, &line[..line.len() - 1]);
+            }
+            if partial.len() >= MAX_LINE {
+                let line = std::mem::take(&mut *partial);
+                self.line(stream, &line);
+            }
+        }
+    }
+
+    /// Emits the unfinished line of `stream`, if any.
+    fn flush(&self, stream: Stream) {
+        let output = self.output(stream);
+        let mut partial = output.partial.lock().unwrap_or_else(|p| p.into_inner());
+        if !partial.is_empty() {
+            let line = std::mem::take(&mut *partial);
+            self.line(stream, &line);
+        }
+    }
+
+    fn line(&self, stream: Stream, line: &[u8]) {
+        if !self.admit(line.len()) {
+            return;
+        }
+        let text = String::from_utf8_lossy(line);
+        let (level, target) = match stream {
+            Stream::Stderr => (Level::Warn, "stderr"),
+            Stream::Log | Stream::Stdout => (Level::Info, "stdout"),
+        };
+        emit(&self.component, level, stream, target, &text);
+    }
+
+    /// Says once per instance and stream that the output is dropped.
+    fn tell_not_shown(&self, stream: Stream) {
+        if self.output(stream).told.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let (name, level) = match stream {
+            Stream::Stderr => ("stderr", "warn"),
+            Stream::Log | Stream::Stdout => ("stdout", "info"),
+        };
+        let component = self.component.as_str();
+        tracing::warn!(
+            target: OUTPUT_TARGET,
+            component,
+            stream = name,
+            "component `{component}` writes to {name}, which the host shows as `{level}` log \
+             records, but holds no `log:write:{level}` grant: its {name} is dropped (grant \
+             `log:write:{level}` to see it)"
+        );
     }
 }
 
@@ -59,25 +308,10 @@ impl Host for HostState {
                 "a log record may carry at most {MAX_MESSAGE} bytes of message and 256 of target"
             ))));
         }
-        let component = self.name();
-        let target = target.as_str();
-        match level {
-            Level::Trace => {
-                tracing::trace!(target: "airssys::component", component, target, "{message}")
-            }
-            Level::Debug => {
-                tracing::debug!(target: "airssys::component", component, target, "{message}")
-            }
-            Level::Info => {
-                tracing::info!(target: "airssys::component", component, target, "{message}")
-            }
-            Level::Warn => {
-                tracing::warn!(target: "airssys::component", component, target, "{message}")
-            }
-            Level::Error => {
-                tracing::error!(target: "airssys::component", component, target, "{message}")
-            }
+        if !self.log.admit(message.len() + target.len()) {
+            return Ok(Err(Error::QuotaExceeded(self.log.refusal())));
         }
+        emit(self.name(), level, Stream::Log, &target, &message);
         Ok(Ok(()))
     }
 }

@@ -6,11 +6,12 @@ pub(crate) mod budget;
 mod capabilities;
 mod environment;
 pub(crate) mod filesystem;
-mod logging;
+pub(crate) mod logging;
 pub(crate) mod messaging;
 mod network;
 mod poll;
 pub(crate) mod process;
+pub(crate) mod rate;
 pub(crate) mod state;
 pub(crate) mod storage;
 mod types;
@@ -24,6 +25,6 @@ use self::state::HostState;
 
 /// Adds WASI (deny-all) and every interface of the contract to `linker`.
 pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    wasi::link(linker)?;
     bindings::Component::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)
 }

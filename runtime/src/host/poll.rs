@@ -184,8 +184,9 @@ impl HostState {
         Ok(ready)
     }
 
-    /// When the current call into the component must end.
-    fn call_deadline(&self) -> Instant {
+    /// When the current call into the component must end (every wait of
+    /// the guest, here and in WASI, ends by then).
+    pub(crate) fn call_deadline(&self) -> Instant {
         let now = Instant::now();
         self.call_deadline.unwrap_or_else(|| {
             now.checked_add(self.info.limits.cpu_time)

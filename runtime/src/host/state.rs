@@ -59,6 +59,8 @@ pub(crate) struct Services {
     pub(crate) tls: crate::host::TlsRoots,
     /// How handles of the extensions' resources are named, for `{self}`.
     pub(crate) handle_names: crate::extension::HandleNames,
+    /// What the instances of each component share: log budget, live count.
+    pub(crate) meters: crate::host::rate::Meters,
 }
 
 impl std::fmt::Debug for Services {
@@ -96,11 +98,19 @@ pub struct HostState {
     /// Results the host holds for this instance and operations pending
     /// (`limits.held_bytes`, `limits.max_pending`).
     pub(crate) budget: Budget,
+    /// What the instance sends to the log: `log` records, stdout, stderr.
+    pub(crate) log: Arc<crate::host::logging::InstanceLog>,
 }
 
 impl HostState {
     pub(crate) fn new(info: Arc<ComponentInfo>, services: Arc<Services>) -> HostState {
-        let wasi = crate::host::wasi::deny_all(&info.name);
+        let log = Arc::new(crate::host::logging::InstanceLog::new(
+            &info.name,
+            &info.grants,
+            services.meters.of(&info.name),
+            &info.limits,
+        ));
+        let wasi = crate::host::wasi::deny_all(&log);
         let mut table = ResourceTable::new();
         table.set_max_capacity(info.limits.max_handles as usize);
         let budget = Budget::new(&info.name, &info.limits);
@@ -109,6 +119,7 @@ impl HostState {
             services,
             table,
             budget,
+            log,
             wasi,
             memory_in_use: 0,
             call_deadline: None,

@@ -27,6 +27,27 @@ pub const DEFAULT_MAX_NET_IN_FLIGHT: u32 = 32;
 /// Default longest time one network operation may take (a connect, a
 /// read, a write, a datagram, an HTTP exchange with its redirects): 300 s.
 pub const DEFAULT_NET_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default number of instances one component may have alive at once.
+pub const DEFAULT_MAX_INSTANCES_PER_COMPONENT: u32 = 32;
+/// Default number of core (module) instances one instance of a component
+/// may contain. A Rust `wasm32-wasip2` component needs 3, a minimal
+/// componentize-py 0.25.1 component 14 (measured).
+pub const DEFAULT_MAX_CORE_INSTANCES: u32 = 16;
+/// Default number of linear memories one instance of a component may
+/// contain. A Rust `wasm32-wasip2` component needs 1 (measured).
+pub const DEFAULT_MAX_MEMORIES: u32 = 2;
+/// Default number of tables one instance of a component may contain. A
+/// Rust `wasm32-wasip2` component needs 2 (measured).
+pub const DEFAULT_MAX_TABLES: u32 = 4;
+/// Default number of log records (and stdout/stderr lines) one component
+/// may emit per second.
+pub const DEFAULT_LOG_LINES_PER_SECOND: u64 = 1000;
+/// Default bytes of log records (and stdout/stderr lines) one component
+/// may emit per second: 1 MiB.
+pub const DEFAULT_LOG_BYTES_PER_SECOND: u64 = 1024 * 1024;
+/// Default number of audit records of denials written per second for one
+/// component.
+pub const DEFAULT_AUDIT_DENIALS_PER_SECOND: u64 = 100;
 
 /// Resource limits of a component. `None` means "inherit".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -60,6 +81,23 @@ pub struct Limits {
     /// Longest time one network operation may take, from its start to its
     /// result, whatever the component asked for (`net_timeout_ms`).
     pub net_timeout: Option<Duration>,
+    /// Instances of the component alive at once (`max_instances`).
+    pub max_instances: Option<u32>,
+    /// Core (module) instances one instance may contain
+    /// (`max_core_instances`).
+    pub max_core_instances: Option<u32>,
+    /// Linear memories one instance may contain (`max_memories`).
+    pub max_memories: Option<u32>,
+    /// Tables one instance may contain (`max_tables`).
+    pub max_tables: Option<u32>,
+    /// Log records, stdout lines and stderr lines the component may emit
+    /// per second, across its instances (`log_lines_per_second`).
+    pub log_lines_per_second: Option<u64>,
+    /// Bytes of those records per second (`log_bytes_per_second`).
+    pub log_bytes_per_second: Option<u64>,
+    /// Audit records of the component's denials written per second
+    /// (`audit_denials_per_second`).
+    pub audit_denials_per_second: Option<u64>,
 }
 
 impl Limits {
@@ -122,6 +160,48 @@ impl Limits {
         self
     }
 
+    /// Sets `max_instances`.
+    pub fn max_instances(mut self, count: u32) -> Limits {
+        self.max_instances = Some(count);
+        self
+    }
+
+    /// Sets `max_core_instances`.
+    pub fn max_core_instances(mut self, count: u32) -> Limits {
+        self.max_core_instances = Some(count);
+        self
+    }
+
+    /// Sets `max_memories`.
+    pub fn max_memories(mut self, count: u32) -> Limits {
+        self.max_memories = Some(count);
+        self
+    }
+
+    /// Sets `max_tables`.
+    pub fn max_tables(mut self, count: u32) -> Limits {
+        self.max_tables = Some(count);
+        self
+    }
+
+    /// Sets `log_lines_per_second`.
+    pub fn log_lines_per_second(mut self, count: u64) -> Limits {
+        self.log_lines_per_second = Some(count);
+        self
+    }
+
+    /// Sets `log_bytes_per_second`.
+    pub fn log_bytes_per_second(mut self, bytes: u64) -> Limits {
+        self.log_bytes_per_second = Some(bytes);
+        self
+    }
+
+    /// Sets `audit_denials_per_second`.
+    pub fn audit_denials_per_second(mut self, count: u64) -> Limits {
+        self.audit_denials_per_second = Some(count);
+        self
+    }
+
     /// `self`, with unset fields taken from `fallback`.
     pub fn or(self, fallback: Limits) -> Limits {
         Limits {
@@ -134,6 +214,15 @@ impl Limits {
             max_handles: self.max_handles.or(fallback.max_handles),
             max_net_in_flight: self.max_net_in_flight.or(fallback.max_net_in_flight),
             net_timeout: self.net_timeout.or(fallback.net_timeout),
+            max_instances: self.max_instances.or(fallback.max_instances),
+            max_core_instances: self.max_core_instances.or(fallback.max_core_instances),
+            max_memories: self.max_memories.or(fallback.max_memories),
+            max_tables: self.max_tables.or(fallback.max_tables),
+            log_lines_per_second: self.log_lines_per_second.or(fallback.log_lines_per_second),
+            log_bytes_per_second: self.log_bytes_per_second.or(fallback.log_bytes_per_second),
+            audit_denials_per_second: self
+                .audit_denials_per_second
+                .or(fallback.audit_denials_per_second),
         }
     }
 
@@ -149,6 +238,19 @@ impl Limits {
             max_handles: self.max_handles.unwrap_or(base.max_handles),
             max_net_in_flight: self.max_net_in_flight.unwrap_or(base.max_net_in_flight),
             net_timeout: self.net_timeout.unwrap_or(base.net_timeout),
+            max_instances: self.max_instances.unwrap_or(base.max_instances),
+            max_core_instances: self.max_core_instances.unwrap_or(base.max_core_instances),
+            max_memories: self.max_memories.unwrap_or(base.max_memories),
+            max_tables: self.max_tables.unwrap_or(base.max_tables),
+            log_lines_per_second: self
+                .log_lines_per_second
+                .unwrap_or(base.log_lines_per_second),
+            log_bytes_per_second: self
+                .log_bytes_per_second
+                .unwrap_or(base.log_bytes_per_second),
+            audit_denials_per_second: self
+                .audit_denials_per_second
+                .unwrap_or(base.audit_denials_per_second),
         }
     }
 }
@@ -176,6 +278,21 @@ pub struct ResolvedLimits {
     pub max_net_in_flight: u32,
     /// Longest time of one network operation.
     pub net_timeout: Duration,
+    /// Instances of the component alive at once.
+    pub max_instances: u32,
+    /// Core (module) instances one instance may contain.
+    pub max_core_instances: u32,
+    /// Linear memories one instance may contain.
+    pub max_memories: u32,
+    /// Tables one instance may contain.
+    pub max_tables: u32,
+    /// Log records (stdout and stderr lines included) per second, across
+    /// the component's instances.
+    pub log_lines_per_second: u64,
+    /// Bytes of those records per second.
+    pub log_bytes_per_second: u64,
+    /// Audit records of denials per second.
+    pub audit_denials_per_second: u64,
 }
 
 impl Default for ResolvedLimits {
@@ -190,6 +307,13 @@ impl Default for ResolvedLimits {
             max_handles: DEFAULT_MAX_HANDLES,
             max_net_in_flight: DEFAULT_MAX_NET_IN_FLIGHT,
             net_timeout: DEFAULT_NET_TIMEOUT,
+            max_instances: DEFAULT_MAX_INSTANCES_PER_COMPONENT,
+            max_core_instances: DEFAULT_MAX_CORE_INSTANCES,
+            max_memories: DEFAULT_MAX_MEMORIES,
+            max_tables: DEFAULT_MAX_TABLES,
+            log_lines_per_second: DEFAULT_LOG_LINES_PER_SECOND,
+            log_bytes_per_second: DEFAULT_LOG_BYTES_PER_SECOND,
+            audit_denials_per_second: DEFAULT_AUDIT_DENIALS_PER_SECOND,
         }
     }
 }

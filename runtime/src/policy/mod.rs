@@ -260,6 +260,17 @@ impl Policy {
         own.or(self.defaults.limits).resolve(base)
     }
 
+    /// The limits of every component the policy names, and of any other
+    /// (`[defaults]` over `base`): what the engine must be able to hold.
+    pub(crate) fn every_limits(&self, base: ResolvedLimits) -> Vec<ResolvedLimits> {
+        let others = self.defaults.limits.resolve(base);
+        self.components
+            .keys()
+            .map(|name| self.limits_for(name, base))
+            .chain([others])
+            .collect()
+    }
+
     fn merged(
         &self,
         name: &str,
@@ -421,6 +432,42 @@ limits = { storage_bytes = 99 }
             panic!("expected Invalid, got {err:?}");
         };
         assert_eq!((line, column), (2, 27));
+    }
+
+    #[test]
+    fn pool_and_rate_limits_are_parsed_and_inherited() {
+        let policy = Policy::from_toml_str(
+            "[defaults]\nlimits = { max_instances = 3, log_lines_per_second = 7 }\n\n\
+             [components.a]\nlimits = { max_core_instances = 5, max_memories = 1, max_tables = \
+             2, log_bytes_per_second = 9, audit_denials_per_second = 4 }\n",
+        )
+        .expect("valid policy");
+        let base = ResolvedLimits::default();
+        let a = policy.limits_for("a", base);
+        assert_eq!(
+            (
+                a.max_instances,
+                a.max_core_instances,
+                a.max_memories,
+                a.max_tables
+            ),
+            (3, 5, 1, 2)
+        );
+        assert_eq!(
+            (
+                a.log_lines_per_second,
+                a.log_bytes_per_second,
+                a.audit_denials_per_second
+            ),
+            (7, 9, 4)
+        );
+        let b = policy.limits_for("b", base);
+        assert_eq!(b.max_core_instances, DEFAULT_MAX_CORE_INSTANCES);
+        assert_eq!(b.audit_denials_per_second, DEFAULT_AUDIT_DENIALS_PER_SECOND);
+        // The engine is sized for the largest of them.
+        let every = policy.every_limits(base);
+        assert_eq!(every.len(), 2);
+        assert!(every.iter().any(|l| l.max_core_instances == 5));
     }
 
     #[test]

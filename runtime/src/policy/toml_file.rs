@@ -56,6 +56,13 @@ struct LimitsFile {
     max_handles: Option<u32>,
     max_net_in_flight: Option<u32>,
     net_timeout_ms: Option<u64>,
+    max_instances: Option<u32>,
+    max_core_instances: Option<u32>,
+    max_memories: Option<u32>,
+    max_tables: Option<u32>,
+    log_lines_per_second: Option<u64>,
+    log_bytes_per_second: Option<u64>,
+    audit_denials_per_second: Option<u64>,
 }
 
 impl LimitsFile {
@@ -70,6 +77,13 @@ impl LimitsFile {
             max_handles: self.max_handles,
             max_net_in_flight: self.max_net_in_flight,
             net_timeout: self.net_timeout_ms.map(Duration::from_millis),
+            max_instances: self.max_instances,
+            max_core_instances: self.max_core_instances,
+            max_memories: self.max_memories,
+            max_tables: self.max_tables,
+            log_lines_per_second: self.log_lines_per_second,
+            log_bytes_per_second: self.log_bytes_per_second,
+            audit_denials_per_second: self.audit_denials_per_second,
         }
     }
 }

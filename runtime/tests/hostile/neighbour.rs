@@ -70,9 +70,12 @@ pub(crate) fn while_serving<T>(runtime: &Runtime, hostile: impl FnOnce() -> T) -
             }
             rounds
         });
-        let out = hostile();
+        // A panicking attack (a failed assertion) must still stop the
+        // checker, or the scope would wait for it forever.
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hostile));
         stop.store(true, std::sync::atomic::Ordering::Release);
         let rounds = checker.join().expect("the neighbour kept serving");
+        let out = out.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         assert!(rounds > 0);
         out
     })
