@@ -41,6 +41,7 @@ struct TableFile {
     subscribe: Vec<Spanned<String>>,
     #[serde(default)]
     sha256: Option<Spanned<String>>,
+    #[serde(default)]
     programs: BTreeMap<Spanned<String>, ProgramFile>,
 }
 
