@@ -1,7 +1,11 @@
 //! Inputs the fuzz targets (`fuzz/`, see docs/fuzzing.md) found to break
 //! an invariant of this crate, kept as regression tests.
 
+#![allow(clippy::unwrap_used)]
+
 use airssys_contract::capability::{Action, Capability, CapabilityError, Domain, Request};
+use airssys_contract::compat::{Rule, diff};
+use wit_parser::Resolve;
 
 /// Where an error's span lies in `text`, asserting it lies inside.
 fn span(text: &str, e: &CapabilityError) -> (usize, usize) {
@@ -65,4 +69,34 @@ fn missing_port_is_an_empty_span_at_the_end() {
     let resource = "a.com:";
     let e = Request::new(Domain::Net, Action::Connect, resource).expect_err(resource);
     assert_eq!(span(resource, &e), (resource.len(), 0));
+}
+
+fn resolve(text: &str) -> Resolve {
+    let mut resolve = Resolve::new();
+    resolve.push_str("api.wit", text).unwrap();
+    resolve
+}
+
+/// Found by the `wit_diff` target: wit-parser accepts a variant whose
+/// cases repeat a name (`d(string), d`), and the engine paired every OLD
+/// case with the first NEW case of its name, so a package compared with
+/// itself showed a change ("case was `d`, is now `d: string`"). Members of
+/// one name now pair in order: the first with the first, and so on.
+#[test]
+fn repeated_member_names_pair_in_order() {
+    let text = "package t:p@0.1.0;\ninterface api {\n  variant error { d(string), d }\n}\n";
+    let same = diff(&resolve(text), &resolve(text));
+    assert!(
+        same.changes.is_empty() && same.hygiene.is_empty(),
+        "{same:#?}"
+    );
+    // A change to the second `d` is still one change, of that case.
+    let changed = text.replace("d(string), d }", "d(string), d(u32) }");
+    let d = diff(&resolve(text), &resolve(&changed));
+    let rules: Vec<Rule> = d.changes.iter().map(|c| c.rule).collect();
+    assert_eq!(rules, [Rule::VariantCaseTypeChanged], "{d:#?}");
+    assert!(
+        d.changes[0].message.contains("was `d`, is now `d: u32`"),
+        "{d:#?}"
+    );
 }
