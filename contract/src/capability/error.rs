@@ -41,6 +41,15 @@ impl CapabilityError {
         self
     }
 
+    /// Keeps the span inside an input of `len` bytes: a part missing at
+    /// the end (an empty port or prefix length, which the part's own
+    /// parser underlines as one byte) becomes an empty span at the end.
+    pub(crate) fn within(mut self, len: usize) -> Self {
+        self.offset = self.offset.min(len);
+        self.len = self.len.min(len - self.offset);
+        self
+    }
+
     /// What went wrong and what was expected, without the position.
     pub fn message(&self) -> &str {
         &self.message

@@ -80,8 +80,8 @@ impl Glob {
         let (body, base) = split_root(text, syntax)?;
         let mut segments = Vec::new();
         let mut rest = false;
-        for (offset, seg) in segments_with_offsets(body, syntax.separator()) {
-            let offset = offset + base;
+        for (at, seg) in segments_with_offsets(body, syntax.separator()) {
+            let offset = at + base;
             if rest {
                 return Err(CapabilityError::new(
                     offset - 1 - syntax.rest().len(),
@@ -94,7 +94,7 @@ impl Glob {
             } else if seg == "*" {
                 segments.push(Segment::Any);
             } else {
-                check_segment(seg, syntax, true).map_err(|e| e.shifted(offset))?;
+                check_segment_at(body, at, seg, syntax, true).map_err(|e| e.shifted(base))?;
                 segments.push(Segment::Literal(seg.to_owned()));
             }
         }
@@ -338,9 +338,28 @@ pub(crate) fn check_request(text: &str, syntax: Syntax) -> Result<()> {
     }
     let (body, base) = split_root(text, syntax)?;
     for (offset, seg) in segments_with_offsets(body, syntax.separator()) {
-        check_segment(seg, syntax, false).map_err(|e| e.shifted(offset + base))?;
+        check_segment_at(body, offset, seg, syntax, false).map_err(|e| e.shifted(base))?;
     }
     Ok(())
+}
+
+/// [`check_segment`] for the segment at byte `offset` of `body`, errors
+/// relative to `body`. An empty segment is reported at the separator
+/// after it, or, when it is the last one (a trailing separator), at the
+/// separator before it: the span stays inside the text.
+fn check_segment_at(
+    body: &str,
+    offset: usize,
+    seg: &str,
+    syntax: Syntax,
+    pattern: bool,
+) -> Result<()> {
+    let at = if seg.is_empty() && offset == body.len() {
+        offset.saturating_sub(1)
+    } else {
+        offset
+    };
+    check_segment(seg, syntax, pattern).map_err(|e| e.shifted(at))
 }
 
 /// Whether `text` is a request [`check_request`] accepts, judged in one
@@ -478,7 +497,7 @@ mod tests {
         let cases = [
             ("data", Syntax::Path, 0),
             ("/data//x", Syntax::Path, 6),
-            ("/data/", Syntax::Path, 6),
+            ("/data/", Syntax::Path, 5),
             ("/data/../x", Syntax::Path, 6),
             ("/a/b\\c", Syntax::Path, 4),
             ("/a/x*", Syntax::Path, 4),

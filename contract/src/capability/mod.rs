@@ -93,6 +93,10 @@ impl Capability {
     /// A [`CapabilityError`] with the byte span of the first mistake and
     /// what was expected there.
     pub fn parse(text: &str) -> Result<Capability> {
+        Capability::parse_inner(text).map_err(|e| e.within(text.len()))
+    }
+
+    fn parse_inner(text: &str) -> Result<Capability> {
         let head = parse_head(text)?;
         let resource = match head.resource {
             None => None,

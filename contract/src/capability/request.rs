@@ -57,6 +57,10 @@ impl<'a> Request<'a> {
     /// valid concrete resource of the domain; offsets are relative to
     /// `resource`.
     pub fn new(domain: Domain, action: Action, resource: &'a str) -> Result<Request<'a>> {
+        Request::new_inner(domain, action, resource).map_err(|e| e.within(resource.len()))
+    }
+
+    fn new_inner(domain: Domain, action: Action, resource: &'a str) -> Result<Request<'a>> {
         if !domain.admits(action) {
             return Err(CapabilityError::new(
                 0,

@@ -603,8 +603,12 @@ impl<'a> Engine<'a> {
                 });
             }
         }
+        // wit-parser lets some lists repeat a name (variant cases): the
+        // n-th member of a name pairs with the n-th of that name in NEW.
+        let mut nth: HashMap<&str, usize> = HashMap::new();
         for a in old {
-            let Some(b) = new.iter().find(|b| b.name == a.name) else {
+            let n = nth.entry(a.name).and_modify(|n| *n += 1).or_default();
+            let Some(b) = new.iter().filter(|b| b.name == a.name).nth(*n) else {
                 continue;
             };
             if !same_ty(a, b) {
