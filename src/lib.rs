@@ -4,6 +4,20 @@
 //! function requires. This facade re-exports the pieces a user needs:
 //! [`contract`] (capability DSL, manifests, the contract model) and the
 //! attribute macros.
+//!
+//! # Features
+//!
+//! None is on by default: a component crate (built for `wasm32-wasip2`)
+//! compiles the macros, the wit-bindgen runtime and, of
+//! `airssys-contract`, the capability DSL, the guard and the binary
+//! manifest only.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `host` | `airssys::runtime` (the wasmtime host, `airssys-runtime`) and the three below |
+//! | `wit` | `contract::contract` (the WIT contract model and its lint), `contract::wit_text`, `Manifest::from_wasm` |
+//! | `toml` | `Component.toml` reading and writing (`Manifest::from_toml_str`, `Display`) |
+//! | `compat` | `contract::compat` (the WIT comparison behind `airssys wit diff`) |
 
 pub use airssys_contract as contract;
 

@@ -15,11 +15,27 @@
 //!
 //! Nothing here depends on wasmtime or syn: data flows from `wit/` through
 //! this crate to the macros, the runtime and the CLI.
+//!
+//! # Features
+//!
+//! All on by default. A component crate gets this crate through the
+//! `airssys` facade with the defaults off: the capability DSL, the guard
+//! and the binary manifest, which need no WIT parser and no TOML.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `wit` | [`contract`], [`wit_text`], `Manifest::from_wasm` (wit-parser, wasmparser) |
+//! | `toml` | `Manifest::from_toml_str`/`from_toml_file`, `Display for Manifest` (toml, serde) |
+//! | `compat` | [`compat`] (implies `wit`; serde, serde_json) |
+//! | `policy` | reserved for the host policy model |
 
 pub mod capability;
+#[cfg(feature = "compat")]
 pub mod compat;
+#[cfg(feature = "wit")]
 pub mod contract;
 pub mod guard;
 pub mod manifest;
 pub mod suggest;
+#[cfg(feature = "wit")]
 pub mod wit_text;

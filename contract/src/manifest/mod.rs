@@ -17,10 +17,13 @@
 //! ```
 
 mod binary;
+#[cfg(feature = "toml")]
 mod toml_file;
+#[cfg(feature = "wit")]
 mod wasm;
 
 use std::collections::HashSet;
+#[cfg(feature = "toml")]
 use std::fmt;
 use std::path::PathBuf;
 
@@ -305,6 +308,7 @@ fn first_duplicate(requires: &[Capability], optional: &[Capability]) -> Option<S
         .map(|cap| format!("capability `{cap}` is both required and optional"))
 }
 
+#[cfg(feature = "toml")]
 impl fmt::Display for Manifest {
     /// Writes the manifest as a `Component.toml` that reads back equal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -328,6 +332,7 @@ impl fmt::Display for Manifest {
 }
 
 /// Quotes a string as a TOML basic string.
+#[cfg(feature = "toml")]
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }

@@ -6,7 +6,9 @@
 
 wasmtime::component::bindgen!({
     world: "airssys:ext/component",
-    path: "../wit",
+    // `runtime/wit/` is a copy of the repository's `wit/` (the package carries
+    // what it compiles; `tests/wit_copies.rs` keeps the copy equal).
+    path: "wit",
     imports: { default: trappable },
     with: {
         "airssys:core/storage.bucket": crate::host::storage::Bucket,
