@@ -7,6 +7,11 @@
 //! attribute), `policy.toml` (the host policy that grants them),
 //! `README.md` and `.gitignore`. The templates are embedded in the binary.
 //!
+//! The `airssys` dependency: `--airssys-path` (or `AIRSSYS_PATH`) when
+//! given; otherwise the repository this command was built from, when it is
+//! still there (`cargo install --path cli` records where its sources are);
+//! otherwise the published version (`{ version = "MAJOR.MINOR" }`).
+//!
 //! Exit codes: 0 created; 2 invalid input (a name that is not a valid
 //! crate name, a target directory that exists and is not empty, an
 //! `--airssys-path` that is not the airssys repository, a write error).
@@ -26,8 +31,9 @@ pub(crate) struct Args {
     /// The directory to create the crate in (default: the current one).
     #[arg(long, value_name = "DIR")]
     path: Option<PathBuf>,
-    /// Depend on airssys through a path (its repository root) instead of
-    /// the crates.io version.
+    /// Depend on airssys through a path (its repository root). Default:
+    /// the repository this command was built from, when it is still there,
+    /// else the crates.io version.
     #[arg(long, value_name = "PATH", env = "AIRSSYS_PATH")]
     airssys_path: Option<PathBuf>,
 }
@@ -52,6 +58,17 @@ impl Template {
             Template::Messaging => "messaging",
             Template::Network => "network",
             Template::Filesystem => "filesystem",
+        }
+    }
+
+    /// The `airssys run` command that builds and runs the generated crate
+    /// from its directory (the `next:` line and the README's "Run").
+    fn run_command(self) -> &'static str {
+        match self {
+            // The component reads `/data`: mount a directory there (the
+            // crate's own `src/`, which exists).
+            Template::Filesystem => "airssys run . --policy policy.toml --mount /data=src",
+            _ => "airssys run . --policy policy.toml",
         }
     }
 
@@ -122,6 +139,28 @@ struct Created {
     template: Template,
     dir: PathBuf,
     files: Vec<&'static str>,
+    airssys: Dependency,
+}
+
+/// Where the generated crate gets airssys from.
+#[derive(Debug, PartialEq, Eq)]
+enum Dependency {
+    /// The repository named by `--airssys-path` or `AIRSSYS_PATH`.
+    Given(PathBuf),
+    /// The repository this command was built from.
+    BuiltFrom(PathBuf),
+    /// The published crate.
+    CratesIo,
+}
+
+impl Dependency {
+    /// The dependency's TOML value.
+    fn toml(&self) -> String {
+        match self {
+            Dependency::Given(root) | Dependency::BuiltFrom(root) => path_dependency(root),
+            Dependency::CratesIo => version_dependency(),
+        }
+    }
 }
 
 impl fmt::Display for Created {
@@ -136,25 +175,44 @@ impl fmt::Display for Created {
         for file in &self.files {
             writeln!(f, "  {file}")?;
         }
+        match &self.airssys {
+            Dependency::Given(root) => {
+                writeln!(f, "airssys from {} (--airssys-path)", root.display())?;
+            }
+            Dependency::BuiltFrom(root) => writeln!(
+                f,
+                "airssys from {} (the repository this airssys command was built from; \
+                 --airssys-path chooses another)",
+                root.display()
+            )?,
+            Dependency::CratesIo => writeln!(
+                f,
+                "airssys {} from crates.io (--airssys-path PATH depends on a checkout instead)",
+                version_requirement()
+            )?,
+        }
         writeln!(f, "next:")?;
         writeln!(f, "  cd {}", self.dir.display())?;
         writeln!(
             f,
-            "  cargo build --target wasm32-wasip2 --release   # build the component"
-        )?;
-        writeln!(
-            f,
-            "  airssys run . --policy policy.toml              # build it and run it under its policy"
+            "  {}   # build it and run it under its policy",
+            self.template.run_command()
         )
     }
 }
 
 fn create(args: &Args) -> Result<Created, NewError> {
     check_name(&args.name)?;
-    let dependency = match &args.airssys_path {
-        Some(path) => path_dependency(path)?,
-        None => version_dependency(),
+    let airssys = match &args.airssys_path {
+        Some(path) => {
+            Dependency::Given(airssys_root(path).map_err(|reason| NewError::AirssysPath {
+                path: path.clone(),
+                reason,
+            })?)
+        }
+        None => default_dependency(built_from()),
     };
+    let dependency = airssys.toml();
     let dir = args
         .path
         .as_deref()
@@ -195,6 +253,7 @@ fn create(args: &Args) -> Result<Created, NewError> {
         template: args.template,
         dir,
         files: written,
+        airssys,
     })
 }
 
@@ -371,37 +430,62 @@ fn check_target(dir: &Path) -> Result<(), NewError> {
     }
 }
 
-/// `{ version = "MAJOR.MINOR" }` of this airssys.
-fn version_dependency() -> String {
-    let version = env!("CARGO_PKG_VERSION");
-    let major_minor: Vec<&str> = version.split('.').take(2).collect();
-    format!("{{ version = \"{}\" }}", major_minor.join("."))
+/// The repository this command was built from, when it still holds the
+/// `airssys` crate: a CLI built in a checkout (`cargo install --path cli`,
+/// `cargo run -p airssys-cli`) compiled `cli/` there. `None` for a CLI
+/// built from the published crate (its sources sit in cargo's registry
+/// cache, beside no airssys repository) or whose checkout is gone.
+fn built_from() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    airssys_root(root).ok()
 }
 
-/// `{ path = "<absolute root>" }`, after checking that PATH is the
-/// airssys repository.
-fn path_dependency(path: &Path) -> Result<String, NewError> {
-    let fail = |reason: String| NewError::AirssysPath {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let root = std::fs::canonicalize(path).map_err(|e| fail(e.to_string()))?;
+/// The dependency without `--airssys-path`: the checkout this command was
+/// built from when there is one, else the published crate.
+fn default_dependency(built_from: Option<PathBuf>) -> Dependency {
+    built_from.map_or(Dependency::CratesIo, Dependency::BuiltFrom)
+}
+
+/// `MAJOR.MINOR` of this airssys.
+fn version_requirement() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let major_minor: Vec<&str> = version.split('.').take(2).collect();
+    major_minor.join(".")
+}
+
+/// `{ version = "MAJOR.MINOR" }` of this airssys.
+fn version_dependency() -> String {
+    format!("{{ version = \"{}\" }}", version_requirement())
+}
+
+/// `{ path = "<root>" }`.
+fn path_dependency(root: &Path) -> String {
+    // `airssys_root` returns UTF-8 paths only.
+    let root = root.to_string_lossy();
+    format!("{{ path = \"{}\" }}", toml_escape(&root))
+}
+
+/// PATH, canonical, after checking that it is the root of the airssys
+/// repository (its `Cargo.toml` has `name = "airssys"`) and valid UTF-8;
+/// the reason otherwise.
+fn airssys_root(path: &Path) -> Result<PathBuf, String> {
+    let root = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
     let manifest = root.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest)
-        .map_err(|e| fail(format!("cannot read {}: {e}", manifest.display())))?;
+        .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
     let is_airssys = text
         .lines()
         .any(|line| line.split_whitespace().collect::<String>() == "name=\"airssys\"");
     if !is_airssys {
-        return Err(fail(format!(
+        return Err(format!(
             "{} is not the manifest of the `airssys` crate",
             manifest.display()
-        )));
+        ));
     }
-    let root = root
-        .to_str()
-        .ok_or_else(|| fail("the path is not valid UTF-8".to_owned()))?;
-    Ok(format!("{{ path = \"{}\" }}", toml_escape(root)))
+    if root.to_str().is_none() {
+        return Err("the path is not valid UTF-8".to_owned());
+    }
+    Ok(root)
 }
 
 /// Escapes a TOML basic string's content.
@@ -547,21 +631,43 @@ mod tests {
         assert_eq!(version_dependency(), "{ version = \"0.1\" }");
         assert_eq!(toml_escape(r#"C:\a "b""#), r#"C:\\a \"b\""#);
         let tmp = tempfile::tempdir().expect("tempdir");
-        let err = path_dependency(tmp.path()).expect_err("no Cargo.toml");
-        assert!(err.to_string().contains("cannot read"), "{err}");
+        let err = airssys_root(tmp.path()).expect_err("no Cargo.toml");
+        assert!(err.contains("cannot read"), "{err}");
         std::fs::write(
             tmp.path().join("Cargo.toml"),
             "[package]\nname = \"other\"\n",
         )
         .expect("write");
-        let err = path_dependency(tmp.path()).expect_err("not airssys");
-        assert!(err.to_string().contains("is not the manifest"), "{err}");
+        let err = airssys_root(tmp.path()).expect_err("not airssys");
+        assert!(err.contains("is not the manifest"), "{err}");
         std::fs::write(
             tmp.path().join("Cargo.toml"),
             "[package]\nname = \"airssys\"\n",
         )
         .expect("write");
-        let dep = path_dependency(tmp.path()).expect("airssys");
-        assert!(dep.starts_with("{ path = \""), "{dep}");
+        let root = airssys_root(tmp.path()).expect("airssys");
+        let dep = Dependency::Given(root.clone()).toml();
+        assert_eq!(
+            dep,
+            format!(
+                "{{ path = \"{}\" }}",
+                toml_escape(root.to_str().expect("utf-8"))
+            )
+        );
+    }
+
+    #[test]
+    fn the_default_is_the_checkout_built_from_else_crates_io() {
+        // This test binary was built in the repository.
+        let root = std::fs::canonicalize(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .expect("the repository");
+        assert_eq!(built_from(), Some(root.clone()));
+        assert_eq!(
+            default_dependency(Some(root.clone())),
+            Dependency::BuiltFrom(root)
+        );
+        // A CLI built from the published crate knows no checkout.
+        assert_eq!(default_dependency(None), Dependency::CratesIo);
+        assert_eq!(Dependency::CratesIo.toml(), "{ version = \"0.1\" }");
     }
 }

@@ -17,7 +17,7 @@ const CHUNK: u32 = 64 * 1024;
 
 impl guest::Lifecycle for {{type}} {
     fn init(_config: Vec<guest::lifecycle::KeyValue>) -> Result<(), guest::lifecycle::Error> {
-        let other = |e: host::filesystem::Error| guest::lifecycle::Error::Other(e.to_string());
+        let other = |e: host::filesystem::Error| guest::lifecycle::Error::Other(describe(e));
         let host = {{type}}::host();
         let entries = host.filesystem().list_dir(DIR).map_err(other)?;
         for entry in entries {
@@ -52,11 +52,35 @@ fn read_file(path: &str) -> Result<Vec<u8>, host::filesystem::Error> {
             let ready = pending.subscribe();
             host.poll()
                 .poll(&[&ready], None)
-                .map_err(|e| host::filesystem::Error::Other(e.to_string()))?;
+                .map_err(|e| host::filesystem::Error::Other(describe_poll(e)))?;
         };
         if chunk.is_empty() {
             return Ok(content);
         }
         content.extend_from_slice(&chunk);
+    }
+}
+
+/// The host's error as text for a person: its kind and message (the
+/// bindings' `to_string()` would print Rust debug text).
+fn describe(e: host::filesystem::Error) -> String {
+    use host::filesystem::Error;
+    match e {
+        Error::Denied(m) => format!("denied: {m}"),
+        Error::NotFound(m) => format!("not found: {m}"),
+        Error::AlreadyExists(m) => format!("already exists: {m}"),
+        Error::InvalidInput(m) => format!("invalid input: {m}"),
+        Error::QuotaExceeded(m) => format!("quota exceeded: {m}"),
+        Error::Other(m) => m,
+    }
+}
+
+/// A `poll` error as text for a person.
+fn describe_poll(e: host::poll::Error) -> String {
+    use host::poll::Error;
+    match e {
+        Error::Denied(m) => format!("denied: {m}"),
+        Error::InvalidInput(m) => format!("invalid input: {m}"),
+        Error::Other(m) => m,
     }
 }

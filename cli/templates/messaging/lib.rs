@@ -20,7 +20,7 @@ impl guest::Lifecycle for {{type}} {
         let me = host.messaging().self_name();
         host.messaging()
             .publish(STARTED, me.as_bytes())
-            .map_err(|e| guest::lifecycle::Error::Other(e.to_string()))
+            .map_err(|e| guest::lifecycle::Error::Other(describe(e)))
     }
 }
 
@@ -40,6 +40,21 @@ impl guest::Handler for {{type}} {
         let ack = format!("ack {} {}", message.topic, size);
         host.messaging()
             .publish(ACKS, ack.as_bytes())
-            .map_err(|e| guest::handler::Error::Other(e.to_string()))
+            .map_err(|e| guest::handler::Error::Other(describe(e)))
+    }
+}
+
+/// The host's error as text for a person: its kind and message (the
+/// bindings' `to_string()` would print Rust debug text).
+fn describe(e: host::messaging::Error) -> String {
+    use host::messaging::Error;
+    match e {
+        Error::Denied(m) => format!("denied: {m}"),
+        Error::InvalidInput(m) => format!("invalid input: {m}"),
+        Error::NotFound(m) => format!("not found: {m}"),
+        Error::Timeout(m) => format!("timeout: {m}"),
+        Error::QuotaExceeded(m) => format!("quota exceeded: {m}"),
+        Error::Remote(m) => format!("remote: {m}"),
+        Error::Other(m) => m,
     }
 }

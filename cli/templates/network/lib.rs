@@ -28,7 +28,7 @@ impl guest::Lifecycle for {{type}} {
         })?;
         let path = setting("path").unwrap_or("/");
         let response =
-            get(authority, path).map_err(|e| guest::lifecycle::Error::Other(e.to_string()))?;
+            get(authority, path).map_err(|e| guest::lifecycle::Error::Other(describe(e)))?;
         let text = format!(
             "GET {authority}{path}: status {}, {} bytes",
             response.status,
@@ -66,6 +66,31 @@ fn get(authority: &str, path: &str) -> Result<host::network::HttpResponse, host:
         let ready = pending.subscribe();
         host.poll()
             .poll(&[&ready], Some(TIMEOUT_MS))
-            .map_err(|e| host::network::Error::Other(e.to_string()))?;
+            .map_err(|e| host::network::Error::Other(describe_poll(e)))?;
+    }
+}
+
+/// The host's error as text for a person: its kind and message (the
+/// bindings' `to_string()` would print Rust debug text).
+fn describe(e: host::network::Error) -> String {
+    use host::network::Error;
+    match e {
+        Error::Denied(m) => format!("denied: {m}"),
+        Error::InvalidInput(m) => format!("invalid input: {m}"),
+        Error::Unresolved(m) => format!("unresolved: {m}"),
+        Error::Refused(m) => format!("refused: {m}"),
+        Error::Timeout(m) => format!("timeout: {m}"),
+        Error::Closed(m) => format!("closed: {m}"),
+        Error::Other(m) => m,
+    }
+}
+
+/// A `poll` error as text for a person.
+fn describe_poll(e: host::poll::Error) -> String {
+    use host::poll::Error;
+    match e {
+        Error::Denied(m) => format!("denied: {m}"),
+        Error::InvalidInput(m) => format!("invalid input: {m}"),
+        Error::Other(m) => m,
     }
 }

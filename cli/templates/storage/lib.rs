@@ -16,7 +16,7 @@ const KEY: &str = "starts";
 
 impl guest::Lifecycle for {{type}} {
     fn init(_config: Vec<guest::lifecycle::KeyValue>) -> Result<(), guest::lifecycle::Error> {
-        let other = |e: host::storage::Error| guest::lifecycle::Error::Other(e.to_string());
+        let other = |e: host::storage::Error| guest::lifecycle::Error::Other(describe(e));
         let host = {{type}}::host();
         let bucket = host.storage().open(BUCKET).map_err(other)?;
         let starts = read_count(&bucket).map_err(other)? + 1;
@@ -35,7 +35,7 @@ impl guest::Handler for {{type}} {
         _source: String,
         _payload: Vec<u8>,
     ) -> Result<Vec<u8>, guest::handler::Error> {
-        let other = |e: host::storage::Error| guest::handler::Error::Other(e.to_string());
+        let other = |e: host::storage::Error| guest::handler::Error::Other(describe(e));
         let bucket = {{type}}::host().storage().open(BUCKET).map_err(other)?;
         let starts = read_count(&bucket).map_err(other)?;
         Ok(starts.to_string().into_bytes())
@@ -48,4 +48,16 @@ fn read_count(bucket: &host::storage::Bucket<{{type}}>) -> Result<u64, host::sto
     Ok(value
         .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
         .map_or(0, u64::from_le_bytes))
+}
+
+/// The host's error as text for a person: its kind and message (the
+/// bindings' `to_string()` would print Rust debug text).
+fn describe(e: host::storage::Error) -> String {
+    use host::storage::Error;
+    match e {
+        Error::Denied(m) => format!("denied: {m}"),
+        Error::InvalidInput(m) => format!("invalid input: {m}"),
+        Error::QuotaExceeded(m) => format!("quota exceeded: {m}"),
+        Error::Other(m) => m,
+    }
 }
