@@ -24,7 +24,8 @@
 //!
 //! | feature | adds |
 //! |---|---|
-//! | `wit` | [`contract`], [`wit_text`], `Manifest::from_wasm` (wit-parser, wasmparser) |
+//! | `wit` | [`contract`], [`wit_text`] (wit-parser) |
+//! | `wasm` | `Manifest::from_wasm` (wasmparser) |
 //! | `toml` | `Manifest::from_toml_str`/`from_toml_file`, `Display for Manifest` (toml, serde) |
 //! | `compat` | [`compat`] (implies `wit`; serde, serde_json) |
 //! | `policy` | reserved for the host policy model |

@@ -19,7 +19,7 @@
 mod binary;
 #[cfg(feature = "toml")]
 mod toml_file;
-#[cfg(feature = "wit")]
+#[cfg(feature = "wasm")]
 mod wasm;
 
 use std::collections::HashSet;
