@@ -35,7 +35,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use airssys_contract::capability::{Action, Capability, Domain, Request};
 use airssys_contract::manifest::Manifest;
@@ -867,9 +866,9 @@ impl Broker for RecordingBroker {
         source: &str,
         target: &str,
         payload: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Arc<ReplySlot>, airssys_runtime::broker::BrokerError> {
-        self.inner.request(source, target, payload, timeout)
+        reply: Arc<ReplySlot>,
+    ) -> Result<(), airssys_runtime::broker::BrokerError> {
+        self.inner.request(source, target, payload, reply)
     }
 
     fn take(&self, component: &str) -> Option<Delivery> {
@@ -1046,7 +1045,7 @@ fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
     // escaped; the runtime's line structure is kept.
     let text = printable_lines(&error.to_string(), "");
     match error {
-        LoadError::Io { .. } | LoadError::Invalid(_) => fail(2, text),
+        LoadError::Io { .. } | LoadError::Invalid { .. } => fail(2, text),
         LoadError::MissingCapabilities { .. } => {
             eprintln!("error: the host refused to load {}: {text}", wasm.display());
             if text.contains("no policy grant covers") {

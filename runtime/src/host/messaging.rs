@@ -11,7 +11,7 @@ use wasmtime::component::Resource;
 use super::bindings::airssys::core::messaging::{
     ComponentName, Error, Host, HostPendingReply, PendingReply, Pollable,
 };
-use super::poll::{Readiness, wake};
+use super::poll::Readiness;
 use super::state::HostState;
 use crate::broker::{BrokerError, RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot};
 
@@ -34,12 +34,6 @@ impl Readiness for ReplyProbe {
         // `is_wanted` is true exactly while `get` would answer `ok(none)`.
         !self.0.is_wanted()
     }
-}
-
-/// Wakes `poll` calls waiting on a reply; [`ReplySlot::fill`] calls it
-/// once the answer is stored.
-pub(crate) fn wake_pollers() {
-    wake();
 }
 
 impl Drop for PendingReplyState {
@@ -131,11 +125,12 @@ impl Host for HostState {
         timeout_ms: u64,
     ) -> wasmtime::Result<Result<Resource<PendingReply>, Error>> {
         let broker = &self.services.broker;
+        // Filling the slot notifies this instance's `poll`.
         let timeout = Duration::from_millis(timeout_ms);
-        let slot = match broker.request(self.name(), &component, payload, timeout) {
-            Ok(slot) => slot,
-            Err(e) => return Ok(Err(e.into())),
-        };
+        let slot = Arc::new(ReplySlot::new(timeout, Arc::clone(&self.wake)));
+        if let Err(e) = broker.request(self.name(), &component, payload, Arc::clone(&slot)) {
+            return Ok(Err(e.into()));
+        }
         let handle = self.table.push(PendingReplyState {
             probe: Arc::new(ReplyProbe(Arc::clone(&slot))),
             slot,

@@ -124,7 +124,7 @@ impl PolicyBuilder {
         name: &str,
         pattern: &str,
     ) -> Result<Self, airssys_contract::capability::CapabilityError> {
-        let capability = crate::broker::subscription(pattern)?;
+        let capability = super::subscription(pattern)?;
         self.entry(name).subscribe.push(rule(capability));
         Ok(self)
     }
@@ -188,5 +188,15 @@ impl PolicyBuilder {
 
     fn entry(&mut self, name: &str) -> &mut ComponentPolicy {
         self.policy.components.entry(name.to_owned()).or_default()
+    }
+}
+
+impl Policy {
+    /// A builder that adds to this policy's rules (`airssys run` adds its
+    /// `--grant`, `--deny` and `--mount` flags to a policy file so). The
+    /// rules read from a file keep their file and line in messages; the
+    /// rules added have none.
+    pub fn into_builder(self) -> PolicyBuilder {
+        PolicyBuilder { policy: self }
     }
 }
