@@ -33,7 +33,7 @@ use airssys_contract::capability::{Capability, GrantSet};
 
 pub use self::in_process::InProcessBroker;
 pub use self::message::{Delivery, Envelope};
-pub use self::reply::{ReplyOutcome, ReplyPoll, ReplySlot};
+pub use self::reply::{ReplyBudget, ReplyOutcome, ReplyPoll, ReplySlot};
 pub use crate::sync::Notifier;
 
 /// The topic prefix reserved for the host; components cannot publish on it.

@@ -12,6 +12,36 @@ pub enum ReplyOutcome {
     Reply(Vec<u8>),
     /// The target's handler returned an error (its text) or trapped.
     Remote(String),
+    /// The requester could not hold the answer: its
+    /// [`ReplyBudget`] refused it, with this text naming the limit. The
+    /// answer itself was dropped.
+    OverLimit(String),
+}
+
+impl ReplyOutcome {
+    /// The bytes holding it costs until it is collected.
+    fn size(&self) -> usize {
+        match self {
+            ReplyOutcome::Reply(bytes) => bytes.len(),
+            ReplyOutcome::Remote(text) | ReplyOutcome::OverLimit(text) => text.len(),
+        }
+    }
+}
+
+/// What holding an answer costs its requester until it collects it: the
+/// runtime charges a component's replies to its per-instance budget
+/// (`limits.held_bytes`), like any result the host holds for it. Handed
+/// to the slot by whoever makes it ([`ReplySlot::charged_to`]); a broker
+/// never sees it.
+pub trait ReplyBudget: Send + Sync + std::fmt::Debug {
+    /// Charges `bytes` for an answer about to be stored.
+    ///
+    /// # Errors
+    ///
+    /// The limit the answer would pass, in words naming it; the requester
+    /// gets [`ReplyOutcome::OverLimit`] with this text instead of the
+    /// answer.
+    fn charge(&self, bytes: usize) -> Result<(), String>;
 }
 
 #[derive(Debug)]
@@ -31,6 +61,8 @@ pub struct ReplySlot {
     state: Mutex<ReplyState>,
     /// Notified when the answer is stored.
     notifier: Arc<Notifier>,
+    /// Charged for the answer before it is stored.
+    budget: Option<Arc<dyn ReplyBudget>>,
 }
 
 /// What [`ReplySlot::poll`] found.
@@ -58,7 +90,16 @@ impl ReplySlot {
                 .unwrap_or(now + Duration::from_secs(86_400)),
             state: Mutex::new(ReplyState::Pending),
             notifier,
+            budget: None,
         }
+    }
+
+    /// Charges every answer to `budget` before storing it (see
+    /// [`ReplyBudget`]).
+    #[must_use]
+    pub fn charged_to(mut self, budget: Arc<dyn ReplyBudget>) -> ReplySlot {
+        self.budget = Some(budget);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, ReplyState> {
@@ -76,11 +117,17 @@ impl ReplySlot {
     /// slot's [`Notifier`], which wakes the requester (an instance's
     /// `poll`) at once. Every completion of a request — an answer, a
     /// remote error, a responder unloaded or failing — goes through here.
+    /// An answer the slot's [`ReplyBudget`] refuses is stored as
+    /// [`ReplyOutcome::OverLimit`] instead.
     pub fn fill(&self, outcome: ReplyOutcome) -> bool {
         let mut state = self.lock();
         if !(matches!(*state, ReplyState::Pending) && Instant::now() < self.deadline) {
             return false;
         }
+        let outcome = match self.budget.as_ref().map(|b| b.charge(outcome.size())) {
+            Some(Err(limit)) => ReplyOutcome::OverLimit(limit),
+            _ => outcome,
+        };
         *state = ReplyState::Ready(outcome);
         drop(state);
         self.notifier.notify();
@@ -136,5 +183,38 @@ mod tests {
         let after = requester.generation();
         assert!(!slot.fill(ReplyOutcome::Reply(vec![2])));
         assert_eq!(requester.generation(), after);
+    }
+
+    #[derive(Debug)]
+    struct Cap(usize);
+
+    impl ReplyBudget for Cap {
+        fn charge(&self, bytes: usize) -> Result<(), String> {
+            if bytes <= self.0 {
+                Ok(())
+            } else {
+                Err(format!("{bytes} bytes pass `limits.held_bytes`"))
+            }
+        }
+    }
+
+    #[test]
+    fn an_answer_the_budget_refuses_is_replaced_by_the_limit() {
+        let slot =
+            ReplySlot::new(Duration::from_secs(60), Arc::default()).charged_to(Arc::new(Cap(4)));
+        assert!(slot.fill(ReplyOutcome::Reply(vec![0; 5])));
+        assert_eq!(
+            slot.poll(),
+            ReplyPoll::Ready(ReplyOutcome::OverLimit(
+                "5 bytes pass `limits.held_bytes`".to_owned()
+            ))
+        );
+        let fits =
+            ReplySlot::new(Duration::from_secs(60), Arc::default()).charged_to(Arc::new(Cap(4)));
+        assert!(fits.fill(ReplyOutcome::Reply(vec![0; 4])));
+        assert_eq!(
+            fits.poll(),
+            ReplyPoll::Ready(ReplyOutcome::Reply(vec![0; 4]))
+        );
     }
 }
