@@ -38,9 +38,8 @@ use std::sync::{Arc, Mutex};
 
 use airssys_contract::capability::{Action, Capability, Domain, Request};
 use airssys_contract::manifest::Manifest;
-use airssys_runtime::broker::{Delivery, Envelope, ReplySlot, Subscriber};
 use airssys_runtime::{
-    AuditLog, Broker, BrokerConfig, InProcessBroker, Instance, LoadError, LoadedComponent, Policy,
+    AuditLog, Broker, DeliveryKind, DeliveryRecord, Instance, LoadError, LoadedComponent, Policy,
     Runtime, RuntimeError, UNANNOTATED_NAME,
 };
 
@@ -322,10 +321,13 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let policy = build_policy(args, &names, &rules)?;
 
     let sink = AuditSink::default();
-    let broker = Arc::new(RecordingBroker::default());
+    let last_delivery = LastDelivery::default();
     let mut builder = Runtime::builder()
         .policy(policy)
-        .broker(broker.clone())
+        .on_delivery({
+            let last = last_delivery.clone();
+            move |record| last.record(record)
+        })
         .audit(AuditLog::to_writer(sink.clone()));
     builder = match &args.storage {
         Some(path) => builder.storage_path(path),
@@ -404,9 +406,9 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         }
     }
     for (topic, payload) in &messages {
-        publish(broker.as_ref(), &args.source, topic, payload)?;
+        publish(runtime.broker().as_ref(), &args.source, topic, payload)?;
     }
-    deliver(&broker, &mut instances, &mut report)?;
+    deliver(&runtime, &last_delivery, &mut instances, &mut report)?;
 
     for instance in instances {
         if several {
@@ -722,17 +724,18 @@ fn publish(broker: &dyn Broker, source: &str, topic: &str, payload: &str) -> Res
 /// `instances`, until every mailbox is empty, printing each delivery and
 /// the decisions its handler caused.
 fn deliver(
-    broker: &RecordingBroker,
+    runtime: &Runtime,
+    last: &LastDelivery,
     instances: &mut [Instance],
     report: &mut Reporter,
 ) -> Result<(), Exit> {
-    let max_attempts = broker.config().max_attempts;
+    let max_attempts = runtime.broker().config().max_attempts;
     let mut count = 0;
     loop {
         let mut progressed = false;
         for instance in instances.iter_mut() {
             let result = instance.deliver_pending(1);
-            let taken = broker.last_taken();
+            let taken = last.take();
             let worked = taken.is_some() || result.as_ref().is_ok_and(|d| !d.is_empty());
             if !worked {
                 report.flush();
@@ -743,7 +746,7 @@ fn deliver(
             count += 1;
             let to = instance.name();
             match &taken {
-                // A broker that bypassed `take` (not the in-process one).
+                // Work the runtime did not report as a delivery.
                 None => println!("delivery to `{}`", printable(to)),
                 Some(Taken::Message {
                     topic,
@@ -821,88 +824,32 @@ enum Taken {
     },
 }
 
-/// The in-process broker, remembering what the dispatcher took last so
-/// each delivery can be printed with what its handler did.
-#[derive(Debug, Default)]
-struct RecordingBroker {
-    inner: InProcessBroker,
-    last: Mutex<Option<Taken>>,
-}
+/// What the runtime reported of the last delivery
+/// ([`RuntimeBuilder::on_delivery`](airssys_runtime::RuntimeBuilder::on_delivery)),
+/// so each can be printed with what its handler did.
+#[derive(Debug, Clone, Default)]
+struct LastDelivery(Arc<Mutex<Option<Taken>>>);
 
-impl RecordingBroker {
-    fn last_taken(&self) -> Option<Taken> {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-}
-
-impl Broker for RecordingBroker {
-    fn register(&self, component: &str, subscriber: Subscriber) {
-        self.inner.register(component, subscriber);
-    }
-
-    fn unregister(&self, component: &str) -> usize {
-        self.inner.unregister(component)
-    }
-
-    fn set_running(&self, component: &str, running: bool) {
-        self.inner.set_running(component, running);
-    }
-
-    fn publish(
-        &self,
-        source: &str,
-        topic: &str,
-        payload: Vec<u8>,
-    ) -> Result<usize, airssys_runtime::broker::BrokerError> {
-        self.inner.publish(source, topic, payload)
-    }
-
-    fn dead_letter(&self, component: &str, envelope: Envelope) -> usize {
-        self.inner.dead_letter(component, envelope)
-    }
-
-    fn request(
-        &self,
-        source: &str,
-        target: &str,
-        payload: Vec<u8>,
-        reply: Arc<ReplySlot>,
-    ) -> Result<(), airssys_runtime::broker::BrokerError> {
-        self.inner.request(source, target, payload, reply)
-    }
-
-    fn take(&self, component: &str) -> Option<Delivery> {
-        let delivery = self.inner.take(component)?;
+impl LastDelivery {
+    fn record(&self, record: &DeliveryRecord<'_>) {
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        let taken = match &delivery {
-            Delivery::Message { envelope, attempts } => Some(Taken::Message {
-                topic: envelope.topic.to_string(),
-                source: envelope.source.to_string(),
-                payload: text(&envelope.payload),
-                attempts: *attempts,
-            }),
-            Delivery::Request {
-                source, payload, ..
-            } => Some(Taken::Request {
-                source: source.to_string(),
-                payload: text(payload),
-            }),
-            _ => None,
+        let taken = match record.kind {
+            DeliveryKind::Message { topic } => Taken::Message {
+                topic: topic.to_owned(),
+                source: record.source.to_owned(),
+                payload: text(record.payload),
+                attempts: record.attempt.saturating_sub(1),
+            },
+            _ => Taken::Request {
+                source: record.source.to_owned(),
+                payload: text(record.payload),
+            },
         };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = taken;
-        Some(delivery)
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
     }
 
-    fn requeue_front(&self, component: &str, delivery: Delivery) {
-        self.inner.requeue_front(component, delivery);
-    }
-
-    fn pending(&self, component: &str) -> usize {
-        self.inner.pending(component)
-    }
-
-    fn config(&self) -> BrokerConfig {
-        self.inner.config()
+    fn take(&self) -> Option<Taken> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
