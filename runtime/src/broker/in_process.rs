@@ -1,31 +1,5 @@
 //! [`InProcessBroker`], the default [`Broker`]: bounded mailboxes in
 //! memory.
-//!
-//! Semantics:
-//!
-//! - one bounded FIFO mailbox per subscribing component (at most
-//!   [`BrokerConfig::queue_capacity`] entries and
-//!   [`BrokerConfig::mailbox_bytes`] bytes); messages and requests share
-//!   it, so delivery order per topic per subscriber is publish order;
-//! - a publisher may hold at most [`BrokerConfig::per_publisher_share`]
-//!   entries and [`BrokerConfig::per_publisher_bytes`] bytes of any one
-//!   mailbox, so a flooding component is refused while others can still
-//!   reach the same subscriber;
-//! - delivery is per subscriber: each matching mailbox takes the message
-//!   or refuses it under its own bounds, and one that refuses it while
-//!   another takes it gets it as a dead letter
-//!   (`airssys.dead-letter.<subscriber>`) instead. The publisher gets an
-//!   error only when no subscriber took the message (see
-//!   [`Broker::publish`]);
-//! - a message larger than a subscriber can ever take
-//!   ([`Subscriber::max_message_bytes`], or a publisher's or mailbox's
-//!   whole byte bound) is dead-lettered for that subscriber at once,
-//!   never queued;
-//! - a message is stored once however many subscribers get it: topic,
-//!   source and payload are shared (`Arc`) by every mailbox holding it, and
-//!   the subscribers of a topic are computed once and cached until the next//! - the mailbox's [`Subscriber::notifier`] is notified whenever an entry
-//!   is queued in it (a message, a dead letter, a request, an entry put
-//!   back).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,8 +12,35 @@ use super::{
 };
 use crate::sync::Notifier;
 
-/// The default broker: bounded mailboxes in memory. See the [module
-/// documentation](self).
+/// The default broker: bounded mailboxes in memory.
+///
+/// Semantics:
+///
+/// - one bounded FIFO mailbox per subscribing component (at most
+///   [`BrokerConfig::queue_capacity`] entries and
+///   [`BrokerConfig::mailbox_bytes`] bytes); messages and requests share
+///   it, so delivery order per topic per subscriber is publish order;
+/// - a publisher may hold at most [`BrokerConfig::per_publisher_share`]
+///   entries and [`BrokerConfig::per_publisher_bytes`] bytes of any one
+///   mailbox, so a flooding component is refused while others can still
+///   reach the same subscriber;
+/// - delivery is per subscriber: each matching mailbox takes the message
+///   or refuses it under its own bounds, and one that refuses it while
+///   another takes it gets it as a dead letter
+///   (`airssys.dead-letter.<subscriber>`) instead. The publisher gets an
+///   error only when no subscriber took the message (see
+///   [`Broker::publish`]);
+/// - a message larger than a subscriber can ever take
+///   ([`Subscriber::max_message_bytes`], or a publisher's or mailbox's
+///   whole byte bound) is dead-lettered for that subscriber at once,
+///   never queued;
+/// - a message is stored once however many subscribers get it: topic,
+///   source and payload are shared (`Arc`) by every mailbox holding it, and
+///   the subscribers of a topic are computed once and cached until the next
+///   [`Broker::register`];
+/// - the mailbox's [`Subscriber::notifier`] is notified whenever an entry
+///   is queued in it (a message, a dead letter, a request, an entry put
+///   back).
 #[derive(Debug, Default)]
 pub struct InProcessBroker {
     config: BrokerConfig,
