@@ -39,8 +39,8 @@ use std::sync::{Arc, Mutex};
 use airssys_contract::capability::{Action, Capability, Domain, Request};
 use airssys_contract::manifest::Manifest;
 use airssys_runtime::{
-    AuditLog, Broker, DeliveryKind, DeliveryRecord, Instance, LoadError, LoadedComponent, Policy,
-    Runtime, RuntimeError, UNANNOTATED_NAME,
+    AuditRecord, Broker, DecidingRule, DeliveryKind, DeliveryRecord, Instance, LoadError,
+    LoadedComponent, Policy, Runtime, RuntimeError, UNANNOTATED_NAME,
 };
 
 /// Arguments of `airssys run`.
@@ -328,7 +328,10 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             let last = last_delivery.clone();
             move |record| last.record(record)
         })
-        .audit(AuditLog::to_writer(sink.clone()));
+        .on_audit({
+            let sink = sink.clone();
+            move |record| sink.record(record)
+        });
     builder = match &args.storage {
         Some(path) => builder.storage_path(path),
         None => builder.in_memory_storage(),
@@ -1071,16 +1074,49 @@ fn printable_lines(text: &str, marker: &str) -> String {
         .join(&format!("\n{marker}"))
 }
 
-/// Collects the audit JSON lines written by the runtime.
+/// What happened during a call, in order: the capability decisions the
+/// runtime reports to its audit hook
+/// ([`RuntimeBuilder::on_audit`](airssys_runtime::RuntimeBuilder::on_audit))
+/// and the JSON lines `component_logs` writes (the component's log records
+/// and the runtime's notes).
 #[derive(Clone, Default)]
-struct AuditSink(Arc<Mutex<Vec<u8>>>);
+struct AuditSink(Arc<Mutex<Vec<Event>>>);
+
+/// One entry of an [`AuditSink`].
+enum Event {
+    /// Bytes of JSON lines, as written.
+    Lines(Vec<u8>),
+    /// A capability decision.
+    Decision(Decision),
+    /// Refusals the component's audit rate limit kept out.
+    Dropped {
+        component: String,
+        dropped: u64,
+        limit: &'static str,
+    },
+}
+
+/// A capability decision, owned.
+struct Decision {
+    component: String,
+    function: String,
+    /// `domain:action`.
+    capability: String,
+    resource: String,
+    allowed: bool,
+    /// The deciding rule in words.
+    rule: String,
+    /// The deny rule that refused the call, if one did.
+    deny_rule: Option<String>,
+}
 
 impl Write for AuditSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
+        let mut events = self.lock();
+        match events.last_mut() {
+            Some(Event::Lines(bytes)) => bytes.extend_from_slice(buf),
+            _ => events.push(Event::Lines(buf.to_vec())),
+        }
         Ok(buf.len())
     }
 
@@ -1090,8 +1126,37 @@ impl Write for AuditSink {
 }
 
 impl AuditSink {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The audit hook: keeps each record, in order with the lines.
+    fn record(&self, record: &AuditRecord<'_>) {
+        let event = match record {
+            AuditRecord::Decision(d) => Event::Decision(Decision {
+                component: d.component.to_owned(),
+                function: d.function.to_owned(),
+                capability: format!("{}:{}", d.domain, d.action),
+                resource: d.resource.to_owned(),
+                allowed: d.is_allowed(),
+                rule: d.rule.to_string(),
+                deny_rule: match d.rule {
+                    DecidingRule::DenyRule(pattern) => Some(pattern.to_string()),
+                    _ => None,
+                },
+            }),
+            AuditRecord::RateLimited(d) => Event::Dropped {
+                component: d.component.to_owned(),
+                dropped: d.dropped,
+                limit: d.limit,
+            },
+            _ => return,
+        };
+        self.lock().push(event);
+    }
+
+    fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.lock())
     }
 }
 
@@ -1107,7 +1172,30 @@ struct Reporter {
 impl Reporter {
     fn flush(&mut self) {
         let _ = std::io::stderr().flush();
-        let bytes = self.sink.take();
+        for event in self.sink.take() {
+            match event {
+                Event::Lines(bytes) => Self::print_lines(&bytes),
+                Event::Decision(decision) => self.print_decision(&decision),
+                Event::Dropped {
+                    component,
+                    dropped,
+                    limit,
+                } => {
+                    // Refusals the audit rate limit kept out of the log
+                    // still count as denials.
+                    self.denials += usize::try_from(dropped).unwrap_or(usize::MAX);
+                    println!(
+                        "  note: {dropped} more refusal(s) of `{}` not shown: dropped from the \
+                         audit log by {limit}",
+                        printable(&component)
+                    );
+                }
+            }
+        }
+    }
+
+    /// The component's log records and the runtime's notes.
+    fn print_lines(bytes: &[u8]) {
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
                 continue;
@@ -1125,55 +1213,46 @@ impl Reporter {
             }
             if let Some(message) = record["note"].as_str() {
                 println!("  note: {}", printable(message));
-                continue;
             }
-            if let Some(dropped) = record["dropped"].as_u64() {
-                // Refusals the audit rate limit kept out of the log still
-                // count as denials.
-                self.denials += usize::try_from(dropped).unwrap_or(usize::MAX);
-                println!(
-                    "  note: {dropped} more refusal(s) of `{}` not shown: dropped from the audit \
-                     log by {}",
-                    field("component"),
-                    field("limit")
-                );
-                continue;
-            }
-            let resource = field("resource");
-            let capability = field("capability");
-            let request = if resource.is_empty() {
-                capability.clone()
-            } else {
-                format!("{capability}:{resource}")
-            };
-            let function = field("function");
-            let function = function
-                .rsplit_once('#')
-                .map_or(function.as_str(), |(_, f)| f)
-                .replace("[method]", "");
-            let rule = field("rule");
-            if raw("verdict") == "allow" {
-                println!("  allow {request} ({function})");
-                continue;
-            }
-            self.denials += 1;
-            println!("  DENY  {request} ({function}): {rule}");
-            let fix = self.fix(
-                raw("component"),
-                raw("capability"),
-                raw("resource"),
-                raw("rule"),
-            );
-            println!("  fix: {}", printable(&fix));
         }
     }
 
-    /// One sentence on how to let `component` have `capability:resource`,
-    /// denied by `rule`.
-    fn fix(&self, component: &str, capability: &str, resource: &str, rule: &str) -> String {
-        if let Some(deny) = rule.strip_prefix("denied by deny rule ") {
+    fn print_decision(&mut self, decision: &Decision) {
+        // What the component controls is printed escaped.
+        let resource = printable(&decision.resource).into_owned();
+        let capability = printable(&decision.capability).into_owned();
+        let request = if resource.is_empty() {
+            capability.clone()
+        } else {
+            format!("{capability}:{resource}")
+        };
+        let function = printable(&decision.function).into_owned();
+        let function = function
+            .rsplit_once('#')
+            .map_or(function.as_str(), |(_, f)| f)
+            .replace("[method]", "");
+        let rule = printable(&decision.rule);
+        if decision.allowed {
+            println!("  allow {request} ({function})");
+            return;
+        }
+        self.denials += 1;
+        println!("  DENY  {request} ({function}): {rule}");
+        let fix = self.fix(decision);
+        println!("  fix: {}", printable(&fix));
+    }
+
+    /// One sentence on how to let the component have what `decision`
+    /// refused.
+    fn fix(&self, decision: &Decision) -> String {
+        let (component, capability, resource) = (
+            decision.component.as_str(),
+            decision.capability.as_str(),
+            decision.resource.as_str(),
+        );
+        if let Some(deny) = &decision.deny_rule {
             return format!(
-                "a deny rule refuses it: remove {deny} from `denies` (or the `--deny` flag) if \
+                "a deny rule refuses it: remove `{deny}` from `denies` (or the `--deny` flag) if \
                  this call should succeed"
             );
         }
