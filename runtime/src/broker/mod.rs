@@ -1,7 +1,9 @@
 //! Messaging between the components of one runtime: the [`Broker`] seam,
 //! its in-process default [`InProcessBroker`] (`in_process.rs`), what a
-//! broker carries ([`Envelope`], [`Delivery`]: `message.rs`) and where a
-//! request's answer meets its requester ([`ReplySlot`]: `reply.rs`).
+//! broker carries ([`Envelope`], [`Delivery`]: `message.rs`), where a
+//! request's answer meets its requester ([`ReplySlot`]: `reply.rs`), and
+//! the policy's subscriptions checked against a component's grant at load
+//! time (`admission.rs`).
 //!
 //! The broker only queues. Delivery — calling a subscriber's
 //! `handler.handle-message` / `handler.handle-request` export — is done by
@@ -22,6 +24,7 @@
 //! with the [`ReplySlot`] its answer goes into; filling the slot wakes
 //! the requester through the notifier the requester gave the slot.
 
+pub(crate) mod admission;
 mod in_process;
 mod message;
 mod reply;

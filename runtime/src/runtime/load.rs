@@ -131,7 +131,7 @@ fn rights(shared: &Shared, identity: &Identity) -> Result<Rights, LoadError> {
         ),
         None => (GrantSet::default(), Default::default(), Default::default()),
     };
-    let subscriptions = crate::grant::subscriptions(name, policy, &grants)?;
+    let subscriptions = crate::broker::admission::subscriptions(name, policy, &grants)?;
     let limits = policy.limits_for(name, shared.base_limits);
     warn_if_over_storage_quota(shared.services.storage.as_ref(), name, &limits);
     let mounts = match &identity.manifest {
