@@ -190,13 +190,3 @@ impl PolicyBuilder {
         self.policy.components.entry(name.to_owned()).or_default()
     }
 }
-
-impl Policy {
-    /// A builder that adds to this policy's rules (`airssys run` adds its
-    /// `--grant`, `--deny` and `--mount` flags to a policy file so). The
-    /// rules read from a file keep their file and line in messages; the
-    /// rules added have none.
-    pub fn into_builder(self) -> PolicyBuilder {
-        PolicyBuilder { policy: self }
-    }
-}
