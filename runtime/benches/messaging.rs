@@ -78,8 +78,8 @@ impl Broker for QueueOnly {
         _: &str,
         target: &str,
         _: Vec<u8>,
-        _: Duration,
-    ) -> Result<Arc<ReplySlot>, BrokerError> {
+        _: Arc<ReplySlot>,
+    ) -> Result<(), BrokerError> {
         Err(BrokerError::NotFound(target.to_owned()))
     }
     fn take(&self, _: &str) -> Option<Delivery> {

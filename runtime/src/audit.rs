@@ -4,7 +4,12 @@
 //! fields `component`, `function`, `capability` (`domain:action`),
 //! `resource`, `verdict` and `rule`; allowed calls are logged at `TRACE`,
 //! refusals at `WARN`. An optional sink also writes each decision as one
-//! JSON object per line.
+//! JSON object per line, and every hook registered with
+//! [`RuntimeBuilder::on_audit`](crate::RuntimeBuilder::on_audit) gets it as
+//! a typed [`AuditRecord`]: the component, the host function, the request
+//! (domain, action, resource), the deciding rule with its pattern
+//! ([`DecidingRule`]) and, where the policy was read from TOML, the line
+//! of that rule.
 //!
 //! What a component controls is bounded:
 //!
@@ -14,21 +19,24 @@
 //!   (`limits.audit_denials_per_second`): beyond it the refusal still
 //!   happens but is not recorded, and the drops are said once per window
 //!   and at the end of each call into the component — a `warn` event
-//!   with fields `component`, `dropped` and `limit`, and in the sink a
-//!   line `{"time_ms":..,"component":..,"dropped":N,"limit":"limits.audit_denials_per_second"}`.
+//!   with fields `component`, `dropped` and `limit`, in the sink a line
+//!   `{"time_ms":..,"component":..,"dropped":N,"limit":"limits.audit_denials_per_second"}`,
+//!   and to the hooks an [`AuditRecord::RateLimited`].
 
 use std::collections::HashMap;
+use std::fmt;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use airssys_contract::guard::{GuardEvent, Outcome};
+use airssys_contract::capability::{Action, Capability, Domain};
 
 use crate::error::BuildError;
-use crate::host::rate::RateWindow;
-use crate::policy::DEFAULT_AUDIT_DENIALS_PER_SECOND;
+use crate::policy::{DEFAULT_AUDIT_DENIALS_PER_SECOND, RuleOrigin};
+use crate::rate::RateWindow;
+use crate::sync::lock;
 
 /// Longest resource written to an audit record, in bytes.
 pub(crate) const MAX_RESOURCE: usize = 256;
@@ -37,9 +45,15 @@ pub(crate) const MAX_RESOURCE: usize = 256;
 #[derive(Default)]
 pub struct AuditLog {
     sink: Option<Mutex<Box<dyn Write + Send>>>,
+    /// The embedder's hooks ([`RuntimeBuilder::on_audit`](crate::RuntimeBuilder::on_audit)).
+    hooks: Vec<AuditHook>,
     /// Per component: its quota of refusal records and their window.
     denials: Mutex<HashMap<String, Arc<DenialQuota>>>,
 }
+
+/// A hook registered with
+/// [`RuntimeBuilder::on_audit`](crate::RuntimeBuilder::on_audit).
+pub(crate) type AuditHook = Box<dyn Fn(&AuditRecord<'_>) + Send + Sync>;
 
 /// The refusal records of one component.
 #[derive(Debug)]
@@ -64,27 +78,153 @@ impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
             .field("sink", &self.sink.is_some())
+            .field("hooks", &self.hooks.len())
             .finish()
     }
 }
 
 /// One decision, as written to the JSON-lines sink.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AuditRecord<'a> {
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: u128,
+#[derive(serde::Serialize)]
+struct DecisionLine<'a> {
+    time_ms: u128,
+    component: &'a str,
+    function: &'a str,
+    /// `domain:action`.
+    capability: &'a str,
+    resource: &'a str,
+    /// `allow` or `deny`.
+    verdict: &'a str,
+    /// The deciding rule, in words.
+    rule: &'a str,
+}
+
+/// What the runtime hands an audit hook
+/// ([`RuntimeBuilder::on_audit`](crate::RuntimeBuilder::on_audit)): one
+/// decision of a guarded host call, or how many refusals went unrecorded.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum AuditRecord<'a> {
+    /// A guard decided a host call.
+    Decision(AuditDecision<'a>),
+    /// Refusals of a component were not recorded: it reached its
+    /// `limits.audit_denials_per_second`. The calls were refused all the
+    /// same.
+    RateLimited(DroppedDenials<'a>),
+}
+
+/// One capability decision of a guarded host call.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct AuditDecision<'a> {
+    /// When it was decided.
+    pub time: SystemTime,
     /// The calling component.
     pub component: &'a str,
-    /// The host function, e.g. `airssys:core/storage#[method]bucket.get`.
+    /// The host function, e.g. `airssys:core/storage@1.0.0#[method]bucket.get`.
     pub function: &'a str,
-    /// `domain:action`.
-    pub capability: &'a str,
-    /// The request's resource (empty when it has none).
+    /// The request's domain.
+    pub domain: Domain,
+    /// The request's action.
+    pub action: Action,
+    /// The request's resource as built from the call (empty when it has
+    /// none; possibly invalid, see [`DecidingRule::Invalid`]), cut at 256
+    /// bytes with `…(N bytes)` appended, as in the log.
     pub resource: &'a str,
-    /// `allow` or `deny`.
-    pub verdict: &'a str,
-    /// The deciding rule, in words.
-    pub rule: &'a str,
+    /// The rule that decided, with its pattern.
+    pub rule: DecidingRule<'a>,
+    /// Where the deciding grant or deny rule is written in the policy,
+    /// when the policy was read from TOML. A grant the manifest narrowed
+    /// is credited to the policy grant that contains it.
+    pub origin: Option<&'a RuleOrigin>,
+}
+
+impl AuditDecision<'_> {
+    /// Whether the call was allowed.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self.rule, DecidingRule::Grant(_))
+    }
+}
+
+/// The rule that decided a host call, with the pattern that matched.
+/// `Display` says it in words, as the log's `rule` field does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecidingRule<'a> {
+    /// Allowed by this pattern of the component's effective grant.
+    Grant(&'a Capability),
+    /// Denied by this deny rule of the policy.
+    DenyRule(&'a Capability),
+    /// Denied: no grant covers the request (deny by default).
+    NoGrant,
+    /// Denied: the request lies outside this scope, which the host
+    /// function itself declares (the grants were not consulted).
+    OutsideScope(&'a Capability),
+    /// Denied: the request is not valid for its domain (a path with
+    /// `..`, say), or a `{self}` handle is unknown.
+    Invalid,
+    /// Denied by the network service's check of a concrete address (a
+    /// name that resolved to a private or special address, an address no
+    /// rule allows), in the words of its refusal.
+    Address(&'a str),
+}
+
+impl DecidingRule<'_> {
+    /// The pattern that matched: the grant, the deny rule or the declared
+    /// scope.
+    pub fn pattern(&self) -> Option<&Capability> {
+        match self {
+            DecidingRule::Grant(c) | DecidingRule::DenyRule(c) | DecidingRule::OutsideScope(c) => {
+                Some(c)
+            }
+            DecidingRule::NoGrant | DecidingRule::Invalid | DecidingRule::Address(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for DecidingRule<'_> {
+    /// The words of `GrantSet::describe` for grants and deny rules, so log
+    /// lines read as they always did.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecidingRule::Grant(c) => write!(f, "allowed by grant `{c}`"),
+            DecidingRule::DenyRule(c) => write!(f, "denied by deny rule `{c}`"),
+            DecidingRule::NoGrant => {
+                f.write_str("denied: no grant covers the request (deny by default)")
+            }
+            DecidingRule::OutsideScope(c) => {
+                write!(f, "outside the host function's declared scope `{c}`")
+            }
+            DecidingRule::Invalid => f.write_str("invalid request or unknown handle"),
+            DecidingRule::Address(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Refusals of one component that its `limits.audit_denials_per_second`
+/// kept out of the audit trail ([`AuditRecord::RateLimited`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct DroppedDenials<'a> {
+    /// When it was said.
+    pub time: SystemTime,
+    /// The component.
+    pub component: &'a str,
+    /// Refusals not recorded since the last time.
+    pub dropped: u64,
+    /// The policy key of the limit: `limits.audit_denials_per_second`.
+    pub limit: &'static str,
+}
+
+/// A guard decision as the host reports it to [`AuditLog::record`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Decided<'a> {
+    pub(crate) component: &'a str,
+    pub(crate) function: &'a str,
+    pub(crate) domain: Domain,
+    pub(crate) action: Action,
+    pub(crate) resource: &'a str,
+    pub(crate) rule: DecidingRule<'a>,
+    pub(crate) origin: Option<&'a RuleOrigin>,
 }
 
 impl AuditLog {
@@ -97,6 +237,7 @@ impl AuditLog {
     pub fn to_writer(writer: impl Write + Send + 'static) -> AuditLog {
         AuditLog {
             sink: Some(Mutex::new(Box::new(writer))),
+            hooks: Vec::new(),
             denials: Mutex::default(),
         }
     }
@@ -120,7 +261,7 @@ impl AuditLog {
 
     /// Sets the quota of refusal records of `component`.
     pub(crate) fn limit_denials(&self, component: &str, per_second: u64) {
-        let mut denials = self.denials.lock().unwrap_or_else(|p| p.into_inner());
+        let mut denials = lock(&self.denials);
         if denials
             .get(component)
             .is_none_or(|q| q.per_second != per_second)
@@ -135,14 +276,11 @@ impl AuditLog {
 
     /// Forgets the quota of `component` (it was unloaded).
     pub(crate) fn forget(&self, component: &str) {
-        self.denials
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(component);
+        lock(&self.denials).remove(component);
     }
 
     fn denial_quota(&self, component: &str) -> Arc<DenialQuota> {
-        let mut denials = self.denials.lock().unwrap_or_else(|p| p.into_inner());
+        let mut denials = lock(&self.denials);
         let quota = denials.entry(component.to_owned()).or_insert_with(|| {
             Arc::new(DenialQuota {
                 per_second: DEFAULT_AUDIT_DENIALS_PER_SECOND,
@@ -166,7 +304,7 @@ impl AuditLog {
     /// last time (at the end of a call into the component).
     pub(crate) fn report_dropped(&self, component: &str) {
         let quota = {
-            let denials = self.denials.lock().unwrap_or_else(|p| p.into_inner());
+            let denials = lock(&self.denials);
             denials.get(component).cloned()
         };
         if let Some([dropped]) = quota.and_then(|q| q.window.take_dropped()) {
@@ -183,13 +321,32 @@ impl AuditLog {
             "{dropped} audit records of refusals of component `{component}` dropped by \
              {DENIALS_KEY}"
         );
-        let record = DroppedRecord {
-            time_ms: now_ms(),
+        let time = SystemTime::now();
+        if self.sink.is_some() {
+            self.write(&DroppedRecord {
+                time_ms: millis(time),
+                component,
+                dropped,
+                limit: DENIALS_KEY,
+            });
+        }
+        self.call_hooks(&AuditRecord::RateLimited(DroppedDenials {
+            time,
             component,
             dropped,
             limit: DENIALS_KEY,
-        };
-        self.write(&record);
+        }));
+    }
+
+    /// Adds hooks that get every record.
+    pub(crate) fn add_hooks(&mut self, hooks: Vec<AuditHook>) {
+        self.hooks.extend(hooks);
+    }
+
+    fn call_hooks(&self, record: &AuditRecord<'_>) {
+        for hook in &self.hooks {
+            hook(record);
+        }
     }
 
     fn write(&self, record: &impl serde::Serialize) {
@@ -198,7 +355,7 @@ impl AuditLog {
         };
         if let Ok(mut line) = serde_json::to_vec(record) {
             line.push(b'\n');
-            let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sink = lock(sink);
             // An audit sink that fails must not fail the call; say so once
             // per failure in the host's log.
             if let Err(error) = sink.write_all(&line) {
@@ -212,47 +369,69 @@ impl AuditLog {
         self.sink.is_some()
     }
 
-    /// Records one guard decision of `component`.
-    pub(crate) fn record(&self, component: &str, event: &GuardEvent<'_>, rule: &str) {
-        let allowed = matches!(event.outcome, Outcome::Allowed(_));
-        if !allowed && !self.admit_denial(component) {
+    /// Whether anyone takes records of allowed calls: a sink, a hook, or
+    /// a `tracing` subscriber at `TRACE` for `airssys::audit` (otherwise
+    /// the guards skip building them).
+    pub(crate) fn records_allowed(&self) -> bool {
+        self.sink.is_some()
+            || !self.hooks.is_empty()
+            || tracing::enabled!(target: "airssys::audit", tracing::Level::TRACE)
+    }
+
+    /// Records one guard decision.
+    pub(crate) fn record(&self, decided: &Decided<'_>) {
+        let allowed = matches!(decided.rule, DecidingRule::Grant(_));
+        if !allowed && !self.admit_denial(decided.component) {
             return;
         }
-        let capability = format!("{}:{}", event.domain, event.action);
+        let component = decided.component;
+        let function = decided.function;
+        let capability = format!("{}:{}", decided.domain, decided.action);
         let capability = capability.as_str();
-        let resource = truncated(event.resource);
+        let resource = truncated(decided.resource);
         let resource = resource.as_ref();
+        let rule = &decided.rule;
         if allowed {
             tracing::trace!(
                 target: "airssys::audit",
-                component, function = event.function, capability, resource,
-                verdict = "allow", rule,
+                component, function, capability, resource,
+                verdict = "allow", rule = %rule,
             );
         } else {
             tracing::warn!(
                 target: "airssys::audit",
-                component, function = event.function, capability, resource,
-                verdict = "deny", rule,
+                component, function, capability, resource,
+                verdict = "deny", rule = %rule,
             );
         }
+        let time = SystemTime::now();
         if self.sink.is_some() {
-            self.write(&AuditRecord {
-                time_ms: now_ms(),
+            self.write(&DecisionLine {
+                time_ms: millis(time),
                 component,
-                function: event.function,
+                function,
                 capability,
                 resource,
                 verdict: if allowed { "allow" } else { "deny" },
-                rule,
+                rule: &rule.to_string(),
             });
         }
+        self.call_hooks(&AuditRecord::Decision(AuditDecision {
+            time,
+            component,
+            function,
+            domain: decided.domain,
+            action: decided.action,
+            resource,
+            rule: decided.rule,
+            origin: decided.origin,
+        }));
     }
 }
 
-fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
+/// Milliseconds since the Unix epoch, as the JSON lines give the time.
+fn millis(time: SystemTime) -> u128 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
 /// `resource`, cut at [`MAX_RESOURCE`] bytes (on a character boundary)
@@ -270,7 +449,84 @@ fn truncated(resource: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use airssys_contract::capability::{Decision, GrantSet, Request, Rule, Verdict};
+
     use super::*;
+
+    #[test]
+    fn the_rule_in_words_is_the_grant_sets_own() {
+        let allow: Capability = "kv:read:counter/*".parse().expect("allow");
+        let deny: Capability = "kv:read:counter/secret".parse().expect("deny");
+        let set = GrantSet::new([allow.clone()], [deny.clone()]);
+        let decided = |request: &str| set.check(&Request::parse(request).expect("request"));
+        for (decision, rule) in [
+            (decided("kv:read:counter/x"), DecidingRule::Grant(&allow)),
+            (
+                decided("kv:read:counter/secret"),
+                DecidingRule::DenyRule(&deny),
+            ),
+            (decided("kv:read:other/x"), DecidingRule::NoGrant),
+        ] {
+            assert_eq!(rule.to_string(), set.describe(&decision));
+        }
+        let no_grant = Decision {
+            verdict: Verdict::Deny,
+            rule: Rule::NoGrant,
+        };
+        assert_eq!(DecidingRule::NoGrant.to_string(), set.describe(&no_grant));
+    }
+
+    #[test]
+    fn hooks_get_typed_decisions_and_the_refusals_the_quota_dropped() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut log = AuditLog::tracing_only();
+        let sink = Arc::clone(&seen);
+        log.add_hooks(vec![Box::new(move |record: &AuditRecord<'_>| {
+            let line = match record {
+                AuditRecord::Decision(d) => format!(
+                    "{} {}:{}:{} {:?} {:?} {:?}",
+                    d.component,
+                    d.domain,
+                    d.action,
+                    d.resource,
+                    d.rule.pattern().map(ToString::to_string),
+                    d.origin.map(|o| o.line),
+                    d.is_allowed()
+                ),
+                AuditRecord::RateLimited(r) => {
+                    format!("{} dropped {} {}", r.component, r.dropped, r.limit)
+                }
+            };
+            lock(&sink).push(line);
+        })]);
+        log.limit_denials("c", 1);
+        let deny: Capability = "kv:read:counter/secret".parse().expect("deny");
+        let origin = RuleOrigin {
+            file: None,
+            line: 4,
+        };
+        let refused = Decided {
+            component: "c",
+            function: "get",
+            domain: Domain::Kv,
+            action: Action::Read,
+            resource: "counter/secret",
+            rule: DecidingRule::DenyRule(&deny),
+            origin: Some(&origin),
+        };
+        for _ in 0..3 {
+            log.record(&refused);
+        }
+        log.report_dropped("c");
+        assert_eq!(
+            *lock(&seen),
+            [
+                "c kv:read:counter/secret Some(\"kv:read:counter/secret\") Some(4) false"
+                    .to_owned(),
+                "c dropped 2 limits.audit_denials_per_second".to_owned(),
+            ]
+        );
+    }
 
     #[test]
     fn long_resources_are_cut_on_a_character_boundary() {

@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use airssys_contract::capability::Capability;
 use airssys_contract::compat::Mismatch;
 use airssys_contract::manifest::ManifestError;
 
-use crate::identity::ComponentDigest;
+use crate::identity::{ComponentDigest, UNANNOTATED_NAME};
+use crate::policy::RuleOrigin;
 use crate::storage::StorageError;
 
 /// The runtime could not be built.
@@ -14,8 +16,8 @@ use crate::storage::StorageError;
 #[non_exhaustive]
 pub enum BuildError {
     /// wasmtime rejected the engine configuration.
-    #[error("cannot configure the wasmtime engine: {0}")]
-    Engine(String),
+    #[error("cannot configure the wasmtime engine: {0:?}")]
+    Engine(#[source] wasmtime::Error),
     /// The storage backend could not be opened.
     #[error("cannot open storage: {0}")]
     Storage(#[from] StorageError),
@@ -28,8 +30,8 @@ pub enum BuildError {
         source: std::io::Error,
     },
     /// The host functions could not be linked (a bug in this crate).
-    #[error("cannot link the host functions: {0}")]
-    Link(String),
+    #[error("cannot link the host functions: {0:?}")]
+    Link(#[source] wasmtime::Error),
     /// A bundle given to
     /// [`RuntimeBuilder::tls_root_certificates`](crate::RuntimeBuilder::tls_root_certificates)
     /// holds no usable certificate.
@@ -44,6 +46,9 @@ pub enum BuildError {
         package: String,
         /// What went wrong.
         message: String,
+        /// The error of its link function, when that is what failed.
+        #[source]
+        source: Option<wasmtime::Error>,
     },
 }
 
@@ -61,8 +66,15 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The bytes are not a valid WebAssembly component.
-    #[error("not a valid WebAssembly component: {0}")]
-    Invalid(String),
+    #[error("not a valid WebAssembly component: {message}")]
+    Invalid {
+        /// What is wrong, as the decoder or wasmtime said it.
+        message: String,
+        /// The decoder's or wasmtime's error, when one was raised (neither
+        /// is a `std::error::Error` itself, so it is kept boxed).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     /// The `airssys:manifest` section is present but unreadable.
     #[error("the component's manifest is invalid: {0}")]
     Manifest(#[from] ManifestError),
@@ -85,13 +97,19 @@ pub enum LoadError {
         /// The whole report.
         message: String,
     },
-    /// A required capability is not granted by the policy.
-    #[error("{message}")]
+    /// Required capabilities are not granted by the policy.
+    #[error(
+        "component `{component}` requires capabilities the host policy does not grant:\n  - {}\n{fix}",
+        listed(missing)
+    )]
     MissingCapabilities {
         /// The component's name.
         component: String,
-        /// Each missing capability and how to grant it.
-        message: String,
+        /// Each required capability the policy does not grant, and why.
+        missing: Vec<MissingCapability>,
+        /// How to grant them (the TOML or builder call to add, and where),
+        /// or what else to change.
+        fix: String,
     },
     /// A subscription the policy configures for the component is not
     /// covered by its effective `msg:subscribe` grant, or the component
@@ -125,8 +143,11 @@ pub enum LoadError {
     Unlinkable {
         /// The component's name.
         component: String,
-        /// What is missing.
+        /// What is missing, in words a person can act on.
         message: String,
+        /// wasmtime's link error.
+        #[source]
+        source: wasmtime::Error,
     },
     /// The policy pins the component's name (`sha256` in
     /// `[components.<name>]`) to other bytes than this component's.
@@ -189,6 +210,62 @@ pub enum LoadError {
     },
 }
 
+/// A required capability the policy does not grant
+/// ([`LoadError::MissingCapabilities`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MissingCapability {
+    /// The capability, as the manifest requires it.
+    pub capability: Capability,
+    /// Why it is not granted.
+    pub reason: MissingReason,
+}
+
+/// Why a required capability is not granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MissingReason {
+    /// No grant of the policy covers it.
+    NotCovered,
+    /// A deny rule of the policy covers it.
+    Denied {
+        /// The deny rule.
+        rule: Capability,
+        /// Where the rule is written, when the policy was read from TOML.
+        origin: Option<RuleOrigin>,
+    },
+}
+
+impl std::fmt::Display for MissingCapability {
+    /// `` `kv:write:counter/*`: no policy grant covers it ``, or the deny
+    /// rule and where it is written.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let capability = &self.capability;
+        match &self.reason {
+            MissingReason::NotCovered => write!(f, "`{capability}`: no policy grant covers it"),
+            MissingReason::Denied { rule, origin } => {
+                write!(
+                    f,
+                    "`{capability}`: denied by the policy's deny rule `{rule}`"
+                )?;
+                match origin {
+                    Some(origin) => write!(f, " ({origin})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// The list of [`LoadError::MissingCapabilities`], one per line.
+fn listed(missing: &[MissingCapability]) -> String {
+    missing
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n  - ")
+}
+
 /// Where a `sha256` pin was written, for [`LoadError::DigestMismatch`].
 fn pin_origin(file: Option<&std::path::Path>, line: Option<u32>) -> String {
     match (file, line) {
@@ -201,7 +278,7 @@ fn pin_origin(file: Option<&std::path::Path>, line: Option<u32>) -> String {
 
 /// How to resolve a [`LoadError::DuplicateName`].
 fn duplicate_fix(component: &str) -> &'static str {
-    if component == crate::UNANNOTATED_NAME {
+    if component == UNANNOTATED_NAME {
         "Components without a manifest all run as `unannotated`, so only one of them (in any \
          number of copies) may be loaded at a time: build this one with a manifest that gives \
          it its own name, or drop every `LoadedComponent` of the first before loading it"
@@ -321,6 +398,11 @@ pub enum RuntimeError {
         component: String,
         /// wasmtime's description, with the backtrace when available.
         message: String,
+        /// wasmtime's error (its [`wasmtime::Trap`] code and
+        /// [`wasmtime::WasmBacktrace`] are found with `downcast_ref`);
+        /// `None` when the instance had trapped before and was not called.
+        #[source]
+        source: Option<wasmtime::Error>,
     },
     /// The component's `init` returned an error.
     #[error("component `{component}` refused to start: {message}")]
@@ -337,6 +419,9 @@ pub enum RuntimeError {
         component: String,
         /// wasmtime's description.
         message: String,
+        /// wasmtime's error.
+        #[source]
+        source: Option<wasmtime::Error>,
     },
     /// The export asked for does not exist or has another type.
     #[error("component `{component}` has no export `{export}` of the expected type: {message}")]
@@ -347,6 +432,10 @@ pub enum RuntimeError {
         export: String,
         /// wasmtime's description.
         message: String,
+        /// wasmtime's type-check error, when the export exists with
+        /// another type.
+        #[source]
+        source: Option<wasmtime::Error>,
     },
     /// A storage operation of the host failed.
     #[error(transparent)]

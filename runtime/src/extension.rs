@@ -13,17 +13,15 @@
 use std::any::Any;
 use std::path::Path;
 
-use wasmtime::component::{Linker, Resource, ResourceTable};
+use wasmtime::component::Linker;
 use wit_parser::{PackageId, Resolve, TypeDefKind};
 
 use crate::error::BuildError;
+use crate::host::handles::HandleNames;
 use crate::host::state::HostState;
 
 type LinkFn = dyn Fn(&mut Linker<HostState>) -> wasmtime::Result<()> + Send + Sync;
 type StateFn = dyn Fn(&str) -> Box<dyn Any + Send> + Send + Sync;
-/// The name of handle `rep` in a resource table, type-erased: `None` when
-/// the table holds no value of the resource's Rust type at `rep`.
-type HandleNameFn = dyn for<'a> Fn(&'a ResourceTable, u32) -> Option<&'a str> + Send + Sync;
 
 /// A host service of the embedder's own: the WIT package it serves, how
 /// its host functions are linked, and the state each instance gets.
@@ -125,6 +123,7 @@ impl HostExtension {
             Err(e) => Err(BuildError::Extension {
                 package: dir.display().to_string(),
                 message: resolve.render_error(&e),
+                source: None,
             }),
         }
     }
@@ -143,6 +142,7 @@ impl HostExtension {
             Err(e) => Err(BuildError::Extension {
                 package: path.to_owned(),
                 message: resolve.render_error(&e),
+                source: None,
             }),
         }
     }
@@ -246,85 +246,8 @@ impl HostExtension {
         name: impl Fn(&T) -> &str + Send + Sync + 'static,
     ) -> HostExtension {
         let package = self.served.name();
-        self.handle_names
-            .push(resource, package, table_lookup(name));
+        self.handle_names.push(resource, package, name);
         self
-    }
-}
-
-/// `name` of the `T` at a rep of the table, as the type-erased
-/// [`HandleNameFn`] (the `impl` return gives the closure its
-/// higher-ranked signature).
-fn table_lookup<T: 'static>(
-    name: impl Fn(&T) -> &str + Send + Sync + 'static,
-) -> impl for<'a> Fn(&'a ResourceTable, u32) -> Option<&'a str> + Send + Sync + 'static {
-    move |table, rep| {
-        // A wrong type or a rep with nothing in it is an error of `get`:
-        // no name, so the guard denies.
-        table.get(&Resource::<T>::new_borrow(rep)).ok().map(&name)
-    }
-}
-
-/// The extensions' handle namers, by WIT resource name: what
-/// [`HostState`]'s `GuardContext::handle_name` falls back to for resources
-/// other than the contract's.
-#[derive(Default)]
-pub(crate) struct HandleNames {
-    /// Few entries (one per resource with `{self}` methods): a scan beats
-    /// hashing.
-    names: Vec<HandleNamer>,
-}
-
-/// How handles of one resource are named.
-struct HandleNamer {
-    /// The WIT resource name, as the guard passes it.
-    resource: String,
-    /// The package of the extension that registered it, for messages.
-    package: String,
-    name: Box<HandleNameFn>,
-}
-
-impl std::fmt::Debug for HandleNames {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.names.iter().map(|n| &n.resource))
-            .finish()
-    }
-}
-
-impl HandleNames {
-    fn push(
-        &mut self,
-        resource: &str,
-        package: String,
-        name: impl for<'a> Fn(&'a ResourceTable, u32) -> Option<&'a str> + Send + Sync + 'static,
-    ) {
-        self.names.push(HandleNamer {
-            resource: resource.to_owned(),
-            package,
-            name: Box::new(name),
-        });
-    }
-
-    /// The package of the extension naming `resource`'s handles.
-    fn named_by(&self, resource: &str) -> Option<&str> {
-        self.names
-            .iter()
-            .find(|n| n.resource == resource)
-            .map(|n| n.package.as_str())
-    }
-
-    /// The name of handle `rep` of the extension resource `resource` in
-    /// `table`; `None` when no extension names `resource`'s handles or
-    /// `rep` is not one of them.
-    pub(crate) fn name<'a>(
-        &self,
-        table: &'a ResourceTable,
-        resource: &str,
-        rep: u32,
-    ) -> Option<&'a str> {
-        let namer = self.names.iter().find(|n| n.resource == resource)?;
-        (namer.name)(table, rep)
     }
 }
 
@@ -360,6 +283,7 @@ impl Extensions {
             let fail = |message: String| BuildError::Extension {
                 package: package.clone(),
                 message,
+                source: None,
             };
             let (namespace, name) = {
                 let own = &extension.served.resolve.packages[extension.served.package].name;
@@ -387,18 +311,18 @@ impl Extensions {
                         .to_owned(),
                 ));
             };
-            let names = &extension.handle_names.names;
-            for (i, namer) in names.iter().enumerate() {
-                let resource = namer.resource.as_str();
-                let twice = names[..i].iter().any(|n| n.resource == resource);
+            let names: Vec<&str> = extension.handle_names.resources().collect();
+            for (i, &resource) in names.iter().enumerate() {
+                let twice = names[..i].contains(&resource);
                 check_handle_name(&extension.served, resource, twice, &installed.handle_names)
                     .map_err(&fail)?;
             }
-            link(linker).map_err(|e| fail(format!("linking failed: {e:?}")))?;
-            installed
-                .handle_names
-                .names
-                .extend(extension.handle_names.names);
+            link(linker).map_err(|e| BuildError::Extension {
+                package: package.clone(),
+                message: format!("linking failed: {e}"),
+                source: Some(e),
+            })?;
+            installed.handle_names.extend(extension.handle_names);
             installed.served.push(extension.served);
             installed.states.extend(extension.states);
         }
@@ -445,7 +369,7 @@ fn check_handle_name(
             served.name()
         ));
     }
-    if crate::host::state::names_contract_handles(resource) {
+    if crate::host::handles::names_contract_handles(resource) {
         return Err(format!(
             "{call}: `{resource}` is also a resource of the airssys contract, whose handles \
              the runtime names itself, and a guard knows a resource by its WIT name only; \

@@ -7,14 +7,18 @@
 //! granted as the policy wrote it. Patterns that merely overlap grant
 //! nothing (deny by default when unsure). A required capability that no
 //! policy grant contains, or that a deny rule contains, refuses the load.
+//!
+//! Also here, because they judge a policy against a component's grant:
+//! where each rule of the grant was written ([`GrantOrigins`], for audit
+//! records), and [`Policy::process_notices_for`].
 
 use std::collections::HashSet;
 
 use airssys_contract::capability::{Capability, GrantSet};
 use airssys_contract::manifest::Manifest;
 
-use crate::error::LoadError;
-use crate::policy::Policy;
+use crate::error::{LoadError, MissingCapability, MissingReason};
+use crate::policy::{Policy, ProcessNotice, RuleOrigin};
 
 /// Computes the grant set of `manifest` under `policy`, once per loaded
 /// component.
@@ -32,30 +36,38 @@ pub(crate) fn effective_grants(
     let denies: Vec<_> = policy.denies_for(name).collect();
 
     let mut missing = Vec::new();
-    let mut reasons = Vec::new();
     for required in &manifest.requires {
-        if let Some(deny) = denies.iter().find(|d| required.is_subset_of(&d.capability)) {
-            reasons.push(format!(
-                "`{required}`: denied by the policy's deny rule `{deny}`{}",
-                policy.rule_origin(deny)
-            ));
-        } else if !grants.iter().any(|g| required.is_subset_of(&g.capability)) {
-            reasons.push(format!("`{required}`: no policy grant covers it"));
-            missing.push(required.to_string());
-        }
+        let reason =
+            if let Some(deny) = denies.iter().find(|d| required.is_subset_of(&d.capability)) {
+                MissingReason::Denied {
+                    rule: deny.capability.clone(),
+                    origin: policy.origin(deny),
+                }
+            } else if !grants.iter().any(|g| required.is_subset_of(&g.capability)) {
+                MissingReason::NotCovered
+            } else {
+                continue;
+            };
+        missing.push(MissingCapability {
+            capability: required.clone(),
+            reason,
+        });
     }
-    if !reasons.is_empty() {
-        let how = if missing.is_empty() {
+    if !missing.is_empty() {
+        let ungranted: Vec<String> = missing
+            .iter()
+            .filter(|m| m.reason == MissingReason::NotCovered)
+            .map(|m| m.capability.to_string())
+            .collect();
+        let fix = if ungranted.is_empty() {
             "remove the deny rule, or drop the capability from the component's manifest".to_owned()
         } else {
-            policy.how_to_grant(name, &missing)
+            policy.how_to_grant(name, &ungranted)
         };
         return Err(LoadError::MissingCapabilities {
             component: name.to_owned(),
-            message: format!(
-                "component `{name}` requires capabilities the host policy does not grant:\n  - {}\n{how}",
-                reasons.join("\n  - ")
-            ),
+            missing,
+            fix,
         });
     }
 
@@ -101,6 +113,72 @@ fn push_unique<'a>(
 ) {
     if seen.insert(capability) {
         list.push(capability.clone());
+    }
+}
+
+/// Where each rule of a component's effective grant was written in the
+/// policy, by its index in [`GrantSet::allows`] and [`GrantSet::denies`]:
+/// what an audit record names as the deciding rule's line. An allow the
+/// manifest narrowed is credited to the policy grant containing it.
+#[derive(Debug, Default)]
+pub(crate) struct GrantOrigins {
+    allows: Vec<Option<RuleOrigin>>,
+    denies: Vec<Option<RuleOrigin>>,
+}
+
+impl GrantOrigins {
+    /// The origins of `grants`, the effective grant of `name` under
+    /// `policy`.
+    pub(crate) fn of(name: &str, grants: &GrantSet, policy: &Policy) -> GrantOrigins {
+        let allows = grants
+            .allows()
+            .iter()
+            .map(|allow| {
+                policy
+                    .grants_for(name)
+                    .find(|rule| allow.is_subset_of(&rule.capability))
+                    .and_then(|rule| policy.origin(rule))
+            })
+            .collect();
+        let denies = grants
+            .denies()
+            .iter()
+            .map(|deny| {
+                policy
+                    .denies_for(name)
+                    .find(|rule| rule.capability == *deny)
+                    .and_then(|rule| policy.origin(rule))
+            })
+            .collect();
+        GrantOrigins { allows, denies }
+    }
+
+    /// Where the allow rule at `index` was written.
+    pub(crate) fn allow(&self, index: usize) -> Option<&RuleOrigin> {
+        self.allows.get(index)?.as_ref()
+    }
+
+    /// Where the deny rule at `index` was written.
+    pub(crate) fn deny(&self, index: usize) -> Option<&RuleOrigin> {
+        self.denies.get(index)?.as_ref()
+    }
+}
+
+impl Policy {
+    /// [`Policy::process_notices`] for a component with `manifest`, under
+    /// the grant it would get from this policy (what `airssys inspect
+    /// --policy` reports without loading it).
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::MissingCapabilities`] when the policy would refuse the
+    /// component.
+    pub fn process_notices_for(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<Vec<ProcessNotice>, LoadError> {
+        let grants = effective_grants(manifest, self)?;
+        Ok(self.process_notices(&manifest.name, &grants))
     }
 }
 
@@ -176,6 +254,54 @@ mod tests {
             text.contains(".grant(\"counter\", \"kv:write:counter/*\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn missing_capabilities_keep_each_capability_and_the_deny_rule() {
+        let policy = Policy::from_toml_str(
+            "[components.counter]\ngrants = [\"kv:read:counter/*\"]\ndenies = [\"env:read\"]\n",
+        )
+        .expect("policy");
+        let m = manifest(&["kv:write:counter/*", "env:read:HOME"], &[]);
+        let Err(LoadError::MissingCapabilities { missing, .. }) = effective_grants(&m, &policy)
+        else {
+            panic!("refused");
+        };
+        assert_eq!(
+            missing,
+            [
+                MissingCapability {
+                    capability: cap("kv:write:counter/*"),
+                    reason: MissingReason::NotCovered,
+                },
+                MissingCapability {
+                    capability: cap("env:read:HOME"),
+                    reason: MissingReason::Denied {
+                        rule: cap("env:read"),
+                        origin: Some(RuleOrigin {
+                            file: None,
+                            line: 3
+                        }),
+                    },
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn origins_name_the_policy_line_of_each_rule() {
+        let policy = Policy::from_toml_str(
+            "[components.counter]\ngrants = [\"kv:read\"]\ndenies = [\"kv:read:counter/secret\"]\n",
+        )
+        .expect("policy");
+        let m = manifest(&[], &["kv:read:counter/*"]);
+        let set = effective_grants(&m, &policy).expect("grants");
+        let origins = GrantOrigins::of("counter", &set, &policy);
+        // The manifest's narrower pattern, credited to the grant holding it.
+        assert_eq!(set.allows(), [cap("kv:read:counter/*")]);
+        assert_eq!(origins.allow(0).map(|o| o.line), Some(2));
+        assert_eq!(origins.deny(0).map(|o| o.line), Some(3));
+        assert_eq!(origins.allow(1), None);
     }
 
     #[test]

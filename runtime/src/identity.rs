@@ -16,6 +16,9 @@ use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
 
+/// The name given to components without a manifest.
+pub const UNANNOTATED_NAME: &str = "unannotated";
+
 /// The SHA-256 digest of a component file, shown and parsed as 64
 /// lower-case hexadecimal digits (as `sha256sum` prints it).
 ///

@@ -50,20 +50,27 @@ mod identity;
 mod loader;
 pub mod policy;
 mod pool;
+mod rate;
 mod runtime;
 pub mod storage;
+mod sync;
 
-pub use audit::{AuditLog, AuditRecord};
+pub use audit::{AuditDecision, AuditLog, AuditRecord, DecidingRule, DroppedDenials};
 pub use broker::{Broker, BrokerConfig, InProcessBroker};
-pub use error::{BuildError, LimitExceeded, LoadError, RuntimeError};
+pub use error::{
+    BuildError, LimitExceeded, LoadError, MissingCapability, MissingReason, RuntimeError,
+};
 pub use extension::HostExtension;
 pub use fs::{MountProbe, NameMatching, SystemMountProbe};
 pub use host::state::HostState;
-pub use identity::{ComponentDigest, InvalidDigest};
-pub use policy::{DigestPin, Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits};
+pub use identity::{ComponentDigest, InvalidDigest, UNANNOTATED_NAME};
+pub use policy::{
+    DigestPin, Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits, RuleOrigin,
+};
 pub use runtime::{
-    DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DeliveryReport, Export, HandlerError, Instance,
-    LoadedComponent, Runtime, RuntimeBuilder, UNANNOTATED_NAME,
+    DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DeliveryFailure, DeliveryKind, DeliveryOutcome,
+    DeliveryRecord, DeliveryReport, Export, HandlerError, Instance, LoadedComponent, Runtime,
+    RuntimeBuilder,
 };
 /// The wasmtime this runtime is built on, for an embedder's `bindgen!`
 /// and [`HostExtension::link`] (same version, no second copy).

@@ -4,6 +4,7 @@
 //! of extension packages by the extensions' WIT.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use airssys_contract::compat::{check_import, check_world_imports};
 use airssys_contract::contract::Contract;
@@ -14,6 +15,7 @@ use crate::error::LoadError;
 use crate::extension::Served;
 use crate::identity::ComponentDigest;
 use crate::policy::Policy;
+use crate::sync::Notifier;
 
 /// Reads the manifest; `None` for an unannotated component the policy
 /// admits.
@@ -55,48 +57,77 @@ pub(crate) fn check_pin(
     }
 }
 
-/// The names in use: how many `LoadedComponent`s of each are alive (the
-/// runtime's count, kept by loading and unloading) and the digest the
-/// name was last claimed with. A digest is meaningful only while its
-/// name's count is above zero; a stale one is overwritten by the next
-/// claim.
-pub(crate) struct Names<'a> {
-    /// Alive `LoadedComponent`s per name.
-    pub(crate) counts: &'a mut HashMap<String, usize>,
-    /// The digest each name was last claimed with.
-    pub(crate) digests: &'a mut HashMap<String, ComponentDigest>,
+/// The names in use, each with how many `LoadedComponent`s of it are
+/// alive, the digest it was claimed with, and its mailbox notifier (the
+/// one the broker notifies of mail for it). A name is free again once its
+/// last `LoadedComponent` is released.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    claims: HashMap<String, Claim>,
 }
 
-impl Names<'_> {
+/// One name in use.
+#[derive(Debug)]
+struct Claim {
+    /// Alive `LoadedComponent`s (at least 1).
+    count: usize,
+    digest: ComponentDigest,
+    mailbox: Arc<Notifier>,
+}
+
+impl Names {
     /// One component per name: `name` is free, or held by the same file.
     ///
     /// # Errors
     ///
     /// [`LoadError::DuplicateName`] naming both digests.
     pub(crate) fn check(&self, name: &str, digest: &ComponentDigest) -> Result<(), LoadError> {
-        let alive = self.counts.get(name).is_some_and(|n| *n > 0);
-        match self.digests.get(name) {
-            Some(loaded) if alive && loaded != digest => Err(LoadError::DuplicateName {
+        match self.claims.get(name) {
+            Some(claim) if claim.digest != *digest => Err(LoadError::DuplicateName {
                 component: name.to_owned(),
-                loaded: *loaded,
+                loaded: claim.digest,
                 offered: *digest,
             }),
             _ => Ok(()),
         }
     }
 
-    /// Checks as [`Names::check`] and, when free, counts one more
-    /// `LoadedComponent` of `name` under `digest`; both maps are held
-    /// locked by the caller, so two loads cannot both claim a free name.
+    /// Checks as [`Names::check`] and counts one more `LoadedComponent`
+    /// of `name`; returns the name's mailbox notifier (the same for every
+    /// copy while the name is held). The caller holds the lock over
+    /// `Names`, so two loads cannot both claim a free name.
     ///
     /// # Errors
     ///
     /// As [`Names::check`].
-    pub(crate) fn claim(&mut self, name: &str, digest: ComponentDigest) -> Result<(), LoadError> {
+    pub(crate) fn claim(
+        &mut self,
+        name: &str,
+        digest: ComponentDigest,
+    ) -> Result<Arc<Notifier>, LoadError> {
         self.check(name, &digest)?;
-        self.digests.insert(name.to_owned(), digest);
-        *self.counts.entry(name.to_owned()).or_default() += 1;
-        Ok(())
+        let claim = self.claims.entry(name.to_owned()).or_insert_with(|| Claim {
+            count: 0,
+            digest,
+            mailbox: Arc::default(),
+        });
+        claim.count += 1;
+        Ok(Arc::clone(&claim.mailbox))
+    }
+
+    /// One `LoadedComponent` of `name` is gone; `true` when it was the
+    /// last (the name is free again).
+    pub(crate) fn release(&mut self, name: &str) -> bool {
+        match self.claims.get_mut(name) {
+            Some(claim) if claim.count > 1 => {
+                claim.count -= 1;
+                false
+            }
+            _ => {
+                self.claims.remove(name);
+                true
+            }
+        }
     }
 }
 
@@ -114,15 +145,19 @@ pub(crate) fn check_imports(
     component: &str,
     extensions: &[Served],
 ) -> Result<(), LoadError> {
-    let decoded = wit_component::decode(bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+    let decoded = wit_component::decode(bytes).map_err(|e| LoadError::Invalid {
+        message: format!("{e:#}"),
+        source: Some(e.into()),
+    })?;
     let (resolve, world) = match decoded {
         DecodedWasm::Component(resolve, world) => (resolve, world),
         DecodedWasm::WitPackage(..) => {
-            return Err(LoadError::Invalid(
-                "this is a WIT package, not a component; build the component (e.g. `cargo \
-                 build --target wasm32-wasip2`) and load the resulting .wasm"
+            return Err(LoadError::Invalid {
+                message: "this is a WIT package, not a component; build the component (e.g. \
+                          `cargo build --target wasm32-wasip2`) and load the resulting .wasm"
                     .to_owned(),
-            ));
+                source: None,
+            });
         }
     };
     let host = Contract::embedded().resolve();
@@ -174,14 +209,11 @@ mod tests {
 
     #[test]
     fn one_file_per_name_while_loaded() {
-        let (mut counts, mut digests) = (HashMap::new(), HashMap::new());
         let (a, b) = (ComponentDigest::of(b"a"), ComponentDigest::of(b"b"));
-        let mut names = Names {
-            counts: &mut counts,
-            digests: &mut digests,
-        };
-        names.claim("billing", a).expect("free");
-        names.claim("billing", a).expect("the same file again");
+        let mut names = Names::default();
+        let first = names.claim("billing", a).expect("free");
+        let again = names.claim("billing", a).expect("the same file again");
+        assert!(Arc::ptr_eq(&first, &again), "one mailbox per name");
         let err = names.claim("billing", b).expect_err("another file");
         assert!(
             matches!(
@@ -192,9 +224,10 @@ mod tests {
             "{err:?}"
         );
         names.claim("other", b).expect("another name");
-        // Unloaded (the runtime removes the count): the name is free again.
-        names.counts.remove("billing");
-        names.claim("billing", b).expect("free after unloading");
-        assert_eq!(names.counts.get("billing"), Some(&1));
+        // Released twice (both copies dropped): the name is free again.
+        assert!(!names.release("billing"));
+        assert!(names.release("billing"));
+        let fresh = names.claim("billing", b).expect("free after unloading");
+        assert!(!Arc::ptr_eq(&first, &fresh));
     }
 }

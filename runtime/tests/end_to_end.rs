@@ -240,9 +240,17 @@ fn init_error_stops_the_component() {
 fn missing_required_capabilities_refuse_the_load() {
     let rt = runtime("[components.probe]\ngrants = [\"kv:read:data/*\"]\n");
     let err = rt.load(fixture("probe")).expect_err("refused");
-    let LoadError::MissingCapabilities { message, .. } = &err else {
+    let LoadError::MissingCapabilities { missing, .. } = &err else {
         panic!("expected MissingCapabilities, got {err}");
     };
+    let listed: Vec<String> = missing.iter().map(|m| m.capability.to_string()).collect();
+    assert_eq!(listed, ["kv:write:data/*", "log:write:info"]);
+    assert!(
+        missing
+            .iter()
+            .all(|m| m.reason == airssys_runtime::MissingReason::NotCovered)
+    );
+    let message = err.to_string();
     assert!(
         message.contains("`kv:write:data/*`: no policy grant covers it"),
         "{message}"

@@ -176,7 +176,10 @@ fn an_extension_may_not_serve_a_contract_package() {
         .extension(extension)
         .build()
         .expect_err("airssys:core is the contract's");
-    let BuildError::Extension { package, message } = &error else {
+    let BuildError::Extension {
+        package, message, ..
+    } = &error
+    else {
         panic!("expected Extension, got {error:?}");
     };
     assert_eq!(package, "airssys:core@1.0.0");
@@ -522,7 +525,10 @@ fn build_error(extensions: Vec<HostExtension>) -> (String, String) {
         builder = builder.extension(extension);
     }
     let error = builder.build().expect_err("refused");
-    let BuildError::Extension { package, message } = error else {
+    let BuildError::Extension {
+        package, message, ..
+    } = error
+    else {
         panic!("expected Extension, got {error:?}");
     };
     (package, message)

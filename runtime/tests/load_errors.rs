@@ -111,7 +111,9 @@ fn unlinkable(wit: &str) -> (String, String) {
         "the manifest section is found"
     );
     match runtime().load(&bytes) {
-        Err(LoadError::Unlinkable { component, message }) => (component, message),
+        Err(LoadError::Unlinkable {
+            component, message, ..
+        }) => (component, message),
         Err(other) => panic!("expected LoadError::Unlinkable, got: {other:?}"),
         Ok(_) => panic!("a component with an import the host lacks must not load"),
     }

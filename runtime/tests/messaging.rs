@@ -667,9 +667,9 @@ impl Broker for Unbounded {
         source: &str,
         target: &str,
         payload: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Arc<ReplySlot>, BrokerError> {
-        self.0.request(source, target, payload, timeout)
+        reply: Arc<ReplySlot>,
+    ) -> Result<(), BrokerError> {
+        self.0.request(source, target, payload, reply)
     }
     fn take(&self, component: &str) -> Option<Delivery> {
         self.0.take(component)

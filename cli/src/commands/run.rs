@@ -35,14 +35,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use airssys_contract::capability::{Action, Capability, Domain, Request};
 use airssys_contract::manifest::Manifest;
-use airssys_runtime::broker::{Delivery, Envelope, ReplySlot, Subscriber};
 use airssys_runtime::{
-    AuditLog, Broker, BrokerConfig, InProcessBroker, Instance, LoadError, LoadedComponent, Policy,
-    Runtime, RuntimeError, UNANNOTATED_NAME,
+    AuditRecord, Broker, DecidingRule, DeliveryKind, DeliveryRecord, Instance, LoadError,
+    LoadedComponent, Policy, Runtime, RuntimeError, UNANNOTATED_NAME,
 };
 
 /// Arguments of `airssys run`.
@@ -323,11 +321,17 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let policy = build_policy(args, &names, &rules)?;
 
     let sink = AuditSink::default();
-    let broker = Arc::new(RecordingBroker::default());
+    let last_delivery = LastDelivery::default();
     let mut builder = Runtime::builder()
         .policy(policy)
-        .broker(broker.clone())
-        .audit(AuditLog::to_writer(sink.clone()));
+        .on_delivery({
+            let last = last_delivery.clone();
+            move |record| last.record(record)
+        })
+        .on_audit({
+            let sink = sink.clone();
+            move |record| sink.record(record)
+        });
     builder = match &args.storage {
         Some(path) => builder.storage_path(path),
         None => builder.in_memory_storage(),
@@ -405,9 +409,9 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         }
     }
     for (topic, payload) in &messages {
-        publish(broker.as_ref(), &args.source, topic, payload)?;
+        publish(runtime.broker().as_ref(), &args.source, topic, payload)?;
     }
-    deliver(&broker, &mut instances, &mut report)?;
+    deliver(&runtime, &last_delivery, &mut instances, &mut report)?;
 
     for instance in instances {
         if several {
@@ -723,17 +727,18 @@ fn publish(broker: &dyn Broker, source: &str, topic: &str, payload: &str) -> Res
 /// `instances`, until every mailbox is empty, printing each delivery and
 /// the decisions its handler caused.
 fn deliver(
-    broker: &RecordingBroker,
+    runtime: &Runtime,
+    last: &LastDelivery,
     instances: &mut [Instance],
     report: &mut Reporter,
 ) -> Result<(), Exit> {
-    let max_attempts = broker.config().max_attempts;
+    let max_attempts = runtime.broker().config().max_attempts;
     let mut count = 0;
     loop {
         let mut progressed = false;
         for instance in instances.iter_mut() {
             let result = instance.deliver_pending(1);
-            let taken = broker.last_taken();
+            let taken = last.take();
             let worked = taken.is_some() || result.as_ref().is_ok_and(|d| !d.is_empty());
             if !worked {
                 report.flush();
@@ -744,7 +749,7 @@ fn deliver(
             count += 1;
             let to = instance.name();
             match &taken {
-                // A broker that bypassed `take` (not the in-process one).
+                // Work the runtime did not report as a delivery.
                 None => println!("delivery to `{}`", printable(to)),
                 Some(Taken::Message {
                     topic,
@@ -822,88 +827,32 @@ enum Taken {
     },
 }
 
-/// The in-process broker, remembering what the dispatcher took last so
-/// each delivery can be printed with what its handler did.
-#[derive(Debug, Default)]
-struct RecordingBroker {
-    inner: InProcessBroker,
-    last: Mutex<Option<Taken>>,
-}
+/// What the runtime reported of the last delivery
+/// ([`RuntimeBuilder::on_delivery`](airssys_runtime::RuntimeBuilder::on_delivery)),
+/// so each can be printed with what its handler did.
+#[derive(Debug, Clone, Default)]
+struct LastDelivery(Arc<Mutex<Option<Taken>>>);
 
-impl RecordingBroker {
-    fn last_taken(&self) -> Option<Taken> {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-}
-
-impl Broker for RecordingBroker {
-    fn register(&self, component: &str, subscriber: Subscriber) {
-        self.inner.register(component, subscriber);
-    }
-
-    fn unregister(&self, component: &str) -> usize {
-        self.inner.unregister(component)
-    }
-
-    fn set_running(&self, component: &str, running: bool) {
-        self.inner.set_running(component, running);
-    }
-
-    fn publish(
-        &self,
-        source: &str,
-        topic: &str,
-        payload: Vec<u8>,
-    ) -> Result<usize, airssys_runtime::broker::BrokerError> {
-        self.inner.publish(source, topic, payload)
-    }
-
-    fn dead_letter(&self, component: &str, envelope: Envelope) -> usize {
-        self.inner.dead_letter(component, envelope)
-    }
-
-    fn request(
-        &self,
-        source: &str,
-        target: &str,
-        payload: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Arc<ReplySlot>, airssys_runtime::broker::BrokerError> {
-        self.inner.request(source, target, payload, timeout)
-    }
-
-    fn take(&self, component: &str) -> Option<Delivery> {
-        let delivery = self.inner.take(component)?;
+impl LastDelivery {
+    fn record(&self, record: &DeliveryRecord<'_>) {
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        let taken = match &delivery {
-            Delivery::Message { envelope, attempts } => Some(Taken::Message {
-                topic: envelope.topic.to_string(),
-                source: envelope.source.to_string(),
-                payload: text(&envelope.payload),
-                attempts: *attempts,
-            }),
-            Delivery::Request {
-                source, payload, ..
-            } => Some(Taken::Request {
-                source: source.to_string(),
-                payload: text(payload),
-            }),
-            _ => None,
+        let taken = match record.kind {
+            DeliveryKind::Message { topic } => Taken::Message {
+                topic: topic.to_owned(),
+                source: record.source.to_owned(),
+                payload: text(record.payload),
+                attempts: record.attempt.saturating_sub(1),
+            },
+            _ => Taken::Request {
+                source: record.source.to_owned(),
+                payload: text(record.payload),
+            },
         };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = taken;
-        Some(delivery)
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
     }
 
-    fn requeue_front(&self, component: &str, delivery: Delivery) {
-        self.inner.requeue_front(component, delivery);
-    }
-
-    fn pending(&self, component: &str) -> usize {
-        self.inner.pending(component)
-    }
-
-    fn config(&self) -> BrokerConfig {
-        self.inner.config()
+    fn take(&self) -> Option<Taken> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
@@ -1046,7 +995,7 @@ fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
     // escaped; the runtime's line structure is kept.
     let text = printable_lines(&error.to_string(), "");
     match error {
-        LoadError::Io { .. } | LoadError::Invalid(_) => fail(2, text),
+        LoadError::Io { .. } | LoadError::Invalid { .. } => fail(2, text),
         LoadError::MissingCapabilities { .. } => {
             eprintln!("error: the host refused to load {}: {text}", wasm.display());
             if text.contains("no policy grant covers") {
@@ -1125,16 +1074,49 @@ fn printable_lines(text: &str, marker: &str) -> String {
         .join(&format!("\n{marker}"))
 }
 
-/// Collects the audit JSON lines written by the runtime.
+/// What happened during a call, in order: the capability decisions the
+/// runtime reports to its audit hook
+/// ([`RuntimeBuilder::on_audit`](airssys_runtime::RuntimeBuilder::on_audit))
+/// and the JSON lines `component_logs` writes (the component's log records
+/// and the runtime's notes).
 #[derive(Clone, Default)]
-struct AuditSink(Arc<Mutex<Vec<u8>>>);
+struct AuditSink(Arc<Mutex<Vec<Event>>>);
+
+/// One entry of an [`AuditSink`].
+enum Event {
+    /// Bytes of JSON lines, as written.
+    Lines(Vec<u8>),
+    /// A capability decision.
+    Decision(Decision),
+    /// Refusals the component's audit rate limit kept out.
+    Dropped {
+        component: String,
+        dropped: u64,
+        limit: &'static str,
+    },
+}
+
+/// A capability decision, owned.
+struct Decision {
+    component: String,
+    function: String,
+    /// `domain:action`.
+    capability: String,
+    resource: String,
+    allowed: bool,
+    /// The deciding rule in words.
+    rule: String,
+    /// The deny rule that refused the call, if one did.
+    deny_rule: Option<String>,
+}
 
 impl Write for AuditSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
+        let mut events = self.lock();
+        match events.last_mut() {
+            Some(Event::Lines(bytes)) => bytes.extend_from_slice(buf),
+            _ => events.push(Event::Lines(buf.to_vec())),
+        }
         Ok(buf.len())
     }
 
@@ -1144,8 +1126,37 @@ impl Write for AuditSink {
 }
 
 impl AuditSink {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The audit hook: keeps each record, in order with the lines.
+    fn record(&self, record: &AuditRecord<'_>) {
+        let event = match record {
+            AuditRecord::Decision(d) => Event::Decision(Decision {
+                component: d.component.to_owned(),
+                function: d.function.to_owned(),
+                capability: format!("{}:{}", d.domain, d.action),
+                resource: d.resource.to_owned(),
+                allowed: d.is_allowed(),
+                rule: d.rule.to_string(),
+                deny_rule: match d.rule {
+                    DecidingRule::DenyRule(pattern) => Some(pattern.to_string()),
+                    _ => None,
+                },
+            }),
+            AuditRecord::RateLimited(d) => Event::Dropped {
+                component: d.component.to_owned(),
+                dropped: d.dropped,
+                limit: d.limit,
+            },
+            _ => return,
+        };
+        self.lock().push(event);
+    }
+
+    fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.lock())
     }
 }
 
@@ -1161,7 +1172,30 @@ struct Reporter {
 impl Reporter {
     fn flush(&mut self) {
         let _ = std::io::stderr().flush();
-        let bytes = self.sink.take();
+        for event in self.sink.take() {
+            match event {
+                Event::Lines(bytes) => Self::print_lines(&bytes),
+                Event::Decision(decision) => self.print_decision(&decision),
+                Event::Dropped {
+                    component,
+                    dropped,
+                    limit,
+                } => {
+                    // Refusals the audit rate limit kept out of the log
+                    // still count as denials.
+                    self.denials += usize::try_from(dropped).unwrap_or(usize::MAX);
+                    println!(
+                        "  note: {dropped} more refusal(s) of `{}` not shown: dropped from the \
+                         audit log by {limit}",
+                        printable(&component)
+                    );
+                }
+            }
+        }
+    }
+
+    /// The component's log records and the runtime's notes.
+    fn print_lines(bytes: &[u8]) {
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
                 continue;
@@ -1179,55 +1213,46 @@ impl Reporter {
             }
             if let Some(message) = record["note"].as_str() {
                 println!("  note: {}", printable(message));
-                continue;
             }
-            if let Some(dropped) = record["dropped"].as_u64() {
-                // Refusals the audit rate limit kept out of the log still
-                // count as denials.
-                self.denials += usize::try_from(dropped).unwrap_or(usize::MAX);
-                println!(
-                    "  note: {dropped} more refusal(s) of `{}` not shown: dropped from the audit \
-                     log by {}",
-                    field("component"),
-                    field("limit")
-                );
-                continue;
-            }
-            let resource = field("resource");
-            let capability = field("capability");
-            let request = if resource.is_empty() {
-                capability.clone()
-            } else {
-                format!("{capability}:{resource}")
-            };
-            let function = field("function");
-            let function = function
-                .rsplit_once('#')
-                .map_or(function.as_str(), |(_, f)| f)
-                .replace("[method]", "");
-            let rule = field("rule");
-            if raw("verdict") == "allow" {
-                println!("  allow {request} ({function})");
-                continue;
-            }
-            self.denials += 1;
-            println!("  DENY  {request} ({function}): {rule}");
-            let fix = self.fix(
-                raw("component"),
-                raw("capability"),
-                raw("resource"),
-                raw("rule"),
-            );
-            println!("  fix: {}", printable(&fix));
         }
     }
 
-    /// One sentence on how to let `component` have `capability:resource`,
-    /// denied by `rule`.
-    fn fix(&self, component: &str, capability: &str, resource: &str, rule: &str) -> String {
-        if let Some(deny) = rule.strip_prefix("denied by deny rule ") {
+    fn print_decision(&mut self, decision: &Decision) {
+        // What the component controls is printed escaped.
+        let resource = printable(&decision.resource).into_owned();
+        let capability = printable(&decision.capability).into_owned();
+        let request = if resource.is_empty() {
+            capability.clone()
+        } else {
+            format!("{capability}:{resource}")
+        };
+        let function = printable(&decision.function).into_owned();
+        let function = function
+            .rsplit_once('#')
+            .map_or(function.as_str(), |(_, f)| f)
+            .replace("[method]", "");
+        let rule = printable(&decision.rule);
+        if decision.allowed {
+            println!("  allow {request} ({function})");
+            return;
+        }
+        self.denials += 1;
+        println!("  DENY  {request} ({function}): {rule}");
+        let fix = self.fix(decision);
+        println!("  fix: {}", printable(&fix));
+    }
+
+    /// One sentence on how to let the component have what `decision`
+    /// refused.
+    fn fix(&self, decision: &Decision) -> String {
+        let (component, capability, resource) = (
+            decision.component.as_str(),
+            decision.capability.as_str(),
+            decision.resource.as_str(),
+        );
+        if let Some(deny) = &decision.deny_rule {
             return format!(
-                "a deny rule refuses it: remove {deny} from `denies` (or the `--deny` flag) if \
+                "a deny rule refuses it: remove `{deny}` from `denies` (or the `--deny` flag) if \
                  this call should succeed"
             );
         }

@@ -30,9 +30,9 @@ use airssys_contract::capability::{Action, Domain, GrantSet, Request};
 use airssys_contract::guard::HostFnGuard;
 
 use super::bindings::airssys::core::logging::{Error, Host, Level};
-use super::rate::ComponentMeters;
 use super::state::HostState;
 use crate::policy::ResolvedLimits;
+use crate::rate::ComponentMeters;
 
 /// Longest message accepted, in bytes.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -230,7 +230,7 @@ impl InstanceLog {
             self.tell_not_shown(stream);
             return;
         }
-        let mut partial = output.partial.lock().unwrap_or_else(|p| p.into_inner());
+        let mut partial = crate::sync::lock(&output.partial);
         // In pieces, so no line grows past `MAX_LINE` whatever one write
         // carries.
         for piece in bytes.chunks(MAX_LINE) {
@@ -249,7 +249,7 @@ impl InstanceLog {
     /// Emits the unfinished line of `stream`, if any.
     fn flush(&self, stream: Stream) {
         let output = self.output(stream);
-        let mut partial = output.partial.lock().unwrap_or_else(|p| p.into_inner());
+        let mut partial = crate::sync::lock(&output.partial);
         if !partial.is_empty() {
             let line = std::mem::take(&mut *partial);
             self.line(stream, &line);

@@ -2,7 +2,7 @@
 //! components, queued by the runtime's [`Broker`](crate::broker::Broker)
 //! and delivered by its dispatcher (see `docs/messaging.md`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airssys_macros::host_impl;
@@ -11,9 +11,13 @@ use wasmtime::component::Resource;
 use super::bindings::airssys::core::messaging::{
     ComponentName, Error, Host, HostPendingReply, PendingReply, Pollable,
 };
-use super::poll::{Readiness, wake};
+use super::budget::Hold;
+use super::poll::Readiness;
 use super::state::HostState;
-use crate::broker::{BrokerError, RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot};
+use crate::broker::{
+    BrokerError, RESERVED_TOPIC_PREFIX, ReplyBudget, ReplyOutcome, ReplyPoll, ReplySlot,
+};
+use crate::sync::lock;
 
 /// The host side of a `pending-reply` handle.
 #[derive(Debug)]
@@ -23,6 +27,36 @@ pub struct PendingReplyState {
     target: String,
     /// Held only here, so a pollable notices when this handle is dropped.
     probe: Arc<ReplyProbe>,
+    /// The request's share of the instance's budget.
+    hold: Arc<ReplyHold>,
+}
+
+/// A request's share of the requesting instance's budget: one pending
+/// slot (`limits.max_pending`) from the request on, and the answer's
+/// bytes (`limits.held_bytes`) from when it is stored until the component
+/// collects it. The broker may keep the slot after the handle is gone, so
+/// the handle empties this when dropped.
+#[derive(Debug)]
+struct ReplyHold(Mutex<Option<Hold>>);
+
+impl ReplyBudget for ReplyHold {
+    fn charge(&self, bytes: usize) -> Result<(), String> {
+        match lock(&self.0).as_mut() {
+            Some(hold) => hold
+                .try_grow(u64::try_from(bytes).unwrap_or(u64::MAX))
+                .map_err(|limit| limit.to_string()),
+            None => Err("the requester dropped the request".to_owned()),
+        }
+    }
+}
+
+impl ReplyHold {
+    /// The component collected the answer: its bytes are free again.
+    fn release_bytes(&self) {
+        if let Some(hold) = lock(&self.0).as_mut() {
+            hold.release_bytes();
+        }
+    }
 }
 
 /// Readiness of a reply: answered, timed out, taken or abandoned.
@@ -36,15 +70,10 @@ impl Readiness for ReplyProbe {
     }
 }
 
-/// Wakes `poll` calls waiting on a reply; [`ReplySlot::fill`] calls it
-/// once the answer is stored.
-pub(crate) fn wake_pollers() {
-    wake();
-}
-
 impl Drop for PendingReplyState {
     fn drop(&mut self) {
         self.slot.abandon();
+        lock(&self.hold.0).take();
     }
 }
 
@@ -89,10 +118,15 @@ impl HostPendingReply for HostState {
         self_: Resource<PendingReply>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let pending = self.table.get(&self_)?;
-        Ok(match pending.slot.poll() {
+        let poll = pending.slot.poll();
+        if !matches!(poll, ReplyPoll::Pending) {
+            pending.hold.release_bytes();
+        }
+        Ok(match poll {
             ReplyPoll::Pending => Ok(None),
             ReplyPoll::Ready(ReplyOutcome::Reply(bytes)) => Ok(Some(bytes)),
             ReplyPoll::Ready(ReplyOutcome::Remote(message)) => Err(Error::Remote(message)),
+            ReplyPoll::Ready(ReplyOutcome::OverLimit(limit)) => Err(Error::QuotaExceeded(limit)),
             ReplyPoll::TimedOut => Err(Error::Timeout(format!(
                 "component `{}` did not answer in time",
                 pending.target
@@ -130,17 +164,32 @@ impl Host for HostState {
         payload: Vec<u8>,
         timeout_ms: u64,
     ) -> wasmtime::Result<Result<Resource<PendingReply>, Error>> {
-        let broker = &self.services.broker;
-        let timeout = Duration::from_millis(timeout_ms);
-        let slot = match broker.request(self.name(), &component, payload, timeout) {
-            Ok(slot) => slot,
-            Err(e) => return Ok(Err(e.into())),
+        // One pending slot now; the answer's bytes when it is stored.
+        let hold = match self.budget.reserve(0) {
+            Ok(hold) => Arc::new(ReplyHold(Mutex::new(Some(hold)))),
+            Err(limit) => return Ok(Err(Error::QuotaExceeded(limit.to_string()))),
         };
-        let handle = self.table.push(PendingReplyState {
+        // Filling the slot notifies this instance's `poll`.
+        let timeout = Duration::from_millis(timeout_ms);
+        let slot = ReplySlot::new(timeout, Arc::clone(&self.wake))
+            .charged_to(Arc::clone(&hold) as Arc<dyn ReplyBudget>);
+        let slot = Arc::new(slot);
+        let pending = PendingReplyState {
             probe: Arc::new(ReplyProbe(Arc::clone(&slot))),
-            slot,
-            target: component,
-        })?;
+            slot: Arc::clone(&slot),
+            target: component.clone(),
+            hold,
+        };
+        // The handle first, so a refused request has queued nothing.
+        let handle = match self.push(pending)? {
+            Ok(handle) => handle,
+            Err(limit) => return Ok(Err(Error::QuotaExceeded(limit.to_string()))),
+        };
+        let broker = &self.services.broker;
+        if let Err(e) = broker.request(self.name(), &component, payload, slot) {
+            self.table.delete(handle)?;
+            return Ok(Err(e.into()));
+        }
         Ok(Ok(handle))
     }
 

@@ -43,8 +43,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use airssys_contract::capability::{Action, Decision, Domain, Request, Rule, Verdict};
-use airssys_contract::guard::{GuardEvent, Outcome};
+use airssys_contract::capability::{Action, Domain, Request};
 use airssys_macros::host_impl;
 use tokio::net::{TcpStream as TokioTcp, UdpSocket as TokioUdp};
 use wasmtime::component::Resource;
@@ -57,6 +56,7 @@ use super::bindings::airssys::ext::network::{
     Pollable, TcpStream, UdpSocket,
 };
 use super::state::{ComponentInfo, HostState, Services};
+use crate::audit::{Decided, DecidingRule};
 use crate::error::LimitExceeded;
 use addr::Via;
 use task::{Charge, Deadline, Pending};
@@ -174,18 +174,15 @@ impl Checker {
     /// Writes the refusal of a concrete address to the audit log.
     fn refused(&self, action: Action, sa: SocketAddr, why: &str) {
         let resource = addr::resource(sa);
-        let decision = Decision {
-            verdict: Verdict::Deny,
-            rule: Rule::NoGrant,
-        };
-        let event = GuardEvent {
+        self.services.audit.record(&Decided {
+            component: &self.info.name,
             function: self.function,
             domain: Domain::Net,
             action,
             resource: &resource,
-            outcome: Outcome::Refused(&decision),
-        };
-        self.services.audit.record(&self.info.name, &event, why);
+            rule: DecidingRule::Address(why),
+            origin: None,
+        });
     }
 
     /// Checks one concrete address, auditing a refusal.
@@ -314,7 +311,7 @@ impl HostState {
             Ok(hold) => hold,
             Err(limit) => return Ok(Err(limit_error(&limit))),
         };
-        let (pending, runner) = Pending::<T>::new(hold, slot);
+        let (pending, runner) = Pending::<T>::new(hold, slot, &self.wake);
         let handle = match self.push(pending)? {
             Ok(handle) => handle,
             Err(limit) => return Ok(Err(limit_error(&limit))),

@@ -8,20 +8,25 @@
 //!   a waiting component is released instead of stuck). A pollable never
 //!   refers to a handle number, so a handle number reused after the parent
 //!   was dropped cannot be confused with it.
-//! - `poll` checks every target; when none is ready it sleeps until
-//!   [`wake`] is called, which happens right after a completion is stored:
+//! - `poll` checks every target; when none is ready it sleeps on the
+//!   instance's [`Notifier`] (`HostState::wake`, one per instance, handed
+//!   to whatever completes one of its operations), which is notified right
+//!   after a completion is stored:
 //!   - network operations: their task, when it finishes;
 //!   - child output and exit: the child's I/O thread, on new bytes, at
 //!     the end of a stream, and (Linux) when the child's pidfd reports
 //!     its exit (read with `waitid(WNOWAIT)`: nothing is reaped);
 //!   - a reply: [`ReplySlot::fill`](crate::broker::ReplySlot::fill), the
 //!     one place where every answer, remote error, dead end of an
-//!     unloaded responder ... is stored.
+//!     unloaded responder ... is stored; the slot carries the notifier of
+//!     the instance that made the request, so the broker that fills it
+//!     needs nothing of the runtime's.
 //!
-//!   A [`wake`] with nobody waiting costs one atomic increment and one
-//!   load. As a safety net for anything else (a reply's deadline passing,
-//!   a child's exit where no pidfd is available) `poll` also re-checks
-//!   with a backoff from [`FIRST_BACKOFF`] doubling to [`MAX_BACKOFF`].
+//!   A notification with nobody waiting costs one atomic increment and
+//!   one load, and wakes only the instance whose operation completed. As
+//!   a safety net for anything else (a reply's deadline passing, a
+//!   child's exit where no pidfd is available) `poll` also re-checks with
+//!   a backoff from [`FIRST_BACKOFF`] doubling to [`MAX_BACKOFF`].
 //!   Each sleep and the end of each wait is a `trace` event of this
 //!   module (`phase = "sleep"`, then `phase = "ready"` with `woken_by =
 //!   "wake" | "timer" | "start"`), which tests use to tell a wake from a
@@ -36,8 +41,7 @@
 //! - The waiting component's thread sleeps while it waits; other
 //!   components run on their own threads.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Resource;
@@ -45,11 +49,13 @@ use wasmtime::component::Resource;
 use super::bindings::airssys::core::poll::{Error, Host, HostPollable};
 use super::state::HostState;
 use crate::error::LimitExceeded;
+#[cfg(doc)]
+use crate::sync::Notifier;
 
 /// First re-check interval of a `poll` that found nothing ready.
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_micros(50);
 /// Largest re-check interval (the worst extra latency for an operation
-/// that completes without calling [`wake`]).
+/// that completes without notifying the instance).
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_millis(5);
 /// Most pollables one `poll` call accepts.
 pub(crate) const MAX_TARGETS: usize = 4096;
@@ -105,60 +111,6 @@ impl Pollable {
             Watch::Parent(probe) => probe.upgrade().is_none_or(|p| p.is_ready()),
         }
     }
-}
-
-/// Counts completions: a `poll` that read the count before checking its
-/// targets sleeps only while the count is unchanged.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-/// `poll` calls sleeping (or about to) in [`sleep`]; [`wake`] skips the
-/// lock and the notification when there are none.
-static SLEEPERS: AtomicUsize = AtomicUsize::new(0);
-/// Where `poll` calls sleep. The lock guards no data: a sleeper holds it
-/// from its last look at [`GENERATION`] until the condvar releases it, so a
-/// [`wake`] that takes it cannot slip in between.
-static SLEEP: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
-
-fn generation() -> u64 {
-    GENERATION.load(Ordering::SeqCst)
-}
-
-/// Tells waiting `poll` calls that some operation may have completed.
-/// Call it after the completion is stored, so a woken `poll` sees it.
-pub(crate) fn wake() {
-    GENERATION.fetch_add(1, Ordering::SeqCst);
-    // Sequentially consistent with `sleep`'s increment of `SLEEPERS`
-    // before its load of `GENERATION`: either this sees the sleeper, or
-    // the sleeper sees the new generation and does not sleep.
-    if SLEEPERS.load(Ordering::SeqCst) != 0 {
-        drop(SLEEP.0.lock().unwrap_or_else(|p| p.into_inner()));
-        SLEEP.1.notify_all();
-    }
-}
-
-/// Sleeps until `until` or until [`wake`] is called after `seen` was read;
-/// `true` when woken by [`wake`].
-fn sleep(seen: u64, until: Instant) -> bool {
-    SLEEPERS.fetch_add(1, Ordering::SeqCst);
-    let mut guard = SLEEP.0.lock().unwrap_or_else(|p| p.into_inner());
-    let woken = loop {
-        if generation() != seen {
-            break true;
-        }
-        let Some(left) = until
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-        else {
-            break false;
-        };
-        guard = SLEEP
-            .1
-            .wait_timeout(guard, left)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    };
-    drop(guard);
-    SLEEPERS.fetch_sub(1, Ordering::SeqCst);
-    woken
 }
 
 impl HostPollable for HostState {
@@ -228,7 +180,7 @@ impl Host for HostState {
         loop {
             // Read before checking, so a completion between the check and
             // the sleep is not missed.
-            let seen = generation();
+            let seen = self.wake.generation();
             let ready = self.ready_targets(&targets)?;
             if !ready.is_empty() {
                 tracing::trace!(phase = "ready", woken_by, "poll found a target ready");
@@ -253,37 +205,12 @@ impl Host for HostState {
                 backoff_us = u64::try_from(backoff.as_micros()).unwrap_or(u64::MAX),
                 "poll sleeps"
             );
-            woken_by = if sleep(seen, until) { "wake" } else { "timer" };
+            woken_by = if self.wake.wait(seen, until) {
+                "wake"
+            } else {
+                "timer"
+            };
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_wake_before_the_sleep_is_not_lost() {
-        let seen = generation();
-        wake();
-        let start = Instant::now();
-        assert!(sleep(seen, start + Duration::from_secs(60)));
-        assert!(start.elapsed() < Duration::from_secs(60));
-    }
-
-    #[test]
-    fn a_wake_from_another_thread_ends_a_sleep() {
-        let seen = generation();
-        let waker = std::thread::spawn(|| {
-            // Until the sleeper is counted, so the notification is needed.
-            while SLEEPERS.load(Ordering::SeqCst) == 0 {
-                std::thread::yield_now();
-            }
-            wake();
-        });
-        assert!(sleep(seen, Instant::now() + Duration::from_secs(60)));
-        waker.join().expect("waker thread");
-        assert_ne!(generation(), seen);
     }
 }

@@ -12,12 +12,12 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, Decided, DecidingRule};
 use crate::error::LimitExceeded;
 use crate::host::budget::Budget;
-use crate::host::storage::Bucket;
 use crate::policy::ResolvedLimits;
 use crate::storage::StorageBackend;
+use crate::sync::Notifier;
 
 /// What every instance of one loaded component shares: computed once at
 /// load time.
@@ -47,6 +47,9 @@ pub(crate) struct ComponentInfo {
     /// The policy's program rules for the component (argument lists,
     /// variables it may pass, rlimits), by program path.
     pub(crate) programs: BTreeMap<String, crate::policy::ProgramRule>,
+    /// Where each rule of `grants` is written in the policy, for audit
+    /// records.
+    pub(crate) origins: crate::grant::GrantOrigins,
 }
 
 /// Services shared by every component of one runtime.
@@ -58,9 +61,9 @@ pub(crate) struct Services {
     /// The roots `net:http` over TLS trusts.
     pub(crate) tls: crate::host::TlsRoots,
     /// How handles of the extensions' resources are named, for `{self}`.
-    pub(crate) handle_names: crate::extension::HandleNames,
+    pub(crate) handle_names: crate::host::handles::HandleNames,
     /// What the instances of each component share: log budget, live count.
-    pub(crate) meters: crate::host::rate::Meters,
+    pub(crate) meters: crate::rate::Meters,
 }
 
 impl std::fmt::Debug for Services {
@@ -100,6 +103,11 @@ pub struct HostState {
     pub(crate) budget: Budget,
     /// What the instance sends to the log: `log` records, stdout, stderr.
     pub(crate) log: Arc<crate::host::logging::InstanceLog>,
+    /// Notified by every completion of the instance's pending operations
+    /// (a reply filled, a network operation ended, child output); its
+    /// `poll` sleeps on it. Handed to each operation as it starts, so
+    /// nothing reaches for a process-wide signal.
+    pub(crate) wake: Arc<Notifier>,
 }
 
 impl HostState {
@@ -125,6 +133,7 @@ impl HostState {
             call_deadline: None,
             extensions: Vec::new(),
             decisions: DecisionCache::new(),
+            wake: Arc::default(),
         }
     }
 
@@ -213,39 +222,6 @@ impl HostState {
     }
 }
 
-/// The name of handle `rep` of the contract's resource `resource`, for
-/// `{self}`: `Some(..)` when the runtime names `resource`'s handles itself
-/// (the inner `None`: `rep` is not such a handle), `None` for any other
-/// resource.
-fn contract_handle_name<'a>(
-    table: &'a ResourceTable,
-    resource: &str,
-    rep: u32,
-) -> Option<Option<&'a str>> {
-    match resource {
-        "bucket" => Some(
-            table
-                .get(&Resource::<Bucket>::new_borrow(rep))
-                .ok()
-                .map(|b| b.name.as_str()),
-        ),
-        "child" => Some(
-            table
-                .get(&Resource::<crate::host::process::Child>::new_borrow(rep))
-                .ok()
-                .map(|c| c.program.as_str()),
-        ),
-        _ => None,
-    }
-}
-
-/// Whether the runtime names the handles of the contract resource
-/// `resource` itself (so an extension may not name a resource of its own
-/// so).
-pub(crate) fn names_contract_handles(resource: &str) -> bool {
-    contract_handle_name(&ResourceTable::new(), resource, 0).is_some()
-}
-
 impl GuardContext for HostState {
     fn component(&self) -> &str {
         &self.info.name
@@ -256,31 +232,48 @@ impl GuardContext for HostState {
     }
 
     fn handle_name(&self, resource: &str, rep: u32) -> Option<&str> {
-        match contract_handle_name(&self.table, resource, rep) {
-            Some(name) => name,
-            None => self.services.handle_names.name(&self.table, resource, rep),
-        }
+        self.services.handle_names.name(&self.table, resource, rep)
     }
 
     fn record(&self, event: &GuardEvent<'_>) {
         let audit = &self.services.audit;
         let allowed = matches!(event.outcome, Outcome::Allowed(_));
-        // Building the rule text costs an allocation: skip it on the allow
-        // path unless someone listens.
-        if allowed
-            && !audit.has_sink()
-            && !tracing::enabled!(target: "airssys::audit", tracing::Level::TRACE)
-        {
+        // Recording costs allocations: skip it on the allow path unless
+        // someone listens.
+        if allowed && !audit.records_allowed() {
             return;
         }
-        let rule = match event.outcome {
-            Outcome::Allowed(d) | Outcome::Refused(d) => self.info.grants.describe(d),
-            Outcome::OutsideScope(scope) => {
-                format!("outside the host function's declared scope `{scope}`")
-            }
-            Outcome::Invalid => "invalid request or unknown handle".to_owned(),
+        let info = &self.info;
+        let (rule, origin) = match event.outcome {
+            Outcome::Allowed(d) | Outcome::Refused(d) => match d.rule {
+                Rule::Allow(i) => (
+                    info.grants
+                        .allows()
+                        .get(i)
+                        .map_or(DecidingRule::NoGrant, DecidingRule::Grant),
+                    info.origins.allow(i),
+                ),
+                Rule::Deny(i) => (
+                    info.grants
+                        .denies()
+                        .get(i)
+                        .map_or(DecidingRule::NoGrant, DecidingRule::DenyRule),
+                    info.origins.deny(i),
+                ),
+                Rule::NoGrant => (DecidingRule::NoGrant, None),
+            },
+            Outcome::OutsideScope(scope) => (DecidingRule::OutsideScope(scope), None),
+            Outcome::Invalid => (DecidingRule::Invalid, None),
         };
-        audit.record(&self.info.name, event, &rule);
+        audit.record(&Decided {
+            component: &info.name,
+            function: event.function,
+            domain: event.domain,
+            action: event.action,
+            resource: event.resource,
+            rule,
+            origin,
+        });
     }
 
     fn decisions(&self) -> Option<&DecisionCache> {

@@ -124,7 +124,7 @@ impl PolicyBuilder {
         name: &str,
         pattern: &str,
     ) -> Result<Self, airssys_contract::capability::CapabilityError> {
-        let capability = crate::broker::subscription(pattern)?;
+        let capability = super::subscription(pattern)?;
         self.entry(name).subscribe.push(rule(capability));
         Ok(self)
     }

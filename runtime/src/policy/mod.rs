@@ -109,6 +109,25 @@ pub struct PolicyRule {
     pub line: Option<u32>,
 }
 
+/// Where a policy rule was written, for messages and audit records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleOrigin {
+    /// The policy file, when the policy was read from one.
+    pub file: Option<PathBuf>,
+    /// The 1-based line.
+    pub line: u32,
+}
+
+impl fmt::Display for RuleOrigin {
+    /// `policy.toml line 7`, or `policy line 7` without a file.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(path) => write!(f, "{} line {}", path.display(), self.line),
+            None => write!(f, "policy line {}", self.line),
+        }
+    }
+}
+
 /// A policy file that could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -319,11 +338,17 @@ impl Policy {
 
     /// Where a rule was written, for messages: " (policy.toml line 7)".
     pub(crate) fn rule_origin(&self, rule: &PolicyRule) -> String {
-        match (rule.line, &self.source) {
-            (Some(line), Some(path)) => format!(" ({} line {line})", path.display()),
-            (Some(line), None) => format!(" (policy line {line})"),
-            _ => String::new(),
-        }
+        self.origin(rule)
+            .map_or_else(String::new, |origin| format!(" ({origin})"))
+    }
+
+    /// Where `rule` (one of this policy's) was written: `None` when it was
+    /// not read from TOML (a builder rule).
+    pub fn origin(&self, rule: &PolicyRule) -> Option<RuleOrigin> {
+        Some(RuleOrigin {
+            file: self.source.clone(),
+            line: rule.line?,
+        })
     }
 }
 
@@ -348,6 +373,14 @@ pub(crate) fn check_mount(virtual_root: &str, host_dir: &Path) -> Result<(), Str
         ));
     }
     Ok(())
+}
+
+/// A subscription pattern (`orders.*`) as the `msg:subscribe` capability
+/// it stands for.
+pub(crate) fn subscription(
+    pattern: &str,
+) -> Result<Capability, airssys_contract::capability::CapabilityError> {
+    Capability::parse(&format!("msg:subscribe:{pattern}"))
 }
 
 pub(crate) fn rule(capability: Capability) -> PolicyRule {

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use airssys_contract::capability::{
     Action, Capability, Domain, GrantSet, Request, ResourcePattern,
 };
-use airssys_contract::manifest::Manifest;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -526,22 +525,6 @@ impl Policy {
             out.extend(own.programs.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         out
-    }
-
-    /// [`Policy::process_notices`] for a component with `manifest`, under
-    /// the grant it would get from this policy (what `airssys inspect
-    /// --policy` reports without loading it).
-    ///
-    /// # Errors
-    ///
-    /// [`LoadError::MissingCapabilities`](crate::LoadError::MissingCapabilities)
-    /// when the policy would refuse the component.
-    pub fn process_notices_for(
-        &self,
-        manifest: &Manifest,
-    ) -> Result<Vec<ProcessNotice>, crate::LoadError> {
-        let grants = crate::grant::effective_grants(manifest, self)?;
-        Ok(self.process_notices(&manifest.name, &grants))
     }
 
     /// What the operator should know about the process rights `grants`

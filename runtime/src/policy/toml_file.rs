@@ -191,7 +191,7 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
                 .into_iter()
                 .map(|s| {
                     let span = s.span();
-                    crate::broker::subscription(s.get_ref())
+                    super::subscription(s.get_ref())
                         .map(|capability| PolicyRule {
                             capability,
                             line: Some(line_column(text, span.start).0),

@@ -76,7 +76,7 @@ impl<Op, Out> GroupCommit<Op, Out> {
     /// steps that leave it consistent (a leader that panics hands its
     /// writers a result through [`Leading`]'s `Drop`).
     fn lock(&self) -> MutexGuard<'_, State<Op, Out>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Queues `op` (a write of `bytes` bytes in `namespace`) and returns its
@@ -107,7 +107,7 @@ impl<Op, Out> GroupCommit<Op, Out> {
                 return out;
             }
             if state.leading {
-                state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
+                state = crate::sync::wait(&self.done, state);
                 continue;
             }
             state.leading = true;

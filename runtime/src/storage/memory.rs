@@ -26,7 +26,7 @@ impl MemoryStorage {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves consistent data (every
         // mutation is a single map operation), so poisoning is ignored.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.inner)
     }
 }
 

@@ -31,12 +31,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::group_commit::GroupCommit;
 use super::{StorageBackend, StorageError, check_quota, entry_cost};
+use crate::sync::lock;
 
 type Entries = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
@@ -167,13 +168,6 @@ impl std::fmt::Debug for RedbStorage {
 
 fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(e.to_string())
-}
-
-/// Locks `mutex`, ignoring poisoning: the guarded data is replaced whole
-/// (a snapshot) or updated after a commit in one step (usage), so a panic
-/// elsewhere cannot leave it half-written.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl RedbStorage {

@@ -4,7 +4,8 @@
 //! of the same topic keeps receiving and the neighbour keeps serving; a
 //! payload larger than a subscriber's memory allows (half its
 //! `limits.memory_bytes`) is dead-lettered at once, never retried through
-//! fresh instances.
+//! fresh instances; replies a requester has not collected are held to its
+//! `limits.held_bytes` and `limits.max_pending`.
 
 use airssys_runtime::{BrokerConfig, Instance, Policy, Runtime};
 
@@ -150,4 +151,63 @@ fn an_oversize_payload_is_dead_lettered_without_fresh_instances() {
         1
     );
     assert_eq!(cmd(&mut small[0], "stats"), "count=1 anomalies=0 refused=0");
+}
+
+const HOARD: &str = r#"
+[components.hoarder]
+grants = ["msg:request:server"]
+limits = { held_bytes = 65536, max_pending = 6 }
+[components.server]
+grants = ["msg:subscribe:unused.*"]
+"#;
+
+/// Replies the host holds for a requester until it collects them are
+/// charged to its `limits.held_bytes` and `limits.max_pending`: with
+/// 64 KiB, three 20 KiB answers are held and the fourth is refused at
+/// once, its `get` answering `quota-exceeded` naming `limits.held_bytes`;
+/// collecting gives the bytes back. A seventh uncollected request is
+/// refused naming `limits.max_pending`. The neighbour answers throughout.
+#[test]
+fn uncollected_replies_are_held_to_the_requesters_budget() {
+    const PAD: usize = 20 * 1024;
+    let rt = runtime(HOARD, BrokerConfig::default());
+    let mut hoarder = start(&rt, "hoarder", &["msg:request:server"]);
+    let mut server = [start(&rt, "server", &["msg:subscribe:unused.*"])];
+    let payload = "x".repeat(PAD);
+    let request = format!("request:server:60000:{payload}");
+    while_serving(&rt, || {
+        for _ in 0..4 {
+            assert_eq!(cmd(&mut hoarder, &request), "ok");
+        }
+        let report = rt.run_until_idle(&mut server, 16).expect("server");
+        assert_eq!(report.answered, 4);
+        for n in 1..=3 {
+            let reply = cmd(&mut hoarder, "reply");
+            assert!(
+                reply.starts_with("reply: server got `xxx"),
+                "reply {n}: {reply:.80}"
+            );
+        }
+        let reply = cmd(&mut hoarder, "reply");
+        assert!(reply.starts_with("quota-exceeded:"), "{reply:.300}");
+        assert!(reply.contains("limits.held_bytes"), "{reply}");
+
+        // Collected: the budget is free again.
+        assert_eq!(cmd(&mut hoarder, &request), "ok");
+        rt.run_until_idle(&mut server, 16).expect("server");
+        let reply = cmd(&mut hoarder, "reply");
+        assert!(reply.starts_with("reply: server got `xxx"), "{reply:.80}");
+
+        // Requests waiting for an answer hold a pending slot each.
+        for n in 1..=6 {
+            assert_eq!(
+                cmd(&mut hoarder, "request:server:60000:hi"),
+                "ok",
+                "request {n}"
+            );
+        }
+        let reply = cmd(&mut hoarder, "request:server:60000:hi");
+        assert!(reply.starts_with("quota-exceeded:"), "{reply}");
+        assert!(reply.contains("limits.max_pending"), "{reply}");
+    });
 }

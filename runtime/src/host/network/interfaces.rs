@@ -33,12 +33,12 @@ pub(crate) fn is_own(ip: IpAddr) -> bool {
 /// The host's interface addresses, at most [`REFRESH`] old.
 pub(crate) fn current() -> Arc<[IpAddr]> {
     let now = Instant::now();
-    if let Some(cached) = CACHE.read().unwrap_or_else(|p| p.into_inner()).as_ref()
+    if let Some(cached) = crate::sync::read(&CACHE).as_ref()
         && now.duration_since(cached.read_at) < REFRESH
     {
         return Arc::clone(&cached.addrs);
     }
-    let mut cache = CACHE.write().unwrap_or_else(|p| p.into_inner());
+    let mut cache = crate::sync::write(&CACHE);
     // Another thread may have refreshed while this one waited.
     if let Some(cached) = cache.as_ref()
         && now.duration_since(cached.read_at) < REFRESH

@@ -36,8 +36,9 @@ use tokio::task::AbortHandle;
 
 use super::super::bindings::airssys::ext::network::Error;
 use super::super::budget::Hold;
-use super::super::poll::{Readiness, wake};
+use super::super::poll::Readiness;
 use crate::error::LimitExceeded;
+use crate::sync::Notifier;
 
 /// Worker threads of the network runtime.
 const WORKERS: usize = 2;
@@ -188,11 +189,7 @@ impl Charge {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Hold) -> R) -> Option<R> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-            .map(f)
+        crate::sync::lock(&self.0).as_mut().map(f)
     }
 
     /// Adds `bytes` to the reservation.
@@ -217,7 +214,7 @@ impl Charge {
 
     /// Gives back everything.
     fn release(&self) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        crate::sync::lock(&self.0).take();
     }
 }
 
@@ -285,14 +282,14 @@ impl Readiness for NetProbe {
     }
 }
 
-/// Marks the operation finished and wakes `poll` when the task ends,
-/// normally, by error or by being cancelled.
-struct Finished(Arc<AtomicBool>);
+/// Marks the operation finished and notifies the instance's `poll` when
+/// the task ends, normally, by error or by being cancelled.
+struct Finished(Arc<AtomicBool>, Arc<Notifier>);
 
 impl Drop for Finished {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Release);
-        wake();
+        self.1.notify();
     }
 }
 
@@ -315,6 +312,8 @@ pub(super) struct Pending<T> {
 pub(super) struct Runner<T> {
     outcome: Outcome<T>,
     finished: Arc<AtomicBool>,
+    /// The owning instance's notifier.
+    wake: Arc<Notifier>,
     charge: Charge,
     slot: Slot,
 }
@@ -333,8 +332,8 @@ impl<T> Drop for Pending<T> {
 
 impl<T: Send + 'static> Pending<T> {
     /// A pending operation holding `hold` and `slot`, not started yet (see
-    /// [`Pending::start`]).
-    pub(super) fn new(hold: Hold, slot: Slot) -> (Pending<T>, Runner<T>) {
+    /// [`Pending::start`]); its end notifies `wake`.
+    pub(super) fn new(hold: Hold, slot: Slot, wake: &Arc<Notifier>) -> (Pending<T>, Runner<T>) {
         let outcome: Outcome<T> = Arc::default();
         let finished = Arc::new(AtomicBool::new(false));
         let charge = Charge::new(hold);
@@ -351,6 +350,7 @@ impl<T: Send + 'static> Pending<T> {
         let runner = Runner {
             outcome,
             finished,
+            wake: Arc::clone(wake),
             charge,
             slot,
         };
@@ -380,14 +380,14 @@ impl<T: Send + 'static> Pending<T> {
             // Dropped last, also when the task is cancelled: the result is
             // stored and the slot given back before the operation reads as
             // finished.
-            let _finished = Finished(Arc::clone(&runner.finished));
+            let _finished = Finished(Arc::clone(&runner.finished), Arc::clone(&runner.wake));
             let result = tokio::time::timeout_at(deadline.at().into(), future)
                 .await
                 .unwrap_or_else(|_| Err(deadline.expired(&what)));
             if result.is_err() {
                 runner.charge.shrink_to(0);
             }
-            *runner.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            *crate::sync::lock(&runner.outcome) = Some(result);
             runner.slot.give_back();
         });
         self.task = Some(task.abort_handle());
@@ -408,11 +408,7 @@ impl<T: Send + 'static> Pending<T> {
         if !self.probe.is_ready() {
             return Ok(None);
         }
-        let result = self
-            .outcome
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let result = crate::sync::lock(&self.outcome).take();
         self.taken = true;
         self.charge.release_bytes();
         match result {
@@ -476,7 +472,8 @@ mod tests {
         let in_flight = InFlight::new("probe", 1);
         let budget = budget();
         let hold = budget.reserve(10).unwrap();
-        let (mut pending, runner) = Pending::<u32>::new(hold, in_flight.acquire().unwrap());
+        let (mut pending, runner) =
+            Pending::<u32>::new(hold, in_flight.acquire().unwrap(), &Arc::default());
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         pending
             .start(
@@ -505,8 +502,11 @@ mod tests {
     fn the_deadline_ends_an_operation_and_names_what_set_it() {
         let in_flight = InFlight::new("probe", 1);
         let budget = budget();
-        let (mut pending, runner) =
-            Pending::<u32>::new(budget.reserve(50).unwrap(), in_flight.acquire().unwrap());
+        let (mut pending, runner) = Pending::<u32>::new(
+            budget.reserve(50).unwrap(),
+            in_flight.acquire().unwrap(),
+            &Arc::default(),
+        );
         pending
             .start(
                 runner,

@@ -66,10 +66,7 @@ use super::bindings::airssys::ext::process::{
 use super::poll::Readiness;
 use super::state::HostState;
 use crate::error::LimitExceeded;
-
-fn lock(process: &Mutex<Process>) -> MutexGuard<'_, Process> {
-    process.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::{Notifier, lock};
 
 /// A child process of the component.
 #[derive(Debug)]
@@ -100,7 +97,7 @@ pub(crate) struct Children {
 
 impl Children {
     fn lock(&self) -> MutexGuard<'_, Vec<Weak<Mutex<Process>>>> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.running)
     }
 }
 
@@ -155,8 +152,13 @@ impl From<LimitExceeded> for Error {
     }
 }
 
-/// Starts the checked `launch`, its output charged to `budget`.
-fn spawn_child(launch: &check::Launch, budget: &super::budget::Budget) -> Result<Child, Error> {
+/// Starts the checked `launch`, its output charged to `budget`; what a
+/// `poll` may wait for notifies `wake`.
+fn spawn_child(
+    launch: &check::Launch,
+    budget: &super::budget::Budget,
+    wake: &Arc<Notifier>,
+) -> Result<Child, Error> {
     let program = &launch.program;
     let started = Process::start(launch).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => Error::NotFound(
@@ -167,7 +169,7 @@ fn spawn_child(launch: &check::Launch, budget: &super::budget::Budget) -> Result
     let process = Arc::new(Mutex::new(started.process));
     let exit = exit_watch(&process);
     // On failure `process` is dropped: the child is killed and reaped.
-    let output = Output::start(started.stdout, started.stderr, exit, budget)
+    let output = Output::start(started.stdout, started.stderr, exit, budget, wake)
         .map_err(|e| Error::Other(format!("cannot read the output of `{program}`: {e}")))?;
     Ok(Child {
         program: program.clone(),
@@ -372,7 +374,7 @@ impl Host for HostState {
                 count = running.len(),
             ))));
         }
-        match spawn_child(&launch, &self.budget) {
+        match spawn_child(&launch, &self.budget, &self.wake) {
             Ok(child) => {
                 running.push(Arc::downgrade(&child.process));
                 drop(running);

@@ -27,7 +27,7 @@ use rustix::event::{PollFd, PollFlags, poll};
 
 use crate::error::LimitExceeded;
 use crate::host::budget::{Budget, Hold};
-use crate::host::poll::wake;
+use crate::sync::Notifier;
 
 /// Bytes of one stream buffered before the child is made to wait.
 pub(crate) const PIPE_BUFFER: usize = 64 * 1024;
@@ -58,6 +58,9 @@ impl Stream {
 #[derive(Debug)]
 pub(super) struct Output {
     state: Mutex<State>,
+    /// The owning instance's notifier: every change a `poll` may wait
+    /// for (new bytes, an end, a refused budget, the exit) notifies it.
+    wake: Arc<Notifier>,
 }
 
 #[derive(Debug)]
@@ -106,7 +109,7 @@ pub(super) struct ExitWatch {
 
 impl Output {
     /// Starts the I/O thread of a child's `stdout` and `stderr`, charging
-    /// what it buffers to `budget`.
+    /// what it buffers to `budget` and notifying `wake` of each change.
     ///
     /// # Errors
     ///
@@ -116,6 +119,7 @@ impl Output {
         stderr: ChildStderr,
         exit: Option<ExitWatch>,
         budget: &Budget,
+        wake: &Arc<Notifier>,
     ) -> io::Result<Arc<Output>> {
         let (nudge, wakeup) = UnixStream::pair()?;
         nudge.set_nonblocking(true)?;
@@ -127,6 +131,7 @@ impl Output {
                 abandoned: false,
                 nudge: Some(nudge),
             }),
+            wake: Arc::clone(wake),
         });
         let pipes = [
             Some(nonblocking(stdout.into())?),
@@ -150,7 +155,7 @@ impl Output {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Takes up to `max` buffered bytes of `stream`.
@@ -203,7 +208,7 @@ impl Output {
         }
         state.wake_thread();
         drop(state);
-        wake();
+        self.wake.notify();
     }
 
     /// The I/O thread.
@@ -257,7 +262,7 @@ impl Output {
             }
             if exited && let Some(exit) = exit.take() {
                 (exit.on_exit)();
-                wake();
+                self.wake.notify();
             }
         }
     }
@@ -291,7 +296,7 @@ impl Output {
         let held = buffer.bytes.len() as u64;
         buffer.hold.shrink_to(held);
         drop(state);
-        wake();
+        self.wake.notify();
     }
 
     /// Reserves room to read into stream `i`: `None` (and the stream
@@ -322,7 +327,7 @@ impl Output {
         buffer.paused = true;
         buffer.starved = Some(refused);
         drop(state);
-        wake();
+        self.wake.notify();
         None
     }
 }

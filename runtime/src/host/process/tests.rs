@@ -15,7 +15,7 @@ use crate::policy::{ChildLimits, Limits, ResolvedLimits};
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+    crate::sync::lock(&ONE_AT_A_TIME)
 }
 
 /// Threads of this process started for children (`airssys-child-*`; the
@@ -55,7 +55,12 @@ fn launch(script: &str, rlimits: ChildLimits) -> Launch {
 }
 
 fn sh(script: &str, budget: &Budget) -> Child {
-    spawn_child(&launch(script, ChildLimits::default()), budget).expect("spawn")
+    spawn_child(
+        &launch(script, ChildLimits::default()),
+        budget,
+        &Arc::default(),
+    )
+    .expect("spawn")
 }
 
 /// Everything `stream` of `child` gives until its end.
@@ -179,6 +184,7 @@ fn rlimits_are_set_before_the_program_starts() {
     let child = spawn_child(
         &launch("exec cat /proc/self/limits", limits),
         &budget(1 << 20),
+        &Arc::default(),
     )
     .expect("spawn");
     let text = String::from_utf8(read_all(&child, Stream::Stdout)).unwrap();
@@ -204,6 +210,7 @@ fn rlimits_are_set_before_the_program_starts() {
                 ChildLimits::new().processes(u64::MAX / 2),
             ),
             &budget(1 << 20),
+            &Arc::default(),
         )
         .expect("spawn");
         let text = String::from_utf8(read_all(&child, Stream::Stdout)).unwrap();
@@ -228,6 +235,7 @@ fn rlimits_are_set_before_the_program_starts() {
     let child = spawn_child(
         &launch("while :; do :; done", ChildLimits::new().cpu_seconds(1)),
         &budget(1 << 20),
+        &Arc::default(),
     )
     .expect("spawn");
     let mut status = Ok(None);

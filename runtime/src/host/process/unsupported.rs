@@ -97,6 +97,7 @@ pub(super) mod output {
             _stderr: std::process::ChildStderr,
             _exit: Option<ExitWatch>,
             _budget: &Budget,
+            _wake: &Arc<crate::sync::Notifier>,
         ) -> io::Result<Arc<Output>> {
             Err(io::ErrorKind::Unsupported.into())
         }

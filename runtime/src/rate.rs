@@ -59,7 +59,7 @@ impl<const N: usize> RateWindow<N> {
     /// against the first quota that refused it.
     pub(crate) fn charge(&self, per_second: [u64; N], cost: [u64; N]) -> Charge<N> {
         let now = Instant::now();
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = crate::sync::lock(&self.state);
         let mut ended = None;
         if state
             .start
@@ -93,7 +93,7 @@ impl<const N: usize> RateWindow<N> {
     /// The items dropped and not reported yet, per quota (and forgets
     /// them); `None` when there are none.
     pub(crate) fn take_dropped(&self) -> Option<[u64; N]> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = crate::sync::lock(&self.state);
         take(&mut state.dropped)
     }
 }
@@ -119,7 +119,7 @@ pub(crate) struct Meters {
 impl Meters {
     /// The meters of `component` (created on first use).
     pub(crate) fn of(&self, component: &str) -> Arc<ComponentMeters> {
-        let mut map = self.by_name.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::sync::lock(&self.by_name);
         match map.get(component) {
             Some(meters) => Arc::clone(meters),
             None => {
@@ -133,10 +133,7 @@ impl Meters {
     /// Forgets `component` (its last loaded copy is gone, so no instance
     /// holds its meters any more).
     pub(crate) fn forget(&self, component: &str) {
-        self.by_name
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(component);
+        crate::sync::lock(&self.by_name).remove(component);
     }
 }
 

@@ -1,424 +1,46 @@
-//! Messaging between the components of one runtime: the [`Broker`] seam and
-//! its in-process default, [`InProcessBroker`].
-//!
-//! The broker only queues. Delivery — calling a subscriber's
-//! `handler.handle-message` / `handler.handle-request` export — is done by
-//! the runtime's dispatcher ([`crate::Instance::deliver_pending`],
-//! [`crate::Runtime::run_until_idle`]), because only the owner of an
-//! instance's `Store` may call into it. A broker therefore never calls
-//! wasm, and a backend that carries messages between machines (NATS, say)
-//! implements the same operations: `publish` maps to a subject publish,
-//! `take` / `take_batch` to a pull (fetch) from the subscriber's durable
-//! consumer, `requeue_front` / `requeue_front_all` to a negative
-//! acknowledgement, `request` to a request on the target's inbox subject
-//! with the reply filled from its answer. See `docs/messaging.md`.
-//!
-//! Semantics of [`InProcessBroker`]:
-//!
-//! - one bounded FIFO mailbox per subscribing component (at most
-//!   [`BrokerConfig::queue_capacity`] entries and
-//!   [`BrokerConfig::mailbox_bytes`] bytes); messages and requests share
-//!   it, so delivery order per topic per subscriber is publish order;
-//! - a publisher may hold at most [`BrokerConfig::per_publisher_share`]
-//!   entries and [`BrokerConfig::per_publisher_bytes`] bytes of any one
-//!   mailbox, so a flooding component is refused while others can still
-//!   reach the same subscriber;
-//! - delivery is per subscriber: each matching mailbox takes the message
-//!   or refuses it under its own bounds, and one that refuses it while
-//!   another takes it gets it as a dead letter
-//!   (`airssys.dead-letter.<subscriber>`) instead. The publisher gets an
-//!   error only when no subscriber took the message (see
-//!   [`Broker::publish`]);
-//! - a message larger than a subscriber can ever take
-//!   ([`Subscriber::max_message_bytes`], or a publisher's or mailbox's
-//!   whole byte bound) is dead-lettered for that subscriber at once,
-//!   never queued;
-//! - a message is stored once however many subscribers get it: topic,
-//!   source and payload are shared (`Arc`) by every mailbox holding it, and
-//!   the subscribers of a topic are computed once and cached until the next
-//!   [`Broker::register`].
+//! [`InProcessBroker`], the default [`Broker`]: bounded mailboxes in
+//! memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use airssys_contract::capability::{Action, Capability, Domain, GrantSet, Request};
 
-/// The topic prefix reserved for the host; components cannot publish on it.
-pub const RESERVED_TOPIC_PREFIX: &str = "airssys.";
+use super::{
+    Broker, BrokerConfig, BrokerError, Delivery, Envelope, RESERVED_TOPIC_PREFIX, ReplyOutcome,
+    ReplySlot, Subscriber, dead_letter_topic,
+};
+use crate::sync::Notifier;
 
-/// The dead-letter topic of `component`: where a message for it goes once
-/// its handler failed [`BrokerConfig::max_attempts`] times, or when its
-/// mailbox refused a message that other subscribers took, or the message
-/// is larger than it can take.
-pub fn dead_letter_topic(component: &str) -> String {
-    format!("{RESERVED_TOPIC_PREFIX}dead-letter.{component}")
-}
-
-/// The largest message (topic and payload bytes) a component whose
-/// instances may use `memory_bytes` of linear memory is given: half of it.
-/// Lowering a message copies it into the guest's memory, which also holds
-/// the guest's stack, data and heap, and a handler that does anything with
-/// the payload needs room for at least one more copy; a larger message
-/// would make every fresh instance run into its memory limit, so it is
-/// dead-lettered at once instead of being retried.
-pub fn message_bound(memory_bytes: u64) -> usize {
-    usize::try_from(memory_bytes / 2).unwrap_or(usize::MAX)
-}
-
-/// Sizes and bounds of the in-process broker. Every bound, when hit, is
-/// named in the refusal (`quota-exceeded` to a publisher, the dead-letter
-/// warning for a subscriber).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BrokerConfig {
-    /// Entries (messages and requests) one component's mailbox holds.
-    pub queue_capacity: usize,
-    /// Entries one publisher may hold in any one mailbox.
-    pub per_publisher_share: usize,
-    /// Bytes (topic and payload of messages, payload of requests) one
-    /// component's mailbox holds.
-    pub mailbox_bytes: usize,
-    /// Bytes one publisher may hold in any one mailbox, so that one
-    /// publisher of large payloads cannot take a mailbox's memory.
-    pub per_publisher_bytes: usize,
-    /// Deliveries of one message before it is dead-lettered (at least 1).
-    pub max_attempts: u32,
-    /// Largest payload accepted, in bytes.
-    pub max_payload_bytes: usize,
-}
-
-impl Default for BrokerConfig {
-    fn default() -> Self {
-        BrokerConfig {
-            queue_capacity: 1024,
-            per_publisher_share: 512,
-            mailbox_bytes: 16 * 1024 * 1024,
-            per_publisher_bytes: 8 * 1024 * 1024,
-            max_attempts: 3,
-            max_payload_bytes: 1024 * 1024,
-        }
-    }
-}
-
-/// What the broker knows of a subscribing component: what it receives and
-/// its own bounds. Built with [`Subscriber::new`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Subscriber {
-    /// Topic patterns (`msg:subscribe:<pattern>`).
-    pub subscriptions: Vec<Capability>,
-    /// The component's effective grant: a concrete topic is delivered
-    /// only where it also allows `msg:subscribe:<topic>`.
-    pub grants: GrantSet,
-    /// The largest message (topic and payload bytes) the component can
-    /// take; a larger one is dead-lettered at once, and a larger request
-    /// refused. The runtime sets [`message_bound`] of its
-    /// `limits.memory_bytes`.
-    pub max_message_bytes: usize,
-}
-
-impl Subscriber {
-    /// A subscriber of `subscriptions` under `grants`, taking messages of
-    /// any size the broker accepts.
-    pub fn new(subscriptions: Vec<Capability>, grants: GrantSet) -> Subscriber {
-        Subscriber {
-            subscriptions,
-            grants,
-            max_message_bytes: usize::MAX,
-        }
-    }
-
-    /// Sets [`Subscriber::max_message_bytes`].
-    #[must_use]
-    pub fn max_message_bytes(mut self, bytes: usize) -> Subscriber {
-        self.max_message_bytes = bytes;
-        self
-    }
-}
-
-/// Why the broker refused a publish or request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BrokerError {
-    /// A mailbox is full, or the publisher used up its share of it.
-    #[error("{0}")]
-    QueueFull(String),
-    /// No component of that name is running.
-    #[error("{0}")]
-    NotFound(String),
-    /// The topic, name or payload is not acceptable.
-    #[error("{0}")]
-    InvalidInput(String),
-}
-
-/// A message as delivered to `handler.handle-message`. Its parts are
-/// shared, not copied, between the mailboxes that hold it and the retries
-/// of its delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
-    /// The topic it was published on.
-    pub topic: Arc<str>,
-    /// The publishing component.
-    pub source: Arc<str>,
-    /// The body.
-    pub payload: Arc<[u8]>,
-}
-
-/// One entry of a mailbox.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Delivery {
-    /// A published message and how often delivery was tried already.
-    Message {
-        /// The message.
-        envelope: Envelope,
-        /// Failed deliveries so far.
-        attempts: u32,
-    },
-    /// A request waiting for the target's `handle-request`.
-    Request {
-        /// The requesting component.
-        source: Arc<str>,
-        /// The body.
-        payload: Vec<u8>,
-        /// Where the answer goes.
-        reply: Arc<ReplySlot>,
-    },
-}
-
-impl Delivery {
-    fn source(&self) -> &Arc<str> {
-        match self {
-            Delivery::Message { envelope, .. } => &envelope.source,
-            Delivery::Request { source, .. } => source,
-        }
-    }
-
-    /// The bytes it is charged in a mailbox.
-    pub fn size(&self) -> usize {
-        match self {
-            Delivery::Message { envelope, .. } => envelope.size(),
-            Delivery::Request { payload, .. } => payload.len(),
-        }
-    }
-}
-
-impl Envelope {
-    /// The bytes it is charged in a mailbox and measured against a
-    /// subscriber's [`Subscriber::max_message_bytes`]: topic and payload
-    /// (the source is a name the host chose).
-    pub fn size(&self) -> usize {
-        self.topic.len().saturating_add(self.payload.len())
-    }
-}
-
-/// What a request's target answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplyOutcome {
-    /// The reply bytes.
-    Reply(Vec<u8>),
-    /// The target's handler returned an error (its text) or trapped.
-    Remote(String),
-}
-
-#[derive(Debug)]
-enum ReplyState {
-    Pending,
-    Ready(ReplyOutcome),
-    Taken,
-    Abandoned,
-}
-
-/// The meeting point of a request and its reply.
-#[derive(Debug)]
-pub struct ReplySlot {
-    deadline: Instant,
-    state: Mutex<ReplyState>,
-}
-
-/// What [`ReplySlot::poll`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplyPoll {
-    /// Not answered yet, deadline not reached.
-    Pending,
-    /// The answer (returned once).
-    Ready(ReplyOutcome),
-    /// The deadline passed first.
-    TimedOut,
-    /// The answer was taken already, or the request was abandoned.
-    Gone,
-}
-
-impl ReplySlot {
-    /// A slot that expires after `timeout`.
-    pub fn new(timeout: Duration) -> ReplySlot {
-        let now = Instant::now();
-        ReplySlot {
-            deadline: now
-                .checked_add(timeout)
-                .unwrap_or(now + Duration::from_secs(86_400)),
-            state: Mutex::new(ReplyState::Pending),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, ReplyState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether the requester still waits: not abandoned, not past the
-    /// deadline, not answered.
-    pub fn is_wanted(&self) -> bool {
-        matches!(*self.lock(), ReplyState::Pending) && Instant::now() < self.deadline
-    }
-
-    /// Stores the answer unless the requester gave up or the deadline
-    /// passed; returns whether it was stored. A stored answer wakes the
-    /// requester's `poll` at once. Every completion of a request — an
-    /// answer, a remote error, a responder unloaded or failing — goes
-    /// through here.
-    pub fn fill(&self, outcome: ReplyOutcome) -> bool {
-        let mut state = self.lock();
-        if !(matches!(*state, ReplyState::Pending) && Instant::now() < self.deadline) {
-            return false;
-        }
-        *state = ReplyState::Ready(outcome);
-        drop(state);
-        crate::host::messaging::wake_pollers();
-        true
-    }
-
-    /// Takes the answer once; never waits.
-    pub fn poll(&self) -> ReplyPoll {
-        let mut state = self.lock();
-        match std::mem::replace(&mut *state, ReplyState::Taken) {
-            ReplyState::Ready(outcome) => ReplyPoll::Ready(outcome),
-            ReplyState::Pending if Instant::now() >= self.deadline => ReplyPoll::TimedOut,
-            ReplyState::Pending => {
-                *state = ReplyState::Pending;
-                ReplyPoll::Pending
-            }
-            ReplyState::Taken | ReplyState::Abandoned => ReplyPoll::Gone,
-        }
-    }
-
-    /// The requester dropped its handle: the answer is no longer wanted.
-    pub fn abandon(&self) {
-        *self.lock() = ReplyState::Abandoned;
-    }
-}
-
-/// Carries messages between components. The in-process
-/// [`InProcessBroker`] is the default; see the [module
-/// documentation](self) for the seam a networked backend implements.
-pub trait Broker: Send + Sync + std::fmt::Debug {
-    /// Declares (or replaces) the subscriptions and bounds of
-    /// `component` (see [`Subscriber`]).
-    fn register(&self, component: &str, subscriber: Subscriber);
-
-    /// `component` was unloaded (the last of its loaded copies dropped):
-    /// forget its subscriptions and drop its mailbox, so nothing more
-    /// queues for it. Requests still queued for it are answered with
-    /// [`ReplyOutcome::Remote`] saying so. Returns how many entries were
-    /// dropped.
-    fn unregister(&self, component: &str) -> usize;
-
-    /// An instance of `component` started (`running = true`) or ended.
-    /// Requests reach only components with a running instance.
-    fn set_running(&self, component: &str, running: bool);
-
-    /// Queues `payload` for every subscriber of `topic`, each under its own
-    /// bounds, and returns how many queued it. A subscriber whose mailbox
-    /// refuses the message (full, or the publisher's share of it used up)
-    /// while another subscriber takes it gets it as a dead letter
-    /// ([`dead_letter_topic`]); so does a subscriber the message is too
-    /// large for ([`Subscriber::max_message_bytes`]), always. With no
-    /// subscriber, nothing happens and 0 is returned.
-    ///
-    /// # Errors
-    ///
-    /// Only when no subscriber queued the message:
-    /// [`BrokerError::QueueFull`] when at least one refused it for now
-    /// (nothing was queued for anyone, so the publisher may try again
-    /// later), naming each refusing subscriber and the bound it hit;
-    /// [`BrokerError::InvalidInput`] when it is too large for every
-    /// subscriber (it was dead-lettered for each) or for the broker
-    /// ([`BrokerConfig::max_payload_bytes`]).
-    fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError>;
-
-    /// Sends `envelope`, a message `component` did not handle, to
-    /// `component`'s dead-letter topic with its source and payload;
-    /// returns how many subscribers of that topic queued it (a dead letter
-    /// that cannot be queued is dropped: dead letters are never
-    /// dead-lettered again). The default publishes it there.
-    fn dead_letter(&self, component: &str, envelope: Envelope) -> usize {
-        let topic = dead_letter_topic(component);
-        self.publish(&envelope.source, &topic, envelope.payload.to_vec())
-            .unwrap_or(0)
-    }
-
-    /// Queues a request for `target`; the answer comes through the
-    /// returned slot.
-    ///
-    /// # Errors
-    ///
-    /// [`BrokerError::NotFound`] when no instance of `target` runs,
-    /// [`BrokerError::QueueFull`] when `target`'s mailbox refuses it for
-    /// now, [`BrokerError::InvalidInput`] when it is larger than `target`
-    /// can take ([`Subscriber::max_message_bytes`]) or than the broker
-    /// accepts.
-    fn request(
-        &self,
-        source: &str,
-        target: &str,
-        payload: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Arc<ReplySlot>, BrokerError>;
-
-    /// Takes the oldest entry of `component`'s mailbox.
-    fn take(&self, component: &str) -> Option<Delivery>;
-
-    /// Takes up to `max` of the oldest entries of `component`'s mailbox, in
-    /// order, appending them to `into`; returns how many. The dispatcher
-    /// takes a whole batch at once so that a backend pays its per-fetch
-    /// cost (a lock, a network round trip) once per batch. The default
-    /// calls [`Broker::take`] `max` times.
-    fn take_batch(&self, component: &str, max: usize, into: &mut VecDeque<Delivery>) -> usize {
-        let mut taken = 0;
-        while taken < max {
-            let Some(delivery) = self.take(component) else {
-                break;
-            };
-            into.push_back(delivery);
-            taken += 1;
-        }
-        taken
-    }
-
-    /// Puts an entry back at the head of `component`'s mailbox (a failed
-    /// delivery to retry), ahead of everything queued since, so per-topic
-    /// order holds. Never refused for capacity: the entry held its place.
-    fn requeue_front(&self, component: &str, delivery: Delivery);
-
-    /// Puts `entries` back at the head of `component`'s mailbox, keeping
-    /// their order (the front of `entries` becomes the head), and leaves
-    /// `entries` empty: the unprocessed rest of a batch taken with
-    /// [`Broker::take_batch`]. The default calls [`Broker::requeue_front`]
-    /// from the back.
-    fn requeue_front_all(&self, component: &str, entries: &mut VecDeque<Delivery>) {
-        while let Some(delivery) = entries.pop_back() {
-            self.requeue_front(component, delivery);
-        }
-    }
-
-    /// Entries queued for `component`.
-    fn pending(&self, component: &str) -> usize;
-
-    /// The bounds in force.
-    fn config(&self) -> BrokerConfig;
-}
-
-/// The default broker: bounded mailboxes in memory. See the [module
-/// documentation](self).
+/// The default broker: bounded mailboxes in memory.
+///
+/// Semantics:
+///
+/// - one bounded FIFO mailbox per subscribing component (at most
+///   [`BrokerConfig::queue_capacity`] entries and
+///   [`BrokerConfig::mailbox_bytes`] bytes); messages and requests share
+///   it, so delivery order per topic per subscriber is publish order;
+/// - a publisher may hold at most [`BrokerConfig::per_publisher_share`]
+///   entries and [`BrokerConfig::per_publisher_bytes`] bytes of any one
+///   mailbox, so a flooding component is refused while others can still
+///   reach the same subscriber;
+/// - delivery is per subscriber: each matching mailbox takes the message
+///   or refuses it under its own bounds, and one that refuses it while
+///   another takes it gets it as a dead letter
+///   (`airssys.dead-letter.<subscriber>`) instead. The publisher gets an
+///   error only when no subscriber took the message (see
+///   [`Broker::publish`]);
+/// - a message larger than a subscriber can ever take
+///   ([`Subscriber::max_message_bytes`], or a publisher's or mailbox's
+///   whole byte bound) is dead-lettered for that subscriber at once,
+///   never queued;
+/// - a message is stored once however many subscribers get it: topic,
+///   source and payload are shared (`Arc`) by every mailbox holding it, and
+///   the subscribers of a topic are computed once and cached until the next
+///   [`Broker::register`];
+/// - the mailbox's [`Subscriber::notifier`] is notified whenever an entry
+///   is queued in it (a message, a dead letter, a request, an entry put
+///   back).
 #[derive(Debug, Default)]
 pub struct InProcessBroker {
     config: BrokerConfig,
@@ -535,6 +157,8 @@ struct Mailbox {
     /// Messages refused since the mailbox last took one: the first
     /// refusal of a run is logged, the rest only counted.
     refused: u64,
+    /// See [`Subscriber::notifier`]; notified by every push.
+    notifier: Arc<Notifier>,
 }
 
 impl Default for Mailbox {
@@ -548,6 +172,7 @@ impl Default for Mailbox {
             bytes: 0,
             per_source: Vec::new(),
             refused: 0,
+            notifier: Arc::default(),
         }
     }
 }
@@ -670,11 +295,13 @@ impl Mailbox {
     fn push(&mut self, delivery: Delivery) {
         self.count_in(delivery.source(), delivery.size());
         self.queue.push_back(delivery);
+        self.notifier.notify();
     }
 
     fn push_front(&mut self, delivery: Delivery) {
         self.count_in(delivery.source(), delivery.size());
         self.queue.push_front(delivery);
+        self.notifier.notify();
     }
 
     fn pop(&mut self) -> Option<Delivery> {
@@ -753,7 +380,7 @@ impl InProcessBroker {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.inner)
     }
 
     fn check_payload(&self, payload: &[u8]) -> Result<(), BrokerError> {
@@ -846,6 +473,7 @@ impl Broker for InProcessBroker {
         mailbox.subscriptions = subscriber.subscriptions;
         mailbox.grants = subscriber.grants;
         mailbox.max_message_bytes = subscriber.max_message_bytes;
+        mailbox.notifier = subscriber.notifier;
         inner.forget_routes();
     }
 
@@ -957,8 +585,8 @@ impl Broker for InProcessBroker {
         source: &str,
         target: &str,
         payload: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Arc<ReplySlot>, BrokerError> {
+        reply: Arc<ReplySlot>,
+    ) -> Result<(), BrokerError> {
         self.check_payload(&payload)?;
         let mut inner = self.lock();
         let source = inner.name(source);
@@ -972,13 +600,12 @@ impl Broker for InProcessBroker {
             Admission::Full(reason) => return Err(BrokerError::QueueFull(reason)),
             Admission::TooLarge(reason) => return Err(BrokerError::InvalidInput(reason)),
         }
-        let reply = Arc::new(ReplySlot::new(timeout));
         mailbox.push(Delivery::Request {
             source,
             payload,
-            reply: Arc::clone(&reply),
+            reply,
         });
-        Ok(reply)
+        Ok(())
     }
 
     fn take(&self, component: &str) -> Option<Delivery> {
@@ -1034,71 +661,29 @@ fn dead_lettered(reason: &str, reserved: bool) -> String {
     }
 }
 
-/// A subscription pattern from the policy as a `msg:subscribe` capability.
-///
-/// # Errors
-///
-/// The parse error when `pattern` is not a valid topic pattern.
-pub fn subscription(
-    pattern: &str,
-) -> Result<Capability, airssys_contract::capability::CapabilityError> {
-    Capability::parse(&format!("msg:subscribe:{pattern}"))
-}
-
-/// Whether `grants` covers every topic `subscription` can match: some
-/// allow contains it and no deny overlaps it (overlap judged
-/// conservatively: either side containing the other).
-pub(crate) fn is_covered(subscription: &Capability, grants: &GrantSet) -> bool {
-    grants.allows().iter().any(|a| subscription.is_subset_of(a))
-        && !grants
-            .denies()
-            .iter()
-            .any(|d| subscription.is_subset_of(d) || d.is_subset_of(subscription))
-}
-
-/// The subscriptions the policy configures for `component`, each checked
-/// against its effective grant.
-///
-/// # Errors
-///
-/// [`LoadError::Subscription`] naming every subscription that the grant
-/// does not cover, and what to add.
-pub(crate) fn subscriptions(
-    component: &str,
-    policy: &crate::policy::Policy,
-    grants: &GrantSet,
-) -> Result<Vec<Capability>, crate::error::LoadError> {
-    let mut accepted = Vec::new();
-    let mut refused = Vec::new();
-    for rule in policy.subscriptions_for(component) {
-        if is_covered(&rule.capability, grants) {
-            accepted.push(rule.capability.clone());
-        } else {
-            refused.push(format!(
-                "  - `{}`{}",
-                rule.capability,
-                policy.rule_origin(rule)
-            ));
-        }
-    }
-    if refused.is_empty() {
-        return Ok(accepted);
-    }
-    Err(crate::error::LoadError::Subscription {
-        component: component.to_owned(),
-        message: format!(
-            "component `{component}` is subscribed by the policy to topics its effective grant \
-             does not cover:\n{}\nthe component must declare (in `requires` or `optional`) and \
-             the policy must grant a `msg:subscribe` capability covering each, or remove the \
-             subscription",
-            refused.join("\n")
-        ),
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::broker::{ReplyPoll, message_bound};
+    use airssys_contract::capability::CapabilityError;
+
+    /// A subscription pattern as a `msg:subscribe` capability.
+    fn subscription(pattern: &str) -> Result<Capability, CapabilityError> {
+        Capability::parse(&format!("msg:subscribe:{pattern}"))
+    }
+
+    /// A request for `target` through a fresh slot.
+    fn request(
+        b: &InProcessBroker,
+        target: &str,
+        payload: Vec<u8>,
+    ) -> Result<Arc<ReplySlot>, BrokerError> {
+        let slot = Arc::new(ReplySlot::new(Duration::from_secs(60), Arc::default()));
+        b.request("p", target, payload, Arc::clone(&slot))
+            .map(|()| slot)
+    }
 
     fn broker(capacity: usize, share: usize) -> InProcessBroker {
         InProcessBroker::new(BrokerConfig {
@@ -1215,9 +800,7 @@ mod tests {
         assert_eq!(b.publish("p", "t", vec![0; 29]), Ok(1));
         // Requests count too.
         b.set_running("a", true);
-        let err = b
-            .request("p", "a", vec![0; 10], Duration::from_secs(60))
-            .expect_err("p's bytes");
+        let err = request(&b, "a", vec![0; 10]).expect_err("p's bytes");
         assert!(err.to_string().contains("`per_publisher_bytes`"), "{err}");
     }
 
@@ -1255,9 +838,7 @@ mod tests {
         assert_eq!(b.pending("small"), 0);
         // A request that large is refused.
         b.set_running("small", true);
-        let err = b
-            .request("p", "small", vec![0; 33], Duration::from_secs(60))
-            .expect_err("too large");
+        let err = request(&b, "small", vec![0; 33]).expect_err("too large");
         assert!(matches!(err, BrokerError::InvalidInput(_)), "{err:?}");
         // Larger than a publisher's whole byte share: never fits either.
         let b = InProcessBroker::new(BrokerConfig {
@@ -1367,35 +948,12 @@ mod tests {
     }
 
     #[test]
-    fn reply_slot_answers_once_and_times_out() {
-        let slot = ReplySlot::new(Duration::from_secs(60));
-        assert_eq!(slot.poll(), ReplyPoll::Pending);
-        assert!(slot.fill(ReplyOutcome::Reply(vec![7])));
-        assert_eq!(slot.poll(), ReplyPoll::Ready(ReplyOutcome::Reply(vec![7])));
-        assert_eq!(slot.poll(), ReplyPoll::Gone);
-        let late = ReplySlot::new(Duration::ZERO);
-        assert_eq!(late.poll(), ReplyPoll::TimedOut);
-        assert!(!late.fill(ReplyOutcome::Reply(vec![])));
-    }
-
-    #[test]
-    fn coverage_respects_wildcards_and_denies() {
-        let g = grants(&["msg:subscribe:orders.>"]);
-        assert!(is_covered(&subscription("orders.*").expect("p"), &g));
-        let narrow = grants(&["msg:subscribe:orders.*"]);
-        assert!(!is_covered(&subscription("orders.>").expect("p"), &narrow));
-        assert!(!is_covered(&subscription("billing.*").expect("p"), &g));
-    }
-
-    #[test]
     fn unregister_drops_the_mailbox_and_answers_queued_requests() {
         let b = broker(8, 8);
         subscribe(&b, "a", "t", "t");
         b.set_running("a", true);
         assert_eq!(b.publish("p", "t", b"x".to_vec()).expect("queued"), 1);
-        let reply = b
-            .request("p", "a", b"q".to_vec(), Duration::from_secs(60))
-            .expect("request queued");
+        let reply = request(&b, "a", b"q".to_vec()).expect("request queued");
         assert_eq!(b.unregister("a"), 2);
         assert_eq!(b.pending("a"), 0);
         // Nothing routes to `a` any more, even for a topic routed before.
@@ -1407,9 +965,58 @@ mod tests {
             other => panic!("expected a remote failure, got {other:?}"),
         }
         assert!(matches!(
-            b.request("p", "a", b"q".to_vec(), Duration::from_secs(1)),
+            request(&b, "a", b"q".to_vec()),
             Err(BrokerError::NotFound(_))
         ));
         assert_eq!(b.unregister("a"), 0);
+    }
+
+    #[test]
+    fn whatever_is_queued_notifies_the_subscribers_notifier() {
+        let b = broker(8, 8);
+        let mail = Arc::new(Notifier::new());
+        b.register(
+            "a",
+            Subscriber::new(
+                vec![subscription("t").expect("pattern")],
+                grants(&["msg:subscribe:t"]),
+            )
+            .notifier(Arc::clone(&mail)),
+        );
+        let mut seen = mail.generation();
+        let mut notified = || {
+            let now = mail.generation();
+            std::mem::replace(&mut seen, now) != now
+        };
+        assert_eq!(b.publish("p", "elsewhere", vec![0]), Ok(0));
+        assert!(!notified(), "nothing queued for `a`");
+        assert_eq!(b.publish("p", "t", vec![1]), Ok(1));
+        assert!(notified(), "a message");
+        b.set_running("a", true);
+        request(&b, "a", vec![2]).expect("queued");
+        assert!(notified(), "a request");
+        let mut batch = VecDeque::new();
+        assert_eq!(b.take_batch("a", 8, &mut batch), 2);
+        assert!(!notified(), "taking is not news");
+        b.requeue_front_all("a", &mut batch);
+        assert!(notified(), "entries put back");
+        subscribe(&b, "dlq", "airssys.dead-letter.a", "airssys.dead-letter.a");
+        let dlq = Arc::new(Notifier::new());
+        b.register(
+            "dlq",
+            Subscriber::new(
+                vec![subscription("airssys.dead-letter.a").expect("pattern")],
+                grants(&["msg:subscribe:airssys.dead-letter.a"]),
+            )
+            .notifier(Arc::clone(&dlq)),
+        );
+        let before = dlq.generation();
+        let envelope = Envelope {
+            topic: Arc::from("t"),
+            source: Arc::from("p"),
+            payload: Arc::from(&[9u8][..]),
+        };
+        assert_eq!(b.dead_letter("a", envelope), 1);
+        assert_ne!(dlq.generation(), before, "a dead letter");
     }
 }
