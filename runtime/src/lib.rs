@@ -47,6 +47,7 @@ mod fs;
 mod grant;
 mod host;
 mod identity;
+pub mod linked;
 mod loader;
 pub mod policy;
 mod pool;

@@ -354,6 +354,16 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         sink,
         denials: 0,
         policy: args.policy.clone(),
+        fix_styles: loaded
+            .iter()
+            .zip(&inputs)
+            .map(|(c, i)| {
+                (
+                    c.name().to_owned(),
+                    super::component::fix_style_of(&i.bytes),
+                )
+            })
+            .collect(),
         declared: loaded
             .iter()
             .map(|c| {
@@ -1156,6 +1166,8 @@ struct Reporter {
     policy: Option<PathBuf>,
     /// Each component's manifest `requires` and `optional`.
     declared: BTreeMap<String, Vec<Capability>>,
+    /// Where each component's manifest is edited (its language).
+    fix_styles: BTreeMap<String, super::component::FixStyle>,
 }
 
 impl Reporter {
@@ -1249,10 +1261,17 @@ impl Reporter {
             }
         };
         let Some(pattern) = pattern else {
+            let place = match self.fix_styles.get(component) {
+                Some(super::component::FixStyle::Toml) => {
+                    "under [capabilities] in its Component.toml and attach it again (`airssys \
+                     manifest attach COMPONENT.wasm --manifest Component.toml --replace -o \
+                     COMPONENT.wasm`)"
+                }
+                _ => "in `#[airssys::component(..)]` and rebuild",
+            };
             return format!(
                 "the component's manifest does not declare a `{capability}` pattern covering \
-                 `{resource}`, so no policy can grant it: add one to `optional` in \
-                 `#[airssys::component(..)]` and rebuild"
+                 `{resource}`, so no policy can grant it: add one to `optional` {place}"
             );
         };
         match &self.policy {
