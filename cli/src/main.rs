@@ -25,6 +25,9 @@ enum Command {
     /// Work with capabilities.
     #[command(subcommand)]
     Cap(CapCommand),
+    /// The compile cache of `airssys run`: where it is, clearing it.
+    #[command(subcommand)]
+    Cache(commands::cache::Command),
     /// Show a component's manifest, imports and exports, and whether this
     /// host can load it.
     Inspect(commands::inspect::Args),
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Wit(WitCommand::Doc(args)) => commands::wit_doc::run(args),
         Command::Wit(WitCommand::Export(args)) => commands::wit_export::run(args),
         Command::Cap(CapCommand::Check(args)) => commands::cap_check::run(args),
+        Command::Cache(command) => commands::cache::run(command),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Manifest(command) => commands::manifest::run(command),
         Command::New(args) => commands::new::run(args),

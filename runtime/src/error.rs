@@ -35,6 +35,10 @@ pub enum BuildError {
     /// holds no usable certificate.
     #[error("cannot use the extra TLS roots: {0}")]
     TlsRoots(String),
+    /// The compile cache directory cannot be used (see
+    /// [`RuntimeBuilder::compile_cache`](crate::RuntimeBuilder::compile_cache)).
+    #[error(transparent)]
+    CompileCache(#[from] crate::compile_cache::CacheError),
     /// A [`HostExtension`](crate::HostExtension) could not be set up: its
     /// WIT does not resolve, it serves a package that is already served,
     /// or its link function failed.

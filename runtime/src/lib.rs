@@ -41,6 +41,7 @@ pub use airssys_contract as contract;
 
 mod audit;
 pub mod broker;
+mod compile_cache;
 mod error;
 mod extension;
 mod fs;
@@ -56,6 +57,7 @@ pub mod storage;
 
 pub use audit::{AuditLog, AuditRecord};
 pub use broker::{Broker, BrokerConfig, InProcessBroker};
+pub use compile_cache::CacheError;
 pub use error::{BuildError, LimitExceeded, LoadError, RuntimeError};
 pub use extension::HostExtension;
 pub use fs::{MountProbe, NameMatching, SystemMountProbe};

@@ -72,6 +72,8 @@ struct Shared {
     extensions: Extensions,
     /// How mounted directories compare names (see `crate::fs::probe`).
     mount_probe: Arc<dyn crate::fs::MountProbe>,
+    /// Where compiled components are kept, if anywhere.
+    compile_cache: Option<crate::compile_cache::CompileCache>,
     /// How many `LoadedComponent`s are alive per component name: the
     /// broker forgets a name when its last one is dropped.
     loaded: Mutex<HashMap<String, usize>>,
@@ -114,6 +116,8 @@ pub struct RuntimeBuilder {
     /// PEM bundles of extra TLS roots.
     tls_roots: Vec<Vec<u8>>,
     mount_probe: Arc<dyn crate::fs::MountProbe>,
+    /// Where compiled components are cached (`None`: compile every load).
+    compile_cache: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -143,6 +147,7 @@ impl Runtime {
             extensions: Vec::new(),
             tls_roots: Vec::new(),
             mount_probe: Arc::new(crate::fs::SystemMountProbe),
+            compile_cache: None,
         }
     }
 
@@ -232,8 +237,11 @@ impl Runtime {
             None => crate::fs::Mounts::default(),
         };
         let core_instances = crate::pool::check_core_instances(&name, bytes, &limits)?;
-        let component = wasmtime::component::Component::new(&shared.engine, bytes)
-            .map_err(|e| LoadError::Invalid(format!("{e:?}")))?;
+        let component = match &shared.compile_cache {
+            Some(cache) => cache.component(&shared.engine, bytes),
+            None => wasmtime::component::Component::new(&shared.engine, bytes),
+        }
+        .map_err(|e| LoadError::Invalid(format!("{e:?}")))?;
         crate::pool::admit(&name, &component, core_instances, &limits)?;
         let pre = shared.linker.instantiate_pre(&component).map_err(|e| LoadError::Unlinkable {
             component: name.clone(),
@@ -516,6 +524,19 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Keeps compiled components in `dir` (keyed by the component's
+    /// SHA-256, the wasmtime version and the engine settings, each entry
+    /// checksummed), so loading the same component again skips the
+    /// compile. The directory is created with mode 0700 when missing; one
+    /// that another user could write to fails [`build`](Self::build) with
+    /// [`BuildError::CompileCache`], as its entries run with the host's
+    /// rights. A corrupt entry is recompiled and rewritten. Default: no
+    /// cache.
+    pub fn compile_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.compile_cache = Some(dir.into());
+        self
+    }
+
     /// Builds the runtime: configures the engine, links the host and
     /// starts the epoch ticker thread.
     ///
@@ -524,6 +545,10 @@ impl RuntimeBuilder {
     /// [`BuildError`] when the engine, storage or audit file cannot be set
     /// up, or a [`HostExtension`] cannot be linked.
     pub fn build(self) -> Result<Runtime, BuildError> {
+        let compile_cache = match &self.compile_cache {
+            Some(dir) => Some(crate::compile_cache::CompileCache::open(dir)?),
+            None => None,
+        };
         let engine =
             Engine::new(&self.engine_config()).map_err(|e| BuildError::Engine(format!("{e:?}")))?;
         let tls = crate::host::TlsRoots::from_pem(&self.tls_roots).map_err(BuildError::TlsRoots)?;
@@ -558,6 +583,7 @@ impl RuntimeBuilder {
                 tick: self.tick,
                 extensions,
                 mount_probe: self.mount_probe,
+                compile_cache,
                 loaded: Mutex::default(),
                 identities: Mutex::default(),
                 _ticker: ticker,

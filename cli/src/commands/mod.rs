@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `Args` (clap) and
 //! `run(Args) -> u8` (the exit code).
 
+pub(crate) mod cache;
 pub(crate) mod cap_check;
 pub(crate) mod component;
 pub(crate) mod inspect;

@@ -86,6 +86,9 @@ pub(crate) struct Args {
     /// Exit 1 when any host call was denied.
     #[arg(long)]
     fail_on_deny: bool,
+    /// Where compiled components are cached (see `airssys cache`).
+    #[command(flatten)]
+    cache: super::cache::CacheArgs,
 }
 
 /// The id of `--request PAYLOAD`.
@@ -332,6 +335,9 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         Some(path) => builder.storage_path(path),
         None => builder.in_memory_storage(),
     };
+    if let Some(dir) = args.cache.dir() {
+        builder = builder.compile_cache(dir);
+    }
     let runtime = builder
         .build()
         .map_err(|e| fail(2, format_args!("cannot start the runtime: {e}")))?;
