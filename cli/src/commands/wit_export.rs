@@ -73,7 +73,12 @@ fn export(args: &Args) -> Result<(), String> {
     let d = dir.display();
     println!("build a component against it, e.g. for world `{world}`:");
     println!("  componentize-py -d {d} -w {world} componentize app -o app.wasm");
-    println!("  componentize-js --wit {d} --world-name {world} --in app.js --out app.wasm");
+    // `--disable http fetch-event`: otherwise componentize-js imports
+    // `wasi:http`, which this host does not link.
+    println!(
+        "  componentize-js app.js --wit {d} --world-name {world} --disable http fetch-event -o \
+         app.wasm"
+    );
     println!("  wit-bindgen c {d} --world {world}");
     println!(
         "then give it a manifest: airssys manifest attach app.wasm --manifest Component.toml -o \
