@@ -1125,7 +1125,10 @@ impl Instance {
                 limit: self.loaded.info.limits.cpu_time,
             });
         }
-        other(self.name().to_owned(), format!("{error:?}"))
+        // The cause first ("wasm `unreachable` instruction executed"),
+        // then wasmtime's report with the wasm backtrace.
+        let cause = error.root_cause().to_string();
+        other(self.name().to_owned(), format!("{cause}\n{error:?}"))
     }
 
     fn no_export(&self, export: &str) -> RuntimeError {
