@@ -356,3 +356,21 @@ fn malformed_inputs_get_clear_errors() {
         stderr(&out)
     );
 }
+
+/// `airssys run` of a component without a manifest says how to attach one
+/// in any language, not only with the Rust attribute.
+#[test]
+fn run_without_a_manifest_says_how_to_attach_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = write(dir.path(), "bare.wasm", &component(APP_WORLD));
+    let out = airssys(&["run", s(&wasm), "--no-cache"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "in any other language, write a `Component.toml` and attach it with `airssys \
+             manifest attach COMPONENT.wasm --manifest Component.toml -o COMPONENT.wasm`"
+        ),
+        "{err}"
+    );
+}

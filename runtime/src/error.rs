@@ -74,8 +74,10 @@ pub enum LoadError {
     /// unannotated components.
     #[error(
         "the component has no `airssys:manifest` section, so the host cannot tell which \
-         capabilities it needs; build it with `#[airssys::component(requires = [..])]` (or a \
-         `Component.toml` beside the crate), or set `allow_unannotated = true` in the host \
+         capabilities it needs; in Rust, build it with `#[airssys::component(requires = [..])]` \
+         (or a `Component.toml` beside the crate); in any other language, write a \
+         `Component.toml` and attach it with `airssys manifest attach COMPONENT.wasm --manifest \
+         Component.toml -o COMPONENT.wasm`; or set `allow_unannotated = true` in the host \
          policy to run it with no capabilities"
     )]
     NoManifest,
