@@ -25,9 +25,16 @@ enum Command {
     /// Work with capabilities.
     #[command(subcommand)]
     Cap(CapCommand),
+    /// The compile cache of `airssys run`: where it is, clearing it.
+    #[command(subcommand)]
+    Cache(commands::cache::Command),
     /// Show a component's manifest, imports and exports, and whether this
     /// host can load it.
     Inspect(commands::inspect::Args),
+    /// Attach, show and check the `airssys:manifest` of components built
+    /// by any toolchain (Python, JavaScript, C, ...).
+    #[command(subcommand)]
+    Manifest(commands::manifest::Command),
     /// Create a component crate from a template.
     New(commands::new::Args),
     /// Build (if crates), load and run components under a policy, deliver
@@ -43,6 +50,9 @@ enum WitCommand {
     Diff(commands::wit_diff::Args),
     /// Generate the Markdown reference of a WIT contract.
     Doc(commands::wit_doc::Args),
+    /// Write the contract embedded in airssys as a WIT directory, for
+    /// componentize-py, componentize-js, wit-bindgen and other toolchains.
+    Export(commands::wit_export::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,8 +67,11 @@ fn main() -> ExitCode {
         Command::Wit(WitCommand::Check(args)) => commands::wit_check::run(args),
         Command::Wit(WitCommand::Diff(args)) => commands::wit_diff::run(args),
         Command::Wit(WitCommand::Doc(args)) => commands::wit_doc::run(args),
+        Command::Wit(WitCommand::Export(args)) => commands::wit_export::run(args),
         Command::Cap(CapCommand::Check(args)) => commands::cap_check::run(args),
+        Command::Cache(command) => commands::cache::run(command),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Manifest(command) => commands::manifest::run(command),
         Command::New(args) => commands::new::run(args),
         Command::Run(args) => commands::run::run(args),
     };

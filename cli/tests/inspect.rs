@@ -133,7 +133,9 @@ fn compatible_component_text() {
     assert!(text.contains("  airssys:core/lifecycle@1.0.0"), "{text}");
     assert!(
         text.contains(
-            "verdict: compatible with this host (airssys:core@1.0.0, airssys:ext@1.0.0)\n"
+            "verdict: compatible with this host (airssys:core@1.0.0, airssys:ext@1.0.0, \
+             wasi:io@0.2.12, wasi:clocks@0.2.12, wasi:random@0.2.12, wasi:filesystem@0.2.12, \
+             wasi:sockets@0.2.12, wasi:cli@0.2.12)\n"
         ),
         "{text}"
     );
@@ -173,7 +175,16 @@ fn compatible_component_json() {
     assert_eq!(json["mismatches"], serde_json::json!([]));
     assert_eq!(
         json["host_packages"],
-        serde_json::json!(["airssys:core@1.0.0", "airssys:ext@1.0.0"])
+        serde_json::json!([
+            "airssys:core@1.0.0",
+            "airssys:ext@1.0.0",
+            "wasi:io@0.2.12",
+            "wasi:clocks@0.2.12",
+            "wasi:random@0.2.12",
+            "wasi:filesystem@0.2.12",
+            "wasi:sockets@0.2.12",
+            "wasi:cli@0.2.12"
+        ])
     );
 }
 
@@ -323,4 +334,103 @@ args = [["status"]]
     let out = airssys(&["inspect", path.to_str().unwrap(), "--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(json["process_notices"].is_null(), "{json}");
+}
+
+/// A component importing `wasi:http` (which this host does not link) is
+/// incompatible, named by inspect without compiling anything; a WASI
+/// interface the host links is checked and fine.
+#[test]
+fn an_import_this_host_cannot_link_is_incompatible() {
+    let wit = "package test:app;
+world app {
+  import airssys:core/logging@1.0.0;
+  import wasi:http/outgoing-handler@0.2.3;
+  import wasi:cli/environment@0.2.0;
+  export airssys:core/lifecycle@1.0.0;
+}
+package wasi:http@0.2.3 {
+  interface outgoing-handler { handle: func(url: string) -> result<u32, string>; }
+}
+package wasi:cli@0.2.0 {
+  interface environment { get-environment: func() -> list<tuple<string, string>>; }
+}";
+    let mut resolve = Contract::embedded().resolve().clone();
+    let pkg = resolve.push_str("app.wit", wit).unwrap();
+    let world = resolve.select_world(&[pkg], Some("app")).unwrap();
+    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Standard32);
+    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).unwrap();
+    let bytes = ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "http.wasm", &bytes);
+    let out = airssys(&["inspect", path.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("verdict: incompatible with this host"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  - interface wasi:http/outgoing-handler@0.2.3: the host does not provide package \
+             `wasi:http`"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("wasi:cli/environment@0.2.0: "), "{text}");
+    let out = airssys(&["inspect", path.to_str().unwrap(), "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let mismatches = json["mismatches"].as_array().unwrap();
+    assert_eq!(mismatches.len(), 1, "{json}");
+    assert_eq!(
+        mismatches[0]["interface"],
+        "wasi:http/outgoing-handler@0.2.3"
+    );
+}
+
+/// Least privilege in the JSON report: over-privilege and never-allowed
+/// functions.
+#[test]
+fn least_privilege_is_reported() {
+    let manifest = Manifest::from_toml_str(
+        r#"
+[component]
+name = "counter"
+version = "0.1.0"
+
+[capabilities]
+requires = ["kv:read:counter/*", "proc:spawn:/bin/sh"]
+"#,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = component(Contract::embedded().resolve().clone(), Some(&manifest));
+    let path = write(dir.path(), "counter.wasm", &bytes);
+    let out = airssys(&["inspect", path.to_str().unwrap(), "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let lines: Vec<&str> = json["least_privilege"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "over-privileged: capability `proc:spawn:/bin/sh` is of no use in component `counter`"
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l
+            .starts_with("never allowed: `airssys:core/logging` function `log` needs `log:write`")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("`bucket.get`")),
+        "kv:read is declared: {lines:?}"
+    );
 }

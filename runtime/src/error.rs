@@ -37,6 +37,10 @@ pub enum BuildError {
     /// holds no usable certificate.
     #[error("cannot use the extra TLS roots: {0}")]
     TlsRoots(String),
+    /// The compile cache directory cannot be used (see
+    /// [`RuntimeBuilder::compile_cache`](crate::RuntimeBuilder::compile_cache)).
+    #[error(transparent)]
+    CompileCache(#[from] crate::compile_cache::CacheError),
     /// A [`HostExtension`](crate::HostExtension) could not be set up: its
     /// WIT does not resolve, it serves a package that is already served,
     /// or its link function failed.
@@ -82,8 +86,10 @@ pub enum LoadError {
     /// unannotated components.
     #[error(
         "the component has no `airssys:manifest` section, so the host cannot tell which \
-         capabilities it needs; build it with `#[airssys::component(requires = [..])]` (or a \
-         `Component.toml` beside the crate), or set `allow_unannotated = true` in the host \
+         capabilities it needs; in Rust, build it with `#[airssys::component(requires = [..])]` \
+         (or a `Component.toml` beside the crate); in any other language, write a \
+         `Component.toml` and attach it with `airssys manifest attach COMPONENT.wasm --manifest \
+         Component.toml -o COMPONENT.wasm`; or set `allow_unannotated = true` in the host \
          policy to run it with no capabilities"
     )]
     NoManifest,
@@ -145,9 +151,10 @@ pub enum LoadError {
         component: String,
         /// What is missing, in words a person can act on.
         message: String,
-        /// wasmtime's link error.
+        /// wasmtime's link error (`None` when the import was found missing
+        /// before compiling, from the component's own type information).
         #[source]
-        source: wasmtime::Error,
+        source: Option<wasmtime::Error>,
     },
     /// The policy pins the component's name (`sha256` in
     /// `[components.<name>]`) to other bytes than this component's.

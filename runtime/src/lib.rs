@@ -41,12 +41,14 @@ pub use airssys_contract as contract;
 
 mod audit;
 pub mod broker;
+mod compile_cache;
 mod error;
 mod extension;
 mod fs;
 mod grant;
 mod host;
 mod identity;
+pub mod linked;
 mod loader;
 pub mod policy;
 mod pool;
@@ -57,6 +59,7 @@ mod sync;
 
 pub use audit::{AuditDecision, AuditLog, AuditRecord, DecidingRule, DroppedDenials};
 pub use broker::{Broker, BrokerConfig, InProcessBroker};
+pub use compile_cache::CacheError;
 pub use error::{
     BuildError, LimitExceeded, LoadError, MissingCapability, MissingReason, RuntimeError,
 };

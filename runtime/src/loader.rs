@@ -178,7 +178,38 @@ pub(crate) fn check_imports(
         }
     }
     if mismatches.is_empty() {
-        return Ok(());
+        // Everything else must be linked too: named before compiling.
+        let unlinked = crate::linked::unlinked_imports(&resolve, world, |name| {
+            extensions
+                .iter()
+                .any(|s| s.serves(&name.namespace, &name.name))
+        });
+        if unlinked.is_empty() {
+            return Ok(());
+        }
+        let mut provided: Vec<String> = host
+            .packages
+            .iter()
+            .map(|(_, p)| p.name.to_string())
+            .collect();
+        provided.sort();
+        let extensions: Vec<String> = extensions.iter().map(Served::name).collect();
+        let extensions = if extensions.is_empty() {
+            String::new()
+        } else {
+            format!(", its own extensions ({})", extensions.join(", "))
+        };
+        return Err(LoadError::Unlinkable {
+            component: component.to_owned(),
+            message: format!(
+                "component `{component}` imports something this host does not provide: {}; this \
+                 host provides the airssys contract ({}){extensions} and WASI 0.2 (deny-all): {}",
+                crate::linked::describe(&unlinked),
+                provided.join(", "),
+                crate::linked::wasi_packages().join(", "),
+            ),
+            source: None,
+        });
     }
     let provided: Vec<String> = host
         .packages

@@ -184,6 +184,77 @@ package wasi:cli@0.2.0 {
         .expect("a component importing only what the host links loads");
 }
 
+/// A component importing `wasi:http` (as componentize-js does unless told
+/// not to) is refused before it is compiled, by the check that names every
+/// WASI package the host links (the link-time refusal does not list them).
+#[test]
+fn a_wasi_http_import_is_refused_before_compiling_naming_the_linked_wasi() {
+    let wit = r#"
+package test:unlinkable;
+
+world w {
+    import airssys:core/logging@1.0.0;
+    import wasi:http/outgoing-handler@0.2.3;
+    export run: func() -> u32;
+}
+
+package wasi:http@0.2.3 {
+    interface outgoing-handler {
+        handle: func(url: string) -> result<u32, string>;
+    }
+}
+"#;
+    let (component, message) = unlinkable(wit);
+    assert_eq!(component, "unlinkable");
+    assert!(
+        message.contains("`wasi:http/outgoing-handler@0.2.3` (this host does not provide it)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("WASI 0.2 (deny-all): wasi:io@0.2.12, "),
+        "the up-front check names the linked WASI: {message}"
+    );
+}
+
+/// runtime/wasi/ is the WASI the host says it links: a component importing
+/// every interface of its `wasi:cli/imports` world links, so the copy
+/// cannot name an interface or function the linker does not define.
+#[test]
+fn a_component_importing_all_of_the_wasi_copy_links() {
+    let mut resolve: Resolve = Contract::embedded().resolve().clone();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wasi");
+    for file in ["io", "clocks", "random", "filesystem", "sockets", "cli"] {
+        let path = dir.join(format!("{file}.wit"));
+        let text = std::fs::read_to_string(&path).expect("the WASI copy");
+        resolve
+            .push_str(&path, &text)
+            .expect("the WASI copy resolves");
+    }
+    let pkg = resolve
+        .push_str(
+            "test.wit",
+            "package test:all-wasi;\n\
+             world w { include wasi:cli/imports@0.2.12; import airssys:core/logging@1.0.0; }",
+        )
+        .expect("test WIT parses");
+    let world = resolve.select_world(&[pkg], Some("w")).expect("world w");
+    let imports = resolve.worlds[world].imports.len();
+    assert!(imports > 20, "{imports} imports");
+    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
+    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).expect("embed");
+    let mut bytes = ComponentEncoder::default()
+        .module(&module)
+        .expect("module")
+        .validate(true)
+        .encode()
+        .expect("encode component");
+    let manifest = Manifest::from_toml_str(MANIFEST).expect("manifest");
+    support::append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());
+    runtime()
+        .load(&bytes)
+        .expect("every interface of the WASI copy is linked");
+}
+
 // ---- identity: pins, one component per name, reserved names -----------------
 
 /// A loadable component importing only `airssys:core/logging`, without a

@@ -352,8 +352,15 @@ fn trapping_handler_keeps_the_message_for_the_next_instance() {
     for _ in 0..5 {
         let mut instance = [bob.instantiate().expect("instantiate bob")];
         match rt.run_until_idle(&mut instance, 16) {
-            Err(RuntimeError::Trap { component, .. }) => {
+            Err(RuntimeError::Trap {
+                component, message, ..
+            }) => {
                 assert_eq!(component, "bob");
+                // The trap's cause comes first, not only a backtrace.
+                assert!(
+                    message.starts_with("wasm trap: wasm `unreachable` instruction executed\n"),
+                    "{message}"
+                );
                 traps += 1;
             }
             Err(other) => panic!("unexpected error {other}"),

@@ -17,7 +17,6 @@ use airssys_contract::compat::{self, Mismatch};
 use airssys_contract::contract::Contract;
 use airssys_contract::manifest::{MANIFEST_SECTION, Manifest};
 use serde::Serialize;
-use wit_component::DecodedWasm;
 use wit_parser::{Resolve, WorldId, WorldItem, WorldKey};
 
 /// The version of the JSON report; bumped when a field changes meaning or
@@ -51,7 +50,8 @@ struct Report {
     manifest_error: Option<String>,
     imports: Vec<Item>,
     exports: Vec<Item>,
-    /// The packages of this host's contract, e.g. `airssys:core@1.0.0`.
+    /// The packages of this host's contract, e.g. `airssys:core@1.0.0`,
+    /// then the WASI packages it links (`wasi:io@0.2.12`, ...).
     host_packages: Vec<String>,
     compatible: bool,
     mismatches: Vec<MismatchReport>,
@@ -59,6 +59,15 @@ struct Report {
     /// component's process rights under it (programs it may run with any
     /// arguments: full code execution); `null` without `--policy`.
     process_notices: Option<Vec<String>>,
+    /// Least privilege: declared capabilities no imported function can use
+    /// (`over-privileged: ..`), imported functions no declared capability
+    /// covers (`never allowed: ..`, each followed by a `  fix: ..` line),
+    /// or a note when the component imports a whole world; `null` without
+    /// a manifest.
+    least_privilege: Option<Vec<String>>,
+    /// How to give the component a manifest, in its language.
+    #[serde(skip)]
+    no_manifest_fix: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -159,55 +168,48 @@ fn inspect(
     host: &Resolve,
     policy: Option<&airssys_runtime::Policy>,
 ) -> Result<Report, String> {
-    let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    if !wasmparser::Parser::is_component(&bytes) {
-        return Err(if wasmparser::Parser::is_core_wasm(&bytes) {
-            format!(
-                "{shown} is a core WebAssembly module, not a component; build it for \
-                 `wasm32-wasip2` or wrap it with `wasm-tools component new`"
-            )
-        } else {
-            format!(
-                "{shown} is not a WebAssembly component (it does not start with the wasm header)"
-            )
-        });
-    }
-    let (resolve, world) = match wit_component::decode(&bytes) {
-        Ok(DecodedWasm::Component(resolve, world)) => (resolve, world),
-        Ok(DecodedWasm::WitPackage(..)) => {
-            return Err(format!(
-                "{shown} is a WIT package encoded as wasm, not a component"
-            ));
-        }
-        Err(e) => return Err(format!("{shown} is not a valid component: {e:#}")),
-    };
-    let (manifest, manifest_error) = match Manifest::from_wasm(&bytes) {
-        Ok(manifest) => (manifest, None),
+    let decoded = super::component::read(path)?;
+    let (resolve, world) = (&decoded.resolve, decoded.world);
+    let (manifest, manifest_error) = match &decoded.manifest {
+        Ok(manifest) => (manifest.clone(), None),
         Err(e) => (None, Some(e.to_string())),
     };
+    let least_privilege = manifest
+        .as_ref()
+        .map(|m| super::component::privilege(&decoded, m, "").lines(decoded.fix_style()));
+    let no_manifest_fix = super::manifest::how_to_add(&decoded);
     let process_notices = policy.map(|p| process_notices(p, manifest.as_ref()));
-    let mismatches: Vec<MismatchReport> = compat::check_world_imports(&resolve, world, host)
+    // The contract's interfaces, then everything else this host must link
+    // (WASI included): all known before anything is compiled.
+    let mut mismatches: Vec<MismatchReport> = compat::check_world_imports(resolve, world, host)
         .into_iter()
         .map(MismatchReport::from)
         .collect();
+    mismatches.extend(
+        airssys_runtime::linked::unlinked_imports(resolve, world, |_| false)
+            .into_iter()
+            .map(MismatchReport::from),
+    );
     let mut host_packages: Vec<String> = host
         .packages
         .iter()
         .map(|(_, p)| p.name.to_string())
         .collect();
     host_packages.sort();
+    host_packages.extend(airssys_runtime::linked::wasi_packages().iter().cloned());
     Ok(Report {
         format: REPORT_FORMAT,
         path: path.display().to_string(),
         compatible: mismatches.is_empty() && manifest_error.is_none(),
         manifest: manifest.as_ref().map(ManifestReport::new),
         manifest_error,
-        imports: items(&resolve, world, host, true),
-        exports: items(&resolve, world, host, false),
+        imports: items(resolve, world, true),
+        exports: items(resolve, world, false),
         host_packages,
         mismatches,
         process_notices,
+        least_privilege,
+        no_manifest_fix,
     })
 }
 
@@ -224,7 +226,7 @@ fn process_notices(policy: &airssys_runtime::Policy, manifest: Option<&Manifest>
 }
 
 /// The world's imports (or exports), in the component's order.
-fn items(resolve: &Resolve, world: WorldId, host: &Resolve, imports: bool) -> Vec<Item> {
+fn items(resolve: &Resolve, world: WorldId, imports: bool) -> Vec<Item> {
     let world = &resolve.worlds[world];
     let list = if imports {
         &world.imports
@@ -236,19 +238,16 @@ fn items(resolve: &Resolve, world: WorldId, host: &Resolve, imports: bool) -> Ve
             WorldItem::Interface { id, .. } => {
                 let iface = &resolve.interfaces[*id];
                 let package = iface.package.map(|p| &resolve.packages[p].name);
-                let known = package.is_some_and(|n| {
-                    host.packages
-                        .iter()
-                        .any(|(_, hp)| hp.name.namespace == n.namespace && hp.name.name == n.name)
-                });
                 Item {
                     kind: "interface",
                     name: resolve.name_world_key(key),
                     package: package.map(|n| format!("{}:{}", n.namespace, n.name)),
                     version: package.and_then(|n| n.version.as_ref().map(ToString::to_string)),
                     functions: iface.functions.len(),
-                    // Only imports are checked: the host calls exports.
-                    checked: imports && known && iface.name.is_some(),
+                    // Only imports are checked (the host calls exports):
+                    // each named one against the contract or the WASI the
+                    // host links.
+                    checked: imports && iface.name.is_some(),
                 }
             }
             WorldItem::Function(f) => Item {
@@ -311,9 +310,20 @@ impl Report {
             (None, None) => {
                 out += &format!(
                     "manifest: no airssys manifest (no `{MANIFEST_SECTION}` section): the host \
-                     grants it no capabilities; declare them with \
-                     `#[airssys::component(requires = [...])]` or a `Component.toml` beside the crate\n"
+                     grants it no capabilities; {}\n",
+                    self.no_manifest_fix
                 );
+            }
+        }
+        if let Some(lines) = &self.least_privilege {
+            if lines.is_empty() {
+                out += "least privilege: every declared capability is usable by an imported \
+                        function, and every imported function by a declared capability\n";
+            } else {
+                out += "least privilege:\n";
+                for line in lines {
+                    out += &format!("  {line}\n");
+                }
             }
         }
         for (label, items) in [("imports", &self.imports), ("exports", &self.exports)] {

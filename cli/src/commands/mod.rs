@@ -1,13 +1,17 @@
 //! One module per subcommand; each exposes `Args` (clap) and
 //! `run(Args) -> u8` (the exit code).
 
+pub(crate) mod cache;
 pub(crate) mod cap_check;
+pub(crate) mod component;
 pub(crate) mod inspect;
+pub(crate) mod manifest;
 pub(crate) mod new;
 pub(crate) mod run;
 pub(crate) mod wit_check;
 pub(crate) mod wit_diff;
 pub(crate) mod wit_doc;
+pub(crate) mod wit_export;
 
 use std::ops::Deref;
 use std::path::Path;

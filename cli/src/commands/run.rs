@@ -84,6 +84,9 @@ pub(crate) struct Args {
     /// Exit 1 when any host call was denied.
     #[arg(long)]
     fail_on_deny: bool,
+    /// Where compiled components are cached (see `airssys cache`).
+    #[command(flatten)]
+    cache: super::cache::CacheArgs,
 }
 
 /// The id of `--request PAYLOAD`.
@@ -336,6 +339,9 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         Some(path) => builder.storage_path(path),
         None => builder.in_memory_storage(),
     };
+    if let Some(dir) = args.cache.dir() {
+        builder = builder.compile_cache(dir);
+    }
     let runtime = builder
         .build()
         .map_err(|e| fail(2, format_args!("cannot start the runtime: {e}")))?;
@@ -358,6 +364,16 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         sink,
         denials: 0,
         policy: args.policy.clone(),
+        fix_styles: loaded
+            .iter()
+            .zip(&inputs)
+            .map(|(c, i)| {
+                (
+                    c.name().to_owned(),
+                    super::component::fix_style_of(&i.bytes),
+                )
+            })
+            .collect(),
         declared: loaded
             .iter()
             .map(|c| {
@@ -1167,6 +1183,8 @@ struct Reporter {
     policy: Option<PathBuf>,
     /// Each component's manifest `requires` and `optional`.
     declared: BTreeMap<String, Vec<Capability>>,
+    /// Where each component's manifest is edited (its language).
+    fix_styles: BTreeMap<String, super::component::FixStyle>,
 }
 
 impl Reporter {
@@ -1274,10 +1292,17 @@ impl Reporter {
             }
         };
         let Some(pattern) = pattern else {
+            let place = match self.fix_styles.get(component) {
+                Some(super::component::FixStyle::Toml) => {
+                    "under [capabilities] in its Component.toml and attach it again (`airssys \
+                     manifest attach COMPONENT.wasm --manifest Component.toml --replace -o \
+                     COMPONENT.wasm`)"
+                }
+                _ => "in `#[airssys::component(..)]` and rebuild",
+            };
             return format!(
                 "the component's manifest does not declare a `{capability}` pattern covering \
-                 `{resource}`, so no policy can grant it: add one to `optional` in \
-                 `#[airssys::component(..)]` and rebuild"
+                 `{resource}`, so no policy can grant it: add one to `optional` {place}"
             );
         };
         match &self.policy {

@@ -23,6 +23,11 @@ pub struct Mismatch {
     /// "interface airssys:core/storage@1.0.0: function `get`: the component
     /// expects parameter `key: string`, the host has `key: u32`".
     pub message: String,
+    /// The item of the interface the mismatch is about (a function such as
+    /// `get` or `bucket.get`, a type); `None` when it is about the whole
+    /// interface or package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
 }
 
 impl fmt::Display for Mismatch {
@@ -94,6 +99,7 @@ pub fn check_import(component: &Resolve, import: InterfaceId, host: &Resolve) ->
         rule,
         interface: qualified.clone(),
         message: format!("{prefix}{message}"),
+        item: None,
     };
     let host_pkg = match host_package(host, pkg_name) {
         Ok(id) => id,
@@ -140,6 +146,7 @@ pub fn check_import(component: &Resolve, import: InterfaceId, host: &Resolve) ->
             rule: c.rule,
             interface: qualified.clone(),
             message: c.message,
+            item: c.location.item,
         })
         .collect()
 }

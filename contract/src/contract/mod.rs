@@ -16,9 +16,11 @@
 //! side: lifecycle, message handler) carry no annotations.
 
 mod embedded;
+mod export;
 mod lint;
 mod requirement;
 mod source;
+mod usage;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -28,9 +30,11 @@ use std::sync::OnceLock;
 use wit_parser::{FunctionKind, InterfaceId, Resolve, WorldId, WorldItem};
 
 pub use embedded::EMBEDDED_FILES;
+pub use export::{ExportError, WitTree};
 pub use lint::Problem;
 pub use requirement::{ANNOTATION, CapabilityTemplate, Requirement, TemplatePart};
 use source::Sources;
+pub use usage::{GuardedImport, HANDLER_INTERFACE, ImportUsage, Wording};
 
 /// A loaded WIT contract: the resolved packages plus the host functions
 /// and their capability requirements.

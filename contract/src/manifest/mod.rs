@@ -30,6 +30,8 @@ use std::path::PathBuf;
 use crate::capability::Capability;
 
 pub use binary::{FORMAT_VERSION, MAGIC, MAX_ENCODED_LEN};
+#[cfg(feature = "wasm")]
+pub use wasm::{Placement, languages};
 
 /// The name of the custom section that carries an encoded [`Manifest`].
 pub const MANIFEST_SECTION: &str = "airssys:manifest";
@@ -136,6 +138,16 @@ pub enum ManifestError {
     /// The binary holds two `airssys:manifest` sections that disagree.
     #[error("the wasm binary holds two different `airssys:manifest` sections")]
     ConflictingSections,
+    /// A manifest was to be attached to a binary that already has one.
+    #[error(
+        "the component already carries an `airssys:manifest` section{}; pass `--replace` to \
+         replace it",
+        existing.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+    )]
+    AlreadyAttached {
+        /// The name and version of the manifest found, when it decodes.
+        existing: Option<String>,
+    },
 }
 
 fn display_toml(path: Option<&std::path::Path>, line: u32, column: u32, message: &str) -> String {

@@ -125,6 +125,23 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// The 1-based line and column where `capability` is written in the
+    /// `Component.toml` text `text` (first occurrence, `requires` before
+    /// `optional`); `None` when the text does not parse or does not list
+    /// it. For messages about a manifest that did parse: a capability no
+    /// imported function can use, say.
+    pub fn locate_in_toml(text: &str, capability: &Capability) -> Option<(u32, u32)> {
+        let raw: RawManifest = toml::from_str(text).ok()?;
+        raw.capabilities
+            .requires
+            .iter()
+            .chain(&raw.capabilities.optional)
+            .find(|item| Capability::parse(item.get_ref()).ok().as_ref() == Some(capability))
+            .map(|item| line_column(text, item.span().start))
+    }
+}
+
 /// Parses each capability string, pointing an error at the offending
 /// character inside the string literal.
 fn parse_list(text: &str, items: &[Spanned<String>]) -> Result<Vec<Capability>, ManifestError> {

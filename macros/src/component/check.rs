@@ -3,9 +3,8 @@
 //! Each rule pushes its errors into the accumulator and carries on, so a
 //! user sees every mistake of an attribute in one compile.
 
-use std::collections::BTreeSet;
-
-use airssys_contract::capability::{Action, Capability, Domain};
+use airssys_contract::capability::Capability;
+use airssys_contract::contract::{ImportUsage, Wording};
 use darling::Error;
 use proc_macro2::Span;
 use syn::LitStr;
@@ -144,83 +143,29 @@ pub(crate) fn required_and_optional(
 }
 
 /// Rule: every capability can be used by some function the world imports:
-/// its domain and action match the `@capability` template of one of them.
+/// its domain and action match the `@capability` template of one of them
+/// (`msg:subscribe`: the world exports the handler). The analysis and its
+/// wording are the contract's ([`ImportUsage`]), shared with `airssys
+/// manifest check` for components of other languages.
 pub(crate) fn usable(
     declared: &[Declared],
-    usable: &BTreeSet<(Domain, Action)>,
+    usage: &ImportUsage,
     world: &str,
     errors: &mut darling::error::Accumulator,
 ) {
+    let subject = format!("world `{world}`");
+    let owner = format!("`{world}`");
+    let wording = Wording {
+        subject: &subject,
+        owner: &owner,
+        remedy: "select a world that imports such a function with `world = \"..\"`",
+        handler_remedy: "select a world that exports the handler with `world = \"..\"`",
+    };
     for d in declared {
-        let key = (d.capability.domain(), d.capability.action());
-        if usable.contains(&key) {
-            continue;
+        if let Some(message) = usage.unusable_message(&d.capability, &origin(d), &wording) {
+            errors.push(Error::custom(message).with_span(&d.span));
         }
-        if key == (Domain::Msg, Action::Subscribe) {
-            errors.push(
-                Error::custom(format!(
-                    "capability `{}`{} is of no use in world `{world}`: the host delivers \
-                     subscribed messages to the exported `{HANDLER_INTERFACE}` interface, which \
-                     this world does not export; remove it, or select a world that exports the \
-                     handler with `world = \"..\"`",
-                    d.capability,
-                    origin(d),
-                ))
-                .with_span(&d.span),
-            );
-            continue;
-        }
-        let list = usable
-            .iter()
-            .map(|(d, a)| format!("{d}:{a}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let list = if list.is_empty() {
-            String::from("none: the world imports no capability-checked function")
-        } else {
-            list
-        };
-        errors.push(
-            Error::custom(format!(
-                "capability `{}`{} is of no use in world `{world}`: no function it imports \
-                 requires `{}:{}`; remove it, or select a world that imports such a function \
-                 with `world = \"..\"`\n  = note: the functions of `{world}` require: {list}",
-                d.capability,
-                origin(d),
-                key.0,
-                key.1,
-            ))
-            .with_span(&d.span),
-        );
     }
-}
-
-/// The interface whose export receives messages: a world exporting it
-/// can use `msg:subscribe`.
-const HANDLER_INTERFACE: &str = "airssys:core/handler";
-
-/// Rule (feeds [`usable`]): `msg:subscribe` is used by no imported function
-/// but by the host, which delivers a subscription's messages to the
-/// exported `airssys:core/handler`; so it is of use exactly when `world`
-/// exports that interface (any version).
-pub(crate) fn with_subscriptions(
-    mut usable: BTreeSet<(Domain, Action)>,
-    resolve: &wit_parser::Resolve,
-    world: wit_parser::WorldId,
-) -> BTreeSet<(Domain, Action)> {
-    let exports_handler = resolve.worlds[world]
-        .exports
-        .values()
-        .any(|item| match item {
-            wit_parser::WorldItem::Interface { id, .. } => resolve
-                .id_of(*id)
-                .is_some_and(|name| name.split('@').next() == Some(HANDLER_INTERFACE)),
-            _ => false,
-        });
-    if exports_handler {
-        usable.insert((Domain::Msg, Action::Subscribe));
-    }
-    usable
 }
 
 /// ` (from Component.toml)` when the capability came from a file.
@@ -234,35 +179,8 @@ fn origin(d: &Declared) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use airssys_contract::capability::{Action, Domain};
     use syn::parse_quote;
-
-    #[test]
-    fn subscribe_is_usable_only_where_the_handler_is_exported() {
-        let mut resolve = wit_parser::Resolve::default();
-        resolve
-            .push_str(
-                "x.wit",
-                "package airssys:core@1.0.0;\n\
-                 interface handler { f: func(); }\n\
-                 interface other { g: func(); }\n\
-                 world receiver { export handler; }\n\
-                 world sender { export other; }\n",
-            )
-            .expect("valid WIT");
-        let world = |name: &str| {
-            resolve
-                .worlds
-                .iter()
-                .find(|(_, w)| w.name == name)
-                .map(|(id, _)| id)
-                .expect("world exists")
-        };
-        let key = (Domain::Msg, Action::Subscribe);
-        let with = with_subscriptions(BTreeSet::new(), &resolve, world("receiver"));
-        assert!(with.contains(&key));
-        let without = with_subscriptions(BTreeSet::new(), &resolve, world("sender"));
-        assert!(!without.contains(&key));
-    }
 
     fn run(
         requires: &[LitStr],
@@ -275,8 +193,11 @@ mod tests {
         manifest_limits(&declared, &mut errors);
         duplicates(&declared, &mut errors);
         required_and_optional(&declared, &mut errors);
-        let set = usable_pairs.iter().copied().collect();
-        usable(&declared, &set, "airssys:core/component", &mut errors);
+        let usage = ImportUsage {
+            usable: usable_pairs.iter().copied().collect(),
+            ..ImportUsage::default()
+        };
+        usable(&declared, &usage, "airssys:core/component", &mut errors);
         match errors.finish() {
             Ok(()) => Vec::new(),
             Err(e) => e.into_iter().map(|e| e.to_string()).collect(),

@@ -114,8 +114,10 @@ fn analyse(
     tracked.extend_from_slice(contract.tracked());
     let (id, name) = wit::select(&contract, args.world.as_ref().map(|t| &t.0), errors)?;
     let world = wit::World { contract, id, name };
-    let usable = check::with_subscriptions(world.usable(), world.contract.resolve(), world.id);
-    check::usable(&declared, &usable, &world.name, errors);
+    let usage = world
+        .contract
+        .import_usage(world.contract.resolve(), world.id);
+    check::usable(&declared, &usage, &world.name, errors);
 
     let manifest = manifest(&args, from_file, &declared, errors);
     let bindings = match timing::stage("component: bindings", || bindings::generate(&world)) {

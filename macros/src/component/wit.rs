@@ -1,8 +1,6 @@
 //! Selecting the world of the contract (loaded by
 //! [`crate::contract_source`]) and what the component side needs of it.
 
-use std::collections::BTreeSet;
-
 use airssys_contract::capability::{Action, Domain};
 use airssys_contract::contract::{Contract, HostFunction, Requirement};
 use darling::Error;
@@ -97,16 +95,6 @@ impl World {
     /// The interfaces the world exports, in export order.
     pub(crate) fn exported_interfaces(&self) -> Vec<InterfaceId> {
         interfaces(&self.contract.resolve().worlds[self.id].exports)
-    }
-
-    /// The `domain:action` pairs some imported function requires.
-    pub(crate) fn usable(&self) -> BTreeSet<(Domain, Action)> {
-        self.contract
-            .world_functions(&self.name)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(_, f)| gate(f))
-            .collect()
     }
 
     /// The host function `name` of interface `id`, from the contract model.

@@ -45,6 +45,8 @@ pub struct RuntimeBuilder {
     /// PEM bundles of extra TLS roots.
     tls_roots: Vec<Vec<u8>>,
     mount_probe: Arc<dyn crate::fs::MountProbe>,
+    /// Where compiled components are cached (`None`: compile every load).
+    compile_cache: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -78,6 +80,7 @@ impl Runtime {
             extensions: Vec::new(),
             tls_roots: Vec::new(),
             mount_probe: Arc::new(crate::fs::SystemMountProbe),
+            compile_cache: None,
         }
     }
 }
@@ -191,6 +194,19 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Keeps compiled components in `dir` (keyed by the component's
+    /// SHA-256, the wasmtime version and the engine settings, each entry
+    /// checksummed), so loading the same component again skips the
+    /// compile. The directory is created with mode 0700 when missing; one
+    /// that another user could write to fails [`build`](Self::build) with
+    /// [`BuildError::CompileCache`], as its entries run with the host's
+    /// rights. A corrupt entry is recompiled and rewritten. Default: no
+    /// cache.
+    pub fn compile_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.compile_cache = Some(dir.into());
+        self
+    }
+
     /// Calls `hook` with every audit record: each capability decision of a
     /// guarded host call ([`AuditRecord::Decision`]: component, host
     /// function, request, deciding rule and its pattern, the policy line
@@ -247,6 +263,10 @@ impl RuntimeBuilder {
     /// [`BuildError`] when the engine, storage or audit file cannot be set
     /// up, or a [`HostExtension`] cannot be linked.
     pub fn build(mut self) -> Result<Runtime, BuildError> {
+        let compile_cache = match &self.compile_cache {
+            Some(dir) => Some(crate::compile_cache::CompileCache::open(dir)?),
+            None => None,
+        };
         let engine = Engine::new(&self.engine_config()).map_err(BuildError::Engine)?;
         let tls = crate::host::TlsRoots::from_pem(&self.tls_roots).map_err(BuildError::TlsRoots)?;
         let (linker, mut extensions) = link(&engine, std::mem::take(&mut self.extensions))?;
@@ -275,6 +295,7 @@ impl RuntimeBuilder {
                 tick: self.tick,
                 extensions,
                 mount_probe: self.mount_probe,
+                compile_cache,
                 names: Mutex::default(),
                 delivery_hooks: self.delivery_hooks,
                 _ticker: ticker,

@@ -402,9 +402,11 @@ impl Instance {
                 limit: self.loaded.info.limits.cpu_time,
             });
         }
-        // The message keeps wasmtime's backtrace for people; the error
-        // itself goes along for code (its `Trap` code, say).
-        let message = format!("{error:?}");
+        // The message gives the cause first ("wasm `unreachable`
+        // instruction executed"), then wasmtime's report with the wasm
+        // backtrace, for people; the error itself goes along for code (its
+        // `Trap` code, say).
+        let message = format!("{}\n{error:?}", error.root_cause());
         other(self.name().to_owned(), message, error)
     }
 

@@ -163,7 +163,11 @@ fn compile_and_link(
 ) -> Result<Linked, LoadError> {
     let limits = &rights.limits;
     let core_instances = crate::pool::check_core_instances(name, bytes, limits)?;
-    let component = Component::new(&shared.engine, bytes).map_err(|e| LoadError::Invalid {
+    let component = match &shared.compile_cache {
+        Some(cache) => cache.component(&shared.engine, bytes),
+        None => Component::new(&shared.engine, bytes),
+    }
+    .map_err(|e| LoadError::Invalid {
         message: format!("{e:?}"),
         source: Some(e.into_boxed_dyn_error()),
     })?;
@@ -180,7 +184,7 @@ fn compile_and_link(
                 contract_packages(),
                 extension_packages(&shared.extensions),
             ),
-            source: e,
+            source: Some(e),
         })?;
     let lifecycle = lifecycle::GuestIndices::new(&pre).ok();
     let handler = handler::GuestIndices::new(&pre).ok();

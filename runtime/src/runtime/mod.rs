@@ -80,6 +80,8 @@ struct Shared {
     extensions: Extensions,
     /// How mounted directories compare names (see `crate::fs::probe`).
     mount_probe: Arc<dyn crate::fs::MountProbe>,
+    /// Where compiled components are kept, if anywhere.
+    compile_cache: Option<crate::compile_cache::CompileCache>,
     /// The names in use, each with its count of live `LoadedComponent`s,
     /// its digest and its mailbox notifier: the broker forgets a name
     /// when its last `LoadedComponent` is dropped.
