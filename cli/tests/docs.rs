@@ -399,3 +399,48 @@ fn readme_commands_run_and_print_what_the_readme_shows() {
     }
     assert!(ran >= 1, "README.md runs no command");
 }
+
+/// `docs/cli.md`'s `airssys inspect kv_counter.wasm` sample is what the
+/// command prints for the `kv-counter` example, line for line (the
+/// `wasi:*` imports included).
+#[test]
+fn the_inspect_sample_of_cli_md_is_real_output() {
+    let block = blocks("docs/cli.md")
+        .into_iter()
+        .find(|b| b.body.starts_with("$ airssys inspect kv_counter.wasm\n"))
+        .expect("docs/cli.md shows `$ airssys inspect kv_counter.wasm`");
+    let sample: String = block
+        .body
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("$ "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+
+    // Build the example (cached by the other tests) and inspect it from
+    // its directory, so the path prints as in the sample.
+    let krate = repo_root().join("examples").join("kv-counter");
+    let built = run_line(
+        &format!("cargo run -p airssys-cli -- run {}", krate.display()),
+        &repo_root(),
+        &block.at,
+    );
+    assert!(
+        built.status.success() || built.status.code() == Some(1),
+        "{}",
+        text(&built.stderr)
+    );
+    let dir = shared_target().join("wasm32-wasip2").join("release");
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["inspect", "kv_counter.wasm"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        sample,
+        "{}: the sample differs from the output",
+        block.at
+    );
+}

@@ -203,6 +203,32 @@ fn the_component_is_told_what_the_fix_line_says() {
     );
 }
 
+/// A core module gets the answer `inspect` gives, with or without a
+/// policy that loads components without a manifest.
+#[test]
+fn a_core_module_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let core = core.to_str().unwrap();
+    let policy = policy_file(dir.path(), "allow_unannotated = true\n");
+    for args in [vec!["run", core], vec!["run", core, "--policy", &policy]] {
+        let out = airssys(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: {core} is a core WebAssembly module, not a component; build it for \
+                 `wasm32-wasip2` or wrap it with `wasm-tools component new`"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("manifest"), "{stderr}");
+        let inspect = airssys(&["inspect", core]);
+        assert!(text(&inspect.stderr).contains("is a core WebAssembly module"));
+    }
+}
+
 /// A policy file in a temporary directory.
 fn policy_file(dir: &Path, text: &str) -> String {
     let path = dir.join("policy.toml");

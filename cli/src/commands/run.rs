@@ -457,6 +457,8 @@ fn read_component(path: &Path) -> Result<Input, Exit> {
             format_args!("cannot read component {}: {e}", wasm.display()),
         )
     })?;
+    super::inspect::check_is_component(&wasm.display().to_string(), &bytes)
+        .map_err(|why| fail(2, why))?;
     let manifest = Manifest::from_wasm(&bytes).map_err(|e| {
         fail(
             2,
