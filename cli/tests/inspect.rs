@@ -195,9 +195,34 @@ fn component_without_manifest_says_how_to_add_one() {
     let path = write(dir.path(), "bare.wasm", &bytes);
     let out = airssys(&["inspect", path.to_str().unwrap()]);
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    // `airssys run` refuses it, so the verdict does not say "compatible".
+    assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("manifest: no airssys manifest"), "{text}");
     assert!(text.contains("Component.toml"), "{text}");
+    assert!(!text.contains("verdict: compatible"), "{text}");
+    assert!(
+        text.contains("but the host refuses to load it: it has no airssys manifest"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("cannot be loaded by this host: it has no airssys manifest"),
+        "{}",
+        stderr(&out)
+    );
+    // Under a policy that loads unannotated components, it is compatible.
+    let policy = write(dir.path(), "policy.toml", b"allow_unannotated = true\n");
+    let out = airssys(&[
+        "inspect",
+        path.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("verdict: compatible with this host"),
+        "{text}"
+    );
     let out = airssys(&["inspect", path.to_str().unwrap(), "--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(json["manifest"].is_null());

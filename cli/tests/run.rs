@@ -168,7 +168,199 @@ fn a_deny_rule_wins_and_fail_on_deny_exits_1() {
         stdout.contains("DENY  kv:delete:counter/starts (bucket.delete): denied by deny rule `kv:delete:counter/*`"),
         "{stdout}"
     );
-    assert!(stdout.contains("fix: a deny rule refuses it"), "{stdout}");
+    // The fix says where the rule came from: the command line.
+    assert!(
+        stdout.contains(
+            "  fix: it came from `--deny kv:delete:counter/*` on the command line: drop that \
+             flag if this call should succeed"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the host policy denies it with `kv:delete:counter/*`"),
+        "{stdout}"
+    );
+}
+
+/// One source of advice: the text the component receives says what the
+/// `fix:` line says (the manifest declares the pattern, the policy does
+/// not grant it), naming the same pattern.
+#[test]
+fn the_component_is_told_what_the_fix_line_says() {
+    let stdout = text(&demo().stdout);
+    assert!(
+        stdout.contains(
+            "  -> the component answered with an error: denied: component `kv-counter` lacks \
+             `kv:delete:counter/starts`: no grant of the host policy covers it (its manifest \
+             declares `kv:delete:counter/*`); grant `kv:delete:counter/*` in the host policy"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("  fix: add \"kv:delete:counter/*\" to `grants` of [components.kv-counter]"),
+        "{stdout}"
+    );
+}
+
+/// A core module gets the answer `inspect` gives, with or without a
+/// policy that loads components without a manifest.
+#[test]
+fn a_core_module_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let core = core.to_str().unwrap();
+    let policy = policy_file(dir.path(), "allow_unannotated = true\n");
+    for args in [vec!["run", core], vec!["run", core, "--policy", &policy]] {
+        let out = airssys(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: {core} is a core WebAssembly module, not a component; build it for \
+                 `wasm32-wasip2` or wrap it with `wasm-tools component new`"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("manifest"), "{stderr}");
+        let inspect = airssys(&["inspect", core]);
+        assert!(text(&inspect.stderr).contains("is a core WebAssembly module"));
+    }
+}
+
+/// A policy file in a temporary directory.
+fn policy_file(dir: &Path, text: &str) -> String {
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// A grant the manifest declares nothing to overlap is dropped at load:
+/// a warning names it and where it was written (the user's file and line,
+/// or the command line).
+#[test]
+fn a_grant_the_manifest_does_not_declare_is_warned_about_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(
+        dir.path(),
+        "[components.kv-counter]\n\
+         grants = [\"kv:read:counter/*\", \"kv:write:counter/*\", \"log:write\"]\n\
+         \n\
+         [components.other]\n\
+         grants = [\"kv:read:counter/*\"]\n",
+    );
+    // The file's own table, one more grant on line 2 of a second version.
+    let out = airssys(&[
+        "run",
+        &wasm(),
+        "--policy",
+        &policy,
+        "--grant",
+        "kv:read:other/*",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: the grant `kv:read:other/*` to `kv-counter` (`--grant kv:read:other/*` on \
+             the command line) has no effect: the component's manifest declares no pattern it \
+             overlaps"
+        ),
+        "{stderr}"
+    );
+    // Declared grants are not listed.
+    assert!(!stderr.contains("`kv:read:counter/*` to"), "{stderr}");
+
+    let policy = policy_file(
+        dir.path(),
+        "[components.kv-counter]\n\
+         grants = [\"kv:read:counter/*\", \"kv:write:counter/*\", \"log:write\",\n\
+         \x20 \"env:read:HOME\"]\n",
+    );
+    let out = airssys(&["run", &wasm(), "--policy", &policy]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: the grant `env:read:HOME` to `kv-counter` ({policy}:3) has no effect"
+        )),
+        "{stderr}"
+    );
+}
+
+/// Load errors cite the user's own file and line, or say that a rule came
+/// from the command line; never a line of a policy merged in memory.
+#[test]
+fn load_errors_cite_the_users_file_or_the_command_line() {
+    let out = airssys(&["run", &wasm(), "--policy", &policy(), "--deny", "log:write"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("denied by the policy's deny rule `log:write`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("policy line"), "{stderr}");
+    assert!(!stderr.contains("merged"), "{stderr}");
+    assert!(
+        stderr.contains("note: `log:write` is the `--deny log:write` given on the command line"),
+        "{stderr}"
+    );
+
+    // No `--policy`: no line at all.
+    let out = airssys(&["run", &wasm(), "--grant", "kv:read:counter/*"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("line 1"), "{stderr}");
+    assert!(stderr.contains("[components.kv-counter]"), "{stderr}");
+
+    // The file's own rules keep their line, next to a command-line rule.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(
+        dir.path(),
+        "[components.kv-counter]\n\
+         grants = [\"kv:read:counter/*\", \"kv:write:counter/*\", \"log:write\"]\n\
+         denies = [\"log:write\"]\n",
+    );
+    let out = airssys(&[
+        "run",
+        &wasm(),
+        "--policy",
+        &policy,
+        "--grant",
+        "kv:delete:counter/*",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("deny rule `log:write` ({policy} line 3)")),
+        "{stderr}"
+    );
+}
+
+/// The policy file is read before the crate is built: a missing file or a
+/// TOML mistake fails at once, naming the file.
+#[test]
+fn the_policy_file_is_checked_before_the_build() {
+    let krate = repo_root().join("examples/kv-counter");
+    let out = airssys(&[
+        "run",
+        krate.to_str().unwrap(),
+        "--policy",
+        "no/such/policy.toml",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no/such/policy.toml"), "{stderr}");
+    assert!(!stderr.contains("airssys: building"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(dir.path(), "[components.kv-counter]\ngrants = [\n");
+    let out = airssys(&["run", krate.to_str().unwrap(), "--policy", &policy]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{policy}:")), "{stderr}");
+    assert!(!stderr.contains("airssys: building"), "{stderr}");
 }
 
 #[test]

@@ -599,24 +599,186 @@ fn refusal(
     request: &Request<'_>,
 ) -> Denial {
     let text = request.to_string();
-    if let Rule::Deny(index) = decision.rule
-        && let Some(rule) = grants.denies().get(index)
-    {
-        return Denial {
-            reason: DenialReason::DenyRule,
-            message: format!(
-                "component `{component}` may not use `{text}`: the host policy denies \
-                 it with `{rule}`"
+    let deny = match decision.rule {
+        Rule::Deny(index) => grants.denies().get(index).map(ToString::to_string),
+        _ => None,
+    };
+    let advice = refusal_advice(
+        component,
+        &text,
+        grants.declared(),
+        grants.allows(),
+        deny.as_deref(),
+    );
+    Denial {
+        reason: match advice.decided_by {
+            DecidedBy::DenyRule => DenialReason::DenyRule,
+            _ => DenialReason::NoGrant,
+        },
+        message: advice.to_string(),
+    }
+}
+
+/// Which part of the configuration refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecidedBy {
+    /// A deny rule of the host policy matched.
+    DenyRule,
+    /// The component's manifest declares no pattern covering the request,
+    /// so no policy can grant it: the fix is in the component.
+    Manifest,
+    /// The manifest declares this pattern, which covers the request, but
+    /// the host policy does not grant it: the fix is in the policy.
+    Policy(Capability),
+    /// No grant covers the request, and what the manifest declares is not
+    /// known (a host state without it).
+    NoGrant,
+}
+
+/// Why a request was refused and what to change: the single source of the
+/// advice the component receives in its `denied(..)` error and that
+/// `airssys run` prints on its `fix:` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalAdvice {
+    /// Who decided.
+    pub decided_by: DecidedBy,
+    /// The reason, starting with ``component `name` ``.
+    pub why: String,
+    /// What to change, in words that fit every host (a CLI may replace it
+    /// with a more concrete one for the same [`DecidedBy`]).
+    pub fix: String,
+    /// A note on a near miss (`*` matches one segment, `**` any number),
+    /// empty when there is none.
+    pub hint: String,
+}
+
+impl fmt::Display for RefusalAdvice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; {}", self.why, self.fix)?;
+        if !self.hint.is_empty() {
+            write!(f, " ({})", self.hint)?;
+        }
+        Ok(())
+    }
+}
+
+/// The advice for refusing `request` (`domain:action[:resource]`) to
+/// `component`, given what its manifest declares (`None`: not known), its
+/// effective grants `allows` (for near-miss hints) and the deny rule that
+/// matched, if one did.
+pub fn refusal_advice(
+    component: &str,
+    request: &str,
+    declared: Option<&[Capability]>,
+    allows: &[Capability],
+    deny_rule: Option<&str>,
+) -> RefusalAdvice {
+    if let Some(rule) = deny_rule {
+        return RefusalAdvice {
+            decided_by: DecidedBy::DenyRule,
+            why: format!(
+                "component `{component}` may not use `{request}`: the host policy denies it \
+                 with `{rule}`"
             ),
+            fix: "remove that deny rule from the policy if this call should succeed".to_owned(),
+            hint: String::new(),
         };
     }
-    Denial {
-        reason: DenialReason::NoGrant,
-        message: format!(
-            "component `{component}` lacks `{text}`; grant it in the host policy, e.g. `{}`",
-            suggest_grant(&text, request.domain())
-        ),
+    let parsed = Request::parse(request).ok();
+    // `domain:action` of the request, for patterns of the same kind.
+    let kind = {
+        let mut parts = request.splitn(3, ':');
+        match (parts.next(), parts.next()) {
+            (Some(d), Some(a)) => format!("{d}:{a}"),
+            _ => request.to_owned(),
+        }
+    };
+    let same_kind = |c: &&Capability| {
+        let text = c.to_string();
+        text == kind || text.starts_with(&format!("{kind}:"))
+    };
+    let hint = parsed
+        .as_ref()
+        .and_then(|r| {
+            declared
+                .unwrap_or_default()
+                .iter()
+                .chain(allows)
+                .filter(same_kind)
+                .find_map(|c| near_miss(c, r))
+        })
+        .unwrap_or_default();
+    let Some(declared) = declared else {
+        return RefusalAdvice {
+            decided_by: DecidedBy::NoGrant,
+            why: format!("component `{component}` lacks `{request}`"),
+            fix: format!(
+                "grant it in the host policy, e.g. `{}`",
+                parsed.as_ref().map_or_else(
+                    || request.to_owned(),
+                    |r| suggest_grant(request, r.domain())
+                )
+            ),
+            hint,
+        };
+    };
+    let covering = match &parsed {
+        Some(r) => declared.iter().find(|c| c.covers(r)),
+        None => declared.iter().find(same_kind),
+    };
+    match covering {
+        Some(pattern) => RefusalAdvice {
+            decided_by: DecidedBy::Policy(pattern.clone()),
+            why: format!(
+                "component `{component}` lacks `{request}`: no grant of the host policy covers \
+                 it (its manifest declares `{pattern}`)"
+            ),
+            fix: format!("grant `{pattern}` in the host policy"),
+            hint,
+        },
+        None => RefusalAdvice {
+            decided_by: DecidedBy::Manifest,
+            why: format!(
+                "component `{component}` lacks `{request}`: its manifest declares no `{kind}` \
+                 pattern covering it, so no host policy can grant it"
+            ),
+            fix: format!(
+                "declare a `{kind}` pattern covering `{request}` in `requires` or `optional` \
+                 of `#[airssys::component(..)]` and rebuild"
+            ),
+            hint,
+        },
     }
+}
+
+/// A hint when `pattern` almost covers `request`: its last `*` as `**`, or
+/// one more segment (`/*`, `.*`), would.
+fn near_miss(pattern: &Capability, request: &Request<'_>) -> Option<String> {
+    if pattern.covers(request) {
+        return None;
+    }
+    let text = pattern.to_string();
+    let separator = match pattern.domain() {
+        Domain::Kv | Domain::Fs => "/",
+        Domain::Msg => ".",
+        _ => return None,
+    };
+    let mut candidates = Vec::new();
+    if text.ends_with('*') && !text.ends_with("**") {
+        candidates.push(format!("{text}*"));
+    }
+    if !text.ends_with('*') {
+        candidates.push(format!("{text}{separator}*"));
+        candidates.push(format!("{text}{separator}**"));
+    }
+    let wider = candidates
+        .into_iter()
+        .find(|c| Capability::parse(c).is_ok_and(|c| c.covers(request)))?;
+    Some(if text.ends_with('*') {
+        format!("`{text}` matches one segment only; `{wider}` matches any number, at any depth")
+    } else {
+        format!("`{text}` names that resource exactly; `{wider}` covers what lies under it")
+    })
 }
 
 /// A grant a policy author would likely write for `text`: the last segment
@@ -791,7 +953,7 @@ mod tests {
         assert!(
             denial
                 .message()
-                .ends_with("the host policy denies it with `kv:write:counter/secret/**`"),
+                .contains("the host policy denies it with `kv:write:counter/secret/**`; remove"),
             "{denial}"
         );
     }
@@ -1025,5 +1187,98 @@ mod tests {
             let domain = Domain::from_name(text.split(':').next().unwrap()).unwrap();
             assert!(Capability::parse(&suggest_grant(text, domain)).is_ok());
         }
+    }
+
+    fn caps(list: &[&str]) -> Vec<Capability> {
+        list.iter().map(|c| Capability::parse(c).unwrap()).collect()
+    }
+
+    #[test]
+    fn advice_names_the_manifest_when_it_does_not_cover_the_request() {
+        let declared = caps(&["kv:read:counter/*"]);
+        let advice = refusal_advice("m1", "kv:read:other/k", Some(&declared), &[], None);
+        assert_eq!(advice.decided_by, DecidedBy::Manifest);
+        let text = advice.to_string();
+        assert!(
+            text.contains("its manifest declares no `kv:read` pattern covering it"),
+            "{text}"
+        );
+        assert!(text.contains("in `requires` or `optional`"), "{text}");
+        // Granting it in the policy would not help: never advised.
+        assert!(!text.contains("host policy, e.g."), "{text}");
+        assert!(!text.contains("grant `"), "{text}");
+    }
+
+    #[test]
+    fn advice_names_the_policy_when_the_manifest_declares_it() {
+        let declared = caps(&["kv:delete:counter/*"]);
+        let advice = refusal_advice("c", "kv:delete:counter/n", Some(&declared), &[], None);
+        assert_eq!(
+            advice.decided_by,
+            DecidedBy::Policy(Capability::parse("kv:delete:counter/*").unwrap())
+        );
+        assert_eq!(
+            advice.to_string(),
+            "component `c` lacks `kv:delete:counter/n`: no grant of the host policy covers it \
+             (its manifest declares `kv:delete:counter/*`); grant `kv:delete:counter/*` in the \
+             host policy"
+        );
+    }
+
+    #[test]
+    fn advice_names_a_deny_rule() {
+        let advice = refusal_advice("c", "kv:write:a/b", Some(&[]), &[], Some("kv:write:a/**"));
+        assert_eq!(advice.decided_by, DecidedBy::DenyRule);
+        assert!(
+            advice.why.contains("denies it with `kv:write:a/**`"),
+            "{advice}"
+        );
+    }
+
+    #[test]
+    fn near_misses_explain_one_star_and_two() {
+        let declared = caps(&["fs:read:/data/*"]);
+        let advice = refusal_advice("c", "fs:read:/data/sub/file", Some(&declared), &[], None);
+        assert_eq!(advice.decided_by, DecidedBy::Manifest);
+        assert!(
+            advice
+                .hint
+                .contains("`fs:read:/data/*` matches one segment only")
+                && advice.hint.contains("`fs:read:/data/**`"),
+            "{advice}"
+        );
+        let declared = caps(&["kv:read:counter"]);
+        let advice = refusal_advice("c", "kv:read:counter/n", Some(&declared), &[], None);
+        assert!(
+            advice
+                .hint
+                .contains("`kv:read:counter` names that resource exactly")
+                && advice.hint.contains("`kv:read:counter/*`"),
+            "{advice}"
+        );
+        // A policy grant narrower than the manifest: the hint names it.
+        let declared = caps(&["fs:read:/data/**"]);
+        let granted = caps(&["fs:read:/data/*"]);
+        let advice = refusal_advice(
+            "c",
+            "fs:read:/data/sub/file",
+            Some(&declared),
+            &granted,
+            None,
+        );
+        assert!(
+            matches!(advice.decided_by, DecidedBy::Policy(_)),
+            "{advice}"
+        );
+        assert!(
+            advice
+                .hint
+                .contains("`fs:read:/data/*` matches one segment"),
+            "{advice}"
+        );
+        // No near miss, no hint.
+        let declared = caps(&["fs:read:/logs/*"]);
+        let advice = refusal_advice("c", "fs:read:/data/f", Some(&declared), &[], None);
+        assert_eq!(advice.hint, "");
     }
 }

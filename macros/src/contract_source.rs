@@ -55,7 +55,7 @@ pub(crate) fn load(wit: Option<&LitStr>, manifest_dir: &Path) -> syn::Result<Con
     };
     let dir = manifest_dir.join(lit.value());
     // Canonical paths keep messages free of `..` (and stable in tests).
-    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    let dir = canonical(&dir);
     match Contract::load_dir(&dir) {
         Ok(contract) => {
             let files = contract
@@ -67,6 +67,26 @@ pub(crate) fn load(wit: Option<&LitStr>, manifest_dir: &Path) -> syn::Result<Con
             Ok(ContractSource::Dir(Box::new(contract), files))
         }
         Err(e) => Err(syn::Error::new(lit.span(), message(lit, &dir, &e))),
+    }
+}
+
+/// `path` with its longest existing ancestor made canonical (links
+/// followed, no `..`), the rest appended: a path that does not exist is
+/// still shown where it would be.
+pub(crate) fn canonical(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut base = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(base) {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                base = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
     }
 }
 

@@ -85,7 +85,9 @@ pub(crate) fn effective_grants(
         }
     }
     let denies = denies.iter().map(|d| d.capability.clone());
-    Ok(GrantSet::new(allows, denies))
+    // The manifest travels with the grant so that a refusal can say
+    // whether the manifest or the policy left the request out.
+    Ok(GrantSet::new(allows, denies).with_declared(manifest.capabilities().cloned()))
 }
 
 /// The host policy's own allow rules for component `name` (`[defaults]`

@@ -80,7 +80,14 @@ fn storage_denials_name_the_capability_and_how_to_grant() {
     let reply = ask(&mut p, "set:other/x=1");
     assert!(reply.starts_with("denied: "), "{reply}");
     assert!(reply.contains("`kv:write:other/x`"), "{reply}");
-    assert!(reply.contains("grant it in the host policy"), "{reply}");
+    // The manifest (`kv:write:data/*`) does not cover it: the advice is to
+    // declare it, not to grant it in the policy, which could not help.
+    assert!(
+        reply.contains("its manifest declares no `kv:write` pattern covering it"),
+        "{reply}"
+    );
+    assert!(reply.contains("in `requires` or `optional`"), "{reply}");
+    assert!(!reply.contains("host policy, e.g."), "{reply}");
 
     let reply = ask(&mut p, "get:data/secret");
     assert!(

@@ -37,18 +37,7 @@ pub(crate) struct Decoded {
 pub(crate) fn read(path: &Path) -> Result<Decoded, String> {
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    if !wasmparser::Parser::is_component(&bytes) {
-        return Err(if wasmparser::Parser::is_core_wasm(&bytes) {
-            format!(
-                "{shown} is a core WebAssembly module, not a component; build it for \
-                 `wasm32-wasip2` or wrap it with `wasm-tools component new`"
-            )
-        } else {
-            format!(
-                "{shown} is not a WebAssembly component (it does not start with the wasm header)"
-            )
-        });
-    }
+    super::inspect::check_is_component(&shown.to_string(), &bytes)?;
     let (resolve, world) = match wit_component::decode(&bytes) {
         Ok(DecodedWasm::Component(resolve, world)) => (resolve, world),
         Ok(DecodedWasm::WitPackage(..)) => {

@@ -5,8 +5,9 @@
 //! The verdict compares every imported interface of an airssys package with
 //! the contract embedded in this build (the load-time check of the runtime,
 //! [`compat::check_world_imports`]). Exit codes: 0 compatible; 1
-//! incompatible (each mismatch is listed) or an invalid `airssys:manifest`
-//! section; 2 when the file (or the `--policy` file) cannot be read or is
+//! incompatible (each mismatch is listed), an invalid `airssys:manifest`
+//! section, or none (the runtime refuses a component without a manifest
+//! unless the `--policy` has `allow_unannotated = true`); 2 when the file (or the `--policy` file) cannot be read or is
 //! not a component. With `--policy`, programs the component may run with
 //! any arguments under that policy are reported. The JSON format is
 //! documented in `docs/cli.md`.
@@ -48,6 +49,10 @@ struct Report {
     manifest: Option<ManifestReport>,
     /// Why the manifest section could not be read; `null` otherwise.
     manifest_error: Option<String>,
+    /// No manifest, and no `--policy` with `allow_unannotated = true`:
+    /// the runtime refuses to load it (text output only).
+    #[serde(skip)]
+    unannotated_refused: bool,
     imports: Vec<Item>,
     exports: Vec<Item>,
     /// The packages of this host's contract, e.g. `airssys:core@1.0.0`,
@@ -148,6 +153,11 @@ pub(crate) fn run(args: Args) -> u8 {
                 "error: {} cannot be loaded by this host: {n} mismatch{s} with its contract",
                 args.component.display()
             );
+        } else if report.unannotated_refused {
+            eprintln!(
+                "error: {} cannot be loaded by this host: it has no airssys manifest",
+                args.component.display()
+            );
         } else {
             eprintln!(
                 "error: {} cannot be loaded by this host: its manifest is invalid",
@@ -156,6 +166,23 @@ pub(crate) fn run(args: Args) -> u8 {
         }
         1
     }
+}
+
+/// `Ok` when `bytes` is a component; otherwise one sentence naming
+/// `shown` and what it is instead (a core module: how to make it a
+/// component). `airssys run` gives the same answer.
+pub(super) fn check_is_component(shown: &str, bytes: &[u8]) -> Result<(), String> {
+    if wasmparser::Parser::is_component(bytes) {
+        return Ok(());
+    }
+    Err(if wasmparser::Parser::is_core_wasm(bytes) {
+        format!(
+            "{shown} is a core WebAssembly module, not a component; build it for \
+             `wasm32-wasip2` or wrap it with `wasm-tools component new`"
+        )
+    } else {
+        format!("{shown} is not a WebAssembly component (it does not start with the wasm header)")
+    })
 }
 
 /// Reads, decodes and checks the component at `path` against `host`.
@@ -179,6 +206,11 @@ fn inspect(
         .map(|m| super::component::privilege(&decoded, m, "").lines(decoded.fix_style()));
     let no_manifest_fix = super::manifest::how_to_add(&decoded);
     let process_notices = policy.map(|p| process_notices(p, manifest.as_ref()));
+    // The runtime refuses a component without a manifest unless the
+    // policy has `allow_unannotated = true`.
+    let unannotated_refused = manifest.is_none()
+        && manifest_error.is_none()
+        && !policy.is_some_and(airssys_runtime::Policy::allows_unannotated);
     // The contract's interfaces, then everything else this host must link
     // (WASI included): all known before anything is compiled.
     let mut mismatches: Vec<MismatchReport> = compat::check_world_imports(resolve, world, host)
@@ -200,7 +232,8 @@ fn inspect(
     Ok(Report {
         format: REPORT_FORMAT,
         path: path.display().to_string(),
-        compatible: mismatches.is_empty() && manifest_error.is_none(),
+        compatible: mismatches.is_empty() && manifest_error.is_none() && !unannotated_refused,
+        unannotated_refused,
         manifest: manifest.as_ref().map(ManifestReport::new),
         manifest_error,
         imports: items(resolve, world, true),
@@ -357,6 +390,12 @@ impl Report {
         if self.mismatches.is_empty() {
             if self.compatible {
                 out += &format!("verdict: compatible with this host ({host})\n");
+            } else if self.unannotated_refused {
+                out += &format!(
+                    "verdict: imports compatible with this host ({host}), but the host refuses \
+                     to load it: it has no airssys manifest (a policy with \
+                     `allow_unannotated = true` loads it with no capabilities)\n"
+                );
             } else {
                 out += &format!(
                     "verdict: imports compatible with this host ({host}), but the manifest is invalid\n"

@@ -37,6 +37,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use airssys_contract::capability::{Action, Capability, Domain, Request};
+use airssys_contract::guard::{DecidedBy, refusal_advice};
 use airssys_contract::manifest::Manifest;
 use airssys_runtime::{
     AuditRecord, Broker, DecidingRule, DeliveryKind, DeliveryRecord, Instance, LoadError,
@@ -279,12 +280,6 @@ struct ExtraRules {
     mounts: Vec<(String, PathBuf)>,
 }
 
-impl ExtraRules {
-    fn is_empty(&self) -> bool {
-        self.grants.is_empty() && self.denies.is_empty() && self.mounts.is_empty()
-    }
-}
-
 /// A component given on the command line, read but not loaded yet.
 struct Input {
     wasm: PathBuf,
@@ -301,6 +296,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     };
     let messages = parse_messages(&args.messages)?;
     let requests = parse_requests(&args.requests.0)?;
+    let policy = read_policy(args)?;
 
     let mut inputs: Vec<Input> = Vec::new();
     for path in &args.components {
@@ -321,7 +317,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     }
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let requests = resolve_requests(requests, &names)?;
-    let policy = build_policy(args, &names, &rules)?;
+    let policy = build_policy(policy, &names, &rules)?;
 
     let sink = AuditSink::default();
     let last_delivery = LastDelivery::default();
@@ -384,6 +380,11 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
                 (c.name().to_owned(), declared)
             })
             .collect(),
+        granted: loaded
+            .iter()
+            .map(|c| (c.name().to_owned(), c.grants().allows().to_vec()))
+            .collect(),
+        cli_denies: args.denies.clone(),
     };
     let several = loaded.len() > 1;
     let mut instances = Vec::new();
@@ -476,6 +477,8 @@ fn read_component(path: &Path) -> Result<Input, Exit> {
             format_args!("cannot read component {}: {e}", wasm.display()),
         )
     })?;
+    super::inspect::check_is_component(&wasm.display().to_string(), &bytes)
+        .map_err(|why| fail(2, why))?;
     let manifest = Manifest::from_wasm(&bytes).map_err(|e| {
         fail(
             2,
@@ -514,6 +517,7 @@ fn describe(out: &mut String, component: &LoadedComponent, wasm: &Path, policy: 
         if !missing.is_empty() {
             let _ = writeln!(out, "  optional, not granted: {}", list(&missing));
         }
+        warn_undeclared_grants(component.name(), manifest, policy);
     }
     if !component.grants().denies().is_empty() {
         let _ = writeln!(out, "  denied: {}", list(component.grants().denies()));
@@ -545,6 +549,34 @@ fn describe(out: &mut String, component: &LoadedComponent, wasm: &Path, policy: 
         limits.log_bytes_per_second,
         limits.audit_denials_per_second,
     );
+}
+
+/// Warns on stderr about each grant of `[components.<name>]` (or
+/// `--grant`) that the manifest declares nothing to overlap: the load
+/// drops it, so it grants nothing (`[defaults]` are meant for many
+/// components and are not listed).
+fn warn_undeclared_grants(name: &str, manifest: &Manifest, policy: &Policy) {
+    let own = policy.component(name).map(|c| c.grants.iter());
+    for rule in own.into_iter().flatten() {
+        let grant = &rule.capability;
+        let overlaps = manifest
+            .capabilities()
+            .any(|m| m.is_subset_of(grant) || grant.is_subset_of(m));
+        if overlaps {
+            continue;
+        }
+        let origin = match (rule.line, policy.source()) {
+            (Some(line), Some(path)) => format!("{}:{line}", path.display()),
+            (Some(line), None) => format!("policy line {line}"),
+            (None, _) => format!("`--grant {grant}` on the command line"),
+        };
+        eprintln!(
+            "warning: the grant `{grant}` to `{}` ({origin}) has no effect: the component's \
+             manifest declares no pattern it overlaps, so the load drops it; declare it in \
+             `requires` or `optional` of the component, or remove the grant",
+            printable(name)
+        );
+    }
 }
 
 fn list(caps: &[Capability]) -> String {
@@ -653,74 +685,36 @@ fn check_topic(topic: &str) -> Result<(), String> {
 
 /// The policy file (if any) with the command-line rules added to the
 /// table of each of `names`.
-fn build_policy(args: &Args, names: &[&str], rules: &ExtraRules) -> Result<Policy, Exit> {
-    let (mut table, path) = match &args.policy {
-        Some(path) => {
-            // Parsed as is first, so mistakes in the file are reported with
-            // its path, line and column.
-            let policy = Policy::from_toml_file(path).map_err(|e| fail(2, e))?;
-            if rules.is_empty() {
-                return Ok(policy);
-            }
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| fail(2, format_args!("cannot read {}: {e}", path.display())))?;
-            let table: toml::Table = toml::from_str(&text)
-                .map_err(|e| fail(2, format_args!("{}: {e}", path.display())))?;
-            (table, path.display().to_string())
-        }
-        // TOML rather than the builder, so load errors quote a policy file.
-        None => (toml::Table::new(), "the command line".to_owned()),
-    };
-    for name in names {
-        add_rules(&mut table, name, rules).map_err(|why| fail(2, format_args!("{path}: {why}")))?;
+/// Reads the `--policy` file, before anything is built: a missing file or
+/// a mistake in it is reported with its path, line and column.
+fn read_policy(args: &Args) -> Result<Policy, Exit> {
+    match &args.policy {
+        Some(path) => Policy::from_toml_file(path).map_err(|e| fail(2, e)),
+        // An empty policy file rather than the builder, so load errors say
+        // how to write the rule in a policy file.
+        None => Policy::from_toml_str("").map_err(|e| fail(2, e)),
     }
-    let merged = toml::to_string(&table)
-        .map_err(|e| fail(2, format_args!("cannot merge the policy: {e}")))?;
-    Policy::from_toml_str(&merged).map_err(|e| {
-        fail(
-            2,
-            format_args!("{path} with the --grant/--deny/--mount rules: {e}"),
-        )
-    })
 }
 
-/// Adds `rules` to `[components.<name>]` of `table`.
-fn add_rules(table: &mut toml::Table, name: &str, rules: &ExtraRules) -> Result<(), String> {
-    let component = table
-        .entry("components")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        .as_table_mut()
-        .and_then(|components| {
-            components
-                .entry(name)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-        })
-        .ok_or_else(|| {
-            format!("`components.{name}` is not a table; write it as `[components.{name}]`")
-        })?;
-    for (key, patterns) in [("grants", &rules.grants), ("denies", &rules.denies)] {
-        let array = component
-            .entry(key)
-            .or_insert_with(|| toml::Value::Array(Vec::new()))
-            .as_array_mut()
-            .ok_or_else(|| format!("`{key}` of [components.{name}] is not a list"))?;
-        array.extend(patterns.iter().map(|c| toml::Value::String(c.to_string())));
-    }
-    if !rules.mounts.is_empty() {
-        let mounts = component
-            .entry("mounts")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .ok_or_else(|| format!("`mounts` of [components.{name}] is not a table"))?;
+/// Adds the command-line rules to `policy` for every component. They are
+/// added in code, not merged into the file's text, so messages keep the
+/// file's own lines and an added rule is never given a line of its own.
+fn build_policy(policy: Policy, names: &[&str], rules: &ExtraRules) -> Result<Policy, Exit> {
+    let mut builder = policy.into_builder();
+    for name in names {
+        for grant in &rules.grants {
+            builder = builder.grant(name, grant.clone());
+        }
+        for deny in &rules.denies {
+            builder = builder.deny(name, deny.clone());
+        }
         for (root, dir) in &rules.mounts {
-            mounts.insert(
-                root.clone(),
-                toml::Value::String(dir.to_string_lossy().into_owned()),
-            );
+            builder = builder
+                .mount(name, root, dir.clone())
+                .map_err(|e| fail(2, format_args!("--mount {root}={}: {e}", dir.display())))?;
         }
     }
-    Ok(())
+    Ok(builder.build())
 }
 
 /// Publishes one `--message` from the host.
@@ -1020,13 +1014,11 @@ fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
                      only"
                 );
             }
-            let extra =
-                !(args.grants.is_empty() && args.denies.is_empty() && args.mounts.is_empty());
-            if args.policy.is_some() && extra {
-                eprintln!(
-                    "note: line numbers refer to the policy file with the --grant/--deny/--mount \
-                     rules merged in"
-                );
+            for deny in &args.denies {
+                let deny = Capability::parse(deny).map_or_else(|_| deny.clone(), |d| d.to_string());
+                if text.contains(&format!("deny rule `{deny}`")) {
+                    eprintln!("note: `{deny}` is the `--deny {deny}` given on the command line");
+                }
             }
             1
         }
@@ -1185,6 +1177,10 @@ struct Reporter {
     declared: BTreeMap<String, Vec<Capability>>,
     /// Where each component's manifest is edited (its language).
     fix_styles: BTreeMap<String, super::component::FixStyle>,
+    /// Each component's effective grant (for near-miss hints).
+    granted: BTreeMap<String, Vec<Capability>>,
+    /// The `--deny` patterns, as given.
+    cli_denies: Vec<String>,
 }
 
 impl Reporter {
@@ -1260,62 +1256,73 @@ impl Reporter {
         println!("  fix: {}", printable(&fix));
     }
 
-    /// One sentence on how to let the component have what `decision`
-    /// refused.
+    /// How to let the component have what `decision` refused: the advice
+    /// the component received (one source, [`refusal_advice`]), with the
+    /// fix made concrete for this run.
     fn fix(&self, decision: &Decision) -> String {
         let (component, capability, resource) = (
             decision.component.as_str(),
             decision.capability.as_str(),
             decision.resource.as_str(),
         );
-        if let Some(deny) = &decision.deny_rule {
-            return format!(
-                "a deny rule refuses it: remove `{deny}` from `denies` (or the `--deny` flag) if \
-                 this call should succeed"
-            );
-        }
-        // The declared pattern that covers the request: the one to grant.
         let request = if resource.is_empty() {
             capability.to_owned()
         } else {
             format!("{capability}:{resource}")
         };
-        let mut declared = self.declared.get(component).into_iter().flatten();
-        let pattern = match Request::parse(&request) {
-            Ok(request) => declared.find(|c| c.covers(&request)),
-            Err(_) => {
-                let prefix = format!("{capability}:");
-                declared.find(|c| {
-                    let text = c.to_string();
-                    text.starts_with(&prefix) || text == capability
-                })
-            }
-        };
-        let Some(pattern) = pattern else {
-            let place = match self.fix_styles.get(component) {
-                Some(super::component::FixStyle::Toml) => {
-                    "under [capabilities] in its Component.toml and attach it again (`airssys \
-                     manifest attach COMPONENT.wasm --manifest Component.toml --replace -o \
-                     COMPONENT.wasm`)"
+        let deny = decision.deny_rule.as_deref();
+        let declared = self.declared.get(component).map(Vec::as_slice);
+        let granted = self.granted.get(component).map_or(&[][..], Vec::as_slice);
+        let advice = refusal_advice(component, &request, declared.or(Some(&[])), granted, deny);
+        let fix = match &advice.decided_by {
+            DecidedBy::DenyRule => {
+                let deny = deny.unwrap_or_default();
+                let from_flag = self
+                    .cli_denies
+                    .iter()
+                    .any(|d| Capability::parse(d).is_ok_and(|d| d.to_string() == deny));
+                match &self.policy {
+                    _ if from_flag => format!(
+                        "it came from `--deny {deny}` on the command line: drop that flag if \
+                         this call should succeed"
+                    ),
+                    Some(path) => format!(
+                        "remove `{deny}` from `denies` in {} if this call should succeed",
+                        path.display()
+                    ),
+                    None => format!("drop `--deny {deny}` if this call should succeed"),
                 }
-                _ => "in `#[airssys::component(..)]` and rebuild",
-            };
-            return format!(
-                "the component's manifest does not declare a `{capability}` pattern covering \
-                 `{resource}`, so no policy can grant it: add one to `optional` {place}"
-            );
+            }
+            DecidedBy::Policy(pattern) => match &self.policy {
+                Some(path) => format!(
+                    "add \"{pattern}\" to `grants` of [components.{component}] in {}, or pass \
+                     `--grant {pattern}` for this run",
+                    path.display()
+                ),
+                None => format!(
+                    "pass `--grant {pattern}`, or a `--policy FILE` granting it in \
+                     [components.{component}]"
+                ),
+            },
+            DecidedBy::Manifest
+                if self.fix_styles.get(component) == Some(&super::component::FixStyle::Toml) =>
+            {
+                format!(
+                    "declare a `{capability}` pattern covering `{request}` in `requires` or \
+                     `optional` under [capabilities] in its Component.toml and attach it again \
+                     (`airssys manifest attach COMPONENT.wasm --manifest Component.toml --replace \
+                     -o COMPONENT.wasm`)"
+                )
+            }
+            DecidedBy::Manifest | DecidedBy::NoGrant => advice.fix.clone(),
         };
-        match &self.policy {
-            Some(path) => format!(
-                "add \"{pattern}\" to `grants` of [components.{component}] in {}, or pass \
-                 `--grant {pattern}` for this run",
-                path.display()
-            ),
-            None => format!(
-                "pass `--grant {pattern}`, or a `--policy FILE` granting it in \
-                 [components.{component}]"
-            ),
+        // The DENY line above already says why; this is the component's
+        // advice, made concrete for this run.
+        let mut text = fix;
+        if !advice.hint.is_empty() {
+            let _ = write!(text, " ({})", advice.hint);
         }
+        text
     }
 }
 

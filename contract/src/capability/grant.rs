@@ -81,6 +81,10 @@ pub struct GrantSet {
     denies: Vec<Capability>,
     /// One per `(domain, action)`; empty in a default (empty) set.
     slots: Vec<Matcher>,
+    /// What the component's manifest declares (`requires` and
+    /// `optional`), when known: refusal messages say whether the manifest
+    /// or the policy left a request out.
+    declared: Option<std::sync::Arc<[Capability]>>,
 }
 
 /// Collects allow and deny patterns for a [`GrantSet`].
@@ -137,7 +141,22 @@ impl GrantSet {
             allows,
             denies,
             slots,
+            declared: None,
         }
+    }
+
+    /// Records what the component's manifest declares (`requires` and
+    /// `optional`), for refusal messages; it grants nothing.
+    #[must_use]
+    pub fn with_declared(mut self, declared: impl IntoIterator<Item = Capability>) -> GrantSet {
+        self.declared = Some(declared.into_iter().collect());
+        self
+    }
+
+    /// What the component's manifest declares, when the set was built
+    /// with [`GrantSet::with_declared`].
+    pub fn declared(&self) -> Option<&[Capability]> {
+        self.declared.as_deref()
     }
 
     /// Decides `request`: a covering deny rule wins, then a covering allow

@@ -281,7 +281,8 @@ fn parse_head(text: &str) -> Result<Head<'_>> {
             0,
             domain_text.len(),
             format!(
-                "unknown domain `{domain_text}`; expected one of {}",
+                "unknown domain `{domain_text}`; {}expected one of {}",
+                did_you_mean(domain_text, &names),
                 Domain::name_list()
             ),
         )
@@ -310,7 +311,8 @@ fn parse_head(text: &str) -> Result<Head<'_>> {
             action_at,
             action_text.len(),
             format!(
-                "unknown action `{action_text}` for domain `{domain}`; expected one of {}",
+                "unknown action `{action_text}` for domain `{domain}`; {}expected one of {}",
+                did_you_mean(action_text, &action_names()),
                 domain.action_list()
             ),
         )
@@ -386,6 +388,13 @@ fn check_program(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// `did you mean `x`? ` when one of `names` is close to `word`.
+fn did_you_mean(word: &str, names: &[&str]) -> String {
+    crate::suggest::closest(word, names.iter().copied())
+        .map(|n| format!("did you mean `{n}`? "))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,6 +405,22 @@ mod tests {
 
     fn req(text: &str) -> Request<'_> {
         Request::parse(text).expect(text)
+    }
+
+    #[test]
+    fn near_misses_get_a_did_you_mean() {
+        let err = Capability::parse("kv:reed:counter/*").expect_err("bad action");
+        assert!(
+            err.to_string()
+                .starts_with("unknown action `reed` for domain `kv`; did you mean `read`?"),
+            "{err}"
+        );
+        let err = Capability::parse("kb:read:counter/*").expect_err("bad domain");
+        assert!(
+            err.to_string()
+                .starts_with("unknown domain `kb`; did you mean `kv`?"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -193,8 +193,8 @@ rules! {
     FuncParamAdded = "func-param-added", Breaking, Breaking, Breaking, Major;
     /// A function lost a parameter.
     FuncParamRemoved = "func-param-removed", Breaking, Breaking, Breaking, Major;
-    /// A parameter was renamed (Rust bindings are positional, so they still compile).
-    FuncParamRenamed = "func-param-renamed", Breaking, Breaking, Compatible, Major;
+    /// A parameter was renamed (`#[airssys::host_impl]` checks parameter names, so host impls must follow).
+    FuncParamRenamed = "func-param-renamed", Breaking, Breaking, Breaking, Major;
     /// The parameters are the same but in another order.
     FuncParamsReordered = "func-params-reordered", Breaking, Breaking, Breaking, Major;
     /// A parameter has another type.

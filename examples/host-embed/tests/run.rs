@@ -58,8 +58,9 @@ fn the_host_serves_its_own_interface_and_guards_it() {
         "{stdout}\n{}",
         text(&out.stderr)
     );
-    let denied_fr = "refused: denied: component `greeter-guest` lacks `kv:read:phrasebook/fr`; \
-                     grant it in the host policy, e.g. `kv:read:phrasebook/*`";
+    let denied_fr = "refused: denied: component `greeter-guest` lacks `kv:read:phrasebook/fr`: \
+                     no grant of the host policy covers it (its manifest declares \
+                     `kv:read:phrasebook/fr`); grant `kv:read:phrasebook/fr` in the host policy";
     let function = "example:greeter/greet@0.1.0#greet";
     // The resource's method: its `{self}` is the language the handle was
     // opened for, which only `.handle_name("phrasebook", ..)` tells the

@@ -161,9 +161,12 @@ fn screen_keys(
             .map(ToString::to_string)
             .unwrap_or_else(|| quote::quote!(#path).to_string().replace(' ', ""));
         if !KEYS.contains(&key.as_str()) {
+            let hint = airssys_contract::suggest::closest(&key, KEYS.iter().copied())
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
             errors.push(
                 Error::custom(format!(
-                    "unknown key `{key}` in `#[airssys::component]`; valid keys are: {valid}"
+                    "unknown key `{key}` in `#[airssys::component]`; {hint}valid keys are: {valid}"
                 ))
                 .with_span(path),
             );

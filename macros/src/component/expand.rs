@@ -10,6 +10,7 @@
 
 use std::collections::BTreeSet;
 
+use airssys_contract::capability::Domain;
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -24,7 +25,10 @@ pub(crate) fn expand(ty: &Ident, c: &Component, with_exports: bool) -> TokenStre
     let file = &c.bindings.file;
     let host = host_module(&c.bindings.imports, &c.world);
     let guest = guest_module(&c.bindings.exports, &c.world);
-    let marker_impls = marker_impls(ty, c);
+    // With errors (no export glue), every marker is implemented: a
+    // misspelt key or action must not also fail every host call that
+    // relied on it with E0277.
+    let marker_impls = marker_impls(ty, c, !with_exports);
     let manifest = manifest(ty, c);
     let tracked = c.tracked.iter().map(|p| {
         let p = p.display().to_string();
@@ -205,13 +209,20 @@ fn unique_names(modules: &[Module]) -> Vec<Ident> {
         .collect()
 }
 
-/// One `impl caps::<Domain><Action> for T {}` per declared pair.
-fn marker_impls(ty: &Ident, c: &Component) -> TokenStream {
-    let pairs: BTreeSet<_> = c
-        .declared
-        .iter()
-        .map(|d| (d.capability.domain(), d.capability.action()))
-        .collect();
+/// One `impl caps::<Domain><Action> for T {}` per declared pair, or per
+/// pair there is when `all` (the build fails with another error anyway).
+fn marker_impls(ty: &Ident, c: &Component, all: bool) -> TokenStream {
+    let pairs: BTreeSet<_> = if all {
+        Domain::ALL
+            .iter()
+            .flat_map(|d| d.actions().iter().map(move |a| (*d, *a)))
+            .collect()
+    } else {
+        c.declared
+            .iter()
+            .map(|d| (d.capability.domain(), d.capability.action()))
+            .collect()
+    };
     let impls = pairs.into_iter().map(|(domain, action)| {
         let name = format_ident!(
             "{}{}",

@@ -166,7 +166,7 @@ fn declared(
     }
     let path = manifest_dir.join(file.0.value());
     // Canonical paths keep messages free of `..` (and stable in tests).
-    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let path = crate::contract_source::canonical(&path);
     match Manifest::from_toml_file(&path) {
         Ok(m) => {
             tracked.push(path.clone());

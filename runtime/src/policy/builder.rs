@@ -190,3 +190,13 @@ impl PolicyBuilder {
         self.policy.components.entry(name.to_owned()).or_default()
     }
 }
+
+impl Policy {
+    /// A builder starting from this policy, e.g. one read from a file, to
+    /// add rules in code. The file's rules keep their lines and path in
+    /// messages; the added ones have no line (they were not written in
+    /// the file).
+    pub fn into_builder(self) -> PolicyBuilder {
+        PolicyBuilder { policy: self }
+    }
+}

@@ -110,6 +110,22 @@ impl ScalarFile {
     }
 }
 
+/// serde's "unknown field `grant`, expected one of `grants`, ..." with
+/// "did you mean `grants`?" appended when one of the keys is close.
+fn with_did_you_mean(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    let keys = expected.split('`').skip(1).step_by(2);
+    match airssys_contract::suggest::closest(field, keys) {
+        Some(key) => format!("{message}; did you mean `{key}`?"),
+        None => message.to_owned(),
+    }
+}
+
 pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyError> {
     let invalid = |offset: usize, message: String| {
         let (line, column) = line_column(text, offset);
@@ -122,7 +138,7 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
     };
     let file: PolicyFile = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
-        invalid(offset, e.message().trim().to_owned())
+        invalid(offset, with_did_you_mean(e.message().trim()))
     })?;
     let table = |t: TableFile, line: Option<u32>| -> Result<ComponentPolicy, PolicyError> {
         let rules = |list: Vec<Spanned<String>>| -> Result<Vec<PolicyRule>, PolicyError> {
@@ -237,4 +253,14 @@ fn line_column(text: &str, offset: usize) -> (u32, u32) {
         u32::try_from(line).unwrap_or(u32::MAX),
         u32::try_from(column).unwrap_or(u32::MAX),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_misspelt_key_gets_a_did_you_mean() {
+        let err = super::parse("[components.x]\ngrant = [\"log:write\"]\n", None)
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("did you mean `grants`?"), "{err}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use airssys::Component as _;
 
-#[airssys::component(wit = "../../../../tests/fixtures/wit/small", requires = ["kv:write:notes"], name = "notebook", version = "2.0.0")]
+#[airssys::component(wit = "fixtures/wit/small", requires = ["kv:write:notes"], name = "notebook", version = "2.0.0")]
 pub struct Notebook;
 
 impl guest::Run for Notebook {}

@@ -3,7 +3,7 @@
 
 use airssys::Component as _;
 
-#[airssys::component(manifest = "../../../../tests/fixtures/manifests/Component.toml")]
+#[airssys::component(manifest = "fixtures/manifests/Component.toml")]
 pub struct FromFile;
 
 impl guest::Lifecycle for FromFile {}

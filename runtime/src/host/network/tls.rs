@@ -73,6 +73,12 @@ impl TlsRoots {
                         .add(cert.clone())
                         .map_err(|e| format!("an extra TLS root is not usable: {e}"))?;
                 }
+                // *ring* on purpose (no C toolchain needed, unlike
+                // aws-lc-rs); rustls 0.23.48 deprecates this constructor
+                // only because *ring* has no post-quantum key exchange.
+                // Installing a process-wide default instead would panic
+                // when an embedder's graph enables both providers.
+                #[allow(deprecated)]
                 let provider = Arc::new(rustls::crypto::ring::default_provider());
                 let config = ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()

@@ -1,5 +1,5 @@
 //! The WIT has a syntax error (a missing `;`).
-#[airssys::component(wit = "../../../../tests/fixtures/wit/invalid")]
+#[airssys::component(wit = "fixtures/wit/invalid")]
 struct Greeter;
 
 fn main() {}

@@ -1,5 +1,5 @@
 //! Capabilities both in the file and in the attribute.
-#[airssys::component(manifest = "../../../../tests/fixtures/manifests/Component.toml", requires = ["log:write"])]
+#[airssys::component(manifest = "fixtures/manifests/Component.toml", requires = ["log:write"])]
 struct Counter;
 
 fn main() {}

@@ -1,5 +1,5 @@
 //! The manifest file holds a misspelt action.
-#[airssys::component(manifest = "../../../../tests/fixtures/manifests/bad_capability.toml", name = "counter")]
+#[airssys::component(manifest = "fixtures/manifests/bad_capability.toml", name = "counter")]
 struct Counter;
 
 fn main() {}

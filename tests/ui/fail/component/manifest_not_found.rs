@@ -1,5 +1,5 @@
 //! The manifest file does not exist.
-#[airssys::component(manifest = "Missing.toml", name = "counter")]
+#[airssys::component(manifest = "fixtures/Missing.toml", name = "counter")]
 struct Counter;
 
 fn main() {}

@@ -1,5 +1,5 @@
 //! The WIT directory does not exist.
-#[airssys::component(wit = "no/such/wit")]
+#[airssys::component(wit = "fixtures/no/such/wit")]
 struct Counter;
 
 fn main() {}

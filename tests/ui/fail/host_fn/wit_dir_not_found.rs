@@ -2,7 +2,7 @@
 
 include!("support/host_scaffold.rs");
 
-#[airssys::host_impl(interface = "airssys:core/storage", wit = "no-such-wit")]
+#[airssys::host_impl(interface = "airssys:core/storage", wit = "fixtures/no-such-wit")]
 impl storage::HostBucket for State {
     #[airssys::host_fn(capability = "kv:read:counter/**")]
     fn get(&mut self, self_: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, Error> {
