@@ -22,6 +22,9 @@
 //!   break, after [`MAX_LINE`] bytes, or at the end of the call into the
 //!   component (a WASI `flush` does not end a line, so `eprintln!`'s
 //!   separate writes of text and line break make one record).
+//! - Whatever the grants, each instance keeps the last [`TAIL`] bytes
+//!   written to stdout and to stderr in the current call; a trap error
+//!   quotes them ([`InstanceLog::written_before_trap`]), for the host only.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
