@@ -36,7 +36,9 @@ fn airssys(args: &[&str]) -> Output {
 ///   prints a terminal-title sequence to stdout and a carriage return to
 ///   stderr;
 /// - `fail`: answers an error whose text forges a line and sets a colour;
-/// - `flood`: logs 200 records.
+/// - `flood`: logs 200 records;
+/// - `panic`: prints a line, then panics with a message carrying an
+///   escape sequence (Rust's panic handler writes it to stderr).
 fn noisy_crate() -> PathBuf {
     let repo = std::fs::canonicalize(common::repo()).unwrap();
     let dir = shared_target().join("fixtures").join("noisy");
@@ -80,6 +82,10 @@ impl guest::Handler for Noisy {
                     log(&format!("record {i}"));
                 }
                 Ok(b"flooded".to_vec())
+            }
+            b"panic" => {
+                println!("about to panic");
+                panic!("out of \x1b[31mcheese");
             }
             _ => Ok(Vec::new()),
         }
@@ -208,5 +214,29 @@ fn records_dropped_by_the_log_rate_are_said() {
     assert!(
         stdout.matches("  log info noisy: record").count() < 200,
         "{stdout}"
+    );
+}
+
+#[test]
+fn the_text_written_before_a_trap_is_printed_with_it_without_a_log_grant() {
+    let out = airssys(&["run", &noisy_wasm(), "--request", "panic"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_clean(&stdout);
+    assert_clean(&stderr);
+    // No `log:write`: not shown as output lines...
+    assert!(!stdout.contains("  stderr:"), "{stdout}");
+    // ...but quoted in the trap error, escaped, after the cause.
+    common::assert_in_order(
+        &stderr,
+        &[
+            "error: request failed: component `noisy` trapped: wasm trap: wasm `unreachable` \
+             instruction executed\n",
+            "  | the component wrote before the trap:\n",
+            " panicked at ",
+            "  |   stderr: out of \\u{1b}[31mcheese\n",
+            "  |   stdout: about to panic\n",
+        ],
     );
 }

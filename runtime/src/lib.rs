@@ -73,7 +73,7 @@ pub use policy::{
 pub use runtime::{
     DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DeliveryFailure, DeliveryKind, DeliveryOutcome,
     DeliveryRecord, DeliveryReport, Export, HandlerError, Instance, LoadedComponent, Runtime,
-    RuntimeBuilder,
+    RuntimeBuilder, UndeclaredGrant,
 };
 /// The wasmtime this runtime is built on, for an embedder's `bindgen!`
 /// and [`HostExtension::link`] (same version, no second copy).

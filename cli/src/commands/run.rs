@@ -41,7 +41,7 @@ use airssys_contract::guard::{DecidedBy, refusal_advice};
 use airssys_contract::manifest::Manifest;
 use airssys_runtime::{
     AuditRecord, Broker, DecidingRule, DeliveryKind, DeliveryRecord, Instance, LoadError,
-    LoadedComponent, Policy, Runtime, RuntimeError, UNANNOTATED_NAME,
+    LoadedComponent, Policy, RuleOrigin, Runtime, RuntimeError, UNANNOTATED_NAME,
 };
 
 /// Arguments of `airssys run`.
@@ -517,8 +517,8 @@ fn describe(out: &mut String, component: &LoadedComponent, wasm: &Path, policy: 
         if !missing.is_empty() {
             let _ = writeln!(out, "  optional, not granted: {}", list(&missing));
         }
-        warn_undeclared_grants(component.name(), manifest, policy);
     }
+    warn_undeclared_grants(component);
     if !component.grants().denies().is_empty() {
         let _ = writeln!(out, "  denied: {}", list(component.grants().denies()));
     }
@@ -554,27 +554,24 @@ fn describe(out: &mut String, component: &LoadedComponent, wasm: &Path, policy: 
 /// Warns on stderr about each grant of `[components.<name>]` (or
 /// `--grant`) that the manifest declares nothing to overlap: the load
 /// drops it, so it grants nothing (`[defaults]` are meant for many
-/// components and are not listed).
-fn warn_undeclared_grants(name: &str, manifest: &Manifest, policy: &Policy) {
-    let own = policy.component(name).map(|c| c.grants.iter());
-    for rule in own.into_iter().flatten() {
-        let grant = &rule.capability;
-        let overlaps = manifest
-            .capabilities()
-            .any(|m| m.is_subset_of(grant) || grant.is_subset_of(m));
-        if overlaps {
-            continue;
-        }
-        let origin = match (rule.line, policy.source()) {
-            (Some(line), Some(path)) => format!("{}:{line}", path.display()),
-            (Some(line), None) => format!("policy line {line}"),
-            (None, _) => format!("`--grant {grant}` on the command line"),
+/// components and are not listed). The runtime finds them
+/// ([`LoadedComponent::undeclared_grants`]).
+fn warn_undeclared_grants(component: &LoadedComponent) {
+    for undeclared in component.undeclared_grants() {
+        let grant = &undeclared.grant;
+        let origin = match &undeclared.origin {
+            Some(RuleOrigin {
+                file: Some(path),
+                line,
+            }) => format!("{}:{line}", path.display()),
+            Some(RuleOrigin { file: None, line }) => format!("policy line {line}"),
+            None => format!("`--grant {grant}` on the command line"),
         };
         eprintln!(
             "warning: the grant `{grant}` to `{}` ({origin}) has no effect: the component's \
              manifest declares no pattern it overlaps, so the load drops it; declare it in \
              `requires` or `optional` of the component, or remove the grant",
-            printable(name)
+            printable(component.name())
         );
     }
 }

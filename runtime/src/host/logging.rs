@@ -22,7 +22,12 @@
 //!   break, after [`MAX_LINE`] bytes, or at the end of the call into the
 //!   component (a WASI `flush` does not end a line, so `eprintln!`'s
 //!   separate writes of text and line break make one record).
+//! - Whatever the grants, each instance keeps the last [`TAIL`] bytes
+//!   written to stdout and to stderr in the current call; a trap error
+//!   quotes them ([`InstanceLog::written_before_trap`]), for the host only.
 
+use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -134,6 +139,33 @@ struct Output {
     /// Whether the host said that the stream is dropped for want of a
     /// grant.
     told: AtomicBool,
+    /// The last [`TAIL`] bytes written during the current call, shown or
+    /// not: what a trap error quotes.
+    tail: Mutex<Tail>,
+}
+
+/// Bytes a stream kept for a trap error, per instance and stream.
+pub(crate) const TAIL: usize = 4 * 1024;
+
+/// The last [`TAIL`] bytes of a stream in the current call.
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: VecDeque<u8>,
+    /// Whether earlier bytes were let go.
+    cut: bool,
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        let keep = &bytes[bytes.len().saturating_sub(TAIL)..];
+        self.cut |= keep.len() < bytes.len();
+        self.bytes.extend(keep);
+        let over = self.bytes.len().saturating_sub(TAIL);
+        if over > 0 {
+            self.bytes.drain(..over);
+            self.cut = true;
+        }
+    }
 }
 
 /// The policy keys of the two quotas, in [`InstanceLog::per_second`]
@@ -185,6 +217,41 @@ impl InstanceLog {
         }
     }
 
+    /// The start of a call into the component: forgets what it wrote in
+    /// earlier calls, so a trap error quotes the failed call's output only.
+    pub(crate) fn start_of_call(&self) {
+        for output in &self.outputs {
+            *crate::sync::lock(&output.tail) = Tail::default();
+        }
+    }
+
+    /// What the component wrote to stderr and stdout in the current call
+    /// (the last [`TAIL`] bytes of each, whatever its grants), for the
+    /// error of a trap: labelled, one line of the output per line, control
+    /// and bidirectional characters escaped; `None` when it wrote nothing.
+    /// The text goes to the host only, never to another component.
+    pub(crate) fn written_before_trap(&self) -> Option<String> {
+        let mut text = String::new();
+        for (name, output) in [("stderr", &self.outputs[1]), ("stdout", &self.outputs[0])] {
+            let tail = crate::sync::lock(&output.tail);
+            if tail.bytes.is_empty() {
+                continue;
+            }
+            let bytes: Vec<u8> = tail.bytes.iter().copied().collect();
+            let written = String::from_utf8_lossy(&bytes);
+            if tail.cut {
+                let _ = write!(
+                    text,
+                    "\n  {name}: (earlier output cut; the last {TAIL} bytes)"
+                );
+            }
+            for line in written.trim_matches('\n').split('\n') {
+                let _ = write!(text, "\n  {name}: {}", printable(line));
+            }
+        }
+        (!text.is_empty()).then(|| format!("the component wrote before the trap:{text}"))
+    }
+
     fn say_dropped(&self, dropped: [u64; 2]) {
         let component = self.component.as_str();
         for ((count, key), per_second) in dropped.into_iter().zip(KEYS).zip(self.per_second) {
@@ -226,6 +293,7 @@ impl InstanceLog {
     /// is a record.
     pub(crate) fn write(&self, stream: Stream, bytes: &[u8]) {
         let output = self.output(stream);
+        crate::sync::lock(&output.tail).push(bytes);
         if !output.shown {
             self.tell_not_shown(stream);
             return;
@@ -289,6 +357,31 @@ impl InstanceLog {
     }
 }
 
+/// `text` from a component, safe to show on one line: control characters
+/// (line breaks, carriage returns, escape sequences) and the Unicode
+/// bidirectional controls escaped (`\r`, `\u{1b}`), as `airssys run`
+/// escapes component text.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+                ) =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl Host for HostState {
     fn enabled(&mut self, level: Level) -> wasmtime::Result<bool> {
         Ok(host_enabled(level) && self.is_granted(Domain::Log, Action::Write, level_name(level)))
@@ -313,5 +406,32 @@ impl Host for HostState {
         }
         emit(self.name(), level, Stream::Log, &target, &message);
         Ok(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TAIL, Tail, printable};
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes_only() {
+        let mut tail = Tail::default();
+        tail.push(b"first\n");
+        assert!(!tail.cut);
+        for _ in 0..3 {
+            tail.push(&[b'x'; TAIL]);
+        }
+        tail.push(b"last");
+        assert_eq!(tail.bytes.len(), TAIL);
+        assert!(tail.cut);
+        assert!(tail.bytes.iter().rev().take(4).eq(b"tsal".iter()));
+    }
+
+    #[test]
+    fn component_text_is_escaped() {
+        assert_eq!(
+            printable("a\r\u{1b}[2J\u{202e}b"),
+            "a\\r\\u{1b}[2J\\u{202e}b"
+        );
     }
 }

@@ -360,6 +360,7 @@ impl Instance {
             });
         }
         self.arm();
+        self.store.data().log.start_of_call();
         Ok(())
     }
 
@@ -405,8 +406,14 @@ impl Instance {
         // The message gives the cause first ("wasm `unreachable`
         // instruction executed"), then wasmtime's report with the wasm
         // backtrace, for people; the error itself goes along for code (its
-        // `Trap` code, say).
-        let message = format!("{}\n{error:?}", error.root_cause());
+        // `Trap` code, say). What the component wrote to stderr and stdout
+        // in the call comes between (a panic message, say), whatever its
+        // `log:write` grants: the error goes to the host only.
+        let written = match self.store.data().log.written_before_trap() {
+            Some(text) => format!("{text}\n"),
+            None => String::new(),
+        };
+        let message = format!("{}\n{written}{error:?}", error.root_cause());
         other(self.name().to_owned(), message, error)
     }
 

@@ -7,7 +7,7 @@ use airssys_contract::capability::{Capability, GrantSet};
 use airssys_contract::manifest::Manifest;
 use wasmtime::component::{Component, InstancePre};
 
-use super::loaded::{Loaded, LoadedComponent};
+use super::loaded::{Loaded, LoadedComponent, UndeclaredGrant};
 use super::{Runtime, Shared};
 use crate::error::LoadError;
 use crate::extension::Extensions;
@@ -16,7 +16,7 @@ use crate::host::bindings::exports::airssys::core::{handler, lifecycle};
 use crate::host::state::{ComponentInfo, HostState};
 use crate::identity::{ComponentDigest, UNANNOTATED_NAME};
 use crate::loader;
-use crate::policy::{ProcessNotice, ResolvedLimits};
+use crate::policy::{ProcessNotice, ResolvedLimits, RuleOrigin};
 use crate::storage::StorageBackend;
 use crate::sync::lock;
 
@@ -87,6 +87,7 @@ impl Runtime {
         let linked = compile_and_link(shared, bytes, &identity.name, &rights)?;
         let mailbox = claim(shared, &identity, &rights)?;
         let process_notices = announce(shared, &identity, &rights);
+        let undeclared_grants = undeclared_grants(shared, &identity);
         let info = component_info(shared, identity, rights);
         Ok(LoadedComponent::new(Loaded {
             shared: Arc::clone(shared),
@@ -95,6 +96,7 @@ impl Runtime {
             lifecycle: linked.lifecycle,
             handler: linked.handler,
             process_notices,
+            undeclared_grants,
             mailbox,
         }))
     }
@@ -246,6 +248,47 @@ fn announce(shared: &Shared, identity: &Identity, rights: &Rights) -> Vec<Proces
         "component loaded"
     );
     process_notices
+}
+
+/// The grants of the component's own `[components.<name>]` table that no
+/// capability of its manifest overlaps: the effective grant drops them, so
+/// they give nothing. Each is logged as a warning (target
+/// `airssys::policy`). `[defaults]` grants are meant for many components
+/// and are not listed; an unannotated component has no manifest to
+/// compare with.
+fn undeclared_grants(shared: &Shared, identity: &Identity) -> Vec<UndeclaredGrant> {
+    let (Some(manifest), Some(own)) = (&identity.manifest, shared.policy.component(&identity.name))
+    else {
+        return Vec::new();
+    };
+    let file = shared.policy.source();
+    let undeclared: Vec<UndeclaredGrant> = own
+        .grants
+        .iter()
+        .filter(|rule| {
+            let grant = &rule.capability;
+            !manifest
+                .capabilities()
+                .any(|m| m.is_subset_of(grant) || grant.is_subset_of(m))
+        })
+        .map(|rule| UndeclaredGrant {
+            grant: rule.capability.clone(),
+            origin: rule.line.map(|line| RuleOrigin {
+                file: file.map(Path::to_path_buf),
+                line,
+            }),
+        })
+        .collect();
+    for undeclared in &undeclared {
+        tracing::warn!(
+            target: "airssys::policy",
+            component = identity.name.as_str(),
+            grant = %undeclared.grant,
+            "{}",
+            undeclared.message(&identity.name)
+        );
+    }
+    undeclared
 }
 
 /// What every instance of the component shares; logs the network

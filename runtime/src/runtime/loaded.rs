@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use airssys_contract::capability::GrantSet;
+use airssys_contract::capability::{Capability, GrantSet};
 use airssys_contract::manifest::Manifest;
 use wasmtime::component::InstancePre;
 
@@ -12,8 +12,37 @@ use super::instance::Instance;
 use crate::error::RuntimeError;
 use crate::host::bindings::exports::airssys::core::{handler, lifecycle};
 use crate::host::state::{ComponentInfo, HostState};
-use crate::policy::{ProcessNotice, ResolvedLimits};
+use crate::policy::{ProcessNotice, ResolvedLimits, RuleOrigin};
 use crate::sync::{Notifier, lock};
+
+/// A grant of the component's own policy table that its manifest declares
+/// nothing to overlap, so the load drops it (see
+/// [`LoadedComponent::undeclared_grants`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeclaredGrant {
+    /// The granted pattern, as the policy wrote it.
+    pub grant: Capability,
+    /// Where the policy wrote it; `None` for a rule added in code (a
+    /// [`PolicyBuilder`](crate::PolicyBuilder) or the CLI's `--grant`).
+    pub origin: Option<RuleOrigin>,
+}
+
+impl UndeclaredGrant {
+    /// The warning the load logs, naming `component`, the grant, where it
+    /// is written and how to fix it.
+    pub fn message(&self, component: &str) -> String {
+        let origin = match &self.origin {
+            Some(origin) => format!(" ({origin})"),
+            None => String::new(),
+        };
+        format!(
+            "the grant `{}` to `{component}`{origin} has no effect: the component's manifest \
+             declares no pattern it overlaps, so the load drops it; declare it in `requires` or \
+             `optional` of the component, or remove the grant",
+            self.grant
+        )
+    }
+}
 
 /// A component that passed every load-time check, compiled and linked:
 /// instantiate it as often as needed. Cheap to clone.
@@ -31,6 +60,8 @@ pub(super) struct Loaded {
     pub(super) handler: Option<handler::GuestIndices>,
     /// What the operator should know about its process rights.
     pub(super) process_notices: Vec<ProcessNotice>,
+    /// Policy grants the manifest declares nothing to overlap.
+    pub(super) undeclared_grants: Vec<UndeclaredGrant>,
     /// Notified by the broker whenever it queues something for the
     /// component (the same for every copy of the name).
     pub(super) mailbox: Arc<Notifier>,
@@ -104,6 +135,18 @@ impl LoadedComponent {
     /// docs/policy.md, "Programs".
     pub fn process_notices(&self) -> &[ProcessNotice] {
         &self.inner.process_notices
+    }
+
+    /// The grants of the component's own `[components.<name>]` policy
+    /// table that no capability of its manifest overlaps (each also logged
+    /// as a warning, target `airssys::policy`, when it loaded). The
+    /// effective grant is the manifest ∩ the policy, so these grant
+    /// nothing: declare them in the manifest's `requires` or `optional`,
+    /// or remove them from the policy. `[defaults]` grants are not listed
+    /// (they are meant for many components); empty for an unannotated
+    /// component.
+    pub fn undeclared_grants(&self) -> &[UndeclaredGrant] {
+        &self.inner.undeclared_grants
     }
 
     /// The notifier the broker notifies whenever it queues something for

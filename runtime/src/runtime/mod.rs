@@ -29,7 +29,7 @@ pub use self::dispatch::{
     DeliveryFailure, DeliveryKind, DeliveryOutcome, DeliveryRecord, DeliveryReport,
 };
 pub use self::instance::{Export, HandlerError, Instance};
-pub use self::loaded::LoadedComponent;
+pub use self::loaded::{LoadedComponent, UndeclaredGrant};
 use crate::broker::Broker;
 use crate::extension::Extensions;
 use crate::host::state::{HostState, Services};
