@@ -38,5 +38,6 @@ pub mod contract;
 pub mod guard;
 pub mod manifest;
 pub mod suggest;
+pub mod text;
 #[cfg(feature = "wit")]
 pub mod wit_text;

@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex};
 use airssys_contract::capability::{Action, Capability, Domain, Request};
 use airssys_contract::guard::{DecidedBy, refusal_advice};
 use airssys_contract::manifest::Manifest;
+use airssys_contract::text::printable;
 use airssys_runtime::{
     AuditRecord, Broker, DecidingRule, DeliveryKind, DeliveryRecord, Instance, LoadError,
     LoadedComponent, Policy, RuleOrigin, Runtime, RuntimeError, UNANNOTATED_NAME,
@@ -1034,36 +1035,6 @@ fn runtime_failed(stage: &str, error: &RuntimeError) -> Exit {
             printable_lines(&error.to_string(), "  | ")
         ),
     )
-}
-
-/// `text` from a component, safe to print on one line: every control
-/// character (line breaks, carriage returns, escape sequences, C1) and
-/// every bidirectional override is escaped (`\n`, `\r`, `\u{1b}`), so the
-/// component cannot forge report lines or drive the terminal.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if needs_escape(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.into()
-}
-
-/// Control characters and the Unicode bidirectional controls (which can
-/// reorder what a terminal shows).
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A multi-line text carrying component strings: each line made

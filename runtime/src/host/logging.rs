@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use airssys_contract::capability::{Action, Domain, GrantSet, Request};
 use airssys_contract::guard::HostFnGuard;
+use airssys_contract::text::printable;
 
 use super::bindings::airssys::core::logging::{Error, Host, Level};
 use super::state::HostState;
@@ -357,31 +358,6 @@ impl InstanceLog {
     }
 }
 
-/// `text` from a component, safe to show on one line: control characters
-/// (line breaks, carriage returns, escape sequences) and the Unicode
-/// bidirectional controls escaped (`\r`, `\u{1b}`), as `airssys run`
-/// escapes component text.
-fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control()
-                || matches!(
-                    c,
-                    '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-                ) =>
-            {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 impl Host for HostState {
     fn enabled(&mut self, level: Level) -> wasmtime::Result<bool> {
         Ok(host_enabled(level) && self.is_granted(Domain::Log, Action::Write, level_name(level)))
@@ -411,7 +387,8 @@ impl Host for HostState {
 
 #[cfg(test)]
 mod tests {
-    use super::{TAIL, Tail, printable};
+    use super::{TAIL, Tail};
+    use airssys_contract::text::printable;
 
     #[test]
     fn the_tail_keeps_the_last_bytes_only() {
