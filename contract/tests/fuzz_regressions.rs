@@ -100,3 +100,49 @@ fn repeated_member_names_pair_in_order() {
         "{d:#?}"
     );
 }
+
+/// Found by the `wit_diff` target: one file may hold two versions of a
+/// package (`package t:q@1.0.0;` with a nested `package t:q@1.8.0 { … }`).
+/// Packages were paired by `namespace:name` alone, so each version was
+/// compared with the other and a set compared with itself showed an
+/// interface added and one removed. A name held in more than one version
+/// now pairs by exact version; the bump verdicts follow the same pairs.
+#[test]
+fn a_package_held_in_two_versions_pairs_by_version() {
+    let text = "package t:q@1.0.0;\n\ninterface api {\n  get: func() -> u32;\n}\n\n\
+                package t:q@1.8.0 {\n  interface k {\n    ping: func();\n  }\n}\n";
+    let same = diff(&resolve(text), &resolve(text));
+    assert!(
+        same.changes.is_empty() && same.hygiene.is_empty(),
+        "{same:#?}"
+    );
+    let verdicts =
+        airssys_contract::compat::package_verdicts(&resolve(text), &resolve(text), &same.changes);
+    let pairs: Vec<_> = verdicts
+        .iter()
+        .map(|v| {
+            (
+                v.package.as_str(),
+                v.old_version.as_deref(),
+                v.new_version.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("t:q@1.0.0", Some("1.0.0"), Some("1.0.0")),
+            ("t:q@1.8.0", Some("1.8.0"), Some("1.8.0"))
+        ],
+        "{verdicts:#?}"
+    );
+    // A change to the newer version is reported against it.
+    let changed = text.replace("ping: func();", "ping: func(n: u32);");
+    let d = diff(&resolve(text), &resolve(&changed));
+    let places: Vec<_> = d
+        .changes
+        .iter()
+        .map(|c| c.location.package.as_str())
+        .collect();
+    assert_eq!(places, ["t:q@1.8.0"], "{d:#?}");
+}

@@ -119,6 +119,39 @@ fn package_key(resolve: &Resolve, id: PackageId) -> String {
     format!("{}:{}", name.namespace, name.name)
 }
 
+/// Pairs the packages of OLD with those of NEW: by `namespace:name`,
+/// versions aside, so a release's new version is compared with the old
+/// one. A name that either side holds in more than one version is paired
+/// by exact version instead (`namespace:name@version`), so a package set
+/// holding `t:q@1.0.0` and `t:q@1.8.0` compares each with its twin.
+pub(crate) fn paired_packages(
+    old: &Resolve,
+    new: &Resolve,
+) -> Vec<Keyed<String, PackageId, PackageId>> {
+    let mut count: HashMap<String, (usize, usize)> = HashMap::new();
+    for (id, _) in old.packages.iter() {
+        count.entry(package_key(old, id)).or_default().0 += 1;
+    }
+    for (id, _) in new.packages.iter() {
+        count.entry(package_key(new, id)).or_default().1 += 1;
+    }
+    let keys = |resolve: &Resolve| -> Vec<(String, PackageId)> {
+        resolve
+            .packages
+            .iter()
+            .map(|(id, p)| {
+                let key = package_key(resolve, id);
+                let repeated = count.get(&key).is_some_and(|&(o, n)| o > 1 || n > 1);
+                match (&p.name.version, repeated) {
+                    (Some(v), true) => (format!("{key}@{v}"), id),
+                    _ => (key, id),
+                }
+            })
+            .collect()
+    };
+    diff_keyed(keys(old), keys(new))
+}
+
 fn stability_is_unstable(s: &Stability) -> bool {
     matches!(s, Stability::Unstable { .. })
 }
@@ -1231,17 +1264,10 @@ impl<'a> Engine<'a> {
 
     // ----- packages ----------------------------------------------------
 
-    /// Compares every package of OLD with the package of the same name in
-    /// NEW (versions aside).
+    /// Compares every package of OLD with its pair in NEW (see
+    /// [`paired_packages`]).
     pub(crate) fn packages(&mut self) {
         let (old, new) = (self.old, self.new);
-        let keys = |resolve: &'a Resolve| -> Vec<(String, PackageId)> {
-            resolve
-                .packages
-                .iter()
-                .map(|(id, _)| (package_key(resolve, id), id))
-                .collect()
-        };
         let scope = |package: String, new_version: Option<Version>| Scope {
             package,
             interface: None,
@@ -1250,7 +1276,7 @@ impl<'a> Engine<'a> {
             unstable: false,
             prefix: String::new(),
         };
-        for entry in diff_keyed(keys(old), keys(new)) {
+        for entry in paired_packages(old, new) {
             match entry {
                 Keyed::Both(key, oid, nid) => {
                     let scope = scope(key, new.packages[nid].name.version.clone());

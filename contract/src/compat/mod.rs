@@ -45,6 +45,7 @@ pub use rules::{Bump, HygieneRule, Rule, Verdict, Verdicts};
 pub use version::{Track, TrackMismatch, check_track, declared_bump};
 
 use engine::{Engine, Wording};
+use keyed::Keyed;
 
 /// A WIT directory or file that could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,15 +157,11 @@ pub fn package_verdicts(old: &Resolve, new: &Resolve, changes: &[Change]) -> Vec
         *e = (*e).max(c.bump);
     }
     let mut out = Vec::new();
-    for (_, np) in new.packages.iter() {
-        let key = format!("{}:{}", np.name.namespace, np.name.name);
-        let Some((_, op)) = old
-            .packages
-            .iter()
-            .find(|(_, op)| op.name.namespace == np.name.namespace && op.name.name == np.name.name)
-        else {
+    for pair in engine::paired_packages(old, new) {
+        let Keyed::Both(key, oid, nid) = pair else {
             continue;
         };
+        let (op, np) = (&old.packages[oid], &new.packages[nid]);
         let (ov, nv) = (op.name.version.as_ref(), np.name.version.as_ref());
         let required_bump = required.get(key.as_str()).copied().unwrap_or_default();
         let declared = declared_bump(ov, nv);
