@@ -18,7 +18,7 @@ use wit_parser::{
 
 use super::keyed::{Keyed, diff_keyed, entries};
 use super::report::{Change, Finding, Location};
-use super::rules::{HygieneRule, Rule};
+use super::rules::{Bump, HygieneRule, Rule};
 use super::types::{TypeKey, dealias, definition_text, is_nominal, kind_noun, type_key, type_text};
 
 /// How messages name the two sides.
@@ -110,6 +110,9 @@ pub(crate) struct Engine<'a> {
     wording: Wording,
     /// OLD type key → NEW type key for types detected as renamed.
     renames: HashMap<TypeKey, TypeKey>,
+    /// (package key, interface name) → how the package's own worlds use
+    /// the interface, in OLD or NEW (see [`Audiences`]).
+    audiences: HashMap<(String, String), Audiences>,
     pub(crate) changes: Vec<Change>,
     pub(crate) hygiene: Vec<Finding>,
 }
@@ -150,6 +153,142 @@ pub(crate) fn paired_packages(
             .collect()
     };
     diff_keyed(keys(old), keys(new))
+}
+
+/// Which audiences a package's own worlds give one of its interfaces: a
+/// world that imports it has importers, one that exports it exporters.
+#[derive(Debug, Clone, Copy, Default)]
+struct Audiences {
+    /// Some world of the package imports the interface.
+    imported: bool,
+    /// Some world of the package exports the interface.
+    exported: bool,
+}
+
+/// How the worlds of `package` use each of its own interfaces (after
+/// `include`s, as wit-parser elaborates worlds), by interface name.
+fn package_audiences(resolve: &Resolve, package: PackageId) -> HashMap<String, Audiences> {
+    let mut out: HashMap<String, Audiences> = HashMap::new();
+    for world in resolve.packages[package].worlds.values() {
+        let world = &resolve.worlds[*world];
+        for (items, exported) in [(&world.imports, false), (&world.exports, true)] {
+            for item in items.values() {
+                let WorldItem::Interface { id, .. } = item else {
+                    continue;
+                };
+                let iface = &resolve.interfaces[*id];
+                let (Some(name), Some(owner)) = (&iface.name, iface.package) else {
+                    continue;
+                };
+                if owner != package {
+                    continue;
+                }
+                let entry = out.entry(name.clone()).or_default();
+                if exported {
+                    entry.exported = true;
+                } else {
+                    entry.imported = true;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One `include` statement of a world's source.
+#[derive(Debug, PartialEq, Eq)]
+struct IncludeInSource {
+    /// The included world's name (the path's last segment, no version).
+    world: String,
+    /// The statement carries `@since`.
+    since: bool,
+}
+
+/// The `include` statements of `world`, read from its source file (the
+/// body between the braces after its name); empty when the file cannot
+/// be read. Comments are skipped; gates are the `@…(…)` attributes just
+/// before `include`.
+fn includes_in_source(resolve: &Resolve, world: WorldId) -> Vec<IncludeInSource> {
+    let Some(loc) = resolve.source_map.resolve_span(resolve.worlds[world].span) else {
+        return Vec::new();
+    };
+    let Ok(text) = std::fs::read_to_string(loc.path) else {
+        return Vec::new();
+    };
+    let Some(rest) = text.get(loc.range.end..) else {
+        return Vec::new();
+    };
+    scan_includes(rest)
+}
+
+/// [`includes_in_source`] on the text that follows a world's name.
+fn scan_includes(text: &str) -> Vec<IncludeInSource> {
+    // Tokens: words (identifiers, paths, versions), `@`, punctuation.
+    let mut tokens: Vec<&str> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut depth = 0usize;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if text[i..].starts_with("//") {
+            i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+        } else if text[i..].starts_with("/*") {
+            i = text[i + 2..]
+                .find("*/")
+                .map_or(bytes.len(), |n| i + 2 + n + 2);
+        } else if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c.is_ascii_alphanumeric() || b"%_-:/.+".contains(&c) {
+            let start = i;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || b"%_-:/.+".contains(&bytes[i]))
+            {
+                i += 1;
+            }
+            if depth == 1 {
+                tokens.push(&text[start..i]);
+            }
+        } else {
+            match c {
+                b'{' => depth += 1,
+                b'}' if depth <= 1 => break,
+                b'}' => depth -= 1,
+                _ => {}
+            }
+            if depth >= 1 {
+                tokens.push(&text[i..=i]);
+            }
+            i += 1;
+        }
+    }
+    let mut out = Vec::new();
+    for (n, token) in tokens.iter().enumerate() {
+        let is_word = |t: &&str| t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '%');
+        if *token != "include" || !tokens.get(n + 1).is_some_and(is_word) {
+            continue;
+        }
+        // Walk back over `@name(...)` attributes to the previous statement.
+        let mut since = false;
+        let mut k = n;
+        while k >= 2 && tokens[k - 1] == ")" {
+            let Some(open) = tokens[..k - 1].iter().rposition(|t| *t == "(") else {
+                break;
+            };
+            if open < 2 || tokens[open - 2] != "@" {
+                break;
+            }
+            since |= tokens[open - 1] == "since";
+            k = open - 2;
+        }
+        let path = tokens[n + 1];
+        let last = path.rsplit('/').next().unwrap_or(path);
+        let world = last.split('@').next().unwrap_or(last);
+        out.push(IncludeInSource {
+            world: world.trim_start_matches('%').to_string(),
+            since,
+        });
+    }
+    out
 }
 
 fn stability_is_unstable(s: &Stability) -> bool {
@@ -271,6 +410,7 @@ impl<'a> Engine<'a> {
             new_root,
             wording,
             renames: HashMap::new(),
+            audiences: HashMap::new(),
             changes: Vec::new(),
             hygiene: Vec::new(),
         }
@@ -305,6 +445,7 @@ impl<'a> Engine<'a> {
     fn record(&mut self, scope: &Scope, item: Option<String>, found: Found, unstable: bool) {
         let (file, line) = self.file_line(found.span);
         let verdicts = found.rule.verdicts();
+        let (bump, because) = self.bump_for(scope, found.rule);
         self.changes.push(Change {
             rule: found.rule,
             location: Location {
@@ -315,14 +456,54 @@ impl<'a> Engine<'a> {
                 file,
                 line,
             },
-            message: format!("{}{}", scope.prefix, found.message),
+            message: format!("{}{}{because}", scope.prefix, found.message),
             importers: verdicts.importers,
             exporters: verdicts.exporters,
             bindings: verdicts.bindings,
-            bump: found.rule.bump(),
+            bump,
             unstable: unstable
                 && !matches!(found.rule, Rule::ItemStabilized | Rule::ItemDestabilized),
         });
+    }
+
+    /// The bump a change requires: the rule's own, raised to a breaking
+    /// bump when the change is inside an interface that the package's own
+    /// worlds import or export and it breaks that audience (a function
+    /// added to an exported interface breaks every exporter built against
+    /// OLD). Interfaces no world of the package uses keep the rule's bump.
+    /// The second value says why, when the bump was raised.
+    fn bump_for(&self, scope: &Scope, rule: Rule) -> (Bump, String) {
+        let own = rule.bump();
+        let (Some(interface), None) = (&scope.interface, &scope.world) else {
+            return (own, String::new());
+        };
+        let key = (scope.package.clone(), interface.clone());
+        let Some(used) = self.audiences.get(&key) else {
+            return (own, String::new());
+        };
+        let verdicts = rule.verdicts();
+        let broken = if used.exported && verdicts.exporters.is_breaking() {
+            Some("exports")
+        } else if used.imported && verdicts.importers.is_breaking() {
+            Some("imports")
+        } else {
+            None
+        };
+        match broken {
+            Some(how) if own < Bump::Major => (
+                Bump::Major,
+                format!(
+                    " (a world of this package {how} `{interface}`, and this breaks \
+                     components that {}: a breaking bump)",
+                    if how == "exports" {
+                        "export it"
+                    } else {
+                        "import it"
+                    }
+                ),
+            ),
+            _ => (own, String::new()),
+        }
     }
 
     fn finding(
@@ -358,6 +539,21 @@ impl<'a> Engine<'a> {
         stability: &Stability,
         span: Span,
     ) {
+        self.added_checked(scope, item, rule, what, stability, span, true);
+    }
+
+    /// Records an added item; checks its `@since` when `check_since`.
+    #[allow(clippy::too_many_arguments)]
+    fn added_checked(
+        &mut self,
+        scope: &Scope,
+        item: String,
+        rule: Rule,
+        what: &str,
+        stability: &Stability,
+        span: Span,
+        check_since: bool,
+    ) {
         let unstable = scope.unstable || stability_is_unstable(stability);
         let found = Found {
             rule,
@@ -365,7 +561,7 @@ impl<'a> Engine<'a> {
             span: Some(SideSpan::New(span)),
         };
         self.record(scope, Some(item.clone()), found, unstable);
-        if unstable || self.wording == Wording::Link {
+        if unstable || self.wording == Wording::Link || !check_since {
             return;
         }
         match (since(stability), &scope.new_version) {
@@ -1152,7 +1348,36 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Whether `item` of NEW's world `world` was copied there by an
+    /// `include` that carries `@since`: then the item's `@since` is the
+    /// include's, and wit-parser, which drops includes once it has copied
+    /// their items, no longer shows it. The world's source text says which
+    /// worlds it includes and with what gate ([`includes_in_source`]);
+    /// the item counts as copied from one of them when that world holds
+    /// an item declared at the same place (wit-parser copies items with
+    /// their spans) or, for a named interface (whose span wit-parser does
+    /// not keep), the same interface. Without readable source (WIT given
+    /// as text), nothing counts as copied and every item is checked.
+    fn included_with_since(&self, world: WorldId, item: &WorldItem) -> bool {
+        let includes = includes_in_source(self.new, world);
+        let span = item.span();
+        let same = |other: &WorldItem| match (item, other) {
+            (WorldItem::Interface { id: a, .. }, WorldItem::Interface { id: b, .. })
+                if !span.is_known() =>
+            {
+                a == b
+            }
+            _ => span.is_known() && other.span() == span,
+        };
+        self.new.worlds.iter().any(|(id, w)| {
+            id != world
+                && includes.iter().any(|i| i.world == w.name && i.since)
+                && (w.imports.values()).chain(w.exports.values()).any(same)
+        })
+    }
+
     fn world(&mut self, scope: &Scope, old: WorldId, new: WorldId) {
+        let new_id = new;
         let (ow, nw) = (&self.old.worlds[old], &self.new.worlds[new]);
         let mut scope = scope.clone();
         scope.unstable |=
@@ -1187,7 +1412,13 @@ impl<'a> Engine<'a> {
                     }
                     Keyed::Added(key, new) => {
                         let ns = new.stability(self.new);
-                        self.added(&scope, key, added_rule, &what, ns, new.span());
+                        // An item copied in by an `include` is checked
+                        // where it is declared; the include's own
+                        // `@since` is gone after resolution.
+                        let declared_here = !self.included_with_since(new_id, new);
+                        let rule = added_rule;
+                        let span = new.span();
+                        self.added_checked(&scope, key, rule, &what, ns, span, declared_here);
                     }
                     Keyed::Removed(key, old) => {
                         let os = old.stability(self.old);
@@ -1279,6 +1510,13 @@ impl<'a> Engine<'a> {
         for entry in paired_packages(old, new) {
             match entry {
                 Keyed::Both(key, oid, nid) => {
+                    for side in [package_audiences(old, oid), package_audiences(new, nid)] {
+                        for (interface, used) in side {
+                            let e = self.audiences.entry((key.clone(), interface)).or_default();
+                            e.imported |= used.imported;
+                            e.exported |= used.exported;
+                        }
+                    }
                     let scope = scope(key, new.packages[nid].name.version.clone());
                     self.package(&scope, oid, nid);
                 }
@@ -1406,5 +1644,48 @@ fn owner_interface(resolve: &Resolve, id: TypeId) -> TypeOwnerInterface {
     match resolve.types[id].owner {
         wit_parser::TypeOwner::Interface(i) => TypeOwnerInterface(Some(i)),
         _ => TypeOwnerInterface(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{IncludeInSource, scan_includes};
+
+    fn inc(world: &str, since: bool) -> IncludeInSource {
+        IncludeInSource {
+            world: world.to_string(),
+            since,
+        }
+    }
+
+    #[test]
+    fn includes_are_read_with_their_gates() {
+        let text = " {
+            import log: func(s: string);
+            @since(version = 1.1.0)
+            include extra;
+            include wasi:cli/imports@0.2.0 with { environment as env }
+            // include commented;
+            /* @since(version = 1.0.0) include hidden; */
+            @unstable(feature = f) @since(version = 1.2.0) include %gated;
+            include x;
+        }
+        world next { @since(version = 9.0.0) include later; }";
+        assert_eq!(
+            scan_includes(text),
+            [
+                inc("extra", true),
+                inc("imports", false),
+                inc("gated", true),
+                inc("x", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unfinished_world_gives_what_it_has() {
+        assert_eq!(scan_includes(" { @since(version = 1.0.0) include"), []);
+        assert_eq!(scan_includes(" { include a"), [inc("a", false)]);
+        assert_eq!(scan_includes(""), []);
     }
 }
