@@ -9,6 +9,10 @@
 //!   the capability template each one requires) and its lint.
 //! - [`compat`]: the structural WIT comparison behind `airssys wit diff`
 //!   and the runtime's load-time interface check.
+//! - [`authority`] (feature `policy`): what a new release or a new policy
+//!   gives or takes (`airssys diff`, `airssys policy diff`), and the
+//!   narrowest policy covering what a component was seen doing
+//!   (`airssys policy propose`).
 //! - [`guard`]: the run-time guard that `#[airssys::host_fn]` generates
 //!   calls into.
 //! - [`wit_text`]: WIT source text of resolved types.
@@ -28,8 +32,10 @@
 //! | `wasm` | `Manifest::from_wasm` (wasmparser) |
 //! | `toml` | `Manifest::from_toml_str`/`from_toml_file`, `Display for Manifest` (toml, serde) |
 //! | `compat` | [`compat`] (implies `wit`; serde, serde_json) |
-//! | `policy` | reserved for the host policy model |
+//! | `policy` | [`authority`] (serde) |
 
+#[cfg(feature = "policy")]
+pub mod authority;
 pub mod capability;
 #[cfg(feature = "compat")]
 pub mod compat;
