@@ -224,6 +224,39 @@ impl Policy {
         self.source.as_deref()
     }
 
+    /// The names of the components the policy has a `[components.<name>]`
+    /// table for, in order.
+    pub fn component_names(&self) -> impl Iterator<Item = &str> {
+        self.components.keys().map(String::as_str)
+    }
+
+    /// The policy as far as authority goes: `[defaults]` and, per named
+    /// component, every grant and deny rule that applies to it. Compare
+    /// two with [`airssys_contract::authority::diff_policies`] (what
+    /// `airssys policy diff` prints).
+    pub fn authority(&self) -> airssys_contract::authority::PolicyRules {
+        use airssys_contract::authority::{PolicyRules, TableRules};
+        let caps = |rules: &mut dyn Iterator<Item = &PolicyRule>| -> Vec<Capability> {
+            rules.map(|r| r.capability.clone()).collect()
+        };
+        PolicyRules {
+            defaults: TableRules {
+                grants: caps(&mut self.defaults.grants.iter()),
+                denies: caps(&mut self.defaults.denies.iter()),
+            },
+            components: self
+                .component_names()
+                .map(|name| {
+                    let table = TableRules {
+                        grants: caps(&mut self.grants_for(name)),
+                        denies: caps(&mut self.denies_for(name)),
+                    };
+                    (name.to_owned(), table)
+                })
+                .collect(),
+        }
+    }
+
     /// Every grant that applies to `name`: defaults first.
     pub fn grants_for<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a PolicyRule> + 'a {
         let own = self.components.get(name).map(|c| c.grants.iter());
