@@ -37,9 +37,16 @@ enum Command {
     Manifest(commands::manifest::Command),
     /// Create a component crate from a template.
     New(commands::new::Args),
+    /// Compare two builds of a component: capabilities widened, added,
+    /// narrowed or removed, new domains, name/version findings, imports
+    /// and exports.
+    Diff(commands::diff::Args),
+    /// Compare host policies, or propose one from an observed run.
+    #[command(subcommand)]
+    Policy(commands::policy::Command),
     /// Build (if crates), load and run components under a policy, deliver
     /// their messages, printing every capability decision.
-    Run(commands::run::Args),
+    Run(Box<commands::run::Args>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,7 +80,9 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Manifest(command) => commands::manifest::run(command),
         Command::New(args) => commands::new::run(args),
-        Command::Run(args) => commands::run::run(args),
+        Command::Run(args) => commands::run::run(*args),
+        Command::Diff(args) => commands::diff::run(args),
+        Command::Policy(command) => commands::policy::run(command),
     };
     ExitCode::from(code)
 }
