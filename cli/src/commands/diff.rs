@@ -120,14 +120,18 @@ pub(crate) fn run(args: Args) -> u8 {
 }
 
 fn diff(old: &Path, new: &Path) -> Result<Report, u8> {
-    let (old_wasm, new_wasm) = (wasm_of(old)?, wasm_of(new)?);
-    let read = |path: &Path| {
-        super::component::read(path).map_err(|e| {
+    // Each is read as soon as it is built: two copies of one crate build
+    // to the same file of a shared target directory.
+    let read = |path: &Path| -> Result<(PathBuf, super::component::Decoded), u8> {
+        let wasm = wasm_of(path)?;
+        let decoded = super::component::read(&wasm).map_err(|e| {
             eprintln!("error: {e}");
             2
-        })
+        })?;
+        Ok((wasm, decoded))
     };
-    let (o, n) = (read(&old_wasm)?, read(&new_wasm)?);
+    let (old_wasm, o) = read(old)?;
+    let (new_wasm, n) = read(new)?;
     let manifest_of = |d: &super::component::Decoded, path: &Path| match &d.manifest {
         Ok(Some(m)) => Ok(m.clone()),
         Ok(None) => Ok(Manifest {

@@ -130,3 +130,20 @@ fn write_header(path: &Path, manifest: &Manifest) -> std::io::Result<()> {
         .open(path)?;
     writeln!(file, "{header}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_net_rules_naming_addresses_are_held_back() {
+        let held = |text: &str| names_addresses(&text.parse().unwrap_or_else(|e| panic!("{e}")));
+        assert!(held("net:connect:169.254.169.254:80"));
+        assert!(held("net:connect:10.0.0.0/8:*"));
+        assert!(held("net:http:[::1]:443"));
+        assert!(!held("net:connect:api.example.com:443"));
+        assert!(!held("net:connect:*:443"));
+        assert!(!held("net:connect"));
+        assert!(!held("kv:read:counter/*"));
+    }
+}
