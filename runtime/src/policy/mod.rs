@@ -88,6 +88,20 @@ pub struct ComponentPolicy {
     /// The digest a component claiming this name must have (`sha256`);
     /// only in `[components.<name>]`.
     pub sha256: Option<DigestPin>,
+    /// The keys one of which must have signed the component (`signed_by`);
+    /// a component's own list replaces `[defaults]`.
+    pub signed_by: Option<SignedBy>,
+}
+
+/// A `signed_by` rule: the component must carry a signature
+/// (`airssys sign`) by one of these keys over its current code and
+/// manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedBy {
+    /// The trusted public keys.
+    pub keys: Vec<airssys_contract::signature::PublicKey>,
+    /// The 1-based line in the policy file, when read from one.
+    pub line: Option<u32>,
 }
 
 /// A `sha256` pin: a component loads under the pinned name only when the
@@ -217,6 +231,15 @@ impl Policy {
     /// The `sha256` pin of `name`, if the policy pins it.
     pub fn pin_for(&self, name: &str) -> Option<&DigestPin> {
         self.components.get(name)?.sha256.as_ref()
+    }
+
+    /// The `signed_by` rule that applies to `name`: its own, else
+    /// `[defaults]`'s.
+    pub fn signers_for(&self, name: &str) -> Option<&SignedBy> {
+        self.components
+            .get(name)
+            .and_then(|c| c.signed_by.as_ref())
+            .or(self.defaults.signed_by.as_ref())
     }
 
     /// The file the policy was read from, if any.
