@@ -44,6 +44,14 @@ enum Command {
     /// Compare host policies, or propose one from an observed run.
     #[command(subcommand)]
     Policy(commands::policy::Command),
+    /// Create signing keys.
+    #[command(subcommand)]
+    Key(commands::sign::KeyCommand),
+    /// Sign a component's code and manifest (ed25519).
+    Sign(commands::sign::SignArgs),
+    /// Check a component's signature: against trusted keys, and that its
+    /// code and manifest did not change since.
+    Verify(commands::sign::VerifyArgs),
     /// Build (if crates), load and run components under a policy, deliver
     /// their messages, printing every capability decision.
     Run(Box<commands::run::Args>),
@@ -83,6 +91,9 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(*args),
         Command::Diff(args) => commands::diff::run(args),
         Command::Policy(command) => commands::policy::run(command),
+        Command::Key(command) => commands::sign::key(command),
+        Command::Sign(args) => commands::sign::sign(args),
+        Command::Verify(args) => commands::sign::verify(args),
     };
     ExitCode::from(code)
 }

@@ -500,3 +500,100 @@ fn fenced(page: &str) -> Vec<(String, String, usize)> {
     }
     out
 }
+
+#[test]
+fn a_tampered_signed_component_does_not_verify_and_is_refused_at_load() {
+    let old = old_wasm();
+    let dir = scratch();
+    let run = |args: &[&str]| airssys_in(dir.path(), args);
+    let keygen = run(&["key", "generate", "--out", "release.key"]);
+    assert_eq!(keygen.status.code(), Some(0), "{}", show(&keygen));
+    let secret = std::fs::read_to_string(dir.path().join("release.key")).unwrap();
+    let public = std::fs::read_to_string(dir.path().join("release.key.pub")).unwrap();
+    // Keys are never printed.
+    assert!(
+        !text(&keygen.stdout).contains(secret.trim()),
+        "{}",
+        show(&keygen)
+    );
+    assert!(
+        !text(&keygen.stdout).contains(public.trim()),
+        "{}",
+        show(&keygen)
+    );
+    // An existing key is never overwritten.
+    let again = run(&["key", "generate", "--out", "release.key"]);
+    assert_eq!(again.status.code(), Some(2), "{}", show(&again));
+
+    let signed = run(&[
+        "sign",
+        old.to_str().unwrap(),
+        "--key",
+        "release.key",
+        "-o",
+        "signed.wasm",
+    ]);
+    assert_eq!(signed.status.code(), Some(0), "{}", show(&signed));
+    let ok = run(&["verify", "signed.wasm", "--key", "release.key.pub"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", show(&ok));
+
+    let tampered = with_manifest(
+        dir.path(),
+        &dir.path().join("signed.wasm"),
+        &manifest(
+            "0.1.0",
+            "\"kv:read:**\", \"kv:write:counter/*\", \"log:write\"",
+            "\"kv:delete:counter/*\"",
+        ),
+        "tampered.wasm",
+    );
+    let tampered = tampered.to_str().unwrap();
+    let bad = run(&["verify", tampered, "--key", "release.key.pub"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", show(&bad));
+    assert!(
+        text(&bad.stderr)
+            .contains("does not verify: the manifest changed after it was signed by key ed25519:"),
+        "{}",
+        show(&bad)
+    );
+    let other = run(&["key", "generate", "--out", "other.key"]);
+    assert_eq!(other.status.code(), Some(0), "{}", show(&other));
+    let untrusted = run(&["verify", "signed.wasm", "--key", "other.key.pub"]);
+    assert_eq!(untrusted.status.code(), Some(1), "{}", show(&untrusted));
+    assert!(text(&untrusted.stderr).contains("which is not one of the trusted keys"));
+
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        format!(
+            "[components.kv-counter]\ngrants = [\"kv:read:**\", \"kv:write:counter/*\", \"log:write\"]\nsigned_by = [\"{}\"]\n",
+            public.trim()
+        ),
+    )
+    .unwrap();
+    let loads = run(&[
+        "run",
+        "signed.wasm",
+        "--policy",
+        "policy.toml",
+        "--request",
+        "get",
+    ]);
+    assert_eq!(loads.status.code(), Some(0), "{}", show(&loads));
+    let refused = run(&[
+        "run",
+        tampered,
+        "--policy",
+        "policy.toml",
+        "--request",
+        "get",
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", show(&refused));
+    assert!(
+        text(&refused.stderr).contains(
+            "component `kv-counter` is refused: the policy requires a signature by a trusted key \
+             (`signed_by`, policy.toml line 3), and the manifest changed after it was signed"
+        ),
+        "{}",
+        show(&refused)
+    );
+}
