@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use airssys_contract::authority::{InterfaceChange, ManifestDiff, diff_manifests, diff_worlds};
 use airssys_contract::compat::Verdict;
 use airssys_contract::manifest::Manifest;
+use airssys_contract::signature;
 use serde::Serialize;
 
 use super::Format;
@@ -61,6 +62,9 @@ struct Report {
     /// The manifests compared (a side without a manifest counts as one
     /// declaring nothing).
     manifest: ManifestDiff,
+    /// Each build's signature (`airssys sign`): `[old, new]`, each `not
+    /// signed`, `signed by <fingerprint>` or what does not verify.
+    signatures: (String, String),
     /// Every change of the imports and exports.
     interfaces: Vec<InterfaceChange>,
     summary: Summary,
@@ -161,10 +165,24 @@ fn diff(old: &Path, new: &Path) -> Result<Report, u8> {
         format: REPORT_FORMAT,
         old: old_wasm.display().to_string(),
         new: new_wasm.display().to_string(),
+        signatures: (signature_of(&o.bytes), signature_of(&n.bytes)),
         manifest,
         interfaces,
         summary,
     })
+}
+
+/// Who signed `bytes`, checked against the key it names (whether that key
+/// is trusted is the policy's question: `signed_by`).
+fn signature_of(bytes: &[u8]) -> String {
+    match signature::read(bytes) {
+        Ok(None) => "not signed".to_owned(),
+        Ok(Some(sig)) => match signature::verify(bytes, &[sig.signer]) {
+            Ok(signer) => format!("signed by {}", signer.fingerprint()),
+            Err(e) => format!("does not verify: {e}"),
+        },
+        Err(e) => format!("does not verify: {e}"),
+    }
 }
 
 /// The `.wasm` of `path`: itself, or the build of the crate directory.
@@ -179,6 +197,10 @@ fn wasm_of(path: &Path) -> Result<PathBuf, u8> {
 impl Report {
     fn to_text(&self) -> String {
         let mut out = format!("{} -> {}\n{}", self.old, self.new, self.manifest);
+        let (old_sig, new_sig) = &self.signatures;
+        if (old_sig.as_str(), new_sig.as_str()) != ("not signed", "not signed") {
+            let _ = writeln!(out, "signatures:\n  old: {old_sig}\n  new: {new_sig}");
+        }
         let v = |v: Verdict| if v.is_breaking() { "BREAKS" } else { "ok" };
         if self.interfaces.is_empty() {
             out.push_str("imports and exports: unchanged\n");

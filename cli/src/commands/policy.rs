@@ -166,10 +166,14 @@ fn policy_propose(args: &ProposeArgs) -> Result<(), String> {
                 [one] => (*one).to_owned(),
                 [] => return Err(no_observation(&file.to_string(), None)),
                 many => {
+                    let names: Vec<String> = many
+                        .iter()
+                        .map(|n| format!("`{}`", airssys_contract::text::printable(n)))
+                        .collect();
                     return Err(format!(
                         "{file} holds observations of several components ({}); pick one with \
                          --component NAME",
-                        many.join(", ")
+                        names.join(", ")
                     ));
                 }
             }
