@@ -37,9 +37,24 @@ enum Command {
     Manifest(commands::manifest::Command),
     /// Create a component crate from a template.
     New(commands::new::Args),
+    /// Compare two builds of a component: capabilities widened, added,
+    /// narrowed or removed, new domains, name/version findings, imports
+    /// and exports.
+    Diff(commands::diff::Args),
+    /// Compare host policies, or propose one from an observed run.
+    #[command(subcommand)]
+    Policy(commands::policy::Command),
+    /// Create signing keys.
+    #[command(subcommand)]
+    Key(commands::sign::KeyCommand),
+    /// Sign a component's code and manifest (ed25519).
+    Sign(commands::sign::SignArgs),
+    /// Check a component's signature: against trusted keys, and that its
+    /// code and manifest did not change since.
+    Verify(commands::sign::VerifyArgs),
     /// Build (if crates), load and run components under a policy, deliver
     /// their messages, printing every capability decision.
-    Run(commands::run::Args),
+    Run(Box<commands::run::Args>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,7 +88,12 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Manifest(command) => commands::manifest::run(command),
         Command::New(args) => commands::new::run(args),
-        Command::Run(args) => commands::run::run(args),
+        Command::Run(args) => commands::run::run(*args),
+        Command::Diff(args) => commands::diff::run(args),
+        Command::Policy(command) => commands::policy::run(command),
+        Command::Key(command) => commands::sign::key(command),
+        Command::Sign(args) => commands::sign::sign(args),
+        Command::Verify(args) => commands::sign::verify(args),
     };
     ExitCode::from(code)
 }

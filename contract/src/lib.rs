@@ -9,6 +9,12 @@
 //!   the capability template each one requires) and its lint.
 //! - [`compat`]: the structural WIT comparison behind `airssys wit diff`
 //!   and the runtime's load-time interface check.
+//! - [`authority`] (feature `policy`): what a new release or a new policy
+//!   gives or takes (`airssys diff`, `airssys policy diff`), and the
+//!   narrowest policy covering what a component was seen doing
+//!   (`airssys policy propose`).
+//! - [`signature`] (feature `signature`): sign a component's code and
+//!   manifest, verify it against trusted keys.
 //! - [`guard`]: the run-time guard that `#[airssys::host_fn]` generates
 //!   calls into.
 //! - [`wit_text`]: WIT source text of resolved types.
@@ -28,8 +34,11 @@
 //! | `wasm` | `Manifest::from_wasm` (wasmparser) |
 //! | `toml` | `Manifest::from_toml_str`/`from_toml_file`, `Display for Manifest` (toml, serde) |
 //! | `compat` | [`compat`] (implies `wit`; serde, serde_json) |
-//! | `policy` | reserved for the host policy model |
+//! | `policy` | [`authority`] (serde) |
+//! | `signature` | [`signature`]: ed25519 signatures over a component's code and manifest (implies `wasm`) |
 
+#[cfg(feature = "policy")]
+pub mod authority;
 pub mod capability;
 #[cfg(feature = "compat")]
 pub mod compat;
@@ -37,6 +46,8 @@ pub mod compat;
 pub mod contract;
 pub mod guard;
 pub mod manifest;
+#[cfg(feature = "signature")]
+pub mod signature;
 pub mod suggest;
 pub mod text;
 #[cfg(feature = "wit")]

@@ -156,6 +156,24 @@ pub enum LoadError {
         #[source]
         source: Option<wasmtime::Error>,
     },
+    /// The policy requires a signature (`signed_by`) that the component
+    /// does not carry, or that does not verify.
+    #[error(
+        "component `{component}` is refused: the policy requires a signature by a trusted key \
+         (`signed_by`, {}), and {source}",
+        pin_origin(policy_file.as_deref(), *line)
+    )]
+    Signature {
+        /// The name the component claims.
+        component: String,
+        /// What does not verify.
+        #[source]
+        source: airssys_contract::signature::SignatureError,
+        /// The policy file that holds the rule, when read from one.
+        policy_file: Option<PathBuf>,
+        /// The 1-based line of the rule in it.
+        line: Option<u32>,
+    },
     /// The policy pins the component's name (`sha256` in
     /// `[components.<name>]`) to other bytes than this component's.
     #[error(

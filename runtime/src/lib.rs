@@ -68,7 +68,7 @@ pub use fs::{MountProbe, NameMatching, SystemMountProbe};
 pub use host::state::HostState;
 pub use identity::{ComponentDigest, InvalidDigest, UNANNOTATED_NAME};
 pub use policy::{
-    DigestPin, Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits, RuleOrigin,
+    DigestPin, Limits, Policy, PolicyBuilder, PolicyError, ResolvedLimits, RuleOrigin, SignedBy,
 };
 pub use runtime::{
     DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DeliveryFailure, DeliveryKind, DeliveryOutcome,

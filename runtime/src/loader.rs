@@ -57,6 +57,28 @@ pub(crate) fn check_pin(
     }
 }
 
+/// The `signed_by` rule: a component the policy requires to be signed
+/// must carry a signature by a trusted key over its current code and
+/// manifest.
+///
+/// # Errors
+///
+/// [`LoadError::Signature`] naming what does not verify and where the
+/// rule is written.
+pub(crate) fn check_signature(name: &str, bytes: &[u8], policy: &Policy) -> Result<(), LoadError> {
+    let Some(rule) = policy.signers_for(name) else {
+        return Ok(());
+    };
+    airssys_contract::signature::verify(bytes, &rule.keys)
+        .map(|_| ())
+        .map_err(|source| LoadError::Signature {
+            component: name.to_owned(),
+            source,
+            policy_file: policy.source().map(ToOwned::to_owned),
+            line: rule.line,
+        })
+}
+
 /// The names in use, each with how many `LoadedComponent`s of it are
 /// alive, the digest it was claimed with, and its mailbox notifier (the
 /// one the broker notifies of mail for it). A name is free again once its

@@ -580,3 +580,84 @@ fn manifest_load_time() {
         );
     }
 }
+
+// ---- signatures: `signed_by` -------------------------------------------------
+
+#[test]
+fn signed_by_refuses_unsigned_untrusted_and_tampered_components_naming_what_fails() {
+    use airssys_runtime::contract::signature::{self, SecretKey};
+    let key = SecretKey::from_seed([3; 32]);
+    let stranger = SecretKey::from_seed([4; 32]);
+    let billing = named("billing", "the real one", &[]);
+    let signed = signature::sign(&billing, &key).expect("sign");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("policy.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[defaults]\nsigned_by = [\"{}\"]\n\n[components.billing]\ngrants = []\n",
+            key.public_key()
+        ),
+    )
+    .expect("write policy");
+    let runtime = runtime_under(Policy::from_toml_file(&path).expect("policy"));
+
+    let refused = |bytes: &[u8]| -> String {
+        let err = runtime.load(bytes).expect_err("refused");
+        assert!(
+            matches!(err, LoadError::Signature { ref component, line: Some(2), .. } if component == "billing"),
+            "{err:?}"
+        );
+        err.to_string()
+    };
+    let text = refused(&billing);
+    assert!(
+        text.starts_with(&format!(
+            "component `billing` is refused: the policy requires a signature by a trusted key \
+             (`signed_by`, {} line 2), and the component is not signed",
+            path.display()
+        )),
+        "{text}"
+    );
+    let text = refused(&signature::sign(&billing, &stranger).expect("sign"));
+    assert!(
+        text.contains("which is not one of the trusted keys"),
+        "{text}"
+    );
+    // Same name, another manifest, the old signature kept.
+    let widened = Manifest {
+        name: "billing".to_owned(),
+        version: "0.1.0".to_owned(),
+        requires: vec![Capability::parse("kv:read:**").expect("cap")],
+        optional: Vec::new(),
+    };
+    let tampered = widened.attach(&signed, true).expect("attach");
+    let text = refused(&tampered);
+    assert!(
+        text.contains("the manifest changed after it was signed"),
+        "{text}"
+    );
+    let mut other_code = signed.clone();
+    support::append_custom_section(&mut other_code, "test:salt", b"more");
+    let text = refused(&other_code);
+    assert!(
+        text.contains("the component's code changed after it was signed"),
+        "{text}"
+    );
+
+    let loaded = runtime.load(&signed).expect("the signed file loads");
+    assert_eq!(loaded.name(), "billing");
+}
+
+#[test]
+fn a_signed_by_key_that_does_not_parse_is_a_policy_error_with_its_line() {
+    let err = Policy::from_toml_str("[components.billing]\nsigned_by = [\"abc\"]\n")
+        .expect_err("not a key");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("policy line 2, column 14: `signed_by`: not a key"),
+        "{text}"
+    );
+    let err = Policy::from_toml_str("[defaults]\nsigned_by = []\n").expect_err("empty");
+    assert!(err.to_string().contains("`signed_by` is empty"), "{err}");
+}

@@ -4,10 +4,14 @@
 pub(crate) mod cache;
 pub(crate) mod cap_check;
 pub(crate) mod component;
+pub(crate) mod diff;
 pub(crate) mod inspect;
 pub(crate) mod manifest;
 pub(crate) mod new;
+pub(crate) mod observe;
+pub(crate) mod policy;
 pub(crate) mod run;
+pub(crate) mod sign;
 pub(crate) mod wit_check;
 pub(crate) mod wit_diff;
 pub(crate) mod wit_doc;

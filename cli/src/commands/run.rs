@@ -86,6 +86,16 @@ pub(crate) struct Args {
     /// Exit 1 when any host call was denied.
     #[arg(long)]
     fail_on_deny: bool,
+    /// Append every capability decision to FILE as JSON lines (the audit
+    /// log; see docs/runtime.md).
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+    /// Observe the component NAME: for this run only, grant it everything
+    /// its manifest declares (except `net` rules naming addresses), and
+    /// record its manifest and every request in the `--audit` file, for
+    /// `airssys policy propose` (see docs/least-privilege.md).
+    #[arg(long, value_name = "NAME", requires = "audit")]
+    observe: Option<String>,
     /// Where compiled components are cached (see `airssys cache`).
     #[command(flatten)]
     cache: super::cache::CacheArgs,
@@ -319,6 +329,15 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let requests = resolve_requests(requests, &names)?;
     let policy = build_policy(policy, &names, &rules)?;
+    let policy = match &args.observe {
+        Some(name) => super::observe::grant_declared(
+            policy,
+            name,
+            &inputs_named(&inputs),
+            args.audit.as_deref(),
+        )?,
+        None => policy,
+    };
 
     let sink = AuditSink::default();
     let last_delivery = LastDelivery::default();
@@ -336,6 +355,11 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         Some(path) => builder.storage_path(path),
         None => builder.in_memory_storage(),
     };
+    if let Some(path) = &args.audit {
+        let audit = airssys_runtime::AuditLog::to_file(path)
+            .map_err(|e| fail(2, format_args!("--audit {}: {e}", path.display())))?;
+        builder = builder.audit(audit);
+    }
     if let Some(dir) = args.cache.dir() {
         builder = builder.compile_cache(dir);
     }
@@ -454,6 +478,14 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         }
     }
     Ok(0)
+}
+
+/// `(name, bytes)` of each component given, for `--observe`.
+fn inputs_named(inputs: &[Input]) -> Vec<(&str, &[u8])> {
+    inputs
+        .iter()
+        .map(|i| (i.name.as_str(), i.bytes.as_slice()))
+        .collect()
 }
 
 /// Builds (a crate directory) and reads the component at `path`.
@@ -864,8 +896,9 @@ impl LastDelivery {
     }
 }
 
-/// Builds the crate in `dir` for `wasm32-wasip2` and returns its `.wasm`.
-fn build_crate(dir: &Path) -> Result<PathBuf, Exit> {
+/// Builds the crate in `dir` for `wasm32-wasip2` and returns its `.wasm`
+/// (also used by `airssys diff`).
+pub(super) fn build_crate(dir: &Path) -> Result<PathBuf, Exit> {
     let manifest = dir.join("Cargo.toml");
     let manifest = std::fs::canonicalize(&manifest).unwrap_or(manifest);
     if !manifest.is_file() {

@@ -137,6 +137,26 @@ impl PolicyBuilder {
         self
     }
 
+    /// Requires the component `name` to be signed (`airssys sign`) by one
+    /// of `keys` (`signed_by = [..]` in a policy file); replaces a
+    /// [`default_signed_by`](Self::default_signed_by) list for it.
+    /// Narrows, never widens.
+    pub fn signed_by(
+        mut self,
+        name: &str,
+        keys: Vec<airssys_contract::signature::PublicKey>,
+    ) -> Self {
+        self.entry(name).signed_by = Some(super::SignedBy { keys, line: None });
+        self
+    }
+
+    /// Requires every component to be signed by one of `keys`
+    /// (`signed_by` in `[defaults]`).
+    pub fn default_signed_by(mut self, keys: Vec<airssys_contract::signature::PublicKey>) -> Self {
+        self.policy.defaults.signed_by = Some(super::SignedBy { keys, line: None });
+        self
+    }
+
     /// What the component `name` may do with `program` (an absolute path,
     /// as `proc:spawn` grants name it): its argument lists, the variables
     /// it may pass, the child's rlimits. Grants nothing by itself.

@@ -88,6 +88,20 @@ pub struct ComponentPolicy {
     /// The digest a component claiming this name must have (`sha256`);
     /// only in `[components.<name>]`.
     pub sha256: Option<DigestPin>,
+    /// The keys one of which must have signed the component (`signed_by`);
+    /// a component's own list replaces `[defaults]`.
+    pub signed_by: Option<SignedBy>,
+}
+
+/// A `signed_by` rule: the component must carry a signature
+/// (`airssys sign`) by one of these keys over its current code and
+/// manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedBy {
+    /// The trusted public keys.
+    pub keys: Vec<airssys_contract::signature::PublicKey>,
+    /// The 1-based line in the policy file, when read from one.
+    pub line: Option<u32>,
 }
 
 /// A `sha256` pin: a component loads under the pinned name only when the
@@ -219,9 +233,51 @@ impl Policy {
         self.components.get(name)?.sha256.as_ref()
     }
 
+    /// The `signed_by` rule that applies to `name`: its own, else
+    /// `[defaults]`'s.
+    pub fn signers_for(&self, name: &str) -> Option<&SignedBy> {
+        self.components
+            .get(name)
+            .and_then(|c| c.signed_by.as_ref())
+            .or(self.defaults.signed_by.as_ref())
+    }
+
     /// The file the policy was read from, if any.
     pub fn source(&self) -> Option<&Path> {
         self.source.as_deref()
+    }
+
+    /// The names of the components the policy has a `[components.<name>]`
+    /// table for, in order.
+    pub fn component_names(&self) -> impl Iterator<Item = &str> {
+        self.components.keys().map(String::as_str)
+    }
+
+    /// The policy as far as authority goes: `[defaults]` and, per named
+    /// component, every grant and deny rule that applies to it. Compare
+    /// two with [`airssys_contract::authority::diff_policies`] (what
+    /// `airssys policy diff` prints).
+    pub fn authority(&self) -> airssys_contract::authority::PolicyRules {
+        use airssys_contract::authority::{PolicyRules, TableRules};
+        let caps = |rules: &mut dyn Iterator<Item = &PolicyRule>| -> Vec<Capability> {
+            rules.map(|r| r.capability.clone()).collect()
+        };
+        PolicyRules {
+            defaults: TableRules {
+                grants: caps(&mut self.defaults.grants.iter()),
+                denies: caps(&mut self.defaults.denies.iter()),
+            },
+            components: self
+                .component_names()
+                .map(|name| {
+                    let table = TableRules {
+                        grants: caps(&mut self.grants_for(name)),
+                        denies: caps(&mut self.denies_for(name)),
+                    };
+                    (name.to_owned(), table)
+                })
+                .collect(),
+        }
     }
 
     /// Every grant that applies to `name`: defaults first.

@@ -43,6 +43,8 @@ struct TableFile {
     sha256: Option<Spanned<String>>,
     #[serde(default)]
     programs: BTreeMap<Spanned<String>, ProgramFile>,
+    #[serde(default)]
+    signed_by: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -177,6 +179,39 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
                 })
             }
         };
+        let signed_by = match t.signed_by {
+            None => None,
+            Some(list) => {
+                let at = list.span().start;
+                let keys = list
+                    .into_inner()
+                    .into_iter()
+                    .map(|k| {
+                        k.get_ref().parse().map_err(|e| {
+                            invalid(
+                                k.span().start,
+                                format!(
+                                    "`signed_by`: {e}; write the public key file's 64 hex \
+                                     digits (`airssys key generate` writes it)"
+                                ),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if keys.is_empty() {
+                    return Err(invalid(
+                        at,
+                        "`signed_by` is empty: list at least one trusted public key, or remove \
+                         the key"
+                            .to_owned(),
+                    ));
+                }
+                Some(super::SignedBy {
+                    keys,
+                    line: Some(line_column(text, at).0),
+                })
+            }
+        };
         let mut mounts = BTreeMap::new();
         for (root, host_dir) in t.mounts {
             let host_dir = PathBuf::from(host_dir);
@@ -222,6 +257,7 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
             programs,
             line,
             sha256,
+            signed_by,
         })
     };
     let defaults = match file.defaults {

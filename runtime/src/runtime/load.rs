@@ -113,6 +113,7 @@ fn identify(shared: &Shared, bytes: &[u8]) -> Result<Identity, LoadError> {
         .to_owned();
     let digest = ComponentDigest::of(bytes);
     loader::check_pin(&name, &digest, &shared.policy)?;
+    loader::check_signature(&name, bytes, &shared.policy)?;
     lock(&shared.names).check(&name, &digest)?;
     Ok(Identity {
         manifest,
