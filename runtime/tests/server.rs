@@ -621,3 +621,22 @@ fn a_reload_is_recorded_in_the_audit_trail_per_component() {
     assert_eq!(record["lost"], serde_json::json!([]));
     assert!(record["stopped"].is_null(), "{record}");
 }
+
+#[test]
+fn a_reload_resizes_the_pool() {
+    let server = start("", vec![limitprobe()], ServerConfig::default());
+    ready(&server);
+    assert_eq!(status(&server, "limitprobe").instances, 1);
+    let two = Policy::from_toml_str("[components.limitprobe]\ninstances = 2\n").unwrap();
+    let report = server.reload(two).expect("reload");
+    assert_eq!(report.to_string(), "limitprobe: unchanged\n");
+    eventually("two instances", || {
+        status(&server, "limitprobe").instances == 2
+    });
+    let one = Policy::from_toml_str("[defaults]\ninstances = 1\n").unwrap();
+    server.reload(one).expect("reload");
+    eventually("one instance", || {
+        status(&server, "limitprobe").instances == 1
+    });
+    assert_eq!(ask(&server, "limitprobe", "echo:still"), "still");
+}
