@@ -640,3 +640,30 @@ fn a_reload_resizes_the_pool() {
     });
     assert_eq!(ask(&server, "limitprobe", "echo:still"), "still");
 }
+
+#[test]
+fn a_worker_that_panics_leaves_no_caller_waiting() {
+    // An embedder's delivery hook that panics on the worker's thread.
+    let runtime = Runtime::builder()
+        .policy(Policy::from_toml_str(MESSENGERS).unwrap())
+        .on_delivery(|record| {
+            if record.payload == b"boom" {
+                panic!("the embedder's hook panicked");
+            }
+        });
+    let server = Server::start(runtime, messengers(), ServerConfig::default()).expect("starts");
+    ready(&server);
+    server
+        .publish("orders.created", b"boom".to_vec())
+        .expect("publish");
+    eventually("bob failed", || {
+        status(&server, "bob").state == ComponentState::Failed
+    });
+    let err = text(&server, "bob", "log").expect_err("failed");
+    assert!(
+        matches!(&err, ServeError::Unavailable { reason, .. } if reason.contains("panicked")),
+        "{err:?}"
+    );
+    // The neighbour keeps serving.
+    assert_eq!(ask(&server, "alice", "name"), "alice");
+}
