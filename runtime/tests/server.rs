@@ -667,3 +667,32 @@ fn a_worker_that_panics_leaves_no_caller_waiting() {
     // The neighbour keeps serving.
     assert_eq!(ask(&server, "alice", "name"), "alice");
 }
+
+#[test]
+fn a_message_that_traps_replaces_the_instance_until_it_is_dead_lettered() {
+    let server = start(
+        MESSENGERS,
+        messengers(),
+        ServerConfig::default().restart_backoff(Duration::from_millis(10)),
+    );
+    ready(&server);
+    server
+        .publish("orders.created", b"trap".to_vec())
+        .expect("publish");
+    // Three attempts (BrokerConfig::max_attempts), each trapping and
+    // replacing the instance; then the message is dead-lettered.
+    let dead = r#"airssys_calls_total{component="bob",kind="message",outcome="dead-lettered"} 1"#;
+    eventually("the message dead-lettered", || {
+        server.metrics_text().lines().any(|l| l == dead)
+    });
+    eventually("bob ready again", || {
+        status(&server, "bob").state == ComponentState::Ready
+    });
+    assert_eq!(status(&server, "bob").restarts, 3);
+    server
+        .publish("orders.created", b"fine".to_vec())
+        .expect("publish");
+    eventually("bob got the next message", || {
+        ask(&server, "bob", "log").contains("orders.created|host|fine")
+    });
+}
