@@ -16,6 +16,10 @@
 //! - [`storage`]: the key-value backends (redb file, in memory).
 //! - [`AuditLog`]: every capability decision as a `tracing` event and,
 //!   optionally, a JSON line.
+//! - [`Server`]: the components as a long-lived service: a pool of
+//!   instances per component on their own threads, bounded request
+//!   queues, continuous message delivery, restarts, policy reload,
+//!   metrics and a graceful shutdown.
 //! - [`HostExtension`]: a host service of the embedder's own (its WIT,
 //!   `bindgen!` host traits implemented on [`HostState`], guarded with
 //!   `#[airssys::host_fn]`), linked and checked next to the contract.
@@ -54,6 +58,7 @@ pub mod policy;
 mod pool;
 mod rate;
 mod runtime;
+pub mod server;
 pub mod storage;
 mod sync;
 
@@ -74,6 +79,10 @@ pub use runtime::{
     DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DeliveryFailure, DeliveryKind, DeliveryOutcome,
     DeliveryRecord, DeliveryReport, Export, HandlerError, Instance, LoadedComponent, Runtime,
     RuntimeBuilder, UndeclaredGrant,
+};
+pub use server::{
+    ComponentReload, ComponentSource, ComponentState, ComponentStatus, ReloadReport, ServeError,
+    Server, ServerConfig, ShutdownReport,
 };
 /// The wasmtime this runtime is built on, for an embedder's `bindgen!`
 /// and [`HostExtension::link`] (same version, no second copy).

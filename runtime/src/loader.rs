@@ -79,6 +79,68 @@ pub(crate) fn check_signature(name: &str, bytes: &[u8], policy: &Policy) -> Resu
         })
 }
 
+/// What a component's signature is, independent of which keys a policy
+/// trusts: kept with a loaded component so that a reloaded policy's
+/// `signed_by` is checked without the component's bytes.
+#[derive(Debug, Clone)]
+pub(crate) enum SignatureState {
+    /// No signature section.
+    Unsigned,
+    /// A signature by this key, over the code and manifest as loaded.
+    Intact(airssys_contract::signature::PublicKey),
+    /// A signature that does not hold whoever is trusted (malformed,
+    /// forged, or the component changed after signing).
+    Broken(airssys_contract::signature::SignatureError),
+}
+
+impl SignatureState {
+    /// Reads and checks the signature of `bytes` against its own signer.
+    pub(crate) fn of(bytes: &[u8]) -> SignatureState {
+        use airssys_contract::signature::{read, verify};
+        match read(bytes) {
+            Ok(None) => SignatureState::Unsigned,
+            Ok(Some(sig)) => match verify(bytes, &[sig.signer]) {
+                Ok(key) => SignatureState::Intact(key),
+                Err(e) => SignatureState::Broken(e),
+            },
+            Err(e) => SignatureState::Broken(e),
+        }
+    }
+}
+
+/// [`check_signature`] for a component already loaded, from the
+/// [`SignatureState`] read when it was: a reloaded policy that asks for a
+/// signature by a key that did not sign it refuses it the same way.
+///
+/// # Errors
+///
+/// [`LoadError::Signature`].
+pub(crate) fn check_signature_state(
+    name: &str,
+    state: &SignatureState,
+    policy: &Policy,
+) -> Result<(), LoadError> {
+    use airssys_contract::signature::SignatureError;
+    let Some(rule) = policy.signers_for(name) else {
+        return Ok(());
+    };
+    let outcome = match state {
+        SignatureState::Unsigned => Err(SignatureError::Unsigned),
+        SignatureState::Intact(key) if rule.keys.contains(key) => Ok(()),
+        SignatureState::Intact(key) => Err(SignatureError::Untrusted {
+            signer: key.fingerprint(),
+            trusted: rule.keys.iter().map(|k| k.fingerprint()).collect(),
+        }),
+        SignatureState::Broken(e) => Err(e.clone()),
+    };
+    outcome.map_err(|source| LoadError::Signature {
+        component: name.to_owned(),
+        source,
+        policy_file: policy.source().map(ToOwned::to_owned),
+        line: rule.line,
+    })
+}
+
 /// The names in use, each with how many `LoadedComponent`s of it are
 /// alive, the digest it was claimed with, and its mailbox notifier (the
 /// one the broker notifies of mail for it). A name is free again once its
