@@ -10,6 +10,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +18,17 @@ use std::time::{Duration, Instant};
 use airssys_runtime::broker::{Delivery, NatsBroker, SOURCE_HEADER, Subscriber};
 use airssys_runtime::contract::capability::{Capability, GrantSet};
 use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
+
+/// `nats-server` on the PATH, or where Debian's package puts it
+/// (`/usr/sbin`, which a user's PATH may lack).
+fn nats_server() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("nats-server"))
+        .find(|candidate| candidate.is_file());
+    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
+}
 
 /// A `nats-server` of this test, killed on drop.
 struct NatsServer {
@@ -32,7 +44,7 @@ impl NatsServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new("nats-server")
+        let child = Command::new(nats_server())
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .arg("-l")
             .arg(dir.path().join("nats.log"))
