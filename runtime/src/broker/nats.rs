@@ -45,6 +45,12 @@ use super::{
     RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot, Subscriber, dead_letter_topic,
 };
 
+/// The Rust snippets of `docs/nats.md`, run as doc tests (only there: the
+/// page is not part of the API documentation).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/nats.md")]
+pub struct NatsPage;
+
 /// The header naming the sending component, set by the sending host.
 pub const SOURCE_HEADER: &str = "Airssys-Source";
 
