@@ -334,8 +334,9 @@ fn replicas_of_a_component_on_two_hosts_share_the_requests() {
     }
 }
 
-/// A message that no airssys host stamped (no source header) is not
-/// delivered; a stamped one sent after it on the same connection is.
+/// A message that no airssys host stamped (no source header, or one that
+/// is not a component name) is not delivered; a stamped one sent after
+/// them on the same connection is.
 #[test]
 fn a_message_without_the_source_header_is_not_delivered() {
     let server = NatsServer::start();
@@ -343,6 +344,7 @@ fn a_message_without_the_source_header_is_not_delivered() {
     let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
     let mut raw = server.raw();
     raw.publish("airssys.topic.orders.created", None, b"forged");
+    raw.publish("airssys.topic.orders.created", Some("not a name!"), b"bad");
     raw.publish("airssys.topic.orders.created", Some("carol"), b"stamped");
     raw.flush();
     eventually("the stamped message arrives", || {

@@ -443,10 +443,16 @@ async fn write_out(client: async_nats::Client, mut queue: tokio::sync::mpsc::Rec
     }
 }
 
-/// The source a host stamped on `message`, if any.
+/// The source a host stamped on `message`, if any: a component name
+/// (letters, digits, `-`, `_`, `.`; at most 255 bytes).
 fn stamped_source(message: &Message) -> Option<&str> {
     let source = message.headers.as_ref()?.get(SOURCE_HEADER)?.as_str();
-    (!source.is_empty()).then_some(source)
+    let valid = !source.is_empty()
+        && source.len() <= 255
+        && source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    valid.then_some(source)
 }
 
 fn status_of(message: &Message) -> Option<&str> {
@@ -516,8 +522,8 @@ impl Shared {
                 target: "airssys::messaging",
                 subject,
                 component,
-                "a message on NATS subject `{subject}` has no `{SOURCE_HEADER}` header (it was \
-                 not sent by an airssys host): not delivered to `{component}`"
+                "a message on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
+                 was not sent by an airssys host): not delivered to `{component}`"
             );
             return;
         };
@@ -604,8 +610,8 @@ impl Shared {
             tracing::warn!(
                 target: "airssys::messaging",
                 subject,
-                "a request on NATS subject `{subject}` has no `{SOURCE_HEADER}` header (it was \
-                 not sent by an airssys host): refused"
+                "a request on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
+                 was not sent by an airssys host): refused"
             );
             let text = format!("requests on `{subject}` must carry the `{SOURCE_HEADER}` header");
             self.answer(&reply_to, "invalid-input", Bytes::from(text));
