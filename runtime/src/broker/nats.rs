@@ -156,7 +156,7 @@ impl NatsBrokerBuilder {
             return Err(NatsError::InvalidPrefix(self.prefix));
         }
         let (runtime, handle) = match self.handle {
-            Some(handle) => (None, handle),
+            Some(handle) => (OwnedRuntime(None), handle),
             None => {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
@@ -165,7 +165,7 @@ impl NatsBrokerBuilder {
                     .build()
                     .map_err(NatsError::Runtime)?;
                 let handle = runtime.handle().clone();
-                (Some(runtime), handle)
+                (OwnedRuntime(Some(runtime)), handle)
             }
         };
         let shown = without_credentials(&self.url);
@@ -219,7 +219,7 @@ impl NatsBrokerBuilder {
             shared,
             writer,
             pump: Some(pump),
-            runtime,
+            _runtime: runtime,
         })
     }
 }
@@ -230,9 +230,17 @@ impl NatsBrokerBuilder {
 ///
 /// Each host keeps a local mailbox per component with the in-process
 /// broker's bounds; what arrives from NATS is queued there only when the
-/// receiving component's subscriptions and grants cover its topic. See
-/// the [module documentation](self) for the subject layout and
-/// `docs/nats.md` for the whole picture.
+/// receiving component's subscriptions and grants cover its topic.
+///
+/// Subjects: a message on topic `t` goes to `<prefix>.topic.t`; each
+/// subscription pattern `p` of a component is subscribed as
+/// `<prefix>.topic.p` in the queue group named after the component (so
+/// its replicas on several hosts share the messages, while different
+/// components each get every message); requests for component `c` go to
+/// `<prefix>.request.c`, subscribed in queue group `c` by every host
+/// running an instance of `c`. Every message and request carries
+/// [`SOURCE_HEADER`], written by the sending host. `docs/nats.md` has the
+/// whole picture.
 ///
 /// Publishing never waits on the network: a message goes into a bounded
 /// queue the broker's writer task sends from. A request waits at most the
@@ -245,7 +253,22 @@ pub struct NatsBroker {
     shared: Arc<Shared>,
     writer: JoinHandle<()>,
     pump: Option<std::thread::JoinHandle<()>>,
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Dropped last (fields drop in order).
+    _runtime: OwnedRuntime,
+}
+
+/// The broker's own tokio runtime, if it made one: shut down without
+/// waiting when dropped, which is allowed from any thread (dropping a
+/// runtime inside another one's async context would panic).
+#[derive(Debug)]
+struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -354,9 +377,6 @@ impl Drop for NatsBroker {
         self.writer.abort();
         if let Some(pump) = self.pump.take() {
             let _ = pump.join();
-        }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
         }
     }
 }
@@ -1035,7 +1055,8 @@ mod tests {
 
     #[test]
     fn patterns_map_one_to_one() {
-        let cap = |p: &str| Capability::parse(&format!("msg:subscribe:{p}")).unwrap();
+        let cap =
+            |p: &str| Capability::parse(&format!("msg:subscribe:{p}")).expect("valid pattern");
         assert_eq!(
             pattern_subject("airssys.topic.", &cap("orders.*")).as_deref(),
             Some("airssys.topic.orders.*")
