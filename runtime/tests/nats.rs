@@ -238,6 +238,10 @@ subscribe = ["orders.*"]
 [components.dlq]
 grants = ["msg:subscribe:airssys.dead-letter.bob"]
 subscribe = ["airssys.dead-letter.bob"]
+
+[components.carol]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
 "#;
 
 #[test]
@@ -301,6 +305,38 @@ fn an_unknown_request_target_is_not_found() {
     let answer = cmd(&mut alice, "request:bob:60000:x");
     assert!(answer.starts_with("not-found:"), "{answer}");
     drop(loaded);
+}
+
+/// Replicas of `bob` on two hosts share the messages of his topics (one
+/// queue group); `carol`, another component, gets every one of them, in
+/// publish order.
+#[test]
+fn replicas_share_messages_while_other_components_get_each() {
+    let server = NatsServer::start();
+    let a = host(&server, HOST_A, BrokerConfig::default());
+    let b = host(&server, HOST_B, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut bob_a = [start(&a, "bob", &["msg:subscribe:orders.*"])];
+    let mut bob_b = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    let mut carol = [start(&b, "carol", &["msg:subscribe:orders.*"])];
+
+    assert_eq!(cmd(&mut alice, "flood:orders.a:0:20"), "sent 20");
+    eventually("carol gets all 20, bob's replicas 20 between them", || {
+        b.broker().pending("carol") == 20
+            && a.broker().pending("bob") + b.broker().pending("bob") == 20
+    });
+    let on_a = a.run_until_idle(&mut bob_a, 64).expect("a").delivered;
+    let on_b = b.run_until_idle(&mut bob_b, 64).expect("b").delivered;
+    assert_eq!(on_a + on_b, 20);
+    assert!(
+        on_a > 0 && on_b > 0,
+        "both replicas got some: {on_a} + {on_b}"
+    );
+    b.run_until_idle(&mut carol, 64).expect("carol");
+    assert_eq!(
+        cmd(&mut carol[0], "stats"),
+        "count=20 anomalies=0 refused=0"
+    );
 }
 
 /// Two replicas of `bob`, one per host, in one queue group: 20 requests
