@@ -127,6 +127,8 @@ fn a_message_of_the_run_reaches_a_subscriber_on_another_host() {
         "orders.created=hello",
     ]);
     let stdout = common::succeeded(&out);
+    let stderr = common::stderr(&out);
+    assert!(!stderr.contains("did not confirm"), "{stderr}");
     assert!(
         stdout.contains("publish orders.created \"hello\" from `cli` -> sent to the NATS server"),
         "{stdout}"

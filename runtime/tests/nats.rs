@@ -413,6 +413,7 @@ fn a_message_outside_the_receivers_grants_never_reaches_it() {
             grants(&["msg:subscribe:orders.open"]),
         ),
     );
+    assert!(broker.flush(), "the server answers");
     let mut raw = server.raw();
     raw.publish("airssys.topic.orders.secret", Some("alice"), b"no");
     raw.publish("airssys.topic.orders.open", Some("alice"), b"yes");

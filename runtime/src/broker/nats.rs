@@ -207,7 +207,7 @@ impl NatsBrokerBuilder {
             answered: Arc::new(Notifier::new()),
             stopping: AtomicBool::new(false),
         });
-        let writer = handle.spawn(write_out(client, queue));
+        let writer = handle.spawn(write_out(client, queue, self.op_timeout));
         let pump = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -307,12 +307,18 @@ struct Serving {
     task: Option<JoinHandle<()>>,
 }
 
-/// One message for the writer task.
+/// One entry of the writer task's queue.
 #[derive(Debug)]
-struct Outgoing {
-    subject: String,
-    headers: HeaderMap,
-    payload: Bytes,
+enum Outgoing {
+    /// A message to publish.
+    Message {
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    },
+    /// Everything queued before has been handed to the client: wait until
+    /// the server processed them, and say whether it did in time.
+    Flush(mpsc::SyncSender<bool>),
 }
 
 impl NatsBroker {
@@ -340,24 +346,31 @@ impl NatsBroker {
     }
 
     /// Waits (at most the [`op_timeout`](NatsBrokerBuilder::op_timeout))
-    /// until everything published so far was written to the server and
-    /// the server answered a ping; `false` when it did not in time.
+    /// until the server processed everything published so far (a message
+    /// of the broker's own, sent after them, came back); `false` when it
+    /// did not in time.
     pub fn flush(&self) -> bool {
         let shared = &self.shared;
         let deadline = Instant::now() + shared.op_timeout;
-        // The writer queue first: it empties as the writer sends.
-        while shared.outgoing.capacity() < shared.outgoing_capacity {
-            if Instant::now() >= deadline {
-                return false;
+        let (done, flushed) = mpsc::sync_channel(1);
+        // Behind everything queued so far, so the writer reaches it after
+        // handing those to the client.
+        let mut marker = Outgoing::Flush(done);
+        loop {
+            match shared.outgoing.try_send(marker) {
+                Ok(()) => break,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    marker = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return false,
             }
-            std::thread::sleep(Duration::from_millis(1));
         }
-        let client = shared.client.clone();
         let left = deadline.saturating_duration_since(Instant::now());
-        matches!(
-            bounded(&shared.handle, left, async move { client.flush().await }),
-            Some(Ok(()))
-        )
+        flushed.recv_timeout(left).unwrap_or(false)
     }
 }
 
@@ -446,16 +459,45 @@ fn pattern_subject(prefix: &str, pattern: &Capability) -> Option<String> {
     ok.then(|| format!("{prefix}{}", tokens.join(".")))
 }
 
+/// Whether the server processed everything this client sent so far: a
+/// message to a fresh inbox of its own comes back (the server handles a
+/// connection's operations in order). The client's `flush` only empties
+/// the socket's buffer.
+async fn round_trip(client: &async_nats::Client, within: Duration) -> bool {
+    let probe = async {
+        let inbox = client.new_inbox();
+        let mut echo = client.subscribe(inbox.clone()).await.ok()?;
+        client.publish(inbox, Bytes::new()).await.ok()?;
+        echo.next().await
+    };
+    matches!(tokio::time::timeout(within, probe).await, Ok(Some(_)))
+}
+
 /// Sends what publishers queued, in order.
-async fn write_out(client: async_nats::Client, mut queue: tokio::sync::mpsc::Receiver<Outgoing>) {
+async fn write_out(
+    client: async_nats::Client,
+    mut queue: tokio::sync::mpsc::Receiver<Outgoing>,
+    within: Duration,
+) {
     while let Some(out) = queue.recv().await {
+        let (subject, headers, payload) = match out {
+            Outgoing::Message {
+                subject,
+                headers,
+                payload,
+            } => (subject, headers, payload),
+            Outgoing::Flush(done) => {
+                let _ = done.send(round_trip(&client, within).await);
+                continue;
+            }
+        };
         if let Err(error) = client
-            .publish_with_headers(out.subject.clone(), out.headers, out.payload)
+            .publish_with_headers(subject.clone(), headers, payload)
             .await
         {
             tracing::warn!(
                 target: "airssys::messaging",
-                subject = out.subject,
+                subject,
                 %error,
                 "a message could not be handed to the NATS client and is lost"
             );
@@ -483,7 +525,7 @@ impl Shared {
     /// Queues a message for the writer task.
     fn send(&self, subject: String, headers: HeaderMap, payload: Bytes) -> Result<(), BrokerError> {
         self.outgoing
-            .try_send(Outgoing {
+            .try_send(Outgoing::Message {
                 subject,
                 headers,
                 payload,
@@ -725,7 +767,7 @@ impl Shared {
                     ),
                 }
             }
-            if shared.client.flush().await.is_ok() {
+            if round_trip(&shared.client, shared.op_timeout).await {
                 let _ = ready.send(());
             }
             let mut all = futures_util::stream::select_all(subscriptions);
