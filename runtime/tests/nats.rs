@@ -307,6 +307,26 @@ fn an_unknown_request_target_is_not_found() {
     drop(loaded);
 }
 
+/// A request the target host's mailbox refuses is refused to the
+/// requester at once, as in-process (`quota-exceeded` naming the bound).
+#[test]
+fn a_request_the_target_hosts_mailbox_refuses_is_quota_exceeded() {
+    let server = NatsServer::start();
+    let a = host(&server, HOST_A, BrokerConfig::default());
+    let config = BrokerConfig {
+        queue_capacity: 1,
+        ..BrokerConfig::default()
+    };
+    let b = host(&server, HOST_B, config);
+    let mut alice = start(&a, "alice", &["msg:request:bob"]);
+    let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+    assert_eq!(cmd(&mut alice, "request:bob:60000:first"), "ok");
+    let answer = cmd(&mut alice, "request:bob:60000:second");
+    assert!(answer.starts_with("quota-exceeded:"), "{answer}");
+    assert!(answer.contains("`queue_capacity`"), "{answer}");
+    assert_eq!(b.broker().pending("bob"), 1);
+}
+
 /// Replicas of `bob` on two hosts share the messages of his topics (one
 /// queue group); `carol`, another component, gets every one of them, in
 /// publish order.
