@@ -1,7 +1,7 @@
 //! `airssys run <COMPONENT>... [--policy FILE] [--grant P]... [--deny P]...
 //! [--mount V=DIR]... [--storage PATH] [--request PAYLOAD]...
 //! [--request-to NAME=PAYLOAD]... [--message TOPIC=PAYLOAD]...
-//! [--fail-on-deny]`.
+//! [--fail-on-deny] [--nats URL]`.
 //!
 //! Each `COMPONENT` is a `.wasm` or a crate directory. A crate directory is
 //! built first (`cargo build --target wasm32-wasip2 --release`, cargo's
@@ -40,6 +40,7 @@ use airssys_contract::capability::{Action, Capability, Domain, Request};
 use airssys_contract::guard::{DecidedBy, refusal_advice};
 use airssys_contract::manifest::Manifest;
 use airssys_contract::text::printable;
+use airssys_runtime::broker::NatsBroker;
 use airssys_runtime::{
     AuditRecord, Broker, DecidingRule, DeliveryKind, DeliveryRecord, Instance, LoadError,
     LoadedComponent, Policy, RuleOrigin, Runtime, RuntimeError, UNANNOTATED_NAME,
@@ -96,6 +97,11 @@ pub(crate) struct Args {
     /// `airssys policy propose` (see docs/least-privilege.md).
     #[arg(long, value_name = "NAME", requires = "audit")]
     observe: Option<String>,
+    /// Carry messages and requests over the NATS server at URL
+    /// (docs/nats.md), so these components reach components of other
+    /// hosts on it (and theirs reach these while the run lasts).
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
     /// Where compiled components are cached (see `airssys cache`).
     #[command(flatten)]
     cache: super::cache::CacheArgs,
@@ -363,6 +369,17 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     if let Some(dir) = args.cache.dir() {
         builder = builder.compile_cache(dir);
     }
+    let nats = match &args.nats {
+        Some(url) => Some(Arc::new(
+            NatsBroker::builder(url.as_str())
+                .connect()
+                .map_err(|e| fail(2, format_args!("--nats: {e}")))?,
+        )),
+        None => None,
+    };
+    if let Some(broker) = &nats {
+        builder = builder.broker(Arc::clone(broker) as Arc<dyn Broker>);
+    }
     let runtime = builder
         .build()
         .map_err(|e| fail(2, format_args!("cannot start the runtime: {e}")))?;
@@ -451,7 +468,21 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         }
     }
     for (topic, payload) in &messages {
-        publish(runtime.broker().as_ref(), &args.source, topic, payload)?;
+        let over_nats = nats.is_some();
+        publish(
+            runtime.broker().as_ref(),
+            over_nats,
+            &args.source,
+            topic,
+            payload,
+        )?;
+    }
+    // Sent on before delivery starts (a run ends once its mailboxes are
+    // empty: what other hosts send later is not waited for).
+    if let Some(broker) = &nats
+        && !broker.flush()
+    {
+        eprintln!("warning: --nats: the server did not confirm the messages sent so far");
     }
     deliver(&runtime, &last_delivery, &mut instances, &mut report)?;
 
@@ -748,11 +779,20 @@ fn build_policy(policy: Policy, names: &[&str], rules: &ExtraRules) -> Result<Po
 }
 
 /// Publishes one `--message` from the host.
-fn publish(broker: &dyn Broker, source: &str, topic: &str, payload: &str) -> Result<(), Exit> {
+fn publish(
+    broker: &dyn Broker,
+    over_nats: bool,
+    source: &str,
+    topic: &str,
+    payload: &str,
+) -> Result<(), Exit> {
     let count = broker
         .publish(source, topic, payload.as_bytes().to_vec())
         .map_err(|e| fail(2, format_args!("--message `{topic}={payload}`: {e}")))?;
     match count {
+        _ if over_nats => {
+            println!("publish {topic} {payload:?} from `{source}` -> sent to the NATS server");
+        }
         0 => println!(
             "publish {topic} {payload:?} from `{source}`: no component subscribes to `{topic}`; \
              add it to `subscribe` of a component in the policy"

@@ -396,6 +396,60 @@ impl InProcessBroker {
     }
 }
 
+/// What became of a message offered to one mailbox with
+/// [`InProcessBroker::offer_one`].
+#[cfg(feature = "nats")]
+#[derive(Debug)]
+pub(crate) enum Offered {
+    /// Queued.
+    Queued,
+    /// The component has no mailbox here, or its subscriptions or grants
+    /// do not cover the topic (`msg:subscribe:<topic>`).
+    NotWanted,
+    /// Its mailbox refused it (full, a share used up, or too large); the
+    /// refusal was logged, naming the bound.
+    Refused,
+}
+
+#[cfg(feature = "nats")]
+impl InProcessBroker {
+    /// Offers a message that arrived for `component` alone (from another
+    /// host, say) to its mailbox: queued only when the component's
+    /// subscriptions *and* grants cover `topic`, under the same bounds as
+    /// [`Broker::publish`]; nobody else's mailbox is looked at.
+    pub(crate) fn offer_one(
+        &self,
+        component: &str,
+        source: &str,
+        topic: &str,
+        payload: Vec<u8>,
+    ) -> Offered {
+        let mut inner = self.lock();
+        if !inner
+            .mailboxes
+            .get(component)
+            .is_some_and(|mailbox| mailbox.wants(topic))
+        {
+            return Offered::NotWanted;
+        }
+        let envelope = Envelope {
+            topic: Arc::from(topic),
+            source: inner.name(source),
+            payload: Arc::from(payload),
+        };
+        match inner.offer(component, &envelope, &self.config) {
+            Outcome::Queued => Offered::Queued,
+            Outcome::Refused(reason) | Outcome::TooLarge(reason) => {
+                let dead_lettered = !topic.starts_with(RESERVED_TOPIC_PREFIX);
+                if let Some(mailbox) = inner.mailboxes.get_mut(component) {
+                    mailbox.refuse(component, &reason, dead_lettered);
+                }
+                Offered::Refused
+            }
+        }
+    }
+}
+
 impl Inner {
     /// Offers `envelope` to the mailbox of `name`: queued when it fits,
     /// otherwise refused (nothing changes).

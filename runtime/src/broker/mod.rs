@@ -27,6 +27,8 @@
 pub(crate) mod admission;
 mod in_process;
 mod message;
+#[cfg(feature = "nats")]
+mod nats;
 mod reply;
 
 use std::collections::VecDeque;
@@ -36,6 +38,8 @@ use airssys_contract::capability::{Capability, GrantSet};
 
 pub use self::in_process::InProcessBroker;
 pub use self::message::{Delivery, Envelope};
+#[cfg(feature = "nats")]
+pub use self::nats::{NatsBroker, NatsBrokerBuilder, NatsError, SOURCE_HEADER};
 pub use self::reply::{ReplyBudget, ReplyOutcome, ReplyPoll, ReplySlot};
 pub use crate::sync::Notifier;
 

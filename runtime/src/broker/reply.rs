@@ -102,6 +102,13 @@ impl ReplySlot {
         self
     }
 
+    /// When the requester stops waiting: a backend that carries the
+    /// request elsewhere passes the time left along, so the answering side
+    /// gives up at the same moment.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     fn lock(&self) -> MutexGuard<'_, ReplyState> {
         crate::sync::lock(&self.state)
     }

@@ -1,0 +1,166 @@
+//! `airssys run --nats URL`: the run's broker is a `NatsBroker` on that
+//! server, so a `--message` reaches a subscriber on another host (here, a
+//! `NatsBroker` of the test process standing for one); an unreachable
+//! server exits 2 without showing the URL's credentials. The test starts
+//! its own `nats-server` (Debian package `nats-server`); a missing one
+//! fails the test, naming the package.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use airssys_runtime::Broker;
+use airssys_runtime::broker::{Delivery, NatsBroker, Subscriber};
+use airssys_runtime::contract::capability::{Capability, GrantSet};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_path_buf()
+}
+
+/// `airssys` with the target directory `cli/tests/run.rs` builds in.
+fn airssys(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(args)
+        .current_dir(repo_root())
+        .env(
+            "CARGO_TARGET_DIR",
+            repo_root().join("target").join("new-templates"),
+        )
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("runs airssys")
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A `nats-server` of this test, killed on drop.
+struct NatsServer {
+    child: Child,
+    port: u16,
+}
+
+impl NatsServer {
+    fn start() -> NatsServer {
+        let port = free_port();
+        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(program)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start `nats-server` ({e}): this test needs it; install it with \
+                     `apt-get install nats-server`"
+                )
+            });
+        let server = NatsServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The echo fixture crate (written once per test binary).
+fn echo() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| common::echo_crate("nats-echo"))
+}
+
+#[test]
+fn a_message_of_the_run_reaches_a_subscriber_on_another_host() {
+    let server = NatsServer::start();
+    // The other host: a broker with one subscriber of `orders.*`.
+    let other = NatsBroker::builder(server.url())
+        .connect()
+        .expect("connects");
+    let grants = GrantSet::builder()
+        .allow(Capability::parse("msg:subscribe:orders.*").unwrap())
+        .build();
+    other.register(
+        "watcher",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
+            grants,
+        ),
+    );
+
+    let echo = echo();
+    let out = airssys(&[
+        "run",
+        echo.to_str().unwrap(),
+        "--nats",
+        &server.url(),
+        "--message",
+        "orders.created=hello",
+    ]);
+    let stdout = common::succeeded(&out);
+    let stderr = common::stderr(&out);
+    assert!(!stderr.contains("did not confirm"), "{stderr}");
+    assert!(
+        stdout.contains("publish orders.created \"hello\" from `cli` -> sent to the NATS server"),
+        "{stdout}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while other.pending("watcher") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing arrived on the other host"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    match other.take("watcher") {
+        Some(Delivery::Message { envelope, .. }) => {
+            assert_eq!(&*envelope.topic, "orders.created");
+            assert_eq!(&*envelope.source, "cli");
+            assert_eq!(&*envelope.payload, b"hello");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_unreachable_server_exits_2_without_showing_credentials() {
+    let echo = echo();
+    let url = format!("nats://user:secret@127.0.0.1:{}", free_port());
+    let out = airssys(&["run", echo.to_str().unwrap(), "--nats", &url]);
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--nats: could not connect to the NATS server at `nats://***@127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}

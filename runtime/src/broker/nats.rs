@@ -1,0 +1,1111 @@
+//! [`NatsBroker`]: messaging between runtimes (hosts) over a NATS server
+//! (feature `nats`). Core NATS, at-most-once.
+//!
+//! Subjects (`<prefix>` defaults to `airssys`):
+//!
+//! - a message on topic `t` is published on `<prefix>.topic.t`; a
+//!   component subscribing to a pattern `p` (`*` one segment, `>` the
+//!   rest: airssys's topic syntax is NATS's) subscribes to
+//!   `<prefix>.topic.p` in the **queue group named after the component**,
+//!   so replicas of one component on several hosts share its messages
+//!   while different components each get every message;
+//! - a request for component `c` is sent on `<prefix>.request.c`, which
+//!   every host running an instance of `c` subscribes to in queue group
+//!   `c`.
+//!
+//! Every message and request carries the header [`SOURCE_HEADER`] with the
+//! sending component's name, written by the sending host from what the
+//! runtime told it (payloads are opaque bytes; a component cannot set
+//! headers). A message or request without it did not come from an airssys
+//! host and is refused with a warning naming its subject.
+//!
+//! The receiving host decides what reaches its components: a message is
+//! queued for a component only when the component's subscriptions *and*
+//! its effective grant (`msg:subscribe:<topic>`) cover the concrete topic,
+//! whatever another host sent; then under the same bounds as the
+//! in-process broker (capacity, bytes, per-publisher shares by the source
+//! the header names), dead-lettering to the component's dead-letter topic
+//! (published over NATS) what its mailbox refuses.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use airssys_contract::capability::{Capability, ResourcePattern, Segment};
+use async_nats::{HeaderMap, Message, StatusCode};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use super::in_process::Offered;
+use super::{
+    Broker, BrokerConfig, BrokerError, Delivery, Envelope, InProcessBroker, Notifier,
+    RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot, Subscriber, dead_letter_topic,
+};
+
+/// The Rust snippets of `docs/nats.md`, run as doc tests (only there: the
+/// page is not part of the API documentation).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/nats.md")]
+pub struct NatsPage;
+
+/// The header naming the sending component, set by the sending host.
+pub const SOURCE_HEADER: &str = "Airssys-Source";
+
+/// The header carrying a request's time left, in milliseconds, so the
+/// answering host gives up when the requester does.
+const TIMEOUT_HEADER: &str = "Airssys-Timeout-Ms";
+
+/// The header of an answer to a request: `accepted`, `reply`, `remote`,
+/// `not-found`, `queue-full` or `invalid-input`.
+const STATUS_HEADER: &str = "Airssys-Status";
+
+/// The longest a served request is kept when the requester sent no
+/// (or a larger) time left.
+const MAX_REQUEST_TIME: Duration = Duration::from_secs(3600);
+
+/// Why a [`NatsBroker`] could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NatsError {
+    /// The subject prefix is not a valid NATS subject.
+    #[error(
+        "the subject prefix `{0}` is not usable: use `.`-separated, non-empty segments without \
+         `*`, `>` or whitespace (the default is `airssys`)"
+    )]
+    InvalidPrefix(String),
+    /// The broker's own tokio runtime could not be started.
+    #[error("could not start the NATS broker's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The server could not be reached or refused the connection.
+    #[error("could not connect to the NATS server at `{url}`: {reason}")]
+    Connect {
+        /// The server URL (credentials removed).
+        url: String,
+        /// What the client said.
+        reason: String,
+    },
+}
+
+/// Builds a [`NatsBroker`]: [`NatsBroker::builder`].
+#[derive(Debug, Clone)]
+pub struct NatsBrokerBuilder {
+    url: String,
+    prefix: String,
+    config: BrokerConfig,
+    op_timeout: Duration,
+    outgoing_capacity: usize,
+    handle: Option<Handle>,
+}
+
+impl NatsBrokerBuilder {
+    /// The subject prefix (default `airssys`): every subject this broker
+    /// uses starts with it, so several deployments can share one server.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The bounds of the local mailboxes (default
+    /// [`BrokerConfig::default`]), as for the in-process broker.
+    #[must_use]
+    pub fn config(mut self, config: BrokerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The longest a caller waits on the network (default 5 s):
+    /// connecting, confirming a subscription when a component is
+    /// registered or starts serving requests, and a request's acceptance
+    /// by the target's host.
+    #[must_use]
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Messages waiting to be written to the server (default 4096): a
+    /// publish finding them all taken is refused with
+    /// [`BrokerError::QueueFull`] (the server is slow or unreachable).
+    #[must_use]
+    pub fn outgoing_capacity(mut self, capacity: usize) -> Self {
+        self.outgoing_capacity = capacity.max(1);
+        self
+    }
+
+    /// Runs the broker's network tasks on this tokio runtime instead of a
+    /// small one of its own (one worker thread).
+    #[must_use]
+    pub fn runtime_handle(mut self, handle: Handle) -> Self {
+        self.handle = Some(handle);
+        self
+    }
+
+    /// Connects (waiting at most the
+    /// [`op_timeout`](NatsBrokerBuilder::op_timeout)).
+    ///
+    /// # Errors
+    ///
+    /// [`NatsError`]: an unusable prefix, the runtime not starting, the
+    /// server not reachable in time or refusing the connection.
+    pub fn connect(self) -> Result<NatsBroker, NatsError> {
+        if !is_subject(&self.prefix) {
+            return Err(NatsError::InvalidPrefix(self.prefix));
+        }
+        let (runtime, handle) = match self.handle {
+            Some(handle) => (OwnedRuntime(None), handle),
+            None => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("airssys-nats")
+                    .enable_all()
+                    .build()
+                    .map_err(NatsError::Runtime)?;
+                let handle = runtime.handle().clone();
+                (OwnedRuntime(Some(runtime)), handle)
+            }
+        };
+        let shown = without_credentials(&self.url);
+        let options = async_nats::ConnectOptions::new()
+            .name("airssys")
+            .connection_timeout(self.op_timeout);
+        let url = self.url.clone();
+        let connected = bounded(&handle, self.op_timeout, async move {
+            options.connect(url.as_str()).await
+        });
+        let client = match connected {
+            Some(Ok(client)) => client,
+            Some(Err(e)) => {
+                return Err(NatsError::Connect {
+                    url: shown,
+                    reason: e.to_string(),
+                });
+            }
+            None => {
+                return Err(NatsError::Connect {
+                    url: shown,
+                    reason: format!("no connection within {:?}", self.op_timeout),
+                });
+            }
+        };
+        let (outgoing, queue) = tokio::sync::mpsc::channel(self.outgoing_capacity);
+        let shared = Arc::new(Shared {
+            client: client.clone(),
+            handle: handle.clone(),
+            topic_prefix: format!("{}.topic.", self.prefix),
+            request_prefix: format!("{}.request.", self.prefix),
+            local: InProcessBroker::new(self.config),
+            op_timeout: self.op_timeout,
+            outgoing,
+            outgoing_capacity: self.outgoing_capacity,
+            listeners: Mutex::new(HashMap::new()),
+            serving: Mutex::new(HashMap::new()),
+            answers: Mutex::new(Vec::new()),
+            answered: Arc::new(Notifier::new()),
+            stopping: AtomicBool::new(false),
+        });
+        let writer = handle.spawn(write_out(client, queue, self.op_timeout));
+        let pump = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("airssys-nats-answers".to_owned())
+                .spawn(move || shared.send_answers())
+                .map_err(NatsError::Runtime)?
+        };
+        Ok(NatsBroker {
+            shared,
+            writer,
+            pump: Some(pump),
+            _runtime: runtime,
+        })
+    }
+}
+
+/// A [`Broker`] carrying messages and requests between runtimes over a
+/// NATS server (core NATS: at-most-once; a message published while no
+/// subscriber is connected, or lost with a connection, is gone).
+///
+/// Each host keeps a local mailbox per component with the in-process
+/// broker's bounds; what arrives from NATS is queued there only when the
+/// receiving component's subscriptions and grants cover its topic.
+///
+/// Subjects: a message on topic `t` goes to `<prefix>.topic.t`; each
+/// subscription pattern `p` of a component is subscribed as
+/// `<prefix>.topic.p` in the queue group named after the component (so
+/// its replicas on several hosts share the messages, while different
+/// components each get every message); requests for component `c` go to
+/// `<prefix>.request.c`, subscribed in queue group `c` by every host
+/// running an instance of `c`. Every message and request carries
+/// [`SOURCE_HEADER`], written by the sending host. `docs/nats.md` has the
+/// whole picture.
+///
+/// Publishing never waits on the network: a message goes into a bounded
+/// queue the broker's writer task sends from. A request waits at most the
+/// [`op_timeout`](NatsBrokerBuilder::op_timeout) for the target's host to
+/// accept it (or say no component of that name runs anywhere:
+/// [`BrokerError::NotFound`]); the answer fills the request's
+/// [`ReplySlot`] later.
+#[derive(Debug)]
+pub struct NatsBroker {
+    shared: Arc<Shared>,
+    writer: JoinHandle<()>,
+    pump: Option<std::thread::JoinHandle<()>>,
+    /// Dropped last (fields drop in order).
+    _runtime: OwnedRuntime,
+}
+
+/// The broker's own tokio runtime, if it made one: shut down without
+/// waiting when dropped, which is allowed from any thread (dropping a
+/// runtime inside another one's async context would panic).
+#[derive(Debug)]
+struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    client: async_nats::Client,
+    handle: Handle,
+    /// `<prefix>.topic.`
+    topic_prefix: String,
+    /// `<prefix>.request.`
+    request_prefix: String,
+    /// The local mailboxes, with their bounds and grants.
+    local: InProcessBroker,
+    op_timeout: Duration,
+    outgoing: tokio::sync::mpsc::Sender<Outgoing>,
+    outgoing_capacity: usize,
+    /// The task receiving each registered component's messages.
+    listeners: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// Per component: running instances, and the task receiving its
+    /// requests while there is one.
+    serving: Mutex<HashMap<String, Serving>>,
+    /// Requests queued here whose answer goes back over NATS: the slot
+    /// the dispatcher fills, and the reply subject.
+    answers: Mutex<Vec<(Arc<ReplySlot>, String)>>,
+    /// Notified when one of `answers` is filled (every slot of `answers`
+    /// carries it) or added.
+    answered: Arc<Notifier>,
+    stopping: AtomicBool,
+}
+
+/// A component's requests on this host.
+#[derive(Debug, Default)]
+struct Serving {
+    /// Its running instances.
+    running: usize,
+    /// The task receiving its requests while one runs.
+    task: Option<JoinHandle<()>>,
+}
+
+/// One entry of the writer task's queue.
+#[derive(Debug)]
+enum Outgoing {
+    /// A message to publish.
+    Message {
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    },
+    /// Everything queued before has been handed to the client: wait until
+    /// the server processed them, and say whether it did in time.
+    Flush(mpsc::SyncSender<bool>),
+}
+
+impl NatsBroker {
+    /// A builder for a broker on the server at `url` (`nats://host:port`;
+    /// several, comma-separated, for a cluster).
+    pub fn builder(url: impl Into<String>) -> NatsBrokerBuilder {
+        NatsBrokerBuilder {
+            url: url.into(),
+            prefix: "airssys".to_owned(),
+            config: BrokerConfig::default(),
+            op_timeout: Duration::from_secs(5),
+            outgoing_capacity: 4096,
+            handle: None,
+        }
+    }
+
+    /// The NATS subject a message on `topic` is published on.
+    pub fn topic_subject(&self, topic: &str) -> String {
+        format!("{}{topic}", self.shared.topic_prefix)
+    }
+
+    /// The NATS subject requests for `component` are sent on.
+    pub fn request_subject(&self, component: &str) -> String {
+        format!("{}{component}", self.shared.request_prefix)
+    }
+
+    /// Waits (at most the [`op_timeout`](NatsBrokerBuilder::op_timeout))
+    /// until the server processed everything published so far (a message
+    /// of the broker's own, sent after them, came back); `false` when it
+    /// did not in time.
+    pub fn flush(&self) -> bool {
+        let shared = &self.shared;
+        let deadline = Instant::now() + shared.op_timeout;
+        let (done, flushed) = mpsc::sync_channel(1);
+        // Behind everything queued so far, so the writer reaches it after
+        // handing those to the client.
+        let mut marker = Outgoing::Flush(done);
+        loop {
+            match shared.outgoing.try_send(marker) {
+                Ok(()) => break,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    marker = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        flushed.recv_timeout(left).unwrap_or(false)
+    }
+}
+
+impl Drop for NatsBroker {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.stopping.store(true, Ordering::SeqCst);
+        shared.answered.notify();
+        for (_, task) in crate::sync::lock(&shared.listeners).drain() {
+            task.abort();
+        }
+        for (_, serving) in crate::sync::lock(&shared.serving).drain() {
+            if let Some(task) = serving.task {
+                task.abort();
+            }
+        }
+        self.writer.abort();
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+    }
+}
+
+/// Runs `future` on `handle` and waits for it at most `timeout`, from any
+/// thread (inside an async context too: the wait is a channel's).
+fn bounded<F>(handle: &Handle, timeout: Duration, future: F) -> Option<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (done, result) = mpsc::sync_channel(1);
+    let task = handle.spawn(async move {
+        let _ = done.send(future.await);
+    });
+    let outcome = result.recv_timeout(timeout).ok();
+    if outcome.is_none() {
+        task.abort();
+    }
+    outcome
+}
+
+/// Whether `text` is a concrete NATS subject: `.`-separated, non-empty
+/// tokens without wildcards or whitespace.
+fn is_subject(text: &str) -> bool {
+    text.split('.')
+        .all(|t| !t.is_empty() && t != "*" && t != ">" && !t.contains(char::is_whitespace))
+}
+
+/// `url` without `user:password@` or a token before `@`.
+fn without_credentials(url: &str) -> String {
+    url.split(',')
+        .map(|one| match (one.find("://"), one.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}://***@{}", &one[..scheme], &one[at + 1..])
+            }
+            (None, Some(at)) => format!("***@{}", &one[at + 1..]),
+            _ => one.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The NATS subject pattern of a topic pattern, or `None` when it cannot
+/// be one (the subscription is then skipped with a warning).
+fn pattern_subject(prefix: &str, pattern: &Capability) -> Option<String> {
+    let glob = match pattern.resource() {
+        None => return Some(format!("{prefix}>")),
+        Some(ResourcePattern::Topic(glob)) => glob,
+        Some(_) => return None,
+    };
+    let mut tokens: Vec<&str> = glob
+        .segments()
+        .iter()
+        .map(|s| match s {
+            Segment::Literal(text) => text.as_str(),
+            Segment::Any => "*",
+        })
+        .collect();
+    if glob.has_rest() {
+        tokens.push(">");
+    }
+    let ok = !tokens.is_empty()
+        && tokens
+            .iter()
+            .all(|t| !t.is_empty() && !t.contains(char::is_whitespace));
+    ok.then(|| format!("{prefix}{}", tokens.join(".")))
+}
+
+/// Whether the server processed everything this client sent so far: a
+/// message to a fresh inbox of its own comes back (the server handles a
+/// connection's operations in order). The client's `flush` only empties
+/// the socket's buffer.
+async fn round_trip(client: &async_nats::Client, within: Duration) -> bool {
+    let probe = async {
+        let inbox = client.new_inbox();
+        let mut echo = client.subscribe(inbox.clone()).await.ok()?;
+        client.publish(inbox, Bytes::new()).await.ok()?;
+        echo.next().await
+    };
+    matches!(tokio::time::timeout(within, probe).await, Ok(Some(_)))
+}
+
+/// Sends what publishers queued, in order.
+async fn write_out(
+    client: async_nats::Client,
+    mut queue: tokio::sync::mpsc::Receiver<Outgoing>,
+    within: Duration,
+) {
+    while let Some(out) = queue.recv().await {
+        let (subject, headers, payload) = match out {
+            Outgoing::Message {
+                subject,
+                headers,
+                payload,
+            } => (subject, headers, payload),
+            Outgoing::Flush(done) => {
+                let _ = done.send(round_trip(&client, within).await);
+                continue;
+            }
+        };
+        if let Err(error) = client
+            .publish_with_headers(subject.clone(), headers, payload)
+            .await
+        {
+            tracing::warn!(
+                target: "airssys::messaging",
+                subject,
+                %error,
+                "a message could not be handed to the NATS client and is lost"
+            );
+        }
+    }
+}
+
+/// The source a host stamped on `message`, if any: a component name
+/// (letters, digits, `-`, `_`, `.`; at most 255 bytes).
+fn stamped_source(message: &Message) -> Option<&str> {
+    let source = message.headers.as_ref()?.get(SOURCE_HEADER)?.as_str();
+    let valid = !source.is_empty()
+        && source.len() <= 255
+        && source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    valid.then_some(source)
+}
+
+fn status_of(message: &Message) -> Option<&str> {
+    Some(message.headers.as_ref()?.get(STATUS_HEADER)?.as_str())
+}
+
+impl Shared {
+    /// Queues a message for the writer task.
+    fn send(&self, subject: String, headers: HeaderMap, payload: Bytes) -> Result<(), BrokerError> {
+        self.outgoing
+            .try_send(Outgoing::Message {
+                subject,
+                headers,
+                payload,
+            })
+            .map_err(|e| {
+                BrokerError::QueueFull(match e {
+                    tokio::sync::mpsc::error::TrySendError::Full(_) => format!(
+                        "the NATS link's outgoing queue is full ({} messages, \
+                         `NatsBrokerBuilder::outgoing_capacity`): the server is slow or \
+                         unreachable; try again later",
+                        self.outgoing_capacity
+                    ),
+                    tokio::sync::mpsc::error::TrySendError::Closed(_) => {
+                        "the NATS link is closed".to_owned()
+                    }
+                })
+            })
+    }
+
+    fn source_headers(source: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(SOURCE_HEADER, source);
+        headers
+    }
+
+    /// Refuses what the server could not carry or this broker does not
+    /// accept.
+    fn check_payload(&self, len: usize) -> Result<(), BrokerError> {
+        let config = self.local.config();
+        if len > config.max_payload_bytes {
+            return Err(BrokerError::InvalidInput(format!(
+                "the payload has {len} bytes; the limit is {} bytes (the broker's \
+                 `max_payload_bytes`)",
+                config.max_payload_bytes
+            )));
+        }
+        let server = self.client.max_payload();
+        // Room for the headers (source, time left: well under 1 KiB).
+        if len.saturating_add(1024) > server {
+            return Err(BrokerError::InvalidInput(format!(
+                "the payload has {len} bytes; the NATS server takes at most {server} bytes per \
+                 message with headers (its `max_payload`)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A message arrived for `component` on one of its subscriptions.
+    fn accept_message(&self, component: &str, message: Message) {
+        let subject = message.subject.as_str();
+        let Some(topic) = subject.strip_prefix(&self.topic_prefix) else {
+            return;
+        };
+        let Some(source) = stamped_source(&message) else {
+            tracing::warn!(
+                target: "airssys::messaging",
+                subject,
+                component,
+                "a message on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
+                 was not sent by an airssys host): not delivered to `{component}`"
+            );
+            return;
+        };
+        let max = self.local.config().max_payload_bytes;
+        if message.payload.len() > max {
+            tracing::warn!(
+                target: "airssys::messaging",
+                subject,
+                component,
+                "a message of {} bytes on NATS subject `{subject}` is larger than the broker's \
+                 `max_payload_bytes` ({max}): not delivered to `{component}`",
+                message.payload.len()
+            );
+            return;
+        }
+        match self
+            .local
+            .offer_one(component, source, topic, message.payload.to_vec())
+        {
+            Offered::Queued => {}
+            Offered::NotWanted => tracing::warn!(
+                target: "airssys::messaging",
+                subject,
+                component,
+                source,
+                "a message on topic `{topic}` is not covered by the subscriptions and grants \
+                 (`msg:subscribe:{topic}`) of `{component}` on this host: not delivered"
+            ),
+            Offered::Refused if topic.starts_with(RESERVED_TOPIC_PREFIX) => {}
+            Offered::Refused => {
+                let letter = Envelope {
+                    topic: Arc::from(topic),
+                    source: Arc::from(source),
+                    payload: Arc::from(message.payload.to_vec()),
+                };
+                self.dead_letter(component, &letter);
+            }
+        }
+    }
+
+    fn dead_letter(&self, component: &str, envelope: &Envelope) -> usize {
+        let subject = format!("{}{}", self.topic_prefix, dead_letter_topic(component));
+        let payload = Bytes::copy_from_slice(&envelope.payload);
+        match self.send(subject, Self::source_headers(&envelope.source), payload) {
+            Ok(()) => 1,
+            Err(error) => {
+                tracing::warn!(
+                    target: "airssys::messaging",
+                    component,
+                    %error,
+                    "a dead letter of `{component}` could not be sent and is dropped"
+                );
+                0
+            }
+        }
+    }
+
+    /// Answers a request (or refuses it) on its reply subject.
+    fn answer(&self, reply_to: &str, status: &str, payload: Bytes) {
+        let mut headers = HeaderMap::new();
+        headers.insert(STATUS_HEADER, status);
+        if let Err(error) = self.send(reply_to.to_owned(), headers, payload) {
+            tracing::warn!(
+                target: "airssys::messaging",
+                %error,
+                "the answer to a request from another host could not be sent and is lost"
+            );
+        }
+    }
+
+    /// A request arrived for `target`, which runs here.
+    fn accept_request(&self, target: &str, message: Message) {
+        let Some(reply_to) = message.reply.as_ref().map(|r| r.to_string()) else {
+            tracing::warn!(
+                target: "airssys::messaging",
+                subject = message.subject.as_str(),
+                "a request without a reply subject on `{}` is ignored",
+                message.subject
+            );
+            return;
+        };
+        let Some(source) = stamped_source(&message) else {
+            let subject = message.subject.as_str();
+            tracing::warn!(
+                target: "airssys::messaging",
+                subject,
+                "a request on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
+                 was not sent by an airssys host): refused"
+            );
+            let text = format!("requests on `{subject}` must carry the `{SOURCE_HEADER}` header");
+            self.answer(&reply_to, "invalid-input", Bytes::from(text));
+            return;
+        };
+        let time_left = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(TIMEOUT_HEADER))
+            .and_then(|v| v.as_str().parse::<u64>().ok())
+            .map_or(MAX_REQUEST_TIME, Duration::from_millis)
+            .min(MAX_REQUEST_TIME);
+        let slot = Arc::new(ReplySlot::new(time_left, Arc::clone(&self.answered)));
+        let payload = message.payload.to_vec();
+        match self
+            .local
+            .request(source, target, payload, Arc::clone(&slot))
+        {
+            Ok(()) => {
+                crate::sync::lock(&self.answers).push((slot, reply_to.clone()));
+                self.answered.notify();
+                self.answer(&reply_to, "accepted", Bytes::new());
+            }
+            Err(error) => {
+                let status = match error {
+                    BrokerError::NotFound(_) => "not-found",
+                    BrokerError::QueueFull(_) => "queue-full",
+                    _ => "invalid-input",
+                };
+                self.answer(&reply_to, status, Bytes::from(error.to_string()));
+            }
+        }
+    }
+
+    /// The answer thread: sends each filled slot of `answers` back.
+    fn send_answers(&self) {
+        while !self.stopping.load(Ordering::SeqCst) {
+            let seen = self.answered.generation();
+            let mut ready = Vec::new();
+            crate::sync::lock(&self.answers).retain(|(slot, reply_to)| match slot.poll() {
+                ReplyPoll::Pending => true,
+                ReplyPoll::Ready(outcome) => {
+                    ready.push((outcome, reply_to.clone()));
+                    false
+                }
+                ReplyPoll::TimedOut | ReplyPoll::Gone => false,
+            });
+            for (outcome, reply_to) in ready {
+                let (status, payload) = match outcome {
+                    ReplyOutcome::Reply(bytes) => ("reply", Bytes::from(bytes)),
+                    ReplyOutcome::Remote(text) | ReplyOutcome::OverLimit(text) => {
+                        ("remote", Bytes::from(text))
+                    }
+                };
+                self.answer(&reply_to, status, payload);
+            }
+            // Expired slots are dropped on the next pass at the latest.
+            self.answered
+                .wait(seen, Instant::now() + Duration::from_secs(1));
+        }
+    }
+
+    /// Subscribes to `subjects` in queue group `group`, confirms the
+    /// subscriptions with the server, then hands each message to `each`
+    /// until aborted. Returns the task and whether the server confirmed
+    /// within the `op_timeout`.
+    fn listen(
+        self: &Arc<Self>,
+        group: &str,
+        subjects: Vec<String>,
+        each: fn(&Shared, &str, Message),
+    ) -> (JoinHandle<()>, bool) {
+        let (ready, confirmed) = mpsc::sync_channel::<()>(1);
+        let shared = Arc::clone(self);
+        let group = group.to_owned();
+        let task = self.handle.spawn(async move {
+            let mut subscriptions = Vec::with_capacity(subjects.len());
+            for subject in &subjects {
+                match shared
+                    .client
+                    .queue_subscribe(subject.clone(), group.clone())
+                    .await
+                {
+                    Ok(subscription) => subscriptions.push(subscription),
+                    Err(error) => tracing::warn!(
+                        target: "airssys::messaging",
+                        subject,
+                        component = group,
+                        %error,
+                        "could not subscribe to NATS subject `{subject}` for `{group}`"
+                    ),
+                }
+            }
+            if round_trip(&shared.client, shared.op_timeout).await {
+                let _ = ready.send(());
+            }
+            let mut all = futures_util::stream::select_all(subscriptions);
+            while let Some(message) = all.next().await {
+                each(&shared, &group, message);
+            }
+        });
+        let ok = confirmed.recv_timeout(self.op_timeout).is_ok();
+        (task, ok)
+    }
+
+    /// Sends a request and reports its acceptance on `admitted`, then
+    /// fills `reply` with the answer.
+    async fn ask(
+        self: Arc<Self>,
+        target: String,
+        headers: HeaderMap,
+        payload: Bytes,
+        reply: Arc<ReplySlot>,
+        admitted: mpsc::SyncSender<Result<(), BrokerError>>,
+    ) {
+        let mut admitted = Some(admitted);
+        let mut admit = |result: Result<(), BrokerError>| {
+            if let Some(admitted) = admitted.take() {
+                let _ = admitted.send(result);
+            }
+        };
+        let subject = format!("{}{target}", self.request_prefix);
+        let inbox = self.client.new_inbox();
+        let mut answers = match self.client.subscribe(inbox.clone()).await {
+            Ok(answers) => answers,
+            Err(error) => {
+                admit(Err(BrokerError::QueueFull(format!(
+                    "the NATS link could not take the request: {error}"
+                ))));
+                return;
+            }
+        };
+        if let Err(error) = self
+            .client
+            .publish_with_reply_and_headers(subject.clone(), inbox, headers, payload)
+            .await
+        {
+            admit(Err(BrokerError::QueueFull(format!(
+                "the NATS link could not take the request: {error}"
+            ))));
+            return;
+        }
+        loop {
+            let now = Instant::now();
+            let deadline = reply.deadline();
+            if now >= deadline {
+                break;
+            }
+            let wait = (deadline - now).min(Duration::from_secs(1));
+            let message = match tokio::time::timeout(wait, answers.next()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(_) => {
+                    if !reply.is_wanted() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            if message.status == Some(StatusCode::NO_RESPONDERS) {
+                let text = format!(
+                    "no instance of component `{target}` is running on any host of this NATS \
+                     server (nobody answers on `{subject}`)"
+                );
+                admit(Err(BrokerError::NotFound(text.clone())));
+                reply.fill(ReplyOutcome::Remote(text));
+                break;
+            }
+            let text = || String::from_utf8_lossy(&message.payload).into_owned();
+            match status_of(&message) {
+                Some("accepted") => admit(Ok(())),
+                Some("reply") => {
+                    admit(Ok(()));
+                    reply.fill(ReplyOutcome::Reply(message.payload.to_vec()));
+                    break;
+                }
+                Some("remote") => {
+                    admit(Ok(()));
+                    reply.fill(ReplyOutcome::Remote(text()));
+                    break;
+                }
+                Some(refusal @ ("not-found" | "queue-full" | "invalid-input")) => {
+                    let error = match refusal {
+                        "not-found" => BrokerError::NotFound(text()),
+                        "queue-full" => BrokerError::QueueFull(text()),
+                        _ => BrokerError::InvalidInput(text()),
+                    };
+                    // Too late to refuse (the requester was told it was
+                    // sent): the refusal is the answer.
+                    reply.fill(ReplyOutcome::Remote(error.to_string()));
+                    admit(Err(error));
+                    break;
+                }
+                other => tracing::warn!(
+                    target: "airssys::messaging",
+                    status = other,
+                    "an answer to a request for `{target}` has no known `{STATUS_HEADER}`: \
+                     ignored"
+                ),
+            }
+        }
+    }
+}
+
+impl Broker for NatsBroker {
+    /// Registers `component` locally and subscribes to each of its
+    /// subscription patterns on NATS in the queue group named after it,
+    /// waiting at most the `op_timeout` for the server to confirm.
+    fn register(&self, component: &str, subscriber: Subscriber) {
+        let shared = &self.shared;
+        let subjects: Vec<String> = subscriber
+            .subscriptions
+            .iter()
+            .filter_map(|pattern| {
+                let subject = pattern_subject(&shared.topic_prefix, pattern);
+                if subject.is_none() {
+                    tracing::warn!(
+                        target: "airssys::messaging",
+                        component,
+                        "subscription `{pattern}` of `{component}` is not a NATS subject pattern: \
+                         skipped"
+                    );
+                }
+                subject
+            })
+            .collect();
+        shared.local.register(component, subscriber);
+        let old = crate::sync::lock(&shared.listeners).remove(component);
+        if let Some(old) = old {
+            old.abort();
+        }
+        if subjects.is_empty() {
+            return;
+        }
+        let (task, confirmed) = shared.listen(component, subjects, Shared::accept_message);
+        if !confirmed {
+            tracing::warn!(
+                target: "airssys::messaging",
+                component,
+                "the NATS server did not confirm the subscriptions of `{component}` within {:?}; \
+                 messages published before it does are not delivered",
+                shared.op_timeout
+            );
+        }
+        crate::sync::lock(&shared.listeners).insert(component.to_owned(), task);
+    }
+
+    fn unregister(&self, component: &str) -> usize {
+        let shared = &self.shared;
+        if let Some(task) = crate::sync::lock(&shared.listeners).remove(component) {
+            task.abort();
+        }
+        if let Some(Serving {
+            task: Some(task), ..
+        }) = crate::sync::lock(&shared.serving).remove(component)
+        {
+            task.abort();
+        }
+        shared.local.unregister(component)
+    }
+
+    /// The first running instance of `component` subscribes this host to
+    /// its request subject (queue group `component`), waiting at most the
+    /// `op_timeout` for the server to confirm; the last one ending
+    /// unsubscribes.
+    fn set_running(&self, component: &str, running: bool) {
+        let shared = &self.shared;
+        shared.local.set_running(component, running);
+        let mut serving = crate::sync::lock(&shared.serving);
+        let entry = serving.entry(component.to_owned()).or_default();
+        if running {
+            entry.running = entry.running.saturating_add(1);
+            if entry.task.is_none() {
+                let subject = format!("{}{component}", shared.request_prefix);
+                let (task, confirmed) =
+                    shared.listen(component, vec![subject], Shared::accept_request);
+                if !confirmed {
+                    tracing::warn!(
+                        target: "airssys::messaging",
+                        component,
+                        "the NATS server did not confirm the request subscription of \
+                         `{component}` within {:?}",
+                        shared.op_timeout
+                    );
+                }
+                entry.task = Some(task);
+            }
+        } else {
+            entry.running = entry.running.saturating_sub(1);
+            if entry.running == 0
+                && let Some(task) = entry.task.take()
+            {
+                task.abort();
+            }
+        }
+    }
+
+    /// Hands the message to the NATS link with the source header and
+    /// returns 1: how many hosts and components receive it is not known to
+    /// the sender. Never waits on the network.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::InvalidInput`] for a topic that is not a concrete
+    /// subject or a payload over the broker's or the server's limit;
+    /// [`BrokerError::QueueFull`] when the link's outgoing queue is full.
+    fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
+        let shared = &self.shared;
+        if !is_subject(topic) {
+            return Err(BrokerError::InvalidInput(format!(
+                "`{topic}` is not a concrete topic: use `.`-separated, non-empty segments \
+                 without `*`, `>` or whitespace"
+            )));
+        }
+        shared.check_payload(payload.len())?;
+        shared.send(
+            format!("{}{topic}", shared.topic_prefix),
+            Shared::source_headers(source),
+            Bytes::from(payload),
+        )?;
+        Ok(1)
+    }
+
+    fn dead_letter(&self, component: &str, envelope: Envelope) -> usize {
+        self.shared.dead_letter(component, &envelope)
+    }
+
+    /// Sends the request on the target's request subject and waits at
+    /// most the `op_timeout` for a host running it to accept it; the
+    /// answer fills `reply` when it comes (or the slot times out).
+    fn request(
+        &self,
+        source: &str,
+        target: &str,
+        payload: Vec<u8>,
+        reply: Arc<ReplySlot>,
+    ) -> Result<(), BrokerError> {
+        let shared = &self.shared;
+        if !is_subject(target) {
+            return Err(BrokerError::NotFound(format!(
+                "no component is named `{target}`"
+            )));
+        }
+        shared.check_payload(payload.len())?;
+        let mut headers = Shared::source_headers(source);
+        let left = reply.deadline().saturating_duration_since(Instant::now());
+        headers.insert(
+            TIMEOUT_HEADER,
+            u64::try_from(left.as_millis())
+                .unwrap_or(u64::MAX)
+                .to_string(),
+        );
+        let (admitted, admission) = mpsc::sync_channel(1);
+        shared.handle.spawn(Arc::clone(shared).ask(
+            target.to_owned(),
+            headers,
+            Bytes::from(payload),
+            reply,
+            admitted,
+        ));
+        match admission.recv_timeout(shared.op_timeout.min(left.max(Duration::from_millis(1)))) {
+            Ok(result) => result,
+            // Sent, not yet accepted: the answer (or the slot's
+            // deadline) decides.
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(BrokerError::QueueFull("the NATS link is closed".to_owned()))
+            }
+        }
+    }
+
+    fn take(&self, component: &str) -> Option<Delivery> {
+        self.shared.local.take(component)
+    }
+
+    fn take_batch(&self, component: &str, max: usize, into: &mut VecDeque<Delivery>) -> usize {
+        self.shared.local.take_batch(component, max, into)
+    }
+
+    fn requeue_front(&self, component: &str, delivery: Delivery) {
+        self.shared.local.requeue_front(component, delivery);
+    }
+
+    fn requeue_front_all(&self, component: &str, entries: &mut VecDeque<Delivery>) {
+        self.shared.local.requeue_front_all(component, entries);
+    }
+
+    fn pending(&self, component: &str) -> usize {
+        self.shared.local.pending(component)
+    }
+
+    fn config(&self) -> BrokerConfig {
+        self.shared.local.config()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_not_shown() {
+        assert_eq!(
+            without_credentials("nats://user:secret@host:4222"),
+            "nats://***@host:4222"
+        );
+        assert_eq!(
+            without_credentials("tok@host:4222,nats://h2:4222"),
+            "***@host:4222,nats://h2:4222"
+        );
+        assert_eq!(without_credentials("nats://h:1"), "nats://h:1");
+    }
+
+    #[test]
+    fn subjects_are_concrete() {
+        assert!(is_subject("orders.created"));
+        for bad in ["", "a..b", "a.*", ">", "a b", ".a"] {
+            assert!(!is_subject(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn patterns_map_one_to_one() {
+        let cap =
+            |p: &str| Capability::parse(&format!("msg:subscribe:{p}")).expect("valid pattern");
+        assert_eq!(
+            pattern_subject("airssys.topic.", &cap("orders.*")).as_deref(),
+            Some("airssys.topic.orders.*")
+        );
+        assert_eq!(
+            pattern_subject("x.topic.", &cap("a.>")).as_deref(),
+            Some("x.topic.a.>")
+        );
+    }
+}

@@ -1,0 +1,523 @@
+//! Messaging between two runtimes (two hosts) over a real NATS server
+//! with `NatsBroker` (feature `nats`). Each test starts its own
+//! `nats-server` (Debian package `nats-server`) on a free loopback port in
+//! a temporary directory and stops it when done; a missing `nats-server`
+//! fails the test, naming the package to install.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airssys_runtime::broker::{Delivery, NatsBroker, SOURCE_HEADER, Subscriber};
+use airssys_runtime::contract::capability::{Capability, GrantSet};
+use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
+
+/// `nats-server` on the PATH, or where Debian's package puts it
+/// (`/usr/sbin`, which a user's PATH may lack).
+fn nats_server() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("nats-server"))
+        .find(|candidate| candidate.is_file());
+    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
+}
+
+/// A `nats-server` of this test, killed on drop.
+struct NatsServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    fn start() -> NatsServer {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(nats_server())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .arg("-l")
+            .arg(dir.path().join("nats.log"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start `nats-server` ({e}): these tests need it; install it with \
+                     `apt-get install nats-server`"
+                )
+            });
+        let server = NatsServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on port {port} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// A raw protocol connection, standing for a client that is not an
+    /// airssys host.
+    fn raw(&self) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut raw = Raw {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            stream,
+        };
+        let info = raw.line();
+        assert!(info.starts_with("INFO "), "{info}");
+        raw.stream
+            .write_all(b"CONNECT {\"verbose\":false,\"headers\":true}\r\n")
+            .expect("connect");
+        raw
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A NATS connection speaking the text protocol by hand.
+struct Raw {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Raw {
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader
+            .read_line(&mut line)
+            .expect("a line from the server");
+        line
+    }
+
+    /// Publishes `payload` on `subject`, with the source header when
+    /// `source` is given.
+    fn publish(&mut self, subject: &str, source: Option<&str>, payload: &[u8]) {
+        let mut frame = Vec::new();
+        match source {
+            None => frame.extend(format!("PUB {subject} {}\r\n", payload.len()).into_bytes()),
+            Some(source) => {
+                let headers = format!("NATS/1.0\r\n{SOURCE_HEADER}: {source}\r\n\r\n");
+                frame.extend(
+                    format!(
+                        "HPUB {subject} {} {}\r\n{headers}",
+                        headers.len(),
+                        headers.len() + payload.len()
+                    )
+                    .into_bytes(),
+                );
+            }
+        }
+        frame.extend_from_slice(payload);
+        frame.extend_from_slice(b"\r\n");
+        self.stream.write_all(&frame).expect("publish");
+    }
+
+    /// Waits until the server processed everything sent so far.
+    fn flush(&mut self) {
+        self.stream.write_all(b"PING\r\n").expect("ping");
+        loop {
+            let line = self.line();
+            if line.starts_with("PONG") {
+                return;
+            }
+            assert!(!line.starts_with("-ERR"), "{line}");
+        }
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        let mut rest = Vec::new();
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self.reader.read_to_end(&mut rest);
+    }
+}
+
+fn broker(server: &NatsServer, config: BrokerConfig) -> Arc<NatsBroker> {
+    Arc::new(
+        NatsBroker::builder(server.url())
+            .config(config)
+            .connect()
+            .expect("connects to the test's nats-server"),
+    )
+}
+
+/// A host: a runtime whose broker is a `NatsBroker` on `server`.
+fn host(server: &NatsServer, policy: &str, config: BrokerConfig) -> Runtime {
+    Runtime::builder()
+        .policy(Policy::from_toml_str(policy).expect("valid policy"))
+        .broker(broker(server, config))
+        .build()
+        .expect("runtime builds")
+}
+
+fn start(runtime: &Runtime, name: &str, requires: &[&str]) -> Instance {
+    runtime
+        .load(&support::fixture_as("messenger", name, requires))
+        .unwrap_or_else(|e| panic!("load {name}: {e}"))
+        .instantiate()
+        .unwrap_or_else(|e| panic!("instantiate {name}: {e}"))
+}
+
+fn cmd(instance: &mut Instance, command: &str) -> String {
+    let reply = instance
+        .request("host", command.as_bytes())
+        .expect("call succeeds")
+        .expect("handler succeeds");
+    String::from_utf8(reply).expect("utf-8 reply")
+}
+
+/// Waits (at most 30 s) until `done`.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "not within 30 s: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Polls the oldest pending request of `instance` until it is answered.
+fn reply(instance: &mut Instance) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = cmd(instance, "reply");
+        if reply != "pending" {
+            return reply;
+        }
+        assert!(Instant::now() < deadline, "no answer within 10 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+const HOST_A: &str = r#"
+[components.alice]
+grants = ["msg:publish:orders.*", "msg:request:bob", "msg:request:nobody"]
+
+[components.bob]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
+"#;
+
+const HOST_B: &str = r#"
+[components.bob]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
+
+[components.dlq]
+grants = ["msg:subscribe:airssys.dead-letter.bob"]
+subscribe = ["airssys.dead-letter.bob"]
+
+[components.carol]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
+"#;
+
+#[test]
+fn a_message_published_on_one_host_is_handled_on_the_other() {
+    let server = NatsServer::start();
+    let a = host(&server, HOST_A, BrokerConfig::default());
+    let b = host(&server, HOST_B, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+
+    assert_eq!(cmd(&mut alice, "publish:orders.created:hello"), "ok");
+    eventually("bob's mailbox on host B gets the message", || {
+        b.broker().pending("bob") == 1
+    });
+    let report = b.run_until_idle(&mut bob, 16).expect("delivery");
+    assert_eq!(report.delivered, 1);
+    assert_eq!(cmd(&mut bob[0], "log"), "orders.created|alice|hello");
+    // Host A has no `bob` loaded: nothing queued there.
+    assert_eq!(a.broker().pending("bob"), 0);
+}
+
+#[test]
+fn a_request_from_one_host_is_answered_on_the_other() {
+    let server = NatsServer::start();
+    let a = host(&server, HOST_A, BrokerConfig::default());
+    let b = host(&server, HOST_B, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:request:bob"]);
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+
+    // Accepted means queued on host B.
+    assert_eq!(cmd(&mut alice, "request:bob:60000:hi"), "ok");
+    assert_eq!(b.broker().pending("bob"), 1);
+    let report = b.run_until_idle(&mut bob, 16).expect("delivery");
+    assert_eq!(report.answered, 1);
+    assert_eq!(reply(&mut alice), "reply: bob got `hi` from alice");
+
+    // The handler's error travels back as the remote error.
+    assert_eq!(cmd(&mut alice, "request:bob:60000:refuse"), "ok");
+    b.run_until_idle(&mut bob, 16).expect("delivery");
+    let answer = reply(&mut alice);
+    assert!(answer.starts_with("remote: denied:"), "{answer}");
+}
+
+#[test]
+fn an_unknown_request_target_is_not_found() {
+    let server = NatsServer::start();
+    let a = host(&server, HOST_A, BrokerConfig::default());
+    let b = host(&server, HOST_B, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:request:nobody", "msg:request:bob"]);
+    let answer = cmd(&mut alice, "request:nobody:60000:x");
+    assert!(answer.starts_with("not-found:"), "{answer}");
+    assert!(answer.contains("`nobody`"), "{answer}");
+    // Loaded on host B but no instance running: not found either.
+    let loaded = b
+        .load(&support::fixture_as(
+            "messenger",
+            "bob",
+            &["msg:subscribe:orders.*"],
+        ))
+        .expect("load bob");
+    let answer = cmd(&mut alice, "request:bob:60000:x");
+    assert!(answer.starts_with("not-found:"), "{answer}");
+    drop(loaded);
+}
+
+/// A request the target host's mailbox refuses is refused to the
+/// requester at once, as in-process (`quota-exceeded` naming the bound).
+#[test]
+fn a_request_the_target_hosts_mailbox_refuses_is_quota_exceeded() {
+    let server = NatsServer::start();
+    let a = host(&server, HOST_A, BrokerConfig::default());
+    let config = BrokerConfig {
+        queue_capacity: 1,
+        ..BrokerConfig::default()
+    };
+    let b = host(&server, HOST_B, config);
+    let mut alice = start(&a, "alice", &["msg:request:bob"]);
+    let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+    assert_eq!(cmd(&mut alice, "request:bob:60000:first"), "ok");
+    let answer = cmd(&mut alice, "request:bob:60000:second");
+    assert!(answer.starts_with("quota-exceeded:"), "{answer}");
+    assert!(answer.contains("`queue_capacity`"), "{answer}");
+    assert_eq!(b.broker().pending("bob"), 1);
+}
+
+/// Replicas of `bob` on two hosts share the messages of his topics (one
+/// queue group); `carol`, another component, gets every one of them, in
+/// publish order.
+#[test]
+fn replicas_share_messages_while_other_components_get_each() {
+    let server = NatsServer::start();
+    let a = host(&server, HOST_A, BrokerConfig::default());
+    let b = host(&server, HOST_B, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut bob_a = [start(&a, "bob", &["msg:subscribe:orders.*"])];
+    let mut bob_b = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    let mut carol = [start(&b, "carol", &["msg:subscribe:orders.*"])];
+
+    assert_eq!(cmd(&mut alice, "flood:orders.a:0:20"), "sent 20");
+    eventually("carol gets all 20, bob's replicas 20 between them", || {
+        b.broker().pending("carol") == 20
+            && a.broker().pending("bob") + b.broker().pending("bob") == 20
+    });
+    let on_a = a.run_until_idle(&mut bob_a, 64).expect("a").delivered;
+    let on_b = b.run_until_idle(&mut bob_b, 64).expect("b").delivered;
+    assert_eq!(on_a + on_b, 20);
+    assert!(
+        on_a > 0 && on_b > 0,
+        "both replicas got some: {on_a} + {on_b}"
+    );
+    b.run_until_idle(&mut carol, 64).expect("carol");
+    assert_eq!(
+        cmd(&mut carol[0], "stats"),
+        "count=20 anomalies=0 refused=0"
+    );
+}
+
+/// Two replicas of `bob`, one per host, in one queue group: 20 requests
+/// are shared between them, each answered once.
+#[test]
+fn replicas_of_a_component_on_two_hosts_share_the_requests() {
+    let server = NatsServer::start();
+    let a = host(&server, HOST_A, BrokerConfig::default());
+    let b = host(&server, HOST_B, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:request:bob"]);
+    let mut bob_a = [start(&a, "bob", &["msg:subscribe:orders.*"])];
+    let mut bob_b = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+
+    for i in 0..20 {
+        assert_eq!(cmd(&mut alice, &format!("request:bob:60000:r{i}")), "ok");
+    }
+    let (on_a, on_b) = (a.broker().pending("bob"), b.broker().pending("bob"));
+    assert_eq!(on_a + on_b, 20, "each request queued on exactly one host");
+    assert!(
+        on_a > 0 && on_b > 0,
+        "both replicas got some: {on_a} + {on_b}"
+    );
+    let answered_a = a.run_until_idle(&mut bob_a, 64).expect("a").answered;
+    let answered_b = b.run_until_idle(&mut bob_b, 64).expect("b").answered;
+    assert_eq!((answered_a, answered_b), (on_a, on_b));
+    for i in 0..20 {
+        assert_eq!(
+            reply(&mut alice),
+            format!("reply: bob got `r{i}` from alice")
+        );
+    }
+}
+
+/// A message that no airssys host stamped (no source header, or one that
+/// is not a component name) is not delivered; a stamped one sent after
+/// them on the same connection is.
+#[test]
+fn a_message_without_the_source_header_is_not_delivered() {
+    let server = NatsServer::start();
+    let b = host(&server, HOST_B, BrokerConfig::default());
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    let mut raw = server.raw();
+    raw.publish("airssys.topic.orders.created", None, b"forged");
+    raw.publish("airssys.topic.orders.created", Some("not a name!"), b"bad");
+    raw.publish("airssys.topic.orders.created", Some("carol"), b"stamped");
+    raw.flush();
+    eventually("the stamped message arrives", || {
+        b.broker().pending("bob") >= 1
+    });
+    let report = b.run_until_idle(&mut bob, 16).expect("delivery");
+    assert_eq!(report.delivered, 1);
+    assert_eq!(cmd(&mut bob[0], "log"), "orders.created|carol|stamped");
+}
+
+fn grants(list: &[&str]) -> GrantSet {
+    list.iter()
+        .fold(GrantSet::builder(), |b, c| {
+            b.allow(Capability::parse(c).expect("valid capability"))
+        })
+        .build()
+}
+
+/// The receiving host checks the receiver's grants: a message on a
+/// subject its subscription pattern matches but its grants do not cover
+/// is never queued for it, whatever the sender.
+#[test]
+fn a_message_outside_the_receivers_grants_never_reaches_it() {
+    let server = NatsServer::start();
+    let broker = broker(&server, BrokerConfig::default());
+    broker.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
+            grants(&["msg:subscribe:orders.open"]),
+        ),
+    );
+    assert!(broker.flush(), "the server answers");
+    let mut raw = server.raw();
+    raw.publish("airssys.topic.orders.secret", Some("alice"), b"no");
+    raw.publish("airssys.topic.orders.open", Some("alice"), b"yes");
+    raw.flush();
+    eventually("the granted message arrives", || broker.pending("bob") >= 1);
+    // Whatever was sent before it on the same connection was handled.
+    assert_eq!(broker.pending("bob"), 1);
+    match broker.take("bob") {
+        Some(Delivery::Message { envelope, .. }) => {
+            assert_eq!(&*envelope.topic, "orders.open");
+            assert_eq!(&*envelope.source, "alice");
+            assert_eq!(&*envelope.payload, b"yes");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Bob on host B does not consume: his mailbox takes what fits, the rest
+/// goes to his dead-letter topic (over NATS), as in-process.
+#[test]
+fn a_full_mailbox_on_the_receiving_host_dead_letters() {
+    let server = NatsServer::start();
+    let a = host(&server, HOST_A, BrokerConfig::default());
+    let config = BrokerConfig {
+        queue_capacity: 3,
+        per_publisher_share: 3,
+        ..BrokerConfig::default()
+    };
+    let b = host(&server, HOST_B, config);
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    let mut dlq = [start(&b, "dlq", &["msg:subscribe:airssys.dead-letter.bob"])];
+
+    assert_eq!(cmd(&mut alice, "flood:orders.a:0:5"), "sent 5");
+    eventually("3 queued for bob, 2 dead-lettered", || {
+        b.broker().pending("bob") == 3 && b.broker().pending("dlq") == 2
+    });
+    b.run_until_idle(&mut bob, 16).expect("bob");
+    assert_eq!(cmd(&mut bob[0], "stats"), "count=3 anomalies=0 refused=0");
+    b.run_until_idle(&mut dlq, 16).expect("dlq");
+    assert_eq!(
+        cmd(&mut dlq[0], "log"),
+        "airssys.dead-letter.bob|alice|seq:3\nairssys.dead-letter.bob|alice|seq:4"
+    );
+}
+
+/// The figure in docs/nats.md ("Measured"): 20,000 messages of 1 KiB from
+/// one `NatsBroker` to a subscriber's mailbox on another, no wasm. Prints,
+/// asserts nothing about speed; run with
+/// `cargo test -p airssys-runtime --features nats --test nats measure -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: run by hand"]
+fn measure_host_to_host_throughput() {
+    const N: usize = 20_000;
+    let server = NatsServer::start();
+    let config = BrokerConfig {
+        queue_capacity: N,
+        per_publisher_share: N,
+        mailbox_bytes: 1 << 30,
+        per_publisher_bytes: 1 << 30,
+        ..BrokerConfig::default()
+    };
+    let a = broker(&server, config);
+    let b = broker(&server, config);
+    b.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
+            grants(&["msg:subscribe:orders.*"]),
+        ),
+    );
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < N {
+        // A full outgoing queue is backpressure: try again.
+        match a.publish("alice", "orders.x", vec![7; 1024]) {
+            Ok(_) => sent += 1,
+            Err(_) => std::thread::yield_now(),
+        }
+    }
+    eventually("every message arrives", || b.pending("bob") == N);
+    let took = start.elapsed();
+    println!(
+        "{N} messages of 1 KiB host to host: {took:?}, {:.0} messages/s",
+        N as f64 / took.as_secs_f64()
+    );
+}
