@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod serve;
 
 /// Capability-checked WebAssembly components.
 #[derive(Debug, Parser)]
@@ -40,6 +41,9 @@ enum Command {
     /// Build (if crates), load and run components under a policy, deliver
     /// their messages, printing every capability decision.
     Run(commands::run::Args),
+    /// Serve components over HTTP until SIGINT/SIGTERM: requests, host
+    /// messages, health, status, metrics and live policy reload.
+    Serve(commands::serve::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::Manifest(command) => commands::manifest::run(command),
         Command::New(args) => commands::new::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     ExitCode::from(code)
 }

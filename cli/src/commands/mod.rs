@@ -8,6 +8,7 @@ pub(crate) mod inspect;
 pub(crate) mod manifest;
 pub(crate) mod new;
 pub(crate) mod run;
+pub(crate) mod serve;
 pub(crate) mod wit_check;
 pub(crate) mod wit_diff;
 pub(crate) mod wit_doc;

@@ -255,7 +255,7 @@ fn resolve_requests(
 }
 
 /// An exit code with its message already printed.
-type Exit = u8;
+pub(super) type Exit = u8;
 
 /// Deliveries after which `airssys run` stops, assuming components that
 /// keep messaging each other forever.
@@ -268,7 +268,7 @@ pub(crate) fn run(args: Args) -> u8 {
     }
 }
 
-fn fail(code: Exit, message: impl std::fmt::Display) -> Exit {
+pub(super) fn fail(code: Exit, message: impl std::fmt::Display) -> Exit {
     eprintln!("error: {message}");
     code
 }
@@ -282,10 +282,13 @@ struct ExtraRules {
 }
 
 /// A component given on the command line, read but not loaded yet.
-struct Input {
-    wasm: PathBuf,
-    bytes: Vec<u8>,
-    name: String,
+pub(super) struct Input {
+    /// The `.wasm` file (built from the crate directory given).
+    pub(super) wasm: PathBuf,
+    /// Its bytes.
+    pub(super) bytes: Vec<u8>,
+    /// Its manifest name.
+    pub(super) name: String,
 }
 
 fn run_inner(args: &Args) -> Result<Exit, Exit> {
@@ -299,23 +302,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let requests = parse_requests(&args.requests.0)?;
     let policy = read_policy(args)?;
 
-    let mut inputs: Vec<Input> = Vec::new();
-    for path in &args.components {
-        let input = read_component(path)?;
-        if let Some(first) = inputs.iter().find(|i| i.name == input.name) {
-            return Err(fail(
-                2,
-                format_args!(
-                    "{} and {} are both named `{}`; components run together need different \
-                     names (the crate name, or `name` in `#[airssys::component(..)]`)",
-                    first.wasm.display(),
-                    input.wasm.display(),
-                    input.name
-                ),
-            ));
-        }
-        inputs.push(input);
-    }
+    let inputs = read_components(&args.components)?;
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let requests = resolve_requests(requests, &names)?;
     let policy = build_policy(policy, &names, &rules)?;
@@ -348,7 +335,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     for input in &inputs {
         match runtime.load(&input.bytes) {
             Ok(component) => loaded.push(component),
-            Err(error) => return Err(load_refused(&input.wasm, &error, args)),
+            Err(error) => return Err(load_refused(&input.wasm, &error, &args.denies)),
         }
     }
     let mut out = String::new();
@@ -456,6 +443,29 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     Ok(0)
 }
 
+/// Builds (crate directories) and reads the components at `paths`,
+/// refusing two with one name.
+pub(super) fn read_components(paths: &[PathBuf]) -> Result<Vec<Input>, Exit> {
+    let mut inputs: Vec<Input> = Vec::new();
+    for path in paths {
+        let input = read_component(path)?;
+        if let Some(first) = inputs.iter().find(|i| i.name == input.name) {
+            return Err(fail(
+                2,
+                format_args!(
+                    "{} and {} are both named `{}`; components run together need different \
+                     names (the crate name, or `name` in `#[airssys::component(..)]`)",
+                    first.wasm.display(),
+                    input.wasm.display(),
+                    input.name
+                ),
+            ));
+        }
+        inputs.push(input);
+    }
+    Ok(inputs)
+}
+
 /// Builds (a crate directory) and reads the component at `path`.
 fn read_component(path: &Path) -> Result<Input, Exit> {
     let wasm = if path.is_dir() {
@@ -494,7 +504,12 @@ fn read_component(path: &Path) -> Result<Input, Exit> {
 }
 
 /// What was loaded, granted, left out and subscribed.
-fn describe(out: &mut String, component: &LoadedComponent, wasm: &Path, policy: &Policy) {
+pub(super) fn describe(
+    out: &mut String,
+    component: &LoadedComponent,
+    wasm: &Path,
+    policy: &Policy,
+) {
     let _ = writeln!(
         out,
         "loaded `{}`{} from {}",
@@ -998,7 +1013,7 @@ fn locate_wasm(manifest: &Path) -> Result<PathBuf, Exit> {
     }
 }
 
-fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
+pub(super) fn load_refused(wasm: &Path, error: &LoadError, denies: &[String]) -> Exit {
     // The component's own strings (a name in a wasmtime message) are
     // escaped; the runtime's line structure is kept.
     let text = printable_lines(&error.to_string(), "");
@@ -1012,7 +1027,7 @@ fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
                      only"
                 );
             }
-            for deny in &args.denies {
+            for deny in denies {
                 let deny = Capability::parse(deny).map_or_else(|_| deny.clone(), |d| d.to_string());
                 if text.contains(&format!("deny rule `{deny}`")) {
                     eprintln!("note: `{deny}` is the `--deny {deny}` given on the command line");
