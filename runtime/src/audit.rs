@@ -83,6 +83,18 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
+/// A policy reload's change to one component, as written to the
+/// JSON-lines sink.
+#[derive(serde::Serialize)]
+struct ReloadLine<'a> {
+    time_ms: u128,
+    component: &'a str,
+    event: &'a str,
+    gained: &'a [String],
+    lost: &'a [String],
+    stopped: Option<&'a str>,
+}
+
 /// One decision, as written to the JSON-lines sink.
 #[derive(serde::Serialize)]
 struct DecisionLine<'a> {
@@ -361,6 +373,54 @@ impl AuditLog {
             if let Err(error) = sink.write_all(&line) {
                 tracing::error!(target: "airssys::audit", %error, "cannot write the audit log");
             }
+        }
+    }
+
+    /// Flushes the JSON-lines sink, if any.
+    pub(crate) fn flush(&self) -> std::io::Result<()> {
+        match &self.sink {
+            Some(sink) => lock(sink).flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Records that a policy reload changed `component`'s effective
+    /// grant: a `tracing` event (target `airssys::audit`, `INFO`, `WARN`
+    /// when stopped) and, in the sink, a line
+    /// `{"time_ms":..,"component":..,"event":"policy-reload","gained":[..],"lost":[..],"stopped":..}`.
+    pub(crate) fn policy_reloaded(
+        &self,
+        component: &str,
+        gained: &[String],
+        lost: &[String],
+        stopped: Option<&str>,
+    ) {
+        match stopped {
+            Some(reason) => tracing::warn!(
+                target: "airssys::audit",
+                component,
+                event = "policy-reload",
+                stopped = reason,
+                "policy reload stopped component `{component}`: {reason}"
+            ),
+            None => tracing::info!(
+                target: "airssys::audit",
+                component,
+                event = "policy-reload",
+                gained = %gained.join(", "),
+                lost = %lost.join(", "),
+                "policy reloaded for component `{component}`"
+            ),
+        }
+        if self.sink.is_some() {
+            self.write(&ReloadLine {
+                time_ms: millis(SystemTime::now()),
+                component,
+                event: "policy-reload",
+                gained,
+                lost,
+                stopped,
+            });
         }
     }
 

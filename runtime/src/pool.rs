@@ -65,6 +65,21 @@ pub(crate) fn check_core_instances(
     limits: &ResolvedLimits,
 ) -> Result<u32, LoadError> {
     let count = core_instances(bytes);
+    check_core_count(name, count, limits)?;
+    Ok(count)
+}
+
+/// Checks a count of core instances found by [`check_core_instances`]
+/// against `limits.max_core_instances` (a reloaded policy's limits).
+///
+/// # Errors
+///
+/// [`LoadError::PoolLimit`] naming `max_core_instances`.
+pub(crate) fn check_core_count(
+    name: &str,
+    count: u32,
+    limits: &ResolvedLimits,
+) -> Result<(), LoadError> {
     check(
         name,
         &[(
@@ -73,8 +88,7 @@ pub(crate) fn check_core_instances(
             count,
             limits.max_core_instances,
         )],
-    )?;
-    Ok(count)
+    )
 }
 
 /// After compiling: checks the memories and tables one instance of

@@ -181,6 +181,14 @@ impl PolicyBuilder {
         self
     }
 
+    /// Instances a [`Server`](crate::Server) runs of the component `name`
+    /// at once (the `instances` key), clamped to 1 ..=
+    /// [`MAX_SERVED_INSTANCES`](super::MAX_SERVED_INSTANCES).
+    pub fn instances(mut self, name: &str, count: u32) -> Self {
+        self.entry(name).instances = Some(count.clamp(1, super::MAX_SERVED_INSTANCES));
+        self
+    }
+
     /// The policy.
     pub fn build(self) -> Policy {
         self.policy

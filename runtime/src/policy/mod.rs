@@ -88,7 +88,16 @@ pub struct ComponentPolicy {
     /// The digest a component claiming this name must have (`sha256`);
     /// only in `[components.<name>]`.
     pub sha256: Option<DigestPin>,
+    /// Instances a [`Server`](crate::Server) runs of the component at
+    /// once (`instances`, 1 to [`MAX_SERVED_INSTANCES`]); unset falls
+    /// back to `[defaults]`, then to 1.
+    pub instances: Option<u32>,
 }
+
+/// The most instances of one component a [`Server`](crate::Server) runs
+/// (the `instances` key's ceiling): each is a thread and a slot of the
+/// instance pool.
+pub const MAX_SERVED_INSTANCES: u32 = 64;
 
 /// A `sha256` pin: a component loads under the pinned name only when the
 /// SHA-256 of its file is this digest.
@@ -267,6 +276,16 @@ impl Policy {
             .subscribe
             .iter()
             .chain(own.into_iter().flatten())
+    }
+
+    /// How many instances of `name` a [`Server`](crate::Server) runs: its
+    /// own `instances`, then `[defaults]`, then 1.
+    pub fn instances_for(&self, name: &str) -> u32 {
+        self.components
+            .get(name)
+            .and_then(|c| c.instances)
+            .or(self.defaults.instances)
+            .unwrap_or(1)
     }
 
     /// The limits of `name`: its own, then `[defaults]`, then `base`.

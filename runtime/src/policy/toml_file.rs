@@ -43,6 +43,8 @@ struct TableFile {
     sha256: Option<Spanned<String>>,
     #[serde(default)]
     programs: BTreeMap<Spanned<String>, ProgramFile>,
+    #[serde(default)]
+    instances: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -183,6 +185,24 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
             check_mount(root.get_ref(), &host_dir).map_err(|m| invalid(root.span().start, m))?;
             mounts.insert(root.into_inner(), host_dir);
         }
+        let instances = match t.instances {
+            None => None,
+            Some(n) => Some(
+                u32::try_from(*n.get_ref())
+                    .ok()
+                    .filter(|n| (1..=super::MAX_SERVED_INSTANCES).contains(n))
+                    .ok_or_else(|| {
+                        invalid(
+                            n.span().start,
+                            format!(
+                                "`instances = {}`: a component runs 1 to {} instances at once",
+                                n.get_ref(),
+                                super::MAX_SERVED_INSTANCES
+                            ),
+                        )
+                    })?,
+            ),
+        };
         let mut programs = BTreeMap::new();
         for (program, rule) in t.programs {
             let start = program.span().start;
@@ -222,6 +242,7 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
             programs,
             line,
             sha256,
+            instances,
         })
     };
     let defaults = match file.defaults {
@@ -262,5 +283,27 @@ mod tests {
         let err = super::parse("[components.x]\ngrant = [\"log:write\"]\n", None)
             .expect_err("unknown key");
         assert!(err.to_string().contains("did you mean `grants`?"), "{err}");
+    }
+
+    #[test]
+    fn instances_is_read_with_its_fallback_and_bounds() {
+        let policy = super::parse(
+            "[defaults]\ninstances = 3\n[components.a]\ninstances = 2\n[components.b]\n",
+            None,
+        )
+        .expect("valid policy");
+        assert_eq!(policy.instances_for("a"), 2);
+        assert_eq!(policy.instances_for("b"), 3);
+        assert_eq!(super::super::Policy::default().instances_for("a"), 1);
+        for bad in ["0", "65", "-1"] {
+            let err = super::parse(&format!("[components.a]\ninstances = {bad}\n"), None)
+                .expect_err("out of bounds");
+            let text = err.to_string();
+            assert!(
+                text.contains("`instances = ") && text.contains("1 to 64"),
+                "{text}"
+            );
+            assert!(text.contains("line 2"), "{text}");
+        }
     }
 }

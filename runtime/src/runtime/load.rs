@@ -16,7 +16,7 @@ use crate::host::bindings::exports::airssys::core::{handler, lifecycle};
 use crate::host::state::{ComponentInfo, HostState};
 use crate::identity::{ComponentDigest, UNANNOTATED_NAME};
 use crate::loader;
-use crate::policy::{ProcessNotice, ResolvedLimits, RuleOrigin};
+use crate::policy::{Policy, ProcessNotice, ResolvedLimits, RuleOrigin};
 use crate::storage::StorageBackend;
 use crate::sync::lock;
 
@@ -43,6 +43,9 @@ struct Linked {
     pre: InstancePre<HostState>,
     lifecycle: Option<lifecycle::GuestIndices>,
     handler: Option<handler::GuestIndices>,
+    /// Core instances one instance creates (checked against
+    /// `limits.max_core_instances`).
+    core_instances: u32,
 }
 
 impl Runtime {
@@ -83,12 +86,14 @@ impl Runtime {
         let shared = &self.shared;
         let identity = identify(shared, bytes)?;
         loader::check_imports(bytes, &identity.name, shared.extensions.served())?;
-        let rights = rights(shared, &identity)?;
+        let policy = &shared.policy;
+        let rights = rights(shared, policy, &identity)?;
         let linked = compile_and_link(shared, bytes, &identity.name, &rights)?;
         let mailbox = claim(shared, &identity, &rights)?;
-        let process_notices = announce(shared, &identity, &rights);
-        let undeclared_grants = undeclared_grants(shared, &identity);
-        let info = component_info(shared, identity, rights);
+        let process_notices = announce(policy, &identity, &rights);
+        let undeclared_grants = undeclared_grants(policy, &identity);
+        let digest = identity.digest;
+        let info = component_info(policy, identity, rights);
         Ok(LoadedComponent::new(Loaded {
             shared: Arc::clone(shared),
             info: Arc::new(info),
@@ -98,6 +103,8 @@ impl Runtime {
             process_notices,
             undeclared_grants,
             mailbox,
+            digest,
+            core_instances: linked.core_instances,
         }))
     }
 }
@@ -123,8 +130,8 @@ fn identify(shared: &Shared, bytes: &[u8]) -> Result<Identity, LoadError> {
 
 /// The effective grant, configuration, subscriptions, limits and mounts
 /// the policy gives the component.
-fn rights(shared: &Shared, identity: &Identity) -> Result<Rights, LoadError> {
-    let (policy, name) = (&shared.policy, identity.name.as_str());
+fn rights(shared: &Shared, policy: &Policy, identity: &Identity) -> Result<Rights, LoadError> {
+    let name = identity.name.as_str();
     let (grants, config, env) = match &identity.manifest {
         Some(m) => (
             effective_grants(m, policy)?,
@@ -204,6 +211,7 @@ fn compile_and_link(
         pre,
         lifecycle,
         handler,
+        core_instances,
     })
 }
 
@@ -229,10 +237,10 @@ fn claim(
 
 /// Logs what was loaded and what the operator should know of its process
 /// rights; returns those notices.
-fn announce(shared: &Shared, identity: &Identity, rights: &Rights) -> Vec<ProcessNotice> {
+fn announce(policy: &Policy, identity: &Identity, rights: &Rights) -> Vec<ProcessNotice> {
     let (name, grants) = (identity.name.as_str(), &rights.grants);
     let process_notices = match &identity.manifest {
-        Some(_) => shared.policy.process_notices(name, grants),
+        Some(_) => policy.process_notices(name, grants),
         None => Vec::new(),
     };
     for notice in &process_notices {
@@ -256,12 +264,11 @@ fn announce(shared: &Shared, identity: &Identity, rights: &Rights) -> Vec<Proces
 /// `airssys::policy`). `[defaults]` grants are meant for many components
 /// and are not listed; an unannotated component has no manifest to
 /// compare with.
-fn undeclared_grants(shared: &Shared, identity: &Identity) -> Vec<UndeclaredGrant> {
-    let (Some(manifest), Some(own)) = (&identity.manifest, shared.policy.component(&identity.name))
-    else {
+fn undeclared_grants(policy: &Policy, identity: &Identity) -> Vec<UndeclaredGrant> {
+    let (Some(manifest), Some(own)) = (&identity.manifest, policy.component(&identity.name)) else {
         return Vec::new();
     };
-    let file = shared.policy.source();
+    let file = policy.source();
     let undeclared: Vec<UndeclaredGrant> = own
         .grants
         .iter()
@@ -293,9 +300,8 @@ fn undeclared_grants(shared: &Shared, identity: &Identity) -> Vec<UndeclaredGran
 
 /// What every instance of the component shares; logs the network
 /// service's notes on the grant.
-fn component_info(shared: &Shared, identity: Identity, rights: Rights) -> ComponentInfo {
+fn component_info(policy: &Policy, identity: Identity, rights: Rights) -> ComponentInfo {
     let Identity { manifest, name, .. } = identity;
-    let policy = &shared.policy;
     let programs = match &manifest {
         Some(_) => policy.programs_for(&name),
         None => Default::default(),
@@ -395,4 +401,107 @@ fn contract_packages() -> String {
         .map(|(_, p)| p.name.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A loaded component's rights recomputed under another policy
+/// ([`LoadedComponent::rebind`]): checked, but not in force until
+/// [`Rebound::commit`].
+pub(crate) struct Rebound {
+    from: Arc<Loaded>,
+    identity: Identity,
+    rights: Rights,
+}
+
+impl LoadedComponent {
+    /// The rights `policy` gives this component, checked as a load
+    /// checks them (the policy's pin of its name, its required
+    /// capabilities, subscriptions, mounts, pool share), without
+    /// compiling it again. Nothing is in force until
+    /// [`Rebound::commit`]; the runtime's own [`Runtime::policy`] stays
+    /// the one it was built with.
+    ///
+    /// # Errors
+    ///
+    /// The [`LoadError`] a load under `policy` would fail with
+    /// ([`LoadError::MissingCapabilities`] when a required capability is
+    /// no longer granted).
+    pub(crate) fn rebind(&self, policy: &Policy) -> Result<Rebound, LoadError> {
+        let from = &self.inner;
+        let shared = &from.shared;
+        let name = from.info.name.as_str();
+        if from.info.manifest.is_none() && !policy.allows_unannotated() {
+            return Err(LoadError::NoManifest);
+        }
+        loader::check_pin(name, &from.digest, policy)?;
+        let identity = Identity {
+            manifest: from.info.manifest.clone(),
+            name: name.to_owned(),
+            digest: from.digest,
+        };
+        let rights = rights(shared, policy, &identity)?;
+        crate::pool::check_core_count(name, from.core_instances, &rights.limits)?;
+        crate::pool::admit(
+            name,
+            from.pre.component(),
+            from.core_instances,
+            &rights.limits,
+        )?;
+        if from.handler.is_none() && !rights.subscriptions.is_empty() {
+            return Err(LoadError::Subscription {
+                component: name.to_owned(),
+                message: format!(
+                    "component `{name}` is subscribed to topics by the policy but does not \
+                     export `airssys:core/handler`, so it cannot receive messages; remove its \
+                     `subscribe` entries or export the handler"
+                ),
+            });
+        }
+        Ok(Rebound {
+            from: Arc::clone(from),
+            identity,
+            rights,
+        })
+    }
+}
+
+impl Rebound {
+    /// The effective grant under the new policy.
+    pub(crate) fn grants(&self) -> &GrantSet {
+        &self.rights.grants
+    }
+
+    /// The limits under the new policy.
+    pub(crate) fn limits(&self) -> &ResolvedLimits {
+        &self.rights.limits
+    }
+
+    /// Puts the new rights in force: the broker gets the component's new
+    /// subscriptions and grant, and the returned [`LoadedComponent`]
+    /// (same compiled component, same mailbox) creates instances under
+    /// them. Instances of the old one keep the rights they started with.
+    pub(crate) fn commit(self, policy: &Policy) -> Result<LoadedComponent, LoadError> {
+        let Rebound {
+            from,
+            identity,
+            rights,
+        } = self;
+        let shared = &from.shared;
+        let mailbox = claim(shared, &identity, &rights)?;
+        let process_notices = announce(policy, &identity, &rights);
+        let undeclared_grants = undeclared_grants(policy, &identity);
+        let digest = identity.digest;
+        let info = component_info(policy, identity, rights);
+        Ok(LoadedComponent::new(Loaded {
+            shared: Arc::clone(shared),
+            info: Arc::new(info),
+            pre: from.pre.clone(),
+            lifecycle: from.lifecycle.clone(),
+            handler: from.handler.clone(),
+            process_notices,
+            undeclared_grants,
+            mailbox,
+            digest,
+            core_instances: from.core_instances,
+        }))
+    }
 }

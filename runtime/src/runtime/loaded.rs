@@ -65,6 +65,12 @@ pub(super) struct Loaded {
     /// Notified by the broker whenever it queues something for the
     /// component (the same for every copy of the name).
     pub(super) mailbox: Arc<Notifier>,
+    /// The component's SHA-256 (checked against a new policy's pin on
+    /// reload).
+    pub(super) digest: crate::identity::ComponentDigest,
+    /// Core instances one instance creates (checked against a new
+    /// policy's `limits.max_core_instances` on reload).
+    pub(super) core_instances: u32,
 }
 
 impl Drop for Loaded {

@@ -29,6 +29,7 @@ pub use self::dispatch::{
     DeliveryFailure, DeliveryKind, DeliveryOutcome, DeliveryRecord, DeliveryReport,
 };
 pub use self::instance::{Export, HandlerError, Instance};
+pub(crate) use self::load::Rebound;
 pub use self::loaded::{LoadedComponent, UndeclaredGrant};
 use crate::broker::Broker;
 use crate::extension::Extensions;
@@ -119,5 +120,23 @@ impl Runtime {
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.shared.engine
+    }
+
+    /// The audit log (for the server's reload records).
+    pub(crate) fn audit_log(&self) -> &crate::audit::AuditLog {
+        &self.shared.services.audit
+    }
+
+    /// Flushes the storage backend and the audit log's sink (at a
+    /// server's shutdown); each failure as text.
+    pub(crate) fn flush(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Err(error) = self.shared.services.storage.flush() {
+            errors.push(format!("storage flush failed: {error}"));
+        }
+        if let Err(error) = self.shared.services.audit.flush() {
+            errors.push(format!("audit log flush failed: {error}"));
+        }
+        errors
     }
 }

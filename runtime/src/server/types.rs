@@ -192,6 +192,18 @@ pub enum ServeError {
         /// What is wrong with it.
         message: String,
     },
+    /// The broker refused what [`Server::publish`](super::Server::publish)
+    /// published (503 when `retry`, 400 otherwise).
+    #[error("cannot publish on `{topic}`: {message}")]
+    Publish {
+        /// The topic.
+        topic: String,
+        /// The broker's reason, naming the bound it hit.
+        message: String,
+        /// Whether it may succeed later (a full mailbox), rather than
+        /// never (a payload over the broker's size bound).
+        retry: bool,
+    },
     /// A component could not be loaded at start.
     #[error(transparent)]
     Load(#[from] LoadError),
@@ -221,7 +233,9 @@ impl ServeError {
             ServeError::InvalidInput { .. } | ServeError::InvalidTopic { .. } => 400,
             ServeError::Limit { .. }
             | ServeError::Unavailable { .. }
-            | ServeError::ShuttingDown => 503,
+            | ServeError::ShuttingDown
+            | ServeError::Publish { retry: true, .. } => 503,
+            ServeError::Publish { retry: false, .. } => 400,
             ServeError::Handler { .. }
             | ServeError::Trap { .. }
             | ServeError::Load(_)

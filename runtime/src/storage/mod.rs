@@ -101,6 +101,17 @@ pub trait StorageBackend: Send + Sync + 'static {
     ///
     /// [`StorageError::Backend`] when the backend fails.
     fn usage(&self, namespace: &str) -> Result<u64, StorageError>;
+
+    /// Makes every write that returned durable, for a backend that
+    /// defers it (called at a server's shutdown). The default does
+    /// nothing: a backend whose writes are durable when they return.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Backend`] when the backend fails.
+    fn flush(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// A storage operation failed.
