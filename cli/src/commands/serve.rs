@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airssys_contract::text::printable;
 use airssys_runtime::{
@@ -39,6 +39,10 @@ use crate::serve::{Backend, Failure};
 
 /// The address `airssys serve` listens on by default.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+/// How long connections get after the drain deadline to write their last
+/// answer.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The environment variable holding the bearer token.
 pub(crate) const TOKEN_ENV: &str = "AIRSSYS_SERVE_TOKEN";
@@ -132,6 +136,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     if let Some(dir) = args.cache.dir() {
         builder = builder.compile_cache(dir);
     }
+    let first = inputs.first().map(|i| i.name.clone()).unwrap_or_default();
     let server = start(builder, inputs, args.queue)?;
     let backend: Arc<dyn Backend> = Arc::new(ServerBackend::new(server, args.policy.clone()));
 
@@ -146,7 +151,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             .set_nonblocking(true)
             .and_then(|()| tokio::net::TcpListener::from_std(listener))
             .map_err(|e| fail(2, format_args!("cannot listen on {address}: {e}")))
-            .map(|listener| serve(listener, address, backend, token, drain))
+            .map(|listener| serve(listener, address, &first, backend, token, drain))
     });
     let code = match code {
         Ok(serving) => runtime.block_on(serving),
@@ -278,6 +283,7 @@ fn print_denial(record: &AuditRecord<'_>) {
 async fn serve(
     listener: tokio::net::TcpListener,
     address: SocketAddr,
+    first: &str,
     backend: Arc<dyn Backend>,
     token: Option<Token>,
     drain: Duration,
@@ -292,7 +298,10 @@ async fn serve(
         "no token: loopback only, admin calls refused"
     };
     println!("listening on http://{address} ({guarded})");
-    println!("  try: curl -X POST --data hello http://{address}/v1/components/NAME/request");
+    println!(
+        "  try: curl -X POST --data hello http://{address}/v1/components/{}/request",
+        printable(first)
+    );
     let ingress = Arc::new(Ingress::new(Arc::clone(&backend), token));
     let mut which = "";
     let graceful = http::accept_until(listener, ingress, async {
@@ -304,12 +313,14 @@ async fn serve(
          SIGINT or SIGTERM again to exit at once)",
         drain.as_secs()
     );
-    let started = Instant::now();
+    // The server stops intake and finishes what is in flight while the
+    // connections drain (each answers its call in flight, then closes).
     let drained = async {
-        let _ = tokio::time::timeout(drain, graceful.shutdown()).await;
-        let left = drain.saturating_sub(started.elapsed());
         let backend = Arc::clone(&backend);
-        tokio::task::spawn_blocking(move || backend.shutdown(left)).await
+        let stopped = tokio::task::spawn_blocking(move || backend.shutdown(drain));
+        let connections = tokio::time::timeout(drain + CLOSE_GRACE, graceful.shutdown());
+        let (report, _) = tokio::join!(stopped, connections);
+        report
     };
     tokio::select! {
         report = drained => match report {
