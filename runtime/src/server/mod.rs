@@ -649,6 +649,11 @@ fn handler_error(component: &str, error: HandlerError) -> ServeError {
     }
 }
 
+/// docs/server.md's Rust blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/server.md")]
+struct ServerGuide;
+
 /// A [`Server`] is shared between threads (an HTTP ingress, a signal
 /// handler).
 const _: fn() = || {

@@ -205,7 +205,12 @@ fn worker(component: &Arc<Component>, control: &Arc<Control>, slot: usize) {
             Ended::Stop => {
                 if let Err(error) = instance.shutdown() {
                     tracing::warn!(target: "airssys::server", component = name, %error, "shutdown failed");
-                    lock(&control.shutdown_errors).push(format!("component `{name}`: {error}"));
+                    let error = format!("component `{name}`: shutdown failed: {error}");
+                    if control.stop.load(Ordering::SeqCst) {
+                        lock(&control.shutdown_errors).push(error);
+                    } else {
+                        lock(&component.pool).last_error = Some(error);
+                    }
                 }
                 break;
             }
