@@ -14,7 +14,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -191,6 +191,15 @@ fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 /// `airssys serve` with `args`, environment `env`, on a free loopback
 /// port (unless `args` names `--listen`).
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>, Arc<Mutex<String>>) {
+    spawn_in(&repo_root(), args, env)
+}
+
+/// [`spawn`] in the directory `cwd`.
+fn spawn_in(
+    cwd: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, Arc<Mutex<String>>, Arc<Mutex<String>>) {
     let cache = shared_target().join("serve-cache");
     std::fs::create_dir_all(&cache).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_airssys"));
@@ -201,8 +210,9 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>, Arc
     command
         .arg("--cache-dir")
         .arg(&cache)
-        .current_dir(repo_root())
+        .current_dir(cwd)
         .env("CARGO_TARGET_DIR", shared_target())
+        .env_remove("AIRSSYS_PATH")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("AIRSSYS_SERVE_TOKEN")
@@ -219,7 +229,12 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>, Arc
 impl Served {
     /// Starts `airssys serve` and waits until it listens and is ready.
     fn start(args: &[&str], env: &[(&str, &str)]) -> Served {
-        let (mut child, stdout, stderr) = spawn(args, env);
+        Served::start_in(&repo_root(), args, env)
+    }
+
+    /// [`Served::start`] in the directory `cwd`.
+    fn start_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
+        let (mut child, stdout, stderr) = spawn_in(cwd, args, env);
         // The first run builds the crates (minutes on a cold target).
         let deadline = Instant::now() + Duration::from_secs(1200);
         let address = loop {
@@ -398,6 +413,7 @@ fn requests_are_answered_and_refusals_keep_their_status_and_reason() {
             "loaded `kv-counter` 0.1.0 from ",
             "  granted: kv:read:counter/*, kv:write:counter/*, log:write",
             "  optional, not granted: kv:delete:counter/*",
+            "  served by 1 instance(s) (`instances` in the policy), 64 request(s) queued at most",
             "loaded `serve-probe` 0.1.0 from ",
             "  granted: (nothing)",
             "listening on http://127.0.0.1:",
@@ -421,6 +437,18 @@ fn requests_are_answered_and_refusals_keep_their_status_and_reason() {
     let denied = served.request("kv-counter", "reset");
     assert_eq!(denied.status, 403, "{denied:?}");
     assert_eq!(json(&denied)["error"], "Forbidden");
+    // docs/serve.md shows this answer, up to its `...`.
+    let page = std::fs::read_to_string(repo_root().join("docs/serve.md")).unwrap();
+    let sample = page
+        .lines()
+        .find(|l| l.starts_with("{\"error\":\"Forbidden\""))
+        .expect("docs/serve.md shows a 403 body");
+    let shown = sample.split(" ...").next().unwrap();
+    assert!(
+        denied.body.starts_with(shown),
+        "docs/serve.md shows\n{shown}\nbut the answer is\n{}",
+        denied.body
+    );
     assert!(
         denied.body.contains("kv:delete:counter/"),
         "the capability is named: {denied:?}"
@@ -651,9 +679,10 @@ fn a_bad_policy_on_reload_is_refused_and_the_old_one_keeps_serving() {
     );
     served.signal("HUP");
     served.wait_for(
-        "SIGHUP: policy reload refused, still serving with the old policy",
+        "SIGHUP: policy reload refused: policy refused, nothing changed: ",
         1,
     );
+    served.wait_for("; the old policy keeps serving", 2);
     assert_eq!(reset(&served).status, 200);
 
     // A policy key that does not exist: refused the same way.
@@ -896,4 +925,177 @@ fn the_policy_file_is_read_before_anything_is_built() {
         "{}",
         common::stderr(&out)
     );
+}
+
+/// The words of a shell line: single and double quotes group.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => out.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    assert!(quote.is_none(), "unclosed quote in `{line}`");
+    out.extend(word);
+    out
+}
+
+/// Runs one `curl` line of docs/serve.md with this test's client: `-s`,
+/// `-X METHOD`, `--data TEXT` (POST unless `-X` says otherwise),
+/// `-H "NAME: VALUE"` and the URL, with `127.0.0.1:7878` standing for the
+/// address the server really listens on. Returns the body; the status must
+/// be 2xx.
+fn curl(words: &[String], address: SocketAddr, line: &str) -> String {
+    let mut method = None;
+    let mut data: Option<String> = None;
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut url = None;
+    let mut rest = words[1..].iter();
+    while let Some(word) = rest.next() {
+        match word.as_str() {
+            "-s" => {}
+            "-X" => method = rest.next().cloned(),
+            "--data" => data = rest.next().cloned(),
+            "-H" => {
+                let header = rest.next().unwrap();
+                let (name, value) = header.split_once(':').unwrap();
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+            other if other.starts_with("http://") => url = Some(other.to_owned()),
+            other => panic!("`{line}`: this test's curl knows no `{other}`"),
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("`{line}` names no URL"));
+    let path = url
+        .strip_prefix("http://127.0.0.1:7878")
+        .unwrap_or_else(|| panic!("`{line}`: the page's URLs start with http://127.0.0.1:7878"));
+    let method = method.unwrap_or_else(|| if data.is_some() { "POST" } else { "GET" }.to_owned());
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let answer =
+        Client::connect(address).call(&method, path, &headers, data.unwrap_or_default().as_bytes());
+    assert!((200..300).contains(&answer.status), "`{line}`: {answer:?}");
+    answer.body
+}
+
+/// docs/serve.md, followed to the letter in a fresh directory outside the
+/// repository: every line of its ```` ```sh ```` blocks runs in order
+/// (`cd` carries over), and the ```` ```text ```` block right after a
+/// block lists what its commands print, in order.
+///
+/// - `airssys new ...` runs the binary this test was built with.
+/// - `[NAME=VALUE ...] airssys serve ...` starts it in the background
+///   (the page says "in another terminal"), with `--listen 127.0.0.1:0`
+///   added so that the test needs no fixed port; `127.0.0.1:7878` in the
+///   page stands for the address it prints. Its output is what it printed
+///   once ready. A server still running when the next `airssys serve`
+///   starts, or at the end, is stopped with SIGINT (the page's Ctrl-C),
+///   and must print its shutdown report and exit 0.
+/// - `curl ...` is sent with this test's HTTP client ([`curl`]).
+#[test]
+fn docs_serve_md_runs_as_written() {
+    let page = std::fs::read_to_string(repo_root().join("docs/serve.md")).unwrap();
+    let lines: Vec<&str> = page.lines().collect();
+    // (info, body) of every fence.
+    let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if let Some(info) = lines[i].strip_prefix("```") {
+            let mut body = Vec::new();
+            i += 1;
+            while !lines[i].starts_with("```") {
+                body.push(lines[i].to_owned());
+                i += 1;
+            }
+            blocks.push((info.trim().to_owned(), body));
+        }
+        i += 1;
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cwd = std::fs::canonicalize(tmp.path()).unwrap();
+    let mut server: Option<Served> = None;
+    let stop = |served: &mut Served| {
+        served.signal("INT");
+        let status = served.wait_exit();
+        assert_eq!(status.code(), Some(0), "{}", served.stderr());
+        assert!(
+            served.stdout().contains("\nshutdown: "),
+            "{}",
+            served.stdout()
+        );
+    };
+    let mut ran = 0;
+    for (n, (info, body)) in blocks.iter().enumerate() {
+        assert_ne!(info, "sh,no-run", "docs/serve.md runs every command");
+        if info != "sh" {
+            continue;
+        }
+        let mut printed = String::new();
+        for line in body.iter().filter(|l| !l.trim().is_empty()) {
+            let words = words(line);
+            let env: Vec<(&str, &str)> = words
+                .iter()
+                .map_while(|w| {
+                    w.split_once('=')
+                        .filter(|(k, _)| k.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                })
+                .collect();
+            let command = &words[env.len()..];
+            ran += 1;
+            match command.first().map(String::as_str) {
+                Some("cd") => cwd = cwd.join(&command[1]),
+                Some("curl") => {
+                    let address = server.as_ref().expect("a server runs").address;
+                    printed.push_str(&curl(command, address, line));
+                    printed.push('\n');
+                }
+                Some("airssys") if command.get(1).is_some_and(|c| c == "serve") => {
+                    if let Some(mut running) = server.take() {
+                        stop(&mut running);
+                    }
+                    let args: Vec<&str> = command[2..].iter().map(String::as_str).collect();
+                    let served = Served::start_in(&cwd, &args, &env);
+                    printed.push_str(
+                        &served
+                            .stdout()
+                            .replace(&served.address.to_string(), "127.0.0.1:7878"),
+                    );
+                    server = Some(served);
+                }
+                Some("airssys") => {
+                    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+                        .args(&command[1..])
+                        .current_dir(&cwd)
+                        .env_remove("AIRSSYS_PATH")
+                        .output()
+                        .unwrap();
+                    let stdout = common::succeeded(&out);
+                    printed.push_str(&stdout);
+                }
+                _ => {
+                    panic!("docs/serve.md: this test runs `airssys`, `curl` and `cd` only: {line}")
+                }
+            }
+        }
+        if let Some((next, expected)) = blocks.get(n + 1)
+            && next == "text"
+        {
+            let needles: Vec<&str> = expected.iter().map(String::as_str).collect();
+            common::assert_in_order(&printed, &needles);
+        }
+    }
+    assert!(ran >= 8, "docs/serve.md runs only {ran} commands");
+    stop(server.as_mut().expect("docs/serve.md serves something"));
 }

@@ -126,7 +126,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         .map_err(|e| fail(2, format_args!("cannot read the address listened on: {e}")))?;
 
     let inputs = read_components(&args.components)?;
-    check_loads(&inputs, &policy, args.cache.dir().as_deref())?;
+    check_loads(&inputs, &policy, args.queue, args.cache.dir().as_deref())?;
 
     let mut builder = Runtime::builder().policy(policy).on_audit(print_denial);
     builder = match &args.storage {
@@ -226,7 +226,12 @@ fn check_address(address: SocketAddr, allow_remote: bool, token: bool) -> Result
 /// Loads every component into a scratch runtime under `policy` to print
 /// what it is granted, and to refuse a component the policy does not
 /// cover with the same messages as `airssys run`.
-fn check_loads(inputs: &[Input], policy: &Policy, cache: Option<&Path>) -> Result<(), Exit> {
+fn check_loads(
+    inputs: &[Input],
+    policy: &Policy,
+    queue: usize,
+    cache: Option<&Path>,
+) -> Result<(), Exit> {
     let mut builder = Runtime::builder()
         .policy(policy.clone())
         .in_memory_storage();
@@ -242,6 +247,12 @@ fn check_loads(inputs: &[Input], policy: &Policy, cache: Option<&Path>) -> Resul
             .load(&input.bytes)
             .map_err(|e| load_refused(&input.wasm, &e, &[]))?;
         describe(&mut out, &component, &input.wasm, runtime.policy());
+        let _ = writeln!(
+            out,
+            "  served by {} instance(s) (`instances` in the policy), {queue} request(s) queued at \
+             most",
+            policy.instances_for(&input.name)
+        );
     }
     print!("{out}");
     Ok(())

@@ -62,7 +62,7 @@ pub(crate) fn print_reload(origin: &str, result: &Result<Reloaded, Failure>) {
             }
         }
         Err(failure) => eprintln!(
-            "{origin}: policy reload refused, still serving with the old policy: {}",
+            "{origin}: policy reload refused: {}",
             printable(&failure.message)
         ),
     }
