@@ -305,6 +305,8 @@ pub(crate) async fn accept_until(
                 }
             },
         };
+        // Answers are written whole; no reason to wait for an ACK.
+        let _ = stream.set_nodelay(true);
         let ingress = Arc::clone(&ingress);
         let service =
             hyper::service::service_fn(move |request| handle(Arc::clone(&ingress), request));
