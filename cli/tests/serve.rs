@@ -773,9 +773,11 @@ fn serve_help_lists_every_flag_with_an_example() {
 }
 
 /// 8 clients, each on its own keep-alive connection, send `per_client`
-/// requests each, alternating between two components; every answer must
-/// be the one its request asked for.
-fn load(per_client: usize) {
+/// requests each (a tenth first, as warm-up), alternating between two
+/// components; every answer must be the one its request asked for.
+/// Returns the server's resident memory after the warm-up and at the end
+/// (KiB, from `/proc`).
+fn load(per_client: usize) -> (u64, u64) {
     let (_dir, policy) = policy_dir("");
     let probe = probe_crate();
     let echo = common::echo_crate("serve-echo");
@@ -791,48 +793,66 @@ fn load(per_client: usize) {
         &[],
     );
     let address = served.address;
-    let clients: Vec<_> = (0..8)
-        .map(|client| {
-            std::thread::spawn(move || {
-                let mut connection = Client::connect(address);
-                let mut wrong = Vec::new();
-                for i in 0..per_client {
-                    let payload = format!("{client}-{i}");
-                    let (component, expected) = if i % 2 == 0 {
-                        ("serve-probe", format!("probe got {payload}"))
-                    } else {
-                        ("serve-echo", format!("serve-echo got {payload}"))
-                    };
-                    let answer = connection.call(
-                        "POST",
-                        &format!("/v1/components/{component}/request"),
-                        &[],
-                        payload.as_bytes(),
-                    );
-                    if answer.status != 200 || answer.body != expected {
-                        wrong.push(format!("{payload}: {answer:?}"));
+    let round = |from: usize, to: usize| {
+        let clients: Vec<_> = (0..8)
+            .map(|client| {
+                std::thread::spawn(move || {
+                    let mut connection = Client::connect(address);
+                    let mut wrong = Vec::new();
+                    for i in from..to {
+                        let payload = format!("{client}-{i}");
+                        let (component, expected) = if i % 2 == 0 {
+                            ("serve-probe", format!("probe got {payload}"))
+                        } else {
+                            ("serve-echo", format!("serve-echo got {payload}"))
+                        };
+                        let answer = connection.call(
+                            "POST",
+                            &format!("/v1/components/{component}/request"),
+                            &[],
+                            payload.as_bytes(),
+                        );
+                        if answer.status != 200 || answer.body != expected {
+                            wrong.push(format!("{payload}: {answer:?}"));
+                        }
                     }
-                }
-                wrong
+                    wrong
+                })
             })
-        })
-        .collect();
-    let wrong: Vec<String> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "{} of {} requests lost or mis-answered, e.g. {:?}",
-        wrong.len(),
-        8 * per_client,
-        &wrong[..wrong.len().min(5)]
-    );
+            .collect();
+        let wrong: Vec<String> = clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{} of {} requests lost or mis-answered, e.g. {:?}",
+            wrong.len(),
+            8 * (to - from),
+            &wrong[..wrong.len().min(5)]
+        );
+    };
+    let warm_up = per_client / 10;
+    round(0, warm_up);
+    let warm = resident_kib(served.child.id());
+    round(warm_up, per_client);
+    let end = resident_kib(served.child.id());
     let calls: u64 = ["serve-probe", "serve-echo"]
         .iter()
         .map(|c| served.status_of(c)["calls"].as_u64().unwrap())
         .sum();
     assert_eq!(calls, 8 * per_client as u64);
+    (warm, end)
+}
+
+/// The resident memory of process `pid`, in KiB (`VmRSS`).
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }
 
 #[test]
@@ -840,12 +860,18 @@ fn eight_clients_get_every_answer_right() {
     load(250);
 }
 
-/// By hand: `cargo test -p airssys-cli --test serve -- --ignored`
-/// (8 × 10,000 requests).
+/// By hand: `cargo test -p airssys-cli --test serve -- --ignored
+/// --nocapture` (8 × 10,000 requests): every answer right, and resident
+/// memory after 8,000 requests within 16 MiB of what it is after 80,000.
 #[test]
 #[ignore = "long: 80,000 requests; run by hand"]
 fn eight_clients_times_ten_thousand() {
-    load(10_000);
+    let (warm, end) = load(10_000);
+    println!("resident memory: {warm} KiB after warm-up, {end} KiB at the end");
+    assert!(
+        end <= warm + 16 * 1024,
+        "resident memory grew from {warm} KiB to {end} KiB"
+    );
 }
 
 #[test]

@@ -87,8 +87,14 @@ pub(crate) struct Args {
     /// `Authorization: Bearer <token>`.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Seconds the calls in flight get to finish after SIGINT/SIGTERM.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    /// Seconds the calls in flight get to finish after SIGINT/SIGTERM
+    /// (at most 86400).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=86_400)
+    )]
     drain_timeout: u64,
     /// Requests that may wait per component beyond those in flight; one
     /// more is answered 429.
@@ -171,6 +177,7 @@ fn read_token(file: Option<&Path>) -> Result<Option<Token>, Exit> {
                 format_args!("cannot read the token file {}: {e}", file.display()),
             )
         })?;
+        warn_if_others_can_read(file);
         return Token::new(&text).map(Some).ok_or_else(|| {
             fail(
                 2,
@@ -195,6 +202,25 @@ fn read_token(file: Option<&Path>) -> Result<Option<Token>, Exit> {
         )),
     }
 }
+
+/// Warns when users other than the owner may read the token file.
+#[cfg(unix)]
+fn warn_if_others_can_read(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(file)
+        && metadata.permissions().mode() & 0o044 != 0
+    {
+        eprintln!(
+            "warning: the token file {} can be read by other users of this machine; \
+             `chmod 600 {}`",
+            file.display(),
+            file.display()
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_others_can_read(_file: &Path) {}
 
 /// Refuses an address beyond loopback unless `--allow-remote` and a token
 /// are both given.
@@ -315,7 +341,7 @@ async fn serve(
     );
     let ingress = Arc::new(Ingress::new(Arc::clone(&backend), token));
     let mut which = "";
-    let graceful = http::accept_until(listener, ingress, async {
+    let graceful = http::accept_until(listener, ingress, http::MAX_CONNECTIONS, async {
         which = signals.stop(&backend).await;
     })
     .await;

@@ -181,7 +181,11 @@ where
     if *request.method() != wanted {
         let mut response = refuse(
             405,
-            &format!("`{path}` takes {wanted}, not {}", request.method()),
+            &format!(
+                "`{}` takes {wanted}, not {}",
+                airssys_contract::text::printable(&path),
+                request.method()
+            ),
         );
         if let Ok(allow) = HeaderValue::from_str(wanted.as_str()) {
             response.headers_mut().insert(ALLOW, allow);
@@ -283,17 +287,31 @@ where
     }
 }
 
-/// Accepts connections on `listener` and serves them until `stop`
-/// completes; then stops accepting (the listener is dropped) and returns
-/// the connections still open, to drain.
+/// Connections served at once; the next is accepted when one closes
+/// (each holds a descriptor and a task).
+pub(crate) const MAX_CONNECTIONS: usize = 1024;
+
+/// Accepts connections on `listener` and serves them, at most
+/// `max_connections` at once, until `stop` completes; then stops
+/// accepting (the listener is dropped) and returns the connections still
+/// open, to drain.
 pub(crate) async fn accept_until(
     listener: tokio::net::TcpListener,
     ingress: Arc<Ingress>,
+    max_connections: usize,
     stop: impl Future<Output = ()>,
 ) -> GracefulShutdown {
     let graceful = GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let mut stop = std::pin::pin!(stop);
     loop {
+        let permit = tokio::select! {
+            () = &mut stop => break,
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
         let (stream, _) = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
@@ -317,6 +335,7 @@ pub(crate) async fn accept_until(
         tokio::spawn(async move {
             // A client that goes away mid-request is no error of ours.
             let _ = connection.await;
+            drop(permit);
         });
     }
     graceful
@@ -668,5 +687,39 @@ mod tests {
         )
         .await;
         assert_eq!(answer.status, 200);
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_bound_wait_until_one_closes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (_, ingress) = ingress(Fake::default(), None);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(accept_until(
+            listener,
+            ingress,
+            1,
+            std::future::pending::<()>(),
+        ));
+        let first = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut second = tokio::net::TcpStream::connect(address).await.unwrap();
+        second
+            .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let waited =
+            tokio::time::timeout(Duration::from_millis(300), second.read_to_end(&mut answer)).await;
+        assert!(waited.is_err(), "served beyond the bound: {answer:?}");
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(10), second.read_to_end(&mut answer))
+            .await
+            .expect("served once the first connection closed")
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200 OK"),
+            "{answer:?}"
+        );
     }
 }
