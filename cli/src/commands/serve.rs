@@ -153,16 +153,22 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         .map_err(|e| fail(2, format_args!("cannot start the HTTP runtime: {e}")))?;
     let drain = Duration::from_secs(args.drain_timeout);
     let code = runtime.block_on(async {
-        listener
+        let set_up = listener
             .set_nonblocking(true)
             .and_then(|()| tokio::net::TcpListener::from_std(listener))
-            .map_err(|e| fail(2, format_args!("cannot listen on {address}: {e}")))
-            .map(|listener| serve(listener, address, &first, backend, token, drain))
+            .and_then(|listener| Ok((listener, Signals::new()?)));
+        match set_up {
+            Ok((listener, signals)) => {
+                serve(listener, signals, address, &first, backend, token, drain).await
+            }
+            Err(e) => {
+                let stopping = Arc::clone(&backend);
+                let _ =
+                    tokio::task::spawn_blocking(move || stopping.shutdown(Duration::ZERO)).await;
+                fail(2, format_args!("cannot serve on {address}: {e}"))
+            }
+        }
     });
-    let code = match code {
-        Ok(serving) => runtime.block_on(serving),
-        Err(code) => code,
-    };
     // Calls the drain gave up on may still hold blocking threads.
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(code)
@@ -319,16 +325,13 @@ fn print_denial(record: &AuditRecord<'_>) {
 /// Serves until SIGINT or SIGTERM, then drains; returns the exit code.
 async fn serve(
     listener: tokio::net::TcpListener,
+    mut signals: Signals,
     address: SocketAddr,
     first: &str,
     backend: Arc<dyn Backend>,
     token: Option<Token>,
     drain: Duration,
 ) -> Exit {
-    let mut signals = match Signals::new() {
-        Ok(signals) => signals,
-        Err(e) => return fail(2, format_args!("cannot watch signals: {e}")),
-    };
     let guarded = if token.is_some() {
         "every request needs `Authorization: Bearer <token>`"
     } else {
