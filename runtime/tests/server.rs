@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use airssys_runtime::{
-    ComponentSource, ComponentState, Policy, Runtime, ServeError, Server, ServerConfig,
+    AuditLog, ComponentSource, ComponentState, Policy, Runtime, ServeError, Server, ServerConfig,
 };
 use support::{fixture, fixture_as};
 
@@ -578,4 +578,65 @@ fn start_refuses_a_component_given_twice() {
     )
     .expect_err("twice");
     assert!(err.to_string().contains("given twice"), "{err}");
+}
+
+/// An audit sink the test can read.
+#[derive(Clone, Default)]
+struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_reload_is_recorded_in_the_audit_trail_per_component() {
+    let sink = Sink::default();
+    let server = Server::start(
+        Runtime::builder()
+            .policy(probe_policy(&[]))
+            .audit(AuditLog::to_writer(sink.clone())),
+        vec![probe()],
+        ServerConfig::default(),
+    )
+    .expect("server starts");
+    ready(&server);
+    server
+        .reload(probe_policy(&["kv:delete:data/*"]))
+        .expect("reload");
+    let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("policy-reload"))
+        .unwrap_or_else(|| panic!("no reload record in:\n{text}"));
+    let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    assert_eq!(record["component"], "probe");
+    assert_eq!(record["gained"], serde_json::json!(["kv:delete:data/*"]));
+    assert_eq!(record["lost"], serde_json::json!([]));
+    assert!(record["stopped"].is_null(), "{record}");
+}
+
+#[test]
+fn a_reload_resizes_the_pool() {
+    let server = start("", vec![limitprobe()], ServerConfig::default());
+    ready(&server);
+    assert_eq!(status(&server, "limitprobe").instances, 1);
+    let two = Policy::from_toml_str("[components.limitprobe]\ninstances = 2\n").unwrap();
+    let report = server.reload(two).expect("reload");
+    assert_eq!(report.to_string(), "limitprobe: unchanged\n");
+    eventually("two instances", || {
+        status(&server, "limitprobe").instances == 2
+    });
+    let one = Policy::from_toml_str("[defaults]\ninstances = 1\n").unwrap();
+    server.reload(one).expect("reload");
+    eventually("one instance", || {
+        status(&server, "limitprobe").instances == 1
+    });
+    assert_eq!(ask(&server, "limitprobe", "echo:still"), "still");
 }

@@ -295,6 +295,12 @@ mod tests {
         assert_eq!(policy.instances_for("a"), 2);
         assert_eq!(policy.instances_for("b"), 3);
         assert_eq!(super::super::Policy::default().instances_for("a"), 1);
+        let built = super::super::Policy::builder()
+            .instances("a", 5)
+            .instances("b", 1000)
+            .build();
+        assert_eq!(built.instances_for("a"), 5);
+        assert_eq!(built.instances_for("b"), 64);
         for bad in ["0", "65", "-1"] {
             let err = super::parse(&format!("[components.a]\ninstances = {bad}\n"), None)
                 .expect_err("out of bounds");
