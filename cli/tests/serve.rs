@@ -52,7 +52,8 @@ fn widened_kv_policy() -> String {
 
 /// A component crate answering `trap` with a trap, `sleep:MS` after
 /// sleeping MS milliseconds (`slept MS`), anything else with
-/// `probe got <payload>`. It declares no capability.
+/// `probe got <payload>`; it logs every message it receives. It requires
+/// no capability (`msg:subscribe:probe.>` and `log:write` are optional).
 fn probe_crate() -> PathBuf {
     let dir = shared_target().join("fixtures").join("serve-probe");
     let cargo_toml = format!(
@@ -63,12 +64,25 @@ fn probe_crate() -> PathBuf {
     );
     let lib_rs = r#"//! Traps, sleeps or echoes, as asked.
 
-#[airssys::component]
+#[airssys::component(optional = ["msg:subscribe:probe.>", "log:write"])]
 struct Probe;
 
 impl guest::Lifecycle for Probe {}
 
 impl guest::Handler for Probe {
+    fn handle_message(message: guest::handler::Message) -> Result<(), guest::handler::Error> {
+        let text = format!(
+            "message on `{}` from `{}`: {}",
+            message.topic,
+            message.source,
+            String::from_utf8_lossy(&message.payload)
+        );
+        let _ = Probe::host()
+            .logging()
+            .log(host::logging::Level::Info, "serve-probe", &text);
+        Ok(())
+    }
+
     fn handle_request(
         _source: String,
         payload: Vec<u8>,
@@ -351,6 +365,7 @@ fn requests_are_answered_and_refusals_keep_their_status_and_reason() {
             "  served by 1 instance(s) (`instances` in the policy), 64 request(s) queued at most",
             "loaded `serve-probe` 0.1.0 from ",
             "  granted: (nothing)",
+            "  optional, not granted: msg:subscribe:probe.>, log:write",
             "listening on http://127.0.0.1:",
         ],
     );
@@ -388,6 +403,8 @@ fn requests_are_answered_and_refusals_keep_their_status_and_reason() {
         denied.body.contains("kv:delete:counter/"),
         "the capability is named: {denied:?}"
     );
+    // The components' log records are printed (kv-counter logs its start).
+    served.wait_for("  log info kv-counter: started 1 time(s)", 1);
     // As docs/serve.md shows it.
     served.wait_for("DENY `kv-counter` kv:delete:counter/starts (", 1);
     served.wait_for(
@@ -430,6 +447,35 @@ fn requests_are_answered_and_refusals_keep_their_status_and_reason() {
     let big = vec![b'x'; 1024 * 1024 + 1];
     let answer = served.call("POST", "/v1/components/serve-probe/request", &big);
     assert_eq!(answer.status, 413, "{answer:?}");
+}
+
+#[test]
+fn a_message_published_over_http_is_delivered_to_its_subscriber() {
+    let (_dir, policy) = policy_dir(
+        "[components.serve-probe]\ngrants = [\"msg:subscribe:probe.>\", \"log:write\"]\n\
+         subscribe = [\"probe.in\"]\n",
+    );
+    let probe = probe_crate();
+    let served = Served::start(
+        &[
+            probe.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let published = served.call("POST", "/v1/topics/probe.in", b"42");
+    assert_eq!(published.status, 202, "{published:?}");
+    assert_eq!(json(&published)["published"], "probe.in");
+    served.wait_for(
+        "log info serve-probe: message on `probe.in` from `host`: 42",
+        1,
+    );
+    // Nobody subscribes to this one: accepted, delivered to no one.
+    assert_eq!(
+        served.call("POST", "/v1/topics/probe.other", b"x").status,
+        202
+    );
 }
 
 #[test]

@@ -1152,7 +1152,7 @@ impl AuditSink {
 }
 
 /// Prints the capability decisions made since the last flush.
-struct Reporter {
+pub(super) struct Reporter {
     sink: AuditSink,
     denials: usize,
     policy: Option<PathBuf>,
@@ -1192,7 +1192,7 @@ impl Reporter {
     }
 
     /// The component's log records and the runtime's notes.
-    fn print_lines(bytes: &[u8]) {
+    pub(super) fn print_lines(bytes: &[u8]) {
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
                 continue;
@@ -1313,9 +1313,8 @@ impl Reporter {
 /// to the audit sink as `{"log": ..}` lines, and the runtime's messaging
 /// warnings (a dead-lettered message and why) as `{"note": ..}` lines, so
 /// they print in order with the capability decisions.
-mod component_logs {
+pub(super) mod component_logs {
     use std::fmt::Write as _;
-    use std::io::Write as _;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use tracing::field::{Field, Visit};
@@ -1331,9 +1330,9 @@ mod component_logs {
     const OUTPUT: &str = "airssys::output";
 
     /// The subscriber; only component records are enabled.
-    struct Logs {
+    struct Logs<S> {
         next_span: AtomicU64,
-        sink: AuditSink,
+        sink: S,
     }
 
     /// Keeps the subscriber installed while alive.
@@ -1349,6 +1348,19 @@ mod component_logs {
                 sink,
             }),
         }
+    }
+
+    /// Installs the subscriber for the whole process (every thread, the
+    /// server's workers too), writing to clones of `sink`, one per record;
+    /// false when a subscriber is already installed.
+    pub(in crate::commands) fn install_global(
+        sink: impl std::io::Write + Clone + Send + Sync + 'static,
+    ) -> bool {
+        tracing::subscriber::set_global_default(Logs {
+            next_span: AtomicU64::new(1),
+            sink,
+        })
+        .is_ok()
     }
 
     #[derive(Default)]
@@ -1379,7 +1391,7 @@ mod component_logs {
         }
     }
 
-    impl Subscriber for Logs {
+    impl<S: std::io::Write + Clone + Send + Sync + 'static> Subscriber for Logs<S> {
         fn enabled(&self, metadata: &Metadata<'_>) -> bool {
             metadata.target() == "airssys::component"
                 || metadata.target() == OUTPUT

@@ -32,7 +32,9 @@ use airssys_runtime::{
     AuditRecord, ComponentSource, Policy, Runtime, RuntimeBuilder, Server, ServerConfig,
 };
 
-use super::run::{Exit, Input, describe, fail, load_refused, read_components};
+use super::run::{
+    Exit, Input, Reporter, component_logs, describe, fail, load_refused, read_components,
+};
 use crate::serve::backend::ServerBackend;
 use crate::serve::http::{self, Ingress, Token};
 use crate::serve::{Backend, Failure};
@@ -134,6 +136,9 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let inputs = read_components(&args.components)?;
     check_loads(&inputs, &policy, args.queue, args.cache.dir().as_deref())?;
 
+    // The components' log records and the runtime's notes, from every
+    // worker thread, printed as `airssys run` prints them.
+    component_logs::install_global(LogLines(Vec::new()));
     let mut builder = Runtime::builder().policy(policy).on_audit(print_denial);
     builder = match &args.storage {
         Some(path) => builder.storage_path(path),
@@ -319,6 +324,32 @@ fn print_denial(record: &AuditRecord<'_>) {
             printable(decision.function),
             printable(&decision.rule.to_string())
         );
+    }
+}
+
+/// Where `component_logs` writes: the JSON lines of one record, printed
+/// as `airssys run` prints them once complete. Every clone starts empty, so
+/// records written on different threads never mix.
+struct LogLines(Vec<u8>);
+
+impl Clone for LogLines {
+    fn clone(&self) -> LogLines {
+        LogLines(Vec::new())
+    }
+}
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        if let Some(end) = self.0.iter().rposition(|b| *b == b'\n') {
+            let lines: Vec<u8> = self.0.drain(..=end).collect();
+            Reporter::print_lines(&lines);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
