@@ -721,6 +721,54 @@ fn a_bad_policy_on_reload_is_refused_and_the_old_one_keeps_serving() {
 }
 
 #[test]
+fn a_reload_that_takes_a_required_capability_stops_the_component_naming_it() {
+    let (dir, policy) = policy_dir(&kv_policy());
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "s3cret").unwrap();
+    let kv = kv_counter();
+    let probe = probe_crate();
+    let served = Served::start(
+        &[
+            kv.to_str().unwrap(),
+            probe.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let token = Some("s3cret");
+    std::fs::write(&policy, kv_policy().replace("\"kv:write:counter/*\", ", "")).unwrap();
+    let reloaded = served.call_as(token, "POST", "/v1/admin/reload", b"");
+    assert_eq!(reloaded.status, 200, "{reloaded:?}");
+    let report = json(&reloaded);
+    let kv_report = report["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "kv-counter")
+        .unwrap()
+        .clone();
+    assert!(
+        kv_report["stopped"]
+            .as_str()
+            .is_some_and(|why| why.contains("kv:write:counter/*")),
+        "{report}"
+    );
+    served.wait_for("POST /v1/admin/reload: policy reloaded", 1);
+    served.wait_for("  kv-counter: stopped: ", 1);
+    let answer = served.call_as(token, "POST", "/v1/components/kv-counter/request", b"get");
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let status = served.call_as(token, "GET", "/v1/components", b"");
+    assert!(status.body.contains("\"stopped\""), "{status:?}");
+    // The neighbour serves on; health says not every component serves.
+    let answer = served.call_as(token, "POST", "/v1/components/serve-probe/request", b"x");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(served.call_as(token, "GET", "/v1/health", b"").status, 503);
+}
+
+#[test]
 fn with_a_token_requests_without_it_get_401_and_never_reach_a_component() {
     let (_dir, policy) = policy_dir("");
     let probe = probe_crate();
