@@ -640,3 +640,113 @@ fn a_reload_resizes_the_pool() {
     });
     assert_eq!(ask(&server, "limitprobe", "echo:still"), "still");
 }
+
+#[test]
+fn a_worker_that_panics_leaves_no_caller_waiting() {
+    // An embedder's delivery hook that panics on the worker's thread.
+    let runtime = Runtime::builder()
+        .policy(Policy::from_toml_str(MESSENGERS).unwrap())
+        .on_delivery(|record| {
+            if record.payload == b"boom" {
+                panic!("the embedder's hook panicked");
+            }
+        });
+    let server = Server::start(runtime, messengers(), ServerConfig::default()).expect("starts");
+    ready(&server);
+    server
+        .publish("orders.created", b"boom".to_vec())
+        .expect("publish");
+    eventually("bob failed", || {
+        status(&server, "bob").state == ComponentState::Failed
+    });
+    let err = text(&server, "bob", "log").expect_err("failed");
+    assert!(
+        matches!(&err, ServeError::Unavailable { reason, .. } if reason.contains("panicked")),
+        "{err:?}"
+    );
+    // The neighbour keeps serving.
+    assert_eq!(ask(&server, "alice", "name"), "alice");
+}
+
+#[test]
+fn a_message_that_traps_replaces_the_instance_until_it_is_dead_lettered() {
+    let server = start(
+        MESSENGERS,
+        messengers(),
+        ServerConfig::default().restart_backoff(Duration::from_millis(10)),
+    );
+    ready(&server);
+    server
+        .publish("orders.created", b"trap".to_vec())
+        .expect("publish");
+    // Three attempts (BrokerConfig::max_attempts), each trapping and
+    // replacing the instance; then the message is dead-lettered.
+    let dead = r#"airssys_calls_total{component="bob",kind="message",outcome="dead-lettered"} 1"#;
+    eventually("the message dead-lettered", || {
+        server.metrics_text().lines().any(|l| l == dead)
+    });
+    eventually("bob ready again", || {
+        status(&server, "bob").state == ComponentState::Ready
+    });
+    assert_eq!(status(&server, "bob").restarts, 3);
+    server
+        .publish("orders.created", b"fine".to_vec())
+        .expect("publish");
+    eventually("bob got the next message", || {
+        ask(&server, "bob", "log").contains("orders.created|host|fine")
+    });
+}
+
+#[test]
+fn a_component_that_traps_and_spins_under_load_does_not_starve_its_neighbour() {
+    let server = start(
+        &format!(
+            "[components.limitprobe]\nlimits = {{ cpu_time_ms = 100 }}\n[components.probe]\n{PROBE_GRANTS}\n"
+        ),
+        vec![limitprobe(), probe()],
+        ServerConfig::default()
+            .restart_backoff(Duration::from_millis(5))
+            .max_restart_backoff(Duration::from_millis(20))
+            .queue_bound(4),
+    );
+    ready(&server);
+    let attackers: Vec<_> = (0..4)
+        .map(|i| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|n| {
+                        let attack = if (i + n) % 2 == 0 { "panic:x" } else { "spin:" };
+                        text(&server, "limitprobe", attack).expect_err("the attack fails")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    while !attackers.iter().all(JoinHandle::is_finished) {
+        let started = Instant::now();
+        assert_eq!(ask(&server, "probe", "echo:here"), "here");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the neighbour took {:?}",
+            started.elapsed()
+        );
+    }
+    for attacker in attackers {
+        for err in attacker.join().unwrap() {
+            match &err {
+                ServeError::Trap { message, .. } => assert!(message.contains('x'), "{err}"),
+                ServeError::Limit { message, .. } => {
+                    assert!(message.contains("cpu_time_ms"), "{err}");
+                }
+                ServeError::Busy { bound: 4, .. } => {}
+                other => panic!("unexpected: {other:?}"),
+            }
+        }
+    }
+    assert!(status(&server, "limitprobe").restarts > 0);
+    assert_eq!(status(&server, "probe").restarts, 0);
+    eventually("limitprobe serves again", || {
+        text(&server, "limitprobe", "echo:ok").is_ok_and(|r| r == "ok")
+    });
+}

@@ -166,6 +166,7 @@ pub(super) fn spawn_workers(component: &Arc<Component>, control: &Arc<Control>, 
 /// One worker: owns one instance at a time, serves requests and mail,
 /// replaces the instance when it fails or the rights change.
 fn worker(component: &Arc<Component>, control: &Arc<Control>, slot: usize) {
+    let _slot = SlotGuard { component, slot };
     let name = component.name.as_str();
     // Failures in a row of this slot (a start or a call), for the backoff.
     let mut failures: u32 = 0;
@@ -239,12 +240,48 @@ fn worker(component: &Arc<Component>, control: &Arc<Control>, slot: usize) {
             }
         }
     }
-    let mut pool = lock(&component.pool);
-    if let Some(alive) = pool.slots.get_mut(slot) {
-        *alive = false;
+}
+
+/// Marks a worker's slot free when the worker ends, however it ends. A
+/// worker that panicked (a bug of the host, or an embedder's hook that
+/// panicked on its thread) must not leave callers waiting for ever: when
+/// it was the component's last, the component is `Failed` and its queued
+/// requests are answered `Unavailable` (the request it was serving, if
+/// any, was answered the same way when its reply channel dropped).
+struct SlotGuard<'a> {
+    component: &'a Component,
+    slot: usize,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let component = self.component;
+        let mut pool = lock(&component.pool);
+        if let Some(alive) = pool.slots.get_mut(self.slot) {
+            *alive = false;
+        }
+        if std::thread::panicking() {
+            let reason = format!(
+                "worker thread {} of component `{}` panicked (a bug of the host, or a hook of the \
+                 embedder's that panicked); reload the policy to start it again",
+                self.slot, component.name
+            );
+            tracing::error!(target: "airssys::server", component = component.name.as_str(), "{reason}");
+            pool.last_error = Some(reason.clone());
+            if !pool.slots.iter().any(|alive| *alive) {
+                pool.running = 0;
+                pool.busy = 0;
+                pool.state = ComponentState::Failed;
+                let name = component.name.clone();
+                pool.fail_queue(|| ServeError::Unavailable {
+                    component: name.clone(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        drop(pool);
+        component.settled.notify_all();
     }
-    drop(pool);
-    component.settled.notify_all();
 }
 
 /// A failed start: counted; `false` when the component is now `Failed`
