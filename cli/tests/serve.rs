@@ -208,6 +208,7 @@ impl Served {
             stderr,
         };
         served.wait_ready();
+        served.wait_for("\nready: every component serves", 1);
         served
     }
 

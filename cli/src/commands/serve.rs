@@ -373,6 +373,15 @@ async fn serve(
         "  try: curl -X POST --data hello http://{address}/v1/components/{}/request",
         printable(first)
     );
+    // The instances start (and run `init`) on the server's threads; say
+    // when every component serves.
+    let watched = Arc::clone(&backend);
+    tokio::spawn(async move {
+        while !watched.ready() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!("ready: every component serves (GET /v1/health answers 200)");
+    });
     let ingress = Arc::new(Ingress::new(Arc::clone(&backend), token));
     let mut which = "";
     let graceful = http::accept_until(listener, ingress, http::MAX_CONNECTIONS, async {
