@@ -999,6 +999,32 @@ fn eight_clients_times_ten_thousand() {
 }
 
 #[test]
+fn a_component_the_policy_does_not_cover_is_refused_with_the_fix() {
+    let (_dir, policy) = policy_dir("");
+    let kv = kv_counter();
+    let (mut child, stdout, stderr) = spawn(
+        &[kv.to_str().unwrap(), "--policy", policy.to_str().unwrap()],
+        &[],
+    );
+    let status = child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let stderr = stderr.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the host refused to load")
+            && stderr.contains("`kv:read:counter/*`: no policy grant covers it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("grants = [\"kv:read:counter/*\", \"kv:write:counter/*\", \"log:write\"]"),
+        "the fix names the grant: {stderr}"
+    );
+    // `serve` has no `--grant`: no hint to use one.
+    assert!(!stderr.contains("--grant"), "{stderr}");
+    assert!(!stdout.lock().unwrap().contains("listening"));
+}
+
+#[test]
 fn the_policy_file_is_read_before_anything_is_built() {
     let (dir, _) = policy_dir("");
     let missing = dir.path().join("missing.toml");

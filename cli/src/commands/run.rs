@@ -335,7 +335,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     for input in &inputs {
         match runtime.load(&input.bytes) {
             Ok(component) => loaded.push(component),
-            Err(error) => return Err(load_refused(&input.wasm, &error, &args.denies)),
+            Err(error) => return Err(load_refused(&input.wasm, &error, Some(&args.denies))),
         }
     }
     let mut out = String::new();
@@ -1013,7 +1013,9 @@ fn locate_wasm(manifest: &Path) -> Result<PathBuf, Exit> {
     }
 }
 
-pub(super) fn load_refused(wasm: &Path, error: &LoadError, denies: &[String]) -> Exit {
+/// Reports a refused load; `denies` are the `--deny` flags of a command
+/// that has `--grant`/`--deny` (`None` for `serve`, which has neither).
+pub(super) fn load_refused(wasm: &Path, error: &LoadError, denies: Option<&[String]>) -> Exit {
     // The component's own strings (a name in a wasmtime message) are
     // escaped; the runtime's line structure is kept.
     let text = printable_lines(&error.to_string(), "");
@@ -1021,13 +1023,13 @@ pub(super) fn load_refused(wasm: &Path, error: &LoadError, denies: &[String]) ->
         LoadError::Io { .. } | LoadError::Invalid { .. } => fail(2, text),
         LoadError::MissingCapabilities { .. } => {
             eprintln!("error: the host refused to load {}: {text}", wasm.display());
-            if text.contains("no policy grant covers") {
+            if denies.is_some() && text.contains("no policy grant covers") {
                 eprintln!(
                     "hint: or pass `--grant PATTERN` for each missing capability, for this run \
                      only"
                 );
             }
-            for deny in denies {
+            for deny in denies.unwrap_or_default() {
                 let deny = Capability::parse(deny).map_or_else(|_| deny.clone(), |d| d.to_string());
                 if text.contains(&format!("deny rule `{deny}`")) {
                     eprintln!("note: `{deny}` is the `--deny {deny}` given on the command line");

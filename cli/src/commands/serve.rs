@@ -282,7 +282,7 @@ fn check_loads(
     for input in inputs {
         let component = runtime
             .load(&input.bytes)
-            .map_err(|e| load_refused(&input.wasm, &e, &[]))?;
+            .map_err(|e| load_refused(&input.wasm, &e, None))?;
         describe(&mut out, &component, &input.wasm, runtime.policy());
         let _ = writeln!(
             out,
