@@ -1025,6 +1025,62 @@ fn a_component_the_policy_does_not_cover_is_refused_with_the_fix() {
 }
 
 #[test]
+fn a_component_whose_init_keeps_failing_is_reported_and_health_is_503() {
+    // One byte of storage: kv-counter's `init` cannot store its count.
+    let (_dir, policy) =
+        policy_dir(&kv_policy().replace("storage_bytes = 1048576", "storage_bytes = 1"));
+    let kv = kv_counter();
+    let probe = probe_crate();
+    let (mut child, stdout, stderr) = spawn(
+        &[
+            kv.to_str().unwrap(),
+            probe.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !stderr
+        .lock()
+        .unwrap()
+        .contains("not serving: `kv-counter` failed to start")
+    {
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "{}\n{}",
+            stdout.lock().unwrap(),
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        stderr.lock().unwrap().contains("storage_bytes"),
+        "the limit is named: {}",
+        stderr.lock().unwrap()
+    );
+    let text = stdout.lock().unwrap().clone();
+    let address: SocketAddr = text
+        .split("listening on http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut client = Client::connect(address);
+    assert_eq!(client.call("GET", "/v1/health", &[], b"").status, 503);
+    let answer = client.call("POST", "/v1/components/kv-counter/request", &[], b"get");
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let answer = client.call("POST", "/v1/components/serve-probe/request", &[], b"x");
+    assert_eq!(answer.status, 200, "the neighbour serves: {answer:?}");
+    assert!(!text.contains("\nready: "), "{text}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn the_policy_file_is_read_before_anything_is_built() {
     let (dir, _) = policy_dir("");
     let missing = dir.path().join("missing.toml");

@@ -374,10 +374,16 @@ async fn serve(
         printable(first)
     );
     // The instances start (and run `init`) on the server's threads; say
-    // when every component serves.
+    // when every component serves, or which failed to start.
     let watched = Arc::clone(&backend);
     tokio::spawn(async move {
+        let mut told = std::collections::HashSet::new();
         while !watched.ready() {
+            for failure in watched.failures() {
+                if told.insert(failure.clone()) {
+                    eprintln!("not serving: {failure}");
+                }
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         println!("ready: every component serves (GET /v1/health answers 200)");

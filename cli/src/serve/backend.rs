@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use airssys_runtime::{Policy, ServeError, Server};
+use airssys_contract::text::printable;
+use airssys_runtime::{ComponentState, Policy, ServeError, Server};
 
 use super::{Backend, Failure, Reloaded};
 
@@ -47,6 +48,21 @@ impl Backend for ServerBackend {
         let status = serde_json::to_string_pretty(&self.server.status())
             .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
         format!("{status}\n")
+    }
+
+    fn failures(&self) -> Vec<String> {
+        self.server
+            .status()
+            .into_iter()
+            .filter(|c| c.state == ComponentState::Failed)
+            .map(|c| {
+                format!(
+                    "`{}` failed to start and is not retried: {}",
+                    printable(&c.name),
+                    printable(c.last_error.as_deref().unwrap_or("no error recorded"))
+                )
+            })
+            .collect()
     }
 
     fn metrics_text(&self) -> String {

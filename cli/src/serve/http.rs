@@ -413,6 +413,10 @@ mod tests {
             "airssys_calls_total 1\n".to_owned()
         }
 
+        fn failures(&self) -> Vec<String> {
+            Vec::new()
+        }
+
         fn reload(&self) -> Result<Reloaded, Failure> {
             Ok(Reloaded {
                 text: "reloaded".to_owned(),

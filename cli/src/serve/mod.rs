@@ -40,6 +40,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn ready(&self) -> bool;
     /// Every component's state, as JSON.
     fn status_json(&self) -> String;
+    /// One line per component that failed to start and is no longer
+    /// retried: its name and last error.
+    fn failures(&self) -> Vec<String>;
     /// The metrics, in Prometheus' text format.
     fn metrics_text(&self) -> String;
     /// Reads the policy file again and applies it; a bad file changes
