@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod serve;
 
 /// Capability-checked WebAssembly components.
 #[derive(Debug, Parser)]
@@ -55,6 +56,9 @@ enum Command {
     /// Build (if crates), load and run components under a policy, deliver
     /// their messages, printing every capability decision.
     Run(Box<commands::run::Args>),
+    /// Serve components over HTTP until SIGINT/SIGTERM: requests, host
+    /// messages, health, status, metrics and live policy reload.
+    Serve(commands::serve::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Command::Key(command) => commands::sign::key(command),
         Command::Sign(args) => commands::sign::sign(args),
         Command::Verify(args) => commands::sign::verify(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     ExitCode::from(code)
 }

@@ -11,6 +11,7 @@ pub(crate) mod new;
 pub(crate) mod observe;
 pub(crate) mod policy;
 pub(crate) mod run;
+pub(crate) mod serve;
 pub(crate) mod sign;
 pub(crate) mod wit_check;
 pub(crate) mod wit_diff;

@@ -271,7 +271,7 @@ fn resolve_requests(
 }
 
 /// An exit code with its message already printed.
-type Exit = u8;
+pub(super) type Exit = u8;
 
 /// Deliveries after which `airssys run` stops, assuming components that
 /// keep messaging each other forever.
@@ -284,7 +284,7 @@ pub(crate) fn run(args: Args) -> u8 {
     }
 }
 
-fn fail(code: Exit, message: impl std::fmt::Display) -> Exit {
+pub(super) fn fail(code: Exit, message: impl std::fmt::Display) -> Exit {
     eprintln!("error: {message}");
     code
 }
@@ -298,10 +298,13 @@ struct ExtraRules {
 }
 
 /// A component given on the command line, read but not loaded yet.
-struct Input {
-    wasm: PathBuf,
-    bytes: Vec<u8>,
-    name: String,
+pub(super) struct Input {
+    /// The `.wasm` file (built from the crate directory given).
+    pub(super) wasm: PathBuf,
+    /// Its bytes.
+    pub(super) bytes: Vec<u8>,
+    /// Its manifest name.
+    pub(super) name: String,
 }
 
 fn run_inner(args: &Args) -> Result<Exit, Exit> {
@@ -315,23 +318,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let requests = parse_requests(&args.requests.0)?;
     let policy = read_policy(args)?;
 
-    let mut inputs: Vec<Input> = Vec::new();
-    for path in &args.components {
-        let input = read_component(path)?;
-        if let Some(first) = inputs.iter().find(|i| i.name == input.name) {
-            return Err(fail(
-                2,
-                format_args!(
-                    "{} and {} are both named `{}`; components run together need different \
-                     names (the crate name, or `name` in `#[airssys::component(..)]`)",
-                    first.wasm.display(),
-                    input.wasm.display(),
-                    input.name
-                ),
-            ));
-        }
-        inputs.push(input);
-    }
+    let inputs = read_components(&args.components)?;
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let requests = resolve_requests(requests, &names)?;
     let policy = build_policy(policy, &names, &rules)?;
@@ -389,7 +376,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     for input in &inputs {
         match runtime.load(&input.bytes) {
             Ok(component) => loaded.push(component),
-            Err(error) => return Err(load_refused(&input.wasm, &error, args)),
+            Err(error) => return Err(load_refused(&input.wasm, &error, Some(&args.denies))),
         }
     }
     let mut out = String::new();
@@ -519,6 +506,29 @@ fn inputs_named(inputs: &[Input]) -> Vec<(&str, &[u8])> {
         .collect()
 }
 
+/// Builds (crate directories) and reads the components at `paths`,
+/// refusing two with one name.
+pub(super) fn read_components(paths: &[PathBuf]) -> Result<Vec<Input>, Exit> {
+    let mut inputs: Vec<Input> = Vec::new();
+    for path in paths {
+        let input = read_component(path)?;
+        if let Some(first) = inputs.iter().find(|i| i.name == input.name) {
+            return Err(fail(
+                2,
+                format_args!(
+                    "{} and {} are both named `{}`; components run together need different \
+                     names (the crate name, or `name` in `#[airssys::component(..)]`)",
+                    first.wasm.display(),
+                    input.wasm.display(),
+                    input.name
+                ),
+            ));
+        }
+        inputs.push(input);
+    }
+    Ok(inputs)
+}
+
 /// Builds (a crate directory) and reads the component at `path`.
 fn read_component(path: &Path) -> Result<Input, Exit> {
     let wasm = if path.is_dir() {
@@ -557,7 +567,12 @@ fn read_component(path: &Path) -> Result<Input, Exit> {
 }
 
 /// What was loaded, granted, left out and subscribed.
-fn describe(out: &mut String, component: &LoadedComponent, wasm: &Path, policy: &Policy) {
+pub(super) fn describe(
+    out: &mut String,
+    component: &LoadedComponent,
+    wasm: &Path,
+    policy: &Policy,
+) {
     let _ = writeln!(
         out,
         "loaded `{}`{} from {}",
@@ -1071,7 +1086,9 @@ fn locate_wasm(manifest: &Path) -> Result<PathBuf, Exit> {
     }
 }
 
-fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
+/// Reports a refused load; `denies` are the `--deny` flags of a command
+/// that has `--grant`/`--deny` (`None` for `serve`, which has neither).
+pub(super) fn load_refused(wasm: &Path, error: &LoadError, denies: Option<&[String]>) -> Exit {
     // The component's own strings (a name in a wasmtime message) are
     // escaped; the runtime's line structure is kept.
     let text = printable_lines(&error.to_string(), "");
@@ -1079,13 +1096,13 @@ fn load_refused(wasm: &Path, error: &LoadError, args: &Args) -> Exit {
         LoadError::Io { .. } | LoadError::Invalid { .. } => fail(2, text),
         LoadError::MissingCapabilities { .. } => {
             eprintln!("error: the host refused to load {}: {text}", wasm.display());
-            if text.contains("no policy grant covers") {
+            if denies.is_some() && text.contains("no policy grant covers") {
                 eprintln!(
                     "hint: or pass `--grant PATTERN` for each missing capability, for this run \
                      only"
                 );
             }
-            for deny in &args.denies {
+            for deny in denies.unwrap_or_default() {
                 let deny = Capability::parse(deny).map_or_else(|_| deny.clone(), |d| d.to_string());
                 if text.contains(&format!("deny rule `{deny}`")) {
                     eprintln!("note: `{deny}` is the `--deny {deny}` given on the command line");
@@ -1210,7 +1227,7 @@ impl AuditSink {
 }
 
 /// Prints the capability decisions made since the last flush.
-struct Reporter {
+pub(super) struct Reporter {
     sink: AuditSink,
     denials: usize,
     policy: Option<PathBuf>,
@@ -1250,7 +1267,7 @@ impl Reporter {
     }
 
     /// The component's log records and the runtime's notes.
-    fn print_lines(bytes: &[u8]) {
+    pub(super) fn print_lines(bytes: &[u8]) {
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
                 continue;
@@ -1371,9 +1388,8 @@ impl Reporter {
 /// to the audit sink as `{"log": ..}` lines, and the runtime's messaging
 /// warnings (a dead-lettered message and why) as `{"note": ..}` lines, so
 /// they print in order with the capability decisions.
-mod component_logs {
+pub(super) mod component_logs {
     use std::fmt::Write as _;
-    use std::io::Write as _;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use tracing::field::{Field, Visit};
@@ -1389,9 +1405,9 @@ mod component_logs {
     const OUTPUT: &str = "airssys::output";
 
     /// The subscriber; only component records are enabled.
-    struct Logs {
+    struct Logs<S> {
         next_span: AtomicU64,
-        sink: AuditSink,
+        sink: S,
     }
 
     /// Keeps the subscriber installed while alive.
@@ -1407,6 +1423,19 @@ mod component_logs {
                 sink,
             }),
         }
+    }
+
+    /// Installs the subscriber for the whole process (every thread, the
+    /// server's workers too), writing to clones of `sink`, one per record;
+    /// false when a subscriber is already installed.
+    pub(in crate::commands) fn install_global(
+        sink: impl std::io::Write + Clone + Send + Sync + 'static,
+    ) -> bool {
+        tracing::subscriber::set_global_default(Logs {
+            next_span: AtomicU64::new(1),
+            sink,
+        })
+        .is_ok()
     }
 
     #[derive(Default)]
@@ -1437,7 +1466,7 @@ mod component_logs {
         }
     }
 
-    impl Subscriber for Logs {
+    impl<S: std::io::Write + Clone + Send + Sync + 'static> Subscriber for Logs<S> {
         fn enabled(&self, metadata: &Metadata<'_>) -> bool {
             metadata.target() == "airssys::component"
                 || metadata.target() == OUTPUT

@@ -3,8 +3,11 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Runs `airssys` with `args` and waits for it.
 pub(crate) fn airssys(args: &[&str]) -> Output {
@@ -99,4 +102,82 @@ pub(crate) fn echo_crate(name: &str) -> PathBuf {
         std::fs::write(&path, text).unwrap();
     }
     dir
+}
+
+/// An answer: status and body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+}
+
+/// One HTTP/1.1 connection to `airssys serve`, kept alive across calls
+/// (bodies with `Content-Length`, as the ingress answers).
+pub(crate) struct Client {
+    pub(crate) reader: BufReader<TcpStream>,
+    pub(crate) writer: TcpStream,
+}
+
+impl Client {
+    pub(crate) fn connect(address: SocketAddr) -> Client {
+        let stream = TcpStream::connect(address).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        Client {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub(crate) fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        // One write: a second small one would wait for the first's
+        // delayed ACK (Nagle).
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        self.writer.write_all(&request).unwrap();
+        let mut status_line = String::new();
+        self.reader.read_line(&mut status_line).unwrap();
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .unwrap_or_else(|| panic!("no status line: {status_line:?}"))
+            .parse()
+            .unwrap();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).unwrap();
+        Answer {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
 }
