@@ -639,6 +639,10 @@ fn sighup_widens_then_narrows_grants_without_a_restart() {
     served.signal("HUP");
     served.wait_for("SIGHUP: policy reloaded", 1);
     served.wait_for("kv-counter: +kv:delete:counter/*", 1);
+    // And what the operator changed, as `airssys policy diff` prints it.
+    served.wait_for("policy diff:", 1);
+    served.wait_for("[components.kv-counter]", 1);
+    served.wait_for("added: kv:delete:counter/*", 1);
     let reset = served.request("kv-counter", "reset");
     assert_eq!(
         (reset.status, reset.body.as_str()),
@@ -651,6 +655,7 @@ fn sighup_widens_then_narrows_grants_without_a_restart() {
     served.signal("HUP");
     served.wait_for("SIGHUP: policy reloaded", 2);
     served.wait_for("kv-counter: -kv:delete:counter/*", 1);
+    served.wait_for("removed: kv:delete:counter/*", 1);
     let denied = served.request("kv-counter", "reset");
     assert_eq!(denied.status, 403, "{denied:?}");
     assert!(denied.body.contains("kv:delete:counter/"), "{denied:?}");

@@ -2,7 +2,10 @@
 //! status ([`ServeError::http_status`]), reloads read the policy file.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use airssys_contract::authority::{PolicyRules, diff_policies};
 
 use airssys_contract::text::printable;
 use airssys_runtime::{ComponentState, Policy, ServeError, Server};
@@ -13,12 +16,20 @@ use super::{Backend, Failure, Reloaded};
 pub(crate) struct ServerBackend {
     server: Server,
     policy: PathBuf,
+    /// The rules of the policy in force, for the `airssys policy diff`
+    /// report each reload prints.
+    in_force: Mutex<PolicyRules>,
 }
 
 impl ServerBackend {
     /// `server`, reloading from `policy`.
     pub(crate) fn new(server: Server, policy: PathBuf) -> ServerBackend {
-        ServerBackend { server, policy }
+        let in_force = Mutex::new(server.runtime().policy().authority());
+        ServerBackend {
+            server,
+            policy,
+            in_force,
+        }
     }
 }
 
@@ -75,14 +86,33 @@ impl Backend for ServerBackend {
             status: 400,
             message: format!("policy refused, nothing changed: {e}; the old policy keeps serving"),
         })?;
+        let rules = policy.authority();
         match self.server.reload(policy) {
-            Ok(report) => Ok(Reloaded {
-                text: report.to_string(),
-                json: format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                ),
-            }),
+            Ok(report) => {
+                // What the operator changed, as `airssys policy diff OLD NEW`
+                // prints it, beside what each component gained and lost.
+                let mut in_force = self.in_force.lock().unwrap_or_else(|p| p.into_inner());
+                let diff = diff_policies(&in_force, &rules);
+                *in_force = rules;
+                /// The report's fields, then the policy diff.
+                #[derive(serde::Serialize)]
+                struct WithDiff<'a> {
+                    #[serde(flatten)]
+                    report: &'a airssys_runtime::ReloadReport,
+                    policy_diff: &'a airssys_contract::authority::PolicyDiff,
+                }
+                let json = WithDiff {
+                    report: &report,
+                    policy_diff: &diff,
+                };
+                Ok(Reloaded {
+                    text: format!("{report}policy diff:\n{diff}"),
+                    json: format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&json).unwrap_or_default()
+                    ),
+                })
+            }
             Err(e @ ServeError::Policy { .. }) => Err(Failure {
                 status: 400,
                 message: format!("{e}; the old policy keeps serving"),
