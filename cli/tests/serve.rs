@@ -1280,3 +1280,80 @@ fn docs_serve_md_runs_as_written() {
     assert!(ran >= 8, "docs/serve.md runs only {ran} commands");
     stop(server.as_mut().expect("docs/serve.md serves something"));
 }
+
+/// Two hosts on one NATS server: this `airssys serve --nats` and a
+/// `NatsBroker` of the test process standing for another host. A request
+/// from the other host reaches the served component and is answered; a
+/// message published over HTTP on the served host reaches a subscriber on
+/// the other one, with the host as its source.
+#[test]
+fn served_components_answer_and_publish_across_hosts_over_nats() {
+    use airssys_runtime::Broker;
+    use airssys_runtime::broker::Subscriber;
+    use airssys_runtime::broker::{Delivery, NatsBroker, ReplyOutcome, ReplyPoll, ReplySlot};
+    use airssys_runtime::contract::capability::{Capability, GrantSet};
+
+    let nats = common::NatsServer::start();
+    let echo = common::echo_crate("serve-nats-echo");
+    let (_dir, policy) = policy_dir("");
+    let url = nats.url();
+    let served = Served::start(
+        &[
+            echo.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--nats",
+            &url,
+        ],
+        &[],
+    );
+    served.wait_for("messages and requests over NATS", 1);
+
+    let other = NatsBroker::builder(url.as_str())
+        .connect()
+        .expect("connects");
+    let slot = Arc::new(ReplySlot::new(Duration::from_secs(20), Arc::default()));
+    other
+        .request(
+            "tester",
+            "serve-nats-echo",
+            b"hi".to_vec(),
+            Arc::clone(&slot),
+        )
+        .expect("the served component takes requests over NATS");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reply = loop {
+        match slot.poll() {
+            ReplyPoll::Pending => {
+                assert!(Instant::now() < deadline, "no answer");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            ReplyPoll::Ready(ReplyOutcome::Reply(bytes)) => break bytes,
+            other => panic!("{other:?}\n{}", served.stderr()),
+        }
+    };
+    assert_eq!(reply, b"serve-nats-echo got hi");
+
+    let pattern = Capability::parse("msg:subscribe:orders.*").unwrap();
+    let grants = GrantSet::builder().allow(pattern.clone()).build();
+    other.register("watcher", Subscriber::new(vec![pattern], grants));
+    assert!(other.flush(), "subscribed");
+    let published = served.call("POST", "/v1/topics/orders.created", b"hello");
+    assert_eq!(published.status, 202, "{published:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while other.pending("watcher") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing arrived on the other host"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    match other.take("watcher") {
+        Some(Delivery::Message { envelope, .. }) => {
+            assert_eq!(&*envelope.topic, "orders.created");
+            assert_eq!(&*envelope.source, "host");
+            assert_eq!(&*envelope.payload, b"hello");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -39,6 +39,14 @@ use crate::serve::backend::ServerBackend;
 use crate::serve::http::{self, Ingress, Token};
 use crate::serve::{Backend, Failure};
 
+/// `url` without the credentials it may carry (`nats://***@host:port`).
+fn broker_url(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+        _ => url.to_owned(),
+    }
+}
+
 /// The address `airssys serve` listens on by default.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
@@ -102,6 +110,12 @@ pub(crate) struct Args {
     /// more is answered 429.
     #[arg(long, value_name = "N", default_value_t = 64)]
     queue: usize,
+    /// Carry messages and requests over the NATS server at URL
+    /// (docs/nats.md): the served components reach, and are reached by,
+    /// the components of every other host on it, each host checking its
+    /// own components' grants.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
     /// Where compiled components are cached (see `airssys cache`).
     #[command(flatten)]
     cache: super::cache::CacheArgs,
@@ -146,6 +160,13 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     };
     if let Some(dir) = args.cache.dir() {
         builder = builder.compile_cache(dir);
+    }
+    if let Some(url) = &args.nats {
+        let broker = airssys_runtime::broker::NatsBroker::builder(url.as_str())
+            .connect()
+            .map_err(|e| fail(2, format_args!("--nats: {e}")))?;
+        println!("messages and requests over NATS ({})", broker_url(url));
+        builder = builder.broker(Arc::new(broker));
     }
     let first = inputs.first().map(|i| i.name.clone()).unwrap_or_default();
     let server = start(builder, inputs, args.queue)?;
