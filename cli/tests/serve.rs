@@ -1357,3 +1357,49 @@ fn served_components_answer_and_publish_across_hosts_over_nats() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `airssys serve --observe NAME --audit FILE`: the component is granted
+/// what its manifest declares while served (kv-counter's optional
+/// `kv:delete:counter/*`, which its policy withholds, so `reset` works),
+/// stderr says it is observing, and `airssys policy propose` reads the
+/// audit file into a policy granting what was used.
+#[test]
+fn serve_observes_a_component_for_policy_propose() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, kv_policy()).unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let kv = kv_counter();
+    let served = Served::start(
+        &[
+            kv.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--observe",
+            "kv-counter",
+            "--audit",
+            audit.to_str().unwrap(),
+        ],
+        &[],
+    );
+    served.wait_for("airssys: OBSERVING `kv-counter`", 1);
+    let reset = served.request("kv-counter", "reset");
+    assert_eq!(
+        (reset.status, reset.body.as_str()),
+        (200, "reset"),
+        "{reset:?}"
+    );
+    drop(served);
+
+    let proposed = common::airssys(&[
+        "policy",
+        "propose",
+        "--audit",
+        audit.to_str().unwrap(),
+        "--component",
+        "kv-counter",
+    ]);
+    let text = common::succeeded(&proposed);
+    assert!(text.contains("[components.kv-counter]"), "{text}");
+    assert!(text.contains("\"kv:delete:counter/"), "{text}");
+}

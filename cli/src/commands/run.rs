@@ -499,7 +499,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
 }
 
 /// `(name, bytes)` of each component given, for `--observe`.
-fn inputs_named(inputs: &[Input]) -> Vec<(&str, &[u8])> {
+pub(super) fn inputs_named(inputs: &[Input]) -> Vec<(&str, &[u8])> {
     inputs
         .iter()
         .map(|i| (i.name.as_str(), i.bytes.as_slice()))

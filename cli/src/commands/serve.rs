@@ -33,7 +33,8 @@ use airssys_runtime::{
 };
 
 use super::run::{
-    Exit, Input, Reporter, component_logs, describe, fail, load_refused, read_components,
+    Exit, Input, Reporter, component_logs, describe, fail, inputs_named, load_refused,
+    read_components,
 };
 use crate::serve::backend::ServerBackend;
 use crate::serve::http::{self, Ingress, Token};
@@ -116,6 +117,18 @@ pub(crate) struct Args {
     /// own components' grants.
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
+    /// Append every capability decision to FILE as JSON lines (the audit
+    /// log; see docs/runtime.md).
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+    /// Observe the component NAME: while served under the policy file
+    /// given at start, it is granted everything its manifest declares
+    /// (except `net` rules naming addresses), and its manifest and every
+    /// request go to the `--audit` file, for `airssys policy propose`
+    /// (docs/least-privilege.md). A reload applies the file as written
+    /// and ends the observation.
+    #[arg(long, value_name = "NAME", requires = "audit")]
+    observe: Option<String>,
     /// Where compiled components are cached (see `airssys cache`).
     #[command(flatten)]
     cache: super::cache::CacheArgs,
@@ -148,6 +161,15 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         .map_err(|e| fail(2, format_args!("cannot read the address listened on: {e}")))?;
 
     let inputs = read_components(&args.components)?;
+    let policy = match &args.observe {
+        Some(name) => super::observe::grant_declared(
+            policy,
+            name,
+            &inputs_named(&inputs),
+            args.audit.as_deref(),
+        )?,
+        None => policy,
+    };
     check_loads(&inputs, &policy, args.queue, args.cache.dir().as_deref())?;
 
     // The components' log records and the runtime's notes, from every
@@ -160,6 +182,11 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     };
     if let Some(dir) = args.cache.dir() {
         builder = builder.compile_cache(dir);
+    }
+    if let Some(path) = &args.audit {
+        let audit = airssys_runtime::AuditLog::to_file(path)
+            .map_err(|e| fail(2, format_args!("--audit {}: {e}", path.display())))?;
+        builder = builder.audit(audit);
     }
     if let Some(url) = &args.nats {
         let broker = airssys_runtime::broker::NatsBroker::builder(url.as_str())
