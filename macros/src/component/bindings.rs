@@ -10,7 +10,7 @@
 //! `C: caps::<Domain><Action>`, which only components that declared that
 //! pair implement. Export traits get default methods where one is obvious.
 
-use airssys_contract::contract::HostFunction;
+use airssys_contract::model::HostFunction;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::{FnArg, Pat, Signature, Type};

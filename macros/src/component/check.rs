@@ -4,7 +4,7 @@
 //! user sees every mistake of an attribute in one compile.
 
 use airssys_contract::capability::Capability;
-use airssys_contract::contract::{ImportUsage, Wording};
+use airssys_contract::model::{ImportUsage, Wording};
 use darling::Error;
 use proc_macro2::Span;
 use syn::LitStr;

@@ -2,7 +2,7 @@
 //! [`crate::contract_source`]) and what the component side needs of it.
 
 use airssys_contract::capability::{Action, Domain};
-use airssys_contract::contract::{Contract, HostFunction, Requirement};
+use airssys_contract::model::{Contract, HostFunction, Requirement};
 use darling::Error;
 use proc_macro2::Span;
 use wit_parser::{InterfaceId, WorldId, WorldItem};

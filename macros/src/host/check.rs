@@ -565,7 +565,7 @@ mod tests {
     use super::*;
     use crate::host::wit::{WitParam, rust_function_name};
     use airssys_contract::capability::{Action, Domain};
-    use airssys_contract::contract::TemplatePart;
+    use airssys_contract::model::TemplatePart;
     use syn::parse_quote;
 
     fn wit(text: &str) -> WitType {

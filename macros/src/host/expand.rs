@@ -8,7 +8,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItemFn};
 
-use airssys_contract::contract::TemplatePart;
+use airssys_contract::model::TemplatePart;
 
 use super::check::Guarded;
 use super::wit::{WitFunction, WitRequirement};

@@ -226,7 +226,7 @@ fn load_interface(
 /// `storage::Host` → the qualified name of the one interface called
 /// `storage`, or a message asking for `interface = ".."`.
 fn infer_interface(
-    contract: &airssys_contract::contract::Contract,
+    contract: &airssys_contract::model::Contract,
     trait_path: &syn::Path,
 ) -> Result<String, String> {
     let n = trait_path.segments.len();

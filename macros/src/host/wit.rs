@@ -5,7 +5,7 @@
 use std::fmt;
 
 use airssys_contract::capability::{Action, Domain};
-use airssys_contract::contract::{Contract, HostFunction, Requirement, TemplatePart};
+use airssys_contract::model::{Contract, HostFunction, Requirement, TemplatePart};
 
 /// One interface of the contract.
 #[derive(Debug, Clone)]
