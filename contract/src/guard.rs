@@ -480,32 +480,6 @@ impl HostFnGuard {
     }
 }
 
-/// Checks the request `domain:action:<parts concatenated>` against the
-/// declared `scope`, then against the caller's grants; records the decision.
-///
-/// # Errors
-///
-/// A [`Denial`] when the request is malformed, outside `scope`, or not
-/// granted to the calling component.
-pub fn authorize<C: GuardContext + ?Sized>(
-    ctx: &C,
-    scope: &Capability,
-    domain: Domain,
-    action: Action,
-    parts: &[&str],
-) -> Result<(), Denial> {
-    with_resource(parts, |resource| {
-        let check = Check {
-            function: "this host function",
-            scope,
-            domain,
-            action,
-            resource,
-        };
-        check.run(ctx).map(|_| ())
-    })
-}
-
 /// Calls `f` with the concatenation of `parts`: the part itself when there
 /// is one, a stack buffer up to [`INLINE_REQUEST_LEN`] bytes, the heap
 /// beyond.
@@ -1021,15 +995,12 @@ mod tests {
     }
 
     #[test]
-    fn free_function_authorize_checks_the_same_way() {
+    fn a_scope_of_the_whole_domain_leaves_the_decision_to_the_grants() {
+        static ANY_READ: HostFnGuard =
+            HostFnGuard::new("storage#get", "kv:read:**", Domain::Kv, Action::Read);
         let state = State::new(&["kv:read:counter/*"], &[]);
-        let scope = Capability::parse("kv:read:**").unwrap();
-        assert_eq!(
-            authorize(&state, &scope, Domain::Kv, Action::Read, &["counter/a"]),
-            Ok(())
-        );
-        let denial =
-            authorize(&state, &scope, Domain::Kv, Action::Read, &["elsewhere/a"]).unwrap_err();
+        assert_eq!(ANY_READ.authorize(&state, &["counter/a"]), Ok(()));
+        let denial = ANY_READ.authorize(&state, &["elsewhere/a"]).unwrap_err();
         assert_eq!(denial.reason(), DenialReason::NoGrant);
     }
 
