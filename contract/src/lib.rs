@@ -12,6 +12,8 @@
 //! - [`guard`]: the run-time guard that `#[airssys::host_fn]` generates
 //!   calls into.
 //! - [`wit_text`]: WIT source text of resolved types.
+//! - [`naming`]: the Rust names bindings generators give WIT identifiers
+//!   (`open-bucket` → `open_bucket`, `bucket-entry` → `BucketEntry`).
 //!
 //! Nothing here depends on wasmtime or syn: data flows from `wit/` through
 //! this crate to the macros, the runtime and the CLI.
@@ -37,6 +39,7 @@ pub mod guard;
 pub mod manifest;
 #[cfg(feature = "wit")]
 pub mod model;
+pub mod naming;
 pub mod suggest;
 pub mod text;
 #[cfg(feature = "wit")]
