@@ -8,6 +8,7 @@ use proc_macro2::Span;
 use wit_parser::{InterfaceId, WorldId, WorldItem};
 
 use crate::contract_source::ContractSource;
+use crate::errors::Errors;
 
 /// The contract and the world the component targets.
 pub(crate) struct World {
@@ -22,7 +23,7 @@ pub(crate) struct World {
 pub(crate) fn select(
     contract: &Contract,
     world: Option<&syn::LitStr>,
-    errors: &mut darling::error::Accumulator,
+    errors: &mut Errors,
 ) -> Option<(WorldId, String)> {
     let resolve = contract.resolve();
     let name_of = |id: WorldId| {

@@ -9,9 +9,9 @@ use syn::{
     FnArg, GenericArgument, Ident, ImplItemFn, LitStr, Pat, PathArguments, ReturnType, Type,
 };
 
-use super::Errors;
 use super::wit::{WitFunction, WitInterface, WitRequirement, WitType, rust_ident, rust_type_name};
 use crate::capability_literal;
+use crate::errors::Errors;
 
 /// What the guard of one checked method needs.
 #[derive(Debug, Clone)]
