@@ -229,13 +229,14 @@ fn manifest(
         requires: Vec::new(),
         optional: Vec::new(),
     };
-    // Name and version alone: duplicates were reported by the checks.
-    if let Err(e) = manifest.validate() {
-        let span = if e.to_string().contains("version") {
-            args.version.as_ref().map(|t| t.0.span())
-        } else {
-            args.name.as_ref().map(|t| t.0.span())
-        };
+    // Name and version alone (duplicates were reported by the checks), each
+    // at its own literal, or at the call when it comes from Cargo.toml.
+    let checks = [
+        (Manifest::validate_name(&manifest.name), &args.name),
+        (Manifest::validate_version(&manifest.version), &args.version),
+    ];
+    if let Some((Err(e), written)) = checks.into_iter().find(|(r, _)| r.is_err()) {
+        let span = written.as_ref().map(|t| t.0.span());
         let hint = if span.is_none() {
             " (taken from Cargo.toml; set `name = \"..\"` / `version = \"..\"` in the attribute)"
         } else {
