@@ -15,7 +15,7 @@
 //! | feature | adds |
 //! |---|---|
 //! | `host` | `airssys::runtime` (the wasmtime host, `airssys-runtime`) and the four below |
-//! | `wit` | `contract::contract` (the WIT contract model and its lint), `contract::wit_text` |
+//! | `wit` | `contract::model` (the WIT contract model and its lint), `contract::wit_text` |
 //! | `wasm` | `Manifest::from_wasm` (reading a component's manifest) |
 //! | `toml` | `Component.toml` reading and writing (`Manifest::from_toml_str`, `Display`) |
 //! | `compat` | `contract::compat` (the WIT comparison behind `airssys wit diff`) |

@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use airssys_contract::contract::Contract;
 use airssys_contract::manifest::Manifest;
+use airssys_contract::model::Contract;
 use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
 use wit_parser::ManglingAndAbi;
 

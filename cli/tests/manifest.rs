@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use airssys_contract::contract::Contract;
 use airssys_contract::manifest::{MANIFEST_SECTION, Manifest, Placement};
+use airssys_contract::model::Contract;
 use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
 use wit_parser::ManglingAndAbi;
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use airssys_contract::compat::{Report, Rule, Verdict};
+use airssys_contract::compat::{ChangeRule, Impact, Report};
 
 fn corpus(case: &str, side: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,7 +70,11 @@ fn json_output_is_the_documented_report() {
     let c = &report.changes[0];
     assert_eq!(
         (c.rule, c.importers, c.exporters),
-        (Rule::MethodAdded, Verdict::Compatible, Verdict::Breaking)
+        (
+            ChangeRule::MethodAdded,
+            Impact::Compatible,
+            Impact::Breaking
+        )
     );
     assert_eq!(c.location.item.as_deref(), Some("bucket.put"));
     assert_eq!(

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use airssys_contract::contract::Contract;
+use airssys_contract::model::Contract;
 use wit_parser::Resolve;
 
 mod common;

@@ -166,20 +166,31 @@ impl DecisionCache {
     }
 
     /// The grant rule of the cached allow for `resource` under `guard`.
-    #[inline]
+    #[cfg(test)]
     fn get(&self, guard: u32, resource: &str) -> Option<usize> {
-        let bytes = resource.as_bytes();
-        let print = Fingerprint::of(bytes);
+        self.lookup(guard, &Fingerprint::of(resource.as_bytes()), resource)
+    }
+
+    /// The grant rule of the cached allow, with the resource's fingerprint already
+    /// taken (a miss hands it on to `store`).
+    #[inline]
+    fn lookup(&self, guard: u32, print: &Fingerprint, resource: &str) -> Option<usize> {
         let slots = self.slots.try_borrow().ok()?;
-        let entry = slots.get(Self::slot(guard, &print))?;
+        let entry = slots.get(Self::slot(guard, print))?;
         let same = entry.guard == guard
-            && entry.print == print
-            && (print.is_whole() || entry.resource.as_bytes() == bytes);
+            && entry.print == *print
+            && (print.is_whole() || entry.resource.as_bytes() == resource.as_bytes());
         same.then_some(entry.rule)
     }
 
     /// Remembers an allow by grant `rule`.
+    #[cfg(test)]
     fn insert(&self, guard: u32, resource: &str, rule: usize) {
+        self.store(guard, &Fingerprint::of(resource.as_bytes()), resource, rule);
+    }
+
+    /// Remembers an allow by grant `rule`, with the resource's fingerprint.
+    fn store(&self, guard: u32, print: &Fingerprint, resource: &str, rule: usize) {
         if guard == 0 || resource.len() > INLINE_REQUEST_LEN {
             return;
         }
@@ -192,13 +203,16 @@ impl DecisionCache {
             }
             slots.resize(Self::SLOTS, CachedAllow::default());
         }
-        let print = Fingerprint::of(resource.as_bytes());
-        if let Some(entry) = slots.get_mut(Self::slot(guard, &print)) {
-            // Reuses the slot's buffer: no allocation once it is large enough.
-            entry.resource.clear();
-            entry.resource.push_str(resource);
+        if let Some(entry) = slots.get_mut(Self::slot(guard, print)) {
+            // The fingerprint alone decides short resources: their text is
+            // never compared, so it is not copied. Longer ones reuse the
+            // slot's buffer (no allocation once it is large enough).
+            if !print.is_whole() {
+                entry.resource.clear();
+                entry.resource.push_str(resource);
+            }
             entry.guard = guard;
-            entry.print = print;
+            entry.print = *print;
             entry.rule = rule;
         }
     }
@@ -430,8 +444,9 @@ impl HostFnGuard {
         // The fast path: an allow this guard computed before for this
         // resource (the scope was checked then and cannot have changed).
         let cache = ctx.decisions();
+        let print = Fingerprint::of(resource.as_bytes());
         if let Some(cache) = cache
-            && let Some(rule) = cache.get(self.id(), resource)
+            && let Some(rule) = cache.lookup(self.id(), &print, resource)
         {
             let decision = Decision {
                 verdict: Verdict::Allow,
@@ -474,36 +489,10 @@ impl HostFnGuard {
         };
         let rule = check.run(ctx)?;
         if let (Some(cache), Some(rule)) = (cache, rule) {
-            cache.insert(self.id(), resource, rule);
+            cache.store(self.id(), &print, resource, rule);
         }
         Ok(())
     }
-}
-
-/// Checks the request `domain:action:<parts concatenated>` against the
-/// declared `scope`, then against the caller's grants; records the decision.
-///
-/// # Errors
-///
-/// A [`Denial`] when the request is malformed, outside `scope`, or not
-/// granted to the calling component.
-pub fn authorize<C: GuardContext + ?Sized>(
-    ctx: &C,
-    scope: &Capability,
-    domain: Domain,
-    action: Action,
-    parts: &[&str],
-) -> Result<(), Denial> {
-    with_resource(parts, |resource| {
-        let check = Check {
-            function: "this host function",
-            scope,
-            domain,
-            action,
-            resource,
-        };
-        check.run(ctx).map(|_| ())
-    })
 }
 
 /// Calls `f` with the concatenation of `parts`: the part itself when there
@@ -539,6 +528,7 @@ impl Check<'_> {
     /// Validates the request, checks it against the scope and the grants,
     /// and records the decision; on an allow, the index of the deciding
     /// allow rule, if any.
+    #[inline]
     fn run<C: GuardContext + ?Sized>(&self, ctx: &C) -> Result<Option<usize>, Denial> {
         let Check {
             function,
@@ -1021,15 +1011,12 @@ mod tests {
     }
 
     #[test]
-    fn free_function_authorize_checks_the_same_way() {
+    fn a_scope_of_the_whole_domain_leaves_the_decision_to_the_grants() {
+        static ANY_READ: HostFnGuard =
+            HostFnGuard::new("storage#get", "kv:read:**", Domain::Kv, Action::Read);
         let state = State::new(&["kv:read:counter/*"], &[]);
-        let scope = Capability::parse("kv:read:**").unwrap();
-        assert_eq!(
-            authorize(&state, &scope, Domain::Kv, Action::Read, &["counter/a"]),
-            Ok(())
-        );
-        let denial =
-            authorize(&state, &scope, Domain::Kv, Action::Read, &["elsewhere/a"]).unwrap_err();
+        assert_eq!(ANY_READ.authorize(&state, &["counter/a"]), Ok(()));
+        let denial = ANY_READ.authorize(&state, &["elsewhere/a"]).unwrap_err();
         assert_eq!(denial.reason(), DenialReason::NoGrant);
     }
 

@@ -5,7 +5,7 @@
 //!   matching and subset rules, and compiled grant sets.
 //! - [`manifest`]: a component's typed permission manifest, from
 //!   `Component.toml` and to/from the `airssys:manifest` custom section.
-//! - [`contract`]: the WIT contract model (interfaces, host functions and
+//! - [`model`]: the WIT contract model (interfaces, host functions and
 //!   the capability template each one requires) and its lint.
 //! - [`compat`]: the structural WIT comparison behind `airssys wit diff`
 //!   and the runtime's load-time interface check.
@@ -18,6 +18,8 @@
 //! - [`guard`]: the run-time guard that `#[airssys::host_fn]` generates
 //!   calls into.
 //! - [`wit_text`]: WIT source text of resolved types.
+//! - [`naming`]: the Rust names bindings generators give WIT identifiers
+//!   (`open-bucket` → `open_bucket`, `bucket-entry` → `BucketEntry`).
 //!
 //! Nothing here depends on wasmtime or syn: data flows from `wit/` through
 //! this crate to the macros, the runtime and the CLI.
@@ -30,7 +32,7 @@
 //!
 //! | feature | adds |
 //! |---|---|
-//! | `wit` | [`contract`], [`wit_text`] (wit-parser) |
+//! | `wit` | [`model`], [`wit_text`] (wit-parser) |
 //! | `wasm` | `Manifest::from_wasm` (wasmparser) |
 //! | `toml` | `Manifest::from_toml_str`/`from_toml_file`, `Display for Manifest` (toml, serde) |
 //! | `compat` | [`compat`] (implies `wit`; serde, serde_json) |
@@ -42,10 +44,11 @@ pub mod authority;
 pub mod capability;
 #[cfg(feature = "compat")]
 pub mod compat;
-#[cfg(feature = "wit")]
-pub mod contract;
 pub mod guard;
 pub mod manifest;
+#[cfg(feature = "wit")]
+pub mod model;
+pub mod naming;
 #[cfg(feature = "signature")]
 pub mod signature;
 pub mod suggest;

@@ -6,7 +6,7 @@
 //! imports the host does not serve (WASI).
 
 use airssys_contract::compat::{
-    Mismatch, Rule, check_import, check_world_imports, compare_interfaces,
+    ChangeRule, Mismatch, check_import, check_world_imports, compare_interfaces,
 };
 use wit_parser::{InterfaceId, Resolve, WorldId};
 
@@ -102,7 +102,7 @@ fn store(r: &Resolve) -> InterfaceId {
     interface(r, "test", "svc", "store")
 }
 
-fn rules(ms: &[Mismatch]) -> Vec<Rule> {
+fn rules(ms: &[Mismatch]) -> Vec<ChangeRule> {
     ms.iter().map(|m| m.rule).collect()
 }
 
@@ -140,7 +140,7 @@ fn a_changed_parameter_type_names_interface_function_and_both_types() {
     assert_ne!(body, SAME_BODY, "the fixture edit applies");
     let (c, world) = component("1.2.0", &body);
     let m = single(check_world_imports(&c, world, &h));
-    assert_eq!(m.rule, Rule::FuncParamTypeChanged);
+    assert_eq!(m.rule, ChangeRule::FuncParamTypeChanged);
     assert_eq!(m.interface, "test:svc/store@1.2.0");
     assert_eq!(
         m.message,
@@ -168,12 +168,15 @@ fn a_changed_method_and_result_are_reported_per_function() {
     let ms = check_world_imports(&c, world, &h);
     let mut found = rules(&ms);
     found.sort();
-    let mut want = vec![Rule::FuncParamTypeChanged, Rule::FuncResultChanged];
+    let mut want = vec![
+        ChangeRule::FuncParamTypeChanged,
+        ChangeRule::FuncResultChanged,
+    ];
     want.sort();
     assert_eq!(found, want, "{ms:#?}");
     let method = ms
         .iter()
-        .find(|m| m.rule == Rule::FuncParamTypeChanged)
+        .find(|m| m.rule == ChangeRule::FuncParamTypeChanged)
         .expect("the method mismatch");
     assert!(
         method.message.contains("method `bucket.get`")
@@ -184,7 +187,7 @@ fn a_changed_method_and_result_are_reported_per_function() {
     );
     let put = ms
         .iter()
-        .find(|m| m.rule == Rule::FuncResultChanged)
+        .find(|m| m.rule == ChangeRule::FuncResultChanged)
         .expect("the result mismatch");
     assert!(
         put.message.contains("function `put`")
@@ -201,7 +204,7 @@ fn a_function_the_host_lacks_is_a_removal() {
     let body = format!("{SAME_BODY} rename: func(old-key: string, new-key: string);");
     let (c, world) = component("1.2.0", &body);
     let m = single(check_world_imports(&c, world, &h));
-    assert_eq!(m.rule, Rule::FuncRemoved);
+    assert_eq!(m.rule, ChangeRule::FuncRemoved);
     assert_eq!(
         m.message,
         "interface test:svc/store@1.2.0: function `rename` is imported by the component \
@@ -214,7 +217,7 @@ fn another_major_track_is_not_served() {
     let h = host(&["1.2.0"]);
     let (c, world) = component("2.0.0", SAME_BODY);
     let m = single(check_world_imports(&c, world, &h));
-    assert_eq!(m.rule, Rule::PackageTrackChanged);
+    assert_eq!(m.rule, ChangeRule::PackageTrackChanged);
     assert_eq!(m.interface, "test:svc/store@2.0.0");
     assert_eq!(
         m.message,
@@ -228,7 +231,7 @@ fn a_component_newer_than_the_host_is_not_served() {
     let h = host(&["1.2.0"]);
     let (c, world) = component("1.3.0", SAME_BODY);
     let m = single(check_world_imports(&c, world, &h));
-    assert_eq!(m.rule, Rule::PackageTrackChanged);
+    assert_eq!(m.rule, ChangeRule::PackageTrackChanged);
     assert_eq!(
         m.message,
         "interface test:svc/store@1.3.0: the component needs version 1.3.0 or newer, \
@@ -244,7 +247,7 @@ fn zero_x_tracks_are_minor_versions() {
 
     let (c, world) = component("0.3.0", SAME_BODY);
     let m = single(check_world_imports(&c, world, &h));
-    assert_eq!(m.rule, Rule::PackageTrackChanged);
+    assert_eq!(m.rule, ChangeRule::PackageTrackChanged);
     assert!(
         m.message
             .ends_with("the component needs track @0.3, the host offers @0.2 (version 0.2.3)"),
@@ -279,7 +282,7 @@ fn the_host_version_on_the_component_track_serves_it() {
     // A 2.x component built with the 1.x signatures is checked against 2.1.0.
     let (c, world) = component("2.0.0", SAME_BODY);
     let ms = check_world_imports(&c, world, &h);
-    assert_eq!(rules(&ms), [Rule::FuncParamTypeChanged; 2], "{ms:#?}");
+    assert_eq!(rules(&ms), [ChangeRule::FuncParamTypeChanged; 2], "{ms:#?}");
     for m in &ms {
         assert!(
             m.message
@@ -311,7 +314,7 @@ fn the_highest_host_version_on_the_track_serves_it() {
     // Against 1.2.0 alone, `watch` is missing.
     let (c, world) = component("1.1.0", &body);
     let m = single(check_world_imports(&c, world, &host(&["1.2.0"])));
-    assert_eq!(m.rule, Rule::FuncRemoved);
+    assert_eq!(m.rule, ChangeRule::FuncRemoved);
     assert!(m.message.contains("function `watch`"), "{}", m.message);
 }
 
@@ -320,7 +323,7 @@ fn an_unversioned_host_package_does_not_serve_a_versioned_import() {
     let h = resolve(&[host_svc("1.2.0").replace("package test:svc@1.2.0;", "package test:svc;")]);
     let (c, world) = component("1.2.0", SAME_BODY);
     let m = single(check_world_imports(&c, world, &h));
-    assert_eq!(m.rule, Rule::PackageTrackChanged);
+    assert_eq!(m.rule, ChangeRule::PackageTrackChanged);
     assert!(
         m.message
             .ends_with("the component needs track @1, the host offers unversioned (no version)"),
@@ -343,7 +346,7 @@ fn an_interface_the_host_package_lacks_is_a_removal() {
     let c = resolve(&sources);
     let world = c.worlds.iter().map(|(id, _)| id).next().expect("one world");
     let m = single(check_world_imports(&c, world, &h));
-    assert_eq!(m.rule, Rule::InterfaceRemoved);
+    assert_eq!(m.rule, ChangeRule::InterfaceRemoved);
     assert_eq!(m.interface, "test:svc/metrics@1.2.0");
     assert_eq!(
         m.message,
@@ -387,7 +390,7 @@ fn imports_of_packages_the_host_does_not_know_are_left_alone() {
     // Asked about directly, the WASI import is one the host cannot serve.
     let streams = interface(&c, "wasi", "io", "streams");
     let m = single(check_import(&c, streams, &h));
-    assert_eq!(m.rule, Rule::InterfaceRemoved);
+    assert_eq!(m.rule, ChangeRule::InterfaceRemoved);
     assert_eq!(
         m.message,
         "interface wasi:io/streams@0.2.0: the host does not provide package `wasi:io`"
@@ -452,7 +455,7 @@ fn compare_interfaces_words_every_change_as_old_and_new() {
     ];
     assert_eq!(changes.len(), want.len(), "{messages:#?}");
     for (change, want) in changes.iter().zip(want) {
-        assert_eq!(change.rule, Rule::FuncParamTypeChanged);
+        assert_eq!(change.rule, ChangeRule::FuncParamTypeChanged);
         assert_eq!(
             change.message,
             format!("function `f`: parameter was `{want}`"),
@@ -471,7 +474,7 @@ fn compare_interfaces_reports_retargeted_aliases_and_additions() {
         "type al = list<u8>; f: func(q: al);",
         "type al = list<u16>; f: func(q: al); g: func();",
     );
-    let summary: Vec<(Rule, &str)> = changes
+    let summary: Vec<(ChangeRule, &str)> = changes
         .iter()
         .map(|c| (c.rule, c.message.as_str()))
         .collect();
@@ -479,10 +482,10 @@ fn compare_interfaces_reports_retargeted_aliases_and_additions() {
         summary,
         [
             (
-                Rule::TypeChanged,
+                ChangeRule::TypeChanged,
                 "type `al`: the type was `list<u8>`, is now `list<u16>`"
             ),
-            (Rule::FuncAdded, "function `g` was added"),
+            (ChangeRule::FuncAdded, "function `g` was added"),
         ]
     );
     // An addition breaks exporters only.

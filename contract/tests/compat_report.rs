@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use airssys_contract::compat::{
-    Bump, Location, REPORT_FORMAT, Report, Rule, Verdict, diff, diff_paths, load_wit,
+    Bump, ChangeRule, Impact, ItemLocation, REPORT_FORMAT, Report, diff, diff_paths, load_wit,
 };
 
 fn case(name: &str) -> PathBuf {
@@ -23,13 +23,13 @@ fn report(name: &str) -> Report {
 }
 
 /// What a case's `expected.toml` says about the verdict.
-struct Verdicts {
+struct Impacts {
     bump: Bump,
     ok: bool,
     hygiene_clean: bool,
 }
 
-fn expected(name: &str) -> Verdicts {
+fn expected(name: &str) -> Impacts {
     let path = case(name).join("expected.toml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let table: toml::Table =
@@ -39,7 +39,7 @@ fn expected(name: &str) -> Verdicts {
         .expect("bump is a string")
         .parse()
         .expect("bump is a bump id");
-    Verdicts {
+    Impacts {
         bump,
         ok: table["ok"].as_bool().expect("ok is a boolean"),
         hygiene_clean: table["hygiene"]
@@ -122,7 +122,7 @@ fn text_lists_every_change_finding_and_package() {
     let removed = r
         .changes
         .iter()
-        .find(|c| c.rule == Rule::FuncRemoved)
+        .find(|c| c.rule == ChangeRule::FuncRemoved)
         .expect("del was removed");
     assert!(removed.message.contains("`del`"), "{}", removed.message);
     assert!(
@@ -192,7 +192,7 @@ fn a_lower_version_fails_the_bump_check() {
 
 #[test]
 fn locations_without_a_file_name_the_package() {
-    let mut loc = Location {
+    let mut loc = ItemLocation {
         package: "t:p".into(),
         interface: Some("api".into()),
         world: None,
@@ -212,18 +212,18 @@ fn locations_without_a_file_name_the_package() {
 
 #[test]
 fn rule_verdict_and_bump_ids_parse_and_print() {
-    for rule in Rule::ALL {
+    for rule in ChangeRule::ALL {
         assert_eq!(rule.to_string(), rule.id());
-        assert_eq!(rule.to_string().parse::<Rule>(), Ok(*rule));
+        assert_eq!(rule.to_string().parse::<ChangeRule>(), Ok(*rule));
     }
-    assert!("no-such-rule".parse::<Rule>().is_err());
+    assert!("no-such-rule".parse::<ChangeRule>().is_err());
     for bump in [Bump::None, Bump::Patch, Bump::Minor, Bump::Major] {
         assert_eq!(bump.to_string().parse::<Bump>(), Ok(bump));
     }
     let err = "huge".parse::<Bump>().expect_err("not a bump");
     assert!(err.contains("`huge`") && err.contains("major"), "{err}");
-    assert_eq!(Verdict::Breaking.to_string(), "breaking");
-    assert_eq!(Verdict::Compatible.to_string(), "compatible");
+    assert_eq!(Impact::Breaking.to_string(), "breaking");
+    assert_eq!(Impact::Compatible.to_string(), "compatible");
 }
 
 fn write(dir: &Path, file: &str, text: &str) {

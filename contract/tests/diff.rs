@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use airssys_contract::compat::{Bump, Change, HygieneRule, Report, Rule, Verdict, diff_paths};
+use airssys_contract::compat::{Bump, Change, ChangeRule, HygieneRule, Impact, Report, diff_paths};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -19,10 +19,10 @@ struct Expected {
 #[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
 #[serde(deny_unknown_fields)]
 struct ExpectedChange {
-    rule: Rule,
-    importers: Verdict,
-    exporters: Verdict,
-    bindings: Verdict,
+    rule: ChangeRule,
+    importers: Impact,
+    exporters: Impact,
+    bindings: Impact,
     #[serde(default)]
     unstable: bool,
 }
@@ -131,7 +131,7 @@ fn every_corpus_case_matches_its_expected_classification() {
         dirs.len()
     );
     let mut failures = Vec::new();
-    let mut covered: BTreeSet<Rule> = BTreeSet::new();
+    let mut covered: BTreeSet<ChangeRule> = BTreeSet::new();
     let mut covered_h: BTreeSet<HygieneRule> = BTreeSet::new();
     for dir in &dirs {
         let name = dir.file_name().expect("name").to_string_lossy().to_string();
@@ -162,7 +162,10 @@ fn every_corpus_case_matches_its_expected_classification() {
             failures.push(format!("{name}: {p}"));
         }
     }
-    let missing: Vec<&Rule> = Rule::ALL.iter().filter(|r| !covered.contains(r)).collect();
+    let missing: Vec<&ChangeRule> = ChangeRule::ALL
+        .iter()
+        .filter(|r| !covered.contains(r))
+        .collect();
     if !missing.is_empty() {
         failures.push(format!("rules covered by no case: {missing:?}"));
     }
@@ -248,9 +251,9 @@ fn own_contract_minor_release_with_since_items_passes_the_bump_check() {
         _ => {}
     });
     let report = diff_paths(&old, &dir.path().join("wit")).expect("evolved wit resolves");
-    let rules: Vec<Rule> = report.changes.iter().map(|c| c.rule).collect();
+    let rules: Vec<ChangeRule> = report.changes.iter().map(|c| c.rule).collect();
     assert!(
-        rules.contains(&Rule::FuncAdded) && rules.contains(&Rule::InterfaceAdded),
+        rules.contains(&ChangeRule::FuncAdded) && rules.contains(&ChangeRule::InterfaceAdded),
         "{}",
         report.to_text()
     );
@@ -288,7 +291,7 @@ fn own_contract_minor_release_with_a_changed_parameter_fails_the_bump_check() {
     let changed: Vec<&Change> = report
         .changes
         .iter()
-        .filter(|c| c.rule == Rule::FuncParamTypeChanged)
+        .filter(|c| c.rule == ChangeRule::FuncParamTypeChanged)
         .collect();
     assert_eq!(changed.len(), 1, "{}", report.to_text());
     assert!(
@@ -305,15 +308,15 @@ fn docs_rule_table_matches_the_engine() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/versioning.md"),
     )
     .expect("docs/versioning.md");
-    let verdict = |v: Verdict| {
+    let verdict = |v: Impact| {
         if v.is_breaking() {
             "**breaking**"
         } else {
             "compatible"
         }
     };
-    for rule in Rule::ALL {
-        let v = rule.verdicts();
+    for rule in ChangeRule::ALL {
+        let v = rule.impacts();
         let row = format!(
             "| `{}` | {} | {} | {} | {} | {} |",
             rule.id(),

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use airssys_contract::capability::{Action, Capability, CapabilityError, Domain, Request};
-use airssys_contract::compat::{Rule, diff};
+use airssys_contract::compat::{ChangeRule, diff};
 use wit_parser::Resolve;
 
 /// Where an error's span lies in `text`, asserting it lies inside.
@@ -93,8 +93,8 @@ fn repeated_member_names_pair_in_order() {
     // A change to the second `d` is still one change, of that case.
     let changed = text.replace("d(string), d }", "d(string), d(u32) }");
     let d = diff(&resolve(text), &resolve(&changed));
-    let rules: Vec<Rule> = d.changes.iter().map(|c| c.rule).collect();
-    assert_eq!(rules, [Rule::VariantCaseTypeChanged], "{d:#?}");
+    let rules: Vec<ChangeRule> = d.changes.iter().map(|c| c.rule).collect();
+    assert_eq!(rules, [ChangeRule::VariantCaseTypeChanged], "{d:#?}");
     assert!(
         d.changes[0].message.contains("was `d`, is now `d: u32`"),
         "{d:#?}"

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use airssys_contract::capability::{Action, Domain};
-use airssys_contract::contract::{
+use airssys_contract::model::{
     Contract, ContractError, EMBEDDED_FILES, Problem, Requirement, TemplatePart,
 };
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use airssys_contract::contract::{Contract, HostFunction};
+use airssys_contract::model::{Contract, HostFunction};
 
 const API: &str = r#"package test:types@1.0.0;
 

@@ -10,7 +10,7 @@
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
-use airssys_contract::contract::{Contract, ContractError};
+use airssys_contract::model::{Contract, ContractError};
 use syn::LitStr;
 
 /// The contract an expansion works from.

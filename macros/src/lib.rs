@@ -2,14 +2,18 @@
 //!
 //! The entry points here only chain stages; parsing, checking against the
 //! WIT contract and expansion live in plain modules that unit tests reach
-//! through `proc-macro2`. Both halves load the contract through
+//! through `proc-macro2`. Both halves read their arguments with `attr`
+//! (darling), report into the one `errors` sink, load the contract through
 //! `contract_source` and read capability literals through
 //! `capability_literal`.
 
+mod attr;
 mod capability_literal;
 mod component;
 mod contract_source;
+mod errors;
 mod host;
+mod markers;
 mod timing;
 
 /// Declares a WebAssembly component and the capabilities it needs.
@@ -56,4 +60,14 @@ pub fn host_fn(
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
     host::host_fn(args.into(), item.into()).into()
+}
+
+/// The capability marker traits of `airssys::__private::caps`, one per
+/// `domain:action` pair of the contract. Not a public API: the facade
+/// invokes it once.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __capability_markers(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    let _ = input;
+    markers::expand().into()
 }

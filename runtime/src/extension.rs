@@ -276,7 +276,7 @@ impl Extensions {
         extensions: Vec<HostExtension>,
         linker: &mut Linker<HostState>,
     ) -> Result<Extensions, BuildError> {
-        let contract = airssys_contract::contract::Contract::embedded().resolve();
+        let contract = airssys_contract::model::Contract::embedded().resolve();
         let mut installed = Extensions::default();
         for extension in extensions {
             let package = extension.served.name();

@@ -13,8 +13,8 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use airssys_contract::compat::{Mismatch, Rule, check_import};
-use airssys_contract::contract::Contract;
+use airssys_contract::compat::{ChangeRule, Mismatch, check_import};
+use airssys_contract::model::Contract;
 use wit_parser::{InterfaceId, PackageName, Resolve, WorldId, WorldItem};
 
 /// The WASI packages wasmtime-wasi links, in dependency order.
@@ -154,12 +154,12 @@ fn is_linked_wasi(
 fn missing(import: String, function: bool) -> Mismatch {
     let (rule, message) = if function {
         (
-            Rule::WorldImportRemoved,
+            ChangeRule::WorldImportRemoved,
             format!("function `{import}` imported by the world itself: this host provides none"),
         )
     } else {
         (
-            Rule::InterfaceRemoved,
+            ChangeRule::InterfaceRemoved,
             format!("interface {import}: this host does not link it"),
         )
     };

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use airssys_contract::compat::{check_import, check_world_imports};
-use airssys_contract::contract::Contract;
 use airssys_contract::manifest::Manifest;
+use airssys_contract::model::Contract;
 use wit_component::DecodedWasm;
 
 use crate::error::LoadError;

@@ -9,8 +9,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use airssys_runtime::contract::contract::Contract;
 use airssys_runtime::contract::manifest::{MANIFEST_SECTION, Manifest};
+use airssys_runtime::contract::model::Contract;
 use airssys_runtime::{BuildError, Policy, Runtime};
 use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
 use wit_parser::{LiftLowerAbi, ManglingAndAbi};

@@ -14,8 +14,8 @@
 mod support;
 
 use airssys_runtime::contract::capability::Capability;
-use airssys_runtime::contract::contract::Contract;
 use airssys_runtime::contract::manifest::{MANIFEST_SECTION, MAX_CAPABILITIES, Manifest};
+use airssys_runtime::contract::model::Contract;
 use airssys_runtime::{ComponentDigest, LoadError, Policy, Runtime, UNANNOTATED_NAME};
 use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
 use wit_parser::{LiftLowerAbi, ManglingAndAbi, Resolve};

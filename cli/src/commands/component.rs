@@ -5,10 +5,8 @@
 use std::path::Path;
 
 use airssys_contract::capability::{Action, Capability, Domain};
-use airssys_contract::contract::{
-    CapabilityTemplate, Contract, ImportUsage, TemplatePart, Wording,
-};
 use airssys_contract::manifest::{Manifest, ManifestError, Placement, languages};
+use airssys_contract::model::{CapabilityTemplate, Contract, ImportUsage, TemplatePart, Wording};
 use wit_component::DecodedWasm;
 use wit_parser::{Resolve, WorldId};
 

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use airssys_contract::authority::{InterfaceChange, ManifestDiff, diff_manifests, diff_worlds};
-use airssys_contract::compat::Verdict;
+use airssys_contract::compat::Impact;
 use airssys_contract::manifest::Manifest;
 use airssys_contract::signature;
 use serde::Serialize;
@@ -201,7 +201,7 @@ impl Report {
         if (old_sig.as_str(), new_sig.as_str()) != ("not signed", "not signed") {
             let _ = writeln!(out, "signatures:\n  old: {old_sig}\n  new: {new_sig}");
         }
-        let v = |v: Verdict| if v.is_breaking() { "BREAKS" } else { "ok" };
+        let v = |v: Impact| if v.is_breaking() { "BREAKS" } else { "ok" };
         if self.interfaces.is_empty() {
             out.push_str("imports and exports: unchanged\n");
         } else {

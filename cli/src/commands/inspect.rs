@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use airssys_contract::compat::{self, Mismatch};
-use airssys_contract::contract::Contract;
 use airssys_contract::manifest::{MANIFEST_SECTION, Manifest};
+use airssys_contract::model::Contract;
 use serde::Serialize;
 use wit_parser::{Resolve, WorldId, WorldItem, WorldKey};
 

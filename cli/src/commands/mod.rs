@@ -21,7 +21,7 @@ pub(crate) mod wit_export;
 use std::ops::Deref;
 use std::path::Path;
 
-use airssys_contract::contract::Contract;
+use airssys_contract::model::Contract;
 
 /// Output formats shared by the commands that offer `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -399,17 +399,10 @@ fn check_name(name: &str) -> Result<(), NewError> {
     Ok(())
 }
 
-/// `my-counter_v2` → `MyCounterV2`: the component struct's name.
+/// `my-counter_v2` → `MyCounterV2`: the component struct's name, cased as
+/// the bindings generators case WIT names.
 fn type_name(name: &str) -> String {
-    name.split(['-', '_'])
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or(String::new(), |c| {
-                c.to_ascii_uppercase().to_string() + chars.as_str()
-            })
-        })
-        .collect()
+    airssys_contract::naming::upper_camel(name)
 }
 
 /// Refuses a target that exists and is not an empty directory.

@@ -726,7 +726,9 @@ fn parse_messages(messages: &[String]) -> Result<Vec<(String, String)>, Exit> {
                     ),
                 ));
             };
-            check_topic(topic).map_err(|why| {
+            // The contract's check of a published topic: concrete,
+            // `.`-separated, non-empty segments, no wildcard.
+            Request::new(Domain::Msg, Action::Publish, topic).map_err(|why| {
                 fail(
                     2,
                     format_args!(
@@ -737,26 +739,6 @@ fn parse_messages(messages: &[String]) -> Result<Vec<(String, String)>, Exit> {
             Ok((topic.to_owned(), payload.to_owned()))
         })
         .collect()
-}
-
-/// Why `topic` is not one concrete topic, if it is not.
-fn check_topic(topic: &str) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("it is empty; name the topic before `=`".to_owned());
-    }
-    if topic
-        .split('.')
-        .any(|s| s.is_empty() || s == "*" || s == ">")
-    {
-        return Err(
-            "a message goes to one concrete topic: `.`-separated, non-empty segments without \
-             the wildcards `*` or `>` (those are for `subscribe`)"
-                .to_owned(),
-        );
-    }
-    Request::new(Domain::Msg, Action::Publish, topic)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 /// The policy file (if any) with the command-line rules added to the
@@ -1511,5 +1493,30 @@ pub(super) mod component_logs {
         fn enter(&self, _span: &Id) {}
 
         fn exit(&self, _span: &Id) {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_goes_to_one_concrete_topic() {
+        let topics =
+            |args: &[&str]| parse_messages(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            topics(&["orders.new=42"]).ok(),
+            Some(vec![("orders.new".to_owned(), "42".to_owned())])
+        );
+        for bad in [
+            "=42",
+            "orders.*=1",
+            "orders.>=1",
+            "orders..new=1",
+            ".orders=1",
+            "a b=1",
+        ] {
+            assert_eq!(topics(&[bad]).err(), Some(2), "{bad}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use airssys_contract::contract::{ANNOTATION, Contract, Requirement, TemplatePart};
+use airssys_contract::model::{ANNOTATION, Contract, Requirement, TemplatePart};
 use airssys_contract::wit_text::{definition_text, type_text};
 use wit_parser::{
     Function, FunctionKind, Handle, InterfaceId, PackageId, Resolve, Stability, Type, TypeDefKind,

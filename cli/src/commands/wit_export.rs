@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airssys_contract::contract::Contract;
+use airssys_contract::model::Contract;
 
 /// Arguments of `airssys wit export`.
 #[derive(Debug, clap::Args)]

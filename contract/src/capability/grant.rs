@@ -8,8 +8,9 @@
 //! hash maps for exact names, programs and variables; a label-suffix map for
 //! `*.suffix`; CIDR blocks bucketed by prefix length; the lowest log floor.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher as _;
+
+use rustc_hash::FxHasher;
 
 use super::glob::{self, Glob, Segment, Segments, Syntax};
 use super::level::LogLevel;
@@ -607,9 +608,9 @@ impl Children {
 fn seg_hash(seg: &[u8], key: u64) -> u64 {
     if seg.len() <= 8 {
         let mut h = FxHasher::default();
-        h.add(key);
-        h.add(seg.len() as u64);
-        h.hash
+        h.write_u64(key);
+        h.write_u64(seg.len() as u64);
+        h.finish()
     } else {
         hash_bytes(seg, 0)
     }
@@ -670,10 +671,10 @@ impl HashIndex {
     }
 }
 
-/// The bucket bits of a hash: FxHash mixes upwards, so its high bits are
-/// the well-mixed ones.
+/// The bucket bits of a hash: `FxHasher::finish` already rotates its
+/// well-mixed high bits down to the low ones.
 fn bucket(hash: u64) -> usize {
-    hash.rotate_left(20) as usize
+    hash as usize
 }
 
 /// Folds ASCII letters to lower case in every byte of a word (and maps
@@ -687,10 +688,10 @@ const FOLD_CASE: u64 = 0x2020_2020_2020_2020;
 #[inline]
 fn hash_bytes(bytes: &[u8], fold: u64) -> u64 {
     let mut h = FxHasher::default();
-    h.add(bytes.len() as u64);
+    h.write_u64(bytes.len() as u64);
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        h.add(word(chunk) | fold);
+        h.write_u64(word(chunk) | fold);
     }
     let tail = chunks.remainder();
     if !tail.is_empty() {
@@ -698,9 +699,9 @@ fn hash_bytes(bytes: &[u8], fold: u64) -> u64 {
             Some(at) => word(bytes.get(at..).unwrap_or_default()),
             None => tail.iter().fold(0u64, |w, b| (w << 8) | u64::from(*b)),
         };
-        h.add(last | fold);
+        h.write_u64(last | fold);
     }
-    h.hash
+    h.finish()
 }
 
 /// Whether `a` and `b` are equal once every byte is OR-ed with `fold`:
@@ -948,59 +949,7 @@ impl NetIndex {
 
 /// A hash map with a fast, non-keyed hash: keys come from the host policy
 /// and lookups cannot insert, so flooding is not a concern.
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-/// The multiply-rotate hash of rustc (`FxHasher`), over 8-byte words.
-#[derive(Debug, Clone, Copy, Default)]
-struct FxHasher {
-    hash: u64,
-}
-
-impl FxHasher {
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let tail = chunks.remainder();
-        if !tail.is_empty() {
-            // A byte loop: cheaper than a variable-length copy for 1-7 bytes.
-            let word = tail.iter().fold(0u64, |w, b| (w << 8) | u64::from(*b));
-            self.add(word ^ ((tail.len() as u64) << 56));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        self.add(n as u64);
-        self.add((n >> 64) as u64);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
+type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 #[cfg(test)]
 mod tests {

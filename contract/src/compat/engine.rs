@@ -17,8 +17,8 @@ use wit_parser::{
 };
 
 use super::keyed::{Keyed, diff_keyed, entries};
-use super::report::{Change, Finding, Location};
-use super::rules::{Bump, HygieneRule, Rule};
+use super::report::{Change, Finding, ItemLocation};
+use super::rules::{Bump, ChangeRule, HygieneRule};
 use super::types::{TypeKey, dealias, definition_text, is_nominal, kind_noun, type_key, type_text};
 
 /// How messages name the two sides.
@@ -65,7 +65,7 @@ enum SideSpan {
 /// One difference found inside an item, before it gets its location.
 #[derive(Debug)]
 struct Found {
-    rule: Rule,
+    rule: ChangeRule,
     message: String,
     span: Option<SideSpan>,
 }
@@ -88,11 +88,11 @@ struct Scope {
 struct MemberRules {
     noun: &'static str,
     plural: &'static str,
-    added: Rule,
-    removed: Rule,
-    renamed: Rule,
-    reordered: Rule,
-    type_changed: Option<Rule>,
+    added: ChangeRule,
+    removed: ChangeRule,
+    renamed: ChangeRule,
+    reordered: ChangeRule,
+    type_changed: Option<ChangeRule>,
 }
 
 /// One named member of a list: field, case, flag or parameter.
@@ -339,18 +339,20 @@ fn func_label(f: &Function) -> (&'static str, String) {
     (noun, name)
 }
 
-fn func_added_removed(f: &Function) -> (Rule, Rule) {
+fn func_added_removed(f: &Function) -> (ChangeRule, ChangeRule) {
     match f.kind {
         FunctionKind::Freestanding | FunctionKind::AsyncFreestanding => {
-            (Rule::FuncAdded, Rule::FuncRemoved)
+            (ChangeRule::FuncAdded, ChangeRule::FuncRemoved)
         }
         FunctionKind::Method(_) | FunctionKind::AsyncMethod(_) => {
-            (Rule::MethodAdded, Rule::MethodRemoved)
+            (ChangeRule::MethodAdded, ChangeRule::MethodRemoved)
         }
         FunctionKind::Static(_) | FunctionKind::AsyncStatic(_) => {
-            (Rule::StaticAdded, Rule::StaticRemoved)
+            (ChangeRule::StaticAdded, ChangeRule::StaticRemoved)
         }
-        FunctionKind::Constructor(_) => (Rule::ConstructorAdded, Rule::ConstructorRemoved),
+        FunctionKind::Constructor(_) => {
+            (ChangeRule::ConstructorAdded, ChangeRule::ConstructorRemoved)
+        }
     }
 }
 
@@ -444,11 +446,11 @@ impl<'a> Engine<'a> {
 
     fn record(&mut self, scope: &Scope, item: Option<String>, found: Found, unstable: bool) {
         let (file, line) = self.file_line(found.span);
-        let verdicts = found.rule.verdicts();
+        let verdicts = found.rule.impacts();
         let (bump, because) = self.bump_for(scope, found.rule);
         self.changes.push(Change {
             rule: found.rule,
-            location: Location {
+            location: ItemLocation {
                 package: scope.package.clone(),
                 interface: scope.interface.clone(),
                 world: scope.world.clone(),
@@ -462,7 +464,10 @@ impl<'a> Engine<'a> {
             bindings: verdicts.bindings,
             bump,
             unstable: unstable
-                && !matches!(found.rule, Rule::ItemStabilized | Rule::ItemDestabilized),
+                && !matches!(
+                    found.rule,
+                    ChangeRule::ItemStabilized | ChangeRule::ItemDestabilized
+                ),
         });
     }
 
@@ -472,7 +477,7 @@ impl<'a> Engine<'a> {
     /// added to an exported interface breaks every exporter built against
     /// OLD). Interfaces no world of the package uses keep the rule's bump.
     /// The second value says why, when the bump was raised.
-    fn bump_for(&self, scope: &Scope, rule: Rule) -> (Bump, String) {
+    fn bump_for(&self, scope: &Scope, rule: ChangeRule) -> (Bump, String) {
         let own = rule.bump();
         let (Some(interface), None) = (&scope.interface, &scope.world) else {
             return (own, String::new());
@@ -481,7 +486,7 @@ impl<'a> Engine<'a> {
         let Some(used) = self.audiences.get(&key) else {
             return (own, String::new());
         };
-        let verdicts = rule.verdicts();
+        let verdicts = rule.impacts();
         let broken = if used.exported && verdicts.exporters.is_breaking() {
             Some("exports")
         } else if used.imported && verdicts.importers.is_breaking() {
@@ -517,7 +522,7 @@ impl<'a> Engine<'a> {
         let (file, line) = self.file_line(Some(span));
         self.hygiene.push(Finding {
             rule,
-            location: Location {
+            location: ItemLocation {
                 package: scope.package.clone(),
                 interface: scope.interface.clone(),
                 world: scope.world.clone(),
@@ -534,7 +539,7 @@ impl<'a> Engine<'a> {
         &mut self,
         scope: &Scope,
         item: String,
-        rule: Rule,
+        rule: ChangeRule,
         what: &str,
         stability: &Stability,
         span: Span,
@@ -548,7 +553,7 @@ impl<'a> Engine<'a> {
         &mut self,
         scope: &Scope,
         item: String,
-        rule: Rule,
+        rule: ChangeRule,
         what: &str,
         stability: &Stability,
         span: Span,
@@ -588,7 +593,7 @@ impl<'a> Engine<'a> {
         &mut self,
         scope: &Scope,
         item: String,
-        rule: Rule,
+        rule: ChangeRule,
         what: &str,
         stability: &Stability,
         span: Span,
@@ -628,7 +633,7 @@ impl<'a> Engine<'a> {
         let unstable =
             scope.unstable || stability_is_unstable(old_s) || stability_is_unstable(new_s);
         let span = Some(SideSpan::New(span));
-        let push = |this: &mut Self, rule: Rule, message: String| {
+        let push = |this: &mut Self, rule: ChangeRule, message: String| {
             this.record(
                 scope,
                 item.clone(),
@@ -645,19 +650,19 @@ impl<'a> Engine<'a> {
         {
             push(
                 self,
-                Rule::DocsChanged,
+                ChangeRule::DocsChanged,
                 format!("the documentation of {what} changed"),
             );
         }
         match (stability_is_unstable(old_s), stability_is_unstable(new_s)) {
             (true, false) => push(
                 self,
-                Rule::ItemStabilized,
+                ChangeRule::ItemStabilized,
                 format!("{what} is no longer `@unstable`"),
             ),
             (false, true) => push(
                 self,
-                Rule::ItemDestabilized,
+                ChangeRule::ItemDestabilized,
                 format!("{what} became `@unstable`"),
             ),
             _ => {
@@ -669,7 +674,7 @@ impl<'a> Engine<'a> {
                         &show(since(old_s)),
                         &show(since(new_s)),
                     );
-                    push(self, Rule::SinceChanged, msg);
+                    push(self, ChangeRule::SinceChanged, msg);
                 }
             }
         }
@@ -680,7 +685,7 @@ impl<'a> Engine<'a> {
                 &show(deprecated(old_s)),
                 &show(deprecated(new_s)),
             );
-            push(self, Rule::DeprecationChanged, msg);
+            push(self, ChangeRule::DeprecationChanged, msg);
         }
     }
 
@@ -860,7 +865,7 @@ impl<'a> Engine<'a> {
     fn content(&self, o: Type, n: Type) -> Vec<Found> {
         use TypeDefKind as K;
         let (o, n) = (dealias(self.old, o), dealias(self.new, n));
-        let changed = |rule: Rule| {
+        let changed = |rule: ChangeRule| {
             vec![Found {
                 rule,
                 message: self.wording.pair(
@@ -874,7 +879,7 @@ impl<'a> Engine<'a> {
         let (a, b) = match (o, n) {
             (Type::Id(a), Type::Id(b)) => (a, b),
             _ if self.same_type(o, n) => return Vec::new(),
-            _ => return changed(Rule::TypeChanged),
+            _ => return changed(ChangeRule::TypeChanged),
         };
         let (od, nd) = (&self.old.types[a], &self.new.types[b]);
         let fields = |r: &'a wit_parser::Record| -> Vec<Member<'a>> {
@@ -892,11 +897,11 @@ impl<'a> Engine<'a> {
                 &MemberRules {
                     noun: "field",
                     plural: "fields",
-                    added: Rule::RecordFieldAdded,
-                    removed: Rule::RecordFieldRemoved,
-                    renamed: Rule::RecordFieldRenamed,
-                    reordered: Rule::RecordFieldsReordered,
-                    type_changed: Some(Rule::RecordFieldTypeChanged),
+                    added: ChangeRule::RecordFieldAdded,
+                    removed: ChangeRule::RecordFieldRemoved,
+                    renamed: ChangeRule::RecordFieldRenamed,
+                    reordered: ChangeRule::RecordFieldsReordered,
+                    type_changed: Some(ChangeRule::RecordFieldTypeChanged),
                 },
                 &fields(x),
                 &fields(y),
@@ -918,11 +923,11 @@ impl<'a> Engine<'a> {
                     &MemberRules {
                         noun: "case",
                         plural: "cases",
-                        added: Rule::VariantCaseAdded,
-                        removed: Rule::VariantCaseRemoved,
-                        renamed: Rule::VariantCaseRenamed,
-                        reordered: Rule::VariantCasesReordered,
-                        type_changed: Some(Rule::VariantCaseTypeChanged),
+                        added: ChangeRule::VariantCaseAdded,
+                        removed: ChangeRule::VariantCaseRemoved,
+                        renamed: ChangeRule::VariantCaseRenamed,
+                        reordered: ChangeRule::VariantCasesReordered,
+                        type_changed: Some(ChangeRule::VariantCaseTypeChanged),
                     },
                     &oc,
                     &nc,
@@ -943,10 +948,10 @@ impl<'a> Engine<'a> {
                     &MemberRules {
                         noun: "case",
                         plural: "cases",
-                        added: Rule::EnumCaseAdded,
-                        removed: Rule::EnumCaseRemoved,
-                        renamed: Rule::EnumCaseRenamed,
-                        reordered: Rule::EnumCasesReordered,
+                        added: ChangeRule::EnumCaseAdded,
+                        removed: ChangeRule::EnumCaseRemoved,
+                        renamed: ChangeRule::EnumCaseRenamed,
+                        reordered: ChangeRule::EnumCasesReordered,
                         type_changed: None,
                     },
                     &cases(x),
@@ -968,10 +973,10 @@ impl<'a> Engine<'a> {
                     &MemberRules {
                         noun: "flag",
                         plural: "flags",
-                        added: Rule::FlagAdded,
-                        removed: Rule::FlagRemoved,
-                        renamed: Rule::FlagRenamed,
-                        reordered: Rule::FlagsReordered,
+                        added: ChangeRule::FlagAdded,
+                        removed: ChangeRule::FlagRemoved,
+                        renamed: ChangeRule::FlagRenamed,
+                        reordered: ChangeRule::FlagsReordered,
                         type_changed: None,
                     },
                     &flags(x),
@@ -980,7 +985,7 @@ impl<'a> Engine<'a> {
             }
             (K::Resource, K::Resource) => Vec::new(),
             _ if is_nominal(self.old, a) || is_nominal(self.new, b) => vec![Found {
-                rule: Rule::TypeKindChanged,
+                rule: ChangeRule::TypeKindChanged,
                 message: self.wording.pair(
                     "the kind",
                     kind_noun(self.old, o),
@@ -989,7 +994,7 @@ impl<'a> Engine<'a> {
                 span: None,
             }],
             _ if self.same_structure(a, b) => Vec::new(),
-            _ => changed(Rule::TypeChanged),
+            _ => changed(ChangeRule::TypeChanged),
         }
     }
 
@@ -1043,7 +1048,7 @@ impl<'a> Engine<'a> {
                     qualified_text(self.old, Type::Id(old)),
                 );
                 let f = Found {
-                    rule: Rule::TypeAliasEquivalent,
+                    rule: ChangeRule::TypeAliasEquivalent,
                     message,
                     span: Some(SideSpan::New(nd.span)),
                 };
@@ -1144,7 +1149,7 @@ impl<'a> Engine<'a> {
         let mut found = Vec::new();
         if func_shape(old) != func_shape(new) {
             found.push(Found {
-                rule: Rule::FuncKindChanged,
+                rule: ChangeRule::FuncKindChanged,
                 message: self.wording.pair(
                     "the kind",
                     &func_shape_text(old),
@@ -1158,11 +1163,11 @@ impl<'a> Engine<'a> {
             &MemberRules {
                 noun: "parameter",
                 plural: "parameters",
-                added: Rule::FuncParamAdded,
-                removed: Rule::FuncParamRemoved,
-                renamed: Rule::FuncParamRenamed,
-                reordered: Rule::FuncParamsReordered,
-                type_changed: Some(Rule::FuncParamTypeChanged),
+                added: ChangeRule::FuncParamAdded,
+                removed: ChangeRule::FuncParamRemoved,
+                renamed: ChangeRule::FuncParamRenamed,
+                reordered: ChangeRule::FuncParamsReordered,
+                type_changed: Some(ChangeRule::FuncParamTypeChanged),
             },
             &op,
             &np,
@@ -1176,7 +1181,7 @@ impl<'a> Engine<'a> {
             let show =
                 |r: &Resolve, t: Option<Type>| t.map_or("nothing".to_string(), |t| type_text(r, t));
             found.push(Found {
-                rule: Rule::FuncResultChanged,
+                rule: ChangeRule::FuncResultChanged,
                 message: self.wording.pair(
                     "the result",
                     &show(self.old, old.result),
@@ -1221,7 +1226,7 @@ impl<'a> Engine<'a> {
                         let nd = &self.new.types[nid];
                         let what = format!("the name of a {}", type_noun(self.old, *oid));
                         let f = Found {
-                            rule: Rule::TypeRenamed,
+                            rule: ChangeRule::TypeRenamed,
                             message: self.wording.pair(&what, oname, name),
                             span: Some(SideSpan::New(nd.span)),
                         };
@@ -1231,9 +1236,9 @@ impl<'a> Engine<'a> {
                     } else {
                         let nd = &self.new.types[nid];
                         let rule = if nd.kind == TypeDefKind::Resource {
-                            Rule::ResourceAdded
+                            ChangeRule::ResourceAdded
                         } else {
-                            Rule::TypeAdded
+                            ChangeRule::TypeAdded
                         };
                         let what = format!("{} `{name}`", type_noun(self.new, nid));
                         self.added(&scope, name.clone(), rule, &what, &nd.stability, nd.span);
@@ -1247,9 +1252,9 @@ impl<'a> Engine<'a> {
                     }
                     let od = &self.old.types[oid];
                     let rule = if od.kind == TypeDefKind::Resource {
-                        Rule::ResourceRemoved
+                        ChangeRule::ResourceRemoved
                     } else {
-                        Rule::TypeRemoved
+                        ChangeRule::TypeRemoved
                     };
                     let what = format!("{} `{name}`", type_noun(self.old, oid));
                     self.removed(&scope, name.clone(), rule, &what, &od.stability, od.span);
@@ -1383,8 +1388,16 @@ impl<'a> Engine<'a> {
         scope.unstable |=
             stability_is_unstable(&ow.stability) || stability_is_unstable(&nw.stability);
         for (dir, added_rule, removed_rule) in [
-            ("import", Rule::WorldImportAdded, Rule::WorldImportRemoved),
-            ("export", Rule::WorldExportAdded, Rule::WorldExportRemoved),
+            (
+                "import",
+                ChangeRule::WorldImportAdded,
+                ChangeRule::WorldImportRemoved,
+            ),
+            (
+                "export",
+                ChangeRule::WorldExportAdded,
+                ChangeRule::WorldExportRemoved,
+            ),
         ] {
             let (om, nm) = if dir == "import" {
                 (&ow.imports, &nw.imports)
@@ -1523,7 +1536,7 @@ impl<'a> Engine<'a> {
                 Keyed::Added(key, nid) => {
                     let np = &new.packages[nid];
                     let f = Found {
-                        rule: Rule::PackageAdded,
+                        rule: ChangeRule::PackageAdded,
                         message: format!("package `{}` was added", np.name),
                         span: None,
                     };
@@ -1531,7 +1544,7 @@ impl<'a> Engine<'a> {
                 }
                 Keyed::Removed(key, oid) => {
                     let f = Found {
-                        rule: Rule::PackageRemoved,
+                        rule: ChangeRule::PackageRemoved,
                         message: format!("package `{}` was removed", old.packages[oid].name),
                         span: None,
                     };
@@ -1551,7 +1564,7 @@ impl<'a> Engine<'a> {
                 })
             };
             let f = Found {
-                rule: Rule::PackageTrackChanged,
+                rule: ChangeRule::PackageTrackChanged,
                 message: format!(
                     "package `{}`: {}",
                     scope.package,
@@ -1566,7 +1579,7 @@ impl<'a> Engine<'a> {
             && self.wording == Wording::Diff
         {
             let f = Found {
-                rule: Rule::DocsChanged,
+                rule: ChangeRule::DocsChanged,
                 message: format!("the documentation of {what} changed"),
                 span: None,
             };
@@ -1581,12 +1594,12 @@ impl<'a> Engine<'a> {
                 Keyed::Both(_, oid, nid) => self.interface(&s, oid, nid),
                 Keyed::Added(_, nid) => {
                     let ni = &self.new.interfaces[nid];
-                    let rule = Rule::InterfaceAdded;
+                    let rule = ChangeRule::InterfaceAdded;
                     self.added(&s, name.clone(), rule, &what, &ni.stability, ni.span);
                 }
                 Keyed::Removed(_, oid) => {
                     let oi = &self.old.interfaces[oid];
-                    let rule = Rule::InterfaceRemoved;
+                    let rule = ChangeRule::InterfaceRemoved;
                     self.removed(&s, name.clone(), rule, &what, &oi.stability, oi.span);
                 }
             }
@@ -1604,12 +1617,12 @@ impl<'a> Engine<'a> {
                 Keyed::Added(_, nid) => {
                     s.prefix.clear();
                     let nw = &self.new.worlds[nid];
-                    let rule = Rule::WorldAdded;
+                    let rule = ChangeRule::WorldAdded;
                     self.added(&s, name.clone(), rule, &what, &nw.stability, nw.span);
                 }
                 Keyed::Removed(_, oid) => {
                     let ow = &self.old.worlds[oid];
-                    let rule = Rule::WorldRemoved;
+                    let rule = ChangeRule::WorldRemoved;
                     self.removed(&s, name.clone(), rule, &what, &ow.stability, ow.span);
                 }
             }

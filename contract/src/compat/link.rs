@@ -9,7 +9,7 @@ use wit_parser::{InterfaceId, PackageId, Resolve, WorldId, WorldItem};
 
 use super::engine::{Engine, Wording};
 use super::report::Change;
-use super::rules::Rule;
+use super::rules::ChangeRule;
 use super::version::check_track;
 
 /// One way a component's import disagrees with the host, in words a person
@@ -17,7 +17,7 @@ use super::version::check_track;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mismatch {
     /// The rule that was broken.
-    pub rule: Rule,
+    pub rule: ChangeRule,
     /// The interface as the component names it (`airssys:core/storage@1.0.0`).
     pub interface: String,
     /// "interface airssys:core/storage@1.0.0: function `get`: the component
@@ -95,7 +95,7 @@ pub fn check_import(component: &Resolve, import: InterfaceId, host: &Resolve) ->
     let pkg_name = &component.packages[pkg].name;
     let qualified = pkg_name.interface_id(name);
     let prefix = format!("interface {qualified}: ");
-    let mismatch = |rule: Rule, message: String| Mismatch {
+    let mismatch = |rule: ChangeRule, message: String| Mismatch {
         rule,
         interface: qualified.clone(),
         message: format!("{prefix}{message}"),
@@ -113,13 +113,13 @@ pub fn check_import(component: &Resolve, import: InterfaceId, host: &Resolve) ->
                 );
             let offered = hv.map_or("no version".to_string(), |v| format!("version {v}"));
             return vec![mismatch(
-                Rule::PackageTrackChanged,
+                ChangeRule::PackageTrackChanged,
                 format!("{why} ({offered})"),
             )];
         }
         Err(None) => {
             return vec![mismatch(
-                Rule::InterfaceRemoved,
+                ChangeRule::InterfaceRemoved,
                 format!(
                     "the host does not provide package `{}:{}`",
                     pkg_name.namespace, pkg_name.name
@@ -129,7 +129,7 @@ pub fn check_import(component: &Resolve, import: InterfaceId, host: &Resolve) ->
     };
     let Some(&host_iface) = host.packages[host_pkg].interfaces.get(name) else {
         return vec![mismatch(
-            Rule::InterfaceRemoved,
+            ChangeRule::InterfaceRemoved,
             format!(
                 "the host's package `{}` has no interface `{name}`",
                 host.packages[host_pkg].name

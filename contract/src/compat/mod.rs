@@ -5,7 +5,7 @@
 //!
 //! - `airssys wit diff OLD NEW`: [`diff_paths`] loads both sides, compares
 //!   every package, interface, type, function, resource and world, and
-//!   builds a [`Report`] with a verdict per [`Rule`] for importers,
+//!   builds a [`Report`] with a verdict per [`ChangeRule`] for importers,
 //!   exporters and bindings, plus the bump check ([`PackageVerdict`]).
 //! - The runtime's load-time check: [`check_import`] /
 //!   [`check_world_imports`] compare a component's decoded imports with the
@@ -14,7 +14,7 @@
 //! # Examples
 //!
 //! ```
-//! use airssys_contract::compat::{diff, Rule};
+//! use airssys_contract::compat::{diff, ChangeRule};
 //! use wit_parser::Resolve;
 //!
 //! let mut old = Resolve::new();
@@ -22,7 +22,7 @@
 //! let mut new = Resolve::new();
 //! new.push_str("new.wit", "package a:b@1.0.0; interface i { f: func(x: string); }").unwrap();
 //! let d = diff(&old, &new);
-//! assert_eq!(d.changes[0].rule, Rule::FuncParamTypeChanged);
+//! assert_eq!(d.changes[0].rule, ChangeRule::FuncParamTypeChanged);
 //! assert!(d.changes[0].importers.is_breaking());
 //! ```
 
@@ -40,8 +40,10 @@ use std::path::{Path, PathBuf};
 use wit_parser::Resolve;
 
 pub use link::{Mismatch, check_import, check_world_imports, compare_interfaces};
-pub use report::{Change, Finding, Location, PackageVerdict, REPORT_FORMAT, Report, Summary};
-pub use rules::{Bump, HygieneRule, Rule, Verdict, Verdicts};
+pub use report::{
+    Change, Finding, ItemLocation, PackageVerdict, REPORT_FORMAT, Report, ReportSummary,
+};
+pub use rules::{Bump, ChangeRule, HygieneRule, Impact, Impacts};
 pub use version::{Track, TrackMismatch, check_track, declared_bump};
 
 use engine::{Engine, Wording};
@@ -50,7 +52,7 @@ use keyed::Keyed;
 /// A WIT directory or file that could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {message}", path.display())]
-pub struct LoadError {
+pub struct WitLoadError {
     /// The path given.
     pub path: PathBuf,
     /// wit-parser's error, rendered with file, line and column.
@@ -63,9 +65,9 @@ pub struct LoadError {
 ///
 /// # Errors
 ///
-/// [`LoadError`] naming the file and line wit-parser rejected.
-pub fn load_wit(path: &Path) -> Result<Resolve, LoadError> {
-    let fail = |message: String| LoadError {
+/// [`WitLoadError`] naming the file and line wit-parser rejected.
+pub fn load_wit(path: &Path) -> Result<Resolve, WitLoadError> {
+    let fail = |message: String| WitLoadError {
         path: path.to_path_buf(),
         message,
     };
@@ -218,7 +220,7 @@ pub fn report(old: &Resolve, new: &Resolve, old_root: &Path, new_root: &Path) ->
     let (unstable_changes, changes): (Vec<Change>, Vec<Change>) =
         d.changes.into_iter().partition(|c| c.unstable);
     let count = |f: fn(&Change) -> bool| changes.iter().filter(|c| f(c)).count();
-    let summary = Summary {
+    let summary = ReportSummary {
         changes: changes.len(),
         unstable_changes: unstable_changes.len(),
         breaking_importers: count(|c| c.importers.is_breaking()),
@@ -248,8 +250,8 @@ pub fn report(old: &Resolve, new: &Resolve, old_root: &Path, new_root: &Path) ->
 ///
 /// # Errors
 ///
-/// [`LoadError`] when either side does not parse or resolve.
-pub fn diff_paths(old: &Path, new: &Path) -> Result<Report, LoadError> {
+/// [`WitLoadError`] when either side does not parse or resolve.
+pub fn diff_paths(old: &Path, new: &Path) -> Result<Report, WitLoadError> {
     let o = load_wit(old)?;
     let n = load_wit(new)?;
     Ok(report(&o, &n, old, new))

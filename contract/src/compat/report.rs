@@ -8,14 +8,14 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use super::rules::{Bump, HygieneRule, Rule, Verdict};
+use super::rules::{Bump, ChangeRule, HygieneRule, Impact};
 
 /// The version of the JSON report layout.
 pub const REPORT_FORMAT: u32 = 1;
 
 /// Where a change is: package, interface or world, item, and a source line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Location {
+pub struct ItemLocation {
     /// The package without version (`airssys:core`).
     pub package: String,
     /// The interface, when the change is inside one.
@@ -36,7 +36,7 @@ pub struct Location {
     pub line: Option<u32>,
 }
 
-impl fmt::Display for Location {
+impl fmt::Display for ItemLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.file, self.line) {
             (Some(file), Some(line)) => write!(f, "{file}:{line}"),
@@ -59,17 +59,17 @@ impl fmt::Display for Location {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// The rule id (`func-param-type-changed`).
-    pub rule: Rule,
+    pub rule: ChangeRule,
     /// Where the change is.
-    pub location: Location,
+    pub location: ItemLocation,
     /// What changed, in words.
     pub message: String,
-    /// Verdict for components importing the item.
-    pub importers: Verdict,
-    /// Verdict for components exporting the item.
-    pub exporters: Verdict,
-    /// Verdict for code written against generated bindings.
-    pub bindings: Verdict,
+    /// Impact for components importing the item.
+    pub importers: Impact,
+    /// Impact for components exporting the item.
+    pub exporters: Impact,
+    /// Impact for code written against generated bindings.
+    pub bindings: Impact,
     /// The smallest bump this change requires.
     pub bump: Bump,
     /// The item (or an enclosing one) is `@unstable`: reported apart and
@@ -83,7 +83,7 @@ pub struct Finding {
     /// The hygiene rule id.
     pub rule: HygieneRule,
     /// Where.
-    pub location: Location,
+    pub location: ItemLocation,
     /// What is wrong, in words.
     pub message: String,
 }
@@ -109,7 +109,7 @@ pub struct PackageVerdict {
 
 /// Counts over the stable changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
+pub struct ReportSummary {
     /// Stable changes.
     pub changes: usize,
     /// Changes to `@unstable` items.
@@ -146,7 +146,7 @@ pub struct Report {
     /// `@since` / `@deprecated` findings.
     pub hygiene: Vec<Finding>,
     /// Counts and overall verdicts.
-    pub summary: Summary,
+    pub summary: ReportSummary,
 }
 
 impl Report {
@@ -174,7 +174,7 @@ impl Report {
     /// The report as text for a terminal.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let v = |v: Verdict| if v.is_breaking() { "BREAKS" } else { "ok" };
+        let v = |v: Impact| if v.is_breaking() { "BREAKS" } else { "ok" };
         let section = |title: &str, changes: &[Change], out: &mut String| {
             if changes.is_empty() {
                 return;

@@ -12,29 +12,29 @@ use serde::{Deserialize, Serialize};
 /// Whether a change breaks one audience.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Verdict {
+pub enum Impact {
     /// Code built against OLD keeps working with NEW.
     Compatible,
     /// Code built against OLD fails to link, or to compile, with NEW.
     Breaking,
 }
 
-impl Verdict {
-    /// `true` for [`Verdict::Breaking`].
+impl Impact {
+    /// `true` for [`Impact::Breaking`].
     pub fn is_breaking(self) -> bool {
-        self == Verdict::Breaking
+        self == Impact::Breaking
     }
 
     /// The kebab-case name used in JSON and in the corpus files.
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Compatible => "compatible",
-            Verdict::Breaking => "breaking",
+            Impact::Compatible => "compatible",
+            Impact::Breaking => "breaking",
         }
     }
 }
 
-impl fmt::Display for Verdict {
+impl fmt::Display for Impact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -92,16 +92,16 @@ impl FromStr for Bump {
 
 /// The verdicts of one rule for the three audiences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Verdicts {
+pub struct Impacts {
     /// A component built against OLD that imports the item (calls it),
     /// served by a host on NEW.
-    pub importers: Verdict,
+    pub importers: Impact,
     /// A component built against OLD that exports the item (implements
     /// it), used by a host expecting NEW.
-    pub exporters: Verdict,
+    pub exporters: Impact,
     /// Rust code written against bindings generated from OLD (callers and
     /// implementers), recompiled with bindings generated from NEW.
-    pub bindings: Verdict,
+    pub bindings: Impact,
 }
 
 macro_rules! rules {
@@ -111,38 +111,38 @@ macro_rules! rules {
         /// Ids never change meaning; new rules get new ids.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "kebab-case")]
-        pub enum Rule {
+        pub enum ChangeRule {
             $( $(#[doc = $doc])* $variant, )*
         }
 
-        impl Rule {
+        impl ChangeRule {
             /// Every rule, in table order.
-            pub const ALL: &'static [Rule] = &[$(Rule::$variant),*];
+            pub const ALL: &'static [ChangeRule] = &[$(ChangeRule::$variant),*];
 
             /// The stable kebab-case id (`func-param-type-changed`).
             pub fn id(self) -> &'static str {
-                match self { $(Rule::$variant => $id,)* }
+                match self { $(ChangeRule::$variant => $id,)* }
             }
 
             /// One line saying what the rule detects.
             pub fn summary(self) -> &'static str {
-                match self { $(Rule::$variant => concat!($($doc),*).trim_ascii(),)* }
+                match self { $(ChangeRule::$variant => concat!($($doc),*).trim_ascii(),)* }
             }
 
             /// The verdict for importers, exporters and bindings.
-            pub fn verdicts(self) -> Verdicts {
+            pub fn impacts(self) -> Impacts {
                 match self {
-                    $(Rule::$variant => Verdicts {
-                        importers: Verdict::$imp,
-                        exporters: Verdict::$exp,
-                        bindings: Verdict::$bind,
+                    $(ChangeRule::$variant => Impacts {
+                        importers: Impact::$imp,
+                        exporters: Impact::$exp,
+                        bindings: Impact::$bind,
                     },)*
                 }
             }
 
             /// The smallest version bump this change requires.
             pub fn bump(self) -> Bump {
-                match self { $(Rule::$variant => Bump::$bump,)* }
+                match self { $(ChangeRule::$variant => Bump::$bump,)* }
             }
         }
     };
@@ -265,17 +265,17 @@ rules! {
     ItemDestabilized = "item-destabilized", Breaking, Compatible, Breaking, Major;
 }
 
-impl fmt::Display for Rule {
+impl fmt::Display for ChangeRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.id())
     }
 }
 
-impl FromStr for Rule {
+impl FromStr for ChangeRule {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Rule::ALL
+        ChangeRule::ALL
             .iter()
             .copied()
             .find(|r| r.id() == s)
@@ -326,8 +326,8 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_match_serde() {
-        for rule in Rule::ALL {
-            assert_eq!(rule.id().parse::<Rule>(), Ok(*rule));
+        for rule in ChangeRule::ALL {
+            assert_eq!(rule.id().parse::<ChangeRule>(), Ok(*rule));
             let json = serde_json::to_string(rule).expect("serialize");
             assert_eq!(json, format!("\"{}\"", rule.id()));
             assert!(!rule.summary().is_empty());
@@ -340,11 +340,11 @@ mod tests {
 
     #[test]
     fn breaking_for_importers_requires_a_new_track() {
-        for rule in Rule::ALL {
-            if rule.verdicts().importers.is_breaking() || rule.verdicts().exporters.is_breaking() {
+        for rule in ChangeRule::ALL {
+            if rule.impacts().importers.is_breaking() || rule.impacts().exporters.is_breaking() {
                 assert!(rule.bump() >= Bump::Minor, "{rule}");
             }
-            if rule.verdicts().importers.is_breaking() {
+            if rule.impacts().importers.is_breaking() {
                 assert_eq!(rule.bump(), Bump::Major, "{rule}");
             }
         }

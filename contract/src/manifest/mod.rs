@@ -177,8 +177,8 @@ impl Manifest {
     ///
     /// [`ManifestError::Invalid`] naming the first rule broken.
     pub fn validate(&self) -> Result<(), ManifestError> {
-        check_name(&self.name).map_err(ManifestError::Invalid)?;
-        check_version(&self.version).map_err(ManifestError::Invalid)?;
+        Manifest::validate_name(&self.name)?;
+        Manifest::validate_version(&self.version)?;
         check_count(self.requires.len() + self.optional.len()).map_err(ManifestError::Invalid)?;
         for cap in self.capabilities() {
             check_capability_len(&cap.to_string()).map_err(ManifestError::Invalid)?;
@@ -187,6 +187,27 @@ impl Manifest {
             return Err(ManifestError::Invalid(message));
         }
         Ok(())
+    }
+
+    /// Checks a component name alone, as [`Manifest::validate`] does: at
+    /// most [`MAX_NAME_LEN`] bytes, an ASCII letter first, then letters,
+    /// digits, `-`, `_`, and not reserved for the host.
+    ///
+    /// # Errors
+    ///
+    /// [`ManifestError::Invalid`] saying what is wrong with the name.
+    pub fn validate_name(name: &str) -> Result<(), ManifestError> {
+        check_name(name).map_err(ManifestError::Invalid)
+    }
+
+    /// Checks a version alone, as [`Manifest::validate`] does: at most
+    /// [`MAX_VERSION_LEN`] bytes of semver.
+    ///
+    /// # Errors
+    ///
+    /// [`ManifestError::Invalid`] saying what is wrong with the version.
+    pub fn validate_version(version: &str) -> Result<(), ManifestError> {
+        check_version(version).map_err(ManifestError::Invalid)
     }
 
     /// Every capability, required ones first.

@@ -1,18 +1,13 @@
-//! The options of `#[airssys::component(...)]`.
-//!
-//! Keys are screened first (unknown and repeated keys are reported with the
-//! list of valid ones, which darling alone does not do), then the values are
-//! read with darling's `FromMeta`.
+//! The options of `#[airssys::component(...)]`, read by the shared
+//! attribute parser ([`crate::attr`]).
 
-use darling::ast::NestedMeta;
-use darling::{Error, FromMeta};
+use darling::FromMeta;
 use proc_macro2::{Span, TokenStream};
-use syn::{Expr, Lit, LitStr};
+use syn::{LitStr, Meta};
 
-/// Every option the attribute accepts, in documentation order.
-pub(crate) const KEYS: &[&str] = &[
-    "requires", "optional", "world", "wit", "manifest", "name", "version",
-];
+use crate::attr::{self, Options};
+pub(crate) use crate::attr::{CapList, Text};
+use crate::errors::Errors;
 
 /// The options as written; every literal keeps its span for error messages.
 #[derive(Debug, Default)]
@@ -36,93 +31,36 @@ pub(crate) struct Args {
     pub(crate) name_refused: bool,
 }
 
-/// A string literal option value (`world = "component"`).
-#[derive(Debug, Clone)]
-pub(crate) struct Text(pub(crate) LitStr);
+impl Options for Args {
+    const ATTRIBUTE: &'static str = "component";
+    const KEYS: &'static [&'static str] = &[
+        "requires", "optional", "world", "wit", "manifest", "name", "version",
+    ];
 
-/// A list of capability string literals (`requires = ["log:write"]`).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CapList(pub(crate) Vec<LitStr>);
-
-impl FromMeta for Text {
-    fn from_expr(expr: &Expr) -> darling::Result<Self> {
-        match expr {
-            Expr::Lit(syn::ExprLit {
-                lit: Lit::Str(s), ..
-            }) => Ok(Text(s.clone())),
-            Expr::Group(g) => Self::from_expr(g.expr.as_ref()),
-            _ => Err(Error::custom("expected a string literal, e.g. `\"...\"`").with_span(expr)),
+    fn read(&mut self, key: &str, meta: &Meta) -> darling::Result<()> {
+        match key {
+            "requires" => self.requires = Some(CapList::from_meta(meta)?),
+            "optional" => self.optional = Some(CapList::from_meta(meta)?),
+            "world" => self.world = Some(Text::from_meta(meta)?),
+            "wit" => self.wit = Some(Text::from_meta(meta)?),
+            "manifest" => self.manifest = Some(Text::from_meta(meta)?),
+            "name" => self.name = Some(Text::from_meta(meta)?),
+            _ => self.version = Some(Text::from_meta(meta)?),
         }
-    }
-}
-
-impl FromMeta for CapList {
-    fn from_expr(expr: &Expr) -> darling::Result<Self> {
-        match expr {
-            Expr::Array(array) => {
-                let mut errors = Error::accumulator();
-                let mut items = Vec::new();
-                for elem in &array.elems {
-                    match elem {
-                        Expr::Lit(syn::ExprLit {
-                            lit: Lit::Str(s), ..
-                        }) => items.push(s.clone()),
-                        _ => errors.push(
-                            Error::custom(
-                                "expected a capability string such as `\"kv:read:counter/*\"`",
-                            )
-                            .with_span(elem),
-                        ),
-                    }
-                }
-                errors.finish_with(CapList(items))
-            }
-            Expr::Group(g) => Self::from_expr(g.expr.as_ref()),
-            _ => Err(Error::custom(
-                "expected a list of capability strings, e.g. `[\"log:write\", \"kv:read:counter/*\"]`",
-            )
-            .with_span(expr)),
-        }
+        Ok(())
     }
 }
 
 impl Args {
     /// Parses the attribute's arguments. Every problem goes into `errors`;
     /// the options that could be read are returned regardless.
-    pub(crate) fn parse(tokens: TokenStream, errors: &mut darling::error::Accumulator) -> Args {
-        let items = match NestedMeta::parse_meta_list(tokens) {
-            Ok(items) => items,
-            Err(e) => {
-                errors.push(Error::from(e));
-                return Args::default();
-            }
-        };
-        let mut args = Args::default();
-        // Each value is read on its own so that one bad value does not lose
-        // the others (which would cascade into spurious errors).
-        for item in screen_keys(items, errors) {
-            let NestedMeta::Meta(meta) = &item else {
-                continue;
-            };
-            let Some(key) = meta.path().get_ident().map(ToString::to_string) else {
-                continue;
-            };
-            let at = |e: Error| e.at(&key);
-            match key.as_str() {
-                "requires" => args.requires = errors.handle(CapList::from_meta(meta).map_err(at)),
-                "optional" => args.optional = errors.handle(CapList::from_meta(meta).map_err(at)),
-                "world" => args.world = errors.handle(Text::from_meta(meta).map_err(at)),
-                "wit" => args.wit = errors.handle(Text::from_meta(meta).map_err(at)),
-                "manifest" => args.manifest = errors.handle(Text::from_meta(meta).map_err(at)),
-                "name" => {
-                    args.name = errors.handle(Text::from_meta(meta).map_err(at));
-                    args.name_refused = args.name.is_none();
-                }
-                "version" => args.version = errors.handle(Text::from_meta(meta).map_err(at)),
-                _ => {}
-            }
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
+        let parsed = attr::parse::<Args>(tokens, errors);
+        let name_refused = parsed.options.name.is_none() && parsed.refused("name");
+        Args {
+            name_refused,
+            ..parsed.options
         }
-        args
     }
 
     /// The span of the `requires`/`optional` key literal list, for errors
@@ -133,71 +71,15 @@ impl Args {
     }
 }
 
-/// Reports unknown keys, repeated keys and bare literals, and returns the
-/// first occurrence of each known key.
-fn screen_keys(
-    items: Vec<NestedMeta>,
-    errors: &mut darling::error::Accumulator,
-) -> Vec<NestedMeta> {
-    let valid = KEYS.join(", ");
-    let mut seen: Vec<String> = Vec::new();
-    let mut kept = Vec::new();
-    for item in items {
-        let meta = match &item {
-            NestedMeta::Meta(meta) => meta,
-            NestedMeta::Lit(lit) => {
-                errors.push(
-                    Error::custom(format!(
-                        "expected `key = value`; valid keys of `#[airssys::component]` are: {valid}"
-                    ))
-                    .with_span(lit),
-                );
-                continue;
-            }
-        };
-        let path = meta.path();
-        let key = path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| quote::quote!(#path).to_string().replace(' ', ""));
-        if !KEYS.contains(&key.as_str()) {
-            let hint = airssys_contract::suggest::closest(&key, KEYS.iter().copied())
-                .map(|c| format!("did you mean `{c}`? "))
-                .unwrap_or_default();
-            errors.push(
-                Error::custom(format!(
-                    "unknown key `{key}` in `#[airssys::component]`; {hint}valid keys are: {valid}"
-                ))
-                .with_span(path),
-            );
-        } else if seen.contains(&key) {
-            errors.push(
-                Error::custom(format!(
-                    "key `{key}` is given more than once; each of {valid} may appear once"
-                ))
-                .with_span(path),
-            );
-        } else {
-            seen.push(key);
-            kept.push(item);
-        }
-    }
-    kept
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use quote::quote;
 
     fn parse(tokens: TokenStream) -> (Args, Vec<String>) {
-        let mut errors = Error::accumulator();
+        let mut errors = Errors::default();
         let args = Args::parse(tokens, &mut errors);
-        let messages = match errors.finish() {
-            Ok(()) => Vec::new(),
-            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
-        };
-        (args, messages)
+        (args, errors.messages())
     }
 
     #[test]
@@ -239,11 +121,12 @@ mod tests {
     #[test]
     fn repeated_key_is_reported_and_the_first_kept() {
         let (args, errors) = parse(quote!(world = "a", world = "b"));
-        assert_eq!(errors.len(), 1);
-        assert!(
-            errors[0].contains("key `world` is given more than once"),
-            "{}",
-            errors[0]
+        assert_eq!(
+            errors,
+            [
+                "`world` is given twice in `#[airssys::component]`; keep one",
+                "`world` first given here"
+            ]
         );
         assert_eq!(args.world.expect("first kept").0.value(), "a");
     }
@@ -257,20 +140,21 @@ mod tests {
             name = "x",
             "bare"
         ));
-        // unknown key, bad list element, bad name, repeated name, bare literal.
-        assert_eq!(errors.len(), 5, "{errors:?}");
+        // unknown key, bad list element, bad name, repeated name (and
+        // where it was first given), bare literal.
+        assert_eq!(errors.len(), 6, "{errors:?}");
     }
 
     #[test]
     fn wrong_value_types_say_what_was_expected() {
         let (_, errors) = parse(quote!(requires = "log:write"));
         assert!(
-            errors[0].contains("expected a list of capability strings"),
+            errors[0].contains("`requires` takes a list of capability strings"),
             "{errors:?}"
         );
         let (_, errors) = parse(quote!(name = counter));
         assert!(
-            errors[0].contains("expected a string literal"),
+            errors[0].contains("`name` takes a string literal"),
             "{errors:?}"
         );
     }

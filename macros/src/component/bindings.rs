@@ -10,7 +10,7 @@
 //! `C: caps::<Domain><Action>`, which only components that declared that
 //! pair implement. Export traits get default methods where one is obvious.
 
-use airssys_contract::contract::HostFunction;
+use airssys_contract::model::HostFunction;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::{FnArg, Pat, Signature, Type};
@@ -134,18 +134,8 @@ fn ident(s: &str) -> Ident {
     syn::parse_str::<Ident>(s).unwrap_or_else(|_| Ident::new_raw(s, Span::call_site()))
 }
 
-/// `key-page` → `KeyPage`, as wit-bindgen names types.
-pub(crate) fn upper_camel(kebab: &str) -> String {
-    kebab
-        .split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or(String::new(), |c| {
-                c.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
-            })
-        })
-        .collect()
-}
+// `key-page` → `KeyPage`: the case rule wit-bindgen names types with.
+pub(crate) use airssys_contract::naming::upper_camel;
 
 fn interface_names(resolve: &Resolve, id: InterfaceId) -> (Ident, Ident, String) {
     let iface = &resolve.interfaces[id];
@@ -196,11 +186,7 @@ fn rust_fn_name(f: &wit_parser::Function) -> String {
 /// The `where C: caps::..` bound of a host function, if it is gated.
 fn bound(f: Option<&HostFunction>) -> Option<TokenStream> {
     let (domain, action) = gate(f?)?;
-    let name = format_ident!(
-        "{}{}",
-        upper_camel(domain.as_str()),
-        upper_camel(action.as_str())
-    );
+    let name = crate::markers::marker_name(domain, action);
     Some(quote!(C: ::airssys::__private::caps::#name))
 }
 

@@ -4,12 +4,13 @@
 //! user sees every mistake of an attribute in one compile.
 
 use airssys_contract::capability::Capability;
-use airssys_contract::contract::{ImportUsage, Wording};
+use airssys_contract::model::{ImportUsage, Wording};
 use darling::Error;
 use proc_macro2::Span;
 use syn::LitStr;
 
 use crate::capability_literal;
+use crate::errors::Errors;
 
 /// Which list a capability was declared in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +47,7 @@ pub(crate) struct Declared {
 /// Rule: every capability literal parses (`domain:action[:resource]` with
 /// a known domain and an action of that domain); see
 /// [`capability_literal::parse`] for the message.
-pub(crate) fn parse_literals(
-    lits: &[LitStr],
-    list: List,
-    errors: &mut darling::error::Accumulator,
-) -> Vec<Declared> {
+pub(crate) fn parse_literals(lits: &[LitStr], list: List, errors: &mut Errors) -> Vec<Declared> {
     let mut out = Vec::new();
     for lit in lits {
         match capability_literal::parse(lit) {
@@ -60,7 +57,7 @@ pub(crate) fn parse_literals(
                 span: lit.span(),
                 origin: None,
             }),
-            Err(e) => errors.push(e.into()),
+            Err(e) => errors.push(e),
         }
     }
     out
@@ -69,7 +66,7 @@ pub(crate) fn parse_literals(
 /// Rule: a manifest lists at most `MAX_CAPABILITIES` capabilities of at
 /// most `MAX_CAPABILITY_LEN` bytes each, as the host reads them (the
 /// limits of `airssys_contract::manifest`).
-pub(crate) fn manifest_limits(declared: &[Declared], errors: &mut darling::error::Accumulator) {
+pub(crate) fn manifest_limits(declared: &[Declared], errors: &mut Errors) {
     use airssys_contract::manifest::{MAX_CAPABILITIES, MAX_CAPABILITY_LEN};
     if let Some(over) = declared.get(MAX_CAPABILITIES) {
         errors.push(
@@ -100,7 +97,7 @@ pub(crate) fn manifest_limits(declared: &[Declared], errors: &mut darling::error
 }
 
 /// Rule: a capability is not listed twice in the same list.
-pub(crate) fn duplicates(declared: &[Declared], errors: &mut darling::error::Accumulator) {
+pub(crate) fn duplicates(declared: &[Declared], errors: &mut Errors) {
     for (i, d) in declared.iter().enumerate() {
         let earlier = declared[..i]
             .iter()
@@ -120,10 +117,7 @@ pub(crate) fn duplicates(declared: &[Declared], errors: &mut darling::error::Acc
 }
 
 /// Rule: a capability is either required or optional, not both.
-pub(crate) fn required_and_optional(
-    declared: &[Declared],
-    errors: &mut darling::error::Accumulator,
-) {
+pub(crate) fn required_and_optional(declared: &[Declared], errors: &mut Errors) {
     for d in declared.iter().filter(|d| d.list == List::Optional) {
         let required = declared
             .iter()
@@ -147,12 +141,7 @@ pub(crate) fn required_and_optional(
 /// (`msg:subscribe`: the world exports the handler). The analysis and its
 /// wording are the contract's ([`ImportUsage`]), shared with `airssys
 /// manifest check` for components of other languages.
-pub(crate) fn usable(
-    declared: &[Declared],
-    usage: &ImportUsage,
-    world: &str,
-    errors: &mut darling::error::Accumulator,
-) {
+pub(crate) fn usable(declared: &[Declared], usage: &ImportUsage, world: &str, errors: &mut Errors) {
     let subject = format!("world `{world}`");
     let owner = format!("`{world}`");
     let wording = Wording {
@@ -187,7 +176,7 @@ mod tests {
         optional: &[LitStr],
         usable_pairs: &[(Domain, Action)],
     ) -> Vec<String> {
-        let mut errors = Error::accumulator();
+        let mut errors = Errors::default();
         let mut declared = parse_literals(requires, List::Requires, &mut errors);
         declared.extend(parse_literals(optional, List::Optional, &mut errors));
         manifest_limits(&declared, &mut errors);
@@ -198,10 +187,7 @@ mod tests {
             ..ImportUsage::default()
         };
         usable(&declared, &usage, "airssys:core/component", &mut errors);
-        match errors.finish() {
-            Ok(()) => Vec::new(),
-            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
-        }
+        errors.messages()
     }
 
     const KV: &[(Domain, Action)] = &[

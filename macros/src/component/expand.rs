@@ -15,7 +15,7 @@ use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::Component;
-use super::bindings::{GATE, Module, upper_camel};
+use super::bindings::{GATE, Module};
 
 /// The name of the private bindings module.
 const BINDINGS: &str = "__airssys_bindings";
@@ -224,11 +224,7 @@ fn marker_impls(ty: &Ident, c: &Component, all: bool) -> TokenStream {
             .collect()
     };
     let impls = pairs.into_iter().map(|(domain, action)| {
-        let name = format_ident!(
-            "{}{}",
-            upper_camel(domain.as_str()),
-            upper_camel(action.as_str())
-        );
+        let name = crate::markers::marker_name(domain, action);
         quote! {
             #[automatically_derived]
             impl ::airssys::__private::caps::#name for #ty {}

@@ -1,6 +1,6 @@
 //! `#[airssys::component(...)]`: options → checks → bindings → expansion.
 //!
-//! Every stage reports into one darling accumulator; the user's item is
+//! Every stage reports into the one error sink ([`crate::errors`]); the user's item is
 //! emitted even when there are errors, with as much of the expansion as
 //! the valid parts allow, so one mistake does not cascade.
 
@@ -19,6 +19,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::LitStr;
 
+use crate::errors::Errors;
 use crate::{contract_source, timing};
 
 use args::Args;
@@ -51,9 +52,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_default();
-    let mut errors = Error::accumulator();
+    let mut errors = Errors::default();
     let component = analyse(args, &manifest_dir, &mut errors);
-    let errors = errors.into_inner();
     // With errors the export glue is left out: the build fails anyway, and
     // its trait bounds would add noise ("does not implement the export").
     let with_exports = errors.is_empty();
@@ -64,11 +64,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             })
         })
         .unwrap_or_default();
-    let errors = if errors.is_empty() {
-        TokenStream::new()
-    } else {
-        Error::multiple(errors).write_errors()
-    };
+    let errors = errors.into_compile_errors();
     quote!(#parsed #expansion #errors)
 }
 
@@ -88,11 +84,7 @@ pub(crate) struct Component {
 
 /// Runs every check; `None` when no expansion is possible (the WIT or
 /// world could not be loaded).
-fn analyse(
-    tokens: TokenStream,
-    manifest_dir: &Path,
-    errors: &mut darling::error::Accumulator,
-) -> Option<Component> {
+fn analyse(tokens: TokenStream, manifest_dir: &Path, errors: &mut Errors) -> Option<Component> {
     let args = Args::parse(tokens, errors);
     let mut tracked = Vec::new();
 
@@ -107,7 +99,7 @@ fn analyse(
     let contract = match contract {
         Ok(contract) => contract,
         Err(e) => {
-            errors.push(e.into());
+            errors.push(e);
             return None;
         }
     };
@@ -142,7 +134,7 @@ fn declared(
     args: &Args,
     manifest_dir: &Path,
     tracked: &mut Vec<PathBuf>,
-    errors: &mut darling::error::Accumulator,
+    errors: &mut Errors,
 ) -> (Vec<Declared>, Option<Manifest>) {
     let lits = |l: &Option<args::CapList>| l.as_ref().map(|l| l.0.clone()).unwrap_or_default();
     let Some(file) = &args.manifest else {
@@ -205,7 +197,7 @@ fn manifest(
     args: &Args,
     from_file: Option<Manifest>,
     declared: &[Declared],
-    errors: &mut darling::error::Accumulator,
+    errors: &mut Errors,
 ) -> Manifest {
     let pick = |list| {
         declared
@@ -237,13 +229,14 @@ fn manifest(
         requires: Vec::new(),
         optional: Vec::new(),
     };
-    // Name and version alone: duplicates were reported by the checks.
-    if let Err(e) = manifest.validate() {
-        let span = if e.to_string().contains("version") {
-            args.version.as_ref().map(|t| t.0.span())
-        } else {
-            args.name.as_ref().map(|t| t.0.span())
-        };
+    // Name and version alone (duplicates were reported by the checks), each
+    // at its own literal, or at the call when it comes from Cargo.toml.
+    let checks = [
+        (Manifest::validate_name(&manifest.name), &args.name),
+        (Manifest::validate_version(&manifest.version), &args.version),
+    ];
+    if let Some((Err(e), written)) = checks.into_iter().find(|(r, _)| r.is_err()) {
+        let span = written.as_ref().map(|t| t.0.span());
         let hint = if span.is_none() {
             " (taken from Cargo.toml; set `name = \"..\"` / `version = \"..\"` in the attribute)"
         } else {

@@ -2,12 +2,13 @@
 //! [`crate::contract_source`]) and what the component side needs of it.
 
 use airssys_contract::capability::{Action, Domain};
-use airssys_contract::contract::{Contract, HostFunction, Requirement};
+use airssys_contract::model::{Contract, HostFunction, Requirement};
 use darling::Error;
 use proc_macro2::Span;
 use wit_parser::{InterfaceId, WorldId, WorldItem};
 
 use crate::contract_source::ContractSource;
+use crate::errors::Errors;
 
 /// The contract and the world the component targets.
 pub(crate) struct World {
@@ -22,7 +23,7 @@ pub(crate) struct World {
 pub(crate) fn select(
     contract: &Contract,
     world: Option<&syn::LitStr>,
-    errors: &mut darling::error::Accumulator,
+    errors: &mut Errors,
 ) -> Option<(WorldId, String)> {
     let resolve = contract.resolve();
     let name_of = |id: WorldId| {

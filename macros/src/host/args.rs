@@ -1,19 +1,15 @@
-//! Arguments of `#[airssys::host_impl(..)]` and `#[airssys::host_fn(..)]`.
-//!
-//! Both take `key = "literal"` pairs only. They are parsed by hand rather
-//! than with darling so that an unknown key can list every valid key and
-//! suggest the closest, and a repeated key can point at both places.
+//! Arguments of `#[airssys::host_impl(..)]` and `#[airssys::host_fn(..)]`,
+//! read by the shared attribute parser ([`crate::attr`]).
 
+use darling::FromMeta;
 use proc_macro2::TokenStream;
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
-use syn::{Expr, Lit, LitStr, MetaNameValue, Token};
+use syn::{LitStr, Meta};
 
-use super::Errors;
-use super::check::closest;
+use crate::attr::{self, CratePath, Options, Parsed, Text};
+use crate::errors::Errors;
 
 /// `#[airssys::host_impl(interface = "..", wit = "..", crate = "..")]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ImplArgs {
     /// `airssys:core/storage` (a version suffix is optional).
     pub(crate) interface: Option<LitStr>,
@@ -24,129 +20,45 @@ pub(crate) struct ImplArgs {
     pub(crate) krate: Option<syn::Path>,
 }
 
+impl Options for ImplArgs {
+    const ATTRIBUTE: &'static str = "host_impl";
+    const KEYS: &'static [&'static str] = &["interface", "wit", "crate"];
+
+    fn read(&mut self, key: &str, meta: &Meta) -> darling::Result<()> {
+        match key {
+            "interface" => self.interface = Some(Text::from_meta(meta)?.0),
+            "wit" => self.wit = Some(Text::from_meta(meta)?.0),
+            _ => self.krate = Some(CratePath::from_meta(meta)?.0),
+        }
+        Ok(())
+    }
+}
+
 /// `#[airssys::host_fn(capability = "..")]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct FnArgs {
     /// The declared scope: a capability pattern.
     pub(crate) capability: Option<LitStr>,
 }
 
-/// Valid keys of `host_impl`, in documentation order.
-pub(crate) const IMPL_KEYS: &[&str] = &["interface", "wit", "crate"];
-/// Valid keys of `host_fn`.
-pub(crate) const FN_KEYS: &[&str] = &["capability"];
+impl Options for FnArgs {
+    const ATTRIBUTE: &'static str = "host_fn";
+    const KEYS: &'static [&'static str] = &["capability"];
+
+    fn read(&mut self, _key: &str, meta: &Meta) -> darling::Result<()> {
+        self.capability = Some(Text::from_meta(meta)?.0);
+        Ok(())
+    }
+}
 
 /// Parses `host_impl` arguments; every mistake goes to `errors`.
 pub(crate) fn parse_impl_args(tokens: TokenStream, errors: &mut Errors) -> ImplArgs {
-    let mut args = ImplArgs {
-        interface: None,
-        wit: None,
-        krate: None,
-    };
-    for (key, value) in pairs(tokens, "host_impl", IMPL_KEYS, errors) {
-        match key.as_str() {
-            "interface" => args.interface = Some(value),
-            "wit" => args.wit = Some(value),
-            "crate" => match value.parse::<syn::Path>() {
-                Ok(path) => args.krate = Some(path),
-                Err(_) => errors.push(syn::Error::new(
-                    value.span(),
-                    format!(
-                        "`crate` must be a path to the airssys-contract crate, e.g. \
-                         `crate = \"::airssys_contract\"`; `{}` is not a path",
-                        value.value()
-                    ),
-                )),
-            },
-            _ => {}
-        }
-    }
-    args
+    attr::parse::<ImplArgs>(tokens, errors).options
 }
 
 /// Parses `host_fn` arguments; every mistake goes to `errors`.
-pub(crate) fn parse_fn_args(tokens: TokenStream, errors: &mut Errors) -> FnArgs {
-    let mut args = FnArgs { capability: None };
-    for (key, value) in pairs(tokens, "host_fn", FN_KEYS, errors) {
-        if key == "capability" {
-            args.capability = Some(value);
-        }
-    }
-    args
-}
-
-/// The `key = "literal"` pairs of an attribute, each valid key at most once.
-fn pairs(
-    tokens: TokenStream,
-    attribute: &str,
-    valid: &[&str],
-    errors: &mut Errors,
-) -> Vec<(String, LitStr)> {
-    let list = match Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(tokens) {
-        Ok(list) => list,
-        Err(error) => {
-            errors.push(syn::Error::new(
-                error.span(),
-                format!(
-                    "expected `key = \"value\"` pairs in `#[airssys::{attribute}(..)]` ({error}); \
-                     valid keys: {}",
-                    valid.join(", ")
-                ),
-            ));
-            return Vec::new();
-        }
-    };
-    let mut seen: Vec<(String, LitStr)> = Vec::new();
-    for pair in list {
-        let key = pair
-            .path
-            .segments
-            .iter()
-            .map(|s| s.ident.to_string())
-            .collect::<Vec<_>>()
-            .join("::");
-        if !valid.contains(&key.as_str()) {
-            let hint = closest(&key, valid.iter().copied())
-                .map(|c| format!("did you mean `{c}`? "))
-                .unwrap_or_default();
-            errors.push(syn::Error::new_spanned(
-                &pair.path,
-                format!(
-                    "unknown key `{key}` in `#[airssys::{attribute}]`; {hint}valid keys: {}",
-                    valid.join(", ")
-                ),
-            ));
-            continue;
-        }
-        let value = match &pair.value {
-            Expr::Lit(lit) => match &lit.lit {
-                Lit::Str(s) => Some(s.clone()),
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some(value) = value else {
-            errors.push(syn::Error::new_spanned(
-                &pair.value,
-                format!("`{key}` takes a string literal, e.g. `{key} = \"..\"`"),
-            ));
-            continue;
-        };
-        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
-            let mut error = syn::Error::new_spanned(
-                &pair.path,
-                format!("`{key}` is given twice in `#[airssys::{attribute}]`; keep one"),
-            );
-            error.combine(syn::Error::new(
-                first.span(),
-                format!("`{key}` first given here"),
-            ));
-            errors.push(error);
-            continue;
-        }
-        seen.push((key, value));
-    }
-    seen
+pub(crate) fn parse_fn_args(tokens: TokenStream, errors: &mut Errors) -> Parsed<FnArgs> {
+    attr::parse::<FnArgs>(tokens, errors)
 }
 
 #[cfg(test)]
@@ -180,16 +92,12 @@ mod tests {
     #[test]
     fn unknown_key_lists_valid_keys_and_suggests() {
         let (_, errors) = impl_args(quote!(interfce = "x"));
-        assert_eq!(errors.len(), 1);
-        assert!(
-            errors[0].contains("did you mean `interface`"),
-            "{}",
-            errors[0]
-        );
-        assert!(
-            errors[0].contains("valid keys: interface, wit, crate"),
-            "{}",
-            errors[0]
+        assert_eq!(
+            errors,
+            [
+                "unknown key `interfce` in `#[airssys::host_impl]`; did you mean `interface`? \
+                 valid keys: interface, wit, crate"
+            ]
         );
     }
 
@@ -203,7 +111,7 @@ mod tests {
         let messages = errors.messages();
         assert!(messages[0].contains("given twice"), "{messages:?}");
         assert_eq!(
-            args.capability.map(|l| l.value()).as_deref(),
+            args.options.capability.map(|l| l.value()).as_deref(),
             Some("kv:read")
         );
     }
@@ -211,8 +119,9 @@ mod tests {
     #[test]
     fn non_string_value_is_an_error() {
         let mut errors = Errors::default();
-        parse_fn_args(quote!(capability = 3), &mut errors);
+        let args = parse_fn_args(quote!(capability = 3), &mut errors);
         assert!(errors.messages()[0].contains("takes a string literal"));
+        assert!(args.refused("capability"));
     }
 
     #[test]

@@ -9,9 +9,9 @@ use syn::{
     FnArg, GenericArgument, Ident, ImplItemFn, LitStr, Pat, PathArguments, ReturnType, Type,
 };
 
-use super::Errors;
 use super::wit::{WitFunction, WitInterface, WitRequirement, WitType, rust_ident, rust_type_name};
 use crate::capability_literal;
+use crate::errors::Errors;
 
 /// What the guard of one checked method needs.
 #[derive(Debug, Clone)]
@@ -565,7 +565,7 @@ mod tests {
     use super::*;
     use crate::host::wit::{WitParam, rust_function_name};
     use airssys_contract::capability::{Action, Domain};
-    use airssys_contract::contract::TemplatePart;
+    use airssys_contract::model::TemplatePart;
     use syn::parse_quote;
 
     fn wit(text: &str) -> WitType {

@@ -8,7 +8,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItemFn};
 
-use airssys_contract::contract::TemplatePart;
+use airssys_contract::model::TemplatePart;
 
 use super::check::Guarded;
 use super::wit::{WitFunction, WitRequirement};
@@ -130,11 +130,7 @@ pub(crate) fn track_files(files: &[impl AsRef<Path>]) -> TokenStream {
 
 /// `read` → `Read`: the enum variant of a domain or action name.
 fn variant(name: &str) -> String {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
+    airssys_contract::naming::upper_camel(name)
 }
 
 #[cfg(test)]

@@ -26,42 +26,10 @@ use syn::spanned::Spanned;
 use syn::{ImplItem, ImplItemFn, ItemImpl};
 
 use crate::contract_source;
+use crate::errors::Errors;
 
 use self::args::FnArgs;
 use self::wit::{WitFunction, WitInterface};
-
-/// Every mistake found, combined into one `syn::Error` at the boundary.
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
-
-impl Errors {
-    /// Adds an error.
-    pub(crate) fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    /// How many errors so far.
-    pub(crate) fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |e| e.clone().into_iter().count())
-    }
-
-    /// The errors as `compile_error!` invocations (empty when none).
-    fn into_compile_errors(self) -> TokenStream {
-        self.0.map(|e| e.into_compile_error()).unwrap_or_default()
-    }
-
-    /// The messages, for tests.
-    #[cfg(test)]
-    pub(crate) fn messages(&self) -> Vec<String> {
-        self.0
-            .iter()
-            .flat_map(|e| e.clone().into_iter().map(|e| e.to_string()))
-            .collect()
-    }
-}
 
 /// `#[airssys::host_fn]` found by `host_impl` on one method.
 struct Annotation {
@@ -147,9 +115,8 @@ fn take_host_fn(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Annotati
                 TokenStream::new()
             }
         };
-        let before = errors.len();
-        let args = args::parse_fn_args(tokens, errors);
-        let broken = errors.len() > before;
+        let parsed = args::parse_fn_args(tokens, errors);
+        let (broken, args) = (!parsed.clean, parsed.options);
         if found.is_some() {
             errors.push(syn::Error::new_spanned(
                 &attr,
@@ -226,7 +193,7 @@ fn load_interface(
 /// `storage::Host` → the qualified name of the one interface called
 /// `storage`, or a message asking for `interface = ".."`.
 fn infer_interface(
-    contract: &airssys_contract::contract::Contract,
+    contract: &airssys_contract::model::Contract,
     trait_path: &syn::Path,
 ) -> Result<String, String> {
     let n = trait_path.segments.len();

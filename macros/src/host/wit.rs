@@ -5,7 +5,8 @@
 use std::fmt;
 
 use airssys_contract::capability::{Action, Domain};
-use airssys_contract::contract::{Contract, HostFunction, Requirement, TemplatePart};
+use airssys_contract::model::{Contract, HostFunction, Requirement, TemplatePart};
+use airssys_contract::naming::Bindings;
 
 /// One interface of the contract.
 #[derive(Debug, Clone)]
@@ -139,35 +140,13 @@ impl fmt::Display for WitType {
 /// `key-name` → `key_name`, with Rust keywords escaped as wasmtime
 /// `bindgen!` does (`self` → `self_`, `type` → `type_`).
 pub(crate) fn rust_ident(wit: &str) -> String {
-    let snake = wit
-        .trim_start_matches('%')
-        .to_ascii_lowercase()
-        .replace('-', "_");
-    if syn::parse_str::<syn::Ident>(&snake).is_err() || snake == "gen" || snake == "try" {
-        format!("{snake}_")
-    } else {
-        snake
-    }
+    Bindings::Host.ident(wit)
 }
 
 /// `bucket-entry` → `BucketEntry`, as wasmtime `bindgen!` names types
 /// (`host` → `Host_`).
 pub(crate) fn rust_type_name(wit: &str) -> String {
-    let wit = wit.trim_start_matches('%');
-    if wit == "host" {
-        return "Host_".to_owned();
-    }
-    wit.split('-')
-        .map(|word| {
-            let mut chars = word.chars();
-            match chars.next() {
-                Some(first) => {
-                    first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
-                }
-                None => String::new(),
-            }
-        })
-        .collect()
+    Bindings::Host.type_name(wit)
 }
 
 /// The Rust method name of a WIT function in its host trait.

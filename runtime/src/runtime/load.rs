@@ -402,7 +402,7 @@ fn link_failure(error: &wasmtime::Error) -> String {
 }
 
 fn contract_packages() -> String {
-    let resolve = airssys_contract::contract::Contract::embedded().resolve();
+    let resolve = airssys_contract::model::Contract::embedded().resolve();
     resolve
         .packages
         .iter()

@@ -70,7 +70,7 @@ impl CapabilityTemplate {
     /// # Examples
     ///
     /// ```
-    /// # use airssys_contract::contract::{CapabilityTemplate, TemplatePart};
+    /// # use airssys_contract::model::{CapabilityTemplate, TemplatePart};
     /// # use airssys_contract::capability::{Action, Domain};
     /// let t = CapabilityTemplate {
     ///     domain: Domain::Kv,

@@ -3,7 +3,7 @@
 //! doc comment, and the lint that keeps the contract honest.
 //!
 //! ```
-//! use airssys_contract::contract::Contract;
+//! use airssys_contract::model::Contract;
 //!
 //! let contract = Contract::embedded();
 //! assert!(contract.lint().is_empty());

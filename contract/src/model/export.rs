@@ -60,12 +60,12 @@ impl Contract {
     /// # Examples
     ///
     /// ```
-    /// use airssys_contract::contract::Contract;
+    /// use airssys_contract::model::Contract;
     ///
     /// let tree = Contract::export_tree(Some("airssys:core/component"))?;
     /// assert_eq!(tree.root, "airssys:core@1.0.0");
     /// assert!(tree.files.iter().all(|(path, _)| !path.starts_with("deps/")));
-    /// # Ok::<(), airssys_contract::contract::ExportError>(())
+    /// # Ok::<(), airssys_contract::model::ExportError>(())
     /// ```
     pub fn export_tree(world: Option<&str>) -> Result<WitTree, ExportError> {
         let contract = Contract::embedded();

@@ -101,7 +101,7 @@ mod tests {
             .collect();
         assert!(
             missing.is_empty(),
-            "add these files to EMBEDDED_FILES in contract/src/contract/embedded.rs: {missing:?}"
+            "add these files to EMBEDDED_FILES in contract/src/model/embedded.rs: {missing:?}"
         );
         assert_eq!(on_disk.len(), EMBEDDED_FILES.len());
     }
