@@ -10,36 +10,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{NatsServer, free_port};
+use common::{NatsServer, airssys_building as airssys, free_port};
 
 use airssys_runtime::Broker;
 use airssys_runtime::broker::{Delivery, NatsBroker, Subscriber};
 use airssys_runtime::contract::capability::{Capability, GrantSet};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("cli/ has a parent")
-        .to_path_buf()
-}
-
-/// `airssys` with the target directory `cli/tests/run.rs` builds in.
-fn airssys(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(args)
-        .current_dir(repo_root())
-        .env(
-            "CARGO_TARGET_DIR",
-            repo_root().join("target").join("new-templates"),
-        )
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .expect("runs airssys")
-}
 
 /// The echo fixture crate (written once per test binary).
 fn echo() -> &'static Path {

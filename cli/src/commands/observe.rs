@@ -22,6 +22,28 @@ use airssys_runtime::Policy;
 
 use super::policy::ObserveHeader;
 
+/// `policy` with the grants of [`grant_declared`] when `--observe NAME`
+/// was given (`airssys run` and `airssys serve`), else as it is.
+///
+/// # Errors
+///
+/// As [`grant_declared`].
+pub(super) fn when_asked(
+    policy: Policy,
+    observe: Option<&str>,
+    inputs: &[super::run::Input],
+    audit: Option<&Path>,
+) -> Result<Policy, u8> {
+    let Some(name) = observe else {
+        return Ok(policy);
+    };
+    let named: Vec<(&str, &[u8])> = inputs
+        .iter()
+        .map(|i| (i.name.as_str(), i.bytes.as_slice()))
+        .collect();
+    grant_declared(policy, name, &named, audit)
+}
+
 /// Adds the declared capabilities of the component `name` (one of
 /// `inputs`, as `(name, bytes)`) to `policy` as its grants, writes its
 /// manifest as the first record of the audit file, and says loudly on

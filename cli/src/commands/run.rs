@@ -322,15 +322,12 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let requests = resolve_requests(requests, &names)?;
     let policy = build_policy(policy, &names, &rules)?;
-    let policy = match &args.observe {
-        Some(name) => super::observe::grant_declared(
-            policy,
-            name,
-            &inputs_named(&inputs),
-            args.audit.as_deref(),
-        )?,
-        None => policy,
-    };
+    let policy = super::observe::when_asked(
+        policy,
+        args.observe.as_deref(),
+        &inputs,
+        args.audit.as_deref(),
+    )?;
 
     let sink = AuditSink::default();
     let last_delivery = LastDelivery::default();
@@ -496,14 +493,6 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         }
     }
     Ok(0)
-}
-
-/// `(name, bytes)` of each component given, for `--observe`.
-pub(super) fn inputs_named(inputs: &[Input]) -> Vec<(&str, &[u8])> {
-    inputs
-        .iter()
-        .map(|i| (i.name.as_str(), i.bytes.as_slice()))
-        .collect()
 }
 
 /// Builds (crate directories) and reads the components at `paths`,

@@ -33,8 +33,7 @@ use airssys_runtime::{
 };
 
 use super::run::{
-    Exit, Input, Reporter, component_logs, describe, fail, inputs_named, load_refused,
-    read_components,
+    Exit, Input, Reporter, component_logs, describe, fail, load_refused, read_components,
 };
 use crate::serve::backend::ServerBackend;
 use crate::serve::http::{self, Ingress, Token};
@@ -161,15 +160,12 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         .map_err(|e| fail(2, format_args!("cannot read the address listened on: {e}")))?;
 
     let inputs = read_components(&args.components)?;
-    let policy = match &args.observe {
-        Some(name) => super::observe::grant_declared(
-            policy,
-            name,
-            &inputs_named(&inputs),
-            args.audit.as_deref(),
-        )?,
-        None => policy,
-    };
+    let policy = super::observe::when_asked(
+        policy,
+        args.observe.as_deref(),
+        &inputs,
+        args.audit.as_deref(),
+    )?;
     check_loads(&inputs, &policy, args.queue, args.cache.dir().as_deref())?;
 
     // The components' log records and the runtime's notes, from every

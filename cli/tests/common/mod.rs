@@ -17,6 +17,23 @@ pub(crate) fn airssys(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `airssys` with `args` from the repository root, building component
+/// crates into `<repo>/target/new-templates` (the target directory the
+/// CLI tests share), and waits for it.
+pub(crate) fn airssys_building(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(args)
+        .current_dir(repo())
+        .env(
+            "CARGO_TARGET_DIR",
+            repo().join("target").join("new-templates"),
+        )
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("runs airssys")
+}
+
 /// What the command printed on stdout.
 pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
