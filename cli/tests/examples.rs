@@ -391,8 +391,8 @@ fn bad_message_and_mount_arguments_exit_2_before_building() {
         ),
         (
             "game.*=3",
-            "error: --message `game.*=3`: `game.*` is not a topic to publish on: a message goes \
-             to one concrete topic",
+            "error: --message `game.*=3`: `game.*` is not a topic to publish on: a request topic \
+             is concrete; `*` is a wildcard (at byte 5); a message goes to one concrete topic",
         ),
         (
             "game.>=3",
@@ -404,7 +404,8 @@ fn bad_message_and_mount_arguments_exit_2_before_building() {
         ),
         (
             "=3",
-            "error: --message `=3`: `` is not a topic to publish on: it is empty",
+            "error: --message `=3`: `` is not a topic to publish on: a `msg:publish` request \
+             needs a resource",
         ),
     ] {
         let out = airssys(&["run", &ping, "--message", arg]);

@@ -721,7 +721,9 @@ fn parse_messages(messages: &[String]) -> Result<Vec<(String, String)>, Exit> {
                 fail(
                     2,
                     format_args!(
-                        "--message `{arg}`: `{topic}` is not a topic to publish on: {why}"
+                        "--message `{arg}`: `{topic}` is not a topic to publish on: {why}; a \
+                         message goes to one concrete topic: `.`-separated, non-empty segments \
+                         without the wildcards `*` or `>` (those are for `subscribe`)"
                     ),
                 )
             })?;
