@@ -213,7 +213,11 @@ fn worker(component: &Arc<Component>, control: &Arc<Control>, slot: usize) {
                         lock(&component.pool).last_error = Some(error);
                     }
                 }
-                break;
+                // Not `break`: a reload may have started the component
+                // again while `shutdown` ran, and it found this slot
+                // still taken, so it started no worker for it. The top
+                // of the loop ends the worker only if it is still down.
+                continue;
             }
             Ended::Reload => drop(instance),
             Ended::Failed(error) => {

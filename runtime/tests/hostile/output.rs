@@ -6,15 +6,17 @@
 //! said in a summary record naming the key; the neighbour keeps serving.
 //! stdout and stderr are shown only under a `log:write` grant.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use airssys_runtime::{AuditLog, Policy, Runtime};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 
 use crate::neighbour::{NEIGHBOUR_POLICY, while_serving};
@@ -39,7 +41,22 @@ impl Seen {
 #[derive(Clone, Default)]
 struct Capture {
     events: Arc<Mutex<Vec<Seen>>>,
-    next_span: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// The capture of the test running on this thread, if any.
+    static ACTIVE: RefCell<Option<Capture>> = const { RefCell::new(None) };
+}
+
+/// The one global subscriber of this test binary: hands each event of the
+/// runtime's targets to the capture of the thread it happens on. Global
+/// and installed once, so that no per-test dispatcher comes and goes:
+/// with thread-scoped dispatchers (`with_default`) in parallel tests,
+/// tracing's global interest and maximum level, rebuilt as dispatchers
+/// come and go, could be left at "off" by another thread's rebuild and
+/// hide this thread's events (seen as a flaky "0 records").
+struct Router {
+    next_span: AtomicU64,
 }
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
@@ -58,7 +75,15 @@ impl Visit for Fields<'_> {
     }
 }
 
-impl Subscriber for Capture {
+impl Subscriber for Router {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if self.enabled(metadata) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         metadata.target().starts_with("airssys")
     }
@@ -72,12 +97,17 @@ impl Subscriber for Capture {
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.events.lock().expect("lock").push(Seen {
-            target: event.metadata().target().to_owned(),
-            level: *event.metadata().level(),
-            fields,
+        ACTIVE.with(|active| {
+            let Some(capture) = active.borrow().clone() else {
+                return;
+            };
+            let mut fields = BTreeMap::new();
+            event.record(&mut Fields(&mut fields));
+            capture.events.lock().expect("lock").push(Seen {
+                target: event.metadata().target().to_owned(),
+                level: *event.metadata().level(),
+                fields,
+            });
         });
     }
 
@@ -87,9 +117,20 @@ impl Subscriber for Capture {
 }
 
 impl Capture {
-    /// Runs `f` with this subscriber on the current thread.
+    /// Runs `f` recording the events of the current thread.
     fn during<T>(&self, f: impl FnOnce() -> T) -> T {
-        tracing::subscriber::with_default(self.clone(), f)
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let router = Router {
+                next_span: AtomicU64::new(0),
+            };
+            tracing::subscriber::set_global_default(router)
+                .expect("no other global subscriber in this test binary");
+        });
+        ACTIVE.with(|active| *active.borrow_mut() = Some(self.clone()));
+        let result = f();
+        ACTIVE.with(|active| *active.borrow_mut() = None);
+        result
     }
 
     fn events(&self) -> Vec<Seen> {
