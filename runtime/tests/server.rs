@@ -791,10 +791,13 @@ fn a_reload_that_requires_a_signature_checks_the_running_components() {
         "{message}"
     );
     assert_eq!(status(&server, "probe").state, ComponentState::Ready);
-    server
+    let report = server
         .reload(requiring(&key))
         .expect("signed by the trusted key");
-    assert!(ask(&server, "probe", "read:data/x").len() < 1000);
+    assert_eq!(report.components[0].stopped, None, "{report}");
+    // Served under the new policy by a fresh instance.
+    ready(&server);
+    assert_eq!(ask(&server, "probe", "echo:signed"), "signed");
 
     // The same for a component loaded unsigned.
     let unsigned = start(
