@@ -9,6 +9,9 @@
 //!   the capability template each one requires) and its lint.
 //! - [`compat`]: the structural WIT comparison behind `airssys wit diff`
 //!   and the runtime's load-time interface check.
+//! - [`policy`] (feature `policy`): the host policy (grants, denies,
+//!   config, environment, mounts, limits, program rules, digest pins,
+//!   signers), its builder and its TOML reader; the runtime re-exports it.
 //! - [`authority`] (feature `policy`): what a new release or a new policy
 //!   gives or takes (`airssys diff`, `airssys policy diff`), and the
 //!   narrowest policy covering what a component was seen doing
@@ -36,7 +39,7 @@
 //! | `wasm` | `Manifest::from_wasm` (wasmparser) |
 //! | `toml` | `Manifest::from_toml_str`/`from_toml_file`, `Display for Manifest` (toml, serde) |
 //! | `compat` | [`compat`] (implies `wit`; serde, serde_json) |
-//! | `policy` | [`authority`] (serde) |
+//! | `policy` | [`policy`], [`authority`] (implies `toml` and `signature`; glob) |
 //! | `signature` | [`signature`]: ed25519 signatures over a component's code and manifest (implies `wasm`) |
 
 #[cfg(feature = "policy")]
@@ -49,6 +52,8 @@ pub mod manifest;
 #[cfg(feature = "wit")]
 pub mod model;
 pub mod naming;
+#[cfg(feature = "policy")]
+pub mod policy;
 #[cfg(feature = "signature")]
 pub mod signature;
 pub mod suggest;

@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use airssys_contract::capability::Capability;
 use airssys_contract::compat::Mismatch;
 use airssys_contract::manifest::ManifestError;
 
 use crate::identity::{ComponentDigest, UNANNOTATED_NAME};
-use crate::policy::RuleOrigin;
 use crate::storage::StorageError;
 
 /// The runtime could not be built.
@@ -236,48 +234,17 @@ pub enum LoadError {
 }
 
 /// A required capability the policy does not grant
-/// ([`LoadError::MissingCapabilities`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MissingCapability {
-    /// The capability, as the manifest requires it.
-    pub capability: Capability,
-    /// Why it is not granted.
-    pub reason: MissingReason,
-}
+/// ([`LoadError::MissingCapabilities`]), and why; defined with the policy
+/// in [`airssys_contract::policy`].
+pub use airssys_contract::policy::{MissingCapability, MissingReason};
 
-/// Why a required capability is not granted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MissingReason {
-    /// No grant of the policy covers it.
-    NotCovered,
-    /// A deny rule of the policy covers it.
-    Denied {
-        /// The deny rule.
-        rule: Capability,
-        /// Where the rule is written, when the policy was read from TOML.
-        origin: Option<RuleOrigin>,
-    },
-}
-
-impl std::fmt::Display for MissingCapability {
-    /// `` `kv:write:counter/*`: no policy grant covers it ``, or the deny
-    /// rule and where it is written.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let capability = &self.capability;
-        match &self.reason {
-            MissingReason::NotCovered => write!(f, "`{capability}`: no policy grant covers it"),
-            MissingReason::Denied { rule, origin } => {
-                write!(
-                    f,
-                    "`{capability}`: denied by the policy's deny rule `{rule}`"
-                )?;
-                match origin {
-                    Some(origin) => write!(f, " ({origin})"),
-                    None => Ok(()),
-                }
-            }
+impl From<airssys_contract::policy::MissingCapabilities> for LoadError {
+    /// [`LoadError::MissingCapabilities`] with the same fields (and text).
+    fn from(e: airssys_contract::policy::MissingCapabilities) -> LoadError {
+        LoadError::MissingCapabilities {
+            component: e.component,
+            missing: e.missing,
+            fix: e.fix,
         }
     }
 }

@@ -1,24 +1,16 @@
 //! A component's effective grant: its manifest (required and optional)
-//! intersected with the host policy, minus the policy's deny rules.
-//!
-//! Intersection works pattern by pattern: a manifest capability that lies
-//! inside a policy grant is granted as the manifest wrote it (the narrower
-//! of the two); a policy grant that lies inside a manifest capability is
-//! granted as the policy wrote it. Patterns that merely overlap grant
-//! nothing (deny by default when unsure). A required capability that no
-//! policy grant contains, or that a deny rule contains, refuses the load.
+//! intersected with the host policy, minus the policy's deny rules
+//! ([`Policy::effective_grants`], in the contract), as a [`LoadError`].
 //!
 //! Also here, because they judge a policy against a component's grant:
 //! where each rule of the grant was written ([`GrantOrigins`], for audit
-//! records), and [`Policy::process_notices_for`].
-
-use std::collections::HashSet;
+//! records), and the policy's own allow rules ([`policy_allows`]).
 
 use airssys_contract::capability::{Capability, GrantSet};
 use airssys_contract::manifest::Manifest;
 
-use crate::error::{LoadError, MissingCapability, MissingReason};
-use crate::policy::{Policy, ProcessNotice, RuleOrigin};
+use crate::error::LoadError;
+use crate::policy::{Policy, RuleOrigin};
 
 /// Computes the grant set of `manifest` under `policy`, once per loaded
 /// component.
@@ -31,63 +23,7 @@ pub(crate) fn effective_grants(
     manifest: &Manifest,
     policy: &Policy,
 ) -> Result<GrantSet, LoadError> {
-    let name = manifest.name.as_str();
-    let grants: Vec<_> = policy.grants_for(name).collect();
-    let denies: Vec<_> = policy.denies_for(name).collect();
-
-    let mut missing = Vec::new();
-    for required in &manifest.requires {
-        let reason =
-            if let Some(deny) = denies.iter().find(|d| required.is_subset_of(&d.capability)) {
-                MissingReason::Denied {
-                    rule: deny.capability.clone(),
-                    origin: policy.origin(deny),
-                }
-            } else if !grants.iter().any(|g| required.is_subset_of(&g.capability)) {
-                MissingReason::NotCovered
-            } else {
-                continue;
-            };
-        missing.push(MissingCapability {
-            capability: required.clone(),
-            reason,
-        });
-    }
-    if !missing.is_empty() {
-        let ungranted: Vec<String> = missing
-            .iter()
-            .filter(|m| m.reason == MissingReason::NotCovered)
-            .map(|m| m.capability.to_string())
-            .collect();
-        let fix = if ungranted.is_empty() {
-            "remove the deny rule, or drop the capability from the component's manifest".to_owned()
-        } else {
-            policy.how_to_grant(name, &ungranted)
-        };
-        return Err(LoadError::MissingCapabilities {
-            component: name.to_owned(),
-            missing,
-            fix,
-        });
-    }
-
-    let mut allows: Vec<Capability> = Vec::new();
-    let mut seen = HashSet::new();
-    for wanted in manifest.capabilities() {
-        if grants.iter().any(|g| wanted.is_subset_of(&g.capability)) {
-            push_unique(&mut allows, &mut seen, wanted);
-            continue;
-        }
-        for grant in &grants {
-            if grant.capability.is_subset_of(wanted) {
-                push_unique(&mut allows, &mut seen, &grant.capability);
-            }
-        }
-    }
-    let denies = denies.iter().map(|d| d.capability.clone());
-    // The manifest travels with the grant so that a refusal can say
-    // whether the manifest or the policy left the request out.
-    Ok(GrantSet::new(allows, denies).with_declared(manifest.capabilities().cloned()))
+    Ok(policy.effective_grants(manifest)?)
 }
 
 /// The host policy's own allow rules for component `name` (`[defaults]`
@@ -101,21 +37,6 @@ pub(crate) fn policy_allows<'a>(
     policy: &'a Policy,
 ) -> impl Iterator<Item = &'a Capability> + 'a {
     policy.grants_for(name).map(|rule| &rule.capability)
-}
-
-/// Appends `capability` unless `seen` holds it: a hash-set lookup, so the
-/// whole intersection stays linear in what it pushes (a `Vec::contains`
-/// per item was quadratic in a hostile manifest's size). `std`'s
-/// randomly keyed hasher, not Fx: the capabilities come from the
-/// manifest, which could otherwise be built to collide.
-fn push_unique<'a>(
-    list: &mut Vec<Capability>,
-    seen: &mut HashSet<&'a Capability>,
-    capability: &'a Capability,
-) {
-    if seen.insert(capability) {
-        list.push(capability.clone());
-    }
 }
 
 /// Where each rule of a component's effective grant was written in the
@@ -166,27 +87,10 @@ impl GrantOrigins {
     }
 }
 
-impl Policy {
-    /// [`Policy::process_notices`] for a component with `manifest`, under
-    /// the grant it would get from this policy (what `airssys inspect
-    /// --policy` reports without loading it).
-    ///
-    /// # Errors
-    ///
-    /// [`LoadError::MissingCapabilities`] when the policy would refuse the
-    /// component.
-    pub fn process_notices_for(
-        &self,
-        manifest: &Manifest,
-    ) -> Result<Vec<ProcessNotice>, LoadError> {
-        let grants = effective_grants(manifest, self)?;
-        Ok(self.process_notices(&manifest.name, &grants))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{MissingCapability, MissingReason};
     use airssys_contract::capability::{Request, Verdict};
 
     fn cap(text: &str) -> Capability {
@@ -269,23 +173,23 @@ mod tests {
         else {
             panic!("refused");
         };
+        // `MissingCapability` is defined (non-exhaustive) in the contract:
+        // compared field by field.
+        let fields = |m: &MissingCapability| (m.capability.clone(), m.reason.clone());
         assert_eq!(
-            missing,
+            missing.iter().map(fields).collect::<Vec<_>>(),
             [
-                MissingCapability {
-                    capability: cap("kv:write:counter/*"),
-                    reason: MissingReason::NotCovered,
-                },
-                MissingCapability {
-                    capability: cap("env:read:HOME"),
-                    reason: MissingReason::Denied {
+                (cap("kv:write:counter/*"), MissingReason::NotCovered),
+                (
+                    cap("env:read:HOME"),
+                    MissingReason::Denied {
                         rule: cap("env:read"),
                         origin: Some(RuleOrigin {
                             file: None,
                             line: 3
                         }),
                     },
-                },
+                ),
             ]
         );
     }

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use airssys_contract::capability::{
-    Action, Capability, Domain, GrantSet, Request, ResourcePattern,
-};
+use crate::capability::{Action, Capability, Domain, GrantSet, Request, ResourcePattern};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -66,7 +64,7 @@ const PATTERN_OPTIONS: glob::MatchOptions = glob::MatchOptions {
 /// # Examples
 ///
 /// ```
-/// use airssys_runtime::policy::{ChildLimits, ProgramRule};
+/// use airssys_contract::policy::{ChildLimits, ProgramRule};
 ///
 /// let git = ProgramRule::new()
 ///     .allow_args(&["status", "--porcelain"])?
@@ -75,7 +73,7 @@ const PATTERN_OPTIONS: glob::MatchOptions = glob::MatchOptions {
 ///     .rlimits(ChildLimits::new().cpu_seconds(30));
 /// assert!(git.check_args(&["log".into(), "-n".into(), "5".into()]).is_ok());
 /// assert!(git.check_args(&["-c".into(), "alias.x=!sh".into()]).is_err());
-/// # Ok::<(), airssys_runtime::PolicyError>(())
+/// # Ok::<(), airssys_contract::policy::PolicyError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ProgramRule {
@@ -343,7 +341,7 @@ impl Word {
 /// An argument for a message: quoted with control characters escaped
 /// (the component chose it; it may be written for the operator's
 /// terminal), cut at 64 characters.
-pub(crate) fn shown(arg: &str) -> String {
+pub fn shown(arg: &str) -> String {
     const MAX: usize = 64;
     match arg.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{:?}…", &arg[..cut]),
@@ -423,7 +421,7 @@ fn check_env_name(name: &str) -> Result<(), String> {
 }
 
 /// Whether `name` is a dynamic loader variable (never passed to a child).
-pub(crate) fn is_loader_variable(name: &str) -> bool {
+pub fn is_loader_variable(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     upper.starts_with("LD_") || upper.starts_with("DYLD_")
 }
@@ -438,14 +436,14 @@ pub(crate) fn check_program_path(path: &str) -> Result<(), String> {
 
 /// The file `path` names, every symlink resolved; `None` when it does not
 /// exist.
-pub(crate) fn resolve(path: &str) -> Option<PathBuf> {
+pub fn resolve(path: &str) -> Option<PathBuf> {
     std::fs::canonicalize(path).ok()
 }
 
 /// The rules among `rules` that apply to a spawn of `asked`, which
 /// resolved to `resolved`: written for that path, or for a path that
 /// resolves to the same file.
-pub(crate) fn rules_for<'a>(
+pub fn rules_for<'a>(
     rules: &'a BTreeMap<String, ProgramRule>,
     asked: &str,
     resolved: &Path,
@@ -462,7 +460,7 @@ pub(crate) fn rules_for<'a>(
 }
 
 /// Something about a component's process rights the operator should know,
-/// reported when it loads ([`LoadedComponent::process_notices`](crate::LoadedComponent::process_notices),
+/// reported when it loads (the runtime's `LoadedComponent::process_notices`,
 /// a `tracing` warning with target `airssys::load`) and by
 /// `airssys inspect --policy`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,8 @@
 //! See `docs/policy.md` for every key.
 
 mod builder;
+mod digest;
+mod grant;
 mod limits;
 mod programs;
 mod toml_file;
@@ -35,14 +37,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use airssys_contract::capability::Capability;
-
-use crate::identity::ComponentDigest;
+use crate::capability::Capability;
 
 pub use builder::PolicyBuilder;
+pub use digest::{ComponentDigest, InvalidDigest};
+pub use grant::{MissingCapabilities, MissingCapability, MissingReason};
 pub use limits::*;
-pub use programs::{ArgShape, ChildLimits, ProcessNotice, ProgramRule};
-pub(crate) use programs::{is_loader_variable, resolve, rules_for, shown};
+pub use programs::{
+    ArgShape, ChildLimits, ProcessNotice, ProgramRule, is_loader_variable, resolve, rules_for,
+    shown,
+};
 
 /// The host policy. See the [module documentation](self).
 #[derive(Debug, Clone, Default)]
@@ -88,7 +92,7 @@ pub struct ComponentPolicy {
     /// The digest a component claiming this name must have (`sha256`);
     /// only in `[components.<name>]`.
     pub sha256: Option<DigestPin>,
-    /// Instances a [`Server`](crate::Server) runs of the component at
+    /// Instances the runtime's `Server` runs of the component at
     /// once (`instances`, 1 to [`MAX_SERVED_INSTANCES`]); unset falls
     /// back to `[defaults]`, then to 1.
     pub instances: Option<u32>,
@@ -103,12 +107,12 @@ pub struct ComponentPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedBy {
     /// The trusted public keys.
-    pub keys: Vec<airssys_contract::signature::PublicKey>,
+    pub keys: Vec<crate::signature::PublicKey>,
     /// The 1-based line in the policy file, when read from one.
     pub line: Option<u32>,
 }
 
-/// The most instances of one component a [`Server`](crate::Server) runs
+/// The most instances of one component the runtime's `Server` runs
 /// (the `instances` key's ceiling): each is a thread and a slot of the
 /// instance pool.
 pub const MAX_SERVED_INSTANCES: u32 = 64;
@@ -264,10 +268,10 @@ impl Policy {
 
     /// The policy as far as authority goes: `[defaults]` and, per named
     /// component, every grant and deny rule that applies to it. Compare
-    /// two with [`airssys_contract::authority::diff_policies`] (what
+    /// two with [`crate::authority::diff_policies`] (what
     /// `airssys policy diff` prints).
-    pub fn authority(&self) -> airssys_contract::authority::PolicyRules {
-        use airssys_contract::authority::{PolicyRules, TableRules};
+    pub fn authority(&self) -> crate::authority::PolicyRules {
+        use crate::authority::{PolicyRules, TableRules};
         let caps = |rules: &mut dyn Iterator<Item = &PolicyRule>| -> Vec<Capability> {
             rules.map(|r| r.capability.clone()).collect()
         };
@@ -334,7 +338,7 @@ impl Policy {
             .chain(own.into_iter().flatten())
     }
 
-    /// How many instances of `name` a [`Server`](crate::Server) runs: its
+    /// How many instances of `name` the runtime's `Server` runs: its
     /// own `instances`, then `[defaults]`, then 1.
     pub fn instances_for(&self, name: &str) -> u32 {
         self.components
@@ -356,7 +360,7 @@ impl Policy {
 
     /// The limits of every component the policy names, and of any other
     /// (`[defaults]` over `base`): what the engine must be able to hold.
-    pub(crate) fn every_limits(&self, base: ResolvedLimits) -> Vec<ResolvedLimits> {
+    pub fn every_limits(&self, base: ResolvedLimits) -> Vec<ResolvedLimits> {
         let others = self.defaults.limits.resolve(base);
         self.components
             .keys()
@@ -379,7 +383,7 @@ impl Policy {
 
     /// How to grant `missing` to `name`, for load errors: the TOML to add
     /// (and where), or the builder call.
-    pub(crate) fn how_to_grant(&self, name: &str, missing: &[String]) -> String {
+    pub fn how_to_grant(&self, name: &str, missing: &[String]) -> String {
         let list = missing
             .iter()
             .map(|c| format!("\"{c}\""))
@@ -411,8 +415,9 @@ impl Policy {
         }
     }
 
-    /// Where a rule was written, for messages: " (policy.toml line 7)".
-    pub(crate) fn rule_origin(&self, rule: &PolicyRule) -> String {
+    /// Where a rule was written, for messages: " (policy.toml line 7)",
+    /// or nothing for a rule not read from TOML.
+    pub fn rule_origin(&self, rule: &PolicyRule) -> String {
         self.origin(rule)
             .map_or_else(String::new, |origin| format!(" ({origin})"))
     }
@@ -452,9 +457,12 @@ pub(crate) fn check_mount(virtual_root: &str, host_dir: &Path) -> Result<(), Str
 
 /// A subscription pattern (`orders.*`) as the `msg:subscribe` capability
 /// it stands for.
-pub(crate) fn subscription(
-    pattern: &str,
-) -> Result<Capability, airssys_contract::capability::CapabilityError> {
+///
+/// # Errors
+///
+/// When `pattern` is not a valid topic pattern (the error's offset counts
+/// the `msg:subscribe:` prefix).
+pub fn subscription(pattern: &str) -> Result<Capability, crate::capability::CapabilityError> {
     Capability::parse(&format!("msg:subscribe:{pattern}"))
 }
 
@@ -606,7 +614,7 @@ limits = { storage_bytes = 99 }
 
     #[test]
     fn sha256_pins_one_component_with_its_line() {
-        let digest = crate::ComponentDigest::of(b"billing");
+        let digest = ComponentDigest::of(b"billing");
         let policy = Policy::from_toml_str(&format!(
             "[components.billing]\ngrants = []\nsha256 = \"{}\"\n",
             digest.to_string().to_uppercase()

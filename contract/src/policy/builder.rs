@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use airssys_contract::capability::Capability;
+use crate::capability::Capability;
 
 use super::programs::check_program_path;
 use super::{
-    ComponentPolicy, DigestPin, Limits, Policy, PolicyError, ProgramRule, check_mount, rule,
+    ComponentDigest, ComponentPolicy, DigestPin, Limits, Policy, PolicyError, ProgramRule,
+    check_mount, rule,
 };
-use crate::identity::ComponentDigest;
 
 /// Builds a [`Policy`] in code. Every method widens authority explicitly;
 /// nothing is granted by default.
@@ -16,7 +16,7 @@ use crate::identity::ComponentDigest;
 /// # Examples
 ///
 /// ```
-/// use airssys_runtime::Policy;
+/// use airssys_contract::policy::Policy;
 ///
 /// let policy = Policy::builder()
 ///     .grant("counter", "kv:read:counter/*".parse()?)
@@ -25,7 +25,7 @@ use crate::identity::ComponentDigest;
 ///     .config("counter", "start", "10")
 ///     .build();
 /// assert_eq!(policy.grants_for("counter").count(), 3);
-/// # Ok::<(), airssys_runtime::contract::capability::CapabilityError>(())
+/// # Ok::<(), airssys_contract::capability::CapabilityError>(())
 /// ```
 #[derive(Debug, Default)]
 #[must_use]
@@ -123,7 +123,7 @@ impl PolicyBuilder {
         mut self,
         name: &str,
         pattern: &str,
-    ) -> Result<Self, airssys_contract::capability::CapabilityError> {
+    ) -> Result<Self, crate::capability::CapabilityError> {
         let capability = super::subscription(pattern)?;
         self.entry(name).subscribe.push(rule(capability));
         Ok(self)
@@ -141,18 +141,14 @@ impl PolicyBuilder {
     /// of `keys` (`signed_by = [..]` in a policy file); replaces a
     /// [`default_signed_by`](Self::default_signed_by) list for it.
     /// Narrows, never widens.
-    pub fn signed_by(
-        mut self,
-        name: &str,
-        keys: Vec<airssys_contract::signature::PublicKey>,
-    ) -> Self {
+    pub fn signed_by(mut self, name: &str, keys: Vec<crate::signature::PublicKey>) -> Self {
         self.entry(name).signed_by = Some(super::SignedBy { keys, line: None });
         self
     }
 
     /// Requires every component to be signed by one of `keys`
     /// (`signed_by` in `[defaults]`).
-    pub fn default_signed_by(mut self, keys: Vec<airssys_contract::signature::PublicKey>) -> Self {
+    pub fn default_signed_by(mut self, keys: Vec<crate::signature::PublicKey>) -> Self {
         self.policy.defaults.signed_by = Some(super::SignedBy { keys, line: None });
         self
     }
@@ -201,7 +197,7 @@ impl PolicyBuilder {
         self
     }
 
-    /// Instances a [`Server`](crate::Server) runs of the component `name`
+    /// Instances the runtime's `Server` runs of the component `name`
     /// at once (the `instances` key), clamped to 1 ..=
     /// [`MAX_SERVED_INSTANCES`](super::MAX_SERVED_INSTANCES).
     pub fn instances(mut self, name: &str, count: u32) -> Self {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use airssys_contract::capability::Capability;
+use crate::capability::Capability;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -124,7 +124,7 @@ fn with_did_you_mean(message: &str) -> String {
         return message.to_owned();
     };
     let keys = expected.split('`').skip(1).step_by(2);
-    match airssys_contract::suggest::closest(field, keys) {
+    match crate::suggest::closest(field, keys) {
         Some(key) => format!("{message}; did you mean `{key}`?"),
         None => message.to_owned(),
     }
