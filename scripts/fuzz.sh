@@ -6,8 +6,8 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 # SECONDS_PER_TARGET defaults to 60; TARGETs default to every target
-# (capability manifest wit_diff policy). `policy` links the runtime and so
-# wasmtime: its first build is long (see docs/fuzzing.md).
+# (capability manifest wit_diff policy). Every target builds only
+# airssys-contract and its dependencies (see docs/fuzzing.md).
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz
 # --version 0.13.2 --locked`). One libFuzzer process at a time (no -jobs:
@@ -107,7 +107,6 @@ for target in "${targets[@]}"; do
     policy)
         corpus_seeds=("$toml_seeds")
         libfuzzer+=(-dict="$capability_dict")
-        flags+=(--features policy)
         ;;
     wit_diff) corpus_seeds=("$wit_seeds") libfuzzer+=(-dict="$wit_dict" -max_len=16384) ;;
     *)

@@ -1,5 +1,5 @@
-//! The host policy file: `airssys_runtime::Policy::from_toml_str` on
-//! arbitrary text.
+//! The host policy file: `airssys_contract::policy::Policy::from_toml_str`
+//! (what `airssys_runtime::Policy` re-exports) on arbitrary text.
 //!
 //! Never a panic; an error has a line and a column inside the text. A
 //! policy that parses answers every per-component query for each
@@ -10,7 +10,7 @@
 #![no_main]
 
 use airssys_contract::capability::{Capability, GrantSet};
-use airssys_runtime::{Policy, PolicyError, ResolvedLimits};
+use airssys_contract::policy::{Policy, PolicyError, ResolvedLimits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

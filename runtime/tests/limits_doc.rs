@@ -21,10 +21,10 @@ fn read(relative: &str) -> String {
 
 /// The field names of `struct LimitsFile { .. }` in the policy parser.
 fn limit_keys() -> Vec<String> {
-    let source = read("runtime/src/policy/toml_file.rs");
+    let source = read("contract/src/policy/toml_file.rs");
     let start = source
         .find("struct LimitsFile {")
-        .expect("runtime/src/policy/toml_file.rs defines `struct LimitsFile`");
+        .expect("contract/src/policy/toml_file.rs defines `struct LimitsFile`");
     let body = &source[start..];
     let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];
     body.lines()
