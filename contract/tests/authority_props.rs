@@ -6,6 +6,8 @@
 
 use airssys_contract::authority::{Observation, diff_capabilities, propose};
 use airssys_contract::capability::{Capability, Request};
+use airssys_contract::manifest::Manifest;
+use airssys_contract::policy::Policy;
 use proptest::prelude::*;
 
 fn pick(items: &'static [&'static str]) -> impl Strategy<Value = String> {
@@ -180,15 +182,25 @@ proptest! {
         for r in &requires {
             prop_assert!(grants.iter().any(|g| r.is_subset_of(g)), "required {} not granted", r);
         }
-        let toml: toml::Table = proposal.to_toml("audit.jsonl").parse().unwrap();
-        let listed: Vec<String> = toml["components"]["c"]["grants"]
-            .as_array()
+        // Read back by the host policy's own reader, the one `airssys run`
+        // and the runtime use.
+        let policy = Policy::from_toml_str(&proposal.to_toml("audit.jsonl")).unwrap();
+        let listed: Vec<String> = policy
+            .component("c")
             .unwrap()
+            .grants
             .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
+            .map(ToString::to_string)
             .collect();
         let expected: Vec<String> = grants.iter().map(ToString::to_string).collect();
         prop_assert_eq!(listed, expected);
+        let manifest = Manifest {
+            name: "c".to_owned(),
+            version: "0.1.0".to_owned(),
+            requires: requires.clone(),
+            optional: optional.clone(),
+        };
+        prop_assert!(policy.effective_grants(&manifest).is_ok(), "the proposal refuses the component");
     }
 }
 

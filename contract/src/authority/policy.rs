@@ -21,7 +21,9 @@ pub struct TableRules {
 
 /// A policy as far as authority goes: its `[defaults]` and, for every
 /// component it names, everything that applies to it (`[defaults]` plus
-/// its own table). The runtime builds it from its `Policy`.
+/// its own table). [`Policy::authority`](crate::policy::Policy::authority)
+/// builds it from a host policy (as read by the one policy reader,
+/// [`Policy::from_toml_str`](crate::policy::Policy::from_toml_str)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyRules {
     /// `[defaults]`: what a component the policy does not name gets.
