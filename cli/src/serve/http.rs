@@ -28,6 +28,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use subtle::ConstantTimeEq;
 
+use airssys_runtime::broker::NatsConnectionState;
+
 use super::{Backend, Failure};
 
 /// The largest request body taken, in bytes: the broker's largest payload
@@ -228,16 +230,7 @@ where
                 Err(failure) => refuse(failure.status, &failure.message),
             }
         }
-        Route::Health => {
-            if backend.ready() {
-                respond(StatusCode::OK, "text/plain", "ready\n")
-            } else {
-                refuse(
-                    503,
-                    "not every component is serving; see GET /v1/components",
-                )
-            }
-        }
+        Route::Health => health(backend.as_ref()),
         Route::Components => respond(StatusCode::OK, "application/json", backend.status_json()),
         Route::Metrics => respond(StatusCode::OK, METRICS_TYPE, backend.metrics_text()),
         Route::Reload => {
@@ -250,6 +243,40 @@ where
         }
     };
     Ok(response)
+}
+
+/// `GET /v1/health`: 200 `ready` when every component serves and the NATS
+/// connection (if any) is up, with a line `nats: <state> (reconnects: N)`
+/// on NATS; else 503 naming what is not.
+fn health(backend: &dyn Backend) -> Response<Full<Bytes>> {
+    let nats = backend.nats();
+    let nats_line = nats
+        .as_ref()
+        .map(|status| format!("nats: {} (reconnects: {})", status.state, status.reconnects));
+    if !backend.ready() {
+        return refuse(
+            503,
+            "not every component is serving; see GET /v1/components",
+        );
+    }
+    match nats {
+        Some(status) if status.state != NatsConnectionState::Connected => refuse(
+            503,
+            &format!(
+                "the NATS connection is {} (reconnects so far: {}): messages and requests \
+                 to and from other hosts do not pass until it is back",
+                status.state, status.reconnects
+            ),
+        ),
+        _ => {
+            let mut body = "ready\n".to_owned();
+            if let Some(line) = nats_line {
+                body.push_str(&line);
+                body.push('\n');
+            }
+            respond(StatusCode::OK, "text/plain", body)
+        }
+    }
 }
 
 /// Runs `call` on a blocking thread; a panic there is a 500.

@@ -28,6 +28,7 @@
 
 mod builder;
 mod limits;
+mod nats;
 mod programs;
 mod toml_file;
 
@@ -41,6 +42,7 @@ use crate::identity::ComponentDigest;
 
 pub use builder::PolicyBuilder;
 pub use limits::*;
+pub use nats::{NatsSettings, redact_url};
 pub use programs::{ArgShape, ChildLimits, ProcessNotice, ProgramRule};
 pub(crate) use programs::{is_loader_variable, resolve, rules_for, shown};
 
@@ -54,6 +56,8 @@ pub struct Policy {
     source: Option<PathBuf>,
     /// Whether the policy came from TOML text (messages then quote TOML).
     from_toml: bool,
+    /// The `[nats]` table, if any.
+    nats: Option<NatsSettings>,
 }
 
 /// The rules of one `[components.<name>]` table (or `[defaults]`).
@@ -249,6 +253,12 @@ impl Policy {
             .get(name)
             .and_then(|c| c.signed_by.as_ref())
             .or(self.defaults.signed_by.as_ref())
+    }
+
+    /// The `[nats]` table: how this host connects to its NATS server
+    /// (`docs/distributed.md`), if the policy has one.
+    pub fn nats(&self) -> Option<&NatsSettings> {
+        self.nats.as_ref()
     }
 
     /// The file the policy was read from, if any.
