@@ -385,6 +385,7 @@ mod tests {
         calls: Mutex<Vec<(String, String, Vec<u8>)>>,
         published: Mutex<Vec<(String, Vec<u8>)>>,
         not_ready: bool,
+        nats: Option<airssys_runtime::broker::NatsConnectionStatus>,
     }
 
     impl Backend for Fake {
@@ -430,6 +431,10 @@ mod tests {
 
         fn ready(&self) -> bool {
             !self.not_ready
+        }
+
+        fn nats(&self) -> Option<airssys_runtime::broker::NatsConnectionStatus> {
+            self.nats.clone()
         }
 
         fn status_json(&self) -> String {
@@ -628,6 +633,52 @@ mod tests {
                 .status,
             503
         );
+    }
+
+    #[tokio::test]
+    async fn health_reports_the_nats_connection_and_is_503_while_it_is_down() {
+        use airssys_runtime::broker::{NatsConnectionState, NatsConnectionStatus};
+        let status = |state, reconnects| NatsConnectionStatus {
+            state,
+            reconnects,
+            disconnects: reconnects,
+            server_errors: 0,
+            last_server_error: None,
+        };
+        let (_, ingress) = ingress(
+            Fake {
+                nats: Some(status(NatsConnectionState::Connected, 2)),
+                ..Fake::default()
+            },
+            None,
+        );
+        let answer = call(&ingress, Method::GET, "/v1/health", None, b"").await;
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (200, "ready\nnats: connected (reconnects: 2)\n")
+        );
+        for state in [
+            NatsConnectionState::Reconnecting,
+            NatsConnectionState::Connecting,
+            NatsConnectionState::Closed,
+        ] {
+            let (_, down) = super::tests::ingress(
+                Fake {
+                    nats: Some(status(state, 3)),
+                    ..Fake::default()
+                },
+                None,
+            );
+            let answer = call(&down, Method::GET, "/v1/health", None, b"").await;
+            assert_eq!(answer.status, 503, "{state}");
+            assert!(
+                answer.body.contains(&format!(
+                    "the NATS connection is {state} (reconnects so far: 3)"
+                )),
+                "{}",
+                answer.body
+            );
+        }
     }
 
     #[tokio::test]

@@ -96,8 +96,9 @@ pub enum NatsError {
     },
 }
 
-/// Builds a [`NatsBroker`]: [`NatsBroker::builder`].
-#[derive(Debug, Clone)]
+/// Builds a [`NatsBroker`]: [`NatsBroker::builder`]. Its `Debug` shows
+/// the URL without credentials.
+#[derive(Clone)]
 pub struct NatsBrokerBuilder {
     url: String,
     prefix: String,

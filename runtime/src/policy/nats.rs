@@ -172,6 +172,68 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_table_is_read_with_files_beside_the_policy() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("policy.toml");
+        std::fs::write(
+            &file,
+            "[nats]\nurl = \"nats://n:4222\"\nprefix = \"shop\"\ncredentials_file = \
+             \"host.creds\"\ntls_ca_file = \"/etc/ca.pem\"\nreconnect_delay_ms = 20\n\
+             reconnect_max_delay_ms = 400\nmax_reconnects = 3\n",
+        )
+        .expect("write");
+        let policy = crate::Policy::from_toml_file(&file).expect("a valid policy");
+        let nats = policy.nats().expect("a [nats] table");
+        assert_eq!(nats.url.as_deref(), Some("nats://n:4222"));
+        assert_eq!(nats.prefix.as_deref(), Some("shop"));
+        assert_eq!(
+            nats.credentials_file.as_deref(),
+            Some(dir.path().join("host.creds").as_path())
+        );
+        assert_eq!(nats.tls_ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(nats.reconnect_delay, Some(Duration::from_millis(20)));
+        assert_eq!(nats.reconnect_max_delay, Some(Duration::from_millis(400)));
+        assert_eq!(nats.max_reconnects, Some(3));
+        assert_eq!(nats.line, Some(1));
+        assert!(
+            crate::Policy::from_toml_str("")
+                .expect("empty")
+                .nats()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn keys_that_do_not_go_together_are_refused_with_their_line() {
+        for (table, says) in [
+            (
+                "credentials_file = \"a\"\nnkey_seed_file = \"b\"",
+                "one way to authenticate",
+            ),
+            ("user = \"a\"", "`user` and `password_file` go together"),
+            (
+                "tls_cert_file = \"a\"",
+                "`tls_cert_file` and `tls_key_file`",
+            ),
+            (
+                "reconnect_delay_ms = 5\nreconnect_max_delay_ms = 1",
+                "is larger than",
+            ),
+        ] {
+            let err = crate::Policy::from_toml_str(&format!("# hosts\n[nats]\n{table}\n"))
+                .expect_err(table);
+            let text = err.to_string();
+            assert!(text.contains(says) && text.contains("line 2"), "{text}");
+        }
+        // A password is never written in the policy.
+        let err = crate::Policy::from_toml_str("[nats]\npassword = \"x\"\n").expect_err("key");
+        assert!(
+            err.to_string().contains("unknown field `password`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn credentials_are_not_shown() {
         assert_eq!(
             redact_url("nats://user:secret@host:4222"),

@@ -405,7 +405,6 @@ impl fmt::Display for NatsConnectionState {
 
 /// One reading of a [`NatsConnectionWatch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct NatsConnectionStatus {
     /// Where the connection is.
     pub state: NatsConnectionState,
@@ -515,6 +514,19 @@ impl NatsConnectionWatch {
     }
 }
 
+impl fmt::Debug for super::NatsBrokerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsBrokerBuilder")
+            .field("url", &crate::policy::redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("config", &self.config)
+            .field("op_timeout", &self.op_timeout)
+            .field("outgoing_capacity", &self.outgoing_capacity)
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
+}
+
 impl super::NatsBrokerBuilder {
     /// Authentication, TLS and reconnects of the connection (default
     /// [`NatsConnectOptions::new`]).
@@ -594,6 +606,16 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[test]
+    fn the_builder_does_not_show_credentials() {
+        let builder = super::super::NatsBroker::builder("nats://host-a:s3cret@h:4222");
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("nats://***@h:4222"),
+            "{shown}"
+        );
     }
 
     #[test]
