@@ -476,7 +476,13 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
         "Permissions Violation for Subscription to \"airssys.topic.game.serve\"",
         1,
     );
-    c.wait_for("this host's NATS user may not use that subject", 1);
+    // As docs/distributed.md shows it.
+    let page = std::fs::read_to_string(repo_root().join("docs/distributed.md")).unwrap();
+    let shown = page
+        .lines()
+        .find(|l| l.starts_with("the NATS server nats://127.0.0.1:4222 refused"))
+        .expect("docs/distributed.md shows a refusal");
+    c.wait_for(&shown.replace("nats://127.0.0.1:4222", &nats.url()), 1);
     a.publish("game.serve", "1");
     // The whole game ran on hosts A and B ...
     a.wait_for("ping: ping (1 left) from `host`", 1);
@@ -540,6 +546,22 @@ fn a_subscriber_on_host_b_refused_by_its_own_grants_never_sees_the_message() {
         a.wait_for(&format!("received s{n} on orders.secret from host"), 1);
     }
     assert!(!b.output().contains("orders.secret"), "{}", b.output());
+}
+
+/// The `[nats]` example of docs/distributed.md is a valid policy table.
+#[test]
+fn the_nats_table_of_distributed_md_is_a_valid_policy() {
+    let page = std::fs::read_to_string(repo_root().join("docs/distributed.md")).unwrap();
+    let toml = page
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/distributed.md shows a [nats] table");
+    let policy = airssys_runtime::Policy::from_toml_str(toml).unwrap();
+    let nats = policy.nats().expect("a [nats] table");
+    assert_eq!(nats.url.as_deref(), Some("nats://nats.internal:4222"));
+    assert_eq!(nats.reconnect_max_delay, Some(Duration::from_millis(2000)));
+    assert!(nats.credentials_file.is_some() && nats.tls_ca_file.is_some());
 }
 
 /// Bad NATS input is refused before anything is built or connected,
