@@ -480,7 +480,7 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     let page = std::fs::read_to_string(repo_root().join("docs/distributed.md")).unwrap();
     let shown = page
         .lines()
-        .find(|l| l.starts_with("the NATS server nats://127.0.0.1:4222 refused"))
+        .find(|l| l.starts_with("  note: the NATS server nats://127.0.0.1:4222 refused"))
         .expect("docs/distributed.md shows a refusal");
     c.wait_for(&shown.replace("nats://127.0.0.1:4222", &nats.url()), 1);
     a.publish("game.serve", "1");

@@ -487,7 +487,11 @@ impl NatsConnectionWatch {
             }
             Event::ServerError(error) => {
                 self.server_errors.fetch_add(1, Ordering::SeqCst);
-                let text = error.to_string();
+                // The server's own words (`Display` adds `nats: `).
+                let text = match error {
+                    async_nats::ServerError::Other(text) => text.clone(),
+                    other => other.to_string(),
+                };
                 *crate::sync::lock(&self.last_server_error) = Some(text.clone());
                 let hint = if text.to_ascii_lowercase().contains("permissions violation") {
                     "; this host's NATS user may not use that subject: nothing was sent or \
