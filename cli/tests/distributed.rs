@@ -427,9 +427,9 @@ fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
 /// of `examples/nats/server.conf` (host A: `ping`, host B: `pong`): the
 /// ball goes back and forth over NATS. A third host connecting as
 /// `host-b` but serving `ping`, outside that user's permissions, is
-/// refused by the server: it prints the permission violation naming the
-/// subject, and the game's messages all go to host A's `ping`, none to
-/// it.
+/// refused by the server: it prints the permission violations naming the
+/// subjects, the game's messages all go to host A's `ping`, none to it,
+/// and what it publishes outside its permissions reaches nobody.
 #[test]
 fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     let conf = repo_root().join("examples/nats/server.conf");
@@ -483,6 +483,12 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
         .find(|l| l.starts_with("  note: the NATS server nats://127.0.0.1:4222 refused"))
         .expect("docs/distributed.md shows a refusal");
     c.wait_for(&shown.replace("nats://127.0.0.1:4222", &nats.url()), 1);
+    // Nor may it publish the serve: the server drops it.
+    c.publish("game.serve", "7");
+    c.wait_for(
+        "Permissions Violation for Publish to \"airssys.topic.game.serve\"",
+        1,
+    );
     a.publish("game.serve", "1");
     // The whole game ran on hosts A and B ...
     a.wait_for("ping: ping (1 left) from `host`", 1);
@@ -491,6 +497,7 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     // (it joined the queue group `ping` before the game started, so
     // without the server's refusal it would share its messages).
     assert!(!c.output().contains("ping: ping ("), "{}", c.output());
+    assert!(!a.output().contains("(7 left)"), "{}", a.output());
     let metrics = c.call("GET", "/metrics", b"").body;
     assert!(
         !metrics.contains("\nairssys_nats_server_errors_total 0\n")
