@@ -557,6 +557,25 @@ fn a_subscriber_on_host_b_refused_by_its_own_grants_never_sees_the_message() {
         "host B's replica got a message its grants do not cover:\n{}",
         b.output()
     );
+    // Host B's own count of what it delivered to its replica is exactly
+    // the public orders the replica logged (a call is counted just after
+    // its log line: wait for the count to catch up).
+    let logged = b.output().matches("received p").count() as u64;
+    let calls = |b: &Host| {
+        let status = b.call("GET", "/v1/components", b"");
+        let all: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "dist-orders")
+            .unwrap()["calls"]
+            .as_u64()
+            .unwrap()
+    };
+    b.wait_until("counted its deliveries", |b| {
+        (calls(b) >= logged).then(|| b.call("GET", "/v1/components", b""))
+    });
+    assert_eq!(calls(&b), logged, "{}", b.output());
 }
 
 /// The `[nats]` example of docs/distributed.md is a valid policy table.
