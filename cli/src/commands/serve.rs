@@ -59,6 +59,8 @@ Examples:
   AIRSSYS_SERVE_TOKEN=s3cret airssys serve app.wasm --policy policy.toml
   airssys serve app.wasm --policy policy.toml --listen 0.0.0.0:7878 --allow-remote \\
       --token-file /etc/airssys/token --drain-timeout 10 --queue 128
+  airssys serve app.wasm --policy policy.toml --nats nats://127.0.0.1:4222 \\
+      --nats-creds /etc/airssys/host-a.creds
 
 Routes: POST /v1/components/NAME/request, POST /v1/topics/TOPIC,
 GET /v1/health, GET /v1/components, GET /metrics, POST /v1/admin/reload.
