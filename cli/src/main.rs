@@ -58,7 +58,7 @@ enum Command {
     Run(Box<commands::run::Args>),
     /// Serve components over HTTP until SIGINT/SIGTERM: requests, host
     /// messages, health, status, metrics and live policy reload.
-    Serve(commands::serve::Args),
+    Serve(Box<commands::serve::Args>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
         Command::Key(command) => commands::sign::key(command),
         Command::Sign(args) => commands::sign::sign(args),
         Command::Verify(args) => commands::sign::verify(args),
-        Command::Serve(args) => commands::serve::run(args),
+        Command::Serve(args) => commands::serve::run(*args),
     };
     ExitCode::from(code)
 }

@@ -7,6 +7,7 @@ pub(crate) mod component;
 pub(crate) mod diff;
 pub(crate) mod inspect;
 pub(crate) mod manifest;
+pub(crate) mod nats;
 pub(crate) mod new;
 pub(crate) mod observe;
 pub(crate) mod policy;

@@ -40,7 +40,6 @@ use airssys_contract::capability::{Action, Capability, Domain, Request};
 use airssys_contract::guard::{DecidedBy, refusal_advice};
 use airssys_contract::manifest::Manifest;
 use airssys_contract::text::printable;
-use airssys_runtime::broker::NatsBroker;
 use airssys_runtime::{
     AuditRecord, Broker, DecidingRule, DeliveryKind, DeliveryRecord, Instance, LoadError,
     LoadedComponent, Policy, RuleOrigin, Runtime, RuntimeError, UNANNOTATED_NAME,
@@ -97,11 +96,9 @@ pub(crate) struct Args {
     /// `airssys policy propose` (see docs/least-privilege.md).
     #[arg(long, value_name = "NAME", requires = "audit")]
     observe: Option<String>,
-    /// Carry messages and requests over the NATS server at URL
-    /// (docs/nats.md), so these components reach components of other
-    /// hosts on it (and theirs reach these while the run lasts).
-    #[arg(long, value_name = "URL")]
-    nats: Option<String>,
+    /// NATS: `--nats URL` and its options (docs/distributed.md).
+    #[command(flatten)]
+    nats: super::nats::NatsArgs,
     /// Where compiled components are cached (see `airssys cache`).
     #[command(flatten)]
     cache: super::cache::CacheArgs,
@@ -317,6 +314,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let messages = parse_messages(&args.messages)?;
     let requests = parse_requests(&args.requests.0)?;
     let policy = read_policy(args)?;
+    let nats_plan = args.nats.plan(policy.nats())?;
 
     let inputs = read_components(&args.components)?;
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
@@ -353,12 +351,8 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     if let Some(dir) = args.cache.dir() {
         builder = builder.compile_cache(dir);
     }
-    let nats = match &args.nats {
-        Some(url) => Some(Arc::new(
-            NatsBroker::builder(url.as_str())
-                .connect()
-                .map_err(|e| fail(2, format_args!("--nats: {e}")))?,
-        )),
+    let nats = match nats_plan {
+        Some(plan) => Some(plan.connect()?.broker),
         None => None,
     };
     if let Some(broker) = &nats {

@@ -1,6 +1,6 @@
 //! `airssys serve <COMPONENT>... --policy FILE [--listen ADDR]
 //! [--storage PATH] [--allow-remote] [--token-file FILE]
-//! [--drain-timeout SECS] [--queue N]`.
+//! [--drain-timeout SECS] [--queue N] [--nats URL [--nats-* ...]]`.
 //!
 //! Builds (crate directories) and reads the components as `airssys run`
 //! does, loads them under the policy file (printing what each was
@@ -39,14 +39,6 @@ use crate::serve::backend::ServerBackend;
 use crate::serve::http::{self, Ingress, Token};
 use crate::serve::{Backend, Failure};
 
-/// `url` without the credentials it may carry (`nats://***@host:port`).
-fn broker_url(url: &str) -> String {
-    match (url.split_once("://"), url.rsplit_once('@')) {
-        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
-        _ => url.to_owned(),
-    }
-}
-
 /// The address `airssys serve` listens on by default.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
@@ -67,6 +59,8 @@ Examples:
   AIRSSYS_SERVE_TOKEN=s3cret airssys serve app.wasm --policy policy.toml
   airssys serve app.wasm --policy policy.toml --listen 0.0.0.0:7878 --allow-remote \\
       --token-file /etc/airssys/token --drain-timeout 10 --queue 128
+  airssys serve app.wasm --policy policy.toml --nats nats://127.0.0.1:4222 \\
+      --nats-creds /etc/airssys/host-a.creds
 
 Routes: POST /v1/components/NAME/request, POST /v1/topics/TOPIC,
 GET /v1/health, GET /v1/components, GET /metrics, POST /v1/admin/reload.
@@ -110,12 +104,9 @@ pub(crate) struct Args {
     /// more is answered 429.
     #[arg(long, value_name = "N", default_value_t = 64)]
     queue: usize,
-    /// Carry messages and requests over the NATS server at URL
-    /// (docs/nats.md): the served components reach, and are reached by,
-    /// the components of every other host on it, each host checking its
-    /// own components' grants.
-    #[arg(long, value_name = "URL")]
-    nats: Option<String>,
+    /// NATS: `--nats URL` and its options (docs/distributed.md).
+    #[command(flatten)]
+    nats: super::nats::NatsArgs,
     /// Append every capability decision to FILE as JSON lines (the audit
     /// log; see docs/runtime.md).
     #[arg(long, value_name = "FILE")]
@@ -145,6 +136,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let token = read_token(args.token_file.as_deref())?;
     check_address(args.listen, args.allow_remote, token.is_some())?;
     let policy = Policy::from_toml_file(&args.policy).map_err(|e| fail(2, e))?;
+    let nats = args.nats.plan(policy.nats())?;
     let listener = std::net::TcpListener::bind(args.listen).map_err(|e| {
         fail(
             2,
@@ -184,16 +176,18 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             .map_err(|e| fail(2, format_args!("--audit {}: {e}", path.display())))?;
         builder = builder.audit(audit);
     }
-    if let Some(url) = &args.nats {
-        let broker = airssys_runtime::broker::NatsBroker::builder(url.as_str())
-            .connect()
-            .map_err(|e| fail(2, format_args!("--nats: {e}")))?;
-        println!("messages and requests over NATS ({})", broker_url(url));
-        builder = builder.broker(Arc::new(broker));
+    let mut watch = None;
+    if let Some(plan) = nats {
+        let shown = plan.shown_url();
+        let link = plan.connect()?;
+        println!("messages and requests over NATS ({shown})");
+        builder = builder.broker(link.broker);
+        watch = Some(link.watch);
     }
     let first = inputs.first().map(|i| i.name.clone()).unwrap_or_default();
     let server = start(builder, inputs, args.queue)?;
-    let backend: Arc<dyn Backend> = Arc::new(ServerBackend::new(server, args.policy.clone()));
+    let backend: Arc<dyn Backend> =
+        Arc::new(ServerBackend::new(server, args.policy.clone()).with_nats(watch));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -2,12 +2,16 @@
 //! status ([`ServeError::http_status`]), reloads read the policy file.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airssys_contract::authority::{PolicyRules, diff_policies};
 
 use airssys_contract::text::printable;
+use airssys_runtime::broker::{
+    BrokerError, NatsConnectionState, NatsConnectionStatus, NatsConnectionWatch, Notifier,
+    ReplyOutcome, ReplyPoll, ReplySlot,
+};
 use airssys_runtime::{ComponentState, Policy, ServeError, Server};
 
 use super::{Backend, Failure, Reloaded};
@@ -19,6 +23,8 @@ pub(crate) struct ServerBackend {
     /// The rules of the policy in force, for the `airssys policy diff`
     /// report each reload prints.
     in_force: Mutex<PolicyRules>,
+    /// The NATS connection's state, when the host is on NATS.
+    nats: Option<Arc<NatsConnectionWatch>>,
 }
 
 impl ServerBackend {
@@ -29,8 +35,107 @@ impl ServerBackend {
             server,
             policy,
             in_force,
+            nats: None,
         }
     }
+
+    /// Reports the state of the NATS connection `watch` watches in
+    /// health and metrics.
+    pub(crate) fn with_nats(mut self, watch: Option<Arc<NatsConnectionWatch>>) -> ServerBackend {
+        self.nats = watch;
+        self
+    }
+}
+
+/// The longest a request forwarded to another host waits for its answer.
+const FORWARDED_REQUEST_TIME: Duration = Duration::from_secs(30);
+
+impl ServerBackend {
+    /// Sends a request for `component`, which this host does not serve,
+    /// over the broker (NATS) to a host that does, and waits for the
+    /// answer at most [`FORWARDED_REQUEST_TIME`].
+    fn request_elsewhere(
+        &self,
+        component: &str,
+        source: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, Failure> {
+        let woken = Arc::new(Notifier::new());
+        let slot = Arc::new(ReplySlot::new(FORWARDED_REQUEST_TIME, Arc::clone(&woken)));
+        let refused = |status: u16, message: String| Failure { status, message };
+        let seen = woken.generation();
+        match self
+            .server
+            .runtime()
+            .broker()
+            .request(source, component, payload, Arc::clone(&slot))
+        {
+            Ok(()) => {}
+            Err(BrokerError::NotFound(text)) => {
+                return Err(refused(
+                    404,
+                    format!(
+                        "no component `{}` runs on this host or on any other host of its NATS \
+                         server ({})",
+                        printable(component),
+                        printable(&text)
+                    ),
+                ));
+            }
+            Err(BrokerError::QueueFull(text)) => return Err(refused(429, text)),
+            Err(other) => return Err(refused(400, other.to_string())),
+        }
+        let mut seen = seen;
+        loop {
+            match slot.poll() {
+                ReplyPoll::Ready(ReplyOutcome::Reply(bytes)) => return Ok(bytes),
+                ReplyPoll::Ready(ReplyOutcome::Remote(text) | ReplyOutcome::OverLimit(text)) => {
+                    return Err(refused(
+                        500,
+                        format!(
+                            "component `{}` on another host answered with an error: {}",
+                            printable(component),
+                            printable(&text)
+                        ),
+                    ));
+                }
+                ReplyPoll::TimedOut | ReplyPoll::Gone => {
+                    return Err(refused(
+                        504,
+                        format!(
+                            "component `{}` on another host did not answer within {} s",
+                            printable(component),
+                            FORWARDED_REQUEST_TIME.as_secs()
+                        ),
+                    ));
+                }
+                ReplyPoll::Pending => {
+                    woken.wait(seen, slot.deadline());
+                    seen = woken.generation();
+                }
+            }
+        }
+    }
+}
+
+/// The NATS connection's metrics, in Prometheus' text format.
+fn nats_metrics(status: &NatsConnectionStatus) -> String {
+    let connected = u8::from(status.state == NatsConnectionState::Connected);
+    format!(
+        "# HELP airssys_nats_connected Whether this host is connected to its NATS server.\n\
+         # TYPE airssys_nats_connected gauge\n\
+         airssys_nats_connected {connected}\n\
+         # HELP airssys_nats_reconnects_total Connections to the NATS server made after the first.\n\
+         # TYPE airssys_nats_reconnects_total counter\n\
+         airssys_nats_reconnects_total {}\n\
+         # HELP airssys_nats_disconnects_total Times the connection to the NATS server was lost.\n\
+         # TYPE airssys_nats_disconnects_total counter\n\
+         airssys_nats_disconnects_total {}\n\
+         # HELP airssys_nats_server_errors_total Errors the NATS server reported, permission violations among them.\n\
+         # TYPE airssys_nats_server_errors_total counter\n\
+         airssys_nats_server_errors_total {}\n",
+        status.reconnects, status.disconnects, status.server_errors
+    )
 }
 
 fn failure(error: &ServeError) -> Failure {
@@ -42,9 +147,18 @@ fn failure(error: &ServeError) -> Failure {
 
 impl Backend for ServerBackend {
     fn request(&self, component: &str, source: &str, payload: Vec<u8>) -> Result<Vec<u8>, Failure> {
-        self.server
-            .request(component, source, payload)
-            .map_err(|e| failure(&e))
+        if self.nats.is_none() {
+            return self
+                .server
+                .request(component, source, payload)
+                .map_err(|e| failure(&e));
+        }
+        // On NATS, a component this host does not serve may run on
+        // another host: the request goes there.
+        match self.server.request(component, source, payload.clone()) {
+            Err(ServeError::NotFound { .. }) => self.request_elsewhere(component, source, payload),
+            answered => answered.map_err(|e| failure(&e)),
+        }
     }
 
     fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), Failure> {
@@ -76,8 +190,16 @@ impl Backend for ServerBackend {
             .collect()
     }
 
+    fn nats(&self) -> Option<NatsConnectionStatus> {
+        self.nats.as_ref().map(|watch| watch.status())
+    }
+
     fn metrics_text(&self) -> String {
-        self.server.metrics_text()
+        let mut text = self.server.metrics_text();
+        if let Some(status) = self.nats() {
+            text.push_str(&nats_metrics(&status));
+        }
+        text
     }
 
     fn reload(&self) -> Result<Reloaded, Failure> {

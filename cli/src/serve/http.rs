@@ -28,6 +28,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use subtle::ConstantTimeEq;
 
+use airssys_runtime::broker::NatsConnectionState;
+
 use super::{Backend, Failure};
 
 /// The largest request body taken, in bytes: the broker's largest payload
@@ -228,16 +230,7 @@ where
                 Err(failure) => refuse(failure.status, &failure.message),
             }
         }
-        Route::Health => {
-            if backend.ready() {
-                respond(StatusCode::OK, "text/plain", "ready\n")
-            } else {
-                refuse(
-                    503,
-                    "not every component is serving; see GET /v1/components",
-                )
-            }
-        }
+        Route::Health => health(backend.as_ref()),
         Route::Components => respond(StatusCode::OK, "application/json", backend.status_json()),
         Route::Metrics => respond(StatusCode::OK, METRICS_TYPE, backend.metrics_text()),
         Route::Reload => {
@@ -250,6 +243,40 @@ where
         }
     };
     Ok(response)
+}
+
+/// `GET /v1/health`: 200 `ready` when every component serves and the NATS
+/// connection (if any) is up, with a line `nats: <state> (reconnects: N)`
+/// on NATS; else 503 naming what is not.
+fn health(backend: &dyn Backend) -> Response<Full<Bytes>> {
+    let nats = backend.nats();
+    let nats_line = nats
+        .as_ref()
+        .map(|status| format!("nats: {} (reconnects: {})", status.state, status.reconnects));
+    if !backend.ready() {
+        return refuse(
+            503,
+            "not every component is serving; see GET /v1/components",
+        );
+    }
+    match nats {
+        Some(status) if status.state != NatsConnectionState::Connected => refuse(
+            503,
+            &format!(
+                "the NATS connection is {} (reconnects so far: {}): messages and requests \
+                 to and from other hosts do not pass until it is back",
+                status.state, status.reconnects
+            ),
+        ),
+        _ => {
+            let mut body = "ready\n".to_owned();
+            if let Some(line) = nats_line {
+                body.push_str(&line);
+                body.push('\n');
+            }
+            respond(StatusCode::OK, "text/plain", body)
+        }
+    }
 }
 
 /// Runs `call` on a blocking thread; a panic there is a 500.
@@ -358,6 +385,7 @@ mod tests {
         calls: Mutex<Vec<(String, String, Vec<u8>)>>,
         published: Mutex<Vec<(String, Vec<u8>)>>,
         not_ready: bool,
+        nats: Option<airssys_runtime::broker::NatsConnectionStatus>,
     }
 
     impl Backend for Fake {
@@ -403,6 +431,10 @@ mod tests {
 
         fn ready(&self) -> bool {
             !self.not_ready
+        }
+
+        fn nats(&self) -> Option<airssys_runtime::broker::NatsConnectionStatus> {
+            self.nats.clone()
         }
 
         fn status_json(&self) -> String {
@@ -601,6 +633,52 @@ mod tests {
                 .status,
             503
         );
+    }
+
+    #[tokio::test]
+    async fn health_reports_the_nats_connection_and_is_503_while_it_is_down() {
+        use airssys_runtime::broker::{NatsConnectionState, NatsConnectionStatus};
+        let status = |state, reconnects| NatsConnectionStatus {
+            state,
+            reconnects,
+            disconnects: reconnects,
+            server_errors: 0,
+            last_server_error: None,
+        };
+        let (_, ingress) = ingress(
+            Fake {
+                nats: Some(status(NatsConnectionState::Connected, 2)),
+                ..Fake::default()
+            },
+            None,
+        );
+        let answer = call(&ingress, Method::GET, "/v1/health", None, b"").await;
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (200, "ready\nnats: connected (reconnects: 2)\n")
+        );
+        for state in [
+            NatsConnectionState::Reconnecting,
+            NatsConnectionState::Connecting,
+            NatsConnectionState::Closed,
+        ] {
+            let (_, down) = super::tests::ingress(
+                Fake {
+                    nats: Some(status(state, 3)),
+                    ..Fake::default()
+                },
+                None,
+            );
+            let answer = call(&down, Method::GET, "/v1/health", None, b"").await;
+            assert_eq!(answer.status, 503, "{state}");
+            assert!(
+                answer.body.contains(&format!(
+                    "the NATS connection is {state} (reconnects so far: 3)"
+                )),
+                "{}",
+                answer.body
+            );
+        }
     }
 
     #[tokio::test]

@@ -40,6 +40,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn ready(&self) -> bool;
     /// Every component's state, as JSON.
     fn status_json(&self) -> String;
+    /// The NATS connection's state, when the host is on NATS.
+    fn nats(&self) -> Option<airssys_runtime::broker::NatsConnectionStatus> {
+        None
+    }
     /// One line per component that failed to start and is no longer
     /// retried: its name and last error.
     fn failures(&self) -> Vec<String>;

@@ -30,6 +30,7 @@ mod builder;
 mod digest;
 mod grant;
 mod limits;
+mod nats;
 mod programs;
 mod toml_file;
 
@@ -43,6 +44,7 @@ pub use builder::PolicyBuilder;
 pub use digest::{ComponentDigest, InvalidDigest};
 pub use grant::{MissingCapabilities, MissingCapability, MissingReason};
 pub use limits::*;
+pub use nats::{NatsSettings, redact_url};
 pub use programs::{
     ArgShape, ChildLimits, ProcessNotice, ProgramRule, is_loader_variable, resolve, rules_for,
     shown,
@@ -58,6 +60,8 @@ pub struct Policy {
     source: Option<PathBuf>,
     /// Whether the policy came from TOML text (messages then quote TOML).
     from_toml: bool,
+    /// The `[nats]` table, if any.
+    nats: Option<NatsSettings>,
 }
 
 /// The rules of one `[components.<name>]` table (or `[defaults]`).
@@ -253,6 +257,12 @@ impl Policy {
             .get(name)
             .and_then(|c| c.signed_by.as_ref())
             .or(self.defaults.signed_by.as_ref())
+    }
+
+    /// The `[nats]` table: how this host connects to its NATS server
+    /// (`docs/distributed.md`), if the policy has one.
+    pub fn nats(&self) -> Option<&NatsSettings> {
+        self.nats.as_ref()
     }
 
     /// The file the policy was read from, if any.

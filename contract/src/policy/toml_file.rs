@@ -20,6 +20,8 @@ struct PolicyFile {
     defaults: Option<TableFile>,
     #[serde(default)]
     components: BTreeMap<Spanned<String>, TableFile>,
+    #[serde(default)]
+    nats: Option<Spanned<super::nats::NatsFile>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -290,7 +292,22 @@ pub(super) fn parse(text: &str, path: Option<&Path>) -> Result<Policy, PolicyErr
         let line = line_column(text, name.span().start).0;
         components.insert(name.into_inner(), table(t, Some(line))?);
     }
+    let nats = match file.nats {
+        None => None,
+        Some(table) => {
+            let start = table.span().start;
+            let dir = path.and_then(Path::parent);
+            let line = line_column(text, start).0;
+            Some(
+                table
+                    .into_inner()
+                    .into_settings(dir, line)
+                    .map_err(|m| invalid(start, m))?,
+            )
+        }
+    };
     Ok(Policy {
+        nats,
         allow_unannotated: file.allow_unannotated,
         defaults,
         components,

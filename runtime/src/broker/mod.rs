@@ -39,7 +39,10 @@ use airssys_contract::capability::{Capability, GrantSet};
 pub use self::in_process::InProcessBroker;
 pub use self::message::{Delivery, Envelope};
 #[cfg(feature = "nats")]
-pub use self::nats::{NatsBroker, NatsBrokerBuilder, NatsError, SOURCE_HEADER};
+pub use self::nats::{
+    NatsBroker, NatsBrokerBuilder, NatsConfigError, NatsConnectOptions, NatsConnectionState,
+    NatsConnectionStatus, NatsConnectionWatch, NatsError, SOURCE_HEADER,
+};
 pub use self::reply::{ReplyBudget, ReplyOutcome, ReplyPoll, ReplySlot};
 pub use crate::sync::Notifier;
 

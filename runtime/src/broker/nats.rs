@@ -45,6 +45,13 @@ use super::{
     RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot, Subscriber, dead_letter_topic,
 };
 
+mod connect;
+
+pub use connect::{
+    NatsConfigError, NatsConnectOptions, NatsConnectionState, NatsConnectionStatus,
+    NatsConnectionWatch,
+};
+
 /// The Rust snippets of `docs/nats.md`, run as doc tests (only there: the
 /// page is not part of the API documentation).
 #[cfg(doctest)]
@@ -89,8 +96,9 @@ pub enum NatsError {
     },
 }
 
-/// Builds a [`NatsBroker`]: [`NatsBroker::builder`].
-#[derive(Debug, Clone)]
+/// Builds a [`NatsBroker`]: [`NatsBroker::builder`]. Its `Debug` shows
+/// the URL without credentials.
+#[derive(Clone)]
 pub struct NatsBrokerBuilder {
     url: String,
     prefix: String,
@@ -98,6 +106,7 @@ pub struct NatsBrokerBuilder {
     op_timeout: Duration,
     outgoing_capacity: usize,
     handle: Option<Handle>,
+    connection: NatsConnectOptions,
 }
 
 impl NatsBrokerBuilder {
@@ -169,9 +178,7 @@ impl NatsBrokerBuilder {
             }
         };
         let shown = without_credentials(&self.url);
-        let options = async_nats::ConnectOptions::new()
-            .name("airssys")
-            .connection_timeout(self.op_timeout);
+        let options = self.connection.client_options(&shown, self.op_timeout);
         let url = self.url.clone();
         let connected = bounded(&handle, self.op_timeout, async move {
             options.connect(url.as_str()).await
@@ -332,6 +339,7 @@ impl NatsBroker {
             op_timeout: Duration::from_secs(5),
             outgoing_capacity: 4096,
             handle: None,
+            connection: NatsConnectOptions::default(),
         }
     }
 

@@ -1,0 +1,193 @@
+//! The NATS options of `airssys run` and `airssys serve`: `--nats URL`
+//! and the flags beside it, over the policy's `[nats]` table
+//! (docs/distributed.md). A flag replaces the policy's key; any
+//! authentication flag replaces the policy's authentication, any TLS flag
+//! its TLS. Files are read before anything is built or connected, and
+//! every refusal names the flag or key and the file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use airssys_runtime::broker::{NatsBroker, NatsConnectOptions, NatsConnectionWatch};
+use airssys_runtime::policy::{NatsSettings, redact_url};
+
+use super::run::{Exit, fail};
+
+/// The NATS flags (every one optional; `[nats]` in the policy may give
+/// the same).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct NatsArgs {
+    /// Carry messages and requests over the NATS server at URL
+    /// (docs/nats.md, docs/distributed.md): these components reach, and
+    /// are reached by, the components of every other host on it, each
+    /// host checking its own components' grants. Replaces the policy's
+    /// `[nats] url`.
+    #[arg(long, value_name = "URL")]
+    pub(crate) nats: Option<String>,
+    /// The NATS subject prefix (default `airssys`; `[nats] prefix`).
+    #[arg(long, value_name = "PREFIX")]
+    nats_prefix: Option<String>,
+    /// Authenticate with this NATS credentials file (`.creds`;
+    /// `[nats] credentials_file`).
+    #[arg(long, value_name = "FILE")]
+    nats_creds: Option<PathBuf>,
+    /// Authenticate with the user NKey seed in FILE (`[nats]
+    /// nkey_seed_file`).
+    #[arg(long, value_name = "FILE")]
+    nats_nkey: Option<PathBuf>,
+    /// Authenticate as USER, with the password of --nats-password-file
+    /// (`[nats] user`).
+    #[arg(long, value_name = "USER", requires = "nats_password_file")]
+    nats_user: Option<String>,
+    /// The password of --nats-user: the first line of FILE (`[nats]
+    /// password_file`; never on the command line).
+    #[arg(long, value_name = "FILE", requires = "nats_user")]
+    nats_password_file: Option<PathBuf>,
+    /// Require TLS, trusting the certificate authorities in FILE (PEM;
+    /// `[nats] tls_ca_file`).
+    #[arg(long, value_name = "FILE")]
+    nats_tls_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM; `[nats] tls_cert_file`),
+    /// with --nats-tls-key.
+    #[arg(long, value_name = "FILE", requires = "nats_tls_key")]
+    nats_tls_cert: Option<PathBuf>,
+    /// The private key of --nats-tls-cert (PEM; `[nats] tls_key_file`).
+    #[arg(long, value_name = "FILE", requires = "nats_tls_cert")]
+    nats_tls_key: Option<PathBuf>,
+}
+
+/// A connection read from the flags and the policy, not yet made.
+pub(crate) struct NatsPlan {
+    url: String,
+    /// What gave the URL: `--nats` or the policy's key.
+    origin: &'static str,
+    prefix: Option<String>,
+    options: NatsConnectOptions,
+}
+
+/// A broker connected as planned, and its connection's state.
+pub(crate) struct NatsLink {
+    pub(crate) broker: Arc<NatsBroker>,
+    pub(crate) watch: Arc<NatsConnectionWatch>,
+}
+
+impl NatsArgs {
+    /// Whether a flag other than `--nats` was given.
+    fn any_option(&self) -> bool {
+        self.nats_prefix.is_some()
+            || self.nats_creds.is_some()
+            || self.nats_nkey.is_some()
+            || self.nats_user.is_some()
+            || self.nats_tls_ca.is_some()
+            || self.nats_tls_cert.is_some()
+    }
+
+    /// The connection the flags and the policy's `[nats]` ask for (none
+    /// without a URL), its files read now.
+    pub(crate) fn plan(&self, policy: Option<&NatsSettings>) -> Result<Option<NatsPlan>, Exit> {
+        let url = self
+            .nats
+            .clone()
+            .or_else(|| policy.and_then(|p| p.url.clone()));
+        let Some(url) = url else {
+            if self.any_option() {
+                return Err(fail(
+                    2,
+                    "the --nats-* options need a NATS server: give --nats URL, or `url` in the \
+                     policy's [nats] table",
+                ));
+            }
+            return Ok(None);
+        };
+        let mut settings = policy.cloned().unwrap_or_default();
+        let authenticates =
+            self.nats_creds.is_some() || self.nats_nkey.is_some() || self.nats_user.is_some();
+        if authenticates {
+            settings.credentials_file = None;
+            settings.nkey_seed_file = None;
+            settings.user = None;
+            settings.password_file = None;
+        }
+        if self.nats_tls_ca.is_some() || self.nats_tls_cert.is_some() {
+            settings.tls_ca_file = None;
+            settings.tls_cert_file = None;
+            settings.tls_key_file = None;
+        }
+        let bad = |e: airssys_runtime::broker::NatsConfigError| fail(2, e);
+        let mut options = NatsConnectOptions::from_settings(&settings).map_err(bad)?;
+        let flags = [
+            self.nats_creds.is_some(),
+            self.nats_nkey.is_some(),
+            self.nats_user.is_some(),
+        ];
+        if flags.iter().filter(|f| **f).count() > 1 {
+            return Err(fail(
+                2,
+                "give one of --nats-creds, --nats-nkey, --nats-user (one way to authenticate)",
+            ));
+        }
+        if let Some(file) = &self.nats_creds {
+            options = options
+                .credentials_file(file)
+                .map_err(|e| bad(e.for_key("--nats-creds")))?;
+        }
+        if let Some(file) = &self.nats_nkey {
+            options = options
+                .nkey_seed_file(file)
+                .map_err(|e| bad(e.for_key("--nats-nkey")))?;
+        }
+        if let (Some(user), Some(file)) = (&self.nats_user, &self.nats_password_file) {
+            options = options
+                .user_password_file(user, file)
+                .map_err(|e| bad(e.for_key("--nats-password-file")))?;
+        }
+        if let Some(file) = &self.nats_tls_ca {
+            options = options
+                .tls_ca_file(file)
+                .map_err(|e| bad(e.for_key("--nats-tls-ca")))?;
+        }
+        if let (Some(cert), Some(key)) = (&self.nats_tls_cert, &self.nats_tls_key) {
+            options = options.tls_client_files(cert, key).map_err(|e| {
+                let flag = if e.file == *cert {
+                    "--nats-tls-cert"
+                } else {
+                    "--nats-tls-key"
+                };
+                bad(e.for_key(flag))
+            })?;
+        }
+        Ok(Some(NatsPlan {
+            url,
+            origin: if self.nats.is_some() {
+                "--nats"
+            } else {
+                "[nats] url"
+            },
+            prefix: self.nats_prefix.clone().or(settings.prefix),
+            options,
+        }))
+    }
+}
+
+impl NatsPlan {
+    /// The server, without credentials.
+    pub(crate) fn shown_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// Connects.
+    pub(crate) fn connect(self) -> Result<NatsLink, Exit> {
+        let watch = self.options.watch();
+        let mut builder = NatsBroker::builder(self.url.as_str()).connect_options(self.options);
+        if let Some(prefix) = self.prefix {
+            builder = builder.prefix(prefix);
+        }
+        let broker = builder
+            .connect()
+            .map_err(|e| fail(2, format_args!("{}: {e}", self.origin)))?;
+        Ok(NatsLink {
+            broker: Arc::new(broker),
+            watch,
+        })
+    }
+}

@@ -1,0 +1,858 @@
+//! Several `airssys serve` hosts on one NATS server (docs/distributed.md),
+//! end to end: real `airssys serve` processes, a real `nats-server`
+//! (Debian package `nats-server`; a missing one fails the test, naming
+//! the package) with JetStream on a free loopback port in a temporary
+//! directory, real HTTP.
+//!
+//! Components build into `<repo>/target/new-templates` (shared with the
+//! other CLI tests); compiled components are cached in `serve-cache`
+//! there.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Answer, Client};
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn repo_root() -> PathBuf {
+    std::fs::canonicalize(common::repo()).unwrap()
+}
+
+fn shared_target() -> PathBuf {
+    repo_root().join("target").join("new-templates")
+}
+
+/// A `nats-server` of this test, with JetStream, on a free loopback port,
+/// storing in a temporary directory; killed on drop.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    args: Vec<String>,
+    _store: tempfile::TempDir,
+}
+
+impl Nats {
+    /// `nats-server -js` and `extra` arguments (e.g. `-c FILE`).
+    fn start(extra: &[&str]) -> Nats {
+        let store = tempfile::tempdir().unwrap();
+        let port = common::free_port();
+        let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+        args.extend(
+            [
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-sd",
+                store.path().to_str().unwrap(),
+            ]
+            .map(str::to_owned),
+        );
+        let mut nats = Nats {
+            child: None,
+            port,
+            args,
+            _store: store,
+        };
+        nats.restart();
+        nats
+    }
+
+    /// Starts the server again, on the same port with the same store.
+    fn restart(&mut self) {
+        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut child = Command::new(program)
+                .args(&self.args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start `nats-server` ({e}): this test needs it; install it with \
+                         `apt-get install nats-server`"
+                    )
+                });
+            while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "nats-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if child.try_wait().unwrap().is_none() {
+                self.child = Some(child);
+                return;
+            }
+            // The port may still be held by the server stopped before.
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stops the server.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    text
+}
+
+/// A running `airssys serve` host, its output collected as it comes.
+struct Host {
+    child: Child,
+    address: SocketAddr,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Host {
+    /// `airssys serve ARGS --listen 127.0.0.1:0` from the repository
+    /// root; waits until every component serves.
+    fn start(args: &[&str]) -> Host {
+        let host = Host::spawn(args);
+        host.wait_for("\nready: every component serves", 1);
+        host
+    }
+
+    /// `airssys serve ARGS --listen 127.0.0.1:0`; waits until it listens.
+    fn spawn(args: &[&str]) -> Host {
+        let cache = shared_target().join("serve-cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(&cache)
+            .current_dir(repo_root())
+            .env("CARGO_TARGET_DIR", shared_target())
+            .env_remove("AIRSSYS_PATH")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("AIRSSYS_SERVE_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        // The first run builds the crates (minutes on a cold target).
+        let deadline = Instant::now() + Duration::from_secs(1200);
+        let address = loop {
+            let text = stdout.lock().unwrap().clone();
+            if let Some(rest) = text.split("listening on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "airssys serve exited ({status}) before listening:\n{text}\n{}",
+                    stderr.lock().unwrap()
+                );
+            }
+            assert!(Instant::now() < deadline, "never listened:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        Host {
+            child,
+            address,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: &[u8]) -> Answer {
+        Client::connect(self.address).call(method, path, &[], body)
+    }
+
+    fn request(&self, component: &str, payload: &str) -> Answer {
+        self.call(
+            "POST",
+            &format!("/v1/components/{component}/request"),
+            payload.as_bytes(),
+        )
+    }
+
+    fn publish(&self, topic: &str, payload: &str) {
+        let answer = self.call("POST", &format!("/v1/topics/{topic}"), payload.as_bytes());
+        assert_eq!(answer.status, 202, "{answer:?}");
+    }
+
+    /// Everything printed so far, stdout then stderr.
+    fn output(&self) -> String {
+        format!(
+            "{}{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    /// Waits until the output holds `needle` `times` times.
+    fn wait_for(&self, needle: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let seen = self.output();
+            if seen.matches(needle).count() >= times {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{needle}` not printed {times} time(s):\n{seen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `call` answers as `wanted` says (at most 60 s).
+    fn wait_until(&self, what: &str, mut wanted: impl FnMut(&Host) -> Option<Answer>) -> Answer {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(answer) = wanted(self) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never {what}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A component crate `name` that answers each request with
+/// `<name> got <payload>` and logs each message it receives
+/// (`<name> received <payload> on <topic> from <source>`); it may
+/// subscribe to `orders.>` and log (both optional).
+fn listener_crate(name: &str) -> PathBuf {
+    let dir = shared_target().join("fixtures").join(name);
+    let cargo_toml = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+         publish = false\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
+         airssys = {{ path = {:?} }}\n\n[workspace]\n",
+        repo_root().display().to_string()
+    );
+    let lib_rs = r#"//! Answers requests with its name; logs the messages it receives.
+
+#[airssys::component(optional = ["msg:subscribe:orders.>", "log:write"])]
+struct Listener;
+
+impl guest::Lifecycle for Listener {}
+
+impl guest::Handler for Listener {
+    fn handle_message(message: guest::handler::Message) -> Result<(), guest::handler::Error> {
+        let text = format!(
+            "{} received {} on {} from {}",
+            env!("CARGO_PKG_NAME"),
+            String::from_utf8_lossy(&message.payload),
+            message.topic,
+            message.source,
+        );
+        let _ = Listener::host()
+            .logging()
+            .log(host::logging::Level::Info, "listener", &text);
+        Ok(())
+    }
+
+    fn handle_request(
+        _source: String,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, guest::handler::Error> {
+        let payload = String::from_utf8_lossy(&payload);
+        Ok(format!("{} got {payload}", env!("CARGO_PKG_NAME")).into_bytes())
+    }
+}
+"#;
+    for (path, text) in [
+        (dir.join("Cargo.toml"), cargo_toml.as_str()),
+        (dir.join("src").join("lib.rs"), lib_rs),
+    ] {
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            continue;
+        }
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    dir
+}
+
+/// Writes `text` to `name` in `dir` and returns the path as text.
+fn file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The server stopped under two running hosts: host A's health says
+/// `reconnecting` (503) and its metrics `airssys_nats_connected 0`; the
+/// server back on the same port, both reconnect (health 200, `nats:
+/// connected (reconnects: 1)`, `airssys_nats_reconnects_total 1`) and a
+/// request through host A's ingress is again answered by host B's
+/// component. Host B takes its server from the policy's `[nats]` table,
+/// with a short reconnect backoff.
+#[test]
+fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
+    let mut nats = Nats::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let front = listener_crate("dist-front");
+    let back = listener_crate("dist-back");
+    let policy_a = file(
+        tmp.path(),
+        "a.toml",
+        "[nats]\nreconnect_delay_ms = 50\nreconnect_max_delay_ms = 200\n",
+    );
+    let policy_b = file(
+        tmp.path(),
+        "b.toml",
+        &format!(
+            "[nats]\nurl = \"{}\"\nreconnect_delay_ms = 50\nreconnect_max_delay_ms = 200\n",
+            nats.url()
+        ),
+    );
+    let a = Host::start(&[path(&front), "--policy", &policy_a, "--nats", &nats.url()]);
+    let b = Host::start(&[path(&back), "--policy", &policy_b]);
+    b.wait_for("messages and requests over NATS", 1);
+
+    let health = a.call("GET", "/v1/health", b"");
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, "ready\nnats: connected (reconnects: 0)\n")
+    );
+    let answer = a.request("dist-back", "hello");
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "dist-back got hello"),
+        "{}",
+        a.output()
+    );
+    let metrics = a.call("GET", "/metrics", b"").body;
+    assert!(
+        metrics.contains("\nairssys_nats_connected 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nairssys_nats_reconnects_total 0\n"),
+        "{metrics}"
+    );
+
+    nats.stop();
+    let down = a.wait_until("reported the lost server", |a| {
+        let answer = a.call("GET", "/v1/health", b"");
+        (answer.status == 503).then_some(answer)
+    });
+    assert!(
+        down.body.contains("the NATS connection is reconnecting"),
+        "{down:?}"
+    );
+    a.wait_for("lost the connection to the NATS server", 1);
+    let metrics = a.call("GET", "/metrics", b"").body;
+    assert!(
+        metrics.contains("\nairssys_nats_connected 0\n"),
+        "{metrics}"
+    );
+
+    nats.restart();
+    for host in [&a, &b] {
+        let up = host.wait_until("reconnected", |h| {
+            let answer = h.call("GET", "/v1/health", b"");
+            (answer.status == 200).then_some(answer)
+        });
+        assert_eq!(up.body, "ready\nnats: connected (reconnects: 1)\n");
+    }
+    a.wait_for("reconnected to the NATS server", 1);
+    let metrics = a.call("GET", "/metrics", b"").body;
+    assert!(
+        metrics.contains("\nairssys_nats_reconnects_total 1\n"),
+        "{metrics}"
+    );
+    // Host B renews its subscriptions as it reconnects; the request goes
+    // through once it has.
+    let answer = a.wait_until("answered after the restart", |a| {
+        let answer = a.request("dist-back", "again");
+        (answer.status == 200).then_some(answer)
+    });
+    assert_eq!(answer.body, "dist-back got again");
+}
+
+/// `examples/ping-pong` split across two hosts that connect as the users
+/// of `examples/nats/server.conf` (host A: `ping`, host B: `pong`): the
+/// ball goes back and forth over NATS. A third host connecting as
+/// `host-b` but serving `ping`, outside that user's permissions, is
+/// refused by the server: it prints the permission violations naming the
+/// subjects, the game's messages all go to host A's `ping`, none to it,
+/// and what it publishes outside its permissions reaches nobody.
+#[test]
+fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
+    let conf = repo_root().join("examples/nats/server.conf");
+    let nats = Nats::start(&["-c", path(&conf)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let password_a = file(tmp.path(), "a.password", "host-a-password\n");
+    let password_b = file(tmp.path(), "b.password", "host-b-password\n");
+    let policy = repo_root().join("examples/ping-pong/policy.toml");
+    let host = |component: &str, user: &str, password: &str| {
+        Host::start(&[
+            path(&repo_root().join("examples/ping-pong").join(component)),
+            "--policy",
+            path(&policy),
+            "--nats",
+            &nats.url(),
+            "--nats-user",
+            user,
+            "--nats-password-file",
+            password,
+        ])
+    };
+    let a = host("ping", "host-a", &password_a);
+    let b = host("pong", "host-b", &password_b);
+
+    a.publish("game.serve", "3");
+    a.wait_for("ping: ping (3 left) from `host`", 1);
+    b.wait_for("pong: pong (2 left) from `ping`", 1);
+    a.wait_for("ping: ping (1 left) from `pong`", 1);
+    b.wait_for("pong: pong (0 left) from `ping`", 1);
+    // pong's optional `msg:publish:game.over` is not granted: host B
+    // refuses it before anything reaches NATS.
+    b.wait_for("DENY `pong` msg:publish:game.over", 1);
+    for host in [&a, &b] {
+        assert!(
+            !host.output().contains("Permissions Violation"),
+            "{}",
+            host.output()
+        );
+    }
+
+    // A host outside its user's permissions.
+    let c = host("ping", "host-b", &password_b);
+    c.wait_for(
+        "Permissions Violation for Subscription to \"airssys.topic.game.serve\"",
+        1,
+    );
+    // As docs/distributed.md shows it.
+    let page = std::fs::read_to_string(repo_root().join("docs/distributed.md")).unwrap();
+    let shown = page
+        .lines()
+        .find(|l| l.starts_with("  note: the NATS server nats://127.0.0.1:4222 refused"))
+        .expect("docs/distributed.md shows a refusal");
+    c.wait_for(&shown.replace("nats://127.0.0.1:4222", &nats.url()), 1);
+    // Nor may it publish the serve: the server drops it.
+    c.publish("game.serve", "7");
+    c.wait_for(
+        "Permissions Violation for Publish to \"airssys.topic.game.serve\"",
+        1,
+    );
+    a.publish("game.serve", "1");
+    // The whole game ran on hosts A and B ...
+    a.wait_for("ping: ping (1 left) from `host`", 1);
+    b.wait_for("pong: pong (0 left) from `ping`", 2);
+    // ... and nothing reached host C's `ping`, which would have logged it
+    // (it joined the queue group `ping` before the game started, so
+    // without the server's refusal it would share its messages).
+    assert!(!c.output().contains("ping: ping ("), "{}", c.output());
+    assert!(!a.output().contains("(7 left)"), "{}", a.output());
+    let metrics = c.call("GET", "/metrics", b"").body;
+    assert!(
+        !metrics.contains("\nairssys_nats_server_errors_total 0\n")
+            && metrics.contains("\nairssys_nats_server_errors_total "),
+        "{metrics}"
+    );
+}
+
+/// One component, `dist-orders`, served by two hosts: host A's policy
+/// subscribes it to `orders.*`, host B's only to `orders.public`. Messages
+/// on `orders.secret` all reach host A's instance and never host B's,
+/// whatever host A's policy says: each host delivers only what its own
+/// grants cover. Messages on `orders.public` reach one replica each (the
+/// queue group is the component's).
+#[test]
+fn a_subscriber_on_host_b_refused_by_its_own_grants_never_sees_the_message() {
+    let nats = Nats::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let orders = listener_crate("dist-orders");
+    let wide = file(
+        tmp.path(),
+        "a.toml",
+        "[components.dist-orders]\ngrants = [\"msg:subscribe:orders.*\", \"log:write\"]\n\
+         subscribe = [\"orders.*\"]\n",
+    );
+    let narrow = file(
+        tmp.path(),
+        "b.toml",
+        "[components.dist-orders]\ngrants = [\"msg:subscribe:orders.public\", \"log:write\"]\n\
+         subscribe = [\"orders.public\"]\n",
+    );
+    let a = Host::start(&[path(&orders), "--policy", &wide, "--nats", &nats.url()]);
+    let b = Host::start(&[path(&orders), "--policy", &narrow, "--nats", &nats.url()]);
+    for n in 0..20 {
+        a.publish("orders.secret", &format!("s{n}"));
+    }
+    // Published after the secrets, from the same host: NATS keeps their
+    // order, so once the last public one was handled the secrets had
+    // arrived.
+    for n in 0..20 {
+        a.publish("orders.public", &format!("p{n}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let both = format!("{}{}", a.output(), b.output());
+        if (0..20).all(|n| both.contains(&format!("received p{n} on orders.public"))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "public orders missing:\n{both}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for n in 0..20 {
+        a.wait_for(&format!("received s{n} on orders.secret from host"), 1);
+    }
+    assert!(
+        !b.output().contains("received s"),
+        "host B's replica got a message its grants do not cover:\n{}",
+        b.output()
+    );
+    // Host B's own count of what it delivered to its replica is exactly
+    // the public orders the replica logged (a call is counted just after
+    // its log line: wait for the count to catch up).
+    let logged = b.output().matches("received p").count() as u64;
+    let calls = |b: &Host| {
+        let status = b.call("GET", "/v1/components", b"");
+        let all: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "dist-orders")
+            .unwrap()["calls"]
+            .as_u64()
+            .unwrap()
+    };
+    b.wait_until("counted its deliveries", |b| {
+        (calls(b) >= logged).then(|| b.call("GET", "/v1/components", b""))
+    });
+    assert_eq!(calls(&b), logged, "{}", b.output());
+}
+
+/// The `[nats]` example of docs/distributed.md is a valid policy table.
+#[test]
+fn the_nats_table_of_distributed_md_is_a_valid_policy() {
+    let page = std::fs::read_to_string(repo_root().join("docs/distributed.md")).unwrap();
+    let toml = page
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/distributed.md shows a [nats] table");
+    let policy = airssys_runtime::Policy::from_toml_str(toml).unwrap();
+    let nats = policy.nats().expect("a [nats] table");
+    assert_eq!(nats.url.as_deref(), Some("nats://nats.internal:4222"));
+    assert_eq!(nats.reconnect_max_delay, Some(Duration::from_millis(2000)));
+    assert!(nats.credentials_file.is_some() && nats.tls_ca_file.is_some());
+}
+
+/// Bad NATS input is refused before anything is built or connected,
+/// naming the flag or the policy key and the file.
+#[test]
+fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        common::stderr(&out)
+    };
+    let policy = file(tmp.path(), "policy.toml", "");
+    let missing = tmp.path().join("missing.creds");
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &policy,
+        "--nats",
+        "nats://me:s3cret@127.0.0.1:1",
+        "--nats-creds",
+        path(&missing),
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "--nats-creds: NATS credentials file `{}`: cannot read it",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+
+    let not_pem = file(tmp.path(), "ca.pem", "not a certificate\n");
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-tls-ca",
+        &not_pem,
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "--nats-tls-ca: TLS CA file `{not_pem}`: it holds no PEM `CERTIFICATE` block"
+        )),
+        "{stderr}"
+    );
+
+    // A relative file in the policy is the policy file's neighbour.
+    let policy = file(
+        tmp.path(),
+        "with-nats.toml",
+        "# NATS\n[nats]\nurl = \"nats://127.0.0.1:1\"\nnkey_seed_file = \"host.nk\"\n",
+    );
+    let stderr = run(&["serve", "nothing.wasm", "--policy", &policy]);
+    assert!(
+        stderr.contains(&format!(
+            "[nats] `nkey_seed_file` (policy line 2): NATS NKey seed file `{}`: cannot read it",
+            tmp.path().join("host.nk").display()
+        )),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &file(
+            tmp.path(),
+            "both.toml",
+            "[nats]\nuser = \"a\"\nnkey_seed_file = \"x\"\n",
+        ),
+    ]);
+    assert!(stderr.contains("give one way to authenticate"), "{stderr}");
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &policy,
+        "--nats-prefix",
+        "x",
+    ]);
+    assert!(!stderr.contains("need a NATS server"), "{stderr}");
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &file(tmp.path(), "empty.toml", ""),
+        "--nats-prefix",
+        "x",
+    ]);
+    assert!(
+        stderr.contains("the --nats-* options need a NATS server"),
+        "{stderr}"
+    );
+}
+
+/// The words of a shell line: single and double quotes group.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => out.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    out.extend(word);
+    out
+}
+
+/// The quickstart of docs/distributed.md, followed to the letter from the
+/// repository root: every line of its ```` ```sh ```` blocks runs in
+/// order, and the ```` ```text ```` block right after a block lists what
+/// its commands print, in order.
+///
+/// - `nats-server ...` starts this test's server with those arguments,
+///   on a free port standing for the page's `4222` (and a temporary
+///   JetStream store);
+/// - `airssys serve ... --listen ADDR` starts a host (in the background,
+///   as the page's "another terminal") listening on a free port standing
+///   for `ADDR`; its output is what it printed once ready;
+/// - `curl ...` is sent with this test's HTTP client (`-s`, `-X`,
+///   `--data`, the URL), the status must be 2xx.
+#[test]
+fn the_quickstart_of_distributed_md_runs_as_written() {
+    let page = std::fs::read_to_string(repo_root().join("docs/distributed.md")).unwrap();
+    let section = page
+        .split("## Quickstart")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("docs/distributed.md has a quickstart");
+    let lines: Vec<&str> = section.lines().collect();
+    let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if let Some(info) = lines[i].strip_prefix("```") {
+            let mut body = Vec::new();
+            i += 1;
+            while !lines[i].starts_with("```") {
+                body.push(lines[i].to_owned());
+                i += 1;
+            }
+            blocks.push((info.trim().to_owned(), body));
+        }
+        i += 1;
+    }
+
+    let mut nats: Option<Nats> = None;
+    let mut hosts: Vec<(String, Host)> = Vec::new();
+    let mut ran = Vec::new();
+    for (n, (info, body)) in blocks.iter().enumerate() {
+        if info != "sh" {
+            continue;
+        }
+        let mut printed = String::new();
+        for line in body.iter().filter(|l| !l.trim().is_empty()) {
+            let command = words(line);
+            let url = nats.as_ref().map(Nats::url);
+            let page_url = "nats://127.0.0.1:4222";
+            match command.first().map(String::as_str) {
+                Some("nats-server") => {
+                    let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
+                    assert_eq!(
+                        args,
+                        ["-js", "-a", "127.0.0.1", "-p", "4222"],
+                        "this test knows these arguments: {line}"
+                    );
+                    nats = Some(Nats::start(&[]));
+                }
+                Some("airssys") if command.get(1).is_some_and(|c| c == "serve") => {
+                    let url = url.expect("the page starts nats-server first");
+                    let mut args: Vec<String> = Vec::new();
+                    let mut listen = None;
+                    let mut rest = command[2..].iter();
+                    while let Some(word) = rest.next() {
+                        match word.as_str() {
+                            "--listen" => listen = rest.next().cloned(),
+                            other => args.push(other.replace(page_url, &url)),
+                        }
+                    }
+                    let listen = listen.expect("each host of the page names --listen");
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    let host = Host::start(&args);
+                    printed.push_str(
+                        &host
+                            .stdout
+                            .lock()
+                            .unwrap()
+                            .replace(&host.address.to_string(), &listen)
+                            .replace(&url, page_url),
+                    );
+                    hosts.push((listen, host));
+                }
+                Some("curl") => {
+                    let mut method = None;
+                    let mut data: Option<String> = None;
+                    let mut target = None;
+                    let mut rest = command[1..].iter();
+                    while let Some(word) = rest.next() {
+                        match word.as_str() {
+                            "-s" => {}
+                            "-X" => method = rest.next().cloned(),
+                            "--data" => data = rest.next().cloned(),
+                            other if other.starts_with("http://") => {
+                                target = Some(other.to_owned());
+                            }
+                            other => panic!("`{line}`: this test's curl knows no `{other}`"),
+                        }
+                    }
+                    let target = target.expect("a URL");
+                    let (host, path) = hosts
+                        .iter()
+                        .find_map(|(listen, host)| {
+                            target
+                                .strip_prefix(&format!("http://{listen}"))
+                                .map(|path| (host, path))
+                        })
+                        .unwrap_or_else(|| panic!("`{line}`: no host listens there"));
+                    let method = method
+                        .unwrap_or_else(|| if data.is_some() { "POST" } else { "GET" }.to_owned());
+                    let answer = host.call(&method, path, data.unwrap_or_default().as_bytes());
+                    assert!(
+                        (200..300).contains(&answer.status),
+                        "`{line}`: {answer:?}\n{}",
+                        host.output()
+                    );
+                    printed.push_str(&answer.body);
+                    if !answer.body.ends_with('\n') {
+                        printed.push('\n');
+                    }
+                }
+                _ => panic!(
+                    "docs/distributed.md: this test runs `nats-server`, `airssys serve` and \
+                     `curl` only: {line}"
+                ),
+            }
+            ran.push(line.clone());
+        }
+        if let Some((next, expected)) = blocks.get(n + 1)
+            && next == "text"
+        {
+            let needles: Vec<&str> = expected
+                .iter()
+                .flat_map(|line| line.split('…'))
+                .filter(|part| !part.is_empty())
+                .collect();
+            common::assert_in_order(&printed, &needles);
+        }
+    }
+    assert_eq!(ran.len(), 6, "the quickstart's commands: {ran:#?}");
+    assert_eq!(hosts.len(), 2, "two hosts");
+}
