@@ -35,6 +35,7 @@ pub use export::{ExportError, WitTree};
 pub use lint::Problem;
 pub use requirement::{ANNOTATION, CapabilityTemplate, Requirement, TemplatePart};
 use source::Sources;
+#[cfg(feature = "compat")]
 pub(crate) use source::error_location;
 pub use usage::{GuardedImport, HANDLER_INTERFACE, ImportUsage, Wording};
 pub use wit_type::{NamedType, NamedTypeKind, WitType};
