@@ -278,6 +278,8 @@ fn paths_that_do_not_load_are_errors_naming_the_path() {
     let e = load_wit(&bad).expect_err("a syntax error");
     assert_eq!(e.path, bad);
     assert!(e.message.contains("bad.wit:2:"), "{}", e.message);
+    let location = e.location.as_ref().expect("a location");
+    assert_eq!((location.file.as_path(), location.line), (bad.as_path(), 2));
     let e = diff_paths(&bad, &case("identical").join("new")).expect_err("OLD does not load");
     assert_eq!(e.path, bad);
 
@@ -291,6 +293,9 @@ fn paths_that_do_not_load_are_errors_naming_the_path() {
     let e = load_wit(&orphan).expect_err("an unresolved dependency");
     assert_eq!(e.path, orphan);
     assert!(e.message.contains("t:gone"), "{}", e.message);
+    let location = e.location.as_ref().expect("a location");
+    assert_eq!(location.file, orphan.join("app/app.wit"));
+    assert_eq!(location.line, 1);
 }
 
 #[test]

@@ -62,8 +62,11 @@ fn clean_fixture_lints_clean_and_models_every_function() {
 
     let open = contract.function("files", "open").unwrap();
     assert_eq!(open.params[0].name, "path");
-    assert_eq!(open.params[0].ty, "path");
-    assert_eq!(open.result.as_deref(), Some("result<file, error>"));
+    assert_eq!(open.params[0].ty.to_string(), "path");
+    assert_eq!(
+        open.result.as_ref().map(ToString::to_string).as_deref(),
+        Some("result<file, error>")
+    );
     assert_eq!(open.location.line, 43);
     let Requirement::Capability(t) = &open.requirement else {
         panic!("{:?}", open.requirement)
@@ -79,7 +82,10 @@ fn clean_fixture_lints_clean_and_models_every_function() {
     assert_eq!(read.display_name(), "file.read");
     // the implicit `self` is not listed
     assert_eq!(read.params.len(), 1);
-    assert_eq!(read.result.as_deref(), Some("result<list<u8>, error>"));
+    assert_eq!(
+        read.result.as_ref().map(ToString::to_string).as_deref(),
+        Some("result<list<u8>, error>")
+    );
     assert_eq!(
         contract
             .function("files", "[method]file.size")
@@ -290,4 +296,57 @@ fn embedded_contract_equals_the_directory() {
             .collect()
     };
     assert_eq!(names(&on_disk), names(embedded));
+}
+
+/// wit-parser renders an error on a line longer than 500 characters as
+/// `file:line:col: message`, without the `-->` pointer: the location
+/// comes from the error's span, not from the text.
+#[test]
+fn errors_on_long_lines_keep_their_location() {
+    let text = format!(
+        "package t:long;\n\ninterface api {{\n  f: func() -> no-such-type;{}\n}}\n",
+        " ".repeat(600)
+    );
+    let line_of = |err: &ContractError| match err {
+        ContractError::Wit { location, message } => {
+            assert!(!message.contains("-->"), "{message}");
+            location.as_ref().map(|l| (l.file.clone(), l.line))
+        }
+        other => panic!("{other:?}"),
+    };
+
+    let err = Contract::from_sources(Path::new("mem"), &[("api.wit", &text)]).unwrap_err();
+    assert_eq!(line_of(&err), Some(("mem/api.wit".into(), 4)), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("api.wit"), &text).unwrap();
+    let err = Contract::load_dir(dir.path()).unwrap_err();
+    assert_eq!(
+        line_of(&err),
+        Some((dir.path().join("api.wit"), 4)),
+        "{err}"
+    );
+
+    // A syntax error and an unresolved package are located too.
+    let err = Contract::from_sources(
+        Path::new("mem"),
+        &[(
+            "api.wit",
+            &format!("package t:long;\nbad{}", " ".repeat(600)),
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(line_of(&err).map(|(_, line)| line), Some(2), "{err}");
+    let err = Contract::from_sources(
+        Path::new("mem"),
+        &[(
+            "api.wit",
+            &format!(
+                "package t:long;\ninterface api {{\n  use other:pkg/types.{{x}};{}\n  f: func(a: x);\n}}\n",
+                " ".repeat(600)
+            ),
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(line_of(&err).map(|(_, line)| line), Some(3), "{err}");
 }

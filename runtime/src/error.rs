@@ -124,6 +124,9 @@ pub enum LoadError {
         component: String,
         /// Which subscription and how to fix it.
         message: String,
+        /// The subscriptions its effective `msg:subscribe` grant does not
+        /// cover; empty when the component exports no `handler`.
+        refused: Vec<Capability>,
     },
     /// A mounted directory compares names without regard to case or
     /// Unicode normalisation (or could not be probed), and one of the

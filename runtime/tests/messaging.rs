@@ -102,17 +102,29 @@ fn subscription_not_covered_by_the_grant_refuses_the_load() {
     let err = rt
         .load(&messenger("bob", &["msg:subscribe:orders.created"]))
         .expect_err("subscription wider than the grant");
-    let LoadError::Subscription { component, message } = &err else {
+    let LoadError::Subscription {
+        component,
+        message,
+        refused,
+    } = &err
+    else {
         panic!("expected LoadError::Subscription, got {err:?}");
     };
     assert_eq!(component, "bob");
     assert!(message.contains("msg:subscribe:orders.*"), "{message}");
     assert!(message.contains("line 7"), "{message}");
+    // The refused subscriptions, as data.
+    let refused: Vec<String> = refused.iter().map(ToString::to_string).collect();
+    assert_eq!(refused, ["msg:subscribe:orders.*"]);
 
     // No msg:subscribe grant at all.
     let rt = runtime("[components.eve]\nsubscribe = [\"orders.>\"]\n");
     let err = rt.load(&messenger("eve", &[])).expect_err("no grant");
-    assert!(matches!(err, LoadError::Subscription { .. }), "{err:?}");
+    let LoadError::Subscription { refused, .. } = &err else {
+        panic!("expected LoadError::Subscription, got {err:?}");
+    };
+    let refused: Vec<String> = refused.iter().map(ToString::to_string).collect();
+    assert_eq!(refused, ["msg:subscribe:orders.>"], "{err}");
 }
 
 #[test]

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use airssys_runtime::broker::BrokerError;
 use airssys_runtime::{
-    AuditLog, ComponentSource, ComponentState, Policy, Runtime, ServeError, Server, ServerConfig,
+    AuditLog, ComponentSource, ComponentState, LimitExceeded, Policy, Runtime, ServeError, Server,
+    ServerConfig,
 };
 use support::{fixture, fixture_as};
 
@@ -217,6 +219,15 @@ fn a_trap_answers_its_caller_and_a_fresh_instance_takes_over() {
         matches!(&err, ServeError::Trap { message, .. } if message.contains("boom")),
         "{err:?}"
     );
+    // wasmtime's error stays the source: an embedder finds the trap code.
+    assert!(
+        matches!(
+            &err,
+            ServeError::Trap { source: Some(e), .. } if e.downcast_ref::<wasmtime::Trap>().is_some()
+        ),
+        "{err:?}"
+    );
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
     assert_eq!(err.http_status(), 500);
     // The next request is answered by a fresh instance.
     assert_eq!(ask(&server, "limitprobe", "echo:again"), "again");
@@ -256,6 +267,16 @@ fn a_limit_answers_its_caller_and_a_fresh_instance_takes_over() {
         matches!(&err, ServeError::Limit { message, .. } if message.contains("cpu_time_ms")),
         "{err:?}"
     );
+    // The limit, as data and as the error's source.
+    assert!(
+        matches!(
+            &err,
+            ServeError::Limit { limit: LimitExceeded::CpuTime { component, .. }, .. }
+                if component == "limitprobe"
+        ),
+        "{err:?}"
+    );
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
     assert_eq!(err.http_status(), 503);
     assert_eq!(ask(&server, "limitprobe", "echo:again"), "again");
     assert_eq!(status(&server, "limitprobe").restarts, 1);
@@ -353,6 +374,18 @@ fn published_messages_are_delivered_without_pumping() {
         .publish("airssys.dead-letter.bob", Vec::new())
         .expect_err("reserved");
     assert!(err.to_string().contains("reserved"), "{err}");
+    // The broker's refusal stays the error's source.
+    let err = server
+        .publish("orders.created", vec![0; 1024 * 1024 + 1])
+        .expect_err("over the broker's payload bound");
+    assert!(
+        matches!(
+            &err,
+            ServeError::Publish { retry: false, source: BrokerError::InvalidInput(reason), .. }
+                if reason.contains("max_payload_bytes")
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -432,6 +465,15 @@ fn a_policy_that_a_component_cannot_run_under_changes_nothing() {
     .unwrap();
     let err = server.reload(bad).expect_err("pin mismatch");
     assert!(matches!(err, ServeError::Policy { .. }), "{err:?}");
+    // The load error that refused it, as data.
+    assert!(
+        matches!(
+            &err,
+            ServeError::Policy { source: Some(load), .. }
+                if matches!(**load, airssys_runtime::LoadError::DigestMismatch { .. })
+        ),
+        "{err:?}"
+    );
     let message = err.to_string();
     assert!(
         message.contains("probe") && message.contains("nothing changed"),

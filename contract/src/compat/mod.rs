@@ -39,6 +39,8 @@ use std::path::{Path, PathBuf};
 
 use wit_parser::Resolve;
 
+use crate::model::{Location, error_location};
+
 pub use link::{Mismatch, check_import, check_world_imports, compare_interfaces};
 pub use report::{
     Change, Finding, ItemLocation, PackageVerdict, REPORT_FORMAT, Report, ReportSummary,
@@ -57,6 +59,9 @@ pub struct WitLoadError {
     pub path: PathBuf,
     /// wit-parser's error, rendered with file, line and column.
     pub message: String,
+    /// The file and line wit-parser rejected (from its error's span), when
+    /// the WIT was read and did not parse or resolve.
+    pub location: Option<Location>,
 }
 
 /// Loads a WIT directory (with its `deps/`), a directory of package
@@ -70,6 +75,12 @@ pub fn load_wit(path: &Path) -> Result<Resolve, WitLoadError> {
     let fail = |message: String| WitLoadError {
         path: path.to_path_buf(),
         message,
+        location: None,
+    };
+    let rejected = |message: String, location: Option<Location>| WitLoadError {
+        path: path.to_path_buf(),
+        message,
+        location,
     };
     let mut resolve = Resolve::new();
     resolve.all_features = true;
@@ -85,7 +96,10 @@ pub fn load_wit(path: &Path) -> Result<Resolve, WitLoadError> {
     if path.is_file() || has_wit(path) {
         return match resolve.push_path(path) {
             Ok(_) => Ok(resolve),
-            Err(e) => Err(fail(resolve.render_error(&e))),
+            Err(e) => Err(rejected(
+                resolve.render_error(&e),
+                error_location(&resolve.source_map, e.chain()),
+            )),
         };
     }
     // A directory of package directories: push them in dependency order by
@@ -109,13 +123,16 @@ pub fn load_wit(path: &Path) -> Result<Resolve, WitLoadError> {
             match attempt.push_dir(&dir) {
                 Ok(_) => resolve = attempt,
                 Err(e) => {
-                    last_error = Some(attempt.render_error(&e));
+                    last_error = Some(rejected(
+                        attempt.render_error(&e),
+                        error_location(&attempt.source_map, e.chain()),
+                    ));
                     rest.push(dir);
                 }
             }
         }
         if rest.len() == before {
-            return Err(fail(last_error.unwrap_or_default()));
+            return Err(last_error.unwrap_or_else(|| fail(String::new())));
         }
         pending = rest;
     }

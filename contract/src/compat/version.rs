@@ -64,9 +64,9 @@ pub enum TrackMismatch {
     #[error("the component needs version {component} or newer, the host has {host}")]
     HostOlder {
         /// The version the component was built against.
-        component: String,
+        component: Version,
         /// The host's version.
-        host: String,
+        host: Version,
     },
 }
 
@@ -91,8 +91,8 @@ pub fn check_track(
         && h < c
     {
         return Err(TrackMismatch::HostOlder {
-            component: c.to_string(),
-            host: h.to_string(),
+            component: c.clone(),
+            host: h.clone(),
         });
     }
     Ok(())
@@ -140,7 +140,19 @@ mod tests {
         assert!(check_track(Some(&v("1.2.0")), Some(&v("2.0.0"))).is_err());
         assert!(check_track(Some(&v("0.0.1")), Some(&v("0.0.2"))).is_err());
         assert!(check_track(Some(&v("0.2.0-rc1")), Some(&v("0.2.0"))).is_err());
-        assert!(check_track(Some(&v("1.4.0")), Some(&v("1.3.0"))).is_err());
+        assert_eq!(
+            check_track(Some(&v("1.4.0")), Some(&v("1.3.0"))),
+            Err(TrackMismatch::HostOlder {
+                component: v("1.4.0"),
+                host: v("1.3.0"),
+            })
+        );
+        assert_eq!(
+            check_track(Some(&v("1.4.0")), Some(&v("1.3.0")))
+                .expect_err("the host is older")
+                .to_string(),
+            "the component needs version 1.4.0 or newer, the host has 1.3.0"
+        );
         assert!(check_track(None, None).is_ok());
         assert!(check_track(None, Some(&v("1.0.0"))).is_err());
     }

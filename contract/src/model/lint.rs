@@ -6,7 +6,7 @@ use std::fmt;
 use wit_parser::{Resolve, Type, TypeDefKind, TypeId};
 
 use super::requirement::{annotation_lines, parse_requirement};
-use super::{Contract, HostFunction, Interface, Location, Requirement, TemplatePart};
+use super::{Contract, HostFunction, Interface, Location, Requirement, TemplatePart, WitType};
 use crate::wit_text::{dealias, type_text};
 
 /// A contract problem found by [`Contract::lint`].
@@ -160,15 +160,8 @@ impl FunctionCx<'_> {
         let Requirement::Capability(template) = &self.function.requirement else {
             return;
         };
-        // A method's first WIT parameter is its implicit `self`.
-        let skip = usize::from(self.function.is_method());
         for name in template.params() {
-            let param = self
-                .wit_fn
-                .params
-                .iter()
-                .skip(skip)
-                .find(|p| p.name == name);
+            let param = self.function.params.iter().find(|p| p.name == name);
             let message = match param {
                 None => {
                     let names: Vec<_> = self
@@ -187,11 +180,11 @@ impl FunctionCx<'_> {
                         self.who()
                     )
                 }
-                Some(p) if dealias(self.resolve(), p.ty) != Type::String => format!(
+                Some(p) if *p.ty.dealias() != WitType::String => format!(
                     "{}: template `{template}` names `{{{name}}}`, whose type is `{}`; \
                      only `string` parameters can complete a capability",
                     self.who(),
-                    type_text(self.resolve(), p.ty)
+                    p.ty
                 ),
                 Some(_) => continue,
             };
@@ -236,7 +229,11 @@ impl FunctionCx<'_> {
         let Err(reason) = denial_variant(self.resolve(), self.wit_fn.result) else {
             return;
         };
-        let result = self.function.result.as_deref().unwrap_or("nothing");
+        let result = self
+            .function
+            .result
+            .as_ref()
+            .map_or_else(|| "nothing".to_owned(), ToString::to_string);
         let message = format!(
             "{} requires `{template}` but its result `{result}` cannot carry `denied`: {reason}; \
              return `result<_, E>` where `E` is a variant with a `denied(string)` case",

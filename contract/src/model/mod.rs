@@ -21,6 +21,7 @@ mod lint;
 mod requirement;
 mod source;
 mod usage;
+mod wit_type;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -34,7 +35,10 @@ pub use export::{ExportError, WitTree};
 pub use lint::Problem;
 pub use requirement::{ANNOTATION, CapabilityTemplate, Requirement, TemplatePart};
 use source::Sources;
+#[cfg(feature = "compat")]
+pub(crate) use source::error_location;
 pub use usage::{GuardedImport, HANDLER_INTERFACE, ImportUsage, Wording};
+pub use wit_type::{NamedType, NamedTypeKind, WitType};
 
 /// A loaded WIT contract: the resolved packages plus the host functions
 /// and their capability requirements.
@@ -78,8 +82,8 @@ pub struct HostFunction {
     /// The parameters as written in WIT; a method's implicit `self` is not
     /// listed.
     pub params: Vec<Param>,
-    /// The WIT text of the result type, e.g. `result<bucket, error>`.
-    pub result: Option<String>,
+    /// The result type, e.g. `result<bucket, error>` (its `Display`).
+    pub result: Option<WitType>,
     /// What the function requires, from its `@capability` line.
     pub requirement: Requirement,
     /// The function's doc comment.
@@ -93,8 +97,8 @@ pub struct HostFunction {
 pub struct Param {
     /// The WIT name, e.g. `key`.
     pub name: String,
-    /// The WIT text of the type, e.g. `list<u8>`.
-    pub ty: String,
+    /// The type, e.g. `list<u8>` (its `Display`).
+    pub ty: WitType,
 }
 
 /// A place in a WIT file.
@@ -139,7 +143,8 @@ pub enum ContractError {
     Wit {
         /// The rendered error.
         message: String,
-        /// The first file and line the message points at, if any.
+        /// The file and line of the problem (from wit-parser's span), if
+        /// known.
         location: Option<Location>,
     },
     /// Embedded sources are laid out in a way a WIT directory cannot be.
@@ -150,13 +155,6 @@ pub enum ContractError {
         /// What is wrong.
         message: String,
     },
-}
-
-impl ContractError {
-    fn wit(message: String) -> ContractError {
-        let location = source::location_in_rendered(&message);
-        ContractError::Wit { message, location }
-    }
 }
 
 impl Contract {
@@ -178,7 +176,10 @@ impl Contract {
         }
         let mut resolve = Resolve::new();
         if let Err(e) = resolve.push_dir(dir) {
-            return Err(ContractError::wit(resolve.render_error(&e)));
+            return Err(ContractError::Wit {
+                message: resolve.render_error(&e),
+                location: source::error_location(&resolve.source_map, e.chain()),
+            });
         }
         let sources = Sources::read(&resolve.source_map);
         Ok(Contract::build(resolve, sources))
@@ -438,7 +439,7 @@ fn build_function(resolve: &Resolve, sources: &Sources, f: &wit_parser::Function
         .skip(usize::from(is_method))
         .map(|p| Param {
             name: p.name.clone(),
-            ty: crate::wit_text::type_text(resolve, p.ty),
+            ty: WitType::from_resolve(resolve, p.ty),
         })
         .collect();
     let docs = f.docs.contents.clone().unwrap_or_default();
@@ -453,7 +454,7 @@ fn build_function(resolve: &Resolve, sources: &Sources, f: &wit_parser::Function
         result: f
             .result
             .as_ref()
-            .map(|t| crate::wit_text::type_text(resolve, *t)),
+            .map(|t| WitType::from_resolve(resolve, *t)),
         requirement: requirement::requirement_of(&docs),
         docs,
         location: sources.location(&resolve.source_map, f.span),

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use wit_parser::{Resolve, SourceMap, Span, UnresolvedPackageGroup};
+use wit_parser::{ParseError, Resolve, ResolveError, SourceMap, Span, UnresolvedPackageGroup};
 
 use super::requirement::ANNOTATION;
 use super::{ContractError, Location};
@@ -85,16 +85,28 @@ fn parse_location(rendered: &str) -> Option<Location> {
     })
 }
 
-/// The location a rendered wit-parser error points at (`--> file:line:col`
-/// line, or a leading `file:line:col:` for long lines).
-pub(crate) fn location_in_rendered(message: &str) -> Option<Location> {
-    message.lines().find_map(|line| {
-        let line = line.trim();
-        if let Some(at) = line.strip_prefix("-->") {
-            return parse_location(at.trim());
-        }
-        None
-    })
+/// The location of a wit-parser error, from the span of the first
+/// [`ResolveError`] or [`ParseError`] in its chain of causes (not from
+/// its text).
+pub(crate) fn error_location<'e>(
+    map: &SourceMap,
+    mut chain: impl Iterator<Item = &'e (dyn std::error::Error + 'static)>,
+) -> Option<Location> {
+    chain
+        .find_map(|layer| {
+            layer
+                .downcast_ref::<ResolveError>()
+                .map(|e| e.kind().span())
+                .or_else(|| layer.downcast_ref::<ParseError>().map(|e| e.kind().span()))
+        })
+        .and_then(|span| span_location(map, span))
+}
+
+/// The file and line of a known span.
+pub(crate) fn span_location(map: &SourceMap, span: Span) -> Option<Location> {
+    span.is_known()
+        .then(|| parse_location(&map.render_location(span)))
+        .flatten()
 }
 
 /// Parses and resolves in-memory WIT laid out as a directory.
@@ -128,8 +140,10 @@ pub(crate) fn resolve_sources(
         sources.texts.insert(name, text.to_owned());
     }
     let parse = |map: SourceMap| -> Result<UnresolvedPackageGroup, ContractError> {
-        map.parse()
-            .map_err(|(map, e)| ContractError::wit(e.render(&map)))
+        map.parse().map_err(|(map, e)| ContractError::Wit {
+            message: e.render(&map),
+            location: span_location(&map, e.kind().span()),
+        })
     };
     let main = parse(main)?;
     let deps = deps
@@ -138,7 +152,10 @@ pub(crate) fn resolve_sources(
         .collect::<Result<Vec<_>, _>>()?;
     let mut resolve = Resolve::new();
     if let Err(e) = resolve.push_groups(main, deps) {
-        return Err(ContractError::wit(e.render(&resolve.source_map)));
+        return Err(ContractError::Wit {
+            message: e.render(&resolve.source_map),
+            location: span_location(&resolve.source_map, e.kind().span()),
+        });
     }
     Ok((resolve, sources))
 }
@@ -153,7 +170,5 @@ mod tests {
         assert_eq!(loc.file, PathBuf::from("C:/x/a.wit"));
         assert_eq!(loc.line, 12);
         assert_eq!(parse_location("<unknown>"), None);
-        let msg = "expected `;`\n     --> wit/a.wit:3:9\n      |\n    3 | x";
-        assert_eq!(location_in_rendered(msg).map(|l| l.line), Some(3), "{msg}");
     }
 }

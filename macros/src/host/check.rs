@@ -3,13 +3,14 @@
 //! mistakes of an impl come out in one pass.
 
 use airssys_contract::capability::Capability;
+use airssys_contract::model::{NamedTypeKind, WitType};
 use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 use syn::{
     FnArg, GenericArgument, Ident, ImplItemFn, LitStr, Pat, PathArguments, ReturnType, Type,
 };
 
-use super::wit::{WitFunction, WitInterface, WitRequirement, WitType, rust_ident, rust_type_name};
+use super::wit::{WitFunction, WitInterface, WitRequirement, rust_ident, rust_type_name};
 use crate::capability_literal;
 use crate::errors::Errors;
 
@@ -412,104 +413,105 @@ fn trappable_inner(ty: &Type) -> Option<&Type> {
 /// and `alloc::string::String` all match `string`).
 pub(crate) fn type_matches(wit: &WitType, ty: &Type) -> bool {
     let ty = strip(ty);
-    match wit {
-        WitType::Absent => is_unit(ty),
-        WitType::Named(name) if name == "result" => type_matches(
-            &WitType::Generic("result".into(), vec![WitType::Absent, WitType::Absent]),
-            ty,
-        ),
-        WitType::Named(name) => match primitive(name) {
-            Some(rust) => last_segment_is(ty, rust, 0),
-            None => {
-                let camel = rust_type_name(name);
-                // A bare resource name is an owned handle.
-                last_segment_is(ty, &camel, 0)
-                    || generic_args_of(ty).is_some_and(|(n, args)| {
-                        n == "Resource" && args.len() == 1 && last_segment_is(args[0], &camel, 0)
-                    })
-            }
-        },
-        WitType::Generic(name, args) => {
-            let rust_args = |rust: &str| {
-                generic_args_of(ty)
-                    .filter(|(n, a)| n == rust && a.len() == args.len())
-                    .map(|(_, a)| a)
-            };
-            match name.as_str() {
-                "list" if args.len() == 1 => {
-                    rust_args("Vec").is_some_and(|a| type_matches(&args[0], a[0]))
-                }
-                "option" if args.len() == 1 => {
-                    rust_args("Option").is_some_and(|a| type_matches(&args[0], a[0]))
-                }
-                "result" => {
-                    let (ok, err) = match args.as_slice() {
-                        [ok] => (ok.clone(), WitType::Absent),
-                        [ok, err] => (ok.clone(), err.clone()),
-                        _ => return false,
-                    };
-                    generic_args_of(ty)
-                        .filter(|(n, a)| n == "Result" && a.len() == 2)
-                        .is_some_and(|(_, a)| type_matches(&ok, a[0]) && type_matches(&err, a[1]))
-                }
-                "own" | "borrow" if args.len() == 1 => {
-                    let WitType::Named(resource) = &args[0] else {
-                        return false;
-                    };
-                    rust_args("Resource")
-                        .is_some_and(|a| last_segment_is(a[0], &rust_type_name(resource), 0))
-                }
-                "tuple" => match ty {
-                    Type::Tuple(t) => {
-                        t.elems.len() == args.len()
-                            && args.iter().zip(&t.elems).all(|(w, r)| type_matches(w, r))
-                    }
-                    _ => false,
-                },
-                // Types the host macros do not model (future, stream, map):
-                // the compiler checks them against the trait.
-                _ => true,
-            }
-        }
+    let args_of = |rust: &str, n: usize| {
+        generic_args_of(ty)
+            .filter(|(name, args)| name == rust && args.len() == n)
+            .map(|(_, args)| args)
+    };
+    if let Some(resource) = wit.handle_resource() {
+        // `type file-ref = borrow<file>`: bindgen's `FileRef` is
+        // `Resource<File>`.
+        return alias_of_handle(wit).is_some_and(|alias| last_segment_is(ty, &alias, 0))
+            || args_of("Resource", 1)
+                .is_some_and(|a| last_segment_is(a[0], &rust_type_name(resource), 0));
     }
+    if let Some(rust) = primitive(wit) {
+        return last_segment_is(ty, rust, 0);
+    }
+    match wit {
+        WitType::List(e) => args_of("Vec", 1).is_some_and(|a| type_matches(e, a[0])),
+        WitType::Option(e) => args_of("Option", 1).is_some_and(|a| type_matches(e, a[0])),
+        WitType::Result { ok, err } => args_of("Result", 2).is_some_and(|a| {
+            slot_matches(ok.as_deref(), a[0]) && slot_matches(err.as_deref(), a[1])
+        }),
+        WitType::Tuple(items) => match ty {
+            Type::Tuple(t) => {
+                t.elems.len() == items.len()
+                    && items.iter().zip(&t.elems).all(|(w, r)| type_matches(w, r))
+            }
+            _ => false,
+        },
+        // bindgen names the type (`Error`, `Bytes`); an alias also stands
+        // for what it aliases (`Vec<u8>` for `bytes`).
+        WitType::Named(named) => {
+            last_segment_is(ty, &rust_type_name(&named.name), 0)
+                || matches!(&named.kind, NamedTypeKind::Alias(target) if type_matches(target, ty))
+        }
+        // Types the host macros do not model (future, stream, map,
+        // fixed-length lists, error-context): the compiler checks them
+        // against the trait.
+        _ => true,
+    }
+}
+
+/// The Rust name of a named alias of an `own<r>` or `borrow<r>` handle.
+fn alias_of_handle(wit: &WitType) -> Option<String> {
+    match (wit, wit.dealias()) {
+        (WitType::Named(named), WitType::Own(_) | WitType::Borrow(_)) => {
+            Some(rust_type_name(&named.name))
+        }
+        _ => None,
+    }
+}
+
+/// `T` or `_` of a `result<T, E>`: `_` is `()`.
+fn slot_matches(wit: Option<&WitType>, ty: &Type) -> bool {
+    wit.map_or_else(|| is_unit(ty), |wit| type_matches(wit, ty))
 }
 
 /// The Rust text bindgen generates for `wit`, for messages.
 pub(crate) fn rust_type_text(wit: &WitType) -> String {
+    if let Some(resource) = wit.handle_resource() {
+        return alias_of_handle(wit)
+            .unwrap_or_else(|| format!("Resource<{}>", rust_type_name(resource)));
+    }
+    if let Some(rust) = primitive(wit) {
+        return rust.to_owned();
+    }
+    let slot =
+        |t: &Option<Box<WitType>>| t.as_deref().map_or_else(|| "()".to_owned(), rust_type_text);
     match wit {
-        WitType::Absent => "()".to_owned(),
-        WitType::Named(name) if name == "result" => "Result<(), ()>".to_owned(),
-        WitType::Named(name) => primitive(name).map_or_else(|| rust_type_name(name), str::to_owned),
-        WitType::Generic(name, args) => {
-            let a: Vec<String> = args.iter().map(rust_type_text).collect();
-            match (name.as_str(), a.as_slice()) {
-                ("list", [t]) => format!("Vec<{t}>"),
-                ("option", [t]) => format!("Option<{t}>"),
-                ("result", [ok]) => format!("Result<{ok}, ()>"),
-                ("result", [ok, err]) => format!("Result<{ok}, {err}>"),
-                ("own" | "borrow", [r]) => format!("Resource<{r}>"),
-                ("tuple", items) => format!("({})", items.join(", ")),
-                _ => wit.to_string(),
+        WitType::List(e) => format!("Vec<{}>", rust_type_text(e)),
+        WitType::Option(e) => format!("Option<{}>", rust_type_text(e)),
+        WitType::Result { ok, err } => format!("Result<{}, {}>", slot(ok), slot(err)),
+        WitType::Tuple(items) => {
+            let items: Vec<String> = items.iter().map(rust_type_text).collect();
+            match items.as_slice() {
+                [one] => format!("({one},)"),
+                _ => format!("({})", items.join(", ")),
             }
         }
+        WitType::Named(named) => rust_type_name(&named.name),
+        other => other.to_string(),
     }
 }
 
-fn primitive(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "bool" => "bool",
-        "u8" => "u8",
-        "u16" => "u16",
-        "u32" => "u32",
-        "u64" => "u64",
-        "s8" => "i8",
-        "s16" => "i16",
-        "s32" => "i32",
-        "s64" => "i64",
-        "f32" | "float32" => "f32",
-        "f64" | "float64" => "f64",
-        "char" => "char",
-        "string" => "String",
+/// The Rust type bindgen gives a WIT primitive.
+fn primitive(wit: &WitType) -> Option<&'static str> {
+    Some(match wit {
+        WitType::Bool => "bool",
+        WitType::U8 => "u8",
+        WitType::U16 => "u16",
+        WitType::U32 => "u32",
+        WitType::U64 => "u64",
+        WitType::S8 => "i8",
+        WitType::S16 => "i16",
+        WitType::S32 => "i32",
+        WitType::S64 => "i64",
+        WitType::F32 => "f32",
+        WitType::F64 => "f64",
+        WitType::Char => "char",
+        WitType::String => "String",
         _ => return None,
     })
 }
@@ -563,14 +565,10 @@ fn generic_args_of(ty: &Type) -> Option<(String, Vec<&Type>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::wit::{WitParam, rust_function_name};
+    use crate::host::wit::{WitParam, rust_function_name, wit_type as wit};
     use airssys_contract::capability::{Action, Domain};
     use airssys_contract::model::TemplatePart;
     use syn::parse_quote;
-
-    fn wit(text: &str) -> WitType {
-        WitType::parse(text).expect("a WIT type")
-    }
 
     fn get_function() -> WitFunction {
         WitFunction {
@@ -629,6 +627,17 @@ mod tests {
             ("bucket-entry", parse_quote!(BucketEntry), true),
             ("tuple<u8, string>", parse_quote!((u8, String)), true),
             ("tuple<u8, string>", parse_quote!((u8,)), false),
+            // An owned handle is a `Resource`, never the bare resource type.
+            ("bucket", parse_quote!(Bucket), false),
+            ("own<bucket>", parse_quote!(Resource<Bucket>), true),
+            ("borrow<bucket>", parse_quote!(Bucket), false),
+            // An alias is bindgen's alias or what it stands for.
+            ("bytes", parse_quote!(Bytes), true),
+            ("bytes", parse_quote!(Vec<u8>), true),
+            ("bytes", parse_quote!(Vec<u16>), false),
+            ("result<bytes>", parse_quote!(Result<Vec<u8>, ()>), true),
+            ("error", parse_quote!(Error), true),
+            ("error", parse_quote!(Errors), false),
         ];
         for (text, ty, expect) in cases {
             assert_eq!(
@@ -643,6 +652,15 @@ mod tests {
             "Result<Option<Vec<u8>>, Error>"
         );
         assert_eq!(rust_type_text(&wit("borrow<bucket>")), "Resource<Bucket>");
+        assert_eq!(rust_type_text(&wit("bucket")), "Resource<Bucket>");
+        assert_eq!(rust_type_text(&wit("result")), "Result<(), ()>");
+        assert_eq!(
+            rust_type_text(&wit("result<_, error>")),
+            "Result<(), Error>"
+        );
+        assert_eq!(rust_type_text(&wit("tuple<u8>")), "(u8,)");
+        assert_eq!(rust_type_text(&wit("bytes")), "Bytes");
+        assert_eq!(rust_type_text(&wit("s64")), "i64");
     }
 
     #[test]

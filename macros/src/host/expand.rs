@@ -136,7 +136,7 @@ fn variant(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::wit::{WitParam, WitType};
+    use crate::host::wit::{WitParam, wit_type};
     use airssys_contract::capability::{Action, Capability, Domain};
     use syn::parse_quote;
 
@@ -149,14 +149,14 @@ mod tests {
             params: vec![
                 WitParam {
                     name: "self".into(),
-                    ty: WitType::parse("borrow<bucket>").expect("type"),
+                    ty: wit_type("borrow<bucket>"),
                 },
                 WitParam {
                     name: "key".into(),
-                    ty: WitType::Named("string".into()),
+                    ty: wit_type("string"),
                 },
             ],
-            result: WitType::parse("result<option<list<u8>>, error>"),
+            result: Some(wit_type("result<option<list<u8>>, error>")),
             requirement: WitRequirement::Capability {
                 domain: Domain::Kv,
                 action: Action::Read,

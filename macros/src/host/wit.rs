@@ -1,11 +1,11 @@
 //! The contract as the host macros see it: interfaces and host functions
-//! with their Rust names and parsed WIT types (the contract itself comes
-//! from [`crate::contract_source`]).
-
-use std::fmt;
+//! with their Rust names and the model's structured WIT types (the
+//! contract itself comes from [`crate::contract_source`]).
 
 use airssys_contract::capability::{Action, Domain};
-use airssys_contract::model::{Contract, HostFunction, Requirement, TemplatePart};
+use airssys_contract::model::{
+    Contract, HostFunction, NamedType, NamedTypeKind, Requirement, TemplatePart, WitType,
+};
 use airssys_contract::naming::Bindings;
 
 /// One interface of the contract.
@@ -63,78 +63,6 @@ pub(crate) enum WitRequirement {
     },
     /// The annotation is broken (the contract's lint says why).
     Invalid,
-}
-
-/// A WIT type, parsed from its text (`result<option<list<u8>>, error>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum WitType {
-    /// A primitive or a named type (`string`, `error`, `bucket`).
-    Named(String),
-    /// A generic form: `list<u8>`, `option<T>`, `result<T, E>`,
-    /// `borrow<r>`, `own<r>`, `tuple<..>`.
-    Generic(String, Vec<WitType>),
-    /// `_` inside `result<_, E>`.
-    Absent,
-}
-
-impl WitType {
-    /// Parses the text form; `None` when it is not a type.
-    pub(crate) fn parse(text: &str) -> Option<WitType> {
-        let mut rest = text.trim();
-        let ty = parse_type(&mut rest)?;
-        rest.trim().is_empty().then_some(ty)
-    }
-}
-
-fn parse_type(rest: &mut &str) -> Option<WitType> {
-    *rest = rest.trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '%'))
-        .unwrap_or(rest.len());
-    if end == 0 {
-        return None;
-    }
-    let name = rest[..end].trim_start_matches('%').to_owned();
-    *rest = rest[end..].trim_start();
-    if name == "_" {
-        return Some(WitType::Absent);
-    }
-    let Some(after) = rest.strip_prefix('<') else {
-        return Some(WitType::Named(name));
-    };
-    *rest = after;
-    let mut args = Vec::new();
-    loop {
-        args.push(parse_type(rest)?);
-        *rest = rest.trim_start();
-        if let Some(after) = rest.strip_prefix(',') {
-            *rest = after;
-        } else if let Some(after) = rest.strip_prefix('>') {
-            *rest = after;
-            return Some(WitType::Generic(name, args));
-        } else {
-            return None;
-        }
-    }
-}
-
-impl fmt::Display for WitType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WitType::Named(name) => f.write_str(name),
-            WitType::Absent => f.write_str("_"),
-            WitType::Generic(name, args) => {
-                write!(f, "{name}<")?;
-                for (i, arg) in args.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    arg.fmt(f)?;
-                }
-                f.write_str(">")
-            }
-        }
-    }
 }
 
 /// `key-name` → `key_name`, with Rust keywords escaped as wasmtime
@@ -213,23 +141,44 @@ fn view_function(function: &HostFunction) -> WitFunction {
         .filter(|_| function.name.starts_with("[method]"))
         .map(|resource| WitParam {
             name: "self".to_owned(),
-            ty: WitType::Generic("borrow".to_owned(), vec![WitType::Named(resource.clone())]),
+            ty: WitType::Borrow(NamedType {
+                name: resource.clone(),
+                kind: NamedTypeKind::Resource,
+            }),
         });
     let params = function.params.iter().map(|p| WitParam {
         name: p.name.clone(),
-        ty: WitType::parse(&p.ty).unwrap_or_else(|| WitType::Named(p.ty.clone())),
+        ty: p.ty.clone(),
     });
     WitFunction {
         wit_name: function.name.clone(),
         resource: function.resource.clone(),
         rust_name: rust_function_name(&function.name),
         params: receiver.into_iter().chain(params).collect(),
-        result: function
-            .result
-            .as_deref()
-            .map(|r| WitType::parse(r).unwrap_or_else(|| WitType::Named(r.to_owned()))),
+        result: function.result.clone(),
         requirement,
     }
+}
+
+/// The model's type for WIT text, read by the contract from a one-function
+/// interface that declares `bucket` (a resource), `bucket-entry` (a
+/// record), `error` (a variant) and `bytes` (`list<u8>`).
+#[cfg(test)]
+pub(crate) fn wit_type(text: &str) -> WitType {
+    let source = format!(
+        "package test:types;\n\
+         interface api {{\n\
+             resource bucket;\n\
+             record bucket-entry {{ key: string }}\n\
+             variant error {{ denied(string), other(string) }}\n\
+             type bytes = list<u8>;\n\
+             f: func(x: {text});\n\
+         }}\n"
+    );
+    let contract = Contract::from_sources(std::path::Path::new("test"), &[("api.wit", &source)])
+        .unwrap_or_else(|e| panic!("`{text}` is a WIT type: {e}"));
+    let f = contract.function("api", "f").expect("the function `f`");
+    f.params[0].ty.clone()
 }
 
 #[cfg(test)]
@@ -237,24 +186,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_type_text() {
-        let ty = WitType::parse("result<option<list<u8>>, error>").expect("a type");
-        assert_eq!(ty.to_string(), "result<option<list<u8>>, error>");
+    fn reads_types_from_the_model() {
         assert_eq!(
-            WitType::parse("result<_, error>"),
-            Some(WitType::Generic(
-                "result".into(),
-                vec![WitType::Absent, WitType::Named("error".into())]
-            ))
+            wit_type("result<option<list<u8>>, error>").to_string(),
+            "result<option<list<u8>>, error>"
         );
-        assert_eq!(
-            WitType::parse("borrow<bucket>")
-                .map(|t| t.to_string())
-                .as_deref(),
-            Some("borrow<bucket>")
-        );
-        assert_eq!(WitType::parse("list<u8"), None);
-        assert_eq!(WitType::parse("a b"), None);
+        assert_eq!(wit_type("borrow<bucket>").handle_resource(), Some("bucket"));
     }
 
     #[test]

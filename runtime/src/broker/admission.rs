@@ -32,15 +32,17 @@ pub(crate) fn subscriptions(
 ) -> Result<Vec<Capability>, LoadError> {
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
+    let mut listed = Vec::new();
     for rule in policy.subscriptions_for(component) {
         if is_covered(&rule.capability, grants) {
             accepted.push(rule.capability.clone());
         } else {
-            refused.push(format!(
+            listed.push(format!(
                 "  - `{}`{}",
                 rule.capability,
                 policy.rule_origin(rule)
             ));
+            refused.push(rule.capability.clone());
         }
     }
     if refused.is_empty() {
@@ -53,8 +55,9 @@ pub(crate) fn subscriptions(
              does not cover:\n{}\nthe component must declare (in `requires` or `optional`) and \
              the policy must grant a `msg:subscribe` capability covering each, or remove the \
              subscription",
-            refused.join("\n")
+            listed.join("\n")
         ),
+        refused,
     })
 }
 

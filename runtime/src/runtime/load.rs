@@ -213,6 +213,7 @@ fn compile_and_link(
                  `airssys:core/handler`, so it cannot receive messages; remove its `subscribe` \
                  entries or export the handler"
             ),
+            refused: Vec::new(),
         });
     }
     Ok(Linked {
@@ -464,6 +465,7 @@ impl LoadedComponent {
                      export `airssys:core/handler`, so it cannot receive messages; remove its \
                      `subscribe` entries or export the handler"
                 ),
+                refused: Vec::new(),
             });
         }
         Ok(Rebound {

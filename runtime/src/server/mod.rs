@@ -148,6 +148,7 @@ impl Server {
                         components[index].origin.display(),
                         source.origin.display()
                     ),
+                    source: None,
                 });
             }
             pool_size(
@@ -275,6 +276,7 @@ impl Server {
                 topic: topic.to_owned(),
                 retry: matches!(error, BrokerError::QueueFull(_)),
                 message: error.to_string(),
+                source: error,
             }),
         }
     }
@@ -402,6 +404,7 @@ impl Server {
                 Err(error) => {
                     return Err(ServeError::Policy {
                         message: format!("component `{}`: {error}", component.name),
+                        source: Some(Box::new(error)),
                     });
                 }
             };
@@ -421,6 +424,7 @@ impl Server {
                         .commit(&policy)
                         .map_err(|error| ServeError::Policy {
                             message: format!("component `{}`: {error}", component.name),
+                            source: Some(Box::new(error)),
                         })?;
                     let mut pool = lock(&component.pool);
                     pool.loaded = loaded;
@@ -595,6 +599,7 @@ fn pool_size(
                  {max_instances}`; lower `instances` or raise `limits.max_instances` in \
                  [components.{name}]"
             ),
+            source: None,
         });
     }
     Ok(usize::try_from(size).unwrap_or(1))

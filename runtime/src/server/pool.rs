@@ -452,15 +452,19 @@ fn call(
                 Err(ServeError::Limit {
                     component: name.to_owned(),
                     message: message.clone(),
+                    limit,
                 }),
                 "limit",
                 Some(message),
             )
         }
-        Err(RuntimeError::Trap { message, .. }) => (
+        Err(RuntimeError::Trap {
+            message, source, ..
+        }) => (
             Err(ServeError::Trap {
                 component: name.to_owned(),
                 message: message.clone(),
+                source,
             }),
             "trap",
             Some(message),

@@ -5,7 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::{BuildError, LoadError, RuntimeError};
+use crate::broker::BrokerError;
+use crate::error::{BuildError, LimitExceeded, LoadError, RuntimeError};
 
 /// How a [`Server`](super::Server) runs its components.
 ///
@@ -163,6 +164,9 @@ pub enum ServeError {
         component: String,
         /// The limit, named with its policy key.
         message: String,
+        /// The limit, as data.
+        #[source]
+        limit: LimitExceeded,
     },
     /// The call trapped; the instance is replaced (500).
     #[error("component `{component}` trapped: {message}")]
@@ -171,6 +175,11 @@ pub enum ServeError {
         component: String,
         /// The trap's description.
         message: String,
+        /// wasmtime's error (its [`wasmtime::Trap`] code and backtrace are
+        /// found with `downcast_ref`); `None` when the instance had
+        /// trapped before and was not called.
+        #[source]
+        source: Option<wasmtime::Error>,
     },
     /// The component has no instance to answer: failed, stopped, or
     /// restarting with none left (503).
@@ -203,6 +212,9 @@ pub enum ServeError {
         /// Whether it may succeed later (a full mailbox), rather than
         /// never (a payload over the broker's size bound).
         retry: bool,
+        /// The broker's error.
+        #[source]
+        source: BrokerError,
     },
     /// A component could not be loaded at start.
     #[error(transparent)]
@@ -215,6 +227,10 @@ pub enum ServeError {
     Policy {
         /// Why, naming the component and the rule.
         message: String,
+        /// The load error that refused the policy for a component, when
+        /// that is why.
+        #[source]
+        source: Option<Box<LoadError>>,
     },
     /// Another runtime failure (start-up, publishing).
     #[error(transparent)]
