@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use airssys_contract::capability::Capability;
 use airssys_contract::compat::Mismatch;
 use airssys_contract::manifest::ManifestError;
 

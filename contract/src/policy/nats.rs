@@ -226,7 +226,8 @@ mod tests {
             assert!(text.contains(says) && text.contains("line 2"), "{text}");
         }
         // A password is never written in the policy.
-        let err = crate::policy::Policy::from_toml_str("[nats]\npassword = \"x\"\n").expect_err("key");
+        let err =
+            crate::policy::Policy::from_toml_str("[nats]\npassword = \"x\"\n").expect_err("key");
         assert!(
             err.to_string().contains("unknown field `password`"),
             "{err}"
