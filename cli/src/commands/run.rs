@@ -102,6 +102,17 @@ pub(crate) struct Args {
     /// hosts on it (and theirs reach these while the run lasts).
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
+    /// How messages travel over NATS (docs/nats.md, "Delivery
+    /// semantics"): `jetstream` (the default: at least once, acknowledged
+    /// once handled, the server must run with `-js`) or `core` (at most
+    /// once).
+    #[arg(
+        long,
+        value_name = "core|jetstream",
+        default_value = "jetstream",
+        requires = "nats"
+    )]
+    nats_delivery: airssys_runtime::broker::NatsDelivery,
     /// Where compiled components are cached (see `airssys cache`).
     #[command(flatten)]
     cache: super::cache::CacheArgs,
@@ -356,6 +367,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     let nats = match &args.nats {
         Some(url) => Some(Arc::new(
             NatsBroker::builder(url.as_str())
+                .delivery(args.nats_delivery)
                 .connect()
                 .map_err(|e| fail(2, format_args!("--nats: {e}")))?,
         )),

@@ -116,6 +116,17 @@ pub(crate) struct Args {
     /// own components' grants.
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
+    /// How messages travel over NATS (docs/nats.md, "Delivery
+    /// semantics"): `jetstream` (the default: at least once, acknowledged
+    /// once handled, the server must run with `-js`) or `core` (at most
+    /// once).
+    #[arg(
+        long,
+        value_name = "core|jetstream",
+        default_value = "jetstream",
+        requires = "nats"
+    )]
+    nats_delivery: airssys_runtime::broker::NatsDelivery,
     /// Append every capability decision to FILE as JSON lines (the audit
     /// log; see docs/runtime.md).
     #[arg(long, value_name = "FILE")]
@@ -186,6 +197,7 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     }
     if let Some(url) = &args.nats {
         let broker = airssys_runtime::broker::NatsBroker::builder(url.as_str())
+            .delivery(args.nats_delivery)
             .connect()
             .map_err(|e| fail(2, format_args!("--nats: {e}")))?;
         println!("messages and requests over NATS ({})", broker_url(url));

@@ -39,7 +39,9 @@ use airssys_contract::capability::{Capability, GrantSet};
 pub use self::in_process::InProcessBroker;
 pub use self::message::{Delivery, Envelope};
 #[cfg(feature = "nats")]
-pub use self::nats::{NatsBroker, NatsBrokerBuilder, NatsError, SOURCE_HEADER};
+pub use self::nats::{
+    NatsBroker, NatsBrokerBuilder, NatsDelivery, NatsError, SOURCE_HEADER, TOPIC_HEADER,
+};
 pub use self::reply::{ReplyBudget, ReplyOutcome, ReplyPoll, ReplySlot};
 pub use crate::sync::Notifier;
 
@@ -152,6 +154,19 @@ impl Subscriber {
     }
 }
 
+/// What became of a message the dispatcher took from a mailbox: told to
+/// the broker with [`Broker::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// `handler.handle-message` returned ok.
+    Handled,
+    /// It went to the component's dead-letter topic
+    /// ([`Broker::dead_letter`] was called before): its last attempt
+    /// failed, or it is larger than the component can take.
+    DeadLettered,
+}
+
 /// Why the broker refused a publish or request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -222,11 +237,28 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
             .unwrap_or(0)
     }
 
+    /// The dispatcher is done with `envelope`, a message it took from
+    /// `component`'s mailbox (the envelope as taken, its parts shared, not
+    /// copied): `settlement` says how. Called once per message, after the
+    /// handler returned ok or after [`Broker::dead_letter`]; not for a
+    /// failed attempt that is retried, nor for an entry put back with
+    /// [`Broker::requeue_front`] (it is still the broker's). A broker that
+    /// keeps messages until they are handled (JetStream: acknowledges the
+    /// message here) uses it; what it never hears of was not handled, and
+    /// may be delivered again. The default (the in-process broker's)
+    /// does nothing: a message taken is gone from the broker.
+    fn settle(&self, component: &str, envelope: &Envelope, settlement: Settlement) {
+        let _ = (component, envelope, settlement);
+    }
+
     /// Queues a request for `target`, to be answered through `reply`:
     /// the caller made the slot (with its deadline and the notifier of
     /// whoever waits for the answer) and keeps a handle to it; the broker
     /// keeps the other until the request is answered or dropped, and
-    /// completes it only with [`ReplySlot::fill`].
+    /// completes it only with [`ReplySlot::fill`]. A broker that waits
+    /// for the target's host to accept the request waits at most until
+    /// the slot's [`ReplySlot::admit_by`] (the requester's own call
+    /// deadline: the wait is inside its host call).
     ///
     /// # Errors
     ///
