@@ -868,46 +868,42 @@ impl Shared {
         let shared = Arc::clone(self);
         let component = component.to_owned();
         let task = self.handle.spawn(async move {
-            let Some(js) = shared.js.as_ref() else {
-                return;
-            };
-            let mut pulls = Vec::with_capacity(subscriptions.len());
+            let mut pulls: Vec<futures_util::future::BoxFuture<'static, ()>> =
+                Vec::with_capacity(subscriptions.len());
             for (index, (subject, _)) in subscriptions.iter().enumerate() {
-                let name = durable_name(&component, subject);
-                let config = jetstream::consumer::pull::Config {
-                    durable_name: Some(name.clone()),
-                    filter_subject: subject.clone(),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: js.ack_wait,
-                    deliver_policy: jetstream::consumer::DeliverPolicy::New,
-                    ..Default::default()
-                };
-                let made = async {
-                    js.context
-                        .get_stream(&js.stream)
-                        .await?
-                        .get_or_create_consumer(&name, config)
-                        .await
-                        .map_err(async_nats::Error::from)
-                };
-                match made.await {
+                // A topic matched by an earlier pattern comes through that
+                // pattern's consumer.
+                let earlier: Vec<Capability> = subscriptions[..index]
+                    .iter()
+                    .map(|(_, pattern)| pattern.clone())
+                    .collect();
+                let shared = Arc::clone(&shared);
+                match shared.consumer_of(&component, subject).await {
                     Ok(consumer) => {
-                        // A topic matched by an earlier pattern comes
-                        // through that pattern's consumer.
-                        let earlier = subscriptions[..index]
-                            .iter()
-                            .map(|(_, pattern)| pattern.clone())
-                            .collect();
-                        pulls.push(Arc::clone(&shared).pull(component.clone(), consumer, earlier));
+                        pulls.push(Box::pin(shared.pull(component.clone(), consumer, earlier)));
                     }
-                    Err(error) => tracing::warn!(
-                        target: "airssys::messaging",
-                        subject,
-                        component,
-                        %error,
-                        "could not make JetStream consumer `{name}` of `{component}` on \
-                         `{subject}`: its messages are not delivered on this host"
-                    ),
+                    Err(error) => {
+                        tracing::warn!(
+                            target: "airssys::messaging",
+                            subject,
+                            component,
+                            %error,
+                            "could not make the JetStream consumer of `{component}` on \
+                             `{subject}`: trying again every second; its messages wait in the \
+                             stream until then"
+                        );
+                        let (component, subject) = (component.clone(), subject.clone());
+                        pulls.push(Box::pin(async move {
+                            let consumer = loop {
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                if let Ok(consumer) = shared.consumer_of(&component, &subject).await
+                                {
+                                    break consumer;
+                                }
+                            };
+                            shared.pull(component, consumer, earlier).await;
+                        }));
+                    }
                 }
             }
             let _ = ready.send(());
@@ -915,6 +911,33 @@ impl Shared {
         });
         let ok = confirmed.recv_timeout(self.op_timeout).is_ok();
         (task, ok)
+    }
+
+    /// Makes (or finds) the durable consumer of `component`'s
+    /// subscription on `subject`.
+    async fn consumer_of(
+        &self,
+        component: &str,
+        subject: &str,
+    ) -> Result<jetstream::consumer::PullConsumer, async_nats::Error> {
+        let Some(js) = self.js.as_ref() else {
+            return Err("core delivery has no consumers".into());
+        };
+        let name = durable_name(component, subject);
+        let config = jetstream::consumer::pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: subject.to_owned(),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: js.ack_wait,
+            deliver_policy: jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        };
+        Ok(js
+            .context
+            .get_stream(&js.stream)
+            .await?
+            .get_or_create_consumer(&name, config)
+            .await?)
     }
 
     /// Room in `component`'s mailbox, in entries, for a pull.
