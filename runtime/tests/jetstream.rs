@@ -22,7 +22,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use airssys_runtime::broker::{NatsBroker, NatsDelivery, SOURCE_HEADER, TOPIC_HEADER};
+use airssys_runtime::broker::{
+    Delivery, NatsBroker, NatsDelivery, SOURCE_HEADER, Settlement, Subscriber, TOPIC_HEADER,
+};
+use airssys_runtime::contract::capability::{Capability, GrantSet};
 use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
 
 /// `nats-server` on the PATH, or where Debian's package puts it.
@@ -667,4 +670,79 @@ limits = { cpu_time_ms = 1000 }
         took < Duration::from_secs(10),
         "the call waited {took:?} (outcome {outcome:?}): longer than its own deadline allows"
     );
+}
+
+fn grants(list: &[&str]) -> GrantSet {
+    list.iter()
+        .fold(GrantSet::builder(), |b, c| {
+            b.allow(Capability::parse(c).expect("valid capability"))
+        })
+        .build()
+}
+
+/// The receiving host checks the receiver's grants before delivery: a
+/// message its subscription pattern matches but its grants do not cover
+/// is never queued for it, and is acknowledged (so the server does not
+/// deliver it again); once the granted one is handled too, the stream
+/// holds nothing more.
+#[test]
+fn a_message_outside_the_receivers_grants_is_acknowledged_never_delivered() {
+    let server = NatsServer::start();
+    let broker = broker_on(&server.url(), BrokerConfig::default());
+    broker.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
+            grants(&["msg:subscribe:orders.open"]),
+        ),
+    );
+    broker
+        .publish("alice", "orders.secret", b"no".to_vec())
+        .expect("stored");
+    broker
+        .publish("alice", "orders.open", b"yes".to_vec())
+        .expect("stored");
+    eventually("the granted message arrives", || broker.pending("bob") >= 1);
+    let envelope = match broker.take("bob") {
+        Some(Delivery::Message { envelope, .. }) => envelope,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(&*envelope.topic, "orders.open");
+    assert_eq!(broker.pending("bob"), 0);
+    broker.settle("bob", &envelope, Settlement::Handled);
+    assert!(broker.flush(), "the server answers");
+
+    let stream = broker.stream_name().expect("JetStream").to_owned();
+    let url = server.url();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    eventually("both are acknowledged: the stream keeps neither", || {
+        let (url, stream) = (url.clone(), stream.clone());
+        tokio.block_on(async move {
+            let client = async_nats::connect(url).await.expect("connect");
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream(stream).await.expect("the stream");
+            stream.info().await.expect("info").state.messages == 0
+        })
+    });
+    // Not delivered later either, nor dead-lettered for bob.
+    std::thread::sleep(ACK_WAIT * 2);
+    assert_eq!(broker.pending("bob"), 0);
+    let dead = broker
+        .dead_letter_stream_name()
+        .expect("JetStream")
+        .to_owned();
+    let subject = broker.dead_letter_subject("bob");
+    let letter = tokio.block_on(async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        js.get_stream(dead)
+            .await
+            .expect("the dead-letter stream")
+            .get_last_raw_message_by_subject(&subject)
+            .await
+    });
+    assert!(letter.is_err(), "dead-lettered for bob: {letter:?}");
 }

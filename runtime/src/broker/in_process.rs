@@ -416,6 +416,15 @@ pub(crate) enum Offered {
 
 #[cfg(feature = "nats")]
 impl InProcessBroker {
+    /// Whether `component` has a mailbox here whose subscriptions *and*
+    /// grants cover `topic` (`msg:subscribe:<topic>`).
+    pub(crate) fn wants(&self, component: &str, topic: &str) -> bool {
+        self.lock()
+            .mailboxes
+            .get(component)
+            .is_some_and(|mailbox| mailbox.wants(topic))
+    }
+
     /// Offers a message that arrived for `component` alone (from another
     /// host, say) to its mailbox: queued only when the component's
     /// subscriptions *and* grants cover `topic`, under the same bounds as

@@ -1017,6 +1017,22 @@ impl Shared {
         }
     }
 
+    /// A stored message `component`'s subscriptions and grants do not
+    /// cover: never delivered (nor dead-lettered for it), acknowledged so
+    /// the server does not deliver it again, logged.
+    fn not_wanted(&self, component: &str, source: &str, topic: &str, ack: String) {
+        tracing::warn!(
+            target: "airssys::messaging",
+            component,
+            source,
+            topic,
+            "a message on topic `{topic}` is not covered by the subscriptions and grants \
+             (`msg:subscribe:{topic}`) of `{component}` on this host: not delivered, \
+             acknowledged"
+        );
+        self.ack(ack);
+    }
+
     /// A stored message pulled for `component`.
     async fn accept_stored(
         &self,
@@ -1053,6 +1069,10 @@ impl Shared {
             && earlier.iter().any(|pattern| wanted.is_subset_of(pattern))
         {
             self.ack(ack);
+            return;
+        }
+        if !self.local.wants(component, topic) {
+            self.not_wanted(component, source, topic, ack);
             return;
         }
         let config = self.local.config();
@@ -1112,18 +1132,10 @@ impl Shared {
             let forget = || crate::sync::lock(&js.unsettled).remove(&key);
             match offered {
                 Offered::Queued => return,
+                // Unregistered or changed since the check above.
                 Offered::NotWanted => {
                     forget();
-                    tracing::warn!(
-                        target: "airssys::messaging",
-                        subject,
-                        component,
-                        source,
-                        "a message on topic `{topic}` is not covered by the subscriptions and \
-                         grants (`msg:subscribe:{topic}`) of `{component}` on this host: not \
-                         delivered, acknowledged"
-                    );
-                    self.ack(ack);
+                    self.not_wanted(component, source, topic, ack);
                     return;
                 }
                 Offered::TooLarge => {
