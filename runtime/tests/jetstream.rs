@@ -746,3 +746,48 @@ fn a_message_outside_the_receivers_grants_is_acknowledged_never_delivered() {
     });
     assert!(letter.is_err(), "dead-lettered for bob: {letter:?}");
 }
+
+/// A JetStream publish waits inside the publisher's host call for the
+/// server to store the message: that wait ends at the call's own deadline
+/// (`limits.cpu_time_ms`, 1 s here), not at the broker's `op_timeout` (60 s
+/// here). The server is stopped (SIGSTOP) so it never answers.
+#[test]
+fn waiting_for_a_publish_to_be_stored_ends_at_the_calls_deadline() {
+    let server = NatsServer::start();
+    let broker = NatsBroker::builder(server.url())
+        .op_timeout(Duration::from_secs(60))
+        .connect()
+        .expect("connects");
+    let runtime = Runtime::builder()
+        .policy(
+            Policy::from_toml_str(
+                r#"
+[components.alice]
+grants = ["msg:publish:orders.*"]
+limits = { cpu_time_ms = 1000 }
+"#,
+            )
+            .expect("valid policy"),
+        )
+        .broker(Arc::new(broker))
+        .build()
+        .expect("runtime builds");
+    let mut alice = start(&runtime, "alice", &["msg:publish:orders.*"]);
+    let pid = server.child.as_ref().expect("running").id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    let started = Instant::now();
+    let outcome = alice.request("host", b"publish:orders.a:hi");
+    let took = started.elapsed();
+    signal("-CONT");
+    assert!(
+        took < Duration::from_secs(10),
+        "the call waited {took:?} (outcome {outcome:?}): longer than its own deadline allows"
+    );
+}

@@ -226,6 +226,26 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// ([`BrokerConfig::max_payload_bytes`]).
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError>;
 
+    /// [`Broker::publish`] from inside a component's host call that must
+    /// end by `deadline` (its `limits.cpu_time`): a broker that waits on
+    /// the network for the message to be taken (JetStream: stored) waits at
+    /// most until then, and refuses with [`BrokerError::QueueFull`] when
+    /// that is not enough. The default ignores the deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`Broker::publish`].
+    fn publish_by(
+        &self,
+        source: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<usize, BrokerError> {
+        let _ = deadline;
+        self.publish(source, topic, payload)
+    }
+
     /// Sends `envelope`, a message `component` did not handle, to
     /// `component`'s dead-letter topic with its source and payload;
     /// returns how many subscribers of that topic queued it (a dead letter

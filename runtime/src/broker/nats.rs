@@ -494,7 +494,11 @@ impl Js {
         // runtime.
         let context = {
             let _entered = handle.enter();
-            jetstream::new(client.clone())
+            // Its own waits (a publish's acknowledgement) end at the
+            // broker's `op_timeout` or sooner, never later.
+            jetstream::context::ContextBuilder::new()
+                .timeout(builder.op_timeout)
+                .build(client.clone())
         };
         let configs = [
             jetstream::stream::Config {
@@ -1164,12 +1168,18 @@ impl Shared {
         subject: String,
         headers: HeaderMap,
         payload: Bytes,
+        deadline: Option<Instant>,
     ) -> Result<(), BrokerError> {
         let Some(js) = self.js.as_ref() else {
             return self.send(subject, headers, payload);
         };
         let context = js.context.clone();
-        let stored = bounded(&self.handle, self.op_timeout, async move {
+        let within = deadline.map_or(self.op_timeout, |deadline| {
+            self.op_timeout
+                .min(deadline.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1))
+        });
+        let stored = bounded(&self.handle, within, async move {
             context
                 .publish_with_headers(subject, headers, payload)
                 .await?
@@ -1191,9 +1201,9 @@ impl Shared {
                 js.stream
             ))),
             None => Err(BrokerError::QueueFull(format!(
-                "the NATS server did not confirm storing the message within {:?} (the \
-                 broker's `op_timeout`): it is slow or unreachable; try again later",
-                self.op_timeout
+                "the NATS server did not confirm storing the message within {within:?} (the \
+                 broker's `op_timeout`, or what was left of the call's `limits.cpu_time_ms`): \
+                 it is slow or unreachable; try again later"
             ))),
         }
     }
@@ -1314,6 +1324,7 @@ impl Shared {
                 format!("{}{component}", self.dead_prefix),
                 headers,
                 payload.clone(),
+                None,
             );
             if let Err(error) = &kept {
                 tracing::warn!(
@@ -1693,6 +1704,18 @@ impl Broker for NatsBroker {
     /// did not confirm in time (JetStream), or the link's outgoing queue is
     /// full (core).
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
+        self.publish_by(source, topic, payload, None)
+    }
+
+    /// [`NatsBroker::publish`](Broker::publish), waiting for the server
+    /// (JetStream) at most until `deadline` too.
+    fn publish_by(
+        &self,
+        source: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> Result<usize, BrokerError> {
         let shared = &self.shared;
         if !is_subject(topic) {
             return Err(BrokerError::InvalidInput(format!(
@@ -1705,6 +1728,7 @@ impl Broker for NatsBroker {
             format!("{}{topic}", shared.topic_prefix),
             Shared::source_headers(source),
             Bytes::from(payload),
+            deadline,
         )?;
         Ok(1)
     }

@@ -151,8 +151,10 @@ impl Host for HostState {
             return Ok(Err(e));
         }
         let broker = &self.services.broker;
+        // A broker waiting on the network waits at most until this call's
+        // own deadline.
         Ok(broker
-            .publish(self.name(), &topic, payload)
+            .publish_by(self.name(), &topic, payload, self.call_deadline)
             .map(|_| ())
             .map_err(Error::from))
     }
