@@ -791,3 +791,53 @@ limits = { cpu_time_ms = 1000 }
         "the call waited {took:?} (outcome {outcome:?}): longer than its own deadline allows"
     );
 }
+
+/// Replicas of `bob` on two hosts pull from one durable consumer: each of
+/// 40 messages is handled by exactly one of them, while `carol`, another
+/// component, handles every one, in order.
+#[test]
+fn replicas_on_two_hosts_share_one_consumer() {
+    let server = NatsServer::start();
+    let both = format!(
+        "{SUBSCRIBER}\n[components.carol]\ngrants = [\"msg:subscribe:orders.*\"]\nsubscribe = \
+         [\"orders.*\"]\n"
+    );
+    let (a, _) = host(
+        &server,
+        &format!("{PUBLISHER}{SUBSCRIBER}"),
+        BrokerConfig::default(),
+    );
+    let (b, _) = host(&server, &both, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut bob_a = [start(&a, "bob", &["msg:subscribe:orders.*"])];
+    let mut bob_b = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    let mut carol = [start(&b, "carol", &["msg:subscribe:orders.*"])];
+    assert_eq!(cmd(&mut alice, "flood:orders.a:0:40"), "sent 40");
+    let count = |instance: &mut Instance| -> usize {
+        let stats = cmd(instance, "stats");
+        stats
+            .strip_prefix("count=")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{stats}"))
+    };
+    eventually(
+        "carol handles all 40, bob's replicas 40 between them",
+        || {
+            a.run_until_idle(&mut bob_a, 64).expect("a");
+            b.run_until_idle(&mut bob_b, 64).expect("b");
+            b.run_until_idle(&mut carol, 64).expect("carol");
+            count(&mut carol[0]) == 40 && count(&mut bob_a[0]) + count(&mut bob_b[0]) >= 40
+        },
+    );
+    assert_eq!(
+        cmd(&mut carol[0], "stats"),
+        "count=40 anomalies=0 refused=0"
+    );
+    // Longer than the ack wait: a message handled twice would show now.
+    std::thread::sleep(ACK_WAIT * 2);
+    a.run_until_idle(&mut bob_a, 64).expect("a");
+    b.run_until_idle(&mut bob_b, 64).expect("b");
+    let (on_a, on_b) = (count(&mut bob_a[0]), count(&mut bob_b[0]));
+    assert_eq!(on_a + on_b, 40, "each handled once: {on_a} + {on_b}");
+}
