@@ -206,9 +206,8 @@ fn messages_are_acknowledged_only_once_handled_and_come_in_order() {
             logged(&mut bob),
             ["seq:0", "seq:1", "seq:2", "seq:3", "seq:4"]
         );
-        // The acknowledgements reached the server; then the host ends
-        // without handling the rest.
-        assert!(broker.flush(), "the server answers");
+        // The host ends without handling the rest; dropping the broker
+        // sends the acknowledgements still queued.
     }
     let (b, broker) = host(&server, SUBSCRIBER, BrokerConfig::default());
     let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
@@ -375,10 +374,20 @@ fn delivery_goes_on_across_a_server_restart() {
         next > 20
     });
     assert_eq!(cmd(&mut alice, "flood:orders.a:21:9"), "sent 9");
-    eventually("bob gets all 30, in order", || {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
         b.run_until_idle(&mut bob, 64).expect("delivery");
-        cmd(&mut bob[0], "stats") == "count=30 anomalies=0 refused=0"
-    });
+        let stats = cmd(&mut bob[0], "stats");
+        if stats == "count=30 anomalies=0 refused=0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob did not get all 30 in order within 30 s: {stats}, pending {}",
+            broker.pending("bob")
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The environment variable that makes [`child_host`] run as a host.

@@ -11,11 +11,13 @@
 //! [`crate::Runtime::run_until_idle`]), because only the owner of an
 //! instance's `Store` may call into it. A broker therefore never calls
 //! wasm, and a backend that carries messages between machines (NATS, say)
-//! implements the same operations: `publish` maps to a subject publish,
-//! `take` / `take_batch` to a pull (fetch) from the subscriber's durable
-//! consumer, `requeue_front` / `requeue_front_all` to a negative
-//! acknowledgement, `request` to a request on the target's inbox subject
-//! with the reply filled from its answer. See `docs/messaging.md`.
+//! implements the same operations: `publish` maps to a subject publish
+//! (JetStream: stored, the wait bounded by the caller's deadline with
+//! [`Broker::publish_by`]), the subscriber's mailbox is filled by pulling
+//! from its durable consumer, [`Broker::settle`] (called by the dispatcher
+//! once a message was handled or dead-lettered) to the acknowledgement,
+//! `request` to a request on the target's inbox subject with the reply
+//! filled from its answer. See `docs/messaging.md` and `docs/nats.md`.
 //!
 //! What the runtime hands a broker is all a broker needs: each
 //! [`Subscriber`] carries the component's [`Notifier`], which the broker

@@ -634,8 +634,13 @@ impl NatsBroker {
     /// of the broker's own, sent after them, came back); `false` when it
     /// did not in time.
     pub fn flush(&self) -> bool {
+        self.flush_within(self.shared.op_timeout)
+    }
+
+    /// [`NatsBroker::flush`], waiting at most `within`.
+    fn flush_within(&self, within: Duration) -> bool {
         let shared = &self.shared;
-        let deadline = Instant::now() + shared.op_timeout;
+        let deadline = Instant::now() + within;
         let (done, flushed) = mpsc::sync_channel(1);
         // Behind everything queued so far, so the writer reaches it after
         // handing those to the client.
@@ -660,6 +665,12 @@ impl NatsBroker {
 
 impl Drop for NatsBroker {
     fn drop(&mut self) {
+        if self.shared.js.is_some() {
+            // Acknowledgements still queued reach the server (at most a
+            // second's wait), so a host that stops cleanly causes no
+            // redelivery.
+            self.flush_within(self.shared.op_timeout.min(Duration::from_secs(1)));
+        }
         let shared = &self.shared;
         shared.stopping.store(true, Ordering::SeqCst);
         shared.answered.notify();
@@ -970,8 +981,11 @@ impl Shared {
                 .batch()
                 .max_messages(room)
                 .expires(PULL_WAIT)
-                .messages()
-                .await;
+                .messages();
+            let batch = tokio::time::timeout(self.op_timeout, batch)
+                .await
+                .map_err(|_| format!("no answer within {:?}", self.op_timeout))
+                .and_then(|made| made.map_err(|e| e.to_string()));
             let mut batch = match batch {
                 Ok(batch) => batch,
                 Err(error) => {
@@ -989,7 +1003,10 @@ impl Shared {
                     continue;
                 }
             };
-            while let Some(next) = batch.next().await {
+            // A pull the server forgot (it restarted, the connection
+            // broke) never ends by itself: one that brings nothing for
+            // twice its wait is given up and made again.
+            while let Ok(Some(next)) = tokio::time::timeout(PULL_WAIT * 2, batch.next()).await {
                 match next {
                     Ok(message) => {
                         link_down = false;
