@@ -99,9 +99,17 @@ impl NatsServer {
         }
     }
 
-    /// Kills the server and starts it again on the same port and store.
+    /// Stops the server (SIGTERM: it writes its state and exits) and
+    /// starts it again on the same port and store.
     fn restart(&mut self) {
-        self.stop();
+        if let Some(mut child) = self.child.take() {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill -TERM");
+            let _ = child.wait();
+        }
         self.run();
     }
 

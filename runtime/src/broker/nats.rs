@@ -463,6 +463,8 @@ struct Js {
     /// Messages queued in a local mailbox and not settled yet, by the
     /// address of their payload (kept from reuse by the weak reference).
     unsettled: Mutex<HashMap<usize, Unsettled>>,
+    /// Per component, the highest stream sequence number pulled for it.
+    highest: Mutex<HashMap<String, u64>>,
 }
 
 /// A message pulled from a consumer, waiting for its settlement.
@@ -470,7 +472,9 @@ struct Js {
 struct Unsettled {
     payload: Weak<[u8]>,
     component: String,
-    /// Its acknowledgement subject.
+    /// Its sequence number in the stream.
+    sequence: u64,
+    /// Its acknowledgement subject (of its latest delivery).
     ack: String,
 }
 
@@ -479,6 +483,24 @@ fn payload_key(payload: &Arc<[u8]>) -> usize {
 }
 
 impl Js {
+    /// Whether the message at `sequence` of the stream, delivered to
+    /// `component` again, is still waiting in its mailbox from an earlier
+    /// delivery; if so, that copy is acknowledged through `ack` (the
+    /// latest delivery's subject) when settled.
+    fn hold_again(&self, component: &str, sequence: u64, ack: &str) -> bool {
+        let mut unsettled = crate::sync::lock(&self.unsettled);
+        let held = unsettled.values_mut().find(|u| {
+            u.sequence == sequence && u.component == component && u.payload.strong_count() > 0
+        });
+        match held {
+            Some(held) => {
+                ack.clone_into(&mut held.ack);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Creates (or finds) the message and dead-letter streams.
     fn set_up(
         handle: &Handle,
@@ -545,6 +567,7 @@ impl Js {
             dead_stream,
             ack_wait: builder.ack_wait,
             unsettled: Mutex::new(HashMap::new()),
+            highest: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -1067,7 +1090,9 @@ impl Shared {
         let Some(ack) = message.reply.as_ref().map(ToString::to_string) else {
             return;
         };
-        let delivered = message.info().map_or(1, |info| info.delivered);
+        let (delivered, sequence) = message
+            .info()
+            .map_or((1, 0), |info| (info.delivered, info.stream_sequence));
         let message = &message.message;
         let subject = message.subject.as_str();
         let Some(topic) = subject.strip_prefix(&self.topic_prefix) else {
@@ -1094,6 +1119,21 @@ impl Shared {
         }
         if !self.local.wants(component, topic) {
             self.not_wanted(component, source, topic, ack);
+            return;
+        }
+        // A message comes again with a higher delivery count (the ack wait
+        // passed), or with a sequence number not above one seen already (a
+        // server that restarted lost its record of the delivery).
+        let seen = {
+            let mut highest = crate::sync::lock(&js.highest);
+            let highest = highest.entry(component.to_owned()).or_insert(0);
+            let seen = sequence <= *highest;
+            *highest = (*highest).max(sequence);
+            seen
+        };
+        if (delivered > 1 || seen) && js.hold_again(component, sequence, &ack) {
+            // Its first copy still waits in the mailbox: that copy is
+            // handled and acknowledged.
             return;
         }
         let config = self.local.config();
@@ -1139,6 +1179,7 @@ impl Shared {
             Unsettled {
                 payload: Arc::downgrade(&envelope.payload),
                 component: component.to_owned(),
+                sequence,
                 ack: ack.clone(),
             },
         );
