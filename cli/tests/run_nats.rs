@@ -89,3 +89,23 @@ fn an_unreachable_server_exits_2_without_showing_credentials() {
     );
     assert!(!stderr.contains("secret"), "{stderr}");
 }
+
+#[test]
+fn an_unknown_nats_delivery_is_refused_naming_the_choices() {
+    let echo = echo();
+    let out = airssys(&[
+        "run",
+        echo.to_str().unwrap(),
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-delivery",
+        "exactly-once",
+    ]);
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unknown NATS delivery `exactly-once`: use `jetstream`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`core`"), "{stderr}");
+}

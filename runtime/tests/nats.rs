@@ -1,5 +1,5 @@
 //! Messaging between two runtimes (two hosts) over a real NATS server
-//! with `NatsBroker` (feature `nats`). Each test starts its own
+//! with `NatsBroker` (feature `nats`), core NATS delivery. Each test starts its own
 //! `nats-server` (Debian package `nats-server`) on a free loopback port in
 //! a temporary directory and stops it when done; a missing `nats-server`
 //! fails the test, naming the package to install.
@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airssys_runtime::broker::{Delivery, NatsBroker, SOURCE_HEADER, Subscriber};
+use airssys_runtime::broker::{Delivery, NatsBroker, NatsDelivery, SOURCE_HEADER, Subscriber};
 use airssys_runtime::contract::capability::{Capability, GrantSet};
 use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
 
@@ -169,6 +169,9 @@ fn broker(server: &NatsServer, config: BrokerConfig) -> Arc<NatsBroker> {
     Arc::new(
         NatsBroker::builder(server.url())
             .config(config)
+            // These tests are core NATS's (at most once); JetStream's are
+            // in tests/jetstream.rs.
+            .delivery(NatsDelivery::Core)
             .connect()
             .expect("connects to the test's nats-server"),
     )

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use airssys_runtime::broker::{NatsBroker, NatsConnectOptions, NatsConnectionWatch};
+use airssys_runtime::broker::{NatsBroker, NatsConnectOptions, NatsConnectionWatch, NatsDelivery};
 use airssys_runtime::policy::{NatsSettings, redact_url};
 
 use super::run::{Exit, fail};
@@ -54,6 +54,12 @@ pub(crate) struct NatsArgs {
     /// The private key of --nats-tls-cert (PEM; `[nats] tls_key_file`).
     #[arg(long, value_name = "FILE", requires = "nats_tls_cert")]
     nats_tls_key: Option<PathBuf>,
+    /// How messages travel over NATS (docs/nats.md, "Delivery
+    /// semantics"): `jetstream` (the default: at least once, acknowledged
+    /// once handled, the server must run with `-js`) or `core` (at most
+    /// once).
+    #[arg(long, value_name = "core|jetstream")]
+    nats_delivery: Option<NatsDelivery>,
 }
 
 /// A connection read from the flags and the policy, not yet made.
@@ -62,6 +68,7 @@ pub(crate) struct NatsPlan {
     /// What gave the URL: `--nats` or the policy's key.
     origin: &'static str,
     prefix: Option<String>,
+    delivery: NatsDelivery,
     options: NatsConnectOptions,
 }
 
@@ -80,6 +87,7 @@ impl NatsArgs {
             || self.nats_user.is_some()
             || self.nats_tls_ca.is_some()
             || self.nats_tls_cert.is_some()
+            || self.nats_delivery.is_some()
     }
 
     /// The connection the flags and the policy's `[nats]` ask for (none
@@ -164,6 +172,7 @@ impl NatsArgs {
                 "[nats] url"
             },
             prefix: self.nats_prefix.clone().or(settings.prefix),
+            delivery: self.nats_delivery.unwrap_or_default(),
             options,
         }))
     }
@@ -178,7 +187,9 @@ impl NatsPlan {
     /// Connects.
     pub(crate) fn connect(self) -> Result<NatsLink, Exit> {
         let watch = self.options.watch();
-        let mut builder = NatsBroker::builder(self.url.as_str()).connect_options(self.options);
+        let mut builder = NatsBroker::builder(self.url.as_str())
+            .connect_options(self.options)
+            .delivery(self.delivery);
         if let Some(prefix) = self.prefix {
             builder = builder.prefix(prefix);
         }

@@ -212,6 +212,7 @@ pub(crate) fn free_port() -> u16 {
 pub(crate) struct NatsServer {
     child: Child,
     port: u16,
+    store: PathBuf,
 }
 
 impl NatsServer {
@@ -221,8 +222,13 @@ impl NatsServer {
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("nats-server");
+        // JetStream on (the default delivery over NATS), its store in a
+        // directory of this server's own, removed on drop.
+        let store = std::env::temp_dir().join(format!("airssys-nats-{port}"));
         let child = Command::new(program)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+            .arg("-sd")
+            .arg(&store)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -232,7 +238,7 @@ impl NatsServer {
                      `apt-get install nats-server`"
                 )
             });
-        let server = NatsServer { child, port };
+        let server = NatsServer { child, port, store };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nats-server did not start");
@@ -250,5 +256,6 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.store);
     }
 }

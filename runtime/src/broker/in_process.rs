@@ -406,23 +406,38 @@ pub(crate) enum Offered {
     /// The component has no mailbox here, or its subscriptions or grants
     /// do not cover the topic (`msg:subscribe:<topic>`).
     NotWanted,
-    /// Its mailbox refused it (full, a share used up, or too large); the
+    /// Its mailbox refused it for now (full, or a share used up); the
     /// refusal was logged, naming the bound.
     Refused,
+    /// It is larger than the component can ever take; the refusal was
+    /// logged, naming the bound.
+    TooLarge,
 }
 
 #[cfg(feature = "nats")]
 impl InProcessBroker {
+    /// Whether `component` has a mailbox here whose subscriptions *and*
+    /// grants cover `topic` (`msg:subscribe:<topic>`).
+    pub(crate) fn wants(&self, component: &str, topic: &str) -> bool {
+        self.lock()
+            .mailboxes
+            .get(component)
+            .is_some_and(|mailbox| mailbox.wants(topic))
+    }
+
     /// Offers a message that arrived for `component` alone (from another
     /// host, say) to its mailbox: queued only when the component's
     /// subscriptions *and* grants cover `topic`, under the same bounds as
-    /// [`Broker::publish`]; nobody else's mailbox is looked at.
+    /// [`Broker::publish`]; nobody else's mailbox is looked at. `attempts`:
+    /// failed deliveries so far (another host's, for a message redelivered
+    /// by JetStream).
     pub(crate) fn offer_one(
         &self,
         component: &str,
         source: &str,
         topic: &str,
-        payload: Vec<u8>,
+        payload: Arc<[u8]>,
+        attempts: u32,
     ) -> Offered {
         let mut inner = self.lock();
         if !inner
@@ -435,18 +450,19 @@ impl InProcessBroker {
         let envelope = Envelope {
             topic: Arc::from(topic),
             source: inner.name(source),
-            payload: Arc::from(payload),
+            payload,
         };
-        match inner.offer(component, &envelope, &self.config) {
-            Outcome::Queued => Offered::Queued,
-            Outcome::Refused(reason) | Outcome::TooLarge(reason) => {
-                let dead_lettered = !topic.starts_with(RESERVED_TOPIC_PREFIX);
-                if let Some(mailbox) = inner.mailboxes.get_mut(component) {
-                    mailbox.refuse(component, &reason, dead_lettered);
-                }
-                Offered::Refused
-            }
+        let (offered, reason) =
+            match inner.offer_tried(component, &envelope, attempts, &self.config) {
+                Outcome::Queued => return Offered::Queued,
+                Outcome::Refused(reason) => (Offered::Refused, reason),
+                Outcome::TooLarge(reason) => (Offered::TooLarge, reason),
+            };
+        let dead_lettered = !topic.starts_with(RESERVED_TOPIC_PREFIX);
+        if let Some(mailbox) = inner.mailboxes.get_mut(component) {
+            mailbox.refuse(component, &reason, dead_lettered);
         }
+        offered
     }
 }
 
@@ -454,6 +470,17 @@ impl Inner {
     /// Offers `envelope` to the mailbox of `name`: queued when it fits,
     /// otherwise refused (nothing changes).
     fn offer(&mut self, name: &str, envelope: &Envelope, config: &BrokerConfig) -> Outcome {
+        self.offer_tried(name, envelope, 0, config)
+    }
+
+    /// [`Inner::offer`] of a message already tried `attempts` times.
+    fn offer_tried(
+        &mut self,
+        name: &str,
+        envelope: &Envelope,
+        attempts: u32,
+        config: &BrokerConfig,
+    ) -> Outcome {
         let Some(mailbox) = self.mailboxes.get_mut(name) else {
             // Unregistered since the route was computed: nobody to take it.
             return Outcome::Queued;
@@ -464,7 +491,7 @@ impl Inner {
                     name,
                     Delivery::Message {
                         envelope: envelope.clone(),
-                        attempts: 0,
+                        attempts,
                     },
                 );
                 Outcome::Queued

@@ -11,11 +11,13 @@
 //! [`crate::Runtime::run_until_idle`]), because only the owner of an
 //! instance's `Store` may call into it. A broker therefore never calls
 //! wasm, and a backend that carries messages between machines (NATS, say)
-//! implements the same operations: `publish` maps to a subject publish,
-//! `take` / `take_batch` to a pull (fetch) from the subscriber's durable
-//! consumer, `requeue_front` / `requeue_front_all` to a negative
-//! acknowledgement, `request` to a request on the target's inbox subject
-//! with the reply filled from its answer. See `docs/messaging.md`.
+//! implements the same operations: `publish` maps to a subject publish
+//! (JetStream: stored, the wait bounded by the caller's deadline with
+//! [`Broker::publish_by`]), the subscriber's mailbox is filled by pulling
+//! from its durable consumer, [`Broker::settle`] (called by the dispatcher
+//! once a message was handled or dead-lettered) to the acknowledgement,
+//! `request` to a request on the target's inbox subject with the reply
+//! filled from its answer. See `docs/messaging.md` and `docs/nats.md`.
 //!
 //! What the runtime hands a broker is all a broker needs: each
 //! [`Subscriber`] carries the component's [`Notifier`], which the broker
@@ -41,7 +43,8 @@ pub use self::message::{Delivery, Envelope};
 #[cfg(feature = "nats")]
 pub use self::nats::{
     NatsBroker, NatsBrokerBuilder, NatsConfigError, NatsConnectOptions, NatsConnectionState,
-    NatsConnectionStatus, NatsConnectionWatch, NatsError, SOURCE_HEADER,
+    NatsConnectionStatus, NatsConnectionWatch, NatsDelivery, NatsError, SOURCE_HEADER,
+    TOPIC_HEADER,
 };
 pub use self::reply::{ReplyBudget, ReplyOutcome, ReplyPoll, ReplySlot};
 pub use crate::sync::Notifier;
@@ -155,6 +158,19 @@ impl Subscriber {
     }
 }
 
+/// What became of a message the dispatcher took from a mailbox: told to
+/// the broker with [`Broker::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// `handler.handle-message` returned ok.
+    Handled,
+    /// It went to the component's dead-letter topic
+    /// ([`Broker::dead_letter`] was called before): its last attempt
+    /// failed, or it is larger than the component can take.
+    DeadLettered,
+}
+
 /// Why the broker refused a publish or request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -214,6 +230,26 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// ([`BrokerConfig::max_payload_bytes`]).
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError>;
 
+    /// [`Broker::publish`] from inside a component's host call that must
+    /// end by `deadline` (its `limits.cpu_time`): a broker that waits on
+    /// the network for the message to be taken (JetStream: stored) waits at
+    /// most until then, and refuses with [`BrokerError::QueueFull`] when
+    /// that is not enough. The default ignores the deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`Broker::publish`].
+    fn publish_by(
+        &self,
+        source: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<usize, BrokerError> {
+        let _ = deadline;
+        self.publish(source, topic, payload)
+    }
+
     /// Sends `envelope`, a message `component` did not handle, to
     /// `component`'s dead-letter topic with its source and payload;
     /// returns how many subscribers of that topic queued it (a dead letter
@@ -225,11 +261,28 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
             .unwrap_or(0)
     }
 
+    /// The dispatcher is done with `envelope`, a message it took from
+    /// `component`'s mailbox (the envelope as taken, its parts shared, not
+    /// copied): `settlement` says how. Called once per message, after the
+    /// handler returned ok or after [`Broker::dead_letter`]; not for a
+    /// failed attempt that is retried, nor for an entry put back with
+    /// [`Broker::requeue_front`] (it is still the broker's). A broker that
+    /// keeps messages until they are handled (JetStream: acknowledges the
+    /// message here) uses it; what it never hears of was not handled, and
+    /// may be delivered again. The default (the in-process broker's)
+    /// does nothing: a message taken is gone from the broker.
+    fn settle(&self, component: &str, envelope: &Envelope, settlement: Settlement) {
+        let _ = (component, envelope, settlement);
+    }
+
     /// Queues a request for `target`, to be answered through `reply`:
     /// the caller made the slot (with its deadline and the notifier of
     /// whoever waits for the answer) and keeps a handle to it; the broker
     /// keeps the other until the request is answered or dropped, and
-    /// completes it only with [`ReplySlot::fill`].
+    /// completes it only with [`ReplySlot::fill`]. A broker that waits
+    /// for the target's host to accept the request waits at most until
+    /// the slot's [`ReplySlot::admit_by`] (the requester's own call
+    /// deadline: the wait is inside its host call).
     ///
     /// # Errors
     ///

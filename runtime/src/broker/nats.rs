@@ -1,5 +1,19 @@
 //! [`NatsBroker`]: messaging between runtimes (hosts) over a NATS server
-//! (feature `nats`). Core NATS, at-most-once.
+//! (feature `nats`). Messages travel through JetStream by default
+//! (at-least-once, [`NatsDelivery::JetStream`]), or through core NATS
+//! (at-most-once, [`NatsDelivery::Core`]); requests always go through
+//! core NATS request/reply.
+//!
+//! With JetStream, every message is stored in one stream (subjects
+//! `<prefix>.topic.>`, interest retention: a message is kept until every
+//! consumer that was there when it was published acknowledged it) and each
+//! subscription pattern of a component is one durable pull consumer named
+//! after the component and the pattern, shared by the component's replicas
+//! on every host. A host pulls from it only what the component's local
+//! mailbox has room for, and acknowledges a message once the dispatcher
+//! settles it ([`Broker::settle`]): handled, or dead-lettered to
+//! `<prefix>.dead-letter.<component>` (a stream of its own the operator
+//! reads) after `max_attempts` deliveries, counted across hosts.
 //!
 //! Subjects (`<prefix>` defaults to `airssys`):
 //!
@@ -28,11 +42,13 @@
 //! (published over NATS) what its mailbox refuses.
 
 use std::collections::{HashMap, VecDeque};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use airssys_contract::capability::{Capability, ResourcePattern, Segment};
+use async_nats::jetstream;
 use async_nats::{HeaderMap, Message, StatusCode};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -42,7 +58,8 @@ use tokio::task::JoinHandle;
 use super::in_process::Offered;
 use super::{
     Broker, BrokerConfig, BrokerError, Delivery, Envelope, InProcessBroker, Notifier,
-    RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot, Subscriber, dead_letter_topic,
+    RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot, Settlement, Subscriber,
+    dead_letter_topic,
 };
 
 mod connect;
@@ -69,6 +86,65 @@ const TIMEOUT_HEADER: &str = "Airssys-Timeout-Ms";
 /// `not-found`, `queue-full` or `invalid-input`.
 const STATUS_HEADER: &str = "Airssys-Status";
 
+/// The header of a dead letter in the dead-letter stream: the topic the
+/// message was published on.
+pub const TOPIC_HEADER: &str = "Airssys-Topic";
+
+/// Messages pulled from one consumer at a time (at most what the local
+/// mailbox has room for).
+const PULL_BATCH: usize = 256;
+
+/// How long a pull waits for messages before it is renewed.
+const PULL_WAIT: Duration = Duration::from_secs(1);
+
+/// Dead letters kept in the dead-letter stream (the oldest go first).
+const DEAD_LETTERS_KEPT: i64 = 100_000;
+
+/// How long dead letters are kept in the dead-letter stream.
+const DEAD_LETTER_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How a [`NatsBroker`] carries messages between hosts
+/// ([`NatsBrokerBuilder::delivery`]; `docs/nats.md`, "Delivery semantics").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NatsDelivery {
+    /// JetStream (the default): at least once per subscribing component,
+    /// across host crashes and server restarts; acknowledged after
+    /// `handle-message` returns ok; redelivered up to
+    /// [`BrokerConfig::max_attempts`], then dead-lettered; a full stream
+    /// refuses the publish. The server must run with JetStream on
+    /// (`nats-server -js`).
+    #[default]
+    JetStream,
+    /// Core NATS: at most once; a message published while no subscriber
+    /// is connected, or lost with a connection, is gone.
+    Core,
+}
+
+impl FromStr for NatsDelivery {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "jetstream" => Ok(NatsDelivery::JetStream),
+            "core" => Ok(NatsDelivery::Core),
+            other => Err(format!(
+                "unknown NATS delivery `{other}`: use `jetstream` (at least once, the default) \
+                 or `core` (at most once)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for NatsDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NatsDelivery::JetStream => "jetstream",
+            NatsDelivery::Core => "core",
+        })
+    }
+}
+
 /// The longest a served request is kept when the requester sent no
 /// (or a larger) time left.
 const MAX_REQUEST_TIME: Duration = Duration::from_secs(3600);
@@ -86,6 +162,21 @@ pub enum NatsError {
     /// The broker's own tokio runtime could not be started.
     #[error("could not start the NATS broker's runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// JetStream delivery was asked for and the server's JetStream could
+    /// not set up the broker's streams.
+    #[error(
+        "the NATS server at `{url}` could not set up JetStream stream `{stream}`: {reason} (start \
+         the server with JetStream on, `nats-server -js`, or choose core delivery: \
+         `NatsBrokerBuilder::delivery(NatsDelivery::Core)`, `--nats-delivery core`)"
+    )]
+    JetStream {
+        /// The server URL (credentials removed).
+        url: String,
+        /// The stream.
+        stream: String,
+        /// What the server said.
+        reason: String,
+    },
     /// The server could not be reached or refused the connection.
     #[error("could not connect to the NATS server at `{url}`: {reason}")]
     Connect {
@@ -107,9 +198,51 @@ pub struct NatsBrokerBuilder {
     outgoing_capacity: usize,
     handle: Option<Handle>,
     connection: NatsConnectOptions,
+    delivery: NatsDelivery,
+    ack_wait: Duration,
+    stream_max_messages: i64,
+    stream_max_bytes: i64,
 }
 
 impl NatsBrokerBuilder {
+    /// How messages travel (default [`NatsDelivery::JetStream`]).
+    #[must_use]
+    pub fn delivery(mut self, delivery: NatsDelivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// JetStream: how long a message pulled by a host may stay
+    /// unacknowledged before the server delivers it again (default 30 s).
+    /// A host that crashed holding messages gets them redelivered (to it
+    /// after its restart, or to another replica) once this has passed; a
+    /// message waiting longer than this in a mailbox before it is handled
+    /// may be delivered twice.
+    #[must_use]
+    pub fn ack_wait(mut self, wait: Duration) -> Self {
+        self.ack_wait = wait.max(Duration::from_millis(100));
+        self
+    }
+
+    /// JetStream: the messages the stream holds (default 1,000,000):
+    /// published and not yet acknowledged by every component subscribed
+    /// when they were published. A publish finding the stream full is
+    /// refused with [`BrokerError::QueueFull`] (`quota-exceeded` to the
+    /// component), as a full mailbox is in-process.
+    #[must_use]
+    pub fn stream_max_messages(mut self, messages: u64) -> Self {
+        self.stream_max_messages = i64::try_from(messages.max(1)).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// JetStream: the bytes the stream holds (default 1 GiB), refused as
+    /// [`NatsBrokerBuilder::stream_max_messages`].
+    #[must_use]
+    pub fn stream_max_bytes(mut self, bytes: u64) -> Self {
+        self.stream_max_bytes = i64::try_from(bytes.max(1)).unwrap_or(i64::MAX);
+        self
+    }
+
     /// The subject prefix (default `airssys`): every subject this broker
     /// uses starts with it, so several deployments can share one server.
     #[must_use]
@@ -160,11 +293,11 @@ impl NatsBrokerBuilder {
     ///
     /// [`NatsError`]: an unusable prefix, the runtime not starting, the
     /// server not reachable in time or refusing the connection.
-    pub fn connect(self) -> Result<NatsBroker, NatsError> {
+    pub fn connect(mut self) -> Result<NatsBroker, NatsError> {
         if !is_subject(&self.prefix) {
             return Err(NatsError::InvalidPrefix(self.prefix));
         }
-        let (runtime, handle) = match self.handle {
+        let (runtime, handle) = match self.handle.take() {
             Some(handle) => (OwnedRuntime(None), handle),
             None => {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -198,12 +331,19 @@ impl NatsBrokerBuilder {
                 });
             }
         };
+        let js = match self.delivery {
+            NatsDelivery::Core => None,
+            NatsDelivery::JetStream => {
+                Some(Js::set_up(&handle, &client, &self.prefix, &shown, &self)?)
+            }
+        };
         let (outgoing, queue) = tokio::sync::mpsc::channel(self.outgoing_capacity);
         let shared = Arc::new(Shared {
             client: client.clone(),
             handle: handle.clone(),
             topic_prefix: format!("{}.topic.", self.prefix),
             request_prefix: format!("{}.request.", self.prefix),
+            dead_prefix: format!("{}.dead-letter.", self.prefix),
             local: InProcessBroker::new(self.config),
             op_timeout: self.op_timeout,
             outgoing,
@@ -213,8 +353,13 @@ impl NatsBrokerBuilder {
             answers: Mutex::new(Vec::new()),
             answered: Arc::new(Notifier::new()),
             stopping: AtomicBool::new(false),
+            js,
         });
         let writer = handle.spawn(write_out(client, queue, self.op_timeout));
+        let keeper = shared
+            .js
+            .as_ref()
+            .map(|js| handle.spawn(keep_in_progress(Arc::downgrade(&shared), js.ack_wait)));
         let pump = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -225,6 +370,7 @@ impl NatsBrokerBuilder {
         Ok(NatsBroker {
             shared,
             writer,
+            keeper,
             pump: Some(pump),
             _runtime: runtime,
         })
@@ -259,6 +405,9 @@ impl NatsBrokerBuilder {
 pub struct NatsBroker {
     shared: Arc<Shared>,
     writer: JoinHandle<()>,
+    /// JetStream: tells the server the messages waiting in local
+    /// mailboxes are in progress.
+    keeper: Option<JoinHandle<()>>,
     pump: Option<std::thread::JoinHandle<()>>,
     /// Dropped last (fields drop in order).
     _runtime: OwnedRuntime,
@@ -303,6 +452,131 @@ struct Shared {
     /// carries it) or added.
     answered: Arc<Notifier>,
     stopping: AtomicBool,
+    /// `<prefix>.dead-letter.`
+    dead_prefix: String,
+    /// JetStream delivery's state; `None` with core delivery.
+    js: Option<Js>,
+}
+
+/// JetStream delivery's state.
+#[derive(Debug)]
+struct Js {
+    context: jetstream::Context,
+    /// The stream of messages.
+    stream: String,
+    /// The stream of dead letters.
+    dead_stream: String,
+    ack_wait: Duration,
+    /// Messages queued in a local mailbox and not settled yet, by the
+    /// address of their payload (kept from reuse by the weak reference).
+    unsettled: Mutex<HashMap<usize, Unsettled>>,
+    /// Per component, the highest stream sequence number pulled for it.
+    highest: Mutex<HashMap<String, u64>>,
+}
+
+/// A message pulled from a consumer, waiting for its settlement.
+#[derive(Debug)]
+struct Unsettled {
+    payload: Weak<[u8]>,
+    component: String,
+    /// Its sequence number in the stream.
+    sequence: u64,
+    /// Its acknowledgement subject (of its latest delivery).
+    ack: String,
+}
+
+fn payload_key(payload: &Arc<[u8]>) -> usize {
+    Arc::as_ptr(payload).cast::<u8>() as usize
+}
+
+impl Js {
+    /// Whether the message at `sequence` of the stream, delivered to
+    /// `component` again, is still waiting in its mailbox from an earlier
+    /// delivery; if so, that copy is acknowledged through `ack` (the
+    /// latest delivery's subject) when settled.
+    fn hold_again(&self, component: &str, sequence: u64, ack: &str) -> bool {
+        let mut unsettled = crate::sync::lock(&self.unsettled);
+        let held = unsettled.values_mut().find(|u| {
+            u.sequence == sequence && u.component == component && u.payload.strong_count() > 0
+        });
+        match held {
+            Some(held) => {
+                ack.clone_into(&mut held.ack);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Creates (or finds) the message and dead-letter streams.
+    fn set_up(
+        handle: &Handle,
+        client: &async_nats::Client,
+        prefix: &str,
+        shown: &str,
+        builder: &NatsBrokerBuilder,
+    ) -> Result<Js, NatsError> {
+        let base = prefix.replace('.', "_");
+        let stream = format!("{base}_messages");
+        let dead_stream = format!("{base}_dead_letters");
+        // The context spawns its acknowledgement task on the current
+        // runtime.
+        let context = {
+            let _entered = handle.enter();
+            // Its own waits (a publish's acknowledgement) end at the
+            // broker's `op_timeout` or sooner, never later.
+            jetstream::context::ContextBuilder::new()
+                .timeout(builder.op_timeout)
+                .build(client.clone())
+        };
+        let configs = [
+            jetstream::stream::Config {
+                name: stream.clone(),
+                subjects: vec![format!("{prefix}.topic.>")],
+                retention: jetstream::stream::RetentionPolicy::Interest,
+                discard: jetstream::stream::DiscardPolicy::New,
+                storage: jetstream::stream::StorageType::File,
+                max_messages: builder.stream_max_messages,
+                max_bytes: builder.stream_max_bytes,
+                ..Default::default()
+            },
+            jetstream::stream::Config {
+                name: dead_stream.clone(),
+                subjects: vec![format!("{prefix}.dead-letter.>")],
+                retention: jetstream::stream::RetentionPolicy::Limits,
+                discard: jetstream::stream::DiscardPolicy::Old,
+                storage: jetstream::stream::StorageType::File,
+                max_messages: DEAD_LETTERS_KEPT,
+                max_age: DEAD_LETTER_AGE,
+                ..Default::default()
+            },
+        ];
+        for config in configs {
+            let name = config.name.clone();
+            let ctx = context.clone();
+            let made = bounded(handle, builder.op_timeout, async move {
+                ctx.get_or_create_stream(config).await.map(|_| ())
+            });
+            let reason = match made {
+                Some(Ok(())) => continue,
+                Some(Err(e)) => e.to_string(),
+                None => format!("no answer within {:?}", builder.op_timeout),
+            };
+            return Err(NatsError::JetStream {
+                url: shown.to_owned(),
+                stream: name,
+                reason,
+            });
+        }
+        Ok(Js {
+            context,
+            stream,
+            dead_stream,
+            ack_wait: builder.ack_wait,
+            unsettled: Mutex::new(HashMap::new()),
+            highest: Mutex::new(HashMap::new()),
+        })
+    }
 }
 
 /// A component's requests on this host.
@@ -340,7 +614,40 @@ impl NatsBroker {
             outgoing_capacity: 4096,
             handle: None,
             connection: NatsConnectOptions::default(),
+            delivery: NatsDelivery::default(),
+            ack_wait: Duration::from_secs(30),
+            stream_max_messages: 1_000_000,
+            stream_max_bytes: 1 << 30,
         }
+    }
+
+    /// How this broker carries messages.
+    pub fn delivery(&self) -> NatsDelivery {
+        if self.shared.js.is_some() {
+            NatsDelivery::JetStream
+        } else {
+            NatsDelivery::Core
+        }
+    }
+
+    /// JetStream: the stream holding the messages (`<prefix>_messages`,
+    /// `.` in the prefix as `_`), or `None` with core delivery.
+    pub fn stream_name(&self) -> Option<&str> {
+        self.shared.js.as_ref().map(|js| js.stream.as_str())
+    }
+
+    /// JetStream: the stream holding the dead letters
+    /// (`<prefix>_dead_letters`), on subjects
+    /// [`NatsBroker::dead_letter_subject`]; `None` with core delivery.
+    pub fn dead_letter_stream_name(&self) -> Option<&str> {
+        self.shared.js.as_ref().map(|js| js.dead_stream.as_str())
+    }
+
+    /// JetStream: the subject `component`'s dead letters are stored on in
+    /// the dead-letter stream (`<prefix>.dead-letter.<component>`), with
+    /// the source in [`SOURCE_HEADER`] and the topic in [`TOPIC_HEADER`].
+    pub fn dead_letter_subject(&self, component: &str) -> String {
+        format!("{}{component}", self.shared.dead_prefix)
     }
 
     /// The NATS subject a message on `topic` is published on.
@@ -358,8 +665,13 @@ impl NatsBroker {
     /// of the broker's own, sent after them, came back); `false` when it
     /// did not in time.
     pub fn flush(&self) -> bool {
+        self.flush_within(self.shared.op_timeout)
+    }
+
+    /// [`NatsBroker::flush`], waiting at most `within`.
+    fn flush_within(&self, within: Duration) -> bool {
         let shared = &self.shared;
-        let deadline = Instant::now() + shared.op_timeout;
+        let deadline = Instant::now() + within;
         let (done, flushed) = mpsc::sync_channel(1);
         // Behind everything queued so far, so the writer reaches it after
         // handing those to the client.
@@ -384,6 +696,12 @@ impl NatsBroker {
 
 impl Drop for NatsBroker {
     fn drop(&mut self) {
+        if self.shared.js.is_some() {
+            // Acknowledgements still queued reach the server (at most a
+            // second's wait), so a host that stops cleanly causes no
+            // redelivery.
+            self.flush_within(self.shared.op_timeout.min(Duration::from_secs(1)));
+        }
         let shared = &self.shared;
         shared.stopping.store(true, Ordering::SeqCst);
         shared.answered.notify();
@@ -396,6 +714,9 @@ impl Drop for NatsBroker {
             }
         }
         self.writer.abort();
+        if let Some(keeper) = &self.keeper {
+            keeper.abort();
+        }
         if let Some(pump) = self.pump.take() {
             let _ = pump.join();
         }
@@ -467,6 +788,30 @@ fn pattern_subject(prefix: &str, pattern: &Capability) -> Option<String> {
     ok.then(|| format!("{prefix}{}", tokens.join(".")))
 }
 
+/// The durable consumer of `component`'s subscription on `subject`: the
+/// component's name (characters a consumer name cannot hold as `_`) and a
+/// hash of both, the same on every host, so replicas share it.
+fn durable_name(component: &str, subject: &str) -> String {
+    // FNV-1a, 64 bits: stable across builds and hosts.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in component.bytes().chain([0]).chain(subject.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let shown: String = component
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{shown}-{hash:016x}")
+}
+
 /// Whether the server processed everything this client sent so far: a
 /// message to a fresh inbox of its own comes back (the server handles a
 /// connection's operations in order). The client's `flush` only empties
@@ -479,6 +824,32 @@ async fn round_trip(client: &async_nats::Client, within: Duration) -> bool {
         echo.next().await
     };
     matches!(tokio::time::timeout(within, probe).await, Ok(Some(_)))
+}
+
+/// JetStream: every quarter of the `ack_wait`, tells the server that each message
+/// taken into a local mailbox and not settled yet is in progress (`+WPI`),
+/// so it is not delivered again while it waits here; forgets those dropped
+/// without a settlement (their component was unregistered: they come
+/// again after the `ack_wait`).
+async fn keep_in_progress(shared: Weak<Shared>, ack_wait: Duration) {
+    let every = (ack_wait / 4).max(Duration::from_millis(25));
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Some(js) = shared.js.as_ref() else {
+            return;
+        };
+        let subjects: Vec<String> = {
+            let mut unsettled = crate::sync::lock(&js.unsettled);
+            unsettled.retain(|_, u| u.payload.strong_count() > 0);
+            unsettled.values().map(|u| u.ack.clone()).collect()
+        };
+        for subject in subjects {
+            let _ = shared.send(subject, HeaderMap::new(), Bytes::from_static(b"+WPI"));
+        }
+    }
 }
 
 /// Sends what publishers queued, in order.
@@ -530,6 +901,379 @@ fn status_of(message: &Message) -> Option<&str> {
 }
 
 impl Shared {
+    /// JetStream: makes (or finds) the durable consumer of each of
+    /// `component`'s subscriptions, confirms them, then pulls from each
+    /// into the component's mailbox until aborted. Returns the task and
+    /// whether the consumers were there within the `op_timeout`.
+    fn consume(
+        self: &Arc<Self>,
+        component: &str,
+        subscriptions: Vec<(String, Capability)>,
+    ) -> (JoinHandle<()>, bool) {
+        let (ready, confirmed) = mpsc::sync_channel::<()>(1);
+        let shared = Arc::clone(self);
+        let component = component.to_owned();
+        let task = self.handle.spawn(async move {
+            let mut pulls: Vec<futures_util::future::BoxFuture<'static, ()>> =
+                Vec::with_capacity(subscriptions.len());
+            for (index, (subject, _)) in subscriptions.iter().enumerate() {
+                // A topic matched by an earlier pattern comes through that
+                // pattern's consumer.
+                let earlier: Vec<Capability> = subscriptions[..index]
+                    .iter()
+                    .map(|(_, pattern)| pattern.clone())
+                    .collect();
+                let shared = Arc::clone(&shared);
+                match shared.consumer_of(&component, subject).await {
+                    Ok(consumer) => {
+                        pulls.push(Box::pin(shared.pull(component.clone(), consumer, earlier)));
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            target: "airssys::messaging",
+                            subject,
+                            component,
+                            %error,
+                            "could not make the JetStream consumer of `{component}` on \
+                             `{subject}`: trying again every second; its messages wait in the \
+                             stream until then"
+                        );
+                        let (component, subject) = (component.clone(), subject.clone());
+                        pulls.push(Box::pin(async move {
+                            let consumer = loop {
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                if let Ok(consumer) = shared.consumer_of(&component, &subject).await
+                                {
+                                    break consumer;
+                                }
+                            };
+                            shared.pull(component, consumer, earlier).await;
+                        }));
+                    }
+                }
+            }
+            let _ = ready.send(());
+            futures_util::future::join_all(pulls).await;
+        });
+        let ok = confirmed.recv_timeout(self.op_timeout).is_ok();
+        (task, ok)
+    }
+
+    /// Makes (or finds) the durable consumer of `component`'s
+    /// subscription on `subject`.
+    async fn consumer_of(
+        &self,
+        component: &str,
+        subject: &str,
+    ) -> Result<jetstream::consumer::PullConsumer, async_nats::Error> {
+        let Some(js) = self.js.as_ref() else {
+            return Err("core delivery has no consumers".into());
+        };
+        let name = durable_name(component, subject);
+        let config = jetstream::consumer::pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: subject.to_owned(),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: js.ack_wait,
+            deliver_policy: jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        };
+        Ok(js
+            .context
+            .get_stream(&js.stream)
+            .await?
+            .get_or_create_consumer(&name, config)
+            .await?)
+    }
+
+    /// Room in `component`'s mailbox, in entries, for a pull.
+    fn room(&self, component: &str) -> usize {
+        let capacity = self.local.config().queue_capacity;
+        capacity
+            .saturating_sub(self.local.pending(component))
+            .min(PULL_BATCH)
+    }
+
+    /// Pulls from one consumer of `component` into its mailbox.
+    async fn pull(
+        self: Arc<Self>,
+        component: String,
+        consumer: jetstream::consumer::PullConsumer,
+        earlier: Vec<Capability>,
+    ) {
+        let mut link_down = false;
+        while !self.stopping.load(Ordering::SeqCst) {
+            let room = self.room(&component);
+            if room == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            let batch = consumer
+                .batch()
+                .max_messages(room)
+                .expires(PULL_WAIT)
+                .messages();
+            let batch = tokio::time::timeout(self.op_timeout, batch)
+                .await
+                .map_err(|_| format!("no answer within {:?}", self.op_timeout))
+                .and_then(|made| made.map_err(|e| e.to_string()));
+            let mut batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => {
+                    if !link_down {
+                        tracing::warn!(
+                            target: "airssys::messaging",
+                            component,
+                            %error,
+                            "could not pull the messages of `{component}` from JetStream; \
+                             trying again"
+                        );
+                        link_down = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            // A pull the server forgot (it restarted, the connection
+            // broke) never ends by itself: one that brings nothing for
+            // twice its wait is given up and made again.
+            while let Ok(Some(next)) = tokio::time::timeout(PULL_WAIT * 2, batch.next()).await {
+                match next {
+                    Ok(message) => {
+                        link_down = false;
+                        self.accept_stored(&component, &earlier, message).await;
+                    }
+                    Err(error) => {
+                        tracing::debug!(
+                            target: "airssys::messaging",
+                            component,
+                            %error,
+                            "a JetStream pull for `{component}` ended"
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Acknowledges a stored message (the server then forgets it for this
+    /// consumer).
+    fn ack(&self, ack_subject: String) {
+        if let Err(error) = self.send(ack_subject, HeaderMap::new(), Bytes::from_static(b"+ACK")) {
+            tracing::warn!(
+                target: "airssys::messaging",
+                %error,
+                "an acknowledgement could not be sent: the message will be delivered again"
+            );
+        }
+    }
+
+    /// A stored message `component`'s subscriptions and grants do not
+    /// cover: never delivered (nor dead-lettered for it), acknowledged so
+    /// the server does not deliver it again, logged.
+    fn not_wanted(&self, component: &str, source: &str, topic: &str, ack: String) {
+        tracing::warn!(
+            target: "airssys::messaging",
+            component,
+            source,
+            topic,
+            "a message on topic `{topic}` is not covered by the subscriptions and grants \
+             (`msg:subscribe:{topic}`) of `{component}` on this host: not delivered, \
+             acknowledged"
+        );
+        self.ack(ack);
+    }
+
+    /// A stored message pulled for `component`.
+    async fn accept_stored(
+        &self,
+        component: &str,
+        earlier: &[Capability],
+        message: jetstream::Message,
+    ) {
+        let Some(js) = self.js.as_ref() else {
+            return;
+        };
+        let Some(ack) = message.reply.as_ref().map(ToString::to_string) else {
+            return;
+        };
+        let (delivered, sequence) = message
+            .info()
+            .map_or((1, 0), |info| (info.delivered, info.stream_sequence));
+        let message = &message.message;
+        let subject = message.subject.as_str();
+        let Some(topic) = subject.strip_prefix(&self.topic_prefix) else {
+            self.ack(ack);
+            return;
+        };
+        let Some(source) = stamped_source(message) else {
+            tracing::warn!(
+                target: "airssys::messaging",
+                subject,
+                component,
+                "a message on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
+                 was not sent by an airssys host): not delivered to `{component}`, acknowledged"
+            );
+            self.ack(ack);
+            return;
+        };
+        if !earlier.is_empty()
+            && let Ok(wanted) = Capability::parse(&format!("msg:subscribe:{topic}"))
+            && earlier.iter().any(|pattern| wanted.is_subset_of(pattern))
+        {
+            self.ack(ack);
+            return;
+        }
+        if !self.local.wants(component, topic) {
+            self.not_wanted(component, source, topic, ack);
+            return;
+        }
+        // A message comes again with a higher delivery count (the ack wait
+        // passed), or with a sequence number not above one seen already (a
+        // server that restarted lost its record of the delivery).
+        let seen = {
+            let mut highest = crate::sync::lock(&js.highest);
+            let highest = highest.entry(component.to_owned()).or_insert(0);
+            let seen = sequence <= *highest;
+            *highest = (*highest).max(sequence);
+            seen
+        };
+        if (delivered > 1 || seen) && js.hold_again(component, sequence, &ack) {
+            // Its first copy still waits in the mailbox: that copy is
+            // handled and acknowledged.
+            return;
+        }
+        let config = self.local.config();
+        let envelope = Envelope {
+            topic: Arc::from(topic),
+            source: Arc::from(source),
+            payload: Arc::from(&message.payload[..]),
+        };
+        if message.payload.len() > config.max_payload_bytes {
+            tracing::warn!(
+                target: "airssys::messaging",
+                subject,
+                component,
+                "a message of {} bytes on NATS subject `{subject}` is larger than the broker's \
+                 `max_payload_bytes` ({}): not delivered to `{component}`, dead-lettered",
+                message.payload.len(),
+                config.max_payload_bytes
+            );
+            self.dead_letter(component, &envelope);
+            self.ack(ack);
+            return;
+        }
+        let attempts = u32::try_from(delivered.saturating_sub(1)).unwrap_or(u32::MAX);
+        if attempts >= config.max_attempts {
+            tracing::warn!(
+                target: "airssys::messaging",
+                component,
+                topic,
+                source,
+                attempts,
+                "message dead-lettered: delivered {attempts} times already (the broker's \
+                 `max_attempts` is {}), the last ones not acknowledged (the host handling it \
+                 ended)",
+                config.max_attempts
+            );
+            self.dead_letter(component, &envelope);
+            self.ack(ack);
+            return;
+        }
+        let key = payload_key(&envelope.payload);
+        crate::sync::lock(&js.unsettled).insert(
+            key,
+            Unsettled {
+                payload: Arc::downgrade(&envelope.payload),
+                component: component.to_owned(),
+                sequence,
+                ack: ack.clone(),
+            },
+        );
+        loop {
+            let offered = self.local.offer_one(
+                component,
+                source,
+                topic,
+                Arc::clone(&envelope.payload),
+                attempts,
+            );
+            let forget = || crate::sync::lock(&js.unsettled).remove(&key);
+            match offered {
+                Offered::Queued => return,
+                // Unregistered or changed since the check above.
+                Offered::NotWanted => {
+                    forget();
+                    self.not_wanted(component, source, topic, ack);
+                    return;
+                }
+                Offered::TooLarge => {
+                    forget();
+                    self.dead_letter(component, &envelope);
+                    self.ack(ack);
+                    return;
+                }
+                // Full for now (by its bytes): hold it, and the pull,
+                // until there is room.
+                Offered::Refused => {
+                    if self.stopping.load(Ordering::SeqCst) {
+                        forget();
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }
+    }
+
+    /// JetStream: publishes on `subject` and waits (at most the
+    /// `op_timeout`) for the server to store it.
+    fn store(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+        deadline: Option<Instant>,
+    ) -> Result<(), BrokerError> {
+        let Some(js) = self.js.as_ref() else {
+            return self.send(subject, headers, payload);
+        };
+        let context = js.context.clone();
+        let within = deadline.map_or(self.op_timeout, |deadline| {
+            self.op_timeout
+                .min(deadline.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1))
+        });
+        let stored = bounded(&self.handle, within, async move {
+            context
+                .publish_with_headers(subject, headers, payload)
+                .await?
+                .await
+        });
+        match stored {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(error))
+                if error.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded =>
+            {
+                Err(BrokerError::InvalidInput(format!(
+                    "the NATS server refused the message: {error} (its `max_payload`)"
+                )))
+            }
+            Some(Err(error)) => Err(BrokerError::QueueFull(format!(
+                "JetStream stream `{}` did not take the message: {error} (it holds at most \
+                 `stream_max_messages` messages and `stream_max_bytes` bytes not yet \
+                 acknowledged by their subscribers; try again later)",
+                js.stream
+            ))),
+            None => Err(BrokerError::QueueFull(format!(
+                "the NATS server did not confirm storing the message within {within:?} (the \
+                 broker's `op_timeout`, or what was left of the call's `limits.cpu_time_ms`): \
+                 it is slow or unreachable; try again later"
+            ))),
+        }
+    }
+
     /// Queues a message for the writer task.
     fn send(&self, subject: String, headers: HeaderMap, payload: Bytes) -> Result<(), BrokerError> {
         self.outgoing
@@ -611,7 +1355,7 @@ impl Shared {
         }
         match self
             .local
-            .offer_one(component, source, topic, message.payload.to_vec())
+            .offer_one(component, source, topic, Arc::from(&message.payload[..]), 0)
         {
             Offered::Queued => {}
             Offered::NotWanted => tracing::warn!(
@@ -622,8 +1366,8 @@ impl Shared {
                 "a message on topic `{topic}` is not covered by the subscriptions and grants \
                  (`msg:subscribe:{topic}`) of `{component}` on this host: not delivered"
             ),
-            Offered::Refused if topic.starts_with(RESERVED_TOPIC_PREFIX) => {}
-            Offered::Refused => {
+            Offered::Refused | Offered::TooLarge if topic.starts_with(RESERVED_TOPIC_PREFIX) => {}
+            Offered::Refused | Offered::TooLarge => {
                 let letter = Envelope {
                     topic: Arc::from(topic),
                     source: Arc::from(source),
@@ -636,6 +1380,31 @@ impl Shared {
 
     fn dead_letter(&self, component: &str, envelope: &Envelope) -> usize {
         let subject = format!("{}{}", self.topic_prefix, dead_letter_topic(component));
+        if self.js.is_some() && !envelope.topic.starts_with(RESERVED_TOPIC_PREFIX) {
+            // Kept for the operator in the dead-letter stream, and offered
+            // to subscribers of the dead-letter topic as in-process.
+            let mut headers = Self::source_headers(&envelope.source);
+            headers.insert(TOPIC_HEADER, &*envelope.topic);
+            let payload = Bytes::copy_from_slice(&envelope.payload);
+            let kept = self.store(
+                format!("{}{component}", self.dead_prefix),
+                headers,
+                payload.clone(),
+                None,
+            );
+            if let Err(error) = &kept {
+                tracing::warn!(
+                    target: "airssys::messaging",
+                    component,
+                    %error,
+                    "a dead letter of `{component}` could not be stored in the dead-letter stream"
+                );
+            }
+            let offered = self
+                .send(subject, Self::source_headers(&envelope.source), payload)
+                .is_ok();
+            return usize::from(kept.is_ok() || offered);
+        }
         let payload = Bytes::copy_from_slice(&envelope.payload);
         match self.send(subject, Self::source_headers(&envelope.source), payload) {
             Ok(()) => 1,
@@ -892,7 +1661,7 @@ impl Broker for NatsBroker {
     /// waiting at most the `op_timeout` for the server to confirm.
     fn register(&self, component: &str, subscriber: Subscriber) {
         let shared = &self.shared;
-        let subjects: Vec<String> = subscriber
+        let subjects: Vec<(String, Capability)> = subscriber
             .subscriptions
             .iter()
             .filter_map(|pattern| {
@@ -905,7 +1674,7 @@ impl Broker for NatsBroker {
                          skipped"
                     );
                 }
-                subject
+                subject.map(|subject| (subject, pattern.clone()))
             })
             .collect();
         shared.local.register(component, subscriber);
@@ -916,7 +1685,12 @@ impl Broker for NatsBroker {
         if subjects.is_empty() {
             return;
         }
-        let (task, confirmed) = shared.listen(component, subjects, Shared::accept_message);
+        let (task, confirmed) = if shared.js.is_some() {
+            shared.consume(component, subjects)
+        } else {
+            let subjects = subjects.into_iter().map(|(subject, _)| subject).collect();
+            shared.listen(component, subjects, Shared::accept_message)
+        };
         if !confirmed {
             tracing::warn!(
                 target: "airssys::messaging",
@@ -939,6 +1713,10 @@ impl Broker for NatsBroker {
         }) = crate::sync::lock(&shared.serving).remove(component)
         {
             task.abort();
+        }
+        if let Some(js) = &shared.js {
+            // Not acknowledged: redelivered after the `ack_wait`.
+            crate::sync::lock(&js.unsettled).retain(|_, u| u.component != component);
         }
         shared.local.unregister(component)
     }
@@ -979,16 +1757,31 @@ impl Broker for NatsBroker {
         }
     }
 
-    /// Hands the message to the NATS link with the source header and
-    /// returns 1: how many hosts and components receive it is not known to
-    /// the sender. Never waits on the network.
+    /// Hands the message to NATS with the source header and returns 1: how
+    /// many hosts and components receive it is not known to the sender.
+    /// With JetStream, waits (at most the `op_timeout`) until the server
+    /// stored it; with core NATS, never waits on the network.
     ///
     /// # Errors
     ///
     /// [`BrokerError::InvalidInput`] for a topic that is not a concrete
     /// subject or a payload over the broker's or the server's limit;
-    /// [`BrokerError::QueueFull`] when the link's outgoing queue is full.
+    /// [`BrokerError::QueueFull`] when the stream is full or the server
+    /// did not confirm in time (JetStream), or the link's outgoing queue is
+    /// full (core).
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
+        self.publish_by(source, topic, payload, None)
+    }
+
+    /// [`NatsBroker::publish`](Broker::publish), waiting for the server
+    /// (JetStream) at most until `deadline` too.
+    fn publish_by(
+        &self,
+        source: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> Result<usize, BrokerError> {
         let shared = &self.shared;
         if !is_subject(topic) {
             return Err(BrokerError::InvalidInput(format!(
@@ -997,10 +1790,11 @@ impl Broker for NatsBroker {
             )));
         }
         shared.check_payload(payload.len())?;
-        shared.send(
+        shared.store(
             format!("{}{topic}", shared.topic_prefix),
             Shared::source_headers(source),
             Bytes::from(payload),
+            deadline,
         )?;
         Ok(1)
     }
@@ -1009,9 +1803,35 @@ impl Broker for NatsBroker {
         self.shared.dead_letter(component, &envelope)
     }
 
+    /// JetStream: acknowledges the message (handled, or dead-lettered
+    /// before), so the server does not deliver it again.
+    fn settle(&self, component: &str, envelope: &Envelope, _settlement: Settlement) {
+        let Some(js) = &self.shared.js else {
+            return;
+        };
+        let key = payload_key(&envelope.payload);
+        let mut unsettled = crate::sync::lock(&js.unsettled);
+        let ours = unsettled.get(&key).is_some_and(|u| {
+            u.component == component
+                && u.payload
+                    .upgrade()
+                    .is_some_and(|p| Arc::ptr_eq(&p, &envelope.payload))
+        });
+        if !ours {
+            return;
+        }
+        let Some(settled) = unsettled.remove(&key) else {
+            return;
+        };
+        drop(unsettled);
+        self.shared.ack(settled.ack);
+    }
+
     /// Sends the request on the target's request subject and waits at
-    /// most the `op_timeout` for a host running it to accept it; the
-    /// answer fills `reply` when it comes (or the slot times out).
+    /// most the `op_timeout`, and never past the slot's
+    /// [`ReplySlot::admit_by`] (the requester's call deadline), for a host
+    /// running it to accept it; the answer fills `reply` when it comes (or
+    /// the slot times out).
     fn request(
         &self,
         source: &str,
@@ -1034,6 +1854,7 @@ impl Broker for NatsBroker {
                 .unwrap_or(u64::MAX)
                 .to_string(),
         );
+        let admit_within = reply.admit_by().saturating_duration_since(Instant::now());
         let (admitted, admission) = mpsc::sync_channel(1);
         shared.handle.spawn(Arc::clone(shared).ask(
             target.to_owned(),
@@ -1042,7 +1863,11 @@ impl Broker for NatsBroker {
             reply,
             admitted,
         ));
-        match admission.recv_timeout(shared.op_timeout.min(left.max(Duration::from_millis(1)))) {
+        let wait = shared
+            .op_timeout
+            .min(admit_within)
+            .max(Duration::from_millis(1));
+        match admission.recv_timeout(wait) {
             Ok(result) => result,
             // Sent, not yet accepted: the answer (or the slot's
             // deadline) decides.

@@ -58,6 +58,9 @@ enum ReplyState {
 #[derive(Debug)]
 pub struct ReplySlot {
     deadline: Instant,
+    /// The latest moment the requester's call may wait for the request
+    /// to be accepted, if it is bounded.
+    admit_by: Option<Instant>,
     state: Mutex<ReplyState>,
     /// Notified when the answer is stored.
     notifier: Arc<Notifier>,
@@ -88,6 +91,7 @@ impl ReplySlot {
             deadline: now
                 .checked_add(timeout)
                 .unwrap_or(now + Duration::from_secs(86_400)),
+            admit_by: None,
             state: Mutex::new(ReplyState::Pending),
             notifier,
             budget: None,
@@ -100,6 +104,25 @@ impl ReplySlot {
     pub fn charged_to(mut self, budget: Arc<dyn ReplyBudget>) -> ReplySlot {
         self.budget = Some(budget);
         self
+    }
+
+    /// Bounds how long [`Broker::request`](super::Broker::request) may
+    /// keep the requester's call waiting for the target's host to accept
+    /// the request: the runtime passes the calling instance's own call
+    /// deadline (its `limits.cpu_time`), since the wait happens inside
+    /// its host call. `None` leaves the broker's own bound.
+    #[must_use]
+    pub fn admitted_by(mut self, deadline: Option<Instant>) -> ReplySlot {
+        self.admit_by = deadline;
+        self
+    }
+
+    /// The bound set with [`ReplySlot::admitted_by`]: a broker waits for
+    /// the request's acceptance at most until then (and never past
+    /// [`ReplySlot::deadline`]).
+    pub fn admit_by(&self) -> Instant {
+        self.admit_by
+            .map_or(self.deadline, |bound| bound.min(self.deadline))
     }
 
     /// When the requester stops waiting: a backend that carries the

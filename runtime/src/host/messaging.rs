@@ -151,8 +151,10 @@ impl Host for HostState {
             return Ok(Err(e));
         }
         let broker = &self.services.broker;
+        // A broker waiting on the network waits at most until this call's
+        // own deadline.
         Ok(broker
-            .publish(self.name(), &topic, payload)
+            .publish_by(self.name(), &topic, payload, self.call_deadline)
             .map(|_| ())
             .map_err(Error::from))
     }
@@ -171,8 +173,11 @@ impl Host for HostState {
         };
         // Filling the slot notifies this instance's `poll`.
         let timeout = Duration::from_millis(timeout_ms);
+        // A broker waiting on the network for the request's acceptance
+        // waits at most until this call's own deadline.
         let slot = ReplySlot::new(timeout, Arc::clone(&self.wake))
-            .charged_to(Arc::clone(&hold) as Arc<dyn ReplyBudget>);
+            .charged_to(Arc::clone(&hold) as Arc<dyn ReplyBudget>)
+            .admitted_by(self.call_deadline);
         let slot = Arc::new(slot);
         let pending = PendingReplyState {
             probe: Arc::new(ReplyProbe(Arc::clone(&slot))),

@@ -12,7 +12,7 @@ use wasmtime::component::TypedFunc;
 
 use super::Runtime;
 use super::instance::{HandlerError, Instance};
-use crate::broker::{Broker, Delivery, Envelope, ReplyOutcome, ReplySlot};
+use crate::broker::{Broker, Delivery, Envelope, ReplyOutcome, ReplySlot, Settlement};
 use crate::error::RuntimeError;
 use crate::host::bindings::exports::airssys::core::handler;
 
@@ -303,13 +303,15 @@ impl Instance {
                 limit,
             };
             self.observe_message(&envelope, attempts, DeliveryOutcome::DeadLettered(&failure));
-            self.dead_letter(envelope, &failure);
+            self.dead_letter(envelope.clone(), &failure);
+            self.settle(&envelope, Settlement::DeadLettered);
             return Ok(());
         }
         let failure = match self.call_handle_message(&envelope) {
             Ok(()) => {
                 report.delivered += 1;
                 self.observe_message(&envelope, attempts, DeliveryOutcome::Delivered);
+                self.settle(&envelope, Settlement::Handled);
                 return Ok(());
             }
             Err(failure) => failure,
@@ -323,7 +325,8 @@ impl Instance {
             report.dead_lettered += 1;
             let outcome = DeliveryOutcome::DeadLettered(&failure);
             self.observe_message(&envelope, attempts - 1, outcome);
-            self.dead_letter(envelope, &failure);
+            self.dead_letter(envelope.clone(), &failure);
+            self.settle(&envelope, Settlement::DeadLettered);
         }
         match failure {
             DeliveryFailure::Trap(error) => Err(error),
@@ -440,6 +443,11 @@ impl Instance {
                 "no subscriber of the dead-letter topic took the message; it is dropped"
             );
         }
+    }
+
+    /// Tells the broker it is done with `envelope` ([`Broker::settle`]).
+    fn settle(&self, envelope: &Envelope, settlement: Settlement) {
+        self.broker().settle(self.name(), envelope, settlement);
     }
 
     /// Tells the delivery hooks what became of a message tried `attempts`

@@ -1,0 +1,860 @@
+//! JetStream delivery between runtimes (hosts) with `NatsBroker` (feature
+//! `nats`, the default delivery): acknowledged after `handle-message`
+//! returns ok, in order, redelivered up to `max_attempts` across hosts then
+//! dead-lettered to a stream the operator reads, backpressure from a full
+//! stream, hosts killed (SIGKILL of a child process running a host) and the
+//! server restarted mid-stream, and a load of 2 hosts × 5 components.
+//!
+//! Each test starts its own `nats-server -js` (Debian package
+//! `nats-server`) on a free loopback port with its store in a temporary
+//! directory, and stops it when done; a missing `nats-server` fails the
+//! test, naming the package to install.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use airssys_runtime::broker::{
+    Delivery, NatsBroker, NatsDelivery, SOURCE_HEADER, Settlement, Subscriber, TOPIC_HEADER,
+};
+use airssys_runtime::contract::capability::{Capability, GrantSet};
+use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
+
+/// `nats-server` on the PATH, or where Debian's package puts it.
+fn nats_server() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("nats-server"))
+        .find(|candidate| candidate.is_file());
+    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
+}
+
+/// A `nats-server -js` of this test, its store in a temporary directory
+/// kept across [`NatsServer::restart`]; killed on drop.
+struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    fn start() -> NatsServer {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = NatsServer {
+            child: None,
+            port,
+            dir,
+        };
+        server.run();
+        server
+    }
+
+    fn run(&mut self) {
+        let child = Command::new(nats_server())
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .arg("-sd")
+            .arg(self.dir.path().join("store"))
+            .arg("-l")
+            .arg(self.dir.path().join("nats.log"))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start `nats-server` ({e}): these tests need it; install it with \
+                     `apt-get install nats-server`"
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on port {} within 10 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server (SIGTERM: it writes its state and exits) and
+    /// starts it again on the same port and store.
+    fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill -TERM");
+            let _ = child.wait();
+        }
+        self.run();
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How long an unacknowledged message waits before it is delivered again,
+/// in these tests.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+
+fn broker_on(url: &str, config: BrokerConfig) -> Arc<NatsBroker> {
+    Arc::new(
+        NatsBroker::builder(url)
+            .config(config)
+            .ack_wait(ACK_WAIT)
+            .connect()
+            .expect("connects to the test's nats-server"),
+    )
+}
+
+/// A host: a runtime whose broker (returned too) is a `NatsBroker` with
+/// JetStream delivery.
+fn host(server: &NatsServer, policy: &str, config: BrokerConfig) -> (Runtime, Arc<NatsBroker>) {
+    let broker = broker_on(&server.url(), config);
+    assert_eq!(broker.delivery(), NatsDelivery::JetStream);
+    let runtime = Runtime::builder()
+        .policy(Policy::from_toml_str(policy).expect("valid policy"))
+        .broker(Arc::clone(&broker) as Arc<dyn Broker>)
+        .build()
+        .expect("runtime builds");
+    (runtime, broker)
+}
+
+fn start(runtime: &Runtime, name: &str, requires: &[&str]) -> Instance {
+    runtime
+        .load(&support::fixture_as("messenger", name, requires))
+        .unwrap_or_else(|e| panic!("load {name}: {e}"))
+        .instantiate()
+        .unwrap_or_else(|e| panic!("instantiate {name}: {e}"))
+}
+
+fn cmd(instance: &mut Instance, command: &str) -> String {
+    let reply = instance
+        .request("host", command.as_bytes())
+        .expect("call succeeds")
+        .expect("handler succeeds");
+    String::from_utf8(reply).expect("utf-8 reply")
+}
+
+/// Waits (at most 30 s) until `done`.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "not within 30 s: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+const PUBLISHER: &str = r#"
+[components.alice]
+grants = ["msg:publish:orders.*", "msg:request:bob"]
+"#;
+
+const SUBSCRIBER: &str = r#"
+[components.bob]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
+"#;
+
+/// The payloads `bob`'s log shows, in order.
+fn logged(bob: &mut Instance) -> Vec<String> {
+    cmd(bob, "log")
+        .lines()
+        .filter_map(|line| line.rsplit('|').next().map(str::to_owned))
+        .collect()
+}
+
+/// Bob's host handles 5 of 20 messages and goes away: the 5 were
+/// acknowledged, the other 15 (taken into its mailbox, never handled) are
+/// delivered to the next host running bob, in order, and nothing else.
+#[test]
+fn messages_are_acknowledged_only_once_handled_and_come_in_order() {
+    let server = NatsServer::start();
+    let (a, _) = host(&server, PUBLISHER, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    {
+        let (b, broker) = host(&server, SUBSCRIBER, BrokerConfig::default());
+        let mut bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+        assert_eq!(cmd(&mut alice, "flood:orders.a:0:20"), "sent 20");
+        eventually("bob's mailbox takes all 20", || broker.pending("bob") == 20);
+        let report = bob.deliver_pending(5).expect("delivery");
+        assert_eq!(report.delivered, 5);
+        assert_eq!(
+            logged(&mut bob),
+            ["seq:0", "seq:1", "seq:2", "seq:3", "seq:4"]
+        );
+        // The host ends without handling the rest; dropping the broker
+        // sends the acknowledgements still queued.
+    }
+    let (b, broker) = host(&server, SUBSCRIBER, BrokerConfig::default());
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    eventually("the 15 not handled come again", || {
+        broker.pending("bob") >= 15
+    });
+    // Longer than the ack wait: anything else would have come by now.
+    std::thread::sleep(ACK_WAIT * 2);
+    if broker.pending("bob") != 15 {
+        b.run_until_idle(&mut bob, 64).expect("delivery");
+        panic!("not only the 15 not handled: {:?}", logged(&mut bob[0]));
+    }
+    b.run_until_idle(&mut bob, 64).expect("delivery");
+    let expected: Vec<String> = (5..20).map(|i| format!("seq:{i}")).collect();
+    assert_eq!(logged(&mut bob[0]), expected);
+    // Handled and acknowledged: not delivered a third time.
+    assert!(broker.flush(), "the server answers");
+    drop(bob);
+    drop(b);
+    let (c, broker) = host(&server, SUBSCRIBER, BrokerConfig::default());
+    let _bob = start(&c, "bob", &["msg:subscribe:orders.*"]);
+    std::thread::sleep(ACK_WAIT * 2);
+    assert_eq!(broker.pending("bob"), 0);
+}
+
+/// The last of the three attempts (the broker's `max_attempts`) may come
+/// from another host: a message refused once on a host that then ends is
+/// tried twice more on the next, then dead-lettered: kept in the
+/// dead-letter stream with its source and topic, where the operator reads
+/// it, and acknowledged (not delivered again).
+#[test]
+fn a_failing_message_is_tried_max_attempts_times_across_hosts_then_dead_lettered() {
+    let server = NatsServer::start();
+    let (a, _) = host(&server, PUBLISHER, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    {
+        let (b, broker) = host(&server, SUBSCRIBER, BrokerConfig::default());
+        let mut bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+        assert_eq!(cmd(&mut bob, "fail:100"), "ok");
+        assert_eq!(cmd(&mut alice, "publish:orders.x:poison"), "ok");
+        eventually("bob's mailbox takes it", || broker.pending("bob") == 1);
+        // One call: refused, put back for a retry.
+        let report = bob.deliver_pending(1).expect("delivery");
+        assert_eq!((report.failed, report.dead_lettered), (1, 0));
+        assert_eq!(cmd(&mut bob, "stats"), "count=0 anomalies=0 refused=1");
+    }
+    let (b, broker) = host(&server, SUBSCRIBER, BrokerConfig::default());
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    assert_eq!(cmd(&mut bob[0], "fail:100"), "ok");
+    eventually("it comes again after the ack wait", || {
+        broker.pending("bob") == 1
+    });
+    let report = b.run_until_idle(&mut bob, 64).expect("delivery");
+    assert_eq!((report.failed, report.dead_lettered), (2, 1));
+    assert_eq!(
+        cmd(&mut bob[0], "stats"),
+        "count=0 anomalies=0 refused=2",
+        "two more attempts here, three in all"
+    );
+
+    // The operator's view: the dead-letter stream.
+    let stream = broker
+        .dead_letter_stream_name()
+        .expect("JetStream")
+        .to_owned();
+    let subject = broker.dead_letter_subject("bob");
+    assert_eq!(subject, "airssys.dead-letter.bob");
+    let url = server.url();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let letter = runtime.block_on(async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        js.get_stream(stream)
+            .await
+            .expect("the dead-letter stream")
+            .get_last_raw_message_by_subject(&subject)
+            .await
+            .expect("a dead letter of bob")
+    });
+    assert_eq!(&letter.payload[..], b"poison");
+    let headers = letter.headers;
+    assert_eq!(
+        headers.get(SOURCE_HEADER).map(|v| v.as_str()),
+        Some("alice")
+    );
+    assert_eq!(
+        headers.get(TOPIC_HEADER).map(|v| v.as_str()),
+        Some("orders.x")
+    );
+    // Acknowledged: not delivered again.
+    assert!(broker.flush(), "the server answers");
+    std::thread::sleep(ACK_WAIT * 2);
+    assert_eq!(broker.pending("bob"), 0);
+}
+
+/// A full stream refuses the publish: the publisher gets `quota-exceeded`
+/// naming the bound, as with a full mailbox in-process; once the
+/// subscriber handled (and acknowledged) the messages, publishing works
+/// again.
+#[test]
+fn a_full_stream_refuses_the_publisher() {
+    let server = NatsServer::start();
+    let publisher = Runtime::builder()
+        .policy(Policy::from_toml_str(PUBLISHER).expect("valid policy"))
+        .broker(Arc::new(
+            NatsBroker::builder(server.url())
+                .stream_max_messages(5)
+                .connect()
+                .expect("connects"),
+        ))
+        .build()
+        .expect("runtime builds");
+    let (b, broker) = host(
+        &server,
+        SUBSCRIBER,
+        BrokerConfig {
+            queue_capacity: 2,
+            ..BrokerConfig::default()
+        },
+    );
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    let mut alice = start(&publisher, "alice", &["msg:publish:orders.*"]);
+    let sent = cmd(&mut alice, "flood:orders.a:0:10");
+    assert!(sent.starts_with("sent 5; quota-exceeded:"), "{sent}");
+    assert!(sent.contains("stream_max_messages"), "{sent}");
+    eventually("bob handles the 5", || {
+        b.run_until_idle(&mut bob, 64).expect("delivery");
+        cmd(&mut bob[0], "stats") == "count=5 anomalies=0 refused=0"
+    });
+    assert!(broker.flush(), "the acknowledgements reached the server");
+    eventually("the stream takes messages again", || {
+        cmd(&mut alice, "publish:orders.a:seq:5") == "ok"
+    });
+}
+
+/// The NATS server is restarted (its store kept) while messages flow:
+/// what it stored and no host had taken yet (bob's mailbox holds 4 of the
+/// first 20) survives the restart, both hosts reconnect, and every message
+/// is delivered once, in order.
+#[test]
+fn delivery_goes_on_across_a_server_restart() {
+    let mut server = NatsServer::start();
+    let (a, _) = host(&server, PUBLISHER, BrokerConfig::default());
+    let small = BrokerConfig {
+        queue_capacity: 4,
+        ..BrokerConfig::default()
+    };
+    let (b, broker) = host(&server, SUBSCRIBER, small);
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    assert_eq!(cmd(&mut alice, "flood:orders.a:0:20"), "sent 20");
+    eventually("bob's mailbox is full", || broker.pending("bob") == 4);
+
+    server.restart();
+    // The publisher's host reconnects: publishing works again.
+    let mut next = 20;
+    eventually("publishing works again", || {
+        if cmd(&mut alice, &format!("publish:orders.a:seq:{next}")) == "ok" {
+            next += 1;
+        }
+        next > 20
+    });
+    assert_eq!(cmd(&mut alice, "flood:orders.a:21:9"), "sent 9");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        b.run_until_idle(&mut bob, 64).expect("delivery");
+        let stats = cmd(&mut bob[0], "stats");
+        if stats == "count=30 anomalies=0 refused=0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob did not get all 30 in order within 30 s: {stats}, pending {}",
+            broker.pending("bob")
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The environment variable that makes [`child_host`] run as a host.
+const CHILD_URL: &str = "AIRSSYS_JETSTREAM_CHILD_URL";
+
+/// Not a test of its own: the host process [`a_killed_host_gets_every_message_after_restart`]
+/// starts (this test binary, run again). It runs `bob` and prints
+/// `handled <payload>` for every message handled, before it is
+/// acknowledged; it runs until killed.
+#[test]
+#[ignore = "run as a child process by a_killed_host_gets_every_message_after_restart"]
+fn child_host() {
+    let Ok(url) = std::env::var(CHILD_URL) else {
+        return;
+    };
+    let broker = broker_on(&url, BrokerConfig::default());
+    let runtime = Runtime::builder()
+        .policy(Policy::from_toml_str(SUBSCRIBER).expect("valid policy"))
+        .broker(broker as Arc<dyn Broker>)
+        .on_delivery(|record| {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "handled {}", String::from_utf8_lossy(record.payload));
+            let _ = out.flush();
+        })
+        .build()
+        .expect("runtime builds");
+    let mut bob = [start(&runtime, "bob", &["msg:subscribe:orders.*"])];
+    println!("ready");
+    loop {
+        // Slowly, so the kill comes mid-stream.
+        bob[0].deliver_pending(1).expect("delivery");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A host process running `bob`, and what it printed.
+struct ChildHost {
+    child: Child,
+    handled: Arc<Mutex<Vec<u64>>>,
+}
+
+impl ChildHost {
+    fn start(url: &str) -> ChildHost {
+        let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["--exact", "child_host", "--ignored", "--nocapture"])
+            .env(CHILD_URL, url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the child host starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let handled = Arc::new(Mutex::new(Vec::new()));
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        let seen = Arc::clone(&handled);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line == "ready" {
+                    let _ = ready.send(());
+                }
+                if let Some(seq) = line
+                    .strip_prefix("handled seq:")
+                    .and_then(|n| n.parse().ok())
+                {
+                    seen.lock().unwrap().push(seq);
+                }
+            }
+        });
+        is_ready
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the child host is ready within 60 s");
+        ChildHost { child, handled }
+    }
+
+    fn handled(&self) -> Vec<u64> {
+        self.handled.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: no acknowledgement, nothing flushed.
+    fn kill(mut self) -> Vec<u64> {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+        // The reader has seen everything the process wrote.
+        std::thread::sleep(Duration::from_millis(100));
+        self.handled()
+    }
+}
+
+impl Drop for ChildHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A host running `bob` (a child process) is killed with SIGKILL while
+/// messages flow, and started again once the ack wait has passed: every
+/// message, those published while it was down included, is handled; the
+/// only duplicates are messages the killed host handled but had not
+/// acknowledged yet (docs/nats.md), and after the restart they come in
+/// order.
+#[test]
+fn a_killed_host_gets_every_message_after_restart() {
+    const N: u64 = 300;
+    let server = NatsServer::start();
+    let publisher = broker_on(&server.url(), BrokerConfig::default());
+    let first = ChildHost::start(&server.url());
+    let publish = |range: std::ops::Range<u64>| {
+        for seq in range {
+            publisher
+                .publish("alice", "orders.a", format!("seq:{seq}").into_bytes())
+                .expect("stored");
+        }
+    };
+    publish(0..100);
+    eventually("the first host handles some", || {
+        first.handled().len() >= 20
+    });
+    let before = first.kill();
+    assert!(before.len() < 100, "killed mid-stream: {}", before.len());
+    // Published while no host runs bob.
+    publish(100..200);
+    std::thread::sleep(ACK_WAIT * 2);
+    let second = ChildHost::start(&server.url());
+    publish(200..N);
+    eventually("every message is handled after the restart", || {
+        let all: HashSet<u64> = before.iter().chain(&second.handled()).copied().collect();
+        all.len() == usize::try_from(N).unwrap()
+    });
+    std::thread::sleep(ACK_WAIT * 2);
+    let after = second.handled();
+    let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+    for seq in before.iter().chain(&after) {
+        *counts.entry(*seq).or_default() += 1;
+    }
+    assert_eq!(counts.len(), usize::try_from(N).unwrap(), "none lost");
+    let first_set: HashSet<u64> = before.iter().copied().collect();
+    for (seq, count) in &counts {
+        assert!(
+            *count == 1 || (*count == 2 && first_set.contains(seq)),
+            "message {seq} handled {count} times: only one the killed host handled may come again"
+        );
+    }
+    assert!(
+        after.windows(2).all(|w| w[0] < w[1]),
+        "in order after the restart: {after:?}"
+    );
+    assert!(
+        before.windows(2).all(|w| w[0] < w[1]),
+        "in order before: {before:?}"
+    );
+}
+
+const LOAD_COMPONENTS: usize = 5;
+
+/// Messages per component in [`load_two_hosts_five_components`]: the
+/// `AIRSSYS_NATS_LOAD_N` environment variable (scripts/nats-load.sh sets
+/// 100,000), otherwise few enough for a debug build in a few seconds.
+fn load_n() -> u64 {
+    std::env::var("AIRSSYS_NATS_LOAD_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300)
+}
+
+/// 2 hosts × 5 components: host A's publishers `p0`..`p4` each publish N
+/// messages on their own topic `load.<k>`; host B's subscribers `s0`..`s4`
+/// each take `load.<k>`. Every subscriber handles all N, in order (the
+/// fixture counts a sequence number out of order, repeated or missing as
+/// an anomaly), none lost.
+#[test]
+fn load_two_hosts_five_components() {
+    let n = load_n();
+    let server = NatsServer::start();
+    let mut publishers_policy = String::new();
+    let mut subscribers_policy = String::new();
+    for k in 0..LOAD_COMPONENTS {
+        publishers_policy.push_str(&format!(
+            "[components.p{k}]\ngrants = [\"msg:publish:load.{k}\"]\n"
+        ));
+        subscribers_policy.push_str(&format!(
+            "[components.s{k}]\ngrants = [\"msg:subscribe:load.{k}\"]\nsubscribe = [\"load.{k}\"]\n"
+        ));
+    }
+    let (a, _) = host(&server, &publishers_policy, BrokerConfig::default());
+    let (b, _) = host(&server, &subscribers_policy, BrokerConfig::default());
+    let mut subscribers: Vec<Instance> = (0..LOAD_COMPONENTS)
+        .map(|k| start(&b, &format!("s{k}"), &[&format!("msg:subscribe:load.{k}")]))
+        .collect();
+    let publishers: Vec<Instance> = (0..LOAD_COMPONENTS)
+        .map(|k| start(&a, &format!("p{k}"), &[&format!("msg:publish:load.{k}")]))
+        .collect();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for (k, mut publisher) in publishers.into_iter().enumerate() {
+            scope.spawn(move || {
+                let mut sent = 0;
+                while sent < n {
+                    // A full stream is backpressure: try again.
+                    let chunk = (n - sent).min(1000);
+                    let reply = cmd(&mut publisher, &format!("flood:load.{k}:{sent}:{chunk}"));
+                    let done: u64 = reply
+                        .strip_prefix("sent ")
+                        .and_then(|r| r.split(';').next())
+                        .and_then(|r| r.parse().ok())
+                        .unwrap_or_else(|| panic!("p{k}: {reply}"));
+                    sent += done;
+                    if done < chunk {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            });
+        }
+        let expected = format!("count={n} anomalies=0 refused=0");
+        let deadline = Instant::now() + Duration::from_secs(60 + n / 100);
+        loop {
+            b.run_until_idle(&mut subscribers, 256).expect("delivery");
+            let stats: Vec<String> = subscribers.iter_mut().map(|s| cmd(s, "stats")).collect();
+            if stats.iter().all(|s| *s == expected) {
+                break;
+            }
+            assert!(
+                stats.iter().all(|s| s.contains(" anomalies=0 ")),
+                "out of order, repeated or lost: {stats:?}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "not all delivered in time: {stats:?}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let took = started.elapsed();
+    let total = n * LOAD_COMPONENTS as u64;
+    println!(
+        "load: 2 hosts x {LOAD_COMPONENTS} components x {n} messages: {total} messages in {took:?} \
+         ({:.0} messages/s), 0 lost, order kept",
+        total as f64 / took.as_secs_f64()
+    );
+}
+
+/// A request waits for the target's host to accept it inside the
+/// requester's host call: that wait ends at the call's own deadline
+/// (`limits.cpu_time_ms`, 1 s here), not at the broker's much longer
+/// `op_timeout` (60 s here). A responder that never answers holds the
+/// request subject.
+#[test]
+fn waiting_for_a_requests_acceptance_ends_at_the_calls_deadline() {
+    let server = NatsServer::start();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let url = server.url();
+    let _silent = tokio.block_on(async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let subscription = client
+            .queue_subscribe("airssys.request.bob", "bob".to_owned())
+            .await
+            .expect("subscribe");
+        client.flush().await.expect("flush");
+        (client, subscription)
+    });
+    let broker = NatsBroker::builder(server.url())
+        .op_timeout(Duration::from_secs(60))
+        .connect()
+        .expect("connects");
+    let runtime = Runtime::builder()
+        .policy(
+            Policy::from_toml_str(
+                r#"
+[components.alice]
+grants = ["msg:request:bob"]
+limits = { cpu_time_ms = 1000 }
+"#,
+            )
+            .expect("valid policy"),
+        )
+        .broker(Arc::new(broker))
+        .build()
+        .expect("runtime builds");
+    let mut alice = start(&runtime, "alice", &["msg:request:bob"]);
+    let started = Instant::now();
+    let outcome = alice.request("host", b"request:bob:60000:hi");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the call waited {took:?} (outcome {outcome:?}): longer than its own deadline allows"
+    );
+}
+
+fn grants(list: &[&str]) -> GrantSet {
+    list.iter()
+        .fold(GrantSet::builder(), |b, c| {
+            b.allow(Capability::parse(c).expect("valid capability"))
+        })
+        .build()
+}
+
+/// The receiving host checks the receiver's grants before delivery: a
+/// message its subscription pattern matches but its grants do not cover
+/// is never queued for it, and is acknowledged (so the server does not
+/// deliver it again); once the granted one is handled too, the stream
+/// holds nothing more.
+#[test]
+fn a_message_outside_the_receivers_grants_is_acknowledged_never_delivered() {
+    let server = NatsServer::start();
+    let broker = broker_on(&server.url(), BrokerConfig::default());
+    broker.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
+            grants(&["msg:subscribe:orders.open"]),
+        ),
+    );
+    broker
+        .publish("alice", "orders.secret", b"no".to_vec())
+        .expect("stored");
+    broker
+        .publish("alice", "orders.open", b"yes".to_vec())
+        .expect("stored");
+    eventually("the granted message arrives", || broker.pending("bob") >= 1);
+    let envelope = match broker.take("bob") {
+        Some(Delivery::Message { envelope, .. }) => envelope,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(&*envelope.topic, "orders.open");
+    assert_eq!(broker.pending("bob"), 0);
+    broker.settle("bob", &envelope, Settlement::Handled);
+    assert!(broker.flush(), "the server answers");
+
+    let stream = broker.stream_name().expect("JetStream").to_owned();
+    let url = server.url();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    eventually("both are acknowledged: the stream keeps neither", || {
+        let (url, stream) = (url.clone(), stream.clone());
+        tokio.block_on(async move {
+            let client = async_nats::connect(url).await.expect("connect");
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream(stream).await.expect("the stream");
+            stream.info().await.expect("info").state.messages == 0
+        })
+    });
+    // Not delivered later either, nor dead-lettered for bob.
+    std::thread::sleep(ACK_WAIT * 2);
+    assert_eq!(broker.pending("bob"), 0);
+    let dead = broker
+        .dead_letter_stream_name()
+        .expect("JetStream")
+        .to_owned();
+    let subject = broker.dead_letter_subject("bob");
+    let letter = tokio.block_on(async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        js.get_stream(dead)
+            .await
+            .expect("the dead-letter stream")
+            .get_last_raw_message_by_subject(&subject)
+            .await
+    });
+    assert!(letter.is_err(), "dead-lettered for bob: {letter:?}");
+}
+
+/// A JetStream publish waits inside the publisher's host call for the
+/// server to store the message: that wait ends at the call's own deadline
+/// (`limits.cpu_time_ms`, 1 s here), not at the broker's `op_timeout` (60 s
+/// here). The server is stopped (SIGSTOP) so it never answers.
+#[test]
+fn waiting_for_a_publish_to_be_stored_ends_at_the_calls_deadline() {
+    let server = NatsServer::start();
+    let broker = NatsBroker::builder(server.url())
+        .op_timeout(Duration::from_secs(60))
+        .connect()
+        .expect("connects");
+    let runtime = Runtime::builder()
+        .policy(
+            Policy::from_toml_str(
+                r#"
+[components.alice]
+grants = ["msg:publish:orders.*"]
+limits = { cpu_time_ms = 1000 }
+"#,
+            )
+            .expect("valid policy"),
+        )
+        .broker(Arc::new(broker))
+        .build()
+        .expect("runtime builds");
+    let mut alice = start(&runtime, "alice", &["msg:publish:orders.*"]);
+    let pid = server.child.as_ref().expect("running").id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    let started = Instant::now();
+    let outcome = alice.request("host", b"publish:orders.a:hi");
+    let took = started.elapsed();
+    signal("-CONT");
+    assert!(
+        took < Duration::from_secs(10),
+        "the call waited {took:?} (outcome {outcome:?}): longer than its own deadline allows"
+    );
+}
+
+/// Replicas of `bob` on two hosts pull from one durable consumer: each of
+/// 40 messages is handled by exactly one of them, while `carol`, another
+/// component, handles every one, in order.
+#[test]
+fn replicas_on_two_hosts_share_one_consumer() {
+    let server = NatsServer::start();
+    let both = format!(
+        "{SUBSCRIBER}\n[components.carol]\ngrants = [\"msg:subscribe:orders.*\"]\nsubscribe = \
+         [\"orders.*\"]\n"
+    );
+    let (a, _) = host(
+        &server,
+        &format!("{PUBLISHER}{SUBSCRIBER}"),
+        BrokerConfig::default(),
+    );
+    let (b, _) = host(&server, &both, BrokerConfig::default());
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut bob_a = [start(&a, "bob", &["msg:subscribe:orders.*"])];
+    let mut bob_b = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    let mut carol = [start(&b, "carol", &["msg:subscribe:orders.*"])];
+    assert_eq!(cmd(&mut alice, "flood:orders.a:0:40"), "sent 40");
+    let count = |instance: &mut Instance| -> usize {
+        let stats = cmd(instance, "stats");
+        stats
+            .strip_prefix("count=")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{stats}"))
+    };
+    eventually(
+        "carol handles all 40, bob's replicas 40 between them",
+        || {
+            a.run_until_idle(&mut bob_a, 64).expect("a");
+            b.run_until_idle(&mut bob_b, 64).expect("b");
+            b.run_until_idle(&mut carol, 64).expect("carol");
+            count(&mut carol[0]) == 40 && count(&mut bob_a[0]) + count(&mut bob_b[0]) >= 40
+        },
+    );
+    assert_eq!(
+        cmd(&mut carol[0], "stats"),
+        "count=40 anomalies=0 refused=0"
+    );
+    // Longer than the ack wait: a message handled twice would show now.
+    std::thread::sleep(ACK_WAIT * 2);
+    a.run_until_idle(&mut bob_a, 64).expect("a");
+    b.run_until_idle(&mut bob_b, 64).expect("b");
+    let (on_a, on_b) = (count(&mut bob_a[0]), count(&mut bob_b[0]));
+    assert_eq!(on_a + on_b, 40, "each handled once: {on_a} + {on_b}");
+}
