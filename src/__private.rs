@@ -1,6 +1,7 @@
 //! Paths used by macro-generated code. Not a public API: names here change
 //! without notice.
 
+#[cfg(any(not(target_family = "wasm"), feature = "contract"))]
 pub use airssys_contract as contract;
 
 /// The wit-bindgen runtime that generated guest bindings use

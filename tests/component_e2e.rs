@@ -17,28 +17,37 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds the fixture `name` and returns the `.wasm` path.
-fn build_fixture(name: &str) -> PathBuf {
+/// `cargo build --target wasm32-wasip2` of the fixture `name`, into
+/// `target/fixtures`.
+fn cargo_build(name: &str) -> Command {
     let root = workspace();
     let fixture = root.join("tests/fixtures/components").join(name);
     let lock = fixture.join("Cargo.lock");
     if !lock.exists() {
         std::fs::copy(root.join("Cargo.lock"), &lock).expect("copy the workspace Cargo.lock");
     }
-    let target = root.join("target/fixtures");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
-    let status = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    command
         .args(["build", "--target", "wasm32-wasip2", "--manifest-path"])
         .arg(fixture.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("run cargo");
+        .env("CARGO_TARGET_DIR", fixtures_target());
+    command
+}
+
+fn fixtures_target() -> PathBuf {
+    workspace().join("target/fixtures")
+}
+
+/// Builds the fixture `name` and returns the `.wasm` path.
+fn build_fixture(name: &str) -> PathBuf {
+    let status = cargo_build(name).status().expect("run cargo");
     assert!(
         status.success(),
         "building fixture `{name}` failed (is the wasm32-wasip2 target installed? \
          `rustup target add wasm32-wasip2`)"
     );
-    target
+    fixtures_target()
         .join("wasm32-wasip2/debug")
         .join(format!("{}.wasm", name_to_file(name)))
 }
@@ -77,4 +86,25 @@ fn manifest_section_matches_the_declaration() {
         caps(&["kv:read:counter/*", "kv:write:counter/*", "log:write"])
     );
     assert_eq!(manifest.optional, caps(&["msg:publish:counter.changed"]));
+}
+
+/// Without the `manifest-file` feature the macros compile no TOML reader;
+/// `manifest = ".."` is then refused with the feature's name (a component
+/// crate's default build, as `airssys new` writes it).
+#[test]
+fn manifest_file_without_its_feature_names_the_feature() {
+    let out = cargo_build("manifest-file-off")
+        .output()
+        .expect("run cargo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the fixture built without the feature:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "`manifest = \"Component.toml\"` needs the `manifest-file` feature of airssys"
+        ) && stderr.contains("features = [\"manifest-file\"]"),
+        "expected the error naming the `manifest-file` feature:\n{stderr}"
+    );
 }

@@ -31,7 +31,9 @@
 //!
 //! All on by default. A component crate gets this crate through the
 //! `airssys` facade with the defaults off: the capability DSL, the guard
-//! and the binary manifest, which need no WIT parser and no TOML.
+//! and the binary manifest, which need no WIT parser and no TOML (in a
+//! wasm32 build only with the facade's `contract` feature; the macros use
+//! `wit` on the host).
 //!
 //! | feature | adds |
 //! |---|---|

@@ -13,7 +13,7 @@ mod wit;
 
 use std::path::{Path, PathBuf};
 
-use airssys_contract::manifest::{Manifest, ManifestError};
+use airssys_contract::manifest::Manifest;
 use darling::Error;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -159,7 +159,7 @@ fn declared(
     let path = manifest_dir.join(file.0.value());
     // Canonical paths keep messages free of `..` (and stable in tests).
     let path = crate::contract_source::canonical(&path);
-    match Manifest::from_toml_file(&path) {
+    match read_manifest_file(&file.0, &path) {
         Ok(m) => {
             tracked.push(path.clone());
             let at = |capability: &airssys_contract::capability::Capability, list| Declared {
@@ -173,16 +173,48 @@ fn declared(
             declared.extend(m.optional.iter().map(|c| at(c, List::Optional)));
             (declared, Some(m))
         }
-        Err(e) => {
-            errors.push(Error::custom(manifest_message(&file.0, &path, &e)).with_span(&file.0));
+        Err(message) => {
+            errors.push(Error::custom(message).with_span(&file.0));
             (Vec::new(), None)
         }
     }
 }
 
-fn manifest_message(lit: &LitStr, path: &Path, e: &ManifestError) -> String {
+/// Reads `Component.toml` (the `manifest-file` feature: the TOML reader
+/// of `airssys-contract`).
+#[cfg(feature = "manifest-file")]
+fn read_manifest_file(lit: &LitStr, path: &Path) -> Result<Manifest, String> {
+    Manifest::from_toml_file(path).map_err(|e| manifest_message(lit, path, &e))
+}
+
+/// Without the `manifest-file` feature the macros compile no TOML reader
+/// (a component's build stays light): `manifest = ".."` says how to turn
+/// it on.
+#[cfg(not(feature = "manifest-file"))]
+fn read_manifest_file(lit: &LitStr, _path: &Path) -> Result<Manifest, String> {
+    Err(manifest_file_off(lit))
+}
+
+/// The error for `manifest = ".."` when the `manifest-file` feature is off.
+#[cfg_attr(feature = "manifest-file", allow(dead_code))]
+fn manifest_file_off(lit: &LitStr) -> String {
+    format!(
+        "`manifest = \"{}\"` needs the `manifest-file` feature of airssys (the \
+         Component.toml reader, off by default to keep component builds light): \
+         `airssys = {{ version = \"..\", features = [\"manifest-file\"] }}` in Cargo.toml, \
+         or declare the capabilities with `requires = [..]`/`optional = [..]` instead",
+        lit.value()
+    )
+}
+
+#[cfg(feature = "manifest-file")]
+fn manifest_message(
+    lit: &LitStr,
+    path: &Path,
+    e: &airssys_contract::manifest::ManifestError,
+) -> String {
     match e {
-        ManifestError::Io { .. } => format!(
+        airssys_contract::manifest::ManifestError::Io { .. } => format!(
             "cannot read manifest `{}` (resolved to `{}`); `manifest = \"..\"` is relative \
              to the crate's Cargo.toml",
             lit.value(),
@@ -262,4 +294,24 @@ fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_file_off_names_the_feature_and_the_alternative() {
+        let lit = LitStr::new("Component.toml", Span::call_site());
+        let message = manifest_file_off(&lit);
+        assert!(
+            message.contains("`manifest = \"Component.toml\"`"),
+            "{message}"
+        );
+        assert!(
+            message.contains("features = [\"manifest-file\"]"),
+            "{message}"
+        );
+        assert!(message.contains("requires = [..]"), "{message}");
+    }
 }
