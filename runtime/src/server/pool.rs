@@ -446,15 +446,17 @@ fn call(
             };
             (Err(super::handler_error(name, error)), outcome, None)
         }
-        Err(RuntimeError::Limit(limit)) => {
-            let message = limit.to_string();
+        Err(error @ (RuntimeError::Limit(_) | RuntimeError::LimitAfterOutput { .. })) => {
+            // The reply names the limit; the reason logged for the
+            // replacement also quotes what the call wrote (host only).
+            let message = error.limit().map(ToString::to_string).unwrap_or_default();
             (
                 Err(ServeError::Limit {
                     component: name.to_owned(),
-                    message: message.clone(),
+                    message,
                 }),
                 "limit",
-                Some(message),
+                Some(error.to_string()),
             )
         }
         Err(RuntimeError::Trap { message, .. }) => (
