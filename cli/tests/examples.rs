@@ -670,6 +670,9 @@ fn c_walk_through_runs_as_written() {
         &outputs[9],
         &[
             "manifest: c-greeter 0.1.0",
+            "least privilege: every declared capability is usable by an imported function, \
+             and every imported function by a declared capability",
+            "imports (16):",
             "verdict: compatible with this host",
         ],
     );
