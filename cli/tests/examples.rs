@@ -6,6 +6,14 @@
 //! The crates build into `<repo>/target/new-templates`, the target
 //! directory `cli/tests/new.rs` and `cli/tests/run.rs` share, so airssys and
 //! its dependencies compile for `wasm32-wasip2` once.
+//!
+//! The examples in other languages (`py-counter`, `js-greeter`,
+//! `c-greeter`) are run by the walk-throughs of docs/other-languages.md
+//! at the end of this file: the commands of each language's `sh` block,
+//! as written. They install their toolchains (PyPI, npm, crates.io; the C
+//! one also needs Debian's clang, see its test), so they are ignored by
+//! default; `.ci/run` runs them with `cargo test -p airssys-cli --test
+//! examples -- --ignored`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -444,4 +452,239 @@ fn two_components_with_one_name_are_refused() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
+}
+
+// The examples in other languages: docs/other-languages.md, run as
+// written. For each language, the commands of its `sh` block, one by one,
+// in a new directory holding the example's files, with the built `airssys`
+// first on `PATH`. The toolchain is installed by those commands, so the
+// tests never skip: a missing network or registry fails them.
+
+/// The lines of the first ```sh block after `heading` in
+/// docs/other-languages.md.
+fn walk_through(heading: &str) -> Vec<String> {
+    let page = std::fs::read_to_string(repo_root().join("docs/other-languages.md")).unwrap();
+    let from = page
+        .find(heading)
+        .unwrap_or_else(|| panic!("{heading} on the page"));
+    let block = &page[from..];
+    let start = block.find("```sh\n").expect("an sh block") + "```sh\n".len();
+    let end = block[start..].find("```").expect("its end");
+    block[start..start + end]
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Where the walk-throughs keep what may outlive one run: the compile
+/// cache, the C tools' build, and the built components (for
+/// `runtime/benches/compile.rs`).
+fn other_languages_dir() -> PathBuf {
+    repo_root().join("target/other-languages")
+}
+
+/// A new directory holding `files` of `examples/<example>`.
+fn example_copy(example: &str, files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in files {
+        std::fs::copy(
+            repo_root().join("examples").join(example).join(file),
+            dir.path().join(file),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// Runs `line` with bash in `dir`; returns stdout + stderr, asserting
+/// exit 0.
+fn run_line(dir: &Path, line: &str) -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_airssys")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-c", line])
+        .current_dir(dir)
+        .env("PATH", path)
+        // Shared between runs of these tests, so only the first compiles.
+        .env("AIRSSYS_CACHE_DIR", other_languages_dir().join("cache"))
+        // The C walk-through's `cargo install`s build here, so a second
+        // run reuses the first one's build.
+        .env(
+            "CARGO_TARGET_DIR",
+            other_languages_dir().join("c-tools-build"),
+        )
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "`{line}` failed:\n{text}");
+    text
+}
+
+/// Runs every line of the walk-through in `dir`, returning each output.
+fn run_walk_through(dir: &Path, lines: &[String]) -> Vec<String> {
+    lines.iter().map(|line| run_line(dir, line)).collect()
+}
+
+/// Keeps the built component for `runtime/benches/compile.rs`.
+fn keep(dir: &Path, wasm: &str) {
+    std::fs::create_dir_all(other_languages_dir()).unwrap();
+    std::fs::copy(dir.join(wasm), other_languages_dir().join(wasm)).unwrap();
+}
+
+fn assert_all_in(output: &str, expected: &[&str]) {
+    for expected in expected {
+        assert!(output.contains(expected), "`{expected}` not in:\n{output}");
+    }
+}
+
+#[test]
+#[ignore = "installs componentize-py from PyPI and builds an 18 MB component; run by .ci/run"]
+fn python_walk_through_runs_as_written() {
+    let dir = example_copy("py-counter", &["app.py", "Component.toml", "policy.toml"]);
+    let lines = walk_through("## Python (componentize-py)");
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    let outputs = run_walk_through(dir.path(), &lines);
+    keep(dir.path(), "py-counter.wasm");
+    let attach = &outputs[4];
+    assert_all_in(
+        attach,
+        &[
+            "attached manifest `py-counter` 0.1.0 (3 required, 1 optional)",
+            "note: the component imports every function of `airssys:core/component@1.0.0`",
+        ],
+    );
+    assert_all_in(
+        &outputs[5],
+        &[
+            "manifest: py-counter 0.1.0",
+            "verdict: compatible with this host",
+        ],
+    );
+    assert_all_in(
+        &outputs[6],
+        &[
+            "  allow kv:write:counter/starts (bucket.set)\n  stdout: started 1 time(s)\n  -> ok",
+            "request \"increment\"",
+            "-> reply \"2\"",
+            "  DENY  kv:delete:counter/starts (bucket.delete): denied: no grant covers the request",
+            "-> the component answered with an error: denied: component `py-counter` lacks \
+             `kv:delete:counter/starts`",
+        ],
+    );
+}
+
+#[test]
+#[ignore = "installs componentize-js from npm and builds a 12 MB component; run by .ci/run"]
+fn javascript_walk_through_runs_as_written() {
+    let dir = example_copy(
+        "js-greeter",
+        &[
+            "app.js",
+            "Component.toml",
+            "policy.toml",
+            "package.json",
+            "package-lock.json",
+        ],
+    );
+    let lines = walk_through("## JavaScript (componentize-js)");
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    let outputs = run_walk_through(dir.path(), &lines);
+    assert_all_in(
+        &outputs[4],
+        &[
+            "manifest: js-greeter 0.1.0",
+            "verdict: compatible with this host",
+        ],
+    );
+    assert_all_in(
+        &outputs[5],
+        &[
+            "  stdout: js-greeter ready\n",
+            "  allow log:write:info (log)\n  log info greeter: hello, Ada!\n  -> reply \"hello, \
+             Ada!\"",
+            "  DENY  kv:write:names/Ada (bucket.set): denied: no grant covers the request",
+            "-> the component answered with an error: denied: component `js-greeter` lacks \
+             `kv:write:names/Ada`",
+        ],
+    );
+
+    // The same source built without `--disable`: it imports wasi:http,
+    // which inspect reports and run refuses before compiling.
+    run_line(
+        dir.path(),
+        "npx componentize-js app.js --wit wit --world-name airssys:core/component -o http.wasm",
+    );
+    run_line(
+        dir.path(),
+        "airssys manifest attach http.wasm --manifest Component.toml -o http.wasm",
+    );
+    let http = dir.path().join("http.wasm");
+    let out = airssys(&["inspect", http.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_all_in(
+        &text(&out.stdout),
+        &["the host does not provide package `wasi:http`"],
+    );
+    let out = airssys(&["run", http.to_str().unwrap(), "--no-cache"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert_all_in(
+        &text(&out.stderr),
+        &["wasi:http/", "(this host does not provide it)"],
+    );
+}
+
+/// The Debian packages the C walk-through needs (not installed by the
+/// test: they need root; `.ci/run` installs them).
+const C_PACKAGES: &str = "apt-get install -y clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32";
+
+#[test]
+#[ignore = "installs wit-bindgen-cli and wasm-tools from crates.io (a few minutes of build) and \
+            needs Debian's clang 14 and wasi-libc; run by .ci/run"]
+fn c_walk_through_runs_as_written() {
+    let clang = Command::new("clang-14").arg("--version").output();
+    assert!(
+        clang.is_ok_and(|o| o.status.success())
+            && Path::new("/usr/lib/wasm32-wasi/libc.a").exists(),
+        "the C example needs Debian 12's clang 14 and wasi-libc: `{C_PACKAGES}` (as root)"
+    );
+    let dir = example_copy("c-greeter", &["app.c", "Component.toml", "policy.toml"]);
+    let lines = walk_through("## C (wit-bindgen, clang, WASI preview 1)");
+    assert_eq!(lines.len(), 11, "{lines:?}");
+    let outputs = run_walk_through(dir.path(), &lines);
+    keep(dir.path(), "c-greeter.wasm");
+    // Only what the code calls is imported: no note about a whole world.
+    let attach = &outputs[8];
+    assert_all_in(
+        attach,
+        &["attached manifest `c-greeter` 0.1.0 (1 required, 1 optional)"],
+    );
+    assert!(!attach.contains("note:"), "{attach}");
+    assert_all_in(
+        &outputs[9],
+        &[
+            "manifest: c-greeter 0.1.0",
+            "least privilege: every declared capability is usable by an imported function, \
+             and every imported function by a declared capability",
+            "imports (16):",
+            "verdict: compatible with this host",
+        ],
+    );
+    assert_all_in(
+        &outputs[10],
+        &[
+            "init\n  stdout: c-greeter ready\n  -> ok",
+            "  allow log:write:info (log)\n  log info greeter: hello, Ada!\n  -> reply \"hello, \
+             Ada!\"",
+            "  DENY  kv:write:names/Ada (bucket.set): denied: no grant covers the request",
+            "-> the component answered with an error: denied: component `c-greeter` lacks \
+             `kv:write:names/Ada`",
+        ],
+    );
 }

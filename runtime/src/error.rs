@@ -387,6 +387,19 @@ pub enum RuntimeError {
     /// The component hit one of its limits; the instance must be dropped.
     #[error(transparent)]
     Limit(#[from] LimitExceeded),
+    /// The component hit one of its limits after writing to stdout or
+    /// stderr in the call; the instance must be dropped. The same limit as
+    /// [`RuntimeError::Limit`], with that text quoted as a trap quotes it
+    /// (for the host only; see [`RuntimeError::limit`]).
+    #[error("{limit}\n{written}")]
+    LimitAfterOutput {
+        /// The limit.
+        limit: LimitExceeded,
+        /// `the component wrote before the limit ended the call:`, then
+        /// one labelled, escaped line per line written (the last 4 KiB of
+        /// stderr, then of stdout).
+        written: String,
+    },
     /// The component trapped (a panic in the guest, an invalid handle, ...).
     #[error("component `{component}` trapped: {message}")]
     Trap {
@@ -436,4 +449,18 @@ pub enum RuntimeError {
     /// A storage operation of the host failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl RuntimeError {
+    /// The limit that ended the call, whether or not the component wrote
+    /// anything before it ([`RuntimeError::Limit`] or
+    /// [`RuntimeError::LimitAfterOutput`]).
+    pub fn limit(&self) -> Option<&LimitExceeded> {
+        match self {
+            RuntimeError::Limit(limit) | RuntimeError::LimitAfterOutput { limit, .. } => {
+                Some(limit)
+            }
+            _ => None,
+        }
+    }
 }

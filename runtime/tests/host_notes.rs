@@ -1,7 +1,7 @@
 //! What the runtime tells its host (the trusted operator) about a
 //! component, whatever the component's grants: the text it wrote to
-//! stderr and stdout before a trap, quoted in the trap error (the last
-//! 4 KiB per stream, escaped); and the policy grants its manifest declares
+//! stderr and stdout before a trap or a limit, quoted in the trap or limit
+//! error (the last 4 KiB per stream, escaped); and the policy grants its manifest declares
 //! nothing to overlap, which the load drops (a `tracing` warning of target
 //! `airssys::policy` and [`LoadedComponent::undeclared_grants`]).
 
@@ -12,7 +12,7 @@ mod support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use airssys_runtime::{LoadedComponent, Policy, Runtime, RuntimeError};
+use airssys_runtime::{LimitExceeded, LoadedComponent, Policy, Runtime, RuntimeError};
 use support::{ask, fixture, instance, runtime_with};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -50,6 +50,71 @@ fn a_trap_error_quotes_what_the_component_wrote_without_a_log_grant() {
     assert!(
         message.starts_with("wasm trap: wasm `unreachable` instruction executed\n"),
         "{message}"
+    );
+}
+
+/// What the call wrote before a limit ended it, as
+/// [`RuntimeError::LimitAfterOutput`] quotes it.
+fn written_before_limit(error: &RuntimeError) -> &str {
+    let RuntimeError::LimitAfterOutput { written, .. } = error else {
+        panic!("a limit quoting the output, not {error:?}");
+    };
+    written
+        .strip_prefix("the component wrote before the limit ended the call:\n")
+        .unwrap_or_else(|| panic!("the output is quoted:\n{written}"))
+}
+
+#[test]
+fn a_time_limit_error_quotes_what_the_call_wrote() {
+    let runtime = runtime_with("[components.limitprobe]\nlimits = { cpu_time_ms = 300 }\n");
+    let mut probe = instance(&runtime, "limitprobe");
+    assert_eq!(ask(&mut probe, "print:from an earlier call"), "ok");
+    let error = probe
+        .request("test", "print-spin:working \x1b[2J on it".as_bytes())
+        .expect_err("the spin is interrupted");
+    assert!(
+        matches!(error.limit(), Some(LimitExceeded::CpuTime { .. })),
+        "{error:?}"
+    );
+    let quoted = written_before_limit(&error);
+    assert_eq!(
+        quoted,
+        "  stderr: spinning\n  stdout: working \\u{1b}[2J on it"
+    );
+    // The limit comes first, naming its policy key.
+    let text = error.to_string();
+    assert!(text.starts_with("time limit exceeded: "), "{text}");
+    assert!(text.contains("`limits.cpu_time_ms`"), "{text}");
+    assert!(!text.contains("earlier call"), "{text}");
+}
+
+#[test]
+fn a_memory_limit_error_quotes_what_the_call_wrote() {
+    let runtime = runtime_with("[components.limitprobe]\nlimits = { memory_bytes = 16777216 }\n");
+    let mut probe = instance(&runtime, "limitprobe");
+    let error = probe
+        .request("test", b"print-grow:growing")
+        .expect_err("the growth is refused");
+    assert!(
+        matches!(error.limit(), Some(LimitExceeded::Memory { .. })),
+        "{error:?}"
+    );
+    assert_eq!(written_before_limit(&error), "  stdout: growing");
+    assert!(
+        error.to_string().contains("`limits.memory_bytes`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_limit_after_a_silent_call_is_the_bare_limit() {
+    let runtime = runtime_with("[components.limitprobe]\nlimits = { cpu_time_ms = 300 }\n");
+    let mut probe = instance(&runtime, "limitprobe");
+    assert_eq!(ask(&mut probe, "print:from an earlier call"), "ok");
+    let error = probe.request("test", b"spin:").expect_err("interrupted");
+    assert!(
+        matches!(error, RuntimeError::Limit(LimitExceeded::CpuTime { .. })),
+        "{error:?}"
     );
 }
 

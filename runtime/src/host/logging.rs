@@ -24,7 +24,7 @@
 //!   separate writes of text and line break make one record).
 //! - Whatever the grants, each instance keeps the last [`TAIL`] bytes
 //!   written to stdout and to stderr in the current call; a trap error
-//!   quotes them ([`InstanceLog::written_before_trap`]), for the host only.
+//!   quotes them ([`InstanceLog::written_before`]), for the host only.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -228,10 +228,11 @@ impl InstanceLog {
 
     /// What the component wrote to stderr and stdout in the current call
     /// (the last [`TAIL`] bytes of each, whatever its grants), for the
-    /// error of a trap: labelled, one line of the output per line, control
+    /// error of a trap or a limit (`event`, as in "the component wrote
+    /// before {event}"): labelled, one line of the output per line, control
     /// and bidirectional characters escaped; `None` when it wrote nothing.
     /// The text goes to the host only, never to another component.
-    pub(crate) fn written_before_trap(&self) -> Option<String> {
+    pub(crate) fn written_before(&self, event: &str) -> Option<String> {
         let mut text = String::new();
         for (name, output) in [("stderr", &self.outputs[1]), ("stdout", &self.outputs[0])] {
             let tail = crate::sync::lock(&output.tail);
@@ -250,7 +251,7 @@ impl InstanceLog {
                 let _ = write!(text, "\n  {name}: {}", printable(line));
             }
         }
-        (!text.is_empty()).then(|| format!("the component wrote before the trap:{text}"))
+        (!text.is_empty()).then(|| format!("the component wrote before {event}:{text}"))
     }
 
     fn say_dropped(&self, dropped: [u64; 2]) {

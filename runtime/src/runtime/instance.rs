@@ -394,14 +394,27 @@ impl Instance {
         other: impl FnOnce(String, String, wasmtime::Error) -> RuntimeError,
     ) -> RuntimeError {
         self.poisoned = true;
-        if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
-            return RuntimeError::Limit(limit.clone());
-        }
-        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return RuntimeError::Limit(LimitExceeded::CpuTime {
+        let limit = if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
+            Some(limit.clone())
+        } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            Some(LimitExceeded::CpuTime {
                 component: self.name().to_owned(),
                 limit: self.loaded.info.limits.cpu_time,
-            });
+            })
+        } else {
+            None
+        };
+        // A limit quotes what the call wrote as a trap does (below).
+        if let Some(limit) = limit {
+            return match self
+                .store
+                .data()
+                .log
+                .written_before("the limit ended the call")
+            {
+                Some(written) => RuntimeError::LimitAfterOutput { limit, written },
+                None => RuntimeError::Limit(limit),
+            };
         }
         // The message gives the cause first ("wasm `unreachable`
         // instruction executed"), then wasmtime's report with the wasm
@@ -409,7 +422,7 @@ impl Instance {
         // `Trap` code, say). What the component wrote to stderr and stdout
         // in the call comes between (a panic message, say), whatever its
         // `log:write` grants: the error goes to the host only.
-        let written = match self.store.data().log.written_before_trap() {
+        let written = match self.store.data().log.written_before("the trap") {
             Some(text) => format!("{text}\n"),
             None => String::new(),
         };

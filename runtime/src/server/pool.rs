@@ -446,16 +446,22 @@ fn call(
             };
             (Err(super::handler_error(name, error)), outcome, None)
         }
-        Err(RuntimeError::Limit(limit)) => {
-            let message = limit.to_string();
+        Err(error @ (RuntimeError::Limit(_) | RuntimeError::LimitAfterOutput { .. })) => {
+            // The reply names the limit; the reason logged for the
+            // replacement also quotes what the call wrote (host only).
+            let (RuntimeError::Limit(limit) | RuntimeError::LimitAfterOutput { limit, .. }) =
+                &error
+            else {
+                unreachable!("matched as a limit above")
+            };
             (
                 Err(ServeError::Limit {
                     component: name.to_owned(),
-                    message: message.clone(),
-                    limit,
+                    message: limit.to_string(),
+                    limit: limit.clone(),
                 }),
                 "limit",
-                Some(message),
+                Some(error.to_string()),
             )
         }
         Err(RuntimeError::Trap {
