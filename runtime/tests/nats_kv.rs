@@ -5,77 +5,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airssys_runtime::storage::{NatsKvStorage, StorageBackend, StorageError, entry_cost};
 
-/// A `nats-server -js` of this test, killed on drop.
-struct JetStreamServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+mod support;
 
-impl JetStreamServer {
-    fn start() -> JetStreamServer {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let child = Command::new(program)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start `nats-server` ({e}): this test needs it; install it with \
-                     `apt-get install nats-server`"
-                )
-            });
-        let server = JetStreamServer {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
+use support::jetstream::JetStreamServer;
 
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// A host's storage: its own connection and tokio runtime.
-    fn host(&self) -> Arc<NatsKvStorage> {
-        Arc::new(
-            NatsKvStorage::connect(self.url())
-                .op_timeout(Duration::from_secs(20))
-                .open()
-                .expect("opens the bucket"),
-        )
-    }
-}
-
-impl Drop for JetStreamServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A host's storage: its own connection and tokio runtime.
+fn host(server: &JetStreamServer) -> Arc<NatsKvStorage> {
+    Arc::new(
+        NatsKvStorage::connect(server.url())
+            .op_timeout(Duration::from_secs(20))
+            .open()
+            .expect("opens the bucket"),
+    )
 }
 
 /// Adds one to the counter through a compare-and-set loop; the attempts
@@ -111,7 +57,7 @@ fn increment(storage: &dyn StorageBackend) -> u32 {
 fn two_hosts_incrementing_one_counter_by_compare_and_set_end_with_the_exact_total() {
     const PER_WRITER: u64 = 150;
     let server = JetStreamServer::start();
-    let hosts = [server.host(), server.host()];
+    let hosts = [host(&server), host(&server)];
     let start = Arc::new(Barrier::new(4));
     let writers: Vec<_> = (0..4)
         .map(|w| {
@@ -141,7 +87,7 @@ fn two_hosts_incrementing_one_counter_by_compare_and_set_end_with_the_exact_tota
 #[test]
 fn a_quota_holds_across_hosts_writing_at_once() {
     let server = JetStreamServer::start();
-    let hosts = [server.host(), server.host()];
+    let hosts = [host(&server), host(&server)];
     let cost = entry_cost("app", "b", "k000", 100);
     let quota = Some(cost * 10);
     let start = Arc::new(Barrier::new(4));

@@ -68,7 +68,8 @@ pub(crate) struct Args {
     /// component, e.g. `/data=./docs` (repeatable).
     #[arg(long = "mount", value_name = "VIRTUAL=DIR")]
     mounts: Vec<String>,
-    /// Keep storage in this redb file (default: in memory, gone at exit).
+    /// Keep storage in this redb file (default: in memory, gone at exit;
+    /// with --nats, the NATS server's key-value bucket `airssys`).
     #[arg(long, value_name = "PATH")]
     storage: Option<PathBuf>,
     // `--request PAYLOAD` and `--request-to NAME=PAYLOAD`, in command-line
@@ -341,9 +342,15 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             let sink = sink.clone();
             move |record| sink.record(record)
         });
-    builder = match &args.storage {
-        Some(path) => builder.storage_path(path),
-        None => builder.in_memory_storage(),
+    builder = match (&args.storage, &args.nats) {
+        (Some(path), _) => builder.storage_path(path),
+        // Storage shared by every host on the server (docs/nats.md).
+        (None, Some(url)) => builder.storage_backend(Arc::new(
+            airssys_runtime::storage::NatsKvStorage::connect(url.as_str())
+                .open()
+                .map_err(|e| fail(2, format_args!("--nats: {e}")))?,
+        )),
+        (None, None) => builder.in_memory_storage(),
     };
     if let Some(path) = &args.audit {
         let audit = airssys_runtime::AuditLog::to_file(path)

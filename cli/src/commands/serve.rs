@@ -86,7 +86,8 @@ pub(crate) struct Args {
     /// `--allow-remote` and a token.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
-    /// Keep storage in this redb file (default: in memory, gone at exit).
+    /// Keep storage in this redb file (default: in memory, gone at exit;
+    /// with --nats, the NATS server's key-value bucket `airssys`).
     #[arg(long, value_name = "PATH")]
     storage: Option<PathBuf>,
     /// Allow an address other than loopback (needs a token).
@@ -172,9 +173,15 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     // worker thread, printed as `airssys run` prints them.
     component_logs::install_global(LogLines(Vec::new()));
     let mut builder = Runtime::builder().policy(policy).on_audit(print_denial);
-    builder = match &args.storage {
-        Some(path) => builder.storage_path(path),
-        None => builder.in_memory_storage(),
+    builder = match (&args.storage, &args.nats) {
+        (Some(path), _) => builder.storage_path(path),
+        // Storage shared by every host on the server (docs/nats.md).
+        (None, Some(url)) => builder.storage_backend(Arc::new(
+            airssys_runtime::storage::NatsKvStorage::connect(url.as_str())
+                .open()
+                .map_err(|e| fail(2, format_args!("--nats: {e}")))?,
+        )),
+        (None, None) => builder.in_memory_storage(),
     };
     if let Some(dir) = args.cache.dir() {
         builder = builder.compile_cache(dir);
@@ -189,6 +196,12 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             .connect()
             .map_err(|e| fail(2, format_args!("--nats: {e}")))?;
         println!("messages and requests over NATS ({})", broker_url(url));
+        if args.storage.is_none() {
+            println!(
+                "storage in the NATS key-value bucket `{}`",
+                airssys_runtime::storage::DEFAULT_KV_BUCKET
+            );
+        }
         builder = builder.broker(Arc::new(broker));
     }
     let first = inputs.first().map(|i| i.name.clone()).unwrap_or_default();

@@ -212,6 +212,8 @@ pub(crate) fn free_port() -> u16 {
 pub(crate) struct NatsServer {
     child: Child,
     port: u16,
+    /// JetStream's store (`--nats` keeps storage in its key-value bucket).
+    _dir: tempfile::TempDir,
 }
 
 impl NatsServer {
@@ -221,8 +223,10 @@ impl NatsServer {
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("nats-server");
+        let dir = tempfile::tempdir().expect("temporary directory");
         let child = Command::new(program)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -232,7 +236,11 @@ impl NatsServer {
                      `apt-get install nats-server`"
                 )
             });
-        let server = NatsServer { child, port };
+        let server = NatsServer {
+            child,
+            port,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nats-server did not start");

@@ -412,6 +412,19 @@ pub(crate) mod tests {
             .map(|(n, b, k)| entry_cost(n, b, k, 1))
             .sum();
         assert_eq!(backend.usage("n").expect("usage"), in_n);
+        // The longest names the host accepts, together (a component name
+        // is at most 64 bytes).
+        let (n, b, k) = (
+            "n".repeat(64),
+            "b".repeat(MAX_KEY_LEN),
+            "k".repeat(MAX_KEY_LEN),
+        );
+        backend.set(&n, &b, &k, b"v", None).expect("longest names");
+        assert_eq!(
+            backend.get(&n, &b, &k).expect("get").as_deref(),
+            Some(&b"v"[..])
+        );
+        assert_eq!(backend.list_keys(&n, &b, None, 10).expect("list"), [k]);
         // Pages of 3 over 10 keys walk every key once, in order.
         for i in 0..10 {
             backend
