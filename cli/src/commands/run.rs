@@ -108,6 +108,22 @@ pub(crate) struct Args {
     cache: super::cache::CacheArgs,
 }
 
+/// Storage in the JetStream key-value bucket of the NATS server at `url`,
+/// shared by every host on it (`--nats` without `--storage`; see
+/// docs/nats.md).
+pub(super) fn nats_storage(
+    url: &str,
+) -> Result<Arc<dyn airssys_runtime::storage::StorageBackend>, Exit> {
+    use airssys_runtime::storage::{NatsKvStorage, StorageError};
+    match NatsKvStorage::connect(url).open() {
+        Ok(storage) => Ok(Arc::new(storage)),
+        Err(StorageError::Backend(reason) | StorageError::InvalidInput(reason)) => {
+            Err(fail(2, format_args!("--nats: {reason}")))
+        }
+        Err(other) => Err(fail(2, format_args!("--nats: {other}"))),
+    }
+}
+
 /// The id of `--request PAYLOAD`.
 const REQUEST: &str = "request";
 /// The id of `--request-to NAME=PAYLOAD`.
@@ -342,15 +358,9 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             let sink = sink.clone();
             move |record| sink.record(record)
         });
-    builder = match (&args.storage, &args.nats) {
-        (Some(path), _) => builder.storage_path(path),
-        // Storage shared by every host on the server (docs/nats.md).
-        (None, Some(url)) => builder.storage_backend(Arc::new(
-            airssys_runtime::storage::NatsKvStorage::connect(url.as_str())
-                .open()
-                .map_err(|e| fail(2, format_args!("--nats: {e}")))?,
-        )),
-        (None, None) => builder.in_memory_storage(),
+    builder = match &args.storage {
+        Some(path) => builder.storage_path(path),
+        None => builder.in_memory_storage(),
     };
     if let Some(path) = &args.audit {
         let audit = airssys_runtime::AuditLog::to_file(path)
@@ -370,6 +380,9 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     };
     if let Some(broker) = &nats {
         builder = builder.broker(Arc::clone(broker) as Arc<dyn Broker>);
+    }
+    if let (Some(url), None) = (&args.nats, &args.storage) {
+        builder = builder.storage_backend(nats_storage(url)?);
     }
     let runtime = builder
         .build()

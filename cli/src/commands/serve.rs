@@ -173,15 +173,9 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     // worker thread, printed as `airssys run` prints them.
     component_logs::install_global(LogLines(Vec::new()));
     let mut builder = Runtime::builder().policy(policy).on_audit(print_denial);
-    builder = match (&args.storage, &args.nats) {
-        (Some(path), _) => builder.storage_path(path),
-        // Storage shared by every host on the server (docs/nats.md).
-        (None, Some(url)) => builder.storage_backend(Arc::new(
-            airssys_runtime::storage::NatsKvStorage::connect(url.as_str())
-                .open()
-                .map_err(|e| fail(2, format_args!("--nats: {e}")))?,
-        )),
-        (None, None) => builder.in_memory_storage(),
+    builder = match &args.storage {
+        Some(path) => builder.storage_path(path),
+        None => builder.in_memory_storage(),
     };
     if let Some(dir) = args.cache.dir() {
         builder = builder.compile_cache(dir);
@@ -196,13 +190,14 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             .connect()
             .map_err(|e| fail(2, format_args!("--nats: {e}")))?;
         println!("messages and requests over NATS ({})", broker_url(url));
+        builder = builder.broker(Arc::new(broker));
         if args.storage.is_none() {
+            builder = builder.storage_backend(super::run::nats_storage(url)?);
             println!(
                 "storage in the NATS key-value bucket `{}`",
                 airssys_runtime::storage::DEFAULT_KV_BUCKET
             );
         }
-        builder = builder.broker(Arc::new(broker));
     }
     let first = inputs.first().map(|i| i.name.clone()).unwrap_or_default();
     let server = start(builder, inputs, args.queue)?;
