@@ -3,7 +3,7 @@
 //! JetStream key-value bucket with the `nats` feature), so the backends'
 //! behaviour is compared by the same assertions.
 
-use airssys_runtime::{Policy, Runtime};
+use airssys_runtime::Runtime;
 
 /// Makes runtimes whose storage is one backend.
 pub(crate) trait Backend {
@@ -49,7 +49,7 @@ impl Backend for NatsKv {
             .open()
             .expect("opens the test's bucket");
         Runtime::builder()
-            .policy(Policy::from_toml_str(policy).expect("valid policy"))
+            .policy(airssys_runtime::Policy::from_toml_str(policy).expect("valid policy"))
             .storage_backend(std::sync::Arc::new(storage))
             .max_instances(16)
             .build()
