@@ -40,10 +40,10 @@
 //!
 //! # Listing
 //!
-//! `list_keys` reads the names of every key of the bucket (one ordered
-//! consumer delivering headers only, the last message per key), sorts them
-//! and returns those after the cursor: each page costs a pass over the
-//! bucket's keys.
+//! `list_keys` reads the names of every key of the component's bucket (one
+//! ordered consumer filtered to `e.<namespace>.<bucket>.*`, delivering
+//! headers only, the last message per key), sorts them and returns those
+//! after the cursor: each page costs a pass over that bucket's keys.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
