@@ -552,3 +552,21 @@ fn request_to_an_unknown_component_exits_2_before_running() {
         text(&no_name.stderr)
     );
 }
+
+/// `--nats` keeps storage in the server's key-value bucket: a second run
+/// (another host, its own process) counts on from the first's count.
+#[test]
+fn storage_under_nats_is_shared_by_every_run_on_the_server() {
+    let server = common::NatsServer::start();
+    let wasm = wasm();
+    let url = server.url();
+    for n in 1..=2 {
+        let out = airssys(&["run", &wasm, "--policy", &policy(), "--nats", &url]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        assert!(
+            stdout.contains(&format!("log info kv-counter: started {n} time(s)")),
+            "run {n}: {stdout}"
+        );
+    }
+}

@@ -12,7 +12,15 @@ use std::sync::{Arc, Mutex};
 use airssys_runtime::{
     AuditLog, Instance, LimitExceeded, LoadError, Policy, Runtime, RuntimeError,
 };
+use support::backends::Backend;
 use support::{ask, fixture};
+
+// The storage tests run on each storage backend (`support::backends`).
+on_every_backend!(
+    storage_round_trip,
+    storage_denials_name_the_capability_and_how_to_grant,
+    storage_quota_is_enforced,
+);
 
 const PROBE_POLICY: &str = r#"
 [components.probe]
@@ -33,9 +41,8 @@ fn probe(runtime: &Runtime) -> Instance {
     support::instance(runtime, "probe")
 }
 
-#[test]
-fn storage_round_trip() {
-    let rt = runtime(PROBE_POLICY);
+fn storage_round_trip(backend: &dyn Backend) {
+    let rt = backend.runtime(PROBE_POLICY);
     let mut p = probe(&rt);
     assert_eq!(ask(&mut p, "get:data/a"), "none");
     assert_eq!(ask(&mut p, "set:data/a=1"), "ok");
@@ -73,9 +80,8 @@ fn storage_persists_across_runtime_restarts() {
     assert_eq!(ask(&mut p, "get:data/kept"), "value: yes");
 }
 
-#[test]
-fn storage_denials_name_the_capability_and_how_to_grant() {
-    let rt = runtime(PROBE_POLICY);
+fn storage_denials_name_the_capability_and_how_to_grant(backend: &dyn Backend) {
+    let rt = backend.runtime(PROBE_POLICY);
     let mut p = probe(&rt);
     let reply = ask(&mut p, "set:other/x=1");
     assert!(reply.starts_with("denied: "), "{reply}");
@@ -373,11 +379,10 @@ fn memory_cap_is_enforced() {
     assert!(err.to_string().contains("memory limit exceeded"), "{err}");
 }
 
-#[test]
-fn storage_quota_is_enforced() {
+fn storage_quota_is_enforced(backend: &dyn Backend) {
     // Each entry `probe`/`data`/`kN` with 20 bytes costs 5 + 4 + 2 + 20 +
     // 64 (the per-entry overhead) = 95 bytes: four fit in 400.
-    let rt = runtime(&format!(
+    let rt = backend.runtime(&format!(
         "{PROBE_POLICY}limits = {{ storage_bytes = 400 }}\n"
     ));
     let mut p = probe(&rt);

@@ -1,6 +1,7 @@
 //! Storage names as grants see them, with the `fsprobe` component's
 //! `kv-*` commands: a bucket name is one segment (no `/`), and
-//! `list-keys` leaves out keys a deny rule hides, page after page.
+//! `list-keys` leaves out keys a deny rule hides, page after page. Every
+//! test runs on each storage backend (`support::backends`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,18 +9,24 @@ mod support;
 
 use airssys_runtime::Runtime;
 use support::ask;
+use support::backends::Backend;
 
-fn runtime(grants: &str, denies: &str) -> Runtime {
-    support::runtime_with(&format!(
+on_every_backend!(
+    bucket_names_with_a_slash_are_refused,
+    list_keys_hides_keys_under_a_denied_subtree,
+    paging_stays_exact_when_keys_are_hidden,
+);
+
+fn runtime(backend: &dyn Backend, grants: &str, denies: &str) -> Runtime {
+    backend.runtime(&format!(
         "[components.fsprobe]\ngrants = [{grants}]\ndenies = [{denies}]\n"
     ))
 }
 
 const COUNTER: &str = r#""kv:read:counter/**", "kv:write:counter/**", "kv:list:counter""#;
 
-#[test]
-fn bucket_names_with_a_slash_are_refused() {
-    let rt = runtime(r#""kv:read:**", "kv:write:**", "kv:list:*""#, "");
+fn bucket_names_with_a_slash_are_refused(backend: &dyn Backend) {
+    let rt = runtime(backend, r#""kv:read:**", "kv:write:**", "kv:list:*""#, "");
     let mut p = support::instance(&rt, "fsprobe");
     let reply = ask(&mut p, "kv-open:counter/secret");
     assert!(reply.starts_with("invalid-input: "), "{reply}");
@@ -39,9 +46,8 @@ fn bucket_names_with_a_slash_are_refused() {
     assert_eq!(ask(&mut p, "kv-open:counter.v2-x_y"), "opened");
 }
 
-#[test]
-fn list_keys_hides_keys_under_a_denied_subtree() {
-    let rt = runtime(COUNTER, r#""kv:read:counter/secret/**""#);
+fn list_keys_hides_keys_under_a_denied_subtree(backend: &dyn Backend) {
+    let rt = runtime(backend, COUNTER, r#""kv:read:counter/secret/**""#);
     let storage = rt.storage();
     for key in ["a", "secret/k1", "secret/k2", "secretary", "z"] {
         storage
@@ -53,7 +59,7 @@ fn list_keys_hides_keys_under_a_denied_subtree() {
     let reply = ask(&mut p, "kv-get:counter|secret/k1");
     assert!(reply.contains("`kv:read:counter/secret/**`"), "{reply}");
     // A deny on listing keys hides them as well.
-    let rt = runtime(COUNTER, r#""kv:list:counter/z""#);
+    let rt = runtime(backend, COUNTER, r#""kv:list:counter/z""#);
     rt.storage()
         .set("fsprobe", "counter", "z", b"v", None)
         .expect("set");
@@ -64,11 +70,10 @@ fn list_keys_hides_keys_under_a_denied_subtree() {
     assert_eq!(ask(&mut p, "kv-keys:counter"), "pages 1: y");
 }
 
-#[test]
-fn paging_stays_exact_when_keys_are_hidden() {
+fn paging_stays_exact_when_keys_are_hidden(backend: &dyn Backend) {
     // `k0099/h/..` sorts between `k0099` and `k0100`: hidden keys
     // interleaved with the visible ones.
-    let rt = runtime(COUNTER, r#""kv:read:counter/*/h/**""#);
+    let rt = runtime(backend, COUNTER, r#""kv:read:counter/*/h/**""#);
     let storage = rt.storage();
     let set = |key: &str| {
         storage

@@ -40,6 +40,7 @@ use airssys_contract::capability::{Action, Capability, Domain, Request};
 use airssys_contract::guard::{DecidedBy, refusal_advice};
 use airssys_contract::manifest::Manifest;
 use airssys_contract::text::printable;
+use airssys_runtime::broker::NatsBroker;
 use airssys_runtime::{
     AuditRecord, Broker, DecidingRule, DeliveryKind, DeliveryRecord, Instance, LoadError,
     LoadedComponent, Policy, RuleOrigin, Runtime, RuntimeError, UNANNOTATED_NAME,
@@ -67,7 +68,8 @@ pub(crate) struct Args {
     /// component, e.g. `/data=./docs` (repeatable).
     #[arg(long = "mount", value_name = "VIRTUAL=DIR")]
     mounts: Vec<String>,
-    /// Keep storage in this redb file (default: in memory, gone at exit).
+    /// Keep storage in this redb file (default: in memory, gone at exit;
+    /// with --nats, the NATS server's key-value bucket `airssys`).
     #[arg(long, value_name = "PATH")]
     storage: Option<PathBuf>,
     // `--request PAYLOAD` and `--request-to NAME=PAYLOAD`, in command-line
@@ -102,6 +104,23 @@ pub(crate) struct Args {
     /// Where compiled components are cached (see `airssys cache`).
     #[command(flatten)]
     cache: super::cache::CacheArgs,
+}
+
+/// Storage in the JetStream key-value bucket of the NATS server `broker`
+/// is connected to, over the broker's connection (its credentials and
+/// TLS), shared by every host on it (`--nats` without `--storage`; see
+/// docs/nats.md).
+pub(super) fn nats_storage(
+    broker: &NatsBroker,
+) -> Result<Arc<dyn airssys_runtime::storage::StorageBackend>, Exit> {
+    use airssys_runtime::storage::{NatsKvStorage, StorageError};
+    match NatsKvStorage::builder(broker.client(), broker.runtime_handle()).open() {
+        Ok(storage) => Ok(Arc::new(storage)),
+        Err(StorageError::Backend(reason) | StorageError::InvalidInput(reason)) => {
+            Err(fail(2, format_args!("--nats: {reason}")))
+        }
+        Err(other) => Err(fail(2, format_args!("--nats: {other}"))),
+    }
 }
 
 /// The id of `--request PAYLOAD`.
@@ -357,6 +376,9 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     };
     if let Some(broker) = &nats {
         builder = builder.broker(Arc::clone(broker) as Arc<dyn Broker>);
+    }
+    if let (Some(broker), None) = (&nats, &args.storage) {
+        builder = builder.storage_backend(nats_storage(broker)?);
     }
     let runtime = builder
         .build()

@@ -80,7 +80,8 @@ pub(crate) struct Args {
     /// `--allow-remote` and a token.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
-    /// Keep storage in this redb file (default: in memory, gone at exit).
+    /// Keep storage in this redb file (default: in memory, gone at exit;
+    /// with --nats, the NATS server's key-value bucket `airssys`).
     #[arg(long, value_name = "PATH")]
     storage: Option<PathBuf>,
     /// Allow an address other than loopback (needs a token).
@@ -181,6 +182,13 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         let shown = plan.shown_url();
         let link = plan.connect()?;
         println!("messages and requests over NATS ({shown})");
+        if args.storage.is_none() {
+            builder = builder.storage_backend(super::run::nats_storage(&link.broker)?);
+            println!(
+                "storage in the NATS key-value bucket `{}`",
+                airssys_runtime::storage::DEFAULT_KV_BUCKET
+            );
+        }
         builder = builder.broker(link.broker);
         watch = Some(link.watch);
     }

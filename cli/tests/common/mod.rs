@@ -212,7 +212,8 @@ pub(crate) fn free_port() -> u16 {
 pub(crate) struct NatsServer {
     child: Child,
     port: u16,
-    store: PathBuf,
+    /// JetStream's store (`--nats` keeps storage in its key-value bucket).
+    _dir: tempfile::TempDir,
 }
 
 impl NatsServer {
@@ -222,13 +223,10 @@ impl NatsServer {
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("nats-server");
-        // JetStream on (the default delivery over NATS), its store in a
-        // directory of this server's own, removed on drop.
-        let store = std::env::temp_dir().join(format!("airssys-nats-{port}"));
+        let dir = tempfile::tempdir().expect("temporary directory");
         let child = Command::new(program)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
-            .arg("-sd")
-            .arg(&store)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -238,7 +236,11 @@ impl NatsServer {
                      `apt-get install nats-server`"
                 )
             });
-        let server = NatsServer { child, port, store };
+        let server = NatsServer {
+            child,
+            port,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nats-server did not start");
@@ -256,6 +258,5 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.store);
     }
 }

@@ -603,6 +603,20 @@ enum Outgoing {
 }
 
 impl NatsBroker {
+    /// The broker's NATS client: one connection per host, which storage
+    /// over NATS shares ([`NatsKvStorage::builder`](crate::storage::NatsKvStorage::builder))
+    /// so that it has the same credentials and TLS.
+    pub fn client(&self) -> async_nats::Client {
+        self.shared.client.clone()
+    }
+
+    /// The tokio runtime the broker's client runs on (its own one-thread
+    /// runtime, or the one given to [`NatsBrokerBuilder::runtime_handle`]).
+    /// It lives as long as the broker does.
+    pub fn runtime_handle(&self) -> Handle {
+        self.shared.handle.clone()
+    }
+
     /// A builder for a broker on the server at `url` (`nats://host:port`;
     /// several, comma-separated, for a cluster).
     pub fn builder(url: impl Into<String>) -> NatsBrokerBuilder {

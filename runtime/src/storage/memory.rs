@@ -92,6 +92,30 @@ impl StorageBackend for MemoryStorage {
     fn usage(&self, namespace: &str) -> Result<u64, StorageError> {
         Ok(self.lock().usage.get(namespace).copied().unwrap_or(0))
     }
+
+    fn compare_and_set(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        k: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        quota: Option<u64>,
+    ) -> Result<bool, StorageError> {
+        let mut inner = self.lock();
+        let id = key(namespace, bucket, k);
+        let current = inner.entries.get(&id);
+        if current.map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        let cost = |len| entry_cost(namespace, bucket, k, len);
+        let old = current.map_or(0, |v| cost(v.len()));
+        let used = inner.usage.get(namespace).copied().unwrap_or(0);
+        let after = check_quota(namespace, used, old, cost(value.len()), quota)?;
+        inner.entries.insert(id, value.to_vec());
+        inner.usage.insert(namespace.to_owned(), after);
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -101,5 +125,7 @@ mod tests {
     #[test]
     fn conforms() {
         super::super::tests::conformance(&MemoryStorage::new());
+        super::super::tests::compare_and_set_conformance(&MemoryStorage::new());
+        super::super::tests::names_stay_apart(&MemoryStorage::new());
     }
 }

@@ -17,9 +17,13 @@
 
 mod group_commit;
 mod memory;
+#[cfg(feature = "nats")]
+mod nats_kv;
 mod redb;
 
 pub use self::memory::MemoryStorage;
+#[cfg(feature = "nats")]
+pub use self::nats_kv::{DEFAULT_KV_BUCKET, NatsKvStorage, NatsKvStorageBuilder};
 pub use self::redb::RedbStorage;
 
 /// The largest key or bucket name accepted, in bytes.
@@ -101,6 +105,38 @@ pub trait StorageBackend: Send + Sync + 'static {
     ///
     /// [`StorageError::Backend`] when the backend fails.
     fn usage(&self, namespace: &str) -> Result<u64, StorageError>;
+
+    /// Stores `value` only when the entry's value is `expected` (`None`:
+    /// the entry is absent), as one step no other write comes between;
+    /// whether it stored. The quota applies as for
+    /// [`set`](StorageBackend::set).
+    ///
+    /// The default reads and writes under one lock of this process: atomic
+    /// only against other defaulted `compare_and_set` calls in this
+    /// process. A backend that other processes, or its own `set`, may
+    /// write meanwhile must implement it ([`RedbStorage`],
+    /// [`MemoryStorage`] and `NatsKvStorage` do).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::QuotaExceeded`], or [`StorageError::Backend`].
+    fn compare_and_set(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        quota: Option<u64>,
+    ) -> Result<bool, StorageError> {
+        static LOCAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = crate::sync::lock(&LOCAL);
+        if self.get(namespace, bucket, key)?.as_deref() != expected {
+            return Ok(false);
+        }
+        self.set(namespace, bucket, key, value, quota)?;
+        Ok(true)
+    }
 
     /// Makes every write that returned durable, for a backend that
     /// defers it (called at a server's shutdown). The default does
@@ -283,6 +319,133 @@ pub(crate) mod tests {
         backend.set("q", "b", "k", &[], tiny).expect("shrinks");
         assert!(backend.delete("q", "b", "k").expect("delete"));
         assert_eq!(backend.usage("q").expect("usage"), 0);
+    }
+
+    /// Compare-and-set: stores only over the expected value (or
+    /// absence), charges the quota as `set` does, and changes nothing
+    /// when it does not store.
+    pub(crate) fn compare_and_set_conformance(backend: &dyn StorageBackend) {
+        let cas = |expected: Option<&[u8]>, value: &[u8], quota| {
+            backend.compare_and_set("cas", "b", "k", expected, value, quota)
+        };
+        assert!(!cas(Some(b"x"), b"1", None).expect("cas"), "absent, not x");
+        assert_eq!(backend.get("cas", "b", "k").expect("get"), None);
+        assert!(cas(None, b"1", None).expect("cas"), "absent as expected");
+        assert!(!cas(None, b"2", None).expect("cas"), "present now");
+        assert!(!cas(Some(b"2"), b"3", None).expect("cas"));
+        assert_eq!(
+            backend.get("cas", "b", "k").expect("get").as_deref(),
+            Some(&b"1"[..])
+        );
+        assert!(cas(Some(b"1"), b"22", None).expect("cas"));
+        assert_eq!(
+            backend.usage("cas").expect("usage"),
+            entry_cost("cas", "b", "k", 2)
+        );
+        // Over the quota: refused, nothing changed; shrinking passes.
+        let limit = Some(entry_cost("cas", "b", "k", 2));
+        let err = cas(Some(b"22"), b"333", limit).expect_err("quota");
+        assert!(matches!(err, StorageError::QuotaExceeded { .. }), "{err}");
+        assert_eq!(
+            backend.get("cas", "b", "k").expect("get").as_deref(),
+            Some(&b"22"[..])
+        );
+        assert!(cas(Some(b"22"), b"", limit).expect("cas"));
+        assert_eq!(
+            backend.usage("cas").expect("usage"),
+            entry_cost("cas", "b", "k", 0)
+        );
+        // An empty value is a value, not absence.
+        assert!(!cas(None, b"x", None).expect("cas"));
+        assert!(backend.delete("cas", "b", "k").expect("delete"));
+        assert!(
+            cas(None, b"again", None).expect("cas"),
+            "absent after delete"
+        );
+        assert!(backend.delete("cas", "b", "k").expect("delete"));
+        assert_eq!(backend.usage("cas").expect("usage"), 0);
+    }
+
+    /// Names that would run together when concatenated stay apart, a
+    /// listing never leaves its bucket, any UTF-8 (and `/`, `.`) in a key
+    /// comes back as written, and long keys behave as short ones.
+    pub(crate) fn names_stay_apart(backend: &dyn StorageBackend) {
+        let long = "k\u{e9}".repeat(MAX_KEY_LEN / 3);
+        let cases = [
+            ("n", "bc", "k"),
+            ("nb", "c", "k"),
+            ("n", "b", "ck"),
+            ("n", "b", "c.k/\u{1f600} x"),
+            ("n", "b", long.as_str()),
+        ];
+        for (i, (n, b, k)) in cases.iter().enumerate() {
+            backend.set(n, b, k, &[i as u8], None).expect("set");
+        }
+        for (i, (n, b, k)) in cases.iter().enumerate() {
+            assert_eq!(
+                backend.get(n, b, k).expect("get").as_deref(),
+                Some(&[i as u8][..]),
+                "{n:?}/{b:?}/{k:?}"
+            );
+        }
+        let in_b = ["c.k/\u{1f600} x", "ck", long.as_str()];
+        assert_eq!(backend.list_keys("n", "b", None, 10).expect("list"), in_b);
+        assert_eq!(
+            backend.list_keys("n", "b", Some("c.k"), 10).expect("list"),
+            in_b
+        );
+        assert_eq!(
+            backend.list_keys("n", "b", Some("ck"), 1).expect("list"),
+            [long.as_str()]
+        );
+        assert!(
+            backend
+                .list_keys("n", "b", Some(&long), 10)
+                .expect("list")
+                .is_empty()
+        );
+        assert_eq!(backend.list_keys("n", "bc", None, 10).expect("list"), ["k"]);
+        assert_eq!(backend.list_keys("nb", "c", None, 10).expect("list"), ["k"]);
+        let in_n: u64 = cases
+            .iter()
+            .filter(|(n, ..)| *n == "n")
+            .map(|(n, b, k)| entry_cost(n, b, k, 1))
+            .sum();
+        assert_eq!(backend.usage("n").expect("usage"), in_n);
+        // The longest names the host accepts, together (a component name
+        // is at most 64 bytes).
+        let (n, b, k) = (
+            "n".repeat(64),
+            "b".repeat(MAX_KEY_LEN),
+            "k".repeat(MAX_KEY_LEN),
+        );
+        backend.set(&n, &b, &k, b"v", None).expect("longest names");
+        assert_eq!(
+            backend.get(&n, &b, &k).expect("get").as_deref(),
+            Some(&b"v"[..])
+        );
+        assert_eq!(backend.list_keys(&n, &b, None, 10).expect("list"), [k]);
+        // Pages of 3 over 10 keys walk every key once, in order.
+        for i in 0..10 {
+            backend
+                .set("p", "b", &format!("key{i}"), b"v", None)
+                .expect("set");
+        }
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = backend
+                .list_keys("p", "b", after.as_deref(), 3)
+                .expect("list");
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 3);
+            after = page.last().cloned();
+            seen.extend(page);
+        }
+        let all: Vec<String> = (0..10).map(|i| format!("key{i}")).collect();
+        assert_eq!(seen, all);
     }
 
     #[test]

@@ -141,6 +141,9 @@ enum Write {
         key: String,
         value: Vec<u8>,
         quota: Option<u64>,
+        /// Only when the entry holds this (`Some(None)`: is absent); the
+        /// write's answer is then whether it stored.
+        expected: Option<Option<Vec<u8>>>,
     },
     Delete {
         namespace: String,
@@ -333,13 +336,25 @@ impl RedbStorage {
                         key,
                         value,
                         quota,
+                        expected,
                     } => {
                         let used = self.used(&usage, namespace);
+                        if let Some(expected) = expected {
+                            let current = with_key(namespace, bucket, key, |flat| {
+                                entries.get(flat).map(|v| v.map(|v| v.value().to_vec()))
+                            })
+                            .map_err(backend)?;
+                            if current != *expected {
+                                results.push(Ok(false));
+                                continue;
+                            }
+                        }
                         let cost = |len| entry_cost(namespace, bucket, key, len);
-                        let mut replaced = false;
+                        let mut replaced = expected.is_some();
                         let result = with_key(namespace, bucket, key, |flat| {
                             set_within_quota(&mut entries, flat, value, |old_len| {
-                                replaced = old_len.is_some();
+                                // A conditional write answers whether it stored.
+                                replaced |= old_len.is_some();
                                 let old = old_len.map_or(0, cost);
                                 check_quota(namespace, used, old, cost(value.len()), *quota)
                             })
@@ -444,9 +459,32 @@ impl StorageBackend for RedbStorage {
             key: key.to_owned(),
             value: value.to_vec(),
             quota,
+            expected: None,
         };
         self.write(namespace, value.len(), write)
             .map(|_replaced| ())
+    }
+
+    /// Queued and committed as a [`set`](StorageBackend::set) is: the
+    /// entry is compared inside the write transaction that stores it.
+    fn compare_and_set(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        quota: Option<u64>,
+    ) -> Result<bool, StorageError> {
+        let write = Write::Set {
+            namespace: namespace.to_owned(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            value: value.to_vec(),
+            quota,
+            expected: Some(expected.map(<[u8]>::to_vec)),
+        };
+        self.write(namespace, value.len(), write)
     }
 
     fn delete(&self, namespace: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
@@ -533,6 +571,8 @@ mod tests {
         {
             let storage = RedbStorage::open(&path).expect("open");
             super::super::tests::conformance(&storage);
+            super::super::tests::compare_and_set_conformance(&storage);
+            super::super::tests::names_stay_apart(&storage);
         }
         let storage = RedbStorage::open(&path).expect("reopen");
         assert_eq!(

@@ -15,6 +15,9 @@ use std::sync::{Mutex, OnceLock};
 
 use airssys_runtime::contract::manifest::Manifest;
 
+pub(crate) mod backends;
+pub(crate) mod jetstream;
+
 const TARGET: &str = "wasm32-wasip2";
 
 fn workspace() -> PathBuf {

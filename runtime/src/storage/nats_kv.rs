@@ -1,0 +1,975 @@
+//! [`NatsKvStorage`]: storage in a JetStream key-value bucket (feature
+//! `nats`), so a component's storage is the same whichever host runs it.
+//!
+//! # Layout
+//!
+//! One KV bucket (default [`DEFAULT_KV_BUCKET`]) holds every namespace,
+//! flat: the entry `key` of `bucket` in `namespace` is the KV key
+//! `e.<namespace>.<bucket>.<key>`, and the bytes charged to `namespace` are
+//! the KV key `u.<namespace>` (decimal text). KV keys allow only
+//! `[-/_=.a-zA-Z0-9]`, so each part is one token encoded with URL-safe
+//! base64 without padding (`=` for an empty part): reversible for any
+//! bytes, never holding `.`, and at most 4/3 of the part's length (a
+//! 1024-byte key stays well within the server's 4096-byte control line).
+//! The namespaces cannot meet: every part is exactly one token.
+//!
+//! # Quota across hosts
+//!
+//! The usage counter is changed only by compare-and-set on its revision,
+//! and an entry only by compare-and-set on the entry's revision, in an
+//! order that keeps the counter at or above the bytes really stored:
+//!
+//! - a write that grows the namespace first adds the growth to the counter
+//!   (refused with [`StorageError::QuotaExceeded`] when that passes the
+//!   quota), then writes the entry expecting the revision it read; when
+//!   another host changed the entry meanwhile the growth is given back and
+//!   the write starts again from the new entry;
+//! - a write that shrinks the namespace, and a delete, first change the
+//!   entry, then take the difference off the counter.
+//!
+//! So hosts sharing the bucket never hold more than the quota together. A
+//! host dying between the two steps leaves the counter high by that
+//! write's difference (the namespace is charged for bytes it does not
+//! hold, never the reverse).
+//!
+//! Each host remembers the revisions (and value lengths) it last saw, so an
+//! overwrite usually costs one round trip to the server for the entry and
+//! one for the counter (none when the size does not change); a stale
+//! revision only makes the compare-and-set fail and the entry be read
+//! again. Reads always ask the server.
+//!
+//! # Listing
+//!
+//! `list_keys` reads the names of every key of the component's bucket (one
+//! ordered consumer filtered to `e.<namespace>.<bucket>.*`, delivering
+//! headers only, the last message per key), sorts them and returns those
+//! after the cursor: each page costs a pass over that bucket's keys.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::runtime::Handle;
+
+use super::{StorageBackend, StorageError, check_quota, entry_cost};
+use crate::sync::lock;
+
+/// The KV bucket used unless [`NatsKvStorageBuilder::bucket`] names
+/// another.
+pub const DEFAULT_KV_BUCKET: &str = "airssys";
+
+/// Revisions remembered per host before the memory is cleared.
+const MAX_SEEN: usize = 4096;
+
+/// The header a KV delete or purge marker carries.
+const KV_OPERATION: &str = "KV-Operation";
+
+/// Builds a [`NatsKvStorage`]: [`NatsKvStorage::builder`] or
+/// [`NatsKvStorage::connect`].
+#[derive(Debug)]
+pub struct NatsKvStorageBuilder {
+    client: Option<async_nats::Client>,
+    url: Option<String>,
+    handle: Option<Handle>,
+    bucket: String,
+    replicas: usize,
+    op_timeout: Duration,
+}
+
+impl NatsKvStorageBuilder {
+    /// The KV bucket (default [`DEFAULT_KV_BUCKET`]); created with one
+    /// revision per key when missing. Hosts sharing storage name the same.
+    #[must_use]
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = bucket.into();
+        self
+    }
+
+    /// Replicas of the bucket when this host creates it (default 1; a
+    /// JetStream cluster keeps up to 5).
+    #[must_use]
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas.clamp(1, 5);
+        self
+    }
+
+    /// The longest one storage call waits for the server (default 5 s);
+    /// past it the call fails with [`StorageError::Backend`].
+    #[must_use]
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Opens the bucket, creating it when missing (waiting at most the
+    /// [`op_timeout`](NatsKvStorageBuilder::op_timeout)).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Backend`]: the server unreachable, without
+    /// JetStream, or refusing the bucket (named in the message).
+    pub fn open(self) -> Result<NatsKvStorage, StorageError> {
+        if !self
+            .bucket
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || self.bucket.is_empty()
+        {
+            return Err(StorageError::InvalidInput(format!(
+                "the NATS key-value bucket name `{}` is not usable: use letters, digits, `-` and \
+                 `_` (the default is `{DEFAULT_KV_BUCKET}`)",
+                self.bucket.escape_debug()
+            )));
+        }
+        let (runtime, handle) = match self.handle {
+            Some(handle) => (OwnedRuntime(None), handle),
+            None => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("airssys-nats-kv")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| {
+                        StorageError::Backend(format!("cannot start the NATS storage runtime: {e}"))
+                    })?;
+                let handle = runtime.handle().clone();
+                (OwnedRuntime(Some(runtime)), handle)
+            }
+        };
+        let client = match (self.client, self.url) {
+            (Some(client), _) => client,
+            (None, Some(url)) => {
+                let shown = without_credentials(&url);
+                let options = async_nats::ConnectOptions::new()
+                    .name("airssys-storage")
+                    .connection_timeout(self.op_timeout);
+                bounded(&handle, self.op_timeout, async move {
+                    options.connect(url.as_str()).await
+                })
+                .ok_or_else(|| format!("no connection within {:?}", self.op_timeout))
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(|reason| {
+                    StorageError::Backend(format!(
+                        "could not connect to the NATS server at `{shown}`: {reason}"
+                    ))
+                })?
+            }
+            (None, None) => {
+                return Err(StorageError::Backend(
+                    "no NATS client or URL given".to_owned(),
+                ));
+            }
+        };
+        let bucket = self.bucket.clone();
+        let replicas = self.replicas;
+        let for_context = client.clone();
+        let opened = bounded(&handle, self.op_timeout, async move {
+            // Made on the runtime: the context spawns its acker task.
+            let context = jetstream::new(for_context);
+            if let Ok(store) = context.get_key_value(bucket.as_str()).await {
+                return Ok(store);
+            }
+            // The stream `create_key_value` would make, made directly:
+            // async-nats 0.52's `create_key_value` first reads the
+            // account's info, which it cannot parse from servers before
+            // 2.10 (Debian's 2.9 among them).
+            let config = jetstream::stream::Config {
+                name: format!("KV_{bucket}"),
+                description: Some("airssys component storage".to_owned()),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: jetstream::stream::DiscardPolicy::New,
+                ..Default::default()
+            };
+            let created = match context.create_stream(config).await {
+                Ok(_) => context.get_key_value(bucket.as_str()).await,
+                Err(created) => Err(jetstream::context::KeyValueError::with_source(
+                    jetstream::context::KeyValueErrorKind::GetBucket,
+                    created,
+                )),
+            };
+            match created {
+                Ok(store) => Ok(store),
+                // Another host may have created it meanwhile.
+                Err(created) => context
+                    .get_key_value(bucket.as_str())
+                    .await
+                    .map_err(|_| created.to_string()),
+            }
+        });
+        let store = match opened {
+            Some(Ok(store)) => store,
+            Some(Err(reason)) => {
+                return Err(StorageError::Backend(format!(
+                    "cannot open or create the NATS key-value bucket `{}`: {reason} (the server \
+                     must run JetStream: `nats-server -js`; or keep storage local with a redb \
+                     file)",
+                    self.bucket
+                )));
+            }
+            None => {
+                return Err(StorageError::Backend(format!(
+                    "the NATS key-value bucket `{}` was not opened within {:?}: is JetStream \
+                     enabled on the server (`nats-server -js`)?",
+                    self.bucket, self.op_timeout
+                )));
+            }
+        };
+        let max_payload = client.server_info().max_payload;
+        Ok(NatsKvStorage {
+            kv: Arc::new(Kv {
+                store,
+                client,
+                bucket: self.bucket,
+                seen: Mutex::new(Seen::default()),
+            }),
+            handle,
+            op_timeout: self.op_timeout,
+            max_payload,
+            _runtime: runtime,
+        })
+    }
+}
+
+/// A [`StorageBackend`] over a JetStream key-value bucket, shared by every
+/// host on the same NATS server (or cluster): namespaces, quotas and
+/// listing behave as with [`RedbStorage`](super::RedbStorage), the quota
+/// holding across hosts. The module documentation describes the layout
+/// and how usage is kept.
+///
+/// A value is one NATS message: a value (plus its headers) larger than
+/// the server's `max_payload` (1 MiB unless the server configures more) is
+/// refused with [`StorageError::InvalidInput`] naming the limit.
+#[derive(Debug)]
+pub struct NatsKvStorage {
+    kv: Arc<Kv>,
+    handle: Handle,
+    op_timeout: Duration,
+    max_payload: usize,
+    /// Dropped last.
+    _runtime: OwnedRuntime,
+}
+
+impl NatsKvStorage {
+    /// A builder over an existing client, whose futures run on `handle`
+    /// (the tokio runtime the client was made on).
+    pub fn builder(client: async_nats::Client, handle: Handle) -> NatsKvStorageBuilder {
+        NatsKvStorageBuilder {
+            client: Some(client),
+            url: None,
+            handle: Some(handle),
+            bucket: DEFAULT_KV_BUCKET.to_owned(),
+            replicas: 1,
+            op_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A builder connecting to `url` (`nats://host:port`) with a client and
+    /// a small tokio runtime of its own.
+    pub fn connect(url: impl Into<String>) -> NatsKvStorageBuilder {
+        NatsKvStorageBuilder {
+            client: None,
+            url: Some(url.into()),
+            handle: None,
+            bucket: DEFAULT_KV_BUCKET.to_owned(),
+            replicas: 1,
+            op_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The KV bucket this storage uses.
+    pub fn bucket(&self) -> &str {
+        &self.kv.bucket
+    }
+
+    /// Runs `work` against the bucket, waiting at most the operation
+    /// timeout.
+    fn run<T, F, Fut>(&self, what: &str, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(Arc<Kv>) -> Fut,
+        Fut: Future<Output = Result<T, StorageError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        bounded(&self.handle, self.op_timeout, work(Arc::clone(&self.kv))).unwrap_or_else(|| {
+            Err(StorageError::Backend(format!(
+                "NATS key-value bucket `{}`: {what} got no answer within {:?}",
+                self.kv.bucket, self.op_timeout
+            )))
+        })
+    }
+
+    /// Refuses a value the server would refuse as one message.
+    fn check_size(&self, value: &[u8]) -> Result<(), StorageError> {
+        // Room for the headers of a conditional write.
+        let most = self.max_payload.saturating_sub(256);
+        if value.len() > most {
+            return Err(StorageError::InvalidInput(format!(
+                "the value is {} bytes; the NATS key-value storage takes at most {most} bytes per \
+                 value (the server's `max_payload` less room for headers): store it in smaller \
+                 parts, or raise `max_payload` in the NATS server's configuration",
+                value.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The bucket and what this host remembers of it.
+#[derive(Debug)]
+struct Kv {
+    store: kv::Store,
+    client: async_nats::Client,
+    bucket: String,
+    seen: Mutex<Seen>,
+}
+
+/// Revisions this host saw last: facts about the past that a
+/// compare-and-set checks, never trusted alone.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Per entry KV key: its revision and value length (`None`: deleted).
+    entries: HashMap<String, (u64, Option<usize>)>,
+    /// Per usage KV key: its revision and the bytes it said.
+    usage: HashMap<String, (u64, u64)>,
+}
+
+/// A write of [`Kv::write`].
+#[derive(Clone, Copy)]
+enum Change<'a> {
+    Put(&'a [u8]),
+    Delete,
+}
+
+/// What the entry held when read: its revision (0: never written) and
+/// value (`None`: absent or deleted).
+struct Current {
+    revision: u64,
+    len: Option<usize>,
+    value: Option<Bytes>,
+}
+
+fn token(part: &str) -> String {
+    if part.is_empty() {
+        "=".to_owned()
+    } else {
+        URL_SAFE_NO_PAD.encode(part)
+    }
+}
+
+fn untoken(token: &str) -> Option<String> {
+    if token == "=" {
+        return Some(String::new());
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+fn entry_key(namespace: &str, bucket: &str, key: &str) -> String {
+    format!("e.{}.{}.{}", token(namespace), token(bucket), token(key))
+}
+
+fn usage_key(namespace: &str) -> String {
+    format!("u.{}", token(namespace))
+}
+
+impl Kv {
+    fn fail(&self, what: &str, error: impl std::fmt::Display) -> StorageError {
+        StorageError::Backend(format!(
+            "NATS key-value bucket `{}`: {what} failed: {error}",
+            self.bucket
+        ))
+    }
+
+    fn remember_entry(&self, key: &str, revision: u64, len: Option<usize>) {
+        let mut seen = lock(&self.seen);
+        if seen.entries.len() >= MAX_SEEN {
+            seen.entries.clear();
+        }
+        seen.entries.insert(key.to_owned(), (revision, len));
+    }
+
+    fn forget_entry(&self, key: &str) {
+        lock(&self.seen).entries.remove(key);
+    }
+
+    /// The entry under `key`, read from the server.
+    async fn current(&self, key: &str) -> Result<Current, StorageError> {
+        let entry = self
+            .store
+            .entry(key)
+            .await
+            .map_err(|e| self.fail("reading an entry", e))?;
+        let current = match entry {
+            None => Current {
+                revision: 0,
+                len: None,
+                value: None,
+            },
+            Some(entry) if entry.operation == kv::Operation::Put => Current {
+                revision: entry.revision,
+                len: Some(entry.value.len()),
+                value: Some(entry.value),
+            },
+            Some(entry) => Current {
+                revision: entry.revision,
+                len: None,
+                value: None,
+            },
+        };
+        self.remember_entry(key, current.revision, current.len);
+        Ok(current)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.current(key).await?.value.map(|v| v.to_vec()))
+    }
+
+    /// The bytes charged to `namespace` and the counter's revision.
+    async fn read_usage(&self, key: &str) -> Result<(u64, u64), StorageError> {
+        let entry = self
+            .store
+            .entry(key)
+            .await
+            .map_err(|e| self.fail("reading a usage counter", e))?;
+        let found = match entry {
+            None => (0, 0),
+            Some(entry) if entry.operation == kv::Operation::Put => {
+                let used = std::str::from_utf8(&entry.value)
+                    .ok()
+                    .and_then(|text| text.parse().ok())
+                    .ok_or_else(|| {
+                        StorageError::Backend(format!(
+                            "NATS key-value bucket `{}`: the usage counter `{key}` holds {:?}, \
+                             not a byte count",
+                            self.bucket,
+                            String::from_utf8_lossy(&entry.value)
+                        ))
+                    })?;
+                (entry.revision, used)
+            }
+            Some(entry) => (entry.revision, 0),
+        };
+        lock(&self.seen).usage.insert(key.to_owned(), found);
+        Ok(found)
+    }
+
+    /// Changes `namespace`'s counter from an entry of `old_cost` to one of
+    /// `new_cost` bytes, checking `quota` against the counter's current
+    /// value (compare-and-set on its revision).
+    async fn adjust(
+        &self,
+        namespace: &str,
+        old_cost: u64,
+        new_cost: u64,
+        quota: Option<u64>,
+    ) -> Result<(), StorageError> {
+        let key = usage_key(namespace);
+        let mut known = lock(&self.seen).usage.get(&key).copied();
+        loop {
+            let (from_memory, (revision, used)) = match known.take() {
+                Some(seen) => (true, seen),
+                None => (false, self.read_usage(&key).await?),
+            };
+            let after = match check_quota(namespace, used, old_cost, new_cost, quota) {
+                Ok(after) => after,
+                // Only a figure read now refuses a write.
+                Err(_) if from_memory => continue,
+                Err(refused) => return Err(refused),
+            };
+            let written = self
+                .store
+                .update(&key, Bytes::from(after.to_string()), revision)
+                .await;
+            match written {
+                Ok(revision) => {
+                    lock(&self.seen).usage.insert(key, (revision, after));
+                    return Ok(());
+                }
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    lock(&self.seen).usage.remove(&key);
+                }
+                Err(e) => {
+                    lock(&self.seen).usage.remove(&key);
+                    return Err(self.fail("updating a usage counter", e));
+                }
+            }
+        }
+    }
+
+    /// Applies `change` to the entry `(namespace, bucket, key)` when
+    /// `expected` is `None` or equals its value (`Some(None)`: absent),
+    /// keeping the namespace's counter in step; whether it applied, and
+    /// whether an entry was there before.
+    async fn write(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        change: Change<'_>,
+        quota: Option<u64>,
+        expected: Option<Option<&[u8]>>,
+    ) -> Result<(bool, bool), StorageError> {
+        let kv_key = entry_key(namespace, bucket, key);
+        let cost = |len| entry_cost(namespace, bucket, key, len);
+        // A revision seen earlier serves for a write that does not read
+        // the value; a delete needs to know the entry is there.
+        let mut known = match (expected, change) {
+            (None, Change::Put(_)) => lock(&self.seen).entries.get(&kv_key).copied(),
+            (None, Change::Delete) => lock(&self.seen)
+                .entries
+                .get(&kv_key)
+                .copied()
+                .filter(|(_, len)| len.is_some()),
+            (Some(_), _) => None,
+        };
+        loop {
+            let from_memory = known.is_some();
+            let current = match known.take() {
+                Some((revision, len)) => Current {
+                    revision,
+                    len,
+                    value: None,
+                },
+                None => self.current(&kv_key).await?,
+            };
+            if let Some(expected) = expected
+                && current.value.as_deref() != expected
+            {
+                return Ok((false, current.len.is_some()));
+            }
+            let existed = current.len.is_some();
+            let old_cost = current.len.map_or(0, cost);
+            let (new_cost, new_len) = match change {
+                Change::Put(value) => (cost(value.len()), Some(value.len())),
+                Change::Delete if !existed => return Ok((false, false)),
+                Change::Delete => (0, None),
+            };
+            let grows = new_cost > old_cost;
+            if grows {
+                match self.adjust(namespace, old_cost, new_cost, quota).await {
+                    Ok(()) => {}
+                    // Only an entry read now refuses a write.
+                    Err(StorageError::QuotaExceeded { .. }) if from_memory => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            let written = match change {
+                Change::Put(value) => {
+                    self.store
+                        .update(&kv_key, Bytes::copy_from_slice(value), current.revision)
+                        .await
+                }
+                Change::Delete => self
+                    .store
+                    .delete_expect_revision(&kv_key, Some(current.revision))
+                    .await
+                    .map(|()| 0),
+            };
+            match written {
+                Ok(revision) => {
+                    if revision == 0 {
+                        self.forget_entry(&kv_key);
+                    } else {
+                        self.remember_entry(&kv_key, revision, new_len);
+                    }
+                    if new_cost < old_cost {
+                        self.adjust(namespace, old_cost - new_cost, 0, None).await?;
+                    }
+                    return Ok((true, existed));
+                }
+                Err(e) => {
+                    self.forget_entry(&kv_key);
+                    let refused = e.kind() == kv::UpdateErrorKind::WrongLastRevision;
+                    // Give the growth back when the server surely did not
+                    // write; after a timeout it may have, and the counter
+                    // stays high rather than low.
+                    if grows && e.kind() != kv::UpdateErrorKind::TimedOut {
+                        self.adjust(namespace, new_cost - old_cost, 0, None).await?;
+                    }
+                    if !refused {
+                        return Err(self.fail("writing an entry", e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every live key of `bucket` in `namespace`, sorted.
+    async fn keys(&self, namespace: &str, bucket: &str) -> Result<Vec<String>, StorageError> {
+        let filter = format!(
+            "{}e.{}.{}.*",
+            self.store.prefix,
+            token(namespace),
+            token(bucket)
+        );
+        let consumer = self
+            .store
+            .stream
+            .create_consumer(consumer::push::OrderedConfig {
+                deliver_subject: self.client.new_inbox(),
+                description: Some("airssys list-keys".to_owned()),
+                filter_subject: filter,
+                headers_only: true,
+                replay_policy: consumer::ReplayPolicy::Instant,
+                deliver_policy: consumer::DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| self.fail("listing keys", e))?;
+        let mut keys = Vec::new();
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(keys);
+        }
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| self.fail("listing keys", e))?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| self.fail("listing keys", e))?;
+            let info = message.info().map_err(|e| self.fail("listing keys", e))?;
+            let pending = info.pending;
+            let deleted = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(KV_OPERATION))
+                .is_some();
+            if !deleted {
+                let name = message
+                    .subject
+                    .rsplit_once('.')
+                    .and_then(|(_, last)| untoken(last))
+                    .ok_or_else(|| {
+                        StorageError::Backend(format!(
+                            "NATS key-value bucket `{}`: the subject `{}` is not an airssys \
+                             entry",
+                            self.bucket, message.subject
+                        ))
+                    })?;
+                keys.push(name);
+            }
+            if pending == 0 {
+                break;
+            }
+        }
+        keys.sort_unstable();
+        Ok(keys)
+    }
+}
+
+impl StorageBackend for NatsKvStorage {
+    fn get(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let key = entry_key(namespace, bucket, key);
+        self.run("get", move |kv| async move { kv.get(&key).await })
+    }
+
+    fn set(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        value: &[u8],
+        quota: Option<u64>,
+    ) -> Result<(), StorageError> {
+        self.check_size(value)?;
+        let (namespace, bucket, key) = (namespace.to_owned(), bucket.to_owned(), key.to_owned());
+        let value = value.to_vec();
+        self.run("set", move |kv| async move {
+            kv.write(&namespace, &bucket, &key, Change::Put(&value), quota, None)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn delete(&self, namespace: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
+        let (namespace, bucket, key) = (namespace.to_owned(), bucket.to_owned(), key.to_owned());
+        self.run("delete", move |kv| async move {
+            kv.write(&namespace, &bucket, &key, Change::Delete, None, None)
+                .await
+                .map(|(_, existed)| existed)
+        })
+    }
+
+    fn list_keys(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let (namespace, bucket) = (namespace.to_owned(), bucket.to_owned());
+        let after = after.map(str::to_owned);
+        self.run("list-keys", move |kv| async move {
+            let keys = kv.keys(&namespace, &bucket).await?;
+            let start = match &after {
+                Some(after) => keys.partition_point(|k| k.as_str() <= after.as_str()),
+                None => 0,
+            };
+            Ok(keys.into_iter().skip(start).take(limit).collect())
+        })
+    }
+
+    fn usage(&self, namespace: &str) -> Result<u64, StorageError> {
+        let key = usage_key(namespace);
+        self.run("usage", move |kv| async move {
+            kv.read_usage(&key).await.map(|(_, used)| used)
+        })
+    }
+
+    fn compare_and_set(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        quota: Option<u64>,
+    ) -> Result<bool, StorageError> {
+        self.check_size(value)?;
+        let (namespace, bucket, key) = (namespace.to_owned(), bucket.to_owned(), key.to_owned());
+        let expected = expected.map(<[u8]>::to_vec);
+        let value = value.to_vec();
+        self.run("compare-and-set", move |kv| async move {
+            kv.write(
+                &namespace,
+                &bucket,
+                &key,
+                Change::Put(&value),
+                quota,
+                Some(expected.as_deref()),
+            )
+            .await
+            .map(|(applied, _)| applied)
+        })
+    }
+}
+
+/// The storage's own tokio runtime, if it made one: shut down without
+/// waiting when dropped (allowed from any thread).
+#[derive(Debug)]
+struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs `future` on `handle` and waits for it at most `timeout`, from any
+/// thread (inside an async context too: the wait is a channel's).
+fn bounded<F>(handle: &Handle, timeout: Duration, future: F) -> Option<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (done, result) = mpsc::sync_channel(1);
+    let task = handle.spawn(async move {
+        let _ = done.send(future.await);
+    });
+    let outcome = result.recv_timeout(timeout).ok();
+    if outcome.is_none() {
+        task.abort();
+    }
+    outcome
+}
+
+/// `url` without the credentials it may carry (`nats://***@host:port`).
+fn without_credentials(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A `nats-server -js` of this test in a temporary directory, killed
+    /// on drop.
+    pub(crate) struct JetStreamServer {
+        child: Child,
+        port: u16,
+        _dir: tempfile::TempDir,
+    }
+
+    impl JetStreamServer {
+        pub(crate) fn start() -> JetStreamServer {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+                .into_iter()
+                .find(|p| std::path::Path::new(p).exists())
+                .unwrap_or("nats-server");
+            let child = Command::new(program)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start `nats-server` ({e}): this test needs it; install it with \
+                         `apt-get install nats-server`"
+                    )
+                });
+            let server = JetStreamServer {
+                child,
+                port,
+                _dir: dir,
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "nats-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            server
+        }
+
+        pub(crate) fn url(&self) -> String {
+            format!("nats://127.0.0.1:{}", self.port)
+        }
+    }
+
+    impl Drop for JetStreamServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// The suite every backend passes, against a real JetStream bucket.
+    #[test]
+    fn conforms_to_the_suite_every_backend_passes() {
+        let server = JetStreamServer::start();
+        let storage = NatsKvStorage::connect(server.url()).open().expect("opens");
+        super::super::tests::conformance(&storage);
+        super::super::tests::compare_and_set_conformance(&storage);
+        super::super::tests::names_stay_apart(&storage);
+        // A second host (its own connection, nothing remembered) sees the
+        // same entries and usage.
+        let other = NatsKvStorage::connect(server.url()).open().expect("opens");
+        assert_eq!(
+            other.get("a", "b", "k2").expect("get").as_deref(),
+            Some(&b"v2"[..])
+        );
+        assert_eq!(
+            other.usage("a").expect("usage"),
+            entry_cost("a", "b", "k2", 2) + entry_cost("a", "c", "k", 12)
+        );
+        assert_eq!(other.list_keys("a", "b", None, 10).expect("list"), ["k2"]);
+    }
+
+    /// What one host remembers goes stale when another writes: the quota
+    /// still holds, and nothing is refused or lost for it.
+    #[test]
+    fn stale_revisions_of_one_host_are_caught_by_the_other() {
+        let server = JetStreamServer::start();
+        let a = NatsKvStorage::connect(server.url()).open().expect("opens");
+        let b = NatsKvStorage::connect(server.url()).open().expect("opens");
+        let quota = Some(entry_cost("n", "b", "k", 10) + entry_cost("n", "b", "j", 10));
+        a.set("n", "b", "k", &[1; 10], quota).expect("a sets");
+        // b replaces it with a smaller value, then fills the rest.
+        b.set("n", "b", "k", &[2; 1], quota).expect("b shrinks");
+        b.set("n", "b", "j", &[2; 19], quota).expect("b fills");
+        // a remembers k at 10 bytes; growing it to 10 again must be
+        // refused now (the room is b's), growing to 1 passes.
+        let err = a.set("n", "b", "k", &[1; 10], quota).expect_err("full");
+        assert!(matches!(err, StorageError::QuotaExceeded { .. }), "{err}");
+        a.set("n", "b", "k", &[3; 1], quota).expect("same size");
+        assert!(a.delete("n", "b", "j").expect("delete"));
+        assert!(!b.delete("n", "b", "j").expect("already gone"));
+        assert_eq!(
+            b.get("n", "b", "k").expect("get").as_deref(),
+            Some(&[3u8][..])
+        );
+        assert_eq!(b.usage("n").expect("usage"), entry_cost("n", "b", "k", 1));
+    }
+
+    #[test]
+    fn a_value_larger_than_the_servers_max_payload_is_refused_by_name() {
+        let server = JetStreamServer::start();
+        let storage = NatsKvStorage::connect(server.url()).open().expect("opens");
+        let big = vec![0; storage.max_payload + 1];
+        let err = storage.set("n", "b", "k", &big, None).expect_err("too big");
+        assert!(err.to_string().contains("max_payload"), "{err}");
+        assert_eq!(storage.get("n", "b", "k").expect("get"), None);
+        assert_eq!(storage.usage("n").expect("usage"), 0);
+    }
+
+    #[test]
+    fn a_server_without_jetstream_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let mut child = Command::new("/usr/sbin/nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server (apt-get install nats-server)");
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let err = NatsKvStorage::connect(format!("nats://127.0.0.1:{port}"))
+            .op_timeout(Duration::from_secs(3))
+            .open()
+            .expect_err("no JetStream");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(err.to_string().contains("-js"), "{err}");
+    }
+
+    #[test]
+    fn tokens_are_reversible_single_kv_tokens() {
+        let long = "k\u{e9}".repeat(400);
+        for part in [
+            "",
+            "a",
+            "a/b",
+            "a.b",
+            "=",
+            "_x-",
+            "\u{1f600}",
+            long.as_str(),
+        ] {
+            let t = token(part);
+            assert!(!t.is_empty() && !t.contains('.'), "{t}");
+            assert!(
+                t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b)),
+                "{t}"
+            );
+            assert_eq!(untoken(&t).as_deref(), Some(part));
+        }
+        assert!(token(&"x".repeat(1024)).len() <= 1366);
+        assert_ne!(entry_key("a", "bc", "k"), entry_key("ab", "c", "k"));
+    }
+}
