@@ -438,13 +438,21 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     let password_a = file(tmp.path(), "a.password", "host-a-password\n");
     let password_b = file(tmp.path(), "b.password", "host-b-password\n");
     let policy = repo_root().join("examples/ping-pong/policy.toml");
+    // Core delivery and file storage: the example's permissions fence
+    // the hosts' topic and request subjects, not the JetStream API
+    // (docs/distributed.md, "NATS permissions per host").
     let host = |component: &str, user: &str, password: &str| {
+        let storage = tmp.path().join(format!("{component}-{user}.redb"));
         Host::start(&[
             path(&repo_root().join("examples/ping-pong").join(component)),
             "--policy",
             path(&policy),
             "--nats",
             &nats.url(),
+            "--nats-delivery",
+            "core",
+            "--storage",
+            path(&storage),
             "--nats-user",
             user,
             "--nats-password-file",
