@@ -38,6 +38,7 @@ mod glob;
 mod grant;
 mod level;
 mod net;
+mod print;
 mod request;
 
 use std::fmt;
