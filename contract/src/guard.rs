@@ -381,6 +381,7 @@ impl HostFnGuard {
     /// The parse error when the scope text is not a capability (the macro
     /// rejects such scopes at compile time, so this only happens when the
     /// guard is built by hand); every call is then denied.
+    #[inline]
     pub fn scope(&self) -> Result<&Capability, &CapabilityError> {
         self.scope
             .get_or_init(|| Capability::parse(self.scope_text))
