@@ -5,8 +5,10 @@
 //! Layout: one slot per `(domain, action)` pair, for allows and for denies.
 //! Each slot holds the first resource-less rule (any resource) and the
 //! structures of its domain: a segment trie for paths, keys and topics;
-//! hash maps for exact names, programs and variables; a label-suffix map for
-//! `*.suffix`; CIDR blocks bucketed by prefix length; the lowest log floor.
+//! tables keyed by a text's print (length and end words, see `print.rs`) for
+//! exact component names, programs, variables and variable prefixes; a
+//! label-suffix map for `*.suffix`; CIDR blocks bucketed by prefix length;
+//! the lowest log floor.
 
 use std::hash::Hasher as _;
 
