@@ -120,28 +120,59 @@ struct Fingerprint {
 }
 
 impl Fingerprint {
+    /// Shorter than eight bytes, `head` is the bytes as a big-endian
+    /// number (`[a, b, c]` → `0x61_62_63`), read without a loop: the
+    /// first and the last four (or the first, middle and last byte) each
+    /// shifted to their place, overlapping bytes OR-ed onto themselves.
     #[inline]
     fn of(bytes: &[u8]) -> Fingerprint {
-        let (head, tail) = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
-            (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_le_bytes(*tail)),
-            _ => (
-                bytes
-                    .iter()
-                    .fold(0u64, |word, b| (word << 8) | u64::from(*b)),
-                0,
-            ),
-        };
-        Fingerprint {
-            len: bytes.len(),
-            head,
-            tail,
-        }
+        let len = bytes.len();
+        let (head, tail) =
+            if let (Some(head), Some(tail)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+                (u64::from_le_bytes(*head), u64::from_le_bytes(*tail))
+            } else if let (Some(first), Some(last)) =
+                (bytes.first_chunk::<4>(), bytes.last_chunk::<4>())
+            {
+                // 4 to 7 bytes: shift by 0 to 24 bits.
+                let first = u64::from(u32::from_be_bytes(*first)) << (8 * (len - 4));
+                (first | u64::from(u32::from_be_bytes(*last)), 0)
+            } else {
+                // 0 to 3 bytes.
+                let byte = |i: usize| {
+                    bytes
+                        .get(i)
+                        .map_or(0, |b| u64::from(*b) << (8 * (len - 1 - i)))
+                };
+                (byte(0) | byte(len / 2) | byte(len.wrapping_sub(1)), 0)
+            };
+        Fingerprint { len, head, tail }
     }
 
     /// Whether the fingerprint alone decides equality.
     #[inline]
     fn is_whole(&self) -> bool {
         self.len <= 16
+    }
+}
+
+/// Where a resource lives in a [`DecisionCache`] under one guard: taken
+/// once per call, for the lookup and, on a miss, the store.
+#[derive(Debug, Clone, Copy)]
+struct CacheKey {
+    guard: u32,
+    print: Fingerprint,
+    slot: usize,
+}
+
+impl CacheKey {
+    #[inline]
+    fn new(guard: u32, resource: &str) -> CacheKey {
+        let print = Fingerprint::of(resource.as_bytes());
+        CacheKey {
+            guard,
+            print,
+            slot: DecisionCache::slot(guard, &print),
+        }
     }
 }
 
@@ -168,30 +199,30 @@ impl DecisionCache {
     /// The grant rule of the cached allow for `resource` under `guard`.
     #[cfg(test)]
     fn get(&self, guard: u32, resource: &str) -> Option<usize> {
-        self.lookup(guard, &Fingerprint::of(resource.as_bytes()), resource)
+        self.lookup(&CacheKey::new(guard, resource), resource)
     }
 
-    /// The grant rule of the cached allow, with the resource's fingerprint already
-    /// taken (a miss hands it on to `store`).
+    /// The grant rule of the cached allow for `resource`, whose key is
+    /// already taken (a miss hands it on to `store`).
     #[inline]
-    fn lookup(&self, guard: u32, print: &Fingerprint, resource: &str) -> Option<usize> {
+    fn lookup(&self, key: &CacheKey, resource: &str) -> Option<usize> {
         let slots = self.slots.try_borrow().ok()?;
-        let entry = slots.get(Self::slot(guard, print))?;
-        let same = entry.guard == guard
-            && entry.print == *print
-            && (print.is_whole() || entry.resource.as_bytes() == resource.as_bytes());
+        let entry = slots.get(key.slot)?;
+        let same = entry.guard == key.guard
+            && entry.print == key.print
+            && (key.print.is_whole() || entry.resource.as_bytes() == resource.as_bytes());
         same.then_some(entry.rule)
     }
 
     /// Remembers an allow by grant `rule`.
     #[cfg(test)]
     fn insert(&self, guard: u32, resource: &str, rule: usize) {
-        self.store(guard, &Fingerprint::of(resource.as_bytes()), resource, rule);
+        self.store(&CacheKey::new(guard, resource), resource, rule);
     }
 
-    /// Remembers an allow by grant `rule`, with the resource's fingerprint.
-    fn store(&self, guard: u32, print: &Fingerprint, resource: &str, rule: usize) {
-        if guard == 0 || resource.len() > INLINE_REQUEST_LEN {
+    /// Remembers an allow of `resource` by grant `rule`, under its key.
+    fn store(&self, key: &CacheKey, resource: &str, rule: usize) {
+        if key.guard == 0 || resource.len() > INLINE_REQUEST_LEN {
             return;
         }
         let Ok(mut slots) = self.slots.try_borrow_mut() else {
@@ -203,16 +234,16 @@ impl DecisionCache {
             }
             slots.resize(Self::SLOTS, CachedAllow::default());
         }
-        if let Some(entry) = slots.get_mut(Self::slot(guard, print)) {
+        if let Some(entry) = slots.get_mut(key.slot) {
             // The fingerprint alone decides short resources: their text is
             // never compared, so it is not copied. Longer ones reuse the
             // slot's buffer (no allocation once it is large enough).
-            if !print.is_whole() {
+            if !key.print.is_whole() {
                 entry.resource.clear();
                 entry.resource.push_str(resource);
             }
-            entry.guard = guard;
-            entry.print = *print;
+            entry.guard = key.guard;
+            entry.print = key.print;
             entry.rule = rule;
         }
     }
@@ -350,6 +381,7 @@ impl HostFnGuard {
     /// The parse error when the scope text is not a capability (the macro
     /// rejects such scopes at compile time, so this only happens when the
     /// guard is built by hand); every call is then denied.
+    #[inline]
     pub fn scope(&self) -> Result<&Capability, &CapabilityError> {
         self.scope
             .get_or_init(|| Capability::parse(self.scope_text))
@@ -443,24 +475,28 @@ impl HostFnGuard {
     ) -> Result<(), Denial> {
         // The fast path: an allow this guard computed before for this
         // resource (the scope was checked then and cannot have changed).
-        let cache = ctx.decisions();
-        let print = Fingerprint::of(resource.as_bytes());
-        if let Some(cache) = cache
-            && let Some(rule) = cache.lookup(self.id(), &print, resource)
-        {
-            let decision = Decision {
-                verdict: Verdict::Allow,
-                rule: Rule::Allow(rule),
-            };
-            ctx.record(&GuardEvent {
-                function: self.function,
-                domain: self.domain,
-                action: self.action,
-                resource,
-                outcome: Outcome::Allowed(&decision),
-            });
-            return Ok(());
-        }
+        let cached = match ctx.decisions() {
+            Some(cache) => {
+                let key = CacheKey::new(self.id(), resource);
+                if let Some(rule) = cache.lookup(&key, resource) {
+                    let decision = Decision {
+                        verdict: Verdict::Allow,
+                        rule: Rule::Allow(rule),
+                    };
+                    ctx.record(&GuardEvent {
+                        function: self.function,
+                        domain: self.domain,
+                        action: self.action,
+                        resource,
+                        outcome: Outcome::Allowed(&decision),
+                    });
+                    return Ok(());
+                }
+                // A miss: the key serves the store after an allow.
+                Some((cache, key))
+            }
+            None => None,
+        };
         let scope = match self.scope() {
             Ok(scope) => scope,
             Err(error) => {
@@ -488,8 +524,8 @@ impl HostFnGuard {
             resource,
         };
         let rule = check.run(ctx)?;
-        if let (Some(cache), Some(rule)) = (cache, rule) {
-            cache.store(self.id(), &print, resource, rule);
+        if let (Some((cache, key)), Some(rule)) = (cached, rule) {
+            cache.store(&key, resource, rule);
         }
         Ok(())
     }
@@ -1111,6 +1147,35 @@ mod tests {
             .filter(|e| e.ends_with(" allowed"))
             .count();
         assert_eq!(allowed, 3 * (150 + 150), "counter/k*, APP_* allowed");
+    }
+
+    /// Fingerprints are read without a loop, yet equal the byte-by-byte
+    /// definition the cache's slots were spread by (a big-endian number
+    /// below eight bytes), so the cache keys every resource as before.
+    #[test]
+    fn fingerprints_equal_the_byte_fold() {
+        let fold = |b: &[u8]| b.iter().fold(0u64, |w, x| (w << 8) | u64::from(*x));
+        for len in 0..=20usize {
+            for fill in [0u8, 1, 0x7f, 0x80, 0xff] {
+                for at in 0..len.max(1) {
+                    let mut bytes: Vec<u8> = (0..len)
+                        .map(|i| (i as u8).wrapping_mul(37) ^ fill)
+                        .collect();
+                    if let Some(b) = bytes.get_mut(at) {
+                        *b = !*b;
+                    }
+                    let print = Fingerprint::of(&bytes);
+                    assert_eq!(print.len, len);
+                    if len < 8 {
+                        assert_eq!((print.head, print.tail), (fold(&bytes), 0), "{bytes:?}");
+                    } else {
+                        let word = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap());
+                        assert_eq!(print.head, word(&bytes[..8]), "{bytes:?}");
+                        assert_eq!(print.tail, word(&bytes[len - 8..]), "{bytes:?}");
+                    }
+                }
+            }
+        }
     }
 
     /// The cache compares short resources by fingerprint and long ones in

@@ -5,8 +5,10 @@
 //! Layout: one slot per `(domain, action)` pair, for allows and for denies.
 //! Each slot holds the first resource-less rule (any resource) and the
 //! structures of its domain: a segment trie for paths, keys and topics;
-//! hash maps for exact names, programs and variables; a label-suffix map for
-//! `*.suffix`; CIDR blocks bucketed by prefix length; the lowest log floor.
+//! tables keyed by a text's print (length and end words, see `print.rs`) for
+//! exact component names, programs, variables and variable prefixes; a
+//! label-suffix map for `*.suffix`; CIDR blocks bucketed by prefix length;
+//! the lowest log floor.
 
 use std::hash::Hasher as _;
 
@@ -15,6 +17,7 @@ use rustc_hash::FxHasher;
 use super::glob::{self, Glob, Segment, Segments, Syntax};
 use super::level::LogLevel;
 use super::net::{self, Block, Host, HostPattern, NetPattern, PortPattern};
+use super::print::Print;
 use super::request::Target;
 use super::{Action, Capability, Domain, EnvPattern, Request, ResourcePattern};
 
@@ -342,7 +345,7 @@ struct Matcher {
     /// Whether any deny rule has a resource.
     denies: bool,
     segments: Trie,
-    exact: FxMap<Box<str>, Hit>,
+    exact: ExactIndex,
     /// The lowest floor of each side.
     floor: [Option<(LogLevel, u32)>; 2],
     env: EnvIndex,
@@ -361,10 +364,7 @@ impl Matcher {
                 self.segments.insert(g, side, i);
             }
             ResourcePattern::Component(s) | ResourcePattern::Program(s) => {
-                self.exact
-                    .entry(s.as_str().into())
-                    .or_default()
-                    .set(side, i);
+                self.exact.insert(s.as_bytes(), side, i);
             }
             ResourcePattern::Level(l) => {
                 let floor = &mut self.floor[side as usize];
@@ -388,9 +388,7 @@ impl Matcher {
             Target::Path => segments(Syntax::Path),
             Target::Key => segments(Syntax::Key),
             Target::Topic => segments(Syntax::Topic),
-            Target::Component | Target::Program => {
-                self.exact.get(text).copied().unwrap_or_default()
-            }
+            Target::Component | Target::Program => self.exact.get(text.as_bytes()),
             Target::Level(level) => {
                 let pick = |f: Option<(LogLevel, u32)>| match f {
                     Some((floor, i)) if level >= floor => i,
@@ -740,11 +738,118 @@ fn word(bytes: &[u8]) -> u64 {
     <[u8; 8]>::try_from(bytes).map_or(0, u64::from_le_bytes)
 }
 
+/// Exact texts (variable names and prefixes, programs, components) to
+/// their rules: open addressing over [`Print`]s kept in the slots, at most
+/// half full. A lookup reads the text's ends (no loop, no hashing of every
+/// byte), probes about one slot, and compares the text itself only beyond
+/// 16 bytes, where the print does not decide equality.
+#[derive(Debug, Clone, Default)]
+struct ExactIndex {
+    /// A power of two long, or empty; a slot with no rule is free.
+    slots: Vec<ExactSlot>,
+    /// Entries in use.
+    count: usize,
+    /// Texts longer than 16 bytes, by [`ExactSlot::long`].
+    long: Vec<Box<[u8]>>,
+}
+
+/// One entry of an [`ExactIndex`].
+#[derive(Debug, Clone, Copy, Default)]
+struct ExactSlot {
+    print: Print,
+    /// Both sides [`NONE`] in a free slot: an entry has at least one rule.
+    hit: Hit,
+    /// The text's number in [`ExactIndex::long`] when it is longer than 16
+    /// bytes.
+    long: u32,
+}
+
+impl ExactSlot {
+    fn is_free(&self) -> bool {
+        self.hit == Hit::default()
+    }
+}
+
+impl ExactIndex {
+    fn insert(&mut self, text: &[u8], side: Side, i: u32) {
+        let print = Print::of(text);
+        if let Some(at) = self.position(text, &print) {
+            self.slots[at].hit.set(side, i);
+            return;
+        }
+        if (self.count + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let long = if print.is_whole() {
+            0
+        } else {
+            self.long.push(text.into());
+            u32::try_from(self.long.len() - 1).expect("fewer than 2^32 texts")
+        };
+        let mut hit = Hit::default();
+        hit.set(side, i);
+        let at = self.free_slot(&print);
+        self.slots[at] = ExactSlot { print, hit, long };
+        self.count += 1;
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![ExactSlot::default(); size]);
+        for slot in old.into_iter().filter(|s| !s.is_free()) {
+            let at = self.free_slot(&slot.print);
+            self.slots[at] = slot;
+        }
+    }
+
+    /// The first free slot on `print`'s probe sequence (the table is never
+    /// full).
+    fn free_slot(&self, print: &Print) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut at = print.hash() as usize & mask;
+        while !self.slots[at].is_free() {
+            at = (at + 1) & mask;
+        }
+        at
+    }
+
+    /// The slot holding `text`.
+    #[inline]
+    fn position(&self, text: &[u8], print: &Print) -> Option<usize> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let mut at = print.hash() as usize & mask;
+        loop {
+            let slot = self.slots.get(at)?;
+            if slot.is_free() {
+                return None;
+            }
+            if slot.print == *print
+                && (print.is_whole()
+                    || self.long.get(slot.long as usize).map(|t| &**t) == Some(text))
+            {
+                return Some(at);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The rules for exactly `text`.
+    #[inline]
+    fn get(&self, text: &[u8]) -> Hit {
+        if self.count == 0 {
+            return Hit::default();
+        }
+        self.position(text, &Print::of(text))
+            .and_then(|at| self.slots.get(at))
+            .map_or_else(Hit::default, |s| s.hit)
+    }
+}
+
 /// Exact variable names and `PREFIX*` patterns.
 #[derive(Debug, Clone, Default)]
 struct EnvIndex {
-    names: FxMap<Box<str>, Hit>,
-    prefixes: FxMap<Box<str>, Hit>,
+    names: ExactIndex,
+    prefixes: ExactIndex,
     /// The distinct prefix lengths, ascending: one lookup each.
     lengths: Vec<usize>,
     denies: bool,
@@ -753,17 +858,10 @@ struct EnvIndex {
 impl EnvIndex {
     fn insert(&mut self, pattern: &EnvPattern, side: Side, i: u32) {
         match pattern {
-            EnvPattern::Name(n) => self
-                .names
-                .entry(n.as_str().into())
-                .or_default()
-                .set(side, i),
+            EnvPattern::Name(n) => self.names.insert(n.as_bytes(), side, i),
             EnvPattern::Prefix(p) => {
                 self.denies |= side == Side::Deny;
-                self.prefixes
-                    .entry(p.as_str().into())
-                    .or_default()
-                    .set(side, i);
+                self.prefixes.insert(p.as_bytes(), side, i);
                 if let Err(at) = self.lengths.binary_search(&p.len()) {
                     self.lengths.insert(at, p.len());
                 }
@@ -772,13 +870,14 @@ impl EnvIndex {
     }
 
     fn find(&self, name: &str) -> Hit {
-        let mut hit = self.names.get(name).copied().unwrap_or_default();
+        let name = name.as_bytes();
+        let mut hit = self.names.get(name);
         for len in self.lengths.iter().take_while(|len| **len < name.len()) {
             if hit.settled(self.denies) {
                 break;
             }
-            if let Some(h) = name.get(..*len).and_then(|p| self.prefixes.get(p)) {
-                hit.merge(*h);
+            if let Some(prefix) = name.get(..*len) {
+                hit.merge(self.prefixes.get(prefix));
             }
         }
         hit
@@ -1122,6 +1221,80 @@ mod tests {
             };
             assert_eq!(s.check(&r).rule, expected, "{text}");
         }
+    }
+
+    /// The exact-text tables (variables, prefixes, programs, components)
+    /// decide as a linear scan does, over names of every length from 1 to
+    /// 40 bytes that differ from a grant in one byte, in length only, or
+    /// only beyond the 16 bytes a print holds, with denies overlapping
+    /// allows and prefixes at every length.
+    #[test]
+    fn exact_tables_agree_with_a_linear_scan() {
+        let base = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789ABCD";
+        let mut allows = Vec::new();
+        let mut denies = Vec::new();
+        let mut requests = Vec::new();
+        for len in 1..=40 {
+            let name = &base[..len];
+            allows.push(format!("env:read:{name}"));
+            allows.push(format!("proc:spawn:/bin/{name}"));
+            allows.push(format!("msg:request:c{}", name.to_ascii_lowercase()));
+            if len % 3 == 0 {
+                allows.push(format!("env:read:{name}*"));
+            }
+            if len % 5 == 0 {
+                denies.push(format!("env:read:{name}"));
+                denies.push(format!("proc:spawn:/bin/{name}"));
+            }
+            if len % 7 == 0 {
+                denies.push(format!("env:read:{name}_*"));
+            }
+            requests.push(format!("env:read:{name}"));
+            requests.push(format!("env:read:{name}_"));
+            requests.push(format!("env:read:{name}_X"));
+            requests.push(format!("proc:spawn:/bin/{name}"));
+            requests.push(format!("proc:spawn:/bin/{name}x"));
+            requests.push(format!("msg:request:c{}", name.to_ascii_lowercase()));
+            for at in 0..len {
+                let mut bytes = name.as_bytes().to_vec();
+                bytes[at] = if bytes[at] == b'Q' { b'R' } else { b'Q' };
+                let changed = String::from_utf8(bytes).expect("ascii");
+                requests.push(format!("env:read:{changed}"));
+                requests.push(format!("proc:spawn:/bin/{changed}"));
+                requests.push(format!("msg:request:c{}", changed.to_ascii_lowercase()));
+            }
+        }
+        let parse = |list: &[String]| -> Vec<Capability> {
+            list.iter()
+                .map(|t| t.parse().expect("valid pattern"))
+                .collect()
+        };
+        let (allows, denies) = (parse(&allows), parse(&denies));
+        let s = GrantSet::new(allows.clone(), denies.clone());
+        let mut decided = [0usize; 3];
+        for text in &requests {
+            let r = Request::parse(text).expect("valid request");
+            let denied = denies.iter().any(|c| c.covers(&r));
+            let allowed = allows.iter().any(|c| c.covers(&r));
+            // The verdict is the scan's, and the rule named covers the
+            // request (an exact name and a prefix may both cover it).
+            let kind = match s.check(&r).rule {
+                Rule::Deny(i) => {
+                    assert!(denied && denies[i].covers(&r), "{text}: deny {i}");
+                    1
+                }
+                Rule::Allow(i) => {
+                    assert!(!denied && allows[i].covers(&r), "{text}: allow {i}");
+                    0
+                }
+                Rule::NoGrant => {
+                    assert!(!denied && !allowed, "{text}: no grant");
+                    2
+                }
+            };
+            decided[kind] += 1;
+        }
+        assert!(decided.iter().all(|n| *n > 20), "{decided:?}");
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod glob;
 mod grant;
 mod level;
 mod net;
+mod print;
 mod request;
 
 use std::fmt;
@@ -138,6 +139,7 @@ impl Capability {
     }
 
     /// Whether this pattern allows (or, as a deny entry, forbids) `request`.
+    #[inline]
     pub fn covers(&self, request: &Request<'_>) -> bool {
         self.domain == request.domain()
             && self.action == request.action()
