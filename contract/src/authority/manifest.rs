@@ -30,22 +30,22 @@ pub struct ManifestDiff {
     #[serde(serialize_with = "super::ser::domains")]
     pub new_domains: Vec<Domain>,
     /// What the name and version say against the changes.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<ReviewFinding>,
 }
 
 /// Something a reviewer should look at in a release's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
+pub struct ReviewFinding {
     /// What kind of finding.
-    pub kind: FindingKind,
+    pub kind: ReviewFindingKind,
     /// It, in words.
     pub message: String,
 }
 
-/// The kinds of [`Finding`].
+/// The kinds of [`ReviewFinding`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum FindingKind {
+pub enum ReviewFindingKind {
     /// The component's name changed: policy tables (`[components.<name>]`)
     /// and `sha256` pins of the old name no longer apply to it.
     NameChanged,
@@ -61,7 +61,7 @@ pub enum FindingKind {
 /// # Examples
 ///
 /// ```
-/// use airssys_contract::authority::{FindingKind, diff_manifests};
+/// use airssys_contract::authority::{ReviewFindingKind, diff_manifests};
 /// use airssys_contract::manifest::Manifest;
 ///
 /// let manifest = |caps: &[&str]| Manifest {
@@ -72,7 +72,7 @@ pub enum FindingKind {
 /// };
 /// let diff = diff_manifests(&manifest(&["kv:read:counter/*"]), &manifest(&["kv:read:**"]));
 /// assert_eq!(diff.capabilities.widened.len(), 1);
-/// assert_eq!(diff.findings[0].kind, FindingKind::AuthorityGrewUnderSameVersion);
+/// assert_eq!(diff.findings[0].kind, ReviewFindingKind::AuthorityGrewUnderSameVersion);
 /// ```
 pub fn diff_manifests(old: &Manifest, new: &Manifest) -> ManifestDiff {
     let old_caps: Vec<Capability> = old.capabilities().cloned().collect();
@@ -89,8 +89,8 @@ pub fn diff_manifests(old: &Manifest, new: &Manifest) -> ManifestDiff {
     let became_optional = moved(&old.requires, &new.optional);
     let mut findings = Vec::new();
     if old.name != new.name {
-        findings.push(Finding {
-            kind: FindingKind::NameChanged,
+        findings.push(ReviewFinding {
+            kind: ReviewFindingKind::NameChanged,
             message: format!(
                 "the name changed from `{}` to `{}`: policy tables `[components.{}]` and `sha256` \
                  pins of the old name no longer apply; review the grants under the new name",
@@ -105,8 +105,8 @@ pub fn diff_manifests(old: &Manifest, new: &Manifest) -> ManifestDiff {
     if let (Some(o), Some(n)) = &versions
         && n < o
     {
-        findings.push(Finding {
-            kind: FindingKind::VersionWentDown,
+        findings.push(ReviewFinding {
+            kind: ReviewFindingKind::VersionWentDown,
             message: format!("the version went down: {o} -> {n}"),
         });
     }
@@ -123,8 +123,8 @@ pub fn diff_manifests(old: &Manifest, new: &Manifest) -> ManifestDiff {
                     .map(|c| format!("{c} (now required)")),
             )
             .collect();
-        findings.push(Finding {
-            kind: FindingKind::AuthorityGrewUnderSameVersion,
+        findings.push(ReviewFinding {
+            kind: ReviewFindingKind::AuthorityGrewUnderSameVersion,
             message: format!(
                 "the manifest asks for more ({}) but the version is still {}: bump it, so that \
                  a policy or review pinned to {} does not take the new authority for the old",
@@ -219,13 +219,13 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                FindingKind::NameChanged,
-                FindingKind::AuthorityGrewUnderSameVersion
+                ReviewFindingKind::NameChanged,
+                ReviewFindingKind::AuthorityGrewUnderSameVersion
             ]
         );
         assert_eq!(d.became_required.len(), 1);
         let down = diff_manifests(&old, &manifest("c", "0.1.0", &["kv:read:counter/*"], &[]));
-        assert_eq!(down.findings[0].kind, FindingKind::VersionWentDown);
+        assert_eq!(down.findings[0].kind, ReviewFindingKind::VersionWentDown);
         assert!(down.capabilities.losses());
     }
 }

@@ -27,6 +27,6 @@ mod ser;
 pub use capabilities::{CapabilityDiff, Narrowed, Widened, diff_capabilities};
 #[cfg(feature = "compat")]
 pub use interfaces::{Direction, InterfaceChange, diff_worlds};
-pub use manifest::{Finding, FindingKind, ManifestDiff, diff_manifests};
+pub use manifest::{ManifestDiff, ReviewFinding, ReviewFindingKind, diff_manifests};
 pub use policy::{ComponentDiff, PolicyDiff, PolicyRules, TableDiff, TableRules, diff_policies};
 pub use propose::{Observation, Proposal, ProposedRule, Undeclared, WILDCARD_THRESHOLD, propose};
