@@ -206,3 +206,43 @@ mod tests {
         assert_eq!(*lock(&mutex), 1);
     }
 }
+
+/// A tokio runtime a NATS client made for itself (the broker's or the
+/// storage's, when no runtime was given to them): shut down without
+/// waiting when dropped, which is allowed from any thread (dropping a
+/// runtime inside another one's async context would panic).
+#[cfg(feature = "nats")]
+#[derive(Debug)]
+pub(crate) struct OwnedRuntime(pub(crate) Option<tokio::runtime::Runtime>);
+
+#[cfg(feature = "nats")]
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs `future` on `handle` and waits for it at most `timeout`, from any
+/// thread (inside an async context too: the wait is a channel's).
+#[cfg(feature = "nats")]
+pub(crate) fn bounded<F>(
+    handle: &tokio::runtime::Handle,
+    timeout: std::time::Duration,
+    future: F,
+) -> Option<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    let task = handle.spawn(async move {
+        let _ = done.send(future.await);
+    });
+    let outcome = result.recv_timeout(timeout).ok();
+    if outcome.is_none() {
+        task.abort();
+    }
+    outcome
+}

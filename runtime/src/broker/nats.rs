@@ -48,6 +48,7 @@ use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use airssys_contract::capability::{Capability, ResourcePattern, Segment};
+use airssys_contract::policy::redact_url;
 use async_nats::jetstream;
 use async_nats::{HeaderMap, Message, StatusCode};
 use bytes::Bytes;
@@ -61,6 +62,7 @@ use super::{
     RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot, Settlement, Subscriber,
     dead_letter_topic,
 };
+use crate::sync::{OwnedRuntime, bounded};
 
 mod connect;
 
@@ -310,7 +312,7 @@ impl NatsBrokerBuilder {
                 (OwnedRuntime(Some(runtime)), handle)
             }
         };
-        let shown = without_credentials(&self.url);
+        let shown = redact_url(&self.url);
         let options = self.connection.client_options(&shown, self.op_timeout);
         let url = self.url.clone();
         let connected = bounded(&handle, self.op_timeout, async move {
@@ -411,20 +413,6 @@ pub struct NatsBroker {
     pump: Option<std::thread::JoinHandle<()>>,
     /// Dropped last (fields drop in order).
     _runtime: OwnedRuntime,
-}
-
-/// The broker's own tokio runtime, if it made one: shut down without
-/// waiting when dropped, which is allowed from any thread (dropping a
-/// runtime inside another one's async context would panic).
-#[derive(Debug)]
-struct OwnedRuntime(Option<tokio::runtime::Runtime>);
-
-impl Drop for OwnedRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -737,43 +725,11 @@ impl Drop for NatsBroker {
     }
 }
 
-/// Runs `future` on `handle` and waits for it at most `timeout`, from any
-/// thread (inside an async context too: the wait is a channel's).
-fn bounded<F>(handle: &Handle, timeout: Duration, future: F) -> Option<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let (done, result) = mpsc::sync_channel(1);
-    let task = handle.spawn(async move {
-        let _ = done.send(future.await);
-    });
-    let outcome = result.recv_timeout(timeout).ok();
-    if outcome.is_none() {
-        task.abort();
-    }
-    outcome
-}
-
 /// Whether `text` is a concrete NATS subject: `.`-separated, non-empty
 /// tokens without wildcards or whitespace.
 fn is_subject(text: &str) -> bool {
     text.split('.')
         .all(|t| !t.is_empty() && t != "*" && t != ">" && !t.contains(char::is_whitespace))
-}
-
-/// `url` without `user:password@` or a token before `@`.
-fn without_credentials(url: &str) -> String {
-    url.split(',')
-        .map(|one| match (one.find("://"), one.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                format!("{}://***@{}", &one[..scheme], &one[at + 1..])
-            }
-            (None, Some(at)) => format!("***@{}", &one[at + 1..]),
-            _ => one.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// The NATS subject pattern of a topic pattern, or `None` when it cannot
@@ -1924,14 +1880,14 @@ mod tests {
     #[test]
     fn credentials_are_not_shown() {
         assert_eq!(
-            without_credentials("nats://user:secret@host:4222"),
+            redact_url("nats://user:secret@host:4222"),
             "nats://***@host:4222"
         );
         assert_eq!(
-            without_credentials("tok@host:4222,nats://h2:4222"),
+            redact_url("tok@host:4222,nats://h2:4222"),
             "***@host:4222,nats://h2:4222"
         );
-        assert_eq!(without_credentials("nats://h:1"), "nats://h:1");
+        assert_eq!(redact_url("nats://h:1"), "nats://h:1");
     }
 
     #[test]

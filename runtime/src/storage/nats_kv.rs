@@ -46,7 +46,7 @@
 //! after the cursor: each page costs a pass over that bucket's keys.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, kv};
@@ -57,7 +57,8 @@ use futures_util::StreamExt;
 use tokio::runtime::Handle;
 
 use super::{StorageBackend, StorageError, check_quota, entry_cost};
-use crate::sync::lock;
+use crate::sync::{OwnedRuntime, bounded, lock};
+use airssys_contract::policy::redact_url;
 
 /// The KV bucket used unless [`NatsKvStorageBuilder::bucket`] names
 /// another.
@@ -144,7 +145,7 @@ impl NatsKvStorageBuilder {
         let client = match (self.client, self.url) {
             (Some(client), _) => client,
             (None, Some(url)) => {
-                let shown = without_credentials(&url);
+                let shown = redact_url(&url);
                 let options = async_nats::ConnectOptions::new()
                     .name("airssys-storage")
                     .connection_timeout(self.op_timeout);
@@ -755,45 +756,6 @@ impl StorageBackend for NatsKvStorage {
             .await
             .map(|(applied, _)| applied)
         })
-    }
-}
-
-/// The storage's own tokio runtime, if it made one: shut down without
-/// waiting when dropped (allowed from any thread).
-#[derive(Debug)]
-struct OwnedRuntime(Option<tokio::runtime::Runtime>);
-
-impl Drop for OwnedRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-/// Runs `future` on `handle` and waits for it at most `timeout`, from any
-/// thread (inside an async context too: the wait is a channel's).
-fn bounded<F>(handle: &Handle, timeout: Duration, future: F) -> Option<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let (done, result) = mpsc::sync_channel(1);
-    let task = handle.spawn(async move {
-        let _ = done.send(future.await);
-    });
-    let outcome = result.recv_timeout(timeout).ok();
-    if outcome.is_none() {
-        task.abort();
-    }
-    outcome
-}
-
-/// `url` without the credentials it may carry (`nats://***@host:port`).
-fn without_credentials(url: &str) -> String {
-    match (url.split_once("://"), url.rsplit_once('@')) {
-        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
-        _ => url.to_owned(),
     }
 }
 
