@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airssys_runtime::broker::{NatsBroker, NatsConnectOptions, NatsConnectionState};
+use airssys_runtime::broker::{NatsBroker, NatsConnectOptions, NatsConnectionState, NatsDelivery};
 
 /// A `nats-server` of this test, killed on drop.
 struct Server(Child);
@@ -106,8 +106,11 @@ fn tls_with_a_private_ca_and_an_nkey_user_connect_and_others_are_refused() {
     let (_server, port) = nats_server(&conf);
     let url = format!("tls://127.0.0.1:{port}");
     let connect = |options: NatsConnectOptions| {
+        // Core delivery: this server runs without JetStream; the test is
+        // about the connection.
         NatsBroker::builder(url.as_str())
             .op_timeout(Duration::from_secs(5))
+            .delivery(NatsDelivery::Core)
             .connect_options(options)
             .connect()
     };
