@@ -17,6 +17,8 @@
 //! hides (`kv:read` or `kv:list` on `<bucket>/<key>`, see
 //! [`HostState::hidden_by_deny`]).
 
+use std::time::Instant;
+
 use airssys_contract::capability::{Action, Domain};
 use airssys_macros::host_impl;
 use wasmtime::component::Resource;
@@ -78,6 +80,9 @@ impl HostState {
     /// whether another page follows). Each call reads the backend from the
     /// caller's cursor, so hidden keys between two pages are skipped again
     /// and never returned, nor given as a cursor.
+    ///
+    /// Reading on past hidden keys ends at the call's deadline too, also
+    /// on a backend that does not wait.
     fn visible_keys(
         &self,
         bucket: &str,
@@ -87,14 +92,27 @@ impl HostState {
         // `bucket/key`, built in one buffer.
         let mut resource = format!("{bucket}/");
         let base = resource.len();
+        let deadline = self.call_deadline();
+        let mut read = 0usize;
         loop {
+            if read > 0 && Instant::now() >= deadline {
+                return Err(StorageError::DeadlineReached {
+                    waiting_for: format!(
+                        "the keys of bucket `{}` ({read} keys read, {} of them visible: deny \
+                         rules hide the rest)",
+                        bucket.escape_debug(),
+                        keys.len()
+                    ),
+                });
+            }
             let batch = self.services.storage.list_keys_by(
                 self.name(),
                 bucket,
                 after.as_deref(),
                 PAGE_SIZE + 1,
-                Some(self.call_deadline()),
+                Some(deadline),
             )?;
+            read += batch.len();
             let last_batch = batch.len() <= PAGE_SIZE;
             after = batch.last().cloned();
             for key in batch {

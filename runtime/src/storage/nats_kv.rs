@@ -946,6 +946,65 @@ pub(crate) mod tests {
         assert_eq!(b.usage("n").expect("usage"), entry_cost("n", "b", "k", 1));
     }
 
+    /// Against a server that answers nothing (SIGSTOP), each wait ends at
+    /// the deadline when it comes first (`DeadlineReached`), at the
+    /// `op_timeout` otherwise (`Backend` naming it).
+    #[test]
+    fn a_wait_ends_at_the_deadline_or_the_op_timeout_whichever_first() {
+        let server = JetStreamServer::start();
+        let storage = NatsKvStorage::connect(server.url())
+            .op_timeout(Duration::from_millis(400))
+            .open()
+            .expect("opens");
+        storage.set("n", "b", "k", b"v", None).expect("set");
+        let pid = server.child.id().to_string();
+        let signal = |name: &str| {
+            let status = Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill {name} {pid}");
+        };
+        signal("-STOP");
+        let soon = || Some(Instant::now() + Duration::from_millis(100));
+        let outcomes = [
+            ("get", storage.get_by("n", "b", "k", soon()).map(|_| ())),
+            ("set", storage.set_by("n", "b", "k", b"w", None, soon())),
+            (
+                "delete",
+                storage.delete_by("n", "b", "k", soon()).map(|_| ()),
+            ),
+            (
+                "list-keys",
+                storage.list_keys_by("n", "b", None, 10, soon()).map(|_| ()),
+            ),
+        ];
+        // The deadline later than the `op_timeout`: the `op_timeout` ends it.
+        let later = Some(Instant::now() + Duration::from_secs(60));
+        let started = Instant::now();
+        let by_timeout = storage.get_by("n", "b", "k", later);
+        let took = started.elapsed();
+        signal("-CONT");
+        for (what, outcome) in outcomes {
+            match outcome {
+                Err(StorageError::DeadlineReached { waiting_for }) => {
+                    assert!(waiting_for.contains("NATS server"), "{what}: {waiting_for}");
+                    assert!(waiting_for.contains(what), "{what}: {waiting_for}");
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        match by_timeout {
+            Err(StorageError::Backend(message)) => {
+                assert!(message.contains("op_timeout"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // The server answers again once resumed.
+        assert!(storage.get("n", "b", "k").is_ok());
+    }
+
     #[test]
     fn a_value_larger_than_the_servers_max_payload_is_refused_by_name() {
         let server = JetStreamServer::start();

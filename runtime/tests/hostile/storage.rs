@@ -283,3 +283,99 @@ mod nats_kv {
         }
     }
 }
+
+/// `list-keys` reading on past keys that deny rules hide stops at the
+/// call's deadline, whatever the backend.
+mod hidden_keys {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use airssys_runtime::storage::{MemoryStorage, StorageBackend, StorageError};
+    use airssys_runtime::{Policy, Runtime};
+
+    use crate::neighbour::{NEIGHBOUR_POLICY, while_serving};
+    use crate::support::{ask, instance};
+
+    /// In-process storage whose every listing takes 100 ms (a backend
+    /// that never waits past what one call needs, but is slow).
+    struct SlowListing(MemoryStorage);
+
+    impl StorageBackend for SlowListing {
+        fn get(&self, n: &str, b: &str, k: &str) -> Result<Option<Vec<u8>>, StorageError> {
+            self.0.get(n, b, k)
+        }
+        fn set(
+            &self,
+            n: &str,
+            b: &str,
+            k: &str,
+            v: &[u8],
+            quota: Option<u64>,
+        ) -> Result<(), StorageError> {
+            self.0.set(n, b, k, v, quota)
+        }
+        fn delete(&self, n: &str, b: &str, k: &str) -> Result<bool, StorageError> {
+            self.0.delete(n, b, k)
+        }
+        fn list_keys(
+            &self,
+            n: &str,
+            b: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<String>, StorageError> {
+            std::thread::sleep(Duration::from_millis(100));
+            self.0.list_keys(n, b, after, limit)
+        }
+        fn usage(&self, n: &str) -> Result<u64, StorageError> {
+            self.0.usage(n)
+        }
+    }
+
+    /// 4,000 keys that a deny rule hides come before the only visible
+    /// one: one `list-keys` page would read 40 batches (4 s on this
+    /// backend). Under a 300 ms time limit the call ends after the batch
+    /// that passed the deadline, with `other` naming the limit, and the
+    /// neighbour keeps serving.
+    #[test]
+    fn reading_past_hidden_keys_ends_at_the_calls_time_limit() {
+        let limit = Duration::from_millis(300);
+        let policy = format!(
+            "[components.fsprobe]\ngrants = [\"kv:read:b/**\", \"kv:list:b\"]\ndenies = \
+             [\"kv:read:b/h/**\"]\nlimits = {{ cpu_time_ms = {} }}\n{NEIGHBOUR_POLICY}",
+            limit.as_millis()
+        );
+        let storage = SlowListing(MemoryStorage::new());
+        for i in 0..4000 {
+            storage
+                .set("fsprobe", "b", &format!("h/{i:04}"), b"", None)
+                .expect("set");
+        }
+        storage.set("fsprobe", "b", "z", b"", None).expect("set");
+        let runtime = Runtime::builder()
+            .policy(Policy::from_toml_str(&policy).expect("policy"))
+            .storage_backend(Arc::new(storage))
+            // The time-limit trap comes well after the deadline, so the
+            // component reports the error it got.
+            .epoch_tick(Duration::from_secs(1))
+            .max_instances(16)
+            .build()
+            .expect("runtime");
+        let mut attacker = instance(&runtime, "fsprobe");
+        let (reply, took) = while_serving(&runtime, || {
+            let started = Instant::now();
+            let reply = ask(&mut attacker, "kv-keys:b");
+            (reply, started.elapsed())
+        });
+        assert!(
+            took < limit + Duration::from_secs(2),
+            "`list-keys` took {took:?} ({reply}): longer than its time limit of {limit:?} allows"
+        );
+        assert!(reply.starts_with("other: "), "{reply}");
+        assert!(
+            reply.contains("CPU time limit of 300 ms") && reply.contains("`limits.cpu_time_ms`"),
+            "{reply}"
+        );
+        assert!(reply.contains("deny rules hide"), "{reply}");
+    }
+}
