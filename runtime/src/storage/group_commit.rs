@@ -22,7 +22,9 @@
 //! still queued: at the deadline the write is taken off the queue, never
 //! committed, and the writer gets its `late` result. A write already in
 //! the batch being committed waits for that one commit, whose outcome
-//! decides it.
+//! decides it; a late writer that finds nobody committing leads one batch
+//! (its own work, not a wait) and leaves after it if its write is still
+//! queued.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -109,7 +111,8 @@ impl<Op, Out> GroupCommit<Op, Out> {
     /// [`GroupCommit::submit`], waiting while the write is queued at most
     /// until `deadline`: past it the write is taken off the queue (it is
     /// never committed) and `late` is the result. A write already taken
-    /// into a batch waits for that batch's commit.
+    /// into a batch waits for that batch's commit; one that finds nobody
+    /// committing leads one batch, late or not (no wait for others).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn submit_by(
         &self,
@@ -122,6 +125,7 @@ impl<Op, Out> GroupCommit<Op, Out> {
         late: impl FnOnce() -> Out,
     ) -> Out {
         let mut state = self.lock();
+        let mut led_late = false;
         let ticket = state.next_ticket;
         state.next_ticket = state.next_ticket.wrapping_add(1);
         state.queue.push_back(Queued {
@@ -137,7 +141,12 @@ impl<Op, Out> GroupCommit<Op, Out> {
             }
             let now = Instant::now();
             let left = deadline.map(|d| d.saturating_duration_since(now));
-            if left.is_some_and(|left| left.is_zero())
+            let overdue = left.is_some_and(|left| left.is_zero());
+            // Late, it leaves rather than wait for another's commit, or
+            // lead a second batch for others; with nobody committing it
+            // leads once (its own work, one batch).
+            if overdue
+                && (state.leading || led_late)
                 && let Some(at) = state.queue.iter().position(|q| q.ticket == ticket)
             {
                 state.queue.remove(at);
@@ -162,6 +171,7 @@ impl<Op, Out> GroupCommit<Op, Out> {
                 continue;
             }
             state.leading = true;
+            led_late |= overdue;
             let batch = take_batch(&mut state.queue);
             for waiting in &mut state.queue {
                 waiting.passed_over = waiting.passed_over.saturating_add(1);
@@ -394,6 +404,24 @@ mod tests {
             [0, 2],
             "the late write is not committed"
         );
+    }
+
+    /// Past its deadline with nobody committing, a write has nothing to
+    /// wait for: it commits (one batch of its own work).
+    #[test]
+    fn a_late_write_that_waits_for_nobody_commits() {
+        let group: GroupCommit<u32, Result<u32, &'static str>> = GroupCommit::default();
+        let past = Some(Instant::now());
+        let out = group.submit_by(
+            "n",
+            1,
+            7,
+            |batch| batch.into_iter().map(Ok).collect(),
+            || Err("failed"),
+            past,
+            || Err("late"),
+        );
+        assert_eq!(out, Ok(7));
     }
 
     #[test]
