@@ -67,7 +67,8 @@ impl HostState {
                 "CPU time limit of {} ms reached while waiting for the storage server: \
                  component `{}` may run each call for at most `limits.cpu_time_ms`, and the \
                  wait for {waiting_for} ran into it; raise `limits.cpu_time_ms` in the policy, \
-                 or check that the storage server is reachable and not overloaded",
+                 or remove the cause of the wait (a slow or unreachable storage server, a busy \
+                 disk, many keys hidden by deny rules in the bucket listed)",
                 self.info.limits.cpu_time.as_millis(),
                 self.name(),
             )),
