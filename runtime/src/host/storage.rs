@@ -6,10 +6,18 @@
 //! (the guards come from `#[airssys::host_fn]`); writes are charged
 //! against the component's storage quota.
 //!
+//! Every backend call carries the call's deadline
+//! ([`HostState::call_deadline`], `limits.cpu_time_ms`): a backend that
+//! waits (for a NATS server, for another writer's commit) gives up by
+//! then, and the component gets `other` naming its time limit; the call
+//! then ends as its time limit does.
+//!
 //! A bucket name is one segment (no `/`), so `kv:<action>:<bucket>/<key>`
 //! names exactly one entry. `list-keys` leaves out keys that a deny rule
 //! hides (`kv:read` or `kv:list` on `<bucket>/<key>`, see
 //! [`HostState::hidden_by_deny`]).
+
+use std::time::Instant;
 
 use airssys_contract::capability::{Action, Domain};
 use airssys_macros::host_impl;
@@ -36,7 +44,9 @@ impl From<StorageError> for Error {
         match error {
             StorageError::QuotaExceeded { .. } => Error::QuotaExceeded(error.to_string()),
             StorageError::InvalidInput(message) => Error::InvalidInput(message),
-            StorageError::Backend(_) => Error::Other(error.to_string()),
+            StorageError::Backend(_) | StorageError::DeadlineReached { .. } => {
+                Error::Other(error.to_string())
+            }
         }
     }
 }
@@ -49,11 +59,31 @@ impl HostState {
         Ok(self.table.get(bucket)?.name.as_str())
     }
 
+    /// The WIT error for `error`; a deadline reached names the
+    /// component's time limit.
+    fn storage_error(&self, error: StorageError) -> Error {
+        match error {
+            StorageError::DeadlineReached { waiting_for } => Error::Other(format!(
+                "CPU time limit of {} ms reached while waiting for the storage server: \
+                 component `{}` may run each call for at most `limits.cpu_time_ms`, and the \
+                 wait for {waiting_for} ran into it; raise `limits.cpu_time_ms` in the policy, \
+                 or remove the cause of the wait (a slow or unreachable storage server, a busy \
+                 disk, many keys hidden by deny rules in the bucket listed)",
+                self.info.limits.cpu_time.as_millis(),
+                self.name(),
+            )),
+            other => Error::from(other),
+        }
+    }
+
     /// Up to `PAGE_SIZE + 1` keys of `bucket` after `after` that no deny
     /// rule hides, reading on past hidden keys (the extra key tells
     /// whether another page follows). Each call reads the backend from the
     /// caller's cursor, so hidden keys between two pages are skipped again
     /// and never returned, nor given as a cursor.
+    ///
+    /// Reading on past hidden keys ends at the call's deadline too, also
+    /// on a backend that does not wait.
     fn visible_keys(
         &self,
         bucket: &str,
@@ -63,13 +93,27 @@ impl HostState {
         // `bucket/key`, built in one buffer.
         let mut resource = format!("{bucket}/");
         let base = resource.len();
+        let deadline = self.call_deadline();
+        let mut read = 0usize;
         loop {
-            let batch = self.services.storage.list_keys(
+            if read > 0 && Instant::now() >= deadline {
+                return Err(StorageError::DeadlineReached {
+                    waiting_for: format!(
+                        "the keys of bucket `{}` ({read} keys read, {} of them visible: deny \
+                         rules hide the rest)",
+                        bucket.escape_debug(),
+                        keys.len()
+                    ),
+                });
+            }
+            let batch = self.services.storage.list_keys_by(
                 self.name(),
                 bucket,
                 after.as_deref(),
                 PAGE_SIZE + 1,
+                Some(deadline),
             )?;
+            read += batch.len();
             let last_batch = batch.len() <= PAGE_SIZE;
             after = batch.last().cloned();
             for key in batch {
@@ -110,9 +154,14 @@ impl HostBucket for HostState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let bucket = self.bucket(&self_)?;
+        let deadline = Some(self.call_deadline());
         Ok(validate_name("key", &key)
-            .and_then(|()| self.services.storage.get(self.name(), bucket, &key))
-            .map_err(Error::from))
+            .and_then(|()| {
+                self.services
+                    .storage
+                    .get_by(self.name(), bucket, &key, deadline)
+            })
+            .map_err(|e| self.storage_error(e)))
     }
 
     #[host_fn(capability = "kv:write")]
@@ -124,13 +173,14 @@ impl HostBucket for HostState {
     ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.bucket(&self_)?;
         let quota = Some(self.info.limits.storage_bytes);
+        let deadline = Some(self.call_deadline());
         Ok(validate_name("key", &key)
             .and_then(|()| {
                 self.services
                     .storage
-                    .set(self.name(), bucket, &key, &value, quota)
+                    .set_by(self.name(), bucket, &key, &value, quota, deadline)
             })
-            .map_err(Error::from))
+            .map_err(|e| self.storage_error(e)))
     }
 
     #[host_fn(capability = "kv:delete")]
@@ -140,9 +190,14 @@ impl HostBucket for HostState {
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let bucket = self.bucket(&self_)?;
+        let deadline = Some(self.call_deadline());
         Ok(validate_name("key", &key)
-            .and_then(|()| self.services.storage.delete(self.name(), bucket, &key))
-            .map_err(Error::from))
+            .and_then(|()| {
+                self.services
+                    .storage
+                    .delete_by(self.name(), bucket, &key, deadline)
+            })
+            .map_err(|e| self.storage_error(e)))
     }
 
     #[host_fn(capability = "kv:read")]
@@ -152,10 +207,15 @@ impl HostBucket for HostState {
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let bucket = self.bucket(&self_)?;
+        let deadline = Some(self.call_deadline());
         Ok(validate_name("key", &key)
-            .and_then(|()| self.services.storage.get(self.name(), bucket, &key))
+            .and_then(|()| {
+                self.services
+                    .storage
+                    .get_by(self.name(), bucket, &key, deadline)
+            })
             .map(|value| value.is_some())
-            .map_err(Error::from))
+            .map_err(|e| self.storage_error(e)))
     }
 
     #[host_fn(capability = "kv:list")]
@@ -167,7 +227,7 @@ impl HostBucket for HostState {
         let bucket = self.bucket(&self_)?;
         // One key more than a page tells whether another page follows.
         let keys = self.visible_keys(bucket, cursor);
-        Ok(keys.map_err(Error::from).map(|mut keys| {
+        Ok(keys.map_err(|e| self.storage_error(e)).map(|mut keys| {
             let next = if keys.len() > PAGE_SIZE {
                 keys.truncate(PAGE_SIZE);
                 keys.last().cloned()

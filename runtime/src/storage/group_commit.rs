@@ -16,9 +16,19 @@
 //! the one committing when it was queued: it waits for at most two
 //! commits, each bounded in size. Within a namespace, writes commit in
 //! the order they were queued.
+//!
+//! A writer with a deadline ([`GroupCommit::submit_by`], the deadline of a
+//! component's host call) waits no longer than it while its write is
+//! still queued: at the deadline the write is taken off the queue, never
+//! committed, and the writer gets its `late` result. A write already in
+//! the batch being committed waits for that one commit, whose outcome
+//! decides it; a late writer that finds nobody committing leads one batch
+//! (its own work, not a wait) and leaves after it if its write is still
+//! queued.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// Writes one batch holds at most.
 pub(crate) const MAX_BATCH_WRITES: usize = 256;
@@ -84,6 +94,7 @@ impl<Op, Out> GroupCommit<Op, Out> {
     /// commits a batch, returning one result per write, in order; it runs
     /// on whichever writer leads. `failed` is the result of a write whose
     /// leader panicked.
+    #[cfg(test)]
     pub(crate) fn submit(
         &self,
         namespace: &str,
@@ -92,7 +103,29 @@ impl<Op, Out> GroupCommit<Op, Out> {
         commit: impl Fn(Vec<Op>) -> Vec<Out>,
         failed: impl Fn() -> Out,
     ) -> Out {
+        self.submit_by(namespace, bytes, op, commit, failed, None, || {
+            unreachable!("no deadline")
+        })
+    }
+
+    /// [`GroupCommit::submit`], waiting while the write is queued at most
+    /// until `deadline`: past it the write is taken off the queue (it is
+    /// never committed) and `late` is the result. A write already taken
+    /// into a batch waits for that batch's commit; one that finds nobody
+    /// committing leads one batch, late or not (no wait for others).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn submit_by(
+        &self,
+        namespace: &str,
+        bytes: usize,
+        op: Op,
+        commit: impl Fn(Vec<Op>) -> Vec<Out>,
+        failed: impl Fn() -> Out,
+        deadline: Option<Instant>,
+        late: impl FnOnce() -> Out,
+    ) -> Out {
         let mut state = self.lock();
+        let mut led_late = false;
         let ticket = state.next_ticket;
         state.next_ticket = state.next_ticket.wrapping_add(1);
         state.queue.push_back(Queued {
@@ -106,11 +139,39 @@ impl<Op, Out> GroupCommit<Op, Out> {
             if let Some(out) = state.results.remove(&ticket) {
                 return out;
             }
+            let now = Instant::now();
+            let left = deadline.map(|d| d.saturating_duration_since(now));
+            let overdue = left.is_some_and(|left| left.is_zero());
+            // Late, it leaves rather than wait for another's commit, or
+            // lead a second batch for others; with nobody committing it
+            // leads once (its own work, one batch).
+            if overdue
+                && (state.leading || led_late)
+                && let Some(at) = state.queue.iter().position(|q| q.ticket == ticket)
+            {
+                state.queue.remove(at);
+                // Writers still queued may be waiting for this one to
+                // lead: one of them takes over.
+                let hand_on = !state.leading && !state.queue.is_empty();
+                drop(state);
+                if hand_on {
+                    self.done.notify_all();
+                }
+                return late();
+            }
             if state.leading {
-                state = crate::sync::wait(&self.done, state);
+                state = match left {
+                    // Still queued: wake at the deadline to leave.
+                    Some(left) if !left.is_zero() => {
+                        crate::sync::wait_timeout(&self.done, state, left)
+                    }
+                    // No deadline, or in the batch being committed.
+                    _ => crate::sync::wait(&self.done, state),
+                };
                 continue;
             }
             state.leading = true;
+            led_late |= overdue;
             let batch = take_batch(&mut state.queue);
             for waiting in &mut state.queue {
                 waiting.passed_over = waiting.passed_over.saturating_add(1);
@@ -271,6 +332,96 @@ mod tests {
         let batch = take_batch(&mut q);
         assert_eq!(ops(&batch), [2]);
         assert!(q.is_empty());
+    }
+
+    /// A writer queued behind a commit that does not end (a slow disk,
+    /// another component's large batch) leaves at its deadline, and its
+    /// write is never committed; the writers without a deadline still get
+    /// theirs once the commit ends.
+    #[test]
+    fn a_queued_write_leaves_at_its_deadline_uncommitted() {
+        use std::sync::Arc;
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        type Group = GroupCommit<u32, Result<u32, &'static str>>;
+        let group: Arc<Group> = Arc::default();
+        let committed = Arc::new(Mutex::new(Vec::new()));
+        let (release, released) = mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let commit = {
+            let committed = Arc::clone(&committed);
+            move |batch: Vec<u32>| {
+                // Op 0's batch holds the lead until the test releases it.
+                if batch.contains(&0) {
+                    let _ = crate::sync::lock(&released).recv();
+                }
+                crate::sync::lock(&committed).extend(batch.iter().copied());
+                batch.into_iter().map(Ok).collect::<Vec<_>>()
+            }
+        };
+        let leader = {
+            let (group, commit) = (Arc::clone(&group), commit.clone());
+            std::thread::spawn(move || group.submit("slow", 1, 0, commit, || Err("failed")))
+        };
+        while !crate::sync::lock(&group.state).leading {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Queued behind the commit that does not end: one writer with a
+        // deadline, one without.
+        let patient = {
+            let (group, commit) = (Arc::clone(&group), commit.clone());
+            std::thread::spawn(move || group.submit("other", 1, 2, commit, || Err("failed")))
+        };
+        let (out, took) = {
+            let (group, commit) = (Arc::clone(&group), commit.clone());
+            let (sent, got) = mpsc::channel();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let deadline = Some(started + Duration::from_millis(100));
+                let out = group.submit_by(
+                    "n",
+                    1,
+                    1,
+                    commit,
+                    || Err("failed"),
+                    deadline,
+                    || Err("late"),
+                );
+                let _ = sent.send((out, started.elapsed()));
+            });
+            let outcome = got.recv_timeout(Duration::from_secs(10));
+            // Let the commit end either way, so the test ends.
+            let _ = release.send(());
+            outcome.expect("the write with a deadline waited for the commit that does not end")
+        };
+        assert_eq!(out, Err("late"));
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        assert_eq!(leader.join().expect("leader"), Ok(0));
+        assert_eq!(patient.join().expect("patient writer"), Ok(2));
+        assert_eq!(
+            *crate::sync::lock(&committed),
+            [0, 2],
+            "the late write is not committed"
+        );
+    }
+
+    /// Past its deadline with nobody committing, a write has nothing to
+    /// wait for: it commits (one batch of its own work).
+    #[test]
+    fn a_late_write_that_waits_for_nobody_commits() {
+        let group: GroupCommit<u32, Result<u32, &'static str>> = GroupCommit::default();
+        let past = Some(Instant::now());
+        let out = group.submit_by(
+            "n",
+            1,
+            7,
+            |batch| batch.into_iter().map(Ok).collect(),
+            || Err("failed"),
+            past,
+            || Err("late"),
+        );
+        assert_eq!(out, Ok(7));
     }
 
     #[test]

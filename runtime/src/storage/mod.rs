@@ -21,6 +21,8 @@ mod memory;
 mod nats_kv;
 mod redb;
 
+use std::time::Instant;
+
 pub use self::memory::MemoryStorage;
 #[cfg(feature = "nats")]
 pub use self::nats_kv::{DEFAULT_KV_BUCKET, NatsKvStorage, NatsKvStorageBuilder};
@@ -46,6 +48,24 @@ pub const ENTRY_OVERHEAD: u64 = 64;
 /// a successful [`set`](StorageBackend::set) or
 /// [`delete`](StorageBackend::delete) is committed (for persistent backends,
 /// it survives a crash of the host).
+///
+/// # Deadlines
+///
+/// A component's host call reaches the backend through the `*_by`
+/// methods ([`get_by`](StorageBackend::get_by),
+/// [`set_by`](StorageBackend::set_by),
+/// [`delete_by`](StorageBackend::delete_by),
+/// [`list_keys_by`](StorageBackend::list_keys_by)), which carry the
+/// deadline of the call (its `limits.cpu_time_ms`, counted from the start
+/// of the call into the component). A backend that waits for something
+/// outside the calling thread (a server, another writer's commit) must
+/// end that wait by the deadline and return
+/// [`StorageError::DeadlineReached`]; the host turns it into the WIT's
+/// `other` error naming the time limit, and the call then ends as its
+/// time limit does. The defaults call the plain methods, which is right
+/// for a backend whose operations never wait on anything but its own
+/// work ([`MemoryStorage`]); a backend that waits implements the `*_by`
+/// methods and has the plain ones call them with `None` (no deadline).
 pub trait StorageBackend: Send + Sync + 'static {
     /// The value under `key` of `bucket` in `namespace`.
     ///
@@ -138,6 +158,87 @@ pub trait StorageBackend: Send + Sync + 'static {
         Ok(true)
     }
 
+    /// [`get`](StorageBackend::get), waiting at most until `deadline`
+    /// (see [Deadlines](StorageBackend#deadlines)). The default ignores
+    /// the deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](StorageBackend::get), or
+    /// [`StorageError::DeadlineReached`].
+    fn get_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let _ = deadline;
+        self.get(namespace, bucket, key)
+    }
+
+    /// [`set`](StorageBackend::set), waiting at most until `deadline` (see
+    /// [Deadlines](StorageBackend#deadlines)). A write that reached the
+    /// deadline may or may not have been stored, as after any other
+    /// backend error (the error says which when the backend knows). The
+    /// default ignores the deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](StorageBackend::set), or
+    /// [`StorageError::DeadlineReached`].
+    fn set_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        value: &[u8],
+        quota: Option<u64>,
+        deadline: Option<Instant>,
+    ) -> Result<(), StorageError> {
+        let _ = deadline;
+        self.set(namespace, bucket, key, value, quota)
+    }
+
+    /// [`delete`](StorageBackend::delete), waiting at most until
+    /// `deadline` (see [Deadlines](StorageBackend#deadlines)). The
+    /// default ignores the deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`delete`](StorageBackend::delete), or
+    /// [`StorageError::DeadlineReached`].
+    fn delete_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<bool, StorageError> {
+        let _ = deadline;
+        self.delete(namespace, bucket, key)
+    }
+
+    /// [`list_keys`](StorageBackend::list_keys), waiting at most until
+    /// `deadline` (see [Deadlines](StorageBackend#deadlines)). The
+    /// default ignores the deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_keys`](StorageBackend::list_keys), or
+    /// [`StorageError::DeadlineReached`].
+    fn list_keys_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        after: Option<&str>,
+        limit: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<String>, StorageError> {
+        let _ = deadline;
+        self.list_keys(namespace, bucket, after, limit)
+    }
+
     /// Makes every write that returned durable, for a backend that
     /// defers it (called at a server's shutdown). The default does
     /// nothing: a backend whose writes are durable when they return.
@@ -177,6 +278,16 @@ pub enum StorageError {
     /// The backend failed (I/O, corruption, ...).
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The deadline given to a `*_by` method (the calling host call's time
+    /// limit) passed while the backend waited for `waiting_for`.
+    #[error("the call's deadline passed while waiting for {waiting_for}")]
+    DeadlineReached {
+        /// What the backend was waiting for, and whether a write may
+        /// still have been stored (for example "the NATS server
+        /// (key-value bucket `airssys`, set; the write may have been
+        /// stored)").
+        waiting_for: String,
+    },
 }
 
 /// Bytes an entry of `value_len` bytes stored under `key` of `bucket` in

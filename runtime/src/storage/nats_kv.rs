@@ -47,7 +47,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, kv};
 use base64::Engine as _;
@@ -294,18 +294,47 @@ impl NatsKvStorage {
     }
 
     /// Runs `work` against the bucket, waiting at most the operation
-    /// timeout.
-    fn run<T, F, Fut>(&self, what: &str, work: F) -> Result<T, StorageError>
+    /// timeout and at most until `deadline`. Past the deadline the work is
+    /// abandoned (a write may then have been stored or not, and the usage
+    /// counter may stay charged for it: never lower than what is stored).
+    fn run<T, F, Fut>(
+        &self,
+        what: &str,
+        deadline: Option<Instant>,
+        work: F,
+    ) -> Result<T, StorageError>
     where
         F: FnOnce(Arc<Kv>) -> Fut,
         Fut: Future<Output = Result<T, StorageError>> + Send + 'static,
         T: Send + 'static,
     {
-        bounded(&self.handle, self.op_timeout, work(Arc::clone(&self.kv))).unwrap_or_else(|| {
-            Err(StorageError::Backend(format!(
-                "NATS key-value bucket `{}`: {what} got no answer within {:?}",
-                self.kv.bucket, self.op_timeout
-            )))
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        // Whichever ends first: the operation timeout or the deadline.
+        let (within, by_deadline) = match left {
+            Some(left) if left < self.op_timeout => (left, true),
+            _ => (self.op_timeout, false),
+        };
+        let writes = what != "get" && what != "list-keys";
+        bounded(&self.handle, within, work(Arc::clone(&self.kv))).unwrap_or_else(|| {
+            if by_deadline {
+                Err(StorageError::DeadlineReached {
+                    waiting_for: format!(
+                        "the NATS server (key-value bucket `{}`, {what}{})",
+                        self.kv.bucket,
+                        if writes {
+                            "; the write may or may not have been stored"
+                        } else {
+                            ""
+                        }
+                    ),
+                })
+            } else {
+                Err(StorageError::Backend(format!(
+                    "NATS key-value bucket `{}`: {what} got no answer within {:?} (the storage's \
+                     `op_timeout`): the server is slow or unreachable; try again later",
+                    self.kv.bucket, self.op_timeout
+                )))
+            }
         })
     }
 
@@ -667,6 +696,8 @@ impl Kv {
     }
 }
 
+/// Each wait ends at the operation timeout or at the call's deadline,
+/// whichever comes first.
 impl StorageBackend for NatsKvStorage {
     fn get(
         &self,
@@ -674,8 +705,18 @@ impl StorageBackend for NatsKvStorage {
         bucket: &str,
         key: &str,
     ) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_by(namespace, bucket, key, None)
+    }
+
+    fn get_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
         let key = entry_key(namespace, bucket, key);
-        self.run("get", move |kv| async move { kv.get(&key).await })
+        self.run("get", deadline, move |kv| async move { kv.get(&key).await })
     }
 
     fn set(
@@ -686,10 +727,22 @@ impl StorageBackend for NatsKvStorage {
         value: &[u8],
         quota: Option<u64>,
     ) -> Result<(), StorageError> {
+        self.set_by(namespace, bucket, key, value, quota, None)
+    }
+
+    fn set_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        value: &[u8],
+        quota: Option<u64>,
+        deadline: Option<Instant>,
+    ) -> Result<(), StorageError> {
         self.check_size(value)?;
         let (namespace, bucket, key) = (namespace.to_owned(), bucket.to_owned(), key.to_owned());
         let value = value.to_vec();
-        self.run("set", move |kv| async move {
+        self.run("set", deadline, move |kv| async move {
             kv.write(&namespace, &bucket, &key, Change::Put(&value), quota, None)
                 .await
                 .map(|_| ())
@@ -697,8 +750,18 @@ impl StorageBackend for NatsKvStorage {
     }
 
     fn delete(&self, namespace: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
+        self.delete_by(namespace, bucket, key, None)
+    }
+
+    fn delete_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<bool, StorageError> {
         let (namespace, bucket, key) = (namespace.to_owned(), bucket.to_owned(), key.to_owned());
-        self.run("delete", move |kv| async move {
+        self.run("delete", deadline, move |kv| async move {
             kv.write(&namespace, &bucket, &key, Change::Delete, None, None)
                 .await
                 .map(|(_, existed)| existed)
@@ -712,9 +775,20 @@ impl StorageBackend for NatsKvStorage {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StorageError> {
+        self.list_keys_by(namespace, bucket, after, limit, None)
+    }
+
+    fn list_keys_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        after: Option<&str>,
+        limit: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<String>, StorageError> {
         let (namespace, bucket) = (namespace.to_owned(), bucket.to_owned());
         let after = after.map(str::to_owned);
-        self.run("list-keys", move |kv| async move {
+        self.run("list-keys", deadline, move |kv| async move {
             let keys = kv.keys(&namespace, &bucket).await?;
             let start = match &after {
                 Some(after) => keys.partition_point(|k| k.as_str() <= after.as_str()),
@@ -726,7 +800,7 @@ impl StorageBackend for NatsKvStorage {
 
     fn usage(&self, namespace: &str) -> Result<u64, StorageError> {
         let key = usage_key(namespace);
-        self.run("usage", move |kv| async move {
+        self.run("usage", None, move |kv| async move {
             kv.read_usage(&key).await.map(|(_, used)| used)
         })
     }
@@ -744,7 +818,7 @@ impl StorageBackend for NatsKvStorage {
         let (namespace, bucket, key) = (namespace.to_owned(), bucket.to_owned(), key.to_owned());
         let expected = expected.map(<[u8]>::to_vec);
         let value = value.to_vec();
-        self.run("compare-and-set", move |kv| async move {
+        self.run("compare-and-set", None, move |kv| async move {
             kv.write(
                 &namespace,
                 &bucket,
@@ -870,6 +944,65 @@ pub(crate) mod tests {
             Some(&[3u8][..])
         );
         assert_eq!(b.usage("n").expect("usage"), entry_cost("n", "b", "k", 1));
+    }
+
+    /// Against a server that answers nothing (SIGSTOP), each wait ends at
+    /// the deadline when it comes first (`DeadlineReached`), at the
+    /// `op_timeout` otherwise (`Backend` naming it).
+    #[test]
+    fn a_wait_ends_at_the_deadline_or_the_op_timeout_whichever_first() {
+        let server = JetStreamServer::start();
+        let storage = NatsKvStorage::connect(server.url())
+            .op_timeout(Duration::from_millis(400))
+            .open()
+            .expect("opens");
+        storage.set("n", "b", "k", b"v", None).expect("set");
+        let pid = server.child.id().to_string();
+        let signal = |name: &str| {
+            let status = Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill {name} {pid}");
+        };
+        signal("-STOP");
+        let soon = || Some(Instant::now() + Duration::from_millis(100));
+        let outcomes = [
+            ("get", storage.get_by("n", "b", "k", soon()).map(|_| ())),
+            ("set", storage.set_by("n", "b", "k", b"w", None, soon())),
+            (
+                "delete",
+                storage.delete_by("n", "b", "k", soon()).map(|_| ()),
+            ),
+            (
+                "list-keys",
+                storage.list_keys_by("n", "b", None, 10, soon()).map(|_| ()),
+            ),
+        ];
+        // The deadline later than the `op_timeout`: the `op_timeout` ends it.
+        let later = Some(Instant::now() + Duration::from_secs(60));
+        let started = Instant::now();
+        let by_timeout = storage.get_by("n", "b", "k", later);
+        let took = started.elapsed();
+        signal("-CONT");
+        for (what, outcome) in outcomes {
+            match outcome {
+                Err(StorageError::DeadlineReached { waiting_for }) => {
+                    assert!(waiting_for.contains("NATS server"), "{what}: {waiting_for}");
+                    assert!(waiting_for.contains(what), "{what}: {waiting_for}");
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        match by_timeout {
+            Err(StorageError::Backend(message)) => {
+                assert!(message.contains("op_timeout"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // The server answers again once resumed.
+        assert!(storage.get("n", "b", "k").is_ok());
     }
 
     #[test]

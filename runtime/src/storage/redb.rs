@@ -32,6 +32,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -289,9 +290,16 @@ impl RedbStorage {
         }
     }
 
-    /// Queues `write` and waits for the commit of the batch holding it.
-    fn write(&self, namespace: &str, bytes: usize, write: Write) -> Result<bool, StorageError> {
-        self.writes.submit(
+    /// Queues `write` and waits for the commit of the batch holding it;
+    /// while queued, at most until `deadline`.
+    fn write(
+        &self,
+        namespace: &str,
+        bytes: usize,
+        write: Write,
+        deadline: Option<Instant>,
+    ) -> Result<bool, StorageError> {
+        self.writes.submit_by(
             namespace,
             bytes,
             write,
@@ -302,6 +310,14 @@ impl RedbStorage {
                      was committed"
                         .to_owned(),
                 ))
+            },
+            deadline,
+            || {
+                Err(StorageError::DeadlineReached {
+                    waiting_for: "earlier writes to the redb file to commit (this write was not \
+                                  stored)"
+                        .to_owned(),
+                })
             },
         )
     }
@@ -453,6 +469,20 @@ impl StorageBackend for RedbStorage {
         value: &[u8],
         quota: Option<u64>,
     ) -> Result<(), StorageError> {
+        self.set_by(namespace, bucket, key, value, quota, None)
+    }
+
+    /// A write queued behind other writes' commits leaves the queue at
+    /// `deadline`, not stored.
+    fn set_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        value: &[u8],
+        quota: Option<u64>,
+        deadline: Option<Instant>,
+    ) -> Result<(), StorageError> {
         let write = Write::Set {
             namespace: namespace.to_owned(),
             bucket: bucket.to_owned(),
@@ -461,7 +491,7 @@ impl StorageBackend for RedbStorage {
             quota,
             expected: None,
         };
-        self.write(namespace, value.len(), write)
+        self.write(namespace, value.len(), write, deadline)
             .map(|_replaced| ())
     }
 
@@ -484,16 +514,28 @@ impl StorageBackend for RedbStorage {
             quota,
             expected: Some(expected.map(<[u8]>::to_vec)),
         };
-        self.write(namespace, value.len(), write)
+        self.write(namespace, value.len(), write, None)
     }
 
     fn delete(&self, namespace: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
+        self.delete_by(namespace, bucket, key, None)
+    }
+
+    /// As [`set_by`](StorageBackend::set_by): left queued at `deadline`,
+    /// not applied.
+    fn delete_by(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<bool, StorageError> {
         let write = Write::Delete {
             namespace: namespace.to_owned(),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
         };
-        self.write(namespace, 0, write)
+        self.write(namespace, 0, write, deadline)
     }
 
     fn list_keys(

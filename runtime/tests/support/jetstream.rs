@@ -53,6 +53,37 @@ impl JetStreamServer {
     pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
+
+    /// Stops the server with SIGSTOP (it keeps its connections but answers
+    /// nothing) until the returned guard is dropped (SIGCONT).
+    pub(crate) fn pause(&self) -> Paused {
+        let pid = self.child.id();
+        signal("-STOP", pid);
+        Paused { pid }
+    }
+}
+
+/// A server stopped by [`JetStreamServer::pause`]; dropping it resumes
+/// the server.
+pub(crate) struct Paused {
+    pid: u32,
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // No panic here: it may run while a failed assertion unwinds.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.pid.to_string()])
+            .status();
+    }
+}
+
+fn signal(name: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([name, &pid.to_string()])
+        .status()
+        .expect("`kill` runs");
+    assert!(status.success(), "kill {name} {pid}");
 }
 
 impl Drop for JetStreamServer {
