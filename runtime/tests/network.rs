@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use airssys_runtime::{AuditLog, Instance, Policy, Runtime};
-use support::fixture;
+use support::{Sink, fixture};
 
 /// How long a test server waits for its clients: generous, since loading a
 /// component in a debug build on a busy machine can take seconds.
@@ -138,19 +138,6 @@ fn tcp_to_another_port_of_a_granted_address_is_denied() {
         "connected"
     );
     assert!(has_pending_connection(&listener));
-}
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]
