@@ -841,11 +841,11 @@ impl LastDelivery {
                 payload: text(record.payload),
             },
         };
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
+        *crate::sync::lock(&self.0) = Some(taken);
     }
 
     fn take(&self) -> Option<Taken> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        crate::sync::lock(&self.0).take()
     }
 }
 

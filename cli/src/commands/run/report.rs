@@ -70,7 +70,7 @@ impl Write for AuditSink {
 
 impl AuditSink {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     /// The audit hook: keeps each record, in order with the lines.
