@@ -16,6 +16,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../../runtime/benches/support/settings.rs"]
+mod settings;
 
 #[path = "../../runtime/benches/support/ratio.rs"]
 mod ratio;
@@ -132,16 +134,9 @@ fn round_trip(c: &mut Criterion) {
     let _ = child.wait();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = settings::criterion(20);
     targets = round_trip
 }
 criterion_main!(benches);

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod serve;
+mod sync;
 
 /// Capability-checked WebAssembly components.
 #[derive(Debug, Parser)]

@@ -13,17 +13,10 @@
 
 mod common;
 
+use common::{repo_root, shared_target};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-
-fn repo_root() -> PathBuf {
-    std::fs::canonicalize(common::repo()).unwrap()
-}
-
-fn shared_target() -> PathBuf {
-    repo_root().join("target").join("new-templates")
-}
 
 fn airssys_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_airssys"))

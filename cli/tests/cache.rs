@@ -4,30 +4,14 @@
 #![allow(clippy::unwrap_used)]
 
 use airssys_contract::manifest::Manifest;
-use airssys_contract::model::Contract;
-use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
-use wit_parser::ManglingAndAbi;
 
 mod common;
 use common::{airssys, succeeded};
 
 fn component() -> Vec<u8> {
-    let mut resolve = Contract::embedded().resolve().clone();
-    let pkg = resolve
-        .push_str(
-            "app.wit",
-            "package test:app;\nworld app { import airssys:core/logging@1.0.0; }",
-        )
-        .unwrap();
-    let world = resolve.select_world(&[pkg], Some("app")).unwrap();
-    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Standard32);
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).unwrap();
-    let bytes = ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
+    let bytes = common::app_component(
+        "package test:app;\nworld app { import airssys:core/logging@1.0.0; }",
+    );
     Manifest::from_toml_str("[component]\nname = \"cached\"\nversion = \"0.1.0\"\n")
         .unwrap()
         .attach(&bytes, false)

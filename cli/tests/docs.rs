@@ -29,6 +29,7 @@
 
 mod common;
 
+use common::{repo_root, shared_target};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -45,14 +46,6 @@ struct Block {
     file: Option<String>,
     /// The text between the fences, de-indented by the fence's indent.
     body: String,
-}
-
-fn repo_root() -> PathBuf {
-    std::fs::canonicalize(common::repo()).unwrap()
-}
-
-fn shared_target() -> PathBuf {
-    repo_root().join("target").join("new-templates")
 }
 
 fn text(bytes: &[u8]) -> String {

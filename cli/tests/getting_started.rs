@@ -12,15 +12,11 @@
 //! test was built with. Crates build into `<repo>/target/new-templates`,
 //! the target directory the other CLI tests share.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("cli/ has a parent")
-        .to_path_buf()
-}
+use common::repo_root;
+use std::path::Path;
+use std::process::{Command, Output};
 
 fn page() -> String {
     std::fs::read_to_string(repo_root().join("docs/getting-started.md"))

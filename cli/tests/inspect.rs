@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use airssys_contract::manifest::{MANIFEST_SECTION, Manifest};
 use airssys_contract::model::Contract;
 use wasm_encoder::{CustomSection, Encode, Section};
-use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
-use wit_parser::{ManglingAndAbi, Resolve};
+use wit_parser::Resolve;
 
 mod common;
 use common::{airssys, stderr, stdout};
@@ -44,14 +43,7 @@ optional = ["log:write"]
 fn component(mut contract: Resolve, manifest: Option<&Manifest>) -> Vec<u8> {
     let pkg = contract.push_str("app.wit", APP_WORLD).unwrap();
     let world = contract.select_world(&[pkg], Some("app")).unwrap();
-    let mut module = dummy_module(&contract, world, ManglingAndAbi::Standard32);
-    embed_component_metadata(&mut module, &contract, world, StringEncoding::UTF8).unwrap();
-    let mut bytes = ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
+    let mut bytes = common::dummy_component(&contract, world);
     if let Some(m) = manifest {
         let section = CustomSection {
             name: Cow::Borrowed(MANIFEST_SECTION),
@@ -379,17 +371,7 @@ package wasi:http@0.2.3 {
 package wasi:cli@0.2.0 {
   interface environment { get-environment: func() -> list<tuple<string, string>>; }
 }";
-    let mut resolve = Contract::embedded().resolve().clone();
-    let pkg = resolve.push_str("app.wit", wit).unwrap();
-    let world = resolve.select_world(&[pkg], Some("app")).unwrap();
-    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Standard32);
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).unwrap();
-    let bytes = ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
+    let bytes = common::app_component(wit);
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "http.wasm", &bytes);
     let out = airssys(&["inspect", path.to_str().unwrap()]);

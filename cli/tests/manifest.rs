@@ -7,9 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use airssys_contract::manifest::{MANIFEST_SECTION, Manifest, Placement};
-use airssys_contract::model::Contract;
-use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
-use wit_parser::ManglingAndAbi;
 
 mod common;
 use common::{airssys, stderr, stdout, succeeded};
@@ -38,17 +35,7 @@ optional = ["log:write"]
 
 /// A component of `world` without a manifest.
 fn component(world: &str) -> Vec<u8> {
-    let mut resolve = Contract::embedded().resolve().clone();
-    let pkg = resolve.push_str("app.wit", world).unwrap();
-    let world = resolve.select_world(&[pkg], Some("app")).unwrap();
-    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Standard32);
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).unwrap();
-    ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap()
+    common::app_component(world)
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

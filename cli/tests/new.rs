@@ -9,19 +9,11 @@
 //! applies) and share that directory as `CARGO_TARGET_DIR`, so airssys
 //! and its dependencies compile once.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{repo_root, shared_target};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("cli/ has a parent")
-        .to_path_buf()
-}
-
-fn shared_target() -> PathBuf {
-    repo_root().join("target").join("new-templates")
-}
 
 fn airssys(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_airssys"))

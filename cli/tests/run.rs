@@ -13,20 +13,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{repo_root, shared_target};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("cli/ has a parent")
-        .to_path_buf()
-}
-
-fn shared_target() -> PathBuf {
-    repo_root().join("target").join("new-templates")
-}
 
 fn airssys(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_airssys"))

@@ -11,13 +11,10 @@
 
 mod common;
 
+use common::shared_target;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-
-fn shared_target() -> PathBuf {
-    common::repo().join("target").join("new-templates")
-}
 
 fn airssys(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_airssys"))
@@ -40,14 +37,6 @@ fn airssys(args: &[&str]) -> Output {
 /// - `panic`: prints a line, then panics with a message carrying an
 ///   escape sequence (Rust's panic handler writes it to stderr).
 fn noisy_crate() -> PathBuf {
-    let repo = std::fs::canonicalize(common::repo()).unwrap();
-    let dir = shared_target().join("fixtures").join("noisy");
-    let cargo_toml = format!(
-        "[package]\nname = \"noisy\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
-         publish = false\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
-         airssys = {{ path = {:?} }}\n\n[workspace]\n",
-        repo.display().to_string()
-    );
     let lib_rs = r#"//! Says hostile things.
 
 #[airssys::component(optional = ["log:write"])]
@@ -92,17 +81,7 @@ impl guest::Handler for Noisy {
     }
 }
 "#;
-    for (path, text) in [
-        (dir.join("Cargo.toml"), cargo_toml.as_str()),
-        (dir.join("src").join("lib.rs"), lib_rs),
-    ] {
-        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
-            continue;
-        }
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-    }
-    dir
+    common::component_crate("noisy", lib_rs)
 }
 
 /// The component's `.wasm`, built once by `airssys run` from the crate.

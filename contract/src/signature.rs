@@ -30,7 +30,7 @@ use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 use wasmparser::{BinaryReader, Parser};
 
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, put_leb};
 
 /// The name of the custom section holding a signature.
 pub const SIGNATURE_SECTION: &str = "airssys:signature";
@@ -337,18 +337,6 @@ fn split(bytes: &[u8]) -> Result<(Vec<u8>, Vec<&[u8]>), SignatureError> {
         out.extend_from_slice(&bytes[start..reader.current_position()]);
     }
     Ok((out, sections))
-}
-
-fn put_leb(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {

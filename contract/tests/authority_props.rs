@@ -4,22 +4,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/strategies.rs"]
+mod strategies;
+
 use airssys_contract::authority::{Observation, diff_capabilities, propose};
 use airssys_contract::capability::{Capability, Request};
 use airssys_contract::manifest::Manifest;
 use airssys_contract::policy::Policy;
 use proptest::prelude::*;
-
-fn pick(items: &'static [&'static str]) -> impl Strategy<Value = String> {
-    proptest::sample::select(items).prop_map(str::to_owned)
-}
-
-fn segments(
-    items: &'static [&'static str],
-    range: std::ops::Range<usize>,
-) -> impl Strategy<Value = Vec<String>> {
-    proptest::collection::vec(pick(items), range)
-}
+use strategies::{pick, segments};
 
 /// Patterns over small alphabets, so that subsets occur.
 fn pattern() -> impl Strategy<Value = String> {

@@ -8,20 +8,12 @@
 
 #[path = "support/grant_oracle.rs"]
 mod grant_oracle;
+#[path = "support/strategies.rs"]
+mod strategies;
 
 use airssys_contract::capability::{Capability, GrantSet, Request};
 use proptest::prelude::*;
-
-fn pick(items: &'static [&'static str]) -> impl Strategy<Value = String> {
-    proptest::sample::select(items).prop_map(str::to_owned)
-}
-
-fn segments(
-    items: &'static [&'static str],
-    range: std::ops::Range<usize>,
-) -> impl Strategy<Value = Vec<String>> {
-    proptest::collection::vec(pick(items), range)
-}
+use strategies::{pick, segments};
 
 /// Pattern strings over small alphabets, so that subsets and matches occur.
 fn pattern() -> impl Strategy<Value = String> {

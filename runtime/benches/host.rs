@@ -21,6 +21,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/settings.rs"]
+mod settings;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -28,7 +30,6 @@ mod support;
 mod ratio;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use airssys_runtime::{Policy, Runtime};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -536,16 +537,9 @@ fn storage_backend(c: &mut Criterion) {
     );
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = settings::criterion(20);
     targets = guard_only, host_call, instantiate, storage, storage_backend
 }
 criterion_main!(benches);

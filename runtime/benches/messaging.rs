@@ -18,6 +18,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/settings.rs"]
+mod settings;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -241,16 +243,9 @@ fn delivery(c: &mut Criterion) {
     assert_eq!(received(&mut air_subs[0]), air_sent);
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = settings::criterion(20);
     targets = delivery
 }
 criterion_main!(benches);

@@ -17,6 +17,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/settings.rs"]
+mod settings;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -211,16 +213,9 @@ fn delivery(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(10)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = settings::criterion(10);
     targets = kv, delivery
 }
 criterion_main!(benches);

@@ -23,6 +23,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/settings.rs"]
+mod settings;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -160,16 +162,9 @@ fn reply_round_trip(c: &mut Criterion) {
     });
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = settings::criterion(20);
     targets = per_call, reply_round_trip
 }
 criterion_main!(benches);

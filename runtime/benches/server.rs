@@ -12,6 +12,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/settings.rs"]
+mod settings;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -129,16 +131,9 @@ fn round_trip(c: &mut Criterion) {
     served.shutdown(Duration::from_secs(5));
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = settings::criterion(20);
     targets = pool, round_trip
 }
 criterion_main!(benches);

@@ -105,7 +105,7 @@ pub enum LoadError {
     /// Required capabilities are not granted by the policy.
     #[error(
         "component `{component}` requires capabilities the host policy does not grant:\n  - {}\n{fix}",
-        listed(missing)
+        MissingCapability::listed(missing)
     )]
     MissingCapabilities {
         /// The component's name.
@@ -251,15 +251,6 @@ impl From<airssys_contract::policy::MissingCapabilities> for LoadError {
             fix: e.fix,
         }
     }
-}
-
-/// The list of [`LoadError::MissingCapabilities`], one per line.
-fn listed(missing: &[MissingCapability]) -> String {
-    missing
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n  - ")
 }
 
 /// Where a `sha256` pin was written, for [`LoadError::DigestMismatch`].
@@ -462,5 +453,60 @@ impl RuntimeError {
             }
             _ => None,
         }
+    }
+
+    /// The limit that ended the call, taken out of the error
+    /// ([`RuntimeError::Limit`] or [`RuntimeError::LimitAfterOutput`], the
+    /// quoted text dropped; format the error first to keep it).
+    ///
+    /// # Errors
+    ///
+    /// Every other error is given back unchanged.
+    pub fn into_limit(self) -> Result<LimitExceeded, RuntimeError> {
+        match self {
+            RuntimeError::Limit(limit) | RuntimeError::LimitAfterOutput { limit, .. } => Ok(limit),
+            other => Err(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory() -> LimitExceeded {
+        LimitExceeded::Memory {
+            component: "c".into(),
+            limit: 1,
+            wanted: 2,
+        }
+    }
+
+    #[test]
+    fn into_limit_takes_the_limit_out_of_either_limit_error() {
+        for error in [
+            RuntimeError::Limit(memory()),
+            RuntimeError::LimitAfterOutput {
+                limit: memory(),
+                written: "the component wrote before the limit ended the call:".into(),
+            },
+        ] {
+            assert_eq!(
+                error.into_limit().map(|limit| limit.to_string()).ok(),
+                Some(memory().to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn into_limit_gives_every_other_error_back() {
+        let error = RuntimeError::Init {
+            component: "c".into(),
+            message: "no".into(),
+        };
+        let Err(back) = error.into_limit() else {
+            panic!("an init error holds no limit");
+        };
+        assert!(matches!(back, RuntimeError::Init { ref message, .. } if message == "no"));
     }
 }

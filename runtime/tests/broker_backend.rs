@@ -17,7 +17,8 @@ use airssys_runtime::broker::{
     BrokerError, Delivery, Envelope, Notifier, ReplyOutcome, ReplySlot, Subscriber,
 };
 use airssys_runtime::contract::capability::Capability;
-use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
+use airssys_runtime::{Broker, BrokerConfig, Policy, Runtime};
+use support::{cmd, start};
 
 /// The simplest backend: one unbounded FIFO per component, subscribers
 /// matched by their `msg:subscribe` patterns.
@@ -157,23 +158,6 @@ fn runtime() -> Runtime {
         .broker(Arc::new(PlainBroker::default()))
         .build()
         .expect("runtime builds")
-}
-
-fn start(runtime: &Runtime, name: &str, requires: &[&str]) -> Instance {
-    let bytes = support::fixture_as("messenger", name, requires);
-    runtime
-        .load(&bytes)
-        .unwrap_or_else(|e| panic!("load {name}: {e}"))
-        .instantiate()
-        .unwrap_or_else(|e| panic!("instantiate {name}: {e}"))
-}
-
-fn cmd(instance: &mut Instance, command: &str) -> String {
-    let reply = instance
-        .request("host", command.as_bytes())
-        .expect("call succeeds")
-        .expect("handler succeeds");
-    String::from_utf8(reply).expect("utf-8 reply")
 }
 
 #[test]

@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use airssys_runtime::contract::manifest::{MANIFEST_SECTION, Manifest};
 use airssys_runtime::contract::model::Contract;
 use airssys_runtime::{BuildError, Policy, Runtime};
-use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
-use wit_parser::{LiftLowerAbi, ManglingAndAbi};
 
 fn component() -> Vec<u8> {
     let mut resolve = Contract::embedded().resolve().clone();
@@ -24,14 +22,7 @@ fn component() -> Vec<u8> {
         )
         .unwrap();
     let world = resolve.select_world(&[pkg], Some("w")).unwrap();
-    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).unwrap();
-    let mut bytes = ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
+    let mut bytes = support::dummy_component(&resolve, world);
     let manifest =
         Manifest::from_toml_str("[component]\nname = \"cached\"\nversion = \"0.1.0\"\n").unwrap();
     support::append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());

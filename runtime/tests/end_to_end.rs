@@ -6,14 +6,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use airssys_runtime::{
     AuditLog, Instance, LimitExceeded, LoadError, Policy, Runtime, RuntimeError,
 };
 use support::backends::Backend;
-use support::{ask, fixture};
+use support::{Sink, ask, fixture};
 
 // The storage tests run on each storage backend (`support::backends`).
 on_every_backend!(
@@ -187,17 +184,6 @@ fn wasi_is_deny_all() {
 
 #[test]
 fn audit_sink_records_each_decision() {
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let sink = Sink::default();
     let rt = Runtime::builder()
         .policy(Policy::from_toml_str(PROBE_POLICY).expect("policy"))

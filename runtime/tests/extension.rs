@@ -25,8 +25,7 @@ use airssys_runtime::contract::manifest::{MANIFEST_SECTION, Manifest};
 use airssys_runtime::wasmtime::StoreContextMut;
 use airssys_runtime::wasmtime::component::{Linker, Resource, ResourceType};
 use airssys_runtime::{AuditLog, BuildError, HostExtension, HostState, LoadError, Policy, Runtime};
-use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
-use wit_parser::{LiftLowerAbi, ManglingAndAbi, Resolve};
+use wit_parser::Resolve;
 
 /// The host's copy of the extension's WIT.
 const HOST_WIT: &str = "package example:greeter@0.1.0;
@@ -46,14 +45,7 @@ fn component(version: &str, import: &str) -> Vec<u8> {
         .push_str("guest.wit", &wit)
         .expect("guest WIT parses");
     let world = resolve.select_world(&[pkg], Some("w")).expect("world w");
-    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).expect("embed");
-    ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("encode component")
+    support::dummy_component(&resolve, world)
 }
 
 /// Links `greet: func(name: string) -> string` as the extension's host
@@ -373,14 +365,8 @@ fn reader() -> Vec<u8> {
         .push_str("files.wit", FILES_WIT)
         .expect("guest WIT parses");
     let world = resolve.select_world(&[pkg], Some("w")).expect("world w");
-    let mut module = wat::parse_str(GUEST_WAT).expect("guest WAT parses");
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).expect("embed");
-    let mut bytes = ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("encode component");
+    let module = wat::parse_str(GUEST_WAT).expect("guest WAT parses");
+    let mut bytes = support::componentize(module, &resolve, world);
     let manifest = Manifest::from_toml_str(
         "[component]\nname = \"reader\"\nversion = \"0.1.0\"\n\n[capabilities]\nrequires = \
          [\"kv:read:docs/*\"]\n",

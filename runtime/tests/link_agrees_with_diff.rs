@@ -10,12 +10,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use airssys_contract::compat::{check_world_imports, diff};
 use wasmtime::component::{Component, ComponentType, Lift, Linker, Lower, Resource, ResourceType};
 use wasmtime::{Config, Engine};
-use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
+use wit_parser::Resolve;
 use wit_parser::decoding::{DecodedWasm, decode};
-use wit_parser::{LiftLowerAbi, ManglingAndAbi, Resolve};
 
 type Host = fn(&mut Linker<()>) -> wasmtime::Result<()>;
 
@@ -30,14 +31,7 @@ fn component_from(old: &str) -> Vec<u8> {
     let r = resolve(old);
     let pkg = r.packages.iter().next().expect("one package").0;
     let world = r.select_world(&[pkg], Some("w")).expect("world w");
-    let mut module = dummy_module(&r, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
-    embed_component_metadata(&mut module, &r, world, StringEncoding::UTF8).expect("embed");
-    ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("encode component")
+    support::dummy_component(&r, world)
 }
 
 /// Does wasmtime link the component against the host? (`Err` carries

@@ -17,8 +17,7 @@ use airssys_runtime::contract::capability::Capability;
 use airssys_runtime::contract::manifest::{MANIFEST_SECTION, MAX_CAPABILITIES, Manifest};
 use airssys_runtime::contract::model::Contract;
 use airssys_runtime::{ComponentDigest, LoadError, Policy, Runtime, UNANNOTATED_NAME};
-use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
-use wit_parser::{LiftLowerAbi, ManglingAndAbi, Resolve};
+use wit_parser::Resolve;
 
 /// A contract import (resolved against the host's own copy of the
 /// contract, so it passes the compatibility check) next to an interface
@@ -79,14 +78,7 @@ fn component(wit: &str) -> Vec<u8> {
     let mut resolve: Resolve = Contract::embedded().resolve().clone();
     let pkg = resolve.push_str("test.wit", wit).expect("test WIT parses");
     let world = resolve.select_world(&[pkg], Some("w")).expect("world w");
-    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).expect("embed");
-    let mut bytes = ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("encode component");
+    let mut bytes = support::dummy_component(&resolve, world);
     let manifest = Manifest::from_toml_str(MANIFEST).expect("manifest");
     support::append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());
     bytes
@@ -240,14 +232,7 @@ fn a_component_importing_all_of_the_wasi_copy_links() {
     let world = resolve.select_world(&[pkg], Some("w")).expect("world w");
     let imports = resolve.worlds[world].imports.len();
     assert!(imports > 20, "{imports} imports");
-    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).expect("embed");
-    let mut bytes = ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("encode component");
+    let mut bytes = support::dummy_component(&resolve, world);
     let manifest = Manifest::from_toml_str(MANIFEST).expect("manifest");
     support::append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());
     runtime()
@@ -272,14 +257,7 @@ world w {
     let mut resolve: Resolve = Contract::embedded().resolve().clone();
     let pkg = resolve.push_str("test.wit", wit).expect("test WIT parses");
     let world = resolve.select_world(&[pkg], Some("w")).expect("world w");
-    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).expect("embed");
-    let mut bytes = ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("encode component");
+    let mut bytes = support::dummy_component(&resolve, world);
     support::append_custom_section(&mut bytes, "test:salt", salt.as_bytes());
     bytes
 }
@@ -287,18 +265,7 @@ world w {
 /// [`plain`] with a manifest named `name` listing `requires`, written
 /// without the manifest rules (the host must apply them).
 fn named(name: &str, salt: &str, requires: &[String]) -> Vec<u8> {
-    let manifest = Manifest {
-        name: name.to_owned(),
-        version: "0.1.0".to_owned(),
-        requires: requires
-            .iter()
-            .map(|c| Capability::parse(c).expect(c))
-            .collect(),
-        optional: Vec::new(),
-    };
-    let mut bytes = plain(salt);
-    support::append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());
-    bytes
+    support::with_raw_manifest(plain(salt), name, requires)
 }
 
 fn runtime_under(policy: Policy) -> Runtime {

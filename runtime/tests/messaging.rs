@@ -13,6 +13,7 @@ use airssys_runtime::broker::{BrokerError, Delivery, ReplySlot, Subscriber};
 use airssys_runtime::{
     Broker, BrokerConfig, InProcessBroker, Instance, LoadError, Policy, Runtime, RuntimeError,
 };
+use support::{cmd, start};
 
 /// The messenger component under `name`, asking for `requires`.
 fn messenger(name: &str, requires: &[&str]) -> Vec<u8> {
@@ -29,23 +30,6 @@ fn runtime_with(policy: &str, config: BrokerConfig) -> Runtime {
         .broker_config(config)
         .build()
         .expect("runtime builds")
-}
-
-fn start(runtime: &Runtime, name: &str, requires: &[&str]) -> Instance {
-    runtime
-        .load(&messenger(name, requires))
-        .unwrap_or_else(|e| panic!("load {name}: {e}"))
-        .instantiate()
-        .unwrap_or_else(|e| panic!("instantiate {name}: {e}"))
-}
-
-/// Sends a command from the host and returns the reply text.
-fn cmd(instance: &mut Instance, command: &str) -> String {
-    let reply = instance
-        .request("host", command.as_bytes())
-        .expect("call succeeds")
-        .expect("handler succeeds");
-    String::from_utf8(reply).expect("utf-8 reply")
 }
 
 const PAIR: &str = r#"

@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use airssys_runtime::{AuditLog, Instance, Policy, Runtime};
-use support::fixture;
+use netprobe_support::raw_http_server;
+use support::{Sink, fixture};
 
 /// How long a test server waits for its clients: generous, since loading a
 /// component in a debug build on a busy machine can take seconds.
@@ -138,19 +139,6 @@ fn tcp_to_another_port_of_a_granted_address_is_denied() {
         "connected"
     );
     assert!(has_pending_connection(&listener));
-}
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]
@@ -991,45 +979,12 @@ fn a_name_grant_alone_does_not_reach_a_special_address() {
 
 // ---- the HTTP client on hyper: limits, HTTP/2
 
-/// Serves `count` connections with `respond(path, stream)` after reading
-/// the request head.
-fn raw_http_server(
-    listener: TcpListener,
-    count: usize,
-    respond: impl Fn(&str, &mut TcpStream) + Send + 'static,
-) -> JoinHandle<usize> {
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + LIMIT;
-        let mut served = 0;
-        while served < count && Instant::now() < deadline {
-            let Ok((mut s, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            s.set_nonblocking(false).unwrap();
-            s.set_read_timeout(Some(LIMIT)).unwrap();
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
-            let mut h = String::new();
-            while reader.read_line(&mut h).unwrap_or(0) > 0 && h.trim_end() != "" {
-                h.clear();
-            }
-            respond(&path, &mut s);
-            served += 1;
-        }
-        served
-    })
-}
-
 #[test]
 fn http_limits_are_enforced() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (_rt, mut p) = netprobe(&[format!("net:http:127.0.0.1:{port}")]);
-    let server = raw_http_server(listener, 4, |path, s| {
+    let server = raw_http_server(listener, 4, LIMIT, |path, s| {
         let _ = match path {
             "/long-body" => s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 9437184\r\n\r\n"),
             "/chunked-huge" => {
@@ -1239,7 +1194,7 @@ fn uncollected_responses_are_charged_to_held_bytes() {
     let (_rt, mut p) = netprobe_under(&format!(
         "[components.netprobe]\ngrants = [\"net:http:127.0.0.1:{port}\"]\nlimits = {{ held_bytes = 3000000 }}\n"
     ));
-    let server = raw_http_server(listener, 4, |_, s| {
+    let server = raw_http_server(listener, 4, LIMIT, |_, s| {
         let body = vec![b'x'; 1 << 20];
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n");
         let _ = s.write_all(&body);

@@ -8,13 +8,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use airssys_runtime::{
-    AuditLog, AuditRecord, DecidingRule, DeliveryKind, DeliveryOutcome, Instance, Policy, Runtime,
+    AuditLog, AuditRecord, DecidingRule, DeliveryKind, DeliveryOutcome, Policy, Runtime,
 };
-use support::{ask, fixture_as};
+use support::{Sink, ask, cmd, start};
 
 /// Line 2 grants, line 3 denies (the records name these lines).
 const PROBE_POLICY: &str = "[components.probe]
@@ -32,19 +31,6 @@ struct Seen {
     kind: &'static str,
     pattern: Option<String>,
     line: Option<u32>,
-}
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]
@@ -163,23 +149,6 @@ grants = ["msg:publish:orders.*", "msg:request:bob"]
 grants = ["msg:subscribe:orders.*"]
 subscribe = ["orders.*"]
 "#;
-
-fn start(runtime: &Runtime, name: &str, requires: &[&str]) -> Instance {
-    runtime
-        .load(&fixture_as("messenger", name, requires))
-        .unwrap_or_else(|e| panic!("load {name}: {e}"))
-        .instantiate()
-        .unwrap_or_else(|e| panic!("instantiate {name}: {e}"))
-}
-
-/// A command from the host to a messenger.
-fn cmd(instance: &mut Instance, command: &str) -> String {
-    let reply = instance
-        .request("host", command.as_bytes())
-        .expect("call succeeds")
-        .expect("handler succeeds");
-    String::from_utf8(reply).expect("utf-8 reply")
-}
 
 #[test]
 fn delivery_hooks_see_what_became_of_each_entry() {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use airssys_runtime::policy::ProcessNotice;
 use airssys_runtime::{Instance, Policy, Runtime};
-use support::ask;
+use support::{alive, ask, gone};
 
 const POLICY: &str = r#"
 [components.procprobe]
@@ -330,29 +330,6 @@ fn children_are_killed_when_dropped_or_on_unload() {
         0,
         "dropping the instance kills and reaps"
     );
-}
-
-/// Whether process `pid` is alive (a zombie no longer counts).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat.rsplit_once(") ")?.1.chars().next()?;
-            Some(!matches!(state, 'Z' | 'X'))
-        })
-        .unwrap_or(false)
-}
-
-/// Waits (up to 10 s) until process `pid` is gone.
-fn gone(pid: u32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
 }
 
 /// The pid after `started N: ` in a `start-line` reply.

@@ -16,7 +16,7 @@ use airssys_runtime::{
     AuditLog, ComponentSource, ComponentState, LimitExceeded, Policy, Runtime, ServeError, Server,
     ServerConfig,
 };
-use support::{fixture, fixture_as};
+use support::{Sink, fixture, fixture_as};
 
 /// How long any "eventually" below may take before the test fails.
 const LIVENESS: Duration = Duration::from_secs(30);
@@ -628,21 +628,6 @@ fn start_refuses_a_component_given_twice() {
     )
     .expect_err("twice");
     assert!(err.to_string().contains("given twice"), "{err}");
-}
-
-/// An audit sink the test can read.
-#[derive(Clone, Default)]
-struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

@@ -87,15 +87,9 @@ pub(crate) fn run(args: Args) -> u8 {
         Ok(report) => report,
         Err(code) => return code,
     };
-    match args.format {
-        Format::Text => print!("{}", report.to_text()),
-        Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("error: cannot write the JSON report: {e}");
-                return 2;
-            }
-        },
+    if let Err(message) = args.format.print(&report, |r| r.to_text()) {
+        eprintln!("error: {message}");
+        return 2;
     }
     let s = &report.summary;
     let failed = match args.fail_on {

@@ -133,15 +133,9 @@ pub(crate) fn run(args: Args) -> u8 {
             return 2;
         }
     };
-    match args.format {
-        Format::Text => print!("{}", report.to_text()),
-        Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("error: cannot write the JSON report: {e}");
-                return 2;
-            }
-        },
+    if let Err(message) = args.format.print(&report, |r| r.to_text()) {
+        eprintln!("error: {message}");
+        return 2;
     }
     if report.compatible {
         0

@@ -33,6 +33,30 @@ pub(crate) enum Format {
     Json,
 }
 
+impl Format {
+    /// Prints `report` to stdout in this format: `text` for
+    /// [`Format::Text`], the pretty JSON of `report` for [`Format::Json`].
+    ///
+    /// # Errors
+    ///
+    /// The message to print when the report cannot be written as JSON.
+    pub(crate) fn print<R: serde::Serialize>(
+        self,
+        report: &R,
+        text: impl FnOnce(&R) -> String,
+    ) -> Result<(), String> {
+        match self {
+            Format::Text => print!("{}", text(report)),
+            Format::Json => {
+                let json = serde_json::to_string_pretty(report)
+                    .map_err(|e| format!("cannot write the JSON report: {e}"))?;
+                println!("{json}");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The contract in `dir`, or the one embedded in airssys when `dir` is
 /// `None`. A directory that does not load is reported on stderr (with the
 /// file and line wit-parser gives) and yields exit code 2.

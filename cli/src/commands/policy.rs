@@ -78,15 +78,7 @@ fn policy_diff(args: &DiffArgs) -> Result<(), String> {
     let read = |path: &Path| Policy::from_toml_file(path).map_err(|e| e.to_string());
     let (old, new) = (read(&args.old)?, read(&args.new)?);
     let diff = diff_policies(&old.authority(), &new.authority());
-    match args.format {
-        Format::Text => print!("{diff}"),
-        Format::Json => {
-            let json = serde_json::to_string_pretty(&diff)
-                .map_err(|e| format!("cannot write the JSON report: {e}"))?;
-            println!("{json}");
-        }
-    }
-    Ok(())
+    args.format.print(&diff, ToString::to_string)
 }
 
 /// The first line `airssys run --observe NAME --audit FILE` writes to the

@@ -29,22 +29,24 @@
 //! build, a file that is not a component, two components with one name,
 //! a `--request-to` naming no loaded component).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use airssys_contract::capability::{Action, Capability, Domain, Request};
-use airssys_contract::guard::{DecidedBy, refusal_advice};
-use airssys_contract::manifest::Manifest;
 use airssys_contract::text::printable;
 use airssys_runtime::broker::NatsBroker;
 use airssys_runtime::{
-    AuditRecord, Broker, DecidingRule, DeliveryKind, DeliveryRecord, Instance, LoadError,
-    LoadedComponent, Policy, RuleOrigin, Runtime, RuntimeError, UNANNOTATED_NAME,
+    Broker, DeliveryKind, DeliveryRecord, Instance, LoadError, LoadedComponent, Policy, RuleOrigin,
+    Runtime, RuntimeError,
 };
+
+mod input;
+mod report;
+
+pub(super) use input::{Input, build_crate, read_components};
+use report::AuditSink;
+pub(super) use report::{Reporter, component_logs};
 
 /// Arguments of `airssys run`.
 #[derive(Debug, clap::Args)]
@@ -313,16 +315,6 @@ struct ExtraRules {
     mounts: Vec<(String, PathBuf)>,
 }
 
-/// A component given on the command line, read but not loaded yet.
-pub(super) struct Input {
-    /// The `.wasm` file (built from the crate directory given).
-    pub(super) wasm: PathBuf,
-    /// Its bytes.
-    pub(super) bytes: Vec<u8>,
-    /// Its manifest name.
-    pub(super) name: String,
-}
-
 fn run_inner(args: &Args) -> Result<Exit, Exit> {
     // Arguments first, so a typo fails before a slow build.
     let rules = ExtraRules {
@@ -398,36 +390,13 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     }
     print!("{out}");
 
-    let mut report = Reporter {
+    let mut report = Reporter::new(
         sink,
-        denials: 0,
-        policy: args.policy.clone(),
-        fix_styles: loaded
-            .iter()
-            .zip(&inputs)
-            .map(|(c, i)| {
-                (
-                    c.name().to_owned(),
-                    super::component::fix_style_of(&i.bytes),
-                )
-            })
-            .collect(),
-        declared: loaded
-            .iter()
-            .map(|c| {
-                let declared = c
-                    .manifest()
-                    .map(|m| m.requires.iter().chain(&m.optional).cloned().collect())
-                    .unwrap_or_default();
-                (c.name().to_owned(), declared)
-            })
-            .collect(),
-        granted: loaded
-            .iter()
-            .map(|c| (c.name().to_owned(), c.grants().allows().to_vec()))
-            .collect(),
-        cli_denies: args.denies.clone(),
-    };
+        args.policy.clone(),
+        &loaded,
+        &inputs,
+        args.denies.clone(),
+    );
     let several = loaded.len() > 1;
     let mut instances = Vec::new();
     for component in &loaded {
@@ -499,76 +468,16 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         }
         println!("  -> ok");
     }
-    if report.denials > 0 {
+    if report.denials() > 0 {
         println!(
             "{} host call(s) denied; see the `fix:` lines above",
-            report.denials
+            report.denials()
         );
         if args.fail_on_deny {
             return Ok(1);
         }
     }
     Ok(0)
-}
-
-/// Builds (crate directories) and reads the components at `paths`,
-/// refusing two with one name.
-pub(super) fn read_components(paths: &[PathBuf]) -> Result<Vec<Input>, Exit> {
-    let mut inputs: Vec<Input> = Vec::new();
-    for path in paths {
-        let input = read_component(path)?;
-        if let Some(first) = inputs.iter().find(|i| i.name == input.name) {
-            return Err(fail(
-                2,
-                format_args!(
-                    "{} and {} are both named `{}`; components run together need different \
-                     names (the crate name, or `name` in `#[airssys::component(..)]`)",
-                    first.wasm.display(),
-                    input.wasm.display(),
-                    input.name
-                ),
-            ));
-        }
-        inputs.push(input);
-    }
-    Ok(inputs)
-}
-
-/// Builds (a crate directory) and reads the component at `path`.
-fn read_component(path: &Path) -> Result<Input, Exit> {
-    let wasm = if path.is_dir() {
-        build_crate(path)?
-    } else if path.is_file() {
-        path.to_path_buf()
-    } else {
-        return Err(fail(
-            2,
-            format_args!(
-                "{} is neither a component file nor a crate directory; pass the `.wasm` \
-                 or the directory holding the crate's Cargo.toml",
-                path.display()
-            ),
-        ));
-    };
-    let bytes = std::fs::read(&wasm).map_err(|e| {
-        fail(
-            2,
-            format_args!("cannot read component {}: {e}", wasm.display()),
-        )
-    })?;
-    super::inspect::check_is_component(&wasm.display().to_string(), &bytes)
-        .map_err(|why| fail(2, why))?;
-    let manifest = Manifest::from_wasm(&bytes).map_err(|e| {
-        fail(
-            2,
-            format_args!("{} is not a readable component: {e}", wasm.display()),
-        )
-    })?;
-    let name = manifest
-        .as_ref()
-        .map_or(UNANNOTATED_NAME, |m| m.name.as_str())
-        .to_owned();
-    Ok(Input { wasm, bytes, name })
 }
 
 /// What was loaded, granted, left out and subscribed.
@@ -932,146 +841,11 @@ impl LastDelivery {
                 payload: text(record.payload),
             },
         };
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
+        *crate::sync::lock(&self.0) = Some(taken);
     }
 
     fn take(&self) -> Option<Taken> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-}
-
-/// Builds the crate in `dir` for `wasm32-wasip2` and returns its `.wasm`
-/// (also used by `airssys diff`).
-pub(super) fn build_crate(dir: &Path) -> Result<PathBuf, Exit> {
-    let manifest = dir.join("Cargo.toml");
-    let manifest = std::fs::canonicalize(&manifest).unwrap_or(manifest);
-    if !manifest.is_file() {
-        return Err(fail(
-            2,
-            format_args!(
-                "{} has no Cargo.toml; pass a component crate directory or a `.wasm` file",
-                dir.display()
-            ),
-        ));
-    }
-    ensure_target(dir)?;
-    eprintln!(
-        "airssys: building {} (cargo build --target wasm32-wasip2 --release)",
-        dir.display()
-    );
-    let status = Command::new("cargo")
-        .args(["build", "--target", "wasm32-wasip2", "--release"])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| fail(2, format_args!("cannot run cargo: {e}; is Rust installed?")))?;
-    if !status.success() {
-        return Err(fail(
-            2,
-            format_args!(
-                "building {} failed (cargo's errors are above); fix them and run again",
-                dir.display()
-            ),
-        ));
-    }
-    let wasm = locate_wasm(&manifest)?;
-    eprintln!("airssys: built {}", wasm.display());
-    Ok(wasm)
-}
-
-/// Installs the `wasm32-wasip2` target with rustup when it is missing.
-fn ensure_target(dir: &Path) -> Result<(), Exit> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .output();
-    let Ok(installed) = installed else {
-        // No rustup: let cargo report a missing target itself.
-        return Ok(());
-    };
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|l| l.trim() == "wasm32-wasip2")
-    {
-        return Ok(());
-    }
-    eprintln!("airssys: installing the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
-    let status = Command::new("rustup")
-        .args(["target", "add", "wasm32-wasip2"])
-        .current_dir(dir)
-        .status()
-        .map_err(|e| fail(2, format_args!("cannot run rustup: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(fail(
-            2,
-            "`rustup target add wasm32-wasip2` failed; run it yourself and try again",
-        ))
-    }
-}
-
-/// The `.wasm` of the crate's `cdylib` in cargo's target directory.
-fn locate_wasm(manifest: &Path) -> Result<PathBuf, Exit> {
-    let output = Command::new("cargo")
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .arg("--manifest-path")
-        .arg(manifest)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| fail(2, format_args!("cannot run cargo metadata: {e}")))?;
-    if !output.status.success() {
-        return Err(fail(
-            2,
-            format_args!("`cargo metadata` failed for {}", manifest.display()),
-        ));
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| fail(2, format_args!("cannot read cargo metadata: {e}")))?;
-    let target_dir = metadata["target_directory"].as_str().map(PathBuf::from);
-    let canonical = std::fs::canonicalize(manifest).unwrap_or_else(|_| manifest.to_path_buf());
-    let lib = metadata["packages"].as_array().and_then(|packages| {
-        packages
-            .iter()
-            .filter(|p| {
-                p["manifest_path"]
-                    .as_str()
-                    .is_some_and(|m| Path::new(m) == canonical)
-                    || packages.len() == 1
-            })
-            .flat_map(|p| p["targets"].as_array().into_iter().flatten())
-            .find(|t| {
-                t["crate_types"]
-                    .as_array()
-                    .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
-            })
-            .and_then(|t| t["name"].as_str())
-            .map(|n| n.replace('-', "_"))
-    });
-    let (Some(target_dir), Some(lib)) = (target_dir, lib) else {
-        return Err(fail(
-            2,
-            format_args!(
-                "{} has no `cdylib` library, so it builds no component; add \
-                 `[lib] crate-type = [\"cdylib\"]`",
-                manifest.display()
-            ),
-        ));
-    };
-    let wasm = target_dir
-        .join("wasm32-wasip2")
-        .join("release")
-        .join(format!("{lib}.wasm"));
-    if wasm.is_file() {
-        Ok(wasm)
-    } else {
-        Err(fail(
-            2,
-            format_args!("cargo built the crate but {} is missing", wasm.display()),
-        ))
+        crate::sync::lock(&self.0).take()
     }
 }
 
@@ -1127,380 +901,6 @@ fn printable_lines(text: &str, marker: &str) -> String {
         .map(|line| printable(line).into_owned())
         .collect::<Vec<_>>()
         .join(&format!("\n{marker}"))
-}
-
-/// What happened during a call, in order: the capability decisions the
-/// runtime reports to its audit hook
-/// ([`RuntimeBuilder::on_audit`](airssys_runtime::RuntimeBuilder::on_audit))
-/// and the JSON lines `component_logs` writes (the component's log records
-/// and the runtime's notes).
-#[derive(Clone, Default)]
-struct AuditSink(Arc<Mutex<Vec<Event>>>);
-
-/// One entry of an [`AuditSink`].
-enum Event {
-    /// Bytes of JSON lines, as written.
-    Lines(Vec<u8>),
-    /// A capability decision.
-    Decision(Decision),
-    /// Refusals the component's audit rate limit kept out.
-    Dropped {
-        component: String,
-        dropped: u64,
-        limit: &'static str,
-    },
-}
-
-/// A capability decision, owned.
-struct Decision {
-    component: String,
-    function: String,
-    /// `domain:action`.
-    capability: String,
-    resource: String,
-    allowed: bool,
-    /// The deciding rule in words.
-    rule: String,
-    /// The deny rule that refused the call, if one did.
-    deny_rule: Option<String>,
-}
-
-impl Write for AuditSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut events = self.lock();
-        match events.last_mut() {
-            Some(Event::Lines(bytes)) => bytes.extend_from_slice(buf),
-            _ => events.push(Event::Lines(buf.to_vec())),
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl AuditSink {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The audit hook: keeps each record, in order with the lines.
-    fn record(&self, record: &AuditRecord<'_>) {
-        let event = match record {
-            AuditRecord::Decision(d) => Event::Decision(Decision {
-                component: d.component.to_owned(),
-                function: d.function.to_owned(),
-                capability: format!("{}:{}", d.domain, d.action),
-                resource: d.resource.to_owned(),
-                allowed: d.is_allowed(),
-                rule: d.rule.to_string(),
-                deny_rule: match d.rule {
-                    DecidingRule::DenyRule(pattern) => Some(pattern.to_string()),
-                    _ => None,
-                },
-            }),
-            AuditRecord::RateLimited(d) => Event::Dropped {
-                component: d.component.to_owned(),
-                dropped: d.dropped,
-                limit: d.limit,
-            },
-            _ => return,
-        };
-        self.lock().push(event);
-    }
-
-    fn take(&self) -> Vec<Event> {
-        std::mem::take(&mut *self.lock())
-    }
-}
-
-/// Prints the capability decisions made since the last flush.
-pub(super) struct Reporter {
-    sink: AuditSink,
-    denials: usize,
-    policy: Option<PathBuf>,
-    /// Each component's manifest `requires` and `optional`.
-    declared: BTreeMap<String, Vec<Capability>>,
-    /// Where each component's manifest is edited (its language).
-    fix_styles: BTreeMap<String, super::component::FixStyle>,
-    /// Each component's effective grant (for near-miss hints).
-    granted: BTreeMap<String, Vec<Capability>>,
-    /// The `--deny` patterns, as given.
-    cli_denies: Vec<String>,
-}
-
-impl Reporter {
-    fn flush(&mut self) {
-        let _ = std::io::stderr().flush();
-        for event in self.sink.take() {
-            match event {
-                Event::Lines(bytes) => Self::print_lines(&bytes),
-                Event::Decision(decision) => self.print_decision(&decision),
-                Event::Dropped {
-                    component,
-                    dropped,
-                    limit,
-                } => {
-                    // Refusals the audit rate limit kept out of the log
-                    // still count as denials.
-                    self.denials += usize::try_from(dropped).unwrap_or(usize::MAX);
-                    println!(
-                        "  note: {dropped} more refusal(s) of `{}` not shown: dropped from the \
-                         audit log by {limit}",
-                        printable(&component)
-                    );
-                }
-            }
-        }
-    }
-
-    /// The component's log records and the runtime's notes.
-    pub(super) fn print_lines(bytes: &[u8]) {
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
-                continue;
-            };
-            // What the component controls is printed escaped.
-            let raw = |k: &str| record[k].as_str().unwrap_or_default();
-            let field = |k: &str| printable(raw(k)).into_owned();
-            if let Some(message) = record["log"].as_str() {
-                let message = printable(message);
-                match raw("stream") {
-                    stream @ ("stdout" | "stderr") => println!("  {stream}: {message}"),
-                    _ => println!("  log {} {}: {message}", field("level"), field("target")),
-                }
-                continue;
-            }
-            if let Some(message) = record["note"].as_str() {
-                println!("  note: {}", printable(message));
-            }
-        }
-    }
-
-    fn print_decision(&mut self, decision: &Decision) {
-        // What the component controls is printed escaped.
-        let resource = printable(&decision.resource).into_owned();
-        let capability = printable(&decision.capability).into_owned();
-        let request = if resource.is_empty() {
-            capability.clone()
-        } else {
-            format!("{capability}:{resource}")
-        };
-        let function = printable(&decision.function).into_owned();
-        let function = function
-            .rsplit_once('#')
-            .map_or(function.as_str(), |(_, f)| f)
-            .replace("[method]", "");
-        let rule = printable(&decision.rule);
-        if decision.allowed {
-            println!("  allow {request} ({function})");
-            return;
-        }
-        self.denials += 1;
-        println!("  DENY  {request} ({function}): {rule}");
-        let fix = self.fix(decision);
-        println!("  fix: {}", printable(&fix));
-    }
-
-    /// How to let the component have what `decision` refused: the advice
-    /// the component received (one source, [`refusal_advice`]), with the
-    /// fix made concrete for this run.
-    fn fix(&self, decision: &Decision) -> String {
-        let (component, capability, resource) = (
-            decision.component.as_str(),
-            decision.capability.as_str(),
-            decision.resource.as_str(),
-        );
-        let request = if resource.is_empty() {
-            capability.to_owned()
-        } else {
-            format!("{capability}:{resource}")
-        };
-        let deny = decision.deny_rule.as_deref();
-        let declared = self.declared.get(component).map(Vec::as_slice);
-        let granted = self.granted.get(component).map_or(&[][..], Vec::as_slice);
-        let advice = refusal_advice(component, &request, declared.or(Some(&[])), granted, deny);
-        let fix = match &advice.decided_by {
-            DecidedBy::DenyRule => {
-                let deny = deny.unwrap_or_default();
-                let from_flag = self
-                    .cli_denies
-                    .iter()
-                    .any(|d| Capability::parse(d).is_ok_and(|d| d.to_string() == deny));
-                match &self.policy {
-                    _ if from_flag => format!(
-                        "it came from `--deny {deny}` on the command line: drop that flag if \
-                         this call should succeed"
-                    ),
-                    Some(path) => format!(
-                        "remove `{deny}` from `denies` in {} if this call should succeed",
-                        path.display()
-                    ),
-                    None => format!("drop `--deny {deny}` if this call should succeed"),
-                }
-            }
-            DecidedBy::Policy(pattern) => match &self.policy {
-                Some(path) => format!(
-                    "add \"{pattern}\" to `grants` of [components.{component}] in {}, or pass \
-                     `--grant {pattern}` for this run",
-                    path.display()
-                ),
-                None => format!(
-                    "pass `--grant {pattern}`, or a `--policy FILE` granting it in \
-                     [components.{component}]"
-                ),
-            },
-            DecidedBy::Manifest
-                if self.fix_styles.get(component) == Some(&super::component::FixStyle::Toml) =>
-            {
-                format!(
-                    "declare a `{capability}` pattern covering `{request}` in `requires` or \
-                     `optional` under [capabilities] in its Component.toml and attach it again \
-                     (`airssys manifest attach COMPONENT.wasm --manifest Component.toml --replace \
-                     -o COMPONENT.wasm`)"
-                )
-            }
-            DecidedBy::Manifest | DecidedBy::NoGrant => advice.fix.clone(),
-        };
-        // The DENY line above already says why; this is the component's
-        // advice, made concrete for this run.
-        let mut text = fix;
-        if !advice.hint.is_empty() {
-            let _ = write!(text, " ({})", advice.hint);
-        }
-        text
-    }
-}
-
-/// Passes the component's `logging` records (target `airssys::component`)
-/// to the audit sink as `{"log": ..}` lines, and the runtime's messaging
-/// warnings (a dead-lettered message and why) as `{"note": ..}` lines, so
-/// they print in order with the capability decisions.
-pub(super) mod component_logs {
-    use std::fmt::Write as _;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Metadata, Subscriber};
-
-    use super::AuditSink;
-
-    /// The runtime's target for messaging warnings.
-    const MESSAGING: &str = "airssys::messaging";
-    /// The runtime's target for notes about a component's output (records
-    /// dropped by a rate limit, output without a `log:write` grant).
-    const OUTPUT: &str = "airssys::output";
-
-    /// The subscriber; only component records are enabled.
-    struct Logs<S> {
-        next_span: AtomicU64,
-        sink: S,
-    }
-
-    /// Keeps the subscriber installed while alive.
-    pub(super) struct Guard {
-        _guard: tracing::subscriber::DefaultGuard,
-    }
-
-    /// Installs the subscriber for this thread.
-    pub(super) fn install(sink: AuditSink) -> Guard {
-        Guard {
-            _guard: tracing::subscriber::set_default(Logs {
-                next_span: AtomicU64::new(1),
-                sink,
-            }),
-        }
-    }
-
-    /// Installs the subscriber for the whole process (every thread, the
-    /// server's workers too), writing to clones of `sink`, one per record;
-    /// false when a subscriber is already installed.
-    pub(in crate::commands) fn install_global(
-        sink: impl std::io::Write + Clone + Send + Sync + 'static,
-    ) -> bool {
-        tracing::subscriber::set_global_default(Logs {
-            next_span: AtomicU64::new(1),
-            sink,
-        })
-        .is_ok()
-    }
-
-    #[derive(Default)]
-    struct Fields {
-        message: String,
-        component: String,
-        target: String,
-        stream: String,
-        error: String,
-    }
-
-    impl Visit for Fields {
-        fn record_str(&mut self, field: &Field, value: &str) {
-            match field.name() {
-                "component" => value.clone_into(&mut self.component),
-                "target" => value.clone_into(&mut self.target),
-                "stream" => value.clone_into(&mut self.stream),
-                "message" => value.clone_into(&mut self.message),
-                "error" => value.clone_into(&mut self.error),
-                _ => {}
-            }
-        }
-
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            let mut text = String::new();
-            let _ = write!(text, "{value:?}");
-            self.record_str(field, &text);
-        }
-    }
-
-    impl<S: std::io::Write + Clone + Send + Sync + 'static> Subscriber for Logs<S> {
-        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-            metadata.target() == "airssys::component"
-                || metadata.target() == OUTPUT
-                || (metadata.target() == MESSAGING && *metadata.level() <= tracing::Level::WARN)
-        }
-
-        fn new_span(&self, _span: &Attributes<'_>) -> Id {
-            Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed))
-        }
-
-        fn record(&self, _span: &Id, _values: &Record<'_>) {}
-
-        fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
-
-        fn event(&self, event: &Event<'_>) {
-            let mut fields = Fields::default();
-            event.record(&mut fields);
-            if [MESSAGING, OUTPUT].contains(&event.metadata().target()) {
-                let mut note = fields.message;
-                if !fields.error.is_empty() {
-                    let _ = write!(note, ": {}", fields.error);
-                }
-                let mut sink = self.sink.clone();
-                let _ = writeln!(sink, "{}", serde_json::json!({ "note": note }));
-                return;
-            }
-            let target = if fields.target.is_empty() {
-                fields.component
-            } else {
-                fields.target
-            };
-            let line = serde_json::json!({
-                "log": fields.message,
-                "level": event.metadata().level().as_str().to_ascii_lowercase(),
-                "target": target,
-                "stream": fields.stream,
-            });
-            let mut sink = self.sink.clone();
-            let _ = writeln!(sink, "{line}");
-        }
-
-        fn enter(&self, _span: &Id) {}
-
-        fn exit(&self, _span: &Id) {}
-    }
 }
 
 #[cfg(test)]

@@ -213,7 +213,7 @@ impl Backend for ServerBackend {
             Ok(report) => {
                 // What the operator changed, as `airssys policy diff OLD NEW`
                 // prints it, beside what each component gained and lost.
-                let mut in_force = self.in_force.lock().unwrap_or_else(|p| p.into_inner());
+                let mut in_force = crate::sync::lock(&self.in_force);
                 let diff = diff_policies(&in_force, &rules);
                 *in_force = rules;
                 /// The report's fields, then the policy diff.

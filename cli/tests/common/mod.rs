@@ -73,25 +73,23 @@ pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The repository root, absolute and without `..` (printed by tests and
+/// written into generated crates).
+pub(crate) fn repo_root() -> PathBuf {
+    std::fs::canonicalize(repo()).unwrap()
+}
+
+/// `<repo>/target/new-templates`: the target directory every test that
+/// builds a component crate shares, so airssys and its dependencies
+/// compile for `wasm32-wasip2` once.
+pub(crate) fn shared_target() -> PathBuf {
+    repo_root().join("target").join("new-templates")
+}
+
 /// Writes a component crate named `name` whose every request is answered
-/// with `<name> got <payload>`, and returns its directory (under
-/// `<repo>/target/new-templates/fixtures`, inside the airssys workspace so
-/// the pinned toolchain applies). It declares no capability, so it loads
-/// under any policy. Files already holding the same text are not
-/// rewritten, so the crate is not rebuilt for nothing.
+/// with `<name> got <payload>` ([`component_crate`]). It declares no
+/// capability, so it loads under any policy.
 pub(crate) fn echo_crate(name: &str) -> PathBuf {
-    let repo = std::fs::canonicalize(repo()).unwrap();
-    let dir = repo
-        .join("target")
-        .join("new-templates")
-        .join("fixtures")
-        .join(name);
-    let cargo_toml = format!(
-        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
-         publish = false\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
-         airssys = {{ path = {:?} }}\n\n[workspace]\n",
-        repo.display().to_string()
-    );
     let lib_rs = "//! Answers each request with its name and the payload.\n\
         \n\
         #[airssys::component]\n\
@@ -108,6 +106,24 @@ pub(crate) fn echo_crate(name: &str) -> PathBuf {
         \x20       Ok(format!(\"{} got {payload}\", env!(\"CARGO_PKG_NAME\")).into_bytes())\n\
         \x20   }\n\
         }\n";
+    component_crate(name, lib_rs)
+}
+
+/// Writes a component crate named `name` with `lib_rs` as its
+/// `src/lib.rs`, depending on this repository's airssys, and returns its
+/// directory (under `<repo>/target/new-templates/fixtures`, inside the
+/// airssys workspace so the pinned toolchain applies). Files already
+/// holding the same text are not rewritten, so the crate is not rebuilt
+/// for nothing.
+pub(crate) fn component_crate(name: &str, lib_rs: &str) -> PathBuf {
+    let repo = repo_root();
+    let dir = shared_target().join("fixtures").join(name);
+    let cargo_toml = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+         publish = false\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
+         airssys = {{ path = {:?} }}\n\n[workspace]\n",
+        repo.display().to_string()
+    );
     for (path, text) in [
         (dir.join("Cargo.toml"), cargo_toml.as_str()),
         (dir.join("src").join("lib.rs"), lib_rs),
@@ -119,6 +135,34 @@ pub(crate) fn echo_crate(name: &str) -> PathBuf {
         std::fs::write(&path, text).unwrap();
     }
     dir
+}
+
+/// A component of world `app` in `wit` (resolved against the embedded
+/// contract), whose core module is wit-component's dummy: it imports and
+/// exports what the world does and does nothing. No manifest.
+pub(crate) fn app_component(wit: &str) -> Vec<u8> {
+    let mut resolve = airssys_contract::model::Contract::embedded()
+        .resolve()
+        .clone();
+    let pkg = resolve.push_str("app.wit", wit).unwrap();
+    let world = resolve.select_world(&[pkg], Some("app")).unwrap();
+    dummy_component(&resolve, world)
+}
+
+/// A component of `world` whose core module is wit-component's dummy.
+pub(crate) fn dummy_component(
+    resolve: &wit_parser::Resolve,
+    world: wit_parser::WorldId,
+) -> Vec<u8> {
+    use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
+    let mut module = dummy_module(resolve, world, wit_parser::ManglingAndAbi::Standard32);
+    embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8).unwrap();
+    ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
 }
 
 /// An answer: status and body.

@@ -30,6 +30,8 @@ use std::path::PathBuf;
 use crate::capability::Capability;
 
 pub use binary::{FORMAT_VERSION, MAGIC, MAX_ENCODED_LEN};
+#[cfg(feature = "signature")]
+pub(crate) use wasm::put_leb;
 #[cfg(feature = "wasm")]
 pub use wasm::{Placement, languages};
 

@@ -202,8 +202,9 @@ fn custom_name(payload: &[u8]) -> Option<&str> {
     BinaryReader::new(payload, 0).read_string().ok()
 }
 
-/// Appends `n` as an unsigned LEB128 (the sizes here are below 4 GiB).
-fn put_leb(out: &mut Vec<u8>, n: usize) {
+/// Appends `n` as an unsigned LEB128 (the sizes here are below 4 GiB;
+/// also used to write the signature section).
+pub(crate) fn put_leb(out: &mut Vec<u8>, n: usize) {
     let mut n = n as u64;
     loop {
         let byte = (n & 0x7f) as u8;

@@ -22,7 +22,7 @@ use super::{Policy, ProcessNotice, RuleOrigin};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "component `{component}` requires capabilities the host policy does not grant:\n  - {}\n{fix}",
-    listed(missing)
+    MissingCapability::listed(missing)
 )]
 #[non_exhaustive]
 pub struct MissingCapabilities {
@@ -82,13 +82,16 @@ impl std::fmt::Display for MissingCapability {
     }
 }
 
-/// The list of [`MissingCapabilities`], one per line.
-fn listed(missing: &[MissingCapability]) -> String {
-    missing
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n  - ")
+impl MissingCapability {
+    /// The capabilities of a [`MissingCapabilities`] error as its text
+    /// lists them: one per line, after the first `  - `.
+    pub fn listed(missing: &[MissingCapability]) -> String {
+        missing
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n  - ")
+    }
 }
 
 impl Policy {

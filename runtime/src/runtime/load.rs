@@ -92,25 +92,7 @@ impl Runtime {
         let policy = &shared.policy;
         let rights = rights(shared, policy, &identity)?;
         let linked = compile_and_link(shared, bytes, &identity.name, &rights)?;
-        let mailbox = claim(shared, &identity, &rights)?;
-        let process_notices = announce(policy, &identity, &rights);
-        let undeclared_grants = undeclared_grants(policy, &identity);
-        let digest = identity.digest;
-        let signature = identity.signature.clone();
-        let info = component_info(policy, identity, rights);
-        Ok(LoadedComponent::new(Loaded {
-            shared: Arc::clone(shared),
-            info: Arc::new(info),
-            pre: linked.pre,
-            lifecycle: linked.lifecycle,
-            handler: linked.handler,
-            process_notices,
-            undeclared_grants,
-            mailbox,
-            digest,
-            core_instances: linked.core_instances,
-            signature,
-        }))
+        put_in_force(shared, policy, identity, rights, linked)
     }
 }
 
@@ -307,6 +289,36 @@ fn undeclared_grants(policy: &Policy, identity: &Identity) -> Vec<UndeclaredGran
     undeclared
 }
 
+/// The last steps of a load (and of a reload's commit): claim the name,
+/// announce, and put the component together under its rights.
+fn put_in_force(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    identity: Identity,
+    rights: Rights,
+    linked: Linked,
+) -> Result<LoadedComponent, LoadError> {
+    let mailbox = claim(shared, &identity, &rights)?;
+    let process_notices = announce(policy, &identity, &rights);
+    let undeclared_grants = undeclared_grants(policy, &identity);
+    let digest = identity.digest;
+    let signature = identity.signature.clone();
+    let info = component_info(policy, identity, rights);
+    Ok(LoadedComponent::new(Loaded {
+        shared: Arc::clone(shared),
+        info: Arc::new(info),
+        pre: linked.pre,
+        lifecycle: linked.lifecycle,
+        handler: linked.handler,
+        process_notices,
+        undeclared_grants,
+        mailbox,
+        digest,
+        core_instances: linked.core_instances,
+        signature,
+    }))
+}
+
 /// What every instance of the component shares; logs the network
 /// service's notes on the grant.
 fn component_info(policy: &Policy, identity: Identity, rights: Rights) -> ComponentInfo {
@@ -497,25 +509,12 @@ impl Rebound {
             identity,
             rights,
         } = self;
-        let shared = &from.shared;
-        let mailbox = claim(shared, &identity, &rights)?;
-        let process_notices = announce(policy, &identity, &rights);
-        let undeclared_grants = undeclared_grants(policy, &identity);
-        let digest = identity.digest;
-        let signature = identity.signature.clone();
-        let info = component_info(policy, identity, rights);
-        Ok(LoadedComponent::new(Loaded {
-            shared: Arc::clone(shared),
-            info: Arc::new(info),
+        let linked = Linked {
             pre: from.pre.clone(),
             lifecycle: from.lifecycle.clone(),
             handler: from.handler.clone(),
-            process_notices,
-            undeclared_grants,
-            mailbox,
-            digest,
             core_instances: from.core_instances,
-            signature,
-        }))
+        };
+        put_in_force(&from.shared, policy, identity, rights, linked)
     }
 }

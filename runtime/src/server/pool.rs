@@ -446,40 +446,39 @@ fn call(
             };
             (Err(super::handler_error(name, error)), outcome, None)
         }
-        Err(error @ (RuntimeError::Limit(_) | RuntimeError::LimitAfterOutput { .. })) => {
-            // The reply names the limit; the reason logged for the
-            // replacement also quotes what the call wrote (host only).
-            let (RuntimeError::Limit(limit) | RuntimeError::LimitAfterOutput { limit, .. }) =
-                &error
-            else {
-                unreachable!("matched as a limit above")
-            };
-            (
-                Err(ServeError::Limit {
-                    component: name.to_owned(),
-                    message: limit.to_string(),
-                    limit: limit.clone(),
-                }),
-                "limit",
-                Some(error.to_string()),
-            )
-        }
-        Err(RuntimeError::Trap {
-            message, source, ..
-        }) => (
-            Err(ServeError::Trap {
-                component: name.to_owned(),
-                message: message.clone(),
-                source,
-            }),
-            "trap",
-            Some(message),
-        ),
         Err(error) => {
-            // Replaced unless it can still be called (a missing export).
-            let replace =
-                (!matches!(error, RuntimeError::NoSuchExport { .. })).then(|| error.to_string());
-            (Err(ServeError::Runtime(error)), "error", replace)
+            // The reason logged for the replacement is the whole error: for
+            // a limit it also quotes what the call wrote (host only), while
+            // the reply names only the limit.
+            let reason = error.to_string();
+            match error.into_limit() {
+                Ok(limit) => (
+                    Err(ServeError::Limit {
+                        component: name.to_owned(),
+                        message: limit.to_string(),
+                        limit,
+                    }),
+                    "limit",
+                    Some(reason),
+                ),
+                Err(RuntimeError::Trap {
+                    message, source, ..
+                }) => (
+                    Err(ServeError::Trap {
+                        component: name.to_owned(),
+                        message: message.clone(),
+                        source,
+                    }),
+                    "trap",
+                    Some(message),
+                ),
+                Err(error) => {
+                    // Replaced unless it can still be called (a missing export).
+                    let replace =
+                        (!matches!(error, RuntimeError::NoSuchExport { .. })).then_some(reason);
+                    (Err(ServeError::Runtime(error)), "error", replace)
+                }
+            }
         }
     };
     control

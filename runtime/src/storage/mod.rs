@@ -477,15 +477,20 @@ pub(crate) mod tests {
         assert_eq!(backend.usage("cas").expect("usage"), 0);
     }
 
-    /// Names that would run together when concatenated stay apart, a
-    /// listing never leaves its bucket, any UTF-8 (and `/`, `.`) in a key
-    /// comes back as written, and long keys behave as short ones.
+    /// Names that would run together when concatenated stay apart (empty
+    /// ones included: the host never passes them, a backend keeps them
+    /// apart all the same), a listing never leaves its bucket, any UTF-8
+    /// (and `/`, `.`) in a key comes back as written, and long keys (past
+    /// any inline buffer of a backend) behave as short ones.
     pub(crate) fn names_stay_apart(backend: &dyn StorageBackend) {
         let long = "k\u{e9}".repeat(MAX_KEY_LEN / 3);
         let cases = [
             ("n", "bc", "k"),
             ("nb", "c", "k"),
             ("n", "b", "ck"),
+            ("n", "b", ""),
+            ("n", "", "bk"),
+            ("", "nb", "k"),
             ("n", "b", "c.k/\u{1f600} x"),
             ("n", "b", long.as_str()),
         ];
@@ -499,11 +504,15 @@ pub(crate) mod tests {
                 "{n:?}/{b:?}/{k:?}"
             );
         }
-        let in_b = ["c.k/\u{1f600} x", "ck", long.as_str()];
+        let in_b = ["", "c.k/\u{1f600} x", "ck", long.as_str()];
         assert_eq!(backend.list_keys("n", "b", None, 10).expect("list"), in_b);
         assert_eq!(
+            backend.list_keys("n", "b", Some(""), 10).expect("list"),
+            in_b[1..]
+        );
+        assert_eq!(
             backend.list_keys("n", "b", Some("c.k"), 10).expect("list"),
-            in_b
+            in_b[1..]
         );
         assert_eq!(
             backend.list_keys("n", "b", Some("ck"), 1).expect("list"),
@@ -517,12 +526,28 @@ pub(crate) mod tests {
         );
         assert_eq!(backend.list_keys("n", "bc", None, 10).expect("list"), ["k"]);
         assert_eq!(backend.list_keys("nb", "c", None, 10).expect("list"), ["k"]);
-        let in_n: u64 = cases
-            .iter()
-            .filter(|(n, ..)| *n == "n")
-            .map(|(n, b, k)| entry_cost(n, b, k, 1))
-            .sum();
-        assert_eq!(backend.usage("n").expect("usage"), in_n);
+        assert_eq!(backend.list_keys("n", "", None, 10).expect("list"), ["bk"]);
+        assert_eq!(backend.list_keys("", "nb", None, 10).expect("list"), ["k"]);
+        let usage_of = |namespace: &str| -> u64 {
+            cases
+                .iter()
+                .filter(|(n, ..)| *n == namespace)
+                .map(|(n, b, k)| entry_cost(n, b, k, 1))
+                .sum()
+        };
+        assert_eq!(backend.usage("n").expect("usage"), usage_of("n"));
+        assert_eq!(backend.usage("").expect("usage"), usage_of(""));
+        // Deleting the long key leaves its neighbours.
+        assert!(backend.delete("n", "b", &long).expect("delete"));
+        assert_eq!(backend.get("n", "b", &long).expect("get"), None);
+        assert_eq!(
+            backend.get("n", "b", "ck").expect("get").as_deref(),
+            Some(&[2u8][..])
+        );
+        assert_eq!(
+            backend.list_keys("n", "b", None, 10).expect("list"),
+            in_b[..3]
+        );
         // The longest names the host accepts, together (a component name
         // is at most 64 bytes).
         let (n, b, k) = (

@@ -765,69 +765,6 @@ mod tests {
         assert_eq!(tables, ["kv"]);
     }
 
-    /// Names that would run together without the lengths stay apart, a
-    /// listing never leaves its bucket, and long keys (built on the heap)
-    /// behave as short ones.
-    #[test]
-    fn flat_keys_keep_namespaces_buckets_and_keys_apart() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let storage = RedbStorage::open(&dir.path().join("flat.redb"))
-            .expect("open")
-            .durable(false);
-        let long = "k".repeat(INLINE_KEY * 2);
-        let cases = [
-            ("a", "bc", "k"),
-            ("ab", "c", "k"),
-            ("a", "b", "ck"),
-            ("a", "b", ""),
-            ("a", "", "bk"),
-            ("", "ab", "k"),
-            ("a", "b", long.as_str()),
-        ];
-        for (i, (n, b, k)) in cases.iter().enumerate() {
-            storage.set(n, b, k, &[i as u8], None).expect("set");
-        }
-        for (i, (n, b, k)) in cases.iter().enumerate() {
-            assert_eq!(
-                storage.get(n, b, k).expect("get").as_deref(),
-                Some(&[i as u8][..]),
-                "{n:?}/{b:?}/{k:?}"
-            );
-        }
-        assert_eq!(
-            storage.list_keys("a", "b", None, 10).expect("list"),
-            ["", "ck", long.as_str()]
-        );
-        assert_eq!(
-            storage.list_keys("a", "b", Some(""), 10).expect("list"),
-            ["ck", long.as_str()]
-        );
-        assert_eq!(
-            storage.list_keys("a", "b", Some("ck"), 1).expect("list"),
-            [long.as_str()]
-        );
-        assert!(
-            storage
-                .list_keys("a", "b", Some(&long), 10)
-                .expect("list")
-                .is_empty()
-        );
-        assert_eq!(storage.list_keys("a", "bc", None, 10).expect("list"), ["k"]);
-        assert_eq!(storage.list_keys("", "ab", None, 10).expect("list"), ["k"]);
-        let in_a: u64 = cases
-            .iter()
-            .filter(|(n, ..)| *n == "a")
-            .map(|(n, b, k)| entry_cost(n, b, k, 1))
-            .sum();
-        assert_eq!(storage.usage("a").expect("usage"), in_a);
-        assert!(storage.delete("a", "b", &long).expect("delete"));
-        assert_eq!(storage.get("a", "b", &long).expect("get"), None);
-        assert_eq!(
-            storage.get("a", "b", "ck").expect("get").as_deref(),
-            Some(&[2u8][..])
-        );
-    }
-
     #[test]
     fn a_damaged_key_is_an_error_on_open_not_a_panic() {
         let dir = tempfile::tempdir().expect("tempdir");

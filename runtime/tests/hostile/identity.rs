@@ -5,28 +5,16 @@
 //! itself; and its manifest must not cost the host more than linear time.
 //! See docs/decisions/containment-identity.md.
 
-use airssys_runtime::contract::capability::Capability;
-use airssys_runtime::contract::manifest::{MANIFEST_SECTION, MAX_ENCODED_LEN, Manifest};
+use airssys_runtime::contract::manifest::MAX_ENCODED_LEN;
 use airssys_runtime::{ComponentDigest, LoadError};
 
 use crate::neighbour::{NEIGHBOUR_POLICY, while_serving};
-use crate::support::{append_custom_section, fixture, fixture_as, runtime_with};
+use crate::support::{fixture, fixture_as, runtime_with, with_raw_manifest};
 
 /// The `messenger` fixture under a manifest written by hand (no manifest
 /// rule applied on this side: the host must apply them).
 fn messenger_claiming(name: &str, requires: &[String]) -> Vec<u8> {
-    let manifest = Manifest {
-        name: name.to_owned(),
-        version: "0.1.0".to_owned(),
-        requires: requires
-            .iter()
-            .map(|c| Capability::parse(c).expect(c))
-            .collect(),
-        optional: Vec::new(),
-    };
-    let mut bytes = fixture("messenger").to_vec();
-    append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());
-    bytes
+    with_raw_manifest(fixture("messenger").to_vec(), name, requires)
 }
 
 /// The policy pins `billing` to one build; a stranger's build claiming

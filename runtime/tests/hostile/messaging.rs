@@ -7,10 +7,10 @@
 //! fresh instances; replies a requester has not collected are held to its
 //! `limits.held_bytes` and `limits.max_pending`.
 
-use airssys_runtime::{BrokerConfig, Instance, Policy, Runtime};
+use airssys_runtime::{BrokerConfig, Policy, Runtime};
 
 use crate::neighbour::{NEIGHBOUR_POLICY, while_serving};
-use crate::support::fixture_as;
+use crate::support::{cmd, start};
 
 fn runtime(policy: &str, config: BrokerConfig) -> Runtime {
     Runtime::builder()
@@ -20,25 +20,6 @@ fn runtime(policy: &str, config: BrokerConfig) -> Runtime {
         .broker_config(config)
         .build()
         .expect("runtime")
-}
-
-/// The `messenger` fixture as component `name`.
-fn start(runtime: &Runtime, name: &str, requires: &[&str]) -> Instance {
-    runtime
-        .load(&fixture_as("messenger", name, requires))
-        .unwrap_or_else(|e| panic!("{name} loads: {e}"))
-        .instantiate()
-        .unwrap_or_else(|e| panic!("{name} starts: {e}"))
-}
-
-/// A command from the host to a messenger (its handler takes commands
-/// from the source `host`).
-fn cmd(instance: &mut Instance, command: &str) -> String {
-    let reply = instance
-        .request("host", command.as_bytes())
-        .expect("call succeeds")
-        .expect("handler succeeds");
-    String::from_utf8(reply).expect("UTF-8")
 }
 
 const FLOOD: &str = r#"

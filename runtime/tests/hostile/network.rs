@@ -6,11 +6,10 @@
 //! refusal or limit error naming the rule or limit while the neighbour
 //! keeps serving.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airssys_runtime::Runtime;
 
@@ -20,46 +19,10 @@ use crate::support::{ask, fixture, runtime_with};
 #[path = "../support/netprobe.rs"]
 mod netprobe_support;
 
+use netprobe_support::raw_http_server;
+
 /// How long a test server waits for its clients.
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// Reads one request head from `s`; its path.
-fn read_head(s: &TcpStream) -> String {
-    let mut reader = BufReader::new(s);
-    let mut line = String::new();
-    let _ = reader.read_line(&mut line);
-    let mut h = String::new();
-    while reader.read_line(&mut h).unwrap_or(0) > 0 && h.trim_end() != "" {
-        h.clear();
-    }
-    line.split(' ').nth(1).unwrap_or("/").to_owned()
-}
-
-/// Serves `count` connections (or until [`LIMIT`]) with `respond` after
-/// reading the request head; returns how many it served.
-fn server(
-    listener: TcpListener,
-    count: usize,
-    respond: impl Fn(&str, &mut TcpStream) + Send + 'static,
-) -> JoinHandle<usize> {
-    listener.set_nonblocking(true).expect("non-blocking");
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + LIMIT;
-        let mut served = 0;
-        while served < count && Instant::now() < deadline {
-            let Ok((mut s, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            s.set_nonblocking(false).expect("blocking");
-            s.set_read_timeout(Some(LIMIT)).expect("timeout");
-            let path = read_head(&s);
-            respond(&path, &mut s);
-            served += 1;
-        }
-        served
-    })
-}
 
 fn hello(_: &str, s: &mut TcpStream) {
     let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nhi there");
@@ -189,7 +152,7 @@ fn an_in_flight_flood_leaves_other_components_their_slots() {
         let mut friend = load(&runtime, &friend_bytes);
         // Servers start once the components are compiled, so their
         // deadlines do not run meanwhile.
-        let answered = server(serving, 1, hello);
+        let answered = raw_http_server(serving, 1, LIMIT, hello);
         let flood = ask(
             &mut hostile,
             &format!("http-hold 127.0.0.1:{silent_port} /x 100"),
@@ -222,7 +185,7 @@ fn a_slow_loris_server_is_cut_off_at_the_deadline() {
          net_timeout_ms = 1000, max_net_in_flight = 1 }}\n{NEIGHBOUR_POLICY}"
     ));
     let slow = move || {
-        server(listener, 2, |path, s| {
+        raw_http_server(listener, 2, LIMIT, |path, s| {
             if path != "/slow" {
                 return hello(path, s);
             }
@@ -266,7 +229,7 @@ fn dropping_a_pending_request_cancels_it_and_frees_its_slot() {
     let (read_tx, read) = mpsc::channel();
     let (closed_tx, closed) = mpsc::channel();
     let watcher = move || {
-        server(listener, 2, move |_, s| {
+        raw_http_server(listener, 2, LIMIT, move |_, s| {
             let _ = read_tx.send(());
             let tx = closed_tx.clone();
             let mut s = s.try_clone().expect("clone");
@@ -338,7 +301,7 @@ fn an_endless_chunked_response_stops_at_the_body_limit() {
          held_bytes = 67108864 }}\n{NEIGHBOUR_POLICY}"
     ));
     let endless = move || {
-        server(listener, 1, |_, s| {
+        raw_http_server(listener, 1, LIMIT, |_, s| {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
             let chunk = vec![b'x'; 64 * 1024];
             for _ in 0..1024 {

@@ -7,36 +7,11 @@
 
 #![cfg(target_os = "linux")]
 
-use std::time::{Duration, Instant};
-
 use crate::neighbour::{NEIGHBOUR_POLICY, while_serving};
-use crate::support::{ask, instance, runtime_with};
+use crate::support::{alive, ask, gone, instance, runtime_with};
 
 fn procprobe(policy: &str) -> airssys_runtime::Runtime {
     runtime_with(&format!("{policy}\n{NEIGHBOUR_POLICY}"))
-}
-
-/// Whether process `pid` is alive (a zombie no longer counts).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat.rsplit_once(") ")?.1.chars().next()?;
-            Some(!matches!(state, 'Z' | 'X'))
-        })
-        .unwrap_or(false)
-}
-
-/// Waits (up to 10 s) for process `pid` to be gone.
-fn gone(pid: u32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
 }
 
 /// Rule: `args` of a program rule. `git -c alias.x='!sh ...'` is the

@@ -153,24 +153,122 @@ pub(crate) fn fixture_as(fixture_name: &str, name: &str, requires: &[&str]) -> V
     bytes
 }
 
+/// `module` (a core module) with the component metadata of `world`
+/// embedded, encoded as a component.
+pub(crate) fn componentize(
+    mut module: Vec<u8>,
+    resolve: &wit_parser::Resolve,
+    world: wit_parser::WorldId,
+) -> Vec<u8> {
+    use wit_component::{ComponentEncoder, StringEncoding, embed_component_metadata};
+    embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8).expect("embed");
+    ComponentEncoder::default()
+        .module(&module)
+        .expect("module")
+        .validate(true)
+        .encode()
+        .expect("encode component")
+}
+
+/// A component of `world` whose core module is wit-component's dummy: it
+/// imports and exports what the world does and does nothing.
+pub(crate) fn dummy_component(
+    resolve: &wit_parser::Resolve,
+    world: wit_parser::WorldId,
+) -> Vec<u8> {
+    use wit_parser::{LiftLowerAbi, ManglingAndAbi};
+    let module =
+        wit_component::dummy_module(resolve, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
+    componentize(module, resolve, world)
+}
+
 /// Appends custom section `name` holding `data` to a component or module.
 pub(crate) fn append_custom_section(wasm: &mut Vec<u8>, name: &str, data: &[u8]) {
-    fn leb128(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
+    use wasm_encoder::Section as _;
+    wasm_encoder::CustomSection {
+        name: name.into(),
+        data: data.into(),
     }
-    let mut body = Vec::new();
-    leb128(name.len(), &mut body);
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(data);
-    wasm.push(0);
-    leb128(body.len(), wasm);
-    wasm.extend_from_slice(&body);
+    .append_to(wasm);
+}
+
+/// `bytes` with a manifest written by hand appended: `name`, version
+/// 0.1.0, requiring `requires`, built without the manifest rules (the
+/// host must apply them).
+pub(crate) fn with_raw_manifest(mut bytes: Vec<u8>, name: &str, requires: &[String]) -> Vec<u8> {
+    use airssys_runtime::contract::capability::Capability;
+    let manifest = Manifest {
+        name: name.to_owned(),
+        version: "0.1.0".to_owned(),
+        requires: requires
+            .iter()
+            .map(|c| Capability::parse(c).expect(c))
+            .collect(),
+        optional: Vec::new(),
+    };
+    append_custom_section(&mut bytes, "airssys:manifest", &manifest.encode());
+    bytes
+}
+
+/// The `messenger` fixture as component `name` requiring `requires`
+/// ([`fixture_as`]), loaded into `runtime` and instantiated.
+pub(crate) fn start(
+    runtime: &airssys_runtime::Runtime,
+    name: &str,
+    requires: &[&str],
+) -> airssys_runtime::Instance {
+    runtime
+        .load(&fixture_as("messenger", name, requires))
+        .unwrap_or_else(|e| panic!("{name} loads: {e}"))
+        .instantiate()
+        .unwrap_or_else(|e| panic!("{name} instantiates: {e}"))
+}
+
+/// Sends `command` from the source `host` (the one a messenger takes
+/// commands from) and returns the reply text.
+pub(crate) fn cmd(instance: &mut airssys_runtime::Instance, command: &str) -> String {
+    let reply = instance
+        .request("host", command.as_bytes())
+        .expect("call succeeds")
+        .expect("handler succeeds");
+    String::from_utf8(reply).expect("UTF-8 reply")
+}
+
+/// A writer for the audit log's JSON lines that keeps what was written,
+/// for the test to read.
+#[derive(Clone, Default)]
+pub(crate) struct Sink(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether process `pid` is alive (a zombie no longer counts).
+pub(crate) fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            Some(!matches!(state, 'Z' | 'X'))
+        })
+        .unwrap_or(false)
+}
+
+/// Waits (up to 10 s) until process `pid` is gone.
+pub(crate) fn gone(pid: u32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while alive(pid) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
 }

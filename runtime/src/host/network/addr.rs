@@ -242,15 +242,21 @@ impl Rules<'_> {
         self.named.iter().any(|rule| {
             rule.action() == request.action()
                 && rule.covers(request)
-                && match rule.resource() {
-                    Some(ResourcePattern::Net(p)) => match p.host {
-                        HostPattern::Ip(_) => true,
-                        HostPattern::Cidr(_, len) => len >= prefix,
-                        _ => false,
-                    },
-                    _ => false,
-                }
+                && names_addresses(rule, prefix)
         })
+    }
+}
+
+/// Whether `rule` names its addresses by IP or by a CIDR block of at
+/// least `prefix` bits.
+pub(crate) fn names_addresses(rule: &Capability, prefix: u8) -> bool {
+    match rule.resource() {
+        Some(ResourcePattern::Net(p)) => match p.host {
+            HostPattern::Ip(_) => true,
+            HostPattern::Cidr(_, len) => len >= prefix,
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -97,17 +97,9 @@ impl NetComponent {
     /// Whether a rule of the policy itself (same action) contains `grant`
     /// and names addresses at least `prefix` bits narrow.
     fn policy_backs(&self, grant: &Capability, prefix: u8) -> bool {
-        self.named.iter().any(|rule| {
-            grant.is_subset_of(rule)
-                && match rule.resource() {
-                    Some(ResourcePattern::Net(p)) => match p.host {
-                        HostPattern::Ip(_) => true,
-                        HostPattern::Cidr(_, len) => len >= prefix,
-                        _ => false,
-                    },
-                    _ => false,
-                }
-        })
+        self.named
+            .iter()
+            .any(|rule| grant.is_subset_of(rule) && addr::names_addresses(rule, prefix))
     }
 
     /// What the runtime says at load time about the component's `net`
