@@ -424,12 +424,15 @@ fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
 }
 
 /// `examples/ping-pong` split across two hosts that connect as the users
-/// of `examples/nats/server.conf` (host A: `ping`, host B: `pong`): the
-/// ball goes back and forth over NATS. A third host connecting as
-/// `host-b` but serving `ping`, outside that user's permissions, is
-/// refused by the server: it prints the permission violations naming the
-/// subjects, the game's messages all go to host A's `ping`, none to it,
-/// and what it publishes outside its permissions reaches nobody.
+/// of `examples/nats/server.conf` (host A: `ping`, host B: `pong`), with
+/// the defaults of `--nats` (JetStream delivery, storage in the JetStream
+/// key-value bucket): the ball goes back and forth over NATS. A third
+/// host connecting as `host-b` but serving `ping`, outside that user's
+/// permissions, is refused by the server: it prints the permission
+/// violations naming the subjects (the JetStream consumers of `ping`, its
+/// requests, its storage namespace), the game's messages all go to host
+/// A's `ping`, none to it, and what it publishes outside its permissions
+/// reaches nobody.
 #[test]
 fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     let conf = repo_root().join("examples/nats/server.conf");
@@ -438,29 +441,26 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     let password_a = file(tmp.path(), "a.password", "host-a-password\n");
     let password_b = file(tmp.path(), "b.password", "host-b-password\n");
     let policy = repo_root().join("examples/ping-pong/policy.toml");
-    // Core delivery and file storage: the example's permissions fence
-    // the hosts' topic and request subjects, not the JetStream API
-    // (docs/distributed.md, "NATS permissions per host").
     let host = |component: &str, user: &str, password: &str| {
-        let storage = tmp.path().join(format!("{component}-{user}.redb"));
         Host::start(&[
             path(&repo_root().join("examples/ping-pong").join(component)),
             "--policy",
             path(&policy),
             "--nats",
             &nats.url(),
-            "--nats-delivery",
-            "core",
-            "--storage",
-            path(&storage),
             "--nats-user",
             user,
             "--nats-password-file",
             password,
+            "--nats-inbox-prefix",
+            &format!("_INBOX.{user}"),
         ])
     };
     let a = host("ping", "host-a", &password_a);
     let b = host("pong", "host-b", &password_b);
+    for host in [&a, &b] {
+        host.wait_for("storage in the NATS key-value bucket `airssys`", 1);
+    }
 
     a.publish("game.serve", "3");
     a.wait_for("ping: ping (3 left) from `host`", 1);
@@ -480,10 +480,20 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
 
     // A host outside its user's permissions.
     let c = host("ping", "host-b", &password_b);
-    c.wait_for(
-        "Permissions Violation for Subscription to \"airssys.topic.game.serve\"",
-        1,
-    );
+    for refused in [
+        // The durable consumers of `ping`'s subscriptions ...
+        "Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.airssys_messages.\
+         ping-d65848f78c5e0ed7\"",
+        "Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.airssys_messages.\
+         ping-e2f607ac40986d43\"",
+        // ... its requests ...
+        "Permissions Violation for Subscription to \"airssys.request.ping\" using queue \"ping\"",
+        // ... and its storage namespace.
+        "Permissions Violation for Publish to \"$JS.API.DIRECT.GET.KV_airssys.$KV.airssys.u.\
+         cGluZw\"",
+    ] {
+        c.wait_for(refused, 1);
+    }
     // As docs/distributed.md shows it.
     let page = std::fs::read_to_string(repo_root().join("docs/distributed.md")).unwrap();
     let shown = page
@@ -491,8 +501,9 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
         .find(|l| l.starts_with("  note: the NATS server nats://127.0.0.1:4222 refused"))
         .expect("docs/distributed.md shows a refusal");
     c.wait_for(&shown.replace("nats://127.0.0.1:4222", &nats.url()), 1);
-    // Nor may it publish the serve: the server drops it.
-    c.publish("game.serve", "7");
+    // Nor may it publish the serve: the server refuses to store it.
+    let answer = c.call("POST", "/v1/topics/game.serve", b"7");
+    assert_ne!(answer.status, 202, "{answer:?}");
     c.wait_for(
         "Permissions Violation for Publish to \"airssys.topic.game.serve\"",
         1,
@@ -502,8 +513,8 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     a.wait_for("ping: ping (1 left) from `host`", 1);
     b.wait_for("pong: pong (0 left) from `ping`", 2);
     // ... and nothing reached host C's `ping`, which would have logged it
-    // (it joined the queue group `ping` before the game started, so
-    // without the server's refusal it would share its messages).
+    // (without the server's refusal it would share the consumers of
+    // host A's `ping`, and its requests).
     assert!(!c.output().contains("ping: ping ("), "{}", c.output());
     assert!(!a.output().contains("(7 left)"), "{}", a.output());
     let metrics = c.call("GET", "/metrics", b"").body;
@@ -606,6 +617,7 @@ fn the_nats_table_of_distributed_md_is_a_valid_policy() {
     assert_eq!(nats.url.as_deref(), Some("nats://nats.internal:4222"));
     assert_eq!(nats.reconnect_max_delay, Some(Duration::from_millis(2000)));
     assert!(nats.credentials_file.is_some() && nats.tls_ca_file.is_some());
+    assert_eq!(nats.inbox_prefix.as_deref(), Some("_INBOX.host-a"));
 }
 
 /// Bad NATS input is refused before anything is built or connected,
@@ -703,6 +715,19 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
     ]);
     assert!(
         stderr.contains("the --nats-* options need a NATS server"),
+        "{stderr}"
+    );
+    // A reply-subject prefix must be a concrete subject.
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-inbox-prefix",
+        "_INBOX.>",
+    ]);
+    assert!(
+        stderr.contains("--nats-inbox-prefix: `_INBOX.>` is not a NATS subject"),
         "{stderr}"
     );
 }

@@ -60,6 +60,12 @@ pub(crate) struct NatsArgs {
     /// once).
     #[arg(long, value_name = "core|jetstream")]
     nats_delivery: Option<NatsDelivery>,
+    /// The prefix of this host's reply subjects (default `_INBOX`;
+    /// `[nats] inbox_prefix`): give each host its own, e.g.
+    /// `_INBOX.host-a`, so that the server can keep the others from
+    /// reading its answers and deliveries (docs/distributed.md).
+    #[arg(long, value_name = "SUBJECT")]
+    nats_inbox_prefix: Option<String>,
 }
 
 /// A connection read from the flags and the policy, not yet made.
@@ -88,6 +94,7 @@ impl NatsArgs {
             || self.nats_tls_ca.is_some()
             || self.nats_tls_cert.is_some()
             || self.nats_delivery.is_some()
+            || self.nats_inbox_prefix.is_some()
     }
 
     /// The connection the flags and the policy's `[nats]` ask for (none
@@ -163,6 +170,19 @@ impl NatsArgs {
                 };
                 bad(e.for_key(flag))
             })?;
+        }
+        if let Some(prefix) = &self.nats_inbox_prefix {
+            if !airssys_runtime::policy::is_concrete_subject(prefix) {
+                return Err(fail(
+                    2,
+                    format_args!(
+                        "--nats-inbox-prefix: `{prefix}` is not a NATS subject: use \
+                         `.`-separated, non-empty segments without `*`, `>` or whitespace \
+                         (e.g. `_INBOX.host-a`)"
+                    ),
+                ));
+            }
+            options = options.inbox_prefix(prefix.clone());
         }
         Ok(Some(NatsPlan {
             url,

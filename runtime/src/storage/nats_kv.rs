@@ -613,11 +613,20 @@ impl Kv {
             token(namespace),
             token(bucket)
         );
+        let deliver_subject = self.client.new_inbox();
+        // Named, so that the create request's subject carries the filter
+        // (`$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`) and a host's
+        // NATS permissions can fence it to its namespaces.
+        let name = format!(
+            "airssys-keys-{}",
+            deliver_subject.rsplit('.').next().unwrap_or_default()
+        );
         let consumer = self
             .store
             .stream
             .create_consumer(consumer::push::OrderedConfig {
-                deliver_subject: self.client.new_inbox(),
+                deliver_subject,
+                name: Some(name),
                 description: Some("airssys list-keys".to_owned()),
                 filter_subject: filter,
                 headers_only: true,

@@ -15,6 +15,13 @@ pub(crate) struct JetStreamServer {
 
 impl JetStreamServer {
     pub(crate) fn start() -> JetStreamServer {
+        JetStreamServer::start_with(&[])
+    }
+
+    /// With `extra` arguments before the port and store (e.g. `-c FILE`:
+    /// they override the file's `listen`).
+    #[allow(dead_code)]
+    pub(crate) fn start_with(extra: &[&str]) -> JetStreamServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -25,6 +32,7 @@ impl JetStreamServer {
             .find(|p| std::path::Path::new(p).exists())
             .unwrap_or("nats-server");
         let child = Command::new(program)
+            .args(extra)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir.path())
             .stdin(Stdio::null())

@@ -80,6 +80,7 @@ pub struct NatsConnectOptions {
     reconnect_delay: Duration,
     reconnect_max_delay: Duration,
     max_reconnects: Option<usize>,
+    inbox_prefix: Option<String>,
     watch: Arc<NatsConnectionWatch>,
 }
 
@@ -92,6 +93,7 @@ impl Default for NatsConnectOptions {
             reconnect_delay: Duration::from_millis(100),
             reconnect_max_delay: Duration::from_secs(5),
             max_reconnects: None,
+            inbox_prefix: None,
             watch: Arc::new(NatsConnectionWatch::default()),
         }
     }
@@ -260,6 +262,25 @@ impl NatsConnectOptions {
         self
     }
 
+    /// The prefix of this host's reply subjects (default `_INBOX`): its
+    /// request answers, JetStream API answers and JetStream deliveries
+    /// come on `<prefix>.<unique>`. Give each host its own (e.g.
+    /// `_INBOX.host-a`) and let its NATS user subscribe only to
+    /// `<prefix>.>`: then no other host can read them
+    /// (docs/distributed.md, "NATS permissions per host"). The broker
+    /// refuses a prefix that is not a concrete subject when it connects
+    /// ([`NatsError::InvalidInboxPrefix`](super::NatsError::InvalidInboxPrefix)).
+    #[must_use]
+    pub fn inbox_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.inbox_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The inbox prefix set with [`inbox_prefix`](Self::inbox_prefix).
+    pub fn inbox_prefix_set(&self) -> Option<&str> {
+        self.inbox_prefix.as_deref()
+    }
+
     /// The options of a policy's `[nats]` table (its URL and prefix are
     /// the builder's: [`NatsBroker::builder`](super::NatsBroker::builder),
     /// [`prefix`](super::NatsBrokerBuilder::prefix)).
@@ -308,9 +329,13 @@ impl NatsConnectOptions {
         let max = settings
             .reconnect_max_delay
             .unwrap_or(options.reconnect_max_delay);
-        Ok(options
+        options = options
             .reconnect_delay(first, max.max(first))
-            .max_reconnects(settings.max_reconnects))
+            .max_reconnects(settings.max_reconnects);
+        if let Some(prefix) = &settings.inbox_prefix {
+            options = options.inbox_prefix(prefix.clone());
+        }
+        Ok(options)
     }
 
     /// The state of the connection these options make, updated as it
@@ -343,6 +368,9 @@ impl NatsConnectOptions {
             Some(Authentication::UserPassword(user, Secret(password))) => {
                 options = options.user_and_password(user.clone(), password.clone());
             }
+        }
+        if let Some(prefix) = &self.inbox_prefix {
+            options = options.custom_inbox_prefix(prefix.clone());
         }
         if let Some(ca) = &self.tls_ca_file {
             options = options.add_root_certificates(ca.clone()).require_tls(true);
