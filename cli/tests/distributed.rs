@@ -345,11 +345,9 @@ fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
     let tmp = tempfile::tempdir().unwrap();
     let front = listener_crate("dist-front");
     let back = listener_crate("dist-back");
-    let policy_a = file(
-        tmp.path(),
-        "a.toml",
-        "[nats]\nreconnect_delay_ms = 50\nreconnect_max_delay_ms = 200\n",
-    );
+    // Host A takes its reconnect settings from flags, host B from its
+    // policy.
+    let policy_a = file(tmp.path(), "a.toml", "");
     let policy_b = file(
         tmp.path(),
         "b.toml",
@@ -358,7 +356,17 @@ fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
             nats.url()
         ),
     );
-    let a = Host::start(&[path(&front), "--policy", &policy_a, "--nats", &nats.url()]);
+    let a = Host::start(&[
+        path(&front),
+        "--policy",
+        &policy_a,
+        "--nats",
+        &nats.url(),
+        "--nats-reconnect-delay-ms",
+        "50",
+        "--nats-reconnect-max-delay-ms",
+        "200",
+    ]);
     let b = Host::start(&[path(&back), "--policy", &policy_b]);
     b.wait_for("messages and requests over NATS", 1);
 
@@ -728,6 +736,63 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
     ]);
     assert!(
         stderr.contains("--nats-inbox-prefix: `_INBOX.>` is not a NATS subject"),
+        "{stderr}"
+    );
+    // Reconnect settings: a bad value names the flag (or the key).
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-reconnect-delay-ms",
+        "soon",
+    ]);
+    assert!(
+        stderr.contains("invalid value 'soon' for '--nats-reconnect-delay-ms <MS>'"),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-reconnect-delay-ms",
+        "9000",
+    ]);
+    assert!(
+        stderr.contains(
+            "--nats-reconnect-delay-ms 9000 is larger than the default 5000 ms of \
+             --nats-reconnect-max-delay-ms"
+        ),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &file(
+            tmp.path(),
+            "reconnect.toml",
+            "[nats]\nurl = \"nats://127.0.0.1:1\"\nreconnect_max_delay_ms = 200\n",
+        ),
+        "--nats-reconnect-delay-ms",
+        "300",
+    ]);
+    assert!(
+        stderr.contains(
+            "--nats-reconnect-delay-ms 300 is larger than [nats] `reconnect_max_delay_ms` = 200"
+        ),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-max-reconnects=many",
+    ]);
+    assert!(
+        stderr.contains("invalid value 'many' for '--nats-max-reconnects <N>'"),
         "{stderr}"
     );
 }

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use airssys_runtime::broker::{NatsBroker, NatsConnectOptions, NatsConnectionWatch, NatsDelivery};
 use airssys_runtime::policy::{NatsSettings, redact_url};
@@ -66,6 +67,19 @@ pub(crate) struct NatsArgs {
     /// reading its answers and deliveries (docs/distributed.md).
     #[arg(long, value_name = "SUBJECT")]
     nats_inbox_prefix: Option<String>,
+    /// After a lost connection, the wait before the second reconnect
+    /// attempt (the first is at once), doubling after each failed one
+    /// (default 100; `[nats] reconnect_delay_ms`).
+    #[arg(long, value_name = "MS")]
+    nats_reconnect_delay_ms: Option<u64>,
+    /// The longest wait between reconnect attempts (default 5000; `[nats]
+    /// reconnect_max_delay_ms`).
+    #[arg(long, value_name = "MS")]
+    nats_reconnect_max_delay_ms: Option<u64>,
+    /// Reconnect attempts before giving up on the server (default: never
+    /// gives up; `[nats] max_reconnects`).
+    #[arg(long, value_name = "N")]
+    nats_max_reconnects: Option<u64>,
 }
 
 /// A connection read from the flags and the policy, not yet made.
@@ -95,6 +109,9 @@ impl NatsArgs {
             || self.nats_tls_cert.is_some()
             || self.nats_delivery.is_some()
             || self.nats_inbox_prefix.is_some()
+            || self.nats_reconnect_delay_ms.is_some()
+            || self.nats_reconnect_max_delay_ms.is_some()
+            || self.nats_max_reconnects.is_some()
     }
 
     /// The connection the flags and the policy's `[nats]` ask for (none
@@ -128,6 +145,7 @@ impl NatsArgs {
             settings.tls_cert_file = None;
             settings.tls_key_file = None;
         }
+        self.reconnects(&mut settings)?;
         let bad = |e: airssys_runtime::broker::NatsConfigError| fail(2, e);
         let mut options = NatsConnectOptions::from_settings(&settings).map_err(bad)?;
         let flags = [
@@ -195,6 +213,64 @@ impl NatsArgs {
             delivery: self.nats_delivery.unwrap_or_default(),
             options,
         }))
+    }
+}
+
+impl NatsArgs {
+    /// The reconnect flags over the policy's keys; a first delay larger
+    /// than the longest is refused, naming where each came from.
+    fn reconnects(&self, settings: &mut NatsSettings) -> Result<(), Exit> {
+        let policy_first = settings.reconnect_delay;
+        let policy_max = settings.reconnect_max_delay;
+        if let Some(ms) = self.nats_reconnect_delay_ms {
+            settings.reconnect_delay = Some(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.nats_reconnect_max_delay_ms {
+            settings.reconnect_max_delay = Some(Duration::from_millis(ms));
+        }
+        if let Some(n) = self.nats_max_reconnects {
+            settings.max_reconnects = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        let first = settings
+            .reconnect_delay
+            .unwrap_or(Duration::from_millis(100));
+        let max = settings
+            .reconnect_max_delay
+            .unwrap_or(Duration::from_millis(5000));
+        if first > max {
+            let named = |flag: Option<u64>, key: &str, from_policy: bool, value: Duration| match (
+                flag,
+                from_policy,
+            ) {
+                (Some(ms), _) => format!("--{key} {ms}"),
+                (None, true) => format!(
+                    "[nats] `{}` = {}",
+                    key.trim_start_matches("nats-").replace('-', "_"),
+                    value.as_millis()
+                ),
+                (None, false) => format!("the default {} ms of --{key}", value.as_millis()),
+            };
+            return Err(fail(
+                2,
+                format_args!(
+                    "{} is larger than {}: the first reconnect delay must not exceed the \
+                     longest; lower the first or raise the longest",
+                    named(
+                        self.nats_reconnect_delay_ms,
+                        "nats-reconnect-delay-ms",
+                        policy_first.is_some(),
+                        first
+                    ),
+                    named(
+                        self.nats_reconnect_max_delay_ms,
+                        "nats-reconnect-max-delay-ms",
+                        policy_max.is_some(),
+                        max
+                    ),
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
