@@ -960,3 +960,162 @@ fn the_quickstart_of_distributed_md_runs_as_written() {
     assert_eq!(ran.len(), 6, "the quickstart's commands: {ran:#?}");
     assert_eq!(hosts.len(), 2, "two hosts");
 }
+
+/// A self-signed operator JWT (`nats-jwt` makes account and user JWTs,
+/// not operators'): the same header, claims and ed25519 signature.
+fn operator_jwt(operator: &nkeys::KeyPair) -> String {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let claims = serde_json::json!({
+        "iat": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        "iss": operator.public_key(),
+        "jti": "AIRSSYSTESTOPERATOR",
+        "name": "airssys-test",
+        "sub": operator.public_key(),
+        "nats": {"type": "operator", "version": 2},
+    });
+    let half = format!(
+        "{}.{}",
+        b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = operator.sign(half.as_bytes()).unwrap();
+    format!("{half}.{}", b64(&signature))
+}
+
+/// A `.creds` file, as `nsc generate creds` writes it.
+fn creds(jwt: &str, seed: &str) -> String {
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\
+         NKEYs are sensitive and should be treated as secrets.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n\n\
+         *************************************************************\n"
+    )
+}
+
+/// A server in operator (JWT) mode, its account preloaded in memory: a
+/// host started with `--nats-creds FILE` (a user of that account)
+/// connects and serves; a creds file of an account the server does not
+/// know, and an expired one, are refused when the host starts, naming
+/// the flag and the file, never printing the seed.
+#[test]
+fn a_creds_file_connects_to_a_server_in_operator_mode_and_a_wrong_or_expired_one_is_named() {
+    use nats_jwt::{KeyPair, Token};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let operator = KeyPair::new_operator();
+    let account = KeyPair::new_account();
+    let account_jwt = Token::new_account(account.public_key())
+        .name("hosts")
+        .sign(&operator);
+    // The server's own account (JetStream needs one).
+    let system = KeyPair::new_account();
+    let system_jwt = Token::new_account(system.public_key())
+        .name("SYS")
+        .sign(&operator);
+    let conf = file(
+        tmp.path(),
+        "operator.conf",
+        &format!(
+            "operator: {}\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{\n  {}: \
+             {}\n  {}: {}\n}}\n",
+            operator_jwt(&operator),
+            system.public_key(),
+            account.public_key(),
+            account_jwt,
+            system.public_key(),
+            system_jwt
+        ),
+    );
+    let nats = Nats::start(&["-c", &conf]);
+    let user_creds = |name: &str, signer: &KeyPair, issuer: &KeyPair, expires: Option<i64>| {
+        let user = KeyPair::new_user();
+        let mut token = Token::new_user(issuer.public_key(), user.public_key()).name(name);
+        if let Some(at) = expires {
+            token = token.expires(at);
+        }
+        let seed = user.seed().unwrap();
+        (
+            file(
+                tmp.path(),
+                &format!("{name}.creds"),
+                &creds(&token.sign(signer), &seed),
+            ),
+            seed,
+        )
+    };
+    let back = listener_crate("dist-back");
+    let policy = file(tmp.path(), "policy.toml", "");
+    let host_args = |creds: &str| -> Vec<String> {
+        [
+            path(&back),
+            "--policy",
+            &policy,
+            "--nats",
+            &nats.url(),
+            "--nats-delivery",
+            "core",
+            "--storage",
+            path(&tmp.path().join("store.redb")),
+            "--nats-creds",
+            creds,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+
+    let (good, _) = user_creds("host-a", &account, &account, None);
+    let args = host_args(&good);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let host = Host::start(&args);
+    let health = host.call("GET", "/v1/health", b"");
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, "ready\nnats: connected (reconnects: 0)\n")
+    );
+    let answer = host.request("dist-back", "hello");
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "dist-back got hello"),
+        "{}",
+        host.output()
+    );
+    drop(host);
+
+    let stranger = KeyPair::new_account();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    for (creds, seed) in [
+        user_creds("unknown-account", &stranger, &stranger, None),
+        user_creds("expired", &account, &account, Some(now - 60)),
+    ] {
+        let args = host_args(&creds);
+        let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .arg("serve")
+            .args(&args)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(repo_root())
+            .env("CARGO_TARGET_DIR", shared_target())
+            .output()
+            .unwrap();
+        let stderr = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "--nats-creds `{creds}`: the NATS server refused these credentials"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(&seed), "{stderr}");
+    }
+}

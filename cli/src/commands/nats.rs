@@ -90,6 +90,9 @@ pub(crate) struct NatsPlan {
     prefix: Option<String>,
     delivery: NatsDelivery,
     options: NatsConnectOptions,
+    /// Where the host's credentials came from (flag or key, and file),
+    /// named when the server refuses them.
+    credentials: Option<String>,
 }
 
 /// A broker connected as planned, and its connection's state.
@@ -148,6 +151,31 @@ impl NatsArgs {
         self.reconnects(&mut settings)?;
         let bad = |e: airssys_runtime::broker::NatsConfigError| fail(2, e);
         let mut options = NatsConnectOptions::from_settings(&settings).map_err(bad)?;
+        let key = |name: &str| match settings.line {
+            Some(line) => format!("[nats] `{name}` (policy line {line})"),
+            None => format!("[nats] `{name}`"),
+        };
+        let named =
+            |origin: String, file: &std::path::Path| format!("{origin} `{}`", file.display());
+        let credentials = if let Some(file) = &self.nats_creds {
+            Some(named("--nats-creds".to_owned(), file))
+        } else if let Some(file) = &self.nats_nkey {
+            Some(named("--nats-nkey".to_owned(), file))
+        } else if let Some(file) = &self.nats_password_file {
+            Some(named(
+                "--nats-user with --nats-password-file".to_owned(),
+                file,
+            ))
+        } else if let Some(file) = &settings.credentials_file {
+            Some(named(key("credentials_file"), file))
+        } else if let Some(file) = &settings.nkey_seed_file {
+            Some(named(key("nkey_seed_file"), file))
+        } else {
+            settings
+                .password_file
+                .as_ref()
+                .map(|file| named(key("password_file"), file))
+        };
         let flags = [
             self.nats_creds.is_some(),
             self.nats_nkey.is_some(),
@@ -212,6 +240,7 @@ impl NatsArgs {
             prefix: self.nats_prefix.clone().or(settings.prefix),
             delivery: self.nats_delivery.unwrap_or_default(),
             options,
+            credentials,
         }))
     }
 }
@@ -289,9 +318,27 @@ impl NatsPlan {
         if let Some(prefix) = self.prefix {
             builder = builder.prefix(prefix);
         }
-        let broker = builder
-            .connect()
-            .map_err(|e| fail(2, format_args!("{}: {e}", self.origin)))?;
+        let credentials = self.credentials;
+        let origin = self.origin;
+        let broker = builder.connect().map_err(|e| {
+            let text = e.to_string();
+            let lower = text.to_lowercase();
+            match &credentials {
+                Some(credentials)
+                    if lower.contains("authorization") || lower.contains("expired") =>
+                {
+                    fail(
+                        2,
+                        format_args!(
+                            "{credentials}: the NATS server refused these credentials ({origin}: \
+                             {text}); check that they are this host's, signed for this server's \
+                             account and not expired (docs/distributed.md)"
+                        ),
+                    )
+                }
+                _ => fail(2, format_args!("{origin}: {text}")),
+            }
+        })?;
         Ok(NatsLink {
             broker: Arc::new(broker),
             watch,
