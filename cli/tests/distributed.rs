@@ -1119,3 +1119,81 @@ fn a_creds_file_connects_to_a_server_in_operator_mode_and_a_wrong_or_expired_one
         assert!(!stderr.contains(&seed), "{stderr}");
     }
 }
+
+/// A usage counter left high (written directly, as a host that charged a
+/// growing write and crashed before writing the entry leaves it) is set
+/// back to the cost of the namespace's entries by `airssys storage
+/// recount`, which prints before and after; a second pass finds nothing
+/// to change.
+#[test]
+fn storage_recount_repairs_a_usage_counter_left_high() {
+    use airssys_runtime::storage::{NatsKvStorage, StorageBackend};
+    use std::io::{BufRead, BufReader, Write};
+
+    let nats = Nats::start(&[]);
+    let storage = NatsKvStorage::connect(nats.url()).open().unwrap();
+    storage
+        .set("counter-app", "b", "k", &[1; 10], None)
+        .unwrap();
+    let real = storage.usage("counter-app").unwrap();
+    assert!(real > 0);
+    // The stale counter, published straight into the bucket.
+    let socket = TcpStream::connect(("127.0.0.1", nats.port)).unwrap();
+    let mut lines = BufReader::new(socket.try_clone().unwrap());
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO"), "{line}");
+    (&socket)
+        .write_all(
+            b"CONNECT {\"verbose\":false}\r\nPUB $KV.airssys.u.Y291bnRlci1hcHA 5\r\n99999\r\nPING\r\n",
+        )
+        .unwrap();
+    line.clear();
+    lines.read_line(&mut line).unwrap();
+    assert_eq!(line, "PONG\r\n");
+    assert_eq!(storage.usage("counter-app").unwrap(), 99_999);
+
+    let recount = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .args(["storage", "recount", "--nats", &nats.url()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let said = recount(&["--component", "counter-app"]);
+    assert!(
+        said.contains(&format!(
+            "  counter-app: 99999 -> {real} bytes (was high: repaired)\n"
+        )),
+        "{said}"
+    );
+    assert_eq!(storage.usage("counter-app").unwrap(), real);
+    // As docs/cli.md shows it.
+    let page = std::fs::read_to_string(repo_root().join("docs/cli.md")).unwrap();
+    let shown = page
+        .split("## `airssys storage recount`")
+        .nth(1)
+        .expect("docs/cli.md documents the recount");
+    for line in said.lines() {
+        assert!(
+            shown.contains(&line.replace(&nats.url(), "nats://127.0.0.1:4222")),
+            "docs/cli.md does not show {line:?}"
+        );
+    }
+    let said = recount(&[]);
+    assert!(
+        said.contains(&format!(
+            "  counter-app: {real} -> {real} bytes (unchanged)\n"
+        )),
+        "{said}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["storage", "recount"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(common::stderr(&out).contains("--nats URL"), "{out:?}");
+}

@@ -309,6 +309,13 @@ impl NatsPlan {
         redact_url(&self.url)
     }
 
+    /// The same connection with core delivery (no JetStream streams for
+    /// messages: a tool that uses only storage).
+    pub(crate) fn core_delivery(mut self) -> Self {
+        self.delivery = NatsDelivery::Core;
+        self
+    }
+
     /// Connects.
     pub(crate) fn connect(self) -> Result<NatsLink, Exit> {
         let watch = self.options.watch();

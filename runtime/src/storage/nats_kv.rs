@@ -613,6 +613,28 @@ impl Kv {
             token(namespace),
             token(bucket)
         );
+        let mut keys = Vec::new();
+        for (subject, _) in self.scan(filter, "listing keys").await? {
+            let name = subject
+                .rsplit_once('.')
+                .and_then(|(_, last)| untoken(last))
+                .ok_or_else(|| self.not_an_entry(&subject))?;
+            keys.push(name);
+        }
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    fn not_an_entry(&self, subject: &str) -> StorageError {
+        StorageError::Backend(format!(
+            "NATS key-value bucket `{}`: the subject `{subject}` is not an airssys entry",
+            self.bucket
+        ))
+    }
+
+    /// The subject and value length of the last message of every live KV
+    /// key on `filter` (one ordered consumer delivering headers only).
+    async fn scan(&self, filter: String, what: &str) -> Result<Vec<(String, usize)>, StorageError> {
         let deliver_subject = self.client.new_inbox();
         // Named, so that the create request's subject carries the filter
         // (`$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`) and a host's
@@ -635,44 +657,134 @@ impl Kv {
                 ..Default::default()
             })
             .await
-            .map_err(|e| self.fail("listing keys", e))?;
-        let mut keys = Vec::new();
+            .map_err(|e| self.fail(what, e))?;
+        let mut found = Vec::new();
         if consumer.cached_info().num_pending == 0 {
-            return Ok(keys);
+            return Ok(found);
         }
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| self.fail("listing keys", e))?;
+        let mut messages = consumer.messages().await.map_err(|e| self.fail(what, e))?;
         while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| self.fail("listing keys", e))?;
-            let info = message.info().map_err(|e| self.fail("listing keys", e))?;
+            let message = message.map_err(|e| self.fail(what, e))?;
+            let info = message.info().map_err(|e| self.fail(what, e))?;
             let pending = info.pending;
-            let deleted = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(KV_OPERATION))
-                .is_some();
+            let headers = message.headers.as_ref();
+            let deleted = headers.and_then(|h| h.get(KV_OPERATION)).is_some();
             if !deleted {
-                let name = message
+                // Headers only: the server says the value's length.
+                let len = headers
+                    .and_then(|h| h.get("Nats-Msg-Size"))
+                    .and_then(|v| v.as_str().parse().ok())
+                    .unwrap_or(message.payload.len());
+                let subject = message
                     .subject
-                    .rsplit_once('.')
-                    .and_then(|(_, last)| untoken(last))
-                    .ok_or_else(|| {
-                        StorageError::Backend(format!(
-                            "NATS key-value bucket `{}`: the subject `{}` is not an airssys \
-                             entry",
-                            self.bucket, message.subject
-                        ))
-                    })?;
-                keys.push(name);
+                    .strip_prefix(self.store.prefix.as_str())
+                    .unwrap_or(message.subject.as_str());
+                found.push((subject.to_owned(), len));
             }
             if pending == 0 {
                 break;
             }
         }
-        keys.sort_unstable();
-        Ok(keys)
+        Ok(found)
+    }
+
+    /// Every namespace with a usage counter.
+    async fn namespaces(&self) -> Result<Vec<String>, StorageError> {
+        let filter = format!("{}u.*", self.store.prefix);
+        let mut names = Vec::new();
+        for (subject, _) in self.scan(filter, "listing namespaces").await? {
+            let name = subject
+                .strip_prefix("u.")
+                .and_then(untoken)
+                .ok_or_else(|| self.not_an_entry(&subject))?;
+            names.push(name);
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// Sets `namespace`'s counter to the cost of its live entries, by
+    /// compare-and-set (again when a write changed it meanwhile).
+    async fn recount(&self, namespace: &str) -> Result<Recount, StorageError> {
+        let key = usage_key(namespace);
+        loop {
+            let (revision, before) = self.read_usage(&key).await?;
+            let filter = format!("{}e.{}.>", self.store.prefix, token(namespace));
+            let mut after: u64 = 0;
+            for (subject, len) in self.scan(filter, "recounting").await? {
+                let mut parts = subject.splitn(4, '.').skip(2);
+                let (Some(bucket), Some(name)) = (
+                    parts.next().and_then(untoken),
+                    parts.next().and_then(untoken),
+                ) else {
+                    return Err(self.not_an_entry(&subject));
+                };
+                after = after.saturating_add(entry_cost(namespace, &bucket, &name, len));
+            }
+            if after == before {
+                return Ok(Recount {
+                    namespace: namespace.to_owned(),
+                    before,
+                    after,
+                });
+            }
+            match self
+                .store
+                .update(&key, Bytes::from(after.to_string()), revision)
+                .await
+            {
+                Ok(revision) => {
+                    lock(&self.seen).usage.insert(key, (revision, after));
+                    return Ok(Recount {
+                        namespace: namespace.to_owned(),
+                        before,
+                        after,
+                    });
+                }
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
+                Err(e) => return Err(self.fail("updating a usage counter", e)),
+            }
+        }
+    }
+}
+
+/// One namespace's usage counter before and after
+/// [`NatsKvStorage::recount`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recount {
+    /// The namespace (a component's name).
+    pub namespace: String,
+    /// The bytes the counter said.
+    pub before: u64,
+    /// The cost of the namespace's entries, which the counter now says.
+    pub after: u64,
+}
+
+impl NatsKvStorage {
+    /// Recomputes the usage counter of `namespace` (every namespace with
+    /// a counter when `None`) from its entries, by compare-and-set: the
+    /// repair for a counter left high by a host that crashed between
+    /// charging a growing write and writing the entry (see the module's
+    /// "Quota across hosts"). Run it while no host writes those
+    /// namespaces: a write between its charge and its entry, during the
+    /// recount, would be left out of the count.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Backend`]: the server unreachable or refusing.
+    pub fn recount(&self, namespace: Option<&str>) -> Result<Vec<Recount>, StorageError> {
+        let namespace = namespace.map(str::to_owned);
+        self.run("recount", move |kv| async move {
+            let namespaces = match namespace {
+                Some(one) => vec![one],
+                None => kv.namespaces().await?,
+            };
+            let mut done = Vec::with_capacity(namespaces.len());
+            for namespace in namespaces {
+                done.push(kv.recount(&namespace).await?);
+            }
+            Ok(done)
+        })
     }
 }
 
@@ -879,6 +991,66 @@ pub(crate) mod tests {
             Some(&[3u8][..])
         );
         assert_eq!(b.usage("n").expect("usage"), entry_cost("n", "b", "k", 1));
+    }
+
+    /// A host that crashed between charging a growing write and writing
+    /// the entry (the charge made, the entry never written) leaves the
+    /// counter high; the recount sets it to the cost of the entries,
+    /// and a namespace with a counter and no entries to 0.
+    #[test]
+    fn a_recount_repairs_a_counter_left_high_by_a_crash_between_charge_and_write() {
+        let server = JetStreamServer::start();
+        let a = NatsKvStorage::connect(server.url()).open().expect("opens");
+        a.set("n", "b", "k", &[1; 10], None).expect("set");
+        a.set("n", "c", "", &[1; 3], None).expect("set");
+        a.set("n", "b", "gone", &[1; 3], None).expect("set");
+        assert!(a.delete("n", "b", "gone").expect("delete"));
+        let real = entry_cost("n", "b", "k", 10) + entry_cost("n", "c", "", 3);
+        assert_eq!(a.usage("n").expect("usage"), real);
+        // The charge of a write of 500 bytes, then the crash.
+        let charge = |namespace: &'static str| {
+            a.run("charge", move |kv| async move {
+                kv.adjust(namespace, 0, 500, None).await
+            })
+            .expect("charged");
+        };
+        charge("n");
+        charge("empty");
+        assert_eq!(a.usage("n").expect("usage"), real + 500);
+
+        let one = a.recount(Some("n")).expect("recount");
+        assert_eq!(
+            one,
+            [Recount {
+                namespace: "n".to_owned(),
+                before: real + 500,
+                after: real
+            }]
+        );
+        // Another host sees the repaired counter, and writes go on from it.
+        let b = NatsKvStorage::connect(server.url()).open().expect("opens");
+        assert_eq!(b.usage("n").expect("usage"), real);
+        let full = real + entry_cost("n", "b", "j", 1);
+        b.set("n", "b", "j", &[1], Some(full))
+            .expect("fits exactly");
+
+        let all = a.recount(None).expect("recount");
+        assert_eq!(
+            all,
+            [
+                Recount {
+                    namespace: "empty".to_owned(),
+                    before: 500,
+                    after: 0
+                },
+                Recount {
+                    namespace: "n".to_owned(),
+                    before: full,
+                    after: full
+                },
+            ]
+        );
+        assert_eq!(a.usage("empty").expect("usage"), 0);
     }
 
     #[test]
