@@ -29,97 +29,8 @@ fn shared_target() -> PathBuf {
     repo_root().join("target").join("new-templates")
 }
 
-/// A `nats-server` of this test, with JetStream, on a free loopback port,
-/// storing in a temporary directory; killed on drop.
-struct Nats {
-    child: Option<Child>,
-    port: u16,
-    args: Vec<String>,
-    _store: tempfile::TempDir,
-}
-
-impl Nats {
-    /// `nats-server -js` and `extra` arguments (e.g. `-c FILE`).
-    fn start(extra: &[&str]) -> Nats {
-        let store = tempfile::tempdir().unwrap();
-        let port = common::free_port();
-        let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
-        args.extend(
-            [
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-sd",
-                store.path().to_str().unwrap(),
-            ]
-            .map(str::to_owned),
-        );
-        let mut nats = Nats {
-            child: None,
-            port,
-            args,
-            _store: store,
-        };
-        nats.restart();
-        nats
-    }
-
-    /// Starts the server again, on the same port with the same store.
-    fn restart(&mut self) {
-        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let mut child = Command::new(program)
-                .args(&self.args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot start `nats-server` ({e}): this test needs it; install it with \
-                         `apt-get install nats-server`"
-                    )
-                });
-            while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "nats-server did not start");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if child.try_wait().unwrap().is_none() {
-                self.child = Some(child);
-                return;
-            }
-            // The port may still be held by the server stopped before.
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Stops the server.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+/// A `nats-server -js` of this test (the shared starter).
+type Nats = common::NatsServer;
 
 fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
     let text = Arc::new(Mutex::new(String::new()));
@@ -341,7 +252,7 @@ fn path(p: &Path) -> &str {
 /// with a short reconnect backoff.
 #[test]
 fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
-    let mut nats = Nats::start(&[]);
+    let mut nats = Nats::start();
     let tmp = tempfile::tempdir().unwrap();
     let front = listener_crate("dist-front");
     let back = listener_crate("dist-back");
@@ -444,7 +355,7 @@ fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
 #[test]
 fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     let conf = repo_root().join("examples/nats/server.conf");
-    let nats = Nats::start(&["-c", path(&conf)]);
+    let nats = Nats::start_with(&["-c", path(&conf)]);
     let tmp = tempfile::tempdir().unwrap();
     let password_a = file(tmp.path(), "a.password", "host-a-password\n");
     let password_b = file(tmp.path(), "b.password", "host-b-password\n");
@@ -541,7 +452,7 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
 /// queue group is the component's).
 #[test]
 fn a_subscriber_on_host_b_refused_by_its_own_grants_never_sees_the_message() {
-    let nats = Nats::start(&[]);
+    let nats = Nats::start();
     let tmp = tempfile::tempdir().unwrap();
     let orders = listener_crate("dist-orders");
     let wide = file(
@@ -875,7 +786,7 @@ fn the_quickstart_of_distributed_md_runs_as_written() {
                         ["-js", "-a", "127.0.0.1", "-p", "4222"],
                         "this test knows these arguments: {line}"
                     );
-                    nats = Some(Nats::start(&[]));
+                    nats = Some(Nats::start());
                 }
                 Some("airssys") if command.get(1).is_some_and(|c| c == "serve") => {
                     let url = url.expect("the page starts nats-server first");
@@ -1032,7 +943,7 @@ fn a_creds_file_connects_to_a_server_in_operator_mode_and_a_wrong_or_expired_one
             system_jwt
         ),
     );
-    let nats = Nats::start(&["-c", &conf]);
+    let nats = Nats::start_with(&["-c", &conf]);
     let user_creds = |name: &str, signer: &KeyPair, issuer: &KeyPair, expires: Option<i64>| {
         let user = KeyPair::new_user();
         let mut token = Token::new_user(issuer.public_key(), user.public_key()).name(name);
@@ -1130,7 +1041,7 @@ fn storage_recount_repairs_a_usage_counter_left_high() {
     use airssys_runtime::storage::{NatsKvStorage, StorageBackend};
     use std::io::{BufRead, BufReader, Write};
 
-    let nats = Nats::start(&[]);
+    let nats = Nats::start();
     let storage = NatsKvStorage::connect(nats.url()).open().unwrap();
     storage
         .set("counter-app", "b", "k", &[1; 10], None)
@@ -1138,7 +1049,7 @@ fn storage_recount_repairs_a_usage_counter_left_high() {
     let real = storage.usage("counter-app").unwrap();
     assert!(real > 0);
     // The stale counter, published straight into the bucket.
-    let socket = TcpStream::connect(("127.0.0.1", nats.port)).unwrap();
+    let socket = TcpStream::connect(("127.0.0.1", nats.port())).unwrap();
     let mut lines = BufReader::new(socket.try_clone().unwrap());
     let mut line = String::new();
     lines.read_line(&mut line).unwrap();

@@ -6,8 +6,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Runs `airssys` with `args` and waits for it.
 pub(crate) fn airssys(args: &[&str]) -> Output {
@@ -207,56 +207,10 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// A `nats-server` of this test (Debian package `nats-server`; a missing
-/// one fails the test, naming the package), killed on drop.
-pub(crate) struct NatsServer {
-    child: Child,
-    port: u16,
-    /// JetStream's store (`--nats` keeps storage in its key-value bucket).
-    _dir: tempfile::TempDir,
-}
+/// A `nats-server -js` of this test, on a free loopback port, killed on
+/// drop: the workspace's one starter, shared with the runtime's tests.
+#[path = "../../../runtime/tests/support/jetstream.rs"]
+mod jetstream;
 
-impl NatsServer {
-    pub(crate) fn start() -> NatsServer {
-        let port = free_port();
-        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let child = Command::new(program)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start `nats-server` ({e}): this test needs it; install it with \
-                     `apt-get install nats-server`"
-                )
-            });
-        let server = NatsServer {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[allow(unused_imports)]
+pub(crate) use jetstream::JetStreamServer as NatsServer;

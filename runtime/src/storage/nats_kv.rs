@@ -881,69 +881,15 @@ impl StorageBackend for NatsKvStorage {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use std::net::{TcpListener, TcpStream};
-    use std::process::{Child, Command, Stdio};
-    use std::time::Instant;
+#[path = "../../tests/support/jetstream.rs"]
+mod jetstream_server;
 
+#[cfg(test)]
+pub(crate) mod tests {
     use super::*;
 
-    /// A `nats-server -js` of this test in a temporary directory, killed
-    /// on drop.
-    pub(crate) struct JetStreamServer {
-        child: Child,
-        port: u16,
-        _dir: tempfile::TempDir,
-    }
-
-    impl JetStreamServer {
-        pub(crate) fn start() -> JetStreamServer {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-                .into_iter()
-                .find(|p| std::path::Path::new(p).exists())
-                .unwrap_or("nats-server");
-            let child = Command::new(program)
-                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-                .arg(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot start `nats-server` ({e}): this test needs it; install it with \
-                         `apt-get install nats-server`"
-                    )
-                });
-            let server = JetStreamServer {
-                child,
-                port,
-                _dir: dir,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "nats-server did not start");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            server
-        }
-
-        pub(crate) fn url(&self) -> String {
-            format!("nats://127.0.0.1:{}", self.port)
-        }
-    }
-
-    impl Drop for JetStreamServer {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    /// A `nats-server -js` of this test: the workspace's one starter.
+    pub(crate) use super::jetstream_server::JetStreamServer;
 
     /// The suite every backend passes, against a real JetStream bucket.
     #[test]
@@ -1066,27 +1012,11 @@ pub(crate) mod tests {
 
     #[test]
     fn a_server_without_jetstream_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port();
-        let mut child = Command::new("/usr/sbin/nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server (apt-get install nats-server)");
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let err = NatsKvStorage::connect(format!("nats://127.0.0.1:{port}"))
+        let server = JetStreamServer::start_without_jetstream();
+        let err = NatsKvStorage::connect(server.url())
             .op_timeout(Duration::from_secs(3))
             .open()
             .expect_err("no JetStream");
-        let _ = child.kill();
-        let _ = child.wait();
         assert!(err.to_string().contains("-js"), "{err}");
     }
 
