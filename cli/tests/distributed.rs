@@ -14,10 +14,9 @@ mod common;
 
 use common::{Answer, Client};
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,20 +30,6 @@ fn shared_target() -> PathBuf {
 
 /// A `nats-server -js` of this test (the shared starter).
 type Nats = common::NatsServer;
-
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&text);
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-            sink.lock().unwrap().push_str(&line);
-            line.clear();
-        }
-    });
-    text
-}
 
 /// A running `airssys serve` host, its output collected as it comes.
 struct Host {
@@ -65,43 +50,9 @@ impl Host {
 
     /// `airssys serve ARGS --listen 127.0.0.1:0`; waits until it listens.
     fn spawn(args: &[&str]) -> Host {
-        let cache = shared_target().join("serve-cache");
-        std::fs::create_dir_all(&cache).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-            .arg(&cache)
-            .current_dir(repo_root())
-            .env("CARGO_TARGET_DIR", shared_target())
-            .env_remove("AIRSSYS_PATH")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("AIRSSYS_SERVE_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        // The first run builds the crates (minutes on a cold target).
-        let deadline = Instant::now() + Duration::from_secs(1200);
-        let address = loop {
-            let text = stdout.lock().unwrap().clone();
-            if let Some(rest) = text.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "airssys serve exited ({status}) before listening:\n{text}\n{}",
-                    stderr.lock().unwrap()
-                );
-            }
-            assert!(Instant::now() < deadline, "never listened:\n{text}");
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let (mut child, stdout, stderr) =
+            common::spawn_serve(&repo_root(), &shared_target(), args, &[]);
+        let address = common::wait_listening(&mut child, &stdout, &stderr);
         Host {
             child,
             address,

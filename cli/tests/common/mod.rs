@@ -6,8 +6,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Runs `airssys` with `args` and waits for it.
 pub(crate) fn airssys(args: &[&str]) -> Output {
@@ -205,6 +206,82 @@ pub(crate) fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// Collects what `stream` prints, line by line, as it comes.
+pub(crate) fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    text
+}
+
+/// What a spawned `airssys serve` printed so far, collected as it comes.
+pub(crate) type Printed = Arc<Mutex<String>>;
+
+/// `airssys serve ARGS` in `cwd`, with environment `env`, building into
+/// `target` (compiled components cached in its `serve-cache`), on a free
+/// loopback port unless `args` names `--listen`: the process and its
+/// stdout and stderr. Shared by the serve and distributed tests.
+pub(crate) fn spawn_serve(
+    cwd: &Path,
+    target: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, Printed, Printed) {
+    let cache = target.join("serve-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_airssys"));
+    command.arg("serve").args(args);
+    if !args.contains(&"--listen") {
+        command.args(["--listen", "127.0.0.1:0"]);
+    }
+    command
+        .arg("--cache-dir")
+        .arg(&cache)
+        .current_dir(cwd)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("AIRSSYS_PATH")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("AIRSSYS_SERVE_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    (child, stdout, stderr)
+}
+
+/// The address a spawned `airssys serve` listens on, once it says so;
+/// panics with its output when it exits first.
+pub(crate) fn wait_listening(child: &mut Child, stdout: &Printed, stderr: &Printed) -> SocketAddr {
+    // The first run builds the crates (minutes on a cold target).
+    let deadline = Instant::now() + Duration::from_secs(1200);
+    loop {
+        let text = stdout.lock().unwrap().clone();
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            return rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(200));
+            panic!(
+                "airssys serve exited ({status}) before listening:\n{text}\n{}",
+                stderr.lock().unwrap()
+            );
+        }
+        assert!(Instant::now() < deadline, "never listened:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A `nats-server -js` of this test, on a free loopback port, killed on
