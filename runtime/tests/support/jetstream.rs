@@ -3,8 +3,9 @@
 //! drop. A missing `nats-server` fails the test, naming the package.
 //!
 //! The one starter of the workspace's tests: the runtime's integration
-//! tests (`mod support`), its KV unit tests (`storage/nats_kv.rs`) and
-//! the CLI's tests (`cli/tests/common/mod.rs`) include this file.
+//! tests (`mod support`; `nats_connect.rs` alone), its KV unit tests
+//! (`storage/nats_kv.rs`) and the CLI's tests (`cli/tests/common/mod.rs`)
+//! include this file.
 
 #![allow(dead_code)]
 
@@ -35,6 +36,11 @@ impl JetStreamServer {
     /// A server without JetStream (`nats-server` without `-js`).
     pub(crate) fn start_without_jetstream() -> JetStreamServer {
         JetStreamServer::launch(&[], false)
+    }
+
+    /// Without JetStream, with `extra` arguments (e.g. `-c FILE`).
+    pub(crate) fn start_core_with(extra: &[&str]) -> JetStreamServer {
+        JetStreamServer::launch(extra, false)
     }
 
     fn launch(extra: &[&str], jetstream: bool) -> JetStreamServer {
