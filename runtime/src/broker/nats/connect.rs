@@ -458,7 +458,13 @@ pub struct NatsConnectionWatch {
     disconnects: AtomicU64,
     server_errors: AtomicU64,
     last_server_error: std::sync::Mutex<Option<String>>,
+    /// Server errors printed, and when last.
+    noted: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
+
+/// How long the same server error is not printed again (a consumer the
+/// server refuses is tried again every second).
+const NOTE_AGAIN: Duration = Duration::from_secs(60);
 
 const CONNECTED: u8 = 1;
 const RECONNECTING: u8 = 2;
@@ -478,6 +484,22 @@ impl NatsConnectionWatch {
             disconnects: self.disconnects.load(Ordering::SeqCst),
             server_errors: self.server_errors.load(Ordering::SeqCst),
             last_server_error: crate::sync::lock(&self.last_server_error).clone(),
+        }
+    }
+
+    /// Whether to print the server error `text` now: the first time, then
+    /// at most once per [`NOTE_AGAIN`]; every one is counted.
+    fn note_now(&self, text: &str, now: std::time::Instant) -> bool {
+        let mut noted = crate::sync::lock(&self.noted);
+        if noted.len() >= 256 {
+            noted.clear();
+        }
+        match noted.get(text) {
+            Some(at) if now.saturating_duration_since(*at) < NOTE_AGAIN => false,
+            _ => {
+                noted.insert(text.to_owned(), now);
+                true
+            }
         }
     }
 
@@ -528,10 +550,12 @@ impl NatsConnectionWatch {
                 } else {
                     ""
                 };
-                tracing::warn!(
-                    target: "airssys::messaging",
-                    "the NATS server {url} refused an operation of this host: {text}{hint}"
-                );
+                if self.note_now(&text, std::time::Instant::now()) {
+                    tracing::warn!(
+                        target: "airssys::messaging",
+                        "the NATS server {url} refused an operation of this host: {text}{hint}"
+                    );
+                }
             }
             Event::SlowConsumer(_) => tracing::warn!(
                 target: "airssys::messaging",
@@ -572,6 +596,24 @@ impl super::NatsBrokerBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refusal the host meets every second (a consumer it tries again)
+    /// is printed once a minute, each counted.
+    #[test]
+    fn the_same_server_error_is_printed_at_most_once_a_minute() {
+        let watch = NatsConnectionWatch::default();
+        let start = std::time::Instant::now();
+        let refused = "Permissions Violation for Publish to \"x\"";
+        assert!(watch.note_now(refused, start));
+        assert!(!watch.note_now(refused, start + Duration::from_secs(1)));
+        assert!(watch.note_now("another", start + Duration::from_secs(1)));
+        assert!(!watch.note_now(refused, start + Duration::from_secs(59)));
+        assert!(watch.note_now(refused, start + NOTE_AGAIN));
+        for n in 0..1000 {
+            watch.note_now(&n.to_string(), start);
+        }
+        assert!(crate::sync::lock(&watch.noted).len() <= 256);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum() {
