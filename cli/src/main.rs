@@ -60,6 +60,9 @@ enum Command {
     /// Serve components over HTTP until SIGINT/SIGTERM: requests, host
     /// messages, health, status, metrics and live policy reload.
     Serve(Box<commands::serve::Args>),
+    /// Storage over NATS: repair usage counters.
+    #[command(subcommand)]
+    Storage(commands::storage::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => commands::sign::sign(args),
         Command::Verify(args) => commands::sign::verify(args),
         Command::Serve(args) => commands::serve::run(*args),
+        Command::Storage(command) => commands::storage::run(command),
     };
     ExitCode::from(code)
 }

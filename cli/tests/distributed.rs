@@ -14,10 +14,9 @@ mod common;
 
 use common::{Answer, Client};
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,111 +28,8 @@ fn shared_target() -> PathBuf {
     repo_root().join("target").join("new-templates")
 }
 
-/// A `nats-server` of this test, with JetStream, on a free loopback port,
-/// storing in a temporary directory; killed on drop.
-struct Nats {
-    child: Option<Child>,
-    port: u16,
-    args: Vec<String>,
-    _store: tempfile::TempDir,
-}
-
-impl Nats {
-    /// `nats-server -js` and `extra` arguments (e.g. `-c FILE`).
-    fn start(extra: &[&str]) -> Nats {
-        let store = tempfile::tempdir().unwrap();
-        let port = common::free_port();
-        let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
-        args.extend(
-            [
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-sd",
-                store.path().to_str().unwrap(),
-            ]
-            .map(str::to_owned),
-        );
-        let mut nats = Nats {
-            child: None,
-            port,
-            args,
-            _store: store,
-        };
-        nats.restart();
-        nats
-    }
-
-    /// Starts the server again, on the same port with the same store.
-    fn restart(&mut self) {
-        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let mut child = Command::new(program)
-                .args(&self.args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot start `nats-server` ({e}): this test needs it; install it with \
-                         `apt-get install nats-server`"
-                    )
-                });
-            while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "nats-server did not start");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if child.try_wait().unwrap().is_none() {
-                self.child = Some(child);
-                return;
-            }
-            // The port may still be held by the server stopped before.
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Stops the server.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&text);
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-            sink.lock().unwrap().push_str(&line);
-            line.clear();
-        }
-    });
-    text
-}
+/// A `nats-server -js` of this test (the shared starter).
+type Nats = common::NatsServer;
 
 /// A running `airssys serve` host, its output collected as it comes.
 struct Host {
@@ -154,43 +50,9 @@ impl Host {
 
     /// `airssys serve ARGS --listen 127.0.0.1:0`; waits until it listens.
     fn spawn(args: &[&str]) -> Host {
-        let cache = shared_target().join("serve-cache");
-        std::fs::create_dir_all(&cache).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-            .arg(&cache)
-            .current_dir(repo_root())
-            .env("CARGO_TARGET_DIR", shared_target())
-            .env_remove("AIRSSYS_PATH")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("AIRSSYS_SERVE_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        // The first run builds the crates (minutes on a cold target).
-        let deadline = Instant::now() + Duration::from_secs(1200);
-        let address = loop {
-            let text = stdout.lock().unwrap().clone();
-            if let Some(rest) = text.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "airssys serve exited ({status}) before listening:\n{text}\n{}",
-                    stderr.lock().unwrap()
-                );
-            }
-            assert!(Instant::now() < deadline, "never listened:\n{text}");
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let (mut child, stdout, stderr) =
+            common::spawn_serve(&repo_root(), &shared_target(), args, &[]);
+        let address = common::wait_listening(&mut child, &stdout, &stderr);
         Host {
             child,
             address,
@@ -341,15 +203,13 @@ fn path(p: &Path) -> &str {
 /// with a short reconnect backoff.
 #[test]
 fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
-    let mut nats = Nats::start(&[]);
+    let mut nats = Nats::start();
     let tmp = tempfile::tempdir().unwrap();
     let front = listener_crate("dist-front");
     let back = listener_crate("dist-back");
-    let policy_a = file(
-        tmp.path(),
-        "a.toml",
-        "[nats]\nreconnect_delay_ms = 50\nreconnect_max_delay_ms = 200\n",
-    );
+    // Host A takes its reconnect settings from flags, host B from its
+    // policy.
+    let policy_a = file(tmp.path(), "a.toml", "");
     let policy_b = file(
         tmp.path(),
         "b.toml",
@@ -358,7 +218,17 @@ fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
             nats.url()
         ),
     );
-    let a = Host::start(&[path(&front), "--policy", &policy_a, "--nats", &nats.url()]);
+    let a = Host::start(&[
+        path(&front),
+        "--policy",
+        &policy_a,
+        "--nats",
+        &nats.url(),
+        "--nats-reconnect-delay-ms",
+        "50",
+        "--nats-reconnect-max-delay-ms",
+        "200",
+    ]);
     let b = Host::start(&[path(&back), "--policy", &policy_b]);
     b.wait_for("messages and requests over NATS", 1);
 
@@ -424,43 +294,43 @@ fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
 }
 
 /// `examples/ping-pong` split across two hosts that connect as the users
-/// of `examples/nats/server.conf` (host A: `ping`, host B: `pong`): the
-/// ball goes back and forth over NATS. A third host connecting as
-/// `host-b` but serving `ping`, outside that user's permissions, is
-/// refused by the server: it prints the permission violations naming the
-/// subjects, the game's messages all go to host A's `ping`, none to it,
-/// and what it publishes outside its permissions reaches nobody.
+/// of `examples/nats/server.conf` (host A: `ping`, host B: `pong`), with
+/// the defaults of `--nats` (JetStream delivery, storage in the JetStream
+/// key-value bucket): the ball goes back and forth over NATS. A third
+/// host connecting as `host-b` but serving `ping`, outside that user's
+/// permissions, is refused by the server: it prints the permission
+/// violations naming the subjects (the JetStream consumers of `ping`, its
+/// requests, its storage namespace), the game's messages all go to host
+/// A's `ping`, none to it, and what it publishes outside its permissions
+/// reaches nobody.
 #[test]
 fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     let conf = repo_root().join("examples/nats/server.conf");
-    let nats = Nats::start(&["-c", path(&conf)]);
+    let nats = Nats::start_with(&["-c", path(&conf)]);
     let tmp = tempfile::tempdir().unwrap();
     let password_a = file(tmp.path(), "a.password", "host-a-password\n");
     let password_b = file(tmp.path(), "b.password", "host-b-password\n");
     let policy = repo_root().join("examples/ping-pong/policy.toml");
-    // Core delivery and file storage: the example's permissions fence
-    // the hosts' topic and request subjects, not the JetStream API
-    // (docs/distributed.md, "NATS permissions per host").
     let host = |component: &str, user: &str, password: &str| {
-        let storage = tmp.path().join(format!("{component}-{user}.redb"));
         Host::start(&[
             path(&repo_root().join("examples/ping-pong").join(component)),
             "--policy",
             path(&policy),
             "--nats",
             &nats.url(),
-            "--nats-delivery",
-            "core",
-            "--storage",
-            path(&storage),
             "--nats-user",
             user,
             "--nats-password-file",
             password,
+            "--nats-inbox-prefix",
+            &format!("_INBOX.{user}"),
         ])
     };
     let a = host("ping", "host-a", &password_a);
     let b = host("pong", "host-b", &password_b);
+    for host in [&a, &b] {
+        host.wait_for("storage in the NATS key-value bucket `airssys`", 1);
+    }
 
     a.publish("game.serve", "3");
     a.wait_for("ping: ping (3 left) from `host`", 1);
@@ -480,10 +350,20 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
 
     // A host outside its user's permissions.
     let c = host("ping", "host-b", &password_b);
-    c.wait_for(
-        "Permissions Violation for Subscription to \"airssys.topic.game.serve\"",
-        1,
-    );
+    for refused in [
+        // The durable consumers of `ping`'s subscriptions ...
+        "Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.airssys_messages.\
+         ping-d65848f78c5e0ed7\"",
+        "Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.airssys_messages.\
+         ping-e2f607ac40986d43\"",
+        // ... its requests ...
+        "Permissions Violation for Subscription to \"airssys.request.ping\" using queue \"ping\"",
+        // ... and its storage namespace.
+        "Permissions Violation for Publish to \"$JS.API.DIRECT.GET.KV_airssys.$KV.airssys.u.\
+         cGluZw\"",
+    ] {
+        c.wait_for(refused, 1);
+    }
     // As docs/distributed.md shows it.
     let page = std::fs::read_to_string(repo_root().join("docs/distributed.md")).unwrap();
     let shown = page
@@ -491,8 +371,9 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
         .find(|l| l.starts_with("  note: the NATS server nats://127.0.0.1:4222 refused"))
         .expect("docs/distributed.md shows a refusal");
     c.wait_for(&shown.replace("nats://127.0.0.1:4222", &nats.url()), 1);
-    // Nor may it publish the serve: the server drops it.
-    c.publish("game.serve", "7");
+    // Nor may it publish the serve: the server refuses to store it.
+    let answer = c.call("POST", "/v1/topics/game.serve", b"7");
+    assert_ne!(answer.status, 202, "{answer:?}");
     c.wait_for(
         "Permissions Violation for Publish to \"airssys.topic.game.serve\"",
         1,
@@ -502,8 +383,8 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     a.wait_for("ping: ping (1 left) from `host`", 1);
     b.wait_for("pong: pong (0 left) from `ping`", 2);
     // ... and nothing reached host C's `ping`, which would have logged it
-    // (it joined the queue group `ping` before the game started, so
-    // without the server's refusal it would share its messages).
+    // (without the server's refusal it would share the consumers of
+    // host A's `ping`, and its requests).
     assert!(!c.output().contains("ping: ping ("), "{}", c.output());
     assert!(!a.output().contains("(7 left)"), "{}", a.output());
     let metrics = c.call("GET", "/metrics", b"").body;
@@ -522,7 +403,7 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
 /// queue group is the component's).
 #[test]
 fn a_subscriber_on_host_b_refused_by_its_own_grants_never_sees_the_message() {
-    let nats = Nats::start(&[]);
+    let nats = Nats::start();
     let tmp = tempfile::tempdir().unwrap();
     let orders = listener_crate("dist-orders");
     let wide = file(
@@ -606,6 +487,7 @@ fn the_nats_table_of_distributed_md_is_a_valid_policy() {
     assert_eq!(nats.url.as_deref(), Some("nats://nats.internal:4222"));
     assert_eq!(nats.reconnect_max_delay, Some(Duration::from_millis(2000)));
     assert!(nats.credentials_file.is_some() && nats.tls_ca_file.is_some());
+    assert_eq!(nats.inbox_prefix.as_deref(), Some("_INBOX.host-a"));
 }
 
 /// Bad NATS input is refused before anything is built or connected,
@@ -705,6 +587,76 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         stderr.contains("the --nats-* options need a NATS server"),
         "{stderr}"
     );
+    // A reply-subject prefix must be a concrete subject.
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-inbox-prefix",
+        "_INBOX.>",
+    ]);
+    assert!(
+        stderr.contains("--nats-inbox-prefix: `_INBOX.>` is not a NATS subject"),
+        "{stderr}"
+    );
+    // Reconnect settings: a bad value names the flag (or the key).
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-reconnect-delay-ms",
+        "soon",
+    ]);
+    assert!(
+        stderr.contains("invalid value 'soon' for '--nats-reconnect-delay-ms <MS>'"),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-reconnect-delay-ms",
+        "9000",
+    ]);
+    assert!(
+        stderr.contains(
+            "--nats-reconnect-delay-ms 9000 is larger than the default 5000 ms of \
+             --nats-reconnect-max-delay-ms"
+        ),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &file(
+            tmp.path(),
+            "reconnect.toml",
+            "[nats]\nurl = \"nats://127.0.0.1:1\"\nreconnect_max_delay_ms = 200\n",
+        ),
+        "--nats-reconnect-delay-ms",
+        "300",
+    ]);
+    assert!(
+        stderr.contains(
+            "--nats-reconnect-delay-ms 300 is larger than [nats] `reconnect_max_delay_ms` = 200"
+        ),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-max-reconnects=many",
+    ]);
+    assert!(
+        stderr.contains("invalid value 'many' for '--nats-max-reconnects <N>'"),
+        "{stderr}"
+    );
 }
 
 /// The words of a shell line: single and double quotes group.
@@ -785,7 +737,7 @@ fn the_quickstart_of_distributed_md_runs_as_written() {
                         ["-js", "-a", "127.0.0.1", "-p", "4222"],
                         "this test knows these arguments: {line}"
                     );
-                    nats = Some(Nats::start(&[]));
+                    nats = Some(Nats::start());
                 }
                 Some("airssys") if command.get(1).is_some_and(|c| c == "serve") => {
                     let url = url.expect("the page starts nats-server first");
@@ -869,4 +821,241 @@ fn the_quickstart_of_distributed_md_runs_as_written() {
     }
     assert_eq!(ran.len(), 6, "the quickstart's commands: {ran:#?}");
     assert_eq!(hosts.len(), 2, "two hosts");
+}
+
+/// A self-signed operator JWT (`nats-jwt` makes account and user JWTs,
+/// not operators'): the same header, claims and ed25519 signature.
+fn operator_jwt(operator: &nkeys::KeyPair) -> String {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let claims = serde_json::json!({
+        "iat": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        "iss": operator.public_key(),
+        "jti": "AIRSSYSTESTOPERATOR",
+        "name": "airssys-test",
+        "sub": operator.public_key(),
+        "nats": {"type": "operator", "version": 2},
+    });
+    let half = format!(
+        "{}.{}",
+        b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = operator.sign(half.as_bytes()).unwrap();
+    format!("{half}.{}", b64(&signature))
+}
+
+/// A `.creds` file, as `nsc generate creds` writes it.
+fn creds(jwt: &str, seed: &str) -> String {
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\
+         NKEYs are sensitive and should be treated as secrets.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n\n\
+         *************************************************************\n"
+    )
+}
+
+/// A server in operator (JWT) mode, its account preloaded in memory: a
+/// host started with `--nats-creds FILE` (a user of that account)
+/// connects and serves; a creds file of an account the server does not
+/// know, and an expired one, are refused when the host starts, naming
+/// the flag and the file, never printing the seed.
+#[test]
+fn a_creds_file_connects_to_a_server_in_operator_mode_and_a_wrong_or_expired_one_is_named() {
+    use nats_jwt::{KeyPair, Token};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let operator = KeyPair::new_operator();
+    let account = KeyPair::new_account();
+    let account_jwt = Token::new_account(account.public_key())
+        .name("hosts")
+        .sign(&operator);
+    // The server's own account (JetStream needs one).
+    let system = KeyPair::new_account();
+    let system_jwt = Token::new_account(system.public_key())
+        .name("SYS")
+        .sign(&operator);
+    let conf = file(
+        tmp.path(),
+        "operator.conf",
+        &format!(
+            "operator: {}\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{\n  {}: \
+             {}\n  {}: {}\n}}\n",
+            operator_jwt(&operator),
+            system.public_key(),
+            account.public_key(),
+            account_jwt,
+            system.public_key(),
+            system_jwt
+        ),
+    );
+    let nats = Nats::start_with(&["-c", &conf]);
+    let user_creds = |name: &str, signer: &KeyPair, issuer: &KeyPair, expires: Option<i64>| {
+        let user = KeyPair::new_user();
+        let mut token = Token::new_user(issuer.public_key(), user.public_key()).name(name);
+        if let Some(at) = expires {
+            token = token.expires(at);
+        }
+        let seed = user.seed().unwrap();
+        (
+            file(
+                tmp.path(),
+                &format!("{name}.creds"),
+                &creds(&token.sign(signer), &seed),
+            ),
+            seed,
+        )
+    };
+    let back = listener_crate("dist-back");
+    let policy = file(tmp.path(), "policy.toml", "");
+    let host_args = |creds: &str| -> Vec<String> {
+        [
+            path(&back),
+            "--policy",
+            &policy,
+            "--nats",
+            &nats.url(),
+            "--nats-delivery",
+            "core",
+            "--storage",
+            path(&tmp.path().join("store.redb")),
+            "--nats-creds",
+            creds,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+
+    let (good, _) = user_creds("host-a", &account, &account, None);
+    let args = host_args(&good);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let host = Host::start(&args);
+    let health = host.call("GET", "/v1/health", b"");
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, "ready\nnats: connected (reconnects: 0)\n")
+    );
+    let answer = host.request("dist-back", "hello");
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "dist-back got hello"),
+        "{}",
+        host.output()
+    );
+    drop(host);
+
+    let stranger = KeyPair::new_account();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    for (creds, seed) in [
+        user_creds("unknown-account", &stranger, &stranger, None),
+        user_creds("expired", &account, &account, Some(now - 60)),
+    ] {
+        let args = host_args(&creds);
+        let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .arg("serve")
+            .args(&args)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(repo_root())
+            .env("CARGO_TARGET_DIR", shared_target())
+            .output()
+            .unwrap();
+        let stderr = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "--nats-creds `{creds}`: the NATS server refused these credentials"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(&seed), "{stderr}");
+    }
+}
+
+/// A usage counter left high (written directly, as a host that charged a
+/// growing write and crashed before writing the entry leaves it) is set
+/// back to the cost of the namespace's entries by `airssys storage
+/// recount`, which prints before and after; a second pass finds nothing
+/// to change.
+#[test]
+fn storage_recount_repairs_a_usage_counter_left_high() {
+    use airssys_runtime::storage::{NatsKvStorage, StorageBackend};
+    use std::io::{BufRead, BufReader, Write};
+
+    let nats = Nats::start();
+    let storage = NatsKvStorage::connect(nats.url()).open().unwrap();
+    storage
+        .set("counter-app", "b", "k", &[1; 10], None)
+        .unwrap();
+    let real = storage.usage("counter-app").unwrap();
+    assert!(real > 0);
+    // The stale counter, published straight into the bucket.
+    let socket = TcpStream::connect(("127.0.0.1", nats.port())).unwrap();
+    let mut lines = BufReader::new(socket.try_clone().unwrap());
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO"), "{line}");
+    (&socket)
+        .write_all(
+            b"CONNECT {\"verbose\":false}\r\nPUB $KV.airssys.u.Y291bnRlci1hcHA 5\r\n99999\r\nPING\r\n",
+        )
+        .unwrap();
+    line.clear();
+    lines.read_line(&mut line).unwrap();
+    assert_eq!(line, "PONG\r\n");
+    assert_eq!(storage.usage("counter-app").unwrap(), 99_999);
+
+    let recount = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .args(["storage", "recount", "--nats", &nats.url()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let said = recount(&["--component", "counter-app"]);
+    assert!(
+        said.contains(&format!(
+            "  counter-app: 99999 -> {real} bytes (was high: repaired)\n"
+        )),
+        "{said}"
+    );
+    assert_eq!(storage.usage("counter-app").unwrap(), real);
+    // As docs/cli.md shows it.
+    let page = std::fs::read_to_string(repo_root().join("docs/cli.md")).unwrap();
+    let shown = page
+        .split("## `airssys storage recount`")
+        .nth(1)
+        .expect("docs/cli.md documents the recount");
+    for line in said.lines() {
+        assert!(
+            shown.contains(&line.replace(&nats.url(), "nats://127.0.0.1:4222")),
+            "docs/cli.md does not show {line:?}"
+        );
+    }
+    let said = recount(&[]);
+    assert!(
+        said.contains(&format!(
+            "  counter-app: {real} -> {real} bytes (unchanged)\n"
+        )),
+        "{said}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["storage", "recount"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(common::stderr(&out).contains("--nats URL"), "{out:?}");
 }

@@ -14,10 +14,10 @@ mod common;
 
 use common::{Answer, Client};
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -123,20 +123,6 @@ struct Served {
     stderr: Arc<Mutex<String>>,
 }
 
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&text);
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-            sink.lock().unwrap().push_str(&line);
-            line.clear();
-        }
-    });
-    text
-}
-
 /// `airssys serve` with `args`, environment `env`, on a free loopback
 /// port (unless `args` names `--listen`).
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>, Arc<Mutex<String>>) {
@@ -149,30 +135,7 @@ fn spawn_in(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, Arc<Mutex<String>>, Arc<Mutex<String>>) {
-    let cache = shared_target().join("serve-cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_airssys"));
-    command.arg("serve").args(args);
-    if !args.contains(&"--listen") {
-        command.args(["--listen", "127.0.0.1:0"]);
-    }
-    command
-        .arg("--cache-dir")
-        .arg(&cache)
-        .current_dir(cwd)
-        .env("CARGO_TARGET_DIR", shared_target())
-        .env_remove("AIRSSYS_PATH")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("AIRSSYS_SERVE_TOKEN")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let stdout = collect(child.stdout.take().unwrap());
-    let stderr = collect(child.stderr.take().unwrap());
-    (child, stdout, stderr)
+    common::spawn_serve(cwd, &shared_target(), args, env)
 }
 
 impl Served {
@@ -184,23 +147,7 @@ impl Served {
     /// [`Served::start`] in the directory `cwd`.
     fn start_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
         let (mut child, stdout, stderr) = spawn_in(cwd, args, env);
-        // The first run builds the crates (minutes on a cold target).
-        let deadline = Instant::now() + Duration::from_secs(1200);
-        let address = loop {
-            let text = stdout.lock().unwrap().clone();
-            if let Some(rest) = text.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "airssys serve exited ({status}) before listening:\n{text}\n{}",
-                    stderr.lock().unwrap()
-                );
-            }
-            assert!(Instant::now() < deadline, "never listened:\n{text}");
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let address = common::wait_listening(&mut child, &stdout, &stderr);
         let served = Served {
             child,
             address,

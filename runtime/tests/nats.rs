@@ -9,9 +9,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,70 +17,23 @@ use airssys_runtime::broker::{Delivery, NatsBroker, NatsDelivery, SOURCE_HEADER,
 use airssys_runtime::contract::capability::{Capability, GrantSet};
 use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
 
-/// `nats-server` on the PATH, or where Debian's package puts it
-/// (`/usr/sbin`, which a user's PATH may lack).
-fn nats_server() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("nats-server"))
-        .find(|candidate| candidate.is_file());
-    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
-}
-
-/// A `nats-server` of this test, killed on drop.
-struct NatsServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+/// A `nats-server` of this test, without JetStream (the workspace's one
+/// starter), killed on drop.
+struct NatsServer(support::jetstream::JetStreamServer);
 
 impl NatsServer {
     fn start() -> NatsServer {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(nats_server())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .arg("-l")
-            .arg(dir.path().join("nats.log"))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start `nats-server` ({e}): these tests need it; install it with \
-                     `apt-get install nats-server`"
-                )
-            });
-        let server = NatsServer {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen on port {port} within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
+        NatsServer(support::jetstream::JetStreamServer::start_without_jetstream())
     }
 
     fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        self.0.url()
     }
 
     /// A raw protocol connection, standing for a client that is not an
     /// airssys host.
     fn raw(&self) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let stream = TcpStream::connect(("127.0.0.1", self.0.port())).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
@@ -96,13 +47,6 @@ impl NatsServer {
             .write_all(b"CONNECT {\"verbose\":false,\"headers\":true}\r\n")
             .expect("connect");
         raw
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,53 +5,22 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airssys_runtime::broker::{NatsBroker, NatsConnectOptions, NatsConnectionState, NatsDelivery};
 
+#[path = "support/jetstream.rs"]
+mod jetstream;
+
 /// A `nats-server` of this test, killed on drop.
-struct Server(Child);
+type Server = jetstream::JetStreamServer;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `nats-server -c conf` on a free loopback port; returns it and
-/// the port.
+/// Starts `nats-server -c conf` on a free loopback port (the workspace's
+/// one starter); returns it and the port.
 fn nats_server(conf: &Path) -> (Server, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("nats-server");
-    let child = Command::new(program)
-        .arg("-c")
-        .arg(conf)
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start `nats-server` ({e}): this test needs it; install it with \
-                 `apt-get install nats-server`"
-            )
-        });
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = Server::start_core_with(&["-c", conf.to_str().unwrap()]);
+    let port = server.port();
     (server, port)
 }
 

@@ -122,3 +122,79 @@ fn a_quota_holds_across_hosts_writing_at_once() {
         .expect_err("full");
     assert!(err.to_string().contains("limits.storage_bytes"), "{err}");
 }
+
+/// Under `examples/nats/server.conf`, host A's NATS user (its own inbox
+/// prefix, as the example says) keeps, reads and lists storage namespace
+/// `ping`; the server refuses it namespace `pong`: nothing is written,
+/// read or listed there, and the refusal names the subject.
+#[test]
+fn the_example_permissions_fence_a_hosts_storage_to_its_namespaces() {
+    use airssys_runtime::broker::{NatsBroker, NatsConnectOptions};
+
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/nats/server.conf");
+    let server = JetStreamServer::start_with(&["-c", conf]);
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("a.password");
+    std::fs::write(&password, "host-a-password\n").unwrap();
+    let options = NatsConnectOptions::new()
+        .user_password_file("host-a", &password)
+        .unwrap()
+        .inbox_prefix("_INBOX.host-a");
+    let watch = options.watch();
+    let broker = NatsBroker::builder(server.url())
+        .connect_options(options)
+        .op_timeout(Duration::from_secs(2))
+        .connect()
+        .expect("host A connects and finds its streams");
+    let a = NatsKvStorage::builder(broker.client(), broker.runtime_handle())
+        .op_timeout(Duration::from_secs(2))
+        .open()
+        .expect("host A opens the bucket");
+
+    // Its own namespace.
+    a.set("ping", "b", "k", b"v", Some(1 << 20)).expect("set");
+    assert_eq!(a.get("ping", "b", "k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(a.list_keys("ping", "b", None, 10).unwrap(), ["k"]);
+    assert!(a.usage("ping").unwrap() > 0);
+    assert_eq!(watch.status().server_errors, 0, "{:?}", watch.status());
+
+    // Another host's.
+    let refused = a.set("pong", "b", "k", b"v", Some(1 << 20));
+    assert!(
+        matches!(refused, Err(StorageError::Backend(_))),
+        "{refused:?}"
+    );
+    let said = watch.status().last_server_error.unwrap_or_default();
+    assert!(
+        said.contains(
+            "Permissions Violation for Publish to \"$JS.API.DIRECT.GET.KV_airssys.$KV.airssys.e.\
+             cG9uZw.Yg.aw\""
+        ),
+        "{said}"
+    );
+    assert!(a.get("pong", "b", "k").is_err());
+    assert!(a.list_keys("pong", "b", None, 10).is_err());
+    let said = watch.status().last_server_error.unwrap_or_default();
+    assert!(
+        said.contains("$JS.API.CONSUMER.CREATE.KV_airssys.airssys-keys-")
+            && said.contains(".$KV.airssys.e.cG9uZw.Yg.*"),
+        "{said}"
+    );
+    // Nothing reached namespace `pong`: host B's user sees it empty.
+    std::fs::write(&password, "host-b-password\n").unwrap();
+    let broker_b = NatsBroker::builder(server.url())
+        .connect_options(
+            NatsConnectOptions::new()
+                .user_password_file("host-b", &password)
+                .unwrap()
+                .inbox_prefix("_INBOX.host-b"),
+        )
+        .connect()
+        .expect("host B connects");
+    let b = NatsKvStorage::builder(broker_b.client(), broker_b.runtime_handle())
+        .open()
+        .expect("host B opens the bucket");
+    assert_eq!(b.get("pong", "b", "k").unwrap(), None);
+    assert_eq!(b.usage("pong").unwrap(), 0);
+    assert!(b.list_keys("pong", "b", None, 10).unwrap().is_empty());
+}

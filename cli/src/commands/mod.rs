@@ -14,6 +14,7 @@ pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub(crate) mod sign;
+pub(crate) mod storage;
 pub(crate) mod wit_check;
 pub(crate) mod wit_diff;
 pub(crate) mod wit_doc;

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use airssys_runtime::broker::{NatsBroker, NatsConnectOptions, NatsConnectionWatch, NatsDelivery};
 use airssys_runtime::policy::{NatsSettings, redact_url};
@@ -60,6 +61,25 @@ pub(crate) struct NatsArgs {
     /// once).
     #[arg(long, value_name = "core|jetstream")]
     nats_delivery: Option<NatsDelivery>,
+    /// The prefix of this host's reply subjects (default `_INBOX`;
+    /// `[nats] inbox_prefix`): give each host its own, e.g.
+    /// `_INBOX.host-a`, so that the server can keep the others from
+    /// reading its answers and deliveries (docs/distributed.md).
+    #[arg(long, value_name = "SUBJECT")]
+    nats_inbox_prefix: Option<String>,
+    /// After a lost connection, the wait before the second reconnect
+    /// attempt (the first is at once), doubling after each failed one
+    /// (default 100; `[nats] reconnect_delay_ms`).
+    #[arg(long, value_name = "MS")]
+    nats_reconnect_delay_ms: Option<u64>,
+    /// The longest wait between reconnect attempts (default 5000; `[nats]
+    /// reconnect_max_delay_ms`).
+    #[arg(long, value_name = "MS")]
+    nats_reconnect_max_delay_ms: Option<u64>,
+    /// Reconnect attempts before giving up on the server (default: never
+    /// gives up; `[nats] max_reconnects`).
+    #[arg(long, value_name = "N")]
+    nats_max_reconnects: Option<u64>,
 }
 
 /// A connection read from the flags and the policy, not yet made.
@@ -70,6 +90,9 @@ pub(crate) struct NatsPlan {
     prefix: Option<String>,
     delivery: NatsDelivery,
     options: NatsConnectOptions,
+    /// Where the host's credentials came from (flag or key, and file),
+    /// named when the server refuses them.
+    credentials: Option<String>,
 }
 
 /// A broker connected as planned, and its connection's state.
@@ -88,6 +111,10 @@ impl NatsArgs {
             || self.nats_tls_ca.is_some()
             || self.nats_tls_cert.is_some()
             || self.nats_delivery.is_some()
+            || self.nats_inbox_prefix.is_some()
+            || self.nats_reconnect_delay_ms.is_some()
+            || self.nats_reconnect_max_delay_ms.is_some()
+            || self.nats_max_reconnects.is_some()
     }
 
     /// The connection the flags and the policy's `[nats]` ask for (none
@@ -121,8 +148,34 @@ impl NatsArgs {
             settings.tls_cert_file = None;
             settings.tls_key_file = None;
         }
+        self.reconnects(&mut settings)?;
         let bad = |e: airssys_runtime::broker::NatsConfigError| fail(2, e);
         let mut options = NatsConnectOptions::from_settings(&settings).map_err(bad)?;
+        let key = |name: &str| match settings.line {
+            Some(line) => format!("[nats] `{name}` (policy line {line})"),
+            None => format!("[nats] `{name}`"),
+        };
+        let named =
+            |origin: String, file: &std::path::Path| format!("{origin} `{}`", file.display());
+        let credentials = if let Some(file) = &self.nats_creds {
+            Some(named("--nats-creds".to_owned(), file))
+        } else if let Some(file) = &self.nats_nkey {
+            Some(named("--nats-nkey".to_owned(), file))
+        } else if let Some(file) = &self.nats_password_file {
+            Some(named(
+                "--nats-user with --nats-password-file".to_owned(),
+                file,
+            ))
+        } else if let Some(file) = &settings.credentials_file {
+            Some(named(key("credentials_file"), file))
+        } else if let Some(file) = &settings.nkey_seed_file {
+            Some(named(key("nkey_seed_file"), file))
+        } else {
+            settings
+                .password_file
+                .as_ref()
+                .map(|file| named(key("password_file"), file))
+        };
         let flags = [
             self.nats_creds.is_some(),
             self.nats_nkey.is_some(),
@@ -164,6 +217,19 @@ impl NatsArgs {
                 bad(e.for_key(flag))
             })?;
         }
+        if let Some(prefix) = &self.nats_inbox_prefix {
+            if !airssys_runtime::policy::is_concrete_subject(prefix) {
+                return Err(fail(
+                    2,
+                    format_args!(
+                        "--nats-inbox-prefix: `{prefix}` is not a NATS subject: use \
+                         `.`-separated, non-empty segments without `*`, `>` or whitespace \
+                         (e.g. `_INBOX.host-a`)"
+                    ),
+                ));
+            }
+            options = options.inbox_prefix(prefix.clone());
+        }
         Ok(Some(NatsPlan {
             url,
             origin: if self.nats.is_some() {
@@ -174,7 +240,66 @@ impl NatsArgs {
             prefix: self.nats_prefix.clone().or(settings.prefix),
             delivery: self.nats_delivery.unwrap_or_default(),
             options,
+            credentials,
         }))
+    }
+}
+
+impl NatsArgs {
+    /// The reconnect flags over the policy's keys; a first delay larger
+    /// than the longest is refused, naming where each came from.
+    fn reconnects(&self, settings: &mut NatsSettings) -> Result<(), Exit> {
+        let policy_first = settings.reconnect_delay;
+        let policy_max = settings.reconnect_max_delay;
+        if let Some(ms) = self.nats_reconnect_delay_ms {
+            settings.reconnect_delay = Some(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.nats_reconnect_max_delay_ms {
+            settings.reconnect_max_delay = Some(Duration::from_millis(ms));
+        }
+        if let Some(n) = self.nats_max_reconnects {
+            settings.max_reconnects = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        let first = settings
+            .reconnect_delay
+            .unwrap_or(Duration::from_millis(100));
+        let max = settings
+            .reconnect_max_delay
+            .unwrap_or(Duration::from_millis(5000));
+        if first > max {
+            let named = |flag: Option<u64>, key: &str, from_policy: bool, value: Duration| match (
+                flag,
+                from_policy,
+            ) {
+                (Some(ms), _) => format!("--{key} {ms}"),
+                (None, true) => format!(
+                    "[nats] `{}` = {}",
+                    key.trim_start_matches("nats-").replace('-', "_"),
+                    value.as_millis()
+                ),
+                (None, false) => format!("the default {} ms of --{key}", value.as_millis()),
+            };
+            return Err(fail(
+                2,
+                format_args!(
+                    "{} is larger than {}: the first reconnect delay must not exceed the \
+                     longest; lower the first or raise the longest",
+                    named(
+                        self.nats_reconnect_delay_ms,
+                        "nats-reconnect-delay-ms",
+                        policy_first.is_some(),
+                        first
+                    ),
+                    named(
+                        self.nats_reconnect_max_delay_ms,
+                        "nats-reconnect-max-delay-ms",
+                        policy_max.is_some(),
+                        max
+                    ),
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -182,6 +307,13 @@ impl NatsPlan {
     /// The server, without credentials.
     pub(crate) fn shown_url(&self) -> String {
         redact_url(&self.url)
+    }
+
+    /// The same connection with core delivery (no JetStream streams for
+    /// messages: a tool that uses only storage).
+    pub(crate) fn core_delivery(mut self) -> Self {
+        self.delivery = NatsDelivery::Core;
+        self
     }
 
     /// Connects.
@@ -193,9 +325,27 @@ impl NatsPlan {
         if let Some(prefix) = self.prefix {
             builder = builder.prefix(prefix);
         }
-        let broker = builder
-            .connect()
-            .map_err(|e| fail(2, format_args!("{}: {e}", self.origin)))?;
+        let credentials = self.credentials;
+        let origin = self.origin;
+        let broker = builder.connect().map_err(|e| {
+            let text = e.to_string();
+            let lower = text.to_lowercase();
+            match &credentials {
+                Some(credentials)
+                    if lower.contains("authorization") || lower.contains("expired") =>
+                {
+                    fail(
+                        2,
+                        format_args!(
+                            "{credentials}: the NATS server refused these credentials ({origin}: \
+                             {text}); check that they are this host's, signed for this server's \
+                             account and not expired (docs/distributed.md)"
+                        ),
+                    )
+                }
+                _ => fail(2, format_args!("{origin}: {text}")),
+            }
+        })?;
         Ok(NatsLink {
             broker: Arc::new(broker),
             watch,

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Runs `airssys` with `args` and waits for it.
@@ -251,56 +252,86 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// A `nats-server` of this test (Debian package `nats-server`; a missing
-/// one fails the test, naming the package), killed on drop.
-pub(crate) struct NatsServer {
-    child: Child,
-    port: u16,
-    /// JetStream's store (`--nats` keeps storage in its key-value bucket).
-    _dir: tempfile::TempDir,
-}
-
-impl NatsServer {
-    pub(crate) fn start() -> NatsServer {
-        let port = free_port();
-        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let child = Command::new(program)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start `nats-server` ({e}): this test needs it; install it with \
-                     `apt-get install nats-server`"
-                )
-            });
-        let server = NatsServer {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
+/// Collects what `stream` prints, line by line, as it comes.
+pub(crate) fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
         }
-        server
-    }
+    });
+    text
+}
 
-    pub(crate) fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+/// What a spawned `airssys serve` printed so far, collected as it comes.
+pub(crate) type Printed = Arc<Mutex<String>>;
+
+/// `airssys serve ARGS` in `cwd`, with environment `env`, building into
+/// `target` (compiled components cached in its `serve-cache`), on a free
+/// loopback port unless `args` names `--listen`: the process and its
+/// stdout and stderr. Shared by the serve and distributed tests.
+pub(crate) fn spawn_serve(
+    cwd: &Path,
+    target: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, Printed, Printed) {
+    let cache = target.join("serve-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_airssys"));
+    command.arg("serve").args(args);
+    if !args.contains(&"--listen") {
+        command.args(["--listen", "127.0.0.1:0"]);
+    }
+    command
+        .arg("--cache-dir")
+        .arg(&cache)
+        .current_dir(cwd)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("AIRSSYS_PATH")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("AIRSSYS_SERVE_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    (child, stdout, stderr)
+}
+
+/// The address a spawned `airssys serve` listens on, once it says so;
+/// panics with its output when it exits first.
+pub(crate) fn wait_listening(child: &mut Child, stdout: &Printed, stderr: &Printed) -> SocketAddr {
+    // The first run builds the crates (minutes on a cold target).
+    let deadline = Instant::now() + Duration::from_secs(1200);
+    loop {
+        let text = stdout.lock().unwrap().clone();
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            return rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(200));
+            panic!(
+                "airssys serve exited ({status}) before listening:\n{text}\n{}",
+                stderr.lock().unwrap()
+            );
+        }
+        assert!(Instant::now() < deadline, "never listened:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// A `nats-server -js` of this test, on a free loopback port, killed on
+/// drop: the workspace's one starter, shared with the runtime's tests.
+#[path = "../../../runtime/tests/support/jetstream.rs"]
+mod jetstream;
+
+#[allow(unused_imports)]
+pub(crate) use jetstream::JetStreamServer as NatsServer;

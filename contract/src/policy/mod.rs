@@ -44,7 +44,7 @@ pub use builder::PolicyBuilder;
 pub use digest::{ComponentDigest, InvalidDigest};
 pub use grant::{MissingCapabilities, MissingCapability, MissingReason};
 pub use limits::*;
-pub use nats::{NatsSettings, redact_url};
+pub use nats::{NatsSettings, is_concrete_subject, redact_url};
 pub use programs::{
     ArgShape, ChildLimits, ProcessNotice, ProgramRule, is_loader_variable, resolve, rules_for,
     shown,

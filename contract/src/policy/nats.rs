@@ -46,6 +46,10 @@ pub struct NatsSettings {
     /// `max_reconnects`: attempts before the host gives up on the server
     /// (absent: it never gives up).
     pub max_reconnects: Option<usize>,
+    /// `inbox_prefix`: the prefix of this host's reply subjects (default
+    /// `_INBOX`); give each host its own so that the server can keep the
+    /// others from reading them (docs/distributed.md).
+    pub inbox_prefix: Option<String>,
     /// The 1-based line of the `[nats]` header, when read from a file.
     pub line: Option<u32>,
 }
@@ -65,6 +69,7 @@ impl fmt::Debug for NatsSettings {
             .field("reconnect_delay", &self.reconnect_delay)
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("max_reconnects", &self.max_reconnects)
+            .field("inbox_prefix", &self.inbox_prefix)
             .field("line", &self.line)
             .finish()
     }
@@ -85,6 +90,14 @@ pub fn redact_url(url: &str) -> String {
         .join(",")
 }
 
+/// Whether `text` is a concrete NATS subject: `.`-separated, non-empty
+/// segments without the wildcards `*` and `>` or whitespace (what a
+/// subject prefix and an inbox prefix must be).
+pub fn is_concrete_subject(text: &str) -> bool {
+    text.split('.')
+        .all(|t| !t.is_empty() && t != "*" && t != ">" && !t.contains(char::is_whitespace))
+}
+
 /// The `[nats]` table in TOML.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +114,7 @@ pub(super) struct NatsFile {
     reconnect_delay_ms: Option<u64>,
     reconnect_max_delay_ms: Option<u64>,
     max_reconnects: Option<u64>,
+    inbox_prefix: Option<String>,
 }
 
 impl NatsFile {
@@ -147,6 +161,14 @@ impl NatsFile {
                  = {max}`"
             ));
         }
+        if let Some(inbox) = &self.inbox_prefix
+            && !is_concrete_subject(inbox)
+        {
+            return Err(format!(
+                "[nats]: `inbox_prefix = \"{inbox}\"` is not a NATS subject: use `.`-separated, \
+                 non-empty segments without `*`, `>` or whitespace (e.g. `_INBOX.host-a`)"
+            ));
+        }
         Ok(NatsSettings {
             url: self.url,
             prefix: self.prefix,
@@ -162,6 +184,7 @@ impl NatsFile {
             max_reconnects: self
                 .max_reconnects
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            inbox_prefix: self.inbox_prefix,
             line: Some(line),
         })
     }
@@ -179,7 +202,7 @@ mod tests {
             &file,
             "[nats]\nurl = \"nats://n:4222\"\nprefix = \"shop\"\ncredentials_file = \
              \"host.creds\"\ntls_ca_file = \"/etc/ca.pem\"\nreconnect_delay_ms = 20\n\
-             reconnect_max_delay_ms = 400\nmax_reconnects = 3\n",
+             reconnect_max_delay_ms = 400\nmax_reconnects = 3\ninbox_prefix = \"_INBOX.host-a\"\n",
         )
         .expect("write");
         let policy = crate::policy::Policy::from_toml_file(&file).expect("a valid policy");
@@ -194,6 +217,7 @@ mod tests {
         assert_eq!(nats.reconnect_delay, Some(Duration::from_millis(20)));
         assert_eq!(nats.reconnect_max_delay, Some(Duration::from_millis(400)));
         assert_eq!(nats.max_reconnects, Some(3));
+        assert_eq!(nats.inbox_prefix.as_deref(), Some("_INBOX.host-a"));
         assert_eq!(nats.line, Some(1));
         assert!(
             crate::policy::Policy::from_toml_str("")
@@ -219,6 +243,11 @@ mod tests {
                 "reconnect_delay_ms = 5\nreconnect_max_delay_ms = 1",
                 "is larger than",
             ),
+            (
+                "inbox_prefix = \"_INBOX.>\"",
+                "`inbox_prefix = \"_INBOX.>\"` is not",
+            ),
+            ("inbox_prefix = \"a..b\"", "is not a NATS subject"),
         ] {
             let err = crate::policy::Policy::from_toml_str(&format!("# hosts\n[nats]\n{table}\n"))
                 .expect_err(table);

@@ -161,6 +161,15 @@ pub enum NatsError {
          `*`, `>` or whitespace (the default is `airssys`)"
     )]
     InvalidPrefix(String),
+    /// The inbox prefix
+    /// ([`NatsConnectOptions::inbox_prefix`])
+    /// is not a valid NATS subject.
+    #[error(
+        "the inbox prefix `{0}` (`--nats-inbox-prefix`, `[nats] inbox_prefix`) is not usable: use \
+         `.`-separated, non-empty segments without `*`, `>` or whitespace (the default is \
+         `_INBOX`)"
+    )]
+    InvalidInboxPrefix(String),
     /// The broker's own tokio runtime could not be started.
     #[error("could not start the NATS broker's runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -298,6 +307,11 @@ impl NatsBrokerBuilder {
     pub fn connect(mut self) -> Result<NatsBroker, NatsError> {
         if !is_subject(&self.prefix) {
             return Err(NatsError::InvalidPrefix(self.prefix));
+        }
+        if let Some(inbox) = self.connection.inbox_prefix_set()
+            && !is_subject(inbox)
+        {
+            return Err(NatsError::InvalidInboxPrefix(inbox.to_owned()));
         }
         let (runtime, handle) = match self.handle.take() {
             Some(handle) => (OwnedRuntime(None), handle),
@@ -728,8 +742,7 @@ impl Drop for NatsBroker {
 /// Whether `text` is a concrete NATS subject: `.`-separated, non-empty
 /// tokens without wildcards or whitespace.
 fn is_subject(text: &str) -> bool {
-    text.split('.')
-        .all(|t| !t.is_empty() && t != "*" && t != ">" && !t.contains(char::is_whitespace))
+    crate::policy::is_concrete_subject(text)
 }
 
 /// The NATS subject pattern of a topic pattern, or `None` when it cannot

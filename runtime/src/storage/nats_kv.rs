@@ -642,11 +642,42 @@ impl Kv {
             token(namespace),
             token(bucket)
         );
+        let mut keys = Vec::new();
+        for (subject, _) in self.scan(filter, "listing keys").await? {
+            let name = subject
+                .rsplit_once('.')
+                .and_then(|(_, last)| untoken(last))
+                .ok_or_else(|| self.not_an_entry(&subject))?;
+            keys.push(name);
+        }
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    fn not_an_entry(&self, subject: &str) -> StorageError {
+        StorageError::Backend(format!(
+            "NATS key-value bucket `{}`: the subject `{subject}` is not an airssys entry",
+            self.bucket
+        ))
+    }
+
+    /// The subject and value length of the last message of every live KV
+    /// key on `filter` (one ordered consumer delivering headers only).
+    async fn scan(&self, filter: String, what: &str) -> Result<Vec<(String, usize)>, StorageError> {
+        let deliver_subject = self.client.new_inbox();
+        // Named, so that the create request's subject carries the filter
+        // (`$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`) and a host's
+        // NATS permissions can fence it to its namespaces.
+        let name = format!(
+            "airssys-keys-{}",
+            deliver_subject.rsplit('.').next().unwrap_or_default()
+        );
         let consumer = self
             .store
             .stream
             .create_consumer(consumer::push::OrderedConfig {
-                deliver_subject: self.client.new_inbox(),
+                deliver_subject,
+                name: Some(name),
                 description: Some("airssys list-keys".to_owned()),
                 filter_subject: filter,
                 headers_only: true,
@@ -655,44 +686,134 @@ impl Kv {
                 ..Default::default()
             })
             .await
-            .map_err(|e| self.fail("listing keys", e))?;
-        let mut keys = Vec::new();
+            .map_err(|e| self.fail(what, e))?;
+        let mut found = Vec::new();
         if consumer.cached_info().num_pending == 0 {
-            return Ok(keys);
+            return Ok(found);
         }
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| self.fail("listing keys", e))?;
+        let mut messages = consumer.messages().await.map_err(|e| self.fail(what, e))?;
         while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| self.fail("listing keys", e))?;
-            let info = message.info().map_err(|e| self.fail("listing keys", e))?;
+            let message = message.map_err(|e| self.fail(what, e))?;
+            let info = message.info().map_err(|e| self.fail(what, e))?;
             let pending = info.pending;
-            let deleted = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(KV_OPERATION))
-                .is_some();
+            let headers = message.headers.as_ref();
+            let deleted = headers.and_then(|h| h.get(KV_OPERATION)).is_some();
             if !deleted {
-                let name = message
+                // Headers only: the server says the value's length.
+                let len = headers
+                    .and_then(|h| h.get("Nats-Msg-Size"))
+                    .and_then(|v| v.as_str().parse().ok())
+                    .unwrap_or(message.payload.len());
+                let subject = message
                     .subject
-                    .rsplit_once('.')
-                    .and_then(|(_, last)| untoken(last))
-                    .ok_or_else(|| {
-                        StorageError::Backend(format!(
-                            "NATS key-value bucket `{}`: the subject `{}` is not an airssys \
-                             entry",
-                            self.bucket, message.subject
-                        ))
-                    })?;
-                keys.push(name);
+                    .strip_prefix(self.store.prefix.as_str())
+                    .unwrap_or(message.subject.as_str());
+                found.push((subject.to_owned(), len));
             }
             if pending == 0 {
                 break;
             }
         }
-        keys.sort_unstable();
-        Ok(keys)
+        Ok(found)
+    }
+
+    /// Every namespace with a usage counter.
+    async fn namespaces(&self) -> Result<Vec<String>, StorageError> {
+        let filter = format!("{}u.*", self.store.prefix);
+        let mut names = Vec::new();
+        for (subject, _) in self.scan(filter, "listing namespaces").await? {
+            let name = subject
+                .strip_prefix("u.")
+                .and_then(untoken)
+                .ok_or_else(|| self.not_an_entry(&subject))?;
+            names.push(name);
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// Sets `namespace`'s counter to the cost of its live entries, by
+    /// compare-and-set (again when a write changed it meanwhile).
+    async fn recount(&self, namespace: &str) -> Result<Recount, StorageError> {
+        let key = usage_key(namespace);
+        loop {
+            let (revision, before) = self.read_usage(&key).await?;
+            let filter = format!("{}e.{}.>", self.store.prefix, token(namespace));
+            let mut after: u64 = 0;
+            for (subject, len) in self.scan(filter, "recounting").await? {
+                let mut parts = subject.splitn(4, '.').skip(2);
+                let (Some(bucket), Some(name)) = (
+                    parts.next().and_then(untoken),
+                    parts.next().and_then(untoken),
+                ) else {
+                    return Err(self.not_an_entry(&subject));
+                };
+                after = after.saturating_add(entry_cost(namespace, &bucket, &name, len));
+            }
+            if after == before {
+                return Ok(Recount {
+                    namespace: namespace.to_owned(),
+                    before,
+                    after,
+                });
+            }
+            match self
+                .store
+                .update(&key, Bytes::from(after.to_string()), revision)
+                .await
+            {
+                Ok(revision) => {
+                    lock(&self.seen).usage.insert(key, (revision, after));
+                    return Ok(Recount {
+                        namespace: namespace.to_owned(),
+                        before,
+                        after,
+                    });
+                }
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
+                Err(e) => return Err(self.fail("updating a usage counter", e)),
+            }
+        }
+    }
+}
+
+/// One namespace's usage counter before and after
+/// [`NatsKvStorage::recount`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recount {
+    /// The namespace (a component's name).
+    pub namespace: String,
+    /// The bytes the counter said.
+    pub before: u64,
+    /// The cost of the namespace's entries, which the counter now says.
+    pub after: u64,
+}
+
+impl NatsKvStorage {
+    /// Recomputes the usage counter of `namespace` (every namespace with
+    /// a counter when `None`) from its entries, by compare-and-set: the
+    /// repair for a counter left high by a host that crashed between
+    /// charging a growing write and writing the entry (see the module's
+    /// "Quota across hosts"). Run it while no host writes those
+    /// namespaces: a write between its charge and its entry, during the
+    /// recount, would be left out of the count.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Backend`]: the server unreachable or refusing.
+    pub fn recount(&self, namespace: Option<&str>) -> Result<Vec<Recount>, StorageError> {
+        let namespace = namespace.map(str::to_owned);
+        self.run("recount", None, move |kv| async move {
+            let namespaces = match namespace {
+                Some(one) => vec![one],
+                None => kv.namespaces().await?,
+            };
+            let mut done = Vec::with_capacity(namespaces.len());
+            for namespace in namespaces {
+                done.push(kv.recount(&namespace).await?);
+            }
+            Ok(done)
+        })
     }
 }
 
@@ -834,69 +955,15 @@ impl StorageBackend for NatsKvStorage {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use std::net::{TcpListener, TcpStream};
-    use std::process::{Child, Command, Stdio};
-    use std::time::Instant;
+#[path = "../../tests/support/jetstream.rs"]
+mod jetstream_server;
 
+#[cfg(test)]
+pub(crate) mod tests {
     use super::*;
 
-    /// A `nats-server -js` of this test in a temporary directory, killed
-    /// on drop.
-    pub(crate) struct JetStreamServer {
-        child: Child,
-        port: u16,
-        _dir: tempfile::TempDir,
-    }
-
-    impl JetStreamServer {
-        pub(crate) fn start() -> JetStreamServer {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-                .into_iter()
-                .find(|p| std::path::Path::new(p).exists())
-                .unwrap_or("nats-server");
-            let child = Command::new(program)
-                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-                .arg(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot start `nats-server` ({e}): this test needs it; install it with \
-                         `apt-get install nats-server`"
-                    )
-                });
-            let server = JetStreamServer {
-                child,
-                port,
-                _dir: dir,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "nats-server did not start");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            server
-        }
-
-        pub(crate) fn url(&self) -> String {
-            format!("nats://127.0.0.1:{}", self.port)
-        }
-    }
-
-    impl Drop for JetStreamServer {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    /// A `nats-server -js` of this test: the workspace's one starter.
+    pub(crate) use super::jetstream_server::JetStreamServer;
 
     /// The suite every backend passes, against a real JetStream bucket.
     #[test]
@@ -1005,6 +1072,66 @@ pub(crate) mod tests {
         assert!(storage.get("n", "b", "k").is_ok());
     }
 
+    /// A host that crashed between charging a growing write and writing
+    /// the entry (the charge made, the entry never written) leaves the
+    /// counter high; the recount sets it to the cost of the entries,
+    /// and a namespace with a counter and no entries to 0.
+    #[test]
+    fn a_recount_repairs_a_counter_left_high_by_a_crash_between_charge_and_write() {
+        let server = JetStreamServer::start();
+        let a = NatsKvStorage::connect(server.url()).open().expect("opens");
+        a.set("n", "b", "k", &[1; 10], None).expect("set");
+        a.set("n", "c", "", &[1; 3], None).expect("set");
+        a.set("n", "b", "gone", &[1; 3], None).expect("set");
+        assert!(a.delete("n", "b", "gone").expect("delete"));
+        let real = entry_cost("n", "b", "k", 10) + entry_cost("n", "c", "", 3);
+        assert_eq!(a.usage("n").expect("usage"), real);
+        // The charge of a write of 500 bytes, then the crash.
+        let charge = |namespace: &'static str| {
+            a.run("charge", None, move |kv| async move {
+                kv.adjust(namespace, 0, 500, None).await
+            })
+            .expect("charged");
+        };
+        charge("n");
+        charge("empty");
+        assert_eq!(a.usage("n").expect("usage"), real + 500);
+
+        let one = a.recount(Some("n")).expect("recount");
+        assert_eq!(
+            one,
+            [Recount {
+                namespace: "n".to_owned(),
+                before: real + 500,
+                after: real
+            }]
+        );
+        // Another host sees the repaired counter, and writes go on from it.
+        let b = NatsKvStorage::connect(server.url()).open().expect("opens");
+        assert_eq!(b.usage("n").expect("usage"), real);
+        let full = real + entry_cost("n", "b", "j", 1);
+        b.set("n", "b", "j", &[1], Some(full))
+            .expect("fits exactly");
+
+        let all = a.recount(None).expect("recount");
+        assert_eq!(
+            all,
+            [
+                Recount {
+                    namespace: "empty".to_owned(),
+                    before: 500,
+                    after: 0
+                },
+                Recount {
+                    namespace: "n".to_owned(),
+                    before: full,
+                    after: full
+                },
+            ]
+        );
+        assert_eq!(a.usage("empty").expect("usage"), 0);
+    }
+
     #[test]
     fn a_value_larger_than_the_servers_max_payload_is_refused_by_name() {
         let server = JetStreamServer::start();
@@ -1018,27 +1145,11 @@ pub(crate) mod tests {
 
     #[test]
     fn a_server_without_jetstream_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port();
-        let mut child = Command::new("/usr/sbin/nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server (apt-get install nats-server)");
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let err = NatsKvStorage::connect(format!("nats://127.0.0.1:{port}"))
+        let server = JetStreamServer::start_without_jetstream();
+        let err = NatsKvStorage::connect(server.url())
             .op_timeout(Duration::from_secs(3))
             .open()
             .expect_err("no JetStream");
-        let _ = child.kill();
-        let _ = child.wait();
         assert!(err.to_string().contains("-js"), "{err}");
     }
 

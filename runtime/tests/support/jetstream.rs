@@ -1,6 +1,13 @@
 //! A `nats-server -js` of one test (Debian package `nats-server`), on a
 //! free loopback port with its store in a temporary directory, killed on
 //! drop. A missing `nats-server` fails the test, naming the package.
+//!
+//! The one starter of the workspace's tests: the runtime's integration
+//! tests (`mod support`; `nats_connect.rs` alone), its KV unit tests
+//! (`storage/nats_kv.rs`) and the CLI's tests (`cli/tests/common/mod.rs`)
+//! include this file.
+
+#![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -10,23 +17,86 @@ use std::time::{Duration, Instant};
 pub(crate) struct JetStreamServer {
     child: Child,
     port: u16,
+    /// The arguments it runs with (port and store included).
+    args: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
 impl JetStreamServer {
     pub(crate) fn start() -> JetStreamServer {
+        JetStreamServer::start_with(&[])
+    }
+
+    /// With `extra` arguments before the address, port and store (e.g.
+    /// `-c FILE`: they override the file's `listen`).
+    pub(crate) fn start_with(extra: &[&str]) -> JetStreamServer {
+        JetStreamServer::launch(extra, true)
+    }
+
+    /// A server without JetStream (`nats-server` without `-js`).
+    pub(crate) fn start_without_jetstream() -> JetStreamServer {
+        JetStreamServer::launch(&[], false)
+    }
+
+    /// Without JetStream, with `extra` arguments (e.g. `-c FILE`).
+    pub(crate) fn start_core_with(extra: &[&str]) -> JetStreamServer {
+        JetStreamServer::launch(extra, false)
+    }
+
+    fn launch(extra: &[&str], jetstream: bool) -> JetStreamServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let child = Command::new(program)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
+        let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+        args.extend(["-a", "127.0.0.1", "-p", &port.to_string()].map(str::to_owned));
+        if jetstream {
+            args.extend(["-js", "-sd"].map(str::to_owned));
+            args.push(dir.path().to_str().expect("a UTF-8 path").to_owned());
+        }
+        let child = spawn(port, &args);
+        JetStreamServer {
+            child,
+            port,
+            args,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server (SIGKILL).
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the server if it runs and starts it again, on the same port
+    /// with the same store.
+    pub(crate) fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(self.port, &self.args);
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+/// `nats-server ARGS`, once it accepts connections on `port` (tried again
+/// while the port is still held by a server stopped before).
+fn spawn(port: u16, args: &[String]) -> Child {
+    let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("nats-server");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut child = Command::new(program)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -37,21 +107,22 @@ impl JetStreamServer {
                      `apt-get install nats-server`"
                 )
             });
-        let server = JetStreamServer {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if child.try_wait().expect("the server's status").is_some() {
+                break;
+            }
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        if child.try_wait().expect("the server's status").is_none() {
+            return child;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nats-server did not start (`nats-server {}`)",
+            args.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 
     /// Stops the server with SIGSTOP (it keeps its connections but answers
@@ -88,7 +159,6 @@ fn signal(name: &str, pid: u32) {
 
 impl Drop for JetStreamServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

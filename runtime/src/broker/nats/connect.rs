@@ -80,6 +80,7 @@ pub struct NatsConnectOptions {
     reconnect_delay: Duration,
     reconnect_max_delay: Duration,
     max_reconnects: Option<usize>,
+    inbox_prefix: Option<String>,
     watch: Arc<NatsConnectionWatch>,
 }
 
@@ -92,6 +93,7 @@ impl Default for NatsConnectOptions {
             reconnect_delay: Duration::from_millis(100),
             reconnect_max_delay: Duration::from_secs(5),
             max_reconnects: None,
+            inbox_prefix: None,
             watch: Arc::new(NatsConnectionWatch::default()),
         }
     }
@@ -260,6 +262,25 @@ impl NatsConnectOptions {
         self
     }
 
+    /// The prefix of this host's reply subjects (default `_INBOX`): its
+    /// request answers, JetStream API answers and JetStream deliveries
+    /// come on `<prefix>.<unique>`. Give each host its own (e.g.
+    /// `_INBOX.host-a`) and let its NATS user subscribe only to
+    /// `<prefix>.>`: then no other host can read them
+    /// (docs/distributed.md, "NATS permissions per host"). The broker
+    /// refuses a prefix that is not a concrete subject when it connects
+    /// ([`NatsError::InvalidInboxPrefix`](super::NatsError::InvalidInboxPrefix)).
+    #[must_use]
+    pub fn inbox_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.inbox_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The inbox prefix set with [`inbox_prefix`](Self::inbox_prefix).
+    pub fn inbox_prefix_set(&self) -> Option<&str> {
+        self.inbox_prefix.as_deref()
+    }
+
     /// The options of a policy's `[nats]` table (its URL and prefix are
     /// the builder's: [`NatsBroker::builder`](super::NatsBroker::builder),
     /// [`prefix`](super::NatsBrokerBuilder::prefix)).
@@ -308,9 +329,13 @@ impl NatsConnectOptions {
         let max = settings
             .reconnect_max_delay
             .unwrap_or(options.reconnect_max_delay);
-        Ok(options
+        options = options
             .reconnect_delay(first, max.max(first))
-            .max_reconnects(settings.max_reconnects))
+            .max_reconnects(settings.max_reconnects);
+        if let Some(prefix) = &settings.inbox_prefix {
+            options = options.inbox_prefix(prefix.clone());
+        }
+        Ok(options)
     }
 
     /// The state of the connection these options make, updated as it
@@ -343,6 +368,9 @@ impl NatsConnectOptions {
             Some(Authentication::UserPassword(user, Secret(password))) => {
                 options = options.user_and_password(user.clone(), password.clone());
             }
+        }
+        if let Some(prefix) = &self.inbox_prefix {
+            options = options.custom_inbox_prefix(prefix.clone());
         }
         if let Some(ca) = &self.tls_ca_file {
             options = options.add_root_certificates(ca.clone()).require_tls(true);
@@ -430,7 +458,13 @@ pub struct NatsConnectionWatch {
     disconnects: AtomicU64,
     server_errors: AtomicU64,
     last_server_error: std::sync::Mutex<Option<String>>,
+    /// Server errors printed, and when last.
+    noted: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
+
+/// How long the same server error is not printed again (a consumer the
+/// server refuses is tried again every second).
+const NOTE_AGAIN: Duration = Duration::from_secs(60);
 
 const CONNECTED: u8 = 1;
 const RECONNECTING: u8 = 2;
@@ -450,6 +484,22 @@ impl NatsConnectionWatch {
             disconnects: self.disconnects.load(Ordering::SeqCst),
             server_errors: self.server_errors.load(Ordering::SeqCst),
             last_server_error: crate::sync::lock(&self.last_server_error).clone(),
+        }
+    }
+
+    /// Whether to print the server error `text` now: the first time, then
+    /// at most once per [`NOTE_AGAIN`]; every one is counted.
+    fn note_now(&self, text: &str, now: std::time::Instant) -> bool {
+        let mut noted = crate::sync::lock(&self.noted);
+        if noted.len() >= 256 {
+            noted.clear();
+        }
+        match noted.get(text) {
+            Some(at) if now.saturating_duration_since(*at) < NOTE_AGAIN => false,
+            _ => {
+                noted.insert(text.to_owned(), now);
+                true
+            }
         }
     }
 
@@ -500,10 +550,12 @@ impl NatsConnectionWatch {
                 } else {
                     ""
                 };
-                tracing::warn!(
-                    target: "airssys::messaging",
-                    "the NATS server {url} refused an operation of this host: {text}{hint}"
-                );
+                if self.note_now(&text, std::time::Instant::now()) {
+                    tracing::warn!(
+                        target: "airssys::messaging",
+                        "the NATS server {url} refused an operation of this host: {text}{hint}"
+                    );
+                }
             }
             Event::SlowConsumer(_) => tracing::warn!(
                 target: "airssys::messaging",
@@ -544,6 +596,24 @@ impl super::NatsBrokerBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refusal the host meets every second (a consumer it tries again)
+    /// is printed once a minute, each counted.
+    #[test]
+    fn the_same_server_error_is_printed_at_most_once_a_minute() {
+        let watch = NatsConnectionWatch::default();
+        let start = std::time::Instant::now();
+        let refused = "Permissions Violation for Publish to \"x\"";
+        assert!(watch.note_now(refused, start));
+        assert!(!watch.note_now(refused, start + Duration::from_secs(1)));
+        assert!(watch.note_now("another", start + Duration::from_secs(1)));
+        assert!(!watch.note_now(refused, start + Duration::from_secs(59)));
+        assert!(watch.note_now(refused, start + NOTE_AGAIN));
+        for n in 0..1000 {
+            watch.note_now(&n.to_string(), start);
+        }
+        assert!(crate::sync::lock(&watch.noted).len() <= 256);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum() {
