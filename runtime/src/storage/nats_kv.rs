@@ -1024,15 +1024,7 @@ pub(crate) mod tests {
             .open()
             .expect("opens");
         storage.set("n", "b", "k", b"v", None).expect("set");
-        let pid = server.child.id().to_string();
-        let signal = |name: &str| {
-            let status = Command::new("kill")
-                .args([name, &pid])
-                .status()
-                .expect("kill runs");
-            assert!(status.success(), "kill {name} {pid}");
-        };
-        signal("-STOP");
+        let paused = server.pause();
         let soon = || Some(Instant::now() + Duration::from_millis(100));
         let outcomes = [
             ("get", storage.get_by("n", "b", "k", soon()).map(|_| ())),
@@ -1051,7 +1043,7 @@ pub(crate) mod tests {
         let started = Instant::now();
         let by_timeout = storage.get_by("n", "b", "k", later);
         let took = started.elapsed();
-        signal("-CONT");
+        drop(paused);
         for (what, outcome) in outcomes {
             match outcome {
                 Err(StorageError::DeadlineReached { waiting_for }) => {

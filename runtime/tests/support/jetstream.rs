@@ -84,6 +84,14 @@ impl JetStreamServer {
     pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
+
+    /// Stops the server with SIGSTOP (it keeps its connections but answers
+    /// nothing) until the returned guard is dropped (SIGCONT).
+    pub(crate) fn pause(&self) -> Paused {
+        let pid = self.child.id();
+        signal("-STOP", pid);
+        Paused { pid }
+    }
 }
 
 /// `nats-server ARGS`, once it accepts connections on `port` (tried again
@@ -123,14 +131,6 @@ fn spawn(port: u16, args: &[String]) -> Child {
             args.join(" ")
         );
         std::thread::sleep(Duration::from_millis(200));
-    }
-
-    /// Stops the server with SIGSTOP (it keeps its connections but answers
-    /// nothing) until the returned guard is dropped (SIGCONT).
-    pub(crate) fn pause(&self) -> Paused {
-        let pid = self.child.id();
-        signal("-STOP", pid);
-        Paused { pid }
     }
 }
 
