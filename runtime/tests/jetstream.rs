@@ -16,8 +16,7 @@ mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,101 +27,7 @@ use airssys_runtime::broker::{
 use airssys_runtime::contract::capability::{Capability, GrantSet};
 use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
 
-/// `nats-server` on the PATH, or where Debian's package puts it.
-fn nats_server() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("nats-server"))
-        .find(|candidate| candidate.is_file());
-    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
-}
-
-/// A `nats-server -js` of this test, its store in a temporary directory
-/// kept across [`NatsServer::restart`]; killed on drop.
-struct NatsServer {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl NatsServer {
-    fn start() -> NatsServer {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = NatsServer {
-            child: None,
-            port,
-            dir,
-        };
-        server.run();
-        server
-    }
-
-    fn run(&mut self) {
-        let child = Command::new(nats_server())
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .arg("-sd")
-            .arg(self.dir.path().join("store"))
-            .arg("-l")
-            .arg(self.dir.path().join("nats.log"))
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start `nats-server` ({e}): these tests need it; install it with \
-                     `apt-get install nats-server`"
-                )
-            });
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen on port {} within 10 s",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Stops the server (SIGTERM: it writes its state and exits) and
-    /// starts it again on the same port and store.
-    fn restart(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let status = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .expect("kill runs");
-            assert!(status.success(), "kill -TERM");
-            let _ = child.wait();
-        }
-        self.run();
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use support::jetstream::JetStreamServer as NatsServer;
 
 /// How long an unacknowledged message waits before it is delivered again,
 /// in these tests.
@@ -372,7 +277,7 @@ fn delivery_goes_on_across_a_server_restart() {
     assert_eq!(cmd(&mut alice, "flood:orders.a:0:20"), "sent 20");
     eventually("bob's mailbox is full", || broker.pending("bob") == 4);
 
-    server.restart();
+    server.restart_gracefully();
     // The publisher's host reconnects: publishing works again.
     let mut next = 20;
     eventually("publishing works again", || {
@@ -790,19 +695,11 @@ limits = { cpu_time_ms = 1000 }
         .build()
         .expect("runtime builds");
     let mut alice = start(&runtime, "alice", &["msg:publish:orders.*"]);
-    let pid = server.child.as_ref().expect("running").id().to_string();
-    let signal = |name: &str| {
-        let status = Command::new("kill")
-            .args([name, &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill {name} {pid}");
-    };
-    signal("-STOP");
+    let paused = server.pause();
     let started = Instant::now();
     let outcome = alice.request("host", b"publish:orders.a:hi");
     let took = started.elapsed();
-    signal("-CONT");
+    drop(paused);
     assert!(
         took < Duration::from_secs(10),
         "the call waited {took:?} (outcome {outcome:?}): longer than its own deadline allows"

@@ -169,9 +169,14 @@ impl NatsKvStorageBuilder {
         let bucket = self.bucket.clone();
         let replicas = self.replicas;
         let for_context = client.clone();
+        let op_timeout = self.op_timeout;
         let opened = bounded(&handle, self.op_timeout, async move {
-            // Made on the runtime: the context spawns its acker task.
-            let context = jetstream::new(for_context);
+            // Made on the runtime: the context spawns its acker task. Its
+            // own request timeout (async-nats's default is 5 s) is the
+            // `op_timeout`, so that a longer one takes effect.
+            let context = jetstream::context::ContextBuilder::new()
+                .timeout(op_timeout)
+                .build(for_context);
             if let Ok(store) = context.get_key_value(bucket.as_str()).await {
                 return Ok(store);
             }
@@ -1016,6 +1021,32 @@ pub(crate) mod tests {
     /// Against a server that answers nothing (SIGSTOP), each wait ends at
     /// the deadline when it comes first (`DeadlineReached`), at the
     /// `op_timeout` otherwise (`Backend` naming it).
+    /// An `op_timeout` longer than async-nats's own 5 s request timeout
+    /// takes effect: the wait on a server that answers nothing (SIGSTOP)
+    /// ends at the `op_timeout`, with the error naming it, not at the
+    /// client's 5 s with the client's words.
+    #[test]
+    fn an_op_timeout_longer_than_the_clients_default_takes_effect() {
+        let server = JetStreamServer::start();
+        let storage = NatsKvStorage::connect(server.url())
+            .op_timeout(Duration::from_secs(7))
+            .open()
+            .expect("opens");
+        storage.set("n", "b", "k", b"v", None).expect("set");
+        let paused = server.pause();
+        let started = Instant::now();
+        let outcome = storage.get("n", "b", "k");
+        let took = started.elapsed();
+        drop(paused);
+        match outcome {
+            Err(StorageError::Backend(message)) => {
+                assert!(message.contains("op_timeout"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(took >= Duration::from_secs(6), "{took:?}");
+    }
+
     #[test]
     fn a_wait_ends_at_the_deadline_or_the_op_timeout_whichever_first() {
         let server = JetStreamServer::start();

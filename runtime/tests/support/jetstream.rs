@@ -77,6 +77,16 @@ impl JetStreamServer {
         self.child = spawn(self.port, &self.args);
     }
 
+    /// Stops the server with SIGTERM (it writes its state and exits) and
+    /// starts it again, on the same port with the same store.
+    pub(crate) fn restart_gracefully(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.child = spawn(self.port, &self.args);
+    }
+
     pub(crate) fn port(&self) -> u16 {
         self.port
     }
@@ -87,10 +97,20 @@ impl JetStreamServer {
 
     /// Stops the server with SIGSTOP (it keeps its connections but answers
     /// nothing) until the returned guard is dropped (SIGCONT).
+    ///
+    /// Returns once every thread of the server is stopped: a stop reaches
+    /// each thread on its own, and one still running could answer a
+    /// request sent just after the signal.
     pub(crate) fn pause(&self) -> Paused {
         let pid = self.child.id();
         signal("-STOP", pid);
-        Paused { pid }
+        let paused = Paused { pid };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !all_threads_stopped(pid) {
+            assert!(Instant::now() < deadline, "nats-server {pid} did not stop");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        paused
     }
 }
 
@@ -147,6 +167,21 @@ impl Drop for Paused {
             .args(["-CONT", &self.pid.to_string()])
             .status();
     }
+}
+
+/// Whether every thread of `pid` is stopped (state `T` in
+/// `/proc/PID/task/TID/stat`, the field after the parenthesised name).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                .is_some_and(|state| state == 'T' || state == 't')
+        })
+    })
 }
 
 fn signal(name: &str, pid: u32) {
