@@ -221,6 +221,7 @@ impl DecisionCache {
     }
 
     /// Remembers an allow of `resource` by grant `rule`, under its key.
+    #[inline]
     fn store(&self, key: &CacheKey, resource: &str, rule: usize) {
         if key.guard == 0 || resource.len() > INLINE_REQUEST_LEN {
             return;

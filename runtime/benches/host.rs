@@ -32,7 +32,7 @@ mod ratio;
 use std::collections::BTreeMap;
 
 use airssys_runtime::{Policy, Runtime};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -136,12 +136,20 @@ impl storage::Host for PlainState {
 }
 
 fn plain_pre(epoch: bool) -> plain::BenchPre<PlainState> {
+    plain_pre_with(epoch, true)
+}
+
+/// As [`plain_pre`], with the pooling allocator or without (valgrind
+/// cannot reserve the pool's address space).
+fn plain_pre_with(epoch: bool, pooling: bool) -> plain::BenchPre<PlainState> {
     let mut config = Config::new();
     config.concurrency_support(false);
     config.epoch_interruption(epoch);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(
-        PoolingAllocationConfig::default(),
-    ));
+    if pooling {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(
+            PoolingAllocationConfig::default(),
+        ));
+    }
     let engine = Engine::new(&config).expect("engine");
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi");
@@ -155,6 +163,15 @@ fn plain_pre(epoch: bool) -> plain::BenchPre<PlainState> {
 /// A runtime whose policy holds `grants` `env:read` grants (one of them
 /// covering `APP_MODE`) plus the storage grants.
 fn airssys_runtime(grants: usize, storage: Option<&std::path::Path>) -> Runtime {
+    airssys_runtime_with(grants, storage, true)
+}
+
+/// As [`airssys_runtime`], with the pooling allocator or without.
+fn airssys_runtime_with(
+    grants: usize,
+    storage: Option<&std::path::Path>,
+    pooling: bool,
+) -> Runtime {
     let mut policy = Policy::builder()
         .grant("bench", "kv:read:data/*".parse().unwrap())
         .grant("bench", "kv:write:data/*".parse().unwrap())
@@ -163,7 +180,10 @@ fn airssys_runtime(grants: usize, storage: Option<&std::path::Path>) -> Runtime 
     for i in 1..grants {
         policy = policy.grant("bench", format!("env:read:VAR_{i}").parse().unwrap());
     }
-    let builder = Runtime::builder().policy(policy.build()).max_instances(64);
+    let builder = Runtime::builder()
+        .policy(policy.build())
+        .max_instances(64)
+        .pooling(pooling);
     let builder = match storage {
         Some(path) => builder.storage_path(path).durable_storage(false),
         None => builder,
@@ -542,4 +562,73 @@ criterion_group! {
     config = settings::criterion(20);
     targets = guard_only, host_call, instantiate, storage, storage_backend
 }
-criterion_main!(benches);
+
+/// `AIRSSYS_HOST_PROFILE=plain|airssys` (optionally `:NAMES:ROUNDS`,
+/// default `:128:1000`): instead of the benches, run `ROUNDS` times the
+/// loop of 100 `get-var` calls over `NAMES` names (1: one name, the
+/// decision cache's path; 128: mostly misses), on plain wasmtime with epoch
+/// interruption or on airssys with 1,000 grants, inside [`profiled`] only
+/// (both without the pooling allocator: the same code per call).
+/// For counting instructions per host call with callgrind:
+///
+/// ```sh
+/// AIRSSYS_HOST_PROFILE=airssys:128:1000 valgrind --tool=callgrind \
+///     --toggle-collect='*profiled*' target/release/deps/host-<hash>
+/// ```
+fn profile(spec: &str) {
+    let mut parts = spec.split(':');
+    let mode = parts.next().unwrap_or_default();
+    let mut number = |default: u32| {
+        parts
+            .next()
+            .map_or(default, |n| n.parse().expect("a number"))
+    };
+    let (names, rounds) = (number(128), number(1000));
+    match mode {
+        "plain" => {
+            let pre = plain_pre_with(true, false);
+            let mut store = Store::new(pre.engine(), PlainState::new());
+            store.set_epoch_deadline(u64::MAX / 2);
+            let bench = pre.instantiate(&mut store).expect("instantiate");
+            let mut run = || {
+                bench
+                    .call_env_loop_names(&mut store, CALLS, names)
+                    .expect("call");
+            };
+            run();
+            profiled(rounds, run);
+        }
+        "airssys" => {
+            let runtime = airssys_runtime_with(1000, None, false);
+            let loaded = runtime.load(support::fixture("bench")).expect("load");
+            let mut instance = loaded.instantiate().expect("instantiate");
+            let export = instance
+                .export::<(u32, u32), (u32,)>(None, "env-loop-names")
+                .expect("export");
+            let mut run = || {
+                instance.invoke(&export, (CALLS, names)).expect("call");
+            };
+            run();
+            profiled(rounds, run);
+        }
+        other => panic!("AIRSSYS_HOST_PROFILE: `{other}` is neither `plain` nor `airssys`"),
+    }
+    println!("{mode}: {rounds} rounds of {CALLS} calls over {names} names");
+}
+
+/// The profiled part of [`profile`]: `rounds` runs of `run`.
+#[inline(never)]
+fn profiled(rounds: u32, mut run: impl FnMut()) {
+    for _ in 0..rounds {
+        run();
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("AIRSSYS_HOST_PROFILE") {
+        profile(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

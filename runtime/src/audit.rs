@@ -432,6 +432,7 @@ impl AuditLog {
     /// Whether anyone takes records of allowed calls: a sink, a hook, or
     /// a `tracing` subscriber at `TRACE` for `airssys::audit` (otherwise
     /// the guards skip building them).
+    #[inline]
     pub(crate) fn records_allowed(&self) -> bool {
         self.sink.is_some()
             || !self.hooks.is_empty()

@@ -61,18 +61,26 @@ impl fmt::Display for EnvPattern {
 }
 
 /// Validates a variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+#[inline]
 pub(crate) fn check_name(text: &str) -> Result<()> {
+    // Checked on every guarded `env` call: one table lookup per byte
+    // accepts the usual name; the error is described out of line.
+    if is_plain_name(text.as_bytes()) {
+        return Ok(());
+    }
+    name_error(text)
+}
+
+/// Why `text` is no variable name.
+#[cold]
+#[inline(never)]
+fn name_error(text: &str) -> Result<()> {
     if text.is_empty() {
         return Err(CapabilityError::new(
             0,
             0,
             "expected an environment variable name",
         ));
-    }
-    // Checked on every guarded `env` call: one table lookup per byte
-    // accepts the usual name; the char loop below describes the error.
-    if is_plain_name(text.as_bytes()) {
-        return Ok(());
     }
     check_chars(text, false)
 }
@@ -91,6 +99,7 @@ const NAME_BYTES: [bool; 256] = {
 
 /// Whether `name` is a valid variable name (`[A-Za-z_][A-Za-z0-9_]*`);
 /// `false` also for the empty name.
+#[inline]
 fn is_plain_name(name: &[u8]) -> bool {
     match name.split_first() {
         Some((first, rest)) => {

@@ -165,6 +165,7 @@ impl GrantSet {
 
     /// Decides `request`: a covering deny rule wins, then a covering allow
     /// rule, else deny by default. Allocates nothing.
+    #[inline]
     pub fn check(&self, request: &Request<'_>) -> Decision {
         let hit = slot(request.domain(), request.action())
             .and_then(|s| self.slots.get(s))
@@ -265,6 +266,7 @@ const fn slot_table() -> [[u8; ACTIONS]; Domain::ALL.len()] {
     table
 }
 
+#[inline]
 fn slot(domain: Domain, action: Action) -> Option<usize> {
     let s = SLOT_TABLE[domain as usize][action as usize];
     (s != NO_SLOT).then_some(usize::from(s))
@@ -377,6 +379,7 @@ impl Matcher {
         }
     }
 
+    #[inline]
     fn find(&self, request: &Request<'_>) -> Hit {
         let mut hit = self.any;
         if hit.settled(self.denies) {
@@ -869,6 +872,7 @@ impl EnvIndex {
         }
     }
 
+    #[inline]
     fn find(&self, name: &str) -> Hit {
         let name = name.as_bytes();
         let mut hit = self.names.get(name);

@@ -56,33 +56,22 @@ impl<'a> Request<'a> {
     /// When `action` does not belong to `domain` or the resource is not a
     /// valid concrete resource of the domain; offsets are relative to
     /// `resource`.
+    ///
+    /// A guard validates every call that misses its decision cache: the
+    /// error messages are built out of line, so that path stays short.
+    #[inline]
     pub fn new(domain: Domain, action: Action, resource: &'a str) -> Result<Request<'a>> {
         Request::new_inner(domain, action, resource).map_err(|e| e.within(resource.len()))
     }
 
+    #[inline]
     fn new_inner(domain: Domain, action: Action, resource: &'a str) -> Result<Request<'a>> {
         if !domain.admits(action) {
-            return Err(CapabilityError::new(
-                0,
-                0,
-                format!(
-                    "action `{action}` does not belong to domain `{domain}`; expected one of {}",
-                    domain.action_list()
-                ),
-            ));
+            return Err(foreign_action(domain, action));
         }
         let target = match (domain, action) {
             (Domain::Log, _) if resource.is_empty() => Target::Level(LogLevel::Trace),
-            (_, _) if resource.is_empty() => {
-                return Err(CapabilityError::new(
-                    0,
-                    0,
-                    format!(
-                        "a `{domain}:{action}` request needs a resource: {}",
-                        super::resource_help(domain, action)
-                    ),
-                ));
-            }
+            (_, _) if resource.is_empty() => return Err(missing_resource(domain, action)),
             (Domain::Fs, _) => {
                 glob::check_request(resource, Syntax::Path)?;
                 Target::Path
@@ -147,6 +136,34 @@ impl<'a> Request<'a> {
     pub fn resource(&self) -> &'a str {
         self.resource
     }
+}
+
+/// The error of an action outside its domain (`fs:publish`).
+#[cold]
+#[inline(never)]
+fn foreign_action(domain: Domain, action: Action) -> CapabilityError {
+    CapabilityError::new(
+        0,
+        0,
+        format!(
+            "action `{action}` does not belong to domain `{domain}`; expected one of {}",
+            domain.action_list()
+        ),
+    )
+}
+
+/// The error of a request without the resource its domain needs.
+#[cold]
+#[inline(never)]
+fn missing_resource(domain: Domain, action: Action) -> CapabilityError {
+    CapabilityError::new(
+        0,
+        0,
+        format!(
+            "a `{domain}:{action}` request needs a resource: {}",
+            super::resource_help(domain, action)
+        ),
+    )
 }
 
 impl fmt::Display for Request<'_> {

@@ -235,14 +235,28 @@ impl GuardContext for HostState {
         self.services.handle_names.name(&self.table, resource, rep)
     }
 
+    /// Inlined into the guards: an allow nobody listens to costs a few
+    /// loads, not a call.
+    #[inline]
     fn record(&self, event: &GuardEvent<'_>) {
-        let audit = &self.services.audit;
-        let allowed = matches!(event.outcome, Outcome::Allowed(_));
         // Recording costs allocations: skip it on the allow path unless
         // someone listens.
-        if allowed && !audit.records_allowed() {
+        if matches!(event.outcome, Outcome::Allowed(_)) && !self.services.audit.records_allowed() {
             return;
         }
+        self.record_decision(event);
+    }
+
+    fn decisions(&self) -> Option<&DecisionCache> {
+        Some(&self.decisions)
+    }
+}
+
+impl HostState {
+    /// Writes a guard decision to the audit log.
+    #[inline(never)]
+    fn record_decision(&self, event: &GuardEvent<'_>) {
+        let audit = &self.services.audit;
         let info = &self.info;
         let (rule, origin) = match event.outcome {
             Outcome::Allowed(d) | Outcome::Refused(d) => match d.rule {
@@ -274,10 +288,6 @@ impl GuardContext for HostState {
             rule,
             origin,
         });
-    }
-
-    fn decisions(&self) -> Option<&DecisionCache> {
-        Some(&self.decisions)
     }
 }
 
