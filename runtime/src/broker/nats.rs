@@ -725,6 +725,26 @@ impl Drop for NatsBroker {
     }
 }
 
+/// The longest NATS subject a component's topic or request target may
+/// make. A NATS server closes a connection whose protocol line passes its
+/// `max_control_line` (4096 bytes by default), and this connection is the
+/// whole host's: one over-long subject would cut every component off.
+pub const MAX_SUBJECT_BYTES: usize = 2048;
+
+/// Refuses a subject (made of a component's `what`) longer than
+/// [`MAX_SUBJECT_BYTES`].
+fn check_subject_len(subject: &str, what: &str) -> Result<(), BrokerError> {
+    if subject.len() <= MAX_SUBJECT_BYTES {
+        return Ok(());
+    }
+    Err(BrokerError::InvalidInput(format!(
+        "the {what} makes a NATS subject of {} bytes; the limit is {MAX_SUBJECT_BYTES} bytes \
+         (`MAX_SUBJECT_BYTES`: a NATS server closes the host's connection on a longer protocol \
+         line): use a shorter {what}",
+        subject.len()
+    )))
+}
+
 /// Whether `text` is a concrete NATS subject: `.`-separated, non-empty
 /// tokens without wildcards or whitespace.
 fn is_subject(text: &str) -> bool {
@@ -1759,9 +1779,11 @@ impl Broker for NatsBroker {
                  without `*`, `>` or whitespace"
             )));
         }
+        let subject = format!("{}{topic}", shared.topic_prefix);
+        check_subject_len(&subject, "topic")?;
         shared.check_payload(payload.len())?;
         shared.store(
-            format!("{}{topic}", shared.topic_prefix),
+            subject,
             Shared::source_headers(source),
             Bytes::from(payload),
             deadline,
@@ -1815,6 +1837,10 @@ impl Broker for NatsBroker {
                 "no component is named `{target}`"
             )));
         }
+        check_subject_len(
+            &format!("{}{target}", shared.request_prefix),
+            "target component name",
+        )?;
         shared.check_payload(payload.len())?;
         let mut headers = Shared::source_headers(source);
         let left = reply.deadline().saturating_duration_since(Instant::now());
