@@ -921,3 +921,67 @@ fn a_topic_or_target_too_long_for_a_subject_is_refused_and_the_connection_stays(
         "the server cut the connection: {log}"
     );
 }
+
+/// A host pulls from JetStream only what its mailbox has room for in
+/// bytes too, not only in entries: 100 messages of 16 KiB for a subscriber
+/// whose mailbox holds 64 KiB leave at most that many bytes (plus one
+/// message) pulled and unacknowledged on the host, not 100 of them (the
+/// entry room, 256 a pull, once let a host hold 256 messages of up to
+/// 1 MiB per consumer whatever its `mailbox_bytes`). All 100 still come
+/// as the subscriber takes them.
+#[test]
+fn a_host_pulls_no_more_bytes_than_the_mailbox_has_room_for() {
+    let server = NatsServer::start();
+    let config = BrokerConfig {
+        mailbox_bytes: 64 * 1024,
+        max_payload_bytes: 32 * 1024,
+        ..BrokerConfig::default()
+    };
+    let broker = broker_on(&server.url(), config);
+    broker.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
+            grants(&["msg:subscribe:orders.*"]),
+        ),
+    );
+    for i in 0..100 {
+        broker
+            .publish("alice", &format!("orders.{i}"), vec![7; 16 * 1024])
+            .expect("stored");
+    }
+    eventually("the mailbox fills", || broker.pending("bob") >= 3);
+    // Time for any further pull to arrive (the ack wait is longer: the
+    // host keeps them in progress meanwhile).
+    std::thread::sleep(Duration::from_millis(1500));
+    let stream = broker.stream_name().expect("JetStream").to_owned();
+    let url = server.url();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let unacknowledged = tokio.block_on(async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream(stream).await.expect("the stream");
+        let mut consumers = stream.consumers();
+        let mut total = 0;
+        while let Some(info) = futures_util::StreamExt::next(&mut consumers).await {
+            total += info.expect("consumer info").num_ack_pending;
+        }
+        total
+    });
+    assert!(
+        unacknowledged <= 5,
+        "{unacknowledged} messages of 16 KiB pulled for a mailbox of 64 KiB"
+    );
+    // Taken one by one, all 100 come.
+    let mut taken = 0;
+    eventually("all 100 are delivered", || {
+        while let Some(Delivery::Message { envelope, .. }) = broker.take("bob") {
+            broker.settle("bob", &envelope, Settlement::Handled);
+            taken += 1;
+        }
+        taken == 100
+    });
+}

@@ -976,12 +976,32 @@ impl Shared {
             .await?)
     }
 
-    /// Room in `component`'s mailbox, in entries, for a pull.
-    fn room(&self, component: &str) -> usize {
-        let capacity = self.local.config().queue_capacity;
-        capacity
-            .saturating_sub(self.local.pending(component))
-            .min(PULL_BATCH)
+    /// Room in `component`'s mailbox for a pull: entries (0: none now)
+    /// and bytes. The bytes are the mailbox's room, or one largest message
+    /// when the mailbox is empty (so a message larger than the room is
+    /// still pulled, then refused by name); while the mailbox holds
+    /// entries and has no room for a largest message, nothing is pulled.
+    /// So a host holds at most its `mailbox_bytes` (or one message) per
+    /// consumer beyond the mailbox, whatever the message sizes.
+    fn room(&self, component: &str) -> (usize, usize) {
+        let config = self.local.config();
+        let pending = self.local.pending(component);
+        let entries = config
+            .queue_capacity
+            .saturating_sub(pending)
+            .min(PULL_BATCH);
+        let largest = config
+            .max_payload_bytes
+            .saturating_add(MAX_SUBJECT_BYTES)
+            .saturating_add(1024);
+        let bytes = config
+            .mailbox_bytes
+            .saturating_sub(self.local.pending_bytes(component));
+        match pending {
+            0 => (entries, bytes.max(largest)),
+            _ if bytes < largest => (0, 0),
+            _ => (entries, bytes),
+        }
     }
 
     /// Pulls from one consumer of `component` into its mailbox.
@@ -993,7 +1013,7 @@ impl Shared {
     ) {
         let mut link_down = false;
         while !self.stopping.load(Ordering::SeqCst) {
-            let room = self.room(&component);
+            let (room, room_bytes) = self.room(&component);
             if room == 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 continue;
@@ -1001,6 +1021,7 @@ impl Shared {
             let batch = consumer
                 .batch()
                 .max_messages(room)
+                .max_bytes(room_bytes)
                 .expires(PULL_WAIT)
                 .messages();
             let batch = tokio::time::timeout(self.op_timeout, batch)
