@@ -4,8 +4,10 @@
 //! An entry is the output of `Engine::precompile_component`, stored as
 //! `<key>.cwasm` where the key is a SHA-256 of the component's bytes, the
 //! wasmtime version and wasmtime's compatibility hash of the engine
-//! settings; the file starts with [`MAGIC`] and a SHA-256 of the code that
-//! follows.
+//! settings; the file starts with [`MAGIC`], the key, and a SHA-256 of the
+//! key and the code that follows, so an entry is bound to the component
+//! and engine it was compiled for (one copied or renamed to another key's
+//! name is refused).
 //!
 //! Loading compiled code is loading code (`Component::deserialize` is
 //! `unsafe` for that reason): an entry runs with the host's rights. So:
@@ -13,8 +15,9 @@
 //!   (a missing one is created with mode `0700`); another is refused at
 //!   build time;
 //! - an entry is used only when it is a regular file of that user, its
-//!   checksum matches the code, and wasmtime accepts the code as built by
-//!   this engine; anything else (truncated, flipped bits, another version)
+//!   key is the one asked for, its checksum matches the key and code, and
+//!   wasmtime accepts the code as built by this engine; anything else
+//!   (truncated, flipped bits, another version, another component's entry)
 //!   is recompiled and rewritten, never run;
 //! - entries are written through a temporary file in the same directory
 //!   and renamed, so a reader never sees half an entry.
@@ -55,8 +58,9 @@ pub enum CacheError {
     },
 }
 
-/// The first bytes of every entry: the entry format, version 1.
-pub(crate) const MAGIC: &[u8; 16] = b"airssys-cwasm-1\n";
+/// The first bytes of every entry: the entry format, version 2 (version 1
+/// did not hold its key).
+pub(crate) const MAGIC: &[u8; 16] = b"airssys-cwasm-2\n";
 
 /// A compile cache directory, checked.
 #[derive(Debug, Clone)]
@@ -85,11 +89,13 @@ impl CompileCache {
     ///
     /// wasmtime's compile error.
     pub(crate) fn component(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
-        let path = self.dir.join(format!("{}.cwasm", key(engine, bytes)));
-        if let Some(code) = read_entry(&path) {
+        let key = key(engine, bytes);
+        let path = self.dir.join(format!("{}.cwasm", hex(&key)));
+        if let Some(code) = read_entry(&path, &key) {
             // SAFETY: `code` is what `Engine::precompile_component` wrote
-            // into a directory only this user can write to, and its
-            // SHA-256 matches the one written with it; `deserialize`
+            // into a directory only this user can write to, for this key
+            // (component and engine), and its SHA-256 matches the one
+            // written with it; `deserialize`
             // itself checks that it was built for this engine's settings
             // and wasmtime version. See the module documentation.
             #[allow(unsafe_code)]
@@ -99,7 +105,7 @@ impl CompileCache {
             tracing::warn!(entry = %path.display(), "compile cache entry refused by wasmtime; recompiling");
         }
         let code = engine.precompile_component(bytes)?;
-        if let Err(e) = write_entry(&self.dir, &path, &code) {
+        if let Err(e) = write_entry(&self.dir, &path, &key, &code) {
             tracing::warn!(entry = %path.display(), error = %e, "cannot write the compile cache entry");
         }
         // SAFETY: `code` was produced by `precompile_component` of this
@@ -111,8 +117,8 @@ impl CompileCache {
     }
 }
 
-/// The cache key of `bytes` for `engine`, as hex.
-fn key(engine: &Engine, bytes: &[u8]) -> String {
+/// The cache key of `bytes` for `engine`.
+fn key(engine: &Engine, bytes: &[u8]) -> [u8; 32] {
     struct Sha(Sha256);
     impl std::hash::Hasher for Sha {
         fn finish(&self) -> u64 {
@@ -128,7 +134,7 @@ fn key(engine: &Engine, bytes: &[u8]) -> String {
     sha.0.update(b"\0");
     std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut sha);
     sha.0.update(Sha256::digest(bytes));
-    hex(&sha.0.finalize())
+    sha.0.finalize().into()
 }
 
 /// The wasmtime this crate is built with (the engine's own hash also
@@ -139,9 +145,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The checksum of an entry: a SHA-256 of its key and code.
+fn checksum(key: &[u8; 32], code: &[u8]) -> [u8; 32] {
+    let mut sha = Sha256::new();
+    sha.update(key);
+    sha.update(code);
+    sha.finalize().into()
+}
+
 /// The code of the entry at `path` when it is a regular file of this
-/// user whose checksum matches; `None` otherwise (missing, corrupt, ...).
-fn read_entry(path: &Path) -> Option<Vec<u8>> {
+/// user, written for `key`, whose checksum matches; `None` otherwise
+/// (missing, corrupt, another key's entry, ...).
+fn read_entry(path: &Path, key: &[u8; 32]) -> Option<Vec<u8>> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(path).ok()?;
     if !meta.file_type().is_file() || meta.uid() != rustix::process::geteuid().as_raw() {
@@ -150,11 +165,16 @@ fn read_entry(path: &Path) -> Option<Vec<u8>> {
     }
     let file = std::fs::read(path).ok()?;
     let rest = file.strip_prefix(MAGIC.as_slice())?;
-    if rest.len() < 32 {
+    if rest.len() < 64 {
         return None;
     }
+    let (written_for, rest) = rest.split_at(32);
     let (sum, code) = rest.split_at(32);
-    if Sha256::digest(code).as_slice() != sum {
+    if written_for != key {
+        tracing::warn!(entry = %path.display(), "compile cache entry was written for another component or engine; recompiling");
+        return None;
+    }
+    if checksum(key, code) != sum {
         tracing::warn!(entry = %path.display(), "compile cache entry is corrupt; recompiling");
         return None;
     }
@@ -162,11 +182,12 @@ fn read_entry(path: &Path) -> Option<Vec<u8>> {
 }
 
 /// Writes the entry through a temporary file in `dir`, then renames it.
-fn write_entry(dir: &Path, path: &Path, code: &[u8]) -> std::io::Result<()> {
+fn write_entry(dir: &Path, path: &Path, key: &[u8; 32], code: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     file.write_all(MAGIC)?;
-    file.write_all(&Sha256::digest(code))?;
+    file.write_all(key)?;
+    file.write_all(&checksum(key, code))?;
     file.write_all(code)?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -14,6 +14,10 @@ use airssys_runtime::contract::model::Contract;
 use airssys_runtime::{BuildError, Policy, Runtime};
 
 fn component() -> Vec<u8> {
+    component_named("cached")
+}
+
+fn component_named(name: &str) -> Vec<u8> {
     let mut resolve = Contract::embedded().resolve().clone();
     let pkg = resolve
         .push_str(
@@ -23,8 +27,10 @@ fn component() -> Vec<u8> {
         .unwrap();
     let world = resolve.select_world(&[pkg], Some("w")).unwrap();
     let mut bytes = support::dummy_component(&resolve, world);
-    let manifest =
-        Manifest::from_toml_str("[component]\nname = \"cached\"\nversion = \"0.1.0\"\n").unwrap();
+    let manifest = Manifest::from_toml_str(&format!(
+        "[component]\nname = \"{name}\"\nversion = \"0.1.0\"\n"
+    ))
+    .unwrap();
     support::append_custom_section(&mut bytes, MANIFEST_SECTION, &manifest.encode());
     bytes
 }
@@ -97,4 +103,35 @@ fn a_cache_directory_others_can_write_is_refused() {
     let text = err.to_string();
     assert!(text.contains("refusing"), "{text}");
     assert!(text.contains("mode 757"), "{text}");
+}
+
+/// An entry is bound to the component (and engine) it was compiled for:
+/// another component's entry copied under its name, checksum and all, is
+/// refused and the entry recompiled and rewritten, never run in its place.
+#[test]
+fn another_components_entry_under_its_name_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (one, two) = (component_named("one"), component_named("two"));
+    runtime(&cache).load(&one).expect("loads");
+    let [one_entry] = entries(&cache).try_into().expect("one entry");
+    runtime(&cache).load(&two).expect("loads");
+    let two_entry = entries(&cache)
+        .into_iter()
+        .find(|p| *p != one_entry)
+        .expect("a second entry");
+    let (one_code, two_code) = (
+        std::fs::read(&one_entry).unwrap(),
+        std::fs::read(&two_entry).unwrap(),
+    );
+    assert_ne!(one_code, two_code);
+    std::fs::copy(&one_entry, &two_entry).unwrap();
+    runtime(&cache)
+        .load(&two)
+        .expect("the swapped entry is recompiled, not run");
+    assert_eq!(
+        std::fs::read(&two_entry).unwrap(),
+        two_code,
+        "the entry is rewritten with the component's own compiled code"
+    );
 }

@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use airssys_runtime::broker::{
-    Delivery, NatsBroker, NatsDelivery, SOURCE_HEADER, Settlement, Subscriber, TOPIC_HEADER,
+    BrokerError, Delivery, MAX_SUBJECT_BYTES, NatsBroker, NatsDelivery, Notifier, ReplySlot,
+    SOURCE_HEADER, Settlement, Subscriber, TOPIC_HEADER,
 };
 use airssys_runtime::contract::capability::{Capability, GrantSet};
 use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
@@ -754,4 +755,130 @@ fn replicas_on_two_hosts_share_one_consumer() {
     b.run_until_idle(&mut bob_b, 64).expect("b");
     let (on_a, on_b) = (count(&mut bob_a[0]), count(&mut bob_b[0]));
     assert_eq!(on_a + on_b, 40, "each handled once: {on_a} + {on_b}");
+}
+
+/// A topic or request target too long for a NATS subject is refused by
+/// name before it reaches the server: a NATS server closes a connection
+/// whose protocol line passes its `max_control_line` (4096 bytes), and the
+/// connection is the whole host's. The host's connection stays up: a
+/// message published next is delivered, and the server logged no
+/// protocol error.
+#[test]
+fn a_topic_or_target_too_long_for_a_subject_is_refused_and_the_connection_stays() {
+    let server = NatsServer::start();
+    let broker = broker_on(&server.url(), BrokerConfig::default());
+    broker.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.>").unwrap()],
+            grants(&["msg:subscribe:orders.>"]),
+        ),
+    );
+    // Past the server's 4096-byte protocol line: without the check, the
+    // server closes the host's connection.
+    let long = format!("orders.{}", "x".repeat(2 * MAX_SUBJECT_BYTES));
+    let err = broker
+        .publish("alice", &long, b"no".to_vec())
+        .expect_err("refused");
+    assert!(
+        matches!(&err, BrokerError::InvalidInput(text) if text.contains("MAX_SUBJECT_BYTES")),
+        "{err:?}"
+    );
+    let slot = Arc::new(ReplySlot::new(
+        Duration::from_secs(5),
+        Arc::new(Notifier::new()),
+    ));
+    let err = broker
+        .request(
+            "alice",
+            &"y".repeat(2 * MAX_SUBJECT_BYTES),
+            b"no".to_vec(),
+            slot,
+        )
+        .expect_err("refused");
+    assert!(
+        matches!(&err, BrokerError::InvalidInput(text) if text.contains("MAX_SUBJECT_BYTES")),
+        "{err:?}"
+    );
+    // One just within the limit goes through.
+    let fits = format!(
+        "orders.{}",
+        "z".repeat(MAX_SUBJECT_BYTES - "airssys.topic.orders.".len())
+    );
+    broker
+        .publish("alice", &fits, b"fits".to_vec())
+        .expect("stored");
+    broker
+        .publish("alice", "orders.ok", b"yes".to_vec())
+        .expect("stored");
+    eventually("both arrive", || broker.pending("bob") == 2);
+    let log = std::fs::read_to_string(server.dir.path().join("nats.log")).unwrap();
+    assert!(
+        !log.contains("maximum control line exceeded"),
+        "the server cut the connection: {log}"
+    );
+}
+
+/// A host pulls from JetStream only what its mailbox has room for in
+/// bytes too, not only in entries: 100 messages of 16 KiB for a subscriber
+/// whose mailbox holds 64 KiB leave at most that many bytes (plus one
+/// message) pulled and unacknowledged on the host, not 100 of them (the
+/// entry room, 256 a pull, once let a host hold 256 messages of up to
+/// 1 MiB per consumer whatever its `mailbox_bytes`). All 100 still come
+/// as the subscriber takes them.
+#[test]
+fn a_host_pulls_no_more_bytes_than_the_mailbox_has_room_for() {
+    let server = NatsServer::start();
+    let config = BrokerConfig {
+        mailbox_bytes: 64 * 1024,
+        max_payload_bytes: 32 * 1024,
+        ..BrokerConfig::default()
+    };
+    let broker = broker_on(&server.url(), config);
+    broker.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
+            grants(&["msg:subscribe:orders.*"]),
+        ),
+    );
+    for i in 0..100 {
+        broker
+            .publish("alice", &format!("orders.{i}"), vec![7; 16 * 1024])
+            .expect("stored");
+    }
+    eventually("the mailbox fills", || broker.pending("bob") >= 3);
+    // Time for any further pull to arrive (the ack wait is longer: the
+    // host keeps them in progress meanwhile).
+    std::thread::sleep(Duration::from_millis(1500));
+    let stream = broker.stream_name().expect("JetStream").to_owned();
+    let url = server.url();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let unacknowledged = tokio.block_on(async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream(stream).await.expect("the stream");
+        let mut consumers = stream.consumers();
+        let mut total = 0;
+        while let Some(info) = futures_util::StreamExt::next(&mut consumers).await {
+            total += info.expect("consumer info").num_ack_pending;
+        }
+        total
+    });
+    assert!(
+        unacknowledged <= 5,
+        "{unacknowledged} messages of 16 KiB pulled for a mailbox of 64 KiB"
+    );
+    // Taken one by one, all 100 come.
+    let mut taken = 0;
+    eventually("all 100 are delivered", || {
+        while let Some(Delivery::Message { envelope, .. }) = broker.take("bob") {
+            broker.settle("bob", &envelope, Settlement::Handled);
+            taken += 1;
+        }
+        taken == 100
+    });
 }

@@ -83,7 +83,7 @@ impl Manifest {
         let mut out = if sections.is_empty() {
             component.to_vec()
         } else {
-            strip(component)?.0
+            strip(component, 0)?.0
         };
         let encoded = self.encode();
         let mut payload = Vec::with_capacity(encoded.len() + MANIFEST_SECTION.len() + 5);
@@ -152,11 +152,23 @@ pub fn languages(bytes: &[u8]) -> Result<Vec<String>, ManifestError> {
     Ok(out)
 }
 
-/// `bytes` (a module or component) without its [`MANIFEST_SECTION`]
-/// sections, nested ones included, and how many were removed. Sections are
-/// walked by their headers, so everything else is copied as it is.
-fn strip(bytes: &[u8]) -> Result<(Vec<u8>, usize), ManifestError> {
+/// The deepest nesting of modules and components [`strip`] walks, so a
+/// hostile binary cannot overflow the stack: the runtime's own limit
+/// (a component nested deeper does not load; real ones nest a few levels).
+const MAX_NESTING: usize = 100;
+
+/// `bytes` (a module or component, `depth` levels down) without its
+/// [`MANIFEST_SECTION`] sections, nested ones included, and how many were
+/// removed. Sections are walked by their headers, so everything else is
+/// copied as it is.
+fn strip(bytes: &[u8], depth: usize) -> Result<(Vec<u8>, usize), ManifestError> {
     let wasm = |e: wasmparser::BinaryReaderError| ManifestError::Wasm(e.to_string());
+    if depth > MAX_NESTING {
+        return Err(ManifestError::Wasm(format!(
+            "modules and components nested more than {MAX_NESTING} deep (the runtime loads \
+             none nested deeper; real components nest a few levels)"
+        )));
+    }
     let is_component = Parser::is_component(bytes);
     if !is_component && !Parser::is_core_wasm(bytes) {
         return Err(ManifestError::Wasm(
@@ -181,7 +193,7 @@ fn strip(bytes: &[u8]) -> Result<(Vec<u8>, usize), ManifestError> {
             // A component's core module (1) and nested component (4)
             // sections hold whole binaries.
             1 | 4 if is_component => {
-                let (inner, n) = strip(payload)?;
+                let (inner, n) = strip(payload, depth + 1)?;
                 if n == 0 {
                     out.extend_from_slice(whole);
                 } else {
@@ -291,5 +303,36 @@ mod tests {
             m.attach(b"not wasm", false),
             Err(ManifestError::Wasm(_))
         ));
+    }
+
+    /// A hostile binary nesting components far deeper than any valid one
+    /// (each level costs 10 bytes) is refused by name when its manifest is
+    /// replaced, instead of overflowing the stack.
+    #[test]
+    fn replacing_in_a_binary_nested_too_deep_is_an_error_not_a_stack_overflow() {
+        let m = manifest("deep");
+        let mut bytes = component_with_nested(Some(&m));
+        // 2 MiB of stack, as a test thread (and a small CLI thread) has.
+        let nested = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for _ in 0..20_000 {
+                    let mut outer = wasm_encoder::Component::new();
+                    outer.section(&wasm_encoder::RawSection {
+                        id: 4,
+                        data: &bytes,
+                    });
+                    bytes = outer.finish();
+                }
+                m.attach(&bytes, true).map(|out| out.len())
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        let err = nested.expect_err("refused");
+        assert!(
+            err.to_string().contains("nested more than 100 deep"),
+            "{err}"
+        );
     }
 }

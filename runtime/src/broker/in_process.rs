@@ -416,6 +416,12 @@ pub(crate) enum Offered {
 
 #[cfg(feature = "nats")]
 impl InProcessBroker {
+    /// Bytes queued in `component`'s mailbox ([`Delivery::size`] of each
+    /// entry); 0 without a mailbox.
+    pub(crate) fn pending_bytes(&self, component: &str) -> usize {
+        self.lock().mailboxes.get(component).map_or(0, |m| m.bytes)
+    }
+
     /// Whether `component` has a mailbox here whose subscriptions *and*
     /// grants cover `topic` (`msg:subscribe:<topic>`).
     pub(crate) fn wants(&self, component: &str, topic: &str) -> bool {

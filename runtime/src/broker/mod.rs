@@ -42,9 +42,9 @@ pub use self::in_process::InProcessBroker;
 pub use self::message::{Delivery, Envelope};
 #[cfg(feature = "nats")]
 pub use self::nats::{
-    NatsBroker, NatsBrokerBuilder, NatsConfigError, NatsConnectOptions, NatsConnectionState,
-    NatsConnectionStatus, NatsConnectionWatch, NatsDelivery, NatsError, SOURCE_HEADER,
-    TOPIC_HEADER,
+    MAX_SUBJECT_BYTES, NatsBroker, NatsBrokerBuilder, NatsConfigError, NatsConnectOptions,
+    NatsConnectionState, NatsConnectionStatus, NatsConnectionWatch, NatsDelivery, NatsError,
+    SOURCE_HEADER, TOPIC_HEADER,
 };
 pub use self::reply::{ReplyBudget, ReplyOutcome, ReplyPoll, ReplySlot};
 pub use crate::sync::Notifier;

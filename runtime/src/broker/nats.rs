@@ -739,6 +739,26 @@ impl Drop for NatsBroker {
     }
 }
 
+/// The longest NATS subject a component's topic or request target may
+/// make. A NATS server closes a connection whose protocol line passes its
+/// `max_control_line` (4096 bytes by default), and this connection is the
+/// whole host's: one over-long subject would cut every component off.
+pub const MAX_SUBJECT_BYTES: usize = 2048;
+
+/// Refuses a subject (made of a component's `what`) longer than
+/// [`MAX_SUBJECT_BYTES`].
+fn check_subject_len(subject: &str, what: &str) -> Result<(), BrokerError> {
+    if subject.len() <= MAX_SUBJECT_BYTES {
+        return Ok(());
+    }
+    Err(BrokerError::InvalidInput(format!(
+        "the {what} makes a NATS subject of {} bytes; the limit is {MAX_SUBJECT_BYTES} bytes \
+         (`MAX_SUBJECT_BYTES`: a NATS server closes the host's connection on a longer protocol \
+         line): use a shorter {what}",
+        subject.len()
+    )))
+}
+
 /// Whether `text` is a concrete NATS subject: `.`-separated, non-empty
 /// tokens without wildcards or whitespace.
 fn is_subject(text: &str) -> bool {
@@ -969,12 +989,32 @@ impl Shared {
             .await?)
     }
 
-    /// Room in `component`'s mailbox, in entries, for a pull.
-    fn room(&self, component: &str) -> usize {
-        let capacity = self.local.config().queue_capacity;
-        capacity
-            .saturating_sub(self.local.pending(component))
-            .min(PULL_BATCH)
+    /// Room in `component`'s mailbox for a pull: entries (0: none now)
+    /// and bytes. The bytes are the mailbox's room, or one largest message
+    /// when the mailbox is empty (so a message larger than the room is
+    /// still pulled, then refused by name); while the mailbox holds
+    /// entries and has no room for a largest message, nothing is pulled.
+    /// So a host holds at most its `mailbox_bytes` (or one message) per
+    /// consumer beyond the mailbox, whatever the message sizes.
+    fn room(&self, component: &str) -> (usize, usize) {
+        let config = self.local.config();
+        let pending = self.local.pending(component);
+        let entries = config
+            .queue_capacity
+            .saturating_sub(pending)
+            .min(PULL_BATCH);
+        let largest = config
+            .max_payload_bytes
+            .saturating_add(MAX_SUBJECT_BYTES)
+            .saturating_add(1024);
+        let bytes = config
+            .mailbox_bytes
+            .saturating_sub(self.local.pending_bytes(component));
+        match pending {
+            0 => (entries, bytes.max(largest)),
+            _ if bytes < largest => (0, 0),
+            _ => (entries, bytes),
+        }
     }
 
     /// Pulls from one consumer of `component` into its mailbox.
@@ -986,7 +1026,7 @@ impl Shared {
     ) {
         let mut link_down = false;
         while !self.stopping.load(Ordering::SeqCst) {
-            let room = self.room(&component);
+            let (room, room_bytes) = self.room(&component);
             if room == 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 continue;
@@ -994,6 +1034,7 @@ impl Shared {
             let batch = consumer
                 .batch()
                 .max_messages(room)
+                .max_bytes(room_bytes)
                 .expires(PULL_WAIT)
                 .messages();
             let batch = tokio::time::timeout(self.op_timeout, batch)
@@ -1772,9 +1813,11 @@ impl Broker for NatsBroker {
                  without `*`, `>` or whitespace"
             )));
         }
+        let subject = format!("{}{topic}", shared.topic_prefix);
+        check_subject_len(&subject, "topic")?;
         shared.check_payload(payload.len())?;
         shared.store(
-            format!("{}{topic}", shared.topic_prefix),
+            subject,
             Shared::source_headers(source),
             Bytes::from(payload),
             deadline,
@@ -1828,6 +1871,10 @@ impl Broker for NatsBroker {
                 "no component is named `{target}`"
             )));
         }
+        check_subject_len(
+            &format!("{}{target}", shared.request_prefix),
+            "target component name",
+        )?;
         shared.check_payload(payload.len())?;
         let mut headers = Shared::source_headers(source);
         let left = reply.deadline().saturating_duration_since(Instant::now());

@@ -14,6 +14,7 @@ mod support;
 
 mod neighbour;
 
+mod component_file;
 mod filesystem;
 mod held;
 mod identity;
