@@ -812,7 +812,7 @@ fn a_topic_or_target_too_long_for_a_subject_is_refused_and_the_connection_stays(
         .publish("alice", "orders.ok", b"yes".to_vec())
         .expect("stored");
     eventually("both arrive", || broker.pending("bob") == 2);
-    let log = std::fs::read_to_string(server.dir.path().join("nats.log")).unwrap();
+    let log = server.log();
     assert!(
         !log.contains("maximum control line exceeded"),
         "the server cut the connection: {log}"

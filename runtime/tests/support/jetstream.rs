@@ -19,7 +19,7 @@ pub(crate) struct JetStreamServer {
     port: u16,
     /// The arguments it runs with (port and store included).
     args: Vec<String>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl JetStreamServer {
@@ -51,6 +51,14 @@ impl JetStreamServer {
             .port();
         let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
         args.extend(["-a", "127.0.0.1", "-p", &port.to_string()].map(str::to_owned));
+        args.push("-l".to_owned());
+        args.push(
+            dir.path()
+                .join("nats.log")
+                .to_str()
+                .expect("a UTF-8 path")
+                .to_owned(),
+        );
         if jetstream {
             args.extend(["-js", "-sd"].map(str::to_owned));
             args.push(dir.path().to_str().expect("a UTF-8 path").to_owned());
@@ -60,7 +68,7 @@ impl JetStreamServer {
             child,
             port,
             args,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -85,6 +93,11 @@ impl JetStreamServer {
             .status();
         let _ = self.child.wait();
         self.child = spawn(self.port, &self.args);
+    }
+
+    /// What the server has logged so far (`-l`, in its directory).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
     }
 
     pub(crate) fn port(&self) -> u16 {
