@@ -8,10 +8,19 @@
 //! - **delivery**: host to host through airssys (two runtimes, each with a
 //!   [`NatsBroker`] in core NATS mode; `pub` on host A publishes, `sub` on
 //!   host B handles) against raw async-nats publish → subscribe of the
-//!   same 1 KiB payloads between two connections (target ≤ 1.3×).
+//!   same 1 KiB payloads between two connections (target ≤ 1.3×). Host
+//!   B's thread delivers as a server's worker does (`run_until_idle`,
+//!   sleeping on the mailbox notifier while nothing is queued). The
+//!   airssys side does two wasm calls per message that the raw side does
+//!   not: `pub`'s guest `publish` (one host call each, inside one request)
+//!   and `sub`'s `handle-message`. Each is also timed alone (`SPLIT`
+//!   lines: the publish calls into a broker that drops them, the
+//!   `handle-message` export called directly in a loop), so what is left
+//!   is the broker's own path.
 //!
 //! `RATIO` lines print the best round of each side, their quotient and
-//! messages (or operations) per second.
+//! messages (or operations) per second; `SPLIT` lines one part of the
+//! airssys path per message, against the raw round of the same run.
 //!
 //! Run with `cargo bench -p airssys-runtime --features nats --bench nats`.
 
@@ -23,13 +32,17 @@ mod support;
 #[path = "support/ratio.rs"]
 mod ratio;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use airssys_runtime::broker::NatsBroker;
+use airssys_runtime::broker::{
+    Broker, BrokerConfig, BrokerError, Delivery, NatsBroker, NatsDelivery, ReplySlot, Subscriber,
+};
 use airssys_runtime::storage::{NatsKvStorage, StorageBackend};
-use airssys_runtime::{Instance, Policy, Runtime};
+use airssys_runtime::wasmtime::component::{ComponentType, Lift, Lower};
+use airssys_runtime::{Instance, LoadedComponent, Policy, Runtime};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt;
@@ -122,11 +135,16 @@ grants = ["msg:subscribe:bench.*"]
 subscribe = ["bench.*"]
 "#;
 
+fn policy() -> Policy {
+    Policy::from_toml_str(POLICY).expect("policy")
+}
+
 fn host(url: &str, delivered: Option<Arc<AtomicUsize>>) -> Runtime {
-    let broker = NatsBroker::builder(url).connect().expect("broker");
-    let mut builder = Runtime::builder()
-        .policy(Policy::from_toml_str(POLICY).expect("policy"))
-        .broker(Arc::new(broker));
+    let broker = NatsBroker::builder(url)
+        .delivery(NatsDelivery::Core)
+        .connect()
+        .expect("broker");
+    let mut builder = Runtime::builder().policy(policy()).broker(Arc::new(broker));
     if let Some(count) = delivered {
         builder = builder.on_delivery(move |_| {
             count.fetch_add(1, Ordering::Relaxed);
@@ -135,12 +153,93 @@ fn host(url: &str, delivered: Option<Arc<AtomicUsize>>) -> Runtime {
     builder.build().expect("runtime")
 }
 
-fn start(runtime: &Runtime, name: &str, requires: &str) -> Instance {
+fn load(runtime: &Runtime, name: &str, requires: &str) -> LoadedComponent {
     runtime
         .load(&support::fixture_as("msgbench", name, &[requires]))
         .expect("load")
+}
+
+fn start(runtime: &Runtime, name: &str, requires: &str) -> Instance {
+    load(runtime, name, requires)
         .instantiate()
         .expect("instantiate")
+}
+
+/// The wasm floor's broker: `publish` drops the message and says it was
+/// taken; nothing is ever queued.
+#[derive(Debug, Default)]
+struct Discard;
+
+impl Broker for Discard {
+    fn register(&self, _: &str, _: Subscriber) {}
+    fn unregister(&self, _: &str) -> usize {
+        0
+    }
+    fn set_running(&self, _: &str, _: bool) {}
+    fn publish(&self, _: &str, _: &str, _: Vec<u8>) -> Result<usize, BrokerError> {
+        Ok(1)
+    }
+    fn request(
+        &self,
+        _: &str,
+        target: &str,
+        _: Vec<u8>,
+        _: Arc<ReplySlot>,
+    ) -> Result<(), BrokerError> {
+        Err(BrokerError::NotFound(target.to_owned()))
+    }
+    fn take(&self, _: &str) -> Option<Delivery> {
+        None
+    }
+    fn take_batch(&self, _: &str, _: usize, _: &mut VecDeque<Delivery>) -> usize {
+        0
+    }
+    fn requeue_front(&self, _: &str, _: Delivery) {}
+    fn pending(&self, _: &str) -> usize {
+        0
+    }
+    fn config(&self) -> BrokerConfig {
+        BrokerConfig::default()
+    }
+}
+
+/// The WIT `message` record with shared parts, as the dispatcher lowers
+/// it.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct WireMessage {
+    topic: Arc<str>,
+    source: Arc<str>,
+    payload: Arc<[u8]>,
+}
+
+/// The handler's `error` variant.
+#[derive(ComponentType, Lift, Debug)]
+#[allow(dead_code)] // the texts are read through `Debug` only
+#[component(variant)]
+enum HandlerError {
+    #[component(name = "denied")]
+    Denied(String),
+    #[component(name = "invalid-input")]
+    InvalidInput(String),
+    #[component(name = "other")]
+    Other(String),
+}
+
+/// Prints one part of the airssys path timed against the raw round (same
+/// run), per message.
+fn print_part(what: &str, r: ratio::Ratio) {
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / ROUND as f64;
+    println!(
+        "SPLIT {what}: {:.3} µs/msg ({:.0}/s; raw async-nats {:.3} µs/msg in the same run), \
+         {:.2}x raw (median of {} paired rounds {:.2}x)",
+        per(r.ours),
+        ROUND as f64 / r.ours.as_secs_f64(),
+        per(r.base),
+        r.best,
+        r.rounds,
+        r.paired_median
+    );
 }
 
 fn delivery(c: &mut Criterion) {
@@ -174,12 +273,16 @@ fn delivery(c: &mut Criterion) {
             }
         });
     };
-    // airssys: `pub` on host A, `sub` on host B.
+    // airssys: `pub` on host A, `sub` on host B (core NATS). Host B's
+    // thread delivers as a server's worker does: it sleeps on the
+    // component's mailbox notifier while nothing is queued.
     let delivered = Arc::new(AtomicUsize::new(0));
     let host_a = host(&url, None);
     let host_b = host(&url, Some(Arc::clone(&delivered)));
     let mut publisher = start(&host_a, "pub", "msg:publish:bench.*");
-    let mut subs = vec![start(&host_b, "sub", "msg:subscribe:bench.*")];
+    let sub_loaded = load(&host_b, "sub", "msg:subscribe:bench.*");
+    let mail = Arc::clone(sub_loaded.mailbox_notifier());
+    let mut subs = vec![sub_loaded.instantiate().expect("instantiate")];
     let command = format!("send:bench.x:{ROUND}:{SIZE}");
     let mut our_round = || {
         let target = delivered.load(Ordering::Relaxed) + ROUND;
@@ -189,25 +292,100 @@ fn delivery(c: &mut Criterion) {
             .expect("handler");
         assert_eq!(reply, b"ok");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while delivered.load(Ordering::Relaxed) < target {
+        loop {
+            let seen = mail.generation();
             host_b.run_until_idle(&mut subs, 64).expect("delivery");
-            if delivered.load(Ordering::Relaxed) < target {
-                assert!(Instant::now() < deadline, "messages lost");
-                std::thread::yield_now();
+            if delivered.load(Ordering::Relaxed) >= target {
+                break;
             }
+            assert!(Instant::now() < deadline, "messages lost");
+            mail.wait(seen, Instant::now() + Duration::from_millis(10));
         }
     };
     raw_round();
     our_round();
+    let whole = ratio::measure(2, &mut raw_round, &mut our_round);
     print(
         &format!("host-to-host delivery ({ROUND} × 1 KiB per round)"),
         ROUND,
-        ratio::measure(2, &mut raw_round, &mut our_round),
+        whole,
     );
+
+    // The wasm parts of the airssys path, each alone, against the same raw
+    // round: what is left of the airssys time is the broker's own path.
+    // `pub`'s guest publish calls (host function, grant check, topic
+    // check) into a broker that drops them:
+    let floor = Runtime::builder()
+        .policy(policy())
+        .broker(Arc::new(Discard))
+        .build()
+        .expect("floor runtime");
+    let mut floor_pub = start(&floor, "pub", "msg:publish:bench.*");
+    let mut publish_only = || {
+        let reply = floor_pub
+            .request("host", command.as_bytes())
+            .expect("call")
+            .expect("handler");
+        assert_eq!(reply, b"ok");
+    };
+    let publish = ratio::measure(2, &mut raw_round, &mut publish_only);
+    print_part(
+        "wasm publish calls alone (guest loop, host function, no broker)",
+        publish,
+    );
+    // `sub`'s `handle-message`, called directly as the dispatcher calls it
+    // (parts shared, one call per message):
+    let mut floor_sub = start(&floor, "sub", "msg:subscribe:bench.*");
+    let export = floor_sub
+        .export::<(WireMessage,), (Result<(), HandlerError>,)>(
+            Some("airssys:core/handler@1.0.0"),
+            "handle-message",
+        )
+        .expect("handle-message export");
+    let (topic, source, body): (Arc<str>, Arc<str>, Arc<[u8]>) = (
+        Arc::from("bench.x"),
+        Arc::from("pub"),
+        Arc::from(vec![0x5a_u8; SIZE]),
+    );
+    let mut handle_only = || {
+        for _ in 0..ROUND {
+            let message = WireMessage {
+                topic: Arc::clone(&topic),
+                source: Arc::clone(&source),
+                payload: Arc::clone(&body),
+            };
+            floor_sub
+                .invoke(&export, (message,))
+                .expect("call")
+                .0
+                .expect("handled");
+        }
+    };
+    let handle = ratio::measure(2, &mut raw_round, &mut handle_only);
+    print_part(
+        "wasm handle-message calls alone (direct, no broker)",
+        handle,
+    );
+    // Best rounds: the whole path less its two wasm parts is what the
+    // broker, NATS and the threads between them add (the parts overlap
+    // on two cores, so this is a bound, not a sum of CPU times).
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / ROUND as f64;
+    let rest = per(whole.ours) - per(publish.ours) - per(handle.ours);
+    println!(
+        "SPLIT broker path (airssys less both wasm parts): {rest:.3} µs/msg; raw async-nats \
+         {:.3} µs/msg; airssys {:.3} = publish {:.3} + handle-message {:.3} + the rest",
+        per(whole.base),
+        per(whole.ours),
+        per(publish.ours),
+        per(handle.ours)
+    );
+
     let mut group = c.benchmark_group("delivery");
     group.throughput(criterion::Throughput::Elements(ROUND as u64));
     group.bench_function("raw", |b| b.iter(&mut raw_round));
     group.bench_function("airssys", |b| b.iter(&mut our_round));
+    group.bench_function("wasm-publish-only", |b| b.iter(&mut publish_only));
+    group.bench_function("wasm-handle-only", |b| b.iter(&mut handle_only));
     group.finish();
 }
 
