@@ -293,9 +293,15 @@ impl Mailbox {
     }
 
     fn push(&mut self, delivery: Delivery) {
+        self.push_quiet(delivery);
+        self.notifier.notify();
+    }
+
+    /// [`Mailbox::push`] without the notification: the caller notifies
+    /// once for several pushes.
+    fn push_quiet(&mut self, delivery: Delivery) {
         self.count_in(delivery.source(), delivery.size());
         self.queue.push_back(delivery);
-        self.notifier.notify();
     }
 
     fn push_front(&mut self, delivery: Delivery) {
@@ -324,8 +330,9 @@ impl Mailbox {
         Some(delivery)
     }
 
-    /// Takes a published message: a run of refusals ends.
-    fn accept(&mut self, name: &str, delivery: Delivery) {
+    /// Takes a published message: a run of refusals ends. The notifier
+    /// is notified when `notify` (otherwise the caller does it).
+    fn accept(&mut self, name: &str, delivery: Delivery, notify: bool) {
         if self.refused > 0 {
             tracing::info!(
                 target: "airssys::messaging",
@@ -335,7 +342,11 @@ impl Mailbox {
             );
             self.refused = 0;
         }
-        self.push(delivery);
+        if notify {
+            self.push(delivery);
+        } else {
+            self.push_quiet(delivery);
+        }
     }
 
     /// Counts a message refused for `reason`; logs the first of a run.
@@ -439,30 +450,93 @@ impl InProcessBroker {
         payload: Arc<[u8]>,
         attempts: u32,
     ) -> Offered {
-        let mut inner = self.lock();
-        if !inner
-            .mailboxes
-            .get(component)
-            .is_some_and(|mailbox| mailbox.wants(topic))
-        {
-            return Offered::NotWanted;
-        }
-        let envelope = Envelope {
-            topic: Arc::from(topic),
-            source: inner.name(source),
+        let arrived = Arrived {
+            source,
+            topic,
             payload,
         };
-        let (offered, reason) =
-            match inner.offer_tried(component, &envelope, attempts, &self.config) {
-                Outcome::Queued => return Offered::Queued,
-                Outcome::Refused(reason) => (Offered::Refused, reason),
-                Outcome::TooLarge(reason) => (Offered::TooLarge, reason),
-            };
-        let dead_lettered = !topic.starts_with(RESERVED_TOPIC_PREFIX);
-        if let Some(mailbox) = inner.mailboxes.get_mut(component) {
-            mailbox.refuse(component, &reason, dead_lettered);
+        let mut inner = self.lock();
+        let (offered, queued) = inner.offer_arrived(component, arrived, attempts, &self.config);
+        if queued && let Some(mailbox) = inner.mailboxes.get(component) {
+            mailbox.notifier.notify();
         }
         offered
+    }
+
+    /// [`InProcessBroker::offer_one`] for each message of `arrived`, in
+    /// order, under one lock; the mailbox's notifier is notified once, at
+    /// the end, when any was queued. What became of each message not
+    /// queued is pushed on `not_queued` with its index in `arrived`.
+    pub(crate) fn offer_many<'a>(
+        &self,
+        component: &str,
+        arrived: impl IntoIterator<Item = Arrived<'a>>,
+        not_queued: &mut Vec<(usize, Offered)>,
+    ) {
+        let mut inner = self.lock();
+        let mut any = false;
+        for (index, message) in arrived.into_iter().enumerate() {
+            match inner.offer_arrived(component, message, 0, &self.config) {
+                (Offered::Queued, _) => any = true,
+                (offered, _) => not_queued.push((index, offered)),
+            }
+        }
+        if any && let Some(mailbox) = inner.mailboxes.get(component) {
+            mailbox.notifier.notify();
+        }
+    }
+}
+
+/// A message that arrived for one component from another host
+/// ([`InProcessBroker::offer_many`]).
+#[cfg(feature = "nats")]
+#[derive(Debug)]
+pub(crate) struct Arrived<'a> {
+    /// The sending component, as its host stamped it.
+    pub(crate) source: &'a str,
+    /// The topic it was published on.
+    pub(crate) topic: &'a str,
+    /// The body.
+    pub(crate) payload: Arc<[u8]>,
+}
+
+#[cfg(feature = "nats")]
+impl Inner {
+    /// Offers a message that arrived for `component` alone to its mailbox
+    /// without notifying it; whether it was queued is the `bool`.
+    ///
+    /// Whether the component's subscriptions *and* grants cover the topic
+    /// is the topic's route (computed with [`Mailbox::wants`] for every
+    /// mailbox, cached until the next `register` or `unregister`, like an
+    /// in-process publish's): a repeated topic costs no new check, and its
+    /// envelopes share the route's topic.
+    fn offer_arrived(
+        &mut self,
+        component: &str,
+        arrived: Arrived<'_>,
+        attempts: u32,
+        config: &BrokerConfig,
+    ) -> (Offered, bool) {
+        let route = self.route(arrived.topic);
+        if !route.targets.iter().any(|name| &**name == component) {
+            return (Offered::NotWanted, false);
+        }
+        let envelope = Envelope {
+            topic: Arc::clone(&route.topic),
+            source: self.name(arrived.source),
+            payload: arrived.payload,
+        };
+        let (offered, reason) = match self.offer_tried(component, &envelope, attempts, config, false)
+        {
+            Outcome::Queued => return (Offered::Queued, true),
+            Outcome::Refused(reason) => (Offered::Refused, reason),
+            Outcome::TooLarge(reason) => (Offered::TooLarge, reason),
+        };
+        let dead_lettered = !arrived.topic.starts_with(RESERVED_TOPIC_PREFIX);
+        if let Some(mailbox) = self.mailboxes.get_mut(component) {
+            mailbox.refuse(component, &reason, dead_lettered);
+        }
+        (offered, false)
     }
 }
 
@@ -470,16 +544,18 @@ impl Inner {
     /// Offers `envelope` to the mailbox of `name`: queued when it fits,
     /// otherwise refused (nothing changes).
     fn offer(&mut self, name: &str, envelope: &Envelope, config: &BrokerConfig) -> Outcome {
-        self.offer_tried(name, envelope, 0, config)
+        self.offer_tried(name, envelope, 0, config, true)
     }
 
-    /// [`Inner::offer`] of a message already tried `attempts` times.
+    /// [`Inner::offer`] of a message already tried `attempts` times; the
+    /// mailbox's notifier is notified of it when `notify`.
     fn offer_tried(
         &mut self,
         name: &str,
         envelope: &Envelope,
         attempts: u32,
         config: &BrokerConfig,
+        notify: bool,
     ) -> Outcome {
         let Some(mailbox) = self.mailboxes.get_mut(name) else {
             // Unregistered since the route was computed: nobody to take it.
@@ -493,6 +569,7 @@ impl Inner {
                         envelope: envelope.clone(),
                         attempts,
                     },
+                    notify,
                 );
                 Outcome::Queued
             }

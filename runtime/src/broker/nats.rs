@@ -56,7 +56,7 @@ use futures_util::StreamExt;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use super::in_process::Offered;
+use super::in_process::{Arrived, Offered};
 use super::{
     Broker, BrokerConfig, BrokerError, Delivery, Envelope, InProcessBroker, Notifier,
     RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot, Settlement, Subscriber,
@@ -95,6 +95,10 @@ pub const TOPIC_HEADER: &str = "Airssys-Topic";
 /// Messages pulled from one consumer at a time (at most what the local
 /// mailbox has room for).
 const PULL_BATCH: usize = 256;
+
+/// Messages that arrived together handed to the mailbox at once (core
+/// delivery).
+const ARRIVED_BATCH: usize = 64;
 
 /// How long a pull waits for messages before it is renewed.
 const PULL_WAIT: Duration = Duration::from_secs(1);
@@ -854,6 +858,29 @@ async fn write_out(
     }
 }
 
+/// Waits for the next message of `stream`, then takes every one already
+/// waiting behind it, up to [`ARRIVED_BATCH`] in `batch`; `false` when
+/// the stream ended and nothing was taken.
+async fn ready_batch<S>(stream: &mut S, batch: &mut Vec<Message>) -> bool
+where
+    S: futures_util::Stream<Item = Message> + Unpin,
+{
+    std::future::poll_fn(|cx| {
+        loop {
+            if batch.len() >= ARRIVED_BATCH {
+                return std::task::Poll::Ready(true);
+            }
+            match stream.poll_next_unpin(cx) {
+                std::task::Poll::Ready(Some(message)) => batch.push(message),
+                std::task::Poll::Ready(None) => return std::task::Poll::Ready(!batch.is_empty()),
+                std::task::Poll::Pending if batch.is_empty() => return std::task::Poll::Pending,
+                std::task::Poll::Pending => return std::task::Poll::Ready(true),
+            }
+        }
+    })
+    .await
+}
+
 /// The source a host stamped on `message`, if any: a component name
 /// (letters, digits, `-`, `_`, `.`; at most 255 bytes).
 fn stamped_source(message: &Message) -> Option<&str> {
@@ -1295,13 +1322,63 @@ impl Shared {
         Ok(())
     }
 
-    /// A message arrived for `component` on one of its subscriptions.
-    fn accept_message(&self, component: &str, message: Message) {
+    /// Messages arrived for `component` on its subscriptions (those the
+    /// subscription task found waiting together): each checked alone, then
+    /// offered to the mailbox under one lock with one notification.
+    fn accept_messages(&self, component: &str, messages: &mut Vec<Message>) {
+        let max = self.local.config().max_payload_bytes;
+        let mut arrived = Vec::with_capacity(messages.len());
+        let mut kept = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            if let Some(one) = self.arrived(component, message, max) {
+                arrived.push(one);
+                kept.push(index);
+            }
+        }
+        let mut not_queued = Vec::new();
+        self.local.offer_many(component, arrived, &mut not_queued);
+        for (index, offered) in not_queued {
+            let message = &messages[kept[index]];
+            let subject = message.subject.as_str();
+            let (Some(topic), Some(source)) = (
+                subject.strip_prefix(&self.topic_prefix),
+                stamped_source(message),
+            ) else {
+                continue;
+            };
+            match offered {
+                Offered::Queued => {}
+                Offered::NotWanted => tracing::warn!(
+                    target: "airssys::messaging",
+                    subject,
+                    component,
+                    source,
+                    "a message on topic `{topic}` is not covered by the subscriptions and grants \
+                     (`msg:subscribe:{topic}`) of `{component}` on this host: not delivered"
+                ),
+                Offered::Refused | Offered::TooLarge
+                    if topic.starts_with(RESERVED_TOPIC_PREFIX) => {}
+                Offered::Refused | Offered::TooLarge => {
+                    let letter = Envelope {
+                        topic: Arc::from(topic),
+                        source: Arc::from(source),
+                        payload: Arc::from(&message.payload[..]),
+                    };
+                    self.dead_letter(component, &letter);
+                }
+            }
+        }
+        messages.clear();
+    }
+
+    /// A message that arrived for `component`, when it may be offered to
+    /// its mailbox: on a topic subject, stamped with a valid source, not
+    /// over the broker's `max_payload_bytes` (`max`). Otherwise `None`,
+    /// with a warning.
+    fn arrived<'m>(&self, component: &str, message: &'m Message, max: usize) -> Option<Arrived<'m>> {
         let subject = message.subject.as_str();
-        let Some(topic) = subject.strip_prefix(&self.topic_prefix) else {
-            return;
-        };
-        let Some(source) = stamped_source(&message) else {
+        let topic = subject.strip_prefix(&self.topic_prefix)?;
+        let Some(source) = stamped_source(message) else {
             tracing::warn!(
                 target: "airssys::messaging",
                 subject,
@@ -1309,9 +1386,8 @@ impl Shared {
                 "a message on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
                  was not sent by an airssys host): not delivered to `{component}`"
             );
-            return;
+            return None;
         };
-        let max = self.local.config().max_payload_bytes;
         if message.payload.len() > max {
             tracing::warn!(
                 target: "airssys::messaging",
@@ -1321,31 +1397,13 @@ impl Shared {
                  `max_payload_bytes` ({max}): not delivered to `{component}`",
                 message.payload.len()
             );
-            return;
+            return None;
         }
-        match self
-            .local
-            .offer_one(component, source, topic, Arc::from(&message.payload[..]), 0)
-        {
-            Offered::Queued => {}
-            Offered::NotWanted => tracing::warn!(
-                target: "airssys::messaging",
-                subject,
-                component,
-                source,
-                "a message on topic `{topic}` is not covered by the subscriptions and grants \
-                 (`msg:subscribe:{topic}`) of `{component}` on this host: not delivered"
-            ),
-            Offered::Refused | Offered::TooLarge if topic.starts_with(RESERVED_TOPIC_PREFIX) => {}
-            Offered::Refused | Offered::TooLarge => {
-                let letter = Envelope {
-                    topic: Arc::from(topic),
-                    source: Arc::from(source),
-                    payload: Arc::from(message.payload.to_vec()),
-                };
-                self.dead_letter(component, &letter);
-            }
-        }
+        Some(Arrived {
+            source,
+            topic,
+            payload: Arc::from(&message.payload[..]),
+        })
     }
 
     fn dead_letter(&self, component: &str, envelope: &Envelope) -> usize {
@@ -1400,6 +1458,13 @@ impl Shared {
                 %error,
                 "the answer to a request from another host could not be sent and is lost"
             );
+        }
+    }
+
+    /// Requests arrived for `target`, which runs here.
+    fn accept_requests(&self, target: &str, messages: &mut Vec<Message>) {
+        for message in messages.drain(..) {
+            self.accept_request(target, message);
         }
     }
 
@@ -1484,14 +1549,16 @@ impl Shared {
     }
 
     /// Subscribes to `subjects` in queue group `group`, confirms the
-    /// subscriptions with the server, then hands each message to `each`
-    /// until aborted. Returns the task and whether the server confirmed
-    /// within the `op_timeout`.
+    /// subscriptions with the server, then hands the messages to `each`
+    /// until aborted: all those already waiting at once (at most
+    /// [`ARRIVED_BATCH`]), so the work per message that can be shared (the
+    /// mailbox's lock, its notification) is. Returns the task and whether
+    /// the server confirmed within the `op_timeout`.
     fn listen(
         self: &Arc<Self>,
         group: &str,
         subjects: Vec<String>,
-        each: fn(&Shared, &str, Message),
+        each: fn(&Shared, &str, &mut Vec<Message>),
     ) -> (JoinHandle<()>, bool) {
         let (ready, confirmed) = mpsc::sync_channel::<()>(1);
         let shared = Arc::clone(self);
@@ -1518,8 +1585,9 @@ impl Shared {
                 let _ = ready.send(());
             }
             let mut all = futures_util::stream::select_all(subscriptions);
-            while let Some(message) = all.next().await {
-                each(&shared, &group, message);
+            let mut batch = Vec::with_capacity(ARRIVED_BATCH);
+            while ready_batch(&mut all, &mut batch).await {
+                each(&shared, &group, &mut batch);
             }
         });
         let ok = confirmed.recv_timeout(self.op_timeout).is_ok();
@@ -1659,7 +1727,7 @@ impl Broker for NatsBroker {
             shared.consume(component, subjects)
         } else {
             let subjects = subjects.into_iter().map(|(subject, _)| subject).collect();
-            shared.listen(component, subjects, Shared::accept_message)
+            shared.listen(component, subjects, Shared::accept_messages)
         };
         if !confirmed {
             tracing::warn!(
@@ -1705,7 +1773,7 @@ impl Broker for NatsBroker {
             if entry.task.is_none() {
                 let subject = format!("{}{component}", shared.request_prefix);
                 let (task, confirmed) =
-                    shared.listen(component, vec![subject], Shared::accept_request);
+                    shared.listen(component, vec![subject], Shared::accept_requests);
                 if !confirmed {
                     tracing::warn!(
                         target: "airssys::messaging",
