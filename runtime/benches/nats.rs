@@ -9,14 +9,17 @@
 //!   [`NatsBroker`] in core NATS mode; `pub` on host A publishes, `sub` on
 //!   host B handles) against raw async-nats publish → subscribe of the
 //!   same 1 KiB payloads between two connections (target ≤ 1.3×). Host
-//!   B's thread delivers as a server's worker does (`run_until_idle`,
-//!   sleeping on the mailbox notifier while nothing is queued). The
-//!   airssys side does two wasm calls per message that the raw side does
-//!   not: `pub`'s guest `publish` (one host call each, inside one request)
-//!   and `sub`'s `handle-message`. Each is also timed alone (`SPLIT`
-//!   lines: the publish calls into a broker that drops them, the
-//!   `handle-message` export called directly in a loop), so what is left
-//!   is the broker's own path.
+//!   B is a [`Server`], as `airssys serve --nats` runs it (`sub` on a
+//!   worker thread of its own, delivering as messages arrive). A second
+//!   series pumps host B from the publishing thread once the publish call
+//!   returned (`run_until_idle`, the shape of the earlier figures: no
+//!   overlap of the two hosts' wasm calls). The airssys side does two wasm
+//!   calls per message that the raw side does not: `pub`'s guest
+//!   `publish` (one host call each, inside one request) and `sub`'s
+//!   `handle-message`. Each is also timed alone (`SPLIT` lines: the
+//!   publish calls into a broker that drops them, the `handle-message`
+//!   export called directly in a loop); what the pumped series adds to
+//!   them is the broker's own path.
 //!
 //! `RATIO` lines print the best round of each side, their quotient and
 //! messages (or operations) per second; `SPLIT` lines one part of the
@@ -37,12 +40,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use airssys_runtime::broker::Notifier;
 use airssys_runtime::broker::{
     Broker, BrokerConfig, BrokerError, Delivery, NatsBroker, NatsDelivery, ReplySlot, Subscriber,
 };
 use airssys_runtime::storage::{NatsKvStorage, StorageBackend};
 use airssys_runtime::wasmtime::component::{ComponentType, Lift, Lower};
-use airssys_runtime::{Instance, LoadedComponent, Policy, Runtime};
+use airssys_runtime::{
+    ComponentSource, Instance, LoadedComponent, Policy, Runtime, Server, ServerConfig,
+};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt;
@@ -139,12 +145,21 @@ fn policy() -> Policy {
     Policy::from_toml_str(POLICY).expect("policy")
 }
 
-fn host(url: &str, delivered: Option<Arc<AtomicUsize>>) -> Runtime {
-    let broker = NatsBroker::builder(url)
-        .delivery(NatsDelivery::Core)
-        .connect()
-        .expect("broker");
-    let mut builder = Runtime::builder().policy(policy()).broker(Arc::new(broker));
+/// A host's broker: core NATS, subjects under `prefix`.
+fn broker(url: &str, prefix: &str) -> Arc<NatsBroker> {
+    Arc::new(
+        NatsBroker::builder(url)
+            .prefix(prefix)
+            .delivery(NatsDelivery::Core)
+            .connect()
+            .expect("broker"),
+    )
+}
+
+fn host(url: &str, prefix: &str, delivered: Option<Arc<AtomicUsize>>) -> Runtime {
+    let mut builder = Runtime::builder()
+        .policy(policy())
+        .broker(broker(url, prefix));
     if let Some(count) = delivered {
         builder = builder.on_delivery(move |_| {
             count.fetch_add(1, Ordering::Relaxed);
@@ -163,6 +178,38 @@ fn start(runtime: &Runtime, name: &str, requires: &str) -> Instance {
     load(runtime, name, requires)
         .instantiate()
         .expect("instantiate")
+}
+
+/// What host B's server handled, and a signal once it handled the
+/// messages a round waits for.
+#[derive(Debug, Default)]
+struct Handled {
+    count: AtomicUsize,
+    target: AtomicUsize,
+    reached: Notifier,
+}
+
+impl Handled {
+    fn one(&self) {
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if count >= self.target.load(Ordering::Relaxed) {
+            self.reached.notify();
+        }
+    }
+
+    /// Waits until `target` messages were handled in all.
+    fn wait_for(&self, target: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen = self.reached.generation();
+            if self.count.load(Ordering::Relaxed) >= target {
+                return;
+            }
+            assert!(Instant::now() < deadline, "messages lost");
+            self.reached
+                .wait(seen, Instant::now() + Duration::from_millis(10));
+        }
+    }
 }
 
 /// The wasm floor's broker: `publish` drops the message and says it was
@@ -273,20 +320,55 @@ fn delivery(c: &mut Criterion) {
             }
         });
     };
-    // airssys: `pub` on host A, `sub` on host B (core NATS). Host B's
-    // thread delivers as a server's worker does: it sleeps on the
-    // component's mailbox notifier while nothing is queued.
-    let delivered = Arc::new(AtomicUsize::new(0));
-    let host_a = host(&url, None);
-    let host_b = host(&url, Some(Arc::clone(&delivered)));
+    // airssys: `pub` on host A, `sub` on host B (core NATS). Host B is a
+    // `Server`, as `airssys serve --nats` runs it: `sub`'s instance lives
+    // on a worker thread of its own, which sleeps on the mailbox notifier
+    // and delivers as messages arrive, while host A's thread publishes.
+    let command = format!("send:bench.x:{ROUND}:{SIZE}");
+    let handled = Arc::new(Handled::default());
+    let host_a = host(&url, "airssys", None);
     let mut publisher = start(&host_a, "pub", "msg:publish:bench.*");
-    let sub_loaded = load(&host_b, "sub", "msg:subscribe:bench.*");
+    let server_b = {
+        let handled = Arc::clone(&handled);
+        let runtime = Runtime::builder()
+            .policy(policy())
+            .broker(broker(&url, "airssys"))
+            .on_delivery(move |_| handled.one());
+        let sub = ComponentSource {
+            origin: "sub.wasm".into(),
+            bytes: support::fixture_as("msgbench", "sub", &["msg:subscribe:bench.*"]),
+        };
+        Server::start(runtime, vec![sub], ServerConfig::default()).expect("server")
+    };
+    let up = Instant::now() + Duration::from_secs(30);
+    while !server_b.ready() {
+        assert!(Instant::now() < up, "host B's server did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut our_round = || {
+        let target = handled.count.load(Ordering::Relaxed) + ROUND;
+        handled.target.store(target, Ordering::Relaxed);
+        let reply = publisher
+            .request("host", command.as_bytes())
+            .expect("call")
+            .expect("handler");
+        assert_eq!(reply, b"ok");
+        handled.wait_for(target);
+    };
+    // The same, host B pumped by the bench's own thread once the publish
+    // call returned (`run_until_idle`, sleeping on the mailbox notifier
+    // while nothing is queued): no overlap of the two hosts' wasm calls.
+    // Subjects under another prefix, so the two pairs do not mix.
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let pumped_a = host(&url, "pumped", None);
+    let pumped_b = host(&url, "pumped", Some(Arc::clone(&delivered)));
+    let mut pumped_publisher = start(&pumped_a, "pub", "msg:publish:bench.*");
+    let sub_loaded = load(&pumped_b, "sub", "msg:subscribe:bench.*");
     let mail = Arc::clone(sub_loaded.mailbox_notifier());
     let mut subs = vec![sub_loaded.instantiate().expect("instantiate")];
-    let command = format!("send:bench.x:{ROUND}:{SIZE}");
-    let mut our_round = || {
+    let mut pumped_round = || {
         let target = delivered.load(Ordering::Relaxed) + ROUND;
-        let reply = publisher
+        let reply = pumped_publisher
             .request("host", command.as_bytes())
             .expect("call")
             .expect("handler");
@@ -294,7 +376,7 @@ fn delivery(c: &mut Criterion) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let seen = mail.generation();
-            host_b.run_until_idle(&mut subs, 64).expect("delivery");
+            pumped_b.run_until_idle(&mut subs, 64).expect("delivery");
             if delivered.load(Ordering::Relaxed) >= target {
                 break;
             }
@@ -304,11 +386,21 @@ fn delivery(c: &mut Criterion) {
     };
     raw_round();
     our_round();
+    pumped_round();
     let whole = ratio::measure(2, &mut raw_round, &mut our_round);
+    let pumped = ratio::measure(2, &mut raw_round, &mut pumped_round);
     print(
         &format!("host-to-host delivery ({ROUND} × 1 KiB per round)"),
         ROUND,
         whole,
+    );
+    print(
+        &format!(
+            "host-to-host delivery, host B pumped by the publishing thread ({ROUND} × 1 KiB \
+             per round)"
+        ),
+        ROUND,
+        pumped,
     );
 
     // The wasm parts of the airssys path, each alone, against the same raw
@@ -366,27 +458,32 @@ fn delivery(c: &mut Criterion) {
         "wasm handle-message calls alone (direct, no broker)",
         handle,
     );
-    // Best rounds: the whole path less its two wasm parts is what the
-    // broker, NATS and the threads between them add (the parts overlap
-    // on two cores, so this is a bound, not a sum of CPU times).
+    // Best rounds. The pumped path does everything on one thread, one
+    // step after the other: less its two wasm parts, it is what the
+    // broker, NATS and the hand-offs between threads add. With host B
+    // served, its `handle-message` calls overlap host A's publishing.
     let per = |d: Duration| d.as_secs_f64() * 1e6 / ROUND as f64;
-    let rest = per(whole.ours) - per(publish.ours) - per(handle.ours);
+    let rest = per(pumped.ours) - per(publish.ours) - per(handle.ours);
     println!(
-        "SPLIT broker path (airssys less both wasm parts): {rest:.3} µs/msg; raw async-nats \
-         {:.3} µs/msg; airssys {:.3} = publish {:.3} + handle-message {:.3} + the rest",
-        per(whole.base),
-        per(whole.ours),
+        "SPLIT broker path (pumped airssys less both wasm parts): {rest:.3} µs/msg; pumped \
+         airssys {:.3} µs/msg = publish {:.3} + handle-message {:.3} + the rest; served \
+         airssys {:.3} µs/msg; raw async-nats {:.3} µs/msg",
+        per(pumped.ours),
         per(publish.ours),
-        per(handle.ours)
+        per(handle.ours),
+        per(whole.ours),
+        per(whole.base),
     );
 
     let mut group = c.benchmark_group("delivery");
     group.throughput(criterion::Throughput::Elements(ROUND as u64));
     group.bench_function("raw", |b| b.iter(&mut raw_round));
     group.bench_function("airssys", |b| b.iter(&mut our_round));
+    group.bench_function("airssys-pumped", |b| b.iter(&mut pumped_round));
     group.bench_function("wasm-publish-only", |b| b.iter(&mut publish_only));
     group.bench_function("wasm-handle-only", |b| b.iter(&mut handle_only));
     group.finish();
+    server_b.shutdown(Duration::from_secs(5));
 }
 
 fn config() -> Criterion {

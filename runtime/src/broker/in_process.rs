@@ -526,12 +526,12 @@ impl Inner {
             source: self.name(arrived.source),
             payload: arrived.payload,
         };
-        let (offered, reason) = match self.offer_tried(component, &envelope, attempts, config, false)
-        {
-            Outcome::Queued => return (Offered::Queued, true),
-            Outcome::Refused(reason) => (Offered::Refused, reason),
-            Outcome::TooLarge(reason) => (Offered::TooLarge, reason),
-        };
+        let (offered, reason) =
+            match self.offer_tried(component, &envelope, attempts, config, false) {
+                Outcome::Queued => return (Offered::Queued, true),
+                Outcome::Refused(reason) => (Offered::Refused, reason),
+                Outcome::TooLarge(reason) => (Offered::TooLarge, reason),
+            };
         let dead_lettered = !arrived.topic.starts_with(RESERVED_TOPIC_PREFIX);
         if let Some(mailbox) = self.mailboxes.get_mut(component) {
             mailbox.refuse(component, &reason, dead_lettered);

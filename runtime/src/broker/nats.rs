@@ -1375,7 +1375,12 @@ impl Shared {
     /// its mailbox: on a topic subject, stamped with a valid source, not
     /// over the broker's `max_payload_bytes` (`max`). Otherwise `None`,
     /// with a warning.
-    fn arrived<'m>(&self, component: &str, message: &'m Message, max: usize) -> Option<Arrived<'m>> {
+    fn arrived<'m>(
+        &self,
+        component: &str,
+        message: &'m Message,
+        max: usize,
+    ) -> Option<Arrived<'m>> {
         let subject = message.subject.as_str();
         let topic = subject.strip_prefix(&self.topic_prefix)?;
         let Some(source) = stamped_source(message) else {
