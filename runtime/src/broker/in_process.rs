@@ -1177,4 +1177,78 @@ mod tests {
         assert_eq!(b.dead_letter("a", envelope), 1);
         assert_ne!(dlq.generation(), before, "a dead letter");
     }
+
+    /// Messages from another host offered together: each checked against
+    /// the subscriptions and grants of the moment (the memo of a topic's
+    /// decision goes with a new registration), queued in order, the
+    /// notifier told once.
+    #[cfg(feature = "nats")]
+    #[test]
+    fn messages_offered_together_are_checked_each_and_notified_once() {
+        let b = broker(8, 8);
+        let mail = Arc::new(Notifier::new());
+        let register = |grant: &str| {
+            b.register(
+                "a",
+                Subscriber::new(
+                    vec![subscription("t.*").expect("pattern")],
+                    grants(&[grant]),
+                )
+                .notifier(Arc::clone(&mail)),
+            );
+        };
+        register("msg:subscribe:t.*");
+        let arrived = |topics: &[&'static str]| {
+            topics
+                .iter()
+                .enumerate()
+                .map(|(i, topic)| Arrived {
+                    source: "p",
+                    topic,
+                    payload: Arc::from(&[u8::try_from(i).expect("small")][..]),
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = mail.generation();
+        let mut not_queued = Vec::new();
+        b.offer_many("a", arrived(&["t.x", "u.x", "t.y", "t.x"]), &mut not_queued);
+        assert_eq!(mail.generation(), before + 1, "one notification");
+        assert!(
+            matches!(not_queued.as_slice(), [(1, Offered::NotWanted)]),
+            "{not_queued:?}"
+        );
+        let mut batch = VecDeque::new();
+        assert_eq!(b.take_batch("a", 8, &mut batch), 3);
+        let got: Vec<(String, u8)> = batch
+            .iter()
+            .map(|d| match d {
+                Delivery::Message { envelope, .. } => {
+                    (envelope.topic.to_string(), envelope.payload[0])
+                }
+                other => panic!("a message, not {other:?}"),
+            })
+            .collect();
+        let want = [("t.x", 0), ("t.y", 2), ("t.x", 3)].map(|(t, i)| (t.to_owned(), i));
+        assert_eq!(got, want);
+        // Narrower grants: `t.x`, allowed a moment ago, is refused now.
+        register("msg:subscribe:t.y");
+        not_queued.clear();
+        let before = mail.generation();
+        b.offer_many("a", arrived(&["t.x", "t.y"]), &mut not_queued);
+        assert!(
+            matches!(not_queued.as_slice(), [(0, Offered::NotWanted)]),
+            "{not_queued:?}"
+        );
+        assert_eq!(mail.generation(), before + 1);
+        assert!(matches!(
+            b.offer_one("a", "p", "t.x", Arc::from(&[7u8][..]), 0),
+            Offered::NotWanted
+        ));
+        assert_eq!(b.pending("a"), 1);
+        // Nothing queued: no notification.
+        let before = mail.generation();
+        not_queued.clear();
+        b.offer_many("a", arrived(&["t.x"]), &mut not_queued);
+        assert_eq!(mail.generation(), before);
+    }
 }
