@@ -43,7 +43,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::{Duration, Instant};
 
@@ -52,7 +52,7 @@ use airssys_contract::policy::redact_url;
 use async_nats::jetstream;
 use async_nats::{HeaderMap, Message, StatusCode};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
@@ -354,6 +354,7 @@ impl NatsBrokerBuilder {
             op_timeout: self.op_timeout,
             outgoing,
             outgoing_capacity: self.outgoing_capacity,
+            queued: Arc::new(AtomicUsize::new(0)),
             listeners: Mutex::new(HashMap::new()),
             serving: Mutex::new(HashMap::new()),
             answers: Mutex::new(Vec::new()),
@@ -361,7 +362,12 @@ impl NatsBrokerBuilder {
             stopping: AtomicBool::new(false),
             js,
         });
-        let writer = handle.spawn(write_out(client, queue, self.op_timeout));
+        let writer = handle.spawn(write_out(
+            client,
+            queue,
+            Arc::clone(&shared.queued),
+            self.op_timeout,
+        ));
         let keeper = shared
             .js
             .as_ref()
@@ -401,8 +407,10 @@ impl NatsBrokerBuilder {
 /// [`SOURCE_HEADER`], written by the sending host. `docs/nats.md` has the
 /// whole picture.
 ///
-/// Publishing never waits on the network: a message goes into a bounded
-/// queue the broker's writer task sends from. A request waits at most the
+/// Publishing never waits on the network (core delivery): a message goes
+/// into the client's own queue when it has room and nothing of this
+/// broker's waits before it, otherwise into a bounded queue the broker's
+/// writer task hands on from, in order. A request waits at most the
 /// [`op_timeout`](NatsBrokerBuilder::op_timeout) for the target's host to
 /// accept it (or say no component of that name runs anywhere:
 /// [`BrokerError::NotFound`]); the answer fills the request's
@@ -432,6 +440,10 @@ struct Shared {
     op_timeout: Duration,
     outgoing: tokio::sync::mpsc::Sender<Outgoing>,
     outgoing_capacity: usize,
+    /// Messages in `outgoing` not yet handed to the client by the writer
+    /// task: while there are none, a core publish hands its message to
+    /// the client itself (order kept, one hop less).
+    queued: Arc<AtomicUsize>,
     /// The task receiving each registered component's messages.
     listeners: Mutex<HashMap<String, JoinHandle<()>>>,
     /// Per component: running instances, and the task receiving its
@@ -830,6 +842,7 @@ async fn keep_in_progress(shared: Weak<Shared>, ack_wait: Duration) {
 async fn write_out(
     client: async_nats::Client,
     mut queue: tokio::sync::mpsc::Receiver<Outgoing>,
+    queued: Arc<AtomicUsize>,
     within: Duration,
 ) {
     while let Some(out) = queue.recv().await {
@@ -844,10 +857,13 @@ async fn write_out(
                 continue;
             }
         };
-        if let Err(error) = client
+        let handed = client
             .publish_with_headers(subject.clone(), headers, payload)
-            .await
-        {
+            .await;
+        // Handed over (or lost): a publish may go to the client directly
+        // again once nothing is left before it.
+        queued.fetch_sub(1, Ordering::SeqCst);
+        if let Err(error) = handed {
             tracing::warn!(
                 target: "airssys::messaging",
                 subject,
@@ -1271,8 +1287,36 @@ impl Shared {
         }
     }
 
+    /// Core delivery: publishes a message from `source`. While nothing
+    /// waits in the writer task's queue, the message goes to the client's
+    /// own queue at once (never waiting: when that is full, or refuses it,
+    /// it takes the writer's way); otherwise it queues behind the others,
+    /// so one publisher's messages keep their order.
+    fn publish_core(
+        &self,
+        subject: String,
+        source: &str,
+        payload: Bytes,
+    ) -> Result<(), BrokerError> {
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            let handed = {
+                let now = self.client.publish_with_headers(
+                    subject.clone(),
+                    Self::source_headers(source),
+                    payload.clone(),
+                );
+                now.now_or_never()
+            };
+            if let Some(Ok(())) = handed {
+                return Ok(());
+            }
+        }
+        self.send(subject, Self::source_headers(source), payload)
+    }
+
     /// Queues a message for the writer task.
     fn send(&self, subject: String, headers: HeaderMap, payload: Bytes) -> Result<(), BrokerError> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
         self.outgoing
             .try_send(Outgoing::Message {
                 subject,
@@ -1280,6 +1324,7 @@ impl Shared {
                 payload,
             })
             .map_err(|e| {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
                 BrokerError::QueueFull(match e {
                     tokio::sync::mpsc::error::TrySendError::Full(_) => format!(
                         "the NATS link's outgoing queue is full ({} messages, \
@@ -1833,12 +1878,17 @@ impl Broker for NatsBroker {
             )));
         }
         shared.check_payload(payload.len())?;
-        shared.store(
-            format!("{}{topic}", shared.topic_prefix),
-            Shared::source_headers(source),
-            Bytes::from(payload),
-            deadline,
-        )?;
+        let subject = format!("{}{topic}", shared.topic_prefix);
+        if shared.js.is_none() {
+            shared.publish_core(subject, source, Bytes::from(payload))?;
+        } else {
+            shared.store(
+                subject,
+                Shared::source_headers(source),
+                Bytes::from(payload),
+                deadline,
+            )?;
+        }
         Ok(1)
     }
 
