@@ -1634,8 +1634,17 @@ impl Shared {
             if round_trip(&shared.client, shared.op_timeout).await {
                 let _ = ready.send(());
             }
-            let mut all = futures_util::stream::select_all(subscriptions);
             let mut batch = Vec::with_capacity(ARRIVED_BATCH);
+            if subscriptions.len() == 1 {
+                // The usual case, one subject: read it directly (merging
+                // streams costs a re-queue per message).
+                let mut one = subscriptions.swap_remove(0);
+                while ready_batch(&mut one, &mut batch).await {
+                    each(&shared, &group, &mut batch);
+                }
+                return;
+            }
+            let mut all = futures_util::stream::select_all(subscriptions);
             while ready_batch(&mut all, &mut batch).await {
                 each(&shared, &group, &mut batch);
             }
