@@ -212,6 +212,90 @@ impl Handled {
     }
 }
 
+/// Host B as a `Server` over core NATS under `prefix`, counting what
+/// `sub` handled in `handled`; returns once its instance is up.
+fn served(url: &str, prefix: &str, handled: &Arc<Handled>) -> Server {
+    let handled = Arc::clone(handled);
+    let runtime = Runtime::builder()
+        .policy(policy())
+        .broker(broker(url, prefix))
+        .on_delivery(move |_| handled.one());
+    let sub = ComponentSource {
+        origin: "sub.wasm".into(),
+        bytes: support::fixture_as("msgbench", "sub", &["msg:subscribe:bench.*"]),
+    };
+    let server = Server::start(runtime, vec![sub], ServerConfig::default()).expect("server");
+    let up = Instant::now() + Duration::from_secs(30);
+    while !server.ready() {
+        assert!(Instant::now() < up, "host B's server did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server
+}
+
+/// Host A's broker for the what-if series: publishes wait here during the
+/// guest call and go to the NATS broker together after it (`release`),
+/// as a broker handing a call's publishes to the link at once would.
+#[derive(Debug)]
+struct Deferred {
+    nats: Arc<NatsBroker>,
+    held: std::sync::Mutex<Vec<(String, String, Vec<u8>)>>,
+}
+
+impl Deferred {
+    fn release(&self) {
+        let held = std::mem::take(&mut *self.held.lock().unwrap());
+        for (source, topic, payload) in held {
+            self.nats
+                .publish(&source, &topic, payload)
+                .expect("publish");
+        }
+    }
+}
+
+impl Broker for Deferred {
+    fn register(&self, component: &str, subscriber: Subscriber) {
+        self.nats.register(component, subscriber);
+    }
+    fn unregister(&self, component: &str) -> usize {
+        self.nats.unregister(component)
+    }
+    fn set_running(&self, component: &str, running: bool) {
+        self.nats.set_running(component, running);
+    }
+    fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
+        self.held
+            .lock()
+            .unwrap()
+            .push((source.to_owned(), topic.to_owned(), payload));
+        Ok(1)
+    }
+    fn request(
+        &self,
+        source: &str,
+        target: &str,
+        payload: Vec<u8>,
+        reply: Arc<ReplySlot>,
+    ) -> Result<(), BrokerError> {
+        self.nats.request(source, target, payload, reply)
+    }
+    fn take(&self, component: &str) -> Option<Delivery> {
+        self.nats.take(component)
+    }
+    fn take_batch(&self, component: &str, max: usize, into: &mut VecDeque<Delivery>) -> usize {
+        self.nats.take_batch(component, max, into)
+    }
+    fn requeue_front(&self, component: &str, delivery: Delivery) {
+        self.nats.requeue_front(component, delivery);
+    }
+    fn pending(&self, component: &str) -> usize {
+        self.nats.pending(component)
+    }
+    fn config(&self) -> BrokerConfig {
+        self.nats.config()
+    }
+}
+
 /// The wasm floor's broker: `publish` drops the message and says it was
 /// taken; nothing is ever queued.
 #[derive(Debug, Default)]
@@ -320,6 +404,33 @@ fn delivery(c: &mut Criterion) {
             }
         });
     };
+    // Raw again, on airssys's wire format: the source header on every
+    // message, the subscriber in a queue group (what replicas share).
+    let mut stamped = tokio.block_on(async {
+        let b = async_nats::connect(url.as_str()).await.expect("b");
+        let subscription = b
+            .queue_subscribe("stamped.bench.x", "sub".to_owned())
+            .await
+            .expect("subscribe");
+        b.flush().await.expect("flush");
+        subscription
+    });
+    let mut stamped_round = || {
+        tokio.block_on(async {
+            for _ in 0..ROUND {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(airssys_runtime::broker::SOURCE_HEADER, "pub");
+                sender
+                    .publish_with_headers("stamped.bench.x", headers, payload.clone())
+                    .await
+                    .expect("publish");
+            }
+            for _ in 0..ROUND {
+                let message = stamped.next().await.expect("message");
+                assert_eq!(message.payload.len(), SIZE);
+            }
+        });
+    };
     // airssys: `pub` on host A, `sub` on host B (core NATS). Host B is a
     // `Server`, as `airssys serve --nats` runs it: `sub`'s instance lives
     // on a worker thread of its own, which sleeps on the mailbox notifier
@@ -328,23 +439,7 @@ fn delivery(c: &mut Criterion) {
     let handled = Arc::new(Handled::default());
     let host_a = host(&url, "airssys", None);
     let mut publisher = start(&host_a, "pub", "msg:publish:bench.*");
-    let server_b = {
-        let handled = Arc::clone(&handled);
-        let runtime = Runtime::builder()
-            .policy(policy())
-            .broker(broker(&url, "airssys"))
-            .on_delivery(move |_| handled.one());
-        let sub = ComponentSource {
-            origin: "sub.wasm".into(),
-            bytes: support::fixture_as("msgbench", "sub", &["msg:subscribe:bench.*"]),
-        };
-        Server::start(runtime, vec![sub], ServerConfig::default()).expect("server")
-    };
-    let up = Instant::now() + Duration::from_secs(30);
-    while !server_b.ready() {
-        assert!(Instant::now() < up, "host B's server did not start");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let server_b = served(&url, "airssys", &handled);
     let mut our_round = || {
         let target = handled.count.load(Ordering::Relaxed) + ROUND;
         handled.target.store(target, Ordering::Relaxed);
@@ -384,9 +479,44 @@ fn delivery(c: &mut Criterion) {
             mail.wait(seen, Instant::now() + Duration::from_millis(10));
         }
     };
+    // What if: host A's publishes handed to NATS together after the call
+    // (not what the broker does; see docs/decisions/nats-delivery.md).
+    let deferred = Arc::new(Deferred {
+        nats: broker(&url, "deferred"),
+        held: std::sync::Mutex::default(),
+    });
+    let deferred_a = Runtime::builder()
+        .policy(policy())
+        .broker(Arc::clone(&deferred) as Arc<dyn Broker>)
+        .build()
+        .expect("runtime");
+    let mut deferred_publisher = start(&deferred_a, "pub", "msg:publish:bench.*");
+    let deferred_handled = Arc::new(Handled::default());
+    let deferred_b = served(&url, "deferred", &deferred_handled);
+    let mut deferred_round = || {
+        let target = deferred_handled.count.load(Ordering::Relaxed) + ROUND;
+        deferred_handled.target.store(target, Ordering::Relaxed);
+        let reply = deferred_publisher
+            .request("host", command.as_bytes())
+            .expect("call")
+            .expect("handler");
+        assert_eq!(reply, b"ok");
+        deferred.release();
+        deferred_handled.wait_for(target);
+    };
     raw_round();
+    stamped_round();
     our_round();
     pumped_round();
+    deferred_round();
+    print(
+        &format!(
+            "raw async-nats on airssys's wire format (source header, queue group) ({ROUND} × 1 \
+             KiB per round)"
+        ),
+        ROUND,
+        ratio::measure(2, &mut raw_round, &mut stamped_round),
+    );
     let whole = ratio::measure(2, &mut raw_round, &mut our_round);
     let pumped = ratio::measure(2, &mut raw_round, &mut pumped_round);
     print(
@@ -401,6 +531,14 @@ fn delivery(c: &mut Criterion) {
         ),
         ROUND,
         pumped,
+    );
+    print(
+        &format!(
+            "what if: host-to-host delivery, host A's publishes handed to NATS together after \
+             the call ({ROUND} × 1 KiB per round)"
+        ),
+        ROUND,
+        ratio::measure(2, &mut raw_round, &mut deferred_round),
     );
 
     // The wasm parts of the airssys path, each alone, against the same raw
@@ -484,6 +622,7 @@ fn delivery(c: &mut Criterion) {
     group.bench_function("wasm-handle-only", |b| b.iter(&mut handle_only));
     group.finish();
     server_b.shutdown(Duration::from_secs(5));
+    deferred_b.shutdown(Duration::from_secs(5));
 }
 
 fn config() -> Criterion {
