@@ -415,6 +415,30 @@ fn delivery(c: &mut Criterion) {
         b.flush().await.expect("flush");
         subscription
     });
+    // The queue group alone (no header).
+    let mut queue_only = tokio.block_on(async {
+        let b = async_nats::connect(url.as_str()).await.expect("b");
+        let queue_only = b
+            .queue_subscribe("queue.bench.x", "sub".to_owned())
+            .await
+            .expect("subscribe");
+        b.flush().await.expect("flush");
+        queue_only
+    });
+    let mut queue_round = || {
+        tokio.block_on(async {
+            for _ in 0..ROUND {
+                sender
+                    .publish("queue.bench.x", payload.clone())
+                    .await
+                    .expect("publish");
+            }
+            for _ in 0..ROUND {
+                let message = queue_only.next().await.expect("message");
+                assert_eq!(message.payload.len(), SIZE);
+            }
+        });
+    };
     let mut stamped_round = || {
         tokio.block_on(async {
             for _ in 0..ROUND {
@@ -506,6 +530,7 @@ fn delivery(c: &mut Criterion) {
     };
     raw_round();
     stamped_round();
+    queue_round();
     our_round();
     pumped_round();
     deferred_round();
@@ -516,6 +541,11 @@ fn delivery(c: &mut Criterion) {
         ),
         ROUND,
         ratio::measure(2, &mut raw_round, &mut stamped_round),
+    );
+    print(
+        &format!("raw async-nats to a queue group only ({ROUND} × 1 KiB per round)"),
+        ROUND,
+        ratio::measure(2, &mut raw_round, &mut queue_round),
     );
     let whole = ratio::measure(2, &mut raw_round, &mut our_round);
     let pumped = ratio::measure(2, &mut raw_round, &mut pumped_round);
