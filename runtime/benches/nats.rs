@@ -8,10 +8,22 @@
 //! - **delivery**: host to host through airssys (two runtimes, each with a
 //!   [`NatsBroker`] in core NATS mode; `pub` on host A publishes, `sub` on
 //!   host B handles) against raw async-nats publish → subscribe of the
-//!   same 1 KiB payloads between two connections (target ≤ 1.3×).
+//!   same 1 KiB payloads between two connections (target ≤ 1.3×). Host
+//!   B is a [`Server`], as `airssys serve --nats` runs it (`sub` on a
+//!   worker thread of its own, delivering as messages arrive). A second
+//!   series pumps host B from the publishing thread once the publish call
+//!   returned (`run_until_idle`, the shape of the earlier figures: no
+//!   overlap of the two hosts' wasm calls). The airssys side does two wasm
+//!   calls per message that the raw side does not: `pub`'s guest
+//!   `publish` (one host call each, inside one request) and `sub`'s
+//!   `handle-message`. Each is also timed alone (`SPLIT` lines: the
+//!   publish calls into a broker that drops them, the `handle-message`
+//!   export called directly in a loop); what the pumped series adds to
+//!   them is the broker's own path.
 //!
 //! `RATIO` lines print the best round of each side, their quotient and
-//! messages (or operations) per second.
+//! messages (or operations) per second; `SPLIT` lines one part of the
+//! airssys path per message, against the raw round of the same run.
 //!
 //! Run with `cargo bench -p airssys-runtime --features nats --bench nats`.
 
@@ -25,13 +37,20 @@ mod support;
 #[path = "support/ratio.rs"]
 mod ratio;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use airssys_runtime::broker::NatsBroker;
+use airssys_runtime::broker::Notifier;
+use airssys_runtime::broker::{
+    Broker, BrokerConfig, BrokerError, Delivery, NatsBroker, NatsDelivery, ReplySlot, Subscriber,
+};
 use airssys_runtime::storage::{NatsKvStorage, StorageBackend};
-use airssys_runtime::{Instance, Policy, Runtime};
+use airssys_runtime::wasmtime::component::{ComponentType, Lift, Lower};
+use airssys_runtime::{
+    ComponentSource, Instance, LoadedComponent, Policy, Runtime, Server, ServerConfig,
+};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt;
@@ -124,11 +143,25 @@ grants = ["msg:subscribe:bench.*"]
 subscribe = ["bench.*"]
 "#;
 
-fn host(url: &str, delivered: Option<Arc<AtomicUsize>>) -> Runtime {
-    let broker = NatsBroker::builder(url).connect().expect("broker");
+fn policy() -> Policy {
+    Policy::from_toml_str(POLICY).expect("policy")
+}
+
+/// A host's broker: core NATS, subjects under `prefix`.
+fn broker(url: &str, prefix: &str) -> Arc<NatsBroker> {
+    Arc::new(
+        NatsBroker::builder(url)
+            .prefix(prefix)
+            .delivery(NatsDelivery::Core)
+            .connect()
+            .expect("broker"),
+    )
+}
+
+fn host(url: &str, prefix: &str, delivered: Option<Arc<AtomicUsize>>) -> Runtime {
     let mut builder = Runtime::builder()
-        .policy(Policy::from_toml_str(POLICY).expect("policy"))
-        .broker(Arc::new(broker));
+        .policy(policy())
+        .broker(broker(url, prefix));
     if let Some(count) = delivered {
         builder = builder.on_delivery(move |_| {
             count.fetch_add(1, Ordering::Relaxed);
@@ -137,12 +170,209 @@ fn host(url: &str, delivered: Option<Arc<AtomicUsize>>) -> Runtime {
     builder.build().expect("runtime")
 }
 
-fn start(runtime: &Runtime, name: &str, requires: &str) -> Instance {
+fn load(runtime: &Runtime, name: &str, requires: &str) -> LoadedComponent {
     runtime
         .load(&support::fixture_as("msgbench", name, &[requires]))
         .expect("load")
+}
+
+fn start(runtime: &Runtime, name: &str, requires: &str) -> Instance {
+    load(runtime, name, requires)
         .instantiate()
         .expect("instantiate")
+}
+
+/// What host B's server handled, and a signal once it handled the
+/// messages a round waits for.
+#[derive(Debug, Default)]
+struct Handled {
+    count: AtomicUsize,
+    target: AtomicUsize,
+    reached: Notifier,
+}
+
+impl Handled {
+    fn one(&self) {
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if count >= self.target.load(Ordering::Relaxed) {
+            self.reached.notify();
+        }
+    }
+
+    /// Waits until `target` messages were handled in all.
+    fn wait_for(&self, target: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen = self.reached.generation();
+            if self.count.load(Ordering::Relaxed) >= target {
+                return;
+            }
+            assert!(Instant::now() < deadline, "messages lost");
+            self.reached
+                .wait(seen, Instant::now() + Duration::from_millis(10));
+        }
+    }
+}
+
+/// Host B as a `Server` over core NATS under `prefix`, counting what
+/// `sub` handled in `handled`; returns once its instance is up.
+fn served(url: &str, prefix: &str, handled: &Arc<Handled>) -> Server {
+    let handled = Arc::clone(handled);
+    let runtime = Runtime::builder()
+        .policy(policy())
+        .broker(broker(url, prefix))
+        .on_delivery(move |_| handled.one());
+    let sub = ComponentSource {
+        origin: "sub.wasm".into(),
+        bytes: support::fixture_as("msgbench", "sub", &["msg:subscribe:bench.*"]),
+    };
+    let server = Server::start(runtime, vec![sub], ServerConfig::default()).expect("server");
+    let up = Instant::now() + Duration::from_secs(30);
+    while !server.ready() {
+        assert!(Instant::now() < up, "host B's server did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server
+}
+
+/// Host A's broker for the what-if series: publishes wait here during the
+/// guest call and go to the NATS broker together after it (`release`),
+/// as a broker handing a call's publishes to the link at once would.
+#[derive(Debug)]
+struct Deferred {
+    nats: Arc<NatsBroker>,
+    held: std::sync::Mutex<Vec<(String, String, Vec<u8>)>>,
+}
+
+impl Deferred {
+    fn release(&self) {
+        let held = std::mem::take(&mut *self.held.lock().unwrap());
+        for (source, topic, payload) in held {
+            self.nats
+                .publish(&source, &topic, payload)
+                .expect("publish");
+        }
+    }
+}
+
+impl Broker for Deferred {
+    fn register(&self, component: &str, subscriber: Subscriber) {
+        self.nats.register(component, subscriber);
+    }
+    fn unregister(&self, component: &str) -> usize {
+        self.nats.unregister(component)
+    }
+    fn set_running(&self, component: &str, running: bool) {
+        self.nats.set_running(component, running);
+    }
+    fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
+        self.held
+            .lock()
+            .unwrap()
+            .push((source.to_owned(), topic.to_owned(), payload));
+        Ok(1)
+    }
+    fn request(
+        &self,
+        source: &str,
+        target: &str,
+        payload: Vec<u8>,
+        reply: Arc<ReplySlot>,
+    ) -> Result<(), BrokerError> {
+        self.nats.request(source, target, payload, reply)
+    }
+    fn take(&self, component: &str) -> Option<Delivery> {
+        self.nats.take(component)
+    }
+    fn take_batch(&self, component: &str, max: usize, into: &mut VecDeque<Delivery>) -> usize {
+        self.nats.take_batch(component, max, into)
+    }
+    fn requeue_front(&self, component: &str, delivery: Delivery) {
+        self.nats.requeue_front(component, delivery);
+    }
+    fn pending(&self, component: &str) -> usize {
+        self.nats.pending(component)
+    }
+    fn config(&self) -> BrokerConfig {
+        self.nats.config()
+    }
+}
+
+/// The wasm floor's broker: `publish` drops the message and says it was
+/// taken; nothing is ever queued.
+#[derive(Debug, Default)]
+struct Discard;
+
+impl Broker for Discard {
+    fn register(&self, _: &str, _: Subscriber) {}
+    fn unregister(&self, _: &str) -> usize {
+        0
+    }
+    fn set_running(&self, _: &str, _: bool) {}
+    fn publish(&self, _: &str, _: &str, _: Vec<u8>) -> Result<usize, BrokerError> {
+        Ok(1)
+    }
+    fn request(
+        &self,
+        _: &str,
+        target: &str,
+        _: Vec<u8>,
+        _: Arc<ReplySlot>,
+    ) -> Result<(), BrokerError> {
+        Err(BrokerError::NotFound(target.to_owned()))
+    }
+    fn take(&self, _: &str) -> Option<Delivery> {
+        None
+    }
+    fn take_batch(&self, _: &str, _: usize, _: &mut VecDeque<Delivery>) -> usize {
+        0
+    }
+    fn requeue_front(&self, _: &str, _: Delivery) {}
+    fn pending(&self, _: &str) -> usize {
+        0
+    }
+    fn config(&self) -> BrokerConfig {
+        BrokerConfig::default()
+    }
+}
+
+/// The WIT `message` record with shared parts, as the dispatcher lowers
+/// it.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct WireMessage {
+    topic: Arc<str>,
+    source: Arc<str>,
+    payload: Arc<[u8]>,
+}
+
+/// The handler's `error` variant.
+#[derive(ComponentType, Lift, Debug)]
+#[allow(dead_code)] // the texts are read through `Debug` only
+#[component(variant)]
+enum HandlerError {
+    #[component(name = "denied")]
+    Denied(String),
+    #[component(name = "invalid-input")]
+    InvalidInput(String),
+    #[component(name = "other")]
+    Other(String),
+}
+
+/// Prints one part of the airssys path timed against the raw round (same
+/// run), per message.
+fn print_part(what: &str, r: ratio::Ratio) {
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / ROUND as f64;
+    println!(
+        "SPLIT {what}: {:.3} µs/msg ({:.0}/s; raw async-nats {:.3} µs/msg in the same run), \
+         {:.2}x raw (median of {} paired rounds {:.2}x)",
+        per(r.ours),
+        ROUND as f64 / r.ours.as_secs_f64(),
+        per(r.base),
+        r.best,
+        r.rounds,
+        r.paired_median
+    );
 }
 
 fn delivery(c: &mut Criterion) {
@@ -176,41 +406,255 @@ fn delivery(c: &mut Criterion) {
             }
         });
     };
-    // airssys: `pub` on host A, `sub` on host B.
-    let delivered = Arc::new(AtomicUsize::new(0));
-    let host_a = host(&url, None);
-    let host_b = host(&url, Some(Arc::clone(&delivered)));
-    let mut publisher = start(&host_a, "pub", "msg:publish:bench.*");
-    let mut subs = vec![start(&host_b, "sub", "msg:subscribe:bench.*")];
+    // Raw again, on airssys's wire format: the source header on every
+    // message, the subscriber in a queue group (what replicas share).
+    let mut stamped = tokio.block_on(async {
+        let b = async_nats::connect(url.as_str()).await.expect("b");
+        let subscription = b
+            .queue_subscribe("stamped.bench.x", "sub".to_owned())
+            .await
+            .expect("subscribe");
+        b.flush().await.expect("flush");
+        subscription
+    });
+    // The queue group alone (no header).
+    let mut queue_only = tokio.block_on(async {
+        let b = async_nats::connect(url.as_str()).await.expect("b");
+        let queue_only = b
+            .queue_subscribe("queue.bench.x", "sub".to_owned())
+            .await
+            .expect("subscribe");
+        b.flush().await.expect("flush");
+        queue_only
+    });
+    let mut queue_round = || {
+        tokio.block_on(async {
+            for _ in 0..ROUND {
+                sender
+                    .publish("queue.bench.x", payload.clone())
+                    .await
+                    .expect("publish");
+            }
+            for _ in 0..ROUND {
+                let message = queue_only.next().await.expect("message");
+                assert_eq!(message.payload.len(), SIZE);
+            }
+        });
+    };
+    let mut stamped_round = || {
+        tokio.block_on(async {
+            for _ in 0..ROUND {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(airssys_runtime::broker::SOURCE_HEADER, "pub");
+                sender
+                    .publish_with_headers("stamped.bench.x", headers, payload.clone())
+                    .await
+                    .expect("publish");
+            }
+            for _ in 0..ROUND {
+                let message = stamped.next().await.expect("message");
+                assert_eq!(message.payload.len(), SIZE);
+            }
+        });
+    };
+    // airssys: `pub` on host A, `sub` on host B (core NATS). Host B is a
+    // `Server`, as `airssys serve --nats` runs it: `sub`'s instance lives
+    // on a worker thread of its own, which sleeps on the mailbox notifier
+    // and delivers as messages arrive, while host A's thread publishes.
     let command = format!("send:bench.x:{ROUND}:{SIZE}");
+    let handled = Arc::new(Handled::default());
+    let host_a = host(&url, "airssys", None);
+    let mut publisher = start(&host_a, "pub", "msg:publish:bench.*");
+    let server_b = served(&url, "airssys", &handled);
     let mut our_round = || {
-        let target = delivered.load(Ordering::Relaxed) + ROUND;
+        let target = handled.count.load(Ordering::Relaxed) + ROUND;
+        handled.target.store(target, Ordering::Relaxed);
         let reply = publisher
             .request("host", command.as_bytes())
             .expect("call")
             .expect("handler");
         assert_eq!(reply, b"ok");
+        handled.wait_for(target);
+    };
+    // The same, host B pumped by the bench's own thread once the publish
+    // call returned (`run_until_idle`, sleeping on the mailbox notifier
+    // while nothing is queued): no overlap of the two hosts' wasm calls.
+    // Subjects under another prefix, so the two pairs do not mix.
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let pumped_a = host(&url, "pumped", None);
+    let pumped_b = host(&url, "pumped", Some(Arc::clone(&delivered)));
+    let mut pumped_publisher = start(&pumped_a, "pub", "msg:publish:bench.*");
+    let sub_loaded = load(&pumped_b, "sub", "msg:subscribe:bench.*");
+    let mail = Arc::clone(sub_loaded.mailbox_notifier());
+    let mut subs = vec![sub_loaded.instantiate().expect("instantiate")];
+    let mut pumped_round = || {
+        let target = delivered.load(Ordering::Relaxed) + ROUND;
+        let reply = pumped_publisher
+            .request("host", command.as_bytes())
+            .expect("call")
+            .expect("handler");
+        assert_eq!(reply, b"ok");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while delivered.load(Ordering::Relaxed) < target {
-            host_b.run_until_idle(&mut subs, 64).expect("delivery");
-            if delivered.load(Ordering::Relaxed) < target {
-                assert!(Instant::now() < deadline, "messages lost");
-                std::thread::yield_now();
+        loop {
+            let seen = mail.generation();
+            pumped_b.run_until_idle(&mut subs, 64).expect("delivery");
+            if delivered.load(Ordering::Relaxed) >= target {
+                break;
             }
+            assert!(Instant::now() < deadline, "messages lost");
+            mail.wait(seen, Instant::now() + Duration::from_millis(10));
         }
     };
+    // What if: host A's publishes handed to NATS together after the call
+    // (not what the broker does; see docs/decisions/nats-delivery.md).
+    let deferred = Arc::new(Deferred {
+        nats: broker(&url, "deferred"),
+        held: std::sync::Mutex::default(),
+    });
+    let deferred_a = Runtime::builder()
+        .policy(policy())
+        .broker(Arc::clone(&deferred) as Arc<dyn Broker>)
+        .build()
+        .expect("runtime");
+    let mut deferred_publisher = start(&deferred_a, "pub", "msg:publish:bench.*");
+    let deferred_handled = Arc::new(Handled::default());
+    let deferred_b = served(&url, "deferred", &deferred_handled);
+    let mut deferred_round = || {
+        let target = deferred_handled.count.load(Ordering::Relaxed) + ROUND;
+        deferred_handled.target.store(target, Ordering::Relaxed);
+        let reply = deferred_publisher
+            .request("host", command.as_bytes())
+            .expect("call")
+            .expect("handler");
+        assert_eq!(reply, b"ok");
+        deferred.release();
+        deferred_handled.wait_for(target);
+    };
     raw_round();
+    stamped_round();
+    queue_round();
     our_round();
+    pumped_round();
+    deferred_round();
+    print(
+        &format!(
+            "raw async-nats on airssys's wire format (source header, queue group) ({ROUND} × 1 \
+             KiB per round)"
+        ),
+        ROUND,
+        ratio::measure(2, &mut raw_round, &mut stamped_round),
+    );
+    print(
+        &format!("raw async-nats to a queue group only ({ROUND} × 1 KiB per round)"),
+        ROUND,
+        ratio::measure(2, &mut raw_round, &mut queue_round),
+    );
+    let whole = ratio::measure(2, &mut raw_round, &mut our_round);
+    let pumped = ratio::measure(2, &mut raw_round, &mut pumped_round);
     print(
         &format!("host-to-host delivery ({ROUND} × 1 KiB per round)"),
         ROUND,
-        ratio::measure(2, &mut raw_round, &mut our_round),
+        whole,
     );
+    print(
+        &format!(
+            "host-to-host delivery, host B pumped by the publishing thread ({ROUND} × 1 KiB \
+             per round)"
+        ),
+        ROUND,
+        pumped,
+    );
+    print(
+        &format!(
+            "what if: host-to-host delivery, host A's publishes handed to NATS together after \
+             the call ({ROUND} × 1 KiB per round)"
+        ),
+        ROUND,
+        ratio::measure(2, &mut raw_round, &mut deferred_round),
+    );
+
+    // The wasm parts of the airssys path, each alone, against the same raw
+    // round: what is left of the airssys time is the broker's own path.
+    // `pub`'s guest publish calls (host function, grant check, topic
+    // check) into a broker that drops them:
+    let floor = Runtime::builder()
+        .policy(policy())
+        .broker(Arc::new(Discard))
+        .build()
+        .expect("floor runtime");
+    let mut floor_pub = start(&floor, "pub", "msg:publish:bench.*");
+    let mut publish_only = || {
+        let reply = floor_pub
+            .request("host", command.as_bytes())
+            .expect("call")
+            .expect("handler");
+        assert_eq!(reply, b"ok");
+    };
+    let publish = ratio::measure(2, &mut raw_round, &mut publish_only);
+    print_part(
+        "wasm publish calls alone (guest loop, host function, no broker)",
+        publish,
+    );
+    // `sub`'s `handle-message`, called directly as the dispatcher calls it
+    // (parts shared, one call per message):
+    let mut floor_sub = start(&floor, "sub", "msg:subscribe:bench.*");
+    let export = floor_sub
+        .export::<(WireMessage,), (Result<(), HandlerError>,)>(
+            Some("airssys:core/handler@1.0.0"),
+            "handle-message",
+        )
+        .expect("handle-message export");
+    let (topic, source, body): (Arc<str>, Arc<str>, Arc<[u8]>) = (
+        Arc::from("bench.x"),
+        Arc::from("pub"),
+        Arc::from(vec![0x5a_u8; SIZE]),
+    );
+    let mut handle_only = || {
+        for _ in 0..ROUND {
+            let message = WireMessage {
+                topic: Arc::clone(&topic),
+                source: Arc::clone(&source),
+                payload: Arc::clone(&body),
+            };
+            floor_sub
+                .invoke(&export, (message,))
+                .expect("call")
+                .0
+                .expect("handled");
+        }
+    };
+    let handle = ratio::measure(2, &mut raw_round, &mut handle_only);
+    print_part(
+        "wasm handle-message calls alone (direct, no broker)",
+        handle,
+    );
+    // Best rounds. The pumped path does everything on one thread, one
+    // step after the other: less its two wasm parts, it is what the
+    // broker, NATS and the hand-offs between threads add. With host B
+    // served, its `handle-message` calls overlap host A's publishing.
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / ROUND as f64;
+    let rest = per(pumped.ours) - per(publish.ours) - per(handle.ours);
+    println!(
+        "SPLIT broker path (pumped airssys less both wasm parts): {rest:.3} µs/msg; pumped \
+         airssys {:.3} µs/msg = publish {:.3} + handle-message {:.3} + the rest; served \
+         airssys {:.3} µs/msg; raw async-nats {:.3} µs/msg",
+        per(pumped.ours),
+        per(publish.ours),
+        per(handle.ours),
+        per(whole.ours),
+        per(whole.base),
+    );
+
     let mut group = c.benchmark_group("delivery");
     group.throughput(criterion::Throughput::Elements(ROUND as u64));
     group.bench_function("raw", |b| b.iter(&mut raw_round));
     group.bench_function("airssys", |b| b.iter(&mut our_round));
+    group.bench_function("airssys-pumped", |b| b.iter(&mut pumped_round));
+    group.bench_function("wasm-publish-only", |b| b.iter(&mut publish_only));
+    group.bench_function("wasm-handle-only", |b| b.iter(&mut handle_only));
     group.finish();
+    server_b.shutdown(Duration::from_secs(5));
+    deferred_b.shutdown(Duration::from_secs(5));
 }
 
 criterion_group! {

@@ -293,9 +293,15 @@ impl Mailbox {
     }
 
     fn push(&mut self, delivery: Delivery) {
+        self.push_quiet(delivery);
+        self.notifier.notify();
+    }
+
+    /// [`Mailbox::push`] without the notification: the caller notifies
+    /// once for several pushes.
+    fn push_quiet(&mut self, delivery: Delivery) {
         self.count_in(delivery.source(), delivery.size());
         self.queue.push_back(delivery);
-        self.notifier.notify();
     }
 
     fn push_front(&mut self, delivery: Delivery) {
@@ -324,8 +330,9 @@ impl Mailbox {
         Some(delivery)
     }
 
-    /// Takes a published message: a run of refusals ends.
-    fn accept(&mut self, name: &str, delivery: Delivery) {
+    /// Takes a published message: a run of refusals ends. The notifier
+    /// is notified when `notify` (otherwise the caller does it).
+    fn accept(&mut self, name: &str, delivery: Delivery, notify: bool) {
         if self.refused > 0 {
             tracing::info!(
                 target: "airssys::messaging",
@@ -335,7 +342,11 @@ impl Mailbox {
             );
             self.refused = 0;
         }
-        self.push(delivery);
+        if notify {
+            self.push(delivery);
+        } else {
+            self.push_quiet(delivery);
+        }
     }
 
     /// Counts a message refused for `reason`; logs the first of a run.
@@ -445,30 +456,93 @@ impl InProcessBroker {
         payload: Arc<[u8]>,
         attempts: u32,
     ) -> Offered {
-        let mut inner = self.lock();
-        if !inner
-            .mailboxes
-            .get(component)
-            .is_some_and(|mailbox| mailbox.wants(topic))
-        {
-            return Offered::NotWanted;
-        }
-        let envelope = Envelope {
-            topic: Arc::from(topic),
-            source: inner.name(source),
+        let arrived = Arrived {
+            source,
+            topic,
             payload,
         };
+        let mut inner = self.lock();
+        let (offered, queued) = inner.offer_arrived(component, arrived, attempts, &self.config);
+        if queued && let Some(mailbox) = inner.mailboxes.get(component) {
+            mailbox.notifier.notify();
+        }
+        offered
+    }
+
+    /// [`InProcessBroker::offer_one`] for each message of `arrived`, in
+    /// order, under one lock; the mailbox's notifier is notified once, at
+    /// the end, when any was queued. What became of each message not
+    /// queued is pushed on `not_queued` with its index in `arrived`.
+    pub(crate) fn offer_many<'a>(
+        &self,
+        component: &str,
+        arrived: impl IntoIterator<Item = Arrived<'a>>,
+        not_queued: &mut Vec<(usize, Offered)>,
+    ) {
+        let mut inner = self.lock();
+        let mut any = false;
+        for (index, message) in arrived.into_iter().enumerate() {
+            match inner.offer_arrived(component, message, 0, &self.config) {
+                (Offered::Queued, _) => any = true,
+                (offered, _) => not_queued.push((index, offered)),
+            }
+        }
+        if any && let Some(mailbox) = inner.mailboxes.get(component) {
+            mailbox.notifier.notify();
+        }
+    }
+}
+
+/// A message that arrived for one component from another host
+/// ([`InProcessBroker::offer_many`]).
+#[cfg(feature = "nats")]
+#[derive(Debug)]
+pub(crate) struct Arrived<'a> {
+    /// The sending component, as its host stamped it.
+    pub(crate) source: &'a str,
+    /// The topic it was published on.
+    pub(crate) topic: &'a str,
+    /// The body.
+    pub(crate) payload: Arc<[u8]>,
+}
+
+#[cfg(feature = "nats")]
+impl Inner {
+    /// Offers a message that arrived for `component` alone to its mailbox
+    /// without notifying it; whether it was queued is the `bool`.
+    ///
+    /// Whether the component's subscriptions *and* grants cover the topic
+    /// is the topic's route (computed with [`Mailbox::wants`] for every
+    /// mailbox, cached until the next `register` or `unregister`, like an
+    /// in-process publish's): a repeated topic costs no new check, and its
+    /// envelopes share the route's topic.
+    fn offer_arrived(
+        &mut self,
+        component: &str,
+        arrived: Arrived<'_>,
+        attempts: u32,
+        config: &BrokerConfig,
+    ) -> (Offered, bool) {
+        let route = self.route(arrived.topic);
+        if !route.targets.iter().any(|name| &**name == component) {
+            return (Offered::NotWanted, false);
+        }
+        let envelope = Envelope {
+            topic: Arc::clone(&route.topic),
+            source: self.name(arrived.source),
+            payload: arrived.payload,
+        };
         let (offered, reason) =
-            match inner.offer_tried(component, &envelope, attempts, &self.config) {
-                Outcome::Queued => return Offered::Queued,
+            match self.offer_tried(component, &envelope, attempts, config, false) {
+                Outcome::Queued => return (Offered::Queued, true),
                 Outcome::Refused(reason) => (Offered::Refused, reason),
                 Outcome::TooLarge(reason) => (Offered::TooLarge, reason),
             };
-        let dead_lettered = !topic.starts_with(RESERVED_TOPIC_PREFIX);
-        if let Some(mailbox) = inner.mailboxes.get_mut(component) {
+        let dead_lettered = !arrived.topic.starts_with(RESERVED_TOPIC_PREFIX);
+        if let Some(mailbox) = self.mailboxes.get_mut(component) {
             mailbox.refuse(component, &reason, dead_lettered);
         }
-        offered
+        (offered, false)
     }
 }
 
@@ -476,16 +550,18 @@ impl Inner {
     /// Offers `envelope` to the mailbox of `name`: queued when it fits,
     /// otherwise refused (nothing changes).
     fn offer(&mut self, name: &str, envelope: &Envelope, config: &BrokerConfig) -> Outcome {
-        self.offer_tried(name, envelope, 0, config)
+        self.offer_tried(name, envelope, 0, config, true)
     }
 
-    /// [`Inner::offer`] of a message already tried `attempts` times.
+    /// [`Inner::offer`] of a message already tried `attempts` times; the
+    /// mailbox's notifier is notified of it when `notify`.
     fn offer_tried(
         &mut self,
         name: &str,
         envelope: &Envelope,
         attempts: u32,
         config: &BrokerConfig,
+        notify: bool,
     ) -> Outcome {
         let Some(mailbox) = self.mailboxes.get_mut(name) else {
             // Unregistered since the route was computed: nobody to take it.
@@ -499,6 +575,7 @@ impl Inner {
                         envelope: envelope.clone(),
                         attempts,
                     },
+                    notify,
                 );
                 Outcome::Queued
             }
@@ -1105,5 +1182,79 @@ mod tests {
         };
         assert_eq!(b.dead_letter("a", envelope), 1);
         assert_ne!(dlq.generation(), before, "a dead letter");
+    }
+
+    /// Messages from another host offered together: each checked against
+    /// the subscriptions and grants of the moment (the memo of a topic's
+    /// decision goes with a new registration), queued in order, the
+    /// notifier told once.
+    #[cfg(feature = "nats")]
+    #[test]
+    fn messages_offered_together_are_checked_each_and_notified_once() {
+        let b = broker(8, 8);
+        let mail = Arc::new(Notifier::new());
+        let register = |grant: &str| {
+            b.register(
+                "a",
+                Subscriber::new(
+                    vec![subscription("t.*").expect("pattern")],
+                    grants(&[grant]),
+                )
+                .notifier(Arc::clone(&mail)),
+            );
+        };
+        register("msg:subscribe:t.*");
+        let arrived = |topics: &[&'static str]| {
+            topics
+                .iter()
+                .enumerate()
+                .map(|(i, topic)| Arrived {
+                    source: "p",
+                    topic,
+                    payload: Arc::from(&[u8::try_from(i).expect("small")][..]),
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = mail.generation();
+        let mut not_queued = Vec::new();
+        b.offer_many("a", arrived(&["t.x", "u.x", "t.y", "t.x"]), &mut not_queued);
+        assert_eq!(mail.generation(), before + 1, "one notification");
+        assert!(
+            matches!(not_queued.as_slice(), [(1, Offered::NotWanted)]),
+            "{not_queued:?}"
+        );
+        let mut batch = VecDeque::new();
+        assert_eq!(b.take_batch("a", 8, &mut batch), 3);
+        let got: Vec<(String, u8)> = batch
+            .iter()
+            .map(|d| match d {
+                Delivery::Message { envelope, .. } => {
+                    (envelope.topic.to_string(), envelope.payload[0])
+                }
+                other => panic!("a message, not {other:?}"),
+            })
+            .collect();
+        let want = [("t.x", 0), ("t.y", 2), ("t.x", 3)].map(|(t, i)| (t.to_owned(), i));
+        assert_eq!(got, want);
+        // Narrower grants: `t.x`, allowed a moment ago, is refused now.
+        register("msg:subscribe:t.y");
+        not_queued.clear();
+        let before = mail.generation();
+        b.offer_many("a", arrived(&["t.x", "t.y"]), &mut not_queued);
+        assert!(
+            matches!(not_queued.as_slice(), [(0, Offered::NotWanted)]),
+            "{not_queued:?}"
+        );
+        assert_eq!(mail.generation(), before + 1);
+        assert!(matches!(
+            b.offer_one("a", "p", "t.x", Arc::from(&[7u8][..]), 0),
+            Offered::NotWanted
+        ));
+        assert_eq!(b.pending("a"), 1);
+        // Nothing queued: no notification.
+        let before = mail.generation();
+        not_queued.clear();
+        b.offer_many("a", arrived(&["t.x"]), &mut not_queued);
+        assert_eq!(mail.generation(), before);
     }
 }

@@ -43,7 +43,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::{Duration, Instant};
 
@@ -52,11 +52,11 @@ use airssys_contract::policy::redact_url;
 use async_nats::jetstream;
 use async_nats::{HeaderMap, Message, StatusCode};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use super::in_process::Offered;
+use super::in_process::{Arrived, Offered};
 use super::{
     Broker, BrokerConfig, BrokerError, Delivery, Envelope, InProcessBroker, Notifier,
     RESERVED_TOPIC_PREFIX, ReplyOutcome, ReplyPoll, ReplySlot, Settlement, Subscriber,
@@ -95,6 +95,10 @@ pub const TOPIC_HEADER: &str = "Airssys-Topic";
 /// Messages pulled from one consumer at a time (at most what the local
 /// mailbox has room for).
 const PULL_BATCH: usize = 256;
+
+/// Messages that arrived together handed to the mailbox at once (core
+/// delivery).
+const ARRIVED_BATCH: usize = 64;
 
 /// How long a pull waits for messages before it is renewed.
 const PULL_WAIT: Duration = Duration::from_secs(1);
@@ -364,6 +368,7 @@ impl NatsBrokerBuilder {
             op_timeout: self.op_timeout,
             outgoing,
             outgoing_capacity: self.outgoing_capacity,
+            queued: Arc::new(AtomicUsize::new(0)),
             listeners: Mutex::new(HashMap::new()),
             serving: Mutex::new(HashMap::new()),
             answers: Mutex::new(Vec::new()),
@@ -371,7 +376,12 @@ impl NatsBrokerBuilder {
             stopping: AtomicBool::new(false),
             js,
         });
-        let writer = handle.spawn(write_out(client, queue, self.op_timeout));
+        let writer = handle.spawn(write_out(
+            client,
+            queue,
+            Arc::clone(&shared.queued),
+            self.op_timeout,
+        ));
         let keeper = shared
             .js
             .as_ref()
@@ -411,8 +421,10 @@ impl NatsBrokerBuilder {
 /// [`SOURCE_HEADER`], written by the sending host. `docs/nats.md` has the
 /// whole picture.
 ///
-/// Publishing never waits on the network: a message goes into a bounded
-/// queue the broker's writer task sends from. A request waits at most the
+/// Publishing never waits on the network (core delivery): a message goes
+/// into the client's own queue when it has room and nothing of this
+/// broker's waits before it, otherwise into a bounded queue the broker's
+/// writer task hands on from, in order. A request waits at most the
 /// [`op_timeout`](NatsBrokerBuilder::op_timeout) for the target's host to
 /// accept it (or say no component of that name runs anywhere:
 /// [`BrokerError::NotFound`]); the answer fills the request's
@@ -442,6 +454,10 @@ struct Shared {
     op_timeout: Duration,
     outgoing: tokio::sync::mpsc::Sender<Outgoing>,
     outgoing_capacity: usize,
+    /// Messages in `outgoing` not yet handed to the client by the writer
+    /// task: while there are none, a core publish hands its message to
+    /// the client itself (order kept, one hop less).
+    queued: Arc<AtomicUsize>,
     /// The task receiving each registered component's messages.
     listeners: Mutex<HashMap<String, JoinHandle<()>>>,
     /// Per component: running instances, and the task receiving its
@@ -859,6 +875,7 @@ async fn keep_in_progress(shared: Weak<Shared>, ack_wait: Duration) {
 async fn write_out(
     client: async_nats::Client,
     mut queue: tokio::sync::mpsc::Receiver<Outgoing>,
+    queued: Arc<AtomicUsize>,
     within: Duration,
 ) {
     while let Some(out) = queue.recv().await {
@@ -873,10 +890,13 @@ async fn write_out(
                 continue;
             }
         };
-        if let Err(error) = client
+        let handed = client
             .publish_with_headers(subject.clone(), headers, payload)
-            .await
-        {
+            .await;
+        // Handed over (or lost): a publish may go to the client directly
+        // again once nothing is left before it.
+        queued.fetch_sub(1, Ordering::SeqCst);
+        if let Err(error) = handed {
             tracing::warn!(
                 target: "airssys::messaging",
                 subject,
@@ -885,6 +905,29 @@ async fn write_out(
             );
         }
     }
+}
+
+/// Waits for the next message of `stream`, then takes every one already
+/// waiting behind it, up to [`ARRIVED_BATCH`] in `batch`; `false` when
+/// the stream ended and nothing was taken.
+async fn ready_batch<S>(stream: &mut S, batch: &mut Vec<Message>) -> bool
+where
+    S: futures_util::Stream<Item = Message> + Unpin,
+{
+    std::future::poll_fn(|cx| {
+        loop {
+            if batch.len() >= ARRIVED_BATCH {
+                return std::task::Poll::Ready(true);
+            }
+            match stream.poll_next_unpin(cx) {
+                std::task::Poll::Ready(Some(message)) => batch.push(message),
+                std::task::Poll::Ready(None) => return std::task::Poll::Ready(!batch.is_empty()),
+                std::task::Poll::Pending if batch.is_empty() => return std::task::Poll::Pending,
+                std::task::Poll::Pending => return std::task::Poll::Ready(true),
+            }
+        }
+    })
+    .await
 }
 
 /// The source a host stamped on `message`, if any: a component name
@@ -1298,8 +1341,36 @@ impl Shared {
         }
     }
 
+    /// Core delivery: publishes a message from `source`. While nothing
+    /// waits in the writer task's queue, the message goes to the client's
+    /// own queue at once (never waiting: when that is full, or refuses it,
+    /// it takes the writer's way); otherwise it queues behind the others,
+    /// so one publisher's messages keep their order.
+    fn publish_core(
+        &self,
+        subject: String,
+        source: &str,
+        payload: Bytes,
+    ) -> Result<(), BrokerError> {
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            let handed = {
+                let now = self.client.publish_with_headers(
+                    subject.clone(),
+                    Self::source_headers(source),
+                    payload.clone(),
+                );
+                now.now_or_never()
+            };
+            if let Some(Ok(())) = handed {
+                return Ok(());
+            }
+        }
+        self.send(subject, Self::source_headers(source), payload)
+    }
+
     /// Queues a message for the writer task.
     fn send(&self, subject: String, headers: HeaderMap, payload: Bytes) -> Result<(), BrokerError> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
         self.outgoing
             .try_send(Outgoing::Message {
                 subject,
@@ -1307,6 +1378,7 @@ impl Shared {
                 payload,
             })
             .map_err(|e| {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
                 BrokerError::QueueFull(match e {
                     tokio::sync::mpsc::error::TrySendError::Full(_) => format!(
                         "the NATS link's outgoing queue is full ({} messages, \
@@ -1349,13 +1421,68 @@ impl Shared {
         Ok(())
     }
 
-    /// A message arrived for `component` on one of its subscriptions.
-    fn accept_message(&self, component: &str, message: Message) {
+    /// Messages arrived for `component` on its subscriptions (those the
+    /// subscription task found waiting together): each checked alone, then
+    /// offered to the mailbox under one lock with one notification.
+    fn accept_messages(&self, component: &str, messages: &mut Vec<Message>) {
+        let max = self.local.config().max_payload_bytes;
+        let mut arrived = Vec::with_capacity(messages.len());
+        let mut kept = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            if let Some(one) = self.arrived(component, message, max) {
+                arrived.push(one);
+                kept.push(index);
+            }
+        }
+        let mut not_queued = Vec::new();
+        self.local.offer_many(component, arrived, &mut not_queued);
+        for (index, offered) in not_queued {
+            let message = &messages[kept[index]];
+            let subject = message.subject.as_str();
+            let (Some(topic), Some(source)) = (
+                subject.strip_prefix(&self.topic_prefix),
+                stamped_source(message),
+            ) else {
+                continue;
+            };
+            match offered {
+                Offered::Queued => {}
+                Offered::NotWanted => tracing::warn!(
+                    target: "airssys::messaging",
+                    subject,
+                    component,
+                    source,
+                    "a message on topic `{topic}` is not covered by the subscriptions and grants \
+                     (`msg:subscribe:{topic}`) of `{component}` on this host: not delivered"
+                ),
+                Offered::Refused | Offered::TooLarge
+                    if topic.starts_with(RESERVED_TOPIC_PREFIX) => {}
+                Offered::Refused | Offered::TooLarge => {
+                    let letter = Envelope {
+                        topic: Arc::from(topic),
+                        source: Arc::from(source),
+                        payload: Arc::from(&message.payload[..]),
+                    };
+                    self.dead_letter(component, &letter);
+                }
+            }
+        }
+        messages.clear();
+    }
+
+    /// A message that arrived for `component`, when it may be offered to
+    /// its mailbox: on a topic subject, stamped with a valid source, not
+    /// over the broker's `max_payload_bytes` (`max`). Otherwise `None`,
+    /// with a warning.
+    fn arrived<'m>(
+        &self,
+        component: &str,
+        message: &'m Message,
+        max: usize,
+    ) -> Option<Arrived<'m>> {
         let subject = message.subject.as_str();
-        let Some(topic) = subject.strip_prefix(&self.topic_prefix) else {
-            return;
-        };
-        let Some(source) = stamped_source(&message) else {
+        let topic = subject.strip_prefix(&self.topic_prefix)?;
+        let Some(source) = stamped_source(message) else {
             tracing::warn!(
                 target: "airssys::messaging",
                 subject,
@@ -1363,9 +1490,8 @@ impl Shared {
                 "a message on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
                  was not sent by an airssys host): not delivered to `{component}`"
             );
-            return;
+            return None;
         };
-        let max = self.local.config().max_payload_bytes;
         if message.payload.len() > max {
             tracing::warn!(
                 target: "airssys::messaging",
@@ -1375,31 +1501,13 @@ impl Shared {
                  `max_payload_bytes` ({max}): not delivered to `{component}`",
                 message.payload.len()
             );
-            return;
+            return None;
         }
-        match self
-            .local
-            .offer_one(component, source, topic, Arc::from(&message.payload[..]), 0)
-        {
-            Offered::Queued => {}
-            Offered::NotWanted => tracing::warn!(
-                target: "airssys::messaging",
-                subject,
-                component,
-                source,
-                "a message on topic `{topic}` is not covered by the subscriptions and grants \
-                 (`msg:subscribe:{topic}`) of `{component}` on this host: not delivered"
-            ),
-            Offered::Refused | Offered::TooLarge if topic.starts_with(RESERVED_TOPIC_PREFIX) => {}
-            Offered::Refused | Offered::TooLarge => {
-                let letter = Envelope {
-                    topic: Arc::from(topic),
-                    source: Arc::from(source),
-                    payload: Arc::from(message.payload.to_vec()),
-                };
-                self.dead_letter(component, &letter);
-            }
-        }
+        Some(Arrived {
+            source,
+            topic,
+            payload: Arc::from(&message.payload[..]),
+        })
     }
 
     fn dead_letter(&self, component: &str, envelope: &Envelope) -> usize {
@@ -1454,6 +1562,13 @@ impl Shared {
                 %error,
                 "the answer to a request from another host could not be sent and is lost"
             );
+        }
+    }
+
+    /// Requests arrived for `target`, which runs here.
+    fn accept_requests(&self, target: &str, messages: &mut Vec<Message>) {
+        for message in messages.drain(..) {
+            self.accept_request(target, message);
         }
     }
 
@@ -1538,14 +1653,16 @@ impl Shared {
     }
 
     /// Subscribes to `subjects` in queue group `group`, confirms the
-    /// subscriptions with the server, then hands each message to `each`
-    /// until aborted. Returns the task and whether the server confirmed
-    /// within the `op_timeout`.
+    /// subscriptions with the server, then hands the messages to `each`
+    /// until aborted: all those already waiting at once (at most
+    /// [`ARRIVED_BATCH`]), so the work per message that can be shared (the
+    /// mailbox's lock, its notification) is. Returns the task and whether
+    /// the server confirmed within the `op_timeout`.
     fn listen(
         self: &Arc<Self>,
         group: &str,
         subjects: Vec<String>,
-        each: fn(&Shared, &str, Message),
+        each: fn(&Shared, &str, &mut Vec<Message>),
     ) -> (JoinHandle<()>, bool) {
         let (ready, confirmed) = mpsc::sync_channel::<()>(1);
         let shared = Arc::clone(self);
@@ -1571,9 +1688,19 @@ impl Shared {
             if round_trip(&shared.client, shared.op_timeout).await {
                 let _ = ready.send(());
             }
+            let mut batch = Vec::with_capacity(ARRIVED_BATCH);
+            if subscriptions.len() == 1 {
+                // The usual case, one subject: read it directly (merging
+                // streams costs a re-queue per message).
+                let mut one = subscriptions.swap_remove(0);
+                while ready_batch(&mut one, &mut batch).await {
+                    each(&shared, &group, &mut batch);
+                }
+                return;
+            }
             let mut all = futures_util::stream::select_all(subscriptions);
-            while let Some(message) = all.next().await {
-                each(&shared, &group, message);
+            while ready_batch(&mut all, &mut batch).await {
+                each(&shared, &group, &mut batch);
             }
         });
         let ok = confirmed.recv_timeout(self.op_timeout).is_ok();
@@ -1713,7 +1840,7 @@ impl Broker for NatsBroker {
             shared.consume(component, subjects)
         } else {
             let subjects = subjects.into_iter().map(|(subject, _)| subject).collect();
-            shared.listen(component, subjects, Shared::accept_message)
+            shared.listen(component, subjects, Shared::accept_messages)
         };
         if !confirmed {
             tracing::warn!(
@@ -1759,7 +1886,7 @@ impl Broker for NatsBroker {
             if entry.task.is_none() {
                 let subject = format!("{}{component}", shared.request_prefix);
                 let (task, confirmed) =
-                    shared.listen(component, vec![subject], Shared::accept_request);
+                    shared.listen(component, vec![subject], Shared::accept_requests);
                 if !confirmed {
                     tracing::warn!(
                         target: "airssys::messaging",
@@ -1816,12 +1943,16 @@ impl Broker for NatsBroker {
         let subject = format!("{}{topic}", shared.topic_prefix);
         check_subject_len(&subject, "topic")?;
         shared.check_payload(payload.len())?;
-        shared.store(
-            subject,
-            Shared::source_headers(source),
-            Bytes::from(payload),
-            deadline,
-        )?;
+        if shared.js.is_none() {
+            shared.publish_core(subject, source, Bytes::from(payload))?;
+        } else {
+            shared.store(
+                subject,
+                Shared::source_headers(source),
+                Bytes::from(payload),
+                deadline,
+            )?;
+        }
         Ok(1)
     }
 
