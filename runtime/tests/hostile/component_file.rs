@@ -6,17 +6,10 @@ use std::time::Duration;
 use crate::neighbour::{NEIGHBOUR_POLICY, while_serving};
 use crate::support::{fixture, runtime_with};
 
-/// Appends `n` as an unsigned LEB128.
-fn leb(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+/// Appends `n` as an unsigned LEB128 (wasm-encoder's encoding of sizes).
+fn leb(out: &mut Vec<u8>, n: usize) {
+    use wasm_encoder::Encode as _;
+    n.encode(out);
 }
 
 /// `inner` wrapped in `levels` components, each holding the next in a
