@@ -474,6 +474,17 @@ impl HostFnGuard {
         ctx: &C,
         resource: &str,
     ) -> Result<(), Denial> {
+        // A request whose answer is one table lookup in the grant set
+        // (a variable name, a log level, a component, a program) costs
+        // about as much to check as a cache's key, lookup and store: it is
+        // checked in full every time, the cache kept for the domains whose
+        // patterns are matched segment by segment.
+        if self.decides_by_lookup() {
+            if self.allows_env(ctx, resource) {
+                return Ok(());
+            }
+            return self.check(ctx, resource).map(drop);
+        }
         // The fast path: an allow this guard computed before for this
         // resource (the scope was checked then and cannot have changed).
         let cached = match ctx.decisions() {
@@ -498,6 +509,63 @@ impl HostFnGuard {
             }
             None => None,
         };
+        let rule = self.check(ctx, resource)?;
+        if let (Some((cache, key)), Some(rule)) = (cached, rule) {
+            cache.store(&key, resource, rule);
+        }
+        Ok(())
+    }
+
+    /// The allow path of a variable name (every `get-var` call), without
+    /// building the general request: a valid name inside the declared
+    /// scope that the grant set allows is recorded as allowed and `true`
+    /// returned. Anything else returns `false` having recorded nothing:
+    /// the full check then decides, records and explains the refusal.
+    #[inline]
+    fn allows_env<C: GuardContext + ?Sized>(&self, ctx: &C, name: &str) -> bool {
+        let action = self.action;
+        if self.domain != Domain::Env || !Request::is_env(action, name) {
+            return false;
+        }
+        let Ok(scope) = self.scope() else {
+            return false;
+        };
+        if !scope.covers_env(action, name) {
+            return false;
+        }
+        let decision = ctx.grants().check_env(action, name);
+        if decision.verdict != Verdict::Allow {
+            return false;
+        }
+        ctx.record(&GuardEvent {
+            function: self.function,
+            domain: Domain::Env,
+            action,
+            resource: name,
+            outcome: Outcome::Allowed(&decision),
+        });
+        true
+    }
+
+    /// Whether this guard's requests are decided by one lookup in an
+    /// exact table of the grant set (no pattern matching), so that a
+    /// [`DecisionCache`] would save nothing.
+    #[inline]
+    fn decides_by_lookup(&self) -> bool {
+        matches!(
+            (self.domain, self.action),
+            (Domain::Env | Domain::Log | Domain::Proc, _) | (Domain::Msg, Action::Request)
+        )
+    }
+
+    /// Checks `resource` in full (validation, declared scope, grants) and
+    /// records the decision; on an allow, the deciding allow rule, if any.
+    #[inline]
+    fn check<C: GuardContext + ?Sized>(
+        &self,
+        ctx: &C,
+        resource: &str,
+    ) -> Result<Option<usize>, Denial> {
         let scope = match self.scope() {
             Ok(scope) => scope,
             Err(error) => {
@@ -524,11 +592,7 @@ impl HostFnGuard {
             action: self.action,
             resource,
         };
-        let rule = check.run(ctx)?;
-        if let (Some((cache, key)), Some(rule)) = (cached, rule) {
-            cache.store(&key, resource, rule);
-        }
-        Ok(())
+        check.run(ctx)
     }
 }
 
@@ -581,7 +645,15 @@ impl Check<'_> {
             resource,
             outcome,
         };
-        let request = match Request::new(domain, action, resource) {
+        // Variable names (every `get-var` call) skip the general dispatch
+        // on the domain, in validation and in the grant set alike.
+        let env = domain == Domain::Env;
+        let request = if env {
+            Request::env(action, resource)
+        } else {
+            Request::new(domain, action, resource)
+        };
+        let request = match request {
             Ok(request) => request,
             Err(error) => {
                 ctx.record(&event(Outcome::Invalid));
@@ -605,7 +677,11 @@ impl Check<'_> {
             });
         }
         let grants = ctx.grants();
-        let decision = grants.check(&request);
+        let decision = if env {
+            grants.check_env(action, resource)
+        } else {
+            grants.check(&request)
+        };
         if decision.verdict == Verdict::Allow {
             ctx.record(&event(Outcome::Allowed(&decision)));
             return Ok(match decision.rule {
@@ -1148,6 +1224,38 @@ mod tests {
             .filter(|e| e.ends_with(" allowed"))
             .count();
         assert_eq!(allowed, 3 * (150 + 150), "counter/k*, APP_* allowed");
+    }
+
+    /// A guard whose request is one exact lookup (a variable name) answers
+    /// from the grant set every time: the cache is never filled for it,
+    /// a deny rule still wins, and every call is recorded.
+    #[test]
+    fn exact_name_guards_answer_from_the_table_not_the_cache() {
+        static ENV: HostFnGuard =
+            HostFnGuard::new("env#get", "env:read", Domain::Env, Action::Read);
+        let state = State::cached(
+            &["env:read:APP_*", "env:read:HOME", "kv:read:counter/*"],
+            &["env:read:APP_KEY"],
+        );
+        for _ in 0..3 {
+            assert_eq!(ENV.authorize(&state, &["APP_MODE"]), Ok(()));
+            assert_eq!(ENV.authorize(&state, &["HOME"]), Ok(()));
+            let denial = ENV.authorize(&state, &["APP_KEY"]).unwrap_err();
+            assert_eq!(denial.reason(), DenialReason::DenyRule);
+            let denial = ENV.authorize(&state, &["PATH"]).unwrap_err();
+            assert_eq!(denial.reason(), DenialReason::NoGrant);
+            let denial = ENV.authorize(&state, &["A-B"]).unwrap_err();
+            assert_eq!(denial.reason(), DenialReason::InvalidRequest);
+        }
+        assert_eq!(state.events.borrow().len(), 15);
+        let cache = state.cache.as_ref().unwrap();
+        assert!(cache.slots.borrow().is_empty());
+        assert!(!cache.seen.get());
+        // A pattern-matching guard on the same state still fills it.
+        for _ in 0..2 {
+            assert_eq!(GET.authorize(&state, &["counter/", "hits"]), Ok(()));
+        }
+        assert_eq!(cache.get(GET.id(), "counter/hits"), Some(2));
     }
 
     /// Fingerprints are read without a loop, yet equal the byte-by-byte
