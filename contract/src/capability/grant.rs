@@ -177,7 +177,7 @@ impl GrantSet {
     /// [`GrantSet::check`] for a request already known to be an `env`
     /// one (built by [`Request::env`]): one lookup in the variable-name
     /// table, without the dispatch on the request's target.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check_env(&self, action: Action, name: &str) -> Decision {
         let hit = slot(Domain::Env, action)
             .and_then(|s| self.slots.get(s))
@@ -399,7 +399,7 @@ impl Matcher {
     }
 
     /// [`Matcher::find`] for a variable name.
-    #[inline]
+    #[inline(always)]
     fn find_env(&self, name: &str) -> Hit {
         let mut hit = self.any;
         if !hit.settled(self.denies) {
@@ -866,7 +866,7 @@ impl ExactIndex {
     }
 
     /// The rules for exactly `text`.
-    #[inline]
+    #[inline(always)]
     fn get(&self, text: &[u8]) -> Hit {
         if self.count == 0 {
             return Hit::default();
@@ -929,7 +929,7 @@ impl EnvIndex {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, name: &str) -> Hit {
         let name = name.as_bytes();
         let mut hit = self.names.get(name);

@@ -237,7 +237,7 @@ impl GuardContext for HostState {
 
     /// Inlined into the guards: an allow nobody listens to costs a few
     /// loads, not a call.
-    #[inline]
+    #[inline(always)]
     fn record(&self, event: &GuardEvent<'_>) {
         // Recording costs allocations: skip it on the allow path unless
         // someone listens.
