@@ -186,6 +186,16 @@ impl GrantSet {
         decide(hit)
     }
 
+    /// Whether allow rule `rule` names one variable (`env:<action>:NAME`):
+    /// a request it allows is that name, valid since the rule was parsed.
+    #[inline]
+    pub(crate) fn allows_exactly(&self, rule: usize) -> bool {
+        matches!(
+            self.allows.get(rule).and_then(Capability::resource),
+            Some(ResourcePattern::Env(EnvPattern::Name(_)))
+        )
+    }
+
     /// The allow patterns, in the order given.
     pub fn allows(&self) -> &[Capability] {
         &self.allows
