@@ -65,6 +65,15 @@ pub trait GuardContext {
         let _ = event;
     }
 
+    /// Whether [`record`](GuardContext::record) wants allowed calls:
+    /// `true` (the default) passes every decision. A context that returns
+    /// `false` is not handed allows, so the guard does not even build
+    /// their event; refusals are always recorded.
+    #[inline]
+    fn records_allowed(&self) -> bool {
+        true
+    }
+
     /// A cache of this caller's allow decisions, or `None` (the default)
     /// to check every call in full.
     ///
@@ -474,23 +483,33 @@ impl HostFnGuard {
         ctx: &C,
         resource: &str,
     ) -> Result<(), Denial> {
+        // A request whose answer is one table lookup in the grant set (a
+        // log level, a component, a program: rare calls) is checked in
+        // full every time, the cache kept for the domains whose patterns
+        // are matched segment by segment, and for variable names, whose
+        // calls are frequent and whose miss takes the short path below.
+        if self.decides_by_lookup() && self.domain != Domain::Env {
+            return self.check(ctx, resource).map(drop);
+        }
         // The fast path: an allow this guard computed before for this
         // resource (the scope was checked then and cannot have changed).
         let cached = match ctx.decisions() {
             Some(cache) => {
                 let key = CacheKey::new(self.id(), resource);
                 if let Some(rule) = cache.lookup(&key, resource) {
-                    let decision = Decision {
-                        verdict: Verdict::Allow,
-                        rule: Rule::Allow(rule),
-                    };
-                    ctx.record(&GuardEvent {
-                        function: self.function,
-                        domain: self.domain,
-                        action: self.action,
-                        resource,
-                        outcome: Outcome::Allowed(&decision),
-                    });
+                    if ctx.records_allowed() {
+                        let decision = Decision {
+                            verdict: Verdict::Allow,
+                            rule: Rule::Allow(rule),
+                        };
+                        ctx.record(&GuardEvent {
+                            function: self.function,
+                            domain: self.domain,
+                            action: self.action,
+                            resource,
+                            outcome: Outcome::Allowed(&decision),
+                        });
+                    }
                     return Ok(());
                 }
                 // A miss: the key serves the store after an allow.
@@ -498,6 +517,79 @@ impl HostFnGuard {
             }
             None => None,
         };
+        // A variable name the grants allow: decided without the general
+        // request; anything else (a refusal, a malformed name, another
+        // domain) takes the full check.
+        let rule = match self.allows_env(ctx, resource) {
+            Some(rule) => Some(rule),
+            None => self.check(ctx, resource)?,
+        };
+        if let (Some((cache, key)), Some(rule)) = (cached, rule) {
+            cache.store(&key, resource, rule);
+        }
+        Ok(())
+    }
+
+    /// The allow path of a variable name (every `get-var` call that
+    /// misses the cache), without building the general request: a valid
+    /// name inside the declared scope that the grant set allows is
+    /// recorded as allowed and its allow rule returned. Anything else
+    /// returns `None` having recorded nothing: the full check then
+    /// decides, records and explains the refusal.
+    #[inline]
+    fn allows_env<C: GuardContext + ?Sized>(&self, ctx: &C, name: &str) -> Option<usize> {
+        let action = self.action;
+        if self.domain != Domain::Env {
+            return None;
+        }
+        let scope = self.scope().ok()?;
+        // Scope and grants are matched on the name as given (text
+        // comparisons); it is validated before an allow counts, unless the
+        // allow names exactly this variable: the grant's name was
+        // validated when the policy was read, and the name equals it.
+        if !scope.covers_env(action, name) {
+            return None;
+        }
+        let grants = ctx.grants();
+        let decision = grants.check_env(action, name);
+        let Rule::Allow(rule) = decision.rule else {
+            return None;
+        };
+        if !grants.allows_exactly(rule) && !Request::is_env(action, name) {
+            return None;
+        }
+        if ctx.records_allowed() {
+            ctx.record(&GuardEvent {
+                function: self.function,
+                domain: Domain::Env,
+                action,
+                resource: name,
+                outcome: Outcome::Allowed(&decision),
+            });
+        }
+        Some(rule)
+    }
+
+    /// Whether this guard's requests are decided by one lookup in an
+    /// exact table of the grant set (no pattern matching), so that a
+    /// [`DecisionCache`] saves little (variable names still use it: see
+    /// `authorize_resource`).
+    #[inline]
+    fn decides_by_lookup(&self) -> bool {
+        matches!(
+            (self.domain, self.action),
+            (Domain::Env | Domain::Log | Domain::Proc, _) | (Domain::Msg, Action::Request)
+        )
+    }
+
+    /// Checks `resource` in full (validation, declared scope, grants) and
+    /// records the decision; on an allow, the deciding allow rule, if any.
+    #[inline]
+    fn check<C: GuardContext + ?Sized>(
+        &self,
+        ctx: &C,
+        resource: &str,
+    ) -> Result<Option<usize>, Denial> {
         let scope = match self.scope() {
             Ok(scope) => scope,
             Err(error) => {
@@ -524,11 +616,7 @@ impl HostFnGuard {
             action: self.action,
             resource,
         };
-        let rule = check.run(ctx)?;
-        if let (Some((cache, key)), Some(rule)) = (cached, rule) {
-            cache.store(&key, resource, rule);
-        }
-        Ok(())
+        check.run(ctx)
     }
 }
 
@@ -581,7 +669,15 @@ impl Check<'_> {
             resource,
             outcome,
         };
-        let request = match Request::new(domain, action, resource) {
+        // Variable names (every `get-var` call) skip the general dispatch
+        // on the domain, in validation and in the grant set alike.
+        let env = domain == Domain::Env;
+        let request = if env {
+            Request::env(action, resource)
+        } else {
+            Request::new(domain, action, resource)
+        };
+        let request = match request {
             Ok(request) => request,
             Err(error) => {
                 ctx.record(&event(Outcome::Invalid));
@@ -605,9 +701,15 @@ impl Check<'_> {
             });
         }
         let grants = ctx.grants();
-        let decision = grants.check(&request);
+        let decision = if env {
+            grants.check_env(action, resource)
+        } else {
+            grants.check(&request)
+        };
         if decision.verdict == Verdict::Allow {
-            ctx.record(&event(Outcome::Allowed(&decision)));
+            if ctx.records_allowed() {
+                ctx.record(&event(Outcome::Allowed(&decision)));
+            }
             return Ok(match decision.rule {
                 Rule::Allow(rule) => Some(rule),
                 _ => None,
@@ -870,6 +972,8 @@ mod tests {
         handles: Vec<(&'static str, u32, &'static str)>,
         events: RefCell<Vec<String>>,
         cache: Option<DecisionCache>,
+        /// What `records_allowed` answers.
+        allowed: bool,
     }
 
     impl State {
@@ -883,6 +987,7 @@ mod tests {
                 handles: vec![("bucket", 7, "counter")],
                 events: RefCell::new(Vec::new()),
                 cache: None,
+                allowed: true,
             }
         }
 
@@ -900,6 +1005,9 @@ mod tests {
         }
         fn grants(&self) -> &GrantSet {
             &self.grants
+        }
+        fn records_allowed(&self) -> bool {
+            self.allowed
         }
         fn handle_name(&self, resource: &str, rep: u32) -> Option<&str> {
             self.handles
@@ -1148,6 +1256,70 @@ mod tests {
             .filter(|e| e.ends_with(" allowed"))
             .count();
         assert_eq!(allowed, 3 * (150 + 150), "counter/k*, APP_* allowed");
+    }
+
+    /// Variable names take a short path (no general request; a name that
+    /// a grant names exactly is not validated again): with and without a
+    /// cache, a deny rule still wins, a malformed name is refused even
+    /// where a prefix grant or `env:read` would cover its text, and every
+    /// call is recorded once.
+    #[test]
+    fn variable_names_decide_as_the_full_check() {
+        static ENV: HostFnGuard =
+            HostFnGuard::new("env#get", "env:read", Domain::Env, Action::Read);
+        static NARROW: HostFnGuard =
+            HostFnGuard::new("env#get-app", "env:read:APP_*", Domain::Env, Action::Read);
+        let long = "A_VARIABLE_NAME_LONGER_THAN_SIXTEEN";
+        let grants = [
+            "env:read:APP_*",
+            "env:read:HOME",
+            "env:read:A_VARIABLE_NAME_LONGER_THAN_SIXTEEN",
+        ];
+        for state in [
+            State::new(&grants, &["env:read:APP_KEY"]),
+            State::cached(&grants, &["env:read:APP_KEY"]),
+            State::cached(&["env:read"], &["env:read:APP_KEY", "env:read:SECRET_*"]),
+        ] {
+            for _ in 0..3 {
+                assert_eq!(ENV.authorize(&state, &["APP_MODE"]), Ok(()));
+                assert_eq!(ENV.authorize(&state, &["HOME"]), Ok(()));
+                assert_eq!(ENV.authorize(&state, &[long]), Ok(()));
+                let denial = ENV.authorize(&state, &["APP_KEY"]).unwrap_err();
+                assert_eq!(denial.reason(), DenialReason::DenyRule);
+                for bad in ["APP_-X", "APP_ X", "1HOME", "", "HOME\0", "APP_É"] {
+                    let denial = ENV.authorize(&state, &[bad]).unwrap_err();
+                    assert_eq!(denial.reason(), DenialReason::InvalidRequest, "{bad:?}");
+                }
+                let denial = NARROW.authorize(&state, &["HOME"]).unwrap_err();
+                assert_eq!(denial.reason(), DenialReason::OutsideScope);
+                assert_eq!(NARROW.authorize(&state, &["APP_MODE"]), Ok(()));
+            }
+            assert_eq!(state.events.borrow().len(), 3 * 12);
+        }
+        let state = State::new(&grants, &[]);
+        let denial = ENV.authorize(&state, &["PATH"]).unwrap_err();
+        assert_eq!(denial.reason(), DenialReason::NoGrant);
+    }
+
+    /// A context that takes no allows is handed none, cached or not, on
+    /// every path; its refusals are recorded all the same.
+    #[test]
+    fn a_context_without_allow_records_gets_only_refusals() {
+        static ENV: HostFnGuard =
+            HostFnGuard::new("env#get", "env:read", Domain::Env, Action::Read);
+        let state = State {
+            allowed: false,
+            ..State::cached(&["kv:read:counter/*", "env:read:HOME"], &[])
+        };
+        for _ in 0..3 {
+            assert_eq!(GET.authorize(&state, &["counter/", "hits"]), Ok(()));
+            assert_eq!(ENV.authorize(&state, &["HOME"]), Ok(()));
+            assert!(ENV.authorize(&state, &["PATH"]).is_err());
+        }
+        assert_eq!(
+            state.events.borrow().as_slice(),
+            ["env#get env:read:PATH refused"; 3]
+        );
     }
 
     /// Fingerprints are read without a loop, yet equal the byte-by-byte

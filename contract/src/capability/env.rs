@@ -100,7 +100,7 @@ const NAME_BYTES: [bool; 256] = {
 /// Whether `name` is a valid variable name (`[A-Za-z_][A-Za-z0-9_]*`);
 /// `false` also for the empty name.
 #[inline]
-fn is_plain_name(name: &[u8]) -> bool {
+pub(crate) fn is_plain_name(name: &[u8]) -> bool {
     match name.split_first() {
         Some((first, rest)) => {
             !first.is_ascii_digit()

@@ -171,22 +171,29 @@ impl GrantSet {
             .and_then(|s| self.slots.get(s))
             .map(|m| m.find(request))
             .unwrap_or_default();
-        if hit.deny != NONE {
-            Decision {
-                verdict: Verdict::Deny,
-                rule: Rule::Deny(hit.deny as usize),
-            }
-        } else if hit.allow != NONE {
-            Decision {
-                verdict: Verdict::Allow,
-                rule: Rule::Allow(hit.allow as usize),
-            }
-        } else {
-            Decision {
-                verdict: Verdict::Deny,
-                rule: Rule::NoGrant,
-            }
-        }
+        decide(hit)
+    }
+
+    /// [`GrantSet::check`] for a request already known to be an `env`
+    /// one (built by [`Request::env`]): one lookup in the variable-name
+    /// table, without the dispatch on the request's target.
+    #[inline(always)]
+    pub(crate) fn check_env(&self, action: Action, name: &str) -> Decision {
+        let hit = slot(Domain::Env, action)
+            .and_then(|s| self.slots.get(s))
+            .map(|m| m.find_env(name))
+            .unwrap_or_default();
+        decide(hit)
+    }
+
+    /// Whether allow rule `rule` names one variable (`env:<action>:NAME`):
+    /// a request it allows is that name, valid since the rule was parsed.
+    #[inline]
+    pub(crate) fn allows_exactly(&self, rule: usize) -> bool {
+        matches!(
+            self.allows.get(rule).and_then(Capability::resource),
+            Some(ResourcePattern::Env(EnvPattern::Name(_)))
+        )
     }
 
     /// The allow patterns, in the order given.
@@ -230,6 +237,28 @@ impl GrantSet {
                 Some(r) => format!("denied: no grant covers `{r}` (deny by default)"),
                 None => "denied: no grant covers the request (deny by default)".to_owned(),
             },
+        }
+    }
+}
+
+/// The decision for the rules found: a deny wins, then an allow, else
+/// deny by default.
+#[inline]
+fn decide(hit: Hit) -> Decision {
+    if hit.deny != NONE {
+        Decision {
+            verdict: Verdict::Deny,
+            rule: Rule::Deny(hit.deny as usize),
+        }
+    } else if hit.allow != NONE {
+        Decision {
+            verdict: Verdict::Allow,
+            rule: Rule::Allow(hit.allow as usize),
+        }
+    } else {
+        Decision {
+            verdict: Verdict::Deny,
+            rule: Rule::NoGrant,
         }
     }
 }
@@ -377,6 +406,16 @@ impl Matcher {
             ResourcePattern::Env(e) => self.env.insert(e, side, i),
             ResourcePattern::Net(n) => self.net.insert(n, side, i),
         }
+    }
+
+    /// [`Matcher::find`] for a variable name.
+    #[inline(always)]
+    fn find_env(&self, name: &str) -> Hit {
+        let mut hit = self.any;
+        if !hit.settled(self.denies) {
+            hit.merge(self.env.find(name));
+        }
+        hit
     }
 
     #[inline]
@@ -837,12 +876,40 @@ impl ExactIndex {
     }
 
     /// The rules for exactly `text`.
-    #[inline]
+    #[inline(always)]
     fn get(&self, text: &[u8]) -> Hit {
         if self.count == 0 {
             return Hit::default();
         }
-        self.position(text, &Print::of(text))
+        let print = Print::of(text);
+        if !print.is_whole() {
+            return self.get_long(text, &print);
+        }
+        // Up to 16 bytes the print is the text: the probe compares prints
+        // only (a slot of a longer text differs in length), in few
+        // registers.
+        let Some(mask) = self.slots.len().checked_sub(1) else {
+            return Hit::default();
+        };
+        let mut at = print.hash() as usize & mask;
+        loop {
+            let Some(slot) = self.slots.get(at) else {
+                return Hit::default();
+            };
+            if slot.is_free() {
+                return Hit::default();
+            }
+            if slot.print == print {
+                return slot.hit;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// [`ExactIndex::get`] for a text longer than its print.
+    #[inline(never)]
+    fn get_long(&self, text: &[u8], print: &Print) -> Hit {
+        self.position(text, print)
             .and_then(|at| self.slots.get(at))
             .map_or_else(Hit::default, |s| s.hit)
     }
@@ -872,7 +939,7 @@ impl EnvIndex {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, name: &str) -> Hit {
         let name = name.as_bytes();
         let mut hit = self.names.get(name);
@@ -1070,6 +1137,33 @@ mod tests {
     fn check(set: &GrantSet, request: &str) -> Rule {
         set.check(&Request::parse(request).expect("valid request"))
             .rule
+    }
+
+    /// The `env` shortcut decides as the general check does: names,
+    /// prefixes, deny rules of either kind, `env:read` without a name.
+    #[test]
+    fn env_checks_agree_with_the_general_check() {
+        let sets = [
+            set(&["env:read:APP_*", "env:read:HOME"], &["env:read:APP_KEY"]),
+            set(&["env:read"], &["env:read:SECRET_*", "env:read:HOME"]),
+            set(&["env:read:A", "env:read:AB*"], &[]),
+            set(&["fs:read:/**"], &["env:read"]),
+            set(&[], &[]),
+        ];
+        let names = [
+            "A", "AB", "ABC", "APP_", "APP_MODE", "APP_KEY", "HOME", "HOMES", "SECRET_X",
+            "SECRET_", "PATH", "_",
+        ];
+        for (i, s) in sets.iter().enumerate() {
+            for name in names {
+                let request = Request::env(Action::Read, name).expect("valid name");
+                assert_eq!(
+                    s.check_env(Action::Read, name),
+                    s.check(&request),
+                    "set {i}: {name}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -146,6 +146,18 @@ impl Capability {
             && self.resource.as_ref().is_none_or(|p| p.matches(request))
     }
 
+    /// [`Capability::covers`] for the request `env:<action>:<name>`, known
+    /// to be valid ([`Request::is_env`]), without building it.
+    #[inline]
+    pub(crate) fn covers_env(&self, action: Action, name: &str) -> bool {
+        self.domain == Domain::Env
+            && self.action == action
+            && self.resource.as_ref().is_none_or(|p| match p {
+                ResourcePattern::Env(pattern) => pattern.matches(name),
+                _ => false,
+            })
+    }
+
     /// Whether every request this pattern covers, `other` covers too.
     ///
     /// Sound (never true when some request is covered by `self` only) and,
@@ -407,6 +419,32 @@ mod tests {
 
     fn req(text: &str) -> Request<'_> {
         Request::parse(text).expect(text)
+    }
+
+    /// The `env` shortcut of `covers` agrees with it for every scope shape
+    /// (other domains and actions, no resource, names, prefixes).
+    #[test]
+    fn covers_env_agrees_with_covers() {
+        let scopes = [
+            "env:read",
+            "env:read:HOME",
+            "env:read:APP_*",
+            "env:read:A",
+            "kv:read:**",
+            "fs:read:/**",
+            "log:write",
+        ];
+        for scope in scopes {
+            let scope = Capability::parse(scope).expect(scope);
+            for name in ["HOME", "HOMES", "APP_", "APP_X", "A", "AB", "_"] {
+                let request = Request::env(Action::Read, name).expect(name);
+                assert_eq!(
+                    scope.covers_env(Action::Read, name),
+                    scope.covers(&request),
+                    "{scope} {name}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl Print {
     ///
     /// With the length, each form covers every byte of a text of up to 16
     /// bytes, so equal prints of such texts mean equal texts.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn of(bytes: &[u8]) -> Print {
         let len = bytes.len();
         let (head, tail) =

@@ -110,6 +110,34 @@ impl<'a> Request<'a> {
         })
     }
 
+    /// [`Request::new`] for an `env` request: a valid variable name is
+    /// accepted without the dispatch on the domain (a guard checks every
+    /// `get-var` call this way); anything else takes [`Request::new`], for
+    /// the same error.
+    ///
+    /// # Errors
+    ///
+    /// As [`Request::new`].
+    #[inline]
+    pub(crate) fn env(action: Action, name: &'a str) -> Result<Request<'a>> {
+        if Request::is_env(action, name) {
+            return Ok(Request {
+                domain: Domain::Env,
+                action,
+                resource: name,
+                target: Target::Env,
+            });
+        }
+        Request::new(Domain::Env, action, name)
+    }
+
+    /// Whether `env:<action>:<name>` is a valid request (what
+    /// [`Request::env`] accepts), without building it.
+    #[inline]
+    pub(crate) fn is_env(action: Action, name: &str) -> bool {
+        Domain::Env.admits(action) && env::is_plain_name(name.as_bytes())
+    }
+
     /// Parses `domain:action[:resource]` as a concrete request.
     ///
     /// # Errors
@@ -196,6 +224,24 @@ mod tests {
         ] {
             let r = Request::parse(text).expect(text);
             assert_eq!(r.to_string(), text);
+        }
+    }
+
+    /// The `env` shortcut gives what the general path gives, valid or not,
+    /// for every action.
+    #[test]
+    fn env_requests_agree_with_the_general_path() {
+        for name in [
+            "", "A", "_", "a1", "APP_MODE", "1A", "A-B", "A B", "É", "AÉ", "A\0", "A*", "_9",
+            "VAR_128", "..", "/x",
+        ] {
+            for action in Domain::ALL.iter().flat_map(|d| d.actions()) {
+                assert_eq!(
+                    Request::env(*action, name),
+                    Request::new(Domain::Env, *action, name),
+                    "{action} {name:?}"
+                );
+            }
         }
     }
 
