@@ -303,7 +303,12 @@ pub(crate) fn run(args: Args) -> u8 {
 }
 
 pub(super) fn fail(code: Exit, message: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {message}");
+    // Through `serve`'s output queue when it runs, so it keeps its place.
+    crate::output::line(
+        crate::output::Stream::Stderr,
+        crate::output::Kind::Host,
+        format!("error: {message}"),
+    );
     code
 }
 

@@ -35,6 +35,7 @@ use airssys_runtime::{
 use super::run::{
     Exit, Input, Reporter, component_logs, describe, fail, load_refused, read_components,
 };
+use crate::output::{self, Kind, Output, Stream};
 use crate::serve::backend::ServerBackend;
 use crate::serve::http::{self, Ingress, Token};
 use crate::serve::{Backend, Failure};
@@ -127,12 +128,34 @@ pub(crate) struct Args {
 
 /// Runs `airssys serve`; returns the exit code.
 pub(crate) fn run(args: Args) -> u8 {
-    match run_inner(&args) {
+    let mut output = None;
+    let code = match run_inner(&args, &mut output) {
         Ok(code) | Err(code) => code,
+    };
+    // Everything queued comes out before the process exits; an output
+    // still blocked after this bound loses the rest (the process holds
+    // nothing else by now).
+    if let Some(output) = output {
+        output.finish(EXIT_FLUSH);
     }
+    code
 }
 
-fn run_inner(args: &Args) -> Result<Exit, Exit> {
+/// How long `serve` waits at exit for a blocked output to take what is
+/// queued.
+const EXIT_FLUSH: Duration = Duration::from_secs(10);
+
+/// Prints `text` on stdout through the output queue (a host message).
+fn say(text: String) {
+    output::line(Stream::Stdout, Kind::Host, text);
+}
+
+/// Prints `text` on stderr through the output queue (a host message).
+fn warn(text: String) {
+    output::line(Stream::Stderr, Kind::Host, text);
+}
+
+fn run_inner(args: &Args, output: &mut Option<Output>) -> Result<Exit, Exit> {
     // Arguments first, so a mistake fails before a slow build.
     let token = read_token(args.token_file.as_deref())?;
     check_address(args.listen, args.allow_remote, token.is_some())?;
@@ -161,6 +184,10 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     )?;
     check_loads(&inputs, &policy, args.queue, args.cache.dir().as_deref())?;
 
+    // From here on every line goes through one bounded queue to one
+    // writer thread: a blocked stdout or stderr holds no component call
+    // (src/output.rs).
+    *output = Output::start();
     // The components' log records and the runtime's notes, from every
     // worker thread, printed as `airssys run` prints them.
     component_logs::install_global(LogLines(Vec::new()));
@@ -181,13 +208,13 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
     if let Some(plan) = nats {
         let shown = plan.shown_url();
         let link = plan.connect()?;
-        println!("messages and requests over NATS ({shown})");
+        say(format!("messages and requests over NATS ({shown})"));
         if args.storage.is_none() {
             builder = builder.storage_backend(super::run::nats_storage(&link.broker)?);
-            println!(
+            say(format!(
                 "storage in the NATS key-value bucket `{}`",
                 airssys_runtime::storage::DEFAULT_KV_BUCKET
-            );
+            ));
         }
         builder = builder.broker(link.broker);
         watch = Some(link.watch);
@@ -363,19 +390,24 @@ fn print_denial(record: &AuditRecord<'_>) {
         if !decision.resource.is_empty() {
             let _ = write!(request, ":{}", decision.resource);
         }
-        eprintln!(
-            "DENY `{}` {} ({}): {}",
-            printable(decision.component),
-            printable(&request),
-            printable(decision.function),
-            printable(&decision.rule.to_string())
+        output::line(
+            Stream::Stderr,
+            Kind::Audit,
+            format!(
+                "DENY `{}` {} ({}): {}",
+                printable(decision.component),
+                printable(&request),
+                printable(decision.function),
+                printable(&decision.rule.to_string())
+            ),
         );
     }
 }
 
 /// Where `component_logs` writes: the JSON lines of one record, printed
-/// as `airssys run` prints them once complete. Every clone starts empty, so
-/// records written on different threads never mix.
+/// as `airssys run` prints them once complete, through the output queue.
+/// Every clone starts empty, so records written on different threads
+/// never mix.
 struct LogLines(Vec<u8>);
 
 impl Clone for LogLines {
@@ -389,7 +421,9 @@ impl std::io::Write for LogLines {
         self.0.extend_from_slice(buf);
         if let Some(end) = self.0.iter().rposition(|b| *b == b'\n') {
             let lines: Vec<u8> = self.0.drain(..=end).collect();
-            Reporter::print_lines(&lines);
+            for line in Reporter::render_lines(&lines) {
+                output::line(Stream::Stdout, Kind::Log, line);
+            }
         }
         Ok(buf.len())
     }
@@ -414,11 +448,11 @@ async fn serve(
     } else {
         "no token: loopback only, admin calls refused"
     };
-    println!("listening on http://{address} ({guarded})");
-    println!(
+    say(format!("listening on http://{address} ({guarded})"));
+    say(format!(
         "  try: curl -X POST --data hello http://{address}/v1/components/{}/request",
         printable(first)
-    );
+    ));
     // The instances start (and run `init`) on the server's threads; say
     // when every component serves, or which failed to start.
     let watched = Arc::clone(&backend);
@@ -427,12 +461,12 @@ async fn serve(
         while !watched.ready() {
             for failure in watched.failures() {
                 if told.insert(failure.clone()) {
-                    eprintln!("not serving: {failure}");
+                    warn(format!("not serving: {failure}"));
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        println!("ready: every component serves (GET /v1/health answers 200)");
+        say("ready: every component serves (GET /v1/health answers 200)".to_owned());
     });
     let ingress = Arc::new(Ingress::new(Arc::clone(&backend), token));
     let mut which = "";
@@ -440,11 +474,11 @@ async fn serve(
         which = signals.stop(&backend).await;
     })
     .await;
-    println!(
+    say(format!(
         "{which}: no longer accepting; draining the calls in flight for at most {} s (send \
          SIGINT or SIGTERM again to exit at once)",
         drain.as_secs()
-    );
+    ));
     // The server stops intake and finishes what is in flight while the
     // connections drain (each answers its call in flight, then closes).
     let drained = async {
@@ -457,13 +491,18 @@ async fn serve(
     tokio::select! {
         report = drained => match report {
             Ok(report) => {
-                println!("shutdown: {report}");
+                say(format!("shutdown: {report}"));
                 0
             }
             Err(e) => fail(1, format_args!("the shutdown failed: {e}")),
         },
         which = signals.stop(&backend) => {
-            eprintln!("{which} again: exiting at once");
+            warn(format!("{which} again: exiting at once"));
+            // At once, but not before this line is out, unless the
+            // output is blocked.
+            if let Some(output) = Output::running() {
+                output.finish(Duration::from_secs(1));
+            }
             std::process::exit(130);
         }
     }

@@ -199,6 +199,7 @@ impl Backend for ServerBackend {
         if let Some(status) = self.nats() {
             text.push_str(&nats_metrics(&status));
         }
+        text.push_str(&crate::output::metrics_text());
         text
     }
 

@@ -60,17 +60,26 @@ pub(crate) trait Backend: Send + Sync + 'static {
 /// Prints what a reload (`origin`: `SIGHUP`, the admin call) changed, or
 /// why it changed nothing.
 pub(crate) fn print_reload(origin: &str, result: &Result<Reloaded, Failure>) {
+    use crate::output::{Kind, Stream, line};
     use airssys_contract::text::printable;
     match result {
         Ok(reloaded) => {
-            println!("{origin}: policy reloaded");
-            for line in reloaded.text.lines() {
-                println!("  {}", printable(line));
+            line(
+                Stream::Stdout,
+                Kind::Host,
+                format!("{origin}: policy reloaded"),
+            );
+            for text in reloaded.text.lines() {
+                line(Stream::Stdout, Kind::Host, format!("  {}", printable(text)));
             }
         }
-        Err(failure) => eprintln!(
-            "{origin}: policy reload refused: {}",
-            printable(&failure.message)
+        Err(failure) => line(
+            Stream::Stderr,
+            Kind::Host,
+            format!(
+                "{origin}: policy reload refused: {}",
+                printable(&failure.message)
+            ),
         ),
     }
 }

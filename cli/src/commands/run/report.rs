@@ -188,7 +188,15 @@ impl Reporter {
     }
 
     /// The component's log records and the runtime's notes.
-    pub(in crate::commands) fn print_lines(bytes: &[u8]) {
+    fn print_lines(bytes: &[u8]) {
+        for line in Self::render_lines(bytes) {
+            println!("{line}");
+        }
+    }
+
+    /// The lines [`Reporter::print_lines`] prints for `bytes`.
+    pub(in crate::commands) fn render_lines(bytes: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
                 continue;
@@ -198,16 +206,17 @@ impl Reporter {
             let field = |k: &str| printable(raw(k)).into_owned();
             if let Some(message) = record["log"].as_str() {
                 let message = printable(message);
-                match raw("stream") {
-                    stream @ ("stdout" | "stderr") => println!("  {stream}: {message}"),
-                    _ => println!("  log {} {}: {message}", field("level"), field("target")),
-                }
+                lines.push(match raw("stream") {
+                    stream @ ("stdout" | "stderr") => format!("  {stream}: {message}"),
+                    _ => format!("  log {} {}: {message}", field("level"), field("target")),
+                });
                 continue;
             }
             if let Some(message) = record["note"].as_str() {
-                println!("  note: {}", printable(message));
+                lines.push(format!("  note: {}", printable(message)));
             }
         }
+        lines
     }
 
     fn print_decision(&mut self, decision: &Decision) {

@@ -1,0 +1,462 @@
+//! The output of `airssys serve` while it serves: every line (the
+//! components' log records, the audit hook's refusals, the host's own
+//! messages) goes through one bounded queue to one writer thread, so a
+//! blocked stdout or stderr (a full pipe nobody reads) never holds the
+//! thread that logged, nor the lock of a neighbour.
+//!
+//! - The queue holds at most [`MAX_LINES`] lines and [`MAX_BYTES`] bytes.
+//!   Component log records may fill [`LOG_SHARE`] of it; the rest is kept
+//!   for audit records and the host's messages, so a component logging
+//!   a lot cannot crowd out the refusals.
+//! - A line that does not fit is dropped and counted by kind
+//!   ([`Kind`]): [`dropped`] gives the totals (`GET /metrics`), and once
+//!   the output takes lines again one line on stderr says how many of
+//!   each kind were dropped while it was blocked, after the lines queued
+//!   meanwhile.
+//! - Lines come out in the order they were queued; [`Output::finish`]
+//!   waits (within a bound) for the queue to empty.
+//! - Without a running queue (`airssys run`, or before `serve` starts one)
+//!   [`line`] prints at once, as `println!`/`eprintln!` do.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Lines the queue holds at most.
+pub(crate) const MAX_LINES: usize = 8 * 1024;
+/// Bytes of text the queue holds at most.
+pub(crate) const MAX_BYTES: usize = 8 * 1024 * 1024;
+/// The share of [`MAX_LINES`] and [`MAX_BYTES`] component log records may
+/// use, in quarters: beyond it only audit records and host messages are
+/// queued.
+pub(crate) const LOG_SHARE: usize = 3;
+
+/// Where a line goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// What a line is, for the queue's shares and the drop counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A component's log record or output line, or a runtime note about
+    /// it.
+    Log,
+    /// A capability decision of the audit hook.
+    Audit,
+    /// The host's own messages (listening, ready, reloads, shutdown,
+    /// errors).
+    Host,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Log, Kind::Audit, Kind::Host];
+
+    fn index(self) -> usize {
+        match self {
+            Kind::Log => 0,
+            Kind::Audit => 1,
+            Kind::Host => 2,
+        }
+    }
+
+    /// Its name in `/metrics` (`kind="..."`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Log => "log",
+            Kind::Audit => "audit",
+            Kind::Host => "host",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Kind::Log => "component log record(s)",
+            Kind::Audit => "audit record(s)",
+            Kind::Host => "host message(s)",
+        }
+    }
+}
+
+/// One queued line, its line break included.
+struct Line {
+    stream: Stream,
+    text: String,
+}
+
+#[derive(Default)]
+struct State {
+    lines: VecDeque<Line>,
+    bytes: usize,
+    /// Drops not yet said on the output, by [`Kind::index`].
+    unreported: [u64; 3],
+    /// Whether the writer holds lines it took and has not written yet.
+    writing: bool,
+    /// Whether [`Output::finish`] was called: no more lines are taken.
+    closed: bool,
+}
+
+/// The queue shared by the callers and the writer thread.
+struct Queue {
+    state: Mutex<State>,
+    /// Lines (or drops to report) arrived, or the queue closed.
+    arrived: Condvar,
+    /// The writer wrote everything and waits.
+    idle: Condvar,
+    /// Drops since the start, by [`Kind::index`].
+    dropped: [AtomicU64; 3],
+    max_lines: usize,
+    max_bytes: usize,
+}
+
+impl Queue {
+    fn new(max_lines: usize, max_bytes: usize) -> Queue {
+        Queue {
+            state: Mutex::default(),
+            arrived: Condvar::new(),
+            idle: Condvar::new(),
+            dropped: Default::default(),
+            max_lines,
+            max_bytes,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        crate::sync::lock(&self.state)
+    }
+
+    /// Queues `text` (a line break is added) or, when it does not fit in
+    /// `kind`'s share, drops and counts it. Never waits for the output.
+    fn push(&self, stream: Stream, kind: Kind, mut text: String) {
+        text.push('\n');
+        let mut state = self.lock();
+        let (lines, bytes) = match kind {
+            Kind::Log => (
+                self.max_lines / 4 * LOG_SHARE,
+                self.max_bytes / 4 * LOG_SHARE,
+            ),
+            Kind::Audit | Kind::Host => (self.max_lines, self.max_bytes),
+        };
+        if state.closed || state.lines.len() >= lines || state.bytes + text.len() > bytes {
+            state.unreported[kind.index()] += 1;
+            self.dropped[kind.index()].fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        state.bytes += text.len();
+        state.lines.push_back(Line { stream, text });
+        self.arrived.notify_one();
+    }
+
+    /// The writer's loop: takes every queued line and writes them, with
+    /// one line saying what was dropped since the last batch; ends when
+    /// closed and empty.
+    fn write_all(&self, stdout: &mut dyn Write, stderr: &mut dyn Write) {
+        loop {
+            let batch = {
+                let mut state = self.lock();
+                state.writing = false;
+                while state.lines.is_empty() && state.unreported.iter().all(|n| *n == 0) {
+                    self.idle.notify_all();
+                    if state.closed {
+                        return;
+                    }
+                    state = self
+                        .arrived
+                        .wait(state)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                state.writing = true;
+                state.bytes = 0;
+                let mut batch = std::mem::take(&mut state.lines);
+                // The output took the last batch: what was dropped while
+                // it was blocked is said after what was queued meanwhile.
+                batch.extend(take_note(&mut state));
+                batch
+            };
+            // Writes outside the lock: a blocked output holds this thread
+            // only.
+            let mut used = [false; 2];
+            for line in batch {
+                let (out, at): (&mut dyn Write, usize) = match line.stream {
+                    Stream::Stdout => (&mut *stdout, 0),
+                    Stream::Stderr => (&mut *stderr, 1),
+                };
+                // A closed output (EPIPE) loses the line, as `println!`'s
+                // callers would have; nothing else can be done with it.
+                let _ = out.write_all(line.text.as_bytes());
+                used[at] = true;
+            }
+            if used[0] {
+                let _ = stdout.flush();
+            }
+            if used[1] {
+                let _ = stderr.flush();
+            }
+        }
+    }
+
+    /// Closes the queue and waits until the writer wrote everything, at
+    /// most `within`; false when the output stayed blocked.
+    fn finish(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut state = self.lock();
+        state.closed = true;
+        self.arrived.notify_all();
+        while !state.lines.is_empty() || state.writing || state.unreported.iter().any(|n| *n > 0) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self
+                .idle
+                .wait_timeout(state, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    fn dropped(&self) -> [u64; 3] {
+        self.dropped.each_ref().map(|n| n.load(Ordering::Relaxed))
+    }
+}
+
+/// The line saying what was dropped since the last such line, if
+/// anything was; resets the count.
+fn take_note(state: &mut State) -> Option<Line> {
+    let dropped = std::mem::take(&mut state.unreported);
+    let parts: Vec<String> = Kind::ALL
+        .iter()
+        .filter(|k| dropped[k.index()] > 0)
+        .map(|k| format!("{} {}", dropped[k.index()], k.words()))
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(Line {
+        stream: Stream::Stderr,
+        text: format!(
+            "airssys: the output was blocked (nobody read it): {} dropped; the output queue \
+             holds {MAX_LINES} lines and {} MiB, component logs at most {LOG_SHARE}/4 of it \
+             (read stdout and stderr as they come, or send them to a file; counters: \
+             airssys_output_dropped_total in GET /metrics)\n",
+            parts.join(", "),
+            MAX_BYTES >> 20
+        ),
+    })
+}
+
+/// The process's queue, once [`Output::start`] ran.
+static QUEUE: OnceLock<Arc<Queue>> = OnceLock::new();
+
+/// The running queue and its writer thread; [`Output::finish`] flushes it.
+pub(crate) struct Output {
+    queue: Arc<Queue>,
+}
+
+impl Output {
+    /// Starts the queue and its writer thread for the whole process: from
+    /// now on [`line`] queues. `None` when it already runs or the thread
+    /// cannot start (then [`line`] keeps printing at once).
+    pub(crate) fn start() -> Option<Output> {
+        let queue = Arc::new(Queue::new(MAX_LINES, MAX_BYTES));
+        let writer = Arc::clone(&queue);
+        std::thread::Builder::new()
+            .name("airssys-output".to_owned())
+            .spawn(move || {
+                writer.write_all(&mut std::io::stdout(), &mut std::io::stderr());
+            })
+            .ok()?;
+        QUEUE.set(Arc::clone(&queue)).ok()?;
+        Some(Output { queue })
+    }
+
+    /// The process's running queue, if [`Output::start`] started one.
+    pub(crate) fn running() -> Option<Output> {
+        QUEUE.get().map(|queue| Output {
+            queue: Arc::clone(queue),
+        })
+    }
+
+    /// Writes everything queued, waiting at most `within` for a blocked
+    /// output (the process is exiting: it holds nothing else); lines
+    /// queued later are dropped and counted.
+    pub(crate) fn finish(self, within: Duration) -> bool {
+        self.queue.finish(within)
+    }
+}
+
+/// Prints `text` and a line break on `stream`: through the queue when
+/// one runs (never waiting for the output), else at once.
+pub(crate) fn line(stream: Stream, kind: Kind, text: String) {
+    match (QUEUE.get(), stream) {
+        (Some(queue), _) => queue.push(stream, kind, text),
+        (None, Stream::Stdout) => println!("{text}"),
+        (None, Stream::Stderr) => eprintln!("{text}"),
+    }
+}
+
+/// Lines dropped since the start, by kind.
+pub(crate) fn dropped() -> [(Kind, u64); 3] {
+    let counts = QUEUE.get().map_or([0; 3], |q| q.dropped());
+    Kind::ALL.map(|k| (k, counts[k.index()]))
+}
+
+/// The drop counters in Prometheus' text format.
+pub(crate) fn metrics_text() -> String {
+    let mut text = String::from(
+        "# HELP airssys_output_dropped_total Lines dropped because stdout or stderr was blocked \
+         and the output queue was full, by kind.\n\
+         # TYPE airssys_output_dropped_total counter\n",
+    );
+    for (kind, count) in dropped() {
+        text.push_str(&format!(
+            "airssys_output_dropped_total{{kind=\"{}\"}} {count}\n",
+            kind.name()
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A writer that blocks every write until `open` receives a unit, and
+    /// keeps what it wrote.
+    struct Gated {
+        open: mpsc::Receiver<()>,
+        written: Arc<Mutex<String>>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.open.recv();
+            self.written
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(buf));
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A queue of `lines` lines whose stdout and stderr write once per unit
+    /// sent on the returned sender (both into one text).
+    fn gated(lines: usize) -> (Arc<Queue>, mpsc::Sender<()>, Arc<Mutex<String>>) {
+        let queue = Arc::new(Queue::new(lines, MAX_BYTES));
+        let (open, gate) = mpsc::channel();
+        let written = Arc::new(Mutex::new(String::new()));
+        // One gate for both streams: stderr is a second writer that never
+        // blocks but records into the same text.
+        struct Shared(Arc<Mutex<String>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(buf));
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let writer = Arc::clone(&queue);
+        let (out, err) = (Arc::clone(&written), Arc::clone(&written));
+        std::thread::spawn(move || {
+            let mut stdout = Gated {
+                open: gate,
+                written: out,
+            };
+            writer.write_all(&mut stdout, &mut Shared(err));
+        });
+        (queue, open, written)
+    }
+
+    #[test]
+    fn a_blocked_output_drops_and_counts_logs_and_keeps_room_for_audit_records() {
+        let (queue, open, written) = gated(8);
+        // The writer takes the first line and blocks on it.
+        queue.push(Stream::Stdout, Kind::Log, "first".to_owned());
+        while !queue.lock().writing {
+            std::thread::yield_now();
+        }
+        // Logs fill their share (6 of 8), then are dropped without waiting.
+        for i in 0..100 {
+            queue.push(Stream::Stdout, Kind::Log, format!("log {i}"));
+        }
+        assert_eq!(queue.lock().lines.len(), 6);
+        assert_eq!(queue.dropped(), [94, 0, 0]);
+        // Audit records still fit, in the reserved share.
+        queue.push(Stream::Stdout, Kind::Audit, "DENY one".to_owned());
+        queue.push(Stream::Stdout, Kind::Audit, "DENY two".to_owned());
+        queue.push(Stream::Stdout, Kind::Audit, "DENY three".to_owned());
+        assert_eq!(queue.dropped(), [94, 1, 0]);
+        // The output flows again: everything queued comes out in order,
+        // then one line says what was dropped.
+        for _ in 0..10 {
+            let _ = open.send(());
+        }
+        drop(open);
+        assert!(queue.finish(Duration::from_secs(10)));
+        let text = written.lock().unwrap().clone();
+        let expected: Vec<String> = ["first".to_owned()]
+            .into_iter()
+            .chain((0..6).map(|i| format!("log {i}")))
+            .chain(["DENY one".to_owned(), "DENY two".to_owned()])
+            .collect();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[..expected.len()], expected, "{text}");
+        assert_eq!(lines.len(), expected.len() + 1, "{text}");
+        assert!(
+            lines[expected.len()].contains("94 component log record(s), 1 audit record(s) dropped"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_drop_note_follows_what_was_queued_while_the_output_was_blocked() {
+        let (queue, open, written) = gated(4);
+        queue.push(Stream::Stdout, Kind::Host, "a".to_owned());
+        while !queue.lock().writing {
+            std::thread::yield_now();
+        }
+        for i in 0..5 {
+            queue.push(Stream::Stdout, Kind::Host, format!("b{i}"));
+        }
+        assert_eq!(queue.dropped(), [0, 0, 1]);
+        // The writer writes `a`, then takes b0..b3 and blocks on b0.
+        let _ = open.send(());
+        while !queue.lock().lines.is_empty() {
+            std::thread::yield_now();
+        }
+        queue.push(Stream::Stdout, Kind::Host, "c".to_owned());
+        drop(open);
+        assert!(queue.finish(Duration::from_secs(10)));
+        let text = written.lock().unwrap().clone();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[..5], ["a", "b0", "b1", "b2", "b3"], "{text}");
+        assert!(lines[5].contains("1 host message(s) dropped"), "{text}");
+        assert_eq!(lines[6], "c", "{text}");
+    }
+
+    #[test]
+    fn finish_gives_up_on_an_output_that_stays_blocked() {
+        let (queue, open, _written) = gated(4);
+        queue.push(Stream::Stdout, Kind::Log, "stuck".to_owned());
+        assert!(!queue.finish(Duration::from_millis(200)));
+        drop(open);
+    }
+}

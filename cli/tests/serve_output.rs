@@ -1,0 +1,277 @@
+//! `airssys serve` whose stdout and stderr nobody reads (a stalled log
+//! shipper, a `| less` left open): a component logging a lot must not
+//! hold the host. The output goes through a bounded queue to one writer
+//! thread (cli/src/output.rs); what does not fit is dropped and counted.
+//!
+//! Components written here: `chatty` logs as many 512-byte records as
+//! its request asks; `quiet` logs one record per request and answers.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Client;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Records `chatty` logs in one call: far more than a pipe (64 KiB) and
+/// the output queue (8,192 lines, 6,144 for logs) hold.
+const RECORDS: usize = 20_000;
+
+fn chatty_crate() -> std::path::PathBuf {
+    common::component_crate(
+        "chatty",
+        r#"//! Logs as many 512-byte records as asked.
+
+#[airssys::component(optional = ["log:write"])]
+struct Chatty;
+
+impl guest::Lifecycle for Chatty {}
+
+impl guest::Handler for Chatty {
+    fn handle_request(
+        _source: String,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, guest::handler::Error> {
+        let count: usize = String::from_utf8_lossy(&payload).parse().unwrap_or(0);
+        let padding = "x".repeat(500);
+        let mut refused = 0;
+        for i in 0..count {
+            let text = format!("record {i:08} {padding}");
+            if Chatty::host()
+                .logging()
+                .log(host::logging::Level::Info, "chatty", &text)
+                .is_err()
+            {
+                refused += 1;
+            }
+        }
+        Ok(format!("logged {count}, {refused} refused").into_bytes())
+    }
+}
+"#,
+    )
+}
+
+fn quiet_crate() -> std::path::PathBuf {
+    common::component_crate(
+        "quiet",
+        r#"//! Logs one record per request and answers it.
+
+#[airssys::component(optional = ["log:write"])]
+struct Quiet;
+
+impl guest::Lifecycle for Quiet {}
+
+impl guest::Handler for Quiet {
+    fn handle_request(
+        _source: String,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, guest::handler::Error> {
+        let payload = String::from_utf8_lossy(&payload).into_owned();
+        let _ = Quiet::host()
+            .logging()
+            .log(host::logging::Level::Info, "quiet", &format!("answering {payload}"));
+        Ok(format!("quiet got {payload}").into_bytes())
+    }
+}
+"#,
+    )
+}
+
+const POLICY: &str = r#"
+[components.chatty]
+grants = ["log:write"]
+limits = { log_lines_per_second = 1000000, log_bytes_per_second = 1073741824 }
+
+[components.quiet]
+grants = ["log:write"]
+"#;
+
+/// `POST /v1/components/NAME/request` on a thread: the answer (status,
+/// body) arrives on the receiver.
+fn request(address: SocketAddr, component: &str, body: &str) -> mpsc::Receiver<(u16, String)> {
+    let (send, receive) = mpsc::channel();
+    let path = format!("/v1/components/{component}/request");
+    let body = body.to_owned();
+    std::thread::spawn(move || {
+        let answer = Client::connect(address).call("POST", &path, &[], body.as_bytes());
+        let _ = send.send((answer.status, answer.body));
+    });
+    receive
+}
+
+fn get(address: SocketAddr, path: &str) -> common::Answer {
+    Client::connect(address).call("GET", path, &[], b"")
+}
+
+/// The value of the `/metrics` line starting with `name`.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
+}
+
+/// Kills the serve process on drop (the test failed).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let (chatty, quiet) = (chatty_crate(), quiet_crate());
+    let target = common::shared_target();
+    let cache = target.join("serve-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let args = [
+        chatty.to_str().unwrap(),
+        quiet.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    // Build both crates first, output read, so the build's own output
+    // cannot fill the pipes below.
+    let built = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .arg("run")
+        .args(args)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    common::succeeded(&built);
+
+    // stdout and stderr are pipes that nobody reads (yet).
+    let port = common::free_port();
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .arg("serve")
+        .args(args)
+        .args(["--listen", &address.to_string()])
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("AIRSSYS_SERVE_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let mut served = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let up = std::net::TcpStream::connect(address).is_ok()
+            && get(address, "/v1/health").status == 200;
+        if up {
+            break;
+        }
+        assert!(
+            served.0.try_wait().unwrap().is_none(),
+            "airssys serve exited"
+        );
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The pipe fills within the first records; the rest of the call must
+    // not wait for it.
+    let chatty_answer = request(address, "chatty", &RECORDS.to_string());
+    std::thread::sleep(Duration::from_secs(1));
+    // The neighbour, which logs too, answers within a few seconds.
+    for i in 0..3 {
+        let answer = request(address, "quiet", &format!("q{i}"))
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| {
+                panic!("the neighbour did not answer within 5 s while the output was blocked")
+            });
+        assert_eq!(answer, (200, format!("quiet got q{i}")));
+    }
+    // The logging component's call ends: every record was taken (queued
+    // or dropped), none refused to the component.
+    let answer = chatty_answer
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the logging component's call did not end while the output was blocked");
+    assert_eq!(answer, (200, format!("logged {RECORDS}, 0 refused")));
+
+    // The drops are counted, by kind.
+    let metrics = get(address, "/metrics").body;
+    let dropped = metric(&metrics, "airssys_output_dropped_total{kind=\"log\"}");
+    assert!(dropped > 0, "{metrics}");
+    assert_eq!(
+        metric(&metrics, "airssys_output_dropped_total{kind=\"audit\"}"),
+        0
+    );
+
+    // The output flows again: what was queued comes out in order, and one
+    // line says how many records were dropped.
+    let stdout = common::collect(stdout);
+    let stderr = common::collect(stderr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stderr.lock().unwrap().contains("dropped") {
+        assert!(
+            Instant::now() < deadline,
+            "no line about the drops:\n{}",
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &served.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = served.0.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(code.code(), Some(0));
+    let (stdout, stderr) = (
+        stdout.lock().unwrap().clone(),
+        stderr.lock().unwrap().clone(),
+    );
+    // Flushed at exit: the last line is there.
+    assert!(
+        stdout
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("shutdown: "),
+        "{stdout}"
+    );
+    // Nothing dropped silently: printed + dropped = logged.
+    let printed = stdout.matches("  log info chatty: record ").count()
+        + stdout.matches("  log info quiet: answering").count();
+    let said: u64 = stderr
+        .lines()
+        .filter_map(|l| l.split("(nobody read it): ").nth(1))
+        .filter_map(|l| l.split(" dropped;").next())
+        .flat_map(|l| l.split(", "))
+        .filter_map(|part| part.strip_suffix(" component log record(s)"))
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(said, dropped, "{stderr}");
+    assert_eq!(printed as u64 + dropped, RECORDS as u64 + 3, "{stderr}");
+    // The printed records are in the order they were logged.
+    let numbers: Vec<u32> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("  log info chatty: record "))
+        .map(|l| l[..8].parse().unwrap())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "out of order");
+}
