@@ -242,10 +242,10 @@ fn take_note(state: &mut State) -> Option<Line> {
     Some(Line {
         stream: Stream::Stderr,
         text: format!(
-            "airssys: the output was blocked (nobody read it): {} dropped; the output queue \
-             holds {MAX_LINES} lines and {} MiB, component logs at most {LOG_SHARE}/4 of it \
-             (read stdout and stderr as they come, or send them to a file; counters: \
-             airssys_output_dropped_total in GET /metrics)\n",
+            "airssys: the output was blocked (stdout or stderr not read fast enough): {} \
+             dropped; the output queue holds {MAX_LINES} lines and {} MiB, component logs at \
+             most {LOG_SHARE}/4 of it (read stdout and stderr as they come, or send them to a \
+             file; counters: airssys_output_dropped_total in GET /metrics)\n",
             parts.join(", "),
             MAX_BYTES >> 20
         ),

@@ -259,7 +259,7 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
         + stdout.matches("  log info quiet: answering").count();
     let said: u64 = stderr
         .lines()
-        .filter_map(|l| l.split("(nobody read it): ").nth(1))
+        .filter_map(|l| l.split("not read fast enough): ").nth(1))
         .filter_map(|l| l.split(" dropped;").next())
         .flat_map(|l| l.split(", "))
         .filter_map(|part| part.strip_suffix(" component log record(s)"))
