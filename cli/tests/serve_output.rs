@@ -4,7 +4,8 @@
 //! thread (cli/src/output.rs); what does not fit is dropped and counted.
 //!
 //! Components written here: `chatty` logs as many 512-byte records as
-//! its request asks; `quiet` logs one record per request and answers.
+//! its request asks, then makes a storage write its policy refuses (a
+//! `DENY` line); `quiet` logs one record per request and answers.
 
 #![allow(clippy::unwrap_used)]
 
@@ -24,9 +25,9 @@ const RECORDS: usize = 20_000;
 fn chatty_crate() -> std::path::PathBuf {
     common::component_crate(
         "chatty",
-        r#"//! Logs as many 512-byte records as asked.
+        r#"//! Logs as many 512-byte records as asked, then writes to storage.
 
-#[airssys::component(optional = ["log:write"])]
+#[airssys::component(optional = ["log:write", "kv:write:chatty/*"])]
 struct Chatty;
 
 impl guest::Lifecycle for Chatty {}
@@ -49,7 +50,13 @@ impl guest::Handler for Chatty {
                 refused += 1;
             }
         }
-        Ok(format!("logged {count}, {refused} refused").into_bytes())
+        // Not granted by the policy: a refusal, audited.
+        let denied = Chatty::host()
+            .storage()
+            .open("chatty")
+            .and_then(|bucket| bucket.set("after", b"flood"))
+            .is_err();
+        Ok(format!("logged {count}, {refused} refused, write denied: {denied}").into_bytes())
     }
 }
 "#,
@@ -208,7 +215,13 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
     let answer = chatty_answer
         .recv_timeout(Duration::from_secs(30))
         .expect("the logging component's call did not end while the output was blocked");
-    assert_eq!(answer, (200, format!("logged {RECORDS}, 0 refused")));
+    assert_eq!(
+        answer,
+        (
+            200,
+            format!("logged {RECORDS}, 0 refused, write denied: true")
+        )
+    );
 
     // The drops are counted, by kind.
     let metrics = get(address, "/metrics").body;
@@ -243,6 +256,12 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
     let (stdout, stderr) = (
         stdout.lock().unwrap().clone(),
         stderr.lock().unwrap().clone(),
+    );
+    // The refusal made while log records were being dropped was kept:
+    // audit records have a share of the queue logs cannot take.
+    assert!(
+        stderr.contains("DENY `chatty` kv:write:chatty/after"),
+        "{stderr}"
     );
     // Flushed at exit: the last line is there.
     assert!(
