@@ -453,6 +453,23 @@ mod tests {
     }
 
     #[test]
+    fn the_bytes_are_bounded_too() {
+        let queue = Queue::new(100, 1000);
+        // Logs may hold 750 bytes: seven lines of 101.
+        for _ in 0..10 {
+            queue.push(Stream::Stdout, Kind::Log, "x".repeat(100));
+        }
+        assert_eq!(queue.lock().lines.len(), 7);
+        assert_eq!(queue.dropped(), [3, 0, 0]);
+        // Audit records may use the rest: two more.
+        for _ in 0..3 {
+            queue.push(Stream::Stderr, Kind::Audit, "y".repeat(100));
+        }
+        assert_eq!(queue.lock().bytes, 909);
+        assert_eq!(queue.dropped(), [3, 1, 0]);
+    }
+
+    #[test]
     fn finish_gives_up_on_an_output_that_stays_blocked() {
         let (queue, open, _written) = gated(4);
         queue.push(Stream::Stdout, Kind::Log, "stuck".to_owned());
