@@ -282,3 +282,77 @@ fn every_command_of_getting_started_runs_as_the_page_says() {
         );
     }
 }
+
+/// The page's route without installing: `cargo run -p airssys-cli -- new
+/// hello` in the checkout, then, inside `hello/`, `cargo run -q
+/// --manifest-path ../Cargo.toml -p airssys-cli --` for `airssys`. The
+/// crate is made inside a copy of the checkout (links to its files), the
+/// manifest path names the checkout's CLI package, and the crate builds
+/// and runs there (a crate inside the checkout's workspace directory).
+#[test]
+fn the_route_without_installing_works_inside_the_checkout() {
+    let page = page();
+    let inside = "cargo run -q --manifest-path ../Cargo.toml -p airssys-cli --";
+    for shown in [
+        "`cargo run -p airssys-cli -- new hello`",
+        &format!("`{inside}`"),
+    ] {
+        assert!(
+            page.contains(shown),
+            "docs/getting-started.md no longer says {shown}: update this test"
+        );
+    }
+    let target = repo_root().join("target").join("new-templates");
+    std::fs::create_dir_all(&target).expect("target dir");
+    let tmp = tempfile::Builder::new()
+        .prefix("checkout-")
+        .tempdir_in(&target)
+        .expect("tempdir");
+    let checkout = tmp.path();
+    for entry in std::fs::read_dir(repo_root()).expect("reads the checkout") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name != "target" && name != ".git" {
+            std::os::unix::fs::symlink(entry.path(), checkout.join(&name)).expect("links");
+        }
+    }
+    let out = airssys(&words("new hello"), checkout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let hello = checkout.join("hello");
+
+    // `../Cargo.toml` from `hello/` is the workspace holding the CLI.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let inside_words = words(inside);
+    let manifest = inside_words
+        .iter()
+        .skip_while(|w| *w != "--manifest-path")
+        .nth(1)
+        .expect("the page names --manifest-path");
+    let metadata = Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .current_dir(&hello)
+        .output()
+        .expect("runs cargo metadata");
+    assert!(metadata.status.success(), "{}", text(&metadata.stderr));
+    assert!(
+        text(&metadata.stdout).contains("\"name\":\"airssys-cli\""),
+        "`{manifest}` from hello/ is not the workspace of airssys-cli"
+    );
+
+    let out = airssys(&words("run . --policy policy.toml --request get"), &hello);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("  -> reply \"1\""), "{stdout}");
+}
