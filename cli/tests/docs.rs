@@ -1,7 +1,17 @@
 //! The documentation's code, compiled and run: every Rust snippet of
-//! `README.md`, `docs/component-guide.md` and `docs/host-guide.md` must
-//! compile, and every shell command of `README.md` is run and its output
-//! checked.
+//! `README.md`, `docs/component-guide.md`, `docs/host-guide.md`,
+//! `docs/policy.md` and `docs/runtime.md` must compile, every shell command
+//! of `README.md` and of the examples' READMEs is run and its output
+//! checked, every `$ airssys ..` transcript of `docs/cli.md` is run and
+//! must print what the page shows, every policy shown in a ` ```toml `
+//! block of the docs must load, and every flag of a synopsis must exist.
+//!
+//! Other pages are run by the tests next to their feature:
+//! `docs/getting-started.md` by `getting_started.rs`, `docs/serve.md` by
+//! `serve.rs`, `docs/distributed.md`'s quickstart by `distributed.rs`,
+//! `docs/other-languages.md` by `examples.rs`, `docs/least-privilege.md` by
+//! `authority.rs`, `docs/nats.md` and `docs/server.md` as doc tests of
+//! `airssys-runtime`.
 //!
 //! Fences:
 //!
@@ -436,4 +446,768 @@ fn the_inspect_sample_of_cli_md_is_real_output() {
         "{}: the sample differs from the output",
         block.at
     );
+}
+
+/// `README.md`, the pages of `docs/` and the examples' READMEs.
+fn doc_pages() -> Vec<String> {
+    let mut pages = vec!["README.md".to_owned()];
+    for dir in ["docs", "examples"] {
+        for entry in std::fs::read_dir(repo_root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let page = if dir == "docs" {
+                path.extension()
+                    .is_some_and(|e| e == "md")
+                    .then(|| format!("docs/{}", path.file_name().unwrap().to_string_lossy()))
+            } else {
+                path.join("README.md").is_file().then(|| {
+                    format!(
+                        "examples/{}/README.md",
+                        path.file_name().unwrap().to_string_lossy()
+                    )
+                })
+            };
+            pages.extend(page);
+        }
+    }
+    pages.sort();
+    pages
+}
+
+/// Every ` ```toml ` block of the docs that is a host policy (or a part of
+/// one: `[components.*]`, `[defaults]`, `[nats]`, ...) loads with
+/// `Policy::from_toml_str`; the others must be a `Cargo.toml` or a
+/// component manifest (`[component]`, checked by
+/// `contract/tests/manifest_format.rs`).
+#[test]
+fn every_policy_shown_in_the_docs_loads() {
+    let mut policies = 0;
+    let mut failures = Vec::new();
+    for page in doc_pages() {
+        for block in blocks(&page) {
+            if block.info != "toml" || block.no_test {
+                continue;
+            }
+            let tables: Vec<&str> = block
+                .body
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with('['))
+                .collect();
+            let cargo = tables
+                .iter()
+                .any(|t| ["[package]", "[lib]", "[dependencies]", "[workspace]"].contains(t));
+            let manifest = tables.contains(&"[component]");
+            if cargo || manifest {
+                continue;
+            }
+            policies += 1;
+            if let Err(e) = airssys_runtime::Policy::from_toml_str(&block.body) {
+                failures.push(format!("{}: the policy does not load: {e}", block.at));
+            }
+        }
+    }
+    assert!(policies >= 8, "found only {policies} policies in the docs");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `docs/policy.md`'s error sample is what a policy with that mistake gets:
+/// the same message, at a line and column of the file.
+#[test]
+fn the_policy_error_sample_of_policy_md_is_real() {
+    let shown = blocks("docs/policy.md")
+        .into_iter()
+        .find(|b| b.info == "text" && b.body.starts_with("policy.toml:"))
+        .expect("docs/policy.md shows a policy error");
+    let (_, message) = shown.body.trim().split_once(": ").unwrap();
+    let policy = "[components.counter]\ngrants = [\"kv:raed:counter/*\"]\n";
+    let e = airssys_runtime::Policy::from_toml_str(policy)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(message),
+        "{}: shows `{message}`, a policy gets `{e}`",
+        shown.at
+    );
+}
+
+/// The host snippets of the pages that describe the runtime's API (not
+/// components, not doc tests elsewhere) compile as the body of a host
+/// program's `main` returning `Result<(), Box<dyn Error>>`.
+#[test]
+fn host_snippets_of_policy_and_runtime_md_compile() {
+    let tmp = scratch("host-snippets-");
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for page in ["docs/policy.md", "docs/runtime.md"] {
+        for block in blocks(page) {
+            if block.info != "rust" || block.no_test || is_component(&block) {
+                continue;
+            }
+            // docs/runtime.md's non-blocking subscriber is compiled by
+            // runtime/tests/blocked_output.rs (it needs the tracing crates).
+            if block.body.contains("tracing_appender") {
+                continue;
+            }
+            let main = if block.body.contains("fn main") {
+                block.body.clone()
+            } else {
+                format!(
+                    "#![allow(unused)]\nfn main() -> Result<(), Box<dyn std::error::Error>> {{\n{}Ok(())\n}}\n",
+                    block.body
+                )
+            };
+            let dir = tmp.path().join(format!("snippet-{checked}"));
+            crate_at(
+                &dir,
+                &local_dependencies(
+                    "[package]\nname = \"snippet\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+                     publish = false\n\n[dependencies]\nairssys-runtime = \"0.1\"\n",
+                ),
+                ("src/main.rs", &main),
+            );
+            checked += 1;
+            if let Err(e) = check(&dir, false, &block.at) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(checked >= 2, "found only {checked} snippets");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Each synopsis of `docs/cli.md`, `docs/serve.md` and
+/// `docs/versioning.md` (a ` ```text ` block
+/// whose lines start with `airssys `) names flags that the command's
+/// `--help` lists.
+#[test]
+fn every_flag_of_the_synopses_exists() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for block in ["docs/cli.md", "docs/serve.md", "docs/versioning.md"]
+        .into_iter()
+        .flat_map(blocks)
+    {
+        if block.info != "text" || !block.body.starts_with("airssys ") {
+            continue;
+        }
+        let mut command: Vec<String> = Vec::new();
+        for line in block.body.lines() {
+            let words = words(line);
+            if words.first().is_some_and(|w| w == "airssys") {
+                command = words
+                    .iter()
+                    .skip(1)
+                    .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+                    .cloned()
+                    .collect();
+            }
+            let help = Command::new(env!("CARGO_BIN_EXE_airssys"))
+                .args(&command)
+                .arg("--help")
+                .output()
+                .unwrap();
+            let help = text(&help.stdout);
+            for flag in line
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .filter(|w| w.starts_with("--") && w.len() > 2 && !w.ends_with('-'))
+            {
+                checked += 1;
+                if !help.contains(flag) {
+                    failures.push(format!(
+                        "{}: `airssys {} --help` lists no `{flag}`",
+                        block.at,
+                        command.join(" ")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked >= 40, "checked only {checked} flags");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Where a `$ airssys ..` line of a `docs/cli.md` transcript runs.
+#[derive(Debug, Clone, Copy)]
+enum Transcript {
+    /// From the repository root (it names `examples/..`; it writes
+    /// nothing there).
+    Checkout,
+    /// In an empty directory of this test, shared by the commands of one
+    /// block (so that a block's second command sees what the first wrote),
+    /// after the function made there the files the command names.
+    Scratch(fn(&Path)),
+    /// By the test of this file named here, which compares its own run
+    /// with the page.
+    ByTest(&'static str),
+}
+
+/// Nothing to prepare.
+fn nothing(_: &Path) {}
+
+/// Copies the directory `from` to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `my-wit/`: a contract whose line 22 annotates a function with `fs:raed`.
+fn my_wit(dir: &Path) {
+    let lint = repo_root().join("contract/tests/fixtures/lint/unknown-action");
+    copy_dir(&lint, &dir.join("my-wit"));
+}
+
+/// `old/` and `new/`: a contract whose package went from 1.0.0 to 2.0.0,
+/// dropping a constructor.
+fn old_and_new_wit(dir: &Path) {
+    let case = repo_root().join("contract/tests/diff_corpus/constructor-removed");
+    copy_dir(&case.join("old"), &dir.join("old"));
+    copy_dir(&case.join("new"), &dir.join("new"));
+}
+
+/// `docs/reference/`: the repository's reference with one page edited.
+fn reference_one_page_edited(dir: &Path) {
+    let out = dir.join("docs/reference");
+    if !out.exists() {
+        copy_dir(&repo_root().join("docs/reference"), &out);
+    }
+    let page = out.join("airssys-core/storage.md");
+    let text = std::fs::read_to_string(&page).unwrap();
+    std::fs::write(&page, format!("{text}\nedited by hand\n")).unwrap();
+}
+
+/// The component world `app.wasm` is built for: storage and logging.
+const APP_WORLD: &str = "package test:app;
+world app {
+  import airssys:core/storage@1.0.0;
+  import airssys:core/logging@1.0.0;
+  export airssys:core/lifecycle@1.0.0;
+}";
+
+/// `app.wasm` (importing storage and logging, no manifest) and a
+/// `Component.toml` whose line 7 declares a capability none of its imports
+/// can use.
+fn app_and_component_toml(dir: &Path) {
+    std::fs::write(dir.join("app.wasm"), common::app_component(APP_WORLD)).unwrap();
+    write(
+        &dir.join("Component.toml"),
+        "[component]\nname = \"counter\"\nversion = \"0.1.0\"\n\n[capabilities]\n\
+         requires = [\"kv:read:counter/*\", \"kv:write:counter/*\"]\n\
+         optional = [\"log:write\", \"net:connect:example.com:443\"]\n",
+    );
+}
+
+/// `old.wasm`: a component built against a contract whose `storage.open`
+/// took `list<u8>`.
+fn old_wasm(dir: &Path) {
+    let wit = dir.join("old-wit");
+    copy_dir(&repo_root().join("wit"), &wit);
+    let storage = wit.join("deps/core/storage.wit");
+    let text = std::fs::read_to_string(&storage).unwrap();
+    let old = "open: func(name: string)";
+    assert!(text.contains(old), "storage.wit changed; update this test");
+    std::fs::write(&storage, text.replace(old, "open: func(name: list<u8>)")).unwrap();
+    let mut resolve = wit_parser::Resolve::new();
+    resolve.push_dir(&wit).unwrap();
+    let pkg = resolve.push_str("app.wit", APP_WORLD).unwrap();
+    let world = resolve.select_world(&[pkg], Some("app")).unwrap();
+    let mut bytes = common::dummy_component(&resolve, world);
+    let manifest = airssys_contract::manifest::Manifest::from_toml_str(
+        "[component]\nname = \"counter\"\nversion = \"0.1.0\"\n\n[capabilities]\n\
+         requires = [\"kv:read:counter/*\", \"kv:write:counter/*\"]\n",
+    )
+    .unwrap();
+    let section = wasm_encoder::CustomSection {
+        name: std::borrow::Cow::Borrowed(airssys_contract::manifest::MANIFEST_SECTION),
+        data: std::borrow::Cow::Owned(manifest.encode()),
+    };
+    bytes.push(wasm_encoder::Section::id(&section));
+    wasm_encoder::Encode::encode(&section, &mut bytes);
+    std::fs::write(dir.join("old.wasm"), bytes).unwrap();
+}
+
+/// `module.wasm`: an empty core module.
+fn core_module(dir: &Path) {
+    std::fs::write(dir.join("module.wasm"), b"\0asm\x01\0\0\0").unwrap();
+}
+
+/// Every `$ ` command of the ` ```console ` blocks of `docs/cli.md` and
+/// `docs/capabilities.md`, as written, and where it runs. A command added to the page fails the test until it
+/// is listed here.
+const TRANSCRIPTS: &[(&str, Transcript)] = &[
+    ("airssys wit check", Transcript::Checkout),
+    ("airssys wit check my-wit", Transcript::Scratch(my_wit)),
+    (
+        "airssys wit diff old/ new/",
+        Transcript::Scratch(old_and_new_wit),
+    ),
+    (
+        "airssys wit doc -o docs/reference",
+        Transcript::Scratch(reference_one_page_edited),
+    ),
+    (
+        "airssys wit doc --check -o docs/reference",
+        Transcript::Scratch(reference_one_page_edited),
+    ),
+    (
+        "airssys wit export wit --world airssys:core/component",
+        Transcript::Scratch(nothing),
+    ),
+    (
+        "airssys manifest attach app.wasm --manifest Component.toml -o app.wasm",
+        Transcript::Scratch(app_and_component_toml),
+    ),
+    (
+        "airssys cap check --grant fs:read:/data/** --deny fs:read:/data/secret/** fs:read:/data/secret/k",
+        Transcript::Scratch(nothing),
+    ),
+    ("airssys cap check fs:raed:/x", Transcript::Scratch(nothing)),
+    (
+        "airssys inspect kv_counter.wasm",
+        Transcript::ByTest("the_inspect_sample_of_cli_md_is_real_output"),
+    ),
+    ("airssys inspect old.wasm", Transcript::Scratch(old_wasm)),
+    (
+        "airssys inspect module.wasm",
+        Transcript::Scratch(core_module),
+    ),
+    (
+        "airssys new hello --template storage",
+        Transcript::Scratch(nothing),
+    ),
+    (
+        "airssys new files --template filesystem",
+        Transcript::Scratch(nothing),
+    ),
+    ("airssys new my.app", Transcript::Scratch(nothing)),
+    ("airssys new hello", Transcript::Scratch(nothing)),
+    (
+        "airssys run examples/kv-counter --policy examples/kv-counter/policy.toml --request increment --request reset",
+        Transcript::Checkout,
+    ),
+    (
+        "airssys run examples/ping-pong/ping examples/ping-pong/pong --policy examples/ping-pong/policy.toml --message game.serve=3",
+        Transcript::Checkout,
+    ),
+    (
+        "airssys run examples/ping-pong/ping --message game.serve",
+        Transcript::Checkout,
+    ),
+    (
+        "airssys run examples/ping-pong/ping --message game.*=3",
+        Transcript::Checkout,
+    ),
+    (
+        "airssys run examples/ping-pong/ping examples/ping-pong/ping",
+        Transcript::Checkout,
+    ),
+    (
+        "airssys run examples/kv-counter examples/http-fetch --request-to counter=get",
+        Transcript::Checkout,
+    ),
+    (
+        "airssys run examples/kv-counter examples/http-fetch --request-to kv-countr=get",
+        Transcript::Checkout,
+    ),
+    // docs/capabilities.md
+    (
+        "airssys cap check --grant fs:read:/data/** --deny fs:read:/data/secret/** fs:read:/data/app.toml",
+        Transcript::Scratch(nothing),
+    ),
+    (
+        "airssys cap check --grant net:connect:*.example.com:443 net:connect:example.com:443",
+        Transcript::Scratch(nothing),
+    ),
+    (
+        "airssys cap check --grant fs:raed:/x fs:read:/x",
+        Transcript::Scratch(nothing),
+    ),
+];
+
+/// `stderr` without what building a crate printed (`airssys: building ..`,
+/// `airssys: built ..` and cargo's progress), which the pages leave out.
+fn without_build(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| {
+            let word = l.trim_start().split(' ').next().unwrap_or("");
+            !(l.starts_with("airssys: buil")
+                || (l.starts_with("  ")
+                    && [
+                        "Compiling",
+                        "Finished",
+                        "Blocking",
+                        "Updating",
+                        "Locking",
+                        "Adding",
+                        "Downloading",
+                        "Downloaded",
+                        "Checking",
+                    ]
+                    .contains(&word)))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Whether `line` (printed) matches `shown` (a transcript's line, where
+/// `…` or `...` stands for any text).
+fn line_matches(shown: &str, line: &str) -> bool {
+    let shown = shown.replace("...", "…");
+    let parts: Vec<&str> = shown.split('…').collect();
+    if parts.len() == 1 {
+        return shown == line;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !line.starts_with(first) || !line[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &line[first.len()..line.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Whether the printed lines are the shown ones, where a shown line that
+/// is only `…` or `...` stands for any number of lines.
+fn transcript_matches(shown: &[&str], printed: &[&str]) -> bool {
+    match shown.split_first() {
+        None => printed.is_empty(),
+        Some((gap, rest)) if matches!(gap.trim(), "…" | "...") => {
+            (0..=printed.len()).any(|skip| transcript_matches(rest, &printed[skip..]))
+        }
+        Some((first, rest)) => printed.split_first().is_some_and(|(line, more)| {
+            line_matches(first, line) && transcript_matches(rest, more)
+        }),
+    }
+}
+
+/// The transcripts of `docs/cli.md` and `docs/capabilities.md`
+/// (` ```console ` blocks: `$ airssys ..` and what it prints) are real:
+/// each command runs where [`TRANSCRIPTS`] says, and prints (stdout, then stderr) the
+/// lines the page shows, `…` standing for text the page leaves out.
+#[test]
+fn the_transcripts_of_cli_md_and_capabilities_md_are_real_output() {
+    let mut listed = Vec::new();
+    let mut failures = Vec::new();
+    let root = repo_root();
+    for block in ["docs/cli.md", "docs/capabilities.md"]
+        .into_iter()
+        .flat_map(blocks)
+    {
+        if block.info != "console" || block.no_test {
+            continue;
+        }
+        let scratch = scratch("cli-md-");
+        let mut lines = block.body.lines().peekable();
+        while let Some(line) = lines.next() {
+            let command = line
+                .strip_prefix("$ ")
+                .unwrap_or_else(|| panic!("{}: a transcript starts with `$ `: {line}", block.at));
+            let mut shown = Vec::new();
+            while let Some(next) = lines.next_if(|l| !l.starts_with("$ ")) {
+                shown.push(next);
+            }
+            let words = words(command);
+            let written = words.join(" ");
+            listed.push(written.clone());
+            let Some((_, how)) = TRANSCRIPTS.iter().find(|(c, _)| *c == written) else {
+                continue;
+            };
+            let cwd = match how {
+                Transcript::Checkout => root.clone(),
+                Transcript::Scratch(prepare) => {
+                    prepare(scratch.path());
+                    scratch.path().to_owned()
+                }
+                Transcript::ByTest(test) => {
+                    let this = std::fs::read_to_string(repo_root().join("cli/tests/docs.rs"));
+                    assert!(
+                        this.unwrap().contains(&format!("fn {test}()")),
+                        "{}: `{command}`: no test `{test}` in cli/tests/docs.rs",
+                        block.at
+                    );
+                    continue;
+                }
+            };
+            assert_eq!(words[0], "airssys", "{}: {command}", block.at);
+            let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+                .args(&words[1..])
+                .current_dir(&cwd)
+                .env("CARGO_TARGET_DIR", shared_target())
+                .env_remove("AIRSSYS_PATH")
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .output()
+                .unwrap();
+            let printed = format!("{}{}", text(&out.stdout), without_build(&text(&out.stderr)));
+            // The page's checkout is `/home/me/airssys`.
+            let shown: Vec<String> = shown
+                .iter()
+                .map(|l| l.replace("/home/me/airssys", &root.display().to_string()))
+                .collect();
+            let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
+            let printed_lines: Vec<&str> = printed.trim_end().lines().collect();
+            if !transcript_matches(&shown, &printed_lines) {
+                failures.push(format!(
+                    "{}: `{command}` prints\n{printed}\nnot what the page shows\n{}",
+                    block.at,
+                    shown.join("\n")
+                ));
+            }
+        }
+    }
+    let expected: Vec<&str> = TRANSCRIPTS.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        listed, expected,
+        "the transcripts of docs/cli.md or docs/capabilities.md changed: update TRANSCRIPTS in \
+         this test"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Example pages whose commands another test runs, and which test: it
+/// reads the page's own block, so the page and the run cannot drift.
+const EXAMPLES_RUN_ELSEWHERE: &[(&str, &str)] = &[
+    // `cargo run -p host-embed`: a host binary of its own.
+    (
+        "examples/host-embed/README.md",
+        "examples/host-embed/tests/run.rs",
+    ),
+];
+
+/// The commands of the examples' READMEs (their ` ```console ` blocks),
+/// run as written from the repository root: `cargo run -p airssys-cli --`
+/// stands for the built `airssys`, `mkdir -p DIR` makes a directory of
+/// this test that stands for `DIR` in the block's other commands, `cd DIR
+/// && python3 -m http.server PORT --bind 127.0.0.1` serves `DIR` on a free
+/// port that stands for `PORT` (in the commands, the policy they name and
+/// what they print). Each
+/// line of the ` ```text ` block after the commands is printed by them
+/// (stdout, then stderr), in this order, `…` standing for text the page
+/// leaves out.
+#[test]
+fn the_commands_of_the_examples_readmes_print_what_they_show() {
+    let root = repo_root();
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for page in doc_pages()
+        .into_iter()
+        .filter(|p| p.starts_with("examples/"))
+    {
+        if let Some((_, test)) = EXAMPLES_RUN_ELSEWHERE.iter().find(|(p, _)| *p == page) {
+            let source = std::fs::read_to_string(root.join(test)).unwrap();
+            assert!(
+                source.contains("README.md"),
+                "{page}: {test} does not read the page"
+            );
+            continue;
+        }
+        let blocks = blocks(&page);
+        // A server started by one block serves the page's next blocks.
+        let mut servers: Vec<HttpServer> = Vec::new();
+        for (i, block) in blocks.iter().enumerate() {
+            if block.info != "console" || block.no_test {
+                continue;
+            }
+            let expected = blocks.get(i + 1).filter(|next| next.info == "text");
+            let scratch = scratch("example-readme-");
+            let mut dirs: Vec<(String, String)> = Vec::new();
+            let mut printed = String::new();
+            for line in block.body.lines().filter(|l| !l.trim().is_empty()) {
+                let mut words = words(line);
+                for word in &mut words {
+                    for (shown, real) in &dirs {
+                        *word = word.replace(shown.as_str(), real);
+                    }
+                }
+                if let [mkdir, p, dir] = words.as_slice()
+                    && mkdir == "mkdir"
+                    && p == "-p"
+                {
+                    let real = scratch.path().join(format!("dir{}", dirs.len()));
+                    std::fs::create_dir_all(&real).unwrap();
+                    dirs.push((dir.clone(), real.display().to_string()));
+                    continue;
+                }
+                if let Some(server) = HttpServer::start(&words, &block.at) {
+                    servers.push(server);
+                    continue;
+                }
+                // The page's port is granted by the example's policy: run
+                // under a copy granting the server's port instead.
+                for server in &servers {
+                    let mut policy = false;
+                    for word in &mut words {
+                        if policy {
+                            let copy = scratch.path().join("policy.toml");
+                            let granted = std::fs::read_to_string(root.join(&*word)).unwrap();
+                            std::fs::write(&copy, server.port_for_page(&granted, true)).unwrap();
+                            dirs.push((word.clone(), copy.display().to_string()));
+                            *word = copy.display().to_string();
+                        } else {
+                            *word = server.port_for_page(word, true);
+                        }
+                        policy = word == "--policy";
+                    }
+                }
+                let Some(args) = words
+                    .strip_prefix(&["cargo", "run", "-p", "airssys-cli", "--"].map(String::from))
+                else {
+                    panic!(
+                        "{}: this test runs `cargo run -p airssys-cli -- ..`, `mkdir -p` and \
+                         `cd DIR && python3 -m http.server ..` lines only (mark the block `<!-- no-test: reason -->` otherwise): {line}",
+                        block.at
+                    );
+                };
+                let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+                    .args(args)
+                    .current_dir(&root)
+                    .env("CARGO_TARGET_DIR", shared_target())
+                    .env_remove("RUSTFLAGS")
+                    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                    .output()
+                    .unwrap();
+                let mut seen = format!("{}{}", text(&out.stdout), text(&out.stderr));
+                for server in &servers {
+                    seen = server.port_for_page(&seen, false);
+                }
+                for (shown, real) in &dirs {
+                    seen = seen.replace(real.as_str(), shown);
+                }
+                printed.push_str(&seen);
+                ran += 1;
+            }
+            let Some(expected) = expected else { continue };
+            let mut lines = printed.lines();
+            for shown in expected.body.lines() {
+                if !lines.any(|l| line_matches(shown, l)) {
+                    failures.push(format!(
+                        "{}: `{shown}` is not printed (in this order) by the commands at {}:\n{printed}",
+                        expected.at, block.at
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    assert!(ran >= 3, "ran only {ran} commands of the examples' READMEs");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `cd DIR && python3 -m http.server PORT --bind 127.0.0.1`, serving `DIR`
+/// on a free port that stands for the page's `PORT`.
+struct HttpServer {
+    /// The server (killed when dropped).
+    child: std::process::Child,
+    /// The page's port.
+    page: String,
+    /// The port it listens on.
+    port: String,
+}
+
+impl HttpServer {
+    /// Starts the server of `words` (the line at `at`), if it is one, and
+    /// waits until it accepts connections.
+    fn start(words: &[String], at: &str) -> Option<HttpServer> {
+        let [cd, dir, and, python, m, module, page, bind, address] = words else {
+            return None;
+        };
+        let shape = [cd, and, python, m, module, bind].map(String::as_str);
+        if shape != ["cd", "&&", "python3", "-m", "http.server", "--bind"] {
+            return None;
+        }
+        let port = std::net::TcpListener::bind((address.as_str(), 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", &port, "--bind", address])
+            .current_dir(repo_root().join(dir))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{at}: python3 runs (apt-get install python3): {e}"));
+        let server = HttpServer {
+            child,
+            page: page.clone(),
+            port,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(format!("{address}:{}", server.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{at}: the HTTP server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(server)
+    }
+
+    /// `text` with `:<page's port>` written as `:<port>` (`to_real`) or
+    /// back.
+    fn port_for_page(&self, text: &str, to_real: bool) -> String {
+        let (page, port) = (format!(":{}", self.page), format!(":{}", self.port));
+        if to_real {
+            text.replace(&page, &port)
+        } else {
+            text.replace(&port, &page)
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A compile error the docs show (a ` ```text ` block pointing at
+/// ` --> tests/ui/...rs`) is the one the UI test of that file expects: its
+/// lines are lines of the test's `.stderr`, in order (the page may leave
+/// lines out).
+#[test]
+fn compile_errors_shown_in_the_docs_are_the_ui_tests_output() {
+    let mut checked = 0;
+    for page in doc_pages() {
+        for block in blocks(&page) {
+            let Some(file) = block.body.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("--> ")
+                    .filter(|f| f.starts_with("tests/ui/"))
+                    .and_then(|f| f.split(".rs:").next())
+            }) else {
+                continue;
+            };
+            let stderr_file = repo_root().join(format!("{file}.stderr"));
+            let expected = std::fs::read_to_string(&stderr_file).unwrap_or_else(|e| {
+                panic!("{}: cannot read {}: {e}", block.at, stderr_file.display())
+            });
+            let mut lines = expected.lines();
+            for shown in block.body.lines() {
+                assert!(
+                    lines.any(|l| l == shown),
+                    "{}: `{shown}` is not (in this order) in {}:\n{expected}",
+                    block.at,
+                    stderr_file.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "checked only {checked} compile errors");
 }
