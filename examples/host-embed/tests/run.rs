@@ -3,7 +3,7 @@
 //! grant, one allowed and one denied call of the host's own greeter
 //! service through its function and the same through a method of its
 //! `phrasebook` resource (`{self}`), and the audit trail with the
-//! contract's `log:write` too.
+//! contract's `log:write` too; that is the output its README shows.
 //!
 //! The component builds into `<repo>/target/new-templates`, the target
 //! directory the CLI tests share, so airssys compiles for wasm32-wasip2
@@ -95,6 +95,18 @@ fn the_host_serves_its_own_interface_and_guards_it() {
             "missing {line:?} in:\n{stdout}"
         );
     }
+    // The README shows this output, line for line.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("reads examples/host-embed/README.md");
+    let shown = readme
+        .split("It prints:\n\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README shows the output after `It prints:`");
+    assert_eq!(
+        stdout, shown,
+        "examples/host-embed/README.md shows another output than the host prints"
+    );
     // Each allowed greeting is logged: once per request form.
     assert_eq!(
         stdout.matches("  allow log:write:info ").count(),
