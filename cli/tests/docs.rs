@@ -199,11 +199,62 @@ fn is_component(block: &Block) -> bool {
     block.body.contains("#[airssys::component")
 }
 
-/// The Rust snippets of the component pages, each a crate of its own.
+/// `docs/component-guide.md`'s `Cargo.toml` of a component (its
+/// ` ```toml ` block), completed with a `[package]` table.
+fn component_guide_cargo_toml() -> String {
+    let block = blocks("docs/component-guide.md")
+        .into_iter()
+        .find(|b| b.info == "toml")
+        .expect("docs/component-guide.md shows a component's Cargo.toml");
+    local_dependencies(&format!(
+        "[package]\nname = \"snippet\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+         publish = false\n\n{}",
+        block.body
+    ))
+}
+
+/// The `Cargo.toml` `docs/component-guide.md` shows is what `airssys new`
+/// writes (the `airssys` dependency on this checkout).
+#[test]
+fn the_cargo_toml_of_the_component_guide_is_what_airssys_new_writes() {
+    let block = blocks("docs/component-guide.md")
+        .into_iter()
+        .find(|b| b.info == "toml")
+        .expect("docs/component-guide.md shows a component's Cargo.toml");
+    let tmp = scratch("new-");
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["new", "guide"])
+        .current_dir(tmp.path())
+        .env_remove("AIRSSYS_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(tmp.path().join("guide/Cargo.toml")).unwrap();
+    let written: Vec<&str> = written.lines().map(str::trim).collect();
+    for line in block.body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let line = match line.split_once('=') {
+            Some((name, _)) if name.trim() == "airssys" => format!(
+                "airssys = {{ path = {:?} }}",
+                repo_root().display().to_string()
+            ),
+            _ => line.to_owned(),
+        };
+        assert!(
+            written.contains(&line.as_str()),
+            "{}: `airssys new` writes no line `{line}`:\n{}",
+            block.at,
+            written.join("\n")
+        );
+    }
+}
+
+/// The Rust snippets of the component pages, each a crate of its own (with
+/// the `Cargo.toml` the component guide shows).
 #[test]
 fn rust_snippets_of_readme_and_component_guide_compile() {
     let mut failures = Vec::new();
     let mut checked = 0;
+    let cargo_toml = component_guide_cargo_toml();
     for page in ["README.md", "docs/component-guide.md"] {
         for block in blocks(page) {
             if block.info != "rust" || block.no_test {
@@ -215,11 +266,7 @@ fn rust_snippets_of_readme_and_component_guide_compile() {
                 block.at
             );
             let tmp = scratch("snippet-");
-            crate_at(
-                tmp.path(),
-                &component_toml("snippet"),
-                ("src/lib.rs", &block.body),
-            );
+            crate_at(tmp.path(), &cargo_toml, ("src/lib.rs", &block.body));
             checked += 1;
             if let Err(e) = check(tmp.path(), true, &block.at) {
                 failures.push(e);
@@ -510,22 +557,34 @@ fn every_policy_shown_in_the_docs_loads() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// `docs/policy.md`'s error sample is what a policy with that mistake gets:
-/// the same message, at a line and column of the file.
+/// `docs/policy.md`'s error sample is what `airssys` prints for the page's
+/// first policy with `kv:raed` for its first `kv:read`, in `policy.toml`.
 #[test]
 fn the_policy_error_sample_of_policy_md_is_real() {
-    let shown = blocks("docs/policy.md")
-        .into_iter()
+    let blocks = blocks("docs/policy.md");
+    let shown = blocks
+        .iter()
         .find(|b| b.info == "text" && b.body.starts_with("policy.toml:"))
         .expect("docs/policy.md shows a policy error");
-    let (_, message) = shown.body.trim().split_once(": ").unwrap();
-    let policy = "[components.counter]\ngrants = [\"kv:raed:counter/*\"]\n";
-    let e = airssys_runtime::Policy::from_toml_str(policy)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains(message),
-        "{}: shows `{message}`, a policy gets `{e}`",
+    let example = blocks
+        .iter()
+        .find(|b| b.info == "toml")
+        .expect("docs/policy.md shows a policy");
+    let tmp = scratch("policy-error-");
+    write(
+        &tmp.path().join("policy.toml"),
+        &example.body.replacen("kv:read", "kv:raed", 1),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", "component.wasm", "--policy", "policy.toml"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: {}", shown.body),
+        "{}: the sample is not what `airssys run` prints",
         shown.at
     );
 }
