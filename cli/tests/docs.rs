@@ -1270,3 +1270,60 @@ fn compile_errors_shown_in_the_docs_are_the_ui_tests_output() {
     }
     assert!(checked >= 2, "checked only {checked} compile errors");
 }
+
+/// The load refusal `docs/pitfalls.md` and `docs/cli.md` show is what
+/// `airssys run` prints for the `kv-counter` example under its policy
+/// without `log:write` (the policy at the path each page names), and
+/// `docs/pitfalls.md`'s call-time denial is what the example prints under
+/// its own policy: the lines of each sample, in order, on stderr (the
+/// refusal) or stdout (the denial), `…` standing for the left-out path.
+#[test]
+fn the_refusals_pitfalls_md_and_cli_md_show_are_real() {
+    let root = repo_root();
+    let example = root.join("examples/kv-counter");
+    let policy = std::fs::read_to_string(example.join("policy.toml")).unwrap();
+    let without_log = policy.replace(", \"log:write\"]", "]");
+    assert_ne!(without_log, policy, "the example's policy grants log:write");
+    let sample = |page: &str, starts: &str| {
+        blocks(page)
+            .into_iter()
+            .find(|b| b.info == "text" && b.body.starts_with(starts))
+            .unwrap_or_else(|| panic!("{page} shows `{starts}..`"))
+    };
+    let run = |cwd: &Path, policy: &str| {
+        Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .args(["run", &example.display().to_string(), "--policy", policy])
+            .args(["--request", "increment", "--request", "reset"])
+            .current_dir(cwd)
+            .env("CARGO_TARGET_DIR", shared_target())
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .unwrap()
+    };
+    let assert_shown = |shown: &Block, printed: &str| {
+        let mut lines = printed.lines();
+        for line in shown.body.lines() {
+            assert!(
+                lines.any(|l| line_matches(line, l)),
+                "{}: `{line}` is not printed (in this order):\n{printed}",
+                shown.at
+            );
+        }
+    };
+    for (page, policy_path) in [
+        ("docs/pitfalls.md", "examples/kv-counter/policy.toml"),
+        ("docs/cli.md", "policy.toml"),
+    ] {
+        let shown = sample(page, "error: the host refused to load");
+        let tmp = scratch("refusal-");
+        write(&tmp.path().join(policy_path), &without_log);
+        let out = run(tmp.path(), policy_path);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_shown(&shown, &without_build(&text(&out.stderr)));
+    }
+    let shown = sample("docs/pitfalls.md", "  DENY  kv:delete:counter/starts");
+    let out = run(&root, "examples/kv-counter/policy.toml");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_shown(&shown, &text(&out.stdout));
+}
