@@ -1327,3 +1327,79 @@ fn the_refusals_pitfalls_md_and_cli_md_show_are_real() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_shown(&shown, &text(&out.stdout));
 }
+
+/// Which test runs the shell blocks (` ```sh `, ` ```console `, ...) of
+/// each page that has some (of the one section named, when the test runs
+/// only that); the test file names the page.
+const SHELL_PAGES: &[(&str, &str)] = &[
+    ("README.md", "cli/tests/docs.rs"),
+    ("docs/capabilities.md", "cli/tests/docs.rs"),
+    ("docs/cli.md", "cli/tests/docs.rs"),
+    ("docs/distributed.md#Quickstart", "cli/tests/distributed.rs"),
+    ("docs/getting-started.md", "cli/tests/getting_started.rs"),
+    ("docs/least-privilege.md", "cli/tests/authority.rs"),
+    ("docs/other-languages.md", "cli/tests/examples.rs"),
+    ("docs/serve.md", "cli/tests/serve.rs"),
+    ("examples/file-indexer/README.md", "cli/tests/docs.rs"),
+    (
+        "examples/host-embed/README.md",
+        "examples/host-embed/tests/run.rs",
+    ),
+    ("examples/http-fetch/README.md", "cli/tests/docs.rs"),
+    ("examples/kv-counter/README.md", "cli/tests/docs.rs"),
+    ("examples/ping-pong/README.md", "cli/tests/docs.rs"),
+];
+
+/// Every shell block of the docs is run by a test (the one
+/// [`SHELL_PAGES`] names for its page) or says why not
+/// (`<!-- no-test: reason -->`): a page that gains commands no test runs
+/// fails here.
+#[test]
+fn every_shell_block_of_the_docs_is_run_by_a_test() {
+    let mut failures = Vec::new();
+    for page in doc_pages() {
+        let whole = SHELL_PAGES.iter().any(|(p, _)| *p == page);
+        // The line range of the one section a test runs, if listed so.
+        let section = SHELL_PAGES.iter().find_map(|(p, _)| {
+            let heading = p.strip_prefix(&format!("{page}#"))?;
+            let source = std::fs::read_to_string(repo_root().join(&page)).unwrap();
+            let lines: Vec<&str> = source.lines().collect();
+            let start = lines
+                .iter()
+                .position(|l| l.starts_with(&format!("## {heading}")))
+                .unwrap_or_else(|| panic!("{page} has no section `## {heading}`"));
+            let end = lines[start + 1..]
+                .iter()
+                .position(|l| l.starts_with("## "))
+                .map_or(lines.len(), |n| start + 1 + n);
+            Some(start + 1..=end)
+        });
+        for block in blocks(&page) {
+            let language = block.info.split(',').next().unwrap_or("");
+            if block.no_test || !["sh", "bash", "shell", "console"].contains(&language) {
+                continue;
+            }
+            let line: usize = block.at.rsplit(':').next().unwrap().parse().unwrap();
+            if !whole && !section.as_ref().is_some_and(|r| r.contains(&line)) {
+                failures.push(format!(
+                    "{}: a shell block no test runs: run it from a test and list the page in \
+                     SHELL_PAGES, or mark it `<!-- no-test: reason -->`",
+                    block.at
+                ));
+            }
+        }
+    }
+    for (page, test) in SHELL_PAGES {
+        let page = page.split('#').next().unwrap();
+        let source = std::fs::read_to_string(repo_root().join(test)).unwrap();
+        let name = if page.starts_with("examples/") && !test.starts_with("cli/") {
+            "README.md"
+        } else if page.starts_with("examples/") {
+            "examples/"
+        } else {
+            page
+        };
+        assert!(source.contains(name), "{test} does not name {page}");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
