@@ -1403,3 +1403,50 @@ fn every_shell_block_of_the_docs_is_run_by_a_test() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Which test compiles the ` ```rust ` blocks of each page that has some
+/// (not `ignore`d nor `no-test`); the test file names the page.
+const RUST_PAGES: &[(&str, &str)] = &[
+    ("README.md", "cli/tests/docs.rs"),
+    ("docs/component-guide.md", "cli/tests/docs.rs"),
+    // The excerpt is compared with the `src/lib.rs` `airssys new` writes,
+    // which the test builds and runs.
+    ("docs/getting-started.md", "cli/tests/getting_started.rs"),
+    ("docs/host-guide.md", "cli/tests/docs.rs"),
+    // Doc tests of `airssys-runtime` (`#[doc = include_str!(..)]`).
+    ("docs/nats.md", "runtime/src/broker/nats.rs"),
+    ("docs/server.md", "runtime/src/server/mod.rs"),
+    ("docs/policy.md", "cli/tests/docs.rs"),
+    // Its non-blocking subscriber is runtime/tests/blocked_output.rs's,
+    // which compares the two.
+    ("docs/runtime.md", "runtime/tests/blocked_output.rs"),
+];
+
+/// Every ` ```rust ` block of the docs is compiled by a test (the one
+/// [`RUST_PAGES`] names for its page), or is marked `ignore` or
+/// `<!-- no-test: reason -->`.
+#[test]
+fn every_rust_block_of_the_docs_is_compiled_by_a_test() {
+    let mut failures = Vec::new();
+    for page in doc_pages() {
+        let listed = RUST_PAGES.iter().any(|(p, _)| *p == page);
+        for block in blocks(&page) {
+            let mut info = block.info.split(',');
+            if info.next() != Some("rust") || block.no_test || info.any(|i| i == "ignore") {
+                continue;
+            }
+            if !listed {
+                failures.push(format!(
+                    "{}: a Rust block no test compiles: compile it from a test and list the page \
+                     in RUST_PAGES, or mark it ```rust,ignore or `<!-- no-test: reason -->`",
+                    block.at
+                ));
+            }
+        }
+    }
+    for (page, test) in RUST_PAGES {
+        let source = std::fs::read_to_string(repo_root().join(test)).unwrap();
+        assert!(source.contains(page), "{test} does not name {page}");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
