@@ -1450,3 +1450,107 @@ fn every_rust_block_of_the_docs_is_compiled_by_a_test() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The "one mistake to try" of each example's README that makes the build
+/// fail: the edit it describes ("Remove the line `X` from .. in `FILE`", or
+/// "Remove `X` from .. in `FILE`") is made in a copy of the crate, which
+/// must then fail to build with the lines of the ` ```text ` block after
+/// it, in order (`…` standing for left-out text).
+#[test]
+fn the_build_mistakes_of_the_examples_readmes_fail_as_shown() {
+    let mut tried = 0;
+    let mut failures = Vec::new();
+    for page in doc_pages()
+        .into_iter()
+        .filter(|p| p.starts_with("examples/"))
+    {
+        let example = repo_root().join(page.trim_end_matches("/README.md"));
+        let source = std::fs::read_to_string(repo_root().join(&page)).unwrap();
+        let blocks = blocks(&page);
+        for paragraph in source.split("\n\n") {
+            let Some(rest) = paragraph.trim_start().strip_prefix("Remove ") else {
+                continue;
+            };
+            let words: Vec<&str> = paragraph.split_whitespace().collect();
+            if !words.join(" ").contains("The build fails") {
+                continue;
+            }
+            let whole_line = rest.starts_with("the line ");
+            let quoted: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+            let removed = quoted[0];
+            let file = quoted
+                .iter()
+                .find(|q| q.ends_with(".rs"))
+                .unwrap_or_else(|| panic!("{page}: which file? {paragraph}"));
+            let krate = example.join(file.trim_end_matches("src/lib.rs"));
+            let shown = blocks
+                .iter()
+                .find(|b| {
+                    b.info == "text"
+                        && source[..source.find(paragraph).unwrap()].lines().count()
+                            < b.at.rsplit(':').next().unwrap().parse().unwrap()
+                })
+                .expect("a text block after the mistake");
+            let tmp = scratch("mistake-");
+            for name in ["Cargo.toml", "Cargo.lock", "src/lib.rs"] {
+                let text = std::fs::read_to_string(krate.join(name)).unwrap();
+                let text = match name {
+                    "Cargo.toml" => local_dependencies(&text),
+                    "src/lib.rs" if whole_line => {
+                        let kept: Vec<&str> =
+                            text.lines().filter(|l| l.trim() != removed).collect();
+                        assert_ne!(
+                            kept.len(),
+                            text.lines().count(),
+                            "{page}: no line `{removed}`"
+                        );
+                        kept.join("\n") + "\n"
+                    }
+                    "src/lib.rs" => {
+                        assert!(text.contains(removed), "{page}: no `{removed}` in {file}");
+                        text.replacen(&format!(", {removed}"), "", 1)
+                            .replacen(removed, "", 1)
+                    }
+                    _ => text,
+                };
+                write(&tmp.path().join(name), &text);
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let out = Command::new(cargo)
+                .args([
+                    "build",
+                    "--target",
+                    "wasm32-wasip2",
+                    "--release",
+                    "--color",
+                    "never",
+                ])
+                .current_dir(tmp.path())
+                .env("CARGO_TARGET_DIR", shared_target())
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .output()
+                .unwrap();
+            tried += 1;
+            let stderr = text(&out.stderr);
+            if out.status.success() {
+                failures.push(format!(
+                    "{page}: the build with `{removed}` removed succeeds"
+                ));
+                continue;
+            }
+            let mut lines = stderr.lines();
+            for line in shown.body.lines() {
+                if !lines.any(|l| line_matches(line, l)) {
+                    failures.push(format!(
+                        "{}: `{line}` is not (in this order) in what the build prints:\n{stderr}",
+                        shown.at
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    assert!(tried >= 4, "tried only {tried} mistakes");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
