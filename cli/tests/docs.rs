@@ -1554,3 +1554,76 @@ fn the_build_mistakes_of_the_examples_readmes_fail_as_shown() {
     assert!(tried >= 4, "tried only {tried} mistakes");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The keys of a JSON object, sorted.
+fn keys(value: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("an object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// `docs/cli.md`'s `inspect --format json` sample has the fields the
+/// command prints (top level, `manifest`, the items of `imports` and
+/// `exports`), and its table describes each of them.
+#[test]
+fn the_inspect_json_sample_of_cli_md_has_the_real_fields() {
+    let page = std::fs::read_to_string(repo_root().join("docs/cli.md")).unwrap();
+    let block = blocks("docs/cli.md")
+        .into_iter()
+        .find(|b| b.info == "json")
+        .expect("docs/cli.md shows the JSON format");
+    let shown: serde_json::Value =
+        serde_json::from_str(&block.body).unwrap_or_else(|e| panic!("{}: not JSON: {e}", block.at));
+
+    let built = run_line(
+        &format!(
+            "cargo run -p airssys-cli -- run {}",
+            repo_root().join("examples/kv-counter").display()
+        ),
+        &repo_root(),
+        &block.at,
+    );
+    assert!(
+        built.status.success() || built.status.code() == Some(1),
+        "{}",
+        text(&built.stderr)
+    );
+    let wasm = shared_target().join("wasm32-wasip2/release/kv_counter.wasm");
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["inspect", &wasm.display().to_string(), "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let real: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    assert_eq!(keys(&shown), keys(&real), "{}: top-level fields", block.at);
+    assert_eq!(
+        keys(&shown["manifest"]),
+        keys(&real["manifest"]),
+        "{}: `manifest` fields",
+        block.at
+    );
+    for list in ["imports", "exports"] {
+        assert_eq!(
+            keys(&shown[list][0]),
+            keys(&real[list][0]),
+            "{}: fields of an item of `{list}`",
+            block.at
+        );
+    }
+    for key in keys(&real) {
+        assert!(
+            page.lines().any(|l| l
+                .strip_prefix("| ")
+                .and_then(|row| row.split('|').next())
+                .is_some_and(|field| field.contains(&format!("`{key}`")))),
+            "{}: the table does not describe `{key}`",
+            block.at
+        );
+    }
+}
