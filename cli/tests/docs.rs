@@ -777,19 +777,25 @@ fn old_wasm(dir: &Path) {
     resolve.push_dir(&wit).unwrap();
     let pkg = resolve.push_str("app.wit", APP_WORLD).unwrap();
     let world = resolve.select_world(&[pkg], Some("app")).unwrap();
-    let mut bytes = common::dummy_component(&resolve, world);
-    let manifest = airssys_contract::manifest::Manifest::from_toml_str(
+    let bytes = with_manifest(
+        common::dummy_component(&resolve, world),
         "[component]\nname = \"counter\"\nversion = \"0.1.0\"\n\n[capabilities]\n\
          requires = [\"kv:read:counter/*\", \"kv:write:counter/*\"]\n",
-    )
-    .unwrap();
+    );
+    std::fs::write(dir.join("old.wasm"), bytes).unwrap();
+}
+
+/// `component` with the manifest `toml` appended as its `airssys:manifest`
+/// section.
+fn with_manifest(mut component: Vec<u8>, toml: &str) -> Vec<u8> {
+    let manifest = airssys_contract::manifest::Manifest::from_toml_str(toml).unwrap();
     let section = wasm_encoder::CustomSection {
         name: std::borrow::Cow::Borrowed(airssys_contract::manifest::MANIFEST_SECTION),
         data: std::borrow::Cow::Owned(manifest.encode()),
     };
-    bytes.push(wasm_encoder::Section::id(&section));
-    wasm_encoder::Encode::encode(&section, &mut bytes);
-    std::fs::write(dir.join("old.wasm"), bytes).unwrap();
+    component.push(wasm_encoder::Section::id(&section));
+    wasm_encoder::Encode::encode(&section, &mut component);
+    component
 }
 
 /// `module.wasm`: an empty core module.
@@ -1624,6 +1630,52 @@ fn the_inspect_json_sample_of_cli_md_has_the_real_fields() {
                 .is_some_and(|field| field.contains(&format!("`{key}`")))),
             "{}: the table does not describe `{key}`",
             block.at
+        );
+    }
+}
+
+/// `docs/policy.md`'s load refusal is what `airssys run` prints for a
+/// component `counter` requiring `kv:write:counter/*` and `env:read:HOME`
+/// under a `policy.toml` that denies `env:read` on line 4 and has
+/// `[components.counter]` on line 9 without those grants.
+#[test]
+fn the_load_refusal_of_policy_md_is_real() {
+    let shown = blocks("docs/policy.md")
+        .into_iter()
+        .find(|b| b.info == "text" && b.body.contains("requires capabilities the host policy"))
+        .expect("docs/policy.md shows a load refusal");
+    let tmp = scratch("load-refusal-");
+    let world = "package test:app;
+world app {
+  import airssys:core/storage@1.0.0;
+  import airssys:core/environment@1.0.0;
+  export airssys:core/lifecycle@1.0.0;
+}";
+    let component = with_manifest(
+        common::app_component(world),
+        "[component]\nname = \"counter\"\nversion = \"0.1.0\"\n\n[capabilities]\n\
+         requires = [\"kv:read:counter/*\", \"kv:write:counter/*\", \"env:read:HOME\"]\n",
+    );
+    std::fs::write(tmp.path().join("counter.wasm"), component).unwrap();
+    write(
+        &tmp.path().join("policy.toml"),
+        "# For every component:\n[defaults]\ngrants = [\"log:write\"]\ndenies = [\"env:read\"]\n\n\
+         # The counter reads its counts; writing them is not granted here.\n\n\n\
+         [components.counter]\ngrants = [\"kv:read:counter/*\"]\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", "counter.wasm", "--policy", "policy.toml"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let mut lines = stderr.lines();
+    for line in shown.body.lines() {
+        assert!(
+            lines.any(|l| l.ends_with(line)),
+            "{}: `{line}` is not printed (in this order):\n{stderr}",
+            shown.at
         );
     }
 }
