@@ -1828,7 +1828,11 @@ impl Broker for NatsBroker {
                 subject.map(|subject| (subject, pattern.clone()))
             })
             .collect();
-        shared.local.register(component, subscriber);
+        // Queued messages the new registration does not cover are
+        // acknowledged, never delivered, as one arriving outside it is.
+        for envelope in shared.local.register_dropping(component, subscriber) {
+            self.settle(component, &envelope, Settlement::Handled);
+        }
         let old = crate::sync::lock(&shared.listeners).remove(component);
         if let Some(old) = old {
             old.abort();
