@@ -1044,11 +1044,23 @@ fn storage_recount_repairs_a_usage_counter_left_high() {
             "docs/cli.md does not show {line:?}"
         );
     }
+    // A namespace name from the bucket holding control characters (an
+    // OSC title sequence) is printed escaped, never sent to the terminal.
+    (&socket)
+        .write_all(b"PUB $KV.airssys.u.G10wO3gH 1\r\n7\r\nPING\r\n")
+        .unwrap();
+    line.clear();
+    lines.read_line(&mut line).unwrap();
+    assert_eq!(line, "PONG\r\n");
     let said = recount(&[]);
     assert!(
         said.contains(&format!(
             "  counter-app: {real} -> {real} bytes (unchanged)\n"
         )),
+        "{said}"
+    );
+    assert!(
+        !said.contains('\u{1b}') && said.contains("  \\u{1b}]0;x\\u{7}: 7 -> 0 bytes"),
         "{said}"
     );
 

@@ -1185,8 +1185,12 @@ mod tests {
             threads.push(std::thread::spawn(move || {
                 let mut i = 0u32;
                 while !stop.load(Ordering::Relaxed) {
-                    let _ = b.publish("p", if i % 2 == 0 { "t.x" } else { "t.y" }, vec![publisher]);
-                    if i % 7 == 0 {
+                    let _ = b.publish(
+                        "p",
+                        if i.is_multiple_of(2) { "t.x" } else { "t.y" },
+                        vec![publisher],
+                    );
+                    if i.is_multiple_of(7) {
                         let _ = b.publish("p", &format!("n.{}", i % 5000), vec![publisher]);
                     }
                     i = i.wrapping_add(1);
@@ -1202,7 +1206,7 @@ mod tests {
                     subscribe(&b, &name, "t.*", "t.*");
                     let mut sink = VecDeque::new();
                     b.take_batch(&name, 1000, &mut sink);
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         b.unregister(&name);
                     }
                     i = i.wrapping_add(1);
