@@ -45,6 +45,8 @@ use crate::sync::Notifier;
 pub struct InProcessBroker {
     config: BrokerConfig,
     inner: Mutex<Inner>,
+    /// [`Broker::registrations`].
+    registrations: std::sync::atomic::AtomicU64,
 }
 
 /// Distinct topics whose subscribers are cached; the cache is emptied when
@@ -425,6 +427,8 @@ impl InProcessBroker {
         mailbox.notifier = subscriber.notifier;
         let dropped = mailbox.drop_unwanted();
         inner.forget_routes();
+        self.registrations
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         dropped
     }
 
@@ -440,6 +444,7 @@ impl InProcessBroker {
                 max_payload_bytes: config.max_payload_bytes,
             },
             inner: Mutex::new(Inner::default()),
+            registrations: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -694,6 +699,8 @@ impl Broker for InProcessBroker {
             return 0;
         };
         inner.forget_routes();
+        self.registrations
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         inner.last_source = None;
         let dropped = mailbox.queue.len();
         for delivery in mailbox.queue {
@@ -704,6 +711,11 @@ impl Broker for InProcessBroker {
             }
         }
         dropped
+    }
+
+    fn registrations(&self) -> u64 {
+        self.registrations
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn set_running(&self, component: &str, running: bool) {

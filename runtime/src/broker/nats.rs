@@ -1889,6 +1889,10 @@ impl Broker for NatsBroker {
         shared.local.unregister(component)
     }
 
+    fn registrations(&self) -> u64 {
+        self.shared.local.registrations()
+    }
+
     /// The first running instance of `component` subscribes this host to
     /// its request subject (queue group `component`), waiting at most the
     /// `op_timeout` for the server to confirm; the last one ending
