@@ -712,6 +712,61 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         stderr.contains("--nats-inbox-prefix: `_INBOX.>` is not a NATS subject"),
         "{stderr}"
     );
+    // An inbox prefix in the server's `$` subjects, or overlapping the
+    // subject prefix (where components' topics and requests travel), is
+    // refused naming both flags or keys; so is a subject prefix that is
+    // not a subject.
+    for (args, says) in [
+        (
+            &["--nats-inbox-prefix", "airssys.topic.x"][..],
+            "--nats-inbox-prefix and the default subject prefix: the inbox prefix \
+             `airssys.topic.x` is the subject prefix `airssys` or inside it",
+        ),
+        (
+            &["--nats-inbox-prefix", "$JS.API"][..],
+            "the inbox prefix `$JS.API` is in the NATS server's own subjects",
+        ),
+        (
+            &["--nats-prefix", "_INBOX.shop"][..],
+            "the default inbox prefix and --nats-prefix: the subject prefix `_INBOX.shop` is \
+             inside the inbox prefix `_INBOX`",
+        ),
+        (
+            &["--nats-prefix", "shop", "--nats-inbox-prefix", "shop"][..],
+            "--nats-inbox-prefix and --nats-prefix: the inbox prefix `shop` is the subject \
+             prefix `shop`",
+        ),
+        (
+            &["--nats-prefix", "a..b"][..],
+            "--nats-prefix: `a..b` is not a NATS subject",
+        ),
+    ] {
+        let stderr = run(&[
+            &["run", "nothing.wasm", "--nats", "nats://127.0.0.1:1"],
+            args,
+        ]
+        .concat());
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &file(
+            tmp.path(),
+            "inbox.toml",
+            "[nats]\nurl = \"nats://127.0.0.1:1\"\ninbox_prefix = \"_INBOX.host-a\"\n",
+        ),
+        "--nats-prefix",
+        "_INBOX.host-a.x",
+    ]);
+    assert!(
+        stderr.contains(
+            "[nats] `inbox_prefix` (policy line 1) and --nats-prefix: the subject prefix \
+             `_INBOX.host-a.x` is inside the inbox prefix `_INBOX.host-a`"
+        ),
+        "{stderr}"
+    );
     // Reconnect settings: a bad value names the flag (or the key).
     let stderr = run(&[
         "run",
@@ -769,6 +824,61 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         stderr.contains("invalid value 'many' for '--nats-max-reconnects <N>'"),
         "{stderr}"
     );
+    // 0 would mean "never give up" to the client: refused, naming the
+    // flag or key. The largest values are taken, never a panic.
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-max-reconnects",
+        "0",
+    ]);
+    assert!(
+        stderr.contains("--nats-max-reconnects 0: give at least 1"),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &file(
+            tmp.path(),
+            "zero.toml",
+            "[nats]\nurl = \"nats://127.0.0.1:1\"\nmax_reconnects = 0\n",
+        ),
+    ]);
+    assert!(
+        stderr.contains("`max_reconnects = 0`: give at least 1"),
+        "{stderr}"
+    );
+    let max = u64::MAX.to_string();
+    for flags in [
+        &[
+            "--nats-reconnect-delay-ms",
+            "0",
+            "--nats-reconnect-max-delay-ms",
+            "0",
+        ][..],
+        &[
+            "--nats-reconnect-delay-ms",
+            &max,
+            "--nats-reconnect-max-delay-ms",
+            &max,
+            "--nats-max-reconnects",
+            &max,
+        ][..],
+    ] {
+        let stderr = run(&[
+            &["storage", "recount", "--nats", "nats://127.0.0.1:1"],
+            flags,
+        ]
+        .concat());
+        assert!(
+            stderr.contains("could not connect") && !stderr.contains("panicked"),
+            "{flags:?}: {stderr}"
+        );
+    }
 }
 
 /// The words of a shell line: single and double quotes group.
@@ -1156,11 +1266,23 @@ fn storage_recount_repairs_a_usage_counter_left_high() {
             "docs/cli.md does not show {line:?}"
         );
     }
+    // A namespace name from the bucket holding control characters (an
+    // OSC title sequence) is printed escaped, never sent to the terminal.
+    (&socket)
+        .write_all(b"PUB $KV.airssys.u.G10wO3gH 1\r\n7\r\nPING\r\n")
+        .unwrap();
+    line.clear();
+    lines.read_line(&mut line).unwrap();
+    assert_eq!(line, "PONG\r\n");
     let said = recount(&[]);
     assert!(
         said.contains(&format!(
             "  counter-app: {real} -> {real} bytes (unchanged)\n"
         )),
+        "{said}"
+    );
+    assert!(
+        !said.contains('\u{1b}') && said.contains("  \\u{1b}]0;x\\u{7}: 7 -> 0 bytes"),
         "{said}"
     );
 

@@ -47,6 +47,9 @@ pub struct AuditLog {
     sink: Option<Mutex<Box<dyn Write + Send>>>,
     /// The embedder's hooks ([`RuntimeBuilder::on_audit`](crate::RuntimeBuilder::on_audit)).
     hooks: Vec<AuditHook>,
+    /// Whether `sink` or `hooks` take records (kept in step with both):
+    /// the guards' allow path reads this field instead of calling.
+    listens: bool,
     /// Per component: its quota of refusal records and their window.
     denials: Mutex<HashMap<String, Arc<DenialQuota>>>,
 }
@@ -250,6 +253,7 @@ impl AuditLog {
         AuditLog {
             sink: Some(Mutex::new(Box::new(writer))),
             hooks: Vec::new(),
+            listens: true,
             denials: Mutex::default(),
         }
     }
@@ -353,6 +357,7 @@ impl AuditLog {
     /// Adds hooks that get every record.
     pub(crate) fn add_hooks(&mut self, hooks: Vec<AuditHook>) {
         self.hooks.extend(hooks);
+        self.listens = self.sink.is_some() || !self.hooks.is_empty();
     }
 
     fn call_hooks(&self, record: &AuditRecord<'_>) {
@@ -432,11 +437,12 @@ impl AuditLog {
     /// Whether anyone takes records of allowed calls: a sink, a hook, or
     /// a `tracing` subscriber at `TRACE` for `airssys::audit` (otherwise
     /// the guards skip building them).
-    #[inline]
+    ///
+    /// Inlined into the guards' allow path: a field read, then `tracing`'s
+    /// global level filter (one atomic load) when nothing else listens.
+    #[inline(always)]
     pub(crate) fn records_allowed(&self) -> bool {
-        self.sink.is_some()
-            || !self.hooks.is_empty()
-            || tracing::enabled!(target: "airssys::audit", tracing::Level::TRACE)
+        self.listens || tracing::enabled!(target: "airssys::audit", tracing::Level::TRACE)
     }
 
     /// Records one guard decision.
@@ -513,6 +519,25 @@ mod tests {
     use airssys_contract::capability::{Decision, GrantSet, Request, Rule, Verdict};
 
     use super::*;
+
+    /// The field the guards read follows the sink and the hooks: an
+    /// allow is built whenever either takes records.
+    #[test]
+    fn records_allowed_follows_the_sink_and_the_hooks() {
+        let mut log = AuditLog::tracing_only();
+        assert!(
+            !log.records_allowed(),
+            "no sink, no hook, no TRACE subscriber"
+        );
+        log.add_hooks(Vec::new());
+        assert!(!log.records_allowed());
+        log.add_hooks(vec![Box::new(|_: &AuditRecord<'_>| {})]);
+        assert!(log.records_allowed());
+        let mut log = AuditLog::to_writer(std::io::sink());
+        assert!(log.records_allowed());
+        log.add_hooks(Vec::new());
+        assert!(log.records_allowed(), "adding no hook keeps the sink's");
+    }
 
     #[test]
     fn the_rule_in_words_is_the_grant_sets_own() {

@@ -220,3 +220,45 @@ fn delivery_hooks_see_what_became_of_each_entry() {
         ]
     );
 }
+
+/// A registration narrowing `bob`'s grant while a dispatcher pass is
+/// under way (here: from the delivery hook, right after the first of two
+/// queued messages) is in force for the rest of the pass: the second
+/// message, on a topic the new grant refuses, is never delivered.
+#[test]
+fn a_grant_narrowed_during_a_pass_stops_the_rest_of_it() {
+    use airssys_runtime::broker::Subscriber;
+    use airssys_runtime::contract::capability::{Capability, GrantSet};
+
+    let broker = Arc::new(airssys_runtime::InProcessBroker::new(Default::default()));
+    let delivered: Arc<Mutex<Vec<String>>> = Arc::default();
+    let rt = {
+        let (broker, delivered) = (Arc::clone(&broker), Arc::clone(&delivered));
+        Runtime::builder()
+            .policy(Policy::from_toml_str(PAIR).expect("policy"))
+            .broker(broker.clone())
+            .on_delivery(move |record| {
+                if let (DeliveryKind::Message { topic }, DeliveryOutcome::Delivered) =
+                    (record.kind, &record.outcome)
+                {
+                    delivered.lock().unwrap().push(topic.to_owned());
+                    // The operator narrows bob's grant to `orders.keep`.
+                    let narrow = GrantSet::builder()
+                        .allow(Capability::parse("msg:subscribe:orders.keep").expect("cap"))
+                        .build();
+                    let subscriptions =
+                        vec![Capability::parse("msg:subscribe:orders.*").expect("cap")];
+                    use airssys_runtime::Broker as _;
+                    broker.register("bob", Subscriber::new(subscriptions, narrow));
+                }
+            })
+            .build()
+            .expect("runtime")
+    };
+    let mut alice = start(&rt, "alice", &["msg:publish:orders.*", "msg:request:bob"]);
+    let mut bob = [start(&rt, "bob", &["msg:subscribe:orders.*"])];
+    assert_eq!(cmd(&mut alice, "publish:orders.first:1"), "ok");
+    assert_eq!(cmd(&mut alice, "publish:orders.second:2"), "ok");
+    rt.run_until_idle(&mut bob, 16).expect("delivery");
+    assert_eq!(*delivered.lock().unwrap(), ["orders.first"]);
+}

@@ -230,6 +230,40 @@ impl NatsArgs {
             }
             options = options.inbox_prefix(prefix.clone());
         }
+        let subject_prefix = self.nats_prefix.clone().or(settings.prefix.clone());
+        if let Some(prefix) = &self.nats_prefix
+            && !airssys_runtime::policy::is_concrete_subject(prefix)
+        {
+            return Err(fail(
+                2,
+                format_args!(
+                    "--nats-prefix: `{prefix}` is not a NATS subject: use `.`-separated, \
+                     non-empty segments without `*`, `>` or whitespace (the default is `airssys`)"
+                ),
+            ));
+        }
+        {
+            use airssys_runtime::policy::{
+                DEFAULT_INBOX_PREFIX, DEFAULT_SUBJECT_PREFIX, inbox_prefix_conflict,
+            };
+            let (inbox, inbox_from) = match (&self.nats_inbox_prefix, &settings.inbox_prefix) {
+                (Some(flag), _) => (flag.as_str(), "--nats-inbox-prefix".to_owned()),
+                (None, Some(key_value)) => (key_value.as_str(), key("inbox_prefix")),
+                (None, None) => (DEFAULT_INBOX_PREFIX, "the default inbox prefix".to_owned()),
+            };
+            let prefix_from = match (&self.nats_prefix, &settings.prefix) {
+                (Some(_), _) => "--nats-prefix".to_owned(),
+                (None, Some(_)) => key("prefix"),
+                (None, None) => "the default subject prefix".to_owned(),
+            };
+            let prefix = subject_prefix.as_deref().unwrap_or(DEFAULT_SUBJECT_PREFIX);
+            if let Some(conflict) = inbox_prefix_conflict(inbox, prefix) {
+                return Err(fail(
+                    2,
+                    format_args!("{inbox_from} and {prefix_from}: {conflict}"),
+                ));
+            }
+        }
         Ok(Some(NatsPlan {
             url,
             origin: if self.nats.is_some() {
@@ -237,7 +271,7 @@ impl NatsArgs {
             } else {
                 "[nats] url"
             },
-            prefix: self.nats_prefix.clone().or(settings.prefix),
+            prefix: subject_prefix,
             delivery: self.nats_delivery.unwrap_or_default(),
             options,
             credentials,
@@ -256,6 +290,13 @@ impl NatsArgs {
         }
         if let Some(ms) = self.nats_reconnect_max_delay_ms {
             settings.reconnect_max_delay = Some(Duration::from_millis(ms));
+        }
+        if self.nats_max_reconnects == Some(0) {
+            return Err(fail(
+                2,
+                "--nats-max-reconnects 0: give at least 1 (the NATS client would take 0 as \
+                 \"never give up\"); leave the flag out to never give up",
+            ));
         }
         if let Some(n) = self.nats_max_reconnects {
             settings.max_reconnects = Some(usize::try_from(n).unwrap_or(usize::MAX));

@@ -37,7 +37,7 @@ pub(crate) fn run(command: Command) -> u8 {
 }
 
 fn recount(args: &RecountArgs) -> Result<(), Exit> {
-    use airssys_runtime::storage::NatsKvStorage;
+    use airssys_runtime::storage::{NatsKvStorage, RecountStep};
 
     let Some(plan) = args.nats.plan(None)? else {
         return Err(fail(
@@ -52,26 +52,38 @@ fn recount(args: &RecountArgs) -> Result<(), Exit> {
         .op_timeout(std::time::Duration::from_secs(120))
         .open()
         .map_err(|e| fail(2, format_args!("--nats: {e}")))?;
+    // Each namespace is printed as it is done, and a long count shows
+    // how far it got (stderr): the bucket may hold many.
     let done = storage
-        .recount(args.component.as_deref())
+        .recount_with(args.component.as_deref(), |step| match step {
+            RecountStep::Counting { namespace, entries } => {
+                eprintln!(
+                    "  counting `{}`: {entries} entries so far",
+                    namespace.escape_debug()
+                );
+            }
+            RecountStep::Done(one) => {
+                let said = if one.before == one.after {
+                    "unchanged"
+                } else if one.before > one.after {
+                    "was high: repaired"
+                } else {
+                    "was low: repaired"
+                };
+                // Names come from the bucket: control characters escaped.
+                println!(
+                    "  {}: {} -> {} bytes ({said})",
+                    one.namespace.escape_debug(),
+                    one.before,
+                    one.after
+                );
+            }
+            _ => {}
+        })
         .map_err(|e| fail(2, format_args!("--nats: {e}")))?;
     println!(
-        "recounted {} namespace(s) of the NATS key-value bucket `{}` ({shown}):",
-        done.len(),
+        "recounted {done} namespace(s) of the NATS key-value bucket `{}` ({shown})",
         storage.bucket()
     );
-    for one in &done {
-        let said = if one.before == one.after {
-            "unchanged"
-        } else if one.before > one.after {
-            "was high: repaired"
-        } else {
-            "was low: repaired"
-        };
-        println!(
-            "  {}: {} -> {} bytes ({said})",
-            one.namespace, one.before, one.after
-        );
-    }
     Ok(())
 }

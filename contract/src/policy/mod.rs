@@ -44,7 +44,10 @@ pub use builder::PolicyBuilder;
 pub use digest::{ComponentDigest, InvalidDigest};
 pub use grant::{MissingCapabilities, MissingCapability, MissingReason};
 pub use limits::*;
-pub use nats::{NatsSettings, is_concrete_subject, redact_url};
+pub use nats::{
+    DEFAULT_INBOX_PREFIX, DEFAULT_SUBJECT_PREFIX, NatsSettings, inbox_prefix_conflict,
+    is_concrete_subject, redact_url,
+};
 pub use programs::{
     ArgShape, ChildLimits, ProcessNotice, ProgramRule, is_loader_variable, resolve, rules_for,
     shown,

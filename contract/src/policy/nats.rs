@@ -98,6 +98,50 @@ pub fn is_concrete_subject(text: &str) -> bool {
         .all(|t| !t.is_empty() && t != "*" && t != ">" && !t.contains(char::is_whitespace))
 }
 
+/// The subject prefix of a host that sets none (`[nats] prefix`).
+pub const DEFAULT_SUBJECT_PREFIX: &str = "airssys";
+
+/// The inbox prefix of a host that sets none (`[nats] inbox_prefix`).
+pub const DEFAULT_INBOX_PREFIX: &str = "_INBOX";
+
+/// Why `inbox` cannot be the inbox prefix of a host whose subject prefix
+/// is `prefix` (both concrete subjects), or `None`: an inbox in the
+/// server's own `$` subjects (`$JS`, `$KV`, `$SYS`, ...), or one equal to,
+/// inside or around the subject prefix, where components' topics,
+/// requests and the JetStream streams live, so that a component (or
+/// another host) subscribed there could read this host's answers, or
+/// the host's inbox would receive components' messages.
+pub fn inbox_prefix_conflict(inbox: &str, prefix: &str) -> Option<String> {
+    let within = |inner: &str, outer: &str| {
+        inner == outer
+            || inner
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.starts_with('.'))
+    };
+    if inbox.starts_with('$') {
+        Some(format!(
+            "the inbox prefix `{inbox}` is in the NATS server's own subjects (`$JS`, `$KV`, \
+             `$SYS`, ...), where answers would reach the JetStream API or the system account; \
+             use one of its own, e.g. `_INBOX.host-a`"
+        ))
+    } else if within(inbox, prefix) {
+        Some(format!(
+            "the inbox prefix `{inbox}` is the subject prefix `{prefix}` or inside it, where \
+             components' topics and requests travel: a component subscribed there, or the \
+             JetStream stream, could read this host's answers; use a prefix outside it, e.g. \
+             `_INBOX.host-a`"
+        ))
+    } else if within(prefix, inbox) {
+        Some(format!(
+            "the subject prefix `{prefix}` is inside the inbox prefix `{inbox}`: components' \
+             messages would travel in this host's inbox; use prefixes apart, e.g. `airssys` and \
+             `_INBOX.host-a`"
+        ))
+    } else {
+        None
+    }
+}
+
 /// The `[nats]` table in TOML.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +205,21 @@ impl NatsFile {
                  = {max}`"
             ));
         }
+        if self.max_reconnects == Some(0) {
+            return Err(
+                "[nats]: `max_reconnects = 0`: give at least 1 (the NATS client would take \
+                 0 as \"never give up\"); leave the key out to never give up"
+                    .to_owned(),
+            );
+        }
+        if let Some(prefix) = &self.prefix
+            && !is_concrete_subject(prefix)
+        {
+            return Err(format!(
+                "[nats]: `prefix = {prefix:?}` is not a NATS subject: use `.`-separated, \
+                 non-empty segments without `*`, `>` or whitespace (the default is `airssys`)"
+            ));
+        }
         if let Some(inbox) = &self.inbox_prefix
             && !is_concrete_subject(inbox)
         {
@@ -168,6 +227,11 @@ impl NatsFile {
                 "[nats]: `inbox_prefix = \"{inbox}\"` is not a NATS subject: use `.`-separated, \
                  non-empty segments without `*`, `>` or whitespace (e.g. `_INBOX.host-a`)"
             ));
+        }
+        let prefix = self.prefix.as_deref().unwrap_or(DEFAULT_SUBJECT_PREFIX);
+        let inbox = self.inbox_prefix.as_deref().unwrap_or(DEFAULT_INBOX_PREFIX);
+        if let Some(conflict) = inbox_prefix_conflict(inbox, prefix) {
+            return Err(format!("[nats]: `inbox_prefix` and `prefix`: {conflict}"));
         }
         Ok(NatsSettings {
             url: self.url,
@@ -248,6 +312,36 @@ mod tests {
                 "`inbox_prefix = \"_INBOX.>\"` is not",
             ),
             ("inbox_prefix = \"a..b\"", "is not a NATS subject"),
+            (
+                "max_reconnects = 0",
+                "`max_reconnects = 0`: give at least 1",
+            ),
+            ("inbox_prefix = \"\"", "is not a NATS subject"),
+            ("inbox_prefix = \".a\"", "is not a NATS subject"),
+            ("inbox_prefix = \"a.\"", "is not a NATS subject"),
+            ("inbox_prefix = \"_INBOX.a b\"", "is not a NATS subject"),
+            ("inbox_prefix = \"_INBOX.*\"", "is not a NATS subject"),
+            (
+                "prefix = \"a..b\"",
+                "`prefix = \"a..b\"` is not a NATS subject",
+            ),
+            ("prefix = \"shop.>\"", "is not a NATS subject"),
+            ("inbox_prefix = \"$JS.API\"", "server's own subjects"),
+            ("inbox_prefix = \"$KV\"", "server's own subjects"),
+            ("inbox_prefix = \"airssys\"", "inside it"),
+            ("inbox_prefix = \"airssys.topic.x\"", "inside it"),
+            (
+                "prefix = \"shop\"\ninbox_prefix = \"shop.replies\"",
+                "is the subject prefix `shop` or inside it",
+            ),
+            (
+                "prefix = \"_INBOX.shop\"",
+                "is inside the inbox prefix `_INBOX`",
+            ),
+            (
+                "prefix = \"_INBOX\"\ninbox_prefix = \"_INBOX.host-a\"",
+                "inside it",
+            ),
         ] {
             let err = crate::policy::Policy::from_toml_str(&format!("# hosts\n[nats]\n{table}\n"))
                 .expect_err(table);

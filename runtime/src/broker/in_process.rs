@@ -45,6 +45,8 @@ use crate::sync::Notifier;
 pub struct InProcessBroker {
     config: BrokerConfig,
     inner: Mutex<Inner>,
+    /// [`Broker::registrations`].
+    registrations: std::sync::atomic::AtomicU64,
 }
 
 /// Distinct topics whose subscribers are cached; the cache is emptied when
@@ -310,6 +312,39 @@ impl Mailbox {
         self.notifier.notify();
     }
 
+    /// Takes out of the queue every message that the mailbox's
+    /// subscriptions and grants no longer cover (a new registration
+    /// narrowed them), keeping the order of the rest; returns them.
+    /// Requests stay: they are checked against the requester's grant.
+    fn drop_unwanted(&mut self) -> Vec<Envelope> {
+        let mut dropped = Vec::new();
+        if self.queue.is_empty() {
+            return dropped;
+        }
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        while let Some(delivery) = self.pop() {
+            match delivery {
+                Delivery::Message { envelope, .. } if !self.wants(&envelope.topic) => {
+                    dropped.push(envelope);
+                }
+                other => kept.push_back(other),
+            }
+        }
+        for delivery in kept {
+            self.push_quiet(delivery);
+        }
+        dropped
+    }
+
+    /// Whether `delivery` may go (back) into this mailbox: a request, or a
+    /// message its subscriptions and grants cover now.
+    fn still_wants(&self, delivery: &Delivery) -> bool {
+        match delivery {
+            Delivery::Message { envelope, .. } => self.wants(&envelope.topic),
+            Delivery::Request { .. } => true,
+        }
+    }
+
     fn pop(&mut self) -> Option<Delivery> {
         let delivery = self.queue.pop_front()?;
         let size = delivery.size();
@@ -375,6 +410,28 @@ enum Outcome {
 }
 
 impl InProcessBroker {
+    /// [`Broker::register`], returning the queued messages the new
+    /// subscriptions and grants no longer cover: they are taken out of
+    /// the mailbox, so a narrowed registration is in force for what is
+    /// already queued as well as for what comes next.
+    pub(crate) fn register_dropping(
+        &self,
+        component: &str,
+        subscriber: Subscriber,
+    ) -> Vec<Envelope> {
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(component);
+        mailbox.subscriptions = subscriber.subscriptions;
+        mailbox.grants = subscriber.grants;
+        mailbox.max_message_bytes = subscriber.max_message_bytes;
+        mailbox.notifier = subscriber.notifier;
+        let dropped = mailbox.drop_unwanted();
+        inner.forget_routes();
+        self.registrations
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        dropped
+    }
+
     /// A broker with these bounds (`max_attempts` and the sizes at least 1).
     pub fn new(config: BrokerConfig) -> InProcessBroker {
         InProcessBroker {
@@ -387,6 +444,7 @@ impl InProcessBroker {
                 max_payload_bytes: config.max_payload_bytes,
             },
             inner: Mutex::new(Inner::default()),
+            registrations: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -632,13 +690,7 @@ impl Inner {
 
 impl Broker for InProcessBroker {
     fn register(&self, component: &str, subscriber: Subscriber) {
-        let mut inner = self.lock();
-        let mailbox = inner.mailbox(component);
-        mailbox.subscriptions = subscriber.subscriptions;
-        mailbox.grants = subscriber.grants;
-        mailbox.max_message_bytes = subscriber.max_message_bytes;
-        mailbox.notifier = subscriber.notifier;
-        inner.forget_routes();
+        self.register_dropping(component, subscriber);
     }
 
     fn unregister(&self, component: &str) -> usize {
@@ -647,6 +699,8 @@ impl Broker for InProcessBroker {
             return 0;
         };
         inner.forget_routes();
+        self.registrations
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         inner.last_source = None;
         let dropped = mailbox.queue.len();
         for delivery in mailbox.queue {
@@ -657,6 +711,11 @@ impl Broker for InProcessBroker {
             }
         }
         dropped
+    }
+
+    fn registrations(&self) -> u64 {
+        self.registrations
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn set_running(&self, component: &str, running: bool) {
@@ -792,15 +851,25 @@ impl Broker for InProcessBroker {
         taken
     }
 
+    /// A message the component's current subscriptions and grants no
+    /// longer cover (a registration narrowed them since it was taken) is
+    /// dropped, not put back.
     fn requeue_front(&self, component: &str, delivery: Delivery) {
-        self.lock().mailbox(component).push_front(delivery);
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(component);
+        if mailbox.still_wants(&delivery) {
+            mailbox.push_front(delivery);
+        }
     }
 
+    /// As [`Broker::requeue_front`], for each entry.
     fn requeue_front_all(&self, component: &str, entries: &mut VecDeque<Delivery>) {
         let mut inner = self.lock();
         let mailbox = inner.mailbox(component);
         while let Some(delivery) = entries.pop_back() {
-            mailbox.push_front(delivery);
+            if mailbox.still_wants(&delivery) {
+                mailbox.push_front(delivery);
+            }
         }
     }
 
@@ -1109,6 +1178,96 @@ mod tests {
         // A narrowed grant stops delivery at once.
         subscribe(&b, "b", "t.*", "t.y");
         assert_eq!(b.publish("p", "t.x", vec![5]), Ok(1));
+    }
+
+    /// Registrations narrowing and widening `a`'s grant on `t.x` while
+    /// other threads publish (and, with `nats`, offer arrived batches) on
+    /// `t.x`, `t.y` and ever new topics, and other components come and go
+    /// (clearing the route cache): once a narrowing `register` returned,
+    /// `a`'s mailbox never holds a `t.x` message, neither one a stale
+    /// route let in nor one queued or taken before and put back.
+    #[test]
+    fn a_narrowed_registration_is_in_force_for_every_message_once_it_returns() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let b = Arc::new(broker(64, 64));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for publisher in 0..2u8 {
+            let (b, stop) = (Arc::clone(&b), Arc::clone(&stop));
+            threads.push(std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = b.publish(
+                        "p",
+                        if i.is_multiple_of(2) { "t.x" } else { "t.y" },
+                        vec![publisher],
+                    );
+                    if i.is_multiple_of(7) {
+                        let _ = b.publish("p", &format!("n.{}", i % 5000), vec![publisher]);
+                    }
+                    i = i.wrapping_add(1);
+                }
+            }));
+        }
+        {
+            let (b, stop) = (Arc::clone(&b), Arc::clone(&stop));
+            threads.push(std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("c{}", i % 3);
+                    subscribe(&b, &name, "t.*", "t.*");
+                    let mut sink = VecDeque::new();
+                    b.take_batch(&name, 1000, &mut sink);
+                    if i.is_multiple_of(2) {
+                        b.unregister(&name);
+                    }
+                    i = i.wrapping_add(1);
+                }
+            }));
+        }
+        #[cfg(feature = "nats")]
+        {
+            let (b, stop) = (Arc::clone(&b), Arc::clone(&stop));
+            threads.push(std::thread::spawn(move || {
+                let mut not_queued = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let arrived = ["t.x", "t.y", "t.x", "t.y"].map(|topic| Arrived {
+                        source: "remote",
+                        topic,
+                        payload: Arc::from(&[9u8][..]),
+                    });
+                    b.offer_many("a", arrived, &mut not_queued);
+                    not_queued.clear();
+                }
+            }));
+        }
+        let mut seen = VecDeque::new();
+        for round in 0..300 {
+            subscribe(&b, "a", "t.*", "t.*");
+            std::thread::yield_now();
+            // A dispatcher's pass holding entries taken under the wide grant.
+            let mut held = VecDeque::new();
+            b.take_batch("a", 4, &mut held);
+            subscribe(&b, "a", "t.*", "t.y");
+            b.requeue_front_all("a", &mut held);
+            for _ in 0..3 {
+                seen.clear();
+                b.take_batch("a", 1000, &mut seen);
+                for delivery in &seen {
+                    if let Delivery::Message { envelope, .. } = delivery {
+                        assert_ne!(
+                            &*envelope.topic, "t.x",
+                            "round {round}: `t.x` delivered after the grant was narrowed"
+                        );
+                    }
+                }
+                std::thread::yield_now();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for thread in threads {
+            thread.join().expect("no panic");
+        }
     }
 
     #[test]

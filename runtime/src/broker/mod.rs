@@ -207,6 +207,18 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// dropped.
     fn unregister(&self, component: &str) -> usize;
 
+    /// A count that changes whenever a [`register`](Broker::register) or
+    /// [`unregister`](Broker::unregister) of any component is done. A
+    /// dispatcher holding entries taken before a change stops its pass and
+    /// puts them back ([`Broker::requeue_front_all`], which drops what the
+    /// new registration no longer covers), so no message reaches a
+    /// component whose grant was narrowed once `register` returned. The
+    /// default (always 0) suits a backend whose `register` never narrows
+    /// what is already taken.
+    fn registrations(&self) -> u64 {
+        0
+    }
+
     /// An instance of `component` started (`running = true`) or ended.
     /// Requests reach only components with a running instance.
     fn set_running(&self, component: &str, running: bool);

@@ -170,10 +170,16 @@ const MAX_REQUEST_TIME: Duration = Duration::from_secs(3600);
 pub enum NatsError {
     /// The subject prefix is not a valid NATS subject.
     #[error(
-        "the subject prefix `{0}` is not usable: use `.`-separated, non-empty segments without \
-         `*`, `>` or whitespace (the default is `airssys`)"
+        "the subject prefix `{0}` (`--nats-prefix`, `[nats] prefix`) is not usable: use \
+         `.`-separated, non-empty segments without `*`, `>` or whitespace (the default is \
+         `airssys`)"
     )]
     InvalidPrefix(String),
+    /// The inbox prefix is in the server's `$` subjects, or overlaps the
+    /// subject prefix ([`inbox_prefix_conflict`](crate::policy::inbox_prefix_conflict)
+    /// says why).
+    #[error("`--nats-inbox-prefix`/`[nats] inbox_prefix` and `--nats-prefix`/`[nats] prefix`: {0}")]
+    InboxPrefixConflict(String),
     /// The inbox prefix
     /// ([`NatsConnectOptions::inbox_prefix`])
     /// is not a valid NATS subject.
@@ -348,6 +354,13 @@ impl NatsBrokerBuilder {
             && !is_subject(inbox)
         {
             return Err(NatsError::InvalidInboxPrefix(inbox.to_owned()));
+        }
+        let inbox = self
+            .connection
+            .inbox_prefix_set()
+            .unwrap_or(crate::policy::DEFAULT_INBOX_PREFIX);
+        if let Some(conflict) = crate::policy::inbox_prefix_conflict(inbox, &self.prefix) {
+            return Err(NatsError::InboxPrefixConflict(conflict));
         }
         let (runtime, handle) = match self.handle.take() {
             Some(handle) => (OwnedRuntime(None), handle),
@@ -1940,7 +1953,11 @@ impl Broker for NatsBroker {
                 subject.map(|subject| (subject, pattern.clone()))
             })
             .collect();
-        shared.local.register(component, subscriber);
+        // Queued messages the new registration does not cover are
+        // acknowledged, never delivered, as one arriving outside it is.
+        for envelope in shared.local.register_dropping(component, subscriber) {
+            self.settle(component, &envelope, Settlement::Handled);
+        }
         let old = crate::sync::lock(&shared.listeners).remove(component);
         if let Some(old) = old {
             old.abort();
@@ -1982,6 +1999,10 @@ impl Broker for NatsBroker {
             crate::sync::lock(&js.unsettled).retain(|_, u| u.component != component);
         }
         shared.local.unregister(component)
+    }
+
+    fn registrations(&self) -> u64 {
+        self.shared.local.registrations()
     }
 
     /// The first running instance of `component` subscribes this host to
@@ -2199,6 +2220,55 @@ impl Broker for NatsBroker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An inbox prefix in `$` subjects or overlapping the subject prefix
+    /// is refused before connecting, naming both settings; prefixes
+    /// apart are taken (and the connection then fails: no server).
+    #[test]
+    fn an_inbox_prefix_overlapping_the_subject_prefix_is_refused() {
+        let connect = |prefix: &str, inbox: Option<&str>| {
+            let mut options = NatsConnectOptions::new();
+            if let Some(inbox) = inbox {
+                options = options.inbox_prefix(inbox);
+            }
+            NatsBroker::builder("nats://127.0.0.1:1")
+                .prefix(prefix)
+                .connect_options(options)
+                .op_timeout(Duration::from_millis(200))
+                .connect()
+                .map(|_| ())
+                .expect_err("no server")
+        };
+        for (prefix, inbox) in [
+            ("shop", Some("shop")),
+            ("shop", Some("shop.replies")),
+            ("airssys", Some("airssys.topic.orders")),
+            ("_INBOX.x", None),
+            ("_INBOX.host-a.shop", Some("_INBOX.host-a")),
+            ("airssys", Some("$JS.API")),
+            ("airssys", Some("$SYS")),
+        ] {
+            let err = connect(prefix, inbox);
+            assert!(
+                matches!(err, NatsError::InboxPrefixConflict(_))
+                    && err
+                        .to_string()
+                        .contains("`--nats-inbox-prefix`/`[nats] inbox_prefix`"),
+                "{prefix} {inbox:?}: {err}"
+            );
+        }
+        for (prefix, inbox) in [
+            ("shop", Some("_INBOX.host-a")),
+            ("shop", Some("shopping")),
+            ("airssys", None),
+        ] {
+            let err = connect(prefix, inbox);
+            assert!(
+                matches!(err, NatsError::Connect { .. }),
+                "{prefix} {inbox:?}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn credentials_are_not_shown() {

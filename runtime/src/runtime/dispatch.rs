@@ -222,8 +222,11 @@ impl Instance {
         if self.poisoned || max == 0 {
             return Ok(report);
         }
+        // Read before the entries are taken: a registration after it
+        // stops the pass (see `Broker::registrations`).
+        let registrations = self.broker().registrations();
         let mut batch = self.take_batch(max);
-        let failure = self.deliver_batch(&mut batch, max, &mut report);
+        let failure = self.deliver_batch(&mut batch, max, registrations, &mut report);
         self.put_back(batch);
         match failure {
             Some(error) => Err(error),
@@ -245,11 +248,15 @@ impl Instance {
         &mut self,
         batch: &mut VecDeque<Delivery>,
         max: usize,
+        registrations: u64,
         report: &mut DeliveryReport,
     ) -> Option<RuntimeError> {
         let mut calls = 0;
         while let Some(delivery) = batch.pop_front() {
-            if calls == max {
+            // A component registered since the entries were taken (its
+            // grant may be narrower now): the rest goes back, checked
+            // again, and the next pass takes it.
+            if calls == max || self.broker().registrations() != registrations {
                 batch.push_front(delivery);
                 break;
             }

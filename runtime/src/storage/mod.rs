@@ -25,7 +25,10 @@ use std::time::Instant;
 
 pub use self::memory::MemoryStorage;
 #[cfg(feature = "nats")]
-pub use self::nats_kv::{DEFAULT_KV_BUCKET, NatsKvStorage, NatsKvStorageBuilder, Recount};
+pub use self::nats_kv::{
+    DEFAULT_KV_BUCKET, NatsKvStorage, NatsKvStorageBuilder, RECOUNT_PROGRESS_EVERY, Recount,
+    RecountStep,
+};
 pub use self::redb::RedbStorage;
 
 /// The largest key or bucket name accepted, in bytes.

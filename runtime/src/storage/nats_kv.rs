@@ -484,10 +484,16 @@ impl Kv {
                     .and_then(|text| text.parse().ok())
                     .ok_or_else(|| {
                         StorageError::Backend(format!(
-                            "NATS key-value bucket `{}`: the usage counter `{key}` holds {:?}, \
-                             not a byte count",
+                            "NATS key-value bucket `{}`: the usage counter `{key}` (namespace \
+                             `{}`) holds \"{}\", not a byte count: it was written by something \
+                             else; delete it and run `airssys storage recount` to set it from the \
+                             entries",
                             self.bucket,
-                            String::from_utf8_lossy(&entry.value)
+                            key.strip_prefix("u.")
+                                .and_then(untoken)
+                                .as_deref()
+                                .map_or_else(|| shown(key), shown),
+                            shown(&String::from_utf8_lossy(&entry.value))
                         ))
                     })?;
                 (entry.revision, used)
@@ -648,27 +654,39 @@ impl Kv {
             token(bucket)
         );
         let mut keys = Vec::new();
-        for (subject, _) in self.scan(filter, "listing keys").await? {
+        self.scan(filter, "listing keys", |subject, _| {
             let name = subject
                 .rsplit_once('.')
                 .and_then(|(_, last)| untoken(last))
-                .ok_or_else(|| self.not_an_entry(&subject))?;
+                .ok_or_else(|| self.not_an_entry(subject))?;
             keys.push(name);
-        }
+            Ok(())
+        })
+        .await?;
         keys.sort_unstable();
         Ok(keys)
     }
 
     fn not_an_entry(&self, subject: &str) -> StorageError {
         StorageError::Backend(format!(
-            "NATS key-value bucket `{}`: the subject `{subject}` is not an airssys entry",
-            self.bucket
+            "NATS key-value bucket `{}`: the KV key `{}` is not an airssys entry (each part is \
+             one URL-safe base64 token of UTF-8 text; it was written by something else: delete \
+             it, or keep other data in another bucket)",
+            self.bucket,
+            shown(subject)
         ))
     }
 
-    /// The subject and value length of the last message of every live KV
-    /// key on `filter` (one ordered consumer delivering headers only).
-    async fn scan(&self, filter: String, what: &str) -> Result<Vec<(String, usize)>, StorageError> {
+    /// Calls `each` with the subject (without the bucket's prefix) and
+    /// value length of the last message of every live KV key on `filter`,
+    /// as they come (one ordered consumer delivering headers only: no
+    /// value is read, nothing is kept); stops at `each`'s first error.
+    async fn scan(
+        &self,
+        filter: String,
+        what: &str,
+        mut each: impl FnMut(&str, usize) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
         let deliver_subject = self.client.new_inbox();
         // Named, so that the create request's subject carries the filter
         // (`$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`) and a host's
@@ -692,9 +710,8 @@ impl Kv {
             })
             .await
             .map_err(|e| self.fail(what, e))?;
-        let mut found = Vec::new();
         if consumer.cached_info().num_pending == 0 {
-            return Ok(found);
+            return Ok(());
         }
         let mut messages = consumer.messages().await.map_err(|e| self.fail(what, e))?;
         while let Some(message) = messages.next().await {
@@ -713,48 +730,57 @@ impl Kv {
                     .subject
                     .strip_prefix(self.store.prefix.as_str())
                     .unwrap_or(message.subject.as_str());
-                found.push((subject.to_owned(), len));
+                each(subject, len)?;
             }
             if pending == 0 {
                 break;
             }
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Every namespace with a usage counter.
     async fn namespaces(&self) -> Result<Vec<String>, StorageError> {
         let filter = format!("{}u.*", self.store.prefix);
         let mut names = Vec::new();
-        for (subject, _) in self.scan(filter, "listing namespaces").await? {
+        self.scan(filter, "listing namespaces", |subject, _| {
             let name = subject
                 .strip_prefix("u.")
                 .and_then(untoken)
-                .ok_or_else(|| self.not_an_entry(&subject))?;
+                .ok_or_else(|| self.not_an_entry(subject))?;
             names.push(name);
-        }
+            Ok(())
+        })
+        .await?;
         names.sort_unstable();
         Ok(names)
     }
 
     /// Sets `namespace`'s counter to the cost of its live entries, by
     /// compare-and-set (again when a write changed it meanwhile).
-    async fn recount(&self, namespace: &str) -> Result<Recount, StorageError> {
+    async fn recount(&self, namespace: &str, progress: &Progress) -> Result<Recount, StorageError> {
         let key = usage_key(namespace);
-        loop {
+        for _ in 0..RECOUNT_TRIES {
             let (revision, before) = self.read_usage(&key).await?;
             let filter = format!("{}e.{}.>", self.store.prefix, token(namespace));
             let mut after: u64 = 0;
-            for (subject, len) in self.scan(filter, "recounting").await? {
+            let mut entries: u64 = 0;
+            self.scan(filter, "recounting", |subject, len| {
                 let mut parts = subject.splitn(4, '.').skip(2);
                 let (Some(bucket), Some(name)) = (
                     parts.next().and_then(untoken),
                     parts.next().and_then(untoken),
                 ) else {
-                    return Err(self.not_an_entry(&subject));
+                    return Err(self.not_an_entry(subject));
                 };
                 after = after.saturating_add(entry_cost(namespace, &bucket, &name, len));
-            }
+                entries += 1;
+                if entries.is_multiple_of(RECOUNT_PROGRESS_EVERY) {
+                    progress(RecountStep::Counting { namespace, entries });
+                }
+                Ok(())
+            })
+            .await?;
             if after == before {
                 return Ok(Recount {
                     namespace: namespace.to_owned(),
@@ -779,7 +805,56 @@ impl Kv {
                 Err(e) => return Err(self.fail("updating a usage counter", e)),
             }
         }
+        Err(StorageError::Backend(format!(
+            "NATS key-value bucket `{}`: the usage counter `{key}` of namespace `{}` changed \
+             during each of {RECOUNT_TRIES} recounts: a host is writing that namespace; stop the \
+             hosts running that component and run the recount again",
+            self.bucket,
+            shown(namespace)
+        )))
     }
+}
+
+/// Recounts of one namespace before giving up when its counter keeps
+/// changing (a host still writes it).
+const RECOUNT_TRIES: usize = 5;
+
+/// [`RecountStep::Counting`] is reported every this many entries.
+pub const RECOUNT_PROGRESS_EVERY: u64 = 10_000;
+
+/// How a recount reports its progress.
+type Progress = Arc<dyn Fn(RecountStep<'_>) + Send + Sync>;
+
+/// Text from the bucket (written by components and other hosts) as it is
+/// shown in a message: control characters and quotes escaped, at most 200
+/// characters.
+fn shown(text: &str) -> String {
+    const MOST: usize = 200;
+    let mut out: String = text
+        .chars()
+        .take(MOST)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(MOST).is_some() {
+        out.push_str(&format!("... ({} bytes in all)", text.len()));
+    }
+    out
+}
+
+/// What [`NatsKvStorage::recount_with`] reports as it goes.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum RecountStep<'a> {
+    /// `entries` entries of `namespace` counted so far (reported every
+    /// [`RECOUNT_PROGRESS_EVERY`]).
+    Counting {
+        /// The namespace.
+        namespace: &'a str,
+        /// Entries counted so far.
+        entries: u64,
+    },
+    /// One namespace recounted.
+    Done(&'a Recount),
 }
 
 /// One namespace's usage counter before and after
@@ -807,18 +882,51 @@ impl NatsKvStorage {
     ///
     /// [`StorageError::Backend`]: the server unreachable or refusing.
     pub fn recount(&self, namespace: Option<&str>) -> Result<Vec<Recount>, StorageError> {
-        let namespace = namespace.map(str::to_owned);
-        self.run("recount", None, move |kv| async move {
-            let namespaces = match namespace {
-                Some(one) => vec![one],
-                None => kv.namespaces().await?,
-            };
-            let mut done = Vec::with_capacity(namespaces.len());
-            for namespace in namespaces {
-                done.push(kv.recount(&namespace).await?);
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&done);
+        self.recount_with(namespace, move |step| {
+            if let RecountStep::Done(one) = step {
+                lock(&into).push(one.clone());
             }
-            Ok(done)
-        })
+        })?;
+        Ok(std::mem::take(&mut *lock(&done)))
+    }
+
+    /// [`NatsKvStorage::recount`], reporting each namespace as it is done
+    /// and, every [`RECOUNT_PROGRESS_EVERY`] entries, how far the count
+    /// of a namespace got; returns how many namespaces it recounted.
+    /// Entries are counted as the server sends their names and lengths
+    /// (no value is read, none is kept); the names of the namespaces are
+    /// listed first. Each namespace must be recounted within the
+    /// [`op_timeout`](NatsKvStorageBuilder::op_timeout). `namespace` is
+    /// one name, never a pattern: `.`, `*` or `>` in it are part of the
+    /// name.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Backend`]: the server unreachable or refusing; a
+    /// KV key or counter that airssys did not write (named); a counter
+    /// that kept changing during 5 recounts (a host still
+    /// writes the namespace).
+    pub fn recount_with(
+        &self,
+        namespace: Option<&str>,
+        progress: impl Fn(RecountStep<'_>) + Send + Sync + 'static,
+    ) -> Result<usize, StorageError> {
+        let progress: Progress = Arc::new(progress);
+        let namespaces = match namespace {
+            Some(one) => vec![one.to_owned()],
+            None => self.run("recount", None, |kv| async move { kv.namespaces().await })?,
+        };
+        for namespace in &namespaces {
+            let counting = Arc::clone(&progress);
+            let namespace = namespace.clone();
+            let one = self.run("recount", None, move |kv| async move {
+                kv.recount(&namespace, &counting).await
+            })?;
+            progress(RecountStep::Done(&one));
+        }
+        Ok(namespaces.len())
     }
 }
 
@@ -1153,6 +1261,186 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(a.usage("empty").expect("usage"), 0);
+    }
+
+    /// Puts `value` under the raw KV key `key`, as another program
+    /// sharing the bucket could.
+    fn put_raw(storage: &NatsKvStorage, key: String, value: Vec<u8>) {
+        storage
+            .run("raw", None, move |kv| async move {
+                kv.store
+                    .put(key, value.into())
+                    .await
+                    .map_err(|e| kv.fail("raw put", e))
+            })
+            .expect("raw put");
+    }
+
+    /// Contents the recount did not write: a component name holding `.`,
+    /// `*` or `>` is one namespace, never a pattern; a KV key airssys
+    /// did not write and a counter that is not a number (huge, with
+    /// control characters) fail by name, quoted short and escaped.
+    #[test]
+    fn a_recount_of_hostile_contents_names_the_key_and_stays_in_its_namespace() {
+        let server = JetStreamServer::start();
+        let a = NatsKvStorage::connect(server.url()).open().expect("opens");
+        a.set("a", "b", "k", &[1; 10], None).expect("set");
+        let real = a.usage("a").expect("usage");
+        a.run("charge", None, |kv| async move {
+            kv.adjust("a", 0, 500, None).await
+        })
+        .expect("charged");
+        for name in ["a.>", "*", ">", "a.*", "nobody"] {
+            let one = a.recount(Some(name)).expect("recount");
+            assert_eq!(
+                one,
+                [Recount {
+                    namespace: name.to_owned(),
+                    before: 0,
+                    after: 0
+                }]
+            );
+            assert_eq!(
+                a.usage("a").expect("usage"),
+                real + 500,
+                "{name} left `a` alone"
+            );
+        }
+
+        put_raw(&a, format!("e.{}.a/b.x", token("odd")), b"v".to_vec());
+        let err = a
+            .recount(Some("odd"))
+            .expect_err("not an airssys entry")
+            .to_string();
+        assert!(
+            err.contains(".a/b.x") && err.contains("not an airssys entry"),
+            "{err}"
+        );
+
+        let mut junk = b"\x1b[2J\n".to_vec();
+        junk.extend(std::iter::repeat_n(b'9', 100_000));
+        put_raw(&a, usage_key("bad"), junk);
+        let err = a
+            .recount(Some("bad"))
+            .expect_err("not a number")
+            .to_string();
+        assert!(
+            err.contains(&usage_key("bad")) && err.contains("namespace `bad`"),
+            "{err}"
+        );
+        assert!(err.len() < 1_000, "quoted short: {} bytes", err.len());
+        assert!(
+            !err.contains('\x1b') && !err.contains('\n'),
+            "escaped: {err}"
+        );
+        put_raw(&a, usage_key("bad"), b"99999999999999999999999".to_vec());
+        assert!(a.recount(Some("bad")).is_err(), "past u64: not a count");
+        put_raw(&a, usage_key("bad"), u64::MAX.to_string().into_bytes());
+        let one = a
+            .recount(Some("bad"))
+            .expect("a counter at u64::MAX is repaired");
+        assert_eq!((one[0].before, one[0].after), (u64::MAX, 0));
+        // A name decoding to control characters comes back as it is; the
+        // CLI escapes it when printing.
+        put_raw(&a, usage_key("\x1b]0;x\x07"), b"7".to_vec());
+        put_raw(&a, usage_key("bad"), b"0".to_vec());
+        let all = a
+            .recount(None)
+            .expect("recount")
+            .into_iter()
+            .map(|r| r.namespace);
+        assert!(all.collect::<Vec<_>>().contains(&"\x1b]0;x\x07".to_owned()));
+    }
+
+    /// Puts `count` one-byte entries into `namespace` at once.
+    fn fill(storage: &NatsKvStorage, namespace: &'static str, count: u64) {
+        storage
+            .run("fill", None, move |kv| async move {
+                for chunk in 0..count.div_ceil(1000) {
+                    let puts = (chunk * 1000..((chunk + 1) * 1000).min(count)).map(|i| {
+                        kv.store.put(
+                            entry_key(namespace, "b", &i.to_string()),
+                            Bytes::from_static(b"v"),
+                        )
+                    });
+                    futures_util::future::try_join_all(puts)
+                        .await
+                        .map_err(|e| kv.fail("fill", e))?;
+                }
+                Ok(())
+            })
+            .expect("filled");
+    }
+
+    /// A counter that changes during every recount (a host still writes
+    /// the namespace: here, whenever the count reports progress) makes
+    /// the recount give up after a few tries, naming the namespace,
+    /// instead of retrying until it wins and overwriting a live counter.
+    #[test]
+    fn a_recount_racing_a_writer_gives_up_naming_the_namespace() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let server = JetStreamServer::start();
+        let a = NatsKvStorage::connect(server.url())
+            .op_timeout(Duration::from_secs(60))
+            .open()
+            .expect("opens");
+        fill(&a, "busy", RECOUNT_PROGRESS_EVERY);
+        let writer = Arc::new(NatsKvStorage::connect(server.url()).open().expect("opens"));
+        let writes = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&writes);
+        let outcome = a.recount_with(Some("busy"), move |step| {
+            if let RecountStep::Counting { .. } = step {
+                let n = counted.fetch_add(1, Ordering::Relaxed);
+                let writer = Arc::clone(&writer);
+                std::thread::spawn(move || {
+                    put_raw(
+                        &writer,
+                        usage_key("busy"),
+                        (1_000_000 + n).to_string().into_bytes(),
+                    );
+                })
+                .join()
+                .expect("writer");
+            }
+        });
+        let err = outcome.expect_err("never settles").to_string();
+        assert!(
+            err.contains("namespace `busy`") && err.contains("changed during each of"),
+            "{err}"
+        );
+        assert_eq!(writes.load(Ordering::Relaxed), RECOUNT_TRIES as u64);
+    }
+
+    /// A namespace of many entries is counted as the names come, with
+    /// progress reported every `RECOUNT_PROGRESS_EVERY` entries.
+    #[test]
+    fn a_long_recount_reports_its_progress() {
+        let server = JetStreamServer::start();
+        let a = NatsKvStorage::connect(server.url())
+            .op_timeout(Duration::from_secs(120))
+            .open()
+            .expect("opens");
+        let many = 2 * RECOUNT_PROGRESS_EVERY + 1;
+        fill(&a, "many", many);
+        let steps = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&steps);
+        let done = a
+            .recount_with(Some("many"), move |step| {
+                lock(&into).push(match step {
+                    RecountStep::Counting { entries, .. } => format!("counting {entries}"),
+                    RecountStep::Done(one) => format!("done {}", one.after > 0),
+                });
+            })
+            .expect("recount");
+        assert_eq!(done, 1);
+        assert_eq!(
+            *lock(&steps),
+            [
+                format!("counting {RECOUNT_PROGRESS_EVERY}"),
+                format!("counting {}", 2 * RECOUNT_PROGRESS_EVERY),
+                "done true".to_owned()
+            ]
+        );
     }
 
     #[test]

@@ -255,10 +255,12 @@ impl NatsConnectOptions {
     }
 
     /// Reconnect attempts before giving up on the server (`None`, the
-    /// default: never).
+    /// default: never). `Some(0)` is taken as `Some(1)`: the client
+    /// cannot give up before its first attempt (and async-nats would read
+    /// 0 as "never give up").
     #[must_use]
     pub fn max_reconnects(mut self, attempts: Option<usize>) -> Self {
-        self.max_reconnects = attempts;
+        self.max_reconnects = attempts.map(|n| n.max(1));
         self
     }
 
@@ -596,6 +598,33 @@ impl super::NatsBrokerBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 0 attempts would be "never give up" to async-nats: taken as 1.
+    /// Extreme delays neither panic nor overflow.
+    #[test]
+    fn reconnect_settings_at_their_extremes() {
+        let options = NatsConnectOptions::new().max_reconnects(Some(0));
+        assert_eq!(options.max_reconnects, Some(1));
+        let options = NatsConnectOptions::new().max_reconnects(Some(usize::MAX));
+        assert_eq!(options.max_reconnects, Some(usize::MAX));
+        let huge = Duration::from_millis(u64::MAX);
+        for (first, max) in [
+            (Duration::ZERO, Duration::ZERO),
+            (huge, huge),
+            (Duration::MAX, Duration::MAX),
+        ] {
+            let options = NatsConnectOptions::new().reconnect_delay(first, max);
+            for attempts in [0, 1, 2, 3, 40, usize::MAX] {
+                let wait = backoff(
+                    attempts,
+                    options.reconnect_delay,
+                    options.reconnect_max_delay,
+                );
+                assert!(wait <= options.reconnect_max_delay.max(Duration::from_millis(1)));
+            }
+            let _ = options.client_options("nats://h:1", Duration::from_secs(1));
+        }
+    }
 
     /// A refusal the host meets every second (a consumer it tries again)
     /// is printed once a minute, each counted.
