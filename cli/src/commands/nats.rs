@@ -80,6 +80,13 @@ pub(crate) struct NatsArgs {
     /// gives up; `[nats] max_reconnects`).
     #[arg(long, value_name = "N")]
     nats_max_reconnects: Option<u64>,
+    /// With JetStream delivery, the most messages of one publishing
+    /// component in the shared message stream, counted across every host
+    /// that runs it; a publish over it gets `quota-exceeded` (default: a
+    /// quarter of the stream's `max_messages`; `[nats]
+    /// stream_max_messages_per_component`; docs/nats.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    nats_stream_max_messages_per_component: Option<u64>,
 }
 
 /// A connection read from the flags and the policy, not yet made.
@@ -89,6 +96,8 @@ pub(crate) struct NatsPlan {
     origin: &'static str,
     prefix: Option<String>,
     delivery: NatsDelivery,
+    /// The flag's or the policy's share of the stream per component.
+    stream_share: Option<u64>,
     options: NatsConnectOptions,
     /// Where the host's credentials came from (flag or key, and file),
     /// named when the server refuses them.
@@ -115,6 +124,7 @@ impl NatsArgs {
             || self.nats_reconnect_delay_ms.is_some()
             || self.nats_reconnect_max_delay_ms.is_some()
             || self.nats_max_reconnects.is_some()
+            || self.nats_stream_max_messages_per_component.is_some()
     }
 
     /// The connection the flags and the policy's `[nats]` ask for (none
@@ -239,6 +249,9 @@ impl NatsArgs {
             },
             prefix: self.nats_prefix.clone().or(settings.prefix),
             delivery: self.nats_delivery.unwrap_or_default(),
+            stream_share: self
+                .nats_stream_max_messages_per_component
+                .or(settings.stream_max_messages_per_component),
             options,
             credentials,
         }))
@@ -324,6 +337,9 @@ impl NatsPlan {
             .delivery(self.delivery);
         if let Some(prefix) = self.prefix {
             builder = builder.prefix(prefix);
+        }
+        if let Some(share) = self.stream_share {
+            builder = builder.stream_max_messages_per_component(share);
         }
         let credentials = self.credentials;
         let origin = self.origin;

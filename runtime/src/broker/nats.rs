@@ -65,6 +65,7 @@ use super::{
 use crate::sync::{OwnedRuntime, bounded};
 
 mod connect;
+mod stream_share;
 
 pub use connect::{
     NatsConfigError, NatsConnectOptions, NatsConnectionState, NatsConnectionStatus,
@@ -217,6 +218,7 @@ pub struct NatsBrokerBuilder {
     ack_wait: Duration,
     stream_max_messages: i64,
     stream_max_bytes: i64,
+    stream_max_messages_per_component: Option<u64>,
 }
 
 impl NatsBrokerBuilder {
@@ -247,6 +249,22 @@ impl NatsBrokerBuilder {
     #[must_use]
     pub fn stream_max_messages(mut self, messages: u64) -> Self {
         self.stream_max_messages = i64::try_from(messages.max(1)).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// JetStream: the most messages of one publishing component in the
+    /// stream, counted across every host that runs it (its replicas share
+    /// one count); default: a quarter of the stream's `max_messages` (as
+    /// the server has it: the first host sets it). A publish over it is
+    /// refused with [`BrokerError::QueueFull`] (`quota-exceeded` to the
+    /// component, naming this setting), so one component whose
+    /// subscribers are slow cannot fill the stream for the others.
+    /// Counted in messages only; core delivery has no stream and ignores
+    /// it. `docs/nats.md` ("A component's share of the stream") has how
+    /// it is counted and by how much hosts may pass it.
+    #[must_use]
+    pub fn stream_max_messages_per_component(mut self, messages: u64) -> Self {
+        self.stream_max_messages_per_component = Some(messages.max(1));
         self
     }
 
@@ -490,6 +508,8 @@ struct Js {
     unsettled: Mutex<HashMap<usize, Unsettled>>,
     /// Per component, the highest stream sequence number pulled for it.
     highest: Mutex<HashMap<String, u64>>,
+    /// Each publishing component's share of the stream.
+    share: stream_share::StreamShare,
 }
 
 /// A message pulled from a consumer, waiting for its settlement.
@@ -569,14 +589,22 @@ impl Js {
                 ..Default::default()
             },
         ];
+        let mut max_messages = builder.stream_max_messages;
         for config in configs {
             let name = config.name.clone();
             let ctx = context.clone();
             let made = bounded(handle, builder.op_timeout, async move {
-                ctx.get_or_create_stream(config).await.map(|_| ())
+                ctx.get_or_create_stream(config)
+                    .await
+                    .map(|s| s.cached_info().config.max_messages)
             });
             let reason = match made {
-                Some(Ok(())) => continue,
+                Some(Ok(max)) => {
+                    if name == stream {
+                        max_messages = max;
+                    }
+                    continue;
+                }
                 Some(Err(e)) => e.to_string(),
                 None => format!("no answer within {:?}", builder.op_timeout),
             };
@@ -586,7 +614,16 @@ impl Js {
                 reason,
             });
         }
+        let share = stream_share::StreamShare::new(
+            builder
+                .stream_max_messages_per_component
+                .unwrap_or_else(|| stream_share::default_share(max_messages)),
+            stream_share::Counter::connect(handle, builder, &stream, shown)?,
+            handle.clone(),
+            builder.op_timeout,
+        );
         Ok(Js {
+            share,
             context,
             stream,
             dead_stream,
@@ -650,7 +687,15 @@ impl NatsBroker {
             ack_wait: Duration::from_secs(30),
             stream_max_messages: 1_000_000,
             stream_max_bytes: 1 << 30,
+            stream_max_messages_per_component: None,
         }
+    }
+
+    /// JetStream: the most messages of one publishing component in the
+    /// stream ([`NatsBrokerBuilder::stream_max_messages_per_component`],
+    /// or its default); `None` with core delivery.
+    pub fn stream_max_messages_per_component(&self) -> Option<u64> {
+        self.shared.js.as_ref().map(|js| js.share.share())
     }
 
     /// How this broker carries messages.
@@ -1945,13 +1990,19 @@ impl Broker for NatsBroker {
         shared.check_payload(payload.len())?;
         if shared.js.is_none() {
             shared.publish_core(subject, source, Bytes::from(payload))?;
-        } else {
+        } else if let Some(js) = &shared.js {
+            // The source's share of the stream (stream_share.rs).
+            let ticket = js
+                .share
+                .admit(source, deadline)
+                .map_err(BrokerError::QueueFull)?;
             shared.store(
                 subject,
                 Shared::source_headers(source),
                 Bytes::from(payload),
                 deadline,
             )?;
+            ticket.stored();
         }
         Ok(1)
     }
