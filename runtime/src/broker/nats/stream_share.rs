@@ -13,14 +13,18 @@
 //! Each host keeps, per local publishing component, an estimate: the
 //! server's last count plus what this host published (or is publishing)
 //! since that count was asked. Below half the share a publish costs one
-//! lock and no query. From half the share on, a publish starts a count in
-//! the background (one at a time per component, at most one per
-//! [`REFRESH_INTERVAL`]), so the estimate takes in the other hosts' and the
-//! subscribers' progress. At the share a publish waits for a fresh count
-//! (started by it or by a concurrent caller, never past the call's deadline
-//! nor the `op_timeout`) unless one finished less than a
-//! [`REFRESH_INTERVAL`] ago, and is refused while the count and what this
-//! host published since reach the share.
+//! lock and no query. A host's first publish of a component waits for a
+//! count. From half the share on, or once a sixteenth of it was published
+//! here since the last count, a publish starts a count in the background,
+//! so the estimate takes in the other hosts' and the subscribers'
+//! progress. Once an eighth of the share was published here since the
+//! last count ([`between_counts`]), or at the share, a publish waits for a
+//! fresh count (started by it or by a concurrent caller, never past the
+//! call's deadline nor the `op_timeout`), and is refused while the count
+//! and what this host published since reach the share. One count at a
+//! time per component; counts start at least [`REFRESH_INTERVAL`] apart,
+//! and [`COUNT_SPACING`] times as long apart as the last one took. Counts
+//! use a connection of their own ([`Counter::connect`]).
 //!
 //! Work per count is bounded: pages stop once the messages counted reach
 //! the share (a subject holds at least one message, so a page's subject
@@ -49,9 +53,9 @@ pub(super) const COUNT_SPACING: u32 = 4;
 pub(super) const MAX_PAGES: usize = 4;
 
 /// The most messages one host publishes of one component between two
-/// counts of them (one eighth of the share, at least one): with `h` hosts
-/// publishing it, the stream holds at most `share + h × (that + the
-/// publishes in flight)` of its messages.
+/// counts of them, those in flight included (one eighth of the share, at
+/// least one): with `h` hosts publishing it, the stream holds at most
+/// `share + h × that` of its messages.
 pub(super) fn between_counts(share: u64) -> u64 {
     (share / 8).max(1)
 }
