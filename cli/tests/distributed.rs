@@ -657,6 +657,36 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         stderr.contains("invalid value 'many' for '--nats-max-reconnects <N>'"),
         "{stderr}"
     );
+    // A share of the stream of 0 would refuse every message.
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-stream-max-messages-per-component",
+        "0",
+    ]);
+    assert!(
+        stderr.contains(
+            "invalid value '0' for '--nats-stream-max-messages-per-component <N>': 0 is not in \
+             1.."
+        ),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &file(
+            tmp.path(),
+            "share.toml",
+            "[nats]\nurl = \"nats://127.0.0.1:1\"\nstream_max_messages_per_component = 0\n",
+        ),
+    ]);
+    assert!(
+        stderr.contains("`stream_max_messages_per_component = 0` would refuse every message"),
+        "{stderr}"
+    );
 }
 
 /// The words of a shell line: single and double quotes group.

@@ -1034,19 +1034,16 @@ fn replicas_on_two_hosts_share_one_count() {
     let mut alice_b = start(&b, "alice", &["msg:publish:orders.*"]);
     assert_eq!(cmd(&mut alice_a, "flood:orders.a:0:15"), "sent 15");
     let on_b = cmd(&mut alice_b, "flood:orders.b:0:100");
-    assert!(
-        on_b.contains("stream_max_messages_per_component"),
-        "{on_b}"
-    );
+    assert!(on_b.contains("stream_max_messages_per_component"), "{on_b}");
     assert_eq!(sent(&on_b), 5, "{on_b}");
     let on_a = cmd(&mut alice_a, "flood:orders.a:15:100");
-    assert!(
-        on_a.contains("stream_max_messages_per_component"),
-        "{on_a}"
-    );
+    assert!(on_a.contains("stream_max_messages_per_component"), "{on_a}");
     assert!(sent(&on_a) <= 2, "{on_a}");
     let stored = stored_of(&server, "alice");
-    assert!((20..=24).contains(&stored), "{stored} of alice's in the stream");
+    assert!(
+        (20..=24).contains(&stored),
+        "{stored} of alice's in the stream"
+    );
 }
 
 /// A flood over many distinct topics (one subject each in the stream) is
