@@ -353,9 +353,9 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     for refused in [
         // The durable consumers of `ping`'s subscriptions ...
         "Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.airssys_messages.\
-         ping-d65848f78c5e0ed7\"",
+         ping-8523051087bbe871\"",
         "Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.airssys_messages.\
-         ping-e2f607ac40986d43\"",
+         ping-680b60c7676b67ed\"",
         // ... its requests ...
         "Permissions Violation for Subscription to \"airssys.request.ping\" using queue \"ping\"",
         // ... and its storage namespace.
@@ -375,7 +375,7 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     let answer = c.call("POST", "/v1/topics/game.serve", b"7");
     assert_ne!(answer.status, 202, "{answer:?}");
     c.wait_for(
-        "Permissions Violation for Publish to \"airssys.topic.game.serve\"",
+        "Permissions Violation for Publish to \"airssys.msg.host.game.serve\"",
         1,
     );
     a.publish("game.serve", "1");
@@ -393,6 +393,118 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
             && metrics.contains("\nairssys_nats_server_errors_total "),
         "{metrics}"
     );
+}
+
+/// A client speaking the NATS protocol by hand, as one host's NATS user
+/// (verbose: the server answers every operation with `+OK` or `-ERR`).
+struct RawNats {
+    stream: TcpStream,
+    reader: std::io::BufReader<TcpStream>,
+}
+
+impl RawNats {
+    fn connect(nats: &Nats, user: &str, password: &str) -> RawNats {
+        use std::io::Write;
+        let stream = TcpStream::connect(("127.0.0.1", nats.port())).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut raw = RawNats {
+            reader: std::io::BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        };
+        assert!(raw.line().starts_with("INFO "));
+        let connect = format!(
+            "CONNECT {{\"verbose\":true,\"headers\":true,\"user\":\"{user}\",\"pass\":\"{password}\"}}\r\n"
+        );
+        raw.stream.write_all(connect.as_bytes()).unwrap();
+        assert_eq!(raw.line(), "+OK\r\n", "the server took the credentials");
+        raw
+    }
+
+    fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        line
+    }
+
+    /// Publishes `payload` on `subject` (with one header when given) and
+    /// returns the server's answer: `+OK`, or `-ERR '...'`.
+    fn publish(&mut self, subject: &str, header: Option<(&str, &str)>, payload: &str) -> String {
+        use std::io::Write;
+        let frame = match header {
+            None => format!("PUB {subject} {}\r\n{payload}\r\n", payload.len()),
+            Some((name, value)) => {
+                let headers = format!("NATS/1.0\r\n{name}: {value}\r\n\r\n");
+                format!(
+                    "HPUB {subject} {} {}\r\n{headers}{payload}\r\n",
+                    headers.len(),
+                    headers.len() + payload.len()
+                )
+            }
+        };
+        self.stream.write_all(frame.as_bytes()).unwrap();
+        self.line().trim_end().to_owned()
+    }
+}
+
+/// Under `examples/nats/server.conf`, a host's NATS user may stamp only
+/// the components that host runs: a client with host B's credentials (host
+/// B runs `pong`) publishing to `ping` as `judge`, as `ping`, as `pong-2`
+/// (a name extending `pong`), or on the older layout (`Airssys-Source`
+/// header, which the server cannot see) is refused by the server
+/// (permissions violation), and host A's `ping` never sees any of them;
+/// the same client stamping `pong`, which host B runs, reaches it.
+#[test]
+fn a_host_cannot_stamp_a_component_it_does_not_run_under_the_example_permissions() {
+    let conf = repo_root().join("examples/nats/server.conf");
+    let nats = Nats::start_with(&["-c", path(&conf)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let password_a = file(tmp.path(), "a.password", "host-a-password\n");
+    let a = Host::start(&[
+        path(&repo_root().join("examples/ping-pong/ping")),
+        "--policy",
+        path(&repo_root().join("examples/ping-pong/policy.toml")),
+        "--nats",
+        &nats.url(),
+        "--nats-user",
+        "host-a",
+        "--nats-password-file",
+        &password_a,
+        "--nats-inbox-prefix",
+        "_INBOX.host-a",
+    ]);
+    let mut b = RawNats::connect(&nats, "host-b", "host-b-password");
+    for (subject, header, payload) in [
+        ("airssys.msg.judge.ball.to-ping", None, "5"),
+        ("airssys.msg.ping.ball.to-ping", None, "6"),
+        ("airssys.msg.pong-2.ball.to-ping", None, "4"),
+        (
+            "airssys.topic.ball.to-ping",
+            Some(("Airssys-Source", "judge")),
+            "7",
+        ),
+    ] {
+        assert_eq!(
+            b.publish(subject, header, payload),
+            format!("-ERR 'Permissions Violation for Publish to \"{subject}\"'"),
+            "a forged stamp on `{subject}`"
+        );
+    }
+    assert_eq!(
+        b.publish("airssys.msg.pong.ball.to-ping", None, "0"),
+        "+OK",
+        "host B's own stamp"
+    );
+    a.wait_for("ping: ping (0 left) from `pong`", 1);
+    // Published before the stamped one on the same connection: had any
+    // passed, `ping` would have logged it first.
+    let output = a.output();
+    for forged in ["(5 left)", "(6 left)", "(4 left)", "(7 left)", "`judge`"] {
+        assert!(!output.contains(forged), "{forged}: {output}");
+    }
+    assert!(!output.contains("Permissions Violation"), "{output}");
 }
 
 /// One component, `dist-orders`, served by two hosts: host A's policy

@@ -406,12 +406,25 @@ fn delivery(c: &mut Criterion) {
             }
         });
     };
-    // Raw again, on airssys's wire format: the source header on every
-    // message, the subscriber in a queue group (what replicas share).
+    // Raw again, on airssys's wire format: the source stamped in the
+    // subject (`<prefix>.msg.<source>.<topic>`, no headers), the
+    // subscriber on `<prefix>.msg.*.<pattern>` in a queue group (what
+    // replicas share).
     let mut stamped = tokio.block_on(async {
         let b = async_nats::connect(url.as_str()).await.expect("b");
         let subscription = b
-            .queue_subscribe("stamped.bench.x", "sub".to_owned())
+            .queue_subscribe("stamped.msg.*.bench.x", "sub".to_owned())
+            .await
+            .expect("subscribe");
+        b.flush().await.expect("flush");
+        subscription
+    });
+    // And on the older wire format (until the source moved into the
+    // subject): the source header on every message, a queue group.
+    let mut headed = tokio.block_on(async {
+        let b = async_nats::connect(url.as_str()).await.expect("b");
+        let subscription = b
+            .queue_subscribe("headed.topic.bench.x", "sub".to_owned())
             .await
             .expect("subscribe");
         b.flush().await.expect("flush");
@@ -444,15 +457,29 @@ fn delivery(c: &mut Criterion) {
     let mut stamped_round = || {
         tokio.block_on(async {
             for _ in 0..ROUND {
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert(airssys_runtime::broker::SOURCE_HEADER, "pub");
                 sender
-                    .publish_with_headers("stamped.bench.x", headers, payload.clone())
+                    .publish("stamped.msg.pub.bench.x", payload.clone())
                     .await
                     .expect("publish");
             }
             for _ in 0..ROUND {
                 let message = stamped.next().await.expect("message");
+                assert_eq!(message.payload.len(), SIZE);
+            }
+        });
+    };
+    let mut headed_round = || {
+        tokio.block_on(async {
+            for _ in 0..ROUND {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(airssys_runtime::broker::SOURCE_HEADER, "pub");
+                sender
+                    .publish_with_headers("headed.topic.bench.x", headers, payload.clone())
+                    .await
+                    .expect("publish");
+            }
+            for _ in 0..ROUND {
+                let message = headed.next().await.expect("message");
                 assert_eq!(message.payload.len(), SIZE);
             }
         });
@@ -532,17 +559,26 @@ fn delivery(c: &mut Criterion) {
     };
     raw_round();
     stamped_round();
+    headed_round();
     queue_round();
     our_round();
     pumped_round();
     deferred_round();
     print(
         &format!(
-            "raw async-nats on airssys's wire format (source header, queue group) ({ROUND} × 1 \
-             KiB per round)"
+            "raw async-nats on airssys's wire format (source in the subject, queue group) \
+             ({ROUND} × 1 KiB per round)"
         ),
         ROUND,
         ratio::measure(2, &mut raw_round, &mut stamped_round),
+    );
+    print(
+        &format!(
+            "raw async-nats on the older wire format (source header, queue group) ({ROUND} × 1 \
+             KiB per round)"
+        ),
+        ROUND,
+        ratio::measure(2, &mut raw_round, &mut headed_round),
     );
     print(
         &format!("raw async-nats to a queue group only ({ROUND} × 1 KiB per round)"),

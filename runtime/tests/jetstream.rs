@@ -805,8 +805,23 @@ fn a_topic_or_target_too_long_for_a_subject_is_refused_and_the_connection_stays(
     // One just within the limit goes through.
     let fits = format!(
         "orders.{}",
-        "z".repeat(MAX_SUBJECT_BYTES - "airssys.topic.orders.".len())
+        "z".repeat(MAX_SUBJECT_BYTES - "airssys.msg.alice.orders.".len())
     );
+    // The source stamp counts: one byte more, or the same topic from a
+    // source with a longer name, is refused, the text naming what came
+    // before the topic.
+    let over = format!("{fits}z");
+    for (source, topic) in [("alice", over.as_str()), ("alice2", fits.as_str())] {
+        let err = broker
+            .publish(source, topic, b"no".to_vec())
+            .expect_err("refused");
+        assert!(
+            matches!(&err, BrokerError::InvalidInput(text)
+                if text.contains("MAX_SUBJECT_BYTES")
+                    && text.contains(&format!("2049 bytes with `airssys.msg.{source}.` before it"))),
+            "{err:?}"
+        );
+    }
     broker
         .publish("alice", &fits, b"fits".to_vec())
         .expect("stored");
@@ -883,6 +898,93 @@ fn a_host_pulls_no_more_bytes_than_the_mailbox_has_room_for() {
         }
         taken == 100
     });
+}
+
+/// The message stream made by a host of the older wire layout (subjects
+/// `airssys.topic.>`, the source in a header) is not used: connecting
+/// fails naming the stream, the subjects found and wanted, and what to do.
+/// Once its subjects are changed as the error says, the host connects,
+/// and the stream stores the new layout's messages.
+#[test]
+fn a_message_stream_of_the_older_layout_is_refused_naming_it() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let js = tokio.block_on(async {
+        let client = async_nats::connect(url.clone()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "airssys_messages".to_owned(),
+            subjects: vec!["airssys.topic.>".to_owned()],
+            retention: async_nats::jetstream::stream::RetentionPolicy::Interest,
+            ..Default::default()
+        })
+        .await
+        .expect("the older host's stream");
+        js
+    });
+    let err = NatsBroker::builder(&url)
+        .connect()
+        .expect_err("refused: the stream has the older layout");
+    let text = err.to_string();
+    for part in [
+        "JetStream stream `airssys_messages`",
+        "[\"airssys.topic.>\"]",
+        "`airssys.msg.>`",
+        "older wire layout",
+        "nats stream rm airssys_messages",
+        "nats stream edit airssys_messages --subjects 'airssys.msg.>'",
+        "--nats-prefix",
+    ] {
+        assert!(text.contains(part), "`{part}` missing from: {text}");
+    }
+    // Core delivery has no stream: not concerned.
+    NatsBroker::builder(&url)
+        .delivery(NatsDelivery::Core)
+        .connect()
+        .expect("core delivery connects");
+    // Fixed as the error says: connects, and stores this layout.
+    tokio.block_on(async {
+        js.update_stream(async_nats::jetstream::stream::Config {
+            name: "airssys_messages".to_owned(),
+            subjects: vec!["airssys.msg.>".to_owned()],
+            retention: async_nats::jetstream::stream::RetentionPolicy::Interest,
+            ..Default::default()
+        })
+        .await
+        .expect("subjects changed");
+        // What an older host meets then: its consumers' filters are
+        // outside the stream's subjects, and its publishes are not stored.
+        let stream = js.get_stream("airssys_messages").await.expect("stream");
+        stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some("old-host".to_owned()),
+                filter_subject: "airssys.topic.orders.*".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("an older host's consumer is refused");
+        let stored = match js.publish("airssys.topic.orders.a", "old".into()).await {
+            Ok(ack) => ack.await.is_ok(),
+            Err(_) => false,
+        };
+        assert!(!stored, "an older host's publish is not stored");
+    });
+    let broker = broker_on(&url, BrokerConfig::default());
+    broker.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
+            grants(&["msg:subscribe:orders.*"]),
+        ),
+    );
+    broker
+        .publish("alice", "orders.a", b"stored".to_vec())
+        .expect("stored in the changed stream");
+    eventually("it arrives", || broker.pending("bob") == 1);
 }
 
 /// How many messages of `component` the stream holds, as the server

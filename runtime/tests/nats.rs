@@ -65,8 +65,8 @@ impl Raw {
         line
     }
 
-    /// Publishes `payload` on `subject`, with the source header when
-    /// `source` is given.
+    /// Publishes `payload` on `subject`, with the `Airssys-Source` header
+    /// (the older layout's stamp) when `source` is given.
     fn publish(&mut self, subject: &str, source: Option<&str>, payload: &[u8]) {
         let mut frame = Vec::new();
         match source {
@@ -337,25 +337,104 @@ fn replicas_of_a_component_on_two_hosts_share_the_requests() {
     }
 }
 
-/// A message that no airssys host stamped (no source header, or one that
-/// is not a component name) is not delivered; a stamped one sent after
-/// them on the same connection is.
+/// A message whose subject's source token is not a component name (no
+/// airssys host stamped it) is refused and never delivered, nor is one of
+/// the older layout (the source in a header, on `airssys.topic.…`); a
+/// stamped one sent after them on the same connection is, with the source
+/// its subject names.
 #[test]
-fn a_message_without_the_source_header_is_not_delivered() {
+fn a_message_whose_subject_has_no_valid_source_stamp_is_not_delivered() {
     let server = NatsServer::start();
     let b = host(&server, HOST_B, BrokerConfig::default());
     let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
     let mut raw = server.raw();
-    raw.publish("airssys.topic.orders.created", None, b"forged");
-    raw.publish("airssys.topic.orders.created", Some("not a name!"), b"bad");
-    raw.publish("airssys.topic.orders.created", Some("carol"), b"stamped");
+    let too_long = format!("airssys.msg.{}.orders.created", "c".repeat(65));
+    for forged in [
+        "airssys.msg.not!a-name.orders.created",
+        "airssys.msg.2carol.orders.created",
+        "airssys.msg.-carol.orders.created",
+        "airssys.msg.car$ol.orders.created",
+        too_long.as_str(),
+    ] {
+        raw.publish(forged, None, b"forged");
+    }
+    // The older layout: never seen by a host of this one.
+    raw.publish("airssys.topic.orders.created", Some("carol"), b"old");
+    raw.publish("airssys.msg.carol.orders.created", None, b"stamped");
     raw.flush();
     eventually("the stamped message arrives", || {
         b.broker().pending("bob") >= 1
     });
+    // Whatever was sent before it on the same connection was handled.
+    assert_eq!(b.broker().pending("bob"), 1);
     let report = b.run_until_idle(&mut bob, 16).expect("delivery");
     assert_eq!(report.delivered, 1);
     assert_eq!(cmd(&mut bob[0], "log"), "orders.created|carol|stamped");
+}
+
+/// A subscriber of `orders.*` gets the messages of every source, each
+/// with the source its subject names; a source whose name is a prefix of
+/// another's (`ping`, `ping-2`, `pin`) is never confused with it.
+#[test]
+fn a_pattern_subscriber_gets_every_source_and_sees_which() {
+    let server = NatsServer::start();
+    let a = broker(&server, BrokerConfig::default());
+    let b = broker(&server, BrokerConfig::default());
+    b.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
+            grants(&["msg:subscribe:orders.*"]),
+        ),
+    );
+    assert!(b.flush(), "the server answers");
+    let sent = [
+        ("ping", "orders.a"),
+        ("ping-2", "orders.b"),
+        ("pin", "orders.c"),
+        ("ping", "orders.ping-2"),
+        ("ping-2", "orders.ping"),
+    ];
+    for (source, topic) in sent {
+        assert_eq!(
+            a.message_subject(source, topic),
+            format!("airssys.msg.{source}.{topic}")
+        );
+        a.publish(source, topic, format!("{source}>{topic}").into_bytes())
+            .expect("published");
+    }
+    assert!(a.flush(), "the server answers");
+    eventually("all five arrive", || b.pending("bob") == sent.len());
+    for (source, topic) in sent {
+        match b.take("bob") {
+            Some(Delivery::Message { envelope, .. }) => {
+                assert_eq!(&*envelope.source, source);
+                assert_eq!(&*envelope.topic, topic);
+                assert_eq!(
+                    envelope.payload.as_ref(),
+                    format!("{source}>{topic}").as_bytes()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A source that is not a component name cannot be stamped: the publish
+/// is refused naming it, before anything is sent.
+#[test]
+fn a_source_that_is_not_a_component_name_is_refused_at_publish() {
+    let server = NatsServer::start();
+    let a = broker(&server, BrokerConfig::default());
+    for bad in ["a.b", "2a", "", "a b", "a*"] {
+        let err = a
+            .publish(bad, "orders.a", b"x".to_vec())
+            .expect_err("refused");
+        assert!(
+            err.to_string().contains("is not a component name"),
+            "{bad}: {err}"
+        );
+    }
 }
 
 fn grants(list: &[&str]) -> GrantSet {
@@ -382,8 +461,8 @@ fn a_message_outside_the_receivers_grants_never_reaches_it() {
     );
     assert!(broker.flush(), "the server answers");
     let mut raw = server.raw();
-    raw.publish("airssys.topic.orders.secret", Some("alice"), b"no");
-    raw.publish("airssys.topic.orders.open", Some("alice"), b"yes");
+    raw.publish("airssys.msg.alice.orders.secret", None, b"no");
+    raw.publish("airssys.msg.alice.orders.open", None, b"yes");
     raw.flush();
     eventually("the granted message arrives", || broker.pending("bob") >= 1);
     // Whatever was sent before it on the same connection was handled.

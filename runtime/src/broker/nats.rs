@@ -5,7 +5,7 @@
 //! core NATS request/reply.
 //!
 //! With JetStream, every message is stored in one stream (subjects
-//! `<prefix>.topic.>`, interest retention: a message is kept until every
+//! `<prefix>.msg.>`, interest retention: a message is kept until every
 //! consumer that was there when it was published acknowledged it) and each
 //! subscription pattern of a component is one durable pull consumer named
 //! after the component and the pattern, shared by the component's replicas
@@ -17,21 +17,26 @@
 //!
 //! Subjects (`<prefix>` defaults to `airssys`):
 //!
-//! - a message on topic `t` is published on `<prefix>.topic.t`; a
-//!   component subscribing to a pattern `p` (`*` one segment, `>` the
-//!   rest: airssys's topic syntax is NATS's) subscribes to
-//!   `<prefix>.topic.p` in the **queue group named after the component**,
-//!   so replicas of one component on several hosts share its messages
-//!   while different components each get every message;
+//! - a message from component `s` on topic `t` is published on
+//!   `<prefix>.msg.s.t`: the sending component's name (one NATS token) is
+//!   the subject's stamp, written by the sending host from what the
+//!   runtime told it (a component chooses only the topic). A component
+//!   subscribing to a pattern `p` (`*` one segment, `>` the rest:
+//!   airssys's topic syntax is NATS's) subscribes to `<prefix>.msg.*.p`
+//!   in the **queue group named after the component**, so replicas of one
+//!   component on several hosts share its messages while different
+//!   components each get every message, from any source;
 //! - a request for component `c` is sent on `<prefix>.request.c`, which
 //!   every host running an instance of `c` subscribes to in queue group
-//!   `c`.
+//!   `c`; it carries the sending component's name in the header
+//!   [`SOURCE_HEADER`].
 //!
-//! Every message and request carries the header [`SOURCE_HEADER`] with the
-//! sending component's name, written by the sending host from what the
-//! runtime told it (payloads are opaque bytes; a component cannot set
-//! headers). A message or request without it did not come from an airssys
-//! host and is refused with a warning naming its subject.
+//! Because the stamp is in the subject, the NATS server's permissions can
+//! pin which sources a host may stamp (`<prefix>.msg.<its component>.>`);
+//! `docs/distributed.md` says what is and is not enforced. A message whose
+//! source token is not a component name, or a request without the header,
+//! did not come from an airssys host and is refused with a warning naming
+//! its subject.
 //!
 //! The receiving host decides what reaches its components: a message is
 //! queued for a component only when the component's subscriptions *and*
@@ -48,6 +53,7 @@ use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use airssys_contract::capability::{Capability, ResourcePattern, Segment};
+use airssys_contract::manifest::MAX_NAME_LEN;
 use airssys_contract::policy::redact_url;
 use async_nats::jetstream;
 use async_nats::{HeaderMap, Message, StatusCode};
@@ -78,7 +84,10 @@ pub use connect::{
 #[doc = include_str!("../../../docs/nats.md")]
 pub struct NatsPage;
 
-/// The header naming the sending component, set by the sending host.
+/// The header naming the sending component of a request, and the source of
+/// a dead letter in the dead-letter stream, set by the sending host
+/// (messages carry their source in the subject instead:
+/// [`NatsBroker::message_subject`]).
 pub const SOURCE_HEADER: &str = "Airssys-Source";
 
 /// The header carrying a request's time left, in milliseconds, so the
@@ -192,6 +201,29 @@ pub enum NatsError {
         stream: String,
         /// What the server said.
         reason: String,
+    },
+    /// JetStream's message stream exists with other subjects than this
+    /// host's wire layout needs: made by an airssys host of an older layout
+    /// (the source in a header, subjects `<prefix>.topic.>`), whose hosts
+    /// cannot exchange messages with this one.
+    #[error(
+        "JetStream stream `{stream}` on the NATS server at `{url}` has the subjects {found:?}, \
+         but this host publishes messages on `{wanted}` (the sending component in the subject; \
+         docs/decisions/nats-delivery.md, \"The source stamp in the subject\"): it was made by \
+         an airssys host of the older wire layout. Stop every host of the older layout, then \
+         delete the stream (`nats stream rm {stream}`; the messages still in it are lost) or \
+         change its subjects (`nats stream edit {stream} --subjects '{wanted}'`), or give this \
+         deployment another prefix (`--nats-prefix`, `[nats] prefix`)"
+    )]
+    StreamLayout {
+        /// The server URL (credentials removed).
+        url: String,
+        /// The stream.
+        stream: String,
+        /// The subjects it has.
+        found: Vec<String>,
+        /// The subjects this host needs.
+        wanted: String,
     },
     /// The server could not be reached or refused the connection.
     #[error("could not connect to the NATS server at `{url}`: {reason}")]
@@ -379,7 +411,7 @@ impl NatsBrokerBuilder {
         let shared = Arc::new(Shared {
             client: client.clone(),
             handle: handle.clone(),
-            topic_prefix: format!("{}.topic.", self.prefix),
+            msg_prefix: format!("{}.msg.", self.prefix),
             request_prefix: format!("{}.request.", self.prefix),
             dead_prefix: format!("{}.dead-letter.", self.prefix),
             local: InProcessBroker::new(self.config),
@@ -429,15 +461,15 @@ impl NatsBrokerBuilder {
 /// broker's bounds; what arrives from NATS is queued there only when the
 /// receiving component's subscriptions and grants cover its topic.
 ///
-/// Subjects: a message on topic `t` goes to `<prefix>.topic.t`; each
-/// subscription pattern `p` of a component is subscribed as
-/// `<prefix>.topic.p` in the queue group named after the component (so
-/// its replicas on several hosts share the messages, while different
-/// components each get every message); requests for component `c` go to
-/// `<prefix>.request.c`, subscribed in queue group `c` by every host
-/// running an instance of `c`. Every message and request carries
-/// [`SOURCE_HEADER`], written by the sending host. `docs/nats.md` has the
-/// whole picture.
+/// Subjects: a message from component `s` on topic `t` goes to
+/// `<prefix>.msg.s.t` (the sending host stamps the source in the subject,
+/// no headers); each subscription pattern `p` of a component is
+/// subscribed as `<prefix>.msg.*.p` in the queue group named after the
+/// component (so its replicas on several hosts share the messages, while
+/// different components each get every message); requests for component
+/// `c` go to `<prefix>.request.c`, subscribed in queue group `c` by every
+/// host running an instance of `c`, and carry [`SOURCE_HEADER`], written
+/// by the sending host. `docs/nats.md` has the whole picture.
 ///
 /// Publishing never waits on the network (core delivery): a message goes
 /// into the client's own queue when it has room and nothing of this
@@ -463,8 +495,9 @@ pub struct NatsBroker {
 struct Shared {
     client: async_nats::Client,
     handle: Handle,
-    /// `<prefix>.topic.`
-    topic_prefix: String,
+    /// `<prefix>.msg.`: a message from `s` on topic `t` is published on
+    /// `<prefix>.msg.s.t`.
+    msg_prefix: String,
     /// `<prefix>.request.`
     request_prefix: String,
     /// The local mailboxes, with their bounds and grants.
@@ -570,7 +603,7 @@ impl Js {
         let configs = [
             jetstream::stream::Config {
                 name: stream.clone(),
-                subjects: vec![format!("{prefix}.topic.>")],
+                subjects: vec![format!("{prefix}.msg.>")],
                 retention: jetstream::stream::RetentionPolicy::Interest,
                 discard: jetstream::stream::DiscardPolicy::New,
                 storage: jetstream::stream::StorageType::File,
@@ -592,18 +625,31 @@ impl Js {
         let mut max_messages = builder.stream_max_messages;
         for config in configs {
             let name = config.name.clone();
+            let wanted = config.subjects.clone();
             let ctx = context.clone();
             let made = bounded(handle, builder.op_timeout, async move {
-                ctx.get_or_create_stream(config)
-                    .await
-                    .map(|s| s.cached_info().config.max_messages)
+                ctx.get_or_create_stream(config).await.map(|stream| {
+                    let config = &stream.cached_info().config;
+                    (config.subjects.clone(), config.max_messages)
+                })
             });
             let reason = match made {
-                Some(Ok(max)) => {
+                Some(Ok((found, max))) if wanted.iter().all(|w| found.contains(w)) => {
                     if name == stream {
                         max_messages = max;
                     }
                     continue;
+                }
+                // An older host's stream: its hosts and this one would
+                // never exchange a message (nor would a publish here be
+                // stored), so say so rather than run beside it.
+                Some(Ok((found, _))) => {
+                    return Err(NatsError::StreamLayout {
+                        url: shown.to_owned(),
+                        stream: name,
+                        found,
+                        wanted: wanted.join(", "),
+                    });
                 }
                 Some(Err(e)) => e.to_string(),
                 None => format!("no answer within {:?}", builder.op_timeout),
@@ -646,10 +692,11 @@ struct Serving {
 /// One entry of the writer task's queue.
 #[derive(Debug)]
 enum Outgoing {
-    /// A message to publish.
+    /// A message to publish (without headers when `None`: a message's
+    /// source is in its subject).
     Message {
         subject: String,
-        headers: HeaderMap,
+        headers: Option<HeaderMap>,
         payload: Bytes,
     },
     /// Everything queued before has been handed to the client: wait until
@@ -727,9 +774,18 @@ impl NatsBroker {
         format!("{}{component}", self.shared.dead_prefix)
     }
 
-    /// The NATS subject a message on `topic` is published on.
-    pub fn topic_subject(&self, topic: &str) -> String {
-        format!("{}{topic}", self.shared.topic_prefix)
+    /// The NATS subject a message from component `source` on `topic` is
+    /// published on: `<prefix>.msg.<source>.<topic>` (the source stamp is
+    /// the subject's token after `msg`).
+    pub fn message_subject(&self, source: &str, topic: &str) -> String {
+        format!("{}{source}.{topic}", self.shared.msg_prefix)
+    }
+
+    /// The NATS subject filter of every message component `source`
+    /// publishes, whatever the topic: `<prefix>.msg.<source>.>` (what a
+    /// server permission or a per-source count names).
+    pub fn source_filter(&self, source: &str) -> String {
+        format!("{}{source}.>", self.shared.msg_prefix)
     }
 
     /// The NATS subject requests for `component` are sent on.
@@ -801,21 +857,22 @@ impl Drop for NatsBroker {
 }
 
 /// The longest NATS subject a component's topic or request target may
-/// make. A NATS server closes a connection whose protocol line passes its
+/// make, everything included (the prefix, and for a message the sending
+/// component's name: `<prefix>.msg.<source>.<topic>`). A NATS server closes a connection whose protocol line passes its
 /// `max_control_line` (4096 bytes by default), and this connection is the
 /// whole host's: one over-long subject would cut every component off.
 pub const MAX_SUBJECT_BYTES: usize = 2048;
 
-/// Refuses a subject (made of a component's `what`) longer than
+/// Refuses a subject (`before`, then a component's `what`) longer than
 /// [`MAX_SUBJECT_BYTES`].
-fn check_subject_len(subject: &str, what: &str) -> Result<(), BrokerError> {
+fn check_subject_len(subject: &str, what: &str, before: &str) -> Result<(), BrokerError> {
     if subject.len() <= MAX_SUBJECT_BYTES {
         return Ok(());
     }
     Err(BrokerError::InvalidInput(format!(
-        "the {what} makes a NATS subject of {} bytes; the limit is {MAX_SUBJECT_BYTES} bytes \
-         (`MAX_SUBJECT_BYTES`: a NATS server closes the host's connection on a longer protocol \
-         line): use a shorter {what}",
+        "the {what} makes a NATS subject of {} bytes with `{before}` before it; the limit is \
+         {MAX_SUBJECT_BYTES} bytes in all (`MAX_SUBJECT_BYTES`: a NATS server closes the host's \
+         connection on a longer protocol line): use a shorter {what}",
         subject.len()
     )))
 }
@@ -911,7 +968,7 @@ async fn keep_in_progress(shared: Weak<Shared>, ack_wait: Duration) {
             unsettled.values().map(|u| u.ack.clone()).collect()
         };
         for subject in subjects {
-            let _ = shared.send(subject, HeaderMap::new(), Bytes::from_static(b"+WPI"));
+            let _ = shared.send(subject, None, Bytes::from_static(b"+WPI"));
         }
     }
 }
@@ -935,9 +992,14 @@ async fn write_out(
                 continue;
             }
         };
-        let handed = client
-            .publish_with_headers(subject.clone(), headers, payload)
-            .await;
+        let handed = match headers {
+            Some(headers) => {
+                client
+                    .publish_with_headers(subject.clone(), headers, payload)
+                    .await
+            }
+            None => client.publish(subject.clone(), payload).await,
+        };
         // Handed over (or lost): a publish may go to the client directly
         // again once nothing is left before it.
         queued.fetch_sub(1, Ordering::SeqCst);
@@ -975,7 +1037,28 @@ where
     .await
 }
 
-/// The source a host stamped on `message`, if any: a component name
+/// Whether `name` can be a message's source stamp: a component name's
+/// syntax (an ASCII letter, then letters, digits, `-`, `_`; at most
+/// `MAX_NAME_LEN` bytes), names the host uses for itself (`host`, `cli`,
+/// `http`, ...) included. So it is exactly one NATS token.
+fn is_source_name(name: &str) -> bool {
+    name.len() <= MAX_NAME_LEN
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+/// The source and topic a host stamped on a message's `subject`
+/// (`<prefix>.msg.<source>.<topic>`, `msg_prefix` being `<prefix>.msg.`);
+/// `None` when the subject is not that, or its source token is not a
+/// component name (a client that is not an airssys host sent it).
+fn stamp_of<'s>(msg_prefix: &str, subject: &'s str) -> Option<(&'s str, &'s str)> {
+    let (source, topic) = subject.strip_prefix(msg_prefix)?.split_once('.')?;
+    (is_source_name(source) && !topic.is_empty()).then_some((source, topic))
+}
+
+/// The source a host stamped on a request, if any: a component name
 /// (letters, digits, `-`, `_`, `.`; at most 255 bytes).
 fn stamped_source(message: &Message) -> Option<&str> {
     let source = message.headers.as_ref()?.get(SOURCE_HEADER)?.as_str();
@@ -1172,7 +1255,7 @@ impl Shared {
     /// Acknowledges a stored message (the server then forgets it for this
     /// consumer).
     fn ack(&self, ack_subject: String) {
-        if let Err(error) = self.send(ack_subject, HeaderMap::new(), Bytes::from_static(b"+ACK")) {
+        if let Err(error) = self.send(ack_subject, None, Bytes::from_static(b"+ACK")) {
             tracing::warn!(
                 target: "airssys::messaging",
                 %error,
@@ -1215,17 +1298,15 @@ impl Shared {
             .map_or((1, 0), |info| (info.delivered, info.stream_sequence));
         let message = &message.message;
         let subject = message.subject.as_str();
-        let Some(topic) = subject.strip_prefix(&self.topic_prefix) else {
-            self.ack(ack);
-            return;
-        };
-        let Some(source) = stamped_source(message) else {
+        let Some((source, topic)) = stamp_of(&self.msg_prefix, subject) else {
             tracing::warn!(
                 target: "airssys::messaging",
                 subject,
                 component,
-                "a message on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
-                 was not sent by an airssys host): not delivered to `{component}`, acknowledged"
+                "a message on NATS subject `{subject}` has no valid source stamp (`{}<component \
+                 name>.<topic>`: it was not sent by an airssys host): not delivered to \
+                 `{component}`, acknowledged",
+                self.msg_prefix
             );
             self.ack(ack);
             return;
@@ -1344,7 +1425,7 @@ impl Shared {
     fn store(
         &self,
         subject: String,
-        headers: HeaderMap,
+        headers: Option<HeaderMap>,
         payload: Bytes,
         deadline: Option<Instant>,
     ) -> Result<(), BrokerError> {
@@ -1358,10 +1439,15 @@ impl Shared {
                 .max(Duration::from_millis(1))
         });
         let stored = bounded(&self.handle, within, async move {
-            context
-                .publish_with_headers(subject, headers, payload)
-                .await?
-                .await
+            match headers {
+                Some(headers) => {
+                    context
+                        .publish_with_headers(subject, headers, payload)
+                        .await?
+                        .await
+                }
+                None => context.publish(subject, payload).await?.await,
+            }
         });
         match stored {
             Some(Ok(_)) => Ok(()),
@@ -1386,35 +1472,32 @@ impl Shared {
         }
     }
 
-    /// Core delivery: publishes a message from `source`. While nothing
-    /// waits in the writer task's queue, the message goes to the client's
-    /// own queue at once (never waiting: when that is full, or refuses it,
-    /// it takes the writer's way); otherwise it queues behind the others,
-    /// so one publisher's messages keep their order.
-    fn publish_core(
-        &self,
-        subject: String,
-        source: &str,
-        payload: Bytes,
-    ) -> Result<(), BrokerError> {
+    /// Core delivery: publishes a message (its source stamped in
+    /// `subject`, no headers). While nothing waits in the writer task's
+    /// queue, the message goes to the client's own queue at once (never
+    /// waiting: when that is full, or refuses it, it takes the writer's
+    /// way); otherwise it queues behind the others, so one publisher's
+    /// messages keep their order.
+    fn publish_core(&self, subject: String, payload: Bytes) -> Result<(), BrokerError> {
         if self.queued.load(Ordering::SeqCst) == 0 {
-            let handed = {
-                let now = self.client.publish_with_headers(
-                    subject.clone(),
-                    Self::source_headers(source),
-                    payload.clone(),
-                );
-                now.now_or_never()
-            };
+            let handed = self
+                .client
+                .publish(subject.clone(), payload.clone())
+                .now_or_never();
             if let Some(Ok(())) = handed {
                 return Ok(());
             }
         }
-        self.send(subject, Self::source_headers(source), payload)
+        self.send(subject, None, payload)
     }
 
     /// Queues a message for the writer task.
-    fn send(&self, subject: String, headers: HeaderMap, payload: Bytes) -> Result<(), BrokerError> {
+    fn send(
+        &self,
+        subject: String,
+        headers: Option<HeaderMap>,
+        payload: Bytes,
+    ) -> Result<(), BrokerError> {
         self.queued.fetch_add(1, Ordering::SeqCst);
         self.outgoing
             .try_send(Outgoing::Message {
@@ -1442,6 +1525,12 @@ impl Shared {
         let mut headers = HeaderMap::new();
         headers.insert(SOURCE_HEADER, source);
         headers
+    }
+
+    /// `<prefix>.msg.*.`: what a subscription pattern follows (any
+    /// source).
+    fn subscribe_prefix(&self) -> String {
+        format!("{}*.", self.msg_prefix)
     }
 
     /// Refuses what the server could not carry or this broker does not
@@ -1484,10 +1573,7 @@ impl Shared {
         for (index, offered) in not_queued {
             let message = &messages[kept[index]];
             let subject = message.subject.as_str();
-            let (Some(topic), Some(source)) = (
-                subject.strip_prefix(&self.topic_prefix),
-                stamped_source(message),
-            ) else {
+            let Some((source, topic)) = stamp_of(&self.msg_prefix, subject) else {
                 continue;
             };
             match offered {
@@ -1516,7 +1602,7 @@ impl Shared {
     }
 
     /// A message that arrived for `component`, when it may be offered to
-    /// its mailbox: on a topic subject, stamped with a valid source, not
+    /// its mailbox: on a message subject stamped with a valid source, not
     /// over the broker's `max_payload_bytes` (`max`). Otherwise `None`,
     /// with a warning.
     fn arrived<'m>(
@@ -1526,14 +1612,15 @@ impl Shared {
         max: usize,
     ) -> Option<Arrived<'m>> {
         let subject = message.subject.as_str();
-        let topic = subject.strip_prefix(&self.topic_prefix)?;
-        let Some(source) = stamped_source(message) else {
+        let Some((source, topic)) = stamp_of(&self.msg_prefix, subject) else {
             tracing::warn!(
                 target: "airssys::messaging",
                 subject,
                 component,
-                "a message on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
-                 was not sent by an airssys host): not delivered to `{component}`"
+                "a message on NATS subject `{subject}` has no valid source stamp (`{}<component \
+                 name>.<topic>`: it was not sent by an airssys host): not delivered to \
+                 `{component}`",
+                self.msg_prefix
             );
             return None;
         };
@@ -1555,17 +1642,37 @@ impl Shared {
         })
     }
 
+    /// Offers a dead letter of `component` to the subscribers of its
+    /// dead-letter topic on every host, stamped with the message's own
+    /// source (as in-process: the subscriber sees who sent it), on
+    /// `<prefix>.msg.<source>.airssys.dead-letter.<component>`; with
+    /// JetStream, keeps it in the dead-letter stream too. (The server's
+    /// permissions can let a host stamp any source on its own components'
+    /// dead-letter topics only: `docs/distributed.md`.)
     fn dead_letter(&self, component: &str, envelope: &Envelope) -> usize {
-        let subject = format!("{}{}", self.topic_prefix, dead_letter_topic(component));
+        let source = &*envelope.source;
+        let subject = is_source_name(source).then(|| {
+            format!(
+                "{}{source}.{}",
+                self.msg_prefix,
+                dead_letter_topic(component)
+            )
+        });
+        let offer = |payload: Bytes| match &subject {
+            Some(subject) => self.send(subject.clone(), None, payload),
+            None => Err(BrokerError::InvalidInput(format!(
+                "its source `{source}` is not a component name, so it cannot be stamped"
+            ))),
+        };
         if self.js.is_some() && !envelope.topic.starts_with(RESERVED_TOPIC_PREFIX) {
             // Kept for the operator in the dead-letter stream, and offered
             // to subscribers of the dead-letter topic as in-process.
-            let mut headers = Self::source_headers(&envelope.source);
+            let mut headers = Self::source_headers(source);
             headers.insert(TOPIC_HEADER, &*envelope.topic);
             let payload = Bytes::copy_from_slice(&envelope.payload);
             let kept = self.store(
                 format!("{}{component}", self.dead_prefix),
-                headers,
+                Some(headers),
                 payload.clone(),
                 None,
             );
@@ -1577,13 +1684,10 @@ impl Shared {
                     "a dead letter of `{component}` could not be stored in the dead-letter stream"
                 );
             }
-            let offered = self
-                .send(subject, Self::source_headers(&envelope.source), payload)
-                .is_ok();
+            let offered = offer(payload).is_ok();
             return usize::from(kept.is_ok() || offered);
         }
-        let payload = Bytes::copy_from_slice(&envelope.payload);
-        match self.send(subject, Self::source_headers(&envelope.source), payload) {
+        match offer(Bytes::copy_from_slice(&envelope.payload)) {
             Ok(()) => 1,
             Err(error) => {
                 tracing::warn!(
@@ -1601,7 +1705,7 @@ impl Shared {
     fn answer(&self, reply_to: &str, status: &str, payload: Bytes) {
         let mut headers = HeaderMap::new();
         headers.insert(STATUS_HEADER, status);
-        if let Err(error) = self.send(reply_to.to_owned(), headers, payload) {
+        if let Err(error) = self.send(reply_to.to_owned(), Some(headers), payload) {
             tracing::warn!(
                 target: "airssys::messaging",
                 %error,
@@ -1861,7 +1965,7 @@ impl Broker for NatsBroker {
             .subscriptions
             .iter()
             .filter_map(|pattern| {
-                let subject = pattern_subject(&shared.topic_prefix, pattern);
+                let subject = pattern_subject(&shared.subscribe_prefix(), pattern);
                 if subject.is_none() {
                     tracing::warn!(
                         target: "airssys::messaging",
@@ -1953,7 +2057,8 @@ impl Broker for NatsBroker {
         }
     }
 
-    /// Hands the message to NATS with the source header and returns 1: how
+    /// Hands the message to NATS on `<prefix>.msg.<source>.<topic>` (no
+    /// headers) and returns 1: how
     /// many hosts and components receive it is not known to the sender.
     /// With JetStream, waits (at most the `op_timeout`) until the server
     /// stored it; with core NATS, never waits on the network.
@@ -1961,7 +2066,9 @@ impl Broker for NatsBroker {
     /// # Errors
     ///
     /// [`BrokerError::InvalidInput`] for a topic that is not a concrete
-    /// subject or a payload over the broker's or the server's limit;
+    /// subject, a source that is not a component name, a subject over
+    /// [`MAX_SUBJECT_BYTES`], or a payload over the broker's or the
+    /// server's limit;
     /// [`BrokerError::QueueFull`] when the stream is full or the server
     /// did not confirm in time (JetStream), or the link's outgoing queue is
     /// full (core).
@@ -1985,23 +2092,26 @@ impl Broker for NatsBroker {
                  without `*`, `>` or whitespace"
             )));
         }
-        let subject = format!("{}{topic}", shared.topic_prefix);
-        check_subject_len(&subject, "topic")?;
+        if !is_source_name(source) {
+            return Err(BrokerError::InvalidInput(format!(
+                "the source `{source}` is not a component name (an ASCII letter, then letters, \
+                 digits, `-`, `_`; at most {MAX_NAME_LEN} bytes), so it cannot be stamped on a \
+                 NATS subject"
+            )));
+        }
+        let stamp = format!("{}{source}.", shared.msg_prefix);
+        let subject = format!("{stamp}{topic}");
+        check_subject_len(&subject, "topic", &stamp)?;
         shared.check_payload(payload.len())?;
         if shared.js.is_none() {
-            shared.publish_core(subject, source, Bytes::from(payload))?;
+            shared.publish_core(subject, Bytes::from(payload))?;
         } else if let Some(js) = &shared.js {
             // The source's share of the stream (stream_share.rs).
             let ticket = js
                 .share
                 .admit(source, deadline)
                 .map_err(BrokerError::QueueFull)?;
-            shared.store(
-                subject,
-                Shared::source_headers(source),
-                Bytes::from(payload),
-                deadline,
-            )?;
+            shared.store(subject, None, Bytes::from(payload), deadline)?;
             ticket.stored();
         }
         Ok(1)
@@ -2056,6 +2166,7 @@ impl Broker for NatsBroker {
         check_subject_len(
             &format!("{}{target}", shared.request_prefix),
             "target component name",
+            &shared.request_prefix,
         )?;
         shared.check_payload(payload.len())?;
         let mut headers = Shared::source_headers(source);
@@ -2145,12 +2256,43 @@ mod tests {
         let cap =
             |p: &str| Capability::parse(&format!("msg:subscribe:{p}")).expect("valid pattern");
         assert_eq!(
-            pattern_subject("airssys.topic.", &cap("orders.*")).as_deref(),
-            Some("airssys.topic.orders.*")
+            pattern_subject("airssys.msg.*.", &cap("orders.*")).as_deref(),
+            Some("airssys.msg.*.orders.*")
         );
         assert_eq!(
-            pattern_subject("x.topic.", &cap("a.>")).as_deref(),
-            Some("x.topic.a.>")
+            pattern_subject("x.msg.*.", &cap("a.>")).as_deref(),
+            Some("x.msg.*.a.>")
         );
+    }
+
+    #[test]
+    fn the_source_is_the_token_after_msg() {
+        let p = "airssys.msg.";
+        assert_eq!(
+            stamp_of(p, "airssys.msg.ping.orders.created"),
+            Some(("ping", "orders.created"))
+        );
+        assert_eq!(
+            stamp_of(p, "airssys.msg.ping-2.orders.created"),
+            Some(("ping-2", "orders.created"))
+        );
+        assert_eq!(
+            stamp_of(p, "airssys.msg.host.airssys.dead-letter.pong"),
+            Some(("host", "airssys.dead-letter.pong"))
+        );
+        let long = format!("airssys.msg.{}.t", "a".repeat(MAX_NAME_LEN + 1));
+        for bad in [
+            "airssys.msg.ping",
+            "airssys.msg.ping.",
+            "airssys.msg.2ping.t",
+            "airssys.msg.-p.t",
+            "airssys.msg.bad!name.t",
+            "airssys.msg..t",
+            "airssys.topic.ping.t",
+            "other.msg.ping.t",
+            &long,
+        ] {
+            assert_eq!(stamp_of(p, bad), None, "{bad}");
+        }
     }
 }
