@@ -1091,6 +1091,15 @@ fn a_flooding_component_cannot_fill_the_stream_for_its_neighbours() {
         "the refusal names the setting and how to raise it: {flood}"
     );
     assert_eq!(sent(&flood), 10, "{flood}");
+    // As docs/nats.md quotes it.
+    assert_eq!(
+        flood,
+        "sent 10; quota-exceeded: component `alice` has 10 messages in JetStream stream \
+         `airssys_messages` not yet acknowledged by their subscribers; its share is 10 \
+         (`stream_max_messages_per_component`: `[nats] stream_max_messages_per_component` in \
+         the policy, `--nats-stream-max-messages-per-component`); try again once its \
+         subscribers caught up, or raise the share"
+    );
     assert_eq!(stored_of(&server, "alice"), 10);
     // Refused again while bob does not consume.
     assert!(cmd(&mut alice, "publish:orders.a:more").starts_with("quota-exceeded"));
