@@ -73,7 +73,8 @@ pub(super) fn default_share(max_messages: i64) -> u64 {
 /// name and the subject prefix its messages carry (`<prefix>.msg.`).
 #[derive(Debug, Clone)]
 pub(super) struct Counter {
-    pub(super) context: jetstream::Context,
+    /// The counting connection's client.
+    pub(super) client: async_nats::Client,
     pub(super) stream: String,
     /// `<prefix>.msg.`: a component `s`'s messages are `<that>s.>`.
     pub(super) subject_prefix: String,
@@ -118,7 +119,41 @@ struct InfoPage {
 #[derive(Deserialize, Default)]
 struct PageState {
     #[serde(default)]
-    subjects: Option<HashMap<String, u64>>,
+    subjects: Option<SubjectSum>,
+}
+
+/// A page's map subject → messages, read as its number of subjects and
+/// their sum (the subjects' names are skipped, never kept).
+#[derive(Default)]
+struct SubjectSum {
+    subjects: usize,
+    messages: u64,
+}
+
+impl<'de> Deserialize<'de> for SubjectSum {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Sum;
+        impl<'de> serde::de::Visitor<'de> for Sum {
+            type Value = SubjectSum;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of subjects to message counts")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SubjectSum, A::Error> {
+                let mut sum = SubjectSum::default();
+                while let Some((serde::de::IgnoredAny, n)) = map.next_entry::<_, u64>()? {
+                    sum.subjects += 1;
+                    sum.messages = sum.messages.saturating_add(n);
+                }
+                Ok(sum)
+            }
+        }
+        deserializer.deserialize_map(Sum)
+    }
 }
 
 impl Counter {
@@ -162,14 +197,8 @@ impl Counter {
                 });
             }
         };
-        let context = {
-            let _entered = handle.enter();
-            jetstream::context::ContextBuilder::new()
-                .timeout(builder.op_timeout)
-                .build(client)
-        };
         Ok(Counter {
-            context,
+            client,
             stream: stream.to_owned(),
             subject_prefix: format!("{}.msg.", builder.prefix),
         })
@@ -189,32 +218,36 @@ impl Counter {
         max_pages: usize,
     ) -> Result<Counted, String> {
         let filter = self.filter(component);
-        let subject = format!("STREAM.INFO.{}", self.stream);
+        let subject = format!("$JS.API.STREAM.INFO.{}", self.stream);
         let mut messages = 0u64;
         let mut offset = 0usize;
         let mut pages = 0usize;
         loop {
-            let answer: InfoResponse = self
-                .context
-                .request(
-                    subject.clone(),
-                    &InfoRequest {
-                        subjects_filter: &filter,
-                        offset,
-                    },
-                )
+            let request = serde_json::to_vec(&InfoRequest {
+                subjects_filter: &filter,
+                offset,
+            })
+            .map_err(|e| e.to_string())?;
+            let answer = self
+                .client
+                .request(subject.clone(), request.into())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .payload;
+            // Read off the broker's runtime: a page can be megabytes.
+            let answer: InfoResponse =
+                tokio::task::spawn_blocking(move || serde_json::from_slice(&answer))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("an answer not understood: {e}"))?;
             let page = match answer {
                 InfoResponse::Ok(page) => page,
                 InfoResponse::Err { error } => return Err(error.to_string()),
             };
             pages += 1;
             let subjects = page.state.subjects.unwrap_or_default();
-            let got = subjects.len();
-            messages = subjects
-                .into_values()
-                .fold(messages, |sum, n| sum.saturating_add(n));
+            let got = subjects.subjects;
+            messages = messages.saturating_add(subjects.messages);
             offset += got;
             let complete = got == 0 || offset >= page.total;
             // Each subject not read yet holds at least one message.
@@ -677,6 +710,7 @@ mod tests {
         server: JetStreamServer,
         runtime: tokio::runtime::Runtime,
         client: async_nats::Client,
+        context: jetstream::Context,
         counter: Counter,
     }
 
@@ -713,9 +747,10 @@ mod tests {
         Fixture {
             server,
             runtime,
-            client,
+            client: client.clone(),
+            context,
             counter: Counter {
-                context,
+                client,
                 stream: "t_messages".to_owned(),
                 subject_prefix: "t.msg.".to_owned(),
             },
@@ -727,7 +762,7 @@ mod tests {
         /// and returns once the stream stored them.
         fn publish(&self, source: &str, topics: usize, n: usize) {
             let client = self.client.clone();
-            let context = self.counter.context.clone();
+            let context = self.context.clone();
             let source = source.to_owned();
             self.runtime.block_on(async move {
                 let before = context
@@ -863,12 +898,7 @@ mod tests {
         // The subscriber takes everything: a count after the interval
         // lets alice through again.
         f.runtime.block_on(async {
-            let stream = f
-                .counter
-                .context
-                .get_stream("t_messages")
-                .await
-                .expect("stream");
+            let stream = f.context.get_stream("t_messages").await.expect("stream");
             stream.purge().await.expect("purged");
         });
         std::thread::sleep(REFRESH_INTERVAL);
