@@ -357,7 +357,7 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
         "Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.airssys_messages.\
          ping-680b60c7676b67ed\"",
         // ... its requests ...
-        "Permissions Violation for Subscription to \"airssys.request.ping\" using queue \"ping\"",
+        "Permissions Violation for Subscription to \"airssys.request.ping.*\" using queue \"ping\"",
         // ... and its storage namespace.
         "Permissions Violation for Publish to \"$JS.API.DIRECT.GET.KV_airssys.$KV.airssys.u.\
          cGluZw\"",

@@ -88,6 +88,36 @@ impl Raw {
         self.stream.write_all(&frame).expect("publish");
     }
 
+    /// Sends a request on `subject` (no headers) with a fresh reply
+    /// subject and returns the answer: its header block and payload.
+    fn request(&mut self, subject: &str, payload: &[u8]) -> String {
+        let inbox = format!("_INBOX.raw.{}", subject.len());
+        let mut frame = format!(
+            "SUB {inbox} 9\r\nPUB {subject} {inbox} {}\r\n",
+            payload.len()
+        )
+        .into_bytes();
+        frame.extend_from_slice(payload);
+        frame.extend_from_slice(b"\r\nUNSUB 9 1\r\n");
+        self.stream.write_all(&frame).expect("request");
+        loop {
+            let line = self.line();
+            assert!(!line.starts_with("-ERR"), "{line}");
+            let Some(rest) = line.strip_prefix("HMSG ") else {
+                continue;
+            };
+            let total: usize = rest
+                .split_whitespace()
+                .last()
+                .and_then(|n| n.parse().ok())
+                .expect("HMSG size");
+            let mut body = vec![0; total + 2];
+            self.reader.read_exact(&mut body).expect("answer");
+            body.truncate(total);
+            return String::from_utf8_lossy(&body).into_owned();
+        }
+    }
+
     /// Waits until the server processed everything sent so far.
     fn flush(&mut self) {
         self.stream.write_all(b"PING\r\n").expect("ping");
@@ -230,6 +260,40 @@ fn a_request_from_one_host_is_answered_on_the_other() {
     b.run_until_idle(&mut bob, 16).expect("delivery");
     let answer = reply(&mut alice);
     assert!(answer.starts_with("remote: denied:"), "{answer}");
+}
+
+/// A request's source is the last token of its subject
+/// (`airssys.request.<target>.<source>`): one whose token is not a
+/// component name (no airssys host stamped it) is refused with
+/// `invalid-input` naming the layout and never reaches the target; one
+/// stamped with a name reaches it with that source, whose name may extend
+/// another's (`alice-2`).
+#[test]
+fn a_request_whose_subject_has_no_valid_source_stamp_is_refused() {
+    let server = NatsServer::start();
+    let b = host(&server, HOST_B, BrokerConfig::default());
+    let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+    let mut raw = server.raw();
+    for forged in [
+        "airssys.request.bob.not!a-name",
+        "airssys.request.bob.2alice",
+        "airssys.request.bob.-",
+    ] {
+        let answer = raw.request(forged, b"hi");
+        assert!(
+            answer.contains("Airssys-Status: invalid-input")
+                && answer.contains(&format!("requests on `{forged}` must name the requesting"))
+                && answer.contains("`airssys.request.bob.<component name>`"),
+            "{forged}: {answer}"
+        );
+    }
+    assert_eq!(b.broker().pending("bob"), 0, "none reached bob");
+    let answer = raw.request("airssys.request.bob.alice-2", b"hi");
+    assert!(answer.contains("Airssys-Status: accepted"), "{answer}");
+    match b.broker().take("bob") {
+        Some(Delivery::Request { source, .. }) => assert_eq!(&*source, "alice-2"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

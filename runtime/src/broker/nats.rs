@@ -26,17 +26,17 @@
 //!   in the **queue group named after the component**, so replicas of one
 //!   component on several hosts share its messages while different
 //!   components each get every message, from any source;
-//! - a request for component `c` is sent on `<prefix>.request.c`, which
-//!   every host running an instance of `c` subscribes to in queue group
-//!   `c`; it carries the sending component's name in the header
-//!   [`SOURCE_HEADER`].
+//! - a request from component `s` for component `c` is sent on
+//!   `<prefix>.request.c.s` (the source stamped the same way), and every
+//!   host running an instance of `c` subscribes to
+//!   `<prefix>.request.c.*` in queue group `c`.
 //!
 //! Because the stamp is in the subject, the NATS server's permissions can
-//! pin which sources a host may stamp (`<prefix>.msg.<its component>.>`);
-//! `docs/distributed.md` says what is and is not enforced. A message whose
-//! source token is not a component name, or a request without the header,
-//! did not come from an airssys host and is refused with a warning naming
-//! its subject.
+//! pin which sources a host may stamp (`<prefix>.msg.<its component>.>`,
+//! `<prefix>.request.*.<its component>`); `docs/distributed.md` says what
+//! is and is not enforced. A message or request whose source token is not
+//! a component name did not come from an airssys host and is refused with
+//! a warning naming its subject.
 //!
 //! The receiving host decides what reaches its components: a message is
 //! queued for a component only when the component's subscriptions *and*
@@ -84,10 +84,10 @@ pub use connect::{
 #[doc = include_str!("../../../docs/nats.md")]
 pub struct NatsPage;
 
-/// The header naming the sending component of a request, and the source of
-/// a dead letter in the dead-letter stream, set by the sending host
-/// (messages carry their source in the subject instead:
-/// [`NatsBroker::message_subject`]).
+/// The header naming the source of a dead letter in the dead-letter stream
+/// ([`NatsBroker::dead_letter_subject`]), set by the dead-lettering host.
+/// Messages and requests carry their source in the subject instead
+/// ([`NatsBroker::message_subject`], [`NatsBroker::request_subject`]).
 pub const SOURCE_HEADER: &str = "Airssys-Source";
 
 /// The header carrying a request's time left, in milliseconds, so the
@@ -466,10 +466,10 @@ impl NatsBrokerBuilder {
 /// no headers); each subscription pattern `p` of a component is
 /// subscribed as `<prefix>.msg.*.p` in the queue group named after the
 /// component (so its replicas on several hosts share the messages, while
-/// different components each get every message); requests for component
-/// `c` go to `<prefix>.request.c`, subscribed in queue group `c` by every
-/// host running an instance of `c`, and carry [`SOURCE_HEADER`], written
-/// by the sending host. `docs/nats.md` has the whole picture.
+/// different components each get every message); requests from `s` for
+/// component `c` go to `<prefix>.request.c.s`, subscribed as
+/// `<prefix>.request.c.*` in queue group `c` by every host running an
+/// instance of `c`. `docs/nats.md` has the whole picture.
 ///
 /// Publishing never waits on the network (core delivery): a message goes
 /// into the client's own queue when it has room and nothing of this
@@ -788,9 +788,11 @@ impl NatsBroker {
         format!("{}{source}.>", self.shared.msg_prefix)
     }
 
-    /// The NATS subject requests for `component` are sent on.
-    pub fn request_subject(&self, component: &str) -> String {
-        format!("{}{component}", self.shared.request_prefix)
+    /// The NATS subject a request from component `source` for component
+    /// `target` is sent on: `<prefix>.request.<target>.<source>` (hosts
+    /// running `target` subscribe `<prefix>.request.<target>.*`).
+    pub fn request_subject(&self, target: &str, source: &str) -> String {
+        format!("{}{target}.{source}", self.shared.request_prefix)
     }
 
     /// Waits (at most the [`op_timeout`](NatsBrokerBuilder::op_timeout))
@@ -863,16 +865,16 @@ impl Drop for NatsBroker {
 /// whole host's: one over-long subject would cut every component off.
 pub const MAX_SUBJECT_BYTES: usize = 2048;
 
-/// Refuses a subject (`before`, then a component's `what`) longer than
-/// [`MAX_SUBJECT_BYTES`].
-fn check_subject_len(subject: &str, what: &str, before: &str) -> Result<(), BrokerError> {
+/// Refuses a subject (a component's `what` with `around` it, e.g. "with
+/// `airssys.msg.alice.` before it") longer than [`MAX_SUBJECT_BYTES`].
+fn check_subject_len(subject: &str, what: &str, around: &str) -> Result<(), BrokerError> {
     if subject.len() <= MAX_SUBJECT_BYTES {
         return Ok(());
     }
     Err(BrokerError::InvalidInput(format!(
-        "the {what} makes a NATS subject of {} bytes with `{before}` before it; the limit is \
-         {MAX_SUBJECT_BYTES} bytes in all (`MAX_SUBJECT_BYTES`: a NATS server closes the host's \
-         connection on a longer protocol line): use a shorter {what}",
+        "the {what} makes a NATS subject of {} bytes {around}; the limit is {MAX_SUBJECT_BYTES} \
+         bytes in all (`MAX_SUBJECT_BYTES`: a NATS server closes the host's connection on a \
+         longer protocol line): use a shorter {what}",
         subject.len()
     )))
 }
@@ -1058,16 +1060,16 @@ fn stamp_of<'s>(msg_prefix: &str, subject: &'s str) -> Option<(&'s str, &'s str)
     (is_source_name(source) && !topic.is_empty()).then_some((source, topic))
 }
 
-/// The source a host stamped on a request, if any: a component name
-/// (letters, digits, `-`, `_`, `.`; at most 255 bytes).
-fn stamped_source(message: &Message) -> Option<&str> {
-    let source = message.headers.as_ref()?.get(SOURCE_HEADER)?.as_str();
-    let valid = !source.is_empty()
-        && source.len() <= 255
-        && source
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    valid.then_some(source)
+/// The source a host stamped on a request for `target` (its subject
+/// `<prefix>.request.<target>.<source>`, `request_prefix` being
+/// `<prefix>.request.`); `None` when the last token is not a component
+/// name.
+fn request_source<'s>(request_prefix: &str, target: &str, subject: &'s str) -> Option<&'s str> {
+    let source = subject
+        .strip_prefix(request_prefix)?
+        .strip_prefix(target)?
+        .strip_prefix('.')?;
+    is_source_name(source).then_some(source)
 }
 
 fn status_of(message: &Message) -> Option<&str> {
@@ -1732,15 +1734,20 @@ impl Shared {
             );
             return;
         };
-        let Some(source) = stamped_source(&message) else {
-            let subject = message.subject.as_str();
+        let subject = message.subject.as_str();
+        let Some(source) = request_source(&self.request_prefix, target, subject) else {
             tracing::warn!(
                 target: "airssys::messaging",
                 subject,
-                "a request on NATS subject `{subject}` has no valid `{SOURCE_HEADER}` header (it \
-                 was not sent by an airssys host): refused"
+                "a request on NATS subject `{subject}` has no valid source stamp (`{}{target}.\
+                 <component name>`: it was not sent by an airssys host): refused",
+                self.request_prefix
             );
-            let text = format!("requests on `{subject}` must carry the `{SOURCE_HEADER}` header");
+            let text = format!(
+                "requests on `{subject}` must name the requesting component as the subject's \
+                 last token (`{}{target}.<component name>`)",
+                self.request_prefix
+            );
             self.answer(&reply_to, "invalid-input", Bytes::from(text));
             return;
         };
@@ -1861,6 +1868,7 @@ impl Shared {
     async fn ask(
         self: Arc<Self>,
         target: String,
+        subject: String,
         headers: HeaderMap,
         payload: Bytes,
         reply: Arc<ReplySlot>,
@@ -1872,7 +1880,6 @@ impl Shared {
                 let _ = admitted.send(result);
             }
         };
-        let subject = format!("{}{target}", self.request_prefix);
         let inbox = self.client.new_inbox();
         let mut answers = match self.client.subscribe(inbox.clone()).await {
             Ok(answers) => answers,
@@ -2033,7 +2040,7 @@ impl Broker for NatsBroker {
         if running {
             entry.running = entry.running.saturating_add(1);
             if entry.task.is_none() {
-                let subject = format!("{}{component}", shared.request_prefix);
+                let subject = format!("{}{component}.*", shared.request_prefix);
                 let (task, confirmed) =
                     shared.listen(component, vec![subject], Shared::accept_requests);
                 if !confirmed {
@@ -2101,7 +2108,7 @@ impl Broker for NatsBroker {
         }
         let stamp = format!("{}{source}.", shared.msg_prefix);
         let subject = format!("{stamp}{topic}");
-        check_subject_len(&subject, "topic", &stamp)?;
+        check_subject_len(&subject, "topic", &format!("with `{stamp}` before it"))?;
         shared.check_payload(payload.len())?;
         if shared.js.is_none() {
             shared.publish_core(subject, Bytes::from(payload))?;
@@ -2145,7 +2152,8 @@ impl Broker for NatsBroker {
         self.shared.ack(settled.ack);
     }
 
-    /// Sends the request on the target's request subject and waits at
+    /// Sends the request on `<prefix>.request.<target>.<source>` (with the
+    /// time left in a header) and waits at
     /// most the `op_timeout`, and never past the slot's
     /// [`ReplySlot::admit_by`] (the requester's call deadline), for a host
     /// running it to accept it; the answer fills `reply` when it comes (or
@@ -2163,13 +2171,24 @@ impl Broker for NatsBroker {
                 "no component is named `{target}`"
             )));
         }
+        if !is_source_name(source) {
+            return Err(BrokerError::InvalidInput(format!(
+                "the source `{source}` is not a component name (an ASCII letter, then letters, \
+                 digits, `-`, `_`; at most {MAX_NAME_LEN} bytes), so it cannot be stamped on a \
+                 NATS subject"
+            )));
+        }
+        let subject = format!("{}{target}.{source}", shared.request_prefix);
         check_subject_len(
-            &format!("{}{target}", shared.request_prefix),
+            &subject,
             "target component name",
-            &shared.request_prefix,
+            &format!(
+                "with `{}` before it and `.{source}` after it",
+                shared.request_prefix
+            ),
         )?;
         shared.check_payload(payload.len())?;
-        let mut headers = Shared::source_headers(source);
+        let mut headers = HeaderMap::new();
         let left = reply.deadline().saturating_duration_since(Instant::now());
         headers.insert(
             TIMEOUT_HEADER,
@@ -2181,6 +2200,7 @@ impl Broker for NatsBroker {
         let (admitted, admission) = mpsc::sync_channel(1);
         shared.handle.spawn(Arc::clone(shared).ask(
             target.to_owned(),
+            subject,
             headers,
             Bytes::from(payload),
             reply,
@@ -2263,6 +2283,30 @@ mod tests {
             pattern_subject("x.msg.*.", &cap("a.>")).as_deref(),
             Some("x.msg.*.a.>")
         );
+    }
+
+    #[test]
+    fn a_requests_source_is_the_token_after_its_target() {
+        let p = "airssys.request.";
+        assert_eq!(
+            request_source(p, "ping", "airssys.request.ping.http"),
+            Some("http")
+        );
+        assert_eq!(
+            request_source(p, "ping", "airssys.request.ping.ping-2"),
+            Some("ping-2")
+        );
+        for bad in [
+            "airssys.request.ping",
+            "airssys.request.ping.",
+            "airssys.request.ping-2.alice",
+            "airssys.request.ping.a.b",
+            "airssys.request.ping.2a",
+            "airssys.request.ping.bad!name",
+            "airssys.request.pingalice",
+        ] {
+            assert_eq!(request_source(p, "ping", bad), None, "{bad}");
+        }
     }
 
     #[test]
