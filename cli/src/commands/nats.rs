@@ -368,3 +368,50 @@ impl NatsPlan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        nats: NatsArgs,
+    }
+
+    fn share(flags: &[&str], policy: &str) -> Option<u64> {
+        let policy = airssys_runtime::Policy::from_toml_str(policy).expect("a valid policy");
+        let args = Flags::parse_from(std::iter::once("airssys").chain(flags.iter().copied()));
+        match args.nats.plan(policy.nats()) {
+            Ok(Some(plan)) => plan.stream_share,
+            _ => panic!("no plan"),
+        }
+    }
+
+    /// The share of the stream per component: the flag over the
+    /// policy's key, none (the broker's default) without either.
+    #[test]
+    fn the_stream_share_comes_from_the_flag_over_the_key() {
+        let keyed = "[nats]\nurl = \"nats://h:1\"\nstream_max_messages_per_component = 7\n";
+        assert_eq!(share(&[], keyed), Some(7));
+        assert_eq!(
+            share(&["--nats-stream-max-messages-per-component", "9"], keyed),
+            Some(9)
+        );
+        assert_eq!(share(&[], "[nats]\nurl = \"nats://h:1\"\n"), None);
+        assert_eq!(
+            share(
+                &[
+                    "--nats",
+                    "nats://h:1",
+                    "--nats-stream-max-messages-per-component",
+                    "3"
+                ],
+                ""
+            ),
+            Some(3)
+        );
+    }
+}
