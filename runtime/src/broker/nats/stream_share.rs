@@ -961,4 +961,26 @@ mod tests {
         eprintln!("{n} subjects: {counted:?} in {:?}", started.elapsed());
         eprintln!("{}", f.server.log());
     }
+
+    /// Measures the fast path: a publish well below the share (`cargo
+    /// test -p airssys-runtime --features nats --lib fast_path --
+    /// --ignored --nocapture`).
+    #[test]
+    #[ignore = "a measurement"]
+    fn fast_path() {
+        let f = fixture();
+        let share = StreamShare::new(
+            u64::MAX / 2,
+            f.counter.clone(),
+            f.runtime.handle().clone(),
+            Duration::from_secs(5),
+        );
+        share.admit("alice", None).expect("counted").stored();
+        let n = 1_000_000u32;
+        let started = Instant::now();
+        for _ in 0..n {
+            share.admit("alice", None).expect("room").stored();
+        }
+        eprintln!("admit + stored: {:?} each", started.elapsed() / n);
+    }
 }
