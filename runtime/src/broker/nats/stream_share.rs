@@ -22,9 +22,10 @@
 //! fresh count (started by it or by a concurrent caller, never past the
 //! call's deadline nor the `op_timeout`), and is refused while the count
 //! and what this host published since reach the share. One count at a
-//! time per component; counts start at least [`REFRESH_INTERVAL`] apart,
-//! and [`COUNT_SPACING`] times as long apart as the last one took. Counts
-//! use a connection of their own ([`Counter::connect`]).
+//! time per component; counts start [`COUNT_SPACING`] times as long apart
+//! as the last one took, and those in the background, at the share or
+//! after a failed one at least [`REFRESH_INTERVAL`] apart. Counts use a
+//! connection of their own ([`Counter::connect`]).
 //!
 //! Work per count is bounded: pages stop once the messages counted reach
 //! the share (a subject holds at least one message, so a page's subject
@@ -310,13 +311,13 @@ impl Estimate {
             .saturating_add(self.in_flight)
     }
 
-    /// When the next count may start: [`REFRESH_INTERVAL`] after the last
-    /// one started, or [`COUNT_SPACING`] times as long as it took,
-    /// whichever is later (a component whose count is slow to answer, for
-    /// its many subjects, is counted less often).
-    pub(super) fn next_count(&self) -> Option<Instant> {
+    /// When the next count may start: [`COUNT_SPACING`] times as long as
+    /// the last one took after it started (a component whose count is slow
+    /// to answer, for its many subjects, is counted less often), and at
+    /// least `min` after it.
+    pub(super) fn next_count(&self, min: Duration) -> Option<Instant> {
         self.last
-            .map(|last| last + REFRESH_INTERVAL.max(self.took.saturating_mul(COUNT_SPACING)))
+            .map(|last| last + min.max(self.took.saturating_mul(COUNT_SPACING)))
     }
 
     /// What a publish does, with `share` messages allowed.
@@ -324,9 +325,22 @@ impl Estimate {
         let messages = self.messages();
         let local = self.since.saturating_add(self.in_flight);
         let step = between_counts(share);
-        let next = self.next_count().filter(|next| *next > now);
         // The last count ended and found the number.
         let known = self.finished > 0 && self.failed.is_none();
+        // Counts in the background, at the share or after a failed one
+        // start at least [`REFRESH_INTERVAL`] apart; one a publish needs
+        // below the share (after an eighth of it published here) as soon
+        // as the last one's cost allows: it is waited for, so one runs at
+        // a time and a small share does not cap a publisher at a few
+        // messages per interval.
+        let next = self.next_count(REFRESH_INTERVAL).filter(|next| *next > now);
+        let next_needed = self
+            .next_count(if known {
+                Duration::ZERO
+            } else {
+                REFRESH_INTERVAL
+            })
+            .filter(|next| *next > now);
         if self.refreshing.is_some() {
             // One count at a time: wait for it where a fresh one is
             // needed, go on otherwise.
@@ -342,7 +356,7 @@ impl Estimate {
                 Step::CountAndWait
             }
         } else if !known || local >= step {
-            match next {
+            match next_needed {
                 Some(next) => Step::CountAt(next),
                 None => Step::CountAndWait,
             }
@@ -660,6 +674,29 @@ mod tests {
             e.step(1000, now + Duration::from_secs(3)),
             Step::CountAt(now + Duration::from_secs(4))
         );
+    }
+
+    /// A count a publish waits for below the share is spaced by the last
+    /// one's cost only: a share of 10 (a count every publish) does not cap
+    /// a publisher at one message per interval.
+    #[test]
+    fn a_small_share_is_counted_as_often_as_counts_cost() {
+        let now = Instant::now();
+        let mut e = Estimate::default();
+        e.start(now);
+        e.end(Ok(3), Duration::from_millis(1));
+        e.since = 1;
+        assert_eq!(
+            e.step(10, now),
+            Step::CountAt(now + Duration::from_millis(4))
+        );
+        assert_eq!(
+            e.step(10, now + Duration::from_millis(5)),
+            Step::CountAndWait
+        );
+        // At the share, a refusal stands for the interval.
+        e.counted = 9;
+        assert_eq!(e.step(10, now + Duration::from_millis(5)), Step::Refuse);
     }
 
     #[test]
