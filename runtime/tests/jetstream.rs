@@ -1252,11 +1252,11 @@ fn a_count_too_large_for_the_server_cuts_only_the_counting_connection() {
         refused.starts_with("quota-exceeded") && refused.contains("count of them"),
         "{refused}"
     );
-    assert!(
-        server.log().contains("Slow Consumer"),
-        "the server cut the counting connection: {}",
-        server.log()
-    );
+    // (The count may have timed out first on a loaded machine: the cut
+    // comes once the server has its answer.)
+    eventually("the server cuts the counting connection", || {
+        server.log().contains("Slow Consumer")
+    });
     assert!(a_broker.flush(), "host A's own connection is up");
     assert_eq!(cmd(&mut dave, "publish:news.d:after-the-cut"), "ok");
     carol_gets(&b, &mut carol, "after-the-cut");
