@@ -600,6 +600,7 @@ fn the_nats_table_of_distributed_md_is_a_valid_policy() {
     assert_eq!(nats.reconnect_max_delay, Some(Duration::from_millis(2000)));
     assert!(nats.credentials_file.is_some() && nats.tls_ca_file.is_some());
     assert_eq!(nats.inbox_prefix.as_deref(), Some("_INBOX.host-a"));
+    assert_eq!(nats.stream_max_messages_per_component, Some(50_000));
 }
 
 /// Bad NATS input is refused before anything is built or connected,
