@@ -23,8 +23,9 @@
 //! call's deadline nor the `op_timeout`), and is refused while the count
 //! and what this host published since reach the share. One count at a
 //! time per component; counts start [`COUNT_SPACING`] times as long apart
-//! as the last one took, and those in the background, at the share or
-//! after a failed one at least [`REFRESH_INTERVAL`] apart. Counts use a
+//! as the last one took, and those in the background or after a failed
+//! one at least [`REFRESH_INTERVAL`] apart; a count that found the share
+//! reached stands that long (the refusals meanwhile ask nothing). Counts use a
 //! connection of their own ([`Counter::connect`]).
 //!
 //! Work per count is bounded: pages stop once the messages counted reach
@@ -327,12 +328,12 @@ impl Estimate {
         let step = between_counts(share);
         // The last count ended and found the number.
         let known = self.finished > 0 && self.failed.is_none();
-        // Counts in the background, at the share or after a failed one
-        // start at least [`REFRESH_INTERVAL`] apart; one a publish needs
-        // below the share (after an eighth of it published here) as soon
-        // as the last one's cost allows: it is waited for, so one runs at
-        // a time and a small share does not cap a publisher at a few
-        // messages per interval.
+        // Counts in the background, and after a failed one, start at
+        // least [`REFRESH_INTERVAL`] apart, and a count that found the
+        // share reached stands that long (refusals ask nothing); a count a
+        // publish needs otherwise starts as soon as the last one's cost
+        // allows: it is waited for, so one runs at a time, and a small
+        // share does not cap a publisher at a few messages per interval.
         let next = self.next_count(REFRESH_INTERVAL).filter(|next| *next > now);
         let next_needed = self
             .next_count(if known {
@@ -350,10 +351,16 @@ impl Estimate {
                 Step::Publish
             }
         } else if messages >= share {
-            if next.is_some() {
+            if known && self.counted >= share && next.is_some() {
+                // The server itself found the share reached a moment ago.
                 Step::Refuse
             } else {
-                Step::CountAndWait
+                // Reached through what this host published since (some of
+                // it may be in the count already): ask the server.
+                match next_needed {
+                    Some(next) => Step::CountAt(next),
+                    None => Step::CountAndWait,
+                }
             }
         } else if !known || local >= step {
             match next_needed {
@@ -694,8 +701,16 @@ mod tests {
             e.step(10, now + Duration::from_millis(5)),
             Step::CountAndWait
         );
-        // At the share, a refusal stands for the interval.
+        // At the share through this host's publishes: counted again.
         e.counted = 9;
+        assert_eq!(
+            e.step(10, now + Duration::from_millis(5)),
+            Step::CountAndWait
+        );
+        // At the share by the server's own count: a refusal stands for
+        // the interval.
+        e.counted = 10;
+        e.since = 0;
         assert_eq!(e.step(10, now + Duration::from_millis(5)), Step::Refuse);
     }
 
