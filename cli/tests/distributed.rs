@@ -600,6 +600,7 @@ fn the_nats_table_of_distributed_md_is_a_valid_policy() {
     assert_eq!(nats.reconnect_max_delay, Some(Duration::from_millis(2000)));
     assert!(nats.credentials_file.is_some() && nats.tls_ca_file.is_some());
     assert_eq!(nats.inbox_prefix.as_deref(), Some("_INBOX.host-a"));
+    assert_eq!(nats.stream_max_messages_per_component, Some(50_000));
 }
 
 /// Bad NATS input is refused before anything is built or connected,
@@ -879,6 +880,36 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
             "{flags:?}: {stderr}"
         );
     }
+    // A share of the stream of 0 would refuse every message.
+    let stderr = run(&[
+        "run",
+        "nothing.wasm",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--nats-stream-max-messages-per-component",
+        "0",
+    ]);
+    assert!(
+        stderr.contains(
+            "invalid value '0' for '--nats-stream-max-messages-per-component <N>': 0 is not in \
+             1.."
+        ),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "serve",
+        "nothing.wasm",
+        "--policy",
+        &file(
+            tmp.path(),
+            "share.toml",
+            "[nats]\nurl = \"nats://127.0.0.1:1\"\nstream_max_messages_per_component = 0\n",
+        ),
+    ]);
+    assert!(
+        stderr.contains("`stream_max_messages_per_component = 0` would refuse every message"),
+        "{stderr}"
+    );
 }
 
 /// The words of a shell line: single and double quotes group.

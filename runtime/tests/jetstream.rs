@@ -232,6 +232,8 @@ fn a_full_stream_refuses_the_publisher() {
         .broker(Arc::new(
             NatsBroker::builder(server.url())
                 .stream_max_messages(5)
+                // The whole stream for one component: what fills it here.
+                .stream_max_messages_per_component(5)
                 .connect()
                 .expect("connects"),
         ))
@@ -983,4 +985,294 @@ fn a_message_stream_of_the_older_layout_is_refused_naming_it() {
         .publish("alice", "orders.a", b"stored".to_vec())
         .expect("stored in the changed stream");
     eventually("it arrives", || broker.pending("bob") == 1);
+}
+
+/// How many messages of `component` the stream holds, as the server
+/// counts them (`<prefix>.msg.<component>.>`, the stamped layout).
+fn stored_of(server: &NatsServer, component: &str) -> u64 {
+    let url = server.url();
+    let filter = format!("airssys.msg.{component}.>");
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    tokio.block_on(async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream("airssys_messages").await.expect("the stream");
+        let mut subjects = stream.info_with_subjects(filter).await.expect("info");
+        let mut total = 0u64;
+        while let Some(entry) = futures_util::StreamExt::next(&mut subjects).await {
+            total += entry.expect("a subject's count").1 as u64;
+        }
+        total
+    })
+}
+
+/// The number `flood` reports sent before it stopped.
+fn sent(report: &str) -> u64 {
+    report
+        .strip_prefix("sent ")
+        .and_then(|r| r.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{report}"))
+}
+
+const FLOODER: &str = r#"
+[components.alice]
+grants = ["msg:publish:orders.*"]
+
+[components.dave]
+grants = ["msg:publish:news.*"]
+"#;
+
+const SLOW_AND_FAST: &str = r#"
+[components.bob]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
+
+[components.carol]
+grants = ["msg:subscribe:news.*"]
+subscribe = ["news.*"]
+
+[components.erin]
+grants = ["msg:publish:news.*"]
+"#;
+
+/// Whether `carol` handles the message `payload` (published on `news.*`)
+/// within 30 s.
+fn carol_gets(b: &Runtime, carol: &mut [Instance; 1], payload: &str) {
+    eventually(&format!("carol handles {payload}"), || {
+        b.run_until_idle(carol, 64).expect("delivery");
+        logged(&mut carol[0]).iter().any(|p| p == payload)
+    });
+}
+
+/// The hole this closes: every component's messages share one stream. A
+/// component publishing to a subscriber that does not consume (bob never
+/// runs) used to fill `stream_max_messages` (here 40), and every
+/// neighbour's publish, on any host, was then refused with
+/// `quota-exceeded`. With the default share (a quarter of the stream: 10),
+/// the flood is refused at 10, naming
+/// `stream_max_messages_per_component`, and the neighbours — `dave` on
+/// the flooder's host, `erin` on another — still publish, their
+/// subscriber `carol` receiving.
+#[test]
+fn a_flooding_component_cannot_fill_the_stream_for_its_neighbours() {
+    let server = NatsServer::start();
+    let a_broker = Arc::new(
+        NatsBroker::builder(server.url())
+            .stream_max_messages(40)
+            .ack_wait(ACK_WAIT)
+            .connect()
+            .expect("connects"),
+    );
+    assert_eq!(a_broker.stream_max_messages_per_component(), Some(10));
+    let a = Runtime::builder()
+        .policy(Policy::from_toml_str(FLOODER).expect("valid policy"))
+        .broker(Arc::clone(&a_broker) as Arc<dyn Broker>)
+        .build()
+        .expect("runtime builds");
+    let (b, b_broker) = host(&server, SLOW_AND_FAST, BrokerConfig::default());
+    // The second host finds the stream as the first made it.
+    assert_eq!(b_broker.stream_max_messages_per_component(), Some(10));
+    let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+    let mut carol = [start(&b, "carol", &["msg:subscribe:news.*"])];
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut dave = start(&a, "dave", &["msg:publish:news.*"]);
+    let mut erin = start(&b, "erin", &["msg:publish:news.*"]);
+
+    let flood = cmd(&mut alice, "flood:orders.a:0:100");
+    assert!(flood.contains("quota-exceeded"), "{flood}");
+    assert!(
+        flood.contains("stream_max_messages_per_component")
+            && flood.contains("--nats-stream-max-messages-per-component")
+            && flood.contains("component `alice`"),
+        "the refusal names the setting and how to raise it: {flood}"
+    );
+    assert_eq!(sent(&flood), 10, "{flood}");
+    // As docs/nats.md quotes it.
+    assert_eq!(
+        flood,
+        "sent 10; quota-exceeded: component `alice` has 10 messages in JetStream stream \
+         `airssys_messages` not yet acknowledged by their subscribers; its share is 10 \
+         (`stream_max_messages_per_component`: `[nats] stream_max_messages_per_component` in \
+         the policy, `--nats-stream-max-messages-per-component`); try again once its \
+         subscribers caught up, or raise the share"
+    );
+    assert_eq!(stored_of(&server, "alice"), 10);
+    // Refused again while bob does not consume.
+    assert!(cmd(&mut alice, "publish:orders.a:more").starts_with("quota-exceeded"));
+
+    // The neighbours publish, on the flooder's host and on another.
+    assert_eq!(cmd(&mut dave, "publish:news.d:from-dave"), "ok");
+    assert_eq!(cmd(&mut erin, "publish:news.e:from-erin"), "ok");
+    carol_gets(&b, &mut carol, "from-dave");
+    carol_gets(&b, &mut carol, "from-erin");
+    // Each neighbour can have its own share too.
+    let more = cmd(&mut dave, "flood:news.d:0:9");
+    assert_eq!(more, "sent 9", "{more}");
+}
+
+/// Replicas of one component on two hosts share one count: host A's
+/// `alice` stores 15 of a share of 20; host B's `alice` then gets the 5
+/// left and is refused; host A's next publishes pass the share by at most
+/// what a host publishes between two counts (an eighth of the share, 2),
+/// and the stream never holds more than `20 + 2 hosts × 2` of hers.
+#[test]
+fn replicas_on_two_hosts_share_one_count() {
+    let server = NatsServer::start();
+    let share_host = || {
+        let broker = Arc::new(
+            NatsBroker::builder(server.url())
+                .stream_max_messages_per_component(20)
+                .ack_wait(ACK_WAIT)
+                .connect()
+                .expect("connects"),
+        );
+        let runtime = Runtime::builder()
+            .policy(Policy::from_toml_str(&format!("{PUBLISHER}{SUBSCRIBER}")).expect("policy"))
+            .broker(Arc::clone(&broker) as Arc<dyn Broker>)
+            .build()
+            .expect("runtime builds");
+        (runtime, broker)
+    };
+    let (a, _) = share_host();
+    let (b, _) = share_host();
+    // bob subscribes (so the messages are kept) and never consumes.
+    let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+    let mut alice_a = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut alice_b = start(&b, "alice", &["msg:publish:orders.*"]);
+    assert_eq!(cmd(&mut alice_a, "flood:orders.a:0:15"), "sent 15");
+    let on_b = cmd(&mut alice_b, "flood:orders.b:0:100");
+    assert!(on_b.contains("stream_max_messages_per_component"), "{on_b}");
+    assert_eq!(sent(&on_b), 5, "{on_b}");
+    let on_a = cmd(&mut alice_a, "flood:orders.a:15:100");
+    assert!(on_a.contains("stream_max_messages_per_component"), "{on_a}");
+    assert!(sent(&on_a) <= 2, "{on_a}");
+    let stored = stored_of(&server, "alice");
+    assert!(
+        (20..=24).contains(&stored),
+        "{stored} of alice's in the stream"
+    );
+}
+
+/// A flood over many distinct topics (one subject each in the stream) is
+/// counted right: 2,000 topics, a share of 1,500, refused at 1,500 exactly
+/// (one host), while a neighbour publishes. Counting 100,001 topics in two
+/// pages, and stopping at the share, is the unit test
+/// `stream_share::tests::a_flood_over_many_topics_is_counted_right_in_bounded_pages`.
+#[test]
+fn a_flood_over_many_topics_is_counted_right() {
+    let server = NatsServer::start();
+    let broker = Arc::new(
+        NatsBroker::builder(server.url())
+            .stream_max_messages_per_component(1500)
+            .connect()
+            .expect("connects"),
+    );
+    broker.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:orders.>").unwrap()],
+            grants(&["msg:subscribe:orders.>"]),
+        ),
+    );
+    let mut stored = 0u64;
+    let refused = loop {
+        match broker.publish("flood", &format!("orders.t{stored}"), vec![1]) {
+            Ok(_) => stored += 1,
+            Err(e) => break e,
+        }
+        assert!(stored <= 2000, "never refused");
+    };
+    assert_eq!(stored, 1500, "{refused}");
+    assert!(
+        matches!(&refused, BrokerError::QueueFull(text)
+            if text.contains("stream_max_messages_per_component")),
+        "{refused:?}"
+    );
+    assert_eq!(stored_of(&server, "flood"), 1500);
+    broker
+        .publish("neighbour", "orders.n", vec![2])
+        .expect("a neighbour publishes");
+}
+
+/// Counting a component's messages lists each of its subjects, so a
+/// component flooding on many long distinct topics makes the count's
+/// answer large: 40,000 topics of 1,900 bytes answer about 76 MiB, past
+/// the server's `max_pending` (64 MiB), and the server closes the
+/// connection that asked ("Slow Consumer"). Counts run on a connection of
+/// their own, so only counting is cut: the flooder's publish is refused
+/// (its count failed: nothing passes on a failed count), while its host's
+/// own connection stays up — a neighbour on the same host publishes and
+/// the subscriber on the other host receives.
+#[test]
+fn a_count_too_large_for_the_server_cuts_only_the_counting_connection() {
+    let server = NatsServer::start();
+    let a_broker = Arc::new(
+        NatsBroker::builder(server.url())
+            .stream_max_messages_per_component(500_000)
+            .ack_wait(ACK_WAIT)
+            .connect()
+            .expect("connects"),
+    );
+    let a = Runtime::builder()
+        .policy(Policy::from_toml_str(FLOODER).expect("valid policy"))
+        .broker(Arc::clone(&a_broker) as Arc<dyn Broker>)
+        .build()
+        .expect("runtime builds");
+    let (b, _) = host(&server, SLOW_AND_FAST, BrokerConfig::default());
+    let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+    let mut carol = [start(&b, "carol", &["msg:subscribe:news.*"])];
+    let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+    let mut dave = start(&a, "dave", &["msg:publish:news.*"]);
+    // What alice's replicas on other hosts stored: 40,000 long topics.
+    let url = server.url();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    tokio.block_on(async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let long = "x".repeat(1900);
+        for i in 0..40_000 {
+            client
+                .publish(format!("airssys.msg.alice.orders.{long}{i}"), "x".into())
+                .await
+                .expect("publish");
+        }
+        client.flush().await.expect("flush");
+    });
+    eventually("the stream holds them", || {
+        server.log().contains("Slow Consumer") || stored_total(&server) >= 40_000
+    });
+    let refused = cmd(&mut alice, "publish:orders.a:one-more");
+    assert!(
+        refused.starts_with("quota-exceeded") && refused.contains("count of them"),
+        "{refused}"
+    );
+    // (The count may have timed out first on a loaded machine: the cut
+    // comes once the server has its answer.)
+    eventually("the server cuts the counting connection", || {
+        server.log().contains("Slow Consumer")
+    });
+    assert!(a_broker.flush(), "host A's own connection is up");
+    assert_eq!(cmd(&mut dave, "publish:news.d:after-the-cut"), "ok");
+    carol_gets(&b, &mut carol, "after-the-cut");
+}
+
+/// The messages in the stream.
+fn stored_total(server: &NatsServer) -> u64 {
+    let url = server.url();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    tokio.block_on(async move {
+        let client = async_nats::connect(url).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream("airssys_messages").await.expect("the stream");
+        stream.info().await.expect("info").state.messages
+    })
 }

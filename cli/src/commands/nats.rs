@@ -80,6 +80,13 @@ pub(crate) struct NatsArgs {
     /// gives up; `[nats] max_reconnects`).
     #[arg(long, value_name = "N")]
     nats_max_reconnects: Option<u64>,
+    /// With JetStream delivery, the most messages of one publishing
+    /// component in the shared message stream, counted across every host
+    /// that runs it; a publish over it gets `quota-exceeded` (default: a
+    /// quarter of the stream's `max_messages`; `[nats]
+    /// stream_max_messages_per_component`; docs/nats.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    nats_stream_max_messages_per_component: Option<u64>,
 }
 
 /// A connection read from the flags and the policy, not yet made.
@@ -89,6 +96,8 @@ pub(crate) struct NatsPlan {
     origin: &'static str,
     prefix: Option<String>,
     delivery: NatsDelivery,
+    /// The flag's or the policy's share of the stream per component.
+    stream_share: Option<u64>,
     options: NatsConnectOptions,
     /// Where the host's credentials came from (flag or key, and file),
     /// named when the server refuses them.
@@ -115,6 +124,7 @@ impl NatsArgs {
             || self.nats_reconnect_delay_ms.is_some()
             || self.nats_reconnect_max_delay_ms.is_some()
             || self.nats_max_reconnects.is_some()
+            || self.nats_stream_max_messages_per_component.is_some()
     }
 
     /// The connection the flags and the policy's `[nats]` ask for (none
@@ -273,6 +283,9 @@ impl NatsArgs {
             },
             prefix: subject_prefix,
             delivery: self.nats_delivery.unwrap_or_default(),
+            stream_share: self
+                .nats_stream_max_messages_per_component
+                .or(settings.stream_max_messages_per_component),
             options,
             credentials,
         }))
@@ -366,6 +379,9 @@ impl NatsPlan {
         if let Some(prefix) = self.prefix {
             builder = builder.prefix(prefix);
         }
+        if let Some(share) = self.stream_share {
+            builder = builder.stream_max_messages_per_component(share);
+        }
         let credentials = self.credentials;
         let origin = self.origin;
         let broker = builder.connect().map_err(|e| {
@@ -391,5 +407,52 @@ impl NatsPlan {
             broker: Arc::new(broker),
             watch,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        nats: NatsArgs,
+    }
+
+    fn share(flags: &[&str], policy: &str) -> Option<u64> {
+        let policy = airssys_runtime::Policy::from_toml_str(policy).expect("a valid policy");
+        let args = Flags::parse_from(std::iter::once("airssys").chain(flags.iter().copied()));
+        match args.nats.plan(policy.nats()) {
+            Ok(Some(plan)) => plan.stream_share,
+            _ => panic!("no plan"),
+        }
+    }
+
+    /// The share of the stream per component: the flag over the
+    /// policy's key, none (the broker's default) without either.
+    #[test]
+    fn the_stream_share_comes_from_the_flag_over_the_key() {
+        let keyed = "[nats]\nurl = \"nats://h:1\"\nstream_max_messages_per_component = 7\n";
+        assert_eq!(share(&[], keyed), Some(7));
+        assert_eq!(
+            share(&["--nats-stream-max-messages-per-component", "9"], keyed),
+            Some(9)
+        );
+        assert_eq!(share(&[], "[nats]\nurl = \"nats://h:1\"\n"), None);
+        assert_eq!(
+            share(
+                &[
+                    "--nats",
+                    "nats://h:1",
+                    "--nats-stream-max-messages-per-component",
+                    "3"
+                ],
+                ""
+            ),
+            Some(3)
+        );
     }
 }

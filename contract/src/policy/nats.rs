@@ -50,6 +50,11 @@ pub struct NatsSettings {
     /// `_INBOX`); give each host its own so that the server can keep the
     /// others from reading them (docs/distributed.md).
     pub inbox_prefix: Option<String>,
+    /// `stream_max_messages_per_component`: with JetStream delivery, the
+    /// most messages of one publishing component in the shared message
+    /// stream, counted across every host that runs it (default: a quarter
+    /// of the stream's `max_messages`; docs/nats.md).
+    pub stream_max_messages_per_component: Option<u64>,
     /// The 1-based line of the `[nats]` header, when read from a file.
     pub line: Option<u32>,
 }
@@ -70,6 +75,10 @@ impl fmt::Debug for NatsSettings {
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("max_reconnects", &self.max_reconnects)
             .field("inbox_prefix", &self.inbox_prefix)
+            .field(
+                "stream_max_messages_per_component",
+                &self.stream_max_messages_per_component,
+            )
             .field("line", &self.line)
             .finish()
     }
@@ -159,6 +168,7 @@ pub(super) struct NatsFile {
     reconnect_max_delay_ms: Option<u64>,
     max_reconnects: Option<u64>,
     inbox_prefix: Option<String>,
+    stream_max_messages_per_component: Option<u64>,
 }
 
 impl NatsFile {
@@ -233,6 +243,13 @@ impl NatsFile {
         if let Some(conflict) = inbox_prefix_conflict(inbox, prefix) {
             return Err(format!("[nats]: `inbox_prefix` and `prefix`: {conflict}"));
         }
+        if self.stream_max_messages_per_component == Some(0) {
+            return Err(
+                "[nats]: `stream_max_messages_per_component = 0` would refuse every message: \
+                 give at least 1 (the most messages of one component in the stream)"
+                    .to_owned(),
+            );
+        }
         Ok(NatsSettings {
             url: self.url,
             prefix: self.prefix,
@@ -249,6 +266,7 @@ impl NatsFile {
                 .max_reconnects
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             inbox_prefix: self.inbox_prefix,
+            stream_max_messages_per_component: self.stream_max_messages_per_component,
             line: Some(line),
         })
     }
@@ -266,7 +284,8 @@ mod tests {
             &file,
             "[nats]\nurl = \"nats://n:4222\"\nprefix = \"shop\"\ncredentials_file = \
              \"host.creds\"\ntls_ca_file = \"/etc/ca.pem\"\nreconnect_delay_ms = 20\n\
-             reconnect_max_delay_ms = 400\nmax_reconnects = 3\ninbox_prefix = \"_INBOX.host-a\"\n",
+             reconnect_max_delay_ms = 400\nmax_reconnects = 3\ninbox_prefix = \"_INBOX.host-a\"\n\
+             stream_max_messages_per_component = 5000\n",
         )
         .expect("write");
         let policy = crate::policy::Policy::from_toml_file(&file).expect("a valid policy");
@@ -282,6 +301,7 @@ mod tests {
         assert_eq!(nats.reconnect_max_delay, Some(Duration::from_millis(400)));
         assert_eq!(nats.max_reconnects, Some(3));
         assert_eq!(nats.inbox_prefix.as_deref(), Some("_INBOX.host-a"));
+        assert_eq!(nats.stream_max_messages_per_component, Some(5000));
         assert_eq!(nats.line, Some(1));
         assert!(
             crate::policy::Policy::from_toml_str("")
@@ -341,6 +361,10 @@ mod tests {
             (
                 "prefix = \"_INBOX\"\ninbox_prefix = \"_INBOX.host-a\"",
                 "inside it",
+            ),
+            (
+                "stream_max_messages_per_component = 0",
+                "`stream_max_messages_per_component = 0` would refuse every message",
             ),
         ] {
             let err = crate::policy::Policy::from_toml_str(&format!("# hosts\n[nats]\n{table}\n"))

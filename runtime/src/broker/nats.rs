@@ -71,6 +71,7 @@ use super::{
 use crate::sync::{OwnedRuntime, bounded};
 
 mod connect;
+mod stream_share;
 
 pub use connect::{
     NatsConfigError, NatsConnectOptions, NatsConnectionState, NatsConnectionStatus,
@@ -255,6 +256,7 @@ pub struct NatsBrokerBuilder {
     ack_wait: Duration,
     stream_max_messages: i64,
     stream_max_bytes: i64,
+    stream_max_messages_per_component: Option<u64>,
 }
 
 impl NatsBrokerBuilder {
@@ -285,6 +287,22 @@ impl NatsBrokerBuilder {
     #[must_use]
     pub fn stream_max_messages(mut self, messages: u64) -> Self {
         self.stream_max_messages = i64::try_from(messages.max(1)).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// JetStream: the most messages of one publishing component in the
+    /// stream, counted across every host that runs it (its replicas share
+    /// one count); default: a quarter of the stream's `max_messages` (as
+    /// the server has it: the first host sets it). A publish over it is
+    /// refused with [`BrokerError::QueueFull`] (`quota-exceeded` to the
+    /// component, naming this setting), so one component whose
+    /// subscribers are slow cannot fill the stream for the others.
+    /// Counted in messages only; core delivery has no stream and ignores
+    /// it. `docs/nats.md` ("A component's share of the stream") has how
+    /// it is counted and by how much hosts may pass it.
+    #[must_use]
+    pub fn stream_max_messages_per_component(mut self, messages: u64) -> Self {
+        self.stream_max_messages_per_component = Some(messages.max(1));
         self
     }
 
@@ -536,6 +554,8 @@ struct Js {
     unsettled: Mutex<HashMap<usize, Unsettled>>,
     /// Per component, the highest stream sequence number pulled for it.
     highest: Mutex<HashMap<String, u64>>,
+    /// Each publishing component's share of the stream.
+    share: stream_share::StreamShare,
 }
 
 /// A message pulled from a consumer, waiting for its settlement.
@@ -615,21 +635,28 @@ impl Js {
                 ..Default::default()
             },
         ];
+        let mut max_messages = builder.stream_max_messages;
         for config in configs {
             let name = config.name.clone();
             let wanted = config.subjects.clone();
             let ctx = context.clone();
             let made = bounded(handle, builder.op_timeout, async move {
-                ctx.get_or_create_stream(config)
-                    .await
-                    .map(|stream| stream.cached_info().config.subjects.clone())
+                ctx.get_or_create_stream(config).await.map(|stream| {
+                    let config = &stream.cached_info().config;
+                    (config.subjects.clone(), config.max_messages)
+                })
             });
             let reason = match made {
-                Some(Ok(found)) if wanted.iter().all(|w| found.contains(w)) => continue,
+                Some(Ok((found, max))) if wanted.iter().all(|w| found.contains(w)) => {
+                    if name == stream {
+                        max_messages = max;
+                    }
+                    continue;
+                }
                 // An older host's stream: its hosts and this one would
                 // never exchange a message (nor would a publish here be
                 // stored), so say so rather than run beside it.
-                Some(Ok(found)) => {
+                Some(Ok((found, _))) => {
                     return Err(NatsError::StreamLayout {
                         url: shown.to_owned(),
                         stream: name,
@@ -646,7 +673,16 @@ impl Js {
                 reason,
             });
         }
+        let share = stream_share::StreamShare::new(
+            builder
+                .stream_max_messages_per_component
+                .unwrap_or_else(|| stream_share::default_share(max_messages)),
+            stream_share::Counter::connect(handle, builder, &stream, shown)?,
+            handle.clone(),
+            builder.op_timeout,
+        );
         Ok(Js {
+            share,
             context,
             stream,
             dead_stream,
@@ -711,7 +747,15 @@ impl NatsBroker {
             ack_wait: Duration::from_secs(30),
             stream_max_messages: 1_000_000,
             stream_max_bytes: 1 << 30,
+            stream_max_messages_per_component: None,
         }
+    }
+
+    /// JetStream: the most messages of one publishing component in the
+    /// stream ([`NatsBrokerBuilder::stream_max_messages_per_component`],
+    /// or its default); `None` with core delivery.
+    pub fn stream_max_messages_per_component(&self) -> Option<u64> {
+        self.shared.js.as_ref().map(|js| js.share.share())
     }
 
     /// How this broker carries messages.
@@ -2089,8 +2133,14 @@ impl Broker for NatsBroker {
         shared.check_payload(payload.len())?;
         if shared.js.is_none() {
             shared.publish_core(subject, Bytes::from(payload))?;
-        } else {
+        } else if let Some(js) = &shared.js {
+            // The source's share of the stream (stream_share.rs).
+            let ticket = js
+                .share
+                .admit(source, deadline)
+                .map_err(BrokerError::QueueFull)?;
             shared.store(subject, None, Bytes::from(payload), deadline)?;
+            ticket.stored();
         }
         Ok(1)
     }

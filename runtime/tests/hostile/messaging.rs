@@ -5,7 +5,9 @@
 //! payload larger than a subscriber's memory allows (half its
 //! `limits.memory_bytes`) is dead-lettered at once, never retried through
 //! fresh instances; replies a requester has not collected are held to its
-//! `limits.held_bytes` and `limits.max_pending`.
+//! `limits.held_bytes` and `limits.max_pending`. Over NATS with JetStream
+//! (feature `nats`), a publisher is held to its share of the stream every
+//! host shares (`stream_max_messages_per_component`).
 
 use airssys_runtime::{BrokerConfig, Policy, Runtime};
 
@@ -191,4 +193,87 @@ fn uncollected_replies_are_held_to_the_requesters_budget() {
         assert!(reply.starts_with("quota-exceeded:"), "{reply}");
         assert!(reply.contains("limits.max_pending"), "{reply}");
     });
+}
+
+/// Messaging over NATS with JetStream delivery: one stream holds every
+/// component's messages, on every host.
+#[cfg(feature = "nats")]
+mod nats_stream {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use airssys_runtime::broker::NatsBroker;
+    use airssys_runtime::{Broker, Policy, Runtime};
+
+    use crate::neighbour::{NEIGHBOUR_POLICY, while_serving};
+    use crate::support::jetstream::JetStreamServer;
+    use crate::support::{cmd, start};
+
+    const HOST_A: &str = r#"
+[components.flooder]
+grants = ["msg:publish:feed.*"]
+[components.dave]
+grants = ["msg:publish:news.*"]
+"#;
+
+    const HOST_B: &str = r#"
+[components.slow]
+grants = ["msg:subscribe:feed.*"]
+subscribe = ["feed.*"]
+[components.carol]
+grants = ["msg:subscribe:news.*"]
+subscribe = ["news.*"]
+[components.erin]
+grants = ["msg:publish:news.*"]
+"#;
+
+    fn host(server: &JetStreamServer, policy: &str) -> Runtime {
+        let broker = NatsBroker::builder(server.url())
+            .stream_max_messages(40)
+            .connect()
+            .expect("connects to the test's nats-server");
+        Runtime::builder()
+            .policy(Policy::from_toml_str(&format!("{policy}{NEIGHBOUR_POLICY}")).expect("policy"))
+            .in_memory_storage()
+            .broker(Arc::new(broker) as Arc<dyn Broker>)
+            .build()
+            .expect("runtime")
+    }
+
+    /// A component publishing to a subscriber that never consumes used to
+    /// fill the shared stream (40 messages here) so that every other
+    /// component's publish, on any host, was refused. It is now held to its
+    /// share (by default a quarter of the stream: 10), refused naming
+    /// `stream_max_messages_per_component`, while `dave` on its host and
+    /// `erin` on another still publish, `carol` receives both, and the
+    /// neighbour keeps serving.
+    #[test]
+    fn a_flooder_is_held_to_its_share_of_the_shared_stream() {
+        let server = JetStreamServer::start();
+        let a = host(&server, HOST_A);
+        let b = host(&server, HOST_B);
+        let _slow = start(&b, "slow", &["msg:subscribe:feed.*"]);
+        let mut carol = [start(&b, "carol", &["msg:subscribe:news.*"])];
+        let mut flooder = start(&a, "flooder", &["msg:publish:feed.*"]);
+        let mut dave = start(&a, "dave", &["msg:publish:news.*"]);
+        let mut erin = start(&b, "erin", &["msg:publish:news.*"]);
+        let flood = while_serving(&a, || cmd(&mut flooder, "flood:feed.x:0:200"));
+        assert!(
+            flood.starts_with("sent 10; quota-exceeded")
+                && flood.contains("stream_max_messages_per_component"),
+            "{flood}"
+        );
+        assert_eq!(cmd(&mut dave, "publish:news.d:from-dave"), "ok");
+        assert_eq!(cmd(&mut erin, "publish:news.e:from-erin"), "ok");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            b.run_until_idle(&mut carol, 64).expect("delivery");
+            let stats = cmd(&mut carol[0], "stats");
+            if stats.starts_with("count=2 ") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "carol: {stats}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
