@@ -447,6 +447,48 @@ impl RawNats {
         self.stream.write_all(frame.as_bytes()).unwrap();
         self.line().trim_end().to_owned()
     }
+
+    /// Subscribes to `subject` and returns the server's answer.
+    fn subscribe(&mut self, subject: &str) -> String {
+        use std::io::Write;
+        let frame = format!("SUB {subject} 1\r\n");
+        self.stream.write_all(frame.as_bytes()).unwrap();
+        self.line().trim_end().to_owned()
+    }
+
+    /// Publishes a request `payload` on `subject` whose answers go to
+    /// `reply`, and returns the server's answer: `+OK`, or `-ERR '...'`.
+    fn request(&mut self, subject: &str, reply: &str, payload: &str) -> String {
+        use std::io::Write;
+        let frame = format!("PUB {subject} {reply} {}\r\n{payload}\r\n", payload.len());
+        self.stream.write_all(frame.as_bytes()).unwrap();
+        self.line().trim_end().to_owned()
+    }
+
+    /// The next message delivered to a subscription: its subject and its
+    /// headers and payload as text (waits at most the read timeout).
+    fn next_message(&mut self) -> (String, String) {
+        use std::io::{Read, Write};
+        loop {
+            let line = self.line();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.first().copied() {
+                Some("MSG" | "HMSG") => {
+                    let total: usize = words.last().unwrap().parse().unwrap();
+                    let mut body = vec![0; total + 2];
+                    self.reader.read_exact(&mut body).unwrap();
+                    body.truncate(total);
+                    return (
+                        words[1].to_owned(),
+                        String::from_utf8_lossy(&body).into_owned(),
+                    );
+                }
+                Some("PING") => self.stream.write_all(b"PONG\r\n").unwrap(),
+                Some("+OK") => {}
+                _ => panic!("unexpected from the server: {line:?}"),
+            }
+        }
+    }
 }
 
 /// Under `examples/nats/server.conf`, a host's NATS user may stamp only
@@ -505,6 +547,94 @@ fn a_host_cannot_stamp_a_component_it_does_not_run_under_the_example_permissions
         assert!(!output.contains(forged), "{forged}: {output}");
     }
     assert!(!output.contains("Permissions Violation"), "{output}");
+}
+
+/// Under `examples/nats/server.conf`, requests between the hosts pass
+/// only with the stamps the hosts need: host A's ingress asks host B's
+/// `pong` (as `http`, on `airssys.request.pong.http`) and gets pong's
+/// answer. A client with host B's credentials (host B runs `pong`) asking
+/// host A's `ping` as `judge`, as `ping` or as `pong-2`, or asking as
+/// `pong` (which `ping` is not granted to take), is refused by the server
+/// (permissions violation), and host A's `ping` never sees these
+/// requests; asking as `http`, host B's ingress stamp, it is answered.
+#[test]
+fn a_host_may_request_only_as_its_own_components_under_the_example_permissions() {
+    let conf = repo_root().join("examples/nats/server.conf");
+    let nats = Nats::start_with(&["-c", path(&conf)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = repo_root().join("examples/ping-pong/policy.toml");
+    let host = |component: &str, user: &str| {
+        let password = file(tmp.path(), user, &format!("{user}-password\n"));
+        Host::start(&[
+            path(&repo_root().join("examples/ping-pong").join(component)),
+            "--policy",
+            path(&policy),
+            "--nats",
+            &nats.url(),
+            "--nats-user",
+            user,
+            "--nats-password-file",
+            &password,
+            "--nats-inbox-prefix",
+            &format!("_INBOX.{user}"),
+        ])
+    };
+    let a = host("ping", "host-a");
+    let b = host("pong", "host-b");
+    b.wait_for("storage in the NATS key-value bucket `airssys`", 1);
+
+    // The quickstart's request between hosts: host A's ingress, host B's
+    // component (pong answers every request with its handler's error).
+    let answered = a.request("pong", "hello");
+    assert_eq!(answered.status, 500, "{answered:?}\n{}", b.output());
+    assert!(answered.body.contains("pong"), "{answered:?}");
+
+    let mut raw = RawNats::connect(&nats, "host-b", "host-b-password");
+    assert_eq!(raw.subscribe("_INBOX.host-b.>"), "+OK");
+    for (n, subject) in [
+        "airssys.request.ping.judge",
+        "airssys.request.ping.ping",
+        "airssys.request.ping.pong-2",
+        "airssys.request.ping.pong",
+        "airssys.request.pong.judge",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(
+            raw.request(subject, &format!("_INBOX.host-b.forged{n}"), "forged"),
+            format!("-ERR 'Permissions Violation for Publish to \"{subject}\"'"),
+            "a forged stamp on `{subject}`"
+        );
+    }
+    assert_eq!(
+        raw.request("airssys.request.ping.http", "_INBOX.host-b.own", "own"),
+        "+OK",
+        "host B's ingress stamp"
+    );
+    // Sent after the forged ones on the same connection: had any reached
+    // host A's `ping`, its answers would come first. The first answer says
+    // the request was accepted, the second is ping's.
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        answers.push(raw.next_message());
+    }
+    for (subject, answer) in &answers {
+        assert_eq!(subject, "_INBOX.host-b.own", "{answers:?}");
+        assert!(!answer.contains("forged"), "{answers:?}");
+    }
+    assert!(
+        answers[0].1.contains("Airssys-Status: accepted"),
+        "{answers:?}"
+    );
+    assert!(answers[1].1.contains("Airssys-Status: "), "{answers:?}");
+    for host in [&a, &b] {
+        assert!(
+            !host.output().contains("Permissions Violation"),
+            "{}",
+            host.output()
+        );
+    }
 }
 
 /// One component, `dist-orders`, served by two hosts: host A's policy

@@ -1280,3 +1280,42 @@ fn stored_total(server: &NatsServer) -> u64 {
         stream.info().await.expect("info").state.messages
     })
 }
+
+/// A message stream made by hand with other subjects (not the older
+/// layout's `airssys.topic.>`) is refused saying what is seen: its
+/// subjects and the ones airssys needs, with the same fixes, and no word
+/// of an older airssys host.
+#[test]
+fn a_message_stream_made_by_hand_with_other_subjects_is_refused_naming_them() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    tokio.block_on(async {
+        let client = async_nats::connect(url.clone()).await.expect("connect");
+        async_nats::jetstream::new(client)
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "airssys_messages".to_owned(),
+                subjects: vec!["orders.>".to_owned(), "airssys.topic.>".to_owned()],
+                ..Default::default()
+            })
+            .await
+            .expect("a stream made by hand");
+    });
+    let err = NatsBroker::builder(&url)
+        .connect()
+        .expect_err("refused: the stream has other subjects");
+    let text = err.to_string();
+    for part in [
+        "JetStream stream `airssys_messages`",
+        "its subjects are [\"orders.>\", \"airssys.topic.>\"]; airssys needs `airssys.msg.>`",
+        "nats stream rm airssys_messages",
+        "nats stream edit airssys_messages --subjects 'airssys.msg.>'",
+        "--nats-prefix",
+    ] {
+        assert!(text.contains(part), "`{part}` missing from: {text}");
+    }
+    assert!(!text.contains("older"), "not an older host's: {text}");
+}

@@ -208,19 +208,12 @@ pub enum NatsError {
         /// What the server said.
         reason: String,
     },
-    /// JetStream's message stream exists with other subjects than this
-    /// host's wire layout needs: made by an airssys host of an older layout
-    /// (the source in a header, subjects `<prefix>.topic.>`), whose hosts
-    /// cannot exchange messages with this one.
-    #[error(
-        "JetStream stream `{stream}` on the NATS server at `{url}` has the subjects {found:?}, \
-         but this host publishes messages on `{wanted}` (the sending component in the subject; \
-         docs/decisions/nats-delivery.md, \"The source stamp in the subject\"): it was made by \
-         an airssys host of the older wire layout. Stop every host of the older layout, then \
-         delete the stream (`nats stream rm {stream}`; the messages still in it are lost) or \
-         change its subjects (`nats stream edit {stream} --subjects '{wanted}'`), or give this \
-         deployment another prefix (`--nats-prefix`, `[nats] prefix`)"
-    )]
+    /// One of JetStream's streams exists with other subjects than this
+    /// host's wire layout needs: made by an airssys host of an older
+    /// layout (the message stream with exactly `<prefix>.topic.>`: the
+    /// source in a header), or by hand. Its hosts or users and this one
+    /// would not exchange messages through it.
+    #[error("{}", stream_layout_text(.url, .stream, .found, .wanted, *.older_layout))]
     StreamLayout {
         /// The server URL (credentials removed).
         url: String,
@@ -230,6 +223,9 @@ pub enum NatsError {
         found: Vec<String>,
         /// The subjects this host needs.
         wanted: String,
+        /// Whether `found` is exactly the older wire layout's message
+        /// subjects, `<prefix>.topic.>`.
+        older_layout: bool,
     },
     /// The server could not be reached or refused the connection.
     #[error("could not connect to the NATS server at `{url}`: {reason}")]
@@ -239,6 +235,37 @@ pub enum NatsError {
         /// What the client said.
         reason: String,
     },
+}
+
+/// The text of [`NatsError::StreamLayout`]: the older wire layout named
+/// only when the stream's subjects are exactly its; otherwise what is seen.
+fn stream_layout_text(
+    url: &str,
+    stream: &str,
+    found: &[String],
+    wanted: &str,
+    older_layout: bool,
+) -> String {
+    let repair = format!(
+        "delete the stream (`nats stream rm {stream}`; the messages still in it are lost) or \
+         change its subjects (`nats stream edit {stream} --subjects '{wanted}'`)"
+    );
+    let elsewhere = "give this deployment another prefix (`--nats-prefix`, `[nats] prefix`)";
+    if older_layout {
+        format!(
+            "JetStream stream `{stream}` on the NATS server at `{url}` has the subjects \
+             {found:?}, but this host publishes messages on `{wanted}` (the sending component \
+             in the subject; docs/decisions/nats-delivery.md, \"The source stamp in the \
+             subject\"): it was made by an airssys host of the older wire layout. Stop every \
+             host of the older layout, then {repair}, or {elsewhere}"
+        )
+    } else {
+        format!(
+            "JetStream stream `{stream}` on the NATS server at `{url}`: its subjects are \
+             {found:?}; airssys needs `{wanted}`. If nothing else uses the stream, {repair}; \
+             otherwise {elsewhere}"
+        )
+    }
 }
 
 /// Builds a [`NatsBroker`]: [`NatsBroker::builder`]. Its `Debug` shows
@@ -653,15 +680,18 @@ impl Js {
                     }
                     continue;
                 }
-                // An older host's stream: its hosts and this one would
-                // never exchange a message (nor would a publish here be
-                // stored), so say so rather than run beside it.
+                // Another layout's stream (an older host's, or made by
+                // hand): its users and this host would never exchange a
+                // message (nor would a publish here be stored), so say so
+                // rather than run beside it.
                 Some(Ok((found, _))) => {
+                    let older_layout = name == stream && found == [format!("{prefix}.topic.>")];
                     return Err(NatsError::StreamLayout {
                         url: shown.to_owned(),
                         stream: name,
                         found,
                         wanted: wanted.join(", "),
+                        older_layout,
                     });
                 }
                 Some(Err(e)) => e.to_string(),
