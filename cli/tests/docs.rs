@@ -2049,3 +2049,73 @@ package wasi:cli@0.2.0 {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `docs/process.md`'s refusal of a variable the program rule does not
+/// list is what a component `builder` sees (and `airssys run` prints) when
+/// it passes `BASH_ENV` to `/bin/bash`, granted with a rule (line 6)
+/// without `env`.
+#[test]
+fn the_env_refusal_of_process_md_is_real() {
+    let shown = text_block("docs/process.md", "denied: component `builder` may not set");
+    let tmp = scratch("process-env-");
+    let component = tmp.path().join("builder");
+    crate_at(
+        &component,
+        &component_toml("builder"),
+        (
+            "src/lib.rs",
+            r#"#[airssys::component(world = "airssys:ext/component", requires = ["proc:spawn:/bin/bash"])]
+struct Builder;
+
+impl guest::Lifecycle for Builder {
+    fn init(_config: Vec<guest::lifecycle::KeyValue>) -> Result<(), guest::lifecycle::Error> {
+        Ok(())
+    }
+}
+
+impl guest::Handler for Builder {
+    /// Runs `bash -c true` with the variable the payload names set.
+    fn handle_request(
+        _source: String,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, guest::handler::Error> {
+        let env = [host::process::KeyValue {
+            key: String::from_utf8_lossy(&payload).into_owned(),
+            value: "/tmp/x".to_owned(),
+        }];
+        let args = ["-c".to_owned(), "true".to_owned()];
+        match Builder::host().process().spawn("/bin/bash", &args, &env) {
+            Ok(_) => Ok(b"started".to_vec()),
+            Err(host::process::Error::Denied(m)) => Err(guest::handler::Error::Other(format!("denied: {m}"))),
+            Err(e) => Err(guest::handler::Error::Other(format!("{e:?}"))),
+        }
+    }
+}
+"#,
+        ),
+    );
+    write(
+        &tmp.path().join("policy.toml"),
+        "# builder runs bash scripts.\n[components.builder]\n\
+         grants = [\"proc:spawn:/bin/bash\"]\n\n# No variables of its choosing.\n\
+         [components.builder.programs.\"/bin/bash\"]\n",
+    );
+    let out = airssys(
+        &[
+            "run",
+            "builder",
+            "--policy",
+            "policy.toml",
+            "--request",
+            "BASH_ENV",
+        ]
+        .map(String::from),
+        tmp.path(),
+    );
+    let printed = format!("{}{}", text(&out.stdout), without_build(&text(&out.stderr)));
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{printed}"
+    );
+    lines_shown(&shown, &printed).unwrap_or_else(|e| panic!("{e}"));
+}
