@@ -2119,3 +2119,60 @@ impl guest::Handler for Builder {
     );
     lines_shown(&shown, &printed).unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// The "mistake to try" of `examples/host-embed/README.md` that breaks the
+/// build: both guards of `src/service.rs` changed to
+/// `kv:write:phrasebook/*` in a copy of the crate, whose check then prints
+/// the lines of the README's two ` ```text ` blocks (the function's and
+/// the method's), in order; the copy's paths are relative to it, not to
+/// the repository.
+#[test]
+fn the_build_mistake_of_the_host_embed_readme_fails_as_shown() {
+    let page = "examples/host-embed/README.md";
+    let example = repo_root().join("examples/host-embed");
+    let tmp = scratch("host-embed-mistake-");
+    let service = std::fs::read_to_string(example.join("src/service.rs")).unwrap();
+    let guard = "#[airssys::host_fn(capability = \"kv:read:phrasebook/*\")]";
+    assert_eq!(service.matches(guard).count(), 2, "src/service.rs: {guard}");
+    let source = std::fs::read_to_string(repo_root().join(page)).unwrap();
+    let changed = guard.replace("kv:read", "kv:write");
+    assert!(source.contains(&changed), "{page} shows {changed}");
+    write(
+        &tmp.path().join("src/service.rs"),
+        &service.replace(guard, &changed),
+    );
+    std::fs::copy(example.join("src/main.rs"), tmp.path().join("src/main.rs")).unwrap();
+    std::os::unix::fs::symlink(example.join("wit"), tmp.path().join("wit")).unwrap();
+    crate_at(
+        tmp.path(),
+        &local_dependencies(
+            "[package]\nname = \"host-embed\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+             publish = false\n\n[dependencies]\nairssys = \"0.1\"\nairssys-runtime = \"0.1\"\n\
+             serde_json = \"1\"\n",
+        ),
+        (
+            "src/main.rs",
+            &std::fs::read_to_string(example.join("src/main.rs")).unwrap(),
+        ),
+    );
+    let Err(printed) = check(tmp.path(), false, page) else {
+        panic!("{page}: the crate with {changed} builds");
+    };
+    let mut shown_blocks = 0;
+    for block in blocks(page) {
+        if block.info != "text" || !block.body.contains("does not match the WIT") {
+            continue;
+        }
+        shown_blocks += 1;
+        let mut lines = printed.lines();
+        for shown in block.body.lines() {
+            let shown = shown.replace("examples/host-embed/", "");
+            assert!(
+                lines.any(|l| line_matches(&shown, l)),
+                "{}: `{shown}` is not (in this order) in what the build prints:\n{printed}",
+                block.at
+            );
+        }
+    }
+    assert_eq!(shown_blocks, 2, "{page} shows both refusals");
+}
