@@ -30,6 +30,13 @@
 //!   `cargo run -p airssys-cli --` standing for the built `airssys`; the
 //!   next ` ```text ` block lists lines its output must hold, in order.
 //!
+//! Output samples (` ```text ` blocks of what airssys prints) are made
+//! again by the `..._are_real` tests below: each builds the situation its
+//! page describes, runs the real command (or `Runtime::load`) and finds
+//! the sample's lines in what it prints, in order, `…` standing for
+//! left-out text. A ` ```text ` block that is not output says so with
+//! `<!-- no-test: .. -->`.
+//!
 //! Crates are written under `<repo>/target/new-templates` (inside the
 //! checkout, so the pinned toolchain applies) and share it as
 //! `CARGO_TARGET_DIR` with the other CLI tests, so airssys and its
@@ -1274,10 +1281,11 @@ fn compile_errors_shown_in_the_docs_are_the_ui_tests_output() {
             checked += 1;
         }
     }
-    assert!(checked >= 2, "checked only {checked} compile errors");
+    assert!(checked >= 4, "checked only {checked} compile errors");
 }
 
-/// The load refusal `docs/pitfalls.md` and `docs/cli.md` show is what
+/// The load refusal `docs/pitfalls.md`, `docs/cli.md` and the
+/// `kv-counter` example's README show is what
 /// `airssys run` prints for the `kv-counter` example under its policy
 /// without `log:write` (the policy at the path each page names), and
 /// `docs/pitfalls.md`'s call-time denial is what the example prints under
@@ -1319,6 +1327,10 @@ fn the_refusals_pitfalls_md_and_cli_md_show_are_real() {
     };
     for (page, policy_path) in [
         ("docs/pitfalls.md", "examples/kv-counter/policy.toml"),
+        (
+            "examples/kv-counter/README.md",
+            "examples/kv-counter/policy.toml",
+        ),
         ("docs/cli.md", "policy.toml"),
     ] {
         let shown = sample(page, "error: the host refused to load");
@@ -1678,4 +1690,489 @@ world app {
             shown.at
         );
     }
+}
+
+/// `airssys ARGS`, run in `cwd` with the shared target directory.
+fn airssys(args: &[String], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(args)
+        .current_dir(cwd)
+        .env("CARGO_TARGET_DIR", shared_target())
+        .env_remove("AIRSSYS_PATH")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap()
+}
+
+/// The ` ```text ` block of `page` whose first line starts with `starts`.
+fn text_block(page: &str, starts: &str) -> Block {
+    blocks(page)
+        .into_iter()
+        .find(|b| b.info == "text" && b.body.starts_with(starts))
+        .unwrap_or_else(|| panic!("{page} shows a ```text block starting `{starts}`"))
+}
+
+/// Whether each line of `shown` is a line of `printed`, in order (`…`
+/// standing for left-out text; a line of a runtime error may also follow
+/// a prefix such as `error: ..: `); otherwise the failure.
+fn lines_shown(shown: &Block, printed: &str) -> Result<(), String> {
+    let mut lines = printed.lines();
+    for line in shown.body.lines() {
+        if !lines.any(|l| line_matches(&format!("…{line}"), l)) {
+            return Err(format!(
+                "{}: `{line}` is not printed (in this order):\n{printed}",
+                shown.at
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The "second mistake" of the examples' READMEs that is made on the
+/// host's side: the page's policy edited as the page says (`from` → `to`,
+/// the edited file at the same relative path, which the output names),
+/// the page's command run with `args` (`examples/..` standing for the
+/// checkout's examples), exiting with `code` and printing (stdout, then
+/// stderr) the lines of the ` ```text ` block starting `starts`.
+#[test]
+fn the_host_side_mistakes_of_the_examples_readmes_are_real() {
+    struct Mistake {
+        page: &'static str,
+        starts: &'static str,
+        policy: &'static str,
+        edit: (&'static str, &'static str),
+        args: &'static [&'static str],
+        code: i32,
+    }
+    let mistakes = [
+        Mistake {
+            page: "examples/ping-pong/README.md",
+            starts: "error: the host refused to load …/ping.wasm",
+            policy: "examples/ping-pong/policy.toml",
+            edit: ("    \"msg:subscribe:ball.to-ping\",\n", ""),
+            args: &[
+                "run",
+                "examples/ping-pong/ping",
+                "examples/ping-pong/pong",
+                "--policy",
+                "examples/ping-pong/policy.toml",
+                "--message",
+                "game.serve=3",
+            ],
+            code: 1,
+        },
+        // `--mount /data=..` left out.
+        Mistake {
+            page: "examples/file-indexer/README.md",
+            starts: "init\n",
+            policy: "examples/file-indexer/policy.toml",
+            edit: ("", ""),
+            args: &[
+                "run",
+                "examples/file-indexer",
+                "--policy",
+                "examples/file-indexer/policy.toml",
+                "--mount",
+                "/out=OUT",
+            ],
+            code: 1,
+        },
+        Mistake {
+            page: "examples/http-fetch/README.md",
+            starts: "request \"localhost:8080/README.md\"",
+            policy: "examples/http-fetch/policy.toml",
+            edit: ("net:http:127.0.0.1:8080", "net:http:localhost:8080"),
+            args: &[
+                "run",
+                "examples/http-fetch",
+                "--policy",
+                "examples/http-fetch/policy.toml",
+                "--request",
+                "localhost:8080/README.md",
+            ],
+            code: 0,
+        },
+    ];
+    let root = repo_root();
+    let mut failures = Vec::new();
+    for mistake in &mistakes {
+        let shown = text_block(mistake.page, mistake.starts);
+        let tmp = scratch("host-mistake-");
+        let policy = std::fs::read_to_string(root.join(mistake.policy)).unwrap();
+        let edited = policy.replacen(mistake.edit.0, mistake.edit.1, 1);
+        assert!(
+            mistake.edit.0.is_empty() || edited != policy,
+            "{}: `{}` is not in {}",
+            mistake.page,
+            mistake.edit.0,
+            mistake.policy
+        );
+        write(&tmp.path().join(mistake.policy), &edited);
+        let out_dir = tmp.path().join("out");
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let args: Vec<String> = mistake
+            .args
+            .iter()
+            .map(|a| {
+                if *a == mistake.policy {
+                    a.to_string()
+                } else if let Some(example) = a.strip_prefix("examples/") {
+                    root.join("examples").join(example).display().to_string()
+                } else {
+                    a.replace("OUT", &out_dir.display().to_string())
+                }
+            })
+            .collect();
+        let out = airssys(&args, tmp.path());
+        let printed = format!("{}{}", text(&out.stdout), without_build(&text(&out.stderr)));
+        if out.status.code() != Some(mistake.code) {
+            failures.push(format!(
+                "{}: exits with {:?}, not {}:\n{printed}",
+                shown.at,
+                out.status.code(),
+                mistake.code
+            ));
+        } else if let Err(failure) = lines_shown(&shown, &printed) {
+            failures.push(failure);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A component named `billing` (logging only), whose manifest says
+/// `version`.
+fn billing(version: &str) -> Vec<u8> {
+    let world = "package test:app;
+world app {
+  import airssys:core/logging@1.0.0;
+  export airssys:core/lifecycle@1.0.0;
+}";
+    with_manifest(
+        common::app_component(world),
+        &format!("[component]\nname = \"billing\"\nversion = \"{version}\"\n"),
+    )
+}
+
+/// `printed` with the hex digest of each of `files` written as the page's
+/// (`3b1f`, ...) followed by the rest of the real one: the page shows the
+/// first four digits and `…`.
+fn page_digests(printed: &str, files: &[(&[u8], &str)]) -> String {
+    let mut printed = printed.to_owned();
+    for (bytes, page) in files {
+        let real = airssys_contract::policy::ComponentDigest::of(bytes).to_string();
+        printed = printed.replace(&real, &format!("{page}{}", &real[4..]));
+    }
+    printed
+}
+
+/// `docs/pitfalls.md`'s load refusals are what `airssys run` prints: a
+/// required capability a deny rule on line 2 covers (the `kv-counter`
+/// example) and a name the policy pins to another file (line 3); and
+/// what `Runtime::load` answers for a second component claiming a loaded
+/// one's name (two builds of `billing`).
+#[test]
+fn the_load_refusals_of_pitfalls_md_are_real() {
+    let root = repo_root();
+    let mut failures = Vec::new();
+
+    let shown = text_block("docs/pitfalls.md", "  - `kv:write:counter/*`: denied");
+    let tmp = scratch("pitfalls-deny-");
+    write(
+        &tmp.path().join("policy.toml"),
+        "[components.kv-counter]\ndenies = [\"kv:write:counter/*\"]\n\
+         grants = [\"kv:read:counter/*\", \"kv:write:counter/*\", \"log:write\"]\n",
+    );
+    let example = root.join("examples/kv-counter").display().to_string();
+    let out = airssys(
+        &["run", &example, "--policy", "policy.toml"].map(String::from),
+        tmp.path(),
+    );
+    let stderr = without_build(&text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    failures.extend(lines_shown(&shown, &stderr).err());
+
+    // `airssys run` refuses two components of one name before loading
+    // either; an embedder's second `Runtime::load` meets this error.
+    let (first, second) = (billing("0.1.0"), billing("0.2.0"));
+    let shown = text_block("docs/pitfalls.md", "component `billing` is already loaded");
+    let runtime = airssys_runtime::Runtime::builder()
+        .policy(airssys_runtime::Policy::builder().build())
+        .in_memory_storage()
+        .build()
+        .unwrap();
+    let _loaded = runtime.load(&first).unwrap();
+    let Err(refused) = runtime.load(&second) else {
+        panic!("a second component named `billing` is loaded");
+    };
+    let refused = refused.to_string();
+    let refused = page_digests(&refused, &[(&first, "3b1f"), (&second, "77c0")]);
+    failures.extend(lines_shown(&shown, &refused).err());
+    let tmp = scratch("pitfalls-digest-");
+    std::fs::write(tmp.path().join("first.wasm"), &first).unwrap();
+
+    let shown = text_block("docs/pitfalls.md", "component `billing` is not the one");
+    write(
+        &tmp.path().join("policy.toml"),
+        "# The billing service, pinned to its release build.\n\
+         [components.billing]\n\
+         sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n",
+    );
+    let out = airssys(
+        &["run", "first.wasm", "--policy", "policy.toml"].map(String::from),
+        tmp.path(),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = page_digests(&stderr, &[(&first, "6030")]);
+    failures.extend(lines_shown(&shown, &stderr).err());
+
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `docs/process.md`'s notice of a program granted with any arguments is
+/// what `airssys inspect component.wasm --policy policy.toml` prints for a
+/// component `builder` granted `proc:spawn:/usr/bin/make` without `args`.
+#[test]
+fn the_process_notice_of_process_md_is_real() {
+    let shown = text_block("docs/process.md", "component `builder` may run");
+    let tmp = scratch("process-notice-");
+    let world = "package test:app;
+world app {
+  import airssys:ext/process@1.0.0;
+  export airssys:core/lifecycle@1.0.0;
+}";
+    let component = with_manifest(
+        common::app_component(world),
+        "[component]\nname = \"builder\"\nversion = \"0.1.0\"\n\n[capabilities]\n\
+         requires = [\"proc:spawn:/usr/bin/make\"]\n",
+    );
+    std::fs::write(tmp.path().join("component.wasm"), component).unwrap();
+    write(
+        &tmp.path().join("policy.toml"),
+        "[components.builder]\ngrants = [\"proc:spawn:/usr/bin/make\"]\n",
+    );
+    let out = airssys(
+        &["inspect", "component.wasm", "--policy", "policy.toml"].map(String::from),
+        tmp.path(),
+    );
+    let printed = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    lines_shown(&shown, &printed).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The refusal of a component without a manifest that the `c-greeter`
+/// example's README shows is what `airssys run bare.wasm` prints for one
+/// (the same for a component of any language).
+#[test]
+fn the_refusal_of_a_bare_component_in_the_c_greeter_readme_is_real() {
+    let shown = text_block(
+        "examples/c-greeter/README.md",
+        "error: the host refused to load bare.wasm",
+    );
+    let tmp = scratch("bare-");
+    let world = "package test:app;
+world app {
+  import airssys:core/logging@1.0.0;
+  export airssys:core/lifecycle@1.0.0;
+}";
+    std::fs::write(tmp.path().join("bare.wasm"), common::app_component(world)).unwrap();
+    let out = airssys(&["run", "bare.wasm"].map(String::from), tmp.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    lines_shown(&shown, &stderr).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A component of world `w` of `wit` (resolved on its own, not against the
+/// host's contract) with the manifest of a component `name`.
+fn foreign_component(wit: &str, name: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let pkg = resolve.push_str("app.wit", wit).unwrap();
+    let world = resolve.select_world(&[pkg], Some("w")).unwrap();
+    with_manifest(
+        common::dummy_component(&resolve, world),
+        &format!("[component]\nname = \"{name}\"\nversion = \"0.1.0\"\n"),
+    )
+}
+
+/// `docs/runtime.md`'s load refusals are what `airssys run` prints: a
+/// component `counter` built against a logging interface with a `flush`
+/// and a `log` taking bytes (`LoadError::Incompatible`), and a component
+/// `unlinkable` importing a `wasi:cli/environment` with a `get-secret`
+/// (`LoadError::Unlinkable`).
+#[test]
+fn the_load_refusals_of_runtime_md_are_real() {
+    let incompatible = r#"
+package test:app;
+
+world w {
+    import airssys:core/logging@1.0.0;
+}
+
+package airssys:core@1.0.0 {
+    interface logging {
+        variant error { denied(string), invalid-input(string), quota-exceeded(string), other(string) }
+        enum level { trace, debug, info, warn, error }
+        enabled: func(level: level) -> bool;
+        log: func(level: level, target: string, message: list<u8>) -> result<_, error>;
+        flush: func();
+    }
+}
+"#;
+    let unlinkable = r#"
+package test:app;
+
+world w {
+    import wasi:cli/environment@0.2.0;
+}
+
+package wasi:cli@0.2.0 {
+    interface environment {
+        get-environment: func() -> list<tuple<string, string>>;
+        get-secret: func(name: string) -> option<string>;
+    }
+}
+"#;
+    let mut failures = Vec::new();
+    for (wit, name, starts) in [
+        (incompatible, "counter", "component `counter` cannot run"),
+        (unlinkable, "unlinkable", "component `unlinkable` imports"),
+    ] {
+        let shown = text_block("docs/runtime.md", starts);
+        let tmp = scratch("runtime-md-");
+        let file = format!("{name}.wasm");
+        std::fs::write(tmp.path().join(&file), foreign_component(wit, name)).unwrap();
+        let out = airssys(&["run".to_owned(), file], tmp.path());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        failures.extend(lines_shown(&shown, &stderr).err());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `docs/process.md`'s refusal of a variable the program rule does not
+/// list is what a component `builder` sees (and `airssys run` prints) when
+/// it passes `BASH_ENV` to `/bin/bash`, granted with a rule (line 6)
+/// without `env`.
+#[test]
+fn the_env_refusal_of_process_md_is_real() {
+    let shown = text_block("docs/process.md", "denied: component `builder` may not set");
+    let tmp = scratch("process-env-");
+    let component = tmp.path().join("builder");
+    crate_at(
+        &component,
+        &component_toml("builder"),
+        (
+            "src/lib.rs",
+            r#"#[airssys::component(world = "airssys:ext/component", requires = ["proc:spawn:/bin/bash"])]
+struct Builder;
+
+impl guest::Lifecycle for Builder {
+    fn init(_config: Vec<guest::lifecycle::KeyValue>) -> Result<(), guest::lifecycle::Error> {
+        Ok(())
+    }
+}
+
+impl guest::Handler for Builder {
+    /// Runs `bash -c true` with the variable the payload names set.
+    fn handle_request(
+        _source: String,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, guest::handler::Error> {
+        let env = [host::process::KeyValue {
+            key: String::from_utf8_lossy(&payload).into_owned(),
+            value: "/tmp/x".to_owned(),
+        }];
+        let args = ["-c".to_owned(), "true".to_owned()];
+        match Builder::host().process().spawn("/bin/bash", &args, &env) {
+            Ok(_) => Ok(b"started".to_vec()),
+            Err(host::process::Error::Denied(m)) => Err(guest::handler::Error::Other(format!("denied: {m}"))),
+            Err(e) => Err(guest::handler::Error::Other(format!("{e:?}"))),
+        }
+    }
+}
+"#,
+        ),
+    );
+    write(
+        &tmp.path().join("policy.toml"),
+        "# builder runs bash scripts.\n[components.builder]\n\
+         grants = [\"proc:spawn:/bin/bash\"]\n\n# No variables of its choosing.\n\
+         [components.builder.programs.\"/bin/bash\"]\n",
+    );
+    let out = airssys(
+        &[
+            "run",
+            "builder",
+            "--policy",
+            "policy.toml",
+            "--request",
+            "BASH_ENV",
+        ]
+        .map(String::from),
+        tmp.path(),
+    );
+    let printed = format!("{}{}", text(&out.stdout), without_build(&text(&out.stderr)));
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{printed}"
+    );
+    lines_shown(&shown, &printed).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The "mistake to try" of `examples/host-embed/README.md` that breaks the
+/// build: both guards of `src/service.rs` changed to
+/// `kv:write:phrasebook/*` in a copy of the crate, whose check then prints
+/// the lines of the README's two ` ```text ` blocks (the function's and
+/// the method's), in order; the copy's paths are relative to it, not to
+/// the repository.
+#[test]
+fn the_build_mistake_of_the_host_embed_readme_fails_as_shown() {
+    let page = "examples/host-embed/README.md";
+    let example = repo_root().join("examples/host-embed");
+    let tmp = scratch("host-embed-mistake-");
+    let service = std::fs::read_to_string(example.join("src/service.rs")).unwrap();
+    let guard = "#[airssys::host_fn(capability = \"kv:read:phrasebook/*\")]";
+    assert_eq!(service.matches(guard).count(), 2, "src/service.rs: {guard}");
+    let source = std::fs::read_to_string(repo_root().join(page)).unwrap();
+    let changed = guard.replace("kv:read", "kv:write");
+    assert!(source.contains(&changed), "{page} shows {changed}");
+    write(
+        &tmp.path().join("src/service.rs"),
+        &service.replace(guard, &changed),
+    );
+    std::fs::copy(example.join("src/main.rs"), tmp.path().join("src/main.rs")).unwrap();
+    std::os::unix::fs::symlink(example.join("wit"), tmp.path().join("wit")).unwrap();
+    crate_at(
+        tmp.path(),
+        &local_dependencies(
+            "[package]\nname = \"host-embed\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+             publish = false\n\n[dependencies]\nairssys = \"0.1\"\nairssys-runtime = \"0.1\"\n\
+             serde_json = \"1\"\n",
+        ),
+        (
+            "src/main.rs",
+            &std::fs::read_to_string(example.join("src/main.rs")).unwrap(),
+        ),
+    );
+    let Err(printed) = check(tmp.path(), false, page) else {
+        panic!("{page}: the crate with {changed} builds");
+    };
+    let mut shown_blocks = 0;
+    for block in blocks(page) {
+        if block.info != "text" || !block.body.contains("does not match the WIT") {
+            continue;
+        }
+        shown_blocks += 1;
+        let mut lines = printed.lines();
+        for shown in block.body.lines() {
+            let shown = shown.replace("examples/host-embed/", "");
+            assert!(
+                lines.any(|l| line_matches(&shown, l)),
+                "{}: `{shown}` is not (in this order) in what the build prints:\n{printed}",
+                block.at
+            );
+        }
+    }
+    assert_eq!(shown_blocks, 2, "{page} shows both refusals");
 }

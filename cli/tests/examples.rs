@@ -681,4 +681,73 @@ fn c_walk_through_runs_as_written() {
              `kv:write:names/Ada`",
         ],
     );
+
+    // What goes wrong, as examples/c-greeter/README.md shows it: the
+    // denied call above, line for line; the module made a component
+    // without `--adapt`; a manifest with `msg:publish:news` added to
+    // `requires` attached to the component built without a manifest.
+    assert_readme_sample(&outputs[10], "request \"remember Ada\"");
+    let (code, printed) = bash(
+        dir.path(),
+        "tools/bin/wasm-tools component new core.wasm -o x.wasm",
+    );
+    assert_ne!(code, Some(0), "{printed}");
+    assert_readme_sample(&printed, "error: failed to encode a component from module");
+    let component = std::fs::read_to_string(dir.path().join("Component.toml")).unwrap();
+    let over = component.replace(
+        "requires = [\"log:write\"]",
+        "requires = [\"log:write\", \"msg:publish:news\"]",
+    );
+    assert_ne!(over, component, "Component.toml requires log:write");
+    std::fs::write(dir.path().join("Over.toml"), over).unwrap();
+    run_line(
+        dir.path(),
+        "tools/bin/wasm-tools component new core.wasm --adapt \
+         wasi_snapshot_preview1=wasi_snapshot_preview1.reactor.wasm -o bare.wasm",
+    );
+    let (code, printed) = bash(
+        dir.path(),
+        "airssys manifest attach bare.wasm --manifest Over.toml -o over.wasm",
+    );
+    assert_ne!(code, Some(0), "{printed}");
+    assert_readme_sample(&printed, "error: Over.toml:8:26:");
+}
+
+/// `line` run by bash in `dir` as [`run_line`] runs it: its exit code and
+/// what it printed (stdout, then stderr).
+fn bash(dir: &Path, line: &str) -> (Option<i32>, String) {
+    let bin = Path::new(env!("CARGO_BIN_EXE_airssys")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-c", line])
+        .current_dir(dir)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
+/// Each line of the ` ```text ` block of examples/c-greeter/README.md that
+/// starts with `starts` is a line of `printed`, in order.
+fn assert_readme_sample(printed: &str, starts: &str) {
+    let readme = std::fs::read_to_string(repo_root().join("examples/c-greeter/README.md")).unwrap();
+    let shown = readme
+        .split("```text\n")
+        .find(|b| b.starts_with(starts))
+        .and_then(|b| b.split("```").next())
+        .unwrap_or_else(|| panic!("examples/c-greeter/README.md shows `{starts}..`"));
+    let mut lines = printed.lines();
+    for line in shown.lines() {
+        assert!(
+            lines.any(|l| l == line),
+            "examples/c-greeter/README.md: `{line}` is not printed (in this order):\n{printed}"
+        );
+    }
 }

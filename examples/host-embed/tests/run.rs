@@ -3,7 +3,10 @@
 //! grant, one allowed and one denied call of the host's own greeter
 //! service through its function and the same through a method of its
 //! `phrasebook` resource (`{self}`), and the audit trail with the
-//! contract's `log:write` too; that is the output its README shows.
+//! contract's `log:write` too; that is the output its README shows. Its
+//! second "mistake to try" (the English grant deleted from `src/main.rs`)
+//! is the host's service and policy without that grant, which must refuse
+//! the component with the README's lines.
 //!
 //! The component builds into `<repo>/target/new-templates`, the target
 //! directory the CLI tests share, so airssys compiles for wasm32-wasip2
@@ -13,6 +16,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+// The host's service, as `src/main.rs` links it.
+#[path = "../src/service.rs"]
+#[allow(dead_code)]
+mod service;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -125,5 +133,50 @@ fn without_a_component_it_prints_its_usage() {
         text(&out.stderr).contains("usage: host-embed <greeter_guest.wasm>"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// The README's second mistake: `src/main.rs` without the line granting
+/// `kv:read:phrasebook/en`. The host (its policy without that grant, its
+/// service, the component) refuses to load the component and prints
+/// (`error: ..`) the lines the README shows.
+#[test]
+fn without_the_english_grant_the_host_refuses_the_component_as_the_readme_shows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let main = std::fs::read_to_string(root.join("src/main.rs")).unwrap();
+    let deleted = ".grant(\"greeter-guest\", \"kv:read:phrasebook/en\".parse()?)";
+    assert!(main.contains(deleted), "src/main.rs has the line {deleted}");
+    assert!(
+        main.contains(".grant(\"greeter-guest\", \"log:write\".parse()?)"),
+        "src/main.rs grants log:write"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("`{deleted}`")),
+        "the README deletes {deleted}"
+    );
+    let shown = readme
+        .split("```text\nerror: component `greeter-guest` requires")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .map(|rest| format!("error: component `greeter-guest` requires{rest}"))
+        .expect("the README shows the load refusal");
+
+    let wasm = build_guest();
+    let policy = airssys_runtime::Policy::builder()
+        .grant("greeter-guest", "log:write".parse().unwrap())
+        .build();
+    let runtime = airssys_runtime::Runtime::builder()
+        .policy(policy)
+        .extension(service::extension().unwrap())
+        .build()
+        .unwrap();
+    let Err(error) = runtime.load_file(&wasm) else {
+        panic!("greeter-guest loads without kv:read:phrasebook/en");
+    };
+    assert_eq!(
+        format!("error: {error}\n"),
+        shown,
+        "examples/host-embed/README.md shows another refusal than the host prints"
     );
 }
