@@ -1022,26 +1022,8 @@ fn sent(report: &str) -> u64 {
         .unwrap_or_else(|| panic!("{report}"))
 }
 
-const FLOODER: &str = r#"
-[components.alice]
-grants = ["msg:publish:orders.*"]
-
-[components.dave]
-grants = ["msg:publish:news.*"]
-"#;
-
-const SLOW_AND_FAST: &str = r#"
-[components.bob]
-grants = ["msg:subscribe:orders.*"]
-subscribe = ["orders.*"]
-
-[components.carol]
-grants = ["msg:subscribe:news.*"]
-subscribe = ["news.*"]
-
-[components.erin]
-grants = ["msg:publish:news.*"]
-"#;
+const FLOODER: &str = support::STREAM_FLOODER_POLICY;
+const SLOW_AND_FAST: &str = support::STREAM_NEIGHBOURS_POLICY;
 
 /// Whether `carol` handles the message `payload` (published on `news.*`)
 /// within 30 s.

@@ -207,25 +207,7 @@ mod nats_stream {
 
     use crate::neighbour::{NEIGHBOUR_POLICY, while_serving};
     use crate::support::jetstream::JetStreamServer;
-    use crate::support::{cmd, start};
-
-    const HOST_A: &str = r#"
-[components.flooder]
-grants = ["msg:publish:feed.*"]
-[components.dave]
-grants = ["msg:publish:news.*"]
-"#;
-
-    const HOST_B: &str = r#"
-[components.slow]
-grants = ["msg:subscribe:feed.*"]
-subscribe = ["feed.*"]
-[components.carol]
-grants = ["msg:subscribe:news.*"]
-subscribe = ["news.*"]
-[components.erin]
-grants = ["msg:publish:news.*"]
-"#;
+    use crate::support::{STREAM_FLOODER_POLICY, STREAM_NEIGHBOURS_POLICY, cmd, start};
 
     fn host(server: &JetStreamServer, policy: &str) -> Runtime {
         let broker = NatsBroker::builder(server.url())
@@ -250,14 +232,14 @@ grants = ["msg:publish:news.*"]
     #[test]
     fn a_flooder_is_held_to_its_share_of_the_shared_stream() {
         let server = JetStreamServer::start();
-        let a = host(&server, HOST_A);
-        let b = host(&server, HOST_B);
-        let _slow = start(&b, "slow", &["msg:subscribe:feed.*"]);
+        let a = host(&server, STREAM_FLOODER_POLICY);
+        let b = host(&server, STREAM_NEIGHBOURS_POLICY);
+        let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
         let mut carol = [start(&b, "carol", &["msg:subscribe:news.*"])];
-        let mut flooder = start(&a, "flooder", &["msg:publish:feed.*"]);
+        let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
         let mut dave = start(&a, "dave", &["msg:publish:news.*"]);
         let mut erin = start(&b, "erin", &["msg:publish:news.*"]);
-        let flood = while_serving(&a, || cmd(&mut flooder, "flood:feed.x:0:200"));
+        let flood = while_serving(&a, || cmd(&mut alice, "flood:orders.x:0:200"));
         assert!(
             flood.starts_with("sent 10; quota-exceeded")
                 && flood.contains("stream_max_messages_per_component"),

@@ -20,6 +20,32 @@ pub(crate) mod jetstream;
 
 const TARGET: &str = "wasm32-wasip2";
 
+/// The flooding host of the shared-stream scenario (JetStream delivery):
+/// `alice` publishes on `orders.*` (the flood), `dave` on `news.*`.
+pub(crate) const STREAM_FLOODER_POLICY: &str = r#"
+[components.alice]
+grants = ["msg:publish:orders.*"]
+
+[components.dave]
+grants = ["msg:publish:news.*"]
+"#;
+
+/// The other host of the shared-stream scenario: `bob` subscribes to
+/// `orders.*` (and, in the tests, never consumes), `carol` to `news.*`,
+/// `erin` publishes on `news.*`.
+pub(crate) const STREAM_NEIGHBOURS_POLICY: &str = r#"
+[components.bob]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
+
+[components.carol]
+grants = ["msg:subscribe:news.*"]
+subscribe = ["news.*"]
+
+[components.erin]
+grants = ["msg:publish:news.*"]
+"#;
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
