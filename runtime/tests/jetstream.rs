@@ -190,13 +190,9 @@ fn a_failing_message_is_tried_max_attempts_times_across_hosts_then_dead_lettered
     let subject = broker.dead_letter_subject("bob");
     assert_eq!(subject, "airssys.dead-letter.bob");
     let url = server.url();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let runtime = client_runtime();
     let letter = runtime.block_on(async move {
-        let client = async_nats::connect(url).await.expect("connect");
-        let js = async_nats::jetstream::new(client);
+        let js = jetstream(url).await;
         js.get_stream(stream)
             .await
             .expect("the dead-letter stream")
@@ -643,15 +639,11 @@ fn a_message_outside_the_receivers_grants_is_acknowledged_never_delivered() {
 
     let stream = broker.stream_name().expect("JetStream").to_owned();
     let url = server.url();
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let tokio = client_runtime();
     eventually("both are acknowledged: the stream keeps neither", || {
         let (url, stream) = (url.clone(), stream.clone());
         tokio.block_on(async move {
-            let client = async_nats::connect(url).await.expect("connect");
-            let js = async_nats::jetstream::new(client);
+            let js = jetstream(url).await;
             let mut stream = js.get_stream(stream).await.expect("the stream");
             stream.info().await.expect("info").state.messages == 0
         })
@@ -665,8 +657,7 @@ fn a_message_outside_the_receivers_grants_is_acknowledged_never_delivered() {
         .to_owned();
     let subject = broker.dead_letter_subject("bob");
     let letter = tokio.block_on(async move {
-        let client = async_nats::connect(url).await.expect("connect");
-        let js = async_nats::jetstream::new(client);
+        let js = jetstream(url).await;
         js.get_stream(dead)
             .await
             .expect("the dead-letter stream")
@@ -874,13 +865,9 @@ fn a_host_pulls_no_more_bytes_than_the_mailbox_has_room_for() {
     std::thread::sleep(Duration::from_millis(1500));
     let stream = broker.stream_name().expect("JetStream").to_owned();
     let url = server.url();
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let tokio = client_runtime();
     let unacknowledged = tokio.block_on(async move {
-        let client = async_nats::connect(url).await.expect("connect");
-        let js = async_nats::jetstream::new(client);
+        let js = jetstream(url).await;
         let stream = js.get_stream(stream).await.expect("the stream");
         let mut consumers = stream.consumers();
         let mut total = 0;
@@ -913,13 +900,9 @@ fn a_host_pulls_no_more_bytes_than_the_mailbox_has_room_for() {
 fn a_message_stream_of_the_older_layout_is_refused_naming_it() {
     let server = NatsServer::start();
     let url = server.url();
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let tokio = client_runtime();
     let js = tokio.block_on(async {
-        let client = async_nats::connect(url.clone()).await.expect("connect");
-        let js = async_nats::jetstream::new(client);
+        let js = jetstream(url.clone()).await;
         js.create_stream(async_nats::jetstream::stream::Config {
             name: "airssys_messages".to_owned(),
             subjects: vec!["airssys.topic.>".to_owned()],
@@ -991,18 +974,28 @@ fn a_message_stream_of_the_older_layout_is_refused_naming_it() {
     eventually("it arrives", || broker.pending("bob") == 1);
 }
 
+/// A single-threaded tokio runtime for a test's own client of the server.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+/// A JetStream context on a connection of its own to `url`.
+async fn jetstream(url: String) -> async_nats::jetstream::Context {
+    let client = async_nats::connect(url).await.expect("connect");
+    async_nats::jetstream::new(client)
+}
+
 /// How many messages of `component` the stream holds, as the server
 /// counts them (`<prefix>.msg.<component>.>`, the stamped layout).
 fn stored_of(server: &NatsServer, component: &str) -> u64 {
     let url = server.url();
     let filter = format!("airssys.msg.{component}.>");
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let tokio = client_runtime();
     tokio.block_on(async move {
-        let client = async_nats::connect(url).await.expect("connect");
-        let js = async_nats::jetstream::new(client);
+        let js = jetstream(url).await;
         let stream = js.get_stream("airssys_messages").await.expect("the stream");
         let mut subjects = stream.info_with_subjects(filter).await.expect("info");
         let mut total = 0u64;
@@ -1215,10 +1208,7 @@ fn a_count_too_large_for_the_server_cuts_only_the_counting_connection() {
     let mut dave = start(&a, "dave", &["msg:publish:news.*"]);
     // What alice's replicas on other hosts stored: 40,000 long topics.
     let url = server.url();
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let tokio = client_runtime();
     tokio.block_on(async move {
         let client = async_nats::connect(url).await.expect("connect");
         let long = "x".repeat(1900);
@@ -1251,13 +1241,9 @@ fn a_count_too_large_for_the_server_cuts_only_the_counting_connection() {
 /// The messages in the stream.
 fn stored_total(server: &NatsServer) -> u64 {
     let url = server.url();
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let tokio = client_runtime();
     tokio.block_on(async move {
-        let client = async_nats::connect(url).await.expect("connect");
-        let js = async_nats::jetstream::new(client);
+        let js = jetstream(url).await;
         let mut stream = js.get_stream("airssys_messages").await.expect("the stream");
         stream.info().await.expect("info").state.messages
     })
@@ -1271,13 +1257,10 @@ fn stored_total(server: &NatsServer) -> u64 {
 fn a_message_stream_made_by_hand_with_other_subjects_is_refused_naming_them() {
     let server = NatsServer::start();
     let url = server.url();
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let tokio = client_runtime();
     tokio.block_on(async {
-        let client = async_nats::connect(url.clone()).await.expect("connect");
-        async_nats::jetstream::new(client)
+        jetstream(url.clone())
+            .await
             .create_stream(async_nats::jetstream::stream::Config {
                 name: "airssys_messages".to_owned(),
                 subjects: vec!["orders.>".to_owned(), "airssys.topic.>".to_owned()],
