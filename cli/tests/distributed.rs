@@ -194,6 +194,33 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// A nats-server under `examples/nats/server.conf` (its users and their
+/// permissions).
+fn example_server() -> Nats {
+    Nats::start_with(&["-c", path(&repo_root().join("examples/nats/server.conf"))])
+}
+
+/// A host serving `examples/ping-pong/<component>` under the example's
+/// policy, connected to `nats` as `user` (password `<user>-password`,
+/// written to a file in `dir`) with the inbox prefix `_INBOX.<user>`, as
+/// `examples/nats/server.conf` permits that user.
+fn ping_pong_host(nats: &Nats, dir: &Path, component: &str, user: &str) -> Host {
+    let password = file(dir, user, &format!("{user}-password\n"));
+    Host::start(&[
+        path(&repo_root().join("examples/ping-pong").join(component)),
+        "--policy",
+        path(&repo_root().join("examples/ping-pong/policy.toml")),
+        "--nats",
+        &nats.url(),
+        "--nats-user",
+        user,
+        "--nats-password-file",
+        &password,
+        "--nats-inbox-prefix",
+        &format!("_INBOX.{user}"),
+    ])
+}
+
 /// The server stopped under two running hosts: host A's health says
 /// `reconnecting` (503) and its metrics `airssys_nats_connected 0`; the
 /// server back on the same port, both reconnect (health 200, `nats:
@@ -305,29 +332,11 @@ fn hosts_report_a_lost_nats_server_and_go_on_when_it_is_back() {
 /// reaches nobody.
 #[test]
 fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
-    let conf = repo_root().join("examples/nats/server.conf");
-    let nats = Nats::start_with(&["-c", path(&conf)]);
+    let nats = example_server();
     let tmp = tempfile::tempdir().unwrap();
-    let password_a = file(tmp.path(), "a.password", "host-a-password\n");
-    let password_b = file(tmp.path(), "b.password", "host-b-password\n");
-    let policy = repo_root().join("examples/ping-pong/policy.toml");
-    let host = |component: &str, user: &str, password: &str| {
-        Host::start(&[
-            path(&repo_root().join("examples/ping-pong").join(component)),
-            "--policy",
-            path(&policy),
-            "--nats",
-            &nats.url(),
-            "--nats-user",
-            user,
-            "--nats-password-file",
-            password,
-            "--nats-inbox-prefix",
-            &format!("_INBOX.{user}"),
-        ])
-    };
-    let a = host("ping", "host-a", &password_a);
-    let b = host("pong", "host-b", &password_b);
+    let host = |component: &str, user: &str| ping_pong_host(&nats, tmp.path(), component, user);
+    let a = host("ping", "host-a");
+    let b = host("pong", "host-b");
     for host in [&a, &b] {
         host.wait_for("storage in the NATS key-value bucket `airssys`", 1);
     }
@@ -349,7 +358,7 @@ fn ping_pong_split_across_two_hosts_under_the_example_server_permissions() {
     }
 
     // A host outside its user's permissions.
-    let c = host("ping", "host-b", &password_b);
+    let c = host("ping", "host-b");
     for refused in [
         // The durable consumers of `ping`'s subscriptions ...
         "Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.airssys_messages.\
@@ -500,23 +509,9 @@ impl RawNats {
 /// the same client stamping `pong`, which host B runs, reaches it.
 #[test]
 fn a_host_cannot_stamp_a_component_it_does_not_run_under_the_example_permissions() {
-    let conf = repo_root().join("examples/nats/server.conf");
-    let nats = Nats::start_with(&["-c", path(&conf)]);
+    let nats = example_server();
     let tmp = tempfile::tempdir().unwrap();
-    let password_a = file(tmp.path(), "a.password", "host-a-password\n");
-    let a = Host::start(&[
-        path(&repo_root().join("examples/ping-pong/ping")),
-        "--policy",
-        path(&repo_root().join("examples/ping-pong/policy.toml")),
-        "--nats",
-        &nats.url(),
-        "--nats-user",
-        "host-a",
-        "--nats-password-file",
-        &password_a,
-        "--nats-inbox-prefix",
-        "_INBOX.host-a",
-    ]);
+    let a = ping_pong_host(&nats, tmp.path(), "ping", "host-a");
     let mut b = RawNats::connect(&nats, "host-b", "host-b-password");
     for (subject, header, payload) in [
         ("airssys.msg.judge.ball.to-ping", None, "5"),
@@ -559,26 +554,9 @@ fn a_host_cannot_stamp_a_component_it_does_not_run_under_the_example_permissions
 /// requests; asking as `http`, host B's ingress stamp, it is answered.
 #[test]
 fn a_host_may_request_only_as_its_own_components_under_the_example_permissions() {
-    let conf = repo_root().join("examples/nats/server.conf");
-    let nats = Nats::start_with(&["-c", path(&conf)]);
+    let nats = example_server();
     let tmp = tempfile::tempdir().unwrap();
-    let policy = repo_root().join("examples/ping-pong/policy.toml");
-    let host = |component: &str, user: &str| {
-        let password = file(tmp.path(), user, &format!("{user}-password\n"));
-        Host::start(&[
-            path(&repo_root().join("examples/ping-pong").join(component)),
-            "--policy",
-            path(&policy),
-            "--nats",
-            &nats.url(),
-            "--nats-user",
-            user,
-            "--nats-password-file",
-            &password,
-            "--nats-inbox-prefix",
-            &format!("_INBOX.{user}"),
-        ])
-    };
+    let host = |component: &str, user: &str| ping_pong_host(&nats, tmp.path(), component, user);
     let a = host("ping", "host-a");
     let b = host("pong", "host-b");
     b.wait_for("storage in the NATS key-value bucket `airssys`", 1);
