@@ -725,6 +725,23 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         common::stderr(&out)
     };
+    // `run` connecting to a server nowhere, with `flags`.
+    let run_nats = |flags: &[&str]| {
+        run(&[
+            &["run", "nothing.wasm", "--nats", "nats://127.0.0.1:1"],
+            flags,
+        ]
+        .concat())
+    };
+    // `serve` under the policy file `name` in the test's folder, holding `text`.
+    let serve_policy = |name: &str, text: &str| {
+        run(&[
+            "serve",
+            "nothing.wasm",
+            "--policy",
+            &file(tmp.path(), name, text),
+        ])
+    };
     let policy = file(tmp.path(), "policy.toml", "");
     let missing = tmp.path().join("missing.creds");
     let stderr = run(&[
@@ -747,14 +764,7 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
     assert!(!stderr.contains("s3cret"), "{stderr}");
 
     let not_pem = file(tmp.path(), "ca.pem", "not a certificate\n");
-    let stderr = run(&[
-        "run",
-        "nothing.wasm",
-        "--nats",
-        "nats://127.0.0.1:1",
-        "--nats-tls-ca",
-        &not_pem,
-    ]);
+    let stderr = run_nats(&["--nats-tls-ca", &not_pem]);
     assert!(
         stderr.contains(&format!(
             "--nats-tls-ca: TLS CA file `{not_pem}`: it holds no PEM `CERTIFICATE` block"
@@ -776,16 +786,10 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         )),
         "{stderr}"
     );
-    let stderr = run(&[
-        "serve",
-        "nothing.wasm",
-        "--policy",
-        &file(
-            tmp.path(),
-            "both.toml",
-            "[nats]\nuser = \"a\"\nnkey_seed_file = \"x\"\n",
-        ),
-    ]);
+    let stderr = serve_policy(
+        "both.toml",
+        "[nats]\nuser = \"a\"\nnkey_seed_file = \"x\"\n",
+    );
     assert!(stderr.contains("give one way to authenticate"), "{stderr}");
     let stderr = run(&[
         "serve",
@@ -809,14 +813,7 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         "{stderr}"
     );
     // A reply-subject prefix must be a concrete subject.
-    let stderr = run(&[
-        "run",
-        "nothing.wasm",
-        "--nats",
-        "nats://127.0.0.1:1",
-        "--nats-inbox-prefix",
-        "_INBOX.>",
-    ]);
+    let stderr = run_nats(&["--nats-inbox-prefix", "_INBOX.>"]);
     assert!(
         stderr.contains("--nats-inbox-prefix: `_INBOX.>` is not a NATS subject"),
         "{stderr}"
@@ -877,26 +874,12 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         "{stderr}"
     );
     // Reconnect settings: a bad value names the flag (or the key).
-    let stderr = run(&[
-        "run",
-        "nothing.wasm",
-        "--nats",
-        "nats://127.0.0.1:1",
-        "--nats-reconnect-delay-ms",
-        "soon",
-    ]);
+    let stderr = run_nats(&["--nats-reconnect-delay-ms", "soon"]);
     assert!(
         stderr.contains("invalid value 'soon' for '--nats-reconnect-delay-ms <MS>'"),
         "{stderr}"
     );
-    let stderr = run(&[
-        "run",
-        "nothing.wasm",
-        "--nats",
-        "nats://127.0.0.1:1",
-        "--nats-reconnect-delay-ms",
-        "9000",
-    ]);
+    let stderr = run_nats(&["--nats-reconnect-delay-ms", "9000"]);
     assert!(
         stderr.contains(
             "--nats-reconnect-delay-ms 9000 is larger than the default 5000 ms of \
@@ -922,41 +905,22 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         ),
         "{stderr}"
     );
-    let stderr = run(&[
-        "run",
-        "nothing.wasm",
-        "--nats",
-        "nats://127.0.0.1:1",
-        "--nats-max-reconnects=many",
-    ]);
+    let stderr = run_nats(&["--nats-max-reconnects=many"]);
     assert!(
         stderr.contains("invalid value 'many' for '--nats-max-reconnects <N>'"),
         "{stderr}"
     );
     // 0 would mean "never give up" to the client: refused, naming the
     // flag or key. The largest values are taken, never a panic.
-    let stderr = run(&[
-        "run",
-        "nothing.wasm",
-        "--nats",
-        "nats://127.0.0.1:1",
-        "--nats-max-reconnects",
-        "0",
-    ]);
+    let stderr = run_nats(&["--nats-max-reconnects", "0"]);
     assert!(
         stderr.contains("--nats-max-reconnects 0: give at least 1"),
         "{stderr}"
     );
-    let stderr = run(&[
-        "serve",
-        "nothing.wasm",
-        "--policy",
-        &file(
-            tmp.path(),
-            "zero.toml",
-            "[nats]\nurl = \"nats://127.0.0.1:1\"\nmax_reconnects = 0\n",
-        ),
-    ]);
+    let stderr = serve_policy(
+        "zero.toml",
+        "[nats]\nurl = \"nats://127.0.0.1:1\"\nmax_reconnects = 0\n",
+    );
     assert!(
         stderr.contains("`max_reconnects = 0`: give at least 1"),
         "{stderr}"
@@ -989,14 +953,7 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         );
     }
     // A share of the stream of 0 would refuse every message.
-    let stderr = run(&[
-        "run",
-        "nothing.wasm",
-        "--nats",
-        "nats://127.0.0.1:1",
-        "--nats-stream-max-messages-per-component",
-        "0",
-    ]);
+    let stderr = run_nats(&["--nats-stream-max-messages-per-component", "0"]);
     assert!(
         stderr.contains(
             "invalid value '0' for '--nats-stream-max-messages-per-component <N>': 0 is not in \
@@ -1004,16 +961,10 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         ),
         "{stderr}"
     );
-    let stderr = run(&[
-        "serve",
-        "nothing.wasm",
-        "--policy",
-        &file(
-            tmp.path(),
-            "share.toml",
-            "[nats]\nurl = \"nats://127.0.0.1:1\"\nstream_max_messages_per_component = 0\n",
-        ),
-    ]);
+    let stderr = serve_policy(
+        "share.toml",
+        "[nats]\nurl = \"nats://127.0.0.1:1\"\nstream_max_messages_per_component = 0\n",
+    );
     assert!(
         stderr.contains("`stream_max_messages_per_component = 0` would refuse every message"),
         "{stderr}"
