@@ -353,8 +353,13 @@ mod tests {
     }
 
     /// A queue of `lines` lines whose stdout and stderr write once per unit
-    /// sent on the returned sender (both into one text).
-    fn gated(lines: usize) -> (Arc<Queue>, mpsc::Sender<()>, Arc<Mutex<String>>) {
+    /// sent on the returned sender (both into one text), returned once its
+    /// writer has taken `first` (of `kind`, to stdout) and blocks on it.
+    fn gated(
+        lines: usize,
+        kind: Kind,
+        first: &str,
+    ) -> (Arc<Queue>, mpsc::Sender<()>, Arc<Mutex<String>>) {
         let queue = Arc::new(Queue::new(lines, MAX_BYTES));
         let (open, gate) = mpsc::channel();
         let written = Arc::new(Mutex::new(String::new()));
@@ -382,17 +387,17 @@ mod tests {
             };
             writer.write_all(&mut stdout, &mut Shared(err));
         });
+        queue.push(Stream::Stdout, kind, first.to_owned());
+        while !queue.lock().writing {
+            std::thread::yield_now();
+        }
         (queue, open, written)
     }
 
     #[test]
     fn a_blocked_output_drops_and_counts_logs_and_keeps_room_for_audit_records() {
-        let (queue, open, written) = gated(8);
         // The writer takes the first line and blocks on it.
-        queue.push(Stream::Stdout, Kind::Log, "first".to_owned());
-        while !queue.lock().writing {
-            std::thread::yield_now();
-        }
+        let (queue, open, written) = gated(8, Kind::Log, "first");
         // Logs fill their share (6 of 8), then are dropped without waiting.
         for i in 0..100 {
             queue.push(Stream::Stdout, Kind::Log, format!("log {i}"));
@@ -428,11 +433,7 @@ mod tests {
 
     #[test]
     fn the_drop_note_follows_what_was_queued_while_the_output_was_blocked() {
-        let (queue, open, written) = gated(4);
-        queue.push(Stream::Stdout, Kind::Host, "a".to_owned());
-        while !queue.lock().writing {
-            std::thread::yield_now();
-        }
+        let (queue, open, written) = gated(4, Kind::Host, "a");
         for i in 0..5 {
             queue.push(Stream::Stdout, Kind::Host, format!("b{i}"));
         }
@@ -471,8 +472,7 @@ mod tests {
 
     #[test]
     fn finish_gives_up_on_an_output_that_stays_blocked() {
-        let (queue, open, _written) = gated(4);
-        queue.push(Stream::Stdout, Kind::Log, "stuck".to_owned());
+        let (queue, open, _written) = gated(4, Kind::Log, "stuck");
         assert!(!queue.finish(Duration::from_millis(200)));
         drop(open);
     }
