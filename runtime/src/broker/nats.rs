@@ -1082,6 +1082,19 @@ where
     .await
 }
 
+/// Refuses a `source` that cannot be stamped on a subject
+/// (`is_source_name`), saying what a component name is.
+fn check_source_name(source: &str) -> Result<(), BrokerError> {
+    if is_source_name(source) {
+        return Ok(());
+    }
+    Err(BrokerError::InvalidInput(format!(
+        "the source `{source}` is not a component name (an ASCII letter, then letters, \
+         digits, `-`, `_`; at most {MAX_NAME_LEN} bytes), so it cannot be stamped on a \
+         NATS subject"
+    )))
+}
+
 /// Whether `name` can be a message's source stamp: a component name's
 /// syntax (an ASCII letter, then letters, digits, `-`, `_`; at most
 /// `MAX_NAME_LEN` bytes), names the host uses for itself (`host`, `cli`,
@@ -2150,13 +2163,7 @@ impl Broker for NatsBroker {
                  without `*`, `>` or whitespace"
             )));
         }
-        if !is_source_name(source) {
-            return Err(BrokerError::InvalidInput(format!(
-                "the source `{source}` is not a component name (an ASCII letter, then letters, \
-                 digits, `-`, `_`; at most {MAX_NAME_LEN} bytes), so it cannot be stamped on a \
-                 NATS subject"
-            )));
-        }
+        check_source_name(source)?;
         let stamp = format!("{}{source}.", shared.msg_prefix);
         let subject = format!("{stamp}{topic}");
         check_subject_len(&subject, "topic", &format!("with `{stamp}` before it"))?;
@@ -2222,13 +2229,7 @@ impl Broker for NatsBroker {
                 "no component is named `{target}`"
             )));
         }
-        if !is_source_name(source) {
-            return Err(BrokerError::InvalidInput(format!(
-                "the source `{source}` is not a component name (an ASCII letter, then letters, \
-                 digits, `-`, `_`; at most {MAX_NAME_LEN} bytes), so it cannot be stamped on a \
-                 NATS subject"
-            )));
-        }
+        check_source_name(source)?;
         let subject = format!("{}{target}.{source}", shared.request_prefix);
         check_subject_len(
             &subject,
