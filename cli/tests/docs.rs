@@ -424,6 +424,23 @@ fn run_line(line: &str, cwd: &Path, at: &str) -> Output {
         .unwrap()
 }
 
+/// Builds `examples/kv-counter` into the shared target as `airssys run`
+/// does (cached by the other tests), for the sample at `at`; it may then
+/// fail to run (exit 1), not to build.
+fn build_kv_counter(at: &str) {
+    let krate = repo_root().join("examples/kv-counter");
+    let built = run_line(
+        &format!("cargo run -p airssys-cli -- run {}", krate.display()),
+        &repo_root(),
+        at,
+    );
+    assert!(
+        built.status.success() || built.status.code() == Some(1),
+        "{}",
+        text(&built.stderr)
+    );
+}
+
 /// Every unmarked ` ```sh ` block of `README.md`, run as written in a fresh
 /// checkout; the ` ```text ` block after it lists what it prints.
 #[test]
@@ -476,17 +493,7 @@ fn the_inspect_sample_of_cli_md_is_real_output() {
 
     // Build the example (cached by the other tests) and inspect it from
     // its directory, so the path prints as in the sample.
-    let krate = repo_root().join("examples").join("kv-counter");
-    let built = run_line(
-        &format!("cargo run -p airssys-cli -- run {}", krate.display()),
-        &repo_root(),
-        &block.at,
-    );
-    assert!(
-        built.status.success() || built.status.code() == Some(1),
-        "{}",
-        text(&built.stderr)
-    );
+    build_kv_counter(&block.at);
     let dir = shared_target().join("wasm32-wasip2").join("release");
     let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
         .args(["inspect", "kv_counter.wasm"])
@@ -790,6 +797,13 @@ fn old_wasm(dir: &Path) {
          requires = [\"kv:read:counter/*\", \"kv:write:counter/*\"]\n",
     );
     std::fs::write(dir.join("old.wasm"), bytes).unwrap();
+}
+
+/// The WIT of a world `app` importing `imports` (such as
+/// `airssys:core/logging@1.0.0`) and exporting the lifecycle.
+fn app_world(imports: &[&str]) -> String {
+    let imports: String = imports.iter().map(|i| format!("  import {i};\n")).collect();
+    format!("package test:app;\nworld app {{\n{imports}  export airssys:core/lifecycle@1.0.0;\n}}")
 }
 
 /// `component` with the manifest `toml` appended as its `airssys:manifest`
@@ -1598,19 +1612,7 @@ fn the_inspect_json_sample_of_cli_md_has_the_real_fields() {
     let shown: serde_json::Value =
         serde_json::from_str(&block.body).unwrap_or_else(|e| panic!("{}: not JSON: {e}", block.at));
 
-    let built = run_line(
-        &format!(
-            "cargo run -p airssys-cli -- run {}",
-            repo_root().join("examples/kv-counter").display()
-        ),
-        &repo_root(),
-        &block.at,
-    );
-    assert!(
-        built.status.success() || built.status.code() == Some(1),
-        "{}",
-        text(&built.stderr)
-    );
+    build_kv_counter(&block.at);
     let wasm = shared_target().join("wasm32-wasip2/release/kv_counter.wasm");
     let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
         .args(["inspect", &wasm.display().to_string(), "--format", "json"])
@@ -1657,14 +1659,12 @@ fn the_load_refusal_of_policy_md_is_real() {
         .find(|b| b.info == "text" && b.body.contains("requires capabilities the host policy"))
         .expect("docs/policy.md shows a load refusal");
     let tmp = scratch("load-refusal-");
-    let world = "package test:app;
-world app {
-  import airssys:core/storage@1.0.0;
-  import airssys:core/environment@1.0.0;
-  export airssys:core/lifecycle@1.0.0;
-}";
+    let world = app_world(&[
+        "airssys:core/storage@1.0.0",
+        "airssys:core/environment@1.0.0",
+    ]);
     let component = with_manifest(
-        common::app_component(world),
+        common::app_component(&world),
         "[component]\nname = \"counter\"\nversion = \"0.1.0\"\n\n[capabilities]\n\
          requires = [\"kv:read:counter/*\", \"kv:write:counter/*\", \"env:read:HOME\"]\n",
     );
@@ -1843,13 +1843,9 @@ fn the_host_side_mistakes_of_the_examples_readmes_are_real() {
 /// A component named `billing` (logging only), whose manifest says
 /// `version`.
 fn billing(version: &str) -> Vec<u8> {
-    let world = "package test:app;
-world app {
-  import airssys:core/logging@1.0.0;
-  export airssys:core/lifecycle@1.0.0;
-}";
+    let world = app_world(&["airssys:core/logging@1.0.0"]);
     with_manifest(
-        common::app_component(world),
+        common::app_component(&world),
         &format!("[component]\nname = \"billing\"\nversion = \"{version}\"\n"),
     )
 }
@@ -1937,13 +1933,9 @@ fn the_load_refusals_of_pitfalls_md_are_real() {
 fn the_process_notice_of_process_md_is_real() {
     let shown = text_block("docs/process.md", "component `builder` may run");
     let tmp = scratch("process-notice-");
-    let world = "package test:app;
-world app {
-  import airssys:ext/process@1.0.0;
-  export airssys:core/lifecycle@1.0.0;
-}";
+    let world = app_world(&["airssys:ext/process@1.0.0"]);
     let component = with_manifest(
-        common::app_component(world),
+        common::app_component(&world),
         "[component]\nname = \"builder\"\nversion = \"0.1.0\"\n\n[capabilities]\n\
          requires = [\"proc:spawn:/usr/bin/make\"]\n",
     );
@@ -1971,12 +1963,8 @@ fn the_refusal_of_a_bare_component_in_the_c_greeter_readme_is_real() {
         "error: the host refused to load bare.wasm",
     );
     let tmp = scratch("bare-");
-    let world = "package test:app;
-world app {
-  import airssys:core/logging@1.0.0;
-  export airssys:core/lifecycle@1.0.0;
-}";
-    std::fs::write(tmp.path().join("bare.wasm"), common::app_component(world)).unwrap();
+    let world = app_world(&["airssys:core/logging@1.0.0"]);
+    std::fs::write(tmp.path().join("bare.wasm"), common::app_component(&world)).unwrap();
     let out = airssys(&["run", "bare.wasm"].map(String::from), tmp.path());
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
