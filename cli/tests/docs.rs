@@ -1028,15 +1028,7 @@ fn the_transcripts_of_cli_md_and_capabilities_md_are_real_output() {
                 }
             };
             assert_eq!(words[0], "airssys", "{}: {command}", block.at);
-            let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
-                .args(&words[1..])
-                .current_dir(&cwd)
-                .env("CARGO_TARGET_DIR", shared_target())
-                .env_remove("AIRSSYS_PATH")
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_ENCODED_RUSTFLAGS")
-                .output()
-                .unwrap();
+            let out = airssys(&words[1..], &cwd);
             let printed = format!("{}{}", text(&out.stdout), without_build(&text(&out.stderr)));
             // The page's checkout is `/home/me/airssys`.
             let shown: Vec<String> = shown
