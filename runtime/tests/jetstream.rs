@@ -913,21 +913,19 @@ fn a_message_stream_of_the_older_layout_is_refused_naming_it() {
         .expect("the older host's stream");
         js
     });
-    let err = NatsBroker::builder(&url)
-        .connect()
-        .expect_err("refused: the stream has the older layout");
-    let text = err.to_string();
-    for part in [
-        "JetStream stream `airssys_messages`",
-        "[\"airssys.topic.>\"]",
-        "`airssys.msg.>`",
-        "older wire layout",
-        "nats stream rm airssys_messages",
-        "nats stream edit airssys_messages --subjects 'airssys.msg.>'",
-        "--nats-prefix",
-    ] {
-        assert!(text.contains(part), "`{part}` missing from: {text}");
-    }
+    // Refused: the stream has the older layout.
+    connect_refused_naming(
+        &url,
+        &[
+            "JetStream stream `airssys_messages`",
+            "[\"airssys.topic.>\"]",
+            "`airssys.msg.>`",
+            "older wire layout",
+            "nats stream rm airssys_messages",
+            "nats stream edit airssys_messages --subjects 'airssys.msg.>'",
+            "--nats-prefix",
+        ],
+    );
     // Core delivery has no stream: not concerned.
     NatsBroker::builder(&url)
         .delivery(NatsDelivery::Core)
@@ -972,6 +970,19 @@ fn a_message_stream_of_the_older_layout_is_refused_naming_it() {
         .publish("alice", "orders.a", b"stored".to_vec())
         .expect("stored in the changed stream");
     eventually("it arrives", || broker.pending("bob") == 1);
+}
+
+/// Connecting a host (JetStream delivery) to `url` is refused, with an
+/// error holding each of `parts`; returns its text.
+fn connect_refused_naming(url: &str, parts: &[&str]) -> String {
+    let text = NatsBroker::builder(url)
+        .connect()
+        .expect_err("the host's connection is refused")
+        .to_string();
+    for part in parts {
+        assert!(text.contains(part), "`{part}` missing from: {text}");
+    }
+    text
 }
 
 /// A single-threaded tokio runtime for a test's own client of the server.
@@ -1269,18 +1280,16 @@ fn a_message_stream_made_by_hand_with_other_subjects_is_refused_naming_them() {
             .await
             .expect("a stream made by hand");
     });
-    let err = NatsBroker::builder(&url)
-        .connect()
-        .expect_err("refused: the stream has other subjects");
-    let text = err.to_string();
-    for part in [
-        "JetStream stream `airssys_messages`",
-        "its subjects are [\"orders.>\", \"airssys.topic.>\"]; airssys needs `airssys.msg.>`",
-        "nats stream rm airssys_messages",
-        "nats stream edit airssys_messages --subjects 'airssys.msg.>'",
-        "--nats-prefix",
-    ] {
-        assert!(text.contains(part), "`{part}` missing from: {text}");
-    }
+    // Refused: the stream has other subjects.
+    let text = connect_refused_naming(
+        &url,
+        &[
+            "JetStream stream `airssys_messages`",
+            "its subjects are [\"orders.>\", \"airssys.topic.>\"]; airssys needs `airssys.msg.>`",
+            "nats stream rm airssys_messages",
+            "nats stream edit airssys_messages --subjects 'airssys.msg.>'",
+            "--nats-prefix",
+        ],
+    );
     assert!(!text.contains("older"), "not an older host's: {text}");
 }
