@@ -330,16 +330,18 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    /// A writer that blocks every write until `open` receives a unit, and
-    /// keeps what it wrote.
+    /// A writer that keeps what it wrote; with a gate `open`, each write
+    /// first blocks until it receives a unit.
     struct Gated {
-        open: mpsc::Receiver<()>,
+        open: Option<mpsc::Receiver<()>>,
         written: Arc<Mutex<String>>,
     }
 
     impl Write for Gated {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let _ = self.open.recv();
+            if let Some(open) = &self.open {
+                let _ = open.recv();
+            }
             self.written
                 .lock()
                 .unwrap()
@@ -365,27 +367,18 @@ mod tests {
         let written = Arc::new(Mutex::new(String::new()));
         // One gate for both streams: stderr is a second writer that never
         // blocks but records into the same text.
-        struct Shared(Arc<Mutex<String>>);
-        impl Write for Shared {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(buf));
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let writer = Arc::clone(&queue);
         let (out, err) = (Arc::clone(&written), Arc::clone(&written));
         std::thread::spawn(move || {
             let mut stdout = Gated {
-                open: gate,
+                open: Some(gate),
                 written: out,
             };
-            writer.write_all(&mut stdout, &mut Shared(err));
+            let mut stderr = Gated {
+                open: None,
+                written: err,
+            };
+            writer.write_all(&mut stdout, &mut stderr);
         });
         queue.push(Stream::Stdout, kind, first.to_owned());
         while !queue.lock().writing {
