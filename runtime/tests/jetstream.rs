@@ -597,6 +597,18 @@ limits = { cpu_time_ms = 1000 }
     );
 }
 
+/// Registers `bob` with `broker`, subscribed to `topics` and granted
+/// `msg:subscribe:<granted>`.
+fn subscribe_bob(broker: &NatsBroker, topics: &str, granted: &str) {
+    broker.register(
+        "bob",
+        Subscriber::new(
+            vec![Capability::parse(&format!("msg:subscribe:{topics}")).unwrap()],
+            grants(&[&format!("msg:subscribe:{granted}")]),
+        ),
+    );
+}
+
 fn grants(list: &[&str]) -> GrantSet {
     list.iter()
         .fold(GrantSet::builder(), |b, c| {
@@ -614,13 +626,7 @@ fn grants(list: &[&str]) -> GrantSet {
 fn a_message_outside_the_receivers_grants_is_acknowledged_never_delivered() {
     let server = NatsServer::start();
     let broker = broker_on(&server.url(), BrokerConfig::default());
-    broker.register(
-        "bob",
-        Subscriber::new(
-            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
-            grants(&["msg:subscribe:orders.open"]),
-        ),
-    );
+    subscribe_bob(&broker, "orders.*", "orders.open");
     broker
         .publish("alice", "orders.secret", b"no".to_vec())
         .expect("stored");
@@ -764,13 +770,7 @@ fn replicas_on_two_hosts_share_one_consumer() {
 fn a_topic_or_target_too_long_for_a_subject_is_refused_and_the_connection_stays() {
     let server = NatsServer::start();
     let broker = broker_on(&server.url(), BrokerConfig::default());
-    broker.register(
-        "bob",
-        Subscriber::new(
-            vec![Capability::parse("msg:subscribe:orders.>").unwrap()],
-            grants(&["msg:subscribe:orders.>"]),
-        ),
-    );
+    subscribe_bob(&broker, "orders.>", "orders.>");
     // Past the server's 4096-byte protocol line: without the check, the
     // server closes the host's connection.
     let long = format!("orders.{}", "x".repeat(2 * MAX_SUBJECT_BYTES));
@@ -847,13 +847,7 @@ fn a_host_pulls_no_more_bytes_than_the_mailbox_has_room_for() {
         ..BrokerConfig::default()
     };
     let broker = broker_on(&server.url(), config);
-    broker.register(
-        "bob",
-        Subscriber::new(
-            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
-            grants(&["msg:subscribe:orders.*"]),
-        ),
-    );
+    subscribe_bob(&broker, "orders.*", "orders.*");
     for i in 0..100 {
         broker
             .publish("alice", &format!("orders.{i}"), vec![7; 16 * 1024])
@@ -959,13 +953,7 @@ fn a_message_stream_of_the_older_layout_is_refused_naming_it() {
         assert!(!stored, "an older host's publish is not stored");
     });
     let broker = broker_on(&url, BrokerConfig::default());
-    broker.register(
-        "bob",
-        Subscriber::new(
-            vec![Capability::parse("msg:subscribe:orders.*").unwrap()],
-            grants(&["msg:subscribe:orders.*"]),
-        ),
-    );
+    subscribe_bob(&broker, "orders.*", "orders.*");
     broker
         .publish("alice", "orders.a", b"stored".to_vec())
         .expect("stored in the changed stream");
@@ -1161,13 +1149,7 @@ fn a_flood_over_many_topics_is_counted_right() {
             .connect()
             .expect("connects"),
     );
-    broker.register(
-        "bob",
-        Subscriber::new(
-            vec![Capability::parse("msg:subscribe:orders.>").unwrap()],
-            grants(&["msg:subscribe:orders.>"]),
-        ),
-    );
+    subscribe_bob(&broker, "orders.>", "orders.>");
     let mut stored = 0u64;
     let refused = loop {
         match broker.publish("flood", &format!("orders.t{stored}"), vec![1]) {
