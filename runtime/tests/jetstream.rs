@@ -44,16 +44,21 @@ fn broker_on(url: &str, config: BrokerConfig) -> Arc<NatsBroker> {
     )
 }
 
+/// A runtime under `policy` whose broker is `broker`.
+fn runtime_on(broker: &Arc<NatsBroker>, policy: &str) -> Runtime {
+    Runtime::builder()
+        .policy(Policy::from_toml_str(policy).expect("valid policy"))
+        .broker(Arc::clone(broker) as Arc<dyn Broker>)
+        .build()
+        .expect("runtime builds")
+}
+
 /// A host: a runtime whose broker (returned too) is a `NatsBroker` with
 /// JetStream delivery.
 fn host(server: &NatsServer, policy: &str, config: BrokerConfig) -> (Runtime, Arc<NatsBroker>) {
     let broker = broker_on(&server.url(), config);
     assert_eq!(broker.delivery(), NatsDelivery::JetStream);
-    let runtime = Runtime::builder()
-        .policy(Policy::from_toml_str(policy).expect("valid policy"))
-        .broker(Arc::clone(&broker) as Arc<dyn Broker>)
-        .build()
-        .expect("runtime builds");
+    let runtime = runtime_on(&broker, policy);
     (runtime, broker)
 }
 
@@ -1046,11 +1051,7 @@ fn a_flooding_component_cannot_fill_the_stream_for_its_neighbours() {
             .expect("connects"),
     );
     assert_eq!(a_broker.stream_max_messages_per_component(), Some(10));
-    let a = Runtime::builder()
-        .policy(Policy::from_toml_str(FLOODER).expect("valid policy"))
-        .broker(Arc::clone(&a_broker) as Arc<dyn Broker>)
-        .build()
-        .expect("runtime builds");
+    let a = runtime_on(&a_broker, FLOODER);
     let (b, b_broker) = host(&server, SLOW_AND_FAST, BrokerConfig::default());
     // The second host finds the stream as the first made it.
     assert_eq!(b_broker.stream_max_messages_per_component(), Some(10));
@@ -1108,11 +1109,7 @@ fn replicas_on_two_hosts_share_one_count() {
                 .connect()
                 .expect("connects"),
         );
-        let runtime = Runtime::builder()
-            .policy(Policy::from_toml_str(&format!("{PUBLISHER}{SUBSCRIBER}")).expect("policy"))
-            .broker(Arc::clone(&broker) as Arc<dyn Broker>)
-            .build()
-            .expect("runtime builds");
+        let runtime = runtime_on(&broker, &format!("{PUBLISHER}{SUBSCRIBER}"));
         (runtime, broker)
     };
     let (a, _) = share_host();
@@ -1189,11 +1186,7 @@ fn a_count_too_large_for_the_server_cuts_only_the_counting_connection() {
             .connect()
             .expect("connects"),
     );
-    let a = Runtime::builder()
-        .policy(Policy::from_toml_str(FLOODER).expect("valid policy"))
-        .broker(Arc::clone(&a_broker) as Arc<dyn Broker>)
-        .build()
-        .expect("runtime builds");
+    let a = runtime_on(&a_broker, FLOODER);
     let (b, _) = host(&server, SLOW_AND_FAST, BrokerConfig::default());
     let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
     let mut carol = [start(&b, "carol", &["msg:subscribe:news.*"])];
