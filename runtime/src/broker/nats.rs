@@ -451,7 +451,7 @@ impl NatsBrokerBuilder {
         let shared = Arc::new(Shared {
             client: client.clone(),
             handle: handle.clone(),
-            msg_prefix: format!("{}.msg.", self.prefix),
+            msg_prefix: msg_prefix(&self.prefix),
             request_prefix: format!("{}.request.", self.prefix),
             dead_prefix: format!("{}.dead-letter.", self.prefix),
             local: InProcessBroker::new(self.config),
@@ -828,7 +828,7 @@ impl NatsBroker {
     /// publishes, whatever the topic: `<prefix>.msg.<source>.>` (what a
     /// server permission or a per-source count names).
     pub fn source_filter(&self, source: &str) -> String {
-        format!("{}{source}.>", self.shared.msg_prefix)
+        source_filter_under(&self.shared.msg_prefix, source)
     }
 
     /// The NATS subject a request from component `source` for component
@@ -908,17 +908,34 @@ impl Drop for NatsBroker {
 /// whole host's: one over-long subject would cut every component off.
 pub const MAX_SUBJECT_BYTES: usize = 2048;
 
-/// Refuses a subject (a component's `what` with `around` it, e.g. "with
-/// `airssys.msg.alice.` before it") longer than [`MAX_SUBJECT_BYTES`].
-fn check_subject_len(subject: &str, what: &str, around: &str) -> Result<(), BrokerError> {
+/// `<prefix>.msg.`: what every message's subject starts with, the source
+/// stamp next.
+fn msg_prefix(prefix: &str) -> String {
+    format!("{prefix}.msg.")
+}
+
+/// `<msg_prefix><source>.>`: every message `source` publishes.
+fn source_filter_under(msg_prefix: &str, source: &str) -> String {
+    format!("{msg_prefix}{source}.>")
+}
+
+/// Refuses a subject (a component's `what` and what `around` says is
+/// around it, e.g. "with `airssys.msg.alice.` before it", made only for the
+/// error) longer than [`MAX_SUBJECT_BYTES`].
+fn check_subject_len(
+    subject: &str,
+    what: &str,
+    around: impl FnOnce() -> String,
+) -> Result<(), BrokerError> {
     if subject.len() <= MAX_SUBJECT_BYTES {
         return Ok(());
     }
     Err(BrokerError::InvalidInput(format!(
-        "the {what} makes a NATS subject of {} bytes {around}; the limit is {MAX_SUBJECT_BYTES} \
+        "the {what} makes a NATS subject of {} bytes {}; the limit is {MAX_SUBJECT_BYTES} \
          bytes in all (`MAX_SUBJECT_BYTES`: a NATS server closes the host's connection on a \
          longer protocol line): use a shorter {what}",
-        subject.len()
+        subject.len(),
+        around()
     )))
 }
 
@@ -2164,9 +2181,10 @@ impl Broker for NatsBroker {
             )));
         }
         check_source_name(source)?;
-        let stamp = format!("{}{source}.", shared.msg_prefix);
-        let subject = format!("{stamp}{topic}");
-        check_subject_len(&subject, "topic", &format!("with `{stamp}` before it"))?;
+        let subject = format!("{}{source}.{topic}", shared.msg_prefix);
+        check_subject_len(&subject, "topic", || {
+            format!("with `{}{source}.` before it", shared.msg_prefix)
+        })?;
         shared.check_payload(payload.len())?;
         if shared.js.is_none() {
             shared.publish_core(subject, Bytes::from(payload))?;
@@ -2231,14 +2249,12 @@ impl Broker for NatsBroker {
         }
         check_source_name(source)?;
         let subject = format!("{}{target}.{source}", shared.request_prefix);
-        check_subject_len(
-            &subject,
-            "target component name",
-            &format!(
+        check_subject_len(&subject, "target component name", || {
+            format!(
                 "with `{}` before it and `.{source}` after it",
                 shared.request_prefix
-            ),
-        )?;
+            )
+        })?;
         shared.check_payload(payload.len())?;
         let mut headers = HeaderMap::new();
         let left = reply.deadline().saturating_duration_since(Instant::now());

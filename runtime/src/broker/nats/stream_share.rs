@@ -202,13 +202,13 @@ impl Counter {
         Ok(Counter {
             client,
             stream: stream.to_owned(),
-            subject_prefix: format!("{}.msg.", builder.prefix),
+            subject_prefix: super::msg_prefix(&builder.prefix),
         })
     }
 
     /// The subject filter of `component`'s messages.
     pub(super) fn filter(&self, component: &str) -> String {
-        format!("{}{component}.>", self.subject_prefix)
+        super::source_filter_under(&self.subject_prefix, component)
     }
 
     /// Counts `component`'s messages in the stream, stopping once `enough`
