@@ -491,9 +491,9 @@ fn example_copy(example: &str, files: &[&str]) -> tempfile::TempDir {
     dir
 }
 
-/// Runs `line` with bash in `dir`; returns stdout + stderr, asserting
-/// exit 0.
-fn run_line(dir: &Path, line: &str) -> String {
+/// `line` run by bash in `dir` (the built `airssys` first on `PATH`): its
+/// exit code and what it printed (stdout, then stderr).
+fn bash(dir: &Path, line: &str) -> (Option<i32>, String) {
     let bin = Path::new(env!("CARGO_BIN_EXE_airssys")).parent().unwrap();
     let path = format!(
         "{}:{}",
@@ -516,8 +516,17 @@ fn run_line(dir: &Path, line: &str) -> String {
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .output()
         .unwrap();
-    let text = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "`{line}` failed:\n{text}");
+    (
+        out.status.code(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
+/// Runs `line` with bash in `dir`; returns stdout + stderr, asserting
+/// exit 0.
+fn run_line(dir: &Path, line: &str) -> String {
+    let (code, text) = bash(dir, line);
+    assert_eq!(code, Some(0), "`{line}` failed:\n{text}");
     text
 }
 
@@ -711,27 +720,6 @@ fn c_walk_through_runs_as_written() {
     );
     assert_ne!(code, Some(0), "{printed}");
     assert_readme_sample(&printed, "error: Over.toml:8:26:");
-}
-
-/// `line` run by bash in `dir` as [`run_line`] runs it: its exit code and
-/// what it printed (stdout, then stderr).
-fn bash(dir: &Path, line: &str) -> (Option<i32>, String) {
-    let bin = Path::new(env!("CARGO_BIN_EXE_airssys")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = Command::new("bash")
-        .args(["-c", line])
-        .current_dir(dir)
-        .env("PATH", path)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        format!("{}{}", text(&out.stdout), text(&out.stderr)),
-    )
 }
 
 /// Each line of the ` ```text ` block of examples/c-greeter/README.md that
