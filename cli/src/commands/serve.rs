@@ -510,6 +510,9 @@ async fn serve(
             warn(format!("{which} again: exiting at once"));
             // At once, but not before this line is out, unless the
             // output is blocked.
+            if let Some(audit) = output::AuditFile::running() {
+                audit.finish(Duration::from_secs(1));
+            }
             if let Some(output) = Output::running() {
                 output.finish(Duration::from_secs(1));
             }
