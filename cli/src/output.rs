@@ -17,6 +17,8 @@
 //!   waits (within a bound) for the queue to empty.
 //! - Without a running queue (`airssys run`, or before `serve` starts one)
 //!   [`line`] prints at once, as `println!`/`eprintln!` do.
+//! - The `--audit FILE` file of `serve` and `run` has a second queue of
+//!   its own, written by a thread of its own ([`AuditFile`]).
 
 use std::collections::VecDeque;
 use std::io::Write;
