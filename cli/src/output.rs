@@ -17,12 +17,16 @@
 //!   waits (within a bound) for the queue to empty.
 //! - Without a running queue (`airssys run`, or before `serve` starts one)
 //!   [`line`] prints at once, as `println!`/`eprintln!` do.
+//! - The `--audit FILE` file of `serve` and `run` has a second queue of
+//!   its own, written by a thread of its own ([`AuditFile`]).
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+
+use airssys_runtime::AuditLineKind;
 
 /// Lines the queue holds at most.
 pub(crate) const MAX_LINES: usize = 8 * 1024;
@@ -113,6 +117,10 @@ struct Queue {
     dropped: [AtomicU64; 3],
     max_lines: usize,
     max_bytes: usize,
+    /// The line(s) saying what was dropped since the last batch:
+    /// [`take_note`] for the output, [`audit_file_note`] for the audit
+    /// file.
+    note: fn(&mut State) -> Vec<Line>,
 }
 
 impl Queue {
@@ -124,6 +132,7 @@ impl Queue {
             dropped: Default::default(),
             max_lines,
             max_bytes,
+            note: |state| take_note(state).into_iter().collect(),
         }
     }
 
@@ -176,7 +185,7 @@ impl Queue {
                 let mut batch = std::mem::take(&mut state.lines);
                 // The output took the last batch: what was dropped while
                 // it was blocked is said after what was queued meanwhile.
-                batch.extend(take_note(&mut state));
+                batch.extend((self.note)(&mut state));
                 batch
             };
             // Writes outside the lock: a blocked output holds this thread
@@ -324,6 +333,161 @@ pub(crate) fn metrics_text() -> String {
     text
 }
 
+/// The queue of the `--audit FILE` file, once [`AuditFile::open`] ran.
+static AUDIT_FILE: OnceLock<Arc<Queue>> = OnceLock::new();
+
+/// The `--audit FILE` file of `serve` and `run`: a second queue, of the
+/// same bounds, whose writer thread alone writes the file. A file that
+/// takes records slowly or not at all (a FIFO nobody reads, a full
+/// pipe, a stalled disk) holds that thread only, never a component's
+/// call.
+///
+/// - Records of allowed calls may fill [`LOG_SHARE`] of the queue; the
+///   rest is kept for refusals and the other records (policy reloads,
+///   refusals a rate limit kept out), so a component making many
+///   allowed calls cannot crowd out the refusals.
+/// - A record that does not fit is dropped and counted
+///   ([`audit_file_metrics_text`]); when the file takes records again,
+///   one JSON record `{"time_ms":..,"not_written":{"allowed":N,
+///   "refused":N,"other":N},"reason":..}` follows what was queued
+///   meanwhile, and one line on stderr says the same.
+pub(crate) struct AuditFile {
+    queue: Arc<Queue>,
+}
+
+impl AuditFile {
+    /// Opens `path` for appending (created if missing), starts its
+    /// writer thread, and returns the runtime's audit log writing to it.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened, the thread cannot start, or an audit
+    /// file already runs.
+    pub(crate) fn open(path: &std::path::Path) -> std::io::Result<airssys_runtime::AuditLog> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let queue = Arc::new(Queue {
+            note: audit_file_note,
+            ..Queue::new(MAX_LINES, MAX_BYTES)
+        });
+        let writer = Arc::clone(&queue);
+        std::thread::Builder::new()
+            .name("airssys-audit-file".to_owned())
+            .spawn(move || {
+                writer.write_all(&mut std::io::BufWriter::new(file), &mut HostLines);
+            })?;
+        AUDIT_FILE
+            .set(Arc::clone(&queue))
+            .map_err(|_| std::io::Error::other("an audit file is already open"))?;
+        Ok(airssys_runtime::AuditLog::to_lines(move |kind, line| {
+            let kind = match kind {
+                AuditLineKind::Allowed => Kind::Log,
+                AuditLineKind::Refused => Kind::Audit,
+                _ => Kind::Host,
+            };
+            queue.push(Stream::Stdout, kind, line);
+        }))
+    }
+
+    /// The process's audit file, if [`AuditFile::open`] opened one.
+    pub(crate) fn running() -> Option<AuditFile> {
+        AUDIT_FILE.get().map(|queue| AuditFile {
+            queue: Arc::clone(queue),
+        })
+    }
+
+    /// Writes every queued record, waiting at most `within` for a file
+    /// that stays blocked (the process is exiting); records made later
+    /// are dropped and counted.
+    pub(crate) fn finish(self, within: Duration) -> bool {
+        self.queue.finish(within)
+    }
+}
+
+/// What the audit file's writer writes on "stderr": each line goes to the
+/// output as a host message ([`line`]), through the output queue when
+/// one runs.
+struct HostLines;
+
+impl Write for HostLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        line(
+            Stream::Stderr,
+            Kind::Host,
+            text.trim_end_matches('\n').to_owned(),
+        );
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The audit file's note on what it dropped since the last one: a JSON
+/// record in the file and a line on stderr; resets the count.
+fn audit_file_note(state: &mut State) -> Vec<Line> {
+    let dropped = std::mem::take(&mut state.unreported);
+    if dropped.iter().all(|n| *n == 0) {
+        return Vec::new();
+    }
+    let [allowed, refused, other] =
+        [Kind::Log, Kind::Audit, Kind::Host].map(|k| dropped[k.index()]);
+    let reason = format!(
+        "the audit file did not take records fast enough; its queue holds {MAX_LINES} records \
+         and {} MiB, records of allowed calls at most {LOG_SHARE}/4 of it",
+        MAX_BYTES >> 20
+    );
+    let time_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let record = serde_json::json!({
+        "time_ms": time_ms,
+        "not_written": { "allowed": allowed, "refused": refused, "other": other },
+        "reason": reason,
+    });
+    vec![
+        Line {
+            stream: Stream::Stdout,
+            text: format!("{record}\n"),
+        },
+        Line {
+            stream: Stream::Stderr,
+            text: format!(
+                "airssys: the audit file was blocked: {refused} refused call(s), {allowed} \
+                 allowed call(s), {other} other record(s) not written; {reason} (let the \
+                 audit file be read or written as records come; counters: \
+                 airssys_audit_file_dropped_total in GET /metrics)\n"
+            ),
+        },
+    ]
+}
+
+/// The audit file's drop counters in Prometheus' text format (zero when
+/// no audit file is open).
+pub(crate) fn audit_file_metrics_text() -> String {
+    let counts = AUDIT_FILE.get().map_or([0; 3], |q| q.dropped());
+    let mut text = String::from(
+        "# HELP airssys_audit_file_dropped_total Audit records not written to the --audit file \
+         because it was blocked and its queue was full, by what they record.\n\
+         # TYPE airssys_audit_file_dropped_total counter\n",
+    );
+    for (kind, record) in [
+        (Kind::Log, "allowed"),
+        (Kind::Audit, "refused"),
+        (Kind::Host, "other"),
+    ] {
+        text.push_str(&format!(
+            "airssys_audit_file_dropped_total{{record=\"{record}\"}} {}\n",
+            counts[kind.index()]
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -461,6 +625,40 @@ mod tests {
         }
         assert_eq!(queue.lock().bytes, 909);
         assert_eq!(queue.dropped(), [3, 1, 0]);
+    }
+
+    #[test]
+    fn the_audit_file_keeps_room_for_refusals_and_says_what_it_dropped() {
+        let queue = Queue {
+            note: audit_file_note,
+            ..Queue::new(8, MAX_BYTES)
+        };
+        // Allowed calls fill their share (6 of 8), refusals the rest.
+        for i in 0..10 {
+            queue.push(Stream::Stdout, Kind::Log, format!("allowed {i}"));
+        }
+        for i in 0..3 {
+            queue.push(Stream::Stdout, Kind::Audit, format!("refused {i}"));
+        }
+        assert_eq!(queue.dropped(), [4, 1, 0]);
+        let note = (queue.note)(&mut queue.lock());
+        assert_eq!(note.len(), 2);
+        assert_eq!(note[0].stream, Stream::Stdout);
+        let record: serde_json::Value = serde_json::from_str(&note[0].text).unwrap();
+        assert_eq!(
+            record["not_written"],
+            serde_json::json!({"allowed": 4, "refused": 1, "other": 0})
+        );
+        assert_eq!(note[1].stream, Stream::Stderr);
+        assert!(
+            note[1]
+                .text
+                .contains("1 refused call(s), 4 allowed call(s), 0 other record(s) not written"),
+            "{}",
+            note[1].text
+        );
+        // Said once.
+        assert!((queue.note)(&mut queue.lock()).is_empty());
     }
 
     #[test]

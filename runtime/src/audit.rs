@@ -44,7 +44,7 @@ pub(crate) const MAX_RESOURCE: usize = 256;
 /// Where audit records go besides `tracing`.
 #[derive(Default)]
 pub struct AuditLog {
-    sink: Option<Mutex<Box<dyn Write + Send>>>,
+    sink: Option<Sink>,
     /// The embedder's hooks ([`RuntimeBuilder::on_audit`](crate::RuntimeBuilder::on_audit)).
     hooks: Vec<AuditHook>,
     /// Whether `sink` or `hooks` take records (kept in step with both):
@@ -52,6 +52,29 @@ pub struct AuditLog {
     listens: bool,
     /// Per component: its quota of refusal records and their window.
     denials: Mutex<HashMap<String, Arc<DenialQuota>>>,
+}
+
+/// Where the JSON lines go.
+enum Sink {
+    /// Written under a lock, on the thread that decided.
+    Writer(Mutex<Box<dyn Write + Send>>),
+    /// Handed over with their kind ([`AuditLog::to_lines`]).
+    Lines(Box<dyn Fn(AuditLineKind, String) + Send + Sync>),
+}
+
+/// What one JSON line of the audit sink records, for a sink that treats
+/// them apart ([`AuditLog::to_lines`]): a bounded queue may keep room for
+/// refusals that allowed calls cannot take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditLineKind {
+    /// The decision of an allowed call.
+    Allowed,
+    /// The decision of a refused call.
+    Refused,
+    /// Anything else: refusals a component's
+    /// `limits.audit_denials_per_second` kept out, policy reloads.
+    Other,
 }
 
 /// A hook registered with
@@ -249,16 +272,39 @@ impl AuditLog {
     }
 
     /// Also writes JSON lines to `writer`.
+    ///
+    /// Each line is written on the thread that decided (a component's
+    /// call), under a lock every component shares: a `writer` that blocks
+    /// (a FIFO nobody reads, a full pipe, a stalled disk) holds the call,
+    /// and every other component's calls that are audited. Where the
+    /// writer may block, use [`AuditLog::to_lines`] with a bounded queue.
     pub fn to_writer(writer: impl Write + Send + 'static) -> AuditLog {
+        AuditLog::with_sink(Sink::Writer(Mutex::new(Box::new(writer))))
+    }
+
+    /// Hands each record to `sink` as one JSON line (without its line
+    /// break), with what it records.
+    ///
+    /// `sink` runs on the thread that decided (a component's call), with
+    /// no lock held: it must return at once, e.g. queue the line in a
+    /// bounded queue written by a thread of its own and count what does
+    /// not fit, as `airssys serve --audit FILE` does. A `sink` that
+    /// blocks holds the component's call.
+    pub fn to_lines(sink: impl Fn(AuditLineKind, String) + Send + Sync + 'static) -> AuditLog {
+        AuditLog::with_sink(Sink::Lines(Box::new(sink)))
+    }
+
+    fn with_sink(sink: Sink) -> AuditLog {
         AuditLog {
-            sink: Some(Mutex::new(Box::new(writer))),
+            sink: Some(sink),
             hooks: Vec::new(),
             listens: true,
             denials: Mutex::default(),
         }
     }
 
-    /// Also appends JSON lines to the file at `path` (created if missing).
+    /// Also appends JSON lines to the file at `path` (created if missing),
+    /// as [`AuditLog::to_writer`] writes them: on the calling thread.
     ///
     /// # Errors
     ///
@@ -339,12 +385,15 @@ impl AuditLog {
         );
         let time = SystemTime::now();
         if self.sink.is_some() {
-            self.write(&DroppedRecord {
-                time_ms: millis(time),
-                component,
-                dropped,
-                limit: DENIALS_KEY,
-            });
+            self.write(
+                AuditLineKind::Other,
+                &DroppedRecord {
+                    time_ms: millis(time),
+                    component,
+                    dropped,
+                    limit: DENIALS_KEY,
+                },
+            );
         }
         self.call_hooks(&AuditRecord::RateLimited(DroppedDenials {
             time,
@@ -366,26 +415,34 @@ impl AuditLog {
         }
     }
 
-    fn write(&self, record: &impl serde::Serialize) {
-        let Some(sink) = &self.sink else {
-            return;
-        };
-        if let Ok(mut line) = serde_json::to_vec(record) {
-            line.push(b'\n');
-            let mut sink = lock(sink);
-            // An audit sink that fails must not fail the call; say so once
-            // per failure in the host's log.
-            if let Err(error) = sink.write_all(&line) {
-                tracing::error!(target: "airssys::audit", %error, "cannot write the audit log");
+    fn write(&self, kind: AuditLineKind, record: &impl serde::Serialize) {
+        match &self.sink {
+            None => {}
+            Some(Sink::Writer(sink)) => {
+                if let Ok(mut line) = serde_json::to_vec(record) {
+                    line.push(b'\n');
+                    let mut sink = lock(sink);
+                    // An audit sink that fails must not fail the call; say
+                    // so once per failure in the host's log.
+                    if let Err(error) = sink.write_all(&line) {
+                        tracing::error!(target: "airssys::audit", %error, "cannot write the audit log");
+                    }
+                }
+            }
+            Some(Sink::Lines(sink)) => {
+                if let Ok(line) = serde_json::to_string(record) {
+                    sink(kind, line);
+                }
             }
         }
     }
 
-    /// Flushes the JSON-lines sink, if any.
+    /// Flushes the JSON-lines sink, if any (a [`AuditLog::to_lines`] sink
+    /// flushes itself).
     pub(crate) fn flush(&self) -> std::io::Result<()> {
         match &self.sink {
-            Some(sink) => lock(sink).flush(),
-            None => Ok(()),
+            Some(Sink::Writer(sink)) => lock(sink).flush(),
+            Some(Sink::Lines(_)) | None => Ok(()),
         }
     }
 
@@ -418,14 +475,17 @@ impl AuditLog {
             ),
         }
         if self.sink.is_some() {
-            self.write(&ReloadLine {
-                time_ms: millis(SystemTime::now()),
-                component,
-                event: "policy-reload",
-                gained,
-                lost,
-                stopped,
-            });
+            self.write(
+                AuditLineKind::Other,
+                &ReloadLine {
+                    time_ms: millis(SystemTime::now()),
+                    component,
+                    event: "policy-reload",
+                    gained,
+                    lost,
+                    stopped,
+                },
+            );
         }
     }
 
@@ -473,15 +533,23 @@ impl AuditLog {
         }
         let time = SystemTime::now();
         if self.sink.is_some() {
-            self.write(&DecisionLine {
-                time_ms: millis(time),
-                component,
-                function,
-                capability,
-                resource,
-                verdict: if allowed { "allow" } else { "deny" },
-                rule: &rule.to_string(),
-            });
+            let kind = if allowed {
+                AuditLineKind::Allowed
+            } else {
+                AuditLineKind::Refused
+            };
+            self.write(
+                kind,
+                &DecisionLine {
+                    time_ms: millis(time),
+                    component,
+                    function,
+                    capability,
+                    resource,
+                    verdict: if allowed { "allow" } else { "deny" },
+                    rule: &rule.to_string(),
+                },
+            );
         }
         self.call_hooks(&AuditRecord::Decision(AuditDecision {
             time,
@@ -612,6 +680,44 @@ mod tests {
                 "c dropped 2 limits.audit_denials_per_second".to_owned(),
             ]
         );
+    }
+
+    /// A line sink gets each record as one JSON line with its kind, so it
+    /// can keep room for refusals.
+    #[test]
+    fn a_line_sink_gets_each_line_with_what_it_records() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let log = AuditLog::to_lines(move |kind, line| lock(&sink).push((kind, line)));
+        log.limit_denials("c", 1);
+        let grant: Capability = "kv:read:counter/*".parse().expect("grant");
+        let mut decided = Decided {
+            component: "c",
+            function: "get",
+            domain: Domain::Kv,
+            action: Action::Read,
+            resource: "counter/x",
+            rule: DecidingRule::Grant(&grant),
+            origin: None,
+        };
+        log.record(&decided);
+        decided.rule = DecidingRule::NoGrant;
+        log.record(&decided);
+        log.record(&decided);
+        log.report_dropped("c");
+        let seen = lock(&seen);
+        let kinds: Vec<AuditLineKind> = seen.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            [
+                AuditLineKind::Allowed,
+                AuditLineKind::Refused,
+                AuditLineKind::Other
+            ]
+        );
+        assert!(seen[1].1.contains(r#""verdict":"deny""#), "{}", seen[1].1);
+        assert!(seen.iter().all(|(_, l)| !l.contains('\n')));
+        assert!(log.flush().is_ok());
     }
 
     #[test]

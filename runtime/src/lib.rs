@@ -62,7 +62,9 @@ pub mod server;
 pub mod storage;
 mod sync;
 
-pub use audit::{AuditDecision, AuditLog, AuditRecord, DecidingRule, DroppedDenials};
+pub use audit::{
+    AuditDecision, AuditLineKind, AuditLog, AuditRecord, DecidingRule, DroppedDenials,
+};
 pub use broker::{Broker, BrokerConfig, InProcessBroker};
 pub use compile_cache::CacheError;
 pub use error::{

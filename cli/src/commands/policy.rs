@@ -114,6 +114,18 @@ enum Line {
         component: String,
         dropped: u64,
     },
+    /// Records the audit file did not take in time (`airssys run` and
+    /// `serve` drop them rather than hold a component's call).
+    NotWritten {
+        not_written: NotWritten,
+    },
+}
+
+/// The counts of a [`Line::NotWritten`] record.
+#[derive(Debug, Deserialize)]
+struct NotWritten {
+    allowed: u64,
+    refused: u64,
 }
 
 fn policy_propose(args: &ProposeArgs) -> Result<(), String> {
@@ -123,6 +135,7 @@ fn policy_propose(args: &ProposeArgs) -> Result<(), String> {
     let mut headers: Vec<ObserveHeader> = Vec::new();
     let mut decisions: Vec<(String, Observation)> = Vec::new();
     let mut dropped: Vec<(String, u64)> = Vec::new();
+    let mut not_written = 0;
     for (i, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
             continue;
@@ -146,7 +159,15 @@ fn policy_propose(args: &ProposeArgs) -> Result<(), String> {
                 component,
                 dropped: n,
             } => dropped.push((component, n)),
+            Line::NotWritten { not_written: n } => not_written += n.allowed + n.refused,
         }
+    }
+    if not_written > 0 {
+        eprintln!(
+            "warning: {not_written} decision(s) were not written to {file} (the audit file was \
+             blocked and its queue full); the observation is incomplete: run the observation \
+             again with the audit file on a disk that keeps up"
+        );
     }
     let name = match &args.component {
         Some(name) => name.clone(),

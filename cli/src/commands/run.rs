@@ -297,10 +297,20 @@ const MAX_DELIVERIES: usize = 10_000;
 
 /// Runs `airssys run`; returns the exit code.
 pub(crate) fn run(args: Args) -> u8 {
-    match run_inner(&args) {
+    let code = match run_inner(&args) {
         Ok(code) | Err(code) => code,
+    };
+    // The `--audit` file's queued records are written before the process
+    // exits; a file still blocked after this bound loses the rest.
+    if let Some(audit) = crate::output::AuditFile::running() {
+        audit.finish(AUDIT_FLUSH);
     }
+    code
 }
+
+/// How long `run` waits at exit for a blocked `--audit` file to take
+/// what is queued.
+const AUDIT_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) fn fail(code: Exit, message: impl std::fmt::Display) -> Exit {
     // Through `serve`'s output queue when it runs, so it keeps its place.
@@ -360,8 +370,14 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
         None => builder.in_memory_storage(),
     };
     if let Some(path) = &args.audit {
-        let audit = airssys_runtime::AuditLog::to_file(path)
-            .map_err(|e| fail(2, format_args!("--audit {}: {e}", path.display())))?;
+        // Written by a thread of its own through a bounded queue: a file
+        // that blocks holds no component call (src/output.rs).
+        let audit = crate::output::AuditFile::open(path).map_err(|e| {
+            fail(
+                2,
+                format_args!("--audit {}: cannot open the audit log: {e}", path.display()),
+            )
+        })?;
         builder = builder.audit(audit);
     }
     if let Some(dir) = args.cache.dir() {

@@ -134,7 +134,11 @@ pub(crate) fn run(args: Args) -> u8 {
     };
     // Everything queued comes out before the process exits; an output
     // still blocked after this bound loses the rest (the process holds
-    // nothing else by now).
+    // nothing else by now). The audit file first: its note on what it
+    // dropped goes to the output.
+    if let Some(audit) = output::AuditFile::running() {
+        audit.finish(EXIT_FLUSH);
+    }
     if let Some(output) = output {
         output.finish(EXIT_FLUSH);
     }
@@ -200,8 +204,14 @@ fn run_inner(args: &Args, output: &mut Option<Output>) -> Result<Exit, Exit> {
         builder = builder.compile_cache(dir);
     }
     if let Some(path) = &args.audit {
-        let audit = airssys_runtime::AuditLog::to_file(path)
-            .map_err(|e| fail(2, format_args!("--audit {}: {e}", path.display())))?;
+        // Written by a thread of its own through a bounded queue: a file
+        // that blocks holds no component call (src/output.rs).
+        let audit = output::AuditFile::open(path).map_err(|e| {
+            fail(
+                2,
+                format_args!("--audit {}: cannot open the audit log: {e}", path.display()),
+            )
+        })?;
         builder = builder.audit(audit);
     }
     let mut watch = None;
@@ -500,6 +510,9 @@ async fn serve(
             warn(format!("{which} again: exiting at once"));
             // At once, but not before this line is out, unless the
             // output is blocked.
+            if let Some(audit) = output::AuditFile::running() {
+                audit.finish(Duration::from_secs(1));
+            }
             if let Some(output) = Output::running() {
                 output.finish(Duration::from_secs(1));
             }

@@ -200,6 +200,7 @@ impl Backend for ServerBackend {
             text.push_str(&nats_metrics(&status));
         }
         text.push_str(&crate::output::metrics_text());
+        text.push_str(&crate::output::audit_file_metrics_text());
         text
     }
 

@@ -23,7 +23,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use airssys_contract::capability::{Action, Domain};
 use airssys_contract::guard::{Denial, HostFnGuard};
 use airssys_macros::host_impl;
-use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
 use cap_std::fs::{Dir, OpenOptions};
 use wasmtime::component::Resource;
 
@@ -199,6 +199,12 @@ impl HostState {
 
     /// Opens the file at `path` with `options` (never following a
     /// symlink), refusing anything but a regular file.
+    ///
+    /// The open itself never waits: a FIFO (or a device) put at the path
+    /// between the check below and the open would otherwise hold the
+    /// call until its other end appears. So it is opened non-blocking,
+    /// checked on the handle, and made blocking again (regular files
+    /// read and write as before); see docs/decisions/containment-filesystem.md.
     fn open_file(
         &mut self,
         path: String,
@@ -223,10 +229,10 @@ impl HostState {
                     }
                 }
                 let file = parent
-                    .open_with(&leaf, options.follow(FollowSymlinks::No))
-                    .map_err(|e| io_error(&parent, &leaf, &path, &e))?;
+                    .open_with(&leaf, options.follow(FollowSymlinks::No).nonblock(true))
+                    .map_err(|e| open_error(&parent, &leaf, &path, &e))?;
                 match file.metadata() {
-                    Ok(m) if m.is_file() => Ok(file),
+                    Ok(m) if m.is_file() => blocking(file, &path),
                     Ok(_) => Err(FsError::InvalidInput(format!(
                         "`{path}` is not a regular file"
                     ))),
@@ -299,6 +305,31 @@ impl HostState {
             path,
         )
     }
+}
+
+/// Why opening `leaf` failed; a FIFO opened for writing with no reader
+/// (`ENXIO` under `O_NONBLOCK`) is refused as what it is.
+fn open_error(parent: &Dir, leaf: &str, path: &str, error: &std::io::Error) -> FsError {
+    #[cfg(unix)]
+    if error.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) {
+        return FsError::InvalidInput(format!("`{path}` is not a regular file"));
+    }
+    io_error(parent, leaf, path, error)
+}
+
+/// `file` (a regular file opened non-blocking) with `O_NONBLOCK` cleared,
+/// so its reads and writes behave as a plain open's.
+fn blocking(file: cap_std::fs::File, path: &str) -> Result<cap_std::fs::File, FsError> {
+    #[cfg(unix)]
+    {
+        use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+        fcntl_getfl(&file)
+            .and_then(|flags| fcntl_setfl(&file, flags - OFlags::NONBLOCK))
+            .map_err(|e| FsError::Other(format!("`{path}`: cannot clear O_NONBLOCK: {e}")))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(file)
 }
 
 fn read_at(file: &mut File, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {

@@ -135,3 +135,112 @@ fn a_case_insensitive_mount_cannot_evade_a_deny_rule() {
     assert!(message.contains("`fs:read:/data/secret/**`"), "{message}");
     assert!(message.contains("mounted at `/data`"), "{message}");
 }
+
+/// Item 5: the path checked as a regular file becomes a FIFO before the
+/// open (another process renames one over it). Opening a FIFO waits for
+/// the other end, which never comes: the open must not wait, so every
+/// call returns, refused or served.
+#[cfg(unix)]
+#[test]
+fn a_fifo_swapped_in_after_the_check_holds_no_open() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = data_dir();
+    let runtime = runtime_with(&policy(dir.path(), ""));
+    let mut attacker = instance(&runtime, "fsprobe");
+    let target = dir.path().join("public/swap");
+    std::fs::write(&target, "plain").expect("write");
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    // Renames a regular file and a FIFO over `public/swap`, in turn.
+    let swapper = {
+        let (stop, public) = (std::sync::Arc::clone(&stop), dir.path().join("public"));
+        std::thread::spawn(move || {
+            let (file, fifo, target) = (
+                public.join("swap.file"),
+                public.join("swap.fifo"),
+                public.join("swap"),
+            );
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                std::fs::write(&file, "plain").expect("write");
+                std::fs::rename(&file, &target).expect("rename the file");
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &fifo,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o600),
+                    0,
+                )
+                .expect("mkfifo");
+                std::fs::rename(&fifo, &target).expect("rename the fifo");
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    // The component opens the path for reading, then for writing, in a
+    // loop; each answer is sent as it comes.
+    let (answers, answered) = mpsc::channel();
+    let opener = std::thread::spawn(move || {
+        for i in 0..4_000 {
+            let verb = if i % 2 == 0 { "read" } else { "write" };
+            let command = match verb {
+                "read" => "read:/data/public/swap".to_owned(),
+                _ => "write:/data/public/swap=x".to_owned(),
+            };
+            let reply = ask(&mut attacker, &command);
+            if answers.send(reply).is_err() {
+                return;
+            }
+        }
+    });
+    let outcome = while_serving(&runtime, || {
+        let started = Instant::now();
+        let (mut served, mut refused) = (0, Vec::new());
+        loop {
+            match answered.recv_timeout(Duration::from_secs(10)) {
+                Ok(reply) if reply.starts_with("data: ") || reply.starts_with("wrote ") => {
+                    served += 1;
+                }
+                Ok(reply) => refused.push(reply),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Ok((served, refused, started.elapsed()));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "a call held more than 10 s after {} answers: the open waits for the \
+                         FIFO's other end",
+                        served + refused.len()
+                    ));
+                }
+            }
+        }
+    });
+    stop.store(true, Ordering::Release);
+    let swaps = swapper.join().expect("swapper");
+    let (served, refused, took) = outcome.unwrap_or_else(|e| {
+        // Free the held open (a writer for the FIFO it waits on), so the
+        // test process can end.
+        let _ = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&target);
+        panic!("{e}")
+    });
+    opener.join().expect("opener");
+    eprintln!(
+        "{served} served, {} refused in {took:?}, {swaps} swaps",
+        refused.len()
+    );
+    // Every refusal says why: the path is no regular file (or vanished
+    // between the rename's two steps).
+    for reply in &refused {
+        assert!(
+            reply.contains("is not a regular file") || reply.starts_with("not-found: "),
+            "{reply}"
+        );
+    }
+    assert!(!refused.is_empty(), "the FIFO was never seen");
+}
