@@ -1268,3 +1268,53 @@ fn a_message_stream_made_by_hand_with_other_subjects_is_refused_naming_them() {
     );
     assert!(!text.contains("older"), "not an older host's: {text}");
 }
+
+/// A JetStream publish the NATS server's permissions refuse (this host's
+/// user may not publish as `alice` on `orders.secret`) fails at once with
+/// `denied`, naming the subject and the server's permissions, instead of
+/// waiting out the `op_timeout` for a storage acknowledgement that never
+/// comes (then `quota-exceeded`, as for a full stream). A publish on an
+/// allowed subject goes on.
+#[test]
+fn a_publish_the_nats_servers_permissions_refuse_fails_at_once_naming_the_subject() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let conf = dir.path().join("server.conf");
+    std::fs::write(
+        &conf,
+        r#"
+authorization {
+  users = [
+    { user: host-a, password: a, permissions: { publish: { deny: ["airssys.msg.alice.orders.secret"] } } }
+  ]
+}
+"#,
+    )
+    .expect("write the server's configuration");
+    let server = NatsServer::start_with(&["-c", conf.to_str().expect("a UTF-8 path")]);
+    let password = dir.path().join("password");
+    std::fs::write(&password, "a").expect("write the password file");
+    let options = airssys_runtime::broker::NatsConnectOptions::new()
+        .user_password_file("host-a", &password)
+        .expect("a password file");
+    let broker = Arc::new(
+        NatsBroker::builder(server.url())
+            .connect_options(options)
+            .ack_wait(ACK_WAIT)
+            .connect()
+            .expect("connects"),
+    );
+    let runtime = runtime_on(&broker, PUBLISHER);
+    let mut alice = start(&runtime, "alice", &["msg:publish:orders.*"]);
+    let answer = cmd(&mut alice, "publish:orders.secret:hi");
+    assert!(answer.starts_with("denied: "), "{answer}");
+    for part in [
+        "the NATS server refused this host's JetStream publish",
+        "publishing on `airssys.msg.alice.orders.secret`",
+        "not the component's grants",
+        "`permissions.publish.allow`",
+    ] {
+        assert!(answer.contains(part), "{part}: {answer}");
+    }
+    // Stored: the server acknowledged it.
+    assert_eq!(cmd(&mut alice, "publish:orders.open:hi"), "ok");
+}

@@ -13,7 +13,10 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airssys_runtime::broker::{Delivery, NatsBroker, NatsDelivery, SOURCE_HEADER, Subscriber};
+use airssys_runtime::broker::{
+    BrokerError, Delivery, NatsBroker, NatsConnectOptions, NatsDelivery, Notifier, ReplySlot,
+    SOURCE_HEADER, Subscriber,
+};
 use airssys_runtime::contract::capability::{Capability, GrantSet};
 use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
 
@@ -610,4 +613,121 @@ fn measure_host_to_host_throughput() {
         "{N} messages of 1 KiB host to host: {took:?}, {:.0} messages/s",
         N as f64 / took.as_secs_f64()
     );
+}
+
+/// A server whose permissions refuse host A's user (`host-a`) requests
+/// stamped `alice` for `bob` (`airssys.request.bob.alice`) and let it send
+/// everything else; host B's user (`host-b`) may do anything.
+const REFUSING_ALICES_REQUESTS: &str = r#"
+authorization {
+  users = [
+    { user: host-a, password: a, permissions: { publish: { deny: ["airssys.request.bob.alice"] } } }
+    { user: host-b, password: b }
+  ]
+}
+"#;
+
+/// A `nats-server` (core) with `conf`, and its URL as `user`/`password`.
+fn server_with(conf: &str) -> (NatsServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("server.conf");
+    std::fs::write(&file, conf).expect("write the server's configuration");
+    let server = NatsServer(support::jetstream::JetStreamServer::start_core_with(&[
+        "-c",
+        file.to_str().expect("a UTF-8 path"),
+    ]));
+    (server, dir)
+}
+
+/// A core-delivery broker connecting as `user` with `password` (written
+/// to a file in `dir`).
+fn broker_as(
+    server: &NatsServer,
+    dir: &tempfile::TempDir,
+    user: &str,
+    password: &str,
+) -> Arc<NatsBroker> {
+    let file = dir.path().join(format!("{user}.password"));
+    std::fs::write(&file, password).expect("write the password file");
+    let options = NatsConnectOptions::new()
+        .user_password_file(user, &file)
+        .expect("a password file");
+    Arc::new(
+        NatsBroker::builder(server.url())
+            .connect_options(options)
+            .delivery(NatsDelivery::Core)
+            .connect()
+            .expect("connects to the test's nats-server"),
+    )
+}
+
+/// A request the NATS server's permissions refuse (the server answers
+/// `Permissions Violation for Publish to "<subject>"` some time later,
+/// naming only the subject) fails at once with `denied`, naming the
+/// subject and the server's permissions, instead of waiting out its time;
+/// it never reaches the target. Several refused at once on one subject
+/// each fail; a request on an allowed subject sent meanwhile is not
+/// confused with them.
+#[test]
+fn a_request_the_nats_servers_permissions_refuse_fails_at_once_naming_the_subject() {
+    let (server, dir) = server_with(REFUSING_ALICES_REQUESTS);
+    let a_broker = broker_as(&server, &dir, "host-a", "a");
+    let a = Runtime::builder()
+        .policy(Policy::from_toml_str(HOST_A).expect("valid policy"))
+        .broker(Arc::clone(&a_broker) as Arc<dyn Broker>)
+        .build()
+        .expect("runtime builds");
+    let b = Runtime::builder()
+        .policy(Policy::from_toml_str(HOST_B).expect("valid policy"))
+        .broker(broker_as(&server, &dir, "host-b", "b"))
+        .build()
+        .expect("runtime builds");
+    let mut alice = start(&a, "alice", &["msg:request:bob"]);
+    let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+
+    let answer = cmd(&mut alice, "request:bob:60000:hi");
+    assert!(answer.starts_with("denied: "), "{answer}");
+    for part in [
+        "the NATS server refused this host's request for component `bob`",
+        "publishing on `airssys.request.bob.alice`",
+        "Permissions Violation for Publish to \"airssys.request.bob.alice\"",
+        "not the component's grants",
+        "`permissions.publish.allow`",
+    ] {
+        assert!(answer.contains(part), "{part}: {answer}");
+    }
+
+    // Four refused requests on one subject and one allowed, at once.
+    let slot = || {
+        Arc::new(ReplySlot::new(
+            Duration::from_secs(60),
+            Arc::new(Notifier::new()),
+        ))
+    };
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let sent: Vec<_> = ["alice", "alice", "http", "alice", "alice"]
+            .into_iter()
+            .map(|source| {
+                let broker = Arc::clone(&a_broker);
+                scope.spawn(move || (source, broker.request(source, "bob", b"x".to_vec(), slot())))
+            })
+            .collect();
+        sent.into_iter().map(|t| t.join().expect("joins")).collect()
+    });
+    for (source, outcome) in outcomes {
+        match source {
+            "http" => assert_eq!(outcome, Ok(()), "the allowed request"),
+            _ => assert!(
+                matches!(&outcome, Err(BrokerError::Denied(text))
+                    if text.contains("`airssys.request.bob.alice`")),
+                "{outcome:?}"
+            ),
+        }
+    }
+    // Only the allowed one reached bob.
+    assert_eq!(b.broker().pending("bob"), 1);
+    match b.broker().take("bob") {
+        Some(Delivery::Request { source, .. }) => assert_eq!(&*source, "http"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -184,6 +184,12 @@ pub enum BrokerError {
     /// The topic, name or payload is not acceptable.
     #[error("{0}")]
     InvalidInput(String),
+    /// Something outside the component's grants refused it: a NATS
+    /// server whose permissions do not let this host's user publish (or
+    /// subscribe) on the subject. The text names the subject and the
+    /// setting. The messaging interface's `denied`.
+    #[error("{0}")]
+    Denied(String),
 }
 
 /// Carries messages between components. The in-process
