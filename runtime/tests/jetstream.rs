@@ -1318,3 +1318,54 @@ authorization {
     // Stored: the server acknowledged it.
     assert_eq!(cmd(&mut alice, "publish:orders.open:hi"), "ok");
 }
+
+/// Messages a dispatcher took and puts back after a narrowing `register`
+/// (a policy reload took the topic away) are dropped, not put back, and
+/// acknowledged, as the queued ones `register` drops: the server never
+/// delivers them again. (They were left unacknowledged and came back
+/// after the `ack_wait`, to be refused then.)
+#[test]
+fn messages_dropped_when_put_back_are_acknowledged() {
+    let server = NatsServer::start();
+    let broker = broker_on(&server.url(), BrokerConfig::default());
+    subscribe_bob(&broker, "orders.*", "orders.*");
+    for n in 0..3 {
+        broker
+            .publish("alice", "orders.secret", format!("s{n}").into_bytes())
+            .expect("stored");
+    }
+    eventually("the three arrive", || broker.pending("bob") == 3);
+    let first = broker.take("bob").expect("one");
+    let mut rest = std::collections::VecDeque::new();
+    assert_eq!(broker.take_batch("bob", 2, &mut rest), 2);
+    subscribe_bob(&broker, "orders.*", "orders.open");
+    broker.requeue_front("bob", first);
+    broker.requeue_front_all("bob", &mut rest);
+    assert_eq!(broker.pending("bob"), 0, "none put back");
+    assert!(broker.flush(), "the server answers");
+    // Past the ack wait: a message left unacknowledged is delivered again.
+    std::thread::sleep(ACK_WAIT * 2 + Duration::from_secs(1));
+    assert_eq!(broker.pending("bob"), 0);
+    let stream = broker.stream_name().expect("JetStream").to_owned();
+    let url = server.url();
+    let (delivered, ack_pending, messages) = client_runtime().block_on(async move {
+        let js = jetstream(url).await;
+        let mut stream = js.get_stream(stream).await.expect("the stream");
+        let messages = stream.info().await.expect("info").state.messages;
+        let mut consumers = stream.consumers();
+        let info = futures_util::StreamExt::next(&mut consumers)
+            .await
+            .expect("bob's consumer")
+            .expect("consumer info");
+        (
+            info.delivered.consumer_sequence,
+            info.num_ack_pending,
+            messages,
+        )
+    });
+    assert_eq!(
+        (delivered, ack_pending, messages),
+        (3, 0, 0),
+        "each delivered once, all acknowledged, none left in the stream"
+    );
+}

@@ -640,7 +640,7 @@ fn server_with(conf: &str) -> (NatsServer, tempfile::TempDir) {
 }
 
 /// A core-delivery broker connecting as `user` with `password` (written
-/// to a file in `dir`).
+/// to a file in `dir`), with the inbox prefix `_INBOX.<user>`.
 fn broker_as(
     server: &NatsServer,
     dir: &tempfile::TempDir,
@@ -651,7 +651,8 @@ fn broker_as(
     std::fs::write(&file, password).expect("write the password file");
     let options = NatsConnectOptions::new()
         .user_password_file(user, &file)
-        .expect("a password file");
+        .expect("a password file")
+        .inbox_prefix(format!("_INBOX.{user}"));
     Arc::new(
         NatsBroker::builder(server.url())
             .connect_options(options)
@@ -672,16 +673,8 @@ fn broker_as(
 fn a_request_the_nats_servers_permissions_refuse_fails_at_once_naming_the_subject() {
     let (server, dir) = server_with(REFUSING_ALICES_REQUESTS);
     let a_broker = broker_as(&server, &dir, "host-a", "a");
-    let a = Runtime::builder()
-        .policy(Policy::from_toml_str(HOST_A).expect("valid policy"))
-        .broker(Arc::clone(&a_broker) as Arc<dyn Broker>)
-        .build()
-        .expect("runtime builds");
-    let b = Runtime::builder()
-        .policy(Policy::from_toml_str(HOST_B).expect("valid policy"))
-        .broker(broker_as(&server, &dir, "host-b", "b"))
-        .build()
-        .expect("runtime builds");
+    let a = runtime_on(&a_broker, HOST_A);
+    let b = runtime_on(&broker_as(&server, &dir, "host-b", "b"), HOST_B);
     let mut alice = start(&a, "alice", &["msg:request:bob"]);
     let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
 
@@ -730,4 +723,93 @@ fn a_request_the_nats_servers_permissions_refuse_fails_at_once_naming_the_subjec
         Some(Delivery::Request { source, .. }) => assert_eq!(&*source, "http"),
         other => panic!("{other:?}"),
     }
+}
+
+/// A runtime under `policy` whose broker is `broker`.
+fn runtime_on(broker: &Arc<NatsBroker>, policy: &str) -> Runtime {
+    Runtime::builder()
+        .policy(Policy::from_toml_str(policy).expect("valid policy"))
+        .broker(Arc::clone(broker) as Arc<dyn Broker>)
+        .build()
+        .expect("runtime builds")
+}
+
+/// What `tracing` prints, kept.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Host B's user may not publish on host A's inbox (`_INBOX.host-a.>`)
+/// but may answer a request there once (`allow_responses: true`): host B
+/// sends `accepted`, then bob's answer, which the server refuses. The
+/// requester (alice) gets no answer and times out, as it would for a lost
+/// answer: the refusal reaches only host B. Host B reports it naming the
+/// request and the server setting to change (`allow_responses`, `max:
+/// 2`), not just the subject.
+#[test]
+fn an_answer_the_nats_servers_permissions_refuse_is_reported_naming_the_request() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer({
+            let captured = captured.clone();
+            move || captured.clone()
+        })
+        .finish();
+    // The refusal is reported on the broker's own threads.
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    let (server, dir) = server_with(
+        r#"
+authorization {
+  users = [
+    { user: host-a, password: a }
+    { user: host-b, password: b, permissions: { publish: { deny: ["_INBOX.host-a.>"] }, allow_responses: true } }
+  ]
+}
+"#,
+    );
+    let a = runtime_on(&broker_as(&server, &dir, "host-a", "a"), HOST_A);
+    let b = runtime_on(&broker_as(&server, &dir, "host-b", "b"), HOST_B);
+    let mut alice = start(&a, "alice", &["msg:request:bob"]);
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    assert_eq!(cmd(&mut alice, "request:bob:3000:hi"), "ok", "accepted");
+    let report = b.run_until_idle(&mut bob, 16).expect("delivery");
+    assert_eq!(report.answered, 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let answer = cmd(&mut alice, "reply");
+        if answer != "pending" {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "no outcome within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(answer.starts_with("timeout:"), "{answer}");
+    eventually("host B reports the refused answer", || {
+        captured.text().contains(
+            "the NATS server refused this host's answer to a request from `alice` for `bob`",
+        )
+    });
+    let text = captured.text();
+    assert!(
+        text.contains("`allow_responses: { max: 2, expires: \"1h\" }`")
+            && text.contains("Permissions Violation for Publish to \"_INBOX.host-a."),
+        "{text}"
+    );
 }

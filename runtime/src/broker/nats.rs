@@ -1862,6 +1862,9 @@ impl Shared {
             .min(MAX_REQUEST_TIME);
         let slot = Arc::new(ReplySlot::new(time_left, Arc::clone(&self.answered)));
         let payload = message.payload.to_vec();
+        // An answer the server's permissions refuse is reported naming
+        // this request (`nats/refused.rs`).
+        self.refusals.answering(&reply_to, source, target);
         match self
             .local
             .request(source, target, payload, Arc::clone(&slot))
@@ -2355,12 +2358,30 @@ impl Broker for NatsBroker {
         self.shared.local.take_batch(component, max, into)
     }
 
+    /// Puts `delivery` back; a message the component's registration no
+    /// longer covers is dropped and, with JetStream, acknowledged (as
+    /// `register` does for the queued ones), so the server does not
+    /// deliver it again.
     fn requeue_front(&self, component: &str, delivery: Delivery) {
-        self.shared.local.requeue_front(component, delivery);
+        if let Some(dropped) = self
+            .shared
+            .local
+            .requeue_front_dropping(component, delivery)
+        {
+            self.settle(component, &dropped, Settlement::Handled);
+        }
     }
 
+    /// As [`NatsBroker::requeue_front`](Broker::requeue_front), for each
+    /// entry.
     fn requeue_front_all(&self, component: &str, entries: &mut VecDeque<Delivery>) {
-        self.shared.local.requeue_front_all(component, entries);
+        for dropped in self
+            .shared
+            .local
+            .requeue_front_all_dropping(component, entries)
+        {
+            self.settle(component, &dropped, Settlement::Handled);
+        }
     }
 
     fn pending(&self, component: &str) -> usize {

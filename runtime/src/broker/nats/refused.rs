@@ -132,7 +132,14 @@ type Key = (Violation, String);
 #[derive(Debug, Default)]
 pub(super) struct Refusals {
     waiting: Mutex<HashMap<Key, VecDeque<Arc<Waiter>>>>,
+    /// The reply subjects of the latest requests this host answers (at
+    /// most [`ANSWERS_KEPT`]), with the request's source and target: an
+    /// answer the server refuses is reported naming its request.
+    answers: Mutex<VecDeque<(String, String, String)>>,
 }
+
+/// Requests whose reply subject is kept for a refusal's report.
+const ANSWERS_KEPT: usize = 1024;
 
 /// One waiting operation.
 #[derive(Debug, Default)]
@@ -192,7 +199,48 @@ impl Refusals {
                 waiting.remove(&key);
             }
         }
+        drop(waiting);
+        if !ended
+            && refusal.violation == Violation::Publish
+            && let Some((source, target)) = self.answered_on(&refusal.subject)
+        {
+            tracing::warn!(
+                target: "airssys::messaging",
+                subject = refusal.subject,
+                source,
+                component = target,
+                "the NATS server refused this host's answer to a request from `{source}` for \
+                 `{target}` (on its reply subject `{}`): the requester gets no answer and waits \
+                 until its timeout. The server lets a user answer a request on a subject it may \
+                 not publish to only under `allow_responses`, at most `max` times (default 1), \
+                 and an airssys host answers twice (`accepted`, then the answer): give this \
+                 host's NATS user `allow_responses: {{ max: 2, expires: \"1h\" }}` in the \
+                 server's configuration, as examples/nats/server.conf does \
+                 (docs/distributed.md, \"NATS permissions per host\")",
+                refusal.subject
+            );
+        }
         Some((refusal, ended))
+    }
+
+    /// This host is about to answer a request from `source` for `target`
+    /// on `reply_to`.
+    pub(super) fn answering(&self, reply_to: &str, source: &str, target: &str) {
+        let mut answers = crate::sync::lock(&self.answers);
+        if answers.len() >= ANSWERS_KEPT {
+            answers.pop_front();
+        }
+        answers.push_back((reply_to.to_owned(), source.to_owned(), target.to_owned()));
+    }
+
+    /// The request answered on `subject`, if this host answers it: its
+    /// source and target.
+    fn answered_on(&self, subject: &str) -> Option<(String, String)> {
+        crate::sync::lock(&self.answers)
+            .iter()
+            .rev()
+            .find(|(reply_to, _, _)| reply_to == subject)
+            .map(|(_, source, target)| (source.clone(), target.clone()))
     }
 
     #[cfg(test)]
