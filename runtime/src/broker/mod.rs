@@ -308,7 +308,8 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// [`BrokerError::QueueFull`] when `target`'s mailbox refuses it for
     /// now, [`BrokerError::InvalidInput`] when it is larger than `target`
     /// can take ([`Subscriber::max_message_bytes`]) or than the broker
-    /// accepts.
+    /// accepts; a networked backend also [`BrokerError::Denied`] when
+    /// the network refused it (a NATS server's permissions).
     fn request(
         &self,
         source: &str,

@@ -1870,9 +1870,13 @@ impl Shared {
             .request(source, target, payload, Arc::clone(&slot))
         {
             Ok(()) => {
-                crate::sync::lock(&self.answers).push((slot, reply_to.clone()));
-                self.answered.notify();
+                // `accepted` queued first: the answer thread's answer
+                // (one quick handler's may be ready at once) goes behind
+                // it on the same queue, so the requester gets them in
+                // order.
                 self.answer(&reply_to, "accepted", Bytes::new());
+                crate::sync::lock(&self.answers).push((slot, reply_to));
+                self.answered.notify();
             }
             Err(error) => {
                 let status = match error {
@@ -2220,7 +2224,9 @@ impl Broker for NatsBroker {
     /// server's limit;
     /// [`BrokerError::QueueFull`] when the stream is full or the server
     /// did not confirm in time (JetStream), or the link's outgoing queue is
-    /// full (core).
+    /// full (core); [`BrokerError::Denied`] when the server's permissions
+    /// refused this host the subject (JetStream; a core publish is not
+    /// answered, the refusal is only printed and counted).
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
         self.publish_by(source, topic, payload, None)
     }
@@ -2294,7 +2300,11 @@ impl Broker for NatsBroker {
     /// most the `op_timeout`, and never past the slot's
     /// [`ReplySlot::admit_by`] (the requester's call deadline), for a host
     /// running it to accept it; the answer fills `reply` when it comes (or
-    /// the slot times out).
+    /// the slot times out). A request the server's permissions refuse
+    /// (its subject, or the subscription to its reply subject) is
+    /// [`BrokerError::Denied`] as soon as the server says so (`remote`
+    /// through `reply`, with the same text, should that come after the
+    /// wait for acceptance ended).
     fn request(
         &self,
         source: &str,
