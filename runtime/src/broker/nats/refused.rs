@@ -48,8 +48,9 @@ impl Refusal {
                  NATS user do not allow publishing on `{subject}` (the server said \
                  `Permissions Violation for Publish to \"{subject}\"`). This is the operator's \
                  NATS server configuration, not the component's grants: add `{subject}` to \
-                 the user's `permissions.publish.allow` (docs/distributed.md, \"NATS \
-                 permissions per host\") if this host should send it"
+                 the user's `permissions.publish.allow` (and out of its `deny`; \
+                 docs/distributed.md, \"NATS permissions per host\") if this host should \
+                 send it"
             ),
             Violation::Subscribe => format!(
                 "the NATS server refused this host's {what}: its permissions for this host's \
