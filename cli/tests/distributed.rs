@@ -615,6 +615,29 @@ fn a_host_may_request_only_as_its_own_components_under_the_example_permissions()
     }
 }
 
+/// Under `examples/nats/server.conf`, host A's user may ask only host B's
+/// `pong` (as `http`): a request through host A's ingress for another
+/// component (`judge`, on `airssys.request.judge.http`) is refused by the
+/// NATS server, and the ingress answers 403 at once, naming the subject
+/// and the server's permissions (before, it waited its 30 s and answered
+/// 504).
+#[test]
+fn a_request_the_servers_permissions_refuse_is_answered_403_at_once() {
+    let nats = example_server();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ping_pong_host(&nats, tmp.path(), "ping", "host-a");
+    a.wait_for("storage in the NATS key-value bucket `airssys`", 1);
+    let refused = a.request("judge", "hello");
+    assert_eq!(refused.status, 403, "{refused:?}\n{}", a.output());
+    for part in [
+        "the NATS server refused this host's request for component `judge`",
+        "`airssys.request.judge.http`",
+        "`permissions.publish.allow`",
+    ] {
+        assert!(refused.body.contains(part), "{part}: {refused:?}");
+    }
+}
+
 /// One component, `dist-orders`, served by two hosts: host A's policy
 /// subscribes it to `orders.*`, host B's only to `orders.public`. Messages
 /// on `orders.secret` all reach host A's instance and never host B's,

@@ -1268,3 +1268,104 @@ fn a_message_stream_made_by_hand_with_other_subjects_is_refused_naming_them() {
     );
     assert!(!text.contains("older"), "not an older host's: {text}");
 }
+
+/// A JetStream publish the NATS server's permissions refuse (this host's
+/// user may not publish as `alice` on `orders.secret`) fails at once with
+/// `denied`, naming the subject and the server's permissions, instead of
+/// waiting out the `op_timeout` for a storage acknowledgement that never
+/// comes (then `quota-exceeded`, as for a full stream). A publish on an
+/// allowed subject goes on.
+#[test]
+fn a_publish_the_nats_servers_permissions_refuse_fails_at_once_naming_the_subject() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let conf = dir.path().join("server.conf");
+    std::fs::write(
+        &conf,
+        r#"
+authorization {
+  users = [
+    { user: host-a, password: a, permissions: { publish: { deny: ["airssys.msg.alice.orders.secret"] } } }
+  ]
+}
+"#,
+    )
+    .expect("write the server's configuration");
+    let server = NatsServer::start_with(&["-c", conf.to_str().expect("a UTF-8 path")]);
+    let password = dir.path().join("password");
+    std::fs::write(&password, "a").expect("write the password file");
+    let options = airssys_runtime::broker::NatsConnectOptions::new()
+        .user_password_file("host-a", &password)
+        .expect("a password file");
+    let broker = Arc::new(
+        NatsBroker::builder(server.url())
+            .connect_options(options)
+            .ack_wait(ACK_WAIT)
+            .connect()
+            .expect("connects"),
+    );
+    let runtime = runtime_on(&broker, PUBLISHER);
+    let mut alice = start(&runtime, "alice", &["msg:publish:orders.*"]);
+    let answer = cmd(&mut alice, "publish:orders.secret:hi");
+    assert!(answer.starts_with("denied: "), "{answer}");
+    for part in [
+        "the NATS server refused this host's JetStream publish",
+        "publishing on `airssys.msg.alice.orders.secret`",
+        "not the component's grants",
+        "`permissions.publish.allow`",
+    ] {
+        assert!(answer.contains(part), "{part}: {answer}");
+    }
+    // Stored: the server acknowledged it.
+    assert_eq!(cmd(&mut alice, "publish:orders.open:hi"), "ok");
+}
+
+/// Messages a dispatcher took and puts back after a narrowing `register`
+/// (a policy reload took the topic away) are dropped, not put back, and
+/// acknowledged, as the queued ones `register` drops: the server never
+/// delivers them again. (They were left unacknowledged and came back
+/// after the `ack_wait`, to be refused then.)
+#[test]
+fn messages_dropped_when_put_back_are_acknowledged() {
+    let server = NatsServer::start();
+    let broker = broker_on(&server.url(), BrokerConfig::default());
+    subscribe_bob(&broker, "orders.*", "orders.*");
+    for n in 0..3 {
+        broker
+            .publish("alice", "orders.secret", format!("s{n}").into_bytes())
+            .expect("stored");
+    }
+    eventually("the three arrive", || broker.pending("bob") == 3);
+    let first = broker.take("bob").expect("one");
+    let mut rest = std::collections::VecDeque::new();
+    assert_eq!(broker.take_batch("bob", 2, &mut rest), 2);
+    subscribe_bob(&broker, "orders.*", "orders.open");
+    broker.requeue_front("bob", first);
+    broker.requeue_front_all("bob", &mut rest);
+    assert_eq!(broker.pending("bob"), 0, "none put back");
+    assert!(broker.flush(), "the server answers");
+    // Past the ack wait: a message left unacknowledged is delivered again.
+    std::thread::sleep(ACK_WAIT * 2 + Duration::from_secs(1));
+    assert_eq!(broker.pending("bob"), 0);
+    let stream = broker.stream_name().expect("JetStream").to_owned();
+    let url = server.url();
+    let (delivered, ack_pending, messages) = client_runtime().block_on(async move {
+        let js = jetstream(url).await;
+        let mut stream = js.get_stream(stream).await.expect("the stream");
+        let messages = stream.info().await.expect("info").state.messages;
+        let mut consumers = stream.consumers();
+        let info = futures_util::StreamExt::next(&mut consumers)
+            .await
+            .expect("bob's consumer")
+            .expect("consumer info");
+        (
+            info.delivered.consumer_sequence,
+            info.num_ack_pending,
+            messages,
+        )
+    });
+    assert_eq!(
+        (delivered, ack_pending, messages),
+        (3, 0, 0),
+        "each delivered once, all acknowledged, none left in the stream"
+    );
+}

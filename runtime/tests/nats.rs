@@ -13,7 +13,10 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airssys_runtime::broker::{Delivery, NatsBroker, NatsDelivery, SOURCE_HEADER, Subscriber};
+use airssys_runtime::broker::{
+    BrokerError, Delivery, NatsBroker, NatsConnectOptions, NatsDelivery, Notifier, ReplySlot,
+    SOURCE_HEADER, Subscriber,
+};
 use airssys_runtime::contract::capability::{Capability, GrantSet};
 use airssys_runtime::{Broker, BrokerConfig, Instance, Policy, Runtime};
 
@@ -609,5 +612,204 @@ fn measure_host_to_host_throughput() {
     println!(
         "{N} messages of 1 KiB host to host: {took:?}, {:.0} messages/s",
         N as f64 / took.as_secs_f64()
+    );
+}
+
+/// A server whose permissions refuse host A's user (`host-a`) requests
+/// stamped `alice` for `bob` (`airssys.request.bob.alice`) and let it send
+/// everything else; host B's user (`host-b`) may do anything.
+const REFUSING_ALICES_REQUESTS: &str = r#"
+authorization {
+  users = [
+    { user: host-a, password: a, permissions: { publish: { deny: ["airssys.request.bob.alice"] } } }
+    { user: host-b, password: b }
+  ]
+}
+"#;
+
+/// A `nats-server` (core) with `conf`, and its URL as `user`/`password`.
+fn server_with(conf: &str) -> (NatsServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("server.conf");
+    std::fs::write(&file, conf).expect("write the server's configuration");
+    let server = NatsServer(support::jetstream::JetStreamServer::start_core_with(&[
+        "-c",
+        file.to_str().expect("a UTF-8 path"),
+    ]));
+    (server, dir)
+}
+
+/// A core-delivery broker connecting as `user` with `password` (written
+/// to a file in `dir`), with the inbox prefix `_INBOX.<user>`.
+fn broker_as(
+    server: &NatsServer,
+    dir: &tempfile::TempDir,
+    user: &str,
+    password: &str,
+) -> Arc<NatsBroker> {
+    let file = dir.path().join(format!("{user}.password"));
+    std::fs::write(&file, password).expect("write the password file");
+    let options = NatsConnectOptions::new()
+        .user_password_file(user, &file)
+        .expect("a password file")
+        .inbox_prefix(format!("_INBOX.{user}"));
+    Arc::new(
+        NatsBroker::builder(server.url())
+            .connect_options(options)
+            .delivery(NatsDelivery::Core)
+            .connect()
+            .expect("connects to the test's nats-server"),
+    )
+}
+
+/// A request the NATS server's permissions refuse (the server answers
+/// `Permissions Violation for Publish to "<subject>"` some time later,
+/// naming only the subject) fails at once with `denied`, naming the
+/// subject and the server's permissions, instead of waiting out its time;
+/// it never reaches the target. Several refused at once on one subject
+/// each fail; a request on an allowed subject sent meanwhile is not
+/// confused with them.
+#[test]
+fn a_request_the_nats_servers_permissions_refuse_fails_at_once_naming_the_subject() {
+    let (server, dir) = server_with(REFUSING_ALICES_REQUESTS);
+    let a_broker = broker_as(&server, &dir, "host-a", "a");
+    let a = runtime_on(&a_broker, HOST_A);
+    let b = runtime_on(&broker_as(&server, &dir, "host-b", "b"), HOST_B);
+    let mut alice = start(&a, "alice", &["msg:request:bob"]);
+    let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+
+    let answer = cmd(&mut alice, "request:bob:60000:hi");
+    assert!(answer.starts_with("denied: "), "{answer}");
+    for part in [
+        "the NATS server refused this host's request for component `bob`",
+        "publishing on `airssys.request.bob.alice`",
+        "Permissions Violation for Publish to \"airssys.request.bob.alice\"",
+        "not the component's grants",
+        "`permissions.publish.allow`",
+    ] {
+        assert!(answer.contains(part), "{part}: {answer}");
+    }
+
+    // Four refused requests on one subject and one allowed, at once.
+    let slot = || {
+        Arc::new(ReplySlot::new(
+            Duration::from_secs(60),
+            Arc::new(Notifier::new()),
+        ))
+    };
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let sent: Vec<_> = ["alice", "alice", "http", "alice", "alice"]
+            .into_iter()
+            .map(|source| {
+                let broker = Arc::clone(&a_broker);
+                scope.spawn(move || (source, broker.request(source, "bob", b"x".to_vec(), slot())))
+            })
+            .collect();
+        sent.into_iter().map(|t| t.join().expect("joins")).collect()
+    });
+    for (source, outcome) in outcomes {
+        match source {
+            "http" => assert_eq!(outcome, Ok(()), "the allowed request"),
+            _ => assert!(
+                matches!(&outcome, Err(BrokerError::Denied(text))
+                    if text.contains("`airssys.request.bob.alice`")),
+                "{outcome:?}"
+            ),
+        }
+    }
+    // Only the allowed one reached bob.
+    assert_eq!(b.broker().pending("bob"), 1);
+    match b.broker().take("bob") {
+        Some(Delivery::Request { source, .. }) => assert_eq!(&*source, "http"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A runtime under `policy` whose broker is `broker`.
+fn runtime_on(broker: &Arc<NatsBroker>, policy: &str) -> Runtime {
+    Runtime::builder()
+        .policy(Policy::from_toml_str(policy).expect("valid policy"))
+        .broker(Arc::clone(broker) as Arc<dyn Broker>)
+        .build()
+        .expect("runtime builds")
+}
+
+/// What `tracing` prints, kept.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Host B's user may not publish on host A's inbox (`_INBOX.host-a.>`)
+/// but may answer a request there once (`allow_responses: true`): host B
+/// sends `accepted`, then bob's answer, which the server refuses. The
+/// requester (alice) gets no answer and times out, as it would for a lost
+/// answer: the refusal reaches only host B. Host B reports it naming the
+/// request and the server setting to change (`allow_responses`, `max:
+/// 2`), not just the subject.
+#[test]
+fn an_answer_the_nats_servers_permissions_refuse_is_reported_naming_the_request() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer({
+            let captured = captured.clone();
+            move || captured.clone()
+        })
+        .finish();
+    // The refusal is reported on the broker's own threads.
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    let (server, dir) = server_with(
+        r#"
+authorization {
+  users = [
+    { user: host-a, password: a }
+    { user: host-b, password: b, permissions: { publish: { deny: ["_INBOX.host-a.>"] }, allow_responses: true } }
+  ]
+}
+"#,
+    );
+    let a = runtime_on(&broker_as(&server, &dir, "host-a", "a"), HOST_A);
+    let b = runtime_on(&broker_as(&server, &dir, "host-b", "b"), HOST_B);
+    let mut alice = start(&a, "alice", &["msg:request:bob"]);
+    let mut bob = [start(&b, "bob", &["msg:subscribe:orders.*"])];
+    assert_eq!(cmd(&mut alice, "request:bob:3000:hi"), "ok", "accepted");
+    let report = b.run_until_idle(&mut bob, 16).expect("delivery");
+    assert_eq!(report.answered, 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let answer = cmd(&mut alice, "reply");
+        if answer != "pending" {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "no outcome within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(answer.starts_with("timeout:"), "{answer}");
+    eventually("host B reports the refused answer", || {
+        captured.text().contains(
+            "the NATS server refused this host's answer to a request from `alice` for `bob`",
+        )
+    });
+    let text = captured.text();
+    assert!(
+        text.contains("`allow_responses: { max: 2, expires: \"1h\" }`")
+            && text.contains("Permissions Violation for Publish to \"_INBOX.host-a."),
+        "{text}"
     );
 }

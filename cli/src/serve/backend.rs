@@ -83,6 +83,10 @@ impl ServerBackend {
                 ));
             }
             Err(BrokerError::QueueFull(text)) => return Err(refused(429, text)),
+            // The NATS server's permissions refused this host the request.
+            Err(BrokerError::Denied(text)) => {
+                return Err(refused(403, printable(&text).into_owned()));
+            }
             Err(other) => return Err(refused(400, other.to_string())),
         }
         let mut seen = seen;

@@ -432,6 +432,46 @@ impl InProcessBroker {
         dropped
     }
 
+    /// [`Broker::requeue_front`], returning the message when the
+    /// component's registration no longer covers it (dropped, not put
+    /// back), so a backend can settle it.
+    pub(crate) fn requeue_front_dropping(
+        &self,
+        component: &str,
+        delivery: Delivery,
+    ) -> Option<Envelope> {
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(component);
+        if mailbox.still_wants(&delivery) {
+            mailbox.push_front(delivery);
+            return None;
+        }
+        match delivery {
+            Delivery::Message { envelope, .. } => Some(envelope),
+            Delivery::Request { .. } => None,
+        }
+    }
+
+    /// [`Broker::requeue_front_all`], returning the messages dropped (as
+    /// [`InProcessBroker::requeue_front_dropping`]).
+    pub(crate) fn requeue_front_all_dropping(
+        &self,
+        component: &str,
+        entries: &mut VecDeque<Delivery>,
+    ) -> Vec<Envelope> {
+        let mut dropped = Vec::new();
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(component);
+        while let Some(delivery) = entries.pop_back() {
+            if mailbox.still_wants(&delivery) {
+                mailbox.push_front(delivery);
+            } else if let Delivery::Message { envelope, .. } = delivery {
+                dropped.push(envelope);
+            }
+        }
+        dropped
+    }
+
     /// A broker with these bounds (`max_attempts` and the sizes at least 1).
     pub fn new(config: BrokerConfig) -> InProcessBroker {
         InProcessBroker {
@@ -855,22 +895,12 @@ impl Broker for InProcessBroker {
     /// longer cover (a registration narrowed them since it was taken) is
     /// dropped, not put back.
     fn requeue_front(&self, component: &str, delivery: Delivery) {
-        let mut inner = self.lock();
-        let mailbox = inner.mailbox(component);
-        if mailbox.still_wants(&delivery) {
-            mailbox.push_front(delivery);
-        }
+        self.requeue_front_dropping(component, delivery);
     }
 
     /// As [`Broker::requeue_front`], for each entry.
     fn requeue_front_all(&self, component: &str, entries: &mut VecDeque<Delivery>) {
-        let mut inner = self.lock();
-        let mailbox = inner.mailbox(component);
-        while let Some(delivery) = entries.pop_back() {
-            if mailbox.still_wants(&delivery) {
-                mailbox.push_front(delivery);
-            }
-        }
+        self.requeue_front_all_dropping(component, entries);
     }
 
     fn pending(&self, component: &str) -> usize {

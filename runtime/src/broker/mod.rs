@@ -184,6 +184,12 @@ pub enum BrokerError {
     /// The topic, name or payload is not acceptable.
     #[error("{0}")]
     InvalidInput(String),
+    /// Something outside the component's grants refused it: a NATS
+    /// server whose permissions do not let this host's user publish (or
+    /// subscribe) on the subject. The text names the subject and the
+    /// setting. The messaging interface's `denied`.
+    #[error("{0}")]
+    Denied(String),
 }
 
 /// Carries messages between components. The in-process
@@ -302,7 +308,8 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
     /// [`BrokerError::QueueFull`] when `target`'s mailbox refuses it for
     /// now, [`BrokerError::InvalidInput`] when it is larger than `target`
     /// can take ([`Subscriber::max_message_bytes`]) or than the broker
-    /// accepts.
+    /// accepts; a networked backend also [`BrokerError::Denied`] when
+    /// the network refused it (a NATS server's permissions).
     fn request(
         &self,
         source: &str,

@@ -71,6 +71,7 @@ use super::{
 use crate::sync::{OwnedRuntime, bounded};
 
 mod connect;
+mod refused;
 mod stream_share;
 
 pub use connect::{
@@ -421,7 +422,12 @@ impl NatsBrokerBuilder {
             }
         };
         let shown = redact_url(&self.url);
-        let options = self.connection.client_options(&shown, self.op_timeout);
+        let refusals = Arc::new(refused::Refusals::default());
+        let options = self.connection.client_options_refusing(
+            &shown,
+            self.op_timeout,
+            Some(Arc::clone(&refusals)),
+        );
         let url = self.url.clone();
         let connected = bounded(&handle, self.op_timeout, async move {
             options.connect(url.as_str()).await
@@ -465,6 +471,7 @@ impl NatsBrokerBuilder {
             answered: Arc::new(Notifier::new()),
             stopping: AtomicBool::new(false),
             js,
+            refusals,
         });
         let writer = handle.spawn(write_out(
             client,
@@ -565,6 +572,9 @@ struct Shared {
     dead_prefix: String,
     /// JetStream delivery's state; `None` with core delivery.
     js: Option<Js>,
+    /// Requests and JetStream publishes waiting on subjects the server's
+    /// permissions may refuse (`nats/refused.rs`).
+    refusals: Arc<refused::Refusals>,
 }
 
 /// JetStream delivery's state.
@@ -1513,17 +1523,36 @@ impl Shared {
                 .min(deadline.saturating_duration_since(Instant::now()))
                 .max(Duration::from_millis(1))
         });
+        // A subject the server's permissions refuse is never stored: the
+        // publish fails when the server says so (`nats/refused.rs`).
+        let refusal = self
+            .refusals
+            .watch(vec![(refused::Violation::Publish, subject.clone())]);
         let stored = bounded(&self.handle, within, async move {
-            match headers {
-                Some(headers) => {
-                    context
-                        .publish_with_headers(subject, headers, payload)
-                        .await?
-                        .await
+            let stored = async {
+                match headers {
+                    Some(headers) => {
+                        context
+                            .publish_with_headers(subject, headers, payload)
+                            .await?
+                            .await
+                    }
+                    None => context.publish(subject, payload).await?.await,
                 }
-                None => context.publish(subject, payload).await?.await,
+            };
+            tokio::select! {
+                biased;
+                refused = refusal.refused() => Err(refused),
+                stored = stored => Ok(stored),
             }
         });
+        let stored = match stored {
+            Some(Err(refused)) => {
+                return Err(BrokerError::Denied(refused.text("JetStream publish")));
+            }
+            Some(Ok(stored)) => Some(stored),
+            None => None,
+        };
         match stored {
             Some(Ok(_)) => Ok(()),
             Some(Err(error))
@@ -1833,14 +1862,21 @@ impl Shared {
             .min(MAX_REQUEST_TIME);
         let slot = Arc::new(ReplySlot::new(time_left, Arc::clone(&self.answered)));
         let payload = message.payload.to_vec();
+        // An answer the server's permissions refuse is reported naming
+        // this request (`nats/refused.rs`).
+        self.refusals.answering(&reply_to, source, target);
         match self
             .local
             .request(source, target, payload, Arc::clone(&slot))
         {
             Ok(()) => {
-                crate::sync::lock(&self.answers).push((slot, reply_to.clone()));
-                self.answered.notify();
+                // `accepted` queued first: the answer thread's answer
+                // (one quick handler's may be ready at once) goes behind
+                // it on the same queue, so the requester gets them in
+                // order.
                 self.answer(&reply_to, "accepted", Bytes::new());
+                crate::sync::lock(&self.answers).push((slot, reply_to));
+                self.answered.notify();
             }
             Err(error) => {
                 let status = match error {
@@ -1954,6 +1990,13 @@ impl Shared {
             }
         };
         let inbox = self.client.new_inbox();
+        // The server's permissions may refuse the answers' subscription
+        // or the request's publish: it says so later, naming only the
+        // subject; the request then fails at once (`nats/refused.rs`).
+        let mut refusal = Some(self.refusals.watch(vec![
+            (refused::Violation::Subscribe, inbox.clone()),
+            (refused::Violation::Publish, subject.clone()),
+        ]));
         let mut answers = match self.client.subscribe(inbox.clone()).await {
             Ok(answers) => answers,
             Err(error) => {
@@ -1980,7 +2023,27 @@ impl Shared {
                 break;
             }
             let wait = (deadline - now).min(Duration::from_secs(1));
-            let message = match tokio::time::timeout(wait, answers.next()).await {
+            let refused = async {
+                match &refusal {
+                    Some(watch) => watch.refused().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let next = tokio::select! {
+                biased;
+                refused = refused => {
+                    let error = BrokerError::Denied(
+                        refused.text(&format!("request for component `{target}`")),
+                    );
+                    // Too late to refuse when the requester was told it
+                    // was sent: the refusal is the answer.
+                    reply.fill(ReplyOutcome::Remote(error.to_string()));
+                    admit(Err(error));
+                    break;
+                }
+                next = tokio::time::timeout(wait, answers.next()) => next,
+            };
+            let message = match next {
                 Ok(Some(message)) => message,
                 Ok(None) => break,
                 Err(_) => {
@@ -1990,6 +2053,8 @@ impl Shared {
                     continue;
                 }
             };
+            // An answer came: the request went out and its answers come.
+            refusal = None;
             if message.status == Some(StatusCode::NO_RESPONDERS) {
                 let text = format!(
                     "no instance of component `{target}` is running on any host of this NATS \
@@ -2159,7 +2224,9 @@ impl Broker for NatsBroker {
     /// server's limit;
     /// [`BrokerError::QueueFull`] when the stream is full or the server
     /// did not confirm in time (JetStream), or the link's outgoing queue is
-    /// full (core).
+    /// full (core); [`BrokerError::Denied`] when the server's permissions
+    /// refused this host the subject (JetStream; a core publish is not
+    /// answered, the refusal is only printed and counted).
     fn publish(&self, source: &str, topic: &str, payload: Vec<u8>) -> Result<usize, BrokerError> {
         self.publish_by(source, topic, payload, None)
     }
@@ -2233,7 +2300,11 @@ impl Broker for NatsBroker {
     /// most the `op_timeout`, and never past the slot's
     /// [`ReplySlot::admit_by`] (the requester's call deadline), for a host
     /// running it to accept it; the answer fills `reply` when it comes (or
-    /// the slot times out).
+    /// the slot times out). A request the server's permissions refuse
+    /// (its subject, or the subscription to its reply subject) is
+    /// [`BrokerError::Denied`] as soon as the server says so (`remote`
+    /// through `reply`, with the same text, should that come after the
+    /// wait for acceptance ended).
     fn request(
         &self,
         source: &str,
@@ -2297,12 +2368,30 @@ impl Broker for NatsBroker {
         self.shared.local.take_batch(component, max, into)
     }
 
+    /// Puts `delivery` back; a message the component's registration no
+    /// longer covers is dropped and, with JetStream, acknowledged (as
+    /// `register` does for the queued ones), so the server does not
+    /// deliver it again.
     fn requeue_front(&self, component: &str, delivery: Delivery) {
-        self.shared.local.requeue_front(component, delivery);
+        if let Some(dropped) = self
+            .shared
+            .local
+            .requeue_front_dropping(component, delivery)
+        {
+            self.settle(component, &dropped, Settlement::Handled);
+        }
     }
 
+    /// As [`NatsBroker::requeue_front`](Broker::requeue_front), for each
+    /// entry.
     fn requeue_front_all(&self, component: &str, entries: &mut VecDeque<Delivery>) {
-        self.shared.local.requeue_front_all(component, entries);
+        for dropped in self
+            .shared
+            .local
+            .requeue_front_all_dropping(component, entries)
+        {
+            self.settle(component, &dropped, Settlement::Handled);
+        }
     }
 
     fn pending(&self, component: &str) -> usize {

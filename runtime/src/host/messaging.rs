@@ -83,6 +83,7 @@ impl From<BrokerError> for Error {
             BrokerError::QueueFull(m) => Error::QuotaExceeded(m),
             BrokerError::NotFound(m) => Error::NotFound(m),
             BrokerError::InvalidInput(m) => Error::InvalidInput(m),
+            BrokerError::Denied(m) => Error::Denied(m),
         }
     }
 }

@@ -654,7 +654,7 @@ impl Kv {
             token(bucket)
         );
         let mut keys = Vec::new();
-        self.scan(filter, "listing keys", |subject, _| {
+        self.scan(filter, "listing keys", None, |subject, _| {
             let name = subject
                 .rsplit_once('.')
                 .and_then(|(_, last)| untoken(last))
@@ -685,6 +685,7 @@ impl Kv {
         &self,
         filter: String,
         what: &str,
+        until: Option<u64>,
         mut each: impl FnMut(&str, usize) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         let deliver_subject = self.client.new_inbox();
@@ -717,6 +718,11 @@ impl Kv {
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| self.fail(what, e))?;
             let info = message.info().map_err(|e| self.fail(what, e))?;
+            // Written after `until`: the keys as they were are all seen
+            // (the consumer delivers in stream order).
+            if until.is_some_and(|last| info.stream_sequence > last) {
+                break;
+            }
             let pending = info.pending;
             let headers = message.headers.as_ref();
             let deleted = headers.and_then(|h| h.get(KV_OPERATION)).is_some();
@@ -739,21 +745,33 @@ impl Kv {
         Ok(())
     }
 
-    /// Every namespace with a usage counter.
-    async fn namespaces(&self) -> Result<Vec<String>, StorageError> {
+    /// Hands `each` the name of every namespace with a usage counter, in
+    /// the order their counters were last written, as the server sends
+    /// them (none kept here): counters as they were when the listing
+    /// started, so one written meanwhile (a recount's own) is not listed
+    /// again.
+    async fn each_namespace(
+        &self,
+        mut each: impl FnMut(String) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        const WHAT: &str = "listing namespaces";
+        let last = self
+            .store
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| self.fail(WHAT, e))?
+            .state
+            .last_sequence;
         let filter = format!("{}u.*", self.store.prefix);
-        let mut names = Vec::new();
-        self.scan(filter, "listing namespaces", |subject, _| {
+        self.scan(filter, WHAT, Some(last), |subject, _| {
             let name = subject
                 .strip_prefix("u.")
                 .and_then(untoken)
                 .ok_or_else(|| self.not_an_entry(subject))?;
-            names.push(name);
-            Ok(())
+            each(name)
         })
-        .await?;
-        names.sort_unstable();
-        Ok(names)
+        .await
     }
 
     /// Sets `namespace`'s counter to the cost of its live entries, by
@@ -765,7 +783,7 @@ impl Kv {
             let filter = format!("{}e.{}.>", self.store.prefix, token(namespace));
             let mut after: u64 = 0;
             let mut entries: u64 = 0;
-            self.scan(filter, "recounting", |subject, len| {
+            self.scan(filter, "recounting", None, |subject, len| {
                 let mut parts = subject.splitn(4, '.').skip(2);
                 let (Some(bucket), Some(name)) = (
                     parts.next().and_then(untoken),
@@ -821,6 +839,10 @@ const RECOUNT_TRIES: usize = 5;
 
 /// [`RecountStep::Counting`] is reported every this many entries.
 pub const RECOUNT_PROGRESS_EVERY: u64 = 10_000;
+
+/// Namespace names a recount of every namespace holds at most, listed
+/// ahead of the one it recounts.
+const RECOUNT_NAMES_AHEAD: usize = 256;
 
 /// How a recount reports its progress.
 type Progress = Arc<dyn Fn(RecountStep<'_>) + Send + Sync>;
@@ -896,8 +918,9 @@ impl NatsKvStorage {
     /// and, every [`RECOUNT_PROGRESS_EVERY`] entries, how far the count
     /// of a namespace got; returns how many namespaces it recounted.
     /// Entries are counted as the server sends their names and lengths
-    /// (no value is read, none is kept); the names of the namespaces are
-    /// listed first. Each namespace must be recounted within the
+    /// (no value is read, none is kept); namespaces likewise, each
+    /// recounted as its name comes (at most 256 names held), in the order their counters were last written. Each
+    /// namespace must be recounted within the
     /// [`op_timeout`](NatsKvStorageBuilder::op_timeout). `namespace` is
     /// one name, never a pattern: `.`, `*` or `>` in it are part of the
     /// name.
@@ -914,19 +937,60 @@ impl NatsKvStorage {
         progress: impl Fn(RecountStep<'_>) + Send + Sync + 'static,
     ) -> Result<usize, StorageError> {
         let progress: Progress = Arc::new(progress);
-        let namespaces = match namespace {
-            Some(one) => vec![one.to_owned()],
-            None => self.run("recount", None, |kv| async move { kv.namespaces().await })?,
-        };
-        for namespace in &namespaces {
+        let recount = |namespace: String| {
             let counting = Arc::clone(&progress);
-            let namespace = namespace.clone();
             let one = self.run("recount", None, move |kv| async move {
                 kv.recount(&namespace, &counting).await
             })?;
             progress(RecountStep::Done(&one));
+            Ok::<_, StorageError>(())
+        };
+        if let Some(one) = namespace {
+            recount(one.to_owned())?;
+            return Ok(1);
         }
-        Ok(namespaces.len())
+        // The names come from a listing on a thread of its own, a few
+        // ahead of the recount (a bounded channel), never all at once.
+        let (names, listed) = std::sync::mpsc::sync_channel(RECOUNT_NAMES_AHEAD);
+        let kv = Arc::clone(&self.kv);
+        let lister = std::thread::Builder::new()
+            .name("airssys-recount-names".to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| kv.fail("listing namespaces", e))?;
+                runtime.block_on(kv.each_namespace(|name| {
+                    // The recount stopped: so does the listing.
+                    names
+                        .send(name)
+                        .map_err(|_| StorageError::Backend("the recount stopped".to_owned()))
+                }))
+            })
+            .map_err(|e| StorageError::Backend(format!("could not list the namespaces: {e}")))?;
+        let mut recounted = 0;
+        loop {
+            match listed.recv_timeout(self.op_timeout) {
+                Ok(name) => {
+                    recount(name)?;
+                    recounted += 1;
+                }
+                // Listed them all, or failed: the listing says which.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(StorageError::Backend(format!(
+                        "NATS key-value bucket `{}`: listing namespaces got no answer within \
+                         {:?} (the storage's `op_timeout`): the server is slow or unreachable; \
+                         try again later",
+                        self.kv.bucket, self.op_timeout
+                    )));
+                }
+            }
+        }
+        lister
+            .join()
+            .map_err(|_| StorageError::Backend("listing the namespaces failed".to_owned()))??;
+        Ok(recounted)
     }
 }
 
@@ -1409,6 +1473,69 @@ pub(crate) mod tests {
             "{err}"
         );
         assert_eq!(writes.load(Ordering::Relaxed), RECOUNT_TRIES as u64);
+    }
+
+    /// Charges `namespace`'s counter 500 bytes it never wrote (a crash
+    /// between charge and write).
+    fn charge_without_write(storage: &NatsKvStorage, namespace: String) {
+        storage
+            .run("charge", None, move |kv| async move {
+                kv.adjust(&namespace, 0, 500, None).await
+            })
+            .expect("charged");
+    }
+
+    /// A recount of every namespace takes their names as the server lists
+    /// them, more than it holds at once (`RECOUNT_NAMES_AHEAD`): each
+    /// is recounted exactly once, although recounting rewrites the very
+    /// counters being listed.
+    #[test]
+    fn a_recount_of_more_namespaces_than_it_holds_recounts_each_once() {
+        let server = JetStreamServer::start();
+        let a = NatsKvStorage::connect(server.url()).open().expect("opens");
+        let count = 2 * RECOUNT_NAMES_AHEAD + 100;
+        for n in 0..count {
+            charge_without_write(&a, format!("ns-{n}"));
+        }
+        let all = a.recount(None).expect("recount");
+        assert_eq!(all.len(), count, "each once");
+        let mut names: Vec<&str> = all.iter().map(|r| r.namespace.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "no namespace twice");
+        assert!(
+            all.iter().all(|r| (r.before, r.after) == (500, 0)),
+            "{all:?}"
+        );
+        assert_eq!(a.usage("ns-0").expect("usage"), 0);
+        // Nothing left to repair.
+        let again = a.recount(None).expect("recount");
+        assert!(again.iter().all(|r| (r.before, r.after) == (0, 0)));
+    }
+
+    /// Namespaces are recounted as their names come, not after all are
+    /// listed: a counter key airssys did not write, listed last, stops
+    /// the recount naming it, after the namespaces listed before it were
+    /// repaired. (Listed all first, they were left high.)
+    #[test]
+    fn a_recount_repairs_the_namespaces_listed_before_a_key_it_cannot_read() {
+        let server = JetStreamServer::start();
+        let a = NatsKvStorage::connect(server.url()).open().expect("opens");
+        for n in 0..3 {
+            charge_without_write(&a, format!("ns-{n}"));
+        }
+        put_raw(&a, "u.=x".to_owned(), b"7".to_vec());
+        let err = a
+            .recount(None)
+            .expect_err("not an airssys counter")
+            .to_string();
+        assert!(
+            err.contains("`u.=x`") && err.contains("not an airssys entry"),
+            "{err}"
+        );
+        for n in 0..3 {
+            assert_eq!(a.usage(&format!("ns-{n}")).expect("usage"), 0, "ns-{n}");
+        }
     }
 
     /// A namespace of many entries is counted as the names come, with

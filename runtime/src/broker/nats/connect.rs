@@ -353,6 +353,19 @@ impl NatsConnectOptions {
         url: &str,
         timeout: Duration,
     ) -> async_nats::ConnectOptions {
+        self.client_options_refusing(url, timeout, None)
+    }
+
+    /// [`client_options`](Self::client_options), reporting each error
+    /// the server sends to `refusals` too (so an operation waiting on a
+    /// subject the server's permissions refuse fails at once).
+    pub(super) fn client_options_refusing(
+        &self,
+        url: &str,
+        timeout: Duration,
+        refusals: Option<Arc<super::refused::Refusals>>,
+    ) -> async_nats::ConnectOptions {
+        use async_nats::{Event, ServerError};
         let mut options = async_nats::ConnectOptions::new()
             .name("airssys")
             .connection_timeout(timeout)
@@ -385,6 +398,13 @@ impl NatsConnectOptions {
         let watch = Arc::clone(&self.watch);
         let url = url.to_owned();
         options.event_callback(move |event| {
+            // The server's own words (`ServerError`'s `Display` adds
+            // `nats: `).
+            if let (Some(refusals), Event::ServerError(ServerError::Other(text))) =
+                (&refusals, &event)
+            {
+                refusals.server_error(text);
+            }
             watch.record(&url, &event);
             async {}
         })
