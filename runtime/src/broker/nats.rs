@@ -707,7 +707,7 @@ impl Js {
             builder
                 .stream_max_messages_per_component
                 .unwrap_or_else(|| stream_share::default_share(max_messages)),
-            stream_share::Counter::connect(handle, builder, &stream, shown)?,
+            stream_share::Counter::for_broker(builder, &stream, shown),
             handle.clone(),
             builder.op_timeout,
         );
