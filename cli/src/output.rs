@@ -647,7 +647,10 @@ mod tests {
         // Order kept: the flooder's newest records that stayed come
         // before its neighbours' (its oldest were pushed out).
         let at = |l: &str| lines.iter().position(|x| *x == l).unwrap();
-        assert!(at("chatty 11") < at("quiet 0") && at("quiet 0") < at("calm 0"), "{text}");
+        assert!(
+            at("chatty 11") < at("quiet 0") && at("quiet 0") < at("calm 0"),
+            "{text}"
+        );
         assert!(!lines.contains(&"chatty 0"), "{text}");
         // Everything dropped is counted and said (the host's message
         // pushed out one more of the flooder's records, its heaviest).

@@ -1224,6 +1224,59 @@ fn a_count_too_large_for_the_server_cuts_only_the_counting_connection() {
     carol_gets(&b, &mut carol, "after-the-cut");
 }
 
+/// The red-team review's hole (session 10): a dead letter of `mallory`
+/// of a message from `alice` is offered to `mallory`'s dead-letter
+/// subscribers on `<prefix>.msg.alice.airssys.dead-letter.mallory`,
+/// stamped with alice, and was counted in alice's share. A component
+/// failing every message of a neighbour, while a reader of its dead
+/// letters lags, filled the neighbour's share without it publishing: the
+/// neighbour's publishes were refused. Dead letters now count for the
+/// component that made them (and are offered within its share), never
+/// for their source.
+#[test]
+fn dead_letters_count_in_the_share_of_the_component_that_made_them() {
+    let server = NatsServer::start();
+    let broker = Arc::new(
+        NatsBroker::builder(server.url())
+            .stream_max_messages_per_component(10)
+            .ack_wait(ACK_WAIT)
+            .connect()
+            .expect("connects"),
+    );
+    // A reader of mallory's dead letters that never reads.
+    broker.register(
+        "watcher",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:airssys.dead-letter.mallory").unwrap()],
+            grants(&["msg:subscribe:airssys.dead-letter.mallory"]),
+        ),
+    );
+    // mallory fails 30 of alice's messages.
+    for i in 0..30 {
+        broker.dead_letter(
+            "mallory",
+            airssys_runtime::broker::Envelope {
+                topic: "orders.x".into(),
+                source: "alice".into(),
+                payload: format!("letter {i}").into_bytes().into(),
+            },
+        );
+    }
+    assert!(broker.flush(), "the server answers");
+    // Held to mallory's share (10, and what a host offers between two
+    // counts: an eighth of it, 1).
+    let offered = stored_total(&server);
+    assert!(
+        (1..=11).contains(&offered),
+        "{offered} dead letters of mallory offered"
+    );
+    // Alice, who published none of them, still publishes.
+    subscribe_bob(&broker, "orders.*", "orders.*");
+    broker
+        .publish("alice", "orders.y", b"mine".to_vec())
+        .expect("alice is not charged for mallory's dead letters");
+}
+
 /// The messages in the stream.
 fn stored_total(server: &NatsServer) -> u64 {
     let url = server.url();

@@ -1759,7 +1759,23 @@ impl Shared {
                     "a dead letter of `{component}` could not be stored in the dead-letter stream"
                 );
             }
-            let offered = offer(payload).is_ok();
+            // Offered within the share of the component that failed it
+            // (its count takes its dead letters, whatever their source):
+            // failing a neighbour's messages uses up no share but its own.
+            let offered = match self.js.as_ref().map(|js| js.share.admit(component, None)) {
+                Some(Err(refused)) => {
+                    tracing::warn!(
+                        target: "airssys::messaging",
+                        component,
+                        error = %refused,
+                        "a dead letter of `{component}` is kept in the dead-letter stream only, \
+                         not offered to its dead-letter subscribers"
+                    );
+                    false
+                }
+                Some(Ok(ticket)) => offer(payload).map(|()| ticket.stored()).is_ok(),
+                None => offer(payload).is_ok(),
+            };
             return usize::from(kept.is_ok() || offered);
         }
         match offer(Bytes::copy_from_slice(&envelope.payload)) {

@@ -189,9 +189,7 @@ impl Counter {
         shown: &str,
     ) -> Counter {
         Counter::new(
-            builder
-                .connection
-                .client_options(shown, builder.op_timeout),
+            builder.connection.client_options(shown, builder.op_timeout),
             &builder.url,
             shown,
             stream,
@@ -240,9 +238,27 @@ impl Counter {
         super::source_filter_under(&self.subject_prefix, component)
     }
 
+    /// The subject filters of the dead letters in the stream that
+    /// `component`'s filter takes and are not its own (made by the hosts
+    /// of the components that failed its messages:
+    /// `<prefix>.msg.<component>.airssys.dead-letter.>`), and of those
+    /// that are its own (it failed others' messages:
+    /// `<prefix>.msg.*.airssys.dead-letter.<component>`).
+    pub(super) fn dead_letter_filters(&self, component: &str) -> (String, String) {
+        let topic = super::super::dead_letter_topic("");
+        (
+            format!("{}{component}.{topic}>", self.subject_prefix),
+            format!("{}*.{topic}{component}", self.subject_prefix),
+        )
+    }
+
     /// Counts `component`'s messages in the stream on `client` (its
     /// counting connection), stopping once `enough` are found or after
-    /// `max_pages` pages.
+    /// `max_pages` pages: those on its stamp, less the dead letters other
+    /// components' hosts made of them, plus the dead letters its hosts
+    /// made of others' messages. A dead letter counts for the component
+    /// that failed the message, never for its source: a component failing
+    /// a neighbour's messages cannot use up the neighbour's share.
     pub(super) async fn count(
         &self,
         client: &async_nats::Client,
@@ -250,14 +266,52 @@ impl Counter {
         enough: u64,
         max_pages: usize,
     ) -> Result<Counted, String> {
-        let filter = self.filter(component);
+        // One subject per component that failed its messages, and one per
+        // source it failed: small and exact, or the count fails.
+        let (of_it, its_own) = self.dead_letter_filters(component);
+        let exact = |counted: Counted, what: &str| {
+            if counted.complete {
+                Ok(counted.messages)
+            } else {
+                Err(format!(
+                    "the dead letters {what} were not counted in {max_pages} pages"
+                ))
+            }
+        };
+        let theirs = self
+            .count_filter(client, &of_it, u64::MAX, max_pages)
+            .await?;
+        let theirs = exact(theirs, "others made of its messages")?;
+        let mine = self
+            .count_filter(client, &its_own, u64::MAX, max_pages)
+            .await?;
+        let mine = exact(mine, "it made")?;
+        let enough = enough.saturating_add(theirs).saturating_sub(mine);
+        let all = self
+            .count_filter(client, &self.filter(component), enough, max_pages)
+            .await?;
+        Ok(Counted {
+            messages: all.messages.saturating_sub(theirs).saturating_add(mine),
+            ..all
+        })
+    }
+
+    /// Counts the stream's messages on subjects `filter` takes, stopping
+    /// once `enough` are found or after `max_pages` pages.
+    async fn count_filter(
+        &self,
+        client: &async_nats::Client,
+        filter: &str,
+        enough: u64,
+        max_pages: usize,
+    ) -> Result<Counted, String> {
         let subject = format!("$JS.API.STREAM.INFO.{}", self.stream);
         let mut messages = 0u64;
         let mut offset = 0usize;
         let mut pages = 0usize;
         loop {
             let request = serde_json::to_vec(&InfoRequest {
-                subjects_filter: &filter,
+                subjects_filter: filter,
                 offset,
             })
             .map_err(|e| e.to_string())?;
@@ -901,6 +955,30 @@ mod tests {
             });
         }
 
+        /// Publishes `n` messages stamped `source` on `topic` and returns
+        /// once the stream stored them.
+        fn publish_on(&self, source: &str, topic: &str, n: usize) {
+            let client = self.client.clone();
+            let context = self.context.clone();
+            let subject = format!("t.msg.{source}.{topic}");
+            self.runtime.block_on(async move {
+                let mut stream = context.get_stream("t_messages").await.expect("stream");
+                let want = stream.info().await.expect("info").state.messages + n as u64;
+                for _ in 0..n {
+                    client
+                        .publish(subject.clone(), "x".into())
+                        .await
+                        .expect("publish");
+                }
+                client.flush().await.expect("flush");
+                let until = Instant::now() + Duration::from_secs(60);
+                while stream.info().await.expect("info").state.messages < want {
+                    assert!(Instant::now() < until, "not stored");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+        }
+
         fn count(&self, component: &str, enough: u64, pages: usize) -> Counted {
             let counter = self.counter.clone();
             let client = self.client.clone();
@@ -931,6 +1009,21 @@ mod tests {
         // Stops once enough are found.
         let many = f.count("alice", 10, MAX_PAGES);
         assert!(many.messages >= 10, "{many:?}");
+    }
+
+    /// A dead letter counts for the component that failed the message
+    /// (its topic's last token), never for the message's source (its
+    /// stamp).
+    #[test]
+    fn dead_letters_count_for_the_component_that_made_them() {
+        let f = fixture();
+        f.publish("alice", 2, 3);
+        // mallory failed 5 of alice's messages, alice 2 of bob's.
+        f.publish_on("alice", "airssys.dead-letter.mallory", 5);
+        f.publish_on("bob", "airssys.dead-letter.alice", 2);
+        assert_eq!(f.count("alice", u64::MAX, MAX_PAGES).messages, 3 + 2);
+        assert_eq!(f.count("mallory", u64::MAX, MAX_PAGES).messages, 5);
+        assert_eq!(f.count("bob", u64::MAX, MAX_PAGES).messages, 0);
     }
 
     /// nats-server 2.9 pages by 100,000 subjects: a flood on 100,001
@@ -1101,10 +1194,17 @@ mod tests {
         );
         let refused = alice.expect_err("alice's count was cut: refused");
         assert!(refused.contains("component `alice`"), "{refused}");
-        assert!(f.server.log().contains("Slow Consumer"), "{}", f.server.log());
+        assert!(
+            f.server.log().contains("Slow Consumer"),
+            "{}",
+            f.server.log()
+        );
         // Counted again later, the neighbour still is.
         std::thread::sleep(REFRESH_INTERVAL);
-        share.admit("dave", None).expect("dave counted again").stored();
+        share
+            .admit("dave", None)
+            .expect("dave counted again")
+            .stored();
     }
 
     /// Measures what a count of a flood over long distinct topics costs
