@@ -50,7 +50,7 @@ pub(crate) enum Stream {
 }
 
 /// What a line is, for the queue's shares and the drop counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// A component's log record or output line, or a runtime note about
     /// it.
@@ -111,8 +111,8 @@ struct Held {
 struct State {
     lines: VecDeque<Line>,
     bytes: usize,
-    /// What each component holds in `lines`, by kind and name.
-    held: HashMap<(Kind, Arc<str>), Held>,
+    /// What each component holds in `lines`, by [`Kind::index`] and name.
+    held: [HashMap<Arc<str>, Held>; 3],
     /// Drops not yet said on the output, by [`Kind::index`].
     unreported: [u64; 3],
     /// Whether the writer holds lines it took and has not written yet.
@@ -180,12 +180,11 @@ impl Queue {
         }
         state.bytes += text.len();
         let source = source.map(|name| {
-            let key = state
-                .held
-                .keys()
-                .find(|(k, n)| *k == kind && &**n == name)
-                .map_or_else(|| Arc::from(name), |(_, n)| Arc::clone(n));
-            let held = state.held.entry((kind, Arc::clone(&key))).or_default();
+            let held = &mut state.held[kind.index()];
+            let key = held
+                .get_key_value(name)
+                .map_or_else(|| Arc::from(name), |(n, _)| Arc::clone(n));
+            let held = held.entry(Arc::clone(&key)).or_default();
             held.lines += 1;
             held.bytes += text.len();
             key
@@ -220,24 +219,19 @@ impl Queue {
         let per_line = (self.max_bytes / self.max_lines.max(1)).max(1);
         let weight = |held: Held| weight(held, per_line);
         let mine = source
-            .and_then(|name| {
-                state
-                    .held
-                    .iter()
-                    .find(|((k, n), _)| *k == kind && &**n == name)
-                    .map(|(_, held)| *held)
-            })
+            .and_then(|name| state.held[kind.index()].get(name).copied())
             .unwrap_or_default();
         let mine = weight(Held {
             lines: mine.lines + 1,
             bytes: mine.bytes + bytes,
         });
-        let Some((victim, mut left)) = state
-            .held
-            .iter()
-            .filter(|((k, n), _)| (kind == Kind::Host || *k == kind) && Some(&**n) != source)
+        let Some((victim, mut left)) = Kind::ALL
+            .into_iter()
+            .filter(|k| kind == Kind::Host || *k == kind)
+            .flat_map(|k| state.held[k.index()].iter().map(move |(n, h)| ((k, n), h)))
+            .filter(|((_, n), _)| Some(&***n) != source)
             .max_by_key(|(_, held)| weight(**held))
-            .map(|(key, held)| (key.clone(), *held))
+            .map(|((k, n), held)| ((k, Arc::clone(n)), *held))
         else {
             return;
         };
@@ -261,9 +255,9 @@ impl Queue {
         });
         state.bytes -= freed.bytes;
         if left.lines == 0 {
-            state.held.remove(&victim);
+            state.held[victim.0.index()].remove(&victim.1);
         } else {
-            state.held.insert(victim.clone(), left);
+            state.held[victim.0.index()].insert(Arc::clone(&victim.1), left);
         }
         self.count_dropped(state, victim.0, dropped);
     }
@@ -288,7 +282,7 @@ impl Queue {
                 }
                 state.writing = true;
                 state.bytes = 0;
-                state.held.clear();
+                state.held.iter_mut().for_each(HashMap::clear);
                 let mut batch = std::mem::take(&mut state.lines);
                 // The output took the last batch: what was dropped while
                 // it was blocked is said after what was queued meanwhile.
@@ -683,6 +677,40 @@ mod tests {
         assert_eq!(queue.lock().lines.len(), 12);
         assert!(queue.lock().lines.iter().any(|l| l.text == "c 0\n"));
         drop(open);
+    }
+
+    /// A huge line pushes out no neighbour holding less than it weighs,
+    /// and a line larger than the whole log part is dropped at once.
+    #[test]
+    fn a_huge_line_pushes_out_no_lighter_neighbour() {
+        let queue = Queue::new(100, 1000);
+        for _ in 0..2 {
+            queue.push(Stream::Stdout, Kind::Log, Some("a"), "x".repeat(99));
+        }
+        queue.push(Stream::Stdout, Kind::Log, Some("b"), "y".repeat(600));
+        queue.push(Stream::Stdout, Kind::Log, Some("b"), "y".repeat(2000));
+        assert_eq!(queue.lock().lines.len(), 2);
+        assert_eq!(queue.dropped(), [2, 0, 0]);
+        // Many components, one short line each: they get in while there
+        // is room, then by pushing out the heaviest (`a`'s long lines),
+        // then none pushes out a peer holding as much as it would.
+        for i in 0..200 {
+            queue.push(
+                Stream::Stdout,
+                Kind::Log,
+                Some(&format!("c{i}")),
+                "z".to_owned(),
+            );
+        }
+        let held: Vec<String> = queue
+            .lock()
+            .lines
+            .iter()
+            .map(|l| l.source.as_deref().unwrap_or_default().to_owned())
+            .collect();
+        let first: Vec<String> = (0..75).map(|i| format!("c{i}")).collect();
+        assert_eq!(held, first);
+        assert_eq!(queue.dropped(), [2 + 2 + 125, 0, 0]);
     }
 
     #[test]
