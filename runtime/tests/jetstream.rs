@@ -1277,6 +1277,62 @@ fn dead_letters_count_in_the_share_of_the_component_that_made_them() {
         .expect("alice is not charged for mallory's dead letters");
 }
 
+/// The red-team review's hole (session 10): the dead-letter stream kept
+/// 100,000 letters, the oldest dropped first, with no bound in bytes: a
+/// component failing messages in a loop dropped its neighbours' dead
+/// letters (the operator's record of them), and failing large ones
+/// filled the server's JetStream store, which every stream shares. Now
+/// one component keeps at most 10,000 (its own oldest go first) and the
+/// stream at most 1 GiB. (100,000 of mallory's dropped alice's before.)
+#[test]
+fn a_component_failing_in_a_loop_drops_only_its_own_dead_letters() {
+    let server = NatsServer::start();
+    let broker = broker_on(&server.url(), BrokerConfig::default());
+    let stream = broker
+        .dead_letter_stream_name()
+        .expect("JetStream")
+        .to_owned();
+    let url = server.url();
+    let tokio = client_runtime();
+    let (kept, per_component, max_bytes) = tokio.block_on(async move {
+        let client = async_nats::connect(url.clone()).await.expect("connect");
+        let js = async_nats::jetstream::new(client.clone());
+        let mut dead = js.get_stream(&stream).await.expect("the dead-letter stream");
+        // A neighbour's dead letter, then a flood of mallory's.
+        js.publish("airssys.dead-letter.alice", "alice's".into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+        for i in 0..100_000 {
+            client
+                .publish("airssys.dead-letter.mallory", format!("{i}").into())
+                .await
+                .expect("publish");
+        }
+        client.flush().await.expect("flush");
+        let info = dead.info().await.expect("info").clone();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while dead.info().await.expect("info").state.last_sequence < 100_001 {
+            assert!(Instant::now() < deadline, "not all stored");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let kept = dead
+            .get_last_raw_message_by_subject("airssys.dead-letter.alice")
+            .await
+            .map(|m| m.payload);
+        let per_component = dead.info().await.expect("info").state.messages;
+        (kept, per_component, info.config.max_bytes)
+    });
+    assert_eq!(
+        kept.ok().as_deref(),
+        Some(&b"alice's"[..]),
+        "the neighbour's dead letter is kept"
+    );
+    assert_eq!(per_component, 10_000 + 1, "mallory's 10,000 newest and alice's");
+    assert_eq!(max_bytes, 1 << 30);
+}
+
 /// The messages in the stream.
 fn stored_total(server: &NatsServer) -> u64 {
     let url = server.url();

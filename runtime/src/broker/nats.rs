@@ -116,6 +116,18 @@ const PULL_WAIT: Duration = Duration::from_secs(1);
 /// Dead letters kept in the dead-letter stream (the oldest go first).
 const DEAD_LETTERS_KEPT: i64 = 100_000;
 
+/// Dead letters of one component kept in the dead-letter stream (its
+/// subject `<prefix>.dead-letter.<component>`; its own oldest go first):
+/// a component failing messages in a loop drops its own older dead
+/// letters, not its neighbours'.
+const DEAD_LETTERS_PER_COMPONENT: i64 = DEAD_LETTERS_KEPT / 10;
+
+/// Bytes the dead-letter stream holds (the oldest go first): dead letters
+/// are as large as the messages, and without a bound one component
+/// failing large messages in a loop filled the server's JetStream store,
+/// which every stream shares.
+const DEAD_LETTER_BYTES: i64 = 1 << 30;
+
 /// How long dead letters are kept in the dead-letter stream.
 const DEAD_LETTER_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -658,6 +670,8 @@ impl Js {
                 discard: jetstream::stream::DiscardPolicy::Old,
                 storage: jetstream::stream::StorageType::File,
                 max_messages: DEAD_LETTERS_KEPT,
+                max_messages_per_subject: DEAD_LETTERS_PER_COMPONENT,
+                max_bytes: DEAD_LETTER_BYTES,
                 max_age: DEAD_LETTER_AGE,
                 ..Default::default()
             },
