@@ -1297,7 +1297,10 @@ fn a_component_failing_in_a_loop_drops_only_its_own_dead_letters() {
     let (kept, per_component, max_bytes) = tokio.block_on(async move {
         let client = async_nats::connect(url.clone()).await.expect("connect");
         let js = async_nats::jetstream::new(client.clone());
-        let mut dead = js.get_stream(&stream).await.expect("the dead-letter stream");
+        let mut dead = js
+            .get_stream(&stream)
+            .await
+            .expect("the dead-letter stream");
         // A neighbour's dead letter, then a flood of mallory's.
         js.publish("airssys.dead-letter.alice", "alice's".into())
             .await
@@ -1329,8 +1332,55 @@ fn a_component_failing_in_a_loop_drops_only_its_own_dead_letters() {
         Some(&b"alice's"[..]),
         "the neighbour's dead letter is kept"
     );
-    assert_eq!(per_component, 10_000 + 1, "mallory's 10,000 newest and alice's");
+    assert_eq!(
+        per_component,
+        10_000 + 1,
+        "mallory's 10,000 newest and alice's"
+    );
     assert_eq!(max_bytes, 1 << 30);
+}
+
+/// A message a receiving host dead-letters as it arrives (larger than its
+/// `max_payload_bytes`) is kept in the dead-letter stream, and the host's
+/// other deliveries go on: the dead letter's store (and its share check)
+/// waits for the server off the broker's one runtime thread, which the
+/// arrival runs on.
+#[test]
+fn a_message_dead_lettered_on_arrival_is_kept_and_holds_no_delivery() {
+    let server = NatsServer::start();
+    let a = broker_on(&server.url(), BrokerConfig::default());
+    let b = broker_on(
+        &server.url(),
+        BrokerConfig {
+            max_payload_bytes: 1024,
+            ..BrokerConfig::default()
+        },
+    );
+    subscribe_bob(&b, "orders.*", "orders.*");
+    assert!(b.flush(), "the server answers");
+    let started = Instant::now();
+    a.publish("alice", "orders.big", vec![7; 4096])
+        .expect("stored");
+    a.publish("alice", "orders.small", b"small".to_vec())
+        .expect("stored");
+    eventually("the small one arrives", || b.pending("bob") == 1);
+    let took = started.elapsed();
+    let stream = b.dead_letter_stream_name().expect("JetStream").to_owned();
+    let subject = b.dead_letter_subject("bob");
+    let url = server.url();
+    let letter = client_runtime().block_on(async move {
+        let js = jetstream(url).await;
+        js.get_stream(stream)
+            .await
+            .expect("the dead-letter stream")
+            .get_last_raw_message_by_subject(&subject)
+            .await
+    });
+    assert_eq!(
+        letter.map(|l| l.payload.len()).ok(),
+        Some(4096),
+        "the dead letter is kept (the small one came after {took:?})"
+    );
 }
 
 /// The messages in the stream.

@@ -545,7 +545,10 @@ fn a_topic_or_target_shaped_like_the_subject_layout_stays_in_its_place() {
         ));
         let refused = a.request("alice", target, b"hi".to_vec(), slot);
         assert!(
-            matches!(&refused, Err(airssys_runtime::broker::BrokerError::NotFound(_))),
+            matches!(
+                &refused,
+                Err(airssys_runtime::broker::BrokerError::NotFound(_))
+            ),
             "{target}: {refused:?}"
         );
     }

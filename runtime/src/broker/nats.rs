@@ -1442,7 +1442,7 @@ impl Shared {
                 message.payload.len(),
                 config.max_payload_bytes
             );
-            self.dead_letter(component, &envelope);
+            self.dead_letter_in_task(component, &envelope);
             self.ack(ack);
             return;
         }
@@ -1459,7 +1459,7 @@ impl Shared {
                  ended)",
                 config.max_attempts
             );
-            self.dead_letter(component, &envelope);
+            self.dead_letter_in_task(component, &envelope);
             self.ack(ack);
             return;
         }
@@ -1803,6 +1803,22 @@ impl Shared {
                 );
                 0
             }
+        }
+    }
+
+    /// [`Shared::dead_letter`] from a task on the broker's runtime (a
+    /// message dead-lettered as it arrives): its waits for the server (the
+    /// store, a count of the component's share) run with the thread handed
+    /// over (`block_in_place`), so the runtime's other tasks — every
+    /// component's deliveries, and the store and count waited for — go on.
+    /// Blocking the runtime's one worker instead held every delivery of
+    /// the host for the `op_timeout` and lost the dead letter.
+    fn dead_letter_in_task(&self, component: &str, envelope: &Envelope) -> usize {
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.dead_letter(component, envelope))
+            }
+            _ => self.dead_letter(component, envelope),
         }
     }
 
