@@ -235,24 +235,32 @@ impl Queue {
         else {
             return;
         };
+        // The pusher is the heaviest itself (a flooder's own line): no
+        // scan, the line is dropped.
+        if weight(left) <= mine {
+            return;
+        }
+        // The victim's oldest lines, from the front: the scan stops at
+        // the last one taken.
         let mut freed = Held::default();
         let mut dropped = 0;
-        state.lines.retain(|line| {
-            let enough = freed.lines >= need.lines && freed.bytes >= need.bytes;
-            if enough
-                || weight(left) <= mine
-                || line.kind != victim.0
-                || line.source.as_deref() != Some(&*victim.1)
-            {
-                return true;
-            }
+        let mut at = 0;
+        while (freed.lines < need.lines || freed.bytes < need.bytes) && weight(left) > mine {
+            let Some(found) = state.lines.range(at..).position(|line| {
+                line.kind == victim.0 && line.source.as_deref() == Some(&*victim.1)
+            }) else {
+                break;
+            };
+            at += found;
+            let Some(line) = state.lines.remove(at) else {
+                break;
+            };
             freed.lines += 1;
             freed.bytes += line.text.len();
             left.lines -= 1;
             left.bytes -= line.text.len();
             dropped += 1;
-            false
-        });
+        }
         state.bytes -= freed.bytes;
         if left.lines == 0 {
             state.held[victim.0.index()].remove(&victim.1);
