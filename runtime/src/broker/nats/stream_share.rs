@@ -1194,16 +1194,18 @@ mod tests {
         );
         let refused = alice.expect_err("alice's count was cut: refused");
         assert!(refused.contains("component `alice`"), "{refused}");
-        assert!(
-            f.server.log().contains("Slow Consumer"),
-            "{}",
-            f.server.log()
-        );
-        // Counted again later, the neighbour still is.
+        // (Alice's count may time out first on a loaded machine: the cut
+        // comes once the server has its answer.)
+        let until = Instant::now() + Duration::from_secs(30);
+        while !f.server.log().contains("Slow Consumer") {
+            assert!(Instant::now() < until, "{}", f.server.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The neighbour publishes on.
         std::thread::sleep(REFRESH_INTERVAL);
         share
             .admit("dave", None)
-            .expect("dave counted again")
+            .expect("dave publishes on")
             .stored();
     }
 
