@@ -8,6 +8,13 @@
 //!   Component log records may fill [`LOG_SHARE`] of it; the rest is kept
 //!   for audit records and the host's messages, so a component logging
 //!   a lot cannot crowd out the refusals.
+//! - Within that, no component crowds out another: a line of a component
+//!   that does not fit pushes out the oldest queued lines of the same
+//!   kind of the component holding the most (lines weighed with their
+//!   bytes, [`weight`]), as long as that one still holds more than the
+//!   pushing component then does; a host message pushes out the heaviest
+//!   component's lines. A flooding component thus loses its own lines,
+//!   never a neighbour's below its fair part.
 //! - A line that does not fit is dropped and counted by kind
 //!   ([`Kind`]): [`dropped`] gives the totals (`GET /metrics`), and once
 //!   the output takes lines again one line on stderr says how many of
@@ -20,7 +27,7 @@
 //! - The `--audit FILE` file of `serve` and `run` has a second queue of
 //!   its own, written by a thread of its own ([`AuditFile`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -91,13 +98,25 @@ impl Kind {
 /// One queued line, its line break included.
 struct Line {
     stream: Stream,
+    kind: Kind,
+    /// The component it is of, if any (host messages have none).
+    source: Option<Arc<str>>,
     text: String,
+}
+
+/// What one component holds in the queue, of one kind.
+#[derive(Default, Clone, Copy)]
+struct Held {
+    lines: usize,
+    bytes: usize,
 }
 
 #[derive(Default)]
 struct State {
     lines: VecDeque<Line>,
     bytes: usize,
+    /// What each component holds in `lines`, by [`Kind::index`] and name.
+    held: [HashMap<Arc<str>, Held>; 3],
     /// Drops not yet said on the output, by [`Kind::index`].
     unreported: [u64; 3],
     /// Whether the writer holds lines it took and has not written yet.
@@ -140,9 +159,11 @@ impl Queue {
         crate::sync::lock(&self.state)
     }
 
-    /// Queues `text` (a line break is added) or, when it does not fit in
-    /// `kind`'s share, drops and counts it. Never waits for the output.
-    fn push(&self, stream: Stream, kind: Kind, mut text: String) {
+    /// Queues `text` (a line break is added) of component `source` (none:
+    /// the host's) or, when it does not fit in `kind`'s share and pushes
+    /// out no heavier component's lines ([`Queue::push_out`]), drops and
+    /// counts it. Never waits for the output.
+    fn push(&self, stream: Stream, kind: Kind, source: Option<&str>, mut text: String) {
         text.push('\n');
         let mut state = self.lock();
         let (lines, bytes) = match kind {
@@ -152,14 +173,110 @@ impl Queue {
             ),
             Kind::Audit | Kind::Host => (self.max_lines, self.max_bytes),
         };
-        if state.closed || state.lines.len() >= lines || state.bytes + text.len() > bytes {
-            state.unreported[kind.index()] += 1;
-            self.dropped[kind.index()].fetch_add(1, Ordering::Relaxed);
+        let fits = |state: &State| {
+            state.lines.len() < lines && state.bytes + text.len() <= bytes && text.len() <= bytes
+        };
+        if !state.closed && !fits(&state) && text.len() <= bytes {
+            let need = Held {
+                lines: (state.lines.len() + 1).saturating_sub(lines),
+                bytes: (state.bytes + text.len()).saturating_sub(bytes),
+            };
+            self.push_out(&mut state, kind, source, need, text.len());
+        }
+        if state.closed || !fits(&state) {
+            self.count_dropped(&mut state, kind, 1);
             return;
         }
         state.bytes += text.len();
-        state.lines.push_back(Line { stream, text });
+        let source = source.map(|name| {
+            let held = &mut state.held[kind.index()];
+            let key = held
+                .get_key_value(name)
+                .map_or_else(|| Arc::from(name), |(n, _)| Arc::clone(n));
+            let held = held.entry(Arc::clone(&key)).or_default();
+            held.lines += 1;
+            held.bytes += text.len();
+            key
+        });
+        state.lines.push_back(Line {
+            stream,
+            kind,
+            source,
+            text,
+        });
         self.arrived.notify_one();
+    }
+
+    fn count_dropped(&self, state: &mut State, kind: Kind, n: u64) {
+        state.unreported[kind.index()] += n;
+        self.dropped[kind.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Makes room (`need`) for a line of `bytes` bytes of `kind` from
+    /// `source` by dropping the oldest queued lines of the component that
+    /// holds the most of that kind (any kind for a host message), while
+    /// it still holds more than `source` would with the line: a flooding
+    /// component loses its own lines, not its neighbours'.
+    fn push_out(
+        &self,
+        state: &mut State,
+        kind: Kind,
+        source: Option<&str>,
+        need: Held,
+        bytes: usize,
+    ) {
+        let per_line = (self.max_bytes / self.max_lines.max(1)).max(1);
+        let weight = |held: Held| weight(held, per_line);
+        let mine = source
+            .and_then(|name| state.held[kind.index()].get(name).copied())
+            .unwrap_or_default();
+        let mine = weight(Held {
+            lines: mine.lines + 1,
+            bytes: mine.bytes + bytes,
+        });
+        let Some((victim, mut left)) = Kind::ALL
+            .into_iter()
+            .filter(|k| kind == Kind::Host || *k == kind)
+            .flat_map(|k| state.held[k.index()].iter().map(move |(n, h)| ((k, n), h)))
+            .filter(|((_, n), _)| Some(&***n) != source)
+            .max_by_key(|(_, held)| weight(**held))
+            .map(|((k, n), held)| ((k, Arc::clone(n)), *held))
+        else {
+            return;
+        };
+        // The pusher is the heaviest itself (a flooder's own line): no
+        // scan, the line is dropped.
+        if weight(left) <= mine {
+            return;
+        }
+        // The victim's oldest lines, from the front: the scan stops at
+        // the last one taken.
+        let mut freed = Held::default();
+        let mut dropped = 0;
+        let mut at = 0;
+        while (freed.lines < need.lines || freed.bytes < need.bytes) && weight(left) > mine {
+            let Some(found) = state.lines.range(at..).position(|line| {
+                line.kind == victim.0 && line.source.as_deref() == Some(&*victim.1)
+            }) else {
+                break;
+            };
+            at += found;
+            let Some(line) = state.lines.remove(at) else {
+                break;
+            };
+            freed.lines += 1;
+            freed.bytes += line.text.len();
+            left.lines -= 1;
+            left.bytes -= line.text.len();
+            dropped += 1;
+        }
+        state.bytes -= freed.bytes;
+        if left.lines == 0 {
+            state.held[victim.0.index()].remove(&victim.1);
+        } else {
+            state.held[victim.0.index()].insert(Arc::clone(&victim.1), left);
+        }
+        self.count_dropped(state, victim.0, dropped);
     }
 
     /// The writer's loop: takes every queued line and writes them, with
@@ -182,6 +299,7 @@ impl Queue {
                 }
                 state.writing = true;
                 state.bytes = 0;
+                state.held.iter_mut().for_each(HashMap::clear);
                 let mut batch = std::mem::take(&mut state.lines);
                 // The output took the last batch: what was dropped while
                 // it was blocked is said after what was queued meanwhile.
@@ -236,6 +354,13 @@ impl Queue {
     }
 }
 
+/// What `held` weighs: its bytes, each line counted as at least
+/// `per_line` bytes (the queue's bytes per line), so many short lines
+/// weigh as much as few long ones.
+fn weight(held: Held, per_line: usize) -> usize {
+    held.bytes.max(held.lines.saturating_mul(per_line))
+}
+
 /// The line saying what was dropped since the last such line, if
 /// anything was; resets the count.
 fn take_note(state: &mut State) -> Option<Line> {
@@ -250,6 +375,8 @@ fn take_note(state: &mut State) -> Option<Line> {
     }
     Some(Line {
         stream: Stream::Stderr,
+        kind: Kind::Host,
+        source: None,
         text: format!(
             "airssys: the output was blocked (stdout or stderr not read fast enough): {} \
              dropped; the output queue holds {MAX_LINES} lines and {} MiB, component logs at \
@@ -304,8 +431,15 @@ impl Output {
 /// Prints `text` and a line break on `stream`: through the queue when
 /// one runs (never waiting for the output), else at once.
 pub(crate) fn line(stream: Stream, kind: Kind, text: String) {
+    component_line(stream, kind, None, text);
+}
+
+/// [`line`] for a line of component `source` (a log record, an audit
+/// record of its call): in the queue, a component holding more than its
+/// neighbours loses its own lines first.
+pub(crate) fn component_line(stream: Stream, kind: Kind, source: Option<&str>, text: String) {
     match (QUEUE.get(), stream) {
-        (Some(queue), _) => queue.push(stream, kind, text),
+        (Some(queue), _) => queue.push(stream, kind, source, text),
         (None, Stream::Stdout) => println!("{text}"),
         (None, Stream::Stderr) => eprintln!("{text}"),
     }
@@ -544,7 +678,7 @@ mod tests {
             };
             writer.write_all(&mut stdout, &mut stderr);
         });
-        queue.push(Stream::Stdout, kind, first.to_owned());
+        queue.push(Stream::Stdout, kind, None, first.to_owned());
         while !queue.lock().writing {
             std::thread::yield_now();
         }
@@ -557,14 +691,14 @@ mod tests {
         let (queue, open, written) = gated(8, Kind::Log, "first");
         // Logs fill their share (6 of 8), then are dropped without waiting.
         for i in 0..100 {
-            queue.push(Stream::Stdout, Kind::Log, format!("log {i}"));
+            queue.push(Stream::Stdout, Kind::Log, None, format!("log {i}"));
         }
         assert_eq!(queue.lock().lines.len(), 6);
         assert_eq!(queue.dropped(), [94, 0, 0]);
         // Audit records still fit, in the reserved share.
-        queue.push(Stream::Stdout, Kind::Audit, "DENY one".to_owned());
-        queue.push(Stream::Stdout, Kind::Audit, "DENY two".to_owned());
-        queue.push(Stream::Stdout, Kind::Audit, "DENY three".to_owned());
+        queue.push(Stream::Stdout, Kind::Audit, None, "DENY one".to_owned());
+        queue.push(Stream::Stdout, Kind::Audit, None, "DENY two".to_owned());
+        queue.push(Stream::Stdout, Kind::Audit, None, "DENY three".to_owned());
         assert_eq!(queue.dropped(), [94, 1, 0]);
         // The output flows again: everything queued comes out in order,
         // then one line says what was dropped.
@@ -592,7 +726,7 @@ mod tests {
     fn the_drop_note_follows_what_was_queued_while_the_output_was_blocked() {
         let (queue, open, written) = gated(4, Kind::Host, "a");
         for i in 0..5 {
-            queue.push(Stream::Stdout, Kind::Host, format!("b{i}"));
+            queue.push(Stream::Stdout, Kind::Host, None, format!("b{i}"));
         }
         assert_eq!(queue.dropped(), [0, 0, 1]);
         // The writer writes `a`, then takes b0..b3 and blocks on b0.
@@ -600,7 +734,7 @@ mod tests {
         while !queue.lock().lines.is_empty() {
             std::thread::yield_now();
         }
-        queue.push(Stream::Stdout, Kind::Host, "c".to_owned());
+        queue.push(Stream::Stdout, Kind::Host, None, "c".to_owned());
         drop(open);
         assert!(queue.finish(Duration::from_secs(10)));
         let text = written.lock().unwrap().clone();
@@ -615,16 +749,140 @@ mod tests {
         let queue = Queue::new(100, 1000);
         // Logs may hold 750 bytes: seven lines of 101.
         for _ in 0..10 {
-            queue.push(Stream::Stdout, Kind::Log, "x".repeat(100));
+            queue.push(Stream::Stdout, Kind::Log, None, "x".repeat(100));
         }
         assert_eq!(queue.lock().lines.len(), 7);
         assert_eq!(queue.dropped(), [3, 0, 0]);
         // Audit records may use the rest: two more.
         for _ in 0..3 {
-            queue.push(Stream::Stderr, Kind::Audit, "y".repeat(100));
+            queue.push(Stream::Stderr, Kind::Audit, None, "y".repeat(100));
         }
         assert_eq!(queue.lock().bytes, 909);
         assert_eq!(queue.dropped(), [3, 1, 0]);
+    }
+
+    /// The red-team review's hole (session 10): component logs shared one
+    /// part of the queue, first come first kept, so one component logging
+    /// without pause while the output was slow took all of it and every
+    /// neighbour's record was dropped; a component making refused calls in
+    /// a loop did the same to its neighbours' `DENY` lines and the host's
+    /// messages. Now a line that does not fit pushes out the oldest lines
+    /// of the component holding the most, while that one holds more.
+    #[test]
+    fn a_flooding_component_loses_its_own_lines_not_its_neighbours() {
+        let (queue, open, written) = gated(16, Kind::Log, "first");
+        let push = |kind: Kind, source: &str, text: String| {
+            let stream = if kind == Kind::Log {
+                Stream::Stdout
+            } else {
+                Stream::Stderr
+            };
+            queue.push(stream, kind, Some(source), text);
+        };
+        // The flooder fills the log part (12 of 16) and goes on.
+        for i in 0..100 {
+            push(Kind::Log, "chatty", format!("chatty {i}"));
+        }
+        assert_eq!(queue.lock().lines.len(), 12);
+        // Its neighbours' records are kept, each pushing out one of the
+        // flooder's oldest ...
+        push(Kind::Log, "quiet", "quiet 0".to_owned());
+        push(Kind::Log, "quiet", "quiet 1".to_owned());
+        push(Kind::Log, "calm", "calm 0".to_owned());
+        // ... while the flooder's own new records are dropped.
+        push(Kind::Log, "chatty", "chatty late".to_owned());
+        assert_eq!(queue.dropped(), [88 + 3 + 1, 0, 0]);
+        // Refusals: the flooder's fill the queue, a neighbour's still
+        // get in, and so does the host's message.
+        for i in 0..100 {
+            push(Kind::Audit, "chatty", format!("DENY chatty {i}"));
+        }
+        push(Kind::Audit, "quiet", "DENY quiet".to_owned());
+        queue.push(Stream::Stderr, Kind::Host, None, "host says".to_owned());
+        for _ in 0..100 {
+            let _ = open.send(());
+        }
+        drop(open);
+        assert!(queue.finish(Duration::from_secs(10)));
+        let text = written.lock().unwrap().clone();
+        let lines: Vec<&str> = text.lines().collect();
+        for kept in ["quiet 0", "quiet 1", "calm 0", "DENY quiet", "host says"] {
+            assert!(lines.contains(&kept), "`{kept}` was dropped:\n{text}");
+        }
+        assert!(!lines.contains(&"chatty late"), "{text}");
+        // Order kept: the flooder's newest records that stayed come
+        // before its neighbours' (its oldest were pushed out).
+        let at = |l: &str| lines.iter().position(|x| *x == l).unwrap();
+        assert!(
+            at("chatty 11") < at("quiet 0") && at("quiet 0") < at("calm 0"),
+            "{text}"
+        );
+        assert!(!lines.contains(&"chatty 0"), "{text}");
+        // Everything dropped is counted and said (the host's message
+        // pushed out one more of the flooder's records, its heaviest).
+        let [log, audit, host] = queue.dropped();
+        assert_eq!((log, host), (93, 0), "{text}");
+        assert!(audit > 0, "{text}");
+        assert!(lines.last().unwrap().contains("dropped"), "{text}");
+    }
+
+    /// A lone component still has the whole log part, and a neighbour
+    /// holding less than the flooder keeps its lines: a push-out stops once
+    /// the flooder holds no more than the neighbour would.
+    #[test]
+    fn a_push_out_never_takes_a_neighbour_below_the_pusher() {
+        let (queue, open, _written) = gated(16, Kind::Log, "first");
+        for i in 0..6 {
+            queue.push(Stream::Stdout, Kind::Log, Some("a"), format!("a {i}"));
+        }
+        for i in 0..6 {
+            queue.push(Stream::Stdout, Kind::Log, Some("b"), format!("b {i}"));
+        }
+        assert_eq!(queue.lock().lines.len(), 12);
+        // `a` holds 6, as many as `b`: neither pushes the other out.
+        queue.push(Stream::Stdout, Kind::Log, Some("a"), "a 6".to_owned());
+        queue.push(Stream::Stdout, Kind::Log, Some("b"), "b 6".to_owned());
+        assert_eq!(queue.dropped(), [2, 0, 0]);
+        // A third one gets in, taking from the heaviest.
+        queue.push(Stream::Stdout, Kind::Log, Some("c"), "c 0".to_owned());
+        assert_eq!(queue.dropped(), [3, 0, 0]);
+        assert_eq!(queue.lock().lines.len(), 12);
+        assert!(queue.lock().lines.iter().any(|l| l.text == "c 0\n"));
+        drop(open);
+    }
+
+    /// A huge line pushes out no neighbour holding less than it weighs,
+    /// and a line larger than the whole log part is dropped at once.
+    #[test]
+    fn a_huge_line_pushes_out_no_lighter_neighbour() {
+        let queue = Queue::new(100, 1000);
+        for _ in 0..2 {
+            queue.push(Stream::Stdout, Kind::Log, Some("a"), "x".repeat(99));
+        }
+        queue.push(Stream::Stdout, Kind::Log, Some("b"), "y".repeat(600));
+        queue.push(Stream::Stdout, Kind::Log, Some("b"), "y".repeat(2000));
+        assert_eq!(queue.lock().lines.len(), 2);
+        assert_eq!(queue.dropped(), [2, 0, 0]);
+        // Many components, one short line each: they get in while there
+        // is room, then by pushing out the heaviest (`a`'s long lines),
+        // then none pushes out a peer holding as much as it would.
+        for i in 0..200 {
+            queue.push(
+                Stream::Stdout,
+                Kind::Log,
+                Some(&format!("c{i}")),
+                "z".to_owned(),
+            );
+        }
+        let held: Vec<String> = queue
+            .lock()
+            .lines
+            .iter()
+            .map(|l| l.source.as_deref().unwrap_or_default().to_owned())
+            .collect();
+        let first: Vec<String> = (0..75).map(|i| format!("c{i}")).collect();
+        assert_eq!(held, first);
+        assert_eq!(queue.dropped(), [2 + 2 + 125, 0, 0]);
     }
 
     #[test]

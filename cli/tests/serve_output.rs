@@ -223,6 +223,13 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
         )
     );
 
+    // The neighbour logs once more, the queue's log part now full of the
+    // flooder's records.
+    let answer = request(address, "quiet", "after")
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the neighbour did not answer within 5 s while the output was blocked");
+    assert_eq!(answer, (200, "quiet got after".to_owned()));
+
     // The drops are counted, by kind.
     let metrics = get(address, "/metrics").body;
     let dropped = metric(&metrics, "airssys_output_dropped_total{kind=\"log\"}");
@@ -273,6 +280,14 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
             .starts_with("shutdown: "),
         "{stdout}"
     );
+    // The neighbour's record was kept though the flooder had filled the
+    // log part: a line of a component that does not fit pushes out the
+    // oldest lines of the component holding the most.
+    assert!(
+        stdout.contains("  log info quiet: answering after\n"),
+        "the neighbour's record was dropped ({} lines printed)",
+        stdout.lines().count()
+    );
     // Nothing dropped silently: printed + dropped = logged.
     let printed = stdout.matches("  log info chatty: record ").count()
         + stdout.matches("  log info quiet: answering").count();
@@ -285,7 +300,7 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
         .map(|n| n.parse::<u64>().unwrap())
         .sum();
     assert_eq!(said, dropped, "{stderr}");
-    assert_eq!(printed as u64 + dropped, RECORDS as u64 + 3, "{stderr}");
+    assert_eq!(printed as u64 + dropped, RECORDS as u64 + 4, "{stderr}");
     // The printed records are in the order they were logged.
     let numbers: Vec<u32> = stdout
         .lines()

@@ -1224,6 +1224,165 @@ fn a_count_too_large_for_the_server_cuts_only_the_counting_connection() {
     carol_gets(&b, &mut carol, "after-the-cut");
 }
 
+/// The red-team review's hole (session 10): a dead letter of `mallory`
+/// of a message from `alice` is offered to `mallory`'s dead-letter
+/// subscribers on `<prefix>.msg.alice.airssys.dead-letter.mallory`,
+/// stamped with alice, and was counted in alice's share. A component
+/// failing every message of a neighbour, while a reader of its dead
+/// letters lags, filled the neighbour's share without it publishing: the
+/// neighbour's publishes were refused. Dead letters now count for the
+/// component that made them (and are offered within its share), never
+/// for their source.
+#[test]
+fn dead_letters_count_in_the_share_of_the_component_that_made_them() {
+    let server = NatsServer::start();
+    let broker = Arc::new(
+        NatsBroker::builder(server.url())
+            .stream_max_messages_per_component(10)
+            .ack_wait(ACK_WAIT)
+            .connect()
+            .expect("connects"),
+    );
+    // A reader of mallory's dead letters that never reads.
+    broker.register(
+        "watcher",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:airssys.dead-letter.mallory").unwrap()],
+            grants(&["msg:subscribe:airssys.dead-letter.mallory"]),
+        ),
+    );
+    // mallory fails 30 of alice's messages.
+    for i in 0..30 {
+        broker.dead_letter(
+            "mallory",
+            airssys_runtime::broker::Envelope {
+                topic: "orders.x".into(),
+                source: "alice".into(),
+                payload: format!("letter {i}").into_bytes().into(),
+            },
+        );
+    }
+    assert!(broker.flush(), "the server answers");
+    // Held to mallory's share (10, and what a host offers between two
+    // counts: an eighth of it, 1).
+    let offered = stored_total(&server);
+    assert!(
+        (1..=11).contains(&offered),
+        "{offered} dead letters of mallory offered"
+    );
+    // Alice, who published none of them, still publishes.
+    subscribe_bob(&broker, "orders.*", "orders.*");
+    broker
+        .publish("alice", "orders.y", b"mine".to_vec())
+        .expect("alice is not charged for mallory's dead letters");
+}
+
+/// The red-team review's hole (session 10): the dead-letter stream kept
+/// 100,000 letters, the oldest dropped first, with no bound in bytes: a
+/// component failing messages in a loop dropped its neighbours' dead
+/// letters (the operator's record of them), and failing large ones
+/// filled the server's JetStream store, which every stream shares. Now
+/// one component keeps at most 10,000 (its own oldest go first) and the
+/// stream at most 1 GiB. (100,000 of mallory's dropped alice's before.)
+#[test]
+fn a_component_failing_in_a_loop_drops_only_its_own_dead_letters() {
+    let server = NatsServer::start();
+    let broker = broker_on(&server.url(), BrokerConfig::default());
+    let stream = broker
+        .dead_letter_stream_name()
+        .expect("JetStream")
+        .to_owned();
+    let url = server.url();
+    let tokio = client_runtime();
+    let (kept, per_component, max_bytes) = tokio.block_on(async move {
+        let client = async_nats::connect(url.clone()).await.expect("connect");
+        let js = async_nats::jetstream::new(client.clone());
+        let mut dead = js
+            .get_stream(&stream)
+            .await
+            .expect("the dead-letter stream");
+        // A neighbour's dead letter, then a flood of mallory's.
+        js.publish("airssys.dead-letter.alice", "alice's".into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+        for i in 0..100_000 {
+            client
+                .publish("airssys.dead-letter.mallory", format!("{i}").into())
+                .await
+                .expect("publish");
+        }
+        client.flush().await.expect("flush");
+        let info = dead.info().await.expect("info").clone();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while dead.info().await.expect("info").state.last_sequence < 100_001 {
+            assert!(Instant::now() < deadline, "not all stored");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let kept = dead
+            .get_last_raw_message_by_subject("airssys.dead-letter.alice")
+            .await
+            .map(|m| m.payload);
+        let per_component = dead.info().await.expect("info").state.messages;
+        (kept, per_component, info.config.max_bytes)
+    });
+    assert_eq!(
+        kept.ok().as_deref(),
+        Some(&b"alice's"[..]),
+        "the neighbour's dead letter is kept"
+    );
+    assert_eq!(
+        per_component,
+        10_000 + 1,
+        "mallory's 10,000 newest and alice's"
+    );
+    assert_eq!(max_bytes, 1 << 30);
+}
+
+/// A message a receiving host dead-letters as it arrives (larger than its
+/// `max_payload_bytes`) is kept in the dead-letter stream, and the host's
+/// other deliveries go on: the dead letter's store (and its share check)
+/// waits for the server off the broker's one runtime thread, which the
+/// arrival runs on.
+#[test]
+fn a_message_dead_lettered_on_arrival_is_kept_and_holds_no_delivery() {
+    let server = NatsServer::start();
+    let a = broker_on(&server.url(), BrokerConfig::default());
+    let b = broker_on(
+        &server.url(),
+        BrokerConfig {
+            max_payload_bytes: 1024,
+            ..BrokerConfig::default()
+        },
+    );
+    subscribe_bob(&b, "orders.*", "orders.*");
+    assert!(b.flush(), "the server answers");
+    let started = Instant::now();
+    a.publish("alice", "orders.big", vec![7; 4096])
+        .expect("stored");
+    a.publish("alice", "orders.small", b"small".to_vec())
+        .expect("stored");
+    eventually("the small one arrives", || b.pending("bob") == 1);
+    let took = started.elapsed();
+    let stream = b.dead_letter_stream_name().expect("JetStream").to_owned();
+    let subject = b.dead_letter_subject("bob");
+    let url = server.url();
+    let letter = client_runtime().block_on(async move {
+        let js = jetstream(url).await;
+        js.get_stream(stream)
+            .await
+            .expect("the dead-letter stream")
+            .get_last_raw_message_by_subject(&subject)
+            .await
+    });
+    assert_eq!(
+        letter.map(|l| l.payload.len()).ok(),
+        Some(4096),
+        "the dead letter is kept (the small one came after {took:?})"
+    );
+}
+
 /// The messages in the stream.
 fn stored_total(server: &NatsServer) -> u64 {
     let url = server.url();

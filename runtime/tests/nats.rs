@@ -487,6 +487,79 @@ fn a_pattern_subscriber_gets_every_source_and_sees_which() {
     }
 }
 
+/// Red-team review (session 10), found sound: a topic whose tokens look
+/// like the subject layout's (`msg`, `request`, a component's name, the
+/// prefix) stays one source's topic. The stamp is the one token after
+/// `<prefix>.msg.` (a component name has no `.`), so a subscriber of `>`
+/// gets each with source `alice` and the whole topic, a subscriber of a
+/// short pattern gets none of them, and none reaches a host serving
+/// requests; a request target with `.` (`bob.alice`) makes a subject with
+/// more tokens than `<prefix>.request.bob.*` takes, so it never reaches
+/// `bob`.
+#[test]
+fn a_topic_or_target_shaped_like_the_subject_layout_stays_in_its_place() {
+    let server = NatsServer::start();
+    let a = broker(&server, BrokerConfig::default());
+    let b = host(&server, HOST_B, BrokerConfig::default());
+    let _bob = start(&b, "bob", &["msg:subscribe:orders.*"]);
+    let watch = broker(&server, BrokerConfig::default());
+    watch.register(
+        "all",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:>").unwrap()],
+            grants(&["msg:subscribe:>"]),
+        ),
+    );
+    watch.register(
+        "short",
+        Subscriber::new(
+            vec![Capability::parse("msg:subscribe:x").unwrap()],
+            grants(&["msg:subscribe:x"]),
+        ),
+    );
+    assert!(watch.flush(), "the server answers");
+    let topics = [
+        "msg.mallory.x",
+        "request.bob.alice",
+        "airssys.msg.mallory.x",
+        "airssys.request.bob.alice",
+        "mallory.x",
+        "msg",
+        "request",
+    ];
+    for topic in topics {
+        a.publish("alice", topic, topic.as_bytes().to_vec())
+            .expect("published");
+    }
+    assert!(a.flush(), "the server answers");
+    eventually("all arrive", || watch.pending("all") == topics.len());
+    for topic in topics {
+        match watch.take("all") {
+            Some(Delivery::Message { envelope, .. }) => {
+                assert_eq!((&*envelope.source, &*envelope.topic), ("alice", topic));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    for target in ["bob.alice", "bob.bob", "bob.x.alice"] {
+        let slot = Arc::new(airssys_runtime::broker::ReplySlot::new(
+            Duration::from_millis(500),
+            Arc::new(airssys_runtime::broker::Notifier::new()),
+        ));
+        let refused = a.request("alice", target, b"hi".to_vec(), slot);
+        assert!(
+            matches!(
+                &refused,
+                Err(airssys_runtime::broker::BrokerError::NotFound(_))
+            ),
+            "{target}: {refused:?}"
+        );
+    }
+    assert!(watch.flush(), "the server answers");
+    assert_eq!(watch.pending("short"), 0);
+    assert_eq!(b.broker().pending("bob"), 0, "no request reached bob");
+}
+
 /// A source that is not a component name cannot be stamped: the publish
 /// is refused naming it, before anything is sent.
 #[test]

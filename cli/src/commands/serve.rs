@@ -400,9 +400,10 @@ fn print_denial(record: &AuditRecord<'_>) {
         if !decision.resource.is_empty() {
             let _ = write!(request, ":{}", decision.resource);
         }
-        output::line(
+        output::component_line(
             Stream::Stderr,
             Kind::Audit,
+            Some(decision.component),
             format!(
                 "DENY `{}` {} ({}): {}",
                 printable(decision.component),
@@ -431,8 +432,16 @@ impl std::io::Write for LogLines {
         self.0.extend_from_slice(buf);
         if let Some(end) = self.0.iter().rposition(|b| *b == b'\n') {
             let lines: Vec<u8> = self.0.drain(..=end).collect();
-            for line in Reporter::render_lines(&lines) {
-                output::line(Stream::Stdout, Kind::Log, line);
+            for record in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                // Queued as the component's (a flooding component loses
+                // its own lines, not its neighbours').
+                let component = serde_json::from_slice::<serde_json::Value>(record)
+                    .ok()
+                    .and_then(|r| r["component"].as_str().map(str::to_owned))
+                    .filter(|c| !c.is_empty());
+                for line in Reporter::render_lines(record) {
+                    output::component_line(Stream::Stdout, Kind::Log, component.as_deref(), line);
+                }
             }
         }
         Ok(buf.len())

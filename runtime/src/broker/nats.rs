@@ -117,6 +117,18 @@ const PULL_WAIT: Duration = Duration::from_secs(1);
 /// Dead letters kept in the dead-letter stream (the oldest go first).
 const DEAD_LETTERS_KEPT: i64 = 100_000;
 
+/// Dead letters of one component kept in the dead-letter stream (its
+/// subject `<prefix>.dead-letter.<component>`; its own oldest go first):
+/// a component failing messages in a loop drops its own older dead
+/// letters, not its neighbours'.
+const DEAD_LETTERS_PER_COMPONENT: i64 = DEAD_LETTERS_KEPT / 10;
+
+/// Bytes the dead-letter stream holds (the oldest go first): dead letters
+/// are as large as the messages, and without a bound one component
+/// failing large messages in a loop filled the server's JetStream store,
+/// which every stream shares.
+const DEAD_LETTER_BYTES: i64 = 1 << 30;
+
 /// How long dead letters are kept in the dead-letter stream.
 const DEAD_LETTER_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -668,6 +680,8 @@ impl Js {
                 discard: jetstream::stream::DiscardPolicy::Old,
                 storage: jetstream::stream::StorageType::File,
                 max_messages: DEAD_LETTERS_KEPT,
+                max_messages_per_subject: DEAD_LETTERS_PER_COMPONENT,
+                max_bytes: DEAD_LETTER_BYTES,
                 max_age: DEAD_LETTER_AGE,
                 ..Default::default()
             },
@@ -717,7 +731,7 @@ impl Js {
             builder
                 .stream_max_messages_per_component
                 .unwrap_or_else(|| stream_share::default_share(max_messages)),
-            stream_share::Counter::connect(handle, builder, &stream, shown)?,
+            stream_share::Counter::for_broker(builder, &stream, shown),
             handle.clone(),
             builder.op_timeout,
         );
@@ -1438,7 +1452,7 @@ impl Shared {
                 message.payload.len(),
                 config.max_payload_bytes
             );
-            self.dead_letter(component, &envelope);
+            self.dead_letter_in_task(component, &envelope);
             self.ack(ack);
             return;
         }
@@ -1455,7 +1469,7 @@ impl Shared {
                  ended)",
                 config.max_attempts
             );
-            self.dead_letter(component, &envelope);
+            self.dead_letter_in_task(component, &envelope);
             self.ack(ack);
             return;
         }
@@ -1788,7 +1802,23 @@ impl Shared {
                     "a dead letter of `{component}` could not be stored in the dead-letter stream"
                 );
             }
-            let offered = offer(payload).is_ok();
+            // Offered within the share of the component that failed it
+            // (its count takes its dead letters, whatever their source):
+            // failing a neighbour's messages uses up no share but its own.
+            let offered = match self.js.as_ref().map(|js| js.share.admit(component, None)) {
+                Some(Err(refused)) => {
+                    tracing::warn!(
+                        target: "airssys::messaging",
+                        component,
+                        error = %refused,
+                        "a dead letter of `{component}` is kept in the dead-letter stream only, \
+                         not offered to its dead-letter subscribers"
+                    );
+                    false
+                }
+                Some(Ok(ticket)) => offer(payload).map(|()| ticket.stored()).is_ok(),
+                None => offer(payload).is_ok(),
+            };
             return usize::from(kept.is_ok() || offered);
         }
         match offer(Bytes::copy_from_slice(&envelope.payload)) {
@@ -1802,6 +1832,22 @@ impl Shared {
                 );
                 0
             }
+        }
+    }
+
+    /// [`Shared::dead_letter`] from a task on the broker's runtime (a
+    /// message dead-lettered as it arrives): its waits for the server (the
+    /// store, a count of the component's share) run with the thread handed
+    /// over (`block_in_place`), so the runtime's other tasks — every
+    /// component's deliveries, and the store and count waited for — go on.
+    /// Blocking the runtime's one worker instead held every delivery of
+    /// the host for the `op_timeout` and lost the dead letter.
+    fn dead_letter_in_task(&self, component: &str, envelope: &Envelope) -> usize {
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.dead_letter(component, envelope))
+            }
+            _ => self.dead_letter(component, envelope),
         }
     }
 

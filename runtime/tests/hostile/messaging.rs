@@ -258,4 +258,52 @@ mod nats_stream {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+
+    /// `mallory` fails every message it gets; `dlq` reads its dead letters
+    /// and lags (never runs here).
+    const DEAD_LETTERS_POLICY: &str = r#"
+[components.alice]
+grants = ["msg:publish:orders.*"]
+
+[components.mallory]
+grants = ["msg:subscribe:orders.*"]
+subscribe = ["orders.*"]
+
+[components.dlq]
+grants = ["msg:subscribe:airssys.dead-letter.mallory"]
+subscribe = ["airssys.dead-letter.mallory"]
+"#;
+
+    /// A dead letter of `mallory` of `alice`'s message is offered on a
+    /// subject stamped with alice; it used to count in alice's share, so
+    /// mallory failing every message of hers while `dlq` lagged refused
+    /// alice's publishes after 10 (her share) without one of hers waiting.
+    /// Dead letters now count in the share of the component that made
+    /// them: alice publishes 30, each dead-lettered, while the neighbour
+    /// keeps serving.
+    #[test]
+    fn a_component_failing_a_neighbours_messages_uses_up_only_its_own_share() {
+        let server = JetStreamServer::start();
+        let a = host(&server, DEAD_LETTERS_POLICY);
+        let _dlq = start(&a, "dlq", &["msg:subscribe:airssys.dead-letter.mallory"]);
+        let mut mallory = [start(&a, "mallory", &["msg:subscribe:orders.*"])];
+        assert_eq!(cmd(&mut mallory[0], "fail:1000000"), "ok");
+        let mut alice = start(&a, "alice", &["msg:publish:orders.*"]);
+        while_serving(&a, || {
+            let mut dead = 0;
+            for i in 0..30 {
+                let sent = cmd(&mut alice, &format!("publish:orders.x:m{i}"));
+                assert_eq!(sent, "ok", "alice's publish {i}");
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while dead <= i {
+                    dead += a
+                        .run_until_idle(&mut mallory, 64)
+                        .expect("delivery")
+                        .dead_lettered;
+                    assert!(Instant::now() < deadline, "{dead} dead-lettered");
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        });
+    }
 }

@@ -418,16 +418,21 @@ pub(in crate::commands) mod component_logs {
                     let _ = write!(note, ": {}", fields.error);
                 }
                 let mut sink = self.sink.clone();
-                let _ = writeln!(sink, "{}", serde_json::json!({ "note": note }));
+                let _ = writeln!(
+                    sink,
+                    "{}",
+                    serde_json::json!({ "note": note, "component": fields.component })
+                );
                 return;
             }
             let target = if fields.target.is_empty() {
-                fields.component
+                fields.component.clone()
             } else {
                 fields.target
             };
             let line = serde_json::json!({
                 "log": fields.message,
+                "component": fields.component,
                 "level": event.metadata().level().as_str().to_ascii_lowercase(),
                 "target": target,
                 "stream": fields.stream,

@@ -25,8 +25,11 @@
 //! time per component; counts start [`COUNT_SPACING`] times as long apart
 //! as the last one took, and those in the background or after a failed
 //! one at least [`REFRESH_INTERVAL`] apart; a count that found the share
-//! reached stands that long (the refusals meanwhile ask nothing). Counts use a
-//! connection of their own ([`Counter::connect`]).
+//! reached stands that long (the refusals meanwhile ask nothing). Each
+//! component's counts use a connection of their own, made at its first
+//! count ([`Counter::connect`]): a count the server cuts, or that is slow
+//! to answer, fails or delays that component's publishes only, never a
+//! neighbour's.
 //!
 //! Work per count is bounded: pages stop once the messages counted reach
 //! the share (a subject holds at least one message, so a page's subject
@@ -71,15 +74,33 @@ pub(super) fn default_share(max_messages: i64) -> u64 {
     u64::try_from(max_messages).map_or(u64::MAX, |max| (max / DEFAULT_SHARE_DIVISOR).max(1))
 }
 
-/// How a component's messages in the stream are counted: the stream's
-/// name and the subject prefix its messages carry (`<prefix>.msg.`).
-#[derive(Debug, Clone)]
+/// How a component's messages in the stream are counted: on what server
+/// and with which options a component's counting connection is made, the
+/// stream's name and the subject prefix its messages carry
+/// (`<prefix>.msg.`).
+#[derive(Clone)]
 pub(super) struct Counter {
-    /// The counting connection's client.
-    pub(super) client: async_nats::Client,
+    /// The options of every counting connection (the host's own, named
+    /// per component when connecting).
+    options: async_nats::ConnectOptions,
+    /// The server's address as given (it may hold credentials: never
+    /// printed).
+    url: String,
+    /// The server's address as printed.
+    shown: String,
     pub(super) stream: String,
     /// `<prefix>.msg.`: a component `s`'s messages are `<that>s.>`.
     pub(super) subject_prefix: String,
+}
+
+impl std::fmt::Debug for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counter")
+            .field("server", &self.shown)
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one count found.
@@ -159,51 +180,57 @@ impl<'de> Deserialize<'de> for SubjectSum {
 }
 
 impl Counter {
-    /// Counts on a connection of its own to the broker's server (same
-    /// options and credentials; its events do not count in the host's
-    /// connection state): the server closes a connection whose answer
-    /// passes its `max_pending` (64 MiB by default), and a component
-    /// publishing on very many long topics makes its count's answer that
-    /// large; only counting is then cut off, never the host's messages,
-    /// requests and storage.
-    pub(super) fn connect(
-        handle: &Handle,
+    /// How the broker's host counts: connections to its server with its
+    /// options and credentials (their events do not count in the host's
+    /// connection state).
+    pub(super) fn for_broker(
         builder: &super::NatsBrokerBuilder,
         stream: &str,
         shown: &str,
-    ) -> Result<Counter, super::NatsError> {
-        let options = builder
-            .connection
-            .client_options(shown, builder.op_timeout)
-            .name("airssys-stream-share")
-            .event_callback(|_| async {});
-        let url = builder.url.clone();
-        let connected = crate::sync::bounded(handle, builder.op_timeout, async move {
-            options.connect(url.as_str()).await
-        });
-        let client = match connected {
-            Some(Ok(client)) => client,
-            Some(Err(e)) => {
-                return Err(super::NatsError::Connect {
-                    url: shown.to_owned(),
-                    reason: format!("the stream share's counting connection: {e}"),
-                });
-            }
-            None => {
-                return Err(super::NatsError::Connect {
-                    url: shown.to_owned(),
-                    reason: format!(
-                        "the stream share's counting connection: none within {:?}",
-                        builder.op_timeout
-                    ),
-                });
-            }
-        };
-        Ok(Counter {
-            client,
+    ) -> Counter {
+        Counter::new(
+            builder.connection.client_options(shown, builder.op_timeout),
+            &builder.url,
+            shown,
+            stream,
+            &super::msg_prefix(&builder.prefix),
+        )
+    }
+
+    /// Counts with `options` on `url` (printed as `shown`), in `stream`
+    /// whose messages carry `subject_prefix` (`<prefix>.msg.`).
+    pub(super) fn new(
+        options: async_nats::ConnectOptions,
+        url: &str,
+        shown: &str,
+        stream: &str,
+        subject_prefix: &str,
+    ) -> Counter {
+        Counter {
+            options: options.event_callback(|_| async {}),
+            url: url.to_owned(),
+            shown: shown.to_owned(),
             stream: stream.to_owned(),
-            subject_prefix: super::msg_prefix(&builder.prefix),
-        })
+            subject_prefix: subject_prefix.to_owned(),
+        }
+    }
+
+    /// Opens `component`'s counting connection (named
+    /// `airssys-stream-share <component>` on the server). One per
+    /// component, not one per host: the server closes a connection whose
+    /// answer passes its `max_pending` (64 MiB by default), and a
+    /// component publishing on very many long topics makes its count's
+    /// answer that large; a connection answers in order, so a neighbour's
+    /// count asked on the same one would wait behind that answer and be
+    /// lost with it. Only that component's counting is cut off, never a
+    /// neighbour's, nor the host's messages, requests and storage.
+    pub(super) async fn connect(&self, component: &str) -> Result<async_nats::Client, String> {
+        self.options
+            .clone()
+            .name(format!("airssys-stream-share {component}"))
+            .connect(self.url.as_str())
+            .await
+            .map_err(|e| format!("its counting connection to {}: {e}", self.shown))
     }
 
     /// The subject filter of `component`'s messages.
@@ -211,27 +238,84 @@ impl Counter {
         super::source_filter_under(&self.subject_prefix, component)
     }
 
-    /// Counts `component`'s messages in the stream, stopping once `enough`
-    /// are found or after `max_pages` pages.
+    /// The subject filters of the dead letters in the stream that
+    /// `component`'s filter takes and are not its own (made by the hosts
+    /// of the components that failed its messages:
+    /// `<prefix>.msg.<component>.airssys.dead-letter.>`), and of those
+    /// that are its own (it failed others' messages:
+    /// `<prefix>.msg.*.airssys.dead-letter.<component>`).
+    pub(super) fn dead_letter_filters(&self, component: &str) -> (String, String) {
+        let topic = super::super::dead_letter_topic("");
+        (
+            format!("{}{component}.{topic}>", self.subject_prefix),
+            format!("{}*.{topic}{component}", self.subject_prefix),
+        )
+    }
+
+    /// Counts `component`'s messages in the stream on `client` (its
+    /// counting connection), stopping once `enough` are found or after
+    /// `max_pages` pages: those on its stamp, less the dead letters other
+    /// components' hosts made of them, plus the dead letters its hosts
+    /// made of others' messages. A dead letter counts for the component
+    /// that failed the message, never for its source: a component failing
+    /// a neighbour's messages cannot use up the neighbour's share.
     pub(super) async fn count(
         &self,
+        client: &async_nats::Client,
         component: &str,
         enough: u64,
         max_pages: usize,
     ) -> Result<Counted, String> {
-        let filter = self.filter(component);
+        // One subject per component that failed its messages, and one per
+        // source it failed: small and exact, or the count fails.
+        let (of_it, its_own) = self.dead_letter_filters(component);
+        let exact = |counted: Counted, what: &str| {
+            if counted.complete {
+                Ok(counted.messages)
+            } else {
+                Err(format!(
+                    "the dead letters {what} were not counted in {max_pages} pages"
+                ))
+            }
+        };
+        let theirs = self
+            .count_filter(client, &of_it, u64::MAX, max_pages)
+            .await?;
+        let theirs = exact(theirs, "others made of its messages")?;
+        let mine = self
+            .count_filter(client, &its_own, u64::MAX, max_pages)
+            .await?;
+        let mine = exact(mine, "it made")?;
+        let enough = enough.saturating_add(theirs).saturating_sub(mine);
+        let all = self
+            .count_filter(client, &self.filter(component), enough, max_pages)
+            .await?;
+        Ok(Counted {
+            messages: all.messages.saturating_sub(theirs).saturating_add(mine),
+            ..all
+        })
+    }
+
+    /// Counts the stream's messages on subjects `filter` takes, stopping
+    /// once `enough` are found or after `max_pages` pages.
+    async fn count_filter(
+        &self,
+        client: &async_nats::Client,
+        filter: &str,
+        enough: u64,
+        max_pages: usize,
+    ) -> Result<Counted, String> {
         let subject = format!("$JS.API.STREAM.INFO.{}", self.stream);
         let mut messages = 0u64;
         let mut offset = 0usize;
         let mut pages = 0usize;
         loop {
             let request = serde_json::to_vec(&InfoRequest {
-                subjects_filter: &filter,
+                subjects_filter: filter,
                 offset,
             })
             .map_err(|e| e.to_string())?;
-            let answer = self
-                .client
+            let answer = client
                 .request(subject.clone(), request.into())
                 .await
                 .map_err(|e| e.to_string())?
@@ -410,11 +494,13 @@ enum Refusal {
     Spaced(Duration),
 }
 
-/// One component's estimate and the signal of its counts' ends.
+/// One component's estimate, the signal of its counts' ends, and its
+/// counting connection once made.
 #[derive(Debug, Default)]
 struct Entry {
     estimate: Mutex<Estimate>,
     counted: Condvar,
+    client: Mutex<Option<async_nats::Client>>,
 }
 
 /// The shares of this host's publishing components.
@@ -557,7 +643,21 @@ impl StreamShare {
         let within = self.op_timeout;
         self.handle.spawn(async move {
             let started = Instant::now();
-            let counted = tokio::time::timeout(within, counter.count(&component, share, MAX_PAGES))
+            let count = async {
+                // One count at a time per component: nobody else makes
+                // its connection meanwhile.
+                let made = lock(&entry.client).clone();
+                let client = match made {
+                    Some(client) => client,
+                    None => {
+                        let client = counter.connect(&component).await?;
+                        *lock(&entry.client) = Some(client.clone());
+                        client
+                    }
+                };
+                counter.count(&client, &component, share, MAX_PAGES).await
+            };
+            let counted = tokio::time::timeout(within, count)
                 .await
                 .unwrap_or_else(|_| Err(format!("no answer within {within:?}")))
                 .map(|c| c.messages);
@@ -774,6 +874,7 @@ mod tests {
             .build()
             .expect("a runtime");
         let url = server.url();
+        let url2 = url.clone();
         let (client, context) = runtime.block_on(async move {
             let client = async_nats::connect(url).await.expect("connects");
             let context = jetstream::new(client.clone());
@@ -799,13 +900,15 @@ mod tests {
         Fixture {
             server,
             runtime,
-            client: client.clone(),
+            client,
             context,
-            counter: Counter {
-                client,
-                stream: "t_messages".to_owned(),
-                subject_prefix: "t.msg.".to_owned(),
-            },
+            counter: Counter::new(
+                async_nats::ConnectOptions::new(),
+                &url2,
+                &url2,
+                "t_messages",
+                "t.msg.",
+            ),
         }
     }
 
@@ -852,11 +955,36 @@ mod tests {
             });
         }
 
+        /// Publishes `n` messages stamped `source` on `topic` and returns
+        /// once the stream stored them.
+        fn publish_on(&self, source: &str, topic: &str, n: usize) {
+            let client = self.client.clone();
+            let context = self.context.clone();
+            let subject = format!("t.msg.{source}.{topic}");
+            self.runtime.block_on(async move {
+                let mut stream = context.get_stream("t_messages").await.expect("stream");
+                let want = stream.info().await.expect("info").state.messages + n as u64;
+                for _ in 0..n {
+                    client
+                        .publish(subject.clone(), "x".into())
+                        .await
+                        .expect("publish");
+                }
+                client.flush().await.expect("flush");
+                let until = Instant::now() + Duration::from_secs(60);
+                while stream.info().await.expect("info").state.messages < want {
+                    assert!(Instant::now() < until, "not stored");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+        }
+
         fn count(&self, component: &str, enough: u64, pages: usize) -> Counted {
             let counter = self.counter.clone();
+            let client = self.client.clone();
             let component = component.to_owned();
             self.runtime
-                .block_on(async move { counter.count(&component, enough, pages).await })
+                .block_on(async move { counter.count(&client, &component, enough, pages).await })
                 .expect("counted")
         }
     }
@@ -881,6 +1009,21 @@ mod tests {
         // Stops once enough are found.
         let many = f.count("alice", 10, MAX_PAGES);
         assert!(many.messages >= 10, "{many:?}");
+    }
+
+    /// A dead letter counts for the component that failed the message
+    /// (its topic's last token), never for the message's source (its
+    /// stamp).
+    #[test]
+    fn dead_letters_count_for_the_component_that_made_them() {
+        let f = fixture();
+        f.publish("alice", 2, 3);
+        // mallory failed 5 of alice's messages, alice 2 of bob's.
+        f.publish_on("alice", "airssys.dead-letter.mallory", 5);
+        f.publish_on("bob", "airssys.dead-letter.alice", 2);
+        assert_eq!(f.count("alice", u64::MAX, MAX_PAGES).messages, 3 + 2);
+        assert_eq!(f.count("mallory", u64::MAX, MAX_PAGES).messages, 5);
+        assert_eq!(f.count("bob", u64::MAX, MAX_PAGES).messages, 0);
     }
 
     /// nats-server 2.9 pages by 100,000 subjects: a flood on 100,001
@@ -983,6 +1126,89 @@ mod tests {
         drop(paused);
     }
 
+    /// Stores `n` messages of `component` on distinct topics of 1,900
+    /// bytes (a count of them answers about `n` × 1.9 KiB).
+    fn store_long_topics(f: &Fixture, component: &str, n: usize) {
+        let long = "x".repeat(1900);
+        let client = f.client.clone();
+        let component = component.to_owned();
+        f.runtime.block_on(async move {
+            for i in 0..n {
+                client
+                    .publish(format!("t.msg.{component}.{long}{i}"), "x".into())
+                    .await
+                    .expect("publish");
+            }
+            client.flush().await.expect("flush");
+        });
+        let context = f.context.clone();
+        f.runtime.block_on(async move {
+            let until = Instant::now() + Duration::from_secs(120);
+            loop {
+                let mut stream = context.get_stream("t_messages").await.expect("stream");
+                let stored = stream.info().await.expect("info").state.messages;
+                if stored >= n as u64 {
+                    break;
+                }
+                assert!(Instant::now() < until, "stored {stored} of {n}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+
+    /// The red-team review's hole (session 10): counts of every component
+    /// ran on one connection, so a component whose count the server cuts
+    /// (40,000 long topics answer about 76 MiB, past its `max_pending`:
+    /// "Slow Consumer") made a neighbour's count, asked meanwhile, wait
+    /// behind it and fail with it: the neighbour's publish was refused.
+    /// Each component now counts on a connection of its own: the
+    /// flooder's count alone fails (closed), the neighbour's is answered.
+    #[test]
+    fn a_count_the_server_cuts_fails_only_its_own_component() {
+        let f = fixture();
+        store_long_topics(&f, "alice", 40_000);
+        let share = Arc::new(StreamShare::new(
+            500_000,
+            f.counter.clone(),
+            f.runtime.handle().clone(),
+            Duration::from_secs(30),
+        ));
+        let alice = {
+            let share = Arc::clone(&share);
+            std::thread::spawn(move || share.admit("alice", None).map(drop))
+        };
+        // Alice's count is asked, and the server is working on it.
+        let until = Instant::now() + Duration::from_secs(30);
+        while share.estimate("alice").refreshing.is_none() {
+            assert!(Instant::now() < until, "alice's count never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        // A neighbour's first publish waits for its own count.
+        let dave = share.admit("dave", None);
+        let alice = alice.join().expect("alice's thread");
+        assert!(
+            dave.is_ok(),
+            "the neighbour was refused for alice's count: {:?}",
+            dave.err()
+        );
+        let refused = alice.expect_err("alice's count was cut: refused");
+        assert!(refused.contains("component `alice`"), "{refused}");
+        // (Alice's count may time out first on a loaded machine: the cut
+        // comes once the server has its answer.)
+        let until = Instant::now() + Duration::from_secs(30);
+        while !f.server.log().contains("Slow Consumer") {
+            assert!(Instant::now() < until, "{}", f.server.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The neighbour publishes on.
+        std::thread::sleep(REFRESH_INTERVAL);
+        share
+            .admit("dave", None)
+            .expect("dave publishes on")
+            .stored();
+    }
+
     /// Measures what a count of a flood over long distinct topics costs
     /// (`cargo test -p airssys-runtime --features nats --lib huge -- --ignored --nocapture`).
     #[test]
@@ -1007,9 +1233,10 @@ mod tests {
         std::thread::sleep(Duration::from_secs(3));
         let started = Instant::now();
         let counter = f.counter.clone();
+        let client = f.client.clone();
         let counted = f
             .runtime
-            .block_on(async move { counter.count("flood", u64::MAX, MAX_PAGES).await });
+            .block_on(async move { counter.count(&client, "flood", u64::MAX, MAX_PAGES).await });
         eprintln!("{n} subjects: {counted:?} in {:?}", started.elapsed());
         eprintln!("{}", f.server.log());
     }
