@@ -515,14 +515,16 @@ impl AuditFile {
         AUDIT_FILE
             .set(Arc::clone(&queue))
             .map_err(|_| std::io::Error::other("an audit file is already open"))?;
-        Ok(airssys_runtime::AuditLog::to_lines(move |kind, line| {
-            let kind = match kind {
-                AuditLineKind::Allowed => Kind::Log,
-                AuditLineKind::Refused => Kind::Audit,
-                _ => Kind::Host,
-            };
-            queue.push(Stream::Stdout, kind, line);
-        }))
+        Ok(airssys_runtime::AuditLog::to_lines(
+            move |kind, component, line| {
+                let kind = match kind {
+                    AuditLineKind::Allowed => Kind::Log,
+                    AuditLineKind::Refused => Kind::Audit,
+                    _ => Kind::Host,
+                };
+                queue.push(Stream::Stdout, kind, Some(component), line);
+            },
+        ))
     }
 
     /// The process's audit file, if [`AuditFile::open`] opened one.
@@ -586,10 +588,14 @@ fn audit_file_note(state: &mut State) -> Vec<Line> {
     vec![
         Line {
             stream: Stream::Stdout,
+            kind: Kind::Host,
+            source: None,
             text: format!("{record}\n"),
         },
         Line {
             stream: Stream::Stderr,
+            kind: Kind::Host,
+            source: None,
             text: format!(
                 "airssys: the audit file was blocked: {refused} refused call(s), {allowed} \
                  allowed call(s), {other} other record(s) not written; {reason} (let the \
@@ -893,10 +899,15 @@ mod tests {
         };
         // Allowed calls fill their share (6 of 8), refusals the rest.
         for i in 0..10 {
-            queue.push(Stream::Stdout, Kind::Log, format!("allowed {i}"));
+            queue.push(Stream::Stdout, Kind::Log, Some("a"), format!("allowed {i}"));
         }
         for i in 0..3 {
-            queue.push(Stream::Stdout, Kind::Audit, format!("refused {i}"));
+            queue.push(
+                Stream::Stdout,
+                Kind::Audit,
+                Some("a"),
+                format!("refused {i}"),
+            );
         }
         assert_eq!(queue.dropped(), [4, 1, 0]);
         let note = (queue.note)(&mut queue.lock());

@@ -59,8 +59,12 @@ enum Sink {
     /// Written under a lock, on the thread that decided.
     Writer(Mutex<Box<dyn Write + Send>>),
     /// Handed over with their kind ([`AuditLog::to_lines`]).
-    Lines(Box<dyn Fn(AuditLineKind, String) + Send + Sync>),
+    Lines(Box<LineSink>),
 }
+
+/// A [`AuditLog::to_lines`] sink: what a line records, the component it
+/// is of, the line.
+type LineSink = dyn Fn(AuditLineKind, &str, String) + Send + Sync;
 
 /// What one JSON line of the audit sink records, for a sink that treats
 /// them apart ([`AuditLog::to_lines`]): a bounded queue may keep room for
@@ -283,14 +287,18 @@ impl AuditLog {
     }
 
     /// Hands each record to `sink` as one JSON line (without its line
-    /// break), with what it records.
+    /// break), with what it records and the component it is of (so a
+    /// bounded queue can keep one component's records from crowding out
+    /// its neighbours').
     ///
     /// `sink` runs on the thread that decided (a component's call), with
     /// no lock held: it must return at once, e.g. queue the line in a
     /// bounded queue written by a thread of its own and count what does
     /// not fit, as `airssys serve --audit FILE` does. A `sink` that
     /// blocks holds the component's call.
-    pub fn to_lines(sink: impl Fn(AuditLineKind, String) + Send + Sync + 'static) -> AuditLog {
+    pub fn to_lines(
+        sink: impl Fn(AuditLineKind, &str, String) + Send + Sync + 'static,
+    ) -> AuditLog {
         AuditLog::with_sink(Sink::Lines(Box::new(sink)))
     }
 
@@ -387,6 +395,7 @@ impl AuditLog {
         if self.sink.is_some() {
             self.write(
                 AuditLineKind::Other,
+                component,
                 &DroppedRecord {
                     time_ms: millis(time),
                     component,
@@ -415,7 +424,7 @@ impl AuditLog {
         }
     }
 
-    fn write(&self, kind: AuditLineKind, record: &impl serde::Serialize) {
+    fn write(&self, kind: AuditLineKind, component: &str, record: &impl serde::Serialize) {
         match &self.sink {
             None => {}
             Some(Sink::Writer(sink)) => {
@@ -431,7 +440,7 @@ impl AuditLog {
             }
             Some(Sink::Lines(sink)) => {
                 if let Ok(line) = serde_json::to_string(record) {
-                    sink(kind, line);
+                    sink(kind, component, line);
                 }
             }
         }
@@ -477,6 +486,7 @@ impl AuditLog {
         if self.sink.is_some() {
             self.write(
                 AuditLineKind::Other,
+                component,
                 &ReloadLine {
                     time_ms: millis(SystemTime::now()),
                     component,
@@ -540,6 +550,7 @@ impl AuditLog {
             };
             self.write(
                 kind,
+                component,
                 &DecisionLine {
                     time_ms: millis(time),
                     component,
@@ -688,7 +699,10 @@ mod tests {
     fn a_line_sink_gets_each_line_with_what_it_records() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&seen);
-        let log = AuditLog::to_lines(move |kind, line| lock(&sink).push((kind, line)));
+        let log = AuditLog::to_lines(move |kind, component, line| {
+            assert_eq!(component, "c");
+            lock(&sink).push((kind, line));
+        });
         log.limit_denials("c", 1);
         let grant: Capability = "kv:read:counter/*".parse().expect("grant");
         let mut decided = Decided {
