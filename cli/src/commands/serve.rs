@@ -1,6 +1,7 @@
 //! `airssys serve <COMPONENT>... --policy FILE [--listen ADDR]
 //! [--storage PATH] [--allow-remote] [--token-file FILE]
-//! [--drain-timeout SECS] [--queue N] [--nats URL [--nats-* ...]]`.
+//! [--drain-timeout SECS] [--queue N] [--max-connections N]
+//! [--max-connections-per-address N] [--nats URL [--nats-* ...]]`.
 //!
 //! Builds (crate directories) and reads the components as `airssys run`
 //! does, loads them under the policy file (printing what each was
