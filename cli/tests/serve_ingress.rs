@@ -25,6 +25,8 @@ const NEIGHBOUR: [u8; 4] = [127, 0, 0, 2];
 struct Served {
     child: Child,
     address: SocketAddr,
+    /// Holds the policy file.
+    _dir: tempfile::TempDir,
 }
 
 impl Served {
@@ -38,14 +40,22 @@ impl Served {
         let (mut child, stdout, stderr) =
             common::spawn_serve(&common::repo_root(), &common::shared_target(), &all, &[]);
         let address = common::wait_listening(&mut child, &stdout, &stderr);
-        let served = Served { child, address };
+        let served = Served {
+            child,
+            address,
+            _dir: dir,
+        };
         // Ready once the echo answers.
         let runtime = runtime();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !runtime
-            .block_on(ask(NEIGHBOUR, address, &echo_request(b"up")))
-            .starts_with("HTTP/1.1 200")
-        {
+        let up = || {
+            runtime.block_on(async {
+                let request = echo_request(b"up");
+                let asked = ask(NEIGHBOUR, address, &request);
+                tokio::time::timeout(Duration::from_secs(5), asked).await
+            })
+        };
+        while !up().is_ok_and(|answer| answer.starts_with("HTTP/1.1 200")) {
             assert!(std::time::Instant::now() < deadline, "never ready");
             std::thread::sleep(Duration::from_millis(100));
         }
