@@ -14,6 +14,11 @@
 //! paths are 404, a known path with another method 405, a body over
 //! [`MAX_BODY`] 413. With a token configured every request without
 //! `Authorization: Bearer <token>` is answered 401 before it is routed.
+//!
+//! The accept loop keeps clients within [`Bounds`]: connections in all
+//! and per client address, and deadlines for a request's head, its body
+//! (408) and taking its answer, so a client that stalls holds nothing for
+//! long (docs/serve.md, "Clients that hold connections").
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -382,8 +387,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The whole body, at most [`MAX_BODY`] bytes (413 beyond, 400 when the
-/// body breaks off), within `timeout` (408 beyond, and the connection
-/// closed: the rest of the body is never read).
+/// body breaks off), within the ingress's [`Bounds::body`] (408 beyond,
+/// and the connection closed: the rest of the body is never read).
 async fn read_body<B>(body: B, ingress: &Ingress) -> Result<Vec<u8>, Response<Full<Bytes>>>
 where
     B: Body<Data = Bytes>,
