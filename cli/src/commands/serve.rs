@@ -1,6 +1,7 @@
 //! `airssys serve <COMPONENT>... --policy FILE [--listen ADDR]
 //! [--storage PATH] [--allow-remote] [--token-file FILE]
-//! [--drain-timeout SECS] [--queue N] [--nats URL [--nats-* ...]]`.
+//! [--drain-timeout SECS] [--queue N] [--max-connections N]
+//! [--max-connections-per-address N] [--nats URL [--nats-* ...]]`.
 //!
 //! Builds (crate directories) and reads the components as `airssys run`
 //! does, loads them under the policy file (printing what each was
@@ -106,6 +107,24 @@ pub(crate) struct Args {
     /// more is answered 429.
     #[arg(long, value_name = "N", default_value_t = 64)]
     queue: usize,
+    /// HTTP connections served at once; the next waits until one closes.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = http::MAX_CONNECTIONS as u64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536)
+    )]
+    max_connections: u64,
+    /// HTTP connections one client address (an IPv6 /64) may hold at
+    /// once; one more is closed at once (default: an eighth of
+    /// --max-connections, at least 1). Behind a reverse proxy, set it to
+    /// --max-connections.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..=65_536)
+    )]
+    max_connections_per_address: Option<u64>,
     /// NATS: `--nats URL` and its options (docs/distributed.md).
     #[command(flatten)]
     nats: super::nats::NatsArgs,
@@ -240,6 +259,12 @@ fn run_inner(args: &Args, output: &mut Option<Output>) -> Result<Exit, Exit> {
         .build()
         .map_err(|e| fail(2, format_args!("cannot start the HTTP runtime: {e}")))?;
     let drain = Duration::from_secs(args.drain_timeout);
+    let bounds = http::Bounds::new(
+        usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        args.max_connections_per_address
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    );
+    let ingress = Ingress::new(Arc::clone(&backend), token, bounds);
     let code = runtime.block_on(async {
         let set_up = listener
             .set_nonblocking(true)
@@ -247,7 +272,7 @@ fn run_inner(args: &Args, output: &mut Option<Output>) -> Result<Exit, Exit> {
             .and_then(|listener| Ok((listener, Signals::new()?)));
         match set_up {
             Ok((listener, signals)) => {
-                serve(listener, signals, address, &first, backend, token, drain).await
+                serve(listener, signals, address, &first, backend, ingress, drain).await
             }
             Err(e) => {
                 let stopping = Arc::clone(&backend);
@@ -459,10 +484,10 @@ async fn serve(
     address: SocketAddr,
     first: &str,
     backend: Arc<dyn Backend>,
-    token: Option<Token>,
+    ingress: Ingress,
     drain: Duration,
 ) -> Exit {
-    let guarded = if token.is_some() {
+    let guarded = if ingress.has_token() {
         "every request needs `Authorization: Bearer <token>`"
     } else {
         "no token: loopback only, admin calls refused"
@@ -487,9 +512,9 @@ async fn serve(
         }
         say("ready: every component serves (GET /v1/health answers 200)".to_owned());
     });
-    let ingress = Arc::new(Ingress::new(Arc::clone(&backend), token));
+    let ingress = Arc::new(ingress);
     let mut which = "";
-    let graceful = http::accept_until(listener, ingress, http::MAX_CONNECTIONS, async {
+    let graceful = http::accept_until(listener, ingress, async {
         which = signals.stop(&backend).await;
     })
     .await;

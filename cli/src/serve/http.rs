@@ -14,15 +14,27 @@
 //! paths are 404, a known path with another method 405, a body over
 //! [`MAX_BODY`] 413. With a token configured every request without
 //! `Authorization: Bearer <token>` is answered 401 before it is routed.
+//!
+//! The accept loop keeps clients within [`Bounds`]: connections in all
+//! and per client address, and deadlines for a request's head, its body
+//! (408) and taking its answer, so a client that stalls holds nothing for
+//! long (docs/serve.md, "Clients that hold connections").
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Body;
-use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -71,16 +83,95 @@ impl Token {
     }
 }
 
-/// The ingress: the host behind it and the token it asks for.
+/// The ingress: the host behind it, the token it asks for, and what
+/// its clients may hold.
 pub(crate) struct Ingress {
     backend: Arc<dyn Backend>,
     token: Option<Token>,
+    bounds: Bounds,
+    stats: Stats,
+}
+
+/// What the ingress's bounds did, for `GET /metrics`.
+#[derive(Debug, Default)]
+struct Stats {
+    /// Connections served now.
+    open: AtomicU64,
+    /// Connections closed at accept: their client held its share.
+    per_address: AtomicU64,
+    /// Connections closed without a whole request head in time.
+    header: AtomicU64,
+    /// Requests answered 408: the body did not come in time.
+    body: AtomicU64,
+    /// Connections closed: the client took no answer in time.
+    write: AtomicU64,
+}
+
+impl Stats {
+    /// The counters in Prometheus text.
+    fn text(&self) -> String {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut text = format!(
+            "# HELP airssys_http_connections HTTP connections served now.\n\
+             # TYPE airssys_http_connections gauge\n\
+             airssys_http_connections {}\n\
+             # HELP airssys_http_connections_cut_total HTTP connections or requests the ingress \
+             cut at a bound: per_address (closed at accept, the client held its share), header \
+             (no whole request head in time), body (408, the body did not come in time), write \
+             (the client took no answer in time).\n\
+             # TYPE airssys_http_connections_cut_total counter\n",
+            get(&self.open)
+        );
+        for (reason, counter) in [
+            ("per_address", &self.per_address),
+            ("header", &self.header),
+            ("body", &self.body),
+            ("write", &self.write),
+        ] {
+            let _ = writeln!(
+                text,
+                "airssys_http_connections_cut_total{{reason=\"{reason}\"}} {}",
+                get(counter)
+            );
+        }
+        text
+    }
+
+    /// Counts a connection that ended with `error`, if a bound cut it.
+    fn count_end(&self, error: &hyper::Error) {
+        if error.is_timeout() {
+            self.header.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            if cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+            {
+                self.write.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            source = cause.source();
+        }
+    }
 }
 
 impl Ingress {
-    /// An ingress to `backend`; with `token`, every request needs it.
-    pub(crate) fn new(backend: Arc<dyn Backend>, token: Option<Token>) -> Ingress {
-        Ingress { backend, token }
+    /// An ingress to `backend` within `bounds`; with `token`, every
+    /// request needs it.
+    pub(crate) fn new(backend: Arc<dyn Backend>, token: Option<Token>, bounds: Bounds) -> Ingress {
+        Ingress {
+            backend,
+            token,
+            bounds,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Whether requests need a token.
+    pub(crate) fn has_token(&self) -> bool {
+        self.token.is_some()
     }
 }
 
@@ -204,7 +295,7 @@ where
     let backend = Arc::clone(&ingress.backend);
     let response = match route {
         Route::Request(name) => {
-            let payload = match read_body(request.into_body()).await {
+            let payload = match read_body(request.into_body(), &ingress).await {
                 Ok(payload) => payload,
                 Err(response) => return Ok(response),
             };
@@ -215,7 +306,7 @@ where
             }
         }
         Route::Publish(topic) => {
-            let payload = match read_body(request.into_body()).await {
+            let payload = match read_body(request.into_body(), &ingress).await {
                 Ok(payload) => payload,
                 Err(response) => return Ok(response),
             };
@@ -232,7 +323,11 @@ where
         }
         Route::Health => health(backend.as_ref()),
         Route::Components => respond(StatusCode::OK, "application/json", backend.status_json()),
-        Route::Metrics => respond(StatusCode::OK, METRICS_TYPE, backend.metrics_text()),
+        Route::Metrics => {
+            let mut text = backend.metrics_text();
+            text.push_str(&ingress.stats.text());
+            respond(StatusCode::OK, METRICS_TYPE, text)
+        }
         Route::Reload => {
             let reloaded = blocking(move || backend.reload()).await;
             super::print_reload("POST /v1/admin/reload", &reloaded);
@@ -292,8 +387,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The whole body, at most [`MAX_BODY`] bytes (413 beyond, 400 when the
-/// body breaks off).
-async fn read_body<B>(body: B) -> Result<Vec<u8>, Response<Full<Bytes>>>
+/// body breaks off), within the ingress's [`Bounds::body`] (408 beyond,
+/// and the connection closed: the rest of the body is never read).
+async fn read_body<B>(body: B, ingress: &Ingress) -> Result<Vec<u8>, Response<Full<Bytes>>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -307,29 +403,251 @@ where
     if body.size_hint().lower() > MAX_BODY as u64 {
         return Err(too_large());
     }
-    match Limited::new(body, MAX_BODY).collect().await {
+    let timeout = ingress.bounds.body;
+    let Ok(collected) = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await
+    else {
+        ingress.stats.body.fetch_add(1, Ordering::Relaxed);
+        let mut response = refuse(
+            408,
+            &format!(
+                "the request body did not arrive within {} s; send it whole, at most {MAX_BODY} \
+                 bytes, in that time",
+                timeout.as_secs()
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return Err(response);
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes().to_vec()),
         Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
         Err(e) => Err(refuse(400, &format!("cannot read the request body: {e}"))),
     }
 }
 
-/// Connections served at once; the next is accepted when one closes
-/// (each holds a descriptor and a task).
+/// Connections served at once by default (`--max-connections`); the next
+/// is accepted when one closes (each holds a descriptor and a task).
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
 
-/// Accepts connections on `listener` and serves them, at most
-/// `max_connections` at once, until `stop` completes; then stops
-/// accepting (the listener is dropped) and returns the connections still
-/// open, to drain.
+/// The time a connection gets to send a whole request head: from its
+/// accept, and from the end of the previous answer on a kept-alive
+/// connection (hyper's `header_read_timeout`, which also runs while a
+/// connection is idle between requests). Beyond, it is closed without an
+/// answer.
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The time a request gets to send its whole body once its head is in;
+/// beyond, it is answered 408 and the connection closed.
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The time a client gets to take an answer (each flush of hyper's write
+/// buffer: the head and a whole body); beyond, the connection is closed.
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many connections the ingress serves, from one client and in all,
+/// and how long each step of a request may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// Connections served at once.
+    pub(crate) connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold at once.
+    pub(crate) per_address: usize,
+    /// See [`HEADER_TIMEOUT`].
+    pub(crate) header: Duration,
+    /// See [`BODY_TIMEOUT`].
+    pub(crate) body: Duration,
+    /// See [`WRITE_TIMEOUT`].
+    pub(crate) write: Duration,
+}
+
+impl Bounds {
+    /// `connections` at once, `per_address` of them from one address (by
+    /// default an eighth, at least 1), and the default timeouts.
+    pub(crate) fn new(connections: usize, per_address: Option<usize>) -> Bounds {
+        let connections = connections.max(1);
+        Bounds {
+            connections,
+            per_address: per_address.unwrap_or(connections / 8).max(1),
+            header: HEADER_TIMEOUT,
+            body: BODY_TIMEOUT,
+            write: WRITE_TIMEOUT,
+        }
+    }
+}
+
+/// The client a connection counts against: its IPv4 address, or the /64
+/// of its IPv6 address (one host usually holds a whole /64).
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
+}
+
+/// Connections open per client.
+#[derive(Default)]
+struct Clients(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection of a client, given back when dropped.
+struct ClientSlot {
+    clients: Arc<Clients>,
+    client: IpAddr,
+}
+
+impl Clients {
+    /// A slot for one more connection of `client`, unless it holds `most`.
+    fn take(self: &Arc<Self>, client: IpAddr, most: usize) -> Option<ClientSlot> {
+        let mut open = crate::sync::lock(&self.0);
+        let count = open.entry(client).or_insert(0);
+        if *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: Arc::clone(self),
+            client,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = crate::sync::lock(&self.clients.0);
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// A connection whose writes must be taken by the client in time: from
+/// the first write after a flush until the next flush completes, at most
+/// the limit; beyond, writing fails (`TimedOut`) and hyper closes the
+/// connection. Reads pass through.
+struct WriteDeadline<T> {
+    io: T,
+    limit: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl<T> WriteDeadline<T> {
+    fn new(io: T, limit: Duration) -> WriteDeadline<T> {
+        WriteDeadline {
+            io,
+            limit,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+            armed: false,
+        }
+    }
+
+    /// Starts the clock, unless it runs.
+    fn arm(&mut self) {
+        if !self.armed {
+            self.armed = true;
+            let at = tokio::time::Instant::now() + self.limit;
+            self.deadline.as_mut().reset(at);
+        }
+    }
+
+    /// A write that could not go on: an error once the time is up.
+    fn pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<R>> {
+        if self.armed && self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the client took no answer for {} s",
+                    self.limit.as_secs_f64()
+                ),
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for WriteDeadline<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for WriteDeadline<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        this.arm();
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Pending => this.pending(cx),
+            done => done,
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        this.arm();
+        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+            Poll::Pending => this.pending(cx),
+            done => done,
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                this.armed = false;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => this.pending(cx),
+            failed => failed,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_shutdown(cx) {
+            Poll::Pending => this.pending(cx),
+            done => done,
+        }
+    }
+}
+
+/// Accepts connections on `listener` and serves them within the
+/// ingress's bounds until `stop` completes; then stops accepting (the
+/// listener is dropped) and returns the connections still open, to drain.
+/// A connection from a client that already holds its share
+/// ([`Bounds::per_address`]) is closed at once.
 pub(crate) async fn accept_until(
     listener: tokio::net::TcpListener,
     ingress: Arc<Ingress>,
-    max_connections: usize,
     stop: impl Future<Output = ()>,
 ) -> GracefulShutdown {
+    let bounds = ingress.bounds;
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let permits = Arc::new(tokio::sync::Semaphore::new(bounds.connections));
+    let clients = Arc::new(Clients::default());
     let mut stop = std::pin::pin!(stop);
     loop {
         let permit = tokio::select! {
@@ -339,29 +657,44 @@ pub(crate) async fn accept_until(
                 Err(_) => break,
             },
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 // Out of descriptors and the like: wait, then go on.
                 Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
+        // One client cannot take every slot: beyond its share, closed
+        // at once (the permit goes back with it).
+        let Some(slot) = clients.take(client_of(peer.ip()), bounds.per_address) else {
+            ingress.stats.per_address.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
         // Answers are written whole; no reason to wait for an ACK.
         let _ = stream.set_nodelay(true);
-        let ingress = Arc::clone(&ingress);
+        let served = Arc::clone(&ingress);
         let service =
-            hyper::service::service_fn(move |request| handle(Arc::clone(&ingress), request));
+            hyper::service::service_fn(move |request| handle(Arc::clone(&served), request));
+        let io = WriteDeadline::new(TokioIo::new(stream), bounds.write);
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .serve_connection(TokioIo::new(stream), service);
+            .header_read_timeout(bounds.header)
+            .serve_connection(io, service);
         let connection = graceful.watch(connection);
+        let ingress = Arc::clone(&ingress);
+        ingress.stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            // A client that goes away mid-request is no error of ours.
-            let _ = connection.await;
+            // A client that goes away mid-request is no error of ours;
+            // one cut at a bound is counted.
+            if let Err(e) = connection.await {
+                ingress.stats.count_end(&e);
+            }
+            ingress.stats.open.fetch_sub(1, Ordering::Relaxed);
+            drop(slot);
             drop(permit);
         });
     }
@@ -377,6 +710,9 @@ mod tests {
 
     use super::*;
     use crate::serve::Reloaded;
+
+    /// The reply of `large`: more than the socket buffers of both ends hold.
+    const LARGE: usize = 64 * 1024 * 1024;
 
     /// A host answering from a table: `echo` replies with the payload,
     /// `guarded` is denied, `trap` traps; anything else is not found.
@@ -408,6 +744,7 @@ mod tests {
             };
             match component {
                 "echo" => Ok(payload),
+                "large" => Ok(vec![b'x'; LARGE]),
                 "guarded" => failure(403, "`guarded` was denied kv:write:x"),
                 "trap" => failure(500, "`trap` trapped"),
                 "busy" => failure(429, "`busy` is busy: 64 requests queued (bound 64)"),
@@ -499,7 +836,8 @@ mod tests {
     fn ingress(fake: Fake, token: Option<&str>) -> (Arc<Fake>, Arc<Ingress>) {
         let fake = Arc::new(fake);
         let backend: Arc<dyn Backend> = fake.clone();
-        let ingress = Arc::new(Ingress::new(backend, token.and_then(Token::new)));
+        let bounds = Bounds::new(MAX_CONNECTIONS, None);
+        let ingress = Arc::new(Ingress::new(backend, token.and_then(Token::new), bounds));
         (fake, ingress)
     }
 
@@ -775,15 +1113,7 @@ mod tests {
     async fn connections_beyond_the_bound_wait_until_one_closes() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-        let (_, ingress) = ingress(Fake::default(), None);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(accept_until(
-            listener,
-            ingress,
-            1,
-            std::future::pending::<()>(),
-        ));
+        let (address, _) = listen(Fake::default(), |bounds| bounds.connections = 1).await;
         let first = tokio::net::TcpStream::connect(address).await.unwrap();
         let mut second = tokio::net::TcpStream::connect(address).await.unwrap();
         second
@@ -803,5 +1133,262 @@ mod tests {
             String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200 OK"),
             "{answer:?}"
         );
+    }
+
+    /// Serves `fake` on a loopback port within the default bounds as
+    /// `change` leaves them; the address.
+    async fn listen(
+        fake: Fake,
+        change: impl FnOnce(&mut Bounds),
+    ) -> (std::net::SocketAddr, Arc<Ingress>) {
+        let mut bounds = Bounds::new(MAX_CONNECTIONS, None);
+        change(&mut bounds);
+        let backend: Arc<dyn Backend> = Arc::new(fake);
+        let ingress = Arc::new(Ingress::new(backend, None, bounds));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(accept_until(
+            listener,
+            Arc::clone(&ingress),
+            std::future::pending::<()>(),
+        ));
+        (address, ingress)
+    }
+
+    /// Waits (at most 5 s) until `counter` is `expected`.
+    async fn counted(counter: &AtomicU64, expected: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while counter.load(Ordering::Relaxed) != expected {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "counted {}, not {expected}",
+                counter.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A connection from the loopback address `from` to `to`, taking at
+    /// most `receive_buffer` bytes before its reader reads (if given).
+    async fn connect_from(
+        from: [u8; 4],
+        to: std::net::SocketAddr,
+        receive_buffer: Option<u32>,
+    ) -> tokio::net::TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(bytes) = receive_buffer {
+            socket.set_recv_buffer_size(bytes).unwrap();
+        }
+        socket.bind((from, 0).into()).unwrap();
+        socket.connect(to).await.unwrap()
+    }
+
+    /// What `GET /v1/health` on a new connection from `from` is answered
+    /// (empty when the connection is closed unanswered); fails when no
+    /// answer comes within 5 s.
+    async fn health_from(from: [u8; 4], to: std::net::SocketAddr) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let asked = async {
+            let mut stream = connect_from(from, to, None).await;
+            let _ = stream
+                .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer).await;
+            String::from_utf8_lossy(&answer).into_owned()
+        };
+        tokio::time::timeout(Duration::from_secs(5), asked)
+            .await
+            .expect("GET /v1/health was not answered within 5 s")
+    }
+
+    /// Whether the server closes `stream` within 5 s, reading what comes.
+    async fn closed_within_5_s(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), async {
+            // A reset is a close too.
+            let _ = stream.read_to_end(&mut answer).await;
+        })
+        .await;
+        assert!(
+            read.is_ok(),
+            "the connection was still open after 5 s: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn silent_slow_and_idle_connections_are_closed_at_the_header_deadline() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (address, ingress) = listen(Fake::default(), |bounds| {
+            bounds.header = Duration::from_secs(1);
+        })
+        .await;
+        // Sends nothing.
+        let mut silent = connect_from([127, 0, 0, 1], address, None).await;
+        assert_eq!(closed_within_5_s(&mut silent).await, "");
+        // Sends its head a line at a time, never ending it (slowloris).
+        let (mut reader, mut writer) = connect_from([127, 0, 0, 1], address, None)
+            .await
+            .into_split();
+        let trickle = tokio::spawn(async move {
+            let _ = writer.write_all(b"GET /v1/health HTTP/1.1\r\n").await;
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if writer.write_all(b"X-Slow: y\r\n").await.is_err() {
+                    break;
+                }
+            }
+        });
+        assert_eq!(closed_within_5_s(&mut reader).await, "");
+        trickle.abort();
+        // Kept alive after one answer, then idle.
+        let mut idle = connect_from([127, 0, 0, 1], address, None).await;
+        idle.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = vec![0; 4096];
+        let n = idle.read(&mut first).await.unwrap();
+        assert!(first[..n].starts_with(b"HTTP/1.1 200 OK"), "{first:?}");
+        closed_within_5_s(&mut idle).await;
+        counted(&ingress.stats.header, 3).await;
+    }
+
+    #[tokio::test]
+    async fn a_body_sent_a_byte_at_a_time_is_answered_408_at_the_body_deadline() {
+        use tokio::io::AsyncWriteExt;
+        let (address, ingress) = listen(Fake::default(), |bounds| {
+            bounds.connections = 1;
+            bounds.body = Duration::from_secs(1);
+        })
+        .await;
+        let (mut reader, mut writer) = connect_from([127, 0, 0, 1], address, None)
+            .await
+            .into_split();
+        let trickle = tokio::spawn(async move {
+            let head = b"POST /v1/components/echo/request HTTP/1.1\r\nHost: x\r\n\
+                         Content-Length: 1000\r\n\r\n";
+            let _ = writer.write_all(head).await;
+            for _ in 0..1000 {
+                if writer.write_all(b"x").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let answer = closed_within_5_s(&mut reader).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 408 Request Timeout"),
+            "{answer}"
+        );
+        assert!(answer.contains("did not arrive within 1 s"), "{answer}");
+        trickle.abort();
+        counted(&ingress.stats.body, 1).await;
+        // Its slot is free again.
+        let answer = health_from([127, 0, 0, 1], address).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_reads_its_answer_is_cut_at_the_write_deadline() {
+        use tokio::io::AsyncWriteExt;
+        let fake = Arc::new(Fake::default());
+        let backend: Arc<dyn Backend> = fake.clone();
+        let mut bounds = Bounds::new(1, None);
+        bounds.write = Duration::from_secs(1);
+        let ingress = Arc::new(Ingress::new(backend, None, bounds));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(accept_until(
+            listener,
+            Arc::clone(&ingress),
+            std::future::pending::<()>(),
+        ));
+
+        let mut stalled = connect_from([127, 0, 0, 1], address, Some(4096)).await;
+        stalled
+            .write_all(
+                b"POST /v1/components/large/request HTTP/1.1\r\nHost: x\r\n\
+                  Content-Length: 0\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        // The component's call is over before its answer is written: a
+        // client that does not read holds its connection, not the
+        // component.
+        let called = async {
+            while fake.calls.lock().unwrap().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), called)
+            .await
+            .expect("the component was called");
+        // The only slot: free again once the stalled answer is cut.
+        let answer = health_from([127, 0, 0, 2], address).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        counted(&ingress.stats.write, 1).await;
+        drop(stalled);
+    }
+
+    #[tokio::test]
+    async fn one_client_address_cannot_take_every_connection() {
+        let (address, ingress) = listen(Fake::default(), |bounds| {
+            bounds.connections = 4;
+            bounds.per_address = 2;
+            bounds.header = Duration::from_secs(60);
+        })
+        .await;
+        // 127.0.0.1 opens every slot's worth of connections and sends
+        // nothing: two are served (and wait), the rest closed at once.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(connect_from([127, 0, 0, 1], address, None).await);
+        }
+        // Another client is served at once.
+        let answer = health_from([127, 0, 0, 2], address).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        let mut closed = 0;
+        for stream in &mut held {
+            let mut byte = [0; 1];
+            let read = tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::io::AsyncReadExt::read(stream, &mut byte),
+            )
+            .await;
+            if matches!(read, Ok(Ok(0) | Err(_))) {
+                closed += 1;
+            }
+        }
+        assert_eq!(closed, 2, "connections of 127.0.0.1 closed at once");
+        assert_eq!(health_from([127, 0, 0, 1], address).await, "");
+        counted(&ingress.stats.per_address, 3).await;
+        let metrics = call(&ingress, Method::GET, "/metrics", None, b"")
+            .await
+            .body;
+        for line in [
+            "airssys_http_connections 2\n",
+            "airssys_http_connections_cut_total{reason=\"per_address\"} 3\n",
+            "airssys_http_connections_cut_total{reason=\"write\"} 0\n",
+        ] {
+            assert!(metrics.contains(line), "{line} in:\n{metrics}");
+        }
+    }
+
+    #[test]
+    fn a_client_is_its_ipv4_address_or_its_ipv6_64() {
+        let client = |text: &str| client_of(text.parse().unwrap()).to_string();
+        assert_eq!(client("192.0.2.7"), "192.0.2.7");
+        assert_eq!(client("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(client("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(client("2001:db8:1:2::1"), client("2001:db8:1:2:ffff::9"));
+        assert_ne!(client("2001:db8:1:2::1"), client("2001:db8:1:3::1"));
+        let bounds = Bounds::new(1024, None);
+        assert_eq!((bounds.connections, bounds.per_address), (1024, 128));
+        assert_eq!(Bounds::new(8, None).per_address, 1);
+        assert_eq!(Bounds::new(16, None).per_address, 2);
+        assert_eq!(Bounds::new(8, Some(8)).per_address, 8);
     }
 }
