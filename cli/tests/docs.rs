@@ -2156,3 +2156,84 @@ fn the_build_mistake_of_the_host_embed_readme_fails_as_shown() {
     }
     assert_eq!(shown_blocks, 2, "{page} shows both refusals");
 }
+
+/// `docs/README.md`, the docs index, links every page of `docs/` and
+/// `docs/decisions/` (a page added without a line in the index fails
+/// here), and every page it links exists.
+#[test]
+fn the_docs_index_lists_every_page() {
+    let index = std::fs::read_to_string(repo_root().join("docs/README.md")).unwrap();
+    let mut failures = Vec::new();
+    for dir in ["docs", "docs/decisions"] {
+        for entry in std::fs::read_dir(repo_root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".md") || name == "README.md" {
+                continue;
+            }
+            let link = match dir.strip_prefix("docs/") {
+                Some(sub) => format!("]({sub}/{name})"),
+                None => format!("]({name})"),
+            };
+            if !index.contains(&link) {
+                failures.push(format!("{dir}/{name} is not linked from docs/README.md"));
+            }
+        }
+    }
+    for link in index.split("](").skip(1) {
+        let target = link.split(')').next().unwrap().split('#').next().unwrap();
+        if target.is_empty() || target.starts_with("http") {
+            continue;
+        }
+        if !repo_root().join("docs").join(target).exists() {
+            failures.push(format!(
+                "docs/README.md links {target}, which does not exist"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The layout table of `README.md` names every subcommand `airssys
+/// --help` lists (in its `cli/` row) and every directory of `examples/`
+/// (in its `examples/` row).
+#[test]
+fn the_layout_of_the_readme_names_every_subcommand_and_example() {
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let row = |path: &str| {
+        readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{path}` |")))
+            .unwrap_or_else(|| panic!("README.md's layout has no row `{path}`"))
+            .to_owned()
+    };
+    let (cli, examples) = (row("cli/"), row("examples/"));
+    let help = airssys(&["--help".to_owned()], &root);
+    let mut failures = Vec::new();
+    for line in text(&help.stdout)
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+    {
+        let Some(command) = line.split_whitespace().next() else {
+            continue;
+        };
+        if command != "help" && !cli.contains(&format!("`{command}")) {
+            failures.push(format!("README.md's `cli/` row does not name `{command}`"));
+        }
+    }
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !examples.contains(&format!("`{name}`")) {
+            failures.push(format!(
+                "README.md's `examples/` row does not name `{name}`"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
