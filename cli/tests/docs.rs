@@ -8,7 +8,8 @@
 //!
 //! Other pages are run by the tests next to their feature:
 //! `docs/getting-started.md` by `getting_started.rs`, `docs/serve.md` by
-//! `serve.rs`, `docs/distributed.md`'s quickstart by `distributed.rs`,
+//! `serve.rs` (its line about dropped output by `serve_output.rs`),
+//! `docs/distributed.md`'s quickstart by `distributed.rs`,
 //! `docs/other-languages.md` by `examples.rs`, `docs/least-privilege.md` by
 //! `authority.rs`, `docs/nats.md` and `docs/server.md` as doc tests of
 //! `airssys-runtime`.
