@@ -2238,3 +2238,96 @@ fn the_layout_of_the_readme_names_every_subcommand_and_example() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The anchors of a Markdown page: its headings as GitHub makes them
+/// (lower case, punctuation dropped, spaces as `-`; a repeated heading
+/// `-1`, `-2`, ..) and its `<a id="..">` tags.
+fn anchors(source: &str) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    let mut fenced = false;
+    for line in source.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced {
+            continue;
+        }
+        for id in line.split("<a id=\"").skip(1) {
+            out.insert(id.split('"').next().unwrap().to_owned());
+        }
+        let Some(heading) = line.strip_prefix('#') else {
+            continue;
+        };
+        let slug: String = heading
+            .trim_start_matches('#')
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let mut unique = slug.clone();
+        let mut n = 0;
+        while !out.insert(unique.clone()) {
+            n += 1;
+            unique = format!("{slug}-{n}");
+        }
+    }
+    out
+}
+
+/// Every relative link of the docs (README.md, ARCHITECTURE.md, `docs/`,
+/// `docs/decisions/`, the examples' READMEs), outside code blocks, names
+/// a file that exists and, with `#anchor`, a heading (or `<a id>`) of it.
+#[test]
+fn every_link_of_the_docs_reaches_its_page_and_heading() {
+    let root = repo_root();
+    let mut pages = doc_pages();
+    pages.push("ARCHITECTURE.md".to_owned());
+    for entry in std::fs::read_dir(root.join("docs/decisions")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            pages.push(format!("docs/decisions/{name}"));
+        }
+    }
+    let mut failures = Vec::new();
+    let mut links = 0;
+    for page in &pages {
+        let source = std::fs::read_to_string(root.join(page)).unwrap();
+        let mut fenced = false;
+        for (n, line) in source.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+            }
+            if fenced {
+                continue;
+            }
+            for link in line.split("](").skip(1) {
+                let Some(target) = link.split(')').next() else {
+                    continue;
+                };
+                if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                    continue;
+                }
+                links += 1;
+                let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+                let file = if path.is_empty() {
+                    root.join(page)
+                } else {
+                    root.join(page).parent().unwrap().join(path)
+                };
+                let at = format!("{page}:{}: `{target}`", n + 1);
+                if !file.exists() {
+                    failures.push(format!("{at}: no such file"));
+                } else if !anchor.is_empty()
+                    && file.extension().is_some_and(|e| e == "md")
+                    && !anchors(&std::fs::read_to_string(&file).unwrap()).contains(anchor)
+                {
+                    failures.push(format!("{at}: no such heading"));
+                }
+            }
+        }
+    }
+    assert!(links > 100, "only {links} links found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
