@@ -2331,3 +2331,66 @@ fn every_link_of_the_docs_reaches_its_page_and_heading() {
     assert!(links > 100, "only {links} links found");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Output samples of the NATS and serve pages tied to real output by a
+/// test other than the commands' own: the page, how the sample starts,
+/// the test that finds it in what the program prints.
+const TEXT_SAMPLES: &[(&str, &str, &str)] = &[
+    (
+        "docs/distributed.md",
+        "  note: the NATS server",
+        "cli/tests/distributed.rs",
+    ),
+    (
+        "docs/serve.md",
+        "{\"error\":\"Forbidden\"",
+        "cli/tests/serve.rs",
+    ),
+    (
+        "docs/serve.md",
+        "airssys: the output was blocked",
+        "cli/tests/serve_output.rs",
+    ),
+];
+
+/// Every ` ```text ` block of `docs/nats.md`, `docs/distributed.md` and
+/// `docs/serve.md` is tied to real output: what the shell block right
+/// before it prints (the page's test in [`SHELL_PAGES`] checks it), a
+/// synopsis (`airssys ..`, checked by
+/// `every_flag_of_the_synopses_exists`), a sample [`TEXT_SAMPLES`] lists
+/// with the test that reads it from the page, or marked
+/// `<!-- no-test: reason -->`. A new sample without a test fails here.
+#[test]
+fn every_output_sample_of_the_nats_and_serve_pages_is_tied_to_a_test() {
+    let mut failures = Vec::new();
+    for page in ["docs/nats.md", "docs/distributed.md", "docs/serve.md"] {
+        let blocks = blocks(page);
+        for (i, block) in blocks.iter().enumerate() {
+            if block.info != "text" || block.no_test || block.body.starts_with("airssys ") {
+                continue;
+            }
+            let after_commands = i > 0
+                && ["sh", "console"].contains(&blocks[i - 1].info.as_str())
+                && !blocks[i - 1].no_test;
+            let listed = TEXT_SAMPLES.iter().find(|(p, starts, _)| {
+                *p == page && block.body.trim_start().starts_with(starts.trim_start())
+            });
+            match listed {
+                Some((_, _, test)) => {
+                    let source = std::fs::read_to_string(repo_root().join(test)).unwrap();
+                    if !source.contains(page) {
+                        failures.push(format!("{}: {test} does not read {page}", block.at));
+                    }
+                }
+                None if after_commands => {}
+                None => failures.push(format!(
+                    "{}: an output sample no test ties to real output: check it against the \
+                     program's output in a test and list it in TEXT_SAMPLES, or mark it \
+                     `<!-- no-test: reason -->`",
+                    block.at
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
