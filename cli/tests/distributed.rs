@@ -853,7 +853,8 @@ fn bad_nats_files_are_refused_naming_the_flag_or_key_and_the_file() {
         ),
         (
             &["--nats-inbox-prefix", "$JS.API"][..],
-            "the inbox prefix `$JS.API` is in the NATS server's own subjects",
+            "error: --nats-inbox-prefix: the inbox prefix `$JS.API` is in the NATS server's \
+             own subjects",
         ),
         (
             &["--nats-prefix", "_INBOX.shop"][..],

@@ -8,7 +8,8 @@
 //!
 //! Other pages are run by the tests next to their feature:
 //! `docs/getting-started.md` by `getting_started.rs`, `docs/serve.md` by
-//! `serve.rs`, `docs/distributed.md`'s quickstart by `distributed.rs`,
+//! `serve.rs` (its line about dropped output by `serve_output.rs`),
+//! `docs/distributed.md`'s quickstart by `distributed.rs`,
 //! `docs/other-languages.md` by `examples.rs`, `docs/least-privilege.md` by
 //! `authority.rs`, `docs/nats.md` and `docs/server.md` as doc tests of
 //! `airssys-runtime`.
@@ -2155,4 +2156,241 @@ fn the_build_mistake_of_the_host_embed_readme_fails_as_shown() {
         }
     }
     assert_eq!(shown_blocks, 2, "{page} shows both refusals");
+}
+
+/// `docs/README.md`, the docs index, links every page of `docs/` and
+/// `docs/decisions/` (a page added without a line in the index fails
+/// here), and every page it links exists.
+#[test]
+fn the_docs_index_lists_every_page() {
+    let index = std::fs::read_to_string(repo_root().join("docs/README.md")).unwrap();
+    let mut failures = Vec::new();
+    for dir in ["docs", "docs/decisions"] {
+        for entry in std::fs::read_dir(repo_root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".md") || name == "README.md" {
+                continue;
+            }
+            let link = match dir.strip_prefix("docs/") {
+                Some(sub) => format!("]({sub}/{name})"),
+                None => format!("]({name})"),
+            };
+            if !index.contains(&link) {
+                failures.push(format!("{dir}/{name} is not linked from docs/README.md"));
+            }
+        }
+    }
+    for link in index.split("](").skip(1) {
+        let target = link.split(')').next().unwrap().split('#').next().unwrap();
+        if target.is_empty() || target.starts_with("http") {
+            continue;
+        }
+        if !repo_root().join("docs").join(target).exists() {
+            failures.push(format!(
+                "docs/README.md links {target}, which does not exist"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The layout table of `README.md` names every subcommand `airssys
+/// --help` lists (in its `cli/` row) and every directory of `examples/`
+/// (in its `examples/` row).
+#[test]
+fn the_layout_of_the_readme_names_every_subcommand_and_example() {
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let row = |path: &str| {
+        readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{path}` |")))
+            .unwrap_or_else(|| panic!("README.md's layout has no row `{path}`"))
+            .to_owned()
+    };
+    let (cli, examples) = (row("cli/"), row("examples/"));
+    let help = airssys(&["--help".to_owned()], &root);
+    let mut failures = Vec::new();
+    for line in text(&help.stdout)
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+    {
+        let Some(command) = line.split_whitespace().next() else {
+            continue;
+        };
+        if command != "help" && !cli.contains(&format!("`{command}")) {
+            failures.push(format!("README.md's `cli/` row does not name `{command}`"));
+        }
+    }
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !examples.contains(&format!("`{name}`")) {
+            failures.push(format!(
+                "README.md's `examples/` row does not name `{name}`"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The anchors of a Markdown page: its headings as GitHub makes them
+/// (lower case, punctuation dropped, spaces as `-`; a repeated heading
+/// `-1`, `-2`, ..) and its `<a id="..">` tags.
+fn anchors(source: &str) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    let mut fenced = false;
+    for line in source.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced {
+            continue;
+        }
+        for id in line.split("<a id=\"").skip(1) {
+            out.insert(id.split('"').next().unwrap().to_owned());
+        }
+        let Some(heading) = line.strip_prefix('#') else {
+            continue;
+        };
+        let slug: String = heading
+            .trim_start_matches('#')
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let mut unique = slug.clone();
+        let mut n = 0;
+        while !out.insert(unique.clone()) {
+            n += 1;
+            unique = format!("{slug}-{n}");
+        }
+    }
+    out
+}
+
+/// Every relative link of the docs (README.md, ARCHITECTURE.md, `docs/`,
+/// `docs/decisions/`, the examples' READMEs), outside code blocks, names
+/// a file that exists and, with `#anchor`, a heading (or `<a id>`) of it.
+#[test]
+fn every_link_of_the_docs_reaches_its_page_and_heading() {
+    let root = repo_root();
+    let mut pages = doc_pages();
+    pages.push("ARCHITECTURE.md".to_owned());
+    for entry in std::fs::read_dir(root.join("docs/decisions")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            pages.push(format!("docs/decisions/{name}"));
+        }
+    }
+    let mut failures = Vec::new();
+    let mut links = 0;
+    for page in &pages {
+        let source = std::fs::read_to_string(root.join(page)).unwrap();
+        let mut fenced = false;
+        for (n, line) in source.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+            }
+            if fenced {
+                continue;
+            }
+            for link in line.split("](").skip(1) {
+                let Some(target) = link.split(')').next() else {
+                    continue;
+                };
+                if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                    continue;
+                }
+                links += 1;
+                let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+                let file = if path.is_empty() {
+                    root.join(page)
+                } else {
+                    root.join(page).parent().unwrap().join(path)
+                };
+                let at = format!("{page}:{}: `{target}`", n + 1);
+                if !file.exists() {
+                    failures.push(format!("{at}: no such file"));
+                } else if !anchor.is_empty()
+                    && file.extension().is_some_and(|e| e == "md")
+                    && !anchors(&std::fs::read_to_string(&file).unwrap()).contains(anchor)
+                {
+                    failures.push(format!("{at}: no such heading"));
+                }
+            }
+        }
+    }
+    assert!(links > 100, "only {links} links found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Output samples of the NATS and serve pages tied to real output by a
+/// test other than the commands' own: the page, how the sample starts,
+/// the test that finds it in what the program prints.
+const TEXT_SAMPLES: &[(&str, &str, &str)] = &[
+    (
+        "docs/distributed.md",
+        "  note: the NATS server",
+        "cli/tests/distributed.rs",
+    ),
+    (
+        "docs/serve.md",
+        "{\"error\":\"Forbidden\"",
+        "cli/tests/serve.rs",
+    ),
+    (
+        "docs/serve.md",
+        "airssys: the output was blocked",
+        "cli/tests/serve_output.rs",
+    ),
+];
+
+/// Every ` ```text ` block of `docs/nats.md`, `docs/distributed.md` and
+/// `docs/serve.md` is tied to real output: what the shell block right
+/// before it prints (the page's test in [`SHELL_PAGES`] checks it), a
+/// synopsis (`airssys ..`, checked by
+/// `every_flag_of_the_synopses_exists`), a sample [`TEXT_SAMPLES`] lists
+/// with the test that reads it from the page, or marked
+/// `<!-- no-test: reason -->`. A new sample without a test fails here.
+#[test]
+fn every_output_sample_of_the_nats_and_serve_pages_is_tied_to_a_test() {
+    let mut failures = Vec::new();
+    for page in ["docs/nats.md", "docs/distributed.md", "docs/serve.md"] {
+        let blocks = blocks(page);
+        for (i, block) in blocks.iter().enumerate() {
+            if block.info != "text" || block.no_test || block.body.starts_with("airssys ") {
+                continue;
+            }
+            let after_commands = i > 0
+                && ["sh", "console"].contains(&blocks[i - 1].info.as_str())
+                && !blocks[i - 1].no_test;
+            let listed = TEXT_SAMPLES.iter().find(|(p, starts, _)| {
+                *p == page && block.body.trim_start().starts_with(starts.trim_start())
+            });
+            match listed {
+                Some((_, _, test)) => {
+                    let source = std::fs::read_to_string(repo_root().join(test)).unwrap();
+                    if !source.contains(page) {
+                        failures.push(format!("{}: {test} does not read {page}", block.at));
+                    }
+                }
+                None if after_commands => {}
+                None => failures.push(format!(
+                    "{}: an output sample no test ties to real output: check it against the \
+                     program's output in a test and list it in TEXT_SAMPLES, or mark it \
+                     `<!-- no-test: reason -->`",
+                    block.at
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -300,6 +300,26 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
         .map(|n| n.parse::<u64>().unwrap())
         .sum();
     assert_eq!(said, dropped, "{stderr}");
+    // The line docs/serve.md shows, but for the count.
+    let page = std::fs::read_to_string(common::repo_root().join("docs/serve.md")).unwrap();
+    let shown = page
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("airssys: the output was blocked"))
+        .expect("docs/serve.md shows the line about the drops");
+    let note = stderr
+        .lines()
+        .find(|l| l.starts_with("airssys: the output was blocked"))
+        .unwrap();
+    let count = |line: &str| {
+        let rest = line.split("not read fast enough): ").nth(1).unwrap();
+        rest[..rest.find(' ').unwrap()].to_owned()
+    };
+    assert_eq!(
+        note.replacen(&count(note), &count(shown), 1),
+        shown,
+        "docs/serve.md shows another line about the drops than serve prints"
+    );
     assert_eq!(printed as u64 + dropped, RECORDS as u64 + 4, "{stderr}");
     // The printed records are in the order they were logged.
     let numbers: Vec<u32> = stdout

@@ -1079,6 +1079,14 @@ fn a_flooding_component_cannot_fill_the_stream_for_its_neighbours() {
          the policy, `--nats-stream-max-messages-per-component`); try again once its \
          subscribers caught up, or raise the share"
     );
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/nats.md"))
+        .expect("reads docs/nats.md");
+    let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
+    let refusal = flood.strip_prefix("sent 10; quota-exceeded: ").unwrap();
+    assert!(
+        page.contains(&format!("\"{refusal}\"")),
+        "docs/nats.md does not quote the refusal as the publisher gets it: {refusal}"
+    );
     assert_eq!(stored_of(&server, "alice"), 10);
     // Refused again while bob does not consume.
     assert!(cmd(&mut alice, "publish:orders.a:more").starts_with("quota-exceeded"));

@@ -268,10 +268,14 @@ impl NatsArgs {
             };
             let prefix = subject_prefix.as_deref().unwrap_or(DEFAULT_SUBJECT_PREFIX);
             if let Some(conflict) = inbox_prefix_conflict(inbox, prefix) {
-                return Err(fail(
-                    2,
-                    format_args!("{inbox_from} and {prefix_from}: {conflict}"),
-                ));
+                // Under `$` the inbox prefix alone is wrong, whatever the
+                // subject prefix is.
+                let names = if inbox.starts_with('$') {
+                    inbox_from
+                } else {
+                    format!("{inbox_from} and {prefix_from}")
+                };
+                return Err(fail(2, format_args!("{names}: {conflict}")));
             }
         }
         Ok(Some(NatsPlan {

@@ -241,7 +241,13 @@ impl NatsFile {
         let prefix = self.prefix.as_deref().unwrap_or(DEFAULT_SUBJECT_PREFIX);
         let inbox = self.inbox_prefix.as_deref().unwrap_or(DEFAULT_INBOX_PREFIX);
         if let Some(conflict) = inbox_prefix_conflict(inbox, prefix) {
-            return Err(format!("[nats]: `inbox_prefix` and `prefix`: {conflict}"));
+            // Under `$` the inbox prefix alone is wrong, whatever `prefix` is.
+            let keys = if inbox.starts_with('$') {
+                "`inbox_prefix`"
+            } else {
+                "`inbox_prefix` and `prefix`"
+            };
+            return Err(format!("[nats]: {keys}: {conflict}"));
         }
         if self.stream_max_messages_per_component == Some(0) {
             return Err(
@@ -346,7 +352,11 @@ mod tests {
                 "`prefix = \"a..b\"` is not a NATS subject",
             ),
             ("prefix = \"shop.>\"", "is not a NATS subject"),
-            ("inbox_prefix = \"$JS.API\"", "server's own subjects"),
+            (
+                "inbox_prefix = \"$JS.API\"",
+                "[nats]: `inbox_prefix`: the inbox prefix `$JS.API` is in the NATS server's own \
+                 subjects",
+            ),
             ("inbox_prefix = \"$KV\"", "server's own subjects"),
             ("inbox_prefix = \"airssys\"", "inside it"),
             ("inbox_prefix = \"airssys.topic.x\"", "inside it"),

@@ -113,10 +113,19 @@ impl HostPhrasebook for HostState {
     }
 }
 
-/// The greeter as a runtime extension: its WIT (embedded, for the load-time
-/// check), its linker entries, how a `phrasebook` handle is named (for
-/// `{self}`), and the phrasebook every instance shares.
+/// The greeter as a runtime extension: [`greeter`] and how a `phrasebook`
+/// handle is named (for `{self}`).
 pub(crate) fn extension() -> Result<HostExtension, BuildError> {
+    Ok(greeter()?
+        // `{self}` of a `phrasebook`'s method: the language it was opened for.
+        .handle_name("phrasebook", |open: &OpenBook| open.language.as_str()))
+}
+
+/// Its WIT (embedded, for the load-time check), its linker entries and
+/// the phrasebook every instance shares; without [`extension`]'s
+/// `.handle_name(..)`, every call of a `phrasebook`'s method is denied on
+/// an unknown handle (the README's third mistake, `tests/run.rs`).
+pub(crate) fn greeter() -> Result<HostExtension, BuildError> {
     let phrasebook = Arc::new(Phrasebook::new());
     Ok(
         HostExtension::from_wit_str("wit/greeter.wit", include_str!("../wit/greeter.wit"))?
@@ -125,7 +134,6 @@ pub(crate) fn extension() -> Result<HostExtension, BuildError> {
                     state
                 })
             })
-            .handle_name("phrasebook", |open: &OpenBook| open.language.as_str())
             .instance_state(move |_component| Arc::clone(&phrasebook)),
     )
 }

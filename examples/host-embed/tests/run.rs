@@ -6,7 +6,9 @@
 //! contract's `log:write` too; that is the output its README shows. Its
 //! second "mistake to try" (the English grant deleted from `src/main.rs`)
 //! is the host's service and policy without that grant, which must refuse
-//! the component with the README's lines.
+//! the component with the README's lines. Its third (the line
+//! `.handle_name("phrasebook", ..)` deleted from `src/service.rs`) denies
+//! both calls through a `phrasebook` handle with the README's lines.
 //!
 //! The component builds into `<repo>/target/new-templates`, the target
 //! directory the CLI tests share, so airssys compiles for wasm32-wasip2
@@ -178,5 +180,70 @@ fn without_the_english_grant_the_host_refuses_the_component_as_the_readme_shows(
         format!("error: {error}\n"),
         shown,
         "examples/host-embed/README.md shows another refusal than the host prints"
+    );
+}
+
+/// The README's third mistake: `src/service.rs` without the line
+/// `.handle_name("phrasebook", ..)`, which is `service::greeter()` (the
+/// extension that `extension()` names the handles of). The function
+/// `greet` still works, but both calls through a `phrasebook` handle are
+/// denied on an unknown handle, as the README shows, in `src/main.rs`'s
+/// words (`<request>: refused: <error>`).
+#[test]
+fn without_the_handle_name_every_method_call_is_denied_as_the_readme_shows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(root.join("src/service.rs")).unwrap();
+    let deleted =
+        "        .handle_name(\"phrasebook\", |open: &OpenBook| open.language.as_str()))\n";
+    let extension = "pub(crate) fn extension() -> Result<HostExtension, BuildError> {\n    \
+                     Ok(greeter()?\n        // `{self}` of a `phrasebook`'s method: the \
+                     language it was opened for.\n";
+    assert!(
+        source.contains(&format!("{extension}{deleted}}}\n")),
+        "src/service.rs: extension() is greeter() and the line {deleted}"
+    );
+    let main = std::fs::read_to_string(root.join("src/main.rs")).unwrap();
+    assert!(
+        main.contains("Err(error) => println!(\"{request}: refused: {error}\"),"),
+        "src/main.rs prints a refusal as `<request>: refused: <error>`"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains("delete the line `.handle_name(\"phrasebook\", ..)` in\n`src/service.rs`"),
+        "the README deletes .handle_name(\"phrasebook\", ..)"
+    );
+    let shown = readme
+        .split("```text\nbook en Ada: refused:")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .map(|rest| format!("book en Ada: refused:{rest}"))
+        .expect("the README shows the two refused method calls");
+
+    let wasm = build_guest();
+    let policy = airssys_runtime::Policy::builder()
+        .grant("greeter-guest", "log:write".parse().unwrap())
+        .grant("greeter-guest", "kv:read:phrasebook/en".parse().unwrap())
+        .build();
+    let runtime = airssys_runtime::Runtime::builder()
+        .policy(policy)
+        .extension(service::greeter().unwrap())
+        .build()
+        .unwrap();
+    let mut instance = runtime.load_file(&wasm).unwrap().instantiate().unwrap();
+    // The function does not need the handle's name.
+    match instance.request("host-embed", b"en Ada").unwrap() {
+        Ok(reply) => assert_eq!(text(&reply), "Hello, Ada!"),
+        Err(error) => panic!("en Ada: refused: {error}"),
+    }
+    let mut printed = String::new();
+    for request in ["book en Ada", "book fr Ada"] {
+        match instance.request("host-embed", request.as_bytes()).unwrap() {
+            Ok(reply) => printed.push_str(&format!("{request}: {}\n", text(&reply))),
+            Err(error) => printed.push_str(&format!("{request}: refused: {error}\n")),
+        }
+    }
+    assert_eq!(
+        printed, shown,
+        "examples/host-embed/README.md shows other refusals than the host prints"
     );
 }

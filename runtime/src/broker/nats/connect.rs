@@ -549,7 +549,17 @@ impl NatsConnectionWatch {
                      (messages sent meanwhile over core NATS are lost)"
                 );
             }
-            Event::Closed | Event::ClientError(ClientError::MaxReconnects) => {
+            // async-nats sends `Closed` only when this host closed the
+            // connection itself (its broker dropped, at shutdown): nothing
+            // for the operator to do. Giving up is `MaxReconnects`.
+            Event::Closed => {
+                self.state.store(CLOSED, Ordering::SeqCst);
+                tracing::debug!(
+                    target: "airssys::messaging",
+                    "this host closed its connection to the NATS server {url}"
+                );
+            }
+            Event::ClientError(ClientError::MaxReconnects) => {
                 self.state.store(CLOSED, Ordering::SeqCst);
                 tracing::warn!(
                     target: "airssys::messaging",
@@ -662,6 +672,49 @@ mod tests {
             watch.note_now(&n.to_string(), start);
         }
         assert!(crate::sync::lock(&watch.noted).len() <= 256);
+    }
+
+    /// What `record` prints at `warn` (what `airssys serve` shows) for
+    /// `event`, and the state it leaves.
+    fn warned(event: &async_nats::Event) -> (String, NatsConnectionState) {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                crate::sync::lock(&self.0).extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
+        let watch = NatsConnectionWatch::default();
+        tracing::subscriber::with_default(subscriber, || watch.record("nats://h:1", event));
+        let printed = String::from_utf8_lossy(&crate::sync::lock(&buffer.0)).into_owned();
+        (printed, watch.status().state)
+    }
+
+    /// A host that closes its own connection (at shutdown) is not told to
+    /// restart or to raise `max_reconnects`; one that gave up is.
+    #[test]
+    fn only_giving_up_on_the_server_is_a_warning() {
+        let (printed, state) = warned(&async_nats::Event::Closed);
+        assert_eq!(printed, "");
+        assert_eq!(state, NatsConnectionState::Closed);
+        let (printed, state) = warned(&async_nats::Event::ClientError(
+            async_nats::ClientError::MaxReconnects,
+        ));
+        assert!(
+            printed.contains("restart the host, or raise `[nats] max_reconnects`"),
+            "{printed}"
+        );
+        assert_eq!(state, NatsConnectionState::Closed);
     }
 
     #[test]
