@@ -280,6 +280,99 @@ fn a_blocked_audit_file_holds_no_component_and_counts_what_it_drops() {
     );
 }
 
+fn chatty_crate() -> std::path::PathBuf {
+    common::component_crate(
+        "chatty",
+        r#"//! Logs as many records as asked (allowed calls, each audited).
+
+#[airssys::component(optional = ["log:write"])]
+struct Chatty;
+
+impl guest::Lifecycle for Chatty {}
+
+impl guest::Handler for Chatty {
+    fn handle_request(
+        _source: String,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, guest::handler::Error> {
+        let count: usize = String::from_utf8_lossy(&payload).parse().unwrap_or(0);
+        for i in 0..count {
+            let _ = Chatty::host()
+                .logging()
+                .log(host::logging::Level::Debug, "chatty", &format!("record {i}"));
+        }
+        Ok(format!("logged {count}").into_bytes())
+    }
+}
+"#,
+    )
+}
+
+/// A component whose allowed calls flood the blocked audit file loses its
+/// own oldest records to its neighbour's, never the neighbour's: the
+/// queue knows whose each record is.
+#[test]
+fn a_component_flooding_the_audit_file_loses_its_own_records_not_its_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[components.chatty]\ngrants = [\"log:write\"]\n\n[components.quiet]\ngrants = [\"log:write\"]\n",
+    )
+    .unwrap();
+    let fifo_path = dir.path().join("audit.fifo");
+    let fifo = Fifo::make(&fifo_path);
+    let (chatty, quiet) = (chatty_crate(), quiet_crate());
+    let target = common::shared_target();
+    let (child, stdout, stderr) = common::spawn_serve(
+        dir.path(),
+        &target,
+        &[
+            chatty.to_str().unwrap(),
+            quiet.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--audit",
+            fifo_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let mut served = Killed(child);
+    let address = common::wait_listening(&mut served.0, &stdout, &stderr);
+    // Far more allowed calls than the queue's share for them (6,144).
+    let answer = request(address, "chatty", &REFUSALS.to_string())
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the chatty component's call did not end while the audit file was blocked");
+    assert_eq!(answer, (200, format!("logged {REFUSALS}")));
+    // The neighbour's allowed calls come once the queue is full.
+    for i in 0..3 {
+        let answer = request(address, "quiet", &format!("q{i}"))
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the neighbour did not answer within 5 s");
+        assert_eq!(answer, (200, format!("quiet got q{i}")));
+    }
+    let written = fifo.read();
+    wait_for(&written, "\"not_written\"", "the audit file");
+    let quiet_records = || {
+        written
+            .lock()
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(r#""component":"quiet""#))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while quiet_records() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        quiet_records(),
+        3,
+        "the neighbour's audit records were dropped for the flooder's:\n{}",
+        stderr.lock().unwrap()
+    );
+}
+
 /// `run`'s policy: `denier` only, its refusals all recorded.
 const RUN_POLICY: &str = r#"
 [components.denier]
