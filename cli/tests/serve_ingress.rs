@@ -21,6 +21,30 @@ use tokio::net::{TcpSocket, TcpStream};
 const ATTACKER: [u8; 4] = [127, 0, 0, 1];
 const NEIGHBOUR: [u8; 4] = [127, 0, 0, 2];
 
+/// Descriptors the tests need: the attacker's 1,024 connections on both
+/// ends (the served host inherits this process's limit) and the rest.
+const DESCRIPTORS: u64 = 2_400;
+
+/// Raises this process's soft limit of open files to [`DESCRIPTORS`]
+/// (within the hard limit); fails saying how when the hard limit is lower.
+fn enough_descriptors() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|n| n >= DESCRIPTORS) || limit.current.is_none() {
+        return;
+    }
+    let hard = limit.maximum;
+    assert!(
+        hard.is_none_or(|n| n >= DESCRIPTORS),
+        "these tests open about {DESCRIPTORS} descriptors; the hard limit of open files is \
+         {hard:?}: raise it (`ulimit -Hn {DESCRIPTORS}` as root, or `nofile` in \
+         /etc/security/limits.conf)"
+    );
+    let mut raised = limit;
+    raised.current = Some(DESCRIPTORS);
+    setrlimit(Resource::Nofile, raised).expect("raise the soft limit of open files");
+}
+
 /// `airssys serve` of an echo component with `args`, killed on drop.
 struct Served {
     child: Child,
@@ -31,6 +55,7 @@ struct Served {
 
 impl Served {
     fn start(args: &[&str]) -> Served {
+        enough_descriptors();
         let dir = tempfile::tempdir().unwrap();
         let policy = dir.path().join("policy.toml");
         std::fs::write(&policy, "").unwrap();
