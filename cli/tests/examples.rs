@@ -610,7 +610,7 @@ fn javascript_walk_through_runs_as_written() {
         &outputs[5],
         &[
             "  stdout: js-greeter ready\n",
-            "  allow log:write:info (log)\n  log info greeter: hello, Ada!\n  -> reply \"hello, \
+            "  allow log:write:info (log)\n  log info js-greeter (greeter): hello, Ada!\n  -> reply \"hello, \
              Ada!\"",
             "  DENY  kv:write:names/Ada (bucket.set): denied: no grant covers the request",
             "-> the component answered with an error: denied: component `js-greeter` lacks \
@@ -683,7 +683,7 @@ fn c_walk_through_runs_as_written() {
         &outputs[10],
         &[
             "init\n  stdout: c-greeter ready\n  -> ok",
-            "  allow log:write:info (log)\n  log info greeter: hello, Ada!\n  -> reply \"hello, \
+            "  allow log:write:info (log)\n  log info c-greeter (greeter): hello, Ada!\n  -> reply \"hello, \
              Ada!\"",
             "  DENY  kv:write:names/Ada (bucket.set): denied: no grant covers the request",
             "-> the component answered with an error: denied: component `c-greeter` lacks \

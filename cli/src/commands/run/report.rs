@@ -208,7 +208,7 @@ impl Reporter {
                 let message = printable(message);
                 lines.push(match raw("stream") {
                     stream @ ("stdout" | "stderr") => format!("  {stream}: {message}"),
-                    _ => format!("  log {} {}: {message}", field("level"), field("target")),
+                    _ => format!("  log {} {}: {message}", field("level"), Self::who(&record)),
                 });
                 continue;
             }
@@ -217,6 +217,20 @@ impl Reporter {
             }
         }
         lines
+    }
+
+    /// Who a log record is printed as: its target, which the component
+    /// chose, when that is the component's own name; otherwise
+    /// `component (target)`, so that no component's record reads as
+    /// another's (the name is the host's; both escaped).
+    fn who(record: &serde_json::Value) -> String {
+        let raw = |k: &str| record[k].as_str().unwrap_or_default();
+        let (component, target) = (raw("component"), raw("target"));
+        if component.is_empty() || component == target {
+            printable(target).into_owned()
+        } else {
+            format!("{} ({})", printable(component), printable(target))
+        }
     }
 
     fn print_decision(&mut self, decision: &Decision) {
@@ -444,5 +458,34 @@ pub(in crate::commands) mod component_logs {
         fn enter(&self, _span: &Id) {}
 
         fn exit(&self, _span: &Id) {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reporter;
+
+    /// A component cannot print a record as another's by choosing its
+    /// name as the record's target: the line names the component too.
+    #[test]
+    fn a_record_whose_target_is_another_components_name_names_its_component() {
+        let lines = Reporter::render_lines(
+            concat!(
+                r#"{"log":"hi","component":"pong","level":"info","target":"ping","stream":"log"}"#,
+                "\n",
+                r#"{"log":"hi","component":"ping","level":"info","target":"ping","stream":"log"}"#,
+                "\n",
+                r#"{"log":"hi","component":"ping","level":"warn","target":"a\u001b[2Jb","stream":"log"}"#,
+            )
+            .as_bytes(),
+        );
+        assert_eq!(
+            lines,
+            [
+                "  log info pong (ping): hi",
+                "  log info ping: hi",
+                "  log warn ping (a\\u{1b}[2Jb): hi",
+            ]
+        );
     }
 }
