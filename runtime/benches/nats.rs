@@ -23,7 +23,12 @@
 //!
 //! `RATIO` lines print the best round of each side, their quotient and
 //! messages (or operations) per second; `SPLIT` lines one part of the
-//! airssys path per message, against the raw round of the same run.
+//! airssys path per message, against the raw round of the same run;
+//! `CPU` lines the CPU time per message of each thread of this process
+//! (by name) and of `nats-server`, with how often each was scheduled in
+//! (on 2 cores the wall time is at least the total CPU time / 2).
+//! `AIRSSYS_DELIVERY_PROFILE=raw|served|pumped[:ROUNDS]` runs only that
+//! delivery series, for a profiler (`perf record`), and its `CPU` line.
 //!
 //! Run with `cargo bench -p airssys-runtime --features nats --bench nats`.
 
