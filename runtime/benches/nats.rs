@@ -23,7 +23,12 @@
 //!
 //! `RATIO` lines print the best round of each side, their quotient and
 //! messages (or operations) per second; `SPLIT` lines one part of the
-//! airssys path per message, against the raw round of the same run.
+//! airssys path per message, against the raw round of the same run;
+//! `CPU` lines the CPU time per message of each thread of this process
+//! (by name) and of `nats-server`, with how often each was scheduled in
+//! (on 2 cores the wall time is at least the total CPU time / 2).
+//! `AIRSSYS_DELIVERY_PROFILE=raw|served|pumped[:ROUNDS]` runs only that
+//! delivery series, for a profiler (`perf record`), and its `CPU` line.
 //!
 //! Run with `cargo bench -p airssys-runtime --features nats --bench nats`.
 
@@ -78,6 +83,9 @@ fn print(what: &str, per_run: usize, r: ratio::Ratio) {
 }
 
 fn kv(c: &mut Criterion) {
+    if std::env::var_os("AIRSSYS_DELIVERY_PROFILE").is_some() {
+        return;
+    }
     let server = JetStreamServer::start();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -375,6 +383,125 @@ fn print_part(what: &str, r: ratio::Ratio) {
     );
 }
 
+/// CPU time of threads, read from `/proc/<pid>/task/*/schedstat` (time
+/// run, in ns, and how many times each was scheduled in), grouped by
+/// thread name (tokio's `airssys-nats` workers, the server's
+/// `airssys-sub-0`, ...; names longer than 15 bytes are cut by Linux).
+#[derive(Debug, Default, Clone)]
+struct Cpu {
+    /// Name → (ns run, times scheduled in).
+    threads: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+impl Cpu {
+    /// The threads of process `pid` now (`None`: this process).
+    fn of(pid: Option<u32>) -> Cpu {
+        let dir = match pid {
+            Some(pid) => format!("/proc/{pid}/task"),
+            None => "/proc/self/task".to_owned(),
+        };
+        let mut cpu = Cpu::default();
+        let Ok(tasks) = std::fs::read_dir(&dir) else {
+            return cpu;
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+            let mut fields = stat
+                .split_whitespace()
+                .map(|f| f.parse::<u64>().unwrap_or(0));
+            let (run, slices) = (fields.next().unwrap_or(0), fields.nth(1).unwrap_or(0));
+            // Tokio and the server number their threads; one group each.
+            let name = name
+                .trim()
+                .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+            let entry = cpu.threads.entry(name.to_owned()).or_default();
+            entry.0 += run;
+            entry.1 += slices;
+        }
+        cpu
+    }
+
+    /// What ran between `before` and `self` (threads that ended are
+    /// left out).
+    fn since(&self, before: &Cpu) -> Cpu {
+        let threads = self
+            .threads
+            .iter()
+            .map(|(name, &(run, slices))| {
+                let (run0, slices0) = before.threads.get(name).copied().unwrap_or_default();
+                (
+                    name.clone(),
+                    (run.saturating_sub(run0), slices.saturating_sub(slices0)),
+                )
+            })
+            .filter(|(_, (run, _))| *run > 0)
+            .collect();
+        Cpu { threads }
+    }
+
+    fn total(&self) -> u64 {
+        self.threads.values().map(|t| t.0).sum()
+    }
+}
+
+/// The pid of the `nats-server` listening on `port` (its command line
+/// names the port), for its CPU time.
+fn server_pid(port: u16) -> Option<u32> {
+    let port = port.to_string();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let line = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = line.split(|&b| b == 0).collect();
+            let is_server = args.first()?.ends_with(b"nats-server");
+            (is_server && args.contains(&port.as_bytes())).then_some(pid)
+        })
+}
+
+/// Runs `round` `rounds` times and prints the CPU time per message of
+/// this process's threads (by name) and of `nats-server` (`server`), and
+/// how often each was scheduled in per message, with the wall time per
+/// message: on 2 cores the wall time is at least the total CPU / 2.
+fn print_cpu(what: &str, server: Option<u32>, rounds: usize, round: &mut dyn FnMut()) {
+    round();
+    let (ours, theirs, start) = (Cpu::of(None), Cpu::of(server), Instant::now());
+    for _ in 0..rounds {
+        round();
+    }
+    let wall = start.elapsed();
+    let (ours, theirs) = (Cpu::of(None).since(&ours), Cpu::of(server).since(&theirs));
+    let messages = (rounds * ROUND) as f64;
+    let per = |ns: u64| ns as f64 / 1e3 / messages;
+    let threads = |cpu: &Cpu| {
+        cpu.threads
+            .iter()
+            .filter(|(_, (run, _))| per(*run) >= 0.005)
+            .map(|(name, &(run, slices))| {
+                format!(
+                    "{name} {:.3} µs ({:.2} runs)",
+                    per(run),
+                    slices as f64 / messages
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "CPU {what}: wall {:.3} µs/msg; CPU {:.3} µs/msg = bench process {:.3} [{}] + \
+         nats-server {:.3} [{}]",
+        wall.as_secs_f64() * 1e6 / messages,
+        per(ours.total() + theirs.total()),
+        per(ours.total()),
+        threads(&ours),
+        per(theirs.total()),
+        threads(&theirs),
+    );
+}
+
 fn delivery(c: &mut Criterion) {
     let server = JetStreamServer::start();
     let url = server.url();
@@ -564,6 +691,37 @@ fn delivery(c: &mut Criterion) {
     our_round();
     pumped_round();
     deferred_round();
+    let nats_server = server_pid(server.port());
+    // `AIRSSYS_DELIVERY_PROFILE=raw|served|pumped[:ROUNDS]`: only that
+    // series, `ROUNDS` rounds (default 2,000), for a profiler
+    // (`perf record -g`), then the CPU line and nothing else.
+    if let Ok(spec) = std::env::var("AIRSSYS_DELIVERY_PROFILE") {
+        let (mode, rounds) = spec.split_once(':').unwrap_or((&spec, "2000"));
+        let rounds = rounds
+            .parse()
+            .expect("AIRSSYS_DELIVERY_PROFILE: rounds as a number");
+        let round: &mut dyn FnMut() = match mode {
+            "raw" => &mut raw_round,
+            "served" => &mut our_round,
+            "pumped" => &mut pumped_round,
+            other => panic!("AIRSSYS_DELIVERY_PROFILE: `{other}` is not raw, served or pumped"),
+        };
+        print_cpu(mode, nats_server, rounds, round);
+        server_b.shutdown(Duration::from_secs(5));
+        deferred_b.shutdown(Duration::from_secs(5));
+        return;
+    }
+    // CPU time per message of each side, by thread (see `print_cpu`).
+    for _ in 0..2 {
+        print_cpu("raw async-nats", nats_server, 400, &mut raw_round);
+        print_cpu("airssys, host B served", nats_server, 400, &mut our_round);
+        print_cpu(
+            "airssys, host B pumped",
+            nats_server,
+            400,
+            &mut pumped_round,
+        );
+    }
     print(
         &format!(
             "raw async-nats on airssys's wire format (source in the subject, queue group) \
@@ -663,6 +821,18 @@ fn delivery(c: &mut Criterion) {
     print_part(
         "wasm handle-message calls alone (direct, no broker)",
         handle,
+    );
+    print_cpu(
+        "wasm publish calls alone",
+        nats_server,
+        400,
+        &mut publish_only,
+    );
+    print_cpu(
+        "wasm handle-message calls alone",
+        nats_server,
+        400,
+        &mut handle_only,
     );
     // Best rounds. The pumped path does everything on one thread, one
     // step after the other: less its two wasm parts, it is what the

@@ -28,6 +28,7 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -52,6 +53,11 @@ pub struct AuditLog {
     listens: bool,
     /// Per component: its quota of refusal records and their window.
     denials: Mutex<HashMap<String, Arc<DenialQuota>>>,
+    /// Refusal records dropped and not said yet, all components together
+    /// (wrapping: a drop may be said an instant before it is added): while
+    /// it is 0, the end of a call has nothing to say and skips the lookup
+    /// of its component's quota ([`AuditLog::report_dropped`]).
+    unsaid: AtomicU64,
 }
 
 /// Where the JSON lines go.
@@ -308,6 +314,7 @@ impl AuditLog {
             hooks: Vec::new(),
             listens: true,
             denials: Mutex::default(),
+            unsaid: AtomicU64::new(0),
         }
     }
 
@@ -340,13 +347,27 @@ impl AuditLog {
                 per_second,
                 window: RateWindow::default(),
             });
-            denials.insert(component.to_owned(), quota);
+            let older = denials.insert(component.to_owned(), quota);
+            // Drops of the older quota are not said any more.
+            if let Some([dropped]) = older.and_then(|q| q.window.take_dropped()) {
+                self.said(dropped);
+            }
         }
     }
 
     /// Forgets the quota of `component` (it was unloaded).
     pub(crate) fn forget(&self, component: &str) {
-        lock(&self.denials).remove(component);
+        let quota = lock(&self.denials).remove(component);
+        // Its drops are not said any more: no longer waiting.
+        if let Some([dropped]) = quota.and_then(|q| q.window.take_dropped()) {
+            self.said(dropped);
+        }
+    }
+
+    /// `dropped` refusal records were said (or forgotten with their
+    /// component).
+    fn said(&self, dropped: u64) {
+        self.unsaid.fetch_sub(dropped, Ordering::Relaxed);
     }
 
     fn denial_quota(&self, component: &str) -> Arc<DenialQuota> {
@@ -364,7 +385,11 @@ impl AuditLog {
     fn admit_denial(&self, component: &str) -> bool {
         let quota = self.denial_quota(component);
         let charge = quota.window.charge([quota.per_second], [1]);
+        if !charge.admitted {
+            self.unsaid.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some([dropped]) = charge.ended {
+            self.said(dropped);
             self.say_dropped(component, dropped);
         }
         charge.admitted
@@ -373,11 +398,18 @@ impl AuditLog {
     /// Says how many refusal records of `component` were dropped since the
     /// last time (at the end of a call into the component).
     pub(crate) fn report_dropped(&self, component: &str) {
+        // Drops this thread counted are seen here; one another thread
+        // counts at this moment is said at the next call's end, as if it
+        // had come just after the lookup.
+        if self.unsaid.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let quota = {
             let denials = lock(&self.denials);
             denials.get(component).cloned()
         };
         if let Some([dropped]) = quota.and_then(|q| q.window.take_dropped()) {
+            self.said(dropped);
             self.say_dropped(component, dropped);
         }
     }
@@ -732,6 +764,49 @@ mod tests {
         assert!(seen[1].1.contains(r#""verdict":"deny""#), "{}", seen[1].1);
         assert!(seen.iter().all(|(_, l)| !l.contains('\n')));
         assert!(log.flush().is_ok());
+    }
+
+    #[test]
+    fn drops_of_each_component_are_said_at_its_own_calls_end_once() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut log = AuditLog::tracing_only();
+        let sink = Arc::clone(&seen);
+        log.add_hooks(vec![Box::new(move |record: &AuditRecord<'_>| {
+            if let AuditRecord::RateLimited(r) = record {
+                lock(&sink).push(format!("{} dropped {}", r.component, r.dropped));
+            }
+        })]);
+        let deny: Capability = "kv:read:counter/secret".parse().expect("deny");
+        let refused = |component| Decided {
+            component,
+            function: "get",
+            domain: Domain::Kv,
+            action: Action::Read,
+            resource: "counter/secret",
+            rule: DecidingRule::DenyRule(&deny),
+            origin: None,
+        };
+        // Nothing dropped: the end of a call has nothing to say.
+        log.report_dropped("c");
+        log.limit_denials("c", 1);
+        log.limit_denials("d", 1);
+        for _ in 0..3 {
+            log.record(&refused("c"));
+        }
+        for _ in 0..2 {
+            log.record(&refused("d"));
+        }
+        log.report_dropped("d");
+        log.report_dropped("d");
+        log.report_dropped("c");
+        log.report_dropped("c");
+        assert_eq!(*lock(&seen), ["d dropped 1", "c dropped 2"]);
+        // All said: the fast path is back in force.
+        assert_eq!(log.unsaid.load(Ordering::Relaxed), 0);
+        // Drops of a component forgotten (unloaded) are not waited for.
+        log.record(&refused("c"));
+        log.forget("c");
+        assert_eq!(log.unsaid.load(Ordering::Relaxed), 0);
     }
 
     #[test]

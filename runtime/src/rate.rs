@@ -9,7 +9,7 @@
 //! host can say how much it dropped instead of dropping silently.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,10 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub(crate) struct RateWindow<const N: usize> {
     state: Mutex<State<N>>,
+    /// Whether a drop was counted since `dropped` was last emptied: set
+    /// under the lock with the count, so [`RateWindow::take_dropped`] at
+    /// the end of every call skips the lock while nothing was dropped.
+    pending: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -82,6 +86,7 @@ impl<const N: usize> RateWindow<N> {
             }
             Some(i) => {
                 state.dropped[i] = state.dropped[i].saturating_add(1);
+                self.pending.store(true, Ordering::Release);
                 Charge {
                     admitted: false,
                     ended,
@@ -93,7 +98,14 @@ impl<const N: usize> RateWindow<N> {
     /// The items dropped and not reported yet, per quota (and forgets
     /// them); `None` when there are none.
     pub(crate) fn take_dropped(&self) -> Option<[u64; N]> {
+        // A drop counted by this thread is seen here; one counted by
+        // another thread at this moment is handed back by the next call,
+        // as it would be had it come just after the lock.
+        if !self.pending.load(Ordering::Acquire) {
+            return None;
+        }
         let mut state = crate::sync::lock(&self.state);
+        self.pending.store(false, Ordering::Release);
         take(&mut state.dropped)
     }
 }

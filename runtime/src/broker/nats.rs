@@ -845,7 +845,7 @@ impl NatsBroker {
     /// published on: `<prefix>.msg.<source>.<topic>` (the source stamp is
     /// the subject's token after `msg`).
     pub fn message_subject(&self, source: &str, topic: &str) -> String {
-        format!("{}{source}.{topic}", self.shared.msg_prefix)
+        message_subject_under(&self.shared.msg_prefix, source, topic)
     }
 
     /// The NATS subject filter of every message component `source`
@@ -936,6 +936,19 @@ pub const MAX_SUBJECT_BYTES: usize = 2048;
 /// stamp next.
 fn msg_prefix(prefix: &str) -> String {
     format!("{prefix}.msg.")
+}
+
+/// The subject of a message from `source` on `topic` under `msg_prefix`
+/// (`<prefix>.msg.`): `<prefix>.msg.<source>.<topic>`, built at its exact
+/// size (once per message published, so without `format!`'s machinery
+/// and regrowth).
+fn message_subject_under(msg_prefix: &str, source: &str, topic: &str) -> String {
+    let mut subject = String::with_capacity(msg_prefix.len() + source.len() + 1 + topic.len());
+    subject.push_str(msg_prefix);
+    subject.push_str(source);
+    subject.push('.');
+    subject.push_str(topic);
+    subject
 }
 
 /// `<msg_prefix><source>.>`: every message `source` publishes.
@@ -2294,7 +2307,7 @@ impl Broker for NatsBroker {
             )));
         }
         check_source_name(source)?;
-        let subject = format!("{}{source}.{topic}", shared.msg_prefix);
+        let subject = message_subject_under(&shared.msg_prefix, source, topic);
         check_subject_len(&subject, "topic", || {
             format!("with `{}{source}.` before it", shared.msg_prefix)
         })?;

@@ -143,6 +143,13 @@ struct Output {
     /// The last [`TAIL`] bytes written during the current call, shown or
     /// not: what a trap error quotes.
     tail: Mutex<Tail>,
+    /// Whether `tail` may hold bytes: set after each write's bytes are in
+    /// it, cleared when a call's start forgets them. A call into a
+    /// component that wrote nothing takes neither lock (twice per call).
+    tail_written: AtomicBool,
+    /// Whether `partial` may hold bytes: set after each write's bytes are
+    /// in it, cleared when the call's end emits them.
+    partial_written: AtomicBool,
 }
 
 /// Bytes a stream kept for a trap error, per instance and stream.
@@ -222,7 +229,15 @@ impl InstanceLog {
     /// earlier calls, so a trap error quotes the failed call's output only.
     pub(crate) fn start_of_call(&self) {
         for output in &self.outputs {
-            *crate::sync::lock(&output.tail) = Tail::default();
+            // A write racing this (from another thread) lands before or
+            // after the reset, as it would without the flag: its flag is
+            // set after its bytes, so the next start sees it.
+            // A plain load first: no atomic write while nothing was written.
+            if output.tail_written.load(Ordering::Acquire)
+                && output.tail_written.swap(false, Ordering::AcqRel)
+            {
+                *crate::sync::lock(&output.tail) = Tail::default();
+            }
         }
     }
 
@@ -296,6 +311,7 @@ impl InstanceLog {
     pub(crate) fn write(&self, stream: Stream, bytes: &[u8]) {
         let output = self.output(stream);
         crate::sync::lock(&output.tail).push(bytes);
+        output.tail_written.store(true, Ordering::Release);
         if !output.shown {
             self.tell_not_shown(stream);
             return;
@@ -314,11 +330,17 @@ impl InstanceLog {
                 self.line(stream, &line);
             }
         }
+        output.partial_written.store(true, Ordering::Release);
     }
 
     /// Emits the unfinished line of `stream`, if any.
     fn flush(&self, stream: Stream) {
         let output = self.output(stream);
+        if !output.partial_written.load(Ordering::Acquire)
+            || !output.partial_written.swap(false, Ordering::AcqRel)
+        {
+            return;
+        }
         let mut partial = crate::sync::lock(&output.partial);
         if !partial.is_empty() {
             let line = std::mem::take(&mut *partial);
@@ -403,6 +425,38 @@ mod tests {
         assert_eq!(tail.bytes.len(), TAIL);
         assert!(tail.cut);
         assert!(tail.bytes.iter().rev().take(4).eq(b"tsal".iter()));
+    }
+
+    #[test]
+    fn a_call_quotes_only_what_was_written_since_its_start() {
+        use super::{GrantSet, InstanceLog, ResolvedLimits, Stream};
+        let log = InstanceLog::new(
+            "c",
+            &GrantSet::default(),
+            std::sync::Arc::default(),
+            &ResolvedLimits::default(),
+        );
+        let quoted = |log: &InstanceLog| log.written_before("the trap");
+        log.start_of_call();
+        assert_eq!(quoted(&log), None);
+        log.write(Stream::Stdout, b"first call");
+        log.end_of_call();
+        let first = quoted(&log).expect("the first call's output");
+        assert!(first.contains("first call"), "{first}");
+        // A call that writes nothing quotes nothing of the one before.
+        log.start_of_call();
+        assert_eq!(quoted(&log), None);
+        log.end_of_call();
+        // Written between calls (another thread): the next start forgets it.
+        log.write(Stream::Stderr, b"between");
+        log.start_of_call();
+        assert_eq!(quoted(&log), None);
+        log.write(Stream::Stderr, b"third call");
+        let third = quoted(&log).expect("the third call's output");
+        assert!(
+            third.contains("third call") && !third.contains("between"),
+            "{third}"
+        );
     }
 
     #[test]

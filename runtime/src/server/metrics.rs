@@ -45,12 +45,14 @@ impl Histogram {
 
 #[derive(Debug, Default)]
 struct Counters {
-    /// (component, kind, outcome) → calls.
-    calls: BTreeMap<(String, &'static str, &'static str), u64>,
+    /// component → (kind, outcome) → calls. Keyed by component first so
+    /// that counting a call looks its component up by `&str`, without
+    /// allocating a key (one count per delivered message).
+    calls: BTreeMap<String, BTreeMap<(&'static str, &'static str), u64>>,
     /// (component, capability) → refusals.
     denials: BTreeMap<(String, String), u64>,
-    /// (component, kind) → durations.
-    durations: BTreeMap<(String, &'static str), Histogram>,
+    /// component → kind → durations.
+    durations: BTreeMap<String, BTreeMap<&'static str, Histogram>>,
 }
 
 /// The counters every hook and worker of one server adds to.
@@ -76,6 +78,16 @@ pub(super) fn clear_delivery_mark() {
     DELIVERY_MARK.with(|m| m.set(None));
 }
 
+/// Applies `change` to the entry of `component` in `map`, made when
+/// missing: the lookup borrows the name, so only a component's first count
+/// allocates.
+fn update<V: Default>(map: &mut BTreeMap<String, V>, component: &str, change: impl FnOnce(&mut V)) {
+    match map.get_mut(component) {
+        Some(entry) => change(entry),
+        None => change(map.entry(component.to_owned()).or_default()),
+    }
+}
+
 /// The server's state of one component, for the gauges.
 pub(super) struct Gauges<'a> {
     pub(super) component: &'a str,
@@ -95,16 +107,16 @@ impl Metrics {
         took: Option<Duration>,
     ) {
         let mut counters = lock(&self.counters);
-        *counters
-            .calls
-            .entry((component.to_owned(), kind, outcome))
-            .or_default() += 1;
+        update(&mut counters.calls, component, |calls| {
+            *calls.entry((kind, outcome)).or_default() += 1;
+        });
         if let Some(took) = took {
-            counters
-                .durations
-                .entry((component.to_owned(), kind))
-                .or_default()
-                .observe(took.as_secs_f64());
+            update(&mut counters.durations, component, |durations| {
+                durations
+                    .entry(kind)
+                    .or_default()
+                    .observe(took.as_secs_f64());
+            });
         }
     }
 
@@ -154,10 +166,8 @@ impl Metrics {
     pub(super) fn calls_of(&self, component: &str) -> u64 {
         lock(&self.counters)
             .calls
-            .iter()
-            .filter(|((c, _, _), _)| c == component)
-            .map(|(_, n)| n)
-            .sum()
+            .get(component)
+            .map_or(0, |calls| calls.values().sum())
     }
 
     /// Refusals of `component`'s host calls counted so far.
@@ -180,7 +190,12 @@ impl Metrics {
             "counter",
             "Calls into components, by kind (request, message, component-request) and outcome.",
         );
-        for ((component, kind, outcome), n) in &counters.calls {
+        let calls = counters.calls.iter().flat_map(|(component, calls)| {
+            calls
+                .iter()
+                .map(move |((kind, outcome), n)| (component, kind, outcome, n))
+        });
+        for (component, kind, outcome, n) in calls {
             let labels = labels(&[
                 ("component", component),
                 ("kind", kind),
@@ -204,7 +219,12 @@ impl Metrics {
             "histogram",
             "Duration of calls into components, by kind.",
         );
-        for ((component, kind), histogram) in &counters.durations {
+        let durations = counters.durations.iter().flat_map(|(component, kinds)| {
+            kinds
+                .iter()
+                .map(move |(kind, histogram)| (component, kind, histogram))
+        });
+        for (component, kind, histogram) in durations {
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(histogram.buckets) {
                 cumulative += n;
@@ -309,6 +329,40 @@ pub(super) fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_are_counted_per_component_kind_and_outcome_and_written_in_order() {
+        let metrics = Metrics::default();
+        let ms = Some(Duration::from_millis(1));
+        metrics.call("b", KIND_MESSAGE, "delivered", ms);
+        metrics.call("a", KIND_REQUEST, "ok", None);
+        metrics.call("b", KIND_MESSAGE, "delivered", ms);
+        metrics.call("b", KIND_MESSAGE, "dead-lettered", None);
+        metrics.call("b", KIND_REQUEST, "ok", ms);
+        assert_eq!(metrics.calls_of("b"), 4);
+        assert_eq!(metrics.calls_of("a"), 1);
+        assert_eq!(metrics.calls_of("c"), 0);
+        let text = metrics.text(&[]);
+        let lines = |prefix: &str| -> Vec<&str> {
+            text.lines().filter(|l| l.starts_with(prefix)).collect()
+        };
+        assert_eq!(
+            lines("airssys_calls_total{"),
+            [
+                r#"airssys_calls_total{component="a",kind="request",outcome="ok"} 1"#,
+                r#"airssys_calls_total{component="b",kind="message",outcome="dead-lettered"} 1"#,
+                r#"airssys_calls_total{component="b",kind="message",outcome="delivered"} 2"#,
+                r#"airssys_calls_total{component="b",kind="request",outcome="ok"} 1"#,
+            ]
+        );
+        assert_eq!(
+            lines("airssys_call_duration_seconds_count{"),
+            [
+                r#"airssys_call_duration_seconds_count{component="b",kind="message"} 2"#,
+                r#"airssys_call_duration_seconds_count{component="b",kind="request"} 1"#,
+            ]
+        );
+    }
 
     #[test]
     fn label_values_are_escaped() {
