@@ -20,10 +20,9 @@ use common::Client;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Refusals `denier` makes in one call: far more than a pipe (64 KiB)
@@ -59,32 +58,6 @@ impl guest::Handler for Denier {
             }
         }
         Ok(format!("refused {refused} of {count}").into_bytes())
-    }
-}
-"#,
-    )
-}
-
-fn quiet_crate() -> std::path::PathBuf {
-    common::component_crate(
-        "quiet",
-        r#"//! Logs one record per request and answers it.
-
-#[airssys::component(optional = ["log:write"])]
-struct Quiet;
-
-impl guest::Lifecycle for Quiet {}
-
-impl guest::Handler for Quiet {
-    fn handle_request(
-        _source: String,
-        payload: Vec<u8>,
-    ) -> Result<Vec<u8>, guest::handler::Error> {
-        let payload = String::from_utf8_lossy(&payload).into_owned();
-        let _ = Quiet::host()
-            .logging()
-            .log(host::logging::Level::Info, "quiet", &format!("answering {payload}"));
-        Ok(format!("quiet got {payload}").into_bytes())
     }
 }
 "#,
@@ -142,39 +115,6 @@ impl Fifo {
     }
 }
 
-/// `POST /v1/components/NAME/request` on a thread: the answer (status,
-/// body) arrives on the receiver.
-fn request(address: SocketAddr, component: &str, body: &str) -> mpsc::Receiver<(u16, String)> {
-    let (send, receive) = mpsc::channel();
-    let path = format!("/v1/components/{component}/request");
-    let body = body.to_owned();
-    std::thread::spawn(move || {
-        let answer = Client::connect(address).call("POST", &path, &[], body.as_bytes());
-        let _ = send.send((answer.status, answer.body));
-    });
-    receive
-}
-
-/// The value of the `/metrics` line starting with `name`.
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
-}
-
-/// Kills the serve process on drop (the test failed).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// Waits (at most 60 s) until `text` holds `needle`.
 fn wait_for(text: &Mutex<String>, needle: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -188,39 +128,56 @@ fn wait_for(text: &Mutex<String>, needle: &str, what: &str) {
     }
 }
 
-#[test]
-fn a_blocked_audit_file_holds_no_component_and_counts_what_it_drops() {
+/// `airssys serve` of `component` and `quiet` under `policy`, its
+/// `--audit` file a FIFO nobody reads yet: the temporary directory, the
+/// FIFO, the host, its address and its stderr as printed so far.
+fn serve_with_blocked_audit_file(
+    component: &std::path::Path,
+    policy: &str,
+) -> (
+    tempfile::TempDir,
+    Fifo,
+    common::Killed,
+    std::net::SocketAddr,
+    Arc<Mutex<String>>,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
+    let policy_path = dir.path().join("policy.toml");
+    std::fs::write(&policy_path, policy).unwrap();
     let fifo_path = dir.path().join("audit.fifo");
     let fifo = Fifo::make(&fifo_path);
-    let (denier, quiet) = (denier_crate(), quiet_crate());
-    let target = common::shared_target();
+    let quiet = common::quiet_crate();
     let (child, stdout, stderr) = common::spawn_serve(
         dir.path(),
-        &target,
+        &common::shared_target(),
         &[
-            denier.to_str().unwrap(),
+            component.to_str().unwrap(),
             quiet.to_str().unwrap(),
             "--policy",
-            policy.to_str().unwrap(),
+            policy_path.to_str().unwrap(),
             "--audit",
             fifo_path.to_str().unwrap(),
         ],
         &[],
     );
-    let mut served = Killed(child);
+    let mut served = common::Killed(child);
     let address = common::wait_listening(&mut served.0, &stdout, &stderr);
+    (dir, fifo, served, address, stderr)
+}
+
+#[test]
+fn a_blocked_audit_file_holds_no_component_and_counts_what_it_drops() {
+    let (_dir, fifo, mut served, address, stderr) =
+        serve_with_blocked_audit_file(&denier_crate(), POLICY);
 
     // The FIFO fills within the first records; the rest of the call must
     // not wait for it.
-    let denier_answer = request(address, "denier", &REFUSALS.to_string());
+    let denier_answer = common::request_on_thread(address, "denier", &REFUSALS.to_string());
     std::thread::sleep(Duration::from_secs(1));
     // The neighbour, whose allowed call is audited too, answers within a
     // few seconds.
     for i in 0..3 {
-        let answer = request(address, "quiet", &format!("q{i}"))
+        let answer = common::request_on_thread(address, "quiet", &format!("q{i}"))
             .recv_timeout(Duration::from_secs(5))
             .unwrap_or_else(|_| {
                 panic!("the neighbour did not answer within 5 s while the audit file was blocked")
@@ -236,7 +193,7 @@ fn a_blocked_audit_file_holds_no_component_and_counts_what_it_drops() {
     let metrics = Client::connect(address)
         .call("GET", "/metrics", &[], b"")
         .body;
-    let dropped = metric(
+    let dropped = common::metric(
         &metrics,
         "airssys_audit_file_dropped_total{record=\"refused\"}",
     );
@@ -313,40 +270,18 @@ impl guest::Handler for Chatty {
 /// queue knows whose each record is.
 #[test]
 fn a_component_flooding_the_audit_file_loses_its_own_records_not_its_neighbours() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
+    let (_dir, fifo, _served, address, stderr) = serve_with_blocked_audit_file(
+        &chatty_crate(),
         "[components.chatty]\ngrants = [\"log:write\"]\n\n[components.quiet]\ngrants = [\"log:write\"]\n",
-    )
-    .unwrap();
-    let fifo_path = dir.path().join("audit.fifo");
-    let fifo = Fifo::make(&fifo_path);
-    let (chatty, quiet) = (chatty_crate(), quiet_crate());
-    let target = common::shared_target();
-    let (child, stdout, stderr) = common::spawn_serve(
-        dir.path(),
-        &target,
-        &[
-            chatty.to_str().unwrap(),
-            quiet.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--audit",
-            fifo_path.to_str().unwrap(),
-        ],
-        &[],
     );
-    let mut served = Killed(child);
-    let address = common::wait_listening(&mut served.0, &stdout, &stderr);
     // Far more allowed calls than the queue's share for them (6,144).
-    let answer = request(address, "chatty", &REFUSALS.to_string())
+    let answer = common::request_on_thread(address, "chatty", &REFUSALS.to_string())
         .recv_timeout(Duration::from_secs(60))
         .expect("the chatty component's call did not end while the audit file was blocked");
     assert_eq!(answer, (200, format!("logged {REFUSALS}")));
     // The neighbour's allowed calls come once the queue is full.
     for i in 0..3 {
-        let answer = request(address, "quiet", &format!("q{i}"))
+        let answer = common::request_on_thread(address, "quiet", &format!("q{i}"))
             .recv_timeout(Duration::from_secs(5))
             .expect("the neighbour did not answer within 5 s");
         assert_eq!(answer, (200, format!("quiet got q{i}")));
@@ -412,7 +347,7 @@ fn run_with_a_blocked_audit_file_ends_its_call_and_says_what_it_dropped() {
         .unwrap();
     let stdout = common::collect(child.stdout.take().unwrap());
     let stderr = common::collect(child.stderr.take().unwrap());
-    let mut ran = Killed(child);
+    let mut ran = common::Killed(child);
     // The call ends while the FIFO is still not read.
     let answer = format!("refused {REFUSALS} of {REFUSALS}");
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -14,8 +14,7 @@ mod common;
 use common::Client;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Records `chatty` logs in one call: far more than a pipe (64 KiB) and
@@ -63,32 +62,6 @@ impl guest::Handler for Chatty {
     )
 }
 
-fn quiet_crate() -> std::path::PathBuf {
-    common::component_crate(
-        "quiet",
-        r#"//! Logs one record per request and answers it.
-
-#[airssys::component(optional = ["log:write"])]
-struct Quiet;
-
-impl guest::Lifecycle for Quiet {}
-
-impl guest::Handler for Quiet {
-    fn handle_request(
-        _source: String,
-        payload: Vec<u8>,
-    ) -> Result<Vec<u8>, guest::handler::Error> {
-        let payload = String::from_utf8_lossy(&payload).into_owned();
-        let _ = Quiet::host()
-            .logging()
-            .log(host::logging::Level::Info, "quiet", &format!("answering {payload}"));
-        Ok(format!("quiet got {payload}").into_bytes())
-    }
-}
-"#,
-    )
-}
-
 const POLICY: &str = r#"
 [components.chatty]
 grants = ["log:write"]
@@ -98,41 +71,8 @@ limits = { log_lines_per_second = 1000000, log_bytes_per_second = 1073741824 }
 grants = ["log:write"]
 "#;
 
-/// `POST /v1/components/NAME/request` on a thread: the answer (status,
-/// body) arrives on the receiver.
-fn request(address: SocketAddr, component: &str, body: &str) -> mpsc::Receiver<(u16, String)> {
-    let (send, receive) = mpsc::channel();
-    let path = format!("/v1/components/{component}/request");
-    let body = body.to_owned();
-    std::thread::spawn(move || {
-        let answer = Client::connect(address).call("POST", &path, &[], body.as_bytes());
-        let _ = send.send((answer.status, answer.body));
-    });
-    receive
-}
-
 fn get(address: SocketAddr, path: &str) -> common::Answer {
     Client::connect(address).call("GET", path, &[], b"")
-}
-
-/// The value of the `/metrics` line starting with `name`.
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
-}
-
-/// Kills the serve process on drop (the test failed).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 #[test]
@@ -140,7 +80,7 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
-    let (chatty, quiet) = (chatty_crate(), quiet_crate());
+    let (chatty, quiet) = (chatty_crate(), common::quiet_crate());
     let target = common::shared_target();
     let cache = target.join("serve-cache");
     std::fs::create_dir_all(&cache).unwrap();
@@ -181,7 +121,7 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
         .spawn()
         .unwrap();
     let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let mut served = Killed(child);
+    let mut served = common::Killed(child);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let up = std::net::TcpStream::connect(address).is_ok()
@@ -199,11 +139,11 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
 
     // The pipe fills within the first records; the rest of the call must
     // not wait for it.
-    let chatty_answer = request(address, "chatty", &RECORDS.to_string());
+    let chatty_answer = common::request_on_thread(address, "chatty", &RECORDS.to_string());
     std::thread::sleep(Duration::from_secs(1));
     // The neighbour, which logs too, answers within a few seconds.
     for i in 0..3 {
-        let answer = request(address, "quiet", &format!("q{i}"))
+        let answer = common::request_on_thread(address, "quiet", &format!("q{i}"))
             .recv_timeout(Duration::from_secs(5))
             .unwrap_or_else(|_| {
                 panic!("the neighbour did not answer within 5 s while the output was blocked")
@@ -225,17 +165,17 @@ fn a_blocked_output_holds_no_component_and_counts_what_it_drops() {
 
     // The neighbour logs once more, the queue's log part now full of the
     // flooder's records.
-    let answer = request(address, "quiet", "after")
+    let answer = common::request_on_thread(address, "quiet", "after")
         .recv_timeout(Duration::from_secs(5))
         .expect("the neighbour did not answer within 5 s while the output was blocked");
     assert_eq!(answer, (200, "quiet got after".to_owned()));
 
     // The drops are counted, by kind.
     let metrics = get(address, "/metrics").body;
-    let dropped = metric(&metrics, "airssys_output_dropped_total{kind=\"log\"}");
+    let dropped = common::metric(&metrics, "airssys_output_dropped_total{kind=\"log\"}");
     assert!(dropped > 0, "{metrics}");
     assert_eq!(
-        metric(&metrics, "airssys_output_dropped_total{kind=\"audit\"}"),
+        common::metric(&metrics, "airssys_output_dropped_total{kind=\"audit\"}"),
         0
     );
 

@@ -335,3 +335,68 @@ mod jetstream;
 
 #[allow(unused_imports)]
 pub(crate) use jetstream::JetStreamServer as NatsServer;
+
+/// `quiet`: logs one record per request and answers `quiet got <payload>`
+/// (serve_output.rs, audit_file.rs).
+pub(crate) fn quiet_crate() -> std::path::PathBuf {
+    component_crate(
+        "quiet",
+        r#"//! Logs one record per request and answers it.
+
+#[airssys::component(optional = ["log:write"])]
+struct Quiet;
+
+impl guest::Lifecycle for Quiet {}
+
+impl guest::Handler for Quiet {
+    fn handle_request(
+        _source: String,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, guest::handler::Error> {
+        let payload = String::from_utf8_lossy(&payload).into_owned();
+        let _ = Quiet::host()
+            .logging()
+            .log(host::logging::Level::Info, "quiet", &format!("answering {payload}"));
+        Ok(format!("quiet got {payload}").into_bytes())
+    }
+}
+"#,
+    )
+}
+
+/// `POST /v1/components/NAME/request` on a thread: the answer (status,
+/// body) arrives on the receiver.
+pub(crate) fn request_on_thread(
+    address: SocketAddr,
+    component: &str,
+    body: &str,
+) -> std::sync::mpsc::Receiver<(u16, String)> {
+    let (send, receive) = std::sync::mpsc::channel();
+    let path = format!("/v1/components/{component}/request");
+    let body = body.to_owned();
+    std::thread::spawn(move || {
+        let answer = Client::connect(address).call("POST", &path, &[], body.as_bytes());
+        let _ = send.send((answer.status, answer.body));
+    });
+    receive
+}
+
+/// The value of the `/metrics` line starting with `name`.
+pub(crate) fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
+}
+
+/// Kills the serve process on drop (the test failed).
+pub(crate) struct Killed(pub(crate) Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
