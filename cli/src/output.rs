@@ -263,33 +263,48 @@ impl Queue {
             return;
         }
         // The victim's oldest lines, from the front: the scan stops at
-        // the last one taken.
+        // the first one taken; when one line does not make room (a long
+        // line, or a log line where refusals fill the queue), the rest
+        // is taken in one pass from there, not one shift of the queue per
+        // line.
         let mut freed = Held::default();
         let mut dropped = 0;
-        let mut at = 0;
         let most = if kind == Kind::Log && victim.0 == Kind::Audit {
             u64::try_from(beyond_reserve).unwrap_or(u64::MAX)
         } else {
             u64::MAX
         };
-        while (freed.lines < need.lines || freed.bytes < need.bytes)
-            && weight(left) > mine
-            && dropped < most
+        let is_victim =
+            |line: &Line| line.kind == victim.0 && line.source.as_deref() == Some(&*victim.1);
+        let wanted = |freed: &Held, left: &Held, dropped: u64| {
+            (freed.lines < need.lines || freed.bytes < need.bytes)
+                && weight(*left) > mine
+                && dropped < most
+        };
+        let take = |line: &Line, freed: &mut Held, left: &mut Held, dropped: &mut u64| {
+            let wanted = wanted(freed, left, *dropped);
+            if wanted && is_victim(line) {
+                freed.lines += 1;
+                freed.bytes += line.text.len();
+                left.lines -= 1;
+                left.bytes -= line.text.len();
+                *dropped += 1;
+            }
+            wanted
+        };
+        if let Some(at) = state.lines.iter().position(is_victim)
+            && take(&state.lines[at], &mut freed, &mut left, &mut dropped)
         {
-            let Some(found) = state.lines.range(at..).position(|line| {
-                line.kind == victim.0 && line.source.as_deref() == Some(&*victim.1)
-            }) else {
-                break;
-            };
-            at += found;
-            let Some(line) = state.lines.remove(at) else {
-                break;
-            };
-            freed.lines += 1;
-            freed.bytes += line.text.len();
-            left.lines -= 1;
-            left.bytes -= line.text.len();
-            dropped += 1;
+            state.lines.remove(at);
+            if wanted(&freed, &left, dropped) {
+                let mut rest = state.lines.split_off(at);
+                rest.retain(|line| {
+                    let before = dropped;
+                    take(line, &mut freed, &mut left, &mut dropped);
+                    dropped == before
+                });
+                state.lines.append(&mut rest);
+            }
         }
         state.bytes -= freed.bytes;
         if left.lines == 0 {
