@@ -234,9 +234,22 @@ impl Queue {
             lines: mine.lines + 1,
             bytes: mine.bytes + bytes,
         });
+        // Refusals beyond their reserved quarter use the log part: a log
+        // line may push them out too (the heaviest component's), down to
+        // the quarter, or one component's refusals could fill the whole
+        // queue and leave its neighbours' log lines no room at all.
+        let audit = &state.held[Kind::Audit.index()];
+        let beyond_reserve = if kind == Kind::Log {
+            let lines: usize = audit.values().map(|h| h.lines).sum();
+            lines.saturating_sub(self.max_lines - self.max_lines / 4 * LOG_SHARE)
+        } else {
+            0
+        };
         let Some((victim, mut left)) = Kind::ALL
             .into_iter()
-            .filter(|k| kind == Kind::Host || *k == kind)
+            .filter(|k| {
+                kind == Kind::Host || *k == kind || (*k == Kind::Audit && beyond_reserve > 0)
+            })
             .flat_map(|k| state.held[k.index()].iter().map(move |(n, h)| ((k, n), h)))
             .filter(|((_, n), _)| Some(&***n) != source)
             .max_by_key(|(_, held)| weight(**held))
@@ -250,25 +263,48 @@ impl Queue {
             return;
         }
         // The victim's oldest lines, from the front: the scan stops at
-        // the last one taken.
+        // the first one taken; when one line does not make room (a long
+        // line, or a log line where refusals fill the queue), the rest
+        // is taken in one pass from there, not one shift of the queue per
+        // line.
         let mut freed = Held::default();
         let mut dropped = 0;
-        let mut at = 0;
-        while (freed.lines < need.lines || freed.bytes < need.bytes) && weight(left) > mine {
-            let Some(found) = state.lines.range(at..).position(|line| {
-                line.kind == victim.0 && line.source.as_deref() == Some(&*victim.1)
-            }) else {
-                break;
-            };
-            at += found;
-            let Some(line) = state.lines.remove(at) else {
-                break;
-            };
-            freed.lines += 1;
-            freed.bytes += line.text.len();
-            left.lines -= 1;
-            left.bytes -= line.text.len();
-            dropped += 1;
+        let most = if kind == Kind::Log && victim.0 == Kind::Audit {
+            u64::try_from(beyond_reserve).unwrap_or(u64::MAX)
+        } else {
+            u64::MAX
+        };
+        let is_victim =
+            |line: &Line| line.kind == victim.0 && line.source.as_deref() == Some(&*victim.1);
+        let wanted = |freed: &Held, left: &Held, dropped: u64| {
+            (freed.lines < need.lines || freed.bytes < need.bytes)
+                && weight(*left) > mine
+                && dropped < most
+        };
+        let take = |line: &Line, freed: &mut Held, left: &mut Held, dropped: &mut u64| {
+            let wanted = wanted(freed, left, *dropped);
+            if wanted && is_victim(line) {
+                freed.lines += 1;
+                freed.bytes += line.text.len();
+                left.lines -= 1;
+                left.bytes -= line.text.len();
+                *dropped += 1;
+            }
+            wanted
+        };
+        if let Some(at) = state.lines.iter().position(is_victim)
+            && take(&state.lines[at], &mut freed, &mut left, &mut dropped)
+        {
+            state.lines.remove(at);
+            if wanted(&freed, &left, dropped) {
+                let mut rest = state.lines.split_off(at);
+                rest.retain(|line| {
+                    let before = dropped;
+                    take(line, &mut freed, &mut left, &mut dropped);
+                    dropped == before
+                });
+                state.lines.append(&mut rest);
+            }
         }
         state.bytes -= freed.bytes;
         if left.lines == 0 {
@@ -889,6 +925,80 @@ mod tests {
         let first: Vec<String> = (0..75).map(|i| format!("c{i}")).collect();
         assert_eq!(held, first);
         assert_eq!(queue.dropped(), [2 + 2 + 125, 0, 0]);
+    }
+
+    /// Session 10's review of its own additions: refusals may fill the
+    /// whole queue, so one component refused in a loop while the output
+    /// (or the audit file) was slow held every line, and a neighbour's log
+    /// line (allowed call, for the audit file), which may use only 3/4,
+    /// found no room and no line of its kind to push out: it was dropped.
+    /// Now refusals beyond their reserved quarter count as lines of the
+    /// log part: the heaviest component's are pushed out, the quarter is
+    /// kept.
+    #[test]
+    fn refusals_filling_the_queue_leave_a_neighbours_log_lines_room() {
+        let (queue, open, written) = gated(16, Kind::Host, "first");
+        for i in 0..100 {
+            queue.push(
+                Stream::Stderr,
+                Kind::Audit,
+                Some("chatty"),
+                format!("DENY chatty {i}"),
+            );
+        }
+        assert_eq!(queue.lock().lines.len(), 16);
+        queue.push(
+            Stream::Stdout,
+            Kind::Log,
+            Some("quiet"),
+            "quiet 0".to_owned(),
+        );
+        queue.push(
+            Stream::Stdout,
+            Kind::Log,
+            Some("quiet"),
+            "quiet 1".to_owned(),
+        );
+        let held = |name: &str| {
+            queue
+                .lock()
+                .lines
+                .iter()
+                .filter(|l| l.source.as_deref() == Some(name))
+                .count()
+        };
+        assert_eq!(held("quiet"), 2, "the neighbour's log lines were dropped");
+        // Many neighbours: the refusals keep their reserved quarter.
+        for i in 0..100 {
+            queue.push(
+                Stream::Stdout,
+                Kind::Log,
+                Some(&format!("n{i}")),
+                "n".to_owned(),
+            );
+        }
+        assert_eq!(held("chatty"), 4, "the refusals' quarter");
+        assert_eq!(queue.lock().lines.len(), 12);
+        // The flooder's next refusals take back what is free, no more.
+        queue.push(
+            Stream::Stderr,
+            Kind::Audit,
+            Some("chatty"),
+            "DENY late".to_owned(),
+        );
+        assert_eq!(held("chatty"), 5);
+        for _ in 0..100 {
+            let _ = open.send(());
+        }
+        drop(open);
+        assert!(queue.finish(Duration::from_secs(10)));
+        let text = written.lock().unwrap().clone();
+        // The flooder lost its oldest refusals, no neighbour's line of
+        // another kind.
+        assert!(text.contains("quiet 1\nn\n"), "{text}");
+        assert!(text.contains("DENY chatty 15\nquiet 1\n"), "{text}");
+        assert!(!text.contains("DENY chatty 11\n"), "{text}");
+        assert!(text.contains("DENY late\n"), "{text}");
     }
 
     #[test]

@@ -1536,3 +1536,41 @@ fn messages_dropped_when_put_back_are_acknowledged() {
         "each delivered once, all acknowledged, none left in the stream"
     );
 }
+
+/// Session 10's review of its own additions: each component counts its
+/// messages on a connection of its own, made at its first count, and it
+/// was kept until the host ended, also once the component was unloaded: a
+/// host whose components come and go (reloads naming other components)
+/// held one connection per name it ever ran. With a server allowing the
+/// host two connections (its own and one count), the second component's
+/// count could not connect and its publishes were refused. An unloaded
+/// component's counting connection is now closed.
+#[test]
+fn an_unloaded_components_counting_connection_is_closed() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, "max_connections: 2\n").expect("writes the configuration");
+    let server = NatsServer::start_with(&["-c", conf.to_str().expect("a UTF-8 path")]);
+    let broker = NatsBroker::builder(server.url())
+        .stream_max_messages_per_component(10)
+        .ack_wait(ACK_WAIT)
+        .connect()
+        .expect("connects");
+    assert_eq!(
+        broker.publish("first", "news.a", b"one".to_vec()),
+        Ok(1),
+        "the first component counts on the second connection"
+    );
+    broker.unregister("first");
+    let mut last = None;
+    eventually("the next component's count connects", || {
+        let published = broker.publish("second", "news.a", b"two".to_vec());
+        let ok = published.is_ok();
+        last = Some(published);
+        if !ok {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ok
+    });
+    assert_eq!(last, Some(Ok(1)));
+}

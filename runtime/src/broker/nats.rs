@@ -2225,6 +2225,8 @@ impl Broker for NatsBroker {
         if let Some(js) = &shared.js {
             // Not acknowledged: redelivered after the `ack_wait`.
             crate::sync::lock(&js.unsettled).retain(|_, u| u.component != component);
+            // Its counting connection is closed (stream_share.rs).
+            js.share.forget(component);
         }
         shared.local.unregister(component)
     }

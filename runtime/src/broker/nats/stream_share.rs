@@ -565,6 +565,24 @@ impl StreamShare {
         entry
     }
 
+    /// Forgets `component` (unloaded): its estimate goes and its counting
+    /// connection is closed (a count running meanwhile fails). Kept, a
+    /// host whose components come and go held one connection per name it
+    /// ever ran.
+    pub(super) fn forget(&self, component: &str) {
+        let Some(entry) = lock(&self.entries).remove(component) else {
+            return;
+        };
+        if let Some(client) = lock(&entry.client).take() {
+            let within = self.op_timeout;
+            self.handle.spawn(async move {
+                // Dropped at the latest after the `op_timeout` (a server
+                // gone meanwhile): the last handle closes it.
+                let _ = tokio::time::timeout(within, client.drain()).await;
+            });
+        }
+    }
+
     /// What this host estimates of `component`'s messages in the stream.
     #[cfg(test)]
     pub(super) fn estimate(&self, component: &str) -> Estimate {
