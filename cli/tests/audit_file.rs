@@ -128,6 +128,25 @@ fn wait_for(text: &Mutex<String>, needle: &str, what: &str) {
     }
 }
 
+/// In the audit file's text: `denier`'s refusals written, and the
+/// refusals its `not_written` records say were dropped. Every line must
+/// be a JSON record.
+fn refusals_in(written: &str) -> (u64, u64) {
+    let mut refusals_written = 0;
+    let mut said_dropped = 0;
+    for line in written.lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if record["component"] == "denier" && record["verdict"] == "deny" {
+            refusals_written += 1;
+        }
+        if let Some(n) = record["not_written"]["refused"].as_u64() {
+            said_dropped += n;
+        }
+    }
+    (refusals_written, said_dropped)
+}
+
 /// `airssys serve` of `component` and `quiet` under `policy`, its
 /// `--audit` file a FIFO nobody reads yet: the temporary directory, the
 /// FIFO, the host, its address and its stderr as printed so far.
@@ -216,18 +235,7 @@ fn a_blocked_audit_file_holds_no_component_and_counts_what_it_drops() {
 
     // Every line is a JSON record; nothing dropped silently: the refusals
     // written plus those said dropped are all the refusals.
-    let mut refusals_written = 0;
-    let mut said_dropped = 0;
-    for line in written.lines() {
-        let record: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        if record["component"] == "denier" && record["verdict"] == "deny" {
-            refusals_written += 1;
-        }
-        if let Some(n) = record["not_written"]["refused"].as_u64() {
-            said_dropped += n;
-        }
-    }
+    let (refusals_written, said_dropped) = refusals_in(&written);
     eprintln!("{refusals_written} refusals written, {dropped} dropped");
     assert_eq!(said_dropped, dropped, "{stderr}");
     assert_eq!(refusals_written + dropped, REFUSALS as u64, "{stderr}");
@@ -375,18 +383,7 @@ fn run_with_a_blocked_audit_file_ends_its_call_and_says_what_it_dropped() {
         written.lock().unwrap().clone(),
         stderr.lock().unwrap().clone(),
     );
-    let mut refusals_written = 0;
-    let mut said_dropped = 0;
-    for line in written.lines() {
-        let record: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        if record["component"] == "denier" && record["verdict"] == "deny" {
-            refusals_written += 1;
-        }
-        if let Some(n) = record["not_written"]["refused"].as_u64() {
-            said_dropped += n;
-        }
-    }
+    let (refusals_written, said_dropped) = refusals_in(&written);
     assert!(said_dropped > 0, "{written}");
     assert_eq!(refusals_written + said_dropped, REFUSALS as u64, "{stderr}");
     assert!(

@@ -460,12 +460,12 @@ impl std::io::Write for LogLines {
             for record in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 // Queued as the component's (a flooding component loses
                 // its own lines, not its neighbours').
-                let component = serde_json::from_slice::<serde_json::Value>(record)
-                    .ok()
-                    .and_then(|r| r["component"].as_str().map(str::to_owned))
-                    .filter(|c| !c.is_empty());
-                for line in Reporter::render_lines(record) {
-                    output::component_line(Stream::Stdout, Kind::Log, component.as_deref(), line);
+                let Ok(record) = serde_json::from_slice::<serde_json::Value>(record) else {
+                    continue;
+                };
+                let component = record["component"].as_str().filter(|c| !c.is_empty());
+                if let Some(line) = Reporter::render_record(&record) {
+                    output::component_line(Stream::Stdout, Kind::Log, component, line);
                 }
             }
         }

@@ -1138,12 +1138,12 @@ mod tests {
     /// Serves `fake` on a loopback port within the default bounds as
     /// `change` leaves them; the address.
     async fn listen(
-        fake: Fake,
+        fake: impl Into<Arc<Fake>>,
         change: impl FnOnce(&mut Bounds),
     ) -> (std::net::SocketAddr, Arc<Ingress>) {
         let mut bounds = Bounds::new(MAX_CONNECTIONS, None);
         change(&mut bounds);
-        let backend: Arc<dyn Backend> = Arc::new(fake);
+        let backend: Arc<dyn Backend> = fake.into();
         let ingress = Arc::new(Ingress::new(backend, None, bounds));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -1295,17 +1295,11 @@ mod tests {
     async fn a_client_that_never_reads_its_answer_is_cut_at_the_write_deadline() {
         use tokio::io::AsyncWriteExt;
         let fake = Arc::new(Fake::default());
-        let backend: Arc<dyn Backend> = fake.clone();
-        let mut bounds = Bounds::new(1, None);
-        bounds.write = Duration::from_secs(1);
-        let ingress = Arc::new(Ingress::new(backend, None, bounds));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(accept_until(
-            listener,
-            Arc::clone(&ingress),
-            std::future::pending::<()>(),
-        ));
+        let (address, ingress) = listen(Arc::clone(&fake), |bounds| {
+            *bounds = Bounds::new(1, None);
+            bounds.write = Duration::from_secs(1);
+        })
+        .await;
 
         let mut stalled = connect_from([127, 0, 0, 1], address, Some(4096)).await;
         stalled

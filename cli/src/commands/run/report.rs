@@ -196,27 +196,33 @@ impl Reporter {
 
     /// The lines [`Reporter::print_lines`] prints for `bytes`.
     pub(in crate::commands) fn render_lines(bytes: &[u8]) -> Vec<String> {
-        let mut lines = Vec::new();
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
-                continue;
-            };
-            // What the component controls is printed escaped.
-            let raw = |k: &str| record[k].as_str().unwrap_or_default();
-            let field = |k: &str| printable(raw(k)).into_owned();
-            if let Some(message) = record["log"].as_str() {
-                let message = printable(message);
-                lines.push(match raw("stream") {
-                    stream @ ("stdout" | "stderr") => format!("  {stream}: {message}"),
-                    _ => format!("  log {} {}: {message}", field("level"), Self::who(&record)),
-                });
-                continue;
-            }
-            if let Some(message) = record["note"].as_str() {
-                lines.push(format!("  note: {}", printable(message)));
-            }
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .filter_map(|record| Self::render_record(&record))
+            .collect()
+    }
+
+    /// The line printed for one parsed record (a log record, an output
+    /// line or a note), if it is one.
+    pub(in crate::commands) fn render_record(record: &serde_json::Value) -> Option<String> {
+        // What the component controls is printed escaped.
+        let raw = |k: &str| record[k].as_str().unwrap_or_default();
+        if let Some(message) = record["log"].as_str() {
+            let message = printable(message);
+            return Some(match raw("stream") {
+                stream @ ("stdout" | "stderr") => format!("  {stream}: {message}"),
+                _ => format!(
+                    "  log {} {}: {message}",
+                    printable(raw("level")),
+                    Self::who(record)
+                ),
+            });
         }
-        lines
+        record["note"]
+            .as_str()
+            .map(|message| format!("  note: {}", printable(message)))
     }
 
     /// Who a log record is printed as: its target, which the component
